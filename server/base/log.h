@@ -1,0 +1,35 @@
+/*
+ * log.h: levelled logging to stderr, one line per call, safe from any
+ * thread. Libraries return errors; only the program's edges (main, the
+ * serving loop, the store watcher) log them.
+ */
+#ifndef XDS_BASE_LOG_H
+#define XDS_BASE_LOG_H
+
+enum xds_log_level {
+  XDS_LOG_ERROR = 0,
+  XDS_LOG_WARN = 1,
+  XDS_LOG_INFO = 2,
+  XDS_LOG_DEBUG = 3
+};
+
+/* Sets the most verbose level printed (default XDS_LOG_INFO). */
+void xds_log_set_level(enum xds_log_level level);
+enum xds_log_level xds_log_get_level(void);
+
+/* Parses "error", "warn", "info" or "debug"; returns 0 or XDS_EINVAL. */
+int xds_log_parse_level(const char *name, enum xds_log_level *out);
+
+void xds_log(enum xds_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define XDS_LOGE(...) xds_log(XDS_LOG_ERROR, __VA_ARGS__)
+#define XDS_LOGW(...) xds_log(XDS_LOG_WARN, __VA_ARGS__)
+#define XDS_LOGI(...) xds_log(XDS_LOG_INFO, __VA_ARGS__)
+#define XDS_LOGD(...)                                                         \
+  do {                                                                        \
+    if (xds_log_get_level() >= XDS_LOG_DEBUG)                                 \
+      xds_log(XDS_LOG_DEBUG, __VA_ARGS__);                                    \
+  } while (0)
+
+#endif

@@ -1,0 +1,23 @@
+# server/: what each proxy gets, and how it is served.
+
+noinst_LIBRARIES += libxdsbase.a libxds.a
+libxdsbase_a_SOURCES = \
+	server/base/alloc.c server/base/alloc.h \
+	server/base/arena.c server/base/arena.h \
+	server/base/buf.c server/base/buf.h \
+	server/base/err.c server/base/err.h \
+	server/base/log.c server/base/log.h
+
+libxds_a_SOURCES =
+libxds_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
+
+# Link order: users before what they use.
+XDS_LIBS = libxds.a libxdsstore.a libxdsproto.a libxdsbase.a
+XDS_EXT_LIBS = $(GRPC_LIBS) $(PROTOBUFC_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) -lpthread
+
+bin_PROGRAMS += wasmxds
+wasmxds_SOURCES = server/main.c
+wasmxds_CFLAGS = $(libxds_a_CFLAGS)
+wasmxds_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)

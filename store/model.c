@@ -1,0 +1,65 @@
+/*
+ * model.c: destructors for the plain records of model.h.
+ */
+#include "store/model.h"
+
+#include "base/alloc.h"
+#include "store/ydoc.h"
+
+void src_loc_cleanup(struct src_loc *l) {
+  xds_free(l->source);
+  l->source = NULL;
+}
+
+void wasm_ext_free(struct wasm_ext *e) {
+  if (e == NULL)
+    return;
+  xds_free(e->fqn);
+  xds_free(e->organization);
+  xds_free(e->name);
+  for (size_t i = 0; i < e->n_allowed_in; i++)
+    xds_free(e->allowed_in[i]);
+  xds_free(e->allowed_in);
+  xds_free(e->url);
+  xds_free(e->source);
+  xds_free(e->description);
+  xds_free(e->config_json);
+  xds_free(e->pull_secret);
+  for (size_t i = 0; i < e->n_env; i++) {
+    xds_free(e->env[i].name);
+    xds_free(e->env[i].value);
+  }
+  xds_free(e->env);
+  xds_free(e->plugin_name);
+  xds_free(e->vm_id);
+  xds_free(e->runtime);
+  xds_free(e->sha256);
+  src_loc_cleanup(&e->loc);
+  xds_free(e);
+}
+
+void listener_tmpl_free(struct listener_tmpl *t) {
+  if (t == NULL)
+    return;
+  xds_free(t->name);
+  xds_free(t->address);
+  for (size_t i = 0; i < t->n_labels; i++) {
+    xds_free(t->labels[i].key);
+    xds_free(t->labels[i].value);
+  }
+  xds_free(t->labels);
+  xds_free(t->stat_prefix);
+  xds_free(t->route_cluster);
+  xds_free(t->route_prefix);
+  xds_free(t->rds_name);
+  for (size_t i = 0; i < t->n_filters; i++) {
+    struct native_filter *f = &t->filters[i];
+    xds_free(f->name);
+    xds_free(f->type_url);
+    ynode_free(f->typed_config);
+    src_loc_cleanup(&f->loc);
+  }
+  xds_free(t->filters);
+  src_loc_cleanup(&t->loc);
+  xds_free(t);
+}

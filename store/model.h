@@ -1,0 +1,157 @@
+/*
+ * model.h: what operators configure, as plain validated C structs.
+ *
+ * These are the records the store produces and the catalog indexes. Every
+ * string is NUL-terminated UTF-8 owned by the record; records are immutable
+ * once they are in a catalog. No gRPC or protobuf types appear here.
+ */
+#ifndef XDS_STORE_MODEL_H
+#define XDS_STORE_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ynode;
+
+/* Where a record or a problem came from. line and column are 1-based; 0
+ * when unknown (for example a whole etcd key). */
+struct src_loc {
+  char *source; /* file path or etcd key */
+  int line;
+  int column;
+};
+
+/* Phases, in declaration order of the WasmExtension API. Composition order
+ * is AUTHN, AUTHZ, STATS, then UNSPECIFIED last: see wasm_phase_rank(). */
+enum wasm_phase {
+  WASM_PHASE_UNSPECIFIED = 0,
+  WASM_PHASE_AUTHN = 1,
+  WASM_PHASE_AUTHZ = 2,
+  WASM_PHASE_STATS = 3
+};
+
+static inline int wasm_phase_rank(enum wasm_phase p) {
+  return p == WASM_PHASE_UNSPECIFIED ? 3 : (int)p - 1;
+}
+
+enum wasm_pull_policy {
+  WASM_PULL_UNSPECIFIED = 0,
+  WASM_PULL_IF_NOT_PRESENT = 1,
+  WASM_PULL_ALWAYS = 2
+};
+
+/* match.mode: which listener directions the extension applies to. */
+enum wasm_match_mode {
+  WASM_MATCH_CLIENT_AND_SERVER = 0, /* default: both */
+  WASM_MATCH_CLIENT = 1,            /* outbound listeners (and gateways) */
+  WASM_MATCH_SERVER = 2             /* inbound listeners */
+};
+
+enum wasm_fail_strategy {
+  WASM_FAIL_CLOSE = 0, /* default: a broken plugin denies traffic */
+  WASM_FAIL_OPEN = 1   /* a broken plugin is skipped */
+};
+
+enum wasm_url_scheme {
+  WASM_URL_OCI = 0, /* oci:// or no scheme */
+  WASM_URL_HTTP = 1,
+  WASM_URL_HTTPS = 2,
+  WASM_URL_FILE = 3
+};
+
+enum wasm_env_from {
+  WASM_ENV_INLINE = 0, /* value given in the resource */
+  WASM_ENV_HOST = 1    /* value read from the proxy's own environment */
+};
+
+struct wasm_env {
+  char *name;
+  enum wasm_env_from from;
+  char *value; /* INLINE only; NULL for HOST */
+};
+
+/* One WasmExtension (extension.tsb.tetrate.io/v2). */
+struct wasm_ext {
+  char *fqn;          /* organizations/<org>/extensions/<name> */
+  char *organization; /* metadata.organization */
+  char *name;         /* metadata.name */
+  char **allowed_in;  /* tenant fqns, document order; empty: whole org */
+  size_t n_allowed_in;
+  char *url;          /* with its scheme: "oci://..." when none was given */
+  enum wasm_url_scheme scheme;
+  char *source;       /* nullable */
+  char *description;  /* nullable */
+  enum wasm_phase phase;
+  int32_t priority;
+  char *config_json;  /* spec.config as compact JSON, keys in document
+                         order; NULL when spec.config is absent */
+  enum wasm_pull_policy pull_policy;
+  char *pull_secret;  /* nullable */
+  struct wasm_env *env;
+  size_t n_env;
+  enum wasm_match_mode match_mode;
+  char *plugin_name;  /* nullable; Envoy root_id */
+  char *vm_id;        /* nullable */
+  char *runtime;      /* nullable: envoy.wasm.runtime.v8 */
+  enum wasm_fail_strategy fail_strategy;
+  char *sha256;       /* nullable; 64 lowercase hex digits */
+  struct src_loc loc; /* the document's first line */
+};
+
+enum tmpl_direction {
+  TMPL_INBOUND = 0,
+  TMPL_OUTBOUND = 1
+};
+
+enum proxy_mode {
+  PROXY_MODE_SIDECAR = 0,
+  PROXY_MODE_GATEWAY = 1
+};
+
+struct label {
+  char *key;
+  char *value;
+};
+
+/* A native (non-Wasm) HTTP filter of a listener template. */
+struct native_filter {
+  char *name;             /* HttpFilter.name */
+  enum wasm_phase anchor; /* AUTHN/AUTHZ/STATS, or UNSPECIFIED: no anchor */
+  char *type_url;         /* "type.googleapis.com/<message>" from @type */
+  struct ynode *typed_config; /* the typedConfig mapping, owned; the server
+                                 converts it to protobuf with the message's
+                                 descriptor */
+  int is_router;          /* type_url names the router filter */
+  struct src_loc loc;
+};
+
+enum tmpl_route_kind {
+  TMPL_ROUTE_CLUSTER = 0, /* inline route to a cluster in the bootstrap */
+  TMPL_ROUTE_RDS = 1      /* RDS over ADS by route-config name */
+};
+
+/* One ListenerTemplate (wasmxds.io/v1). */
+struct listener_tmpl {
+  char *name;           /* metadata.name; the Envoy listener name */
+  char *address;        /* IP address to bind */
+  uint32_t port;
+  enum tmpl_direction direction;
+  int has_mode;         /* selector.mode given */
+  enum proxy_mode mode; /* valid when has_mode */
+  struct label *labels; /* selector.labels: all must match; sorted by key */
+  size_t n_labels;
+  char *stat_prefix;    /* HCM stat_prefix; defaults to name */
+  enum tmpl_route_kind route_kind;
+  char *route_cluster;  /* TMPL_ROUTE_CLUSTER */
+  char *route_prefix;   /* TMPL_ROUTE_CLUSTER: path prefix, default "/" */
+  char *rds_name;       /* TMPL_ROUTE_RDS */
+  struct native_filter *filters; /* in order; the last one is the router */
+  size_t n_filters;
+  struct src_loc loc;
+};
+
+void wasm_ext_free(struct wasm_ext *e);
+void listener_tmpl_free(struct listener_tmpl *t);
+void src_loc_cleanup(struct src_loc *l);
+
+#endif

@@ -1,0 +1,16 @@
+# tests/: Check suites. check_unit runs every offline suite listed in
+# tests/suites.h; check_e2e starts the real wasmxds binary on loopback and
+# talks to it with a gRPC C core client.
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(GRPC_CFLAGS) \
+	$(PROTOBUFC_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS) $(OPENSSL_CFLAGS)
+TEST_LIBS = $(XDS_LIBS) $(CHECK_LIBS) $(XDS_EXT_LIBS)
+
+check_PROGRAMS += tests/check_unit
+tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
+	tests/check_base.c
+tests_check_unit_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_unit_LDADD = $(TEST_LIBS)
+TESTS += tests/check_unit
+
+EXTRA_DIST += tests/data

@@ -1,0 +1,6 @@
+/*
+ * suites.h: every offline Check suite, one X(name) line each. A suite named
+ * foo is defined as `Suite *foo_suite(void)` in tests/check_<module>.c.
+ * check_main.c runs them all; `check_unit NAME...` runs only those named.
+ */
+X(base)
