@@ -4,5 +4,12 @@
 
 noinst_LIBRARIES += libxdsstore.a
 libxdsstore_a_SOURCES = \
-	store/model.h store/model.c
+	store/model.h store/model.c \
+	store/ydoc.h store/ydoc.c \
+	store/problems.h store/problems.c \
+	store/decode.h store/decode.c \
+	store/catalog.h store/catalog.c \
+	store/file_store.h store/file_store.c
 libxdsstore_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
+
+EXTRA_DIST += store/REFERENCE.md

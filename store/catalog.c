@@ -1,0 +1,559 @@
+/*
+ * catalog.c: the immutable, reference-counted set of validated records,
+ * and the builder that makes one.
+ *
+ * The builder keeps records in the order added, with an open-addressing
+ * hash index per kind so duplicate checks stay O(1) for stores of tens of
+ * thousands of resources. finish() drops port conflicts, sorts, and hands
+ * the arrays to the catalog. A catalog owns its records and frees them with
+ * its last reference.
+ */
+#include "store/catalog.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "store/ydoc.h"
+
+struct catalog {
+  atomic_long refs;
+  struct wasm_ext **exts; /* sorted by fqn */
+  size_t n_exts;
+  struct listener_tmpl **tmpls; /* sorted by name */
+  size_t n_tmpls;
+};
+
+/* A string -> position index; keys are borrowed from the records. */
+struct str_index {
+  const char **keys;
+  size_t *pos;
+  size_t cap; /* a power of two, or 0 */
+  size_t n;
+};
+
+struct catalog_builder {
+  struct wasm_ext **exts;
+  size_t n_exts;
+  size_t cap_exts;
+  struct listener_tmpl **tmpls;
+  size_t n_tmpls;
+  size_t cap_tmpls;
+  struct str_index ext_index;
+  struct str_index tmpl_index;
+};
+
+/* ---- string index ---- */
+
+static uint64_t hash_str(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+  for (; *s; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+/* The slot holding key, or the empty slot where it would go. */
+static size_t index_slot(const struct str_index *x, const char *key) {
+  size_t i = (size_t)hash_str(key) & (x->cap - 1);
+
+  while (x->keys[i] != NULL && strcmp(x->keys[i], key) != 0)
+    i = (i + 1) & (x->cap - 1);
+  return i;
+}
+
+static int index_find(const struct str_index *x, const char *key,
+                      size_t *pos) {
+  size_t i;
+
+  if (x->cap == 0)
+    return 0;
+  i = index_slot(x, key);
+  if (x->keys[i] == NULL)
+    return 0;
+  if (pos != NULL)
+    *pos = x->pos[i];
+  return 1;
+}
+
+static int index_put(struct str_index *x, const char *key, size_t pos) {
+  size_t i;
+
+  if ((x->n + 1) * 2 > x->cap) {
+    struct str_index bigger;
+
+    bigger.cap = x->cap ? x->cap * 2 : 64;
+    bigger.n = 0;
+    bigger.keys = xds_calloc(bigger.cap, sizeof(*bigger.keys));
+    bigger.pos = xds_calloc(bigger.cap, sizeof(*bigger.pos));
+    if (bigger.keys == NULL || bigger.pos == NULL) {
+      xds_free(bigger.keys);
+      xds_free(bigger.pos);
+      return XDS_ENOMEM;
+    }
+    for (size_t k = 0; k < x->cap; k++)
+      if (x->keys[k] != NULL) {
+        i = index_slot(&bigger, x->keys[k]);
+        bigger.keys[i] = x->keys[k];
+        bigger.pos[i] = x->pos[k];
+        bigger.n++;
+      }
+    xds_free(x->keys);
+    xds_free(x->pos);
+    *x = bigger;
+  }
+  i = index_slot(x, key);
+  x->keys[i] = key;
+  x->pos[i] = pos;
+  x->n++;
+  return 0;
+}
+
+static void index_cleanup(struct str_index *x) {
+  xds_free(x->keys);
+  xds_free(x->pos);
+  memset(x, 0, sizeof(*x));
+}
+
+/* ---- builder ---- */
+
+struct catalog_builder *catalog_builder_new(void) {
+  return xds_calloc(1, sizeof(struct catalog_builder));
+}
+
+void catalog_builder_free(struct catalog_builder *b) {
+  if (b == NULL)
+    return;
+  for (size_t i = 0; i < b->n_exts; i++)
+    wasm_ext_free(b->exts[i]);
+  for (size_t i = 0; i < b->n_tmpls; i++)
+    listener_tmpl_free(b->tmpls[i]);
+  xds_free(b->exts);
+  xds_free(b->tmpls);
+  index_cleanup(&b->ext_index);
+  index_cleanup(&b->tmpl_index);
+  xds_free(b);
+}
+
+static int grow(void **items, size_t *cap, size_t n, size_t size) {
+  size_t c;
+  void *p;
+
+  if (n < *cap)
+    return 0;
+  c = *cap ? *cap * 2 : 16;
+  p = xds_realloc(*items, c * size);
+  if (p == NULL)
+    return XDS_ENOMEM;
+  *items = p;
+  *cap = c;
+  return 0;
+}
+
+static int report_dup(struct problems *pb, const char *what, const char *id,
+                      const struct src_loc *first,
+                      const struct src_loc *second) {
+  return problems_add(pb, PROBLEM_ERROR, second->source, second->line,
+                      second->column, "metadata.name",
+                      "duplicate %s \"%s\": already defined at %s:%d:%d; "
+                      "this definition is rejected and the first is kept",
+                      what, id, first->source, first->line, first->column);
+}
+
+int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
+                            struct problems *pb) {
+  size_t pos;
+  int rc;
+
+  if (index_find(&b->ext_index, e->fqn, &pos)) {
+    rc = report_dup(pb, "WasmExtension", e->fqn, &b->exts[pos]->loc, &e->loc);
+    wasm_ext_free(e);
+    return rc < 0 ? rc : XDS_ECONFLICT;
+  }
+  if (b->n_exts >= CATALOG_MAX_EXTS) {
+    rc = problems_add(pb, PROBLEM_ERROR, e->loc.source, e->loc.line,
+                      e->loc.column, "", "more than %d WasmExtensions",
+                      CATALOG_MAX_EXTS);
+    wasm_ext_free(e);
+    return rc < 0 ? rc : XDS_ETOOBIG;
+  }
+  rc = grow((void **)&b->exts, &b->cap_exts, b->n_exts, sizeof(*b->exts));
+  if (rc == 0)
+    rc = index_put(&b->ext_index, e->fqn, b->n_exts);
+  if (rc < 0) {
+    wasm_ext_free(e);
+    return rc;
+  }
+  b->exts[b->n_exts++] = e;
+  return 0;
+}
+
+int catalog_builder_add_tmpl(struct catalog_builder *b,
+                             struct listener_tmpl *t, struct problems *pb) {
+  size_t pos;
+  int rc;
+
+  if (index_find(&b->tmpl_index, t->name, &pos)) {
+    rc = report_dup(pb, "ListenerTemplate", t->name, &b->tmpls[pos]->loc,
+                    &t->loc);
+    listener_tmpl_free(t);
+    return rc < 0 ? rc : XDS_ECONFLICT;
+  }
+  if (b->n_tmpls >= CATALOG_MAX_TMPLS) {
+    rc = problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line,
+                      t->loc.column, "", "more than %d ListenerTemplates",
+                      CATALOG_MAX_TMPLS);
+    listener_tmpl_free(t);
+    return rc < 0 ? rc : XDS_ETOOBIG;
+  }
+  rc = grow((void **)&b->tmpls, &b->cap_tmpls, b->n_tmpls,
+            sizeof(*b->tmpls));
+  if (rc == 0)
+    rc = index_put(&b->tmpl_index, t->name, b->n_tmpls);
+  if (rc < 0) {
+    listener_tmpl_free(t);
+    return rc;
+  }
+  b->tmpls[b->n_tmpls++] = t;
+  return 0;
+}
+
+int catalog_builder_has_ext(const struct catalog_builder *b,
+                            const char *fqn) {
+  return index_find(&b->ext_index, fqn, NULL);
+}
+
+int catalog_builder_has_tmpl(const struct catalog_builder *b,
+                             const char *name) {
+  return index_find(&b->tmpl_index, name, NULL);
+}
+
+int catalog_tmpl_selectors_overlap(const struct listener_tmpl *a,
+                                   const struct listener_tmpl *b) {
+  if (a->has_mode && b->has_mode && a->mode != b->mode)
+    return 0;
+  /* Both label lists are sorted by key: merge-walk them. */
+  for (size_t i = 0, j = 0; i < a->n_labels && j < b->n_labels;) {
+    int r = strcmp(a->labels[i].key, b->labels[j].key);
+
+    if (r == 0) {
+      if (strcmp(a->labels[i].value, b->labels[j].value) != 0)
+        return 0;
+      i++, j++;
+    } else if (r < 0) {
+      i++;
+    } else {
+      j++;
+    }
+  }
+  return 1;
+}
+
+static const char *mode_text(const struct listener_tmpl *t) {
+  if (!t->has_mode)
+    return "any mode";
+  return t->mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR";
+}
+
+/* Orders positions of templates by port, then position (stable). */
+static int by_port(const void *a, const void *b, void *arg) {
+  struct listener_tmpl *const *tmpls = arg;
+  size_t x = *(const size_t *)a, y = *(const size_t *)b;
+  uint32_t px = tmpls[x]->port, py = tmpls[y]->port;
+
+  if (px != py)
+    return px < py ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+/* Rejects each template that shares a port with an earlier kept template
+ * of an overlapping selector. Quadratic only within one port. */
+static int drop_port_conflicts(struct catalog_builder *b,
+                               struct problems *pb) {
+  size_t *order, n = b->n_tmpls, kept = 0;
+  int rc = 0;
+
+  if (n < 2)
+    return 0;
+  order = xds_malloc(n * sizeof(*order));
+  if (order == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    order[i] = i;
+  qsort_r(order, n, sizeof(*order), by_port, b->tmpls);
+  for (size_t g = 0; g < n && rc == 0;) {
+    size_t end = g;
+
+    while (end < n && b->tmpls[order[end]]->port == b->tmpls[order[g]]->port)
+      end++;
+    for (size_t i = g + 1; i < end && rc == 0; i++) {
+      struct listener_tmpl *t = b->tmpls[order[i]];
+
+      for (size_t j = g; j < i; j++) {
+        struct listener_tmpl *u = b->tmpls[order[j]];
+
+        if (u == NULL || !catalog_tmpl_selectors_overlap(u, t))
+          continue;
+        rc = problems_add(
+            pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
+            "spec.port",
+            "a listener port reused on one proxy: port %u of template "
+            "\"%s\" is already used by template \"%s\" (%s:%d:%d) and both "
+            "can apply to the same proxy (%s / %s, labels overlap); this "
+            "template is rejected",
+            (unsigned)t->port, t->name, u->name, u->loc.source, u->loc.line,
+            u->loc.column, mode_text(t), mode_text(u));
+        listener_tmpl_free(t);
+        b->tmpls[order[i]] = NULL;
+        break;
+      }
+    }
+    g = end;
+  }
+  xds_free(order);
+  for (size_t i = 0; i < n; i++)
+    if (b->tmpls[i] != NULL)
+      b->tmpls[kept++] = b->tmpls[i];
+  b->n_tmpls = kept;
+  /* The index now points at stale positions; it is not used again. */
+  return rc;
+}
+
+static int ext_cmp(const void *a, const void *b) {
+  return strcmp((*(struct wasm_ext *const *)a)->fqn,
+                (*(struct wasm_ext *const *)b)->fqn);
+}
+
+static int tmpl_cmp(const void *a, const void *b) {
+  return strcmp((*(struct listener_tmpl *const *)a)->name,
+                (*(struct listener_tmpl *const *)b)->name);
+}
+
+int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
+                           struct catalog **out) {
+  struct catalog *c;
+  int rc;
+
+  *out = NULL;
+  rc = drop_port_conflicts(b, pb);
+  if (rc < 0)
+    goto out_builder;
+  c = xds_calloc(1, sizeof(*c));
+  rc = XDS_ENOMEM;
+  if (c == NULL)
+    goto out_builder;
+  if (b->n_exts > 1)
+    qsort(b->exts, b->n_exts, sizeof(*b->exts), ext_cmp);
+  if (b->n_tmpls > 1)
+    qsort(b->tmpls, b->n_tmpls, sizeof(*b->tmpls), tmpl_cmp);
+  atomic_init(&c->refs, 1);
+  c->exts = b->exts;
+  c->n_exts = b->n_exts;
+  c->tmpls = b->tmpls;
+  c->n_tmpls = b->n_tmpls;
+  b->exts = NULL;
+  b->tmpls = NULL;
+  b->n_exts = b->n_tmpls = 0;
+  *out = c;
+  rc = 0;
+
+out_builder:
+  catalog_builder_free(b);
+  return rc;
+}
+
+/* ---- catalog ---- */
+
+struct catalog *catalog_ref(struct catalog *c) {
+  if (c != NULL)
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  return c;
+}
+
+void catalog_unref(struct catalog *c) {
+  if (c == NULL ||
+      atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  for (size_t i = 0; i < c->n_exts; i++)
+    wasm_ext_free(c->exts[i]);
+  for (size_t i = 0; i < c->n_tmpls; i++)
+    listener_tmpl_free(c->tmpls[i]);
+  xds_free(c->exts);
+  xds_free(c->tmpls);
+  xds_free(c);
+}
+
+size_t catalog_ext_count(const struct catalog *c) { return c->n_exts; }
+
+const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i) {
+  return c->exts[i];
+}
+
+const struct wasm_ext *catalog_ext_find(const struct catalog *c,
+                                        const char *fqn) {
+  size_t lo = 0, hi = c->n_exts;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int r = strcmp(c->exts[mid]->fqn, fqn);
+
+    if (r == 0)
+      return c->exts[mid];
+    if (r < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+size_t catalog_tmpl_count(const struct catalog *c) { return c->n_tmpls; }
+
+const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c,
+                                            size_t i) {
+  return c->tmpls[i];
+}
+
+const struct listener_tmpl *catalog_tmpl_find(const struct catalog *c,
+                                              const char *name) {
+  size_t lo = 0, hi = c->n_tmpls;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int r = strcmp(c->tmpls[mid]->name, name);
+
+    if (r == 0)
+      return c->tmpls[mid];
+    if (r < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* ---- copies ---- */
+
+/* Copies a nullable string; *ok drops to 0 on allocation failure. */
+static char *copy_str(const char *s, int *ok) {
+  char *p;
+
+  if (s == NULL)
+    return NULL;
+  p = xds_strdup(s);
+  if (p == NULL)
+    *ok = 0;
+  return p;
+}
+
+static void copy_loc(struct src_loc *to, const struct src_loc *from,
+                     int *ok) {
+  to->source = copy_str(from->source, ok);
+  to->line = from->line;
+  to->column = from->column;
+}
+
+struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
+  struct wasm_ext *c = xds_calloc(1, sizeof(*c));
+  int ok = 1;
+
+  if (c == NULL)
+    return NULL;
+  *c = *e;
+  /* Clear every owned pointer first so a partial copy frees cleanly. */
+  c->fqn = c->organization = c->name = c->url = c->source = NULL;
+  c->description = c->config_json = c->pull_secret = c->plugin_name = NULL;
+  c->vm_id = c->runtime = c->sha256 = c->loc.source = NULL;
+  c->allowed_in = NULL;
+  c->n_allowed_in = 0;
+  c->env = NULL;
+  c->n_env = 0;
+  c->fqn = copy_str(e->fqn, &ok);
+  c->organization = copy_str(e->organization, &ok);
+  c->name = copy_str(e->name, &ok);
+  c->url = copy_str(e->url, &ok);
+  c->source = copy_str(e->source, &ok);
+  c->description = copy_str(e->description, &ok);
+  c->config_json = copy_str(e->config_json, &ok);
+  c->pull_secret = copy_str(e->pull_secret, &ok);
+  c->plugin_name = copy_str(e->plugin_name, &ok);
+  c->vm_id = copy_str(e->vm_id, &ok);
+  c->runtime = copy_str(e->runtime, &ok);
+  c->sha256 = copy_str(e->sha256, &ok);
+  copy_loc(&c->loc, &e->loc, &ok);
+  if (ok && e->n_allowed_in > 0) {
+    c->allowed_in = xds_calloc(e->n_allowed_in, sizeof(*c->allowed_in));
+    ok = c->allowed_in != NULL;
+    for (size_t i = 0; ok && i < e->n_allowed_in; i++, c->n_allowed_in++)
+      c->allowed_in[i] = copy_str(e->allowed_in[i], &ok);
+  }
+  if (ok && e->n_env > 0) {
+    c->env = xds_calloc(e->n_env, sizeof(*c->env));
+    ok = c->env != NULL;
+    for (size_t i = 0; ok && i < e->n_env; i++, c->n_env++) {
+      c->env[i].name = copy_str(e->env[i].name, &ok);
+      c->env[i].from = e->env[i].from;
+      c->env[i].value = copy_str(e->env[i].value, &ok);
+    }
+  }
+  if (!ok) {
+    wasm_ext_free(c);
+    return NULL;
+  }
+  return c;
+}
+
+struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
+  struct listener_tmpl *c = xds_calloc(1, sizeof(*c));
+  int ok = 1;
+
+  if (c == NULL)
+    return NULL;
+  *c = *t;
+  c->name = c->address = c->stat_prefix = c->route_cluster = NULL;
+  c->route_prefix = c->rds_name = c->loc.source = NULL;
+  c->labels = NULL;
+  c->n_labels = 0;
+  c->filters = NULL;
+  c->n_filters = 0;
+  c->name = copy_str(t->name, &ok);
+  c->address = copy_str(t->address, &ok);
+  c->stat_prefix = copy_str(t->stat_prefix, &ok);
+  c->route_cluster = copy_str(t->route_cluster, &ok);
+  c->route_prefix = copy_str(t->route_prefix, &ok);
+  c->rds_name = copy_str(t->rds_name, &ok);
+  copy_loc(&c->loc, &t->loc, &ok);
+  if (ok && t->n_labels > 0) {
+    c->labels = xds_calloc(t->n_labels, sizeof(*c->labels));
+    ok = c->labels != NULL;
+    for (size_t i = 0; ok && i < t->n_labels; i++, c->n_labels++) {
+      c->labels[i].key = copy_str(t->labels[i].key, &ok);
+      c->labels[i].value = copy_str(t->labels[i].value, &ok);
+    }
+  }
+  if (ok && t->n_filters > 0) {
+    c->filters = xds_calloc(t->n_filters, sizeof(*c->filters));
+    ok = c->filters != NULL;
+    for (size_t i = 0; ok && i < t->n_filters; i++, c->n_filters++) {
+      const struct native_filter *f = &t->filters[i];
+      struct native_filter *g = &c->filters[i];
+
+      g->name = copy_str(f->name, &ok);
+      g->anchor = f->anchor;
+      g->type_url = copy_str(f->type_url, &ok);
+      g->is_router = f->is_router;
+      copy_loc(&g->loc, &f->loc, &ok);
+      if (f->typed_config != NULL &&
+          (g->typed_config = ynode_clone(f->typed_config)) == NULL)
+        ok = 0;
+    }
+  }
+  if (!ok) {
+    listener_tmpl_free(c);
+    return NULL;
+  }
+  return c;
+}

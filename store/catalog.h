@@ -1,0 +1,97 @@
+/*
+ * catalog.h: the validated set of resources, immutable and shared.
+ *
+ * A catalog holds WasmExtensions sorted by fqn and listener templates
+ * sorted by name, with lookup by binary search. Once built it never
+ * changes, so any thread may read it while it holds a reference; the
+ * reference count is atomic. Records keep their provenance in loc (file or
+ * etcd key, line, column), which a reload uses to keep the last good
+ * version of a resource whose document broke.
+ *
+ * A catalog is built by a builder, which owns what it is given and rejects
+ * what may not be served together:
+ *   - a second resource with the same fqn (or template name): the first
+ *     added is kept, the second is rejected, and the error names both
+ *     locations. Loaders add in a deterministic order (the file store: by
+ *     sorted path, then document order), so "first" is stable;
+ *   - a template whose port another template already uses on a proxy both
+ *     could apply to (same port, overlapping selectors: a conservative
+ *     check that ignores the bind address): the later one is rejected.
+ * Builders are used by one thread.
+ */
+#ifndef XDS_STORE_CATALOG_H
+#define XDS_STORE_CATALOG_H
+
+#include <stddef.h>
+
+#include "store/model.h"
+#include "store/problems.h"
+
+/* Most resources of each kind in one catalog: bounds one store's memory. */
+#define CATALOG_MAX_EXTS 100000
+#define CATALOG_MAX_TMPLS 10000
+
+struct catalog;
+struct catalog_builder;
+
+/* A new, empty builder, or NULL when out of memory. */
+struct catalog_builder *catalog_builder_new(void);
+/* Frees the builder and every record it still owns. NULL is a no-op. */
+void catalog_builder_free(struct catalog_builder *b);
+
+/*
+ * Adds e, taking ownership in every case. Returns 0; XDS_ECONFLICT when
+ * its fqn is already present (e is freed and an error naming both
+ * locations is added to pb); XDS_ETOOBIG over CATALOG_MAX_EXTS (e freed,
+ * error added); XDS_ENOMEM (e freed).
+ */
+int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
+                            struct problems *pb);
+/* Same for templates, by name. */
+int catalog_builder_add_tmpl(struct catalog_builder *b,
+                             struct listener_tmpl *t, struct problems *pb);
+/* Whether a resource with this fqn / name was added. */
+int catalog_builder_has_ext(const struct catalog_builder *b,
+                            const char *fqn);
+int catalog_builder_has_tmpl(const struct catalog_builder *b,
+                             const char *name);
+
+/*
+ * Checks template ports, sorts, and turns the builder into a catalog with
+ * one reference. Always consumes b. Returns 0 with *out, or XDS_ENOMEM with
+ * *out NULL. Port conflicts are reported to pb (the later template, in the
+ * order added, is left out), they do not fail the call.
+ */
+int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
+                           struct catalog **out);
+
+/* Returns c with one more reference (c may be NULL). */
+struct catalog *catalog_ref(struct catalog *c);
+/* Drops a reference; the last one frees the catalog. NULL is a no-op. */
+void catalog_unref(struct catalog *c);
+
+size_t catalog_ext_count(const struct catalog *c);
+/* The i-th extension in fqn order (borrowed while c is referenced). */
+const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i);
+/* The extension with this fqn, or NULL. O(log n). */
+const struct wasm_ext *catalog_ext_find(const struct catalog *c,
+                                        const char *fqn);
+
+size_t catalog_tmpl_count(const struct catalog *c);
+const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c,
+                                            size_t i);
+const struct listener_tmpl *catalog_tmpl_find(const struct catalog *c,
+                                              const char *name);
+
+/* Deep copies of records, for carrying a last-good record from one catalog
+ * into the next. NULL when out of memory. */
+struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e);
+struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t);
+
+/* Whether two templates could apply to the same proxy (their selectors
+ * overlap): a mode each names differently, or a label key both require
+ * with different values, keeps them apart; anything else may overlap. */
+int catalog_tmpl_selectors_overlap(const struct listener_tmpl *a,
+                                   const struct listener_tmpl *b);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * decode.h: one YAML document -> one validated record of store/model.h.
+ *
+ * Knows every kind an operator may write:
+ *   extension.tsb.tetrate.io/v2 WasmExtension -> struct wasm_ext
+ *   wasmxds.io/v1 ListenerTemplate            -> struct listener_tmpl
+ * and checks every field (types, enums, ranges, patterns, required fields,
+ * unknown fields). Every error found in the document is added to the
+ * problem list with the node's file:line:column, the field path and the
+ * reason; a document with any error yields no record. Deprecations and
+ * other advice are added as warnings and do not reject the document.
+ *
+ * Pure: no I/O, no globals; safe on any thread with its own arguments.
+ * See store/REFERENCE.md for the rules, field by field.
+ */
+#ifndef XDS_STORE_DECODE_H
+#define XDS_STORE_DECODE_H
+
+#include <stddef.h>
+
+#include "base/err.h"
+#include "store/model.h"
+#include "store/problems.h"
+
+struct ynode;
+
+/* Longest metadata name, organization or tenant (a DNS name's limit). */
+#define DECODE_NAME_MAX 253
+/* Largest spec.config once rendered as JSON: bounds what each proxy is
+ * sent per extension. */
+#define DECODE_MAX_CONFIG_JSON (1024u * 1024u)
+/* Most items of the lists of one document: they bound the quadratic
+ * duplicate checks and what one resource can cost. */
+#define DECODE_MAX_ALLOWED_IN 1024
+#define DECODE_MAX_ENV 256
+#define DECODE_MAX_LABELS 64
+#define DECODE_MAX_FILTERS 64
+
+#define DECODE_WASMEXT_API "extension.tsb.tetrate.io/v2"
+#define DECODE_WASMEXT_KIND "WasmExtension"
+#define DECODE_TMPL_API "wasmxds.io/v1"
+#define DECODE_TMPL_KIND "ListenerTemplate"
+#define DECODE_ROUTER_MSG "envoy.extensions.filters.http.router.v3.Router"
+#define DECODE_TYPE_URL_PREFIX "type.googleapis.com/"
+
+enum decode_kind {
+  DECODE_NONE = 0, /* not a mapping, or an unknown apiVersion/kind */
+  DECODE_WASM_EXT = 1,
+  DECODE_LISTENER_TMPL = 2
+};
+
+/* What one document turned out to be. The caller owns the struct
+ * (zero-initialised or from a previous decode_result_cleanup()). */
+struct decode_result {
+  enum decode_kind kind;
+  /* The resource's identity (fqn for extensions, name for templates) when
+   * it could be read, valid or not, else NULL: lets a reload keep the last
+   * good version of exactly this resource when its document breaks. */
+  char *id;
+  struct wasm_ext *ext;       /* set only when 0 is returned */
+  struct listener_tmpl *tmpl; /* set only when 0 is returned */
+};
+
+/*
+ * Decodes and validates doc (borrowed; its nodes' locations are used for
+ * problems, and a template's typedConfig mappings are copied).
+ *
+ * Returns 0 with out->ext or out->tmpl set (the caller owns it; warnings
+ * may have been added to pb); XDS_EINVAL when the document has errors (all
+ * of them added to pb, no record, out->kind and out->id filled as far as
+ * known); XDS_ENOMEM (nothing usable in out). The caller always calls
+ * decode_result_cleanup(out) afterwards.
+ */
+int decode_document(const struct ynode *doc, struct problems *pb,
+                    struct decode_result *out);
+
+/* Frees whatever out still owns (a record not taken by setting the pointer
+ * to NULL, and id) and zeroes it. */
+void decode_result_cleanup(struct decode_result *out);
+
+/*
+ * Renders any node as compact JSON in document order: keys as strings,
+ * plain scalars typed by the YAML 1.2 core schema (null, true/false,
+ * integers in decimal, floats), every other scalar a string. Returns 0 with
+ * *json (caller frees); XDS_EINVAL when a value has no JSON form (.inf,
+ * .nan, an unknown tag) or XDS_ETOOBIG over max bytes, with err naming the
+ * node's location; XDS_ENOMEM.
+ */
+int decode_json(const struct ynode *n, size_t max, char **json,
+                struct xds_err *err);
+
+#endif
