@@ -3,8 +3,11 @@
 #
 # Usage: deploy/setup.sh [--no-build] [--test-deps]
 #   --no-build   install packages only
-#   --test-deps  also install what the test suite needs (Check, etcd,
+#   --test-deps  also install what the test suite needs (etcd,
 #                docker-registry, npm for the upstream Envoy protos)
+#
+# The build goes to build/ (an out-of-tree build, so a sanitizer build can
+# sit beside it in build-asan/); the server is build/wasmxds.
 #
 # Idempotent: a package already installed is not touched. Packages are
 # installed in small groups and each one is verified with `dpkg -s`, because
@@ -102,8 +105,18 @@ fi
 [ "$build" = 1 ] || exit 0
 
 cd "$here"
-autoreconf -fi
-if [ ! -f config.status ] || [ configure -nt config.status ]; then
-  ./configure ${WASMXDS_CONFIGURE_FLAGS:-}
+if [ -f config.status ]; then
+  echo "setup.sh: the source tree was configured in place; run 'make distclean'" \
+       "there first (builds go to build/)" >&2
+  exit 1
+fi
+if [ ! -f configure ] || [ configure.ac -nt configure ] || \
+   [ Makefile.am -nt configure ]; then
+  autoreconf -fi
+fi
+mkdir -p build
+cd build
+if [ ! -f config.status ] || [ ../configure -nt config.status ]; then
+  ../configure ${WASMXDS_CONFIGURE_FLAGS:-}
 fi
 make -j"$(nproc)"

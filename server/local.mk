@@ -6,16 +6,30 @@ libxdsbase_a_SOURCES = \
 	server/base/arena.c server/base/arena.h \
 	server/base/buf.c server/base/buf.h \
 	server/base/err.c server/base/err.h \
-	server/base/log.c server/base/log.h
+	server/base/log.c server/base/log.h \
+	server/base/map.c server/base/map.h
 
-libxds_a_SOURCES =
+libxds_a_SOURCES = \
+	server/ads.c server/ads.h \
+	server/chain.c server/chain.h \
+	server/encode.c server/encode.h \
+	server/identity.c server/identity.h \
+	server/pbjson.c server/pbjson.h \
+	server/pbyaml.c server/pbyaml.h \
+	server/proxy.h \
+	server/render.c server/render.h \
+	server/snapshot.c server/snapshot.h \
+	server/typeurl.h \
+	server/version.c server/version.h \
+	server/wire.c server/wire.h \
+	server/xds_server.c server/xds_server.h
 libxds_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 
 # Link order: users before what they use.
 XDS_LIBS = libxds.a libxdsstore.a libxdsproto.a libxdsbase.a
 XDS_EXT_LIBS = $(GRPC_LIBS) $(PROTOBUFC_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
-	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) -lpthread
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) -lpthread -lm
 
 bin_PROGRAMS += wasmxds
 wasmxds_SOURCES = server/main.c

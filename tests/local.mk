@@ -8,9 +8,23 @@ TEST_LIBS = $(XDS_LIBS) $(CHECK_LIBS) $(XDS_EXT_LIBS)
 
 check_PROGRAMS += tests/check_unit
 tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
-	tests/check_base.c
+	tests/check_ads.c tests/check_base.c tests/check_chain.c \
+	tests/check_encode.c \
+	tests/testutil.c tests/testutil.h \
+	tests/check_store.c tests/check_store_ydoc.c
 tests_check_unit_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_unit_LDADD = $(TEST_LIBS)
 TESTS += tests/check_unit
 
 EXTRA_DIST += tests/data
+include $(srcdir)/tests/wirecompat.mk
+
+# End-to-end: the real wasmxds binary ($(WASMXDS_BIN) via AM_TESTS_ENVIRONMENT)
+# on loopback, driven by the gRPC C core client in tests/e2e/.
+check_PROGRAMS += tests/check_e2e
+tests_check_e2e_SOURCES = tests/check_e2e.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h
+tests_check_e2e_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_e2e_LDADD = $(TEST_LIBS)
+TESTS += tests/check_e2e

@@ -4,3 +4,8 @@
  * check_main.c runs them all; `check_unit NAME...` runs only those named.
  */
 X(base)
+X(chain)
+X(encode)
+X(ads)
+X(ydoc)
+X(store)

@@ -1,0 +1,134 @@
+/*
+ * ads.h: the state-of-the-world xDS protocol of one stream, without I/O.
+ *
+ * The gRPC glue (xds_server.c) unpacks each request and hands it here; this
+ * module updates the stream's per-type state (subscriptions, nonces,
+ * versions sent, ACKed and NACKed) and, when asked, writes the next
+ * DiscoveryResponse the stream owes. Responses are pulled, not pushed: the
+ * glue asks for one only when no send is in flight, and the response is
+ * built from the newest snapshot at that moment, so a slow stream never
+ * queues stale responses and holds at most one message.
+ *
+ * Served types: LDS (wildcard, full state every time) and ECDS (by name,
+ * only changed or newly subscribed resources). Any other type gets one
+ * empty response, so an Envoy that asks for it over ADS does not wait for
+ * its initial-fetch timeout.
+ *
+ * Threads: one stream is used by one thread (the serving loop). Logs the
+ * protocol events an operator needs (connect, NACK, refused names).
+ */
+#ifndef XDS_ADS_H
+#define XDS_ADS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/map.h"
+#include "proxy.h"
+#include "snapshot.h"
+#include "version.h"
+
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+/* Which service a stream came in on; it limits the types it may carry. */
+enum ads_service {
+  ADS_SVC_ADS = 0,  /* AggregatedDiscoveryService: every type */
+  ADS_SVC_LDS = 1,  /* ListenerDiscoveryService: listeners only */
+  ADS_SVC_ECDS = 2  /* ExtensionConfigDiscoveryService: ECDS only */
+};
+
+enum ads_type {
+  ADS_T_LDS = 0,
+  ADS_T_ECDS = 1,
+  ADS_T_N = 2
+};
+
+/* Unknown types a stream may ask for before further ones are ignored. */
+#define ADS_OTHER_TYPES_MAX 8
+/* Names one stream may subscribe to for one type. */
+#define ADS_NAMES_MAX 10000
+/* Longest type URL or resource name accepted. */
+#define ADS_NAME_LEN_MAX 1024
+
+struct ads_type_state {
+  int requested;       /* a valid request of this type was seen */
+  int ever_named;      /* some request named resources (legacy wildcard) */
+  int wildcard;
+  char **names;        /* sorted, unique subscribed names */
+  size_t n_names;
+  char nonce[24];      /* last nonce sent, "" before the first */
+  char sent_version[VERSION_LEN + 1];
+  char acked_version[VERSION_LEN + 1];
+  char nacked_version[VERSION_LEN + 1];
+  char *nack_error;    /* error_detail.message of the last NACK */
+  int sent_once;       /* a response of this type went out */
+  struct xds_map *sent; /* ECDS: name -> version last sent (malloc'd) */
+};
+
+struct ads_other_type {
+  char *type_url;
+  char nonce[24];
+  int answered;
+};
+
+struct ads_stream {
+  enum ads_service svc;
+  char *peer;            /* transport peer, for logs */
+  int has_node;
+  struct proxy_id pid;
+  struct snapshot *snap; /* reference held while the stream lives */
+  const struct xds_class *cls; /* view of snap for pid */
+  struct ads_type_state t[ADS_T_N];
+  struct ads_other_type other[ADS_OTHER_TYPES_MAX];
+  size_t n_other;
+  struct xds_map *refused; /* ECDS names refused and logged once */
+  uint64_t nonce_seq;
+  uint64_t acks, nacks, responses;
+};
+
+/* A reason to end the stream: a gRPC status code and message. */
+struct ads_close {
+  int code; /* grpc_status_code value */
+  char msg[256];
+};
+
+/* gRPC status codes used here (same values as grpc_status_code). */
+#define ADS_STATUS_INVALID_ARGUMENT 3
+#define ADS_STATUS_PERMISSION_DENIED 7
+#define ADS_STATUS_RESOURCE_EXHAUSTED 8
+#define ADS_STATUS_INTERNAL 13
+
+/* Initializes caller-owned storage. peer is copied (may be NULL). Returns
+ * 0 or XDS_ENOMEM. */
+int ads_stream_init(struct ads_stream *s, enum ads_service svc,
+                    const char *peer);
+void ads_stream_cleanup(struct ads_stream *s);
+
+/*
+ * Applies one request. snap is the current snapshot (borrowed; the stream
+ * takes its own reference). Returns 0, or -1 when the stream must be
+ * closed with the status in *close (bad identity, a changed node, limits).
+ * Stale-nonce requests are ignored, as the protocol says.
+ */
+int ads_stream_on_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close);
+
+/*
+ * Moves the stream to a newer snapshot. Returns 0, or -1 with *close set
+ * when the stream's view cannot be built (out of memory).
+ */
+int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
+                           struct ads_close *close);
+
+/*
+ * Writes into out (emptied first) the next DiscoveryResponse the stream
+ * owes, LDS before ECDS before other types. Returns 1 when a response was
+ * written, 0 when nothing is owed, or XDS_ENOMEM / XDS_ETOOBIG.
+ */
+int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out);
+
+#endif

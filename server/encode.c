@@ -1,0 +1,559 @@
+/*
+ * encode.c: builds Envoy messages with protobuf-c in an arena and packs
+ * them. Every nested Any is packed bottom-up into arena memory; the arena is
+ * dropped when the outer message has been appended to the caller's buffer.
+ *
+ * The decisions recorded here (design.md §5, README "What Envoy receives"):
+ * - Each Wasm filter in a listener is an ECDS reference named by the
+ *   extension fqn, with an ADS config source and type_urls {Wasm, RBAC}: the
+ *   RBAC type is there because an extension that cannot be served gets an
+ *   RBAC substitute under the same name.
+ * - default_config is that same substitute (deny-all for FAIL_CLOSE,
+ *   allow-all for FAIL_OPEN), and apply_default_config_without_warming is
+ *   false: a listener never goes live with a security filter missing; it
+ *   waits for the real config, or, when initial_fetch_timeout is set and
+ *   runs out, applies the substitute instead of Envoy's default (a disabled
+ *   filter that answers 500).
+ * - initial_fetch_timeout defaults to 0 (wait however long it takes), as
+ *   Istio does for Wasm, because wasmxds always answers a name it put in a
+ *   listener: a timeout would only fire when the control plane is gone.
+ */
+#include "encode.h"
+
+#include <string.h>
+
+#include "base/arena.h"
+#include "pbyaml.h"
+#include "typeurl.h"
+#include "wire.h"
+
+#include "envoy/config/core/v3/address.pb-c.h"
+#include "envoy/config/core/v3/base.pb-c.h"
+#include "envoy/config/core/v3/config_source.pb-c.h"
+#include "envoy/config/core/v3/extension.pb-c.h"
+#include "envoy/config/core/v3/http_uri.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/config/listener/v3/listener_components.pb-c.h"
+#include "envoy/config/rbac/v3/rbac.pb-c.h"
+#include "envoy/config/route/v3/route.pb-c.h"
+#include "envoy/config/route/v3/route_components.pb-c.h"
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+#include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/wasm/v3/wasm.pb-c.h"
+#include "google/protobuf/any.pb-c.h"
+#include "google/protobuf/duration.pb-c.h"
+#include "google/protobuf/wrappers.pb-c.h"
+
+/* An encoded listener or extension config larger than this is refused: it
+ * protects proxies (and the 4 MiB gRPC message limit) from a runaway
+ * template or config. */
+#define ENCODE_RESOURCE_MAX (1024 * 1024)
+
+void encode_opts_default(struct encode_opts *o) {
+  o->module_cluster = ENCODE_DEFAULT_MODULE_CLUSTER;
+  o->module_fetch_timeout_ms = 30000;
+  o->module_fetch_retries = 3;
+  o->ecds_fetch_timeout_ms = 0;
+  o->inline_wasm = 0;
+}
+
+int encode_servable(const struct wasm_ext *e, const char **why) {
+  switch (e->scheme) {
+  case WASM_URL_FILE:
+    return 1;
+  case WASM_URL_HTTP:
+  case WASM_URL_HTTPS:
+    if (e->sha256 != NULL)
+      return 1;
+    *why = "remote module without sha256: Envoy refuses remote code without "
+           "one, and module fetching is not available yet";
+    return 0;
+  case WASM_URL_OCI:
+    break;
+  }
+  *why = "oci:// module not fetched: Envoy cannot pull OCI images and module "
+         "fetching is not available yet";
+  return 0;
+}
+
+/* Packs m into arena memory as an Any. NULL on allocation failure. */
+static Google__Protobuf__Any *any_pack(struct xds_arena *a, const char *type_url,
+                                       const ProtobufCMessage *m) {
+  Google__Protobuf__Any *any = xds_arena_alloc(a, sizeof(*any));
+  size_t n;
+
+  if (any == NULL)
+    return NULL;
+  google__protobuf__any__init(any);
+  any->type_url = (char *)type_url;
+  n = protobuf_c_message_get_packed_size(m);
+  any->value.data = xds_arena_alloc(a, n);
+  if (any->value.data == NULL)
+    return NULL;
+  any->value.len = protobuf_c_message_pack(m, any->value.data);
+  return any;
+}
+
+static Google__Protobuf__Duration *duration_ms(struct xds_arena *a, uint32_t ms) {
+  Google__Protobuf__Duration *d = xds_arena_alloc(a, sizeof(*d));
+
+  if (d == NULL)
+    return NULL;
+  google__protobuf__duration__init(d);
+  d->seconds = ms / 1000;
+  d->nanos = (int32_t)(ms % 1000) * 1000000;
+  return d;
+}
+
+/* The fail-strategy substitute: RBAC with empty rules denies everything;
+ * RBAC without rules enforces nothing. */
+static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
+                                             enum wasm_fail_strategy fs) {
+  Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *rbac;
+  Envoy__Config__Rbac__V3__RBAC *rules;
+
+  rbac = xds_arena_alloc(a, sizeof(*rbac));
+  if (rbac == NULL)
+    return NULL;
+  envoy__extensions__filters__http__rbac__v3__rbac__init(rbac);
+  if (fs == WASM_FAIL_CLOSE) {
+    rules = xds_arena_alloc(a, sizeof(*rules));
+    if (rules == NULL)
+      return NULL;
+    envoy__config__rbac__v3__rbac__init(rules);
+    rules->action = ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW;
+    rbac->rules = rules;
+  }
+  return any_pack(a, TYPE_RBAC, &rbac->base);
+}
+
+static Envoy__Config__Core__V3__AsyncDataSource *
+code_source(struct xds_arena *a, const struct wasm_ext *e,
+            const struct encode_opts *o) {
+  Envoy__Config__Core__V3__AsyncDataSource *code = xds_arena_alloc(a, sizeof(*code));
+  Envoy__Config__Core__V3__DataSource *local;
+  Envoy__Config__Core__V3__RemoteDataSource *remote;
+  Envoy__Config__Core__V3__HttpUri *uri;
+  Envoy__Config__Core__V3__RetryPolicy *retry;
+  Google__Protobuf__UInt32Value *retries;
+
+  if (code == NULL)
+    return NULL;
+  envoy__config__core__v3__async_data_source__init(code);
+  if (e->scheme == WASM_URL_FILE) {
+    local = xds_arena_alloc(a, sizeof(*local));
+    if (local == NULL)
+      return NULL;
+    envoy__config__core__v3__data_source__init(local);
+    local->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+    local->filename = e->url + strlen("file://");
+    code->specifier_case = ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL;
+    code->local = local;
+    return code;
+  }
+  remote = xds_arena_alloc(a, sizeof(*remote));
+  uri = xds_arena_alloc(a, sizeof(*uri));
+  retry = xds_arena_alloc(a, sizeof(*retry));
+  retries = xds_arena_alloc(a, sizeof(*retries));
+  if (remote == NULL || uri == NULL || retry == NULL || retries == NULL)
+    return NULL;
+  envoy__config__core__v3__remote_data_source__init(remote);
+  envoy__config__core__v3__http_uri__init(uri);
+  envoy__config__core__v3__retry_policy__init(retry);
+  google__protobuf__uint32_value__init(retries);
+  uri->uri = e->url;
+  uri->http_upstream_type_case =
+      ENVOY__CONFIG__CORE__V3__HTTP_URI__HTTP_UPSTREAM_TYPE_CLUSTER;
+  uri->cluster = (char *)o->module_cluster;
+  uri->timeout = duration_ms(a, o->module_fetch_timeout_ms);
+  if (uri->timeout == NULL)
+    return NULL;
+  retries->value = o->module_fetch_retries;
+  retry->num_retries = retries;
+  remote->http_uri = uri;
+  remote->sha256 = e->sha256;
+  remote->retry_policy = retry;
+  code->specifier_case = ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE;
+  code->remote = remote;
+  return code;
+}
+
+/* The Wasm filter config of a servable extension, as an Any. */
+static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
+                                       const struct wasm_ext *e,
+                                       const struct encode_opts *o) {
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+  Envoy__Extensions__Wasm__V3__PluginConfig *pc;
+  Envoy__Extensions__Wasm__V3__VmConfig *vm;
+  Envoy__Extensions__Wasm__V3__EnvironmentVariables *env;
+  Google__Protobuf__StringValue *json;
+  size_t n_host = 0, n_inline = 0;
+
+  wasm = xds_arena_alloc(a, sizeof(*wasm));
+  pc = xds_arena_alloc(a, sizeof(*pc));
+  vm = xds_arena_alloc(a, sizeof(*vm));
+  if (wasm == NULL || pc == NULL || vm == NULL)
+    return NULL;
+  envoy__extensions__filters__http__wasm__v3__wasm__init(wasm);
+  envoy__extensions__wasm__v3__plugin_config__init(pc);
+  envoy__extensions__wasm__v3__vm_config__init(vm);
+
+  vm->vm_id = e->vm_id != NULL ? e->vm_id : "";
+  vm->runtime = e->runtime != NULL ? e->runtime : ENCODE_DEFAULT_RUNTIME;
+  vm->code = code_source(a, e, o);
+  if (vm->code == NULL)
+    return NULL;
+  if (e->n_env > 0) {
+    env = xds_arena_alloc(a, sizeof(*env));
+    if (env == NULL)
+      return NULL;
+    envoy__extensions__wasm__v3__environment_variables__init(env);
+    for (size_t i = 0; i < e->n_env; i++)
+      if (e->env[i].from == WASM_ENV_HOST)
+        n_host++;
+    n_inline = e->n_env - n_host;
+    env->host_env_keys = xds_arena_alloc(a, (n_host + 1) * sizeof(char *));
+    env->key_values = xds_arena_alloc(a, (n_inline + 1) * sizeof(void *));
+    if (env->host_env_keys == NULL || env->key_values == NULL)
+      return NULL;
+    for (size_t i = 0; i < e->n_env; i++) {
+      Envoy__Extensions__Wasm__V3__EnvironmentVariables__KeyValuesEntry *kv;
+      if (e->env[i].from == WASM_ENV_HOST) {
+        env->host_env_keys[env->n_host_env_keys++] = e->env[i].name;
+        continue;
+      }
+      kv = xds_arena_alloc(a, sizeof(*kv));
+      if (kv == NULL)
+        return NULL;
+      envoy__extensions__wasm__v3__environment_variables__key_values_entry__init(kv);
+      kv->key = e->env[i].name;
+      kv->value = e->env[i].value != NULL ? e->env[i].value : "";
+      env->key_values[env->n_key_values++] = kv;
+    }
+    vm->environment_variables = env;
+  }
+
+  pc->name = e->fqn;
+  pc->root_id = e->plugin_name != NULL ? e->plugin_name : "";
+  pc->vm_case = ENVOY__EXTENSIONS__WASM__V3__PLUGIN_CONFIG__VM_VM_CONFIG;
+  pc->vm_config = vm;
+  if (e->config_json != NULL) {
+    json = xds_arena_alloc(a, sizeof(*json));
+    if (json == NULL)
+      return NULL;
+    google__protobuf__string_value__init(json);
+    json->value = e->config_json;
+    pc->configuration = any_pack(a, TYPE_STRING_VALUE, &json->base);
+    if (pc->configuration == NULL)
+      return NULL;
+  }
+  /* Both the deprecated fail_open (older Envoys) and failure_policy (newer
+   * ones, which prefer it) say the same thing. */
+  if (e->fail_strategy == WASM_FAIL_OPEN) {
+    pc->fail_open = 1;
+    pc->failure_policy = ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_OPEN;
+  } else {
+    pc->failure_policy = ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED;
+  }
+  wasm->config = pc;
+  return any_pack(a, TYPE_WASM, &wasm->base);
+}
+
+/* The typed_config an extension is served with: the Wasm filter, or its
+ * fail-strategy substitute. */
+static Google__Protobuf__Any *extension_any(struct xds_arena *a,
+                                            const struct wasm_ext *e,
+                                            const struct encode_opts *o) {
+  const char *why;
+
+  if (encode_servable(e, &why))
+    return wasm_any(a, e, o);
+  return substitute_any(a, e->fail_strategy);
+}
+
+/* Packs m and appends it to out, enforcing ENCODE_RESOURCE_MAX. */
+static int append_packed(struct xds_buf *out, const ProtobufCMessage *m) {
+  size_t n = protobuf_c_message_get_packed_size(m);
+  char *p;
+  int rc;
+
+  if (n > ENCODE_RESOURCE_MAX)
+    return XDS_ETOOBIG;
+  rc = xds_buf_extend(out, n, &p);
+  if (rc < 0)
+    return rc;
+  protobuf_c_message_pack(m, (uint8_t *)p);
+  return 0;
+}
+
+int encode_extension_config(const struct wasm_ext *e,
+                            const struct encode_opts *o, struct xds_buf *out) {
+  Envoy__Config__Core__V3__TypedExtensionConfig tec =
+      ENVOY__CONFIG__CORE__V3__TYPED_EXTENSION_CONFIG__INIT;
+  struct xds_arena a;
+  int rc;
+
+  xds_arena_init(&a, 0);
+  tec.name = e->fqn;
+  tec.typed_config = extension_any(&a, e, o);
+  rc = tec.typed_config == NULL ? XDS_ENOMEM : append_packed(out, &tec.base);
+  xds_arena_cleanup(&a);
+  return rc;
+}
+
+/* Everything encode_listener builds, so the interleave callbacks can reach
+ * it. */
+struct listener_build {
+  struct xds_arena *a;
+  const struct listener_tmpl *t;
+  const struct chain *c;
+  const struct encode_opts *o;
+  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter **filters;
+  size_t n;
+  struct xds_err *err;
+};
+
+/* The generated name is long; this is only a shorter spelling of it. */
+#define http_filter_t                                                         \
+  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter
+
+static http_filter_t *new_http_filter(struct listener_build *lb, const char *name) {
+  http_filter_t *f = xds_arena_alloc(lb->a, sizeof(*f));
+
+  if (f == NULL)
+    return NULL;
+  envoy__extensions__filters__network__http_connection_manager__v3__http_filter__init(f);
+  f->name = (char *)name;
+  lb->filters[lb->n++] = f;
+  return f;
+}
+
+static int emit_native(void *ctx, size_t i) {
+  struct listener_build *lb = ctx;
+  const struct native_filter *nf = &lb->t->filters[i];
+  http_filter_t *f = new_http_filter(lb, nf->name);
+  int rc;
+
+  if (f == NULL)
+    return XDS_ENOMEM;
+  rc = pbyaml_pack_any(nf->typed_config, nf->type_url, lb->a, &f->typed_config,
+                       lb->err);
+  if (rc < 0) {
+    if (rc == XDS_EINVAL && lb->err != NULL) {
+      char detail[XDS_ERR_MSG_MAX];
+      memcpy(detail, lb->err->msg, sizeof(detail));
+      xds_err_set(lb->err, rc, "listener template %s, filter %s: %s",
+                  lb->t->name, nf->name, detail);
+    }
+    return rc;
+  }
+  f->config_type_case =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+  return 0;
+}
+
+static int emit_wasm(void *ctx, size_t k) {
+  struct listener_build *lb = ctx;
+  const struct wasm_ext *e = lb->c->exts[k];
+  http_filter_t *f = new_http_filter(lb, e->fqn);
+  Envoy__Config__Core__V3__ExtensionConfigSource *ecs;
+  Envoy__Config__Core__V3__ConfigSource *cs;
+  Envoy__Config__Core__V3__AggregatedConfigSource *ads;
+  static char *type_urls[] = {TYPE_WASM, TYPE_RBAC};
+
+  if (f == NULL)
+    return XDS_ENOMEM;
+  if (lb->o->inline_wasm) {
+    f->typed_config = extension_any(lb->a, e, lb->o);
+    if (f->typed_config == NULL)
+      return XDS_ENOMEM;
+    f->config_type_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    return 0;
+  }
+  ecs = xds_arena_alloc(lb->a, sizeof(*ecs));
+  cs = xds_arena_alloc(lb->a, sizeof(*cs));
+  ads = xds_arena_alloc(lb->a, sizeof(*ads));
+  if (ecs == NULL || cs == NULL || ads == NULL)
+    return XDS_ENOMEM;
+  envoy__config__core__v3__extension_config_source__init(ecs);
+  envoy__config__core__v3__config_source__init(cs);
+  envoy__config__core__v3__aggregated_config_source__init(ads);
+  cs->config_source_specifier_case =
+      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+  cs->ads = ads;
+  cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+  cs->initial_fetch_timeout = duration_ms(lb->a, lb->o->ecds_fetch_timeout_ms);
+  if (cs->initial_fetch_timeout == NULL)
+    return XDS_ENOMEM;
+  ecs->config_source = cs;
+  ecs->default_config = substitute_any(lb->a, e->fail_strategy);
+  if (ecs->default_config == NULL)
+    return XDS_ENOMEM;
+  ecs->apply_default_config_without_warming = 0;
+  ecs->n_type_urls = 2;
+  ecs->type_urls = type_urls;
+  f->config_type_case =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
+  f->config_discovery = ecs;
+  return 0;
+}
+
+/* The route part of the HCM: an inline route to a cluster, or RDS. */
+static int set_route(struct listener_build *lb,
+                     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm) {
+  struct xds_arena *a = lb->a;
+  const struct listener_tmpl *t = lb->t;
+  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds *rds;
+  Envoy__Config__Core__V3__ConfigSource *cs;
+  Envoy__Config__Core__V3__AggregatedConfigSource *ads;
+  Envoy__Config__Route__V3__RouteConfiguration *rc;
+  Envoy__Config__Route__V3__VirtualHost *vh;
+  Envoy__Config__Route__V3__Route *route;
+  Envoy__Config__Route__V3__RouteMatch *match;
+  Envoy__Config__Route__V3__RouteAction *action;
+  static char *all_domains[] = {"*"};
+
+  if (t->route_kind == TMPL_ROUTE_RDS) {
+    rds = xds_arena_alloc(a, sizeof(*rds));
+    cs = xds_arena_alloc(a, sizeof(*cs));
+    ads = xds_arena_alloc(a, sizeof(*ads));
+    if (rds == NULL || cs == NULL || ads == NULL)
+      return XDS_ENOMEM;
+    envoy__extensions__filters__network__http_connection_manager__v3__rds__init(rds);
+    envoy__config__core__v3__config_source__init(cs);
+    envoy__config__core__v3__aggregated_config_source__init(ads);
+    cs->config_source_specifier_case =
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+    cs->ads = ads;
+    cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+    rds->config_source = cs;
+    rds->route_config_name = t->rds_name;
+    hcm->route_specifier_case =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
+    hcm->rds = rds;
+    return 0;
+  }
+  rc = xds_arena_alloc(a, sizeof(*rc));
+  vh = xds_arena_alloc(a, sizeof(*vh));
+  route = xds_arena_alloc(a, sizeof(*route));
+  match = xds_arena_alloc(a, sizeof(*match));
+  action = xds_arena_alloc(a, sizeof(*action));
+  if (rc == NULL || vh == NULL || route == NULL || match == NULL ||
+      action == NULL)
+    return XDS_ENOMEM;
+  envoy__config__route__v3__route_configuration__init(rc);
+  envoy__config__route__v3__virtual_host__init(vh);
+  envoy__config__route__v3__route__init(route);
+  envoy__config__route__v3__route_match__init(match);
+  envoy__config__route__v3__route_action__init(action);
+  rc->virtual_hosts = xds_arena_alloc(a, sizeof(*rc->virtual_hosts));
+  vh->routes = xds_arena_alloc(a, sizeof(*vh->routes));
+  if (rc->virtual_hosts == NULL || vh->routes == NULL)
+    return XDS_ENOMEM;
+  match->path_specifier_case =
+      ENVOY__CONFIG__ROUTE__V3__ROUTE_MATCH__PATH_SPECIFIER_PREFIX;
+  match->prefix = t->route_prefix != NULL ? t->route_prefix : "/";
+  action->cluster_specifier_case =
+      ENVOY__CONFIG__ROUTE__V3__ROUTE_ACTION__CLUSTER_SPECIFIER_CLUSTER;
+  action->cluster = t->route_cluster;
+  route->match = match;
+  route->action_case = ENVOY__CONFIG__ROUTE__V3__ROUTE__ACTION_ROUTE;
+  route->route = action;
+  vh->name = t->name;
+  vh->n_domains = 1;
+  vh->domains = all_domains;
+  vh->routes[0] = route;
+  vh->n_routes = 1;
+  rc->name = t->name;
+  rc->virtual_hosts[0] = vh;
+  rc->n_virtual_hosts = 1;
+  hcm->route_specifier_case =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_ROUTE_CONFIG;
+  hcm->route_config = rc;
+  return 0;
+}
+
+int encode_listener(const struct listener_tmpl *t, const struct chain *c,
+                    const struct encode_opts *o, struct xds_buf *out,
+                    struct xds_err *err) {
+  Envoy__Config__Listener__V3__Listener l =
+      ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+  Envoy__Config__Core__V3__Address addr = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
+  Envoy__Config__Core__V3__SocketAddress sa =
+      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
+  Envoy__Config__Listener__V3__FilterChain fc =
+      ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT;
+  Envoy__Config__Listener__V3__Filter net = ENVOY__CONFIG__LISTENER__V3__FILTER__INIT;
+  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+      hcm =
+          ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT;
+  Envoy__Config__Listener__V3__FilterChain *fcs[1] = {&fc};
+  Envoy__Config__Listener__V3__Filter *nets[1] = {&net};
+  struct listener_build lb;
+  struct xds_arena a;
+  int rc;
+
+  xds_arena_init(&a, 0);
+  lb.a = &a;
+  lb.t = t;
+  lb.c = c;
+  lb.o = o;
+  lb.n = 0;
+  lb.err = err;
+  lb.filters = xds_arena_alloc(&a, (t->n_filters + c->n + 1) * sizeof(*lb.filters));
+  rc = XDS_ENOMEM;
+  if (lb.filters == NULL)
+    goto out;
+  rc = chain_interleave(t, c, emit_native, emit_wasm, &lb);
+  if (rc != 0)
+    goto out;
+  hcm.stat_prefix = t->stat_prefix != NULL ? t->stat_prefix : t->name;
+  hcm.codec_type =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__AUTO;
+  hcm.http_filters = lb.filters;
+  hcm.n_http_filters = lb.n;
+  rc = set_route(&lb, &hcm);
+  if (rc < 0)
+    goto out;
+  net.name = HCM_FILTER_NAME;
+  net.config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+  net.typed_config = any_pack(&a, TYPE_HCM, &hcm.base);
+  rc = XDS_ENOMEM;
+  if (net.typed_config == NULL)
+    goto out;
+  fc.filters = nets;
+  fc.n_filters = 1;
+  sa.address = t->address;
+  sa.port_specifier_case =
+      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+  sa.port_value = t->port;
+  addr.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
+  addr.socket_address = &sa;
+  l.name = t->name;
+  l.address = &addr;
+  l.filter_chains = fcs;
+  l.n_filter_chains = 1;
+  l.traffic_direction = t->direction == TMPL_INBOUND
+                            ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
+                            : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
+  rc = append_packed(out, &l.base);
+out:
+  xds_arena_cleanup(&a);
+  return rc;
+}
+
+int encode_check_template(const struct listener_tmpl *t, struct xds_err *err) {
+  struct xds_arena a;
+  Google__Protobuf__Any *any;
+  int rc = 0;
+
+  xds_arena_init(&a, ENCODE_RESOURCE_MAX);
+  for (size_t i = 0; rc == 0 && i < t->n_filters; i++) {
+    const struct native_filter *nf = &t->filters[i];
+    rc = pbyaml_pack_any(nf->typed_config, nf->type_url, &a, &any, err);
+  }
+  xds_arena_cleanup(&a);
+  return rc;
+}

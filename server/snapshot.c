@@ -1,0 +1,283 @@
+/*
+ * snapshot.c: building snapshots and their class views.
+ *
+ * Invariant: once published, nothing a reader can reach changes, except the
+ * class map, which only grows and is guarded by class_lock.
+ */
+#include "snapshot.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "chain.h"
+#include "typeurl.h"
+#include "wire.h"
+
+/* Largest LDS response body of one class: the gRPC message limit Envoy
+ * applies by default is 4 MiB. */
+#define SNAPSHOT_LDS_MAX (4 * 1024 * 1024 - 1024)
+
+struct snapshot {
+  atomic_long refs;
+  uint64_t generation;
+  struct catalog *cat;
+  struct encode_opts opts;
+  struct xds_resource *ecds; /* parallel to the catalog's extensions */
+  size_t n_ecds;
+  pthread_mutex_t class_lock;
+  struct xds_map *classes; /* key -> struct xds_class */
+};
+
+static void resource_cleanup(struct xds_resource *r) {
+  xds_free(r->bytes);
+  r->bytes = NULL;
+}
+
+static void class_free(void *p) {
+  struct xds_class *c = p;
+
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n_listeners; i++)
+    resource_cleanup(&c->listeners[i]);
+  xds_free(c->listeners);
+  xds_free(c->lds_body);
+  xds_free(c->problems);
+  xds_free(c->key);
+  xds_free(c);
+}
+
+static void snapshot_free(struct snapshot *s) {
+  for (size_t i = 0; i < s->n_ecds; i++)
+    resource_cleanup(&s->ecds[i]);
+  xds_free(s->ecds);
+  xds_map_free(s->classes, class_free);
+  pthread_mutex_destroy(&s->class_lock);
+  catalog_unref(s->cat);
+  xds_free(s);
+}
+
+/* Moves a buffer's bytes into a resource and stamps its version. */
+static void resource_take(struct xds_resource *r, const char *name,
+                          struct xds_buf *b) {
+  r->name = name;
+  r->len = b->len;
+  r->bytes = (uint8_t *)xds_buf_steal(b, NULL);
+  version_of(r->bytes, r->len, r->version);
+}
+
+int snapshot_build(struct catalog *cat, const struct encode_opts *o,
+                   uint64_t generation, struct snapshot **out,
+                   struct xds_err *err) {
+  struct snapshot *s;
+  struct xds_buf b;
+  size_t n = catalog_ext_count(cat);
+  int rc = XDS_ENOMEM;
+
+  *out = NULL;
+  s = xds_calloc(1, sizeof(*s));
+  if (s == NULL)
+    return xds_err_set(err, XDS_ENOMEM, "snapshot: out of memory");
+  atomic_init(&s->refs, 1);
+  s->generation = generation;
+  s->opts = *o;
+  s->cat = catalog_ref(cat);
+  pthread_mutex_init(&s->class_lock, NULL);
+  s->classes = xds_map_new();
+  s->ecds = xds_calloc(n, sizeof(*s->ecds));
+  if (s->classes == NULL || s->ecds == NULL)
+    goto fail;
+  xds_buf_init(&b, SNAPSHOT_LDS_MAX);
+  for (size_t i = 0; i < n; i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    rc = encode_extension_config(e, o, &b);
+    if (rc < 0) {
+      xds_err_set(err, rc, "%s: extension %s cannot be encoded: %s",
+                  e->loc.source, e->fqn, xds_strerror(rc));
+      xds_buf_cleanup(&b);
+      goto fail;
+    }
+    resource_take(&s->ecds[i], e->fqn, &b);
+    s->n_ecds++;
+  }
+  xds_buf_cleanup(&b);
+  *out = s;
+  return 0;
+fail:
+  if (rc == XDS_ENOMEM)
+    xds_err_set(err, rc, "snapshot: out of memory");
+  snapshot_free(s);
+  return rc;
+}
+
+struct snapshot *snapshot_ref(struct snapshot *s) {
+  atomic_fetch_add(&s->refs, 1);
+  return s;
+}
+
+void snapshot_unref(struct snapshot *s) {
+  if (s != NULL && atomic_fetch_sub(&s->refs, 1) == 1)
+    snapshot_free(s);
+}
+
+uint64_t snapshot_generation(const struct snapshot *s) { return s->generation; }
+
+const struct catalog *snapshot_catalog(const struct snapshot *s) {
+  return s->cat;
+}
+
+const struct encode_opts *snapshot_opts(const struct snapshot *s) {
+  return &s->opts;
+}
+
+const struct xds_resource *snapshot_ecds(const struct snapshot *s,
+                                         const char *fqn) {
+  size_t lo = 0, hi = s->n_ecds;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(s->ecds[mid].name, fqn);
+    if (c == 0)
+      return &s->ecds[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* The class key: everything composition depends on. Labels matter only
+ * through the templates they select, so proxies whose labels differ but
+ * select the same templates share a class. Returns a new string or NULL. */
+static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
+  struct xds_buf b;
+  int rc;
+
+  xds_buf_init(&b, 1 << 20);
+  rc = xds_buf_printf(&b, "%s\n%s\n%s\n", p->organization,
+                      p->tenant != NULL ? p->tenant : "",
+                      p->mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR");
+  for (size_t i = 0; rc == 0 && i < catalog_tmpl_count(cat); i++) {
+    const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
+    if (chain_tmpl_applies(t, p))
+      rc = xds_buf_printf(&b, "%s\n", t->name);
+  }
+  if (rc < 0) {
+    xds_buf_cleanup(&b);
+    return NULL;
+  }
+  return xds_buf_steal(&b, NULL);
+}
+
+static int class_build(const struct snapshot *s, const struct proxy_id *p,
+                       char *key, struct xds_class **out) {
+  const struct catalog *cat = s->cat;
+  struct xds_class *c;
+  struct xds_buf b, problems;
+  struct version_hasher h;
+  struct chain ch;
+  struct xds_err err;
+  int rc = XDS_ENOMEM;
+
+  c = xds_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return XDS_ENOMEM;
+  c->key = key;
+  c->listeners = xds_calloc(catalog_tmpl_count(cat), sizeof(*c->listeners));
+  if (c->listeners == NULL)
+    goto fail;
+  xds_buf_init(&b, SNAPSHOT_LDS_MAX);
+  xds_buf_init(&problems, 64 * 1024);
+  for (size_t i = 0; i < catalog_tmpl_count(cat); i++) {
+    const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
+    if (!chain_tmpl_applies(t, p))
+      continue;
+    rc = chain_compute(cat, p, t, &ch);
+    if (rc < 0)
+      goto fail_bufs;
+    err.msg[0] = '\0';
+    rc = encode_listener(t, &ch, &s->opts, &b, &err);
+    chain_cleanup(&ch);
+    if (rc == XDS_ENOMEM)
+      goto fail_bufs;
+    if (rc < 0) {
+      /* Keep the other listeners; report this one. */
+      xds_buf_reset(&b);
+      xds_buf_printf(&problems, "listener %s: %s\n", t->name,
+                     err.msg[0] ? err.msg : xds_strerror(rc));
+      continue;
+    }
+    resource_take(&c->listeners[c->n_listeners++], t->name, &b);
+  }
+  /* Templates are sorted by name, so listeners are too. */
+  rc = version_begin(&h);
+  if (rc < 0)
+    goto fail_bufs;
+  for (size_t i = 0; i < c->n_listeners; i++) {
+    version_add_str(&h, c->listeners[i].name);
+    version_add_str(&h, c->listeners[i].version);
+  }
+  version_end(&h, c->lds_version);
+
+  /* The shared LDS response body. */
+  rc = wire_put_string(&b, 1, c->lds_version);
+  for (size_t i = 0; rc == 0 && i < c->n_listeners; i++)
+    rc = wire_put_any(&b, 2, TYPE_LISTENER, c->listeners[i].bytes,
+                      c->listeners[i].len);
+  if (rc == 0)
+    rc = wire_put_string(&b, 4, TYPE_LISTENER);
+  if (rc < 0)
+    goto fail_bufs;
+  c->lds_body = (uint8_t *)xds_buf_steal(&b, &c->lds_body_len);
+  if (problems.len > 0)
+    c->problems = xds_buf_steal(&problems, NULL);
+  xds_buf_cleanup(&problems);
+  *out = c;
+  return 0;
+fail_bufs:
+  xds_buf_cleanup(&b);
+  xds_buf_cleanup(&problems);
+fail:
+  c->key = NULL; /* the caller still owns key on failure */
+  class_free(c);
+  return rc == XDS_ETOOBIG ? XDS_ETOOBIG : XDS_ENOMEM;
+}
+
+int snapshot_class(struct snapshot *s, const struct proxy_id *p,
+                   const struct xds_class **out) {
+  struct xds_class *c;
+  char *key = class_key(s->cat, p);
+  int rc = 0;
+
+  if (key == NULL)
+    return XDS_ENOMEM;
+  pthread_mutex_lock(&s->class_lock);
+  c = xds_map_get(s->classes, key);
+  if (c != NULL) {
+    xds_free(key);
+  } else {
+    rc = class_build(s, p, key, &c);
+    if (rc < 0) {
+      xds_free(key);
+    } else if ((rc = xds_map_put(s->classes, key, c, NULL)) < 0) {
+      class_free(c);
+    }
+  }
+  pthread_mutex_unlock(&s->class_lock);
+  *out = rc < 0 ? NULL : c;
+  return rc;
+}
+
+size_t snapshot_n_classes(struct snapshot *s) {
+  size_t n;
+
+  pthread_mutex_lock(&s->class_lock);
+  n = xds_map_count(s->classes);
+  pthread_mutex_unlock(&s->class_lock);
+  return n;
+}

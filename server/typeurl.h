@@ -1,0 +1,22 @@
+/*
+ * typeurl.h: the type URLs wasmxds sends and accepts.
+ */
+#ifndef XDS_TYPEURL_H
+#define XDS_TYPEURL_H
+
+#define TYPE_PREFIX "type.googleapis.com/"
+#define TYPE_LISTENER TYPE_PREFIX "envoy.config.listener.v3.Listener"
+#define TYPE_ECDS TYPE_PREFIX "envoy.config.core.v3.TypedExtensionConfig"
+#define TYPE_HCM                                                              \
+  TYPE_PREFIX                                                                 \
+  "envoy.extensions.filters.network.http_connection_manager.v3."             \
+  "HttpConnectionManager"
+#define TYPE_WASM TYPE_PREFIX "envoy.extensions.filters.http.wasm.v3.Wasm"
+#define TYPE_RBAC TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
+#define TYPE_ROUTER TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
+#define TYPE_STRING_VALUE TYPE_PREFIX "google.protobuf.StringValue"
+
+/* Names Envoy knows these filters by. */
+#define HCM_FILTER_NAME "envoy.filters.network.http_connection_manager"
+
+#endif

@@ -1,0 +1,446 @@
+/*
+ * check_ads.c: the state-of-the-world protocol of one stream, driven
+ * offline with scripted requests (no gRPC): what is sent, when nothing is,
+ * and what is refused.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ads.h"
+#include "base/log.h"
+#include "encode.h"
+#include "snapshot.h"
+#include "testutil.h"
+#include "typeurl.h"
+
+#include "envoy/config/core/v3/base.pb-c.h"
+#include "envoy/config/core/v3/extension.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+
+#define EXT(name, extra)                                                      \
+  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"      \
+  "metadata: {organization: acme, name: " name "}\n"                         \
+  "spec: {url: file:///w/" name ".wasm" extra "}\n"
+
+#define TMPL                                                                  \
+  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                 \
+  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"       \
+  "  route: {cluster: app}\n  httpFilters:\n"                                 \
+  "  - name: envoy.filters.http.router\n"                                    \
+  "    typedConfig: {'@type': "                                               \
+  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
+
+#define PAY "organizations/acme/tenants/payments"
+#define WEB "organizations/acme/tenants/web"
+
+static const char store_v1[] =
+    EXT("a", ", phase: AUTHN, config: {v: 1}")
+    EXT("b", ", phase: AUTHZ")
+    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+/* v2: a's config changes (ECDS only); nothing else. */
+static const char store_v2[] =
+    EXT("a", ", phase: AUTHN, config: {v: 2}")
+    EXT("b", ", phase: AUTHZ")
+    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+/* v3: c is added (the listener changes). */
+static const char store_v3[] =
+    EXT("a", ", phase: AUTHN, config: {v: 2}")
+    EXT("b", ", phase: AUTHZ")
+    EXT("c", ", phase: STATS")
+    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+
+static struct snapshot *snap_of(const char *yaml, uint64_t gen) {
+  struct catalog *cat = tu_catalog(yaml);
+  struct encode_opts o;
+  struct snapshot *s;
+
+  encode_opts_default(&o);
+  ck_assert_int_eq(snapshot_build(cat, &o, gen, &s, NULL), 0);
+  catalog_unref(cat);
+  return s;
+}
+
+/* A node with metadata; tenant may be NULL. */
+struct node_holder {
+  Envoy__Config__Core__V3__Node node;
+  Google__Protobuf__Struct md;
+  Google__Protobuf__Struct__FieldsEntry e_tenant, e_org;
+  Google__Protobuf__Struct__FieldsEntry *entries[2];
+  Google__Protobuf__Value v_tenant, v_org;
+};
+
+static void node_init(struct node_holder *h, const char *id,
+                      const char *tenant) {
+  envoy__config__core__v3__node__init(&h->node);
+  google__protobuf__struct__init(&h->md);
+  google__protobuf__struct__fields_entry__init(&h->e_tenant);
+  google__protobuf__struct__fields_entry__init(&h->e_org);
+  google__protobuf__value__init(&h->v_tenant);
+  google__protobuf__value__init(&h->v_org);
+  h->node.id = (char *)id;
+  h->node.metadata = &h->md;
+  h->v_org.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+  h->v_org.string_value = "acme";
+  h->e_org.key = "wasmxds.organization";
+  h->e_org.value = &h->v_org;
+  h->entries[0] = &h->e_org;
+  h->md.n_fields = 1;
+  if (tenant != NULL) {
+    h->v_tenant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+    h->v_tenant.string_value = (char *)tenant;
+    h->e_tenant.key = "wasmxds.tenant";
+    h->e_tenant.value = &h->v_tenant;
+    h->entries[1] = &h->e_tenant;
+    h->md.n_fields = 2;
+  }
+  h->md.fields = h->entries;
+}
+
+struct fixture {
+  struct snapshot *v1, *v2, *v3;
+  struct ads_stream s;
+  struct node_holder node;
+  struct xds_buf out;
+  Envoy__Service__Discovery__V3__DiscoveryResponse *last;
+};
+
+static struct fixture fx;
+
+static void setup(void) {
+  xds_log_set_level(XDS_LOG_ERROR);
+  fx.v1 = snap_of(store_v1, 1);
+  fx.v2 = snap_of(store_v2, 2);
+  fx.v3 = snap_of(store_v3, 3);
+  ck_assert_int_eq(ads_stream_init(&fx.s, ADS_SVC_ADS, "test"), 0);
+  node_init(&fx.node, "proxy-1", PAY);
+  xds_buf_init(&fx.out, 4 << 20);
+  fx.last = NULL;
+}
+
+static void teardown(void) {
+  if (fx.last != NULL)
+    envoy__service__discovery__v3__discovery_response__free_unpacked(fx.last,
+                                                                      NULL);
+  xds_buf_cleanup(&fx.out);
+  ads_stream_cleanup(&fx.s);
+  snapshot_unref(fx.v1);
+  snapshot_unref(fx.v2);
+  snapshot_unref(fx.v3);
+}
+
+/* Sends one request; returns the on_request result. */
+static int request(struct snapshot *snap, int with_node, const char *type,
+                   const char *version, const char *nonce, const char *error,
+                   const char **names, size_t n_names) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+  struct ads_close close;
+
+  req.node = with_node ? &fx.node.node : NULL;
+  req.type_url = (char *)type;
+  req.version_info = (char *)(version != NULL ? version : "");
+  req.response_nonce = (char *)(nonce != NULL ? nonce : "");
+  req.resource_names = (char **)names;
+  req.n_resource_names = n_names;
+  if (error != NULL) {
+    st.code = 3;
+    st.message = (char *)error;
+    req.error_detail = &st;
+  }
+  return ads_stream_on_request(&fx.s, &req, snap, &close);
+}
+
+/* The next response, or NULL when nothing is owed. */
+static Envoy__Service__Discovery__V3__DiscoveryResponse *next(void) {
+  int rc = ads_stream_next_response(&fx.s, &fx.out);
+
+  ck_assert_int_ge(rc, 0);
+  if (fx.last != NULL)
+    envoy__service__discovery__v3__discovery_response__free_unpacked(fx.last,
+                                                                      NULL);
+  fx.last = NULL;
+  if (rc == 0)
+    return NULL;
+  fx.last = envoy__service__discovery__v3__discovery_response__unpack(
+      NULL, fx.out.len, (const uint8_t *)fx.out.data);
+  ck_assert_ptr_nonnull(fx.last);
+  return fx.last;
+}
+
+static const char *ecds_names_of(Envoy__Service__Discovery__V3__DiscoveryResponse *r,
+                                 char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < r->n_resources; i++) {
+    Envoy__Config__Core__V3__TypedExtensionConfig *tec =
+        envoy__config__core__v3__typed_extension_config__unpack(
+            NULL, r->resources[i]->value.len, r->resources[i]->value.data);
+    ck_assert_ptr_nonnull(tec);
+    if (i > 0)
+      strncat(buf, ",", n - strlen(buf) - 1);
+    strncat(buf, strrchr(tec->name, '/') + 1, n - strlen(buf) - 1);
+    envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  }
+  return buf;
+}
+
+static const char *NAMES_AB[] = {"organizations/acme/extensions/a",
+                                 "organizations/acme/extensions/b"};
+
+START_TEST(lds_then_ack_sends_nothing_more) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  char version[64], nonce[32];
+
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+  ck_assert_uint_eq(r->n_resources, 1);
+  ck_assert_str_eq(r->resources[0]->type_url, TYPE_LISTENER);
+  ck_assert_str_ne(r->version_info, "");
+  ck_assert_str_ne(r->nonce, "");
+  snprintf(version, sizeof(version), "%s", r->version_info);
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  ck_assert_ptr_null(next());
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, version, nonce, NULL, NULL, 0), 0);
+  ck_assert_ptr_null(next());
+  ck_assert_str_eq(fx.s.t[ADS_T_LDS].acked_version, version);
+  /* The same snapshot again changes nothing. */
+  ck_assert_int_eq(ads_stream_on_snapshot(&fx.s, fx.v1, NULL), 0);
+  ck_assert_ptr_null(next());
+}
+END_TEST
+
+START_TEST(ecds_by_name_and_config_only_push) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  struct ads_close close;
+  char names[256], nonce[32], v1[32];
+
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2), 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a,b");
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  snprintf(v1, sizeof(v1), "%s", r->version_info);
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, v1, nonce, NULL, NAMES_AB, 2), 0);
+  ck_assert_ptr_null(next());
+  /* v2 changes only a's config: ECDS carries a alone; LDS is not owed
+   * because nobody asked for it on this stream. */
+  ck_assert_int_eq(ads_stream_on_snapshot(&fx.s, fx.v2, &close), 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, TYPE_ECDS);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a");
+  ck_assert_str_ne(r->version_info, v1);
+  ck_assert_ptr_null(next());
+}
+END_TEST
+
+START_TEST(config_change_does_not_touch_lds) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  char lds_v1[32];
+
+  request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0);
+  r = next();
+  snprintf(lds_v1, sizeof(lds_v1), "%s", r->version_info);
+  request(fx.v1, 0, TYPE_LISTENER, lds_v1, r->nonce, NULL, NULL, 0);
+  ck_assert_int_eq(ads_stream_on_snapshot(&fx.s, fx.v2, NULL), 0);
+  ck_assert_ptr_null(next());
+  /* v3 adds an extension: the listener changes. */
+  ck_assert_int_eq(ads_stream_on_snapshot(&fx.s, fx.v3, NULL), 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+  ck_assert_str_ne(r->version_info, lds_v1);
+}
+END_TEST
+
+START_TEST(lds_goes_before_ecds) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+
+  request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0);
+  r = next();
+  request(fx.v1, 0, TYPE_LISTENER, r->version_info, r->nonce, NULL, NULL, 0);
+  request(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  request(fx.v1, 0, TYPE_ECDS, r->version_info, r->nonce, NULL, NAMES_AB, 2);
+  ck_assert_ptr_null(next());
+  /* Both types change at once (v1 -> v3: a's config and a new listener). */
+  ads_stream_on_snapshot(&fx.s, fx.v3, NULL);
+  r = next();
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+  r = next();
+  ck_assert_str_eq(r->type_url, TYPE_ECDS);
+  ck_assert_ptr_null(next());
+}
+END_TEST
+
+START_TEST(stale_nonce_is_ignored) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *only_b[] = {"organizations/acme/extensions/b"};
+  char old_nonce[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  snprintf(old_nonce, sizeof(old_nonce), "%s", r->nonce);
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  r = next(); /* a new nonce supersedes the old one */
+  ck_assert_ptr_nonnull(r);
+  /* A request carrying the superseded nonce changes nothing. */
+  ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, "x", old_nonce, NULL, only_b, 1), 0);
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].n_names, 2);
+  ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, "");
+  ck_assert_ptr_null(next());
+}
+END_TEST
+
+START_TEST(nack_keeps_state_and_is_not_resent) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  char v1[32], n1[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  snprintf(v1, sizeof(v1), "%s", r->version_info);
+  request(fx.v1, 0, TYPE_ECDS, v1, r->nonce, NULL, NAMES_AB, 2);
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  r = next();
+  snprintf(n1, sizeof(n1), "%s", r->nonce);
+  /* NACK: previous version, latest nonce, error set. */
+  ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, v1, n1, "bad wasm", NAMES_AB, 2), 0);
+  ck_assert_uint_eq(fx.s.nacks, 1);
+  ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "bad wasm");
+  ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, v1);
+  ck_assert_ptr_null(next());
+  /* The same snapshot again: still nothing. */
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  ck_assert_ptr_null(next());
+}
+END_TEST
+
+START_TEST(newly_subscribed_names_are_sent_even_if_unchanged) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *only_a[] = {"organizations/acme/extensions/a"};
+  char names[256], v[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, only_a, 1);
+  r = next();
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a");
+  request(fx.v1, 0, TYPE_ECDS, r->version_info, r->nonce, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "b");
+  /* Unsubscribe b, subscribe it again: it must be resent. */
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  request(fx.v1, 0, TYPE_ECDS, v, r->nonce, NULL, only_a, 1);
+  ck_assert_ptr_null(next());
+  request(fx.v1, 0, TYPE_ECDS, v, fx.s.t[ADS_T_ECDS].nonce, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "b");
+}
+END_TEST
+
+START_TEST(invisible_extension_never_sent) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *ask[] = {"organizations/acme/extensions/secret",
+                       "organizations/acme/extensions/a",
+                       "organizations/acme/extensions/nope"};
+  char names[256];
+  char v[32], n[32];
+
+  node_init(&fx.node, "web-1", WEB);
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, ask, 3);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a");
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  snprintf(n, sizeof(n), "%s", r->nonce);
+  ck_assert_ptr_null(next());
+  /* Wildcard does not reveal it either. */
+  {
+    const char *star[] = {"*"};
+    ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, v, n, NULL, star, 1), 0);
+    ck_assert_int_eq(fx.s.t[ADS_T_ECDS].wildcard, 1);
+    r = next();
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a,b");
+  }
+}
+END_TEST
+
+START_TEST(identity_rules) {
+  struct node_holder other;
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  struct ads_close close;
+
+  /* The first request must carry the node. */
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), -1);
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_ADS, "test");
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  /* The same node again is fine; another identity closes the stream. */
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  node_init(&other, "proxy-1", WEB);
+  req.node = &other.node;
+  req.type_url = TYPE_LISTENER;
+  ck_assert_int_eq(ads_stream_on_request(&fx.s, &req, fx.v1, &close), -1);
+  ck_assert_int_eq(close.code, ADS_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(unknown_type_gets_one_empty_response) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *cds = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
+
+  request(fx.v1, 1, cds, NULL, NULL, NULL, NULL, 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, cds);
+  ck_assert_uint_eq(r->n_resources, 0);
+  request(fx.v1, 0, cds, "", r->nonce, NULL, NULL, 0);
+  ck_assert_ptr_null(next());
+  /* The stream still serves LDS. */
+  request(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0);
+  r = next();
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+}
+END_TEST
+
+START_TEST(standalone_services_carry_their_type_only) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_LDS, "test");
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  ck_assert_ptr_null(next());
+  request(fx.v1, 1, "", NULL, NULL, NULL, NULL, 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+}
+END_TEST
+
+Suite *ads_suite(void) {
+  Suite *s = suite_create("ads");
+  TCase *tc = tcase_create("sotw");
+
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, lds_then_ack_sends_nothing_more);
+  tcase_add_test(tc, ecds_by_name_and_config_only_push);
+  tcase_add_test(tc, config_change_does_not_touch_lds);
+  tcase_add_test(tc, lds_goes_before_ecds);
+  tcase_add_test(tc, stale_nonce_is_ignored);
+  tcase_add_test(tc, nack_keeps_state_and_is_not_resent);
+  tcase_add_test(tc, newly_subscribed_names_are_sent_even_if_unchanged);
+  tcase_add_test(tc, invisible_extension_never_sent);
+  tcase_add_test(tc, identity_rules);
+  tcase_add_test(tc, unknown_type_gets_one_empty_response);
+  tcase_add_test(tc, standalone_services_carry_their_type_only);
+  suite_add_tcase(s, tc);
+  return s;
+}
