@@ -245,19 +245,29 @@ static void stream_arm_recv(struct stream *st) {
 }
 
 static void stream_send_status(struct stream *st) {
-  grpc_op op;
+  grpc_op ops[2];
+  size_t n = 0;
 
   if (st->status_started || st->finished)
     return;
   st->status_started = 1;
   st->closing = 1;
-  memset(&op, 0, sizeof(op));
+  memset(ops, 0, sizeof(ops));
+  /* gRPC does not write the trailers of a call whose initial metadata was
+   * never sent. */
+  if (!st->sent_metadata) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 0;
+    n++;
+    st->sent_metadata = 1;
+  }
   st->status_slice = grpc_slice_from_copied_string(st->status_msg);
-  op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-  op.data.send_status_from_server.trailing_metadata_count = 0;
-  op.data.send_status_from_server.status = st->status_code;
-  op.data.send_status_from_server.status_details = &st->status_slice;
-  if (stream_batch(st, &op, 1, &st->op_status) < 0) {
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+  ops[n].data.send_status_from_server.status = st->status_code;
+  ops[n].data.send_status_from_server.status_details = &st->status_slice;
+  n++;
+  if (stream_batch(st, ops, n, &st->op_status) < 0) {
     grpc_slice_unref(st->status_slice);
     grpc_call_cancel(st->call, NULL);
   }
