@@ -1,21 +1,27 @@
 /*
- * ads.c: state-of-the-world xDS for one stream (envoy xds_protocol.rst,
- * "State of the world"), for the LDS and ECDS types.
+ * ads.c: the xDS protocol of one stream (envoy xds_protocol.rst), for the
+ * LDS and ECDS types, state of the world and incremental.
  *
  * Rules implemented, each in one place:
  * - identity comes from the first request's node; a later node must be the
- *   same identity or the stream is closed (on_request);
- * - a request whose response_nonce is not the last nonce sent for its type
- *   is stale and ignored; the first request of a type carries none;
- * - error_detail set means NACK: logged once with the node id, the
- *   rejected version is remembered as sent, so it is not resent until the
+ *   same identity or the stream is closed; with mutual TLS the node must
+ *   agree with the certificate (check_node);
+ * - SotW: a request whose response_nonce is not the last nonce sent for its
+ *   type is stale and ignored; delta: a stale nonce voids the ACK/NACK but
+ *   subscription changes still apply (the protocol says both);
+ * - error_detail set means NACK: logged with the node id; the rejected
+ *   versions stay recorded as sent, so they are not resent until the
  *   content changes;
- * - an ACK only records the acked version; what is owed is computed from
- *   versions, so an ACK can never cause a resend;
- * - LDS is full state; ECDS sends the subscribed names whose version
- *   differs from what this stream was last sent, and names newly added to
- *   the subscription even when unchanged;
- * - an ECDS name the proxy may not see is never sent, and is logged once.
+ * - an ACK only records what was acknowledged; what is owed is computed
+ *   from versions (the `sent` map), so an ACK never causes a resend;
+ * - SotW LDS is full state; SotW ECDS sends subscribed names whose version
+ *   differs from what this stream has, and names newly added to the
+ *   subscription even when unchanged; a reconnecting proxy whose
+ *   version_info matches the current state is sent nothing;
+ * - delta sends changed resources and names the ones that went away or do
+ *   not exist in removed_resources; initial_resource_versions seed what the
+ *   proxy has;
+ * - a name the proxy may not see is never sent, and is logged once.
  */
 #include "ads.h"
 
@@ -35,15 +41,22 @@
 #include "google/rpc/status.pb-c.h"
 
 static const char *const type_urls[ADS_T_N] = {TYPE_LISTENER, TYPE_ECDS};
+static const char *const type_names[ADS_T_N] = {"LDS", "ECDS"};
 
 int ads_stream_init(struct ads_stream *s, enum ads_service svc,
-                    const char *peer) {
+                    enum ads_mode mode, const char *peer) {
   memset(s, 0, sizeof(*s));
   s->svc = svc;
+  s->mode = mode;
   s->peer = xds_strdup(peer != NULL ? peer : "unknown");
-  s->t[ADS_T_ECDS].sent = xds_map_new();
   s->refused = xds_map_new();
-  if (s->peer == NULL || s->t[ADS_T_ECDS].sent == NULL || s->refused == NULL) {
+  for (int i = 0; i < ADS_T_N; i++) {
+    s->t[i].sent = xds_map_new();
+    s->t[i].absent = xds_map_new();
+  }
+  if (s->peer == NULL || s->refused == NULL || s->t[0].sent == NULL ||
+      s->t[1].sent == NULL || s->t[0].absent == NULL ||
+      s->t[1].absent == NULL) {
     ads_stream_cleanup(s);
     return XDS_ENOMEM;
   }
@@ -63,6 +76,7 @@ void ads_stream_cleanup(struct ads_stream *s) {
     free_names(&s->t[i]);
     xds_free(s->t[i].nack_error);
     xds_map_free(s->t[i].sent, xds_free);
+    xds_map_free(s->t[i].absent, NULL);
   }
   for (size_t i = 0; i < s->n_other; i++)
     xds_free(s->other[i].type_url);
@@ -83,6 +97,8 @@ static int close_with(struct ads_close *c, int code, const char *fmt, ...)
 static int close_with(struct ads_close *c, int code, const char *fmt, ...) {
   va_list ap;
 
+  if (c == NULL)
+    return -1;
   c->code = code;
   va_start(ap, fmt);
   vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
@@ -100,7 +116,7 @@ static int set_snapshot(struct ads_stream *s, struct snapshot *snap,
     return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                       "node %s: cannot build its configuration: %s",
                       s->pid.node_id, xds_strerror(rc));
-  if (cls->problems != NULL && (s->snap != snap || s->cls != cls))
+  if (cls->problems != NULL && s->cls != cls)
     XDS_LOGW("node %s: some listeners left out: %s", s->pid.node_id,
              cls->problems);
   if (s->snap != snap) {
@@ -112,24 +128,62 @@ static int set_snapshot(struct ads_stream *s, struct snapshot *snap,
   return 0;
 }
 
+static int str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+/* With mutual TLS the certificate names the organization and tenant; the
+ * node may not claim another. */
+static int check_verified(struct ads_stream *s, struct proxy_id *pid,
+                          struct ads_close *close) {
+  const struct proxy_id *v = s->verified;
+
+  if (v == NULL)
+    return 0;
+  if (!str_eq(pid->organization, v->organization) ||
+      (pid->tenant != NULL && !str_eq(pid->tenant, v->tenant))) {
+    XDS_LOGW("node %s from %s: metadata claims organization %s tenant %s but "
+             "its certificate says organization %s tenant %s; refused",
+             pid->node_id, s->peer, pid->organization,
+             pid->tenant != NULL ? pid->tenant : "-", v->organization,
+             v->tenant != NULL ? v->tenant : "-");
+    return close_with(close, ADS_STATUS_PERMISSION_DENIED,
+                      "node metadata claims a tenant its certificate does not "
+                      "name");
+  }
+  /* The certificate's tenant applies even when the node names none. */
+  if (pid->tenant == NULL && v->tenant != NULL) {
+    pid->tenant = xds_strdup(v->tenant);
+    if (pid->tenant == NULL)
+      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return 0;
+}
+
 /* Identity: set from the first request, checked on every later one. */
 static int check_node(struct ads_stream *s,
-                      const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+                      const Envoy__Config__Core__V3__Node *node,
                       struct snapshot *snap, struct ads_close *close) {
   struct proxy_id pid;
   struct xds_err err;
   int same;
 
-  if (req->node == NULL) {
+  if (node == NULL) {
     if (s->has_node)
       return 0;
     XDS_LOGW("stream from %s: first request has no node; closing", s->peer);
     return close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                       "the first request of a stream must carry the node");
   }
-  if (identity_from_node(req->node, &pid, &err) < 0) {
+  if (identity_from_node(node, &pid, &err) < 0) {
     XDS_LOGW("stream from %s: %s; closing", s->peer, err.msg);
     return close_with(close, ADS_STATUS_INVALID_ARGUMENT, "%s", err.msg);
+  }
+  if (check_verified(s, &pid, close) < 0) {
+    proxy_id_cleanup(&pid);
+    return -1;
   }
   if (s->has_node) {
     same = identity_equal(&pid, &s->pid);
@@ -144,10 +198,12 @@ static int check_node(struct ads_stream *s,
   s->pid = pid;
   s->has_node = 1;
   XDS_LOGI("proxy connected: node %s cluster %s organization %s tenant %s "
-           "mode %s from %s",
+           "mode %s from %s (%s%s)",
            pid.node_id, pid.cluster[0] ? pid.cluster : "-", pid.organization,
            pid.tenant != NULL ? pid.tenant : "-",
-           pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR", s->peer);
+           pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR", s->peer,
+           s->mode == ADS_DELTA ? "delta" : "state of the world",
+           s->verified != NULL ? ", verified by certificate" : "");
   return set_snapshot(s, snap, close);
 }
 
@@ -155,11 +211,99 @@ static int str_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Replaces the subscription of type t with the request's names. Names newly
- * added are forgotten from the sent map, so they are sent again even if
+static int is_subscribed(const struct ads_type_state *t, const char *name) {
+  return t->names != NULL &&
+         bsearch(&name, t->names, t->n_names, sizeof(*t->names), str_cmp) !=
+             NULL;
+}
+
+/* Forgets that the proxy has name (so it is sent again). */
+static void forget(struct ads_type_state *t, const char *name) {
+  xds_free(xds_map_del(t->sent, name));
+  xds_map_del(t->absent, name);
+}
+
+/* Records that name went out at version in the response with nonce. */
+static int remember(struct ads_type_state *t, const char *name,
+                    const char *version, uint64_t nonce) {
+  struct ads_res *r = xds_map_get(t->sent, name);
+
+  if (r == NULL) {
+    r = xds_calloc(1, sizeof(*r));
+    if (r == NULL || xds_map_put(t->sent, name, r, NULL) < 0) {
+      xds_free(r);
+      return XDS_ENOMEM;
+    }
+  }
+  snprintf(r->version, sizeof(r->version), "%s", version);
+  r->nonce = nonce;
+  r->state = ADS_RES_PENDING;
+  return 0;
+}
+
+/* The resource name of type idx, if this proxy may see it; NULL otherwise.
+ * Refusals of names that exist but are not visible are logged once. */
+static const struct xds_resource *lookup(struct ads_stream *s, int idx,
+                                         const char *name, int log) {
+  const struct catalog *cat;
+  const struct wasm_ext *e;
+
+  if (s->snap == NULL || s->cls == NULL)
+    return NULL;
+  if (idx == ADS_T_LDS) {
+    size_t lo = 0, hi = s->cls->n_listeners;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      int c = strcmp(s->cls->listeners[mid].name, name);
+      if (c == 0)
+        return &s->cls->listeners[mid];
+      if (c < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return NULL;
+  }
+  cat = snapshot_catalog(s->snap);
+  e = catalog_ext_find(cat, name);
+  if (e != NULL && chain_ext_visible(e, &s->pid))
+    return snapshot_ecds(s->snap, name);
+  if (log && xds_map_get(s->refused, name) == NULL &&
+      xds_map_count(s->refused) < ADS_NAMES_MAX) {
+    XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
+             e == NULL ? "no such extension" : "not visible to this proxy");
+    xds_map_put(s->refused, name, (void *)1, NULL);
+  }
+  return NULL;
+}
+
+/* Number of candidate resources of type idx under wildcard, and the i-th
+ * (visible ones only; NULL for an invisible one). */
+static size_t all_count(const struct ads_stream *s, int idx) {
+  if (s->snap == NULL || s->cls == NULL)
+    return 0;
+  if (idx == ADS_T_LDS)
+    return s->cls->n_listeners;
+  return catalog_ext_count(snapshot_catalog(s->snap));
+}
+
+static const struct xds_resource *all_at(struct ads_stream *s, int idx,
+                                         size_t i) {
+  const struct wasm_ext *e;
+
+  if (idx == ADS_T_LDS)
+    return &s->cls->listeners[i];
+  e = catalog_ext_at(snapshot_catalog(s->snap), i);
+  if (!chain_ext_visible(e, &s->pid))
+    return NULL;
+  return snapshot_ecds(s->snap, e->fqn);
+}
+
+/* Replaces the SotW subscription of type t with the request's names.
+ * Names newly added are forgotten, so they are sent again even if
  * unchanged (the protocol requires it). */
-static int update_names(struct ads_stream *s, struct ads_type_state *t,
-                        char **names, size_t n, struct ads_close *close) {
+static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
+                      char **names, size_t n, struct ads_close *close) {
   char **v;
   size_t m = 0;
   int wildcard = 0;
@@ -194,7 +338,6 @@ static int update_names(struct ads_stream *s, struct ads_type_state *t,
     m++;
   }
   qsort(v, m, sizeof(*v), str_cmp);
-  /* Drop duplicates. */
   if (m > 1) {
     size_t w = 1;
     for (size_t r = 1; r < m; r++) {
@@ -210,14 +353,12 @@ static int update_names(struct ads_stream *s, struct ads_type_state *t,
   /* Legacy wildcard: an empty list before anything was ever named. */
   if (n == 0 && !t->ever_named)
     wildcard = 1;
-  /* Forget what was sent for names no longer subscribed, and for names
-   * newly subscribed. */
-  if (t->sent != NULL) {
-    size_t pos = 0;
+  if (!wildcard) {
+    /* Forget names no longer subscribed, and names newly subscribed. */
+    size_t pos = 0, n_gone = 0;
     const char *key;
     void *val;
     char **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
-    size_t n_gone = 0;
     if (gone == NULL) {
       for (size_t j = 0; j < m; j++)
         xds_free(v[j]);
@@ -225,24 +366,24 @@ static int update_names(struct ads_stream *s, struct ads_type_state *t,
       goto oom;
     }
     while (xds_map_next(t->sent, &pos, &key, &val))
-      if (!wildcard && bsearch(&key, v, m, sizeof(*v), str_cmp) == NULL)
-        gone[n_gone++] = (char *)key;
-    for (size_t i = 0; i < n_gone; i++)
-      xds_free(xds_map_del(t->sent, gone[i]));
+      if (bsearch(&key, v, m, sizeof(*v), str_cmp) == NULL)
+        gone[n_gone++] = xds_strdup(key);
+    for (size_t i = 0; i < n_gone; i++) {
+      if (gone[i] != NULL)
+        forget(t, gone[i]);
+      xds_free(gone[i]);
+    }
     xds_free(gone);
-    for (size_t i = 0; i < m; i++) {
-      const char *name = v[i];
-      if (t->names == NULL ||
-          bsearch(&name, t->names, t->n_names, sizeof(*t->names), str_cmp) ==
-              NULL)
-        xds_free(xds_map_del(t->sent, name));
-    }
-    if (wildcard && !t->wildcard) {
-      /* Becoming wildcard subscribes everything anew. */
-      pos = 0;
-      while (xds_map_next(t->sent, &pos, &key, &val))
-        ((char *)val)[0] = '\0';
-    }
+    for (size_t i = 0; i < m; i++)
+      if (!t->wildcard && !is_subscribed(t, v[i]))
+        forget(t, v[i]);
+  } else if (!t->wildcard && t->requested) {
+    /* Becoming wildcard subscribes everything anew. */
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (xds_map_next(t->sent, &pos, &key, &val))
+      ((struct ads_res *)val)->version[0] = '\0';
   }
   free_names(t);
   t->names = v;
@@ -254,29 +395,161 @@ oom:
                     "node %s: out of memory", node_name(s));
 }
 
-static int other_type(struct ads_stream *s,
-                      const Envoy__Service__Discovery__V3__DiscoveryRequest *req) {
-  struct ads_other_type *o = NULL;
+static int other_type(struct ads_stream *s, const char *type_url) {
+  struct ads_other_type *o;
 
   for (size_t i = 0; i < s->n_other; i++)
-    if (strcmp(s->other[i].type_url, req->type_url) == 0)
-      o = &s->other[i];
-  if (o != NULL)
-    return 0; /* answered once; ACKs and repeats need nothing */
+    if (strcmp(s->other[i].type_url, type_url) == 0)
+      return 0; /* answered once; ACKs and repeats need nothing */
   if (s->n_other == ADS_OTHER_TYPES_MAX) {
     XDS_LOGW("node %s: request for type %s ignored: wasmxds does not serve "
              "it and this stream already asked for %d other types",
-             node_name(s), req->type_url, ADS_OTHER_TYPES_MAX);
+             node_name(s), type_url, ADS_OTHER_TYPES_MAX);
     return 0;
   }
   o = &s->other[s->n_other];
-  o->type_url = xds_strndup(req->type_url, ADS_NAME_LEN_MAX);
+  o->type_url = xds_strndup(type_url, ADS_NAME_LEN_MAX);
   if (o->type_url == NULL)
     return XDS_ENOMEM;
   s->n_other++;
   XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
            "empty response",
-           node_name(s), req->type_url);
+           node_name(s), type_url);
+  return 0;
+}
+
+/* Maps a type URL to a served type for this stream's service: the index,
+ * -1 for a type to answer empty, -2 for a request to ignore (logged). */
+static int type_index(struct ads_stream *s, const char *type,
+                      struct ads_close *close, int *idx) {
+  *idx = -1;
+  for (int i = 0; i < ADS_T_N; i++)
+    if (strcmp(type, type_urls[i]) == 0)
+      *idx = i;
+  if (*idx < 0 && type[0] == '\0') {
+    if (s->svc == ADS_SVC_ADS)
+      return close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                        "node %s: request without type_url on ADS",
+                        node_name(s));
+    *idx = s->svc == ADS_SVC_LDS ? ADS_T_LDS : ADS_T_ECDS;
+  }
+  if ((s->svc == ADS_SVC_LDS && *idx != ADS_T_LDS) ||
+      (s->svc == ADS_SVC_ECDS && *idx != ADS_T_ECDS)) {
+    XDS_LOGW("node %s: type \"%s\" on the %s service; ignored", node_name(s),
+             type, s->svc == ADS_SVC_LDS ? "listener" : "extension config");
+    *idx = -2;
+  }
+  return 0;
+}
+
+static uint64_t nonce_value(const char *nonce) {
+  char *end;
+  unsigned long long v = strtoull(nonce, &end, 10);
+
+  return *end == '\0' ? (uint64_t)v : 0;
+}
+
+/* An ACK or NACK of the response with nonce: updates per-resource state. */
+static void on_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
+                   const char *nonce, const char *version,
+                   const Google__Rpc__Status *error) {
+  uint64_t n = nonce_value(nonce);
+  size_t pos = 0;
+  const char *key;
+  void *val;
+
+  if (error != NULL) {
+    const char *msg = error->message != NULL ? error->message : "";
+    t->nacks++;
+    xds_free(t->nack_error);
+    t->nack_error = xds_strndup(msg, ADS_NACK_ERROR_MAX);
+    XDS_LOGW("NACK from node %s for %s version %s (nonce %s; still on %s): %s",
+             node_name(s), type_names[idx], t->sent_version, nonce,
+             version[0] ? version : "nothing", msg);
+  } else {
+    t->acks++;
+    if (version[0] != '\0' || s->mode == ADS_DELTA)
+      snprintf(t->acked_version, sizeof(t->acked_version), "%s",
+               s->mode == ADS_DELTA ? t->sent_version : version);
+    XDS_LOGD("ACK from node %s for %s version %s", node_name(s),
+             type_names[idx], t->acked_version);
+  }
+  while (xds_map_next(t->sent, &pos, &key, &val)) {
+    struct ads_res *r = val;
+    if (r->nonce != n || r->state != ADS_RES_PENDING)
+      continue;
+    if (error != NULL) {
+      r->state = ADS_RES_NACKED;
+    } else {
+      r->state = ADS_RES_ACKED;
+      memcpy(r->acked, r->version, sizeof(r->acked));
+    }
+  }
+}
+
+/* The SotW ECDS version over the current subscription: a hash of every
+ * visible subscribed resource's name and version. */
+static int ecds_state_version(struct ads_stream *s, char out[VERSION_LEN + 1]) {
+  struct ads_type_state *t = &s->t[ADS_T_ECDS];
+  struct version_hasher h;
+  size_t n = t->wildcard ? all_count(s, ADS_T_ECDS) : t->n_names;
+
+  if (version_begin(&h) < 0)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const struct xds_resource *r = t->wildcard
+                                       ? all_at(s, ADS_T_ECDS, i)
+                                       : lookup(s, ADS_T_ECDS, t->names[i], 0);
+    if (r == NULL)
+      continue;
+    version_add_str(&h, r->name);
+    version_add_str(&h, r->version);
+  }
+  version_end(&h, out);
+  return 0;
+}
+
+/* A SotW stream's first request of a type with a version: a reconnecting
+ * proxy. When its version is the current state, it has everything. */
+static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
+  struct ads_type_state *t = &s->t[idx];
+  char current[VERSION_LEN + 1];
+  size_t n;
+
+  if (idx == ADS_T_LDS) {
+    if (s->cls == NULL || strcmp(version, s->cls->lds_version) != 0)
+      return 0;
+    n = s->cls->n_listeners;
+    for (size_t i = 0; i < n; i++)
+      if (remember(t, s->cls->listeners[i].name, s->cls->listeners[i].version,
+                   0) < 0)
+        return XDS_ENOMEM;
+  } else {
+    if (ecds_state_version(s, current) < 0)
+      return XDS_ENOMEM;
+    if (strcmp(version, current) != 0)
+      return 0;
+    n = t->wildcard ? all_count(s, idx) : t->n_names;
+    for (size_t i = 0; i < n; i++) {
+      const struct xds_resource *r = t->wildcard
+                                         ? all_at(s, idx, i)
+                                         : lookup(s, idx, t->names[i], 0);
+      if (r != NULL && remember(t, r->name, r->version, 0) < 0)
+        return XDS_ENOMEM;
+    }
+  }
+  {
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (xds_map_next(t->sent, &pos, &key, &val))
+      ((struct ads_res *)val)->state = ADS_RES_CLIENT;
+  }
+  snprintf(t->sent_version, sizeof(t->sent_version), "%s", version);
+  memcpy(t->acked_version, t->sent_version, sizeof(t->acked_version));
+  t->sent_once = 1;
+  XDS_LOGD("node %s: resumed %s at version %s; nothing to send",
+           node_name(s), type_names[idx], version);
   return 0;
 }
 
@@ -288,57 +561,163 @@ int ads_stream_on_request(
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *version = req->version_info != NULL ? req->version_info : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
-  int idx = -1;
+  int idx, first;
 
-  if (check_node(s, req, snap, close) < 0)
+  if (check_node(s, req->node, snap, close) < 0)
     return -1;
-  for (int i = 0; i < ADS_T_N; i++)
-    if (strcmp(type, type_urls[i]) == 0)
-      idx = i;
-  if (idx < 0 && type[0] == '\0') {
-    if (s->svc == ADS_SVC_ADS)
-      return close_with(close, ADS_STATUS_INVALID_ARGUMENT,
-                        "node %s: request without type_url on ADS",
-                        node_name(s));
-    idx = s->svc == ADS_SVC_LDS ? ADS_T_LDS : ADS_T_ECDS;
-  }
-  if ((s->svc == ADS_SVC_LDS && idx != ADS_T_LDS) ||
-      (s->svc == ADS_SVC_ECDS && idx != ADS_T_ECDS)) {
-    XDS_LOGW("node %s: type \"%s\" on the %s service; ignored", node_name(s),
-             type, s->svc == ADS_SVC_LDS ? "listener" : "extension config");
+  if (type_index(s, type, close, &idx) < 0)
+    return -1;
+  if (idx == -2)
     return 0;
-  }
   if (idx < 0) {
-    if (other_type(s, req) < 0)
+    if (other_type(s, type) < 0)
       return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                         "node %s: out of memory", node_name(s));
     return 0;
   }
   t = &s->t[idx];
-
   if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
     XDS_LOGD("node %s: %s request with stale nonce %s (latest %s) ignored",
-             node_name(s), type, nonce, t->nonce);
+             node_name(s), type_names[idx], nonce, t->nonce);
     return 0;
   }
-  if (req->error_detail != NULL) {
-    const char *msg = req->error_detail->message != NULL
-                          ? req->error_detail->message
-                          : "";
-    s->nacks++;
-    memcpy(t->nacked_version, t->sent_version, sizeof(t->nacked_version));
-    xds_free(t->nack_error);
-    t->nack_error = xds_strndup(msg, 4096);
-    XDS_LOGW("NACK from node %s for %s version %s (nonce %s; still on %s): %s",
-             node_name(s), type, t->sent_version, nonce,
-             version[0] ? version : "nothing", msg);
-  } else if (nonce[0] != '\0') {
-    s->acks++;
-    snprintf(t->acked_version, sizeof(t->acked_version), "%s", version);
-    XDS_LOGD("ACK from node %s for %s version %s", node_name(s), type, version);
-  }
+  if (nonce[0] != '\0')
+    on_ack(s, t, idx, nonce, version, req->error_detail);
+  first = !t->requested;
+  if (sotw_names(s, t, req->resource_names, req->n_resource_names, close) < 0)
+    return -1;
   t->requested = 1;
-  return update_names(s, t, req->resource_names, req->n_resource_names, close);
+  if (first && nonce[0] == '\0' && version[0] != '\0' &&
+      sotw_resume(s, idx, version) < 0)
+    return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                      "node %s: out of memory", node_name(s));
+  return 0;
+}
+
+/* Applies a delta subscription change. */
+static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
+                           char **sub, size_t n_sub, char **unsub,
+                           size_t n_unsub, int first,
+                           struct ads_close *close) {
+  size_t n = t->n_names;
+  char **v;
+
+  if (n + n_sub > ADS_NAMES_MAX)
+    return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                      "node %s: more than %d subscribed names", node_name(s),
+                      ADS_NAMES_MAX);
+  if (first && n_sub == 0 && n_unsub == 0)
+    t->wildcard = 1; /* legacy wildcard */
+  for (size_t i = 0; i < n_unsub; i++) {
+    char *name = unsub[i];
+    char **hit;
+    if (strcmp(name, "*") == 0) {
+      t->wildcard = 0;
+      continue;
+    }
+    hit = t->names != NULL ? bsearch(&name, t->names, t->n_names,
+                                     sizeof(*t->names), str_cmp)
+                           : NULL;
+    if (hit != NULL) {
+      size_t at = (size_t)(hit - t->names);
+      xds_free(*hit);
+      memmove(hit, hit + 1, (t->n_names - at - 1) * sizeof(*hit));
+      t->n_names--;
+    }
+    if (!t->wildcard)
+      forget(t, name);
+  }
+  v = xds_realloc(t->names, (t->n_names + n_sub + 1) * sizeof(*v));
+  if (v == NULL)
+    return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                      "node %s: out of memory", node_name(s));
+  t->names = v;
+  for (size_t i = 0; i < n_sub; i++) {
+    const char *name = sub[i];
+    if (strlen(name) > ADS_NAME_LEN_MAX)
+      return close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                        "node %s: a resource name is longer than %d bytes",
+                        node_name(s), ADS_NAME_LEN_MAX);
+    if (strcmp(name, "*") == 0) {
+      t->wildcard = 1;
+      continue;
+    }
+    /* A subscription must be answered, even for a name the server thinks
+     * the proxy has; what the first request's initial_resource_versions
+     * declare is the exception. */
+    if (!first)
+      forget(t, name);
+    if (is_subscribed(t, name))
+      continue;
+    t->names[t->n_names] = xds_strdup(name);
+    if (t->names[t->n_names] == NULL)
+      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                        "node %s: out of memory", node_name(s));
+    t->n_names++;
+    qsort(t->names, t->n_names, sizeof(*t->names), str_cmp);
+  }
+  return 0;
+}
+
+int ads_stream_on_delta_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close) {
+  struct ads_type_state *t;
+  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
+  const char *type = req->type_url != NULL ? req->type_url : "";
+  int idx, first;
+
+  if (check_node(s, req->node, snap, close) < 0)
+    return -1;
+  if (type_index(s, type, close, &idx) < 0)
+    return -1;
+  if (idx == -2)
+    return 0;
+  if (idx < 0) {
+    if (other_type(s, type) < 0)
+      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                        "node %s: out of memory", node_name(s));
+    return 0;
+  }
+  t = &s->t[idx];
+  if (nonce[0] != '\0') {
+    if (strcmp(nonce, t->nonce) == 0)
+      on_ack(s, t, idx, nonce, "", req->error_detail);
+    else
+      XDS_LOGD("node %s: delta %s request with stale nonce %s (latest %s): "
+               "only its subscription changes apply",
+               node_name(s), type_names[idx], nonce, t->nonce);
+  }
+  first = !t->requested;
+  if (first) {
+    /* What the proxy already has, from a previous stream. */
+    for (size_t i = 0; i < req->n_initial_resource_versions; i++) {
+      const char *name = req->initial_resource_versions[i]->key;
+      const char *ver = req->initial_resource_versions[i]->value;
+      struct ads_res *r;
+      if (name == NULL || ver == NULL || strlen(name) > ADS_NAME_LEN_MAX)
+        continue;
+      if (i >= ADS_NAMES_MAX)
+        return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: more than %d initial resource versions",
+                          node_name(s), ADS_NAMES_MAX);
+      if (remember(t, name, ver, 0) < 0)
+        return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: out of memory", node_name(s));
+      r = xds_map_get(t->sent, name);
+      r->state = ADS_RES_CLIENT;
+      memcpy(r->acked, r->version, sizeof(r->acked));
+    }
+    t->must_answer = req->n_initial_resource_versions == 0;
+  }
+  if (delta_subscribe(s, t, req->resource_names_subscribe,
+                      req->n_resource_names_subscribe,
+                      req->resource_names_unsubscribe,
+                      req->n_resource_names_unsubscribe, first, close) < 0)
+    return -1;
+  t->requested = 1;
+  return 0;
 }
 
 int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
@@ -348,118 +727,241 @@ int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
   return set_snapshot(s, snap, close);
 }
 
-static void next_nonce(struct ads_stream *s, char out[24]) {
+static uint64_t next_nonce(struct ads_stream *s, char out[24]) {
   snprintf(out, 24, "%" PRIu64, ++s->nonce_seq);
+  return s->nonce_seq;
 }
 
-static int lds_response(struct ads_stream *s, struct xds_buf *out) {
+static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out) {
   struct ads_type_state *t = &s->t[ADS_T_LDS];
+  uint64_t n;
   int rc;
 
   if (!t->requested || s->cls == NULL)
     return 0;
   if (t->sent_once && strcmp(t->sent_version, s->cls->lds_version) == 0)
     return 0;
-  next_nonce(s, t->nonce);
+  n = next_nonce(s, t->nonce);
   rc = xds_buf_append(out, s->cls->lds_body, s->cls->lds_body_len);
   if (rc == 0)
     rc = wire_put_string(out, 5, t->nonce);
   if (rc < 0)
     return rc;
+  /* Full state: the proxy now has exactly these listeners. */
+  {
+    size_t pos = 0, k = 0;
+    const char *key;
+    void *val;
+    char **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
+    if (gone == NULL)
+      return XDS_ENOMEM;
+    while (xds_map_next(t->sent, &pos, &key, &val))
+      if (lookup(s, ADS_T_LDS, key, 0) == NULL)
+        gone[k++] = xds_strdup(key);
+    for (size_t i = 0; i < k; i++) {
+      if (gone[i] != NULL)
+        forget(t, gone[i]);
+      xds_free(gone[i]);
+    }
+    xds_free(gone);
+  }
+  for (size_t i = 0; i < s->cls->n_listeners; i++)
+    if (remember(t, s->cls->listeners[i].name, s->cls->listeners[i].version,
+                 n) < 0)
+      return XDS_ENOMEM;
   memcpy(t->sent_version, s->cls->lds_version, sizeof(t->sent_version));
   t->sent_once = 1;
   s->responses++;
+  s->resources_sent += s->cls->n_listeners;
   XDS_LOGD("node %s: sent LDS version %s (%zu listeners, nonce %s)",
            s->pid.node_id, t->sent_version, s->cls->n_listeners, t->nonce);
   return 1;
 }
 
-/* The extension named name if this proxy may see it, else NULL (logged
- * once per name). */
-static const struct xds_resource *visible_ecds(struct ads_stream *s,
-                                               const char *name) {
-  const struct catalog *cat = snapshot_catalog(s->snap);
-  const struct wasm_ext *e = catalog_ext_find(cat, name);
+/* Resources of type idx the stream owes: visible candidates whose version
+ * differs from what the proxy has. *send is a new array (caller frees). */
+static int owed(struct ads_stream *s, int idx,
+                const struct xds_resource ***send, size_t *n_send) {
+  struct ads_type_state *t = &s->t[idx];
+  size_t n = t->wildcard ? all_count(s, idx) : t->n_names;
+  const struct xds_resource **v = xds_calloc(n + 1, sizeof(*v));
 
-  if (e != NULL && chain_ext_visible(e, &s->pid))
-    return snapshot_ecds(s->snap, name);
-  if (xds_map_get(s->refused, name) == NULL &&
-      xds_map_count(s->refused) < ADS_NAMES_MAX) {
-    XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
-             e == NULL ? "no such extension" : "not visible to this proxy");
-    xds_map_put(s->refused, name, (void *)1, NULL);
+  *send = v;
+  *n_send = 0;
+  if (v == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    const struct xds_resource *r = t->wildcard
+                                       ? all_at(s, idx, i)
+                                       : lookup(s, idx, t->names[i], 1);
+    const struct ads_res *had;
+    if (r == NULL)
+      continue;
+    had = xds_map_get(t->sent, r->name);
+    if (had == NULL || strcmp(had->version, r->version) != 0)
+      v[(*n_send)++] = r;
   }
-  return NULL;
+  return 0;
 }
 
-static int ecds_response(struct ads_stream *s, struct xds_buf *out) {
+static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   struct ads_type_state *t = &s->t[ADS_T_ECDS];
-  const struct catalog *cat;
-  const struct xds_resource **send = NULL;
-  struct version_hasher h;
-  size_t n_send = 0, n_all, n_cand;
-  int rc = 0;
+  const struct xds_resource **send;
+  char version[VERSION_LEN + 1];
+  size_t n_send;
+  uint64_t n;
+  int rc;
 
   if (!t->requested || s->snap == NULL)
     return 0;
-  cat = snapshot_catalog(s->snap);
-  n_all = catalog_ext_count(cat);
-  n_cand = t->wildcard ? n_all : t->n_names;
-  send = xds_calloc(n_cand + 1, sizeof(*send));
-  if (send == NULL)
-    return XDS_ENOMEM;
+  rc = owed(s, ADS_T_ECDS, &send, &n_send);
+  if (rc < 0 || n_send == 0)
+    goto out;
+  rc = ecds_state_version(s, version);
+  if (rc < 0)
+    goto out;
+  n = next_nonce(s, t->nonce);
+  rc = wire_put_string(out, 1, version);
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = wire_put_any(out, 2, TYPE_ECDS, send[i]->bytes, send[i]->len);
+  if (rc == 0)
+    rc = wire_put_string(out, 4, TYPE_ECDS);
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = remember(t, send[i]->name, send[i]->version, n);
+  if (rc < 0)
+    goto out;
+  memcpy(t->sent_version, version, sizeof(version));
+  t->sent_once = 1;
+  s->responses++;
+  s->resources_sent += n_send;
+  XDS_LOGD("node %s: sent ECDS version %s (%zu configs, nonce %s)",
+           s->pid.node_id, version, n_send, t->nonce);
+  rc = 1;
+out:
+  xds_free(send);
+  return rc;
+}
+
+/* Appends one delta Resource{version, resource, name} as field 2. */
+static int put_delta_resource(struct xds_buf *out, const char *type_url,
+                              const struct xds_resource *r) {
+  size_t tlen = strlen(type_url), nlen = strlen(r->name);
+  size_t any_len = wire_bytes_size(1, tlen) + wire_bytes_size(2, r->len);
+  size_t inner = wire_bytes_size(1, strlen(r->version)) +
+                 wire_bytes_size(2, any_len) + wire_bytes_size(3, nlen);
+  int rc = wire_put_len_prefix(out, 2, inner);
+
+  if (rc == 0)
+    rc = wire_put_string(out, 1, r->version);
+  if (rc == 0)
+    rc = wire_put_any(out, 2, type_url, r->bytes, r->len);
+  if (rc == 0)
+    rc = wire_put_bytes(out, 3, r->name, nlen);
+  return rc;
+}
+
+static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
+  struct ads_type_state *t = &s->t[idx];
+  const struct xds_resource **send = NULL;
+  char **removed = NULL;
+  size_t n_send = 0, n_removed = 0, pos = 0;
+  struct version_hasher h;
+  char version[VERSION_LEN + 1];
+  const char *key;
+  void *val;
+  uint64_t n;
+  int rc;
+
+  if (!t->requested || s->snap == NULL)
+    return 0;
+  rc = owed(s, idx, &send, &n_send);
+  if (rc < 0)
+    goto out;
+  removed = xds_calloc(xds_map_count(t->sent) + t->n_names + 1,
+                       sizeof(*removed));
+  if (removed == NULL) {
+    rc = XDS_ENOMEM;
+    goto out;
+  }
+  /* What the proxy has that is gone or hidden now. */
+  while (xds_map_next(t->sent, &pos, &key, &val)) {
+    if (!t->wildcard && !is_subscribed(t, key))
+      continue;
+    if (lookup(s, idx, key, 0) == NULL)
+      removed[n_removed++] = (char *)key;
+  }
+  /* Names subscribed that do not exist (for this proxy), said once. */
+  for (size_t i = 0; i < t->n_names; i++) {
+    const char *name = t->names[i];
+    if (xds_map_get(t->sent, name) != NULL ||
+        xds_map_get(t->absent, name) != NULL ||
+        lookup(s, idx, name, 0) != NULL)
+      continue;
+    removed[n_removed++] = (char *)name;
+  }
+  if (n_send == 0 && n_removed == 0 && !t->must_answer)
+    goto out; /* rc is 0 */
   rc = version_begin(&h);
   if (rc < 0)
     goto out;
-  for (size_t i = 0; i < n_cand; i++) {
-    const char *name = t->wildcard ? catalog_ext_at(cat, i)->fqn : t->names[i];
-    const struct xds_resource *r;
-    const char *was;
-    if (t->wildcard && !chain_ext_visible(catalog_ext_at(cat, i), &s->pid))
-      continue;
-    r = visible_ecds(s, name);
-    if (r == NULL)
-      continue;
-    version_add_str(&h, r->name);
-    version_add_str(&h, r->version);
-    was = xds_map_get(t->sent, r->name);
-    if (was == NULL || strcmp(was, r->version) != 0)
-      send[n_send++] = r;
-  }
   {
-    char version[VERSION_LEN + 1];
-    version_end(&h, version);
-    if (n_send == 0)
-      goto out; /* rc is 0: nothing owed */
-    next_nonce(s, t->nonce);
-    rc = wire_put_string(out, 1, version);
-    for (size_t i = 0; rc == 0 && i < n_send; i++)
-      rc = wire_put_any(out, 2, TYPE_ECDS, send[i]->bytes, send[i]->len);
-    if (rc == 0)
-      rc = wire_put_string(out, 4, TYPE_ECDS);
-    if (rc == 0)
-      rc = wire_put_string(out, 5, t->nonce);
-    if (rc < 0)
-      goto out;
-    for (size_t i = 0; i < n_send; i++) {
-      char *copy = xds_strdup(send[i]->version);
-      void *old = NULL;
-      if (copy == NULL || xds_map_put(t->sent, send[i]->name, copy, &old) < 0) {
-        xds_free(copy);
-        rc = XDS_ENOMEM;
-        goto out;
-      }
-      xds_free(old);
+    size_t nc = t->wildcard ? all_count(s, idx) : t->n_names;
+    for (size_t i = 0; i < nc; i++) {
+      const struct xds_resource *r = t->wildcard
+                                         ? all_at(s, idx, i)
+                                         : lookup(s, idx, t->names[i], 0);
+      if (r == NULL)
+        continue;
+      version_add_str(&h, r->name);
+      version_add_str(&h, r->version);
     }
-    memcpy(t->sent_version, version, sizeof(version));
-    t->sent_once = 1;
-    s->responses++;
-    XDS_LOGD("node %s: sent ECDS version %s (%zu of %zu configs, nonce %s)",
-             s->pid.node_id, version, n_send, n_cand, t->nonce);
-    rc = 1;
   }
+  version_end(&h, version);
+  n = next_nonce(s, t->nonce);
+  rc = wire_put_string(out, 1, version);
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = put_delta_resource(out, type_urls[idx], send[i]);
+  if (rc == 0)
+    rc = wire_put_string(out, 4, type_urls[idx]);
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  for (size_t i = 0; rc == 0 && i < n_removed; i++)
+    rc = wire_put_string(out, 6, removed[i]);
+  if (rc < 0)
+    goto out;
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = remember(t, send[i]->name, send[i]->version, n);
+  /* Removed names: no longer held by the proxy; explicit subscriptions to
+   * them are remembered as answered. The strings may live in the maps we
+   * edit, so copy first. */
+  for (size_t i = 0; rc == 0 && i < n_removed; i++) {
+    char *name = xds_strdup(removed[i]);
+    if (name == NULL) {
+      rc = XDS_ENOMEM;
+      break;
+    }
+    xds_free(xds_map_del(t->sent, name));
+    if (is_subscribed(t, name) &&
+        xds_map_put(t->absent, name, (void *)1, NULL) < 0)
+      rc = XDS_ENOMEM;
+    xds_free(name);
+  }
+  if (rc < 0)
+    goto out;
+  memcpy(t->sent_version, version, sizeof(version));
+  t->sent_once = 1;
+  t->must_answer = 0;
+  s->responses++;
+  s->resources_sent += n_send;
+  XDS_LOGD("node %s: sent delta %s %s (%zu resources, %zu removed, nonce %s)",
+           s->pid.node_id, type_names[idx], version, n_send, n_removed,
+           t->nonce);
+  rc = 1;
 out:
   xds_free(send);
+  xds_free(removed);
   return rc;
 }
 
@@ -488,11 +990,85 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out) {
   xds_buf_reset(out);
   if (!s->has_node)
     return 0;
-  rc = lds_response(s, out);
-  if (rc != 0)
-    return rc;
-  rc = ecds_response(s, out);
+  if (s->mode == ADS_DELTA) {
+    rc = delta_response(s, ADS_T_LDS, out);
+    if (rc == 0)
+      rc = delta_response(s, ADS_T_ECDS, out);
+  } else {
+    rc = sotw_lds_response(s, out);
+    if (rc == 0)
+      rc = sotw_ecds_response(s, out);
+  }
   if (rc != 0)
     return rc;
   return other_response(s, out);
+}
+
+static const char *state_name(enum ads_res_state st) {
+  switch (st) {
+  case ADS_RES_PENDING: return "DEPLOYMENT_PENDING";
+  case ADS_RES_ACKED: return "FILTERS_DEPLOYED";
+  case ADS_RES_NACKED: return "DEPLOYMENT_FAILED";
+  case ADS_RES_CLIENT: return "FILTERS_DEPLOYED";
+  }
+  return "UNKNOWN";
+}
+
+json_t *ads_stream_status(const struct ads_stream *s) {
+  json_t *o = json_object(), *types = json_object();
+
+  if (o == NULL || types == NULL) {
+    json_decref(o);
+    json_decref(types);
+    return NULL;
+  }
+  json_object_set_new(o, "node_id", json_string(s->has_node ? s->pid.node_id : ""));
+  if (s->has_node) {
+    json_object_set_new(o, "cluster", json_string(s->pid.cluster));
+    json_object_set_new(o, "organization", json_string(s->pid.organization));
+    json_object_set_new(o, "tenant", s->pid.tenant ? json_string(s->pid.tenant)
+                                                   : json_null());
+    json_object_set_new(o, "mode", json_string(s->pid.mode == PROXY_MODE_GATEWAY
+                                                   ? "GATEWAY"
+                                                   : "SIDECAR"));
+  }
+  json_object_set_new(o, "peer", json_string(s->peer));
+  json_object_set_new(o, "protocol",
+                      json_string(s->mode == ADS_DELTA ? "delta" : "sotw"));
+  json_object_set_new(o, "verified_by_certificate", json_boolean(s->verified != NULL));
+  if (s->cls != NULL)
+    json_object_set_new(o, "class", json_string(s->cls->key));
+  json_object_set_new(o, "responses", json_integer((json_int_t)s->responses));
+  for (int i = 0; i < ADS_T_N; i++) {
+    const struct ads_type_state *t = &s->t[i];
+    json_t *tj, *res;
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    if (!t->requested)
+      continue;
+    tj = json_object();
+    res = json_object();
+    json_object_set_new(tj, "version_sent", json_string(t->sent_version));
+    json_object_set_new(tj, "version_acked", json_string(t->acked_version));
+    json_object_set_new(tj, "acks", json_integer((json_int_t)t->acks));
+    json_object_set_new(tj, "nacks", json_integer((json_int_t)t->nacks));
+    if (t->nack_error != NULL)
+      json_object_set_new(tj, "last_nack_error", json_string(t->nack_error));
+    json_object_set_new(tj, "wildcard", json_boolean(t->wildcard));
+    while (xds_map_next(t->sent, &pos, &key, &val)) {
+      const struct ads_res *r = val;
+      json_t *rj = json_object();
+      json_object_set_new(rj, "version_sent", json_string(r->version));
+      json_object_set_new(rj, "version_acked", json_string(r->acked));
+      json_object_set_new(rj, "state", json_string(state_name(r->state)));
+      if (r->state == ADS_RES_NACKED && t->nack_error != NULL)
+        json_object_set_new(rj, "error", json_string(t->nack_error));
+      json_object_set_new(res, key, rj);
+    }
+    json_object_set_new(tj, "resources", res);
+    json_object_set_new(types, type_names[i], tj);
+  }
+  json_object_set_new(o, "types", types);
+  return o;
 }

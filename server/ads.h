@@ -1,18 +1,20 @@
 /*
- * ads.h: the state-of-the-world xDS protocol of one stream, without I/O.
+ * ads.h: the xDS protocol of one stream, state of the world (SotW) and
+ * incremental (delta), without I/O.
  *
  * The gRPC glue (xds_server.c) unpacks each request and hands it here; this
- * module updates the stream's per-type state (subscriptions, nonces,
- * versions sent, ACKed and NACKed) and, when asked, writes the next
- * DiscoveryResponse the stream owes. Responses are pulled, not pushed: the
- * glue asks for one only when no send is in flight, and the response is
- * built from the newest snapshot at that moment, so a slow stream never
- * queues stale responses and holds at most one message.
+ * module keeps the stream's per-type state (subscriptions, nonces, what the
+ * proxy has, ACKs and NACKs) and, when asked, writes the next response the
+ * stream owes. Responses are pulled, not pushed: the glue asks for one only
+ * when no send is in flight, and the response is built from the newest
+ * snapshot at that moment, so a slow stream never queues stale responses
+ * and holds at most one message.
  *
- * Served types: LDS (wildcard, full state every time) and ECDS (by name,
- * only changed or newly subscribed resources). Any other type gets one
- * empty response, so an Envoy that asks for it over ADS does not wait for
- * its initial-fetch timeout.
+ * Served types: LDS and ECDS. SotW LDS is full state; SotW ECDS sends the
+ * subscribed names whose content changed; delta sends changed resources and
+ * removed_resources for both. Any other type gets one empty response, so an
+ * Envoy that asks for it over ADS does not wait for its initial-fetch
+ * timeout.
  *
  * Threads: one stream is used by one thread (the serving loop). Logs the
  * protocol events an operator needs (connect, NACK, refused names).
@@ -20,6 +22,7 @@
 #ifndef XDS_ADS_H
 #define XDS_ADS_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +42,11 @@ enum ads_service {
   ADS_SVC_ECDS = 2  /* ExtensionConfigDiscoveryService: ECDS only */
 };
 
+enum ads_mode {
+  ADS_SOTW = 0,
+  ADS_DELTA = 1
+};
+
 enum ads_type {
   ADS_T_LDS = 0,
   ADS_T_ECDS = 1,
@@ -51,20 +59,43 @@ enum ads_type {
 #define ADS_NAMES_MAX 10000
 /* Longest type URL or resource name accepted. */
 #define ADS_NAME_LEN_MAX 1024
+/* Longest NACK error detail kept. */
+#define ADS_NACK_ERROR_MAX 4096
+
+/* Where one resource stands with this proxy. */
+enum ads_res_state {
+  ADS_RES_PENDING = 0, /* sent, not yet acknowledged */
+  ADS_RES_ACKED = 1,
+  ADS_RES_NACKED = 2,
+  ADS_RES_CLIENT = 3   /* the proxy said it has it (reconnect) */
+};
+
+/* Per resource the proxy has or was sent (values of ads_type_state.sent). */
+struct ads_res {
+  char version[VERSION_LEN + 1]; /* last sent (or reported by the proxy) */
+  char acked[VERSION_LEN + 1];   /* last acknowledged, "" if none */
+  uint64_t nonce;                /* response that carried version */
+  enum ads_res_state state;
+};
 
 struct ads_type_state {
   int requested;       /* a valid request of this type was seen */
-  int ever_named;      /* some request named resources (legacy wildcard) */
+  int ever_named;      /* SotW: some request named resources */
   int wildcard;
-  char **names;        /* sorted, unique subscribed names */
+  char **names;        /* sorted, unique explicitly subscribed names */
   size_t n_names;
   char nonce[24];      /* last nonce sent, "" before the first */
-  char sent_version[VERSION_LEN + 1];
+  char sent_version[VERSION_LEN + 1];  /* version_info (SotW) or
+                                          system_version_info (delta) */
   char acked_version[VERSION_LEN + 1];
-  char nacked_version[VERSION_LEN + 1];
   char *nack_error;    /* error_detail.message of the last NACK */
-  int sent_once;       /* a response of this type went out */
-  struct xds_map *sent; /* ECDS: name -> version last sent (malloc'd) */
+  int sent_once;       /* a response of this type went out, or the proxy
+                          reconnected already holding the current state */
+  int must_answer;     /* delta: the first request needs a response even
+                          if it carries nothing */
+  struct xds_map *sent;   /* name -> struct ads_res */
+  struct xds_map *absent; /* delta: names reported as not existing */
+  uint64_t acks, nacks;
 };
 
 struct ads_other_type {
@@ -75,7 +106,11 @@ struct ads_other_type {
 
 struct ads_stream {
   enum ads_service svc;
+  enum ads_mode mode;
   char *peer;            /* transport peer, for logs */
+  /* Identity fixed by transport security (mTLS), or NULL: the node's
+   * metadata must then agree with it. Not owned. */
+  const struct proxy_id *verified;
   int has_node;
   struct proxy_id pid;
   struct snapshot *snap; /* reference held while the stream lives */
@@ -83,9 +118,9 @@ struct ads_stream {
   struct ads_type_state t[ADS_T_N];
   struct ads_other_type other[ADS_OTHER_TYPES_MAX];
   size_t n_other;
-  struct xds_map *refused; /* ECDS names refused and logged once */
+  struct xds_map *refused; /* names refused and logged once */
   uint64_t nonce_seq;
-  uint64_t acks, nacks, responses;
+  uint64_t responses, resources_sent;
 };
 
 /* A reason to end the stream: a gRPC status code and message. */
@@ -103,32 +138,48 @@ struct ads_close {
 /* Initializes caller-owned storage. peer is copied (may be NULL). Returns
  * 0 or XDS_ENOMEM. */
 int ads_stream_init(struct ads_stream *s, enum ads_service svc,
-                    const char *peer);
+                    enum ads_mode mode, const char *peer);
 void ads_stream_cleanup(struct ads_stream *s);
 
 /*
- * Applies one request. snap is the current snapshot (borrowed; the stream
- * takes its own reference). Returns 0, or -1 when the stream must be
- * closed with the status in *close (bad identity, a changed node, limits).
- * Stale-nonce requests are ignored, as the protocol says.
+ * Applies one SotW request. snap is the current snapshot (borrowed; the
+ * stream takes its own reference). Returns 0, or -1 when the stream must
+ * be closed with the status in *close (bad identity, a changed node, a
+ * tenant claim the certificate does not back, limits). Stale-nonce
+ * requests are ignored, as the protocol says.
  */
 int ads_stream_on_request(
     struct ads_stream *s,
     const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
     struct snapshot *snap, struct ads_close *close);
 
+/* The same for a delta request. */
+int ads_stream_on_delta_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close);
+
 /*
  * Moves the stream to a newer snapshot. Returns 0, or -1 with *close set
- * when the stream's view cannot be built (out of memory).
+ * when the stream's view cannot be built (out of memory). close may be
+ * NULL.
  */
 int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
                            struct ads_close *close);
 
 /*
- * Writes into out (emptied first) the next DiscoveryResponse the stream
- * owes, LDS before ECDS before other types. Returns 1 when a response was
- * written, 0 when nothing is owed, or XDS_ENOMEM / XDS_ETOOBIG.
+ * Writes into out (emptied first) the next response the stream owes
+ * (DiscoveryResponse or DeltaDiscoveryResponse by the stream's mode), LDS
+ * before ECDS before other types. Returns 1 when a response was written, 0
+ * when nothing is owed, or XDS_ENOMEM / XDS_ETOOBIG.
  */
 int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out);
+
+/*
+ * The stream's status for the admin pages: node, class, and per type and
+ * resource the version sent, acknowledged or rejected (with the error). A
+ * new JSON object, or NULL when out of memory.
+ */
+json_t *ads_stream_status(const struct ads_stream *s);
 
 #endif

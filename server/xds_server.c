@@ -66,10 +66,8 @@ struct accept_slot {
 };
 
 enum stream_kind {
-  STREAM_SOTW_ADS,
-  STREAM_SOTW_LDS,
-  STREAM_SOTW_ECDS,
-  STREAM_UNIMPLEMENTED
+  STREAM_XDS,          /* one of the methods below */
+  STREAM_UNIMPLEMENTED /* anything else: answered UNIMPLEMENTED */
 };
 
 struct stream {
@@ -116,17 +114,26 @@ struct xds_server {
 /* Method paths and what they serve. */
 static const struct {
   const char *path;
-  enum stream_kind kind;
   enum ads_service svc;
+  enum ads_mode mode;
+  const char *label;
 } methods[] = {
     {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
      "StreamAggregatedResources",
-     STREAM_SOTW_ADS, ADS_SVC_ADS},
+     ADS_SVC_ADS, ADS_SOTW, "ADS"},
+    {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+     "DeltaAggregatedResources",
+     ADS_SVC_ADS, ADS_DELTA, "delta ADS"},
     {"/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
-     STREAM_SOTW_LDS, ADS_SVC_LDS},
+     ADS_SVC_LDS, ADS_SOTW, "LDS"},
+    {"/envoy.service.listener.v3.ListenerDiscoveryService/DeltaListeners",
+     ADS_SVC_LDS, ADS_DELTA, "delta LDS"},
     {"/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"
      "StreamExtensionConfigs",
-     STREAM_SOTW_ECDS, ADS_SVC_ECDS},
+     ADS_SVC_ECDS, ADS_SOTW, "ECDS"},
+    {"/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"
+     "DeltaExtensionConfigs",
+     ADS_SVC_ECDS, ADS_DELTA, "delta ECDS"},
 };
 
 static int start_accept(struct xds_server *s, struct accept_slot *slot) {
@@ -334,8 +341,10 @@ static void stream_free(struct xds_server *s, struct stream *st) {
     XDS_LOGI("proxy disconnected: node %s (%llu responses, %llu ACKs, "
              "%llu NACKs)",
              st->ads.pid.node_id, (unsigned long long)st->ads.responses,
-             (unsigned long long)st->ads.acks,
-             (unsigned long long)st->ads.nacks);
+             (unsigned long long)(st->ads.t[ADS_T_LDS].acks +
+                                  st->ads.t[ADS_T_ECDS].acks),
+             (unsigned long long)(st->ads.t[ADS_T_LDS].nacks +
+                                  st->ads.t[ADS_T_ECDS].nacks));
   ads_stream_cleanup(&st->ads);
   if (st->recv_buf != NULL)
     grpc_byte_buffer_destroy(st->recv_buf);
@@ -347,6 +356,8 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   struct stream *st = NULL;
   enum stream_kind kind = STREAM_UNIMPLEMENTED;
   enum ads_service svc = ADS_SVC_ADS;
+  enum ads_mode mode = ADS_SOTW;
+  const char *label = "";
   char *peer = NULL;
   grpc_op op;
 
@@ -354,13 +365,15 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     goto done;
   for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
     if (grpc_slice_str_cmp(slot->details.method, methods[i].path) == 0) {
-      kind = methods[i].kind;
+      kind = STREAM_XDS;
       svc = methods[i].svc;
+      mode = methods[i].mode;
+      label = methods[i].label;
     }
   }
   st = xds_calloc(1, sizeof(*st));
   peer = grpc_call_get_peer(slot->call);
-  if (st == NULL || ads_stream_init(&st->ads, svc, peer) < 0) {
+  if (st == NULL || ads_stream_init(&st->ads, svc, mode, peer) < 0) {
     XDS_LOGE("out of memory accepting a stream from %s", peer);
     xds_free(st);
     grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -399,10 +412,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     stream_send_status(st);
     goto done;
   }
-  XDS_LOGD("stream from %s on %s", peer,
-           kind == STREAM_SOTW_ADS   ? "ADS"
-           : kind == STREAM_SOTW_LDS ? "LDS"
-                                     : "ECDS");
+  XDS_LOGD("stream from %s on %s", peer, label);
   stream_arm_recv(st);
 done:
   if (peer != NULL)
@@ -414,7 +424,9 @@ done:
 }
 
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
-  Envoy__Service__Discovery__V3__DiscoveryRequest *req;
+  Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
+  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
+  int rc;
   grpc_byte_buffer_reader reader;
   struct ads_close close;
   grpc_slice slice;
@@ -434,22 +446,37 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(st->recv_buf);
   st->recv_buf = NULL;
-  req = envoy__service__discovery__v3__discovery_request__unpack(
-      NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+  if (st->ads.mode == ADS_DELTA) {
+    dreq = envoy__service__discovery__v3__delta_discovery_request__unpack(
+        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    ok = dreq != NULL;
+  } else {
+    req = envoy__service__discovery__v3__discovery_request__unpack(
+        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    ok = req != NULL;
+  }
   grpc_slice_unref(slice);
-  if (req == NULL) {
-    XDS_LOGW("stream from %s (node %s): malformed DiscoveryRequest; closing",
-             st->ads.peer, st->ads.has_node ? st->ads.pid.node_id : "unknown");
+  if (!ok) {
+    XDS_LOGW("stream from %s (node %s): malformed %sDiscoveryRequest; closing",
+             st->ads.peer, st->ads.has_node ? st->ads.pid.node_id : "unknown",
+             st->ads.mode == ADS_DELTA ? "Delta" : "");
     stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
-                 "malformed DiscoveryRequest");
+                 st->ads.mode == ADS_DELTA ? "malformed DeltaDiscoveryRequest"
+                                           : "malformed DiscoveryRequest");
     return;
   }
-  if (ads_stream_on_request(&st->ads, req, s->current, &close) < 0) {
+  if (dreq != NULL) {
+    rc = ads_stream_on_delta_request(&st->ads, dreq, s->current, &close);
+    envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
+                                                                          NULL);
+  } else {
+    rc = ads_stream_on_request(&st->ads, req, s->current, &close);
     envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
+  }
+  if (rc < 0) {
     stream_close(st, (grpc_status_code)close.code, close.msg);
     return;
   }
-  envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
   if (!st->closing)
     stream_arm_recv(st);
   stream_pump(st);

@@ -115,7 +115,7 @@ static void setup(void) {
   fx.v1 = snap_of(store_v1, 1);
   fx.v2 = snap_of(store_v2, 2);
   fx.v3 = snap_of(store_v3, 3);
-  ck_assert_int_eq(ads_stream_init(&fx.s, ADS_SVC_ADS, "test"), 0);
+  ck_assert_int_eq(ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test"), 0);
   node_init(&fx.node, "proxy-1", PAY);
   xds_buf_init(&fx.out, 4 << 20);
   fx.last = NULL;
@@ -311,7 +311,7 @@ START_TEST(nack_keeps_state_and_is_not_resent) {
   snprintf(n1, sizeof(n1), "%s", r->nonce);
   /* NACK: previous version, latest nonce, error set. */
   ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, v1, n1, "bad wasm", NAMES_AB, 2), 0);
-  ck_assert_uint_eq(fx.s.nacks, 1);
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "bad wasm");
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, v1);
   ck_assert_ptr_null(next());
@@ -381,7 +381,7 @@ START_TEST(identity_rules) {
   /* The first request must carry the node. */
   ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), -1);
   ads_stream_cleanup(&fx.s);
-  ads_stream_init(&fx.s, ADS_SVC_ADS, "test");
+  ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test");
   ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
   /* The same node again is fine; another identity closes the stream. */
   ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
@@ -415,13 +415,303 @@ START_TEST(standalone_services_carry_their_type_only) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
 
   ads_stream_cleanup(&fx.s);
-  ads_stream_init(&fx.s, ADS_SVC_LDS, "test");
+  ads_stream_init(&fx.s, ADS_SVC_LDS, ADS_SOTW, "test");
   request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
   ck_assert_ptr_null(next());
   request(fx.v1, 1, "", NULL, NULL, NULL, NULL, 0);
   r = next();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+}
+END_TEST
+
+START_TEST(sotw_reconnect_at_current_version_gets_nothing) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  char lds_v[32], ecds_v[32];
+
+  request(fx.v2, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0);
+  r = next();
+  snprintf(lds_v, sizeof(lds_v), "%s", r->version_info);
+  request(fx.v2, 0, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  snprintf(ecds_v, sizeof(ecds_v), "%s", r->version_info);
+  /* A new stream (the proxy reconnected) that reports those versions. */
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test");
+  request(fx.v2, 1, TYPE_LISTENER, lds_v, NULL, NULL, NULL, 0);
+  request(fx.v2, 0, TYPE_ECDS, ecds_v, NULL, NULL, NAMES_AB, 2);
+  ck_assert_ptr_null(next());
+  /* An older version gets the current state. */
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test");
+  request(fx.v1, 1, TYPE_ECDS, ecds_v, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->n_resources, 2);
+}
+END_TEST
+
+/* Delta. */
+
+static Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dlast;
+
+static int drequest(struct snapshot *snap, int with_node, const char *type,
+                    const char *nonce, const char *error, const char **sub,
+                    size_t n_sub, const char **unsub, size_t n_unsub,
+                    const char **init_names, const char **init_versions,
+                    size_t n_init) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry
+      e[8], *ep[8];
+  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+  struct ads_close close;
+
+  ck_assert_uint_le(n_init, 8);
+  for (size_t i = 0; i < n_init; i++) {
+    envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(&e[i]);
+    e[i].key = (char *)init_names[i];
+    e[i].value = (char *)init_versions[i];
+    ep[i] = &e[i];
+  }
+  req.node = with_node ? &fx.node.node : NULL;
+  req.type_url = (char *)type;
+  req.response_nonce = (char *)(nonce != NULL ? nonce : "");
+  req.resource_names_subscribe = (char **)sub;
+  req.n_resource_names_subscribe = n_sub;
+  req.resource_names_unsubscribe = (char **)unsub;
+  req.n_resource_names_unsubscribe = n_unsub;
+  req.initial_resource_versions = ep;
+  req.n_initial_resource_versions = n_init;
+  if (error != NULL) {
+    st.message = (char *)error;
+    req.error_detail = &st;
+  }
+  return ads_stream_on_delta_request(&fx.s, &req, snap, &close);
+}
+
+static Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dnext(void) {
+  int rc = ads_stream_next_response(&fx.s, &fx.out);
+
+  ck_assert_int_ge(rc, 0);
+  if (dlast != NULL)
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(dlast, NULL);
+  dlast = NULL;
+  if (rc == 0)
+    return NULL;
+  dlast = envoy__service__discovery__v3__delta_discovery_response__unpack(
+      NULL, fx.out.len, (const uint8_t *)fx.out.data);
+  ck_assert_ptr_nonnull(dlast);
+  return dlast;
+}
+
+/* "name@version,..." of the resources, then "-name,..." of the removed. */
+static const char *dnames(Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r,
+                          char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < r->n_resources; i++) {
+    const char *name = strrchr(r->resources[i]->name, '/');
+    name = name != NULL ? name + 1 : r->resources[i]->name;
+    ck_assert_str_ne(r->resources[i]->version, "");
+    ck_assert_ptr_nonnull(r->resources[i]->resource);
+    ck_assert_str_eq(r->resources[i]->resource->type_url, r->type_url);
+    if (buf[0])
+      strncat(buf, ",", n - strlen(buf) - 1);
+    strncat(buf, name, n - strlen(buf) - 1);
+  }
+  for (size_t i = 0; i < r->n_removed_resources; i++) {
+    const char *name = strrchr(r->removed_resources[i], '/');
+    name = name != NULL ? name + 1 : r->removed_resources[i];
+    if (buf[0])
+      strncat(buf, ",", n - strlen(buf) - 1);
+    strncat(buf, "-", n - strlen(buf) - 1);
+    strncat(buf, name, n - strlen(buf) - 1);
+  }
+  return buf;
+}
+
+static void delta_setup(void) {
+  setup();
+  dlast = NULL;
+  ads_stream_cleanup(&fx.s);
+  ck_assert_int_eq(ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_DELTA, "test"), 0);
+}
+
+static void delta_teardown(void) {
+  if (dlast != NULL)
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(dlast, NULL);
+  dlast = NULL;
+  teardown();
+}
+
+START_TEST(delta_lds_wildcard_then_changes_only) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  char names[256], nonce[32];
+
+  ck_assert_int_eq(drequest(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, 0,
+                            NULL, 0, NULL, NULL, 0), 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, TYPE_LISTENER);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  drequest(fx.v1, 0, TYPE_LISTENER, nonce, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
+  ck_assert_ptr_null(dnext());
+  ck_assert_uint_eq(fx.s.t[ADS_T_LDS].acks, 1);
+  /* A config-only change: nothing for LDS. */
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  ck_assert_ptr_null(dnext());
+  /* A new extension changes the listener: it is sent again. */
+  ads_stream_on_snapshot(&fx.s, fx.v3, NULL);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
+}
+END_TEST
+
+START_TEST(delta_ecds_subscribe_remove_and_absent) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *abc[] = {"organizations/acme/extensions/a",
+                       "organizations/acme/extensions/b",
+                       "organizations/acme/extensions/c",
+                       "organizations/acme/extensions/nope"};
+  const char *unsub_b[] = {"organizations/acme/extensions/b"};
+  char names[256], nonce[32];
+
+  drequest(fx.v3, 1, TYPE_ECDS, NULL, NULL, abc, 4, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a,b,c,-nope");
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  drequest(fx.v3, 0, TYPE_ECDS, nonce, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
+  ck_assert_ptr_null(dnext());
+  /* c goes away (v2 has no c); a changed between v3 and v2? No: same. */
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "-c");
+  /* Back to v1: a's config differs. */
+  ads_stream_on_snapshot(&fx.s, fx.v1, NULL);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a");
+  /* Unsubscribing needs no answer. */
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_b, 1, NULL, NULL, 0);
+  ck_assert_ptr_null(dnext());
+  /* Subscribing again is answered even though nothing changed. */
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, unsub_b, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "b");
+}
+END_TEST
+
+START_TEST(delta_reconnect_with_initial_versions) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *ab[] = {"organizations/acme/extensions/a",
+                      "organizations/acme/extensions/b"};
+  char va[32], vb[32], names[256];
+  const char *versions[2];
+
+  drequest(fx.v2, 1, TYPE_ECDS, NULL, NULL, ab, 2, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_uint_eq(r->n_resources, 2);
+  snprintf(va, sizeof(va), "%s", r->resources[0]->version);
+  snprintf(vb, sizeof(vb), "%s", r->resources[1]->version);
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_DELTA, "test");
+  /* It has both at the current versions: nothing to send. */
+  versions[0] = va;
+  versions[1] = vb;
+  drequest(fx.v2, 1, TYPE_ECDS, NULL, NULL, ab, 2, NULL, 0, ab, versions, 2);
+  ck_assert_ptr_null(dnext());
+  /* Reconnecting to a server whose a differs (v1), and b vanished for
+   * this proxy's view? b is the same: only a is sent. */
+  ads_stream_cleanup(&fx.s);
+  ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_DELTA, "test");
+  drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, ab, 2, NULL, 0, ab, versions, 2);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a");
+}
+END_TEST
+
+START_TEST(delta_nack_not_resent_and_stale_nonce_subscribes) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *a[] = {"organizations/acme/extensions/a"};
+  const char *b[] = {"organizations/acme/extensions/b"};
+  char names[256], n1[32];
+
+  drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, a, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  snprintf(n1, sizeof(n1), "%s", r->nonce);
+  drequest(fx.v1, 0, TYPE_ECDS, n1, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a");
+  /* NACK it. */
+  drequest(fx.v2, 0, TYPE_ECDS, r->nonce, "bad config", NULL, 0, NULL, 0, NULL,
+           NULL, 0);
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
+  ck_assert_ptr_null(dnext());
+  /* A request with a stale nonce still subscribes. */
+  drequest(fx.v2, 0, TYPE_ECDS, n1, NULL, b, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "b");
+}
+END_TEST
+
+START_TEST(delta_hidden_resource_is_removed_when_access_goes) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *star[] = {"*"};
+  char names[256];
+  struct snapshot *v5;
+
+  /* A payments proxy sees "secret"; in v5 secret is for web only. */
+  drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, star, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a,b,secret");
+  v5 = snap_of(EXT("a", ", phase: AUTHN, config: {v: 1}") EXT("b", ", phase: AUTHZ")
+               EXT("secret", ", allowedIn: [" WEB "]") TMPL, 5);
+  ads_stream_on_snapshot(&fx.s, v5, NULL);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "-secret");
+  ck_assert_ptr_null(dnext());
+  snapshot_unref(v5);
+}
+END_TEST
+
+START_TEST(status_reports_per_resource_state) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  json_t *st;
+  char v[32], n[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  snprintf(n, sizeof(n), "%s", r->nonce);
+  request(fx.v1, 0, TYPE_ECDS, v, n, NULL, NAMES_AB, 2);
+  ads_stream_on_snapshot(&fx.s, fx.v2, NULL);
+  r = next();
+  request(fx.v2, 0, TYPE_ECDS, v, r->nonce, "boom", NAMES_AB, 2);
+  st = ads_stream_status(&fx.s);
+  ck_assert_ptr_nonnull(st);
+  {
+    json_t *res = json_object_get(
+        json_object_get(json_object_get(json_object_get(st, "types"), "ECDS"),
+                        "resources"),
+        "organizations/acme/extensions/a");
+    json_t *resb = json_object_get(
+        json_object_get(json_object_get(json_object_get(st, "types"), "ECDS"),
+                        "resources"),
+        "organizations/acme/extensions/b");
+    ck_assert_str_eq(json_string_value(json_object_get(res, "state")),
+                     "DEPLOYMENT_FAILED");
+    ck_assert_str_eq(json_string_value(json_object_get(res, "error")), "boom");
+    ck_assert_str_eq(json_string_value(json_object_get(resb, "state")),
+                     "FILTERS_DEPLOYED");
+  }
+  json_decref(st);
 }
 END_TEST
 
@@ -441,6 +731,16 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, identity_rules);
   tcase_add_test(tc, unknown_type_gets_one_empty_response);
   tcase_add_test(tc, standalone_services_carry_their_type_only);
+  tcase_add_test(tc, sotw_reconnect_at_current_version_gets_nothing);
+  tcase_add_test(tc, status_reports_per_resource_state);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("delta");
+  tcase_add_checked_fixture(tc, delta_setup, delta_teardown);
+  tcase_add_test(tc, delta_lds_wildcard_then_changes_only);
+  tcase_add_test(tc, delta_ecds_subscribe_remove_and_absent);
+  tcase_add_test(tc, delta_reconnect_with_initial_versions);
+  tcase_add_test(tc, delta_nack_not_resent_and_stale_nonce_subscribes);
+  tcase_add_test(tc, delta_hidden_resource_is_removed_when_access_goes);
   suite_add_tcase(s, tc);
   return s;
 }
