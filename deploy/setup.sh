@@ -36,14 +36,14 @@ groups=(
   "libprotobuf-c-dev protobuf-c-compiler"
   "libyaml-dev libjansson-dev"
   "libcurl4-openssl-dev libssl-dev"
-  "libmicrohttpd-dev"
+  "libmicrohttpd-dev zlib1g-dev"
   "check"
 )
 if [ "$test_deps" = 1 ]; then
   groups+=(
     "etcd-server etcd-client"
     "docker-registry"
-    "openssl curl"
+    "openssl curl apache2-utils"
     "nodejs"
     "npm"
   )

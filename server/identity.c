@@ -216,3 +216,66 @@ int identity_equal(const struct proxy_id *a, const struct proxy_id *b) {
       return 0;
   return 1;
 }
+
+/* The next '/'-separated segment of [*p, end), advanced past it. */
+static int next_segment(const char **p, const char *end, const char **seg,
+                        size_t *len) {
+  const char *q = *p;
+
+  if (q >= end)
+    return 0;
+  *seg = q;
+  while (q < end && *q != '/')
+    q++;
+  *len = (size_t)(q - *seg);
+  *p = q < end ? q + 1 : q;
+  return 1;
+}
+
+static int seg_is(const char *seg, size_t len, const char *word) {
+  return len == strlen(word) && memcmp(seg, word, len) == 0;
+}
+
+int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
+                         struct xds_err *err) {
+  static const char scheme[] = "spiffe://";
+  const char *p = uri, *end = uri + len, *seg, *org, *tenant = NULL;
+  size_t seg_len, org_len, tenant_len = 0;
+
+  memset(out, 0, sizeof(*out));
+  if (len < sizeof(scheme) - 1 || memcmp(uri, scheme, sizeof(scheme) - 1) != 0)
+    return xds_err_set(err, XDS_EINVAL, "certificate URI \"%.*s\" is not "
+                                        "spiffe://",
+                       (int)len, uri);
+  p += sizeof(scheme) - 1;
+  if (!next_segment(&p, end, &seg, &seg_len) || seg_len == 0)
+    goto bad;
+  if (!next_segment(&p, end, &seg, &seg_len) ||
+      !seg_is(seg, seg_len, "organizations"))
+    goto bad;
+  if (!next_segment(&p, end, &org, &org_len) || org_len == 0)
+    goto bad;
+  if (next_segment(&p, end, &seg, &seg_len)) {
+    if (!seg_is(seg, seg_len, "tenants") ||
+        !next_segment(&p, end, &tenant, &tenant_len) || tenant_len == 0)
+      goto bad;
+  }
+  if (memchr(org, '\0', org_len) != NULL ||
+      (tenant != NULL && memchr(tenant, '\0', tenant_len) != NULL))
+    goto bad;
+  out->organization = xds_strndup(org, org_len);
+  if (tenant != NULL)
+    out->tenant = xds_asprintf("organizations/%.*s/tenants/%.*s", (int)org_len,
+                               org, (int)tenant_len, tenant);
+  if (out->organization == NULL || (tenant != NULL && out->tenant == NULL)) {
+    proxy_id_cleanup(out);
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  }
+  return 0;
+bad:
+  return xds_err_set(err, XDS_EINVAL,
+                     "certificate URI \"%.*s\" is not "
+                     "spiffe://<trust-domain>/organizations/<org>"
+                     "[/tenants/<tenant>]",
+                     (int)len, uri);
+}

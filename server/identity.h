@@ -40,4 +40,14 @@ int identity_equal(const struct proxy_id *a, const struct proxy_id *b);
  * *org when org is not NULL. Returns 0, XDS_EINVAL or XDS_ENOMEM. */
 int identity_parse_tenant(const char *s, char **org);
 
+/*
+ * The identity a client certificate proves: its SPIFFE-style URI SAN
+ *   spiffe://<trust-domain>/organizations/<org>[/tenants/<tenant>][/...]
+ * (anything after the tenant, such as a workload name, is ignored). Fills
+ * out->organization and out->tenant (NULL without a tenants segment); the
+ * rest of out is zero. Returns 0, XDS_EINVAL (err says why) or XDS_ENOMEM.
+ */
+int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
+                         struct xds_err *err);
+
 #endif

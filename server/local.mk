@@ -19,17 +19,19 @@ libxds_a_SOURCES = \
 	server/proxy.h \
 	server/render.c server/render.h \
 	server/snapshot.c server/snapshot.h \
+	server/status.c server/status.h \
 	server/typeurl.h \
 	server/version.c server/version.h \
 	server/wire.c server/wire.h \
-	server/xds_server.c server/xds_server.h
+	server/xds_server.c server/xds_server.h \
+	server/admin.c server/admin.h
 libxds_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 
 # Link order: users before what they use.
 XDS_LIBS = libxds.a libxdsstore.a libxdsproto.a libxdsbase.a
 XDS_EXT_LIBS = $(GRPC_LIBS) $(PROTOBUFC_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
-	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) -lpthread -lm
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 bin_PROGRAMS += wasmxds
 wasmxds_SOURCES = server/main.c

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -18,6 +19,9 @@
 #include "snapshot.h"
 #include "store/catalog.h"
 #include "store/file_store.h"
+#include "store/file_watch.h"
+#include "admin.h"
+#include "status.h"
 #include "store/problems.h"
 #include "identity.h"
 #include "render.h"
@@ -30,13 +34,20 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:18000"
 
-/* The one global: the server the signal handler stops. */
+/* What the signal handlers act on (the only globals). */
 static struct xds_server *volatile signal_target;
+static struct file_watch *volatile signal_watch;
 
 static void on_stop_signal(int sig) {
   (void)sig;
   if (signal_target != NULL)
     xds_server_stop(signal_target);
+}
+
+static void on_reload_signal(int sig) {
+  (void)sig;
+  if (signal_watch != NULL)
+    file_watch_trigger(signal_watch);
 }
 
 /* Logs every problem of a store load, errors as errors. */
@@ -89,6 +100,23 @@ static void usage(FILE *f) {
           "instead of\n"
           "                         ECDS references (every change drains "
           "listeners)\n"
+          "  --admin-listen HOST:PORT  admin HTTP address (default "
+          ADMIN_DEFAULT_LISTEN ")\n"
+          "  --tls-cert FILE        serve xDS over TLS with this PEM "
+          "certificate chain\n"
+          "  --tls-key FILE         and this PEM private key\n"
+          "  --tls-client-ca FILE   require client certificates signed by "
+          "this CA;\n"
+          "                         identity then comes from their "
+          "spiffe:// URI SAN\n"
+          "  --max-streams N        concurrent xDS streams (default 100000)\n"
+          "  --keepalive-ms MS      HTTP/2 keepalive ping interval (default "
+          "60000)\n"
+          "  --drain-ms MS          on SIGTERM, how long streams may take to "
+          "end\n"
+          "                         before they are cancelled (default 5000)\n"
+          "  --debounce-ms MS       coalesce store changes this long "
+          "(default 100)\n"
           "  --log-level LEVEL      error, warn, info (default) or debug\n"
           "  -h, --help             print this help and exit\n"
           "  -V, --version          print the version and exit\n");
@@ -100,7 +128,15 @@ enum {
   OPT_LOG_LEVEL,
   OPT_MODULE_CLUSTER,
   OPT_ECDS_FETCH_TIMEOUT,
-  OPT_INLINE_WASM
+  OPT_INLINE_WASM,
+  OPT_ADMIN_LISTEN,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_TLS_CLIENT_CA,
+  OPT_MAX_STREAMS,
+  OPT_KEEPALIVE_MS,
+  OPT_DRAIN_MS,
+  OPT_DEBOUNCE_MS
 };
 
 static const struct option long_opts[] = {
@@ -110,6 +146,14 @@ static const struct option long_opts[] = {
     {"module-cluster", required_argument, NULL, OPT_MODULE_CLUSTER},
     {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT},
     {"inline-wasm", no_argument, NULL, OPT_INLINE_WASM},
+    {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+    {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
+    {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
+    {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
@@ -130,27 +174,115 @@ static int parse_ms(const char *flag, const char *s, uint32_t *out) {
   return 0;
 }
 
-static int cmd_serve(int argc, char **argv) {
-  struct xds_server_config scfg = {DEFAULT_LISTEN, 0};
+/* The store's template check: native filters' typedConfig must convert to
+ * protobuf, or the template is rejected like any invalid document. Called
+ * from several loader threads at once; encode_check_template is pure. */
+static int check_tmpl(void *ctx, const struct listener_tmpl *t,
+                      struct problems *pb) {
+  struct xds_err err = {0, ""};
+  int rc;
+
+  (void)ctx;
+  rc = encode_check_template(t, &err);
+  if (rc == XDS_ENOMEM)
+    return rc;
+  if (rc < 0)
+    problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
+                 "spec.httpFilters", "%s", err.msg);
+  return rc;
+}
+
+/* What the store watcher needs to publish snapshots. */
+struct serve_ctx {
+  const char *store;
   struct encode_opts eopts;
-  struct xds_server *server = NULL;
+  struct xds_server *server;
+  struct status *status;
+  uint64_t generation;
+};
+
+/* Store watcher callback: every new catalog becomes a snapshot. */
+static void on_catalog(void *arg, struct catalog *cat,
+                       const struct problems *pb) {
+  struct serve_ctx *sc = arg;
   struct snapshot *snap = NULL;
-  struct catalog *cat = NULL;
-  struct problems problems;
-  struct xds_err err;
-  const char *store = NULL;
+  struct xds_err err = {0, ""};
+  size_t errors = pb->n_errors;
+
+  if (sc->generation == 0)
+    log_problems(pb);
+  if (sc->generation == 0 && access(sc->store, F_OK) != 0) {
+    /* Never serve an empty configuration because the store is not there
+     * (yet): proxies would drop every listener. Streams wait instead. */
+    XDS_LOGE("store %s does not exist; waiting for it (nothing is served "
+             "until it loads)",
+             sc->store);
+    catalog_unref(cat);
+    return;
+  }
+  if (snapshot_build(cat, &sc->eopts, sc->generation + 1, &snap, &err) < 0) {
+    XDS_LOGE("cannot build a snapshot: %s; still serving the previous one",
+             err.msg);
+    status_set_degraded(sc->status, err.msg);
+    catalog_unref(cat);
+    return;
+  }
+  sc->generation++;
+  XDS_LOGI("serving store %s generation %llu: %zu extensions, %zu listener "
+           "templates (%zu errors in the store)",
+           sc->store, (unsigned long long)sc->generation,
+           catalog_ext_count(cat), catalog_tmpl_count(cat), errors);
+  xds_server_publish(sc->server, snap);
+  status_set_ready(sc->status, (unsigned long)sc->generation);
+  snapshot_unref(snap);
+  catalog_unref(cat);
+}
+
+static int parse_int_flag(const char *flag, const char *s, long min, long max,
+                          int *out) {
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+    fprintf(stderr, "wasmxds: %s: \"%s\" is not a whole number between %ld "
+                    "and %ld\n",
+            flag, s, min, max);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  struct xds_server_config scfg;
+  struct admin_config acfg;
+  struct serve_ctx sc;
+  struct status status;
+  struct store_hooks hooks = {check_tmpl, NULL};
+  struct admin *admin = NULL;
+  struct file_watch *watch = NULL;
+  struct xds_err err = {0, ""};
   enum xds_log_level level;
   struct sigaction sa;
-  int c, rc, status = EXIT_FAILURE;
+  int c, debounce_ms = FILE_WATCH_DEFAULT_DEBOUNCE_MS, status_ok = 0;
+  int rc, exit_status = EXIT_FAILURE;
 
-  encode_opts_default(&eopts);
+  memset(&scfg, 0, sizeof(scfg));
+  memset(&acfg, 0, sizeof(acfg));
+  memset(&sc, 0, sizeof(sc));
+  scfg.listen = DEFAULT_LISTEN;
+  acfg.listen = ADMIN_DEFAULT_LISTEN;
+  encode_opts_default(&sc.eopts);
+  optind = 1;
   while ((c = getopt_long(argc, argv, "hV", long_opts, NULL)) != -1) {
     switch (c) {
     case OPT_LISTEN:
       scfg.listen = optarg;
       break;
     case OPT_STORE:
-      store = optarg;
+      sc.store = optarg;
       break;
     case OPT_LOG_LEVEL:
       if (xds_log_parse_level(optarg, &level) < 0) {
@@ -166,15 +298,46 @@ static int cmd_serve(int argc, char **argv) {
         fprintf(stderr, "wasmxds: --module-cluster: must not be empty\n");
         return EXIT_FAILURE;
       }
-      eopts.module_cluster = optarg;
+      sc.eopts.module_cluster = optarg;
       break;
     case OPT_ECDS_FETCH_TIMEOUT:
       if (parse_ms("--ecds-fetch-timeout", optarg,
-                   &eopts.ecds_fetch_timeout_ms) < 0)
+                   &sc.eopts.ecds_fetch_timeout_ms) < 0)
         return EXIT_FAILURE;
       break;
     case OPT_INLINE_WASM:
-      eopts.inline_wasm = 1;
+      sc.eopts.inline_wasm = 1;
+      break;
+    case OPT_ADMIN_LISTEN:
+      acfg.listen = optarg;
+      break;
+    case OPT_TLS_CERT:
+      scfg.tls_cert = optarg;
+      break;
+    case OPT_TLS_KEY:
+      scfg.tls_key = optarg;
+      break;
+    case OPT_TLS_CLIENT_CA:
+      scfg.tls_client_ca = optarg;
+      break;
+    case OPT_MAX_STREAMS:
+      if (parse_int_flag("--max-streams", optarg, 1, 10000000,
+                         &scfg.max_streams) < 0)
+        return EXIT_FAILURE;
+      break;
+    case OPT_KEEPALIVE_MS:
+      if (parse_int_flag("--keepalive-ms", optarg, 1000, 86400000,
+                         &scfg.keepalive_ms) < 0)
+        return EXIT_FAILURE;
+      break;
+    case OPT_DRAIN_MS:
+      if (parse_int_flag("--drain-ms", optarg, 1, 3600000, &scfg.drain_ms) < 0)
+        return EXIT_FAILURE;
+      break;
+    case OPT_DEBOUNCE_MS:
+      if (parse_int_flag("--debounce-ms", optarg, 0, FILE_WATCH_MAX_DEBOUNCE_MS,
+                         &debounce_ms) < 0)
+        return EXIT_FAILURE;
       break;
     case 'h':
       usage(stdout);
@@ -192,74 +355,79 @@ static int cmd_serve(int argc, char **argv) {
     usage(stderr);
     return EXIT_FAILURE;
   }
-  if (store == NULL) {
+  if (sc.store == NULL) {
     fprintf(stderr, "wasmxds: --store PATH is required\n");
     usage(stderr);
     return EXIT_FAILURE;
   }
 
-  problems_init(&problems, PROBLEMS_DEFAULT_MAX);
-  rc = file_store_load(store, NULL, &cat, &problems, &err);
-  log_problems(&problems);
-  if (rc < 0) {
-    XDS_LOGE("store %s: %s", store, err.msg);
-    goto out;
-  }
-  XDS_LOGI("loaded store %s: %zu extensions, %zu listener templates, %zu "
-           "problems",
-           store, catalog_ext_count(cat), catalog_tmpl_count(cat), problems_count(&problems));
-  rc = snapshot_build(cat, &eopts, 1, &snap, &err);
+  rc = xds_server_new(&scfg, &sc.server, &err);
   if (rc < 0) {
     XDS_LOGE("%s", err.msg);
     goto out;
   }
-  rc = xds_server_new(&scfg, &server, &err);
+  status_init(&status, sc.server);
+  status_ok = 1;
+  sc.status = &status;
+  rc = admin_new(&acfg, &admin, &err);
+  if (rc == 0)
+    rc = status_register(&status, admin);
+  if (rc == 0)
+    rc = admin_start(admin, &err);
   if (rc < 0) {
-    XDS_LOGE("%s", err.msg);
+    XDS_LOGE("--admin-listen %s: %s", acfg.listen,
+             err.msg[0] ? err.msg : xds_strerror(rc));
     goto out;
   }
-  xds_server_publish(server, snap);
+  XDS_LOGI("admin HTTP on %s (port %d)", acfg.listen, admin_port(admin));
+  /* The first load happens inside file_watch_start, on this thread. */
+  rc = file_watch_start(sc.store, (unsigned)debounce_ms, &hooks, on_catalog,
+                        &sc, &watch, &err);
+  if (rc < 0) {
+    XDS_LOGE("store %s: %s", sc.store, err.msg);
+    goto out;
+  }
 
-  signal_target = server;
+  signal_target = sc.server;
+  signal_watch = watch;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_reload_signal;
+  sigaction(SIGHUP, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  xds_server_run(server);
+  xds_server_run(sc.server);
   signal_target = NULL;
+  signal_watch = NULL;
   XDS_LOGI("stopped");
-  status = EXIT_SUCCESS;
+  exit_status = EXIT_SUCCESS;
 out:
-  xds_server_free(server);
-  snapshot_unref(snap);
-  catalog_unref(cat);
-  problems_cleanup(&problems);
-  return status;
+  file_watch_stop(watch);
+  admin_free(admin);
+  xds_server_free(sc.server);
+  if (status_ok)
+    status_cleanup(&status);
+  return exit_status;
 }
 
 /* Loads a store for a one-shot command: every problem is printed to out,
  * templates whose native filters do not convert are reported too. Returns
  * the number of errors, or -1 when the store cannot be read at all. */
 static int load_for_command(const char *path, struct catalog **cat, FILE *out) {
+  struct store_hooks hooks = {check_tmpl, NULL};
   struct problems pb;
   struct xds_err err = {0, ""};
   struct xds_buf line;
   int errors;
 
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
-  if (file_store_load(path, NULL, cat, &pb, &err) < 0) {
+  if (file_store_load_ex(path, &hooks, NULL, NULL, cat, &pb, &err) < 0) {
     fprintf(stderr, "wasmxds: %s: %s\n", path, err.msg);
     problems_cleanup(&pb);
     return -1;
-  }
-  for (size_t i = 0; i < catalog_tmpl_count(*cat); i++) {
-    const struct listener_tmpl *t = catalog_tmpl_at(*cat, i);
-    if (encode_check_template(t, &err) < 0)
-      problems_add(&pb, PROBLEM_ERROR, t->loc.source, t->loc.line,
-                   t->loc.column, "spec.httpFilters", "%s", err.msg);
   }
   xds_buf_init(&line, 8192);
   for (size_t i = 0; i < problems_count(&pb); i++) {

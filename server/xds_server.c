@@ -22,13 +22,17 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ads.h"
+#include "identity.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -44,6 +48,11 @@
 /* Largest request accepted, and largest response sent (Envoy's default
  * gRPC limit is 4 MiB). */
 #define XDS_MESSAGE_MAX (4 * 1024 * 1024)
+/* Streams one HTTP/2 connection may open at once: an Envoy opens one or
+ * two; the bound keeps one client from holding the whole stream budget. */
+#define XDS_STREAMS_PER_CONNECTION 16
+/* Largest PEM file read (certificates, keys, CA bundles). */
+#define XDS_PEM_MAX (1024 * 1024)
 
 enum xds_op_kind {
   OP_ACCEPT,
@@ -90,6 +99,8 @@ struct stream {
   grpc_status_code status_code;
   char status_msg[256];
   grpc_slice status_slice;
+  struct proxy_id verified; /* from the client certificate (mTLS) */
+  int has_verified;
   struct ads_stream ads;
 };
 
@@ -108,7 +119,20 @@ struct xds_server {
   atomic_int stop;
   int shutting_down;
   int shutdown_done;
+  int cancelled_all;
+  gpr_timespec drain_deadline;
+  int mtls;           /* client certificates are required */
   struct xds_buf out; /* scratch for building responses */
+  /* Status requests from other threads (xds_server_status). */
+  pthread_mutex_t status_lock;  /* guards the fields below */
+  pthread_cond_t status_cond;
+  pthread_mutex_t status_users; /* one request at a time */
+  int status_wanted;
+  char *status_node;            /* filter, or NULL */
+  json_t *status_result;
+  uint64_t status_gen;
+  atomic_long n_streams_now;
+  atomic_long n_proxies_now;
 };
 
 /* Method paths and what they serve. */
@@ -154,37 +178,143 @@ static int start_accept(struct xds_server *s, struct accept_slot *slot) {
   return 0;
 }
 
+/* Reads a whole PEM file into a new string. */
+static int read_pem(const char *flag, const char *path, char **out,
+                    struct xds_err *err) {
+  FILE *f = fopen(path, "rb");
+  struct xds_buf b;
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+
+  *out = NULL;
+  if (f == NULL)
+    return xds_err_set(err, XDS_EIO, "%s %s: %s", flag, path, strerror(errno));
+  xds_buf_init(&b, XDS_PEM_MAX);
+  while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    rc = xds_buf_append(&b, chunk, n);
+  if (rc == 0 && ferror(f))
+    rc = XDS_EIO;
+  fclose(f);
+  if (rc == 0 && (b.len == 0 || strstr(b.data, "-----BEGIN") == NULL))
+    rc = XDS_EINVAL;
+  if (rc < 0) {
+    xds_buf_cleanup(&b);
+    return xds_err_set(err, rc, "%s %s: %s", flag, path,
+                       rc == XDS_EINVAL ? "not a PEM file"
+                       : rc == XDS_ETOOBIG ? "larger than 1 MiB"
+                                           : xds_strerror(rc));
+  }
+  *out = xds_buf_steal(&b, NULL);
+  return 0;
+}
+
+static grpc_server_credentials *make_creds(const struct xds_server_config *cfg,
+                                           int *mtls, struct xds_err *err) {
+  grpc_ssl_pem_key_cert_pair pair;
+  grpc_server_credentials *creds;
+  char *cert = NULL, *key = NULL, *ca = NULL;
+
+  *mtls = 0;
+  if (cfg->tls_cert == NULL && cfg->tls_key == NULL) {
+    if (cfg->tls_client_ca != NULL) {
+      xds_err_set(err, XDS_EINVAL, "--tls-client-ca needs --tls-cert and "
+                                   "--tls-key");
+      return NULL;
+    }
+    return grpc_insecure_server_credentials_create();
+  }
+  if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+    xds_err_set(err, XDS_EINVAL, "--tls-cert and --tls-key go together");
+    return NULL;
+  }
+  if (read_pem("--tls-cert", cfg->tls_cert, &cert, err) < 0 ||
+      read_pem("--tls-key", cfg->tls_key, &key, err) < 0 ||
+      (cfg->tls_client_ca != NULL &&
+       read_pem("--tls-client-ca", cfg->tls_client_ca, &ca, err) < 0)) {
+    xds_free(cert);
+    xds_free(key);
+    return NULL;
+  }
+  pair.private_key = key;
+  pair.cert_chain = cert;
+  creds = grpc_ssl_server_credentials_create_ex(
+      ca, &pair, 1,
+      ca != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                 : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+      NULL);
+  *mtls = ca != NULL;
+  xds_free(cert);
+  xds_free(key);
+  xds_free(ca);
+  if (creds == NULL)
+    xds_err_set(err, XDS_EINVAL, "--tls-cert/--tls-key: gRPC refused them");
+  return creds;
+}
+
+static void set_int_arg(grpc_arg *a, const char *key, int value) {
+  a->type = GRPC_ARG_INTEGER;
+  a->key = (char *)key;
+  a->value.integer = value;
+}
+
 int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
                    struct xds_err *err) {
   struct xds_server *s;
   grpc_server_credentials *creds;
-  grpc_arg args[3];
+  grpc_arg args[12];
   grpc_channel_args cargs;
+  int keepalive, keepalive_timeout;
 
   *out = NULL;
   s = xds_calloc(1, sizeof(*s));
   if (s == NULL)
     return xds_err_set(err, XDS_ENOMEM, "out of memory");
   s->cfg = *cfg;
+  if (s->cfg.max_streams <= 0)
+    s->cfg.max_streams = XDS_SERVER_DEFAULT_MAX_STREAMS;
+  if (s->cfg.keepalive_ms <= 0)
+    s->cfg.keepalive_ms = XDS_SERVER_DEFAULT_KEEPALIVE_MS;
+  if (s->cfg.drain_ms <= 0)
+    s->cfg.drain_ms = XDS_SERVER_DEFAULT_DRAIN_MS;
   pthread_mutex_init(&s->publish_lock, NULL);
+  pthread_mutex_init(&s->status_lock, NULL);
+  pthread_mutex_init(&s->status_users, NULL);
+  pthread_cond_init(&s->status_cond, NULL);
   atomic_init(&s->stop, 0);
+  atomic_init(&s->n_streams_now, 0);
+  atomic_init(&s->n_proxies_now, 0);
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
   grpc_init();
-  args[0].type = GRPC_ARG_INTEGER;
-  args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-  args[0].value.integer = XDS_MESSAGE_MAX;
-  args[1].type = GRPC_ARG_INTEGER;
-  args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-  args[1].value.integer = XDS_MESSAGE_MAX;
-  args[2].type = GRPC_ARG_INTEGER;
-  args[2].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
-  args[2].value.integer = cfg->max_streams > 0 ? cfg->max_streams : 1 << 30;
-  cargs.num_args = 3;
+  keepalive = s->cfg.keepalive_ms;
+  keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
+  set_int_arg(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, XDS_MESSAGE_MAX);
+  set_int_arg(&args[1], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, XDS_MESSAGE_MAX);
+  set_int_arg(&args[2], GRPC_ARG_MAX_CONCURRENT_STREAMS,
+              XDS_STREAMS_PER_CONNECTION);
+  /* Dead peers: ping every keepalive ms, give up after the timeout. */
+  set_int_arg(&args[3], GRPC_ARG_KEEPALIVE_TIME_MS, keepalive);
+  set_int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_timeout);
+  set_int_arg(&args[5], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  /* Accept Envoy's own keepalive pings (its bootstraps commonly use 30 s;
+   * allow down to 5 s) without answering with GOAWAY. */
+  set_int_arg(&args[6], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+              5000);
+  set_int_arg(&args[7], GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  /* No bandwidth probes: xDS streams are small and mostly idle; probing
+   * doubles the cost of reading ACKs (perf-notes). */
+  set_int_arg(&args[8], GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  set_int_arg(&args[9], GRPC_ARG_ENABLE_CHANNELZ, 0);
+  cargs.num_args = 10;
   cargs.args = args;
+  creds = make_creds(&s->cfg, &s->mtls, err);
+  if (creds == NULL) {
+    xds_server_free(s);
+    return XDS_EINVAL;
+  }
   s->cq = grpc_completion_queue_create_for_next(NULL);
   s->server = grpc_server_create(&cargs, NULL);
   grpc_server_register_completion_queue(s->server, s->cq, NULL);
-  creds = grpc_insecure_server_credentials_create();
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
@@ -345,11 +475,53 @@ static void stream_free(struct xds_server *s, struct stream *st) {
                                   st->ads.t[ADS_T_ECDS].acks),
              (unsigned long long)(st->ads.t[ADS_T_LDS].nacks +
                                   st->ads.t[ADS_T_ECDS].nacks));
+  atomic_fetch_sub(&s->n_streams_now, 1);
+  if (st->ads.has_node)
+    atomic_fetch_sub(&s->n_proxies_now, 1);
   ads_stream_cleanup(&st->ads);
+  proxy_id_cleanup(&st->verified);
   if (st->recv_buf != NULL)
     grpc_byte_buffer_destroy(st->recv_buf);
   grpc_call_unref(st->call);
   xds_free(st);
+}
+
+/* With mutual TLS: the identity the client certificate proves, from its
+ * SPIFFE URI SAN. Fails (status set) when there is none. */
+static int stream_verify_peer(struct stream *st, const char *peer) {
+  static const char *const props[] = {GRPC_PEER_SPIFFE_ID_PROPERTY_NAME,
+                                      GRPC_PEER_URI_PROPERTY_NAME};
+  grpc_auth_context *ctx = grpc_call_auth_context(st->call);
+  struct xds_err err = {0, "no spiffe:// URI SAN"};
+  int rc = -1;
+
+  for (size_t i = 0; ctx != NULL && rc < 0 && i < 2; i++) {
+    grpc_auth_property_iterator it =
+        grpc_auth_context_find_properties_by_name(ctx, props[i]);
+    const grpc_auth_property *p;
+    while (rc < 0 && (p = grpc_auth_property_iterator_next(&it)) != NULL) {
+      if (p->value_length < 9 || strncmp(p->value, "spiffe://", 9) != 0)
+        continue;
+      if (identity_from_spiffe(p->value, p->value_length, &st->verified,
+                               &err) == 0)
+        rc = 0;
+    }
+  }
+  if (ctx != NULL)
+    grpc_auth_context_release(ctx);
+  if (rc < 0) {
+    XDS_LOGW("stream from %s refused: its client certificate names no "
+             "organization (%s)",
+             peer, err.msg);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "the client certificate must carry a URI SAN "
+             "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>]");
+    st->status_code = GRPC_STATUS_PERMISSION_DENIED;
+    return -1;
+  }
+  st->has_verified = 1;
+  st->ads.verified = &st->verified;
+  return 0;
 }
 
 static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
@@ -388,6 +560,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   st->server = s;
   st->call = slot->call;
   st->kind = kind;
+  atomic_fetch_add(&s->n_streams_now, 1);
   st->next = s->streams;
   if (s->streams != NULL)
     s->streams->prev = st;
@@ -400,6 +573,26 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   if (stream_batch(st, &op, 1, &st->op_closed) < 0) {
     st->closing = 1;
     grpc_call_cancel(st->call, NULL);
+    goto done;
+  }
+  if (s->shutting_down) {
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "wasmxds is shutting down; reconnect");
+    st->status_code = GRPC_STATUS_UNAVAILABLE;
+    stream_send_status(st);
+    goto done;
+  }
+  if (kind == STREAM_XDS && s->n_streams > (size_t)s->cfg.max_streams) {
+    XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d",
+             peer, s->n_streams - 1, s->cfg.max_streams);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "wasmxds holds its limit of %d streams", s->cfg.max_streams);
+    st->status_code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+    stream_send_status(st);
+    goto done;
+  }
+  if (kind == STREAM_XDS && s->mtls && stream_verify_peer(st, peer) < 0) {
+    stream_send_status(st);
     goto done;
   }
   if (kind == STREAM_UNIMPLEMENTED) {
@@ -426,7 +619,7 @@ done:
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
-  int rc;
+  int rc, had_node;
   grpc_byte_buffer_reader reader;
   struct ads_close close;
   grpc_slice slice;
@@ -436,6 +629,10 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     /* The client finished sending (or the call died): end it cleanly. */
     if (!st->closing)
       stream_close(st, GRPC_STATUS_OK, "");
+    return;
+  }
+  if (s->current == NULL) {
+    stream_close(st, GRPC_STATUS_UNAVAILABLE, "no configuration loaded yet");
     return;
   }
   if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
@@ -465,6 +662,7 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
                                            : "malformed DiscoveryRequest");
     return;
   }
+  had_node = st->ads.has_node;
   if (dreq != NULL) {
     rc = ads_stream_on_delta_request(&st->ads, dreq, s->current, &close);
     envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
@@ -473,6 +671,8 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     rc = ads_stream_on_request(&st->ads, req, s->current, &close);
     envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
   }
+  if (!had_node && st->ads.has_node)
+    atomic_fetch_add(&s->n_proxies_now, 1);
   if (rc < 0) {
     stream_close(st, (grpc_status_code)close.code, close.msg);
     return;
@@ -535,6 +735,97 @@ static void dispatch(struct xds_server *s, grpc_event ev) {
   }
 }
 
+/* Builds the status a waiting xds_server_status() asked for. Loop thread. */
+static void answer_status(struct xds_server *s) {
+  json_t *arr;
+
+  pthread_mutex_lock(&s->status_lock);
+  if (!s->status_wanted) {
+    pthread_mutex_unlock(&s->status_lock);
+    return;
+  }
+  arr = json_array();
+  for (struct stream *st = s->streams; arr != NULL && st != NULL;
+       st = st->next) {
+    json_t *one;
+    if (!st->ads.has_node || st->kind != STREAM_XDS)
+      continue;
+    if (s->status_node != NULL && strcmp(st->ads.pid.node_id, s->status_node) != 0)
+      continue;
+    one = ads_stream_status(&st->ads);
+    if (one == NULL || json_array_append_new(arr, one) < 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
+  json_decref(s->status_result);
+  s->status_result = arr;
+  s->status_wanted = 0;
+  s->status_gen++;
+  pthread_cond_broadcast(&s->status_cond);
+  pthread_mutex_unlock(&s->status_lock);
+}
+
+json_t *xds_server_status(struct xds_server *s, const char *node_id,
+                          int timeout_ms) {
+  struct timespec until;
+  json_t *out = NULL;
+  uint64_t gen;
+  int rc = 0;
+
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&s->status_users);
+  pthread_mutex_lock(&s->status_lock);
+  xds_free(s->status_node);
+  s->status_node = node_id != NULL ? xds_strdup(node_id) : NULL;
+  if (node_id != NULL && s->status_node == NULL) {
+    pthread_mutex_unlock(&s->status_lock);
+    pthread_mutex_unlock(&s->status_users);
+    return NULL;
+  }
+  s->status_wanted = 1;
+  gen = s->status_gen;
+  while (s->status_gen == gen && rc == 0)
+    rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
+  if (s->status_gen != gen) {
+    out = s->status_result;
+    s->status_result = NULL;
+  } else {
+    s->status_wanted = 0;
+  }
+  pthread_mutex_unlock(&s->status_lock);
+  pthread_mutex_unlock(&s->status_users);
+  return out;
+}
+
+void xds_server_counts(struct xds_server *s, long *streams, long *proxies) {
+  *streams = atomic_load(&s->n_streams_now);
+  *proxies = atomic_load(&s->n_proxies_now);
+}
+
+/* A stop: no new calls; every stream ends with UNAVAILABLE once its
+ * message in flight is out, so proxies reconnect to another replica; what
+ * is still open after drain_ms is cancelled. */
+static void begin_stop(struct xds_server *s) {
+  XDS_LOGI("stopping: draining %zu streams (at most %d ms)", s->n_streams,
+           s->cfg.drain_ms);
+  s->shutting_down = 1;
+  s->op_shutdown.kind = OP_SHUTDOWN;
+  s->drain_deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                   gpr_time_from_millis(s->cfg.drain_ms, GPR_TIMESPAN));
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+  for (struct stream *st = s->streams; st != NULL; st = st->next)
+    stream_close(st, GRPC_STATUS_UNAVAILABLE,
+                 "wasmxds is shutting down; reconnect");
+}
+
 /* After-events: adopt a newly published snapshot, free finished streams. */
 static void after_events(struct xds_server *s) {
   struct snapshot *snap;
@@ -563,6 +854,7 @@ static void after_events(struct xds_server *s) {
     if (st->closing && st->outstanding == 0)
       stream_free(s, st);
   }
+  answer_status(s);
 }
 
 int xds_server_run(struct xds_server *s) {
@@ -591,12 +883,14 @@ int xds_server_run(struct xds_server *s) {
         dispatch(s, ev);
     }
     after_events(s);
-    if (atomic_load(&s->stop) && !s->shutting_down) {
-      XDS_LOGI("stopping: closing %zu streams", s->n_streams);
-      s->shutting_down = 1;
-      s->op_shutdown.kind = OP_SHUTDOWN;
-      grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+    if (atomic_load(&s->stop) && !s->shutting_down)
+      begin_stop(s);
+    if (s->shutting_down && !s->cancelled_all &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->drain_deadline) > 0) {
+      XDS_LOGW("stopping: %zu streams still open after %d ms; cancelling",
+               s->n_streams, s->cfg.drain_ms);
       grpc_server_cancel_all_calls(s->server);
+      s->cancelled_all = 1;
     }
     if (s->shutdown_done && s->streams == NULL)
       break;
@@ -622,7 +916,12 @@ void xds_server_free(struct xds_server *s) {
   snapshot_unref(s->current);
   snapshot_unref(s->published);
   xds_buf_cleanup(&s->out);
+  json_decref(s->status_result);
+  xds_free(s->status_node);
   pthread_mutex_destroy(&s->publish_lock);
+  pthread_mutex_destroy(&s->status_lock);
+  pthread_mutex_destroy(&s->status_users);
+  pthread_cond_destroy(&s->status_cond);
   xds_free(s);
   grpc_shutdown();
 }

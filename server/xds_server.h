@@ -11,6 +11,8 @@
 #ifndef XDS_SERVER_H
 #define XDS_SERVER_H
 
+#include <jansson.h>
+
 #include "base/err.h"
 #include "snapshot.h"
 
@@ -19,9 +21,25 @@
  * (gRPC 1.51's C API has no alarm to wake it sooner). */
 #define XDS_SERVER_TICK_MS 20
 
+/* Defaults of struct xds_server_config's fields left at 0. */
+#define XDS_SERVER_DEFAULT_MAX_STREAMS 100000
+#define XDS_SERVER_DEFAULT_KEEPALIVE_MS 60000
+#define XDS_SERVER_DEFAULT_DRAIN_MS 5000
+
 struct xds_server_config {
-  const char *listen;  /* host:port */
-  int max_streams;     /* concurrent streams; 0: no limit */
+  const char *listen;        /* host:port */
+  int max_streams;           /* concurrent streams in all; more are refused
+                                with RESOURCE_EXHAUSTED; 0: default */
+  const char *tls_cert;      /* PEM certificate chain file; NULL: plaintext */
+  const char *tls_key;       /* PEM private key file, with tls_cert */
+  const char *tls_client_ca; /* PEM CA bundle: require client certificates
+                                signed by it; the proxy's organization and
+                                tenant then come from the certificate */
+  int keepalive_ms;          /* HTTP/2 ping interval to notice dead peers;
+                                0: default; the peer has a third of it, at
+                                least 5 s, to answer */
+  int drain_ms;              /* how long a stop waits for streams to end
+                                before cancelling them; 0: default */
 };
 
 struct xds_server;
@@ -39,12 +57,26 @@ int xds_server_port(const struct xds_server *s);
  * Any thread. Streams move to it on the loop's next tick. */
 void xds_server_publish(struct xds_server *s, struct snapshot *snap);
 
-/* Asks the loop to stop: it stops accepting, cancels every stream and
- * returns from xds_server_run. Async-signal-safe. */
+/* Asks the loop to stop: it stops accepting, ends every stream with
+ * UNAVAILABLE (after any message in flight) so proxies reconnect
+ * elsewhere, cancels what remains after drain_ms, and returns from
+ * xds_server_run. Async-signal-safe. */
 void xds_server_stop(struct xds_server *s);
 
 /* Serves until xds_server_stop. Returns 0. */
 int xds_server_run(struct xds_server *s);
+
+/*
+ * The status of every connected proxy (or of those whose node id is
+ * node_id, when not NULL) as a JSON array, built by the loop thread at its
+ * next tick. Any thread; waits at most timeout_ms. Returns a new JSON
+ * array, or NULL on timeout or when out of memory.
+ */
+json_t *xds_server_status(struct xds_server *s, const char *node_id,
+                          int timeout_ms);
+
+/* Streams open now, and streams with a known node (any thread). */
+void xds_server_counts(struct xds_server *s, long *streams, long *proxies);
 
 /* Frees a server whose run has returned (or never started). Shuts gRPC
  * down. NULL: no-op. */

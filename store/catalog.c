@@ -463,6 +463,7 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   if (c == NULL)
     return NULL;
   *c = *e;
+  atomic_init(&c->refs, 0);
   /* Clear every owned pointer first so a partial copy frees cleanly. */
   c->fqn = c->organization = c->name = c->url = c->source = NULL;
   c->description = c->config_json = c->pull_secret = c->plugin_name = NULL;
@@ -513,6 +514,7 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
   if (c == NULL)
     return NULL;
   *c = *t;
+  atomic_init(&c->refs, 0);
   c->name = c->address = c->stat_prefix = c->route_cluster = NULL;
   c->route_prefix = c->rds_name = c->loc.source = NULL;
   c->labels = NULL;
@@ -556,4 +558,147 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
     return NULL;
   }
   return c;
+}
+
+/* ---- equality and diff ---- */
+
+static int str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
+  if (a == b)
+    return 1;
+  if (a == NULL || b == NULL)
+    return 0;
+  if (!str_eq(a->fqn, b->fqn) || !str_eq(a->organization, b->organization) ||
+      !str_eq(a->name, b->name) || !str_eq(a->url, b->url) ||
+      a->scheme != b->scheme || !str_eq(a->source, b->source) ||
+      !str_eq(a->description, b->description) || a->phase != b->phase ||
+      a->priority != b->priority || !str_eq(a->config_json, b->config_json) ||
+      a->pull_policy != b->pull_policy ||
+      !str_eq(a->pull_secret, b->pull_secret) ||
+      a->match_mode != b->match_mode ||
+      !str_eq(a->plugin_name, b->plugin_name) || !str_eq(a->vm_id, b->vm_id) ||
+      !str_eq(a->runtime, b->runtime) || a->fail_strategy != b->fail_strategy ||
+      !str_eq(a->sha256, b->sha256) || a->n_allowed_in != b->n_allowed_in ||
+      a->n_env != b->n_env)
+    return 0;
+  for (size_t i = 0; i < a->n_allowed_in; i++)
+    if (!str_eq(a->allowed_in[i], b->allowed_in[i]))
+      return 0;
+  for (size_t i = 0; i < a->n_env; i++)
+    if (!str_eq(a->env[i].name, b->env[i].name) ||
+        a->env[i].from != b->env[i].from ||
+        !str_eq(a->env[i].value, b->env[i].value))
+      return 0;
+  return 1;
+}
+
+int catalog_tmpl_equal(const struct listener_tmpl *a,
+                       const struct listener_tmpl *b) {
+  if (a == b)
+    return 1;
+  if (a == NULL || b == NULL)
+    return 0;
+  if (!str_eq(a->name, b->name) || !str_eq(a->address, b->address) ||
+      a->port != b->port || a->direction != b->direction ||
+      a->has_mode != b->has_mode || (a->has_mode && a->mode != b->mode) ||
+      !str_eq(a->stat_prefix, b->stat_prefix) ||
+      a->route_kind != b->route_kind ||
+      !str_eq(a->route_cluster, b->route_cluster) ||
+      !str_eq(a->route_prefix, b->route_prefix) ||
+      !str_eq(a->rds_name, b->rds_name) || a->n_labels != b->n_labels ||
+      a->n_filters != b->n_filters)
+    return 0;
+  for (size_t i = 0; i < a->n_labels; i++)
+    if (!str_eq(a->labels[i].key, b->labels[i].key) ||
+        !str_eq(a->labels[i].value, b->labels[i].value))
+      return 0;
+  for (size_t i = 0; i < a->n_filters; i++) {
+    const struct native_filter *f = &a->filters[i], *g = &b->filters[i];
+
+    if (!str_eq(f->name, g->name) || f->anchor != g->anchor ||
+        !str_eq(f->type_url, g->type_url) || f->is_router != g->is_router ||
+        !ynode_equal(f->typed_config, g->typed_config))
+      return 0;
+  }
+  return 1;
+}
+
+const char *catalog_kind_name(enum catalog_kind k) {
+  return k == CATALOG_EXT ? "WasmExtension" : "ListenerTemplate";
+}
+
+const char *catalog_op_name(enum catalog_op op) {
+  switch (op) {
+  case CATALOG_ADDED:
+    return "added";
+  case CATALOG_UPDATED:
+    return "updated";
+  case CATALOG_REMOVED:
+    return "removed";
+  }
+  return "?";
+}
+
+/* Reports one change: counts it and calls fn. */
+static int emit(long *n, catalog_diff_fn fn, void *ctx,
+                struct catalog_change *ch) {
+  (*n)++;
+  return fn != NULL ? fn(ctx, ch) : 0;
+}
+
+long catalog_diff(const struct catalog *old, const struct catalog *next,
+                  catalog_diff_fn fn, void *ctx) {
+  size_t na = old != NULL ? old->n_exts : 0;
+  size_t nb = next != NULL ? next->n_exts : 0;
+  size_t i = 0, j = 0;
+  long n = 0;
+  int rc = 0;
+
+  /* Both arrays are sorted by id: merge-walk them. */
+  while (rc >= 0 && (i < na || j < nb)) {
+    struct catalog_change ch = {.kind = CATALOG_EXT};
+    const struct wasm_ext *a = i < na ? old->exts[i] : NULL;
+    const struct wasm_ext *b = j < nb ? next->exts[j] : NULL;
+    int r = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->fqn, b->fqn);
+
+    if (r < 0) {
+      ch.op = CATALOG_REMOVED, ch.id = a->fqn, ch.old_ext = a, i++;
+    } else if (r > 0) {
+      ch.op = CATALOG_ADDED, ch.id = b->fqn, ch.new_ext = b, j++;
+    } else {
+      i++, j++;
+      if (catalog_ext_equal(a, b))
+        continue;
+      ch.op = CATALOG_UPDATED, ch.id = b->fqn, ch.old_ext = a, ch.new_ext = b;
+    }
+    rc = emit(&n, fn, ctx, &ch);
+  }
+  na = old != NULL ? old->n_tmpls : 0;
+  nb = next != NULL ? next->n_tmpls : 0;
+  i = j = 0;
+  while (rc >= 0 && (i < na || j < nb)) {
+    struct catalog_change ch = {.kind = CATALOG_TMPL};
+    const struct listener_tmpl *a = i < na ? old->tmpls[i] : NULL;
+    const struct listener_tmpl *b = j < nb ? next->tmpls[j] : NULL;
+    int r = a == NULL ? 1 : b == NULL ? -1 : strcmp(a->name, b->name);
+
+    if (r < 0) {
+      ch.op = CATALOG_REMOVED, ch.id = a->name, ch.old_tmpl = a, i++;
+    } else if (r > 0) {
+      ch.op = CATALOG_ADDED, ch.id = b->name, ch.new_tmpl = b, j++;
+    } else {
+      i++, j++;
+      if (catalog_tmpl_equal(a, b))
+        continue;
+      ch.op = CATALOG_UPDATED, ch.id = b->name, ch.old_tmpl = a,
+      ch.new_tmpl = b;
+    }
+    rc = emit(&n, fn, ctx, &ch);
+  }
+  return rc < 0 ? rc : n;
 }

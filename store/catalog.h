@@ -88,6 +88,59 @@ const struct listener_tmpl *catalog_tmpl_find(const struct catalog *c,
 struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e);
 struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t);
 
+/*
+ * Whether two records say the same thing: every field compared, typed
+ * configs as data (ynode_equal), locations ignored (a resource moved to
+ * another file or line is not a change). The same pointer is equal.
+ */
+int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b);
+int catalog_tmpl_equal(const struct listener_tmpl *a,
+                       const struct listener_tmpl *b);
+
+enum catalog_kind {
+  CATALOG_EXT = 0, /* a WasmExtension, by fqn */
+  CATALOG_TMPL = 1 /* a ListenerTemplate, by name */
+};
+
+enum catalog_op {
+  CATALOG_ADDED = 0,
+  CATALOG_UPDATED = 1,
+  CATALOG_REMOVED = 2
+};
+
+/* One difference between two catalogs. Records are borrowed from them. */
+struct catalog_change {
+  enum catalog_kind kind;
+  enum catalog_op op;
+  const char *id; /* fqn or template name */
+  /* CATALOG_EXT: old_ext is NULL when added, new_ext NULL when removed. */
+  const struct wasm_ext *old_ext;
+  const struct wasm_ext *new_ext;
+  /* CATALOG_TMPL: the same for templates. */
+  const struct listener_tmpl *old_tmpl;
+  const struct listener_tmpl *new_tmpl;
+};
+
+/* Returns 0 to go on, or a negative value that stops catalog_diff(). */
+typedef int (*catalog_diff_fn)(void *ctx, const struct catalog_change *ch);
+
+/*
+ * Compares old and next (either may be NULL: an empty catalog) record by
+ * record (catalog_*_equal) and calls fn (nullable: just count) for each
+ * change: extensions first in fqn order, then templates in name order.
+ * Unchanged records are not reported. Pure; O(n) over both catalogs, and
+ * records the two share (the file store reuses the records of unchanged
+ * files) compare by pointer. Returns the number of changes, or the first
+ * negative value fn returned.
+ */
+long catalog_diff(const struct catalog *old, const struct catalog *next,
+                  catalog_diff_fn fn, void *ctx);
+
+/* Short names for messages: "WasmExtension", "ListenerTemplate";
+ * "added", "updated", "removed". */
+const char *catalog_kind_name(enum catalog_kind k);
+const char *catalog_op_name(enum catalog_op op);
+
 /* Whether two templates could apply to the same proxy (their selectors
  * overlap): a mode each names differently, or a label key both require
  * with different values, keeps them apart; anything else may overlap. */

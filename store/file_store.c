@@ -1,21 +1,34 @@
 /*
  * file_store.c: walk, parse, decode, retain, build.
  *
- * A load runs in four steps: (1) collect the file list (sorted, bounded);
- * (2) parse and decode each file, adding valid records to a catalog builder
- * and noting, per file, whether it was unusable (unreadable, not YAML) or
- * held an anonymous broken document, and which identities broken documents
- * claimed; (3) carry over from the previous catalog what those notes say
- * must be kept; (4) finish the catalog. Only step 1 touches directories and
- * only step 2 reads files.
+ * A load runs in five steps: (1) collect the file list (sorted, bounded);
+ * (2) read each file and, unless the cache holds a result for exactly these
+ * bytes at this path, parse and decode it into a per-file result: its
+ * valid records in document order, its problems, whether it was unusable
+ * (unreadable, not YAML, empty) or held an anonymous broken document, and
+ * which identities its broken documents claimed. Files are independent, so
+ * step 2 runs on a few threads for large stores; (3) merge the results in
+ * path order into a catalog builder (which settles duplicates) and the
+ * caller's problem list; (4) carry over from the previous catalog what the
+ * notes say must be kept; (5) finish the catalog and refresh the cache.
+ * Only step 1 touches directories and only step 2 reads files.
+ *
+ * Records are shared, not copied, between a file's cached result, the
+ * catalogs built from it and a kept last-good version (model.h refcounts),
+ * so a reload after one file changed costs a read and a hash of every file,
+ * one parse, and a rebuild of the index.
  */
 #include "store/file_store.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "store/decode.h"
@@ -27,19 +40,43 @@ struct strv {
   size_t cap;
 };
 
-struct file_note {
-  const char *path; /* borrowed from walk.files */
-  const char *why;  /* non-NULL: unusable, and why (static text) */
-  int anon_broken;  /* a broken document of unknown identity */
+/* What one file yielded: everything a load needs from it, so a result can
+ * be cached and replayed while the file's bytes stay the same. */
+struct file_result {
+  char *path;
+  int cacheable;        /* the bytes were read: size and hash are valid */
+  size_t size;
+  uint64_t hash[2];
+  const char *why;      /* non-NULL: unusable, and why (static text) */
+  int anon_broken;      /* a broken document of unknown identity */
+  struct strv broken_exts;  /* fqns claimed by broken documents */
+  struct strv broken_tmpls; /* names claimed by broken documents */
+  struct problems pb;   /* this file's problems, in order */
+  struct wasm_ext **exts; /* valid records, document order; one ref each */
+  size_t n_exts;
+  size_t cap_exts;
+  struct listener_tmpl **tmpls;
+  size_t n_tmpls;
+  size_t cap_tmpls;
+};
+
+struct file_store_cache {
+  struct file_result **v; /* sorted by path */
+  size_t n;
 };
 
 struct load {
   struct problems *pb;
+  const struct store_hooks *hooks;
+  const struct file_store_cache *cache; /* read-only while loading */
   struct strv files;          /* sorted */
   struct strv unreadable;     /* dirs and files that could not be read */
   struct strv broken_exts;    /* fqns claimed by broken documents */
   struct strv broken_tmpls;   /* names claimed by broken documents */
-  struct file_note *notes;    /* parallel to files */
+  struct file_result **fresh; /* parallel to files: parsed this time */
+  struct file_result **used;  /* parallel to files: fresh or cached */
+  atomic_size_t next;         /* the next file a worker takes */
+  atomic_int failed;          /* XDS_ENOMEM in a worker */
   dev_t anc_dev[FILE_STORE_MAX_DEPTH + 1];
   ino_t anc_ino[FILE_STORE_MAX_DEPTH + 1];
 };
@@ -224,21 +261,169 @@ static int collect_files(struct load *l, const char *path,
   return 0;
 }
 
-/* ---- parse and decode ---- */
+/* ---- per-file results and the cache ---- */
 
-static int note_broken(struct load *l, struct file_note *fn,
-                       const struct decode_result *r) {
-  if (r->id == NULL || r->kind == DECODE_NONE) {
-    fn->anon_broken = 1;
-    return 0;
-  }
-  return strv_push(r->kind == DECODE_WASM_EXT ? &l->broken_exts
-                                              : &l->broken_tmpls,
-                   xds_strdup(r->id));
+static void file_result_free(struct file_result *fr) {
+  if (fr == NULL)
+    return;
+  xds_free(fr->path);
+  strv_cleanup(&fr->broken_exts);
+  strv_cleanup(&fr->broken_tmpls);
+  problems_cleanup(&fr->pb);
+  for (size_t i = 0; i < fr->n_exts; i++)
+    wasm_ext_free(fr->exts[i]);
+  for (size_t i = 0; i < fr->n_tmpls; i++)
+    listener_tmpl_free(fr->tmpls[i]);
+  xds_free(fr->exts);
+  xds_free(fr->tmpls);
+  xds_free(fr);
 }
 
-static int load_docs(struct load *l, struct file_note *fn, struct ydoc *d,
-                     struct catalog_builder *b) {
+struct file_store_cache *file_store_cache_new(void) {
+  return xds_calloc(1, sizeof(struct file_store_cache));
+}
+
+void file_store_cache_free(struct file_store_cache *c) {
+  if (c == NULL)
+    return;
+  for (size_t i = 0; i < c->n; i++)
+    file_result_free(c->v[i]);
+  xds_free(c->v);
+  xds_free(c);
+}
+
+size_t file_store_cache_files(const struct file_store_cache *c) {
+  return c != NULL ? c->n : 0;
+}
+
+static struct file_result *cache_find(const struct file_store_cache *c,
+                                      const char *path) {
+  size_t lo = 0, hi = c != NULL ? c->n : 0;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int r = strcmp(c->v[mid]->path, path);
+
+    if (r == 0)
+      return c->v[mid];
+    if (r < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* Two independent 64-bit lanes over 8-byte words, finished with MurmurHash3's
+ * fmix64: 128 bits that tell an edited file from the cached one. */
+static uint64_t fmix64(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  k ^= k >> 33;
+  k *= 0xc4ceb9fe1a85ec53ull;
+  k ^= k >> 33;
+  return k;
+}
+
+static void hash_bytes(const char *p, size_t n, uint64_t out[2]) {
+  uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0x6a09e667f3bcc909ull + n;
+  size_t i = 0;
+
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+
+    memcpy(&w, p + i, 8);
+    a = (a ^ w) * 0x100000001b3ull;
+    a = (a << 29) | (a >> 35);
+    b = (b + w) * 0x87c37b91114253d5ull;
+    b ^= b >> 31;
+  }
+  for (; i < n; i++) {
+    a = (a ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    b = (b + (unsigned char)p[i]) * 0x4cf5ad432745937full;
+  }
+  out[0] = fmix64(a ^ fmix64(b));
+  out[1] = fmix64(b + 0x52dce729 * a);
+}
+
+static int push_ext(struct file_result *fr, struct wasm_ext *e) {
+  if (fr->n_exts == fr->cap_exts) {
+    size_t cap = fr->cap_exts ? fr->cap_exts * 2 : 16;
+    struct wasm_ext **v = xds_realloc(fr->exts, cap * sizeof(*v));
+
+    if (v == NULL) {
+      wasm_ext_free(e);
+      return XDS_ENOMEM;
+    }
+    fr->exts = v;
+    fr->cap_exts = cap;
+  }
+  fr->exts[fr->n_exts++] = e;
+  return 0;
+}
+
+static int push_tmpl(struct file_result *fr, struct listener_tmpl *t) {
+  if (fr->n_tmpls == fr->cap_tmpls) {
+    size_t cap = fr->cap_tmpls ? fr->cap_tmpls * 2 : 16;
+    struct listener_tmpl **v = xds_realloc(fr->tmpls, cap * sizeof(*v));
+
+    if (v == NULL) {
+      listener_tmpl_free(t);
+      return XDS_ENOMEM;
+    }
+    fr->tmpls = v;
+    fr->cap_tmpls = cap;
+  }
+  fr->tmpls[fr->n_tmpls++] = t;
+  return 0;
+}
+
+/* ---- parse and decode (workers) ---- */
+
+static int note_broken(struct file_result *fr, enum decode_kind kind,
+                       const char *id) {
+  if (id == NULL || kind == DECODE_NONE) {
+    fr->anon_broken = 1;
+    return 0;
+  }
+  return strv_push(kind == DECODE_WASM_EXT ? &fr->broken_exts
+                                           : &fr->broken_tmpls,
+                   xds_strdup(id));
+}
+
+/* Runs the caller's check on a template that decoded cleanly. Returns 0
+ * (keep it), 1 (rejected: reported and freed) or XDS_ENOMEM. */
+static int check_tmpl(const struct store_hooks *h, struct file_result *fr,
+                      struct listener_tmpl *t) {
+  size_t errors = fr->pb.n_errors;
+  int rc;
+
+  if (h == NULL || h->check_tmpl == NULL)
+    return 0;
+  rc = h->check_tmpl(h->ctx, t, &fr->pb);
+  if (rc >= 0)
+    return 0;
+  if (rc == XDS_ENOMEM) {
+    listener_tmpl_free(t);
+    return rc;
+  }
+  /* A hook that rejects without saying why still gets a located error. */
+  if (fr->pb.n_errors == errors &&
+      problems_add(&fr->pb, PROBLEM_ERROR, t->loc.source, t->loc.line,
+                   t->loc.column, "",
+                   "ListenerTemplate \"%s\" was rejected by the server's "
+                   "check",
+                   t->name) < 0) {
+    listener_tmpl_free(t);
+    return XDS_ENOMEM;
+  }
+  rc = note_broken(fr, DECODE_LISTENER_TMPL, t->name);
+  listener_tmpl_free(t);
+  return rc < 0 ? rc : 1;
+}
+
+static int load_docs(const struct load *l, struct file_result *fr,
+                     struct ydoc *d) {
   int rc = 0;
 
   for (size_t i = 0; i < ydoc_count(d) && rc >= 0; i++) {
@@ -251,30 +436,32 @@ static int load_docs(struct load *l, struct file_note *fn, struct ydoc *d,
     for (size_t k = 0; k < n_issues && rc >= 0; k++) {
       const struct ydoc_issue *is = ydoc_issue(d, i, k);
 
-      rc = problems_add(l->pb, PROBLEM_ERROR, fn->path, is->line, is->column,
-                        "", "%s", is->msg);
+      rc = problems_add(&fr->pb, PROBLEM_ERROR, fr->path, is->line,
+                        is->column, "", "%s", is->msg);
     }
     if (rc < 0)
       break;
-    rc = decode_document(root, l->pb, &r);
+    rc = decode_document(root, &fr->pb, &r);
     if (rc == XDS_ENOMEM) {
       decode_result_cleanup(&r);
       break;
     }
     if (rc < 0 || n_issues > 0) {
-      rc = note_broken(l, fn, &r);
+      rc = note_broken(fr, r.kind, r.id);
     } else if (r.ext != NULL) {
-      rc = catalog_builder_add_ext(b, r.ext, l->pb);
+      rc = push_ext(fr, r.ext);
       r.ext = NULL;
     } else {
-      rc = catalog_builder_add_tmpl(b, r.tmpl, l->pb);
+      struct listener_tmpl *t = r.tmpl;
+
       r.tmpl = NULL;
+      rc = check_tmpl(l->hooks, fr, t);
+      if (rc == 0)
+        rc = push_tmpl(fr, t);
     }
     decode_result_cleanup(&r);
-    if (rc == XDS_ECONFLICT || rc == XDS_ETOOBIG)
-      rc = 0; /* reported; the first definition stays */
   }
-  return rc;
+  return rc < 0 ? rc : 0;
 }
 
 /* Strips a leading "path: " that ydoc puts in its messages. */
@@ -286,34 +473,155 @@ static const char *reason(const char *msg, const char *path) {
   return msg;
 }
 
-static int load_file(struct load *l, struct file_note *fn,
-                     struct catalog_builder *b) {
+/* Reads one file; parses and decodes it into a new result unless the cache
+ * has one for the same bytes. Sets l->used[i] (and l->fresh[i] when a new
+ * result was made). Returns 0 or XDS_ENOMEM. */
+static int load_file(struct load *l, size_t i) {
+  const char *path = l->files.v[i];
+  struct file_result *fr, *hit;
   struct xds_err xerr;
+  struct xds_buf text;
   struct ydoc *d = NULL;
   const char *msg;
   int rc, line, column;
 
-  rc = ydoc_load_file(fn->path, &d, &xerr);
+  fr = xds_calloc(1, sizeof(*fr));
+  if (fr == NULL)
+    return XDS_ENOMEM;
+  problems_init(&fr->pb, l->pb->max);
+  l->fresh[i] = l->used[i] = fr;
+  if ((fr->path = xds_strdup(path)) == NULL)
+    return XDS_ENOMEM;
+  rc = ydoc_read_file(path, &text, &xerr);
   if (rc == XDS_ENOMEM)
     return rc;
-  if (d == NULL) {
-    fn->why = "its file cannot be read";
-    return problems_add(l->pb, PROBLEM_ERROR, fn->path, 0, 0, "",
+  if (rc < 0) {
+    fr->why = "its file cannot be read";
+    return problems_add(&fr->pb, PROBLEM_ERROR, path, 0, 0, "",
                         "%s; keeping the last good resources of this file",
-                        reason(xerr.msg, fn->path));
+                        reason(xerr.msg, path));
   }
+  fr->cacheable = 1;
+  fr->size = text.len;
+  hash_bytes(text.data != NULL ? text.data : "", text.len, fr->hash);
+  hit = cache_find(l->cache, path);
+  if (hit != NULL && hit->size == fr->size && hit->hash[0] == fr->hash[0] &&
+      hit->hash[1] == fr->hash[1]) {
+    xds_buf_cleanup(&text);
+    file_result_free(fr);
+    l->fresh[i] = NULL;
+    l->used[i] = hit;
+    return 0;
+  }
+  if (text.len == 0) {
+    /* An editor that truncates before it writes shows an empty file for a
+     * moment: not a deliberate deletion of everything in it. */
+    xds_buf_cleanup(&text);
+    fr->why = "its file is empty (delete the file, or leave a `---` in it, "
+              "to remove its resources)";
+    return 0;
+  }
+  rc = ydoc_parse(path, text.data, text.len, &d, &xerr);
+  xds_buf_cleanup(&text);
+  if (rc == XDS_ENOMEM)
+    return rc;
   rc = 0;
   if (ydoc_error(d, &line, &column, &msg) != 0) {
-    fn->why = "its file is not valid YAML";
-    rc = problems_add(l->pb, PROBLEM_ERROR, fn->path, line, column, "",
+    fr->why = "its file is not valid YAML";
+    rc = problems_add(&fr->pb, PROBLEM_ERROR, path, line, column, "",
                       "not valid YAML: %s; keeping the last good resources "
                       "of this file not defined before this point",
                       msg);
   }
   /* The documents complete before a syntax error still load. */
   if (rc == 0)
-    rc = load_docs(l, fn, d, b);
+    rc = load_docs(l, fr, d);
   ydoc_free(d);
+  return rc;
+}
+
+static void *worker(void *arg) {
+  struct load *l = arg;
+
+  for (;;) {
+    size_t i = atomic_fetch_add(&l->next, 1);
+
+    if (i >= l->files.n || atomic_load(&l->failed) != 0)
+      break;
+    if (load_file(l, i) < 0)
+      atomic_store(&l->failed, XDS_ENOMEM);
+  }
+  return NULL;
+}
+
+/* Loads every file: on this thread, plus up to FILE_STORE_MAX_THREADS - 1
+ * helpers for a large store on a machine with more than one core. */
+static int load_files(struct load *l) {
+  pthread_t tids[FILE_STORE_MAX_THREADS];
+  size_t n_threads = 0, want = 1;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+  if (l->files.n >= 8 && cpus > 1)
+    want = (size_t)cpus < FILE_STORE_MAX_THREADS ? (size_t)cpus
+                                                 : FILE_STORE_MAX_THREADS;
+  if (want > l->files.n / 4)
+    want = l->files.n / 4 > 0 ? l->files.n / 4 : 1;
+  atomic_init(&l->next, 0);
+  atomic_init(&l->failed, 0);
+  for (size_t t = 1; t < want; t++) {
+    if (pthread_create(&tids[n_threads], NULL, worker, l) != 0)
+      break; /* fewer helpers; this thread still does the rest */
+    n_threads++;
+  }
+  worker(l);
+  for (size_t t = 0; t < n_threads; t++)
+    pthread_join(tids[t], NULL);
+  return atomic_load(&l->failed);
+}
+
+/* ---- merge ---- */
+
+static int problems_append(struct problems *to, const struct problems *from) {
+  size_t kept_errors = 0, kept_warnings = 0;
+
+  for (size_t i = 0; i < problems_count(from); i++) {
+    const struct problem *pr = problems_at(from, i);
+    int rc;
+
+    if (pr->severity == PROBLEM_ERROR)
+      kept_errors++;
+    else
+      kept_warnings++;
+    rc = problems_add(to, pr->severity, pr->source, pr->line, pr->column,
+                      pr->path, "%s", pr->msg);
+    if (rc < 0)
+      return rc;
+  }
+  /* What the file's own list dropped still counts. */
+  to->dropped += from->dropped;
+  to->n_errors += from->n_errors - kept_errors;
+  to->n_warnings += from->n_warnings - kept_warnings;
+  return 0;
+}
+
+static int merge_file(struct load *l, const struct file_result *fr,
+                      struct catalog_builder *b) {
+  int rc = problems_append(l->pb, &fr->pb);
+
+  for (size_t i = 0; i < fr->broken_exts.n && rc >= 0; i++)
+    rc = strv_push(&l->broken_exts, xds_strdup(fr->broken_exts.v[i]));
+  for (size_t i = 0; i < fr->broken_tmpls.n && rc >= 0; i++)
+    rc = strv_push(&l->broken_tmpls, xds_strdup(fr->broken_tmpls.v[i]));
+  for (size_t i = 0; i < fr->n_exts && rc >= 0; i++) {
+    rc = catalog_builder_add_ext(b, wasm_ext_ref(fr->exts[i]), l->pb);
+    if (rc == XDS_ECONFLICT || rc == XDS_ETOOBIG)
+      rc = 0; /* reported; the first definition stays */
+  }
+  for (size_t i = 0; i < fr->n_tmpls && rc >= 0; i++) {
+    rc = catalog_builder_add_tmpl(b, listener_tmpl_ref(fr->tmpls[i]), l->pb);
+    if (rc == XDS_ECONFLICT || rc == XDS_ETOOBIG)
+      rc = 0;
+  }
   return rc;
 }
 
@@ -322,6 +630,7 @@ static int load_file(struct load *l, struct file_note *fn,
 static const char *keep_reason(const struct load *l, const char *id,
                                const struct strv *broken,
                                const char *source) {
+  const struct file_result *fr;
   long f;
 
   if (strv_find(broken, id) >= 0)
@@ -336,9 +645,10 @@ static const char *keep_reason(const struct load *l, const char *id,
   f = strv_find(&l->files, source);
   if (f < 0)
     return NULL; /* the file is gone: deliberately deleted */
-  if (l->notes[f].why != NULL)
-    return l->notes[f].why;
-  if (l->notes[f].anon_broken)
+  fr = l->used[f];
+  if (fr->why != NULL)
+    return fr->why;
+  if (fr->anon_broken)
     return "its file has a broken document that may be this resource";
   return NULL; /* the file parses and no longer defines it */
 }
@@ -352,7 +662,6 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
   for (size_t i = 0; i < catalog_ext_count(prev) && rc >= 0; i++) {
     const struct wasm_ext *e = catalog_ext_at(prev, i);
     const char *why;
-    struct wasm_ext *copy;
 
     if (catalog_builder_has_ext(b, e->fqn))
       continue;
@@ -366,15 +675,13 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
                       e->fqn, why);
     if (rc < 0)
       break;
-    copy = catalog_ext_copy(e);
-    if (copy == NULL)
-      return XDS_ENOMEM;
-    rc = catalog_builder_add_ext(b, copy, l->pb);
+    /* Records are immutable: the kept version is shared, not copied. */
+    rc = catalog_builder_add_ext(b, wasm_ext_ref((struct wasm_ext *)e),
+                                 l->pb);
   }
   for (size_t i = 0; i < catalog_tmpl_count(prev) && rc >= 0; i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(prev, i);
     const char *why;
-    struct listener_tmpl *copy;
 
     if (catalog_builder_has_tmpl(b, t->name))
       continue;
@@ -388,17 +695,46 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
                       t->name, why);
     if (rc < 0)
       break;
-    copy = catalog_tmpl_copy(t);
-    if (copy == NULL)
-      return XDS_ENOMEM;
-    rc = catalog_builder_add_tmpl(b, copy, l->pb);
+    rc = catalog_builder_add_tmpl(
+        b, listener_tmpl_ref((struct listener_tmpl *)t), l->pb);
   }
   return rc == XDS_ENOMEM ? rc : 0;
 }
 
-int file_store_load(const char *path, const struct catalog *prev,
-                    struct catalog **out, struct problems *pb,
-                    struct xds_err *err) {
+/* Replaces the cache's results by this load's (files read this time; a
+ * file that could not be read is not cached). */
+static int refresh_cache(struct load *l, struct file_store_cache *cache) {
+  struct file_result **v = NULL;
+  size_t n = 0, j = 0;
+
+  if (l->files.n > 0 && (v = xds_calloc(l->files.n, sizeof(*v))) == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < l->files.n; i++) {
+    if (!l->used[i]->cacheable)
+      continue;
+    v[n++] = l->used[i];
+    l->fresh[i] = NULL; /* the cache owns it now */
+  }
+  /* Both lists are sorted by path: free the old results not carried
+   * over (hits are the same pointer in both). */
+  for (size_t i = 0; i < cache->n; i++) {
+    struct file_result *old = cache->v[i];
+
+    while (j < n && strcmp(v[j]->path, old->path) < 0)
+      j++;
+    if (j >= n || v[j] != old)
+      file_result_free(old);
+  }
+  xds_free(cache->v);
+  cache->v = v;
+  cache->n = n;
+  return 0;
+}
+
+int file_store_load_ex(const char *path, const struct store_hooks *hooks,
+                       struct file_store_cache *cache,
+                       const struct catalog *prev, struct catalog **out,
+                       struct problems *pb, struct xds_err *err) {
   struct load l;
   struct catalog_builder *b = NULL;
   int rc;
@@ -406,23 +742,26 @@ int file_store_load(const char *path, const struct catalog *prev,
   *out = NULL;
   memset(&l, 0, sizeof(l));
   l.pb = pb;
+  l.hooks = hooks;
+  l.cache = cache;
   rc = collect_files(&l, path, err);
   if (rc < 0)
     goto out;
   rc = XDS_ENOMEM;
   if (l.files.n > 0 &&
-      (l.notes = xds_calloc(l.files.n, sizeof(*l.notes))) == NULL)
+      ((l.fresh = xds_calloc(l.files.n, sizeof(*l.fresh))) == NULL ||
+       (l.used = xds_calloc(l.files.n, sizeof(*l.used))) == NULL))
     goto out;
   if ((b = catalog_builder_new()) == NULL)
     goto out;
-  rc = 0;
-  for (size_t i = 0; i < l.files.n && rc >= 0; i++) {
-    l.notes[i].path = l.files.v[i];
-    rc = load_file(&l, &l.notes[i], b);
-  }
+  rc = load_files(&l);
+  for (size_t i = 0; i < l.files.n && rc >= 0; i++)
+    rc = merge_file(&l, l.used[i], b);
   if (rc >= 0 && prev != NULL)
     rc = keep_last_good(&l, prev, b);
   if (rc < 0)
+    goto out;
+  if (cache != NULL && (rc = refresh_cache(&l, cache)) < 0)
     goto out;
   rc = catalog_builder_finish(b, pb, out);
   b = NULL;
@@ -431,10 +770,19 @@ out:
   if (rc == XDS_ENOMEM)
     xds_err_set(err, rc, "%s: out of memory while loading the store", path);
   catalog_builder_free(b);
-  xds_free(l.notes);
+  for (size_t i = 0; i < l.files.n && l.fresh != NULL; i++)
+    file_result_free(l.fresh[i]);
+  xds_free(l.fresh);
+  xds_free(l.used);
   strv_cleanup(&l.files);
   strv_cleanup(&l.unreadable);
   strv_cleanup(&l.broken_exts);
   strv_cleanup(&l.broken_tmpls);
   return rc;
+}
+
+int file_store_load(const char *path, const struct catalog *prev,
+                    struct catalog **out, struct problems *pb,
+                    struct xds_err *err) {
+  return file_store_load_ex(path, NULL, NULL, prev, out, pb, err);
 }

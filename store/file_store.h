@@ -23,8 +23,19 @@
  *     complete documents before a syntax error still load normally);
  *   - its file holds a broken document whose identity cannot be read (it
  *     cannot be told apart from an edit of this resource).
+ *   - its file is empty (0 bytes): an editor that truncates before it
+ *     writes shows an empty file for a moment. To remove every resource
+ *     of a file, delete the file or leave a `---` in it.
  * Otherwise it is gone: its document or its file was deleted. Each kept
  * resource is reported as a warning.
+ *
+ * A cache (struct file_store_cache) makes reloads cheap: it remembers, per
+ * path, the bytes' size and a 128-bit hash and what they yielded (records,
+ * problems, notes), so a later load with the same cache re-parses only the
+ * files whose bytes changed. It reads every file on every load (no stat
+ * heuristics, so a same-size edit within one mtime tick is still seen).
+ * Records are shared between the cache and the catalogs (model.h
+ * refcounts), not copied.
  */
 #ifndef XDS_STORE_FILE_STORE_H
 #define XDS_STORE_FILE_STORE_H
@@ -37,6 +48,42 @@
 #define FILE_STORE_MAX_FILES 10000
 /* Deepest directory level walked below the store directory. */
 #define FILE_STORE_MAX_DEPTH 16
+/* Most threads that parse files at once (the calling thread included);
+ * fewer on a machine with fewer cores or for a store of few files. */
+#define FILE_STORE_MAX_THREADS 4
+
+/*
+ * What the server adds to validation without the store depending on it.
+ *
+ * check_tmpl (nullable) is called once for each ListenerTemplate document
+ * that decoded without errors, before it enters the catalog: the server
+ * converts each native filter's typedConfig to protobuf there. Returning 0
+ * accepts the template. A negative return rejects it exactly like an
+ * invalid document: the hook has added its error(s) to pb (naming the
+ * filter's file:line:column; if it added none, a generic located error is
+ * added for it), the template is skipped and, on reload, the last good
+ * version of that template is kept. XDS_ENOMEM fails the whole load.
+ *
+ * The hook may be called from several loader threads at once (it must be
+ * thread-safe, e.g. pure), and its verdict is cached with the file: the
+ * same bytes are not checked again by a load that uses the same cache.
+ */
+struct store_hooks {
+  int (*check_tmpl)(void *ctx, const struct listener_tmpl *t,
+                    struct problems *pb);
+  void *ctx;
+};
+
+/* Per-path results of earlier loads; see above. Used by one load at a
+ * time. */
+struct file_store_cache;
+
+/* A new, empty cache, or NULL when out of memory. */
+struct file_store_cache *file_store_cache_new(void);
+/* Frees the cache (and drops its references to records). NULL: no-op. */
+void file_store_cache_free(struct file_store_cache *c);
+/* Number of files whose results the cache holds. */
+size_t file_store_cache_files(const struct file_store_cache *c);
 
 /*
  * Loads path (a file or a directory) into a new catalog.
@@ -53,6 +100,17 @@
 int file_store_load(const char *path, const struct catalog *prev,
                     struct catalog **out, struct problems *pb,
                     struct xds_err *err);
+
+/*
+ * file_store_load() with the server's hooks (nullable) and a cache
+ * (nullable; always pass the same hooks with the same cache). A load that
+ * fails leaves the cache as it was. file_store_load(p, prev, out, pb, err)
+ * is file_store_load_ex(p, NULL, NULL, prev, out, pb, err).
+ */
+int file_store_load_ex(const char *path, const struct store_hooks *hooks,
+                       struct file_store_cache *cache,
+                       const struct catalog *prev, struct catalog **out,
+                       struct problems *pb, struct xds_err *err);
 
 /* Whether a directory entry's name is one the walk reads (1) or skips (0):
  * the rule above, for watchers deciding which events matter. */

@@ -9,7 +9,8 @@ libxdsstore_a_SOURCES = \
 	store/problems.h store/problems.c \
 	store/decode.h store/decode.c \
 	store/catalog.h store/catalog.c \
-	store/file_store.h store/file_store.c
+	store/file_store.h store/file_store.c \
+	store/file_watch.h store/file_watch.c
 libxdsstore_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
 
 EXTRA_DIST += store/REFERENCE.md

@@ -11,8 +11,24 @@ void src_loc_cleanup(struct src_loc *l) {
   l->source = NULL;
 }
 
+/* refs counts the references beyond the first, so a record made with
+ * calloc() starts with one. fetch_sub returns the old count: non-zero means
+ * another holder remains. */
+struct wasm_ext *wasm_ext_ref(struct wasm_ext *e) {
+  if (e != NULL)
+    atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+  return e;
+}
+
+struct listener_tmpl *listener_tmpl_ref(struct listener_tmpl *t) {
+  if (t != NULL)
+    atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+  return t;
+}
+
 void wasm_ext_free(struct wasm_ext *e) {
-  if (e == NULL)
+  if (e == NULL ||
+      atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) != 0)
     return;
   xds_free(e->fqn);
   xds_free(e->organization);
@@ -39,7 +55,8 @@ void wasm_ext_free(struct wasm_ext *e) {
 }
 
 void listener_tmpl_free(struct listener_tmpl *t) {
-  if (t == NULL)
+  if (t == NULL ||
+      atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 0)
     return;
   xds_free(t->name);
   xds_free(t->address);

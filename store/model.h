@@ -4,10 +4,17 @@
  * These are the records the store produces and the catalog indexes. Every
  * string is NUL-terminated UTF-8 owned by the record; records are immutable
  * once they are in a catalog. No gRPC or protobuf types appear here.
+ *
+ * Records are reference-counted so that successive catalogs (and the file
+ * store's per-file cache) can share the records of unchanged files instead
+ * of copying them: a new record has one reference, *_ref() adds one and
+ * *_free() drops one, freeing the record with the last. Whoever only ever
+ * holds one reference can keep treating *_free() as a plain destructor.
  */
 #ifndef XDS_STORE_MODEL_H
 #define XDS_STORE_MODEL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +103,7 @@ struct wasm_ext {
   enum wasm_fail_strategy fail_strategy;
   char *sha256;       /* nullable; 64 lowercase hex digits */
   struct src_loc loc; /* the document's first line */
+  atomic_uint refs;   /* references beyond the first; see above */
 };
 
 enum tmpl_direction {
@@ -148,10 +156,16 @@ struct listener_tmpl {
   struct native_filter *filters; /* in order; the last one is the router */
   size_t n_filters;
   struct src_loc loc;
+  atomic_uint refs; /* references beyond the first; see above */
 };
 
+/* Drop one reference (NULL is a no-op); the last frees the record. */
 void wasm_ext_free(struct wasm_ext *e);
 void listener_tmpl_free(struct listener_tmpl *t);
+/* Add one reference and return the record (NULL is passed through). Any
+ * thread. */
+struct wasm_ext *wasm_ext_ref(struct wasm_ext *e);
+struct listener_tmpl *listener_tmpl_ref(struct listener_tmpl *t);
 void src_loc_cleanup(struct src_loc *l);
 
 #endif

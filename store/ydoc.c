@@ -869,18 +869,17 @@ int ydoc_parse(const char *source, const char *text, size_t len,
   return rc;
 }
 
-int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err) {
-  struct xds_buf text;
+int ydoc_read_file(const char *path, struct xds_buf *text,
+                   struct xds_err *err) {
   struct stat st;
   char chunk[65536];
-  int fd, rc;
+  int fd, rc = 0;
 
-  *out = NULL;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return xds_err_set(err, XDS_EIO, "%s: cannot open: %s", path,
                        strerror(errno));
-  xds_buf_init(&text, YDOC_MAX_FILE_BYTES);
+  xds_buf_init(text, YDOC_MAX_FILE_BYTES);
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
     rc = xds_err_set(err, XDS_EIO, "%s: not a regular file", path);
     goto out;
@@ -899,7 +898,7 @@ int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err) {
     }
     if (got == 0)
       break;
-    rc = xds_buf_append(&text, chunk, (size_t)got);
+    rc = xds_buf_append(text, chunk, (size_t)got);
     if (rc == XDS_ETOOBIG) {
       xds_err_set(err, rc, "%s: larger than the limit of %u bytes", path,
                   YDOC_MAX_FILE_BYTES);
@@ -908,13 +907,55 @@ int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err) {
     if (rc < 0)
       goto out;
   }
-  rc = ydoc_parse(path, text.data != NULL ? text.data : "", text.len, out,
-                  err);
 
 out:
-  xds_buf_cleanup(&text);
+  if (rc < 0)
+    xds_buf_cleanup(text);
   close(fd);
   return rc;
+}
+
+int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err) {
+  struct xds_buf text;
+  int rc;
+
+  *out = NULL;
+  rc = ydoc_read_file(path, &text, err);
+  if (rc < 0)
+    return rc;
+  rc = ydoc_parse(path, text.data != NULL ? text.data : "", text.len, out,
+                  err);
+  xds_buf_cleanup(&text);
+  return rc;
+}
+
+int ynode_equal(const struct ynode *a, const struct ynode *b) {
+  if (a == b)
+    return 1;
+  if (a == NULL || b == NULL || a->kind != b->kind || a->stype != b->stype ||
+      a->n != b->n)
+    return 0;
+  if ((a->tag == NULL) != (b->tag == NULL) ||
+      (a->tag != NULL && strcmp(a->tag, b->tag) != 0))
+    return 0;
+  switch (a->kind) {
+  case YNODE_NULL:
+    return 1;
+  case YNODE_SCALAR:
+    return a->len == b->len && memcmp(a->text, b->text, a->len) == 0;
+  case YNODE_MAPPING:
+    for (size_t i = 0; i < a->n; i++)
+      if (!ynode_equal(a->pairs[i].key, b->pairs[i].key) ||
+          !ynode_equal(a->pairs[i].value, b->pairs[i].value))
+        return 0;
+    return 1;
+  case YNODE_SEQUENCE:
+    for (size_t i = 0; i < a->n; i++)
+      if (!ynode_equal(a->items[i], b->items[i]))
+        return 0;
+    return 1;
+  }
+  return 0;
 }
 
 void ydoc_free(struct ydoc *d) {

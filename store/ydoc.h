@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 
 /* Largest file (or text) accepted: protects memory from a runaway file. */
@@ -103,6 +104,16 @@ int ydoc_parse(const char *source, const char *text, size_t len,
  */
 int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err);
 
+/*
+ * Reads the file at path into text (initialised here; at most
+ * YDOC_MAX_FILE_BYTES), for callers that look at the bytes before parsing
+ * them with ydoc_parse(). Returns 0 (the caller cleans text up), or
+ * XDS_EIO, XDS_ETOOBIG or XDS_ENOMEM with text cleaned up and err saying
+ * why ("path: reason").
+ */
+int ydoc_read_file(const char *path, struct xds_buf *text,
+                   struct xds_err *err);
+
 void ydoc_free(struct ydoc *d);
 
 /* The error that stopped parsing: returns 0 (none) or its XDS_E* code and
@@ -167,6 +178,11 @@ int ynode_column(const struct ynode *n);
 /* A deep copy of n (sharing the immutable source name), owned by the
  * caller; NULL on allocation failure. */
 struct ynode *ynode_clone(const struct ynode *n);
+/* Whether two trees hold the same data: same kinds, scalar texts and
+ * types, tags, keys in the same order; locations and styles that do not
+ * change a value (quoting, flow or block) are ignored. NULL equals only
+ * NULL. */
+int ynode_equal(const struct ynode *a, const struct ynode *b);
 /* Frees a whole tree: a root from ydoc_take_root() or ynode_clone().
  * NULL is a no-op. Never call it on a borrowed node. */
 void ynode_free(struct ynode *n);

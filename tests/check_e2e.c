@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "base/err.h"
 #include "tests/e2e/server_proc.h"
@@ -61,25 +62,38 @@ static void setup_fixture(void) {
   start_on(FIXTURE_STORE);
 }
 
+/* Frees the client, then stops the server, which must exit by itself with
+ * status 0 soon after SIGTERM. */
 static void teardown(void) {
+  int rc, ws = 0;
+
   xds_client_free(g_client);
   g_client = NULL;
+  if (g_sp == NULL)
+    return;
+  rc = server_proc_stop(g_sp, &ws);
+  if (rc < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+    server_proc_dump_log(g_sp);
   server_proc_free(g_sp);
   g_sp = NULL;
+  ck_assert_msg(rc == 0, "wasmxds did not exit within %d ms of SIGTERM",
+                SERVER_PROC_STOP_TIMEOUT_MS);
+  ck_assert_msg(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+                "wasmxds ended with wait status 0x%x after SIGTERM", ws);
 }
 
 /* Fails the test, after copying the server's log to stderr. */
-#define E2E_FAIL(...)                                                         \
-  do {                                                                        \
-    if (g_sp != NULL)                                                         \
-      server_proc_dump_log(g_sp);                                             \
-    ck_abort_msg(__VA_ARGS__);                                                \
+#define E2E_FAIL(...)                                                          \
+  do {                                                                         \
+    if (g_sp != NULL)                                                          \
+      server_proc_dump_log(g_sp);                                              \
+    ck_abort_msg(__VA_ARGS__);                                                 \
   } while (0)
 
-#define E2E_ASSERT(cond, ...)                                                 \
-  do {                                                                        \
-    if (!(cond))                                                              \
-      E2E_FAIL(__VA_ARGS__);                                                  \
+#define E2E_ASSERT(cond, ...)                                                  \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      E2E_FAIL(__VA_ARGS__);                                                   \
   } while (0)
 
 static const char *rc_str(int rc) {
@@ -150,8 +164,8 @@ recv_resp(struct xds_stream *s, const char *type_url) {
   if (rc == XDS_CLIENT_EEOF &&
       xds_stream_wait_status(s, 1000, &code, &details) == 0) {
     server_proc_dump_log(g_sp);
-    ck_abort_msg("no %s response: stream ended with status %d (%s)",
-                 type_url, (int)code, details);
+    ck_abort_msg("no %s response: stream ended with status %d (%s)", type_url,
+                 (int)code, details);
   }
   E2E_ASSERT(rc == 0, "no %s response within %d ms: %s", type_url, ANSWER_MS,
              rc_str(rc));
@@ -247,10 +261,11 @@ static void check_http_filter(
       "listener %s: HTTP filter '%s' is not a config_discovery reference", ln,
       f->name);
   cd = f->config_discovery;
-  E2E_ASSERT(cd->config_source != NULL &&
-                 cd->config_source->config_source_specifier_case ==
-                     ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS,
-             "listener %s, filter %s: config_source is not ADS", ln, f->name);
+  E2E_ASSERT(
+      cd->config_source != NULL &&
+          cd->config_source->config_source_specifier_case ==
+              ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS,
+      "listener %s, filter %s: config_source is not ADS", ln, f->name);
   E2E_ASSERT(has_str(cd->type_urls, cd->n_type_urls, XDS_TYPE_WASM),
              "listener %s, filter %s: type_urls lack the Wasm type", ln,
              f->name);
@@ -265,8 +280,9 @@ static void check_http_filter(
 
 /* Decodes every Listener of an LDS response, checking the structure every
  * listener must have (one HCM, ECDS references, router last). */
-static void lds_decode(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
-                       struct lds *out) {
+static void
+lds_decode(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
+           struct lds *out) {
   out->n = r->n_resources;
   out->l = calloc(r->n_resources + 1, sizeof(*out->l));
   ck_assert_ptr_nonnull(out->l);
@@ -287,7 +303,8 @@ static void lds_decode(const Envoy__Service__Discovery__V3__DiscoveryResponse *r
       li->port = l->address->socket_address->port_value;
     for (size_t c = 0; c < l->n_filter_chains; c++) {
       for (size_t f = 0; f < l->filter_chains[c]->n_filters; f++) {
-        Envoy__Config__Listener__V3__Filter *nf = l->filter_chains[c]->filters[f];
+        Envoy__Config__Listener__V3__Filter *nf =
+            l->filter_chains[c]->filters[f];
 
         if (strcmp(nf->name, HCM_FILTER) != 0)
           continue;
@@ -372,8 +389,9 @@ static const struct lis *assert_chain(const struct lds *d, const char *name,
   while (want[n] != NULL)
     n++;
   filter_list(l, got, sizeof(got));
-  E2E_ASSERT(l->n_filters == n + 1, "listener %s: %zu HTTP filters, want %zu: %s",
-             name, l->n_filters, n + 1, got);
+  E2E_ASSERT(l->n_filters == n + 1,
+             "listener %s: %zu HTTP filters, want %zu: %s", name, l->n_filters,
+             n + 1, got);
   for (size_t i = 0; i < n; i++) {
     char fqn[256];
 
@@ -412,8 +430,8 @@ static void free_names(char **v, size_t n) {
 
 /* Runs one LDS round on s: a wildcard request (with node, nullable), the
  * response decoded into out, and its ACK. */
-static void lds_round(struct xds_stream *s,
-                      Envoy__Config__Core__V3__Node *node, struct lds *out) {
+static void lds_round(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
+                      struct lds *out) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
 
   send_req(s, node, XDS_TYPE_LISTENER, NULL, NULL, NULL, 0, NULL);
@@ -446,9 +464,9 @@ ecds_find(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
 }
 
 /* Every resource is a TypedExtensionConfig named once, and among names. */
-static void ecds_check_names(
-    const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
-    char *const *names, size_t n) {
+static void
+ecds_check_names(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
+                 char *const *names, size_t n) {
   char **seen = calloc(r->n_resources + 1, sizeof(char *));
 
   ck_assert_ptr_nonnull(seen);
@@ -462,8 +480,8 @@ static void ecds_check_names(
     E2E_ASSERT(tec != NULL, "ECDS resource %zu does not decode", i);
     E2E_ASSERT(has_str(names, n, tec->name),
                "ECDS response has '%s', which was not requested", tec->name);
-    E2E_ASSERT(!has_str(seen, i, tec->name),
-               "ECDS response has '%s' twice", tec->name);
+    E2E_ASSERT(!has_str(seen, i, tec->name), "ECDS response has '%s' twice",
+               tec->name);
     seen[i] = strdup(tec->name);
     xds_msg_free(tec);
   }
@@ -485,8 +503,8 @@ ecds_wasm(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
   w = xds_any_to_wasm(tec->typed_config);
   E2E_ASSERT(w != NULL && w->config != NULL,
              "%s: Wasm does not decode or has no PluginConfig", fqn);
-  E2E_ASSERT(strcmp(w->config->name, fqn) == 0,
-             "%s: PluginConfig.name is '%s'", fqn, w->config->name);
+  E2E_ASSERT(strcmp(w->config->name, fqn) == 0, "%s: PluginConfig.name is '%s'",
+             fqn, w->config->name);
   E2E_ASSERT(w->config->vm_case ==
                      ENVOY__EXTENSIONS__WASM__V3__PLUGIN_CONFIG__VM_VM_CONFIG &&
                  w->config->vm_config != NULL,
@@ -496,8 +514,9 @@ ecds_wasm(const Envoy__Service__Discovery__V3__DiscoveryResponse *r,
 }
 
 /* Asserts the PluginConfig's configuration is Any(StringValue(json)). */
-static void assert_config_json(
-    const Envoy__Extensions__Wasm__V3__PluginConfig *pc, const char *json) {
+static void
+assert_config_json(const Envoy__Extensions__Wasm__V3__PluginConfig *pc,
+                   const char *json) {
   char *got;
 
   E2E_ASSERT(pc->configuration != NULL, "%s: no configuration", pc->name);
@@ -512,17 +531,19 @@ static void assert_config_json(
 }
 
 /* Asserts the code is a local file. */
-static void assert_local_file(const Envoy__Extensions__Wasm__V3__PluginConfig *pc,
-                              const char *path) {
+static void
+assert_local_file(const Envoy__Extensions__Wasm__V3__PluginConfig *pc,
+                  const char *path) {
   const Envoy__Extensions__Wasm__V3__VmConfig *vm = pc->vm_config;
 
-  E2E_ASSERT(vm->code != NULL &&
-                 vm->code->specifier_case ==
-                     ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL &&
-                 vm->code->local != NULL &&
-                 vm->code->local->specifier_case ==
-                     ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME,
-             "%s: code is not local.filename", pc->name);
+  E2E_ASSERT(
+      vm->code != NULL &&
+          vm->code->specifier_case ==
+              ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL &&
+          vm->code->local != NULL &&
+          vm->code->local->specifier_case ==
+              ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME,
+      "%s: code is not local.filename", pc->name);
   E2E_ASSERT(strcmp(vm->code->local->filename, path) == 0,
              "%s: code.local.filename is '%s', want '%s'", pc->name,
              vm->code->local->filename, path);
@@ -530,7 +551,8 @@ static void assert_local_file(const Envoy__Extensions__Wasm__V3__PluginConfig *p
 
 static int fails_open(const Envoy__Extensions__Wasm__V3__PluginConfig *pc) {
   return pc->fail_open ||
-         pc->failure_policy == ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_OPEN;
+         pc->failure_policy ==
+             ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_OPEN;
 }
 
 /* The RBAC filter config under ECDS name fqn. */
@@ -560,8 +582,8 @@ static const char *const PAYMENTS_OUTBOUND[] = {
     "egress-audit", "authz-opa",    "payments-deny", "stats-hi", "stats-a",
     "stats-b",      "open-metrics", "misc",          NULL};
 static const char *const WEB_INBOUND[] = {
-    "authz-opa",    "stats-hi",     "stats-a", "stats-b",
-    "open-metrics", "server-audit", "misc",    "web-only", NULL};
+    "authz-opa",    "stats-hi", "stats-a",  "stats-b", "open-metrics",
+    "server-audit", "misc",     "web-only", NULL};
 static const char *const WEB_OUTBOUND[] = {
     "egress-audit", "authz-opa", "stats-hi", "stats-a", "stats-b",
     "open-metrics", "misc",      "web-only", NULL};
@@ -591,9 +613,11 @@ START_TEST(lds_then_ecds) {
   ck_assert_msg(lds_find(&d, "gateway-edge") == NULL,
                 "a sidecar got the GATEWAY-only listener gateway-edge");
   ck_assert_uint_eq(d.n, 2);
-  ck_assert_msg(in->direction == ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND,
+  ck_assert_msg(in->direction ==
+                    ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND,
                 "inbound-http has traffic_direction %d", in->direction);
-  ck_assert_msg(out->direction == ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND,
+  ck_assert_msg(out->direction ==
+                    ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND,
                 "outbound-http has traffic_direction %d", out->direction);
   ck_assert_uint_eq(in->port, 15006);
   ck_assert_uint_eq(out->port, 15001);
@@ -616,7 +640,8 @@ START_TEST(lds_then_ecds) {
   ck_assert_str_eq(vm->vm_id, "vm1");
   ck_assert_str_eq(vm->runtime, "envoy.wasm.runtime.v8");
   assert_local_file(pc, "/etc/envoy/wasm/authn.wasm");
-  assert_config_json(pc, "{\"header\":\"x-acme\",\"limit\":10,\"enabled\":true}");
+  assert_config_json(pc,
+                     "{\"header\":\"x-acme\",\"limit\":10,\"enabled\":true}");
   ck_assert_msg(!fails_open(pc), "authn-jwt is FAIL_CLOSE but fails open");
   ck_assert_ptr_nonnull(vm->environment_variables);
   ck_assert_uint_eq(vm->environment_variables->n_key_values, 1);
@@ -640,8 +665,9 @@ START_TEST(lds_then_ecds) {
   /* authz-opa: root_id and a list in the config; stats-a fails open. */
   w = ecds_wasm(r, FQN("authz-opa"));
   ck_assert_str_eq(w->config->root_id, "opa");
-  assert_config_json(w->config,
-                     "{\"policy\":\"allow-listed\",\"paths\":[\"/api\",\"/health\"]}");
+  assert_config_json(
+      w->config,
+      "{\"policy\":\"allow-listed\",\"paths\":[\"/api\",\"/health\"]}");
   xds_msg_free(w);
   w = ecds_wasm(r, FQN("stats-a"));
   ck_assert_msg(fails_open(w->config), "stats-a is FAIL_OPEN but fails closed");
@@ -792,7 +818,8 @@ START_TEST(unservable_modules_become_rbac) {
   ck_assert_msg(rbac->rules != NULL, "payments-deny: RBAC without rules "
                                      "allows everything; FAIL_CLOSE must deny");
   ck_assert_uint_eq(rbac->rules->n_policies, 0);
-  ck_assert_int_eq(rbac->rules->action, ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW);
+  ck_assert_int_eq(rbac->rules->action,
+                   ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW);
   xds_msg_free(rbac);
 
   /* https:// without sha256, FAIL_OPEN: allow-all = no rules. */
@@ -811,8 +838,8 @@ END_TEST
 
 /* (a) garbage bytes, (b) streams before and after keep working. */
 START_TEST(garbage_message) {
-  static const uint8_t garbage[] = {0x0f, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                    'g',  'a',  'r',  'b',  'a',  'g', 'e'};
+  static const uint8_t garbage[] = {0x0f, 0xff, 0xff, 0xff, 0xff, 0xff, 'g',
+                                    'a',  'r',  'b',  'a',  'g',  'e'};
   Envoy__Config__Core__V3__Node *node;
   struct xds_stream *before, *bad, *after;
   grpc_status_code code;
@@ -932,8 +959,9 @@ END_TEST
  * belongs to tenant web. Keep in step with extensions/authn-jwt.yaml.
  */
 #define EXAMPLE_JWT FQN("jwt-authn")
-#define EXAMPLE_JWT_JSON                                                      \
-  "{\"issuer\":\"https://auth.acme.example\",\"audiences\":[\"payments-api\"],"  \
+#define EXAMPLE_JWT_JSON                                                       \
+  "{\"issuer\":\"https://"                                                     \
+  "auth.acme.example\",\"audiences\":[\"payments-api\"],"                      \
   "\"clock_skew_seconds\":30}"
 
 START_TEST(example_store) {

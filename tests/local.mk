@@ -11,7 +11,8 @@ tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_base.c tests/check_chain.c \
 	tests/check_encode.c \
 	tests/testutil.c tests/testutil.h \
-	tests/check_store.c tests/check_store_ydoc.c
+	tests/check_store.c tests/check_store_ydoc.c \
+	tests/check_store_watch.c
 tests_check_unit_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_unit_LDADD = $(TEST_LIBS)
 TESTS += tests/check_unit

@@ -42,12 +42,12 @@
 #define MAX_ARGS 64
 
 struct server_proc {
-  pid_t pid;          /* 0 once reaped */
-  int wstatus;        /* valid once reaped */
-  int log_fd;         /* read side of the unlinked log file */
-  size_t mark;        /* log offset where searches start */
+  pid_t pid;   /* 0 once reaped */
+  int wstatus; /* valid once reaped */
+  int log_fd;  /* read side of the unlinked log file */
+  size_t mark; /* log offset where searches start */
   int port;
-  char target[32];    /* "127.0.0.1:PORT" */
+  char target[32]; /* "127.0.0.1:PORT" */
 };
 
 static long long now_ms(void) {

@@ -26,8 +26,8 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 
-#define XC_CONTAINER_OF(ptr, type, member)                                    \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define XC_CONTAINER_OF(ptr, type, member)                                     \
+  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Largest message the client will copy out, to bound test memory. */
 #define XC_MAX_MESSAGE (64u * 1024 * 1024)
@@ -71,7 +71,7 @@ struct xds_stream {
   struct xc_msg *inbox;      /* read but not yet returned, oldest first */
   struct xc_msg **inbox_tail;
   size_t inbox_n;
-  uint64_t inbox_dropped;    /* did not fit in the inbox */
+  uint64_t inbox_dropped; /* did not fit in the inbox */
 
   grpc_byte_buffer *send_bb; /* owned until its SEND_MESSAGE completes */
   int half_closed;
@@ -182,9 +182,9 @@ static int start_batch(struct xds_stream *s, const grpc_op *ops, size_t n,
   return 0;
 }
 
-int xds_client_new(const char *target, const grpc_channel_args *args,
-                   struct xds_client **out) {
-  grpc_channel_credentials *creds;
+int xds_client_new_creds(const char *target, grpc_channel_credentials *creds,
+                         const grpc_channel_args *args,
+                         struct xds_client **out) {
   struct xds_client *c;
 
   *out = NULL;
@@ -192,11 +192,7 @@ int xds_client_new(const char *target, const grpc_channel_args *args,
   if (c == NULL)
     return XDS_ENOMEM;
   grpc_init();
-  creds = grpc_insecure_credentials_create();
-  if (creds == NULL)
-    goto fail_init;
   c->channel = grpc_channel_create(target, creds, args);
-  grpc_channel_credentials_release(creds);
   if (c->channel == NULL)
     goto fail_init;
   c->cq = grpc_completion_queue_create_for_next(NULL);
@@ -211,6 +207,26 @@ fail_init:
   grpc_shutdown();
   free(c);
   return XDS_EIO;
+}
+
+int xds_client_new(const char *target, const grpc_channel_args *args,
+                   struct xds_client **out) {
+  grpc_channel_credentials *creds;
+  int rc;
+
+  *out = NULL;
+  /* Credentials need an initialised library; the client holds its own
+   * grpc_init() reference, so this one is dropped at once. */
+  grpc_init();
+  creds = grpc_insecure_credentials_create();
+  if (creds == NULL) {
+    grpc_shutdown();
+    return XDS_EIO;
+  }
+  rc = xds_client_new_creds(target, creds, args, out);
+  grpc_channel_credentials_release(creds);
+  grpc_shutdown();
+  return rc;
 }
 
 uint64_t xds_client_msgs_received(const struct xds_client *c) {
@@ -780,8 +796,7 @@ static Google__Protobuf__Struct *struct_from_kv(const char *const *kv) {
   if (st == NULL)
     return NULL;
   google__protobuf__struct__init(st);
-  for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL;
-       i += 2) {
+  for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL; i += 2) {
     if (struct_add(st, kv[i], string_value_new(kv[i + 1])) < 0) {
       struct_free(st);
       return NULL;
@@ -790,8 +805,7 @@ static Google__Protobuf__Struct *struct_from_kv(const char *const *kv) {
   return st;
 }
 
-Envoy__Config__Core__V3__Node *xds_node_new(const char *id,
-                                            const char *cluster,
+Envoy__Config__Core__V3__Node *xds_node_new(const char *id, const char *cluster,
                                             const char *const *meta_kv,
                                             const char *const *labels_kv) {
   Envoy__Config__Core__V3__Node *node;
@@ -853,8 +867,7 @@ int xds_any_unpack(const Google__Protobuf__Any *any,
       strncmp(any->type_url, XDS_TYPE_PREFIX, plen) != 0 ||
       strcmp(any->type_url + plen, desc->name) != 0)
     return XDS_EINVAL;
-  *out = protobuf_c_message_unpack(desc, NULL, any->value.len,
-                                   any->value.data);
+  *out = protobuf_c_message_unpack(desc, NULL, any->value.len, any->value.data);
   return *out != NULL ? 0 : XDS_EPARSE;
 }
 

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpc/status.h>
 
 #include "envoy/config/core/v3/base.pb-c.h"
@@ -45,35 +46,38 @@ enum xds_client_errc {
 };
 
 /* Method paths. */
-#define XDS_METHOD_ADS                                                        \
-  "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                   \
+#define XDS_METHOD_ADS                                                         \
+  "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                    \
   "StreamAggregatedResources"
-#define XDS_METHOD_DELTA_ADS                                                  \
-  "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                   \
+#define XDS_METHOD_DELTA_ADS                                                   \
+  "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                    \
   "DeltaAggregatedResources"
-#define XDS_METHOD_LDS                                                        \
+#define XDS_METHOD_LDS                                                         \
   "/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners"
-#define XDS_METHOD_DELTA_LDS                                                  \
+#define XDS_METHOD_DELTA_LDS                                                   \
   "/envoy.service.listener.v3.ListenerDiscoveryService/DeltaListeners"
-#define XDS_METHOD_ECDS                                                       \
-  "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"              \
+#define XDS_METHOD_ECDS                                                        \
+  "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"               \
   "StreamExtensionConfigs"
-#define XDS_METHOD_DELTA_ECDS                                                 \
-  "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"              \
+#define XDS_METHOD_DELTA_ECDS                                                  \
+  "/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"               \
   "DeltaExtensionConfigs"
 
 /* Type URLs. */
 #define XDS_TYPE_PREFIX "type.googleapis.com/"
 #define XDS_TYPE_LISTENER XDS_TYPE_PREFIX "envoy.config.listener.v3.Listener"
-#define XDS_TYPE_ECDS XDS_TYPE_PREFIX "envoy.config.core.v3.TypedExtensionConfig"
+#define XDS_TYPE_ECDS                                                          \
+  XDS_TYPE_PREFIX "envoy.config.core.v3.TypedExtensionConfig"
 #define XDS_TYPE_CLUSTER XDS_TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
-#define XDS_TYPE_HCM                                                          \
-  XDS_TYPE_PREFIX                                                             \
-  "envoy.extensions.filters.network.http_connection_manager.v3."              \
+#define XDS_TYPE_HCM                                                           \
+  XDS_TYPE_PREFIX                                                              \
+  "envoy.extensions.filters.network.http_connection_manager.v3."               \
   "HttpConnectionManager"
-#define XDS_TYPE_WASM XDS_TYPE_PREFIX "envoy.extensions.filters.http.wasm.v3.Wasm"
-#define XDS_TYPE_RBAC XDS_TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
-#define XDS_TYPE_ROUTER                                                       \
+#define XDS_TYPE_WASM                                                          \
+  XDS_TYPE_PREFIX "envoy.extensions.filters.http.wasm.v3.Wasm"
+#define XDS_TYPE_RBAC                                                          \
+  XDS_TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
+#define XDS_TYPE_ROUTER                                                        \
   XDS_TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define XDS_TYPE_STRING_VALUE XDS_TYPE_PREFIX "google.protobuf.StringValue"
 
@@ -95,6 +99,14 @@ struct xds_stream;
  */
 int xds_client_new(const char *target, const grpc_channel_args *args,
                    struct xds_client **out);
+
+/*
+ * As xds_client_new() with the given channel credentials (borrowed: the
+ * caller releases them; for TLS and mutual TLS tests).
+ */
+int xds_client_new_creds(const char *target, grpc_channel_credentials *creds,
+                         const grpc_channel_args *args,
+                         struct xds_client **out);
 
 /*
  * Cancels every stream still open, waits (bounded) for their operations to
@@ -129,8 +141,7 @@ int xds_stream_send_raw(struct xds_stream *s, const void *data, size_t len,
 /* Packs req and sends it as xds_stream_send_raw() does. req is borrowed. */
 int xds_stream_send_request(
     struct xds_stream *s,
-    const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
-    int timeout_ms);
+    const Envoy__Service__Discovery__V3__DiscoveryRequest *req, int timeout_ms);
 int xds_stream_send_delta_request(
     struct xds_stream *s,
     const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
@@ -206,8 +217,7 @@ void xds_stream_free(struct xds_stream *s);
  * Struct under "wasmxds.labels". Returns a new Node for xds_node_free(), or
  * NULL on allocation failure.
  */
-Envoy__Config__Core__V3__Node *xds_node_new(const char *id,
-                                            const char *cluster,
+Envoy__Config__Core__V3__Node *xds_node_new(const char *id, const char *cluster,
                                             const char *const *meta_kv,
                                             const char *const *labels_kv);
 void xds_node_free(Envoy__Config__Core__V3__Node *node);
