@@ -29,7 +29,7 @@ libxds_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(MHD_CFLAGS) $(JANSSON_CFLAGS)
 
 # Link order: users before what they use.
-XDS_LIBS = libxds.a libxdsstore.a libxdsproto.a libxdsbase.a
+XDS_LIBS = libxds.a libxdsmodules.a libxdsstore.a libxdsproto.a libxdsbase.a
 XDS_EXT_LIBS = $(GRPC_LIBS) $(PROTOBUFC_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
 	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) $(ZLIB_LIBS) -lpthread -lm
 

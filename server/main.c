@@ -25,6 +25,7 @@
 #include "store/problems.h"
 #include "identity.h"
 #include "render.h"
+#include "chain.h"
 
 #include <jansson.h>
 
@@ -75,7 +76,8 @@ static void usage(FILE *f) {
           "Usage: wasmxds [serve] [OPTION]...\n"
           "       wasmxds validate PATH\n"
           "       wasmxds render --store PATH --node-id ID [--cluster NAME]\n"
-          "                      [--metadata KEY=VALUE]... [OPTION]...\n"
+          "                      [--metadata KEY=VALUE]... [--dump-dir DIR]\n"
+          "                      [OPTION]...\n"
           "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
           "\n"
           "validate loads a store exactly as the server does, prints every\n"
@@ -541,6 +543,51 @@ static int meta_add(struct meta_builder *m, char *kv) {
   return 0;
 }
 
+/* Writes one file of serialized bytes. */
+static int write_file(const char *dir, const char *prefix, const char *name,
+                      const uint8_t *p, size_t n) {
+  char path[4096];
+  FILE *f;
+  int len = snprintf(path, sizeof(path), "%s/%s-", dir, prefix);
+
+  for (const char *c = name; *c && len < (int)sizeof(path) - 8; c++)
+    path[len++] = *c == '/' ? '_' : *c;
+  snprintf(path + len, sizeof(path) - (size_t)len, ".pb");
+  f = fopen(path, "wb");
+  if (f == NULL || fwrite(p, 1, n, f) != n || fclose(f) != 0) {
+    fprintf(stderr, "wasmxds render: cannot write %s: %s\n", path,
+            strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* render --dump-dir: the exact bytes the proxy would be sent, one file per
+ * resource (lds-<listener>.pb: envoy.config.listener.v3.Listener;
+ * ecds-<fqn with / as _>.pb: envoy.config.core.v3.TypedExtensionConfig),
+ * for protoc --decode or any other tool. */
+static int dump_resources(struct snapshot *snap, const struct proxy_id *pid,
+                          const char *dir) {
+  const struct catalog *cat = snapshot_catalog(snap);
+  const struct xds_class *cls;
+
+  if (snapshot_class(snap, pid, &cls) < 0)
+    return -1;
+  for (size_t i = 0; i < cls->n_listeners; i++)
+    if (write_file(dir, "lds", cls->listeners[i].name, cls->listeners[i].bytes,
+                   cls->listeners[i].len) < 0)
+      return -1;
+  for (size_t i = 0; i < catalog_ext_count(cat); i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    const struct xds_resource *r = snapshot_ecds(snap, e->fqn);
+    if (!chain_ext_visible(e, pid))
+      continue;
+    if (write_file(dir, "ecds", e->fqn, r->bytes, r->len) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 static int cmd_render(int argc, char **argv) {
   static const struct option opts[] = {
       {"store", required_argument, NULL, 's'},
@@ -550,8 +597,10 @@ static int cmd_render(int argc, char **argv) {
       {"module-cluster", required_argument, NULL, OPT_MODULE_CLUSTER},
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT},
       {"inline-wasm", no_argument, NULL, OPT_INLINE_WASM},
+      {"dump-dir", required_argument, NULL, 'd'},
       {NULL, 0, NULL, 0}};
   Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+  const char *dump_dir = NULL;
   struct meta_builder *mb = calloc(1, sizeof(*mb));
   struct encode_opts eopts;
   struct catalog *cat = NULL;
@@ -582,6 +631,9 @@ static int cmd_render(int argc, char **argv) {
     case 'm':
       if (meta_add(mb, optarg) < 0)
         goto out;
+      break;
+    case 'd':
+      dump_dir = optarg;
       break;
     case OPT_MODULE_CLUSTER:
       eopts.module_cluster = optarg;
@@ -614,6 +666,8 @@ static int cmd_render(int argc, char **argv) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
     goto out;
   }
+  if (dump_dir != NULL && dump_resources(snap, &pid, dump_dir) < 0)
+    goto out;
   out = render_proxy(snap, &pid);
   if (out == NULL || json_dumpf(out, stdout, JSON_INDENT(2)) < 0) {
     fprintf(stderr, "wasmxds render: out of memory\n");

@@ -30,6 +30,9 @@ struct snapshot {
   size_t n_ecds;
   pthread_mutex_t class_lock;
   struct xds_map *classes; /* key -> struct xds_class */
+  unsigned long class_builds; /* views built (guarded by class_lock) */
+  unsigned long class_hits;   /* lookups answered by a built view */
+  size_t class_bytes;         /* bytes of encoded listeners, all views */
 };
 
 static void resource_cleanup(struct xds_resource *r) {
@@ -260,12 +263,18 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
   c = xds_map_get(s->classes, key);
   if (c != NULL) {
     xds_free(key);
+    s->class_hits++;
   } else {
     rc = class_build(s, p, key, &c);
     if (rc < 0) {
       xds_free(key);
     } else if ((rc = xds_map_put(s->classes, key, c, NULL)) < 0) {
       class_free(c);
+    } else {
+      s->class_builds++;
+      s->class_bytes += c->lds_body_len;
+      for (size_t i = 0; i < c->n_listeners; i++)
+        s->class_bytes += c->listeners[i].len;
     }
   }
   pthread_mutex_unlock(&s->class_lock);
@@ -280,4 +289,17 @@ size_t snapshot_n_classes(struct snapshot *s) {
   n = xds_map_count(s->classes);
   pthread_mutex_unlock(&s->class_lock);
   return n;
+}
+
+void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out) {
+  pthread_mutex_lock(&s->class_lock);
+  out->classes = xds_map_count(s->classes);
+  out->class_builds = s->class_builds;
+  out->class_hits = s->class_hits;
+  out->class_bytes = s->class_bytes;
+  pthread_mutex_unlock(&s->class_lock);
+  out->ecds = s->n_ecds;
+  out->ecds_bytes = 0;
+  for (size_t i = 0; i < s->n_ecds; i++)
+    out->ecds_bytes += s->ecds[i].len;
 }

@@ -85,4 +85,16 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
 /* Number of class views built so far (for tests and metrics). */
 size_t snapshot_n_classes(struct snapshot *s);
 
+struct snapshot_stats {
+  size_t classes;             /* views held */
+  unsigned long class_builds; /* views encoded (one per class) */
+  unsigned long class_hits;   /* lookups that reused a built view */
+  size_t class_bytes;         /* encoded listener bytes over all views */
+  size_t ecds;                /* ECDS resources (one per extension) */
+  size_t ecds_bytes;
+};
+
+/* Counters of s: encodings built versus reused, and their sizes. */
+void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out);
+
 #endif

@@ -456,6 +456,12 @@ static int reload(struct file_watch *w, const char *why, int initial,
       return XDS_ENOMEM;
     }
   }
+  /* Counted before the delivery, so whoever sees the callback sees the
+   * load counted too. */
+  pthread_mutex_lock(&w->mu);
+  if (!initial)
+    w->st.loads++;
+  pthread_mutex_unlock(&w->mu);
   memset(&cl, 0, sizeof(cl));
   h = problems_hash(&pb);
   changes = initial ? 0 : catalog_diff(w->cur, next, NULL, NULL);
@@ -491,8 +497,6 @@ static int reload(struct file_watch *w, const char *why, int initial,
   w->cur = next;
   dt = now_ms() - t0;
   pthread_mutex_lock(&w->mu);
-  if (!initial)
-    w->st.loads++;
   w->st.last_load_ms = dt;
   pthread_mutex_unlock(&w->mu);
   problems_cleanup(&pb);

@@ -9,10 +9,15 @@ TEST_LIBS = $(XDS_LIBS) $(CHECK_LIBS) $(XDS_EXT_LIBS)
 check_PROGRAMS += tests/check_unit
 tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_base.c tests/check_chain.c \
-	tests/check_encode.c \
+	tests/check_compose.c tests/check_encode.c \
 	tests/testutil.c tests/testutil.h \
 	tests/check_store.c tests/check_store_ydoc.c \
-	tests/check_store_watch.c
+	tests/check_store_watch.c \
+	tests/check_modules.c tests/check_modules_http.c \
+	tests/check_modules_oci.c \
+	tests/helpers/modtest.c tests/helpers/modtest.h \
+	tests/helpers/origin.c tests/helpers/origin.h \
+	tests/helpers/registry.c tests/helpers/registry.h
 tests_check_unit_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_unit_LDADD = $(TEST_LIBS)
 TESTS += tests/check_unit
