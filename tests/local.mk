@@ -34,3 +34,13 @@ tests_check_e2e_SOURCES = tests/check_e2e.c \
 tests_check_e2e_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_e2e_LDADD = $(TEST_LIBS)
 TESTS += tests/check_e2e
+
+# The served bytes, decoded with the upstream Envoy protos.
+TESTS += tests/upstream_decode.sh
+EXTRA_DIST += tests/upstream_decode.sh tests/upstream.sh
+
+check_PROGRAMS += tests/any_split
+tests_any_split_SOURCES = tests/any_split.c
+tests_any_split_CFLAGS = $(TEST_CFLAGS)
+tests_any_split_LDADD = $(TEST_LIBS)
+

@@ -16,8 +16,17 @@
 
 set -euo pipefail
 
+fail() {
+  echo "wirecompat: FAIL: $*" >&2
+  exit 1
+}
+
 # shellcheck source=tests/upstream.sh
 . "$(dirname "$0")/upstream.sh"
+
+prog="$builddir/tests/wirecompat"
+[ -x "$prog" ] || fail "$prog not built (run make check)"
+[ -f "$srcdir/proto/local.mk" ] || fail "no proto/local.mk under $srcdir"
 
 # --- 3. Our file list: every .proto under proto/, which must equal
 # PROTO_REL in proto/local.mk, whose PROTO_GEN_C must match it. ----------

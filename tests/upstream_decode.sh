@@ -1,0 +1,99 @@
+#!/bin/bash
+# upstream_decode.sh: the bytes wasmxds sends, decoded by protoc with the
+# upstream Envoy API descriptors (not ours). `wasmxds render --dump-dir`
+# writes every Listener and TypedExtensionConfig a proxy would receive from
+# the end-to-end test store; each must decode with the upstream protos,
+# carry no field those protos do not know (bar the allow-listed
+# PluginConfig.failure_policy, newer than the snapshot), and show the
+# expected structure (ECDS references, Wasm and RBAC filters).
+
+set -euo pipefail
+
+fail() {
+  echo "upstream_decode: FAIL: $*" >&2
+  exit 1
+}
+
+# shellcheck source=tests/upstream.sh
+. "$(dirname "$0")/upstream.sh"
+
+bin=${WASMXDS_BIN:-$builddir/wasmxds}
+[ -x "$bin" ] || fail "$bin not built"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$bin" render --store "$srcdir/tests/data/e2e/store.yaml" --node-id decode-1 \
+  --metadata wasmxds.tenant=organizations/acme/tenants/payments \
+  --dump-dir "$tmp" >"$tmp/render.json" 2>"$tmp/render.err" ||
+  fail "render failed: $(cat "$tmp/render.err")"
+
+inc=(-I "$deps/envoy-api" -I "$deps/xds" -I "$deps/googleapis"
+     -I "$deps/protoc-gen-validate" -I "$pb_include")
+# Every message type an Any inside our resources can hold, so protoc
+# expands them instead of printing bytes.
+files=(envoy/config/listener/v3/listener.proto
+       envoy/config/core/v3/extension.proto
+       envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto
+       envoy/extensions/filters/http/router/v3/router.proto
+       envoy/extensions/filters/http/wasm/v3/wasm.proto
+       envoy/extensions/filters/http/rbac/v3/rbac.proto
+       google/protobuf/wrappers.proto)
+
+decode() { # $1 message type, $2 file
+  "$protoc" "${inc[@]}" --decode="$1" "${files[@]}" <"$2" ||
+    fail "$(basename "$2") does not decode as $1 with the upstream protos"
+}
+
+split="$builddir/tests/any_split"
+[ -x "$split" ] || fail "$split not built"
+
+# Unknown fields print as bare field numbers: there must be none, except
+# PluginConfig.failure_policy (7), newer than the upstream snapshot.
+check_known() { # $1 name, $2 decoded text, $3 allowed extra pattern
+  local bad
+  bad=$(grep -E '^[[:space:]]*[0-9]+:' <<<"$2" | grep -Ev "${3:-^\$}" || true)
+  [ -z "$bad" ] || fail "$1 has fields the upstream protos do not know: $bad"
+}
+
+# Each resource, then every Any inside it, decoded with upstream types.
+check_resource() { # $1 type, $2 file
+  local out parts part type
+  out=$(decode "$1" "$2")
+  check_known "$(basename "$2")" "$out"
+  mkdir -p "$2.d"
+  parts=$("$split" "$1" "$2" "$2.d") || fail "cannot split the Anys of $2"
+  for part in $parts; do
+    type=${part##*/}
+    type=${type#*.}
+    type=${type%.pb}
+    out=$(decode "$type" "$part")
+    case "$type" in
+    envoy.extensions.wasm.v3.PluginConfig|envoy.extensions.filters.http.wasm.v3.Wasm)
+      check_known "$(basename "$2") $type" "$out" '^[[:space:]]*7: [0-9]+$' ;;
+    *) check_known "$(basename "$2") $type" "$out" ;;
+    esac
+    echo "$type" >>"$tmp/types"
+  done
+}
+
+n=0
+for f in "$tmp"/lds-*.pb; do
+  check_resource envoy.config.listener.v3.Listener "$f"
+  n=$((n + 1))
+done
+m=0
+for f in "$tmp"/ecds-*.pb; do
+  check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
+  m=$((m + 1))
+done
+[ "$n" -gt 0 ] || fail "render wrote no listener"
+[ "$m" -gt 0 ] || fail "render wrote no extension config"
+for t in envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager \
+         envoy.extensions.filters.http.wasm.v3.Wasm \
+         envoy.extensions.filters.http.rbac.v3.RBAC \
+         envoy.extensions.filters.http.router.v3.Router \
+         google.protobuf.StringValue; do
+  grep -qx "$t" "$tmp/types" || fail "no $t found inside the served resources"
+done
+echo "upstream_decode: $n listeners, $m extension configs and" \
+     "$(wc -l <"$tmp/types") nested messages decode with the upstream Envoy protos"
