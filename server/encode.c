@@ -56,25 +56,35 @@ void encode_opts_default(struct encode_opts *o) {
   o->module_fetch_retries = 3;
   o->ecds_fetch_timeout_ms = 0;
   o->inline_wasm = 0;
+  o->module_of = NULL;
+  o->module_ctx = NULL;
 }
 
-int encode_servable(const struct wasm_ext *e, const char **why) {
+void encode_module_default(const struct wasm_ext *e,
+                           struct encode_module *out) {
+  memset(out, 0, sizeof(*out));
   switch (e->scheme) {
   case WASM_URL_FILE:
-    return 1;
+    out->kind = ENCODE_MOD_LOCAL;
+    return;
   case WASM_URL_HTTP:
   case WASM_URL_HTTPS:
-    if (e->sha256 != NULL)
-      return 1;
-    *why = "remote module without sha256: Envoy refuses remote code without "
-           "one, and module fetching is not available yet";
-    return 0;
+    if (e->sha256 != NULL) {
+      out->kind = ENCODE_MOD_REMOTE;
+      out->uri = e->url;
+      out->sha256 = e->sha256;
+      return;
+    }
+    out->kind = ENCODE_MOD_UNAVAILABLE;
+    out->reason = "remote module without sha256: Envoy refuses remote code "
+                  "without one, and module fetching is off";
+    return;
   case WASM_URL_OCI:
     break;
   }
-  *why = "oci:// module not fetched: Envoy cannot pull OCI images and module "
-         "fetching is not available yet";
-  return 0;
+  out->kind = ENCODE_MOD_UNAVAILABLE;
+  out->reason = "oci:// module and module fetching is off: Envoy cannot pull "
+                "OCI images";
 }
 
 /* Packs m into arena memory as an Any. NULL on allocation failure. */
@@ -130,7 +140,7 @@ static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
 
 static Envoy__Config__Core__V3__AsyncDataSource *
 code_source(struct xds_arena *a, const struct wasm_ext *e,
-            const struct encode_opts *o) {
+            const struct encode_module *mod, const struct encode_opts *o) {
   Envoy__Config__Core__V3__AsyncDataSource *code = xds_arena_alloc(a, sizeof(*code));
   Envoy__Config__Core__V3__DataSource *local;
   Envoy__Config__Core__V3__RemoteDataSource *remote;
@@ -141,7 +151,7 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
   if (code == NULL)
     return NULL;
   envoy__config__core__v3__async_data_source__init(code);
-  if (e->scheme == WASM_URL_FILE) {
+  if (mod->kind == ENCODE_MOD_LOCAL) {
     local = xds_arena_alloc(a, sizeof(*local));
     if (local == NULL)
       return NULL;
@@ -162,7 +172,7 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
   envoy__config__core__v3__http_uri__init(uri);
   envoy__config__core__v3__retry_policy__init(retry);
   google__protobuf__uint32_value__init(retries);
-  uri->uri = e->url;
+  uri->uri = (char *)mod->uri;
   uri->http_upstream_type_case =
       ENVOY__CONFIG__CORE__V3__HTTP_URI__HTTP_UPSTREAM_TYPE_CLUSTER;
   uri->cluster = (char *)o->module_cluster;
@@ -172,7 +182,7 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
   retries->value = o->module_fetch_retries;
   retry->num_retries = retries;
   remote->http_uri = uri;
-  remote->sha256 = e->sha256;
+  remote->sha256 = (char *)mod->sha256;
   remote->retry_policy = retry;
   code->specifier_case = ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE;
   code->remote = remote;
@@ -182,6 +192,7 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
 /* The Wasm filter config of a servable extension, as an Any. */
 static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
                                        const struct wasm_ext *e,
+                                       const struct encode_module *mod,
                                        const struct encode_opts *o) {
   Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
   Envoy__Extensions__Wasm__V3__PluginConfig *pc;
@@ -201,7 +212,7 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
 
   vm->vm_id = e->vm_id != NULL ? e->vm_id : "";
   vm->runtime = e->runtime != NULL ? e->runtime : ENCODE_DEFAULT_RUNTIME;
-  vm->code = code_source(a, e, o);
+  vm->code = code_source(a, e, mod, o);
   if (vm->code == NULL)
     return NULL;
   if (e->n_env > 0) {
@@ -235,7 +246,9 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
   }
 
   pc->name = e->fqn;
-  pc->root_id = e->plugin_name != NULL ? e->plugin_name : "";
+  pc->root_id = e->plugin_name != NULL  ? e->plugin_name
+                : mod->root_id != NULL ? (char *)mod->root_id
+                                       : "";
   pc->vm_case = ENVOY__EXTENSIONS__WASM__V3__PLUGIN_CONFIG__VM_VM_CONFIG;
   pc->vm_config = vm;
   if (e->config_json != NULL) {
@@ -261,14 +274,19 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
 }
 
 /* The typed_config an extension is served with: the Wasm filter, or its
- * fail-strategy substitute. */
+ * fail-strategy substitute. mod NULL: encode_module_default. */
 static Google__Protobuf__Any *extension_any(struct xds_arena *a,
                                             const struct wasm_ext *e,
+                                            const struct encode_module *mod,
                                             const struct encode_opts *o) {
-  const char *why;
+  struct encode_module def;
 
-  if (encode_servable(e, &why))
-    return wasm_any(a, e, o);
+  if (mod == NULL) {
+    encode_module_default(e, &def);
+    mod = &def;
+  }
+  if (mod->kind != ENCODE_MOD_UNAVAILABLE)
+    return wasm_any(a, e, mod, o);
   return substitute_any(a, e->fail_strategy);
 }
 
@@ -288,6 +306,7 @@ static int append_packed(struct xds_buf *out, const ProtobufCMessage *m) {
 }
 
 int encode_extension_config(const struct wasm_ext *e,
+                            const struct encode_module *mod,
                             const struct encode_opts *o, struct xds_buf *out) {
   Envoy__Config__Core__V3__TypedExtensionConfig tec =
       ENVOY__CONFIG__CORE__V3__TYPED_EXTENSION_CONFIG__INIT;
@@ -296,7 +315,7 @@ int encode_extension_config(const struct wasm_ext *e,
 
   xds_arena_init(&a, 0);
   tec.name = e->fqn;
-  tec.typed_config = extension_any(&a, e, o);
+  tec.typed_config = extension_any(&a, e, mod, o);
   rc = tec.typed_config == NULL ? XDS_ENOMEM : append_packed(out, &tec.base);
   xds_arena_cleanup(&a);
   return rc;
@@ -308,6 +327,7 @@ struct listener_build {
   struct xds_arena *a;
   const struct listener_tmpl *t;
   const struct chain *c;
+  const struct encode_module *const *mods; /* nullable */
   const struct encode_opts *o;
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter **filters;
   size_t n;
@@ -365,7 +385,8 @@ static int emit_wasm(void *ctx, size_t k) {
   if (f == NULL)
     return XDS_ENOMEM;
   if (lb->o->inline_wasm) {
-    f->typed_config = extension_any(lb->a, e, lb->o);
+    f->typed_config =
+        extension_any(lb->a, e, lb->mods != NULL ? lb->mods[k] : NULL, lb->o);
     if (f->typed_config == NULL)
       return XDS_ENOMEM;
     f->config_type_case =
@@ -478,6 +499,13 @@ static int set_route(struct listener_build *lb,
 int encode_listener(const struct listener_tmpl *t, const struct chain *c,
                     const struct encode_opts *o, struct xds_buf *out,
                     struct xds_err *err) {
+  return encode_listener_mods(t, c, NULL, o, out, err);
+}
+
+int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
+                         const struct encode_module *const *mods,
+                         const struct encode_opts *o, struct xds_buf *out,
+                         struct xds_err *err) {
   Envoy__Config__Listener__V3__Listener l =
       ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
   Envoy__Config__Core__V3__Address addr = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
@@ -499,6 +527,7 @@ int encode_listener(const struct listener_tmpl *t, const struct chain *c,
   lb.a = &a;
   lb.t = t;
   lb.c = c;
+  lb.mods = mods;
   lb.o = o;
   lb.n = 0;
   lb.err = err;

@@ -22,6 +22,28 @@
 /* Default runtime when an extension names none. */
 #define ENCODE_DEFAULT_RUNTIME "envoy.wasm.runtime.v8"
 
+/* How an extension's code reaches Envoy, decided before encoding (by the
+ * module resolver when module fetching runs). */
+enum encode_module_kind {
+  ENCODE_MOD_LOCAL = 0,      /* file://: vm_config.code.local.filename */
+  ENCODE_MOD_REMOTE = 1,     /* code.remote{http_uri{uri}, sha256} */
+  ENCODE_MOD_UNAVAILABLE = 2 /* not servable yet: fail-strategy substitute */
+};
+
+struct encode_module {
+  enum encode_module_kind kind;
+  const char *uri;     /* REMOTE: where Envoy fetches the module */
+  const char *sha256;  /* REMOTE: 64 lowercase hex digits */
+  const char *root_id; /* a default root_id (from the image), or NULL */
+  const char *reason;  /* UNAVAILABLE: why, for logs, status and render */
+};
+
+/* Decides, for extension e, how its code is served. Fills *out with
+ * strings that stay valid until the next call on the same thread. Returns
+ * 0 or XDS_ENOMEM. */
+typedef int (*encode_module_fn)(void *ctx, const struct wasm_ext *e,
+                                struct encode_module *out);
+
 struct encode_opts {
   const char *module_cluster;      /* HttpUri.cluster for remote code */
   uint32_t module_fetch_timeout_ms; /* HttpUri.timeout */
@@ -31,26 +53,30 @@ struct encode_opts {
                                       configs however long it takes */
   int inline_wasm;                 /* 1: Wasm configs inline in the listener
                                       instead of ECDS references */
+  encode_module_fn module_of;      /* NULL: no module fetching (see
+                                      encode_module_default) */
+  void *module_ctx;
 };
 
 /* Fills o with the documented defaults. */
 void encode_opts_default(struct encode_opts *o);
 
 /*
- * Whether the extension's real configuration can be sent now. When it
- * cannot (an oci:// module that has not been fetched, a remote module
- * without a sha256), returns 0 and sets *why to a static English reason; the
- * proxy then receives the fail-strategy substitute under the same name.
+ * How extension e is served when modules are not fetched by wasmxds:
+ * file:// modules are local, http(s):// ones with a sha256 are fetched by
+ * Envoy from their url, anything else (oci://, or no sha256) is
+ * unavailable. reason and the strings point into e or static text.
  */
-int encode_servable(const struct wasm_ext *e, const char **why);
+void encode_module_default(const struct wasm_ext *e, struct encode_module *out);
 
 /*
  * Appends to out the serialized envoy.config.core.v3.TypedExtensionConfig
- * of extension e: the Wasm filter when servable, otherwise a deny-all
- * (FAIL_CLOSE) or allow-all (FAIL_OPEN) RBAC filter. Returns 0, XDS_ENOMEM
- * or XDS_ETOOBIG.
+ * of extension e delivered as mod: the Wasm filter, or, when mod is
+ * UNAVAILABLE, a deny-all (FAIL_CLOSE) or allow-all (FAIL_OPEN) RBAC
+ * filter. Returns 0, XDS_ENOMEM or XDS_ETOOBIG.
  */
 int encode_extension_config(const struct wasm_ext *e,
+                            const struct encode_module *mod,
                             const struct encode_opts *o, struct xds_buf *out);
 
 /*
@@ -62,6 +88,14 @@ int encode_extension_config(const struct wasm_ext *e,
 int encode_listener(const struct listener_tmpl *t, const struct chain *c,
                     const struct encode_opts *o, struct xds_buf *out,
                     struct xds_err *err);
+
+/* With --inline-wasm the listener embeds each extension's config, so it
+ * needs the delivery of each chain entry: mods[k] for c->exts[k] (NULL:
+ * encode_module_default). */
+int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
+                         const struct encode_module *const *mods,
+                         const struct encode_opts *o, struct xds_buf *out,
+                         struct xds_err *err);
 
 /*
  * Converts every native filter's typedConfig of template t to protobuf, as

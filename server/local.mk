@@ -12,6 +12,7 @@ libxdsbase_a_SOURCES = \
 libxds_a_SOURCES = \
 	server/ads.c server/ads.h \
 	server/chain.c server/chain.h \
+	server/delivery.c server/delivery.h \
 	server/encode.c server/encode.h \
 	server/identity.c server/identity.h \
 	server/pbjson.c server/pbjson.h \

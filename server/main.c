@@ -22,6 +22,9 @@
 #include "store/file_watch.h"
 #include "admin.h"
 #include "status.h"
+#include "delivery.h"
+
+#include <pthread.h>
 #include "store/problems.h"
 #include "identity.h"
 #include "render.h"
@@ -34,6 +37,9 @@
 #include "xds_server.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:18000"
+#define DEFAULT_MODULE_CACHE "/var/cache/wasmxds/modules"
+/* --insecure-registry flags kept. */
+#define MAX_INSECURE_REGISTRIES 32
 
 /* What the signal handlers act on (the only globals). */
 static struct xds_server *volatile signal_target;
@@ -119,6 +125,28 @@ static void usage(FILE *f) {
           "                         before they are cancelled (default 5000)\n"
           "  --debounce-ms MS       coalesce store changes this long "
           "(default 100)\n"
+          "  --module-cache DIR     where fetched modules are kept (default "
+          DEFAULT_MODULE_CACHE ")\n"
+          "  --module-cache-max-bytes N  evict unreferenced modules above "
+          "this size\n"
+          "  --pull-secrets DIR     registry credentials, Docker config.json "
+          "format,\n"
+          "                         one NAME.json per imagePullSecret\n"
+          "  --module-base-url URL  how proxies reach the admin server for "
+          "modules\n"
+          "                         (default http://<--admin-listen>)\n"
+          "  --module-token-secret FILE  secret for private modules' "
+          "capability URLs\n"
+          "  --module-direct        let Envoy fetch http(s) modules that "
+          "have a sha256\n"
+          "  --insecure-registry HOST[:PORT]  reach this registry over "
+          "plain http\n"
+          "  --module-pull-interval-s S  re-resolve Always modules this "
+          "often (default 300)\n"
+          "  --module-allow-link-local  allow module URLs on link-local "
+          "addresses\n"
+          "  --no-module-fetch      fetch nothing; oci:// modules get their "
+          "substitute\n"
           "  --log-level LEVEL      error, warn, info (default) or debug\n"
           "  -h, --help             print this help and exit\n"
           "  -V, --version          print the version and exit\n");
@@ -138,7 +166,17 @@ enum {
   OPT_MAX_STREAMS,
   OPT_KEEPALIVE_MS,
   OPT_DRAIN_MS,
-  OPT_DEBOUNCE_MS
+  OPT_DEBOUNCE_MS,
+  OPT_MODULE_CACHE,
+  OPT_MODULE_CACHE_MAX,
+  OPT_PULL_SECRETS,
+  OPT_MODULE_BASE_URL,
+  OPT_MODULE_TOKEN_SECRET,
+  OPT_MODULE_DIRECT,
+  OPT_INSECURE_REGISTRY,
+  OPT_MODULE_PULL_INTERVAL,
+  OPT_MODULE_ALLOW_LINK_LOCAL,
+  OPT_NO_MODULE_FETCH
 };
 
 static const struct option long_opts[] = {
@@ -156,6 +194,17 @@ static const struct option long_opts[] = {
     {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
     {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
     {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
+    {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},
+    {"module-cache-max-bytes", required_argument, NULL, OPT_MODULE_CACHE_MAX},
+    {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},
+    {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},
+    {"module-token-secret", required_argument, NULL, OPT_MODULE_TOKEN_SECRET},
+    {"module-direct", no_argument, NULL, OPT_MODULE_DIRECT},
+    {"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},
+    {"module-pull-interval-s", required_argument, NULL,
+     OPT_MODULE_PULL_INTERVAL},
+    {"module-allow-link-local", no_argument, NULL, OPT_MODULE_ALLOW_LINK_LOCAL},
+    {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
@@ -194,22 +243,58 @@ static int check_tmpl(void *ctx, const struct listener_tmpl *t,
   return rc;
 }
 
-/* What the store watcher needs to publish snapshots. */
+/* What the store watcher and the module resolver need to publish
+ * snapshots. */
 struct serve_ctx {
   const char *store;
   struct encode_opts eopts;
   struct xds_server *server;
   struct status *status;
+  struct delivery *delivery; /* NULL: wasmxds does not fetch modules */
+  pthread_mutex_t rebuild_lock; /* guards what follows */
+  struct catalog *cat;          /* the catalog being served */
   uint64_t generation;
 };
+
+/* Builds and publishes a snapshot of the current catalog. Called by the
+ * store watcher and by the module resolver, on their threads. */
+static void rebuild(struct serve_ctx *sc, const char *why) {
+  struct snapshot *snap = NULL;
+  struct xds_err err = {0, ""};
+
+  pthread_mutex_lock(&sc->rebuild_lock);
+  if (sc->cat == NULL) {
+    pthread_mutex_unlock(&sc->rebuild_lock);
+    return;
+  }
+  if (snapshot_build(sc->cat, &sc->eopts, sc->generation + 1, &snap, &err) <
+      0) {
+    XDS_LOGE("cannot build a snapshot (%s): %s; still serving the previous "
+             "one",
+             why, err.msg);
+    status_set_degraded(sc->status, err.msg);
+    pthread_mutex_unlock(&sc->rebuild_lock);
+    return;
+  }
+  sc->generation++;
+  XDS_LOGI("serving generation %llu (%s): %zu extensions, %zu listener "
+           "templates",
+           (unsigned long long)sc->generation, why,
+           catalog_ext_count(sc->cat), catalog_tmpl_count(sc->cat));
+  xds_server_publish(sc->server, snap);
+  status_set_ready(sc->status, (unsigned long)sc->generation);
+  pthread_mutex_unlock(&sc->rebuild_lock);
+  snapshot_unref(snap);
+}
+
+/* Module resolver callback: a module became ready, failed, or changed. */
+static void on_modules(void *arg) { rebuild(arg, "modules changed"); }
 
 /* Store watcher callback: every new catalog becomes a snapshot. */
 static void on_catalog(void *arg, struct catalog *cat,
                        const struct problems *pb) {
   struct serve_ctx *sc = arg;
-  struct snapshot *snap = NULL;
-  struct xds_err err = {0, ""};
-  size_t errors = pb->n_errors;
+  struct catalog *old;
 
   if (sc->generation == 0)
     log_problems(pb);
@@ -222,22 +307,14 @@ static void on_catalog(void *arg, struct catalog *cat,
     catalog_unref(cat);
     return;
   }
-  if (snapshot_build(cat, &sc->eopts, sc->generation + 1, &snap, &err) < 0) {
-    XDS_LOGE("cannot build a snapshot: %s; still serving the previous one",
-             err.msg);
-    status_set_degraded(sc->status, err.msg);
-    catalog_unref(cat);
-    return;
-  }
-  sc->generation++;
-  XDS_LOGI("serving store %s generation %llu: %zu extensions, %zu listener "
-           "templates (%zu errors in the store)",
-           sc->store, (unsigned long long)sc->generation,
-           catalog_ext_count(cat), catalog_tmpl_count(cat), errors);
-  xds_server_publish(sc->server, snap);
-  status_set_ready(sc->status, (unsigned long)sc->generation);
-  snapshot_unref(snap);
-  catalog_unref(cat);
+  pthread_mutex_lock(&sc->rebuild_lock);
+  old = sc->cat;
+  sc->cat = cat;
+  if (sc->delivery != NULL && delivery_update(sc->delivery, cat) < 0)
+    XDS_LOGE("out of memory handing the new catalog to the module resolver");
+  pthread_mutex_unlock(&sc->rebuild_lock);
+  catalog_unref(old);
+  rebuild(sc, "store changed");
 }
 
 static int parse_int_flag(const char *flag, const char *s, long min, long max,
@@ -262,6 +339,11 @@ static int cmd_serve(int argc, char **argv) {
   struct admin_config acfg;
   struct serve_ctx sc;
   struct status status;
+  struct delivery_config dcfg;
+  const char *insecure[MAX_INSECURE_REGISTRIES + 1] = {NULL};
+  size_t n_insecure = 0;
+  int fetch_modules = 1;
+  char base_url[300];
   struct store_hooks hooks = {check_tmpl, NULL};
   struct admin *admin = NULL;
   struct file_watch *watch = NULL;
@@ -274,6 +356,9 @@ static int cmd_serve(int argc, char **argv) {
   memset(&scfg, 0, sizeof(scfg));
   memset(&acfg, 0, sizeof(acfg));
   memset(&sc, 0, sizeof(sc));
+  memset(&dcfg, 0, sizeof(dcfg));
+  pthread_mutex_init(&sc.rebuild_lock, NULL);
+  dcfg.cache_dir = DEFAULT_MODULE_CACHE;
   scfg.listen = DEFAULT_LISTEN;
   acfg.listen = ADMIN_DEFAULT_LISTEN;
   encode_opts_default(&sc.eopts);
@@ -341,6 +426,62 @@ static int cmd_serve(int argc, char **argv) {
                          &debounce_ms) < 0)
         return EXIT_FAILURE;
       break;
+    case OPT_MODULE_CACHE:
+      dcfg.cache_dir = optarg;
+      break;
+    case OPT_MODULE_CACHE_MAX: {
+      char *end;
+      errno = 0;
+      dcfg.cache_max_bytes = strtoull(optarg, &end, 10);
+      if (errno != 0 || end == optarg || *end != '\0') {
+        fprintf(stderr, "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
+                        "number of bytes\n",
+                optarg);
+        return EXIT_FAILURE;
+      }
+      break;
+    }
+    case OPT_PULL_SECRETS:
+      dcfg.pull_secrets_dir = optarg;
+      break;
+    case OPT_MODULE_BASE_URL:
+      if (strncmp(optarg, "http://", 7) != 0 &&
+          strncmp(optarg, "https://", 8) != 0) {
+        fprintf(stderr, "wasmxds: --module-base-url: \"%s\" must start "
+                        "with http:// or https://\n",
+                optarg);
+        return EXIT_FAILURE;
+      }
+      dcfg.base_url = optarg;
+      break;
+    case OPT_MODULE_TOKEN_SECRET:
+      dcfg.token_secret_file = optarg;
+      break;
+    case OPT_MODULE_DIRECT:
+      dcfg.direct = 1;
+      break;
+    case OPT_INSECURE_REGISTRY:
+      if (n_insecure == MAX_INSECURE_REGISTRIES) {
+        fprintf(stderr, "wasmxds: more than %d --insecure-registry flags\n",
+                MAX_INSECURE_REGISTRIES);
+        return EXIT_FAILURE;
+      }
+      insecure[n_insecure++] = optarg;
+      break;
+    case OPT_MODULE_PULL_INTERVAL: {
+      int v;
+      if (parse_int_flag("--module-pull-interval-s", optarg, 1, 86400 * 30,
+                         &v) < 0)
+        return EXIT_FAILURE;
+      dcfg.always_interval_s = v;
+      break;
+    }
+    case OPT_MODULE_ALLOW_LINK_LOCAL:
+      dcfg.allow_link_local = 1;
+      break;
+    case OPT_NO_MODULE_FETCH:
+      fetch_modules = 0;
+      break;
     case 'h':
       usage(stdout);
       return EXIT_SUCCESS;
@@ -374,6 +515,29 @@ static int cmd_serve(int argc, char **argv) {
   rc = admin_new(&acfg, &admin, &err);
   if (rc == 0)
     rc = status_register(&status, admin);
+  if (rc == 0 && fetch_modules) {
+    if (dcfg.base_url == NULL) {
+      /* The admin address as bound (its port may have been 0). */
+      const char *colon = strrchr(acfg.listen, ':');
+      int host_len = colon != NULL ? (int)(colon - acfg.listen) : 0;
+      snprintf(base_url, sizeof(base_url), "http://%.*s:%d", host_len,
+               acfg.listen, admin_port(admin));
+      dcfg.base_url = base_url;
+    }
+    dcfg.insecure_registries = n_insecure > 0 ? insecure : NULL;
+    dcfg.on_change = on_modules;
+    dcfg.on_change_arg = &sc;
+    rc = delivery_new(&dcfg, &sc.delivery, &err);
+    if (rc < 0) {
+      XDS_LOGE("module fetching: %s", err.msg);
+      goto out;
+    }
+    rc = delivery_register(sc.delivery, admin);
+    sc.eopts.module_of = delivery_module_of;
+    sc.eopts.module_ctx = sc.delivery;
+    XDS_LOGI("module fetching on: cache %s, served at %s%s", dcfg.cache_dir,
+             dcfg.base_url, "/modules/sha256/");
+  }
   if (rc == 0)
     rc = admin_start(admin, &err);
   if (rc < 0) {
@@ -409,7 +573,10 @@ static int cmd_serve(int argc, char **argv) {
 out:
   file_watch_stop(watch);
   admin_free(admin);
+  delivery_free(sc.delivery);
   xds_server_free(sc.server);
+  catalog_unref(sc.cat);
+  pthread_mutex_destroy(&sc.rebuild_lock);
   if (status_ok)
     status_cleanup(&status);
   return exit_status;

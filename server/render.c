@@ -34,18 +34,22 @@ static json_t *node_json(const struct proxy_id *p) {
 }
 
 /* How an extension is served: the real Wasm config or a substitute. */
-static json_t *serving_json(const struct wasm_ext *e) {
+static json_t *serving_json(struct snapshot *s, const struct wasm_ext *e) {
+  const struct encode_module *m = snapshot_module(s, e->fqn);
   json_t *o = json_object();
-  const char *why = NULL;
 
-  if (encode_servable(e, &why)) {
+  if (m == NULL || m->kind != ENCODE_MOD_UNAVAILABLE) {
     json_object_set_new(o, "served_as", json_string("wasm"));
+    if (m != NULL && m->kind == ENCODE_MOD_REMOTE) {
+      json_object_set_new(o, "module_uri", json_string(m->uri));
+      json_object_set_new(o, "module_sha256", json_string(m->sha256));
+    }
   } else {
     json_object_set_new(o, "served_as",
                         json_string(e->fail_strategy == WASM_FAIL_OPEN
                                         ? "allow-all RBAC substitute (FAIL_OPEN)"
                                         : "deny-all RBAC substitute (FAIL_CLOSE)"));
-    json_object_set_new(o, "reason", json_string(why));
+    json_object_set_new(o, "reason", json_string(m->reason));
   }
   return o;
 }
@@ -128,7 +132,7 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     if (!used)
       continue;
     r = snapshot_ecds(s, e->fqn);
-    ej = serving_json(e);
+    ej = serving_json(s, e);
     json_object_set_new(ej, "name", json_string(e->fqn));
     json_object_set_new(ej, "version", json_string(r->version));
     json_object_set_new(

@@ -21,6 +21,16 @@
  * applies by default is 4 MiB. */
 #define SNAPSHOT_LDS_MAX (4 * 1024 * 1024 - 1024)
 
+/* An extension's module delivery, copied out of the resolver when the
+ * snapshot was built (so a snapshot never changes). */
+struct snap_module {
+  struct encode_module m; /* its strings point into the fields below */
+  char *uri;
+  char *sha256;
+  char *root_id;
+  char *reason;
+};
+
 struct snapshot {
   atomic_long refs;
   uint64_t generation;
@@ -28,6 +38,7 @@ struct snapshot {
   struct encode_opts opts;
   struct xds_resource *ecds; /* parallel to the catalog's extensions */
   size_t n_ecds;
+  struct snap_module *mods;  /* parallel too */
   pthread_mutex_t class_lock;
   struct xds_map *classes; /* key -> struct xds_class */
   unsigned long class_builds; /* views built (guarded by class_lock) */
@@ -58,6 +69,13 @@ static void snapshot_free(struct snapshot *s) {
   for (size_t i = 0; i < s->n_ecds; i++)
     resource_cleanup(&s->ecds[i]);
   xds_free(s->ecds);
+  for (size_t i = 0; s->mods != NULL && i < catalog_ext_count(s->cat); i++) {
+    xds_free(s->mods[i].uri);
+    xds_free(s->mods[i].sha256);
+    xds_free(s->mods[i].root_id);
+    xds_free(s->mods[i].reason);
+  }
+  xds_free(s->mods);
   xds_map_free(s->classes, class_free);
   pthread_mutex_destroy(&s->class_lock);
   catalog_unref(s->cat);
@@ -71,6 +89,41 @@ static void resource_take(struct xds_resource *r, const char *name,
   r->len = b->len;
   r->bytes = (uint8_t *)xds_buf_steal(b, NULL);
   version_of(r->bytes, r->len, r->version);
+}
+
+static int dup_or_null(const char *in, char **out) {
+  *out = NULL;
+  if (in == NULL)
+    return 0;
+  *out = xds_strdup(in);
+  return *out == NULL ? XDS_ENOMEM : 0;
+}
+
+/* Decides and copies extension i's module delivery. */
+static int take_module(struct snapshot *s, size_t i, const struct wasm_ext *e,
+                       const struct encode_opts *o) {
+  struct snap_module *sm = &s->mods[i];
+  struct encode_module m;
+  int rc;
+
+  if (o->module_of != NULL) {
+    rc = o->module_of(o->module_ctx, e, &m);
+    if (rc < 0)
+      return rc;
+  } else {
+    encode_module_default(e, &m);
+  }
+  if (dup_or_null(m.uri, &sm->uri) < 0 ||
+      dup_or_null(m.sha256, &sm->sha256) < 0 ||
+      dup_or_null(m.root_id, &sm->root_id) < 0 ||
+      dup_or_null(m.reason, &sm->reason) < 0)
+    return XDS_ENOMEM;
+  sm->m.kind = m.kind;
+  sm->m.uri = sm->uri;
+  sm->m.sha256 = sm->sha256;
+  sm->m.root_id = sm->root_id;
+  sm->m.reason = sm->reason;
+  return 0;
 }
 
 int snapshot_build(struct catalog *cat, const struct encode_opts *o,
@@ -92,12 +145,18 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
   pthread_mutex_init(&s->class_lock, NULL);
   s->classes = xds_map_new();
   s->ecds = xds_calloc(n, sizeof(*s->ecds));
-  if (s->classes == NULL || s->ecds == NULL)
+  s->mods = xds_calloc(n, sizeof(*s->mods));
+  if (s->classes == NULL || s->ecds == NULL || s->mods == NULL)
     goto fail;
+  for (size_t i = 0; i < n; i++) {
+    rc = take_module(s, i, catalog_ext_at(cat, i), o);
+    if (rc < 0)
+      goto fail;
+  }
   xds_buf_init(&b, SNAPSHOT_LDS_MAX);
   for (size_t i = 0; i < n; i++) {
     const struct wasm_ext *e = catalog_ext_at(cat, i);
-    rc = encode_extension_config(e, o, &b);
+    rc = encode_extension_config(e, &s->mods[i].m, o, &b);
     if (rc < 0) {
       xds_err_set(err, rc, "%s: extension %s cannot be encoded: %s",
                   e->loc.source, e->fqn, xds_strerror(rc));
@@ -154,6 +213,13 @@ const struct xds_resource *snapshot_ecds(const struct snapshot *s,
   return NULL;
 }
 
+const struct encode_module *snapshot_module(const struct snapshot *s,
+                                           const char *fqn) {
+  const struct xds_resource *r = snapshot_ecds(s, fqn);
+
+  return r != NULL ? &s->mods[r - s->ecds].m : NULL;
+}
+
 /* The class key: everything composition depends on. Labels matter only
  * through the templates they select, so proxies whose labels differ but
  * select the same templates share a class. Returns a new string or NULL. */
@@ -204,7 +270,19 @@ static int class_build(const struct snapshot *s, const struct proxy_id *p,
     if (rc < 0)
       goto fail_bufs;
     err.msg[0] = '\0';
-    rc = encode_listener(t, &ch, &s->opts, &b, &err);
+    {
+      const struct encode_module **mods =
+          xds_calloc(ch.n + 1, sizeof(*mods));
+      if (mods == NULL) {
+        chain_cleanup(&ch);
+        rc = XDS_ENOMEM;
+        goto fail_bufs;
+      }
+      for (size_t k = 0; k < ch.n; k++)
+        mods[k] = snapshot_module(s, ch.exts[k]->fqn);
+      rc = encode_listener_mods(t, &ch, mods, &s->opts, &b, &err);
+      xds_free(mods);
+    }
     chain_cleanup(&ch);
     if (rc == XDS_ENOMEM)
       goto fail_bufs;

@@ -73,6 +73,11 @@ const struct encode_opts *snapshot_opts(const struct snapshot *s);
 const struct xds_resource *snapshot_ecds(const struct snapshot *s,
                                          const char *fqn);
 
+/* How the extension named fqn is delivered in this snapshot (module
+ * resolved, fetched by Envoy, or unavailable and why), or NULL. */
+const struct encode_module *snapshot_module(const struct snapshot *s,
+                                           const char *fqn);
+
 /*
  * The class view for proxy p, built on first use. Returns 0 and a view
  * owned by s (valid while the caller holds a reference to s), or

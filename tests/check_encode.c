@@ -73,7 +73,7 @@ static Envoy__Config__Core__V3__TypedExtensionConfig *ecds(const char *name) {
 
   ck_assert_ptr_nonnull(e);
   xds_buf_init(&b, 1 << 20);
-  ck_assert_int_eq(encode_extension_config(e, &opts, &b), 0);
+  ck_assert_int_eq(encode_extension_config(e, NULL, &opts, &b), 0);
   tec = envoy__config__core__v3__typed_extension_config__unpack(
       NULL, b.len, (const uint8_t *)b.data);
   ck_assert_ptr_nonnull(tec);
@@ -315,11 +315,39 @@ START_TEST(encoding_is_deterministic) {
 
   xds_buf_init(&a, 1 << 20);
   xds_buf_init(&b, 1 << 20);
-  ck_assert_int_eq(encode_extension_config(e, &opts, &a), 0);
-  ck_assert_int_eq(encode_extension_config(e, &opts, &b), 0);
+  ck_assert_int_eq(encode_extension_config(e, NULL, &opts, &a), 0);
+  ck_assert_int_eq(encode_extension_config(e, NULL, &opts, &b), 0);
   ck_assert_uint_eq(a.len, b.len);
   ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
   xds_buf_cleanup(&a);
+  xds_buf_cleanup(&b);
+}
+END_TEST
+
+/* A resolved module: remote code from wasmxds' cache, with the image's
+ * root id as the default root_id. */
+START_TEST(resolved_module_is_remote_with_default_root_id) {
+  const struct wasm_ext *e =
+      catalog_ext_find(cat, "organizations/acme/extensions/oci-closed");
+  struct encode_module m = {ENCODE_MOD_REMOTE,
+                            "http://127.0.0.1:18001/modules/sha256/aa.wasm",
+                            "aaaa", "from-image", NULL};
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec;
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+  Envoy__Extensions__Wasm__V3__PluginConfig *pc;
+  struct xds_buf b;
+
+  xds_buf_init(&b, 1 << 20);
+  ck_assert_int_eq(encode_extension_config(e, &m, &opts, &b), 0);
+  tec = envoy__config__core__v3__typed_extension_config__unpack(
+      NULL, b.len, (const uint8_t *)b.data);
+  pc = plugin(tec, &wasm);
+  ck_assert_str_eq(pc->root_id, "from-image");
+  ck_assert_str_eq(pc->vm_config->code->remote->http_uri->uri,
+                   "http://127.0.0.1:18001/modules/sha256/aa.wasm");
+  ck_assert_str_eq(pc->vm_config->code->remote->sha256, "aaaa");
+  envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(wasm, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
   xds_buf_cleanup(&b);
 }
 END_TEST
@@ -336,6 +364,7 @@ Suite *encode_suite(void) {
   tcase_add_test(tc, rds_route_and_defaults);
   tcase_add_test(tc, inline_mode_embeds_configs);
   tcase_add_test(tc, encoding_is_deterministic);
+  tcase_add_test(tc, resolved_module_is_remote_with_default_root_id);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -44,3 +44,4 @@ tests_any_split_SOURCES = tests/any_split.c
 tests_any_split_CFLAGS = $(TEST_CFLAGS)
 tests_any_split_LDADD = $(TEST_LIBS)
 
+include $(srcdir)/tests/delivery.mk

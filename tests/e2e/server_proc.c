@@ -47,7 +47,11 @@ struct server_proc {
   int log_fd;  /* read side of the unlinked log file */
   size_t mark; /* log offset where searches start */
   int port;
+  int admin_port;  /* 0 until read from the log */
   char target[32]; /* "127.0.0.1:PORT" */
+  char **argv;     /* the command line, kept for server_proc_restart() */
+  char cache_dir[40]; /* the server's module cache, removed at the end */
+  int cache_made;
 };
 
 static long long now_ms(void) {
@@ -191,14 +195,50 @@ static int read_log(const struct server_proc *sp, size_t from, char **out,
   return 0;
 }
 
+/* Frees a NULL-terminated argv whose strings were strdup'ed, except the
+ * entry that points at sp->target. */
+static void free_argv(struct server_proc *sp) {
+  if (sp->argv == NULL)
+    return;
+  for (int i = 0; sp->argv[i] != NULL; i++)
+    if (sp->argv[i] != sp->target)
+      free(sp->argv[i]);
+  free(sp->argv);
+  sp->argv = NULL;
+}
+
+/* Appends a copy of arg to sp->argv (room for MAX_ARGS entries). */
+static int push_arg(struct server_proc *sp, int *argc, const char *arg) {
+  if (*argc >= MAX_ARGS - 1)
+    return XDS_EINVAL;
+  sp->argv[*argc] = strdup(arg);
+  if (sp->argv[*argc] == NULL)
+    return XDS_ENOMEM;
+  (*argc)++;
+  return 0;
+}
+
+/* Waits until the child's port accepts, the child exits (returns
+ * XDS_ENOTFOUND) or the start timeout passes (XDS_EIO). */
+static int wait_accepting(struct server_proc *sp) {
+  long long deadline = now_ms() + SERVER_PROC_START_TIMEOUT_MS;
+
+  while (now_ms() < deadline) {
+    if (reap_nohang(sp))
+      return XDS_ENOTFOUND;
+    if (port_accepts(sp->port))
+      return 0;
+    sleep_ms(POLL_MS);
+  }
+  return XDS_EIO;
+}
+
 int server_proc_start(const char *store_path, const char *const *extra_args,
                       struct server_proc **out) {
   const char *bin = getenv("WASMXDS_BIN");
   char tmpl[] = "/tmp/wasmxds-e2e-XXXXXX";
-  char *argv[MAX_ARGS];
   struct server_proc *sp;
-  int rc = XDS_EIO, argc = 0;
-  long long deadline;
+  int rc = XDS_EIO, argc = 0, has_admin = 0, has_cache = 0;
 
   *out = NULL;
   if (bin == NULL || *bin == '\0' || store_path == NULL) {
@@ -208,28 +248,56 @@ int server_proc_start(const char *store_path, const char *const *extra_args,
   sp = calloc(1, sizeof(*sp));
   if (sp == NULL)
     return XDS_ENOMEM;
+  snprintf(sp->cache_dir, sizeof(sp->cache_dir),
+           "/tmp/wasmxds-e2e-mods-XXXXXX");
   sp->log_fd = mkstemp(tmpl);
   if (sp->log_fd < 0) {
     free(sp);
     return XDS_EIO;
   }
   unlink(tmpl);
+  sp->argv = calloc(MAX_ARGS, sizeof(*sp->argv));
+  if (sp->argv == NULL) {
+    rc = XDS_ENOMEM;
+    goto fail;
+  }
 
-  argv[argc++] = (char *)bin;
-  argv[argc++] = "--listen";
-  argv[argc++] = sp->target;
-  argv[argc++] = "--store";
-  argv[argc++] = (char *)store_path;
-  argv[argc++] = "--log-level";
-  argv[argc++] = "debug";
+  if ((rc = push_arg(sp, &argc, bin)) < 0 ||
+      (rc = push_arg(sp, &argc, "--listen")) < 0)
+    goto fail;
+  sp->argv[argc++] = sp->target;
+  if ((rc = push_arg(sp, &argc, "--store")) < 0 ||
+      (rc = push_arg(sp, &argc, store_path)) < 0 ||
+      (rc = push_arg(sp, &argc, "--log-level")) < 0 ||
+      (rc = push_arg(sp, &argc, "debug")) < 0)
+    goto fail;
   for (int i = 0; extra_args != NULL && extra_args[i] != NULL; i++) {
-    if (argc >= MAX_ARGS - 1) {
-      rc = XDS_EINVAL;
+    if (strcmp(extra_args[i], "--admin-listen") == 0 ||
+        strncmp(extra_args[i], "--admin-listen=", 15) == 0)
+      has_admin = 1;
+    if (strcmp(extra_args[i], "--module-cache") == 0 ||
+        strcmp(extra_args[i], "--no-module-fetch") == 0)
+      has_cache = 1;
+    if ((rc = push_arg(sp, &argc, extra_args[i])) < 0)
+      goto fail;
+  }
+  /* A port of the kernel's choosing, so that servers of tests running at
+   * the same time never fight over the default admin port. */
+  if (!has_admin && ((rc = push_arg(sp, &argc, "--admin-listen")) < 0 ||
+                     (rc = push_arg(sp, &argc, "127.0.0.1:0")) < 0))
+    goto fail;
+  /* A module cache of the test's own, never the system's. */
+  if (!has_cache) {
+    if (mkdtemp(sp->cache_dir) == NULL) {
+      rc = XDS_EIO;
       goto fail;
     }
-    argv[argc++] = (char *)extra_args[i];
+    sp->cache_made = 1;
+    if ((rc = push_arg(sp, &argc, "--module-cache")) < 0 ||
+        (rc = push_arg(sp, &argc, sp->cache_dir)) < 0)
+      goto fail;
   }
-  argv[argc] = NULL;
+  sp->argv[argc] = NULL;
 
   for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     if (ftruncate(sp->log_fd, 0) < 0 || lseek(sp->log_fd, 0, SEEK_SET) < 0)
@@ -238,24 +306,18 @@ int server_proc_start(const char *store_path, const char *const *extra_args,
     if (rc < 0)
       goto fail;
     snprintf(sp->target, sizeof(sp->target), "127.0.0.1:%d", sp->port);
-    rc = spawn(sp, argv);
+    rc = spawn(sp, sp->argv);
     if (rc < 0)
       goto fail;
-    deadline = now_ms() + SERVER_PROC_START_TIMEOUT_MS;
-    while (now_ms() < deadline) {
-      if (reap_nohang(sp))
-        break;
-      if (port_accepts(sp->port)) {
-        *out = sp;
-        return 0;
-      }
-      sleep_ms(POLL_MS);
+    rc = wait_accepting(sp);
+    if (rc == 0) {
+      *out = sp;
+      return 0;
     }
-    if (sp->pid != 0) {
+    if (rc == XDS_EIO) {
       /* Still running but never listened: no retry would help. */
       fprintf(stderr, "server_proc: %s did not accept on %s within %d ms\n",
               bin, sp->target, SERVER_PROC_START_TIMEOUT_MS);
-      rc = XDS_EIO;
       goto fail;
     }
     fprintf(stderr, "server_proc: %s exited early (status 0x%x), attempt %d\n",
@@ -266,6 +328,53 @@ fail:
   server_proc_dump_log(sp);
   server_proc_free(sp);
   return rc;
+}
+
+int server_proc_restart(struct server_proc *sp) {
+  int rc;
+
+  if (sp->pid != 0 && !reap_nohang(sp))
+    return XDS_EINVAL;
+  sp->admin_port = 0;
+  sp->mark = server_proc_log_size(sp);
+  /* The same port: it was ours, so only a stray process could take it. */
+  for (int attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+    rc = spawn(sp, sp->argv);
+    if (rc < 0)
+      return rc;
+    rc = wait_accepting(sp);
+    if (rc == 0)
+      return 0;
+    if (rc == XDS_EIO) {
+      server_proc_stop(sp, NULL);
+      break;
+    }
+    sleep_ms(100); /* exited early: the port may be in use a moment more */
+  }
+  fprintf(stderr, "server_proc: restart on %s failed\n", sp->target);
+  server_proc_dump_log(sp);
+  return XDS_EIO;
+}
+
+int server_proc_pid(const struct server_proc *sp) {
+  return (int)sp->pid;
+}
+
+int server_proc_admin_port(struct server_proc *sp) {
+  char *line = NULL;
+  const char *p;
+  size_t saved = sp->mark;
+
+  if (sp->admin_port > 0)
+    return sp->admin_port;
+  /* main.c logs "admin HTTP on HOST:PORT (port N)" once bound. */
+  sp->mark = 0;
+  if (server_proc_wait_log_line(sp, "admin HTTP on ", 5000, &line) == 0 &&
+      (p = strstr(line, "(port ")) != NULL)
+    sp->admin_port = atoi(p + 6);
+  sp->mark = saved;
+  free(line);
+  return sp->admin_port > 0 ? sp->admin_port : XDS_ENOTFOUND;
 }
 
 const char *server_proc_target(const struct server_proc *sp) {
@@ -286,6 +395,14 @@ size_t server_proc_log_size(const struct server_proc *sp) {
 
 void server_proc_log_mark(struct server_proc *sp) {
   sp->mark = server_proc_log_size(sp);
+}
+
+size_t server_proc_log_get_mark(const struct server_proc *sp) {
+  return sp->mark;
+}
+
+void server_proc_log_set_mark(struct server_proc *sp, size_t offset) {
+  sp->mark = offset;
 }
 
 /* Finds substr in the complete lines of buf (up to the last newline) and
@@ -410,5 +527,12 @@ void server_proc_free(struct server_proc *sp) {
   server_proc_stop(sp, NULL);
   if (sp->log_fd >= 0)
     close(sp->log_fd);
+  if (sp->cache_made) {
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sp->cache_dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "server_proc: cannot remove %s\n", sp->cache_dir);
+  }
+  free_argv(sp);
   free(sp);
 }

@@ -4,7 +4,10 @@
  *
  * server_proc_start() picks a free loopback port, runs
  *   $WASMXDS_BIN --listen 127.0.0.1:PORT --store PATH --log-level debug ARGS...
- * with stdout and stderr sent to a temporary log file, and returns once the
+ *     [--admin-listen 127.0.0.1:0]
+ * (the admin address is added unless ARGS name one, so that servers of
+ * tests running at the same time never compete for the default admin port;
+ * server_proc_admin_port() reads the port chosen from the log) with stdout and stderr sent to a temporary log file, and returns once the
  * port accepts TCP connections (or fails). The child gets SIGKILL if the
  * test process dies first (PR_SET_PDEATHSIG), so a test that times out never
  * leaves a server behind. Only loopback addresses are used and every wait is

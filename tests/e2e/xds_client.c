@@ -229,6 +229,27 @@ int xds_client_new(const char *target, const grpc_channel_args *args,
   return rc;
 }
 
+int xds_client_new_tls(const char *target, const char *root_pem,
+                       const char *key_pem, const char *cert_pem,
+                       const grpc_channel_args *args, struct xds_client **out) {
+  grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
+  grpc_channel_credentials *creds;
+  int rc;
+
+  *out = NULL;
+  grpc_init(); /* as in xds_client_new(): credentials need the library */
+  creds = grpc_ssl_credentials_create(
+      root_pem, key_pem != NULL && cert_pem != NULL ? &pair : NULL, NULL, NULL);
+  if (creds == NULL) {
+    grpc_shutdown();
+    return XDS_EIO;
+  }
+  rc = xds_client_new_creds(target, creds, args, out);
+  grpc_channel_credentials_release(creds);
+  grpc_shutdown();
+  return rc;
+}
+
 uint64_t xds_client_msgs_received(const struct xds_client *c) {
   return c->msgs;
 }

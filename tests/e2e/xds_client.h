@@ -109,6 +109,17 @@ int xds_client_new_creds(const char *target, grpc_channel_credentials *creds,
                          struct xds_client **out);
 
 /*
+ * As xds_client_new() over TLS: root_pem (PEM text of the CA that signed
+ * the server's certificate) verifies the server; key_pem and cert_pem
+ * (both NULL for none) are the client's key and certificate chain for
+ * mutual TLS. The strings are borrowed for the call only. Returns 0 or
+ * XDS_ENOMEM / XDS_EIO.
+ */
+int xds_client_new_tls(const char *target, const char *root_pem,
+                       const char *key_pem, const char *cert_pem,
+                       const grpc_channel_args *args, struct xds_client **out);
+
+/*
  * Cancels every stream still open, waits (bounded) for their operations to
  * finish, frees them, destroys the channel and completion queue. NULL is a
  * no-op. Any struct xds_stream of c is invalid afterwards.

@@ -1,0 +1,228 @@
+/*
+ * check_delivery.c: the module path end to end. An oci:// extension in the
+ * file store, its image in a real docker-registry on loopback: wasmxds
+ * pulls it, and an ADS client receives ECDS remote code whose URL, fetched
+ * from wasmxds, returns bytes with exactly the advertised sha256 (and the
+ * image's root id as the default root_id). A restart with the warm cache
+ * makes no request to the registry.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "tests/e2e/server_proc.h"
+#include "tests/e2e/xds_client.h"
+#include "tests/helpers/modtest.h"
+#include "tests/helpers/registry.h"
+#include "typeurl.h"
+
+#include "envoy/config/core/v3/extension.pb-c.h"
+#include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+
+#define FQN "organizations/acme/extensions/auth"
+
+struct body {
+  unsigned char *data;
+  size_t len;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  struct body *b = arg;
+  unsigned char *q = realloc(b->data, b->len + size * n);
+
+  if (q == NULL)
+    return 0;
+  memcpy(q + b->len, p, size * n);
+  b->data = q;
+  b->len += size * n;
+  return size * n;
+}
+
+static long http_get(const char *url, struct body *b) {
+  CURL *c = curl_easy_init();
+  long code = 0;
+
+  ck_assert_ptr_nonnull(c);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(c);
+  return code;
+}
+
+/* Pushes an oci-variant image; returns the module's sha256 in hex. */
+static void push_image(struct registry *r, char *wasm_hex) {
+  static const char config[] =
+      "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0-097b7f2e4cc1fb490cc1943d0d633655ac3c522f\"],"
+      "\"config\":{\"rootIds\":[\"from_image\"],\"root_ids\":[\"from_image\"]}}";
+  unsigned char *wasm = mt_wasm(8192, 42);
+  char cfg_hex[65], man_hex[65], manifest[1024];
+
+  ck_assert_int_eq(registry_push_blob(r, "acme/auth", wasm, 8192, wasm_hex), 0);
+  ck_assert_int_eq(registry_push_blob(r, "acme/auth", config,
+                                      strlen(config), cfg_hex), 0);
+  snprintf(manifest, sizeof(manifest),
+           "{\"schemaVersion\":2,"
+           "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+           "\"config\":{\"mediaType\":\"application/vnd.module.wasm.config.v1+json\","
+           "\"digest\":\"sha256:%s\",\"size\":%zu},"
+           "\"layers\":[{\"mediaType\":\"application/vnd.module.wasm.content.layer.v1+wasm\","
+           "\"digest\":\"sha256:%s\",\"size\":8192}]}",
+           cfg_hex, strlen(config), wasm_hex);
+  ck_assert_int_eq(registry_push_manifest(r, "acme/auth", "1.0",
+                                          "application/vnd.oci.image.manifest.v1+json",
+                                          manifest, man_hex), 0);
+  free(wasm);
+}
+
+static void write_store(const char *dir, const char *registry_host) {
+  char path[512], text[2048];
+
+  snprintf(path, sizeof(path), "%s/store.yaml", dir);
+  snprintf(text, sizeof(text),
+           "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+           "metadata: {organization: acme, name: auth}\n"
+           "spec:\n  url: oci://%s/acme/auth:1.0\n  phase: AUTHZ\n"
+           "  imagePullPolicy: IfNotPresent\n"
+           "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
+           "  route: {cluster: app}\n  httpFilters:\n"
+           "  - name: envoy.filters.http.router\n"
+           "    typedConfig: {'@type': envoy.extensions.filters.http.router.v3.Router}\n",
+           registry_host);
+  ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
+}
+
+/* Subscribes to FQN over ADS and waits (bounded) for its Wasm config;
+ * returns the PluginConfig (caller frees the Wasm with xds_msg_free). */
+static Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *
+wait_for_wasm(struct server_proc *sp) {
+  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+  Envoy__Config__Core__V3__Node *node = xds_node_new("d-1", "c", meta, NULL);
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm = NULL;
+  char *names[] = {FQN};
+  struct xds_client *c;
+  struct xds_stream *s;
+  time_t deadline = time(NULL) + 20;
+
+  ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &s), 0);
+  req.node = node;
+  req.type_url = TYPE_ECDS;
+  req.resource_names = names;
+  req.n_resource_names = 1;
+  ck_assert_int_eq(xds_stream_send_request(s, &req, 2000), 0);
+  while (wasm == NULL && time(NULL) < deadline) {
+    Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+    Envoy__Config__Core__V3__TypedExtensionConfig *tec;
+    if (xds_stream_recv_response(s, 2000, &r) != 0)
+      continue;
+    ck_assert_uint_eq(r->n_resources, 1);
+    tec = xds_any_to_typed_extension_config(r->resources[0]);
+    ck_assert_ptr_nonnull(tec);
+    ck_assert_str_eq(tec->name, FQN);
+    if (strcmp(tec->typed_config->type_url, TYPE_WASM) == 0)
+      wasm = xds_any_to_wasm(tec->typed_config);
+    else /* not fetched yet: the FAIL_CLOSE substitute */
+      ck_assert_str_eq(tec->typed_config->type_url, TYPE_RBAC);
+    /* ACK and wait for the next. */
+    req.node = NULL;
+    req.version_info = r->version_info;
+    req.response_nonce = r->nonce;
+    ck_assert_int_eq(xds_stream_send_request(s, &req, 2000), 0);
+    xds_msg_free(tec);
+    xds_msg_free(r);
+  }
+  xds_stream_free(s);
+  xds_client_free(c);
+  xds_node_free(node);
+  if (wasm == NULL)
+    server_proc_dump_log(sp);
+  ck_assert_msg(wasm != NULL, "no Wasm config for %s within 20 s", FQN);
+  return wasm;
+}
+
+START_TEST(oci_module_reaches_envoy_through_the_cache) {
+  char dir[64], cache[600], wasm_hex[65], got_hex[65];
+  const char *args[5];
+  struct registry *reg = registry_start(NULL, NULL);
+  struct server_proc *sp;
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+  Envoy__Config__Core__V3__RemoteDataSource *remote;
+  struct body b = {NULL, 0};
+  long before;
+
+  ck_assert_ptr_nonnull(reg);
+  push_image(reg, wasm_hex);
+  mt_tmpdir(dir, sizeof(dir));
+  write_store(dir, registry_host(reg));
+  snprintf(cache, sizeof(cache), "%s/cache", dir);
+  args[0] = "--module-cache";
+  args[1] = cache;
+  args[2] = NULL;
+  {
+    char store[600];
+    snprintf(store, sizeof(store), "%s/store.yaml", dir);
+    ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
+  }
+  wasm = wait_for_wasm(sp);
+  ck_assert_int_eq(wasm->config->vm_config->code->specifier_case,
+                   ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE);
+  remote = wasm->config->vm_config->code->remote;
+  ck_assert_str_eq(remote->sha256, wasm_hex);
+  ck_assert_str_eq(wasm->config->root_id, "from_image");
+  ck_assert_str_eq(remote->http_uri->cluster, "wasmxds_modules");
+  ck_assert_ptr_nonnull(strstr(remote->http_uri->uri, "/modules/sha256/"));
+  ck_assert_int_eq(http_get(remote->http_uri->uri, &b), 200);
+  mt_sha(b.data, b.len, got_hex);
+  ck_assert_str_eq(got_hex, wasm_hex);
+  free(b.data);
+  xds_msg_free(wasm);
+
+  /* A restart on the warm cache: served again without asking the
+   * registry. */
+  before = registry_requests(reg);
+  server_proc_free(sp);
+  {
+    char store[600];
+    snprintf(store, sizeof(store), "%s/store.yaml", dir);
+    ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
+  }
+  wasm = wait_for_wasm(sp);
+  ck_assert_str_eq(wasm->config->vm_config->code->remote->sha256, wasm_hex);
+  xds_msg_free(wasm);
+  ck_assert_int_eq(registry_requests(reg), before);
+  server_proc_free(sp);
+  registry_stop(reg);
+  mt_rmrf(dir);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("delivery");
+  TCase *tc = tcase_create("delivery");
+  SRunner *sr;
+  int failed;
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  tcase_set_timeout(tc, 90);
+  tcase_add_test(tc, oci_module_reaches_envoy_through_the_cache);
+  suite_add_tcase(s, tc);
+  sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  curl_global_cleanup();
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
