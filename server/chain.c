@@ -104,9 +104,15 @@ int chain_order(const struct wasm_ext *a, const struct wasm_ext *b) {
   return strcmp(a->fqn, b->fqn);
 }
 
+/* Chain entries are sorted with their catalog positions. */
+struct chain_item {
+  const struct wasm_ext *e;
+  size_t index;
+};
+
 static int order_cmp(const void *pa, const void *pb) {
-  return chain_order(*(const struct wasm_ext *const *)pa,
-                     *(const struct wasm_ext *const *)pb);
+  return chain_order(((const struct chain_item *)pa)->e,
+                     ((const struct chain_item *)pb)->e);
 }
 
 /* First catalog index whose fqn is >= key. */
@@ -127,9 +133,10 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
                   const struct listener_tmpl *t, struct chain *out) {
   char prefix[512];
   size_t plen, first, n_all, n = 0, cap = 0;
-  const struct wasm_ext **v = NULL;
+  struct chain_item *v = NULL;
 
   out->exts = NULL;
+  out->index = NULL;
   out->n = 0;
   if (p->organization == NULL)
     return 0;
@@ -147,7 +154,7 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
       continue;
     if (n == cap) {
       size_t ncap = cap ? cap * 2 : 8;
-      const struct wasm_ext **nv = xds_realloc(v, ncap * sizeof(*v));
+      struct chain_item *nv = xds_realloc(v, ncap * sizeof(*v));
       if (nv == NULL) {
         xds_free(v);
         return XDS_ENOMEM;
@@ -155,18 +162,36 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
       v = nv;
       cap = ncap;
     }
-    v[n++] = e;
+    v[n].e = e;
+    v[n].index = i;
+    n++;
   }
   if (n > 1)
     qsort(v, n, sizeof(*v), order_cmp);
-  out->exts = v;
+  out->exts = xds_malloc((n + 1) * sizeof(*out->exts));
+  out->index = xds_malloc((n + 1) * sizeof(*out->index));
+  if (out->exts == NULL || out->index == NULL) {
+    xds_free(out->exts);
+    xds_free(out->index);
+    out->exts = NULL;
+    out->index = NULL;
+    xds_free(v);
+    return XDS_ENOMEM;
+  }
+  for (size_t k = 0; k < n; k++) {
+    out->exts[k] = v[k].e;
+    out->index[k] = v[k].index;
+  }
   out->n = n;
+  xds_free(v);
   return 0;
 }
 
 void chain_cleanup(struct chain *c) {
   xds_free(c->exts);
+  xds_free(c->index);
   c->exts = NULL;
+  c->index = NULL;
   c->n = 0;
 }
 

@@ -28,6 +28,7 @@ const char *chain_verdict_str(enum chain_verdict v);
  * the extensions it points to are borrowed from the catalog. */
 struct chain {
   const struct wasm_ext **exts;
+  size_t *index; /* index[k]: catalog position of exts[k] */
   size_t n;
 };
 

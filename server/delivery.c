@@ -144,6 +144,11 @@ int delivery_new(const struct delivery_config *cfg, struct delivery **out,
   rc.allow_link_local = cfg->allow_link_local;
   rc.http_direct = cfg->direct;
   rc.always_interval_s = cfg->always_interval_s;
+  rc.ca_file = cfg->ca_file;
+  rc.workers = cfg->workers;
+  rc.fetch_timeout_ms = cfg->fetch_timeout_ms;
+  rc.backoff_max_ms = cfg->backoff_max_ms;
+  rc.max_module_bytes = cfg->max_module_bytes;
   rc.on_change = cfg->on_change;
   rc.on_change_arg = cfg->on_change_arg;
   r = resolver_new(&rc, &d->res, err);

@@ -11,7 +11,7 @@
  *                            <base-url>/modules/sha256/<hex>.wasm with its
  *                            sha256 (and the image's first root id as the
  *                            default root_id);
- *   --module-direct and an http(s):// url with a sha256: that url, fetched
+ *   --module-http-direct and an http(s):// url with a sha256: that url, fetched
  *                            by Envoy itself;
  *   pending or failed        unavailable: the fail-strategy RBAC substitute,
  *                            with the resolver's reason.
@@ -43,9 +43,14 @@ struct delivery_config {
   const char *base_url;             /* --module-base-url, no trailing / */
   const char *token_secret_file;    /* --module-token-secret, nullable */
   const char *const *insecure_registries; /* NULL-terminated, nullable */
-  int direct;                       /* --module-direct */
+  int direct;                       /* --module-http-direct */
   int allow_link_local;             /* --module-allow-link-local */
-  long always_interval_s;           /* --module-pull-interval-s, 0: default */
+  long always_interval_s;           /* --module-always-interval, 0: default */
+  const char *ca_file;              /* --module-ca-file, nullable */
+  int workers;                      /* --module-pull-workers, 0: default */
+  long fetch_timeout_ms;            /* --module-fetch-timeout, 0: default */
+  long backoff_max_ms;              /* --module-retry-max, 0: default */
+  size_t max_module_bytes;          /* --module-max-bytes, 0: default */
   void (*on_change)(void *arg);     /* results changed (a worker thread) */
   void *on_change_arg;
 };

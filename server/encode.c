@@ -328,9 +328,9 @@ struct listener_build {
   const struct listener_tmpl *t;
   const struct chain *c;
   const struct encode_module *const *mods; /* nullable */
+  const struct encode_entry *entries;      /* nullable: pre-encoded */
   const struct encode_opts *o;
-  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter **filters;
-  size_t n;
+  struct xds_buf *filters; /* HCM field 5 entries, in order */
   struct xds_err *err;
 };
 
@@ -338,21 +338,33 @@ struct listener_build {
 #define http_filter_t                                                         \
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter
 
-static http_filter_t *new_http_filter(struct listener_build *lb, const char *name) {
-  http_filter_t *f = xds_arena_alloc(lb->a, sizeof(*f));
+static http_filter_t *new_http_filter(struct xds_arena *a, const char *name) {
+  http_filter_t *f = xds_arena_alloc(a, sizeof(*f));
 
   if (f == NULL)
     return NULL;
   envoy__extensions__filters__network__http_connection_manager__v3__http_filter__init(f);
   f->name = (char *)name;
-  lb->filters[lb->n++] = f;
   return f;
+}
+
+/* Appends f as one HCM http_filters entry (field 5). */
+static int put_filter(struct xds_buf *out, const http_filter_t *f) {
+  size_t n = protobuf_c_message_get_packed_size(&f->base);
+  char *p;
+  int rc = wire_put_len_prefix(out, 5, n);
+
+  if (rc == 0)
+    rc = xds_buf_extend(out, n, &p);
+  if (rc == 0)
+    protobuf_c_message_pack(&f->base, (uint8_t *)p);
+  return rc;
 }
 
 static int emit_native(void *ctx, size_t i) {
   struct listener_build *lb = ctx;
   const struct native_filter *nf = &lb->t->filters[i];
-  http_filter_t *f = new_http_filter(lb, nf->name);
+  http_filter_t *f = new_http_filter(lb->a, nf->name);
   int rc;
 
   if (f == NULL)
@@ -370,13 +382,15 @@ static int emit_native(void *ctx, size_t i) {
   }
   f->config_type_case =
       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-  return 0;
+  return put_filter(lb->filters, f);
 }
 
-static int emit_wasm(void *ctx, size_t k) {
-  struct listener_build *lb = ctx;
-  const struct wasm_ext *e = lb->c->exts[k];
-  http_filter_t *f = new_http_filter(lb, e->fqn);
+/* The HttpFilter of a Wasm extension: an ECDS reference, or (inline mode)
+ * its config. */
+static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
+                       const struct encode_module *mod,
+                       const struct encode_opts *o, struct xds_buf *out) {
+  http_filter_t *f = new_http_filter(a, e->fqn);
   Envoy__Config__Core__V3__ExtensionConfigSource *ecs;
   Envoy__Config__Core__V3__ConfigSource *cs;
   Envoy__Config__Core__V3__AggregatedConfigSource *ads;
@@ -384,18 +398,17 @@ static int emit_wasm(void *ctx, size_t k) {
 
   if (f == NULL)
     return XDS_ENOMEM;
-  if (lb->o->inline_wasm) {
-    f->typed_config =
-        extension_any(lb->a, e, lb->mods != NULL ? lb->mods[k] : NULL, lb->o);
+  if (o->inline_wasm) {
+    f->typed_config = extension_any(a, e, mod, o);
     if (f->typed_config == NULL)
       return XDS_ENOMEM;
     f->config_type_case =
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    return 0;
+    return put_filter(out, f);
   }
-  ecs = xds_arena_alloc(lb->a, sizeof(*ecs));
-  cs = xds_arena_alloc(lb->a, sizeof(*cs));
-  ads = xds_arena_alloc(lb->a, sizeof(*ads));
+  ecs = xds_arena_alloc(a, sizeof(*ecs));
+  cs = xds_arena_alloc(a, sizeof(*cs));
+  ads = xds_arena_alloc(a, sizeof(*ads));
   if (ecs == NULL || cs == NULL || ads == NULL)
     return XDS_ENOMEM;
   envoy__config__core__v3__extension_config_source__init(ecs);
@@ -405,11 +418,11 @@ static int emit_wasm(void *ctx, size_t k) {
       ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
   cs->ads = ads;
   cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
-  cs->initial_fetch_timeout = duration_ms(lb->a, lb->o->ecds_fetch_timeout_ms);
+  cs->initial_fetch_timeout = duration_ms(a, o->ecds_fetch_timeout_ms);
   if (cs->initial_fetch_timeout == NULL)
     return XDS_ENOMEM;
   ecs->config_source = cs;
-  ecs->default_config = substitute_any(lb->a, e->fail_strategy);
+  ecs->default_config = substitute_any(a, e->fail_strategy);
   if (ecs->default_config == NULL)
     return XDS_ENOMEM;
   ecs->apply_default_config_without_warming = 0;
@@ -418,7 +431,30 @@ static int emit_wasm(void *ctx, size_t k) {
   f->config_type_case =
       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
   f->config_discovery = ecs;
-  return 0;
+  return put_filter(out, f);
+}
+
+int encode_wasm_filter_entry(const struct wasm_ext *e,
+                             const struct encode_module *mod,
+                             const struct encode_opts *o, struct xds_buf *out) {
+  struct xds_arena a;
+  int rc;
+
+  xds_arena_init(&a, ENCODE_RESOURCE_MAX);
+  rc = wasm_filter(&a, e, mod, o, out);
+  xds_arena_cleanup(&a);
+  return rc;
+}
+
+static int emit_wasm(void *ctx, size_t k) {
+  struct listener_build *lb = ctx;
+
+  if (lb->entries != NULL)
+    return xds_buf_append(lb->filters, lb->entries[k].data,
+                          lb->entries[k].len);
+  return wasm_filter(lb->a, lb->c->exts[k],
+                     lb->mods != NULL ? lb->mods[k] : NULL, lb->o,
+                     lb->filters);
 }
 
 /* The route part of the HCM: an inline route to a cluster, or RDS. */
@@ -499,11 +535,12 @@ static int set_route(struct listener_build *lb,
 int encode_listener(const struct listener_tmpl *t, const struct chain *c,
                     const struct encode_opts *o, struct xds_buf *out,
                     struct xds_err *err) {
-  return encode_listener_mods(t, c, NULL, o, out, err);
+  return encode_listener_mods(t, c, NULL, NULL, o, out, err);
 }
 
 int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
                          const struct encode_module *const *mods,
+                         const struct encode_entry *entries,
                          const struct encode_opts *o, struct xds_buf *out,
                          struct xds_err *err) {
   Envoy__Config__Listener__V3__Listener l =
@@ -517,41 +554,49 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
       hcm =
           ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT;
+  Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
   Envoy__Config__Listener__V3__FilterChain *fcs[1] = {&fc};
   Envoy__Config__Listener__V3__Filter *nets[1] = {&net};
   struct listener_build lb;
+  struct xds_buf hcm_bytes;
   struct xds_arena a;
+  size_t n;
+  char *p;
   int rc;
 
   xds_arena_init(&a, 0);
+  xds_buf_init(&hcm_bytes, ENCODE_RESOURCE_MAX);
   lb.a = &a;
   lb.t = t;
   lb.c = c;
   lb.mods = mods;
+  lb.entries = entries;
   lb.o = o;
-  lb.n = 0;
   lb.err = err;
-  lb.filters = xds_arena_alloc(&a, (t->n_filters + c->n + 1) * sizeof(*lb.filters));
-  rc = XDS_ENOMEM;
-  if (lb.filters == NULL)
-    goto out;
-  rc = chain_interleave(t, c, emit_native, emit_wasm, &lb);
-  if (rc != 0)
-    goto out;
+  /* The HCM's own fields first, then its http_filters entries appended in
+   * chain order: a message is the concatenation of its fields, so the
+   * Wasm entries can be the ones encoded once per snapshot. */
   hcm.stat_prefix = t->stat_prefix != NULL ? t->stat_prefix : t->name;
   hcm.codec_type =
       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__CODEC_TYPE__AUTO;
-  hcm.http_filters = lb.filters;
-  hcm.n_http_filters = lb.n;
   rc = set_route(&lb, &hcm);
   if (rc < 0)
     goto out;
+  n = protobuf_c_message_get_packed_size(&hcm.base);
+  rc = xds_buf_extend(&hcm_bytes, n, &p);
+  if (rc < 0)
+    goto out;
+  protobuf_c_message_pack(&hcm.base, (uint8_t *)p);
+  lb.filters = &hcm_bytes;
+  rc = chain_interleave(t, c, emit_native, emit_wasm, &lb);
+  if (rc != 0)
+    goto out;
+  any.type_url = TYPE_HCM;
+  any.value.data = (uint8_t *)hcm_bytes.data;
+  any.value.len = hcm_bytes.len;
   net.name = HCM_FILTER_NAME;
   net.config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
-  net.typed_config = any_pack(&a, TYPE_HCM, &hcm.base);
-  rc = XDS_ENOMEM;
-  if (net.typed_config == NULL)
-    goto out;
+  net.typed_config = &any;
   fc.filters = nets;
   fc.n_filters = 1;
   sa.address = t->address;
@@ -569,6 +614,7 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
                             : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
   rc = append_packed(out, &l.base);
 out:
+  xds_buf_cleanup(&hcm_bytes);
   xds_arena_cleanup(&a);
   return rc;
 }

@@ -89,11 +89,30 @@ int encode_listener(const struct listener_tmpl *t, const struct chain *c,
                     const struct encode_opts *o, struct xds_buf *out,
                     struct xds_err *err);
 
-/* With --inline-wasm the listener embeds each extension's config, so it
- * needs the delivery of each chain entry: mods[k] for c->exts[k] (NULL:
- * encode_module_default). */
+/* Pre-encoded bytes (borrowed). */
+struct encode_entry {
+  const uint8_t *data;
+  size_t len;
+};
+
+/*
+ * Appends extension e's entry in an HCM's http_filters (the field's tag,
+ * length and HttpFilter: an ECDS reference, or with --inline-wasm the
+ * config itself delivered as mod). A snapshot encodes this once per
+ * extension and splices it into every listener. Returns 0, XDS_ENOMEM or
+ * XDS_ETOOBIG.
+ */
+int encode_wasm_filter_entry(const struct wasm_ext *e,
+                             const struct encode_module *mod,
+                             const struct encode_opts *o, struct xds_buf *out);
+
+/* encode_listener with, for chain entry k, its delivery mods[k] (NULL:
+ * encode_module_default) or its pre-encoded http_filters entry entries[k]
+ * (from encode_wasm_filter_entry; it wins when given). Either array may be
+ * NULL. */
 int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
                          const struct encode_module *const *mods,
+                         const struct encode_entry *entries,
                          const struct encode_opts *o, struct xds_buf *out,
                          struct xds_err *err);
 

@@ -137,12 +137,20 @@ static void usage(FILE *f) {
           "                         (default http://<--admin-listen>)\n"
           "  --module-token-secret FILE  secret for private modules' "
           "capability URLs\n"
-          "  --module-direct        let Envoy fetch http(s) modules that "
+          "  --module-http-direct   let Envoy fetch http(s) modules that "
           "have a sha256\n"
-          "  --insecure-registry HOST[:PORT]  reach this registry over "
-          "plain http\n"
-          "  --module-pull-interval-s S  re-resolve Always modules this "
-          "often (default 300)\n"
+          "  --insecure-registries H:P,...  registries reached over plain "
+          "http\n"
+          "  --module-ca-file FILE  CA bundle for https registries and "
+          "origins\n"
+          "  --module-pull-workers N  concurrent pulls (default 4)\n"
+          "  --module-fetch-timeout MS  one pull attempt (default 60000)\n"
+          "  --module-retry-max MS  cap of the retry backoff (default "
+          "300000)\n"
+          "  --module-always-interval S  re-resolve Always modules this "
+          "often\n"
+          "                         (default 300; -1: only on change)\n"
+          "  --module-max-bytes N   largest module (default 64 MiB)\n"
           "  --module-allow-link-local  allow module URLs on link-local "
           "addresses\n"
           "  --no-module-fetch      fetch nothing; oci:// modules get their "
@@ -176,7 +184,12 @@ enum {
   OPT_INSECURE_REGISTRY,
   OPT_MODULE_PULL_INTERVAL,
   OPT_MODULE_ALLOW_LINK_LOCAL,
-  OPT_NO_MODULE_FETCH
+  OPT_NO_MODULE_FETCH,
+  OPT_MODULE_CA_FILE,
+  OPT_MODULE_WORKERS,
+  OPT_MODULE_FETCH_TIMEOUT,
+  OPT_MODULE_RETRY_MAX,
+  OPT_MODULE_MAX_BYTES
 };
 
 static const struct option long_opts[] = {
@@ -199,10 +212,15 @@ static const struct option long_opts[] = {
     {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},
     {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},
     {"module-token-secret", required_argument, NULL, OPT_MODULE_TOKEN_SECRET},
-    {"module-direct", no_argument, NULL, OPT_MODULE_DIRECT},
-    {"insecure-registry", required_argument, NULL, OPT_INSECURE_REGISTRY},
-    {"module-pull-interval-s", required_argument, NULL,
+    {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},
+    {"insecure-registries", required_argument, NULL, OPT_INSECURE_REGISTRY},
+    {"module-always-interval", required_argument, NULL,
      OPT_MODULE_PULL_INTERVAL},
+    {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},
+    {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},
+    {"module-fetch-timeout", required_argument, NULL, OPT_MODULE_FETCH_TIMEOUT},
+    {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},
+    {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},
     {"module-allow-link-local", no_argument, NULL, OPT_MODULE_ALLOW_LINK_LOCAL},
     {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH},
     {"help", no_argument, NULL, 'h'},
@@ -460,20 +478,56 @@ static int cmd_serve(int argc, char **argv) {
     case OPT_MODULE_DIRECT:
       dcfg.direct = 1;
       break;
-    case OPT_INSECURE_REGISTRY:
-      if (n_insecure == MAX_INSECURE_REGISTRIES) {
-        fprintf(stderr, "wasmxds: more than %d --insecure-registry flags\n",
-                MAX_INSECURE_REGISTRIES);
-        return EXIT_FAILURE;
+    case OPT_INSECURE_REGISTRY: {
+      /* A comma-separated list; the flag may repeat. */
+      char *save = NULL;
+      for (char *h = strtok_r(optarg, ",", &save); h != NULL;
+           h = strtok_r(NULL, ",", &save)) {
+        if (n_insecure == MAX_INSECURE_REGISTRIES) {
+          fprintf(stderr, "wasmxds: more than %d insecure registries\n",
+                  MAX_INSECURE_REGISTRIES);
+          return EXIT_FAILURE;
+        }
+        insecure[n_insecure++] = h;
       }
-      insecure[n_insecure++] = optarg;
       break;
+    }
     case OPT_MODULE_PULL_INTERVAL: {
       int v;
-      if (parse_int_flag("--module-pull-interval-s", optarg, 1, 86400 * 30,
+      if (parse_int_flag("--module-always-interval", optarg, -1, 86400 * 30,
                          &v) < 0)
         return EXIT_FAILURE;
       dcfg.always_interval_s = v;
+      break;
+    }
+    case OPT_MODULE_CA_FILE:
+      dcfg.ca_file = optarg;
+      break;
+    case OPT_MODULE_WORKERS:
+      if (parse_int_flag("--module-pull-workers", optarg, 1, 64,
+                         &dcfg.workers) < 0)
+        return EXIT_FAILURE;
+      break;
+    case OPT_MODULE_FETCH_TIMEOUT: {
+      int v;
+      if (parse_int_flag("--module-fetch-timeout", optarg, 100, 3600000, &v) <
+          0)
+        return EXIT_FAILURE;
+      dcfg.fetch_timeout_ms = v;
+      break;
+    }
+    case OPT_MODULE_RETRY_MAX: {
+      int v;
+      if (parse_int_flag("--module-retry-max", optarg, 1000, 86400000, &v) < 0)
+        return EXIT_FAILURE;
+      dcfg.backoff_max_ms = v;
+      break;
+    }
+    case OPT_MODULE_MAX_BYTES: {
+      int v;
+      if (parse_int_flag("--module-max-bytes", optarg, 1024, 1 << 30, &v) < 0)
+        return EXIT_FAILURE;
+      dcfg.max_module_bytes = (size_t)v;
       break;
     }
     case OPT_MODULE_ALLOW_LINK_LOCAL:

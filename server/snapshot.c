@@ -39,8 +39,11 @@ struct snapshot {
   struct xds_resource *ecds; /* parallel to the catalog's extensions */
   size_t n_ecds;
   struct snap_module *mods;  /* parallel too */
+  uint8_t *entry_bytes;      /* every extension's HCM http_filters entry */
+  struct encode_entry *entries; /* parallel: slices of entry_bytes */
   pthread_mutex_t class_lock;
   struct xds_map *classes; /* key -> struct xds_class */
+  struct xds_buf scratch;     /* reused by class_build (class_lock) */
   unsigned long class_builds; /* views built (guarded by class_lock) */
   unsigned long class_hits;   /* lookups answered by a built view */
   size_t class_bytes;         /* bytes of encoded listeners, all views */
@@ -56,8 +59,7 @@ static void class_free(void *p) {
 
   if (c == NULL)
     return;
-  for (size_t i = 0; i < c->n_listeners; i++)
-    resource_cleanup(&c->listeners[i]);
+  /* Listener bytes point into lds_body. */
   xds_free(c->listeners);
   xds_free(c->lds_body);
   xds_free(c->problems);
@@ -76,7 +78,10 @@ static void snapshot_free(struct snapshot *s) {
     xds_free(s->mods[i].reason);
   }
   xds_free(s->mods);
+  xds_free(s->entry_bytes);
+  xds_free(s->entries);
   xds_map_free(s->classes, class_free);
+  xds_buf_cleanup(&s->scratch);
   pthread_mutex_destroy(&s->class_lock);
   catalog_unref(s->cat);
   xds_free(s);
@@ -143,6 +148,7 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
   s->opts = *o;
   s->cat = catalog_ref(cat);
   pthread_mutex_init(&s->class_lock, NULL);
+  xds_buf_init(&s->scratch, SNAPSHOT_LDS_MAX);
   s->classes = xds_map_new();
   s->ecds = xds_calloc(n, sizeof(*s->ecds));
   s->mods = xds_calloc(n, sizeof(*s->mods));
@@ -165,6 +171,39 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
     }
     resource_take(&s->ecds[i], e->fqn, &b);
     s->n_ecds++;
+  }
+  /* Each extension's entry in a listener's filter list, encoded once for
+   * every listener that references it. */
+  s->entries = xds_calloc(n + 1, sizeof(*s->entries));
+  if (s->entries == NULL) {
+    rc = XDS_ENOMEM;
+    xds_buf_cleanup(&b);
+    goto fail;
+  }
+  {
+    size_t *ends = xds_calloc(n + 1, sizeof(*ends));
+    if (ends == NULL) {
+      rc = XDS_ENOMEM;
+      xds_buf_cleanup(&b);
+      goto fail;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+      rc = encode_wasm_filter_entry(catalog_ext_at(cat, i), &s->mods[i].m, o,
+                                    &b);
+      ends[i] = b.len;
+    }
+    if (rc < 0) {
+      xds_free(ends);
+      xds_buf_cleanup(&b);
+      goto fail;
+    }
+    s->entry_bytes = (uint8_t *)xds_buf_steal(&b, NULL);
+    for (size_t i = 0; i < n; i++) {
+      size_t start = i == 0 ? 0 : ends[i - 1];
+      s->entries[i].data = s->entry_bytes + start;
+      s->entries[i].len = ends[i] - start;
+    }
+    xds_free(ends);
   }
   xds_buf_cleanup(&b);
   *out = s;
@@ -243,12 +282,14 @@ static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
   return xds_buf_steal(&b, NULL);
 }
 
-static int class_build(const struct snapshot *s, const struct proxy_id *p,
+static int class_build(struct snapshot *s, const struct proxy_id *p,
                        char *key, struct xds_class **out) {
   const struct catalog *cat = s->cat;
   struct xds_class *c;
-  struct xds_buf b, problems;
+  struct xds_buf *all_p = &s->scratch, body, problems;
   struct version_hasher h;
+  struct encode_entry *entries = NULL;
+  size_t *ends = NULL, n_t = catalog_tmpl_count(cat);
   struct chain ch;
   struct xds_err err;
   int rc = XDS_ENOMEM;
@@ -257,43 +298,48 @@ static int class_build(const struct snapshot *s, const struct proxy_id *p,
   if (c == NULL)
     return XDS_ENOMEM;
   c->key = key;
-  c->listeners = xds_calloc(catalog_tmpl_count(cat), sizeof(*c->listeners));
-  if (c->listeners == NULL)
+  c->listeners = xds_calloc(n_t + 1, sizeof(*c->listeners));
+  ends = xds_calloc(n_t + 1, sizeof(*ends));
+  if (c->listeners == NULL || ends == NULL)
     goto fail;
-  xds_buf_init(&b, SNAPSHOT_LDS_MAX);
+  xds_buf_reset(all_p);
+  xds_buf_init(&body, SNAPSHOT_LDS_MAX);
   xds_buf_init(&problems, 64 * 1024);
-  for (size_t i = 0; i < catalog_tmpl_count(cat); i++) {
+  /* 1. Every listener, one after the other, in all. */
+  for (size_t i = 0; i < n_t; i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
+    size_t before = all_p->len;
     if (!chain_tmpl_applies(t, p))
       continue;
     rc = chain_compute(cat, p, t, &ch);
     if (rc < 0)
       goto fail_bufs;
     err.msg[0] = '\0';
-    {
-      const struct encode_module **mods =
-          xds_calloc(ch.n + 1, sizeof(*mods));
-      if (mods == NULL) {
-        chain_cleanup(&ch);
-        rc = XDS_ENOMEM;
-        goto fail_bufs;
-      }
-      for (size_t k = 0; k < ch.n; k++)
-        mods[k] = snapshot_module(s, ch.exts[k]->fqn);
-      rc = encode_listener_mods(t, &ch, mods, &s->opts, &b, &err);
-      xds_free(mods);
+    xds_free(entries);
+    entries = xds_calloc(ch.n + 1, sizeof(*entries));
+    if (entries == NULL) {
+      chain_cleanup(&ch);
+      rc = XDS_ENOMEM;
+      goto fail_bufs;
     }
+    for (size_t k = 0; k < ch.n; k++)
+      entries[k] = s->entries[ch.index[k]];
+    rc = encode_listener_mods(t, &ch, NULL, entries, &s->opts, all_p, &err);
     chain_cleanup(&ch);
     if (rc == XDS_ENOMEM)
       goto fail_bufs;
     if (rc < 0) {
       /* Keep the other listeners; report this one. */
-      xds_buf_reset(&b);
+      all_p->len = before;
       xds_buf_printf(&problems, "listener %s: %s\n", t->name,
                      err.msg[0] ? err.msg : xds_strerror(rc));
       continue;
     }
-    resource_take(&c->listeners[c->n_listeners++], t->name, &b);
+    c->listeners[c->n_listeners].name = t->name;
+    ends[c->n_listeners] = all_p->len;
+    version_of(all_p->data + before, all_p->len - before,
+               c->listeners[c->n_listeners].version);
+    c->n_listeners++;
   }
   /* Templates are sorted by name, so listeners are too. */
   rc = version_begin(&h);
@@ -305,25 +351,45 @@ static int class_build(const struct snapshot *s, const struct proxy_id *p,
   }
   version_end(&h, c->lds_version);
 
-  /* The shared LDS response body. */
-  rc = wire_put_string(&b, 1, c->lds_version);
-  for (size_t i = 0; rc == 0 && i < c->n_listeners; i++)
-    rc = wire_put_any(&b, 2, TYPE_LISTENER, c->listeners[i].bytes,
-                      c->listeners[i].len);
+  /* 2. The shared LDS response body; each listener's bytes are the value
+   * of its Any inside it, so they are stored once: a listener's resource
+   * records its offset there (in .bytes until the body is final). */
+  /* One allocation of the right size: the listeners plus their framing. */
+  {
+    char *p0;
+    rc = xds_buf_extend(&body, all_p->len + 64 * (c->n_listeners + 2), &p0);
+    if (rc < 0)
+      goto fail_bufs;
+    xds_buf_reset(&body);
+  }
+  rc = wire_put_string(&body, 1, c->lds_version);
+  for (size_t i = 0; rc == 0 && i < c->n_listeners; i++) {
+    size_t start = i == 0 ? 0 : ends[i - 1], off = 0;
+    rc = wire_put_any_at(&body, 2, TYPE_LISTENER, all_p->data + start,
+                         ends[i] - start, &off);
+    c->listeners[i].len = ends[i] - start;
+    c->listeners[i].bytes = (uint8_t *)(uintptr_t)off;
+  }
   if (rc == 0)
-    rc = wire_put_string(&b, 4, TYPE_LISTENER);
+    rc = wire_put_string(&body, 4, TYPE_LISTENER);
   if (rc < 0)
     goto fail_bufs;
-  c->lds_body = (uint8_t *)xds_buf_steal(&b, &c->lds_body_len);
+  c->lds_body = (uint8_t *)xds_buf_steal(&body, &c->lds_body_len);
+  for (size_t i = 0; i < c->n_listeners; i++)
+    c->listeners[i].bytes = c->lds_body + (uintptr_t)c->listeners[i].bytes;
   if (problems.len > 0)
     c->problems = xds_buf_steal(&problems, NULL);
   xds_buf_cleanup(&problems);
+  xds_free(ends);
+  xds_free(entries);
   *out = c;
   return 0;
 fail_bufs:
-  xds_buf_cleanup(&b);
+  xds_buf_cleanup(&body);
   xds_buf_cleanup(&problems);
 fail:
+  xds_free(ends);
+  xds_free(entries);
   c->key = NULL; /* the caller still owns key on failure */
   class_free(c);
   return rc == XDS_ETOOBIG ? XDS_ETOOBIG : XDS_ENOMEM;
@@ -351,8 +417,6 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
     } else {
       s->class_builds++;
       s->class_bytes += c->lds_body_len;
-      for (size_t i = 0; i < c->n_listeners; i++)
-        s->class_bytes += c->listeners[i].len;
     }
   }
   pthread_mutex_unlock(&s->class_lock);

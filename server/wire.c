@@ -58,6 +58,13 @@ int wire_put_string(struct xds_buf *b, uint32_t field, const char *s) {
 
 int wire_put_any(struct xds_buf *b, uint32_t field, const char *type_url,
                  const void *value, size_t n) {
+  size_t off;
+
+  return wire_put_any_at(b, field, type_url, value, n, &off);
+}
+
+int wire_put_any_at(struct xds_buf *b, uint32_t field, const char *type_url,
+                    const void *value, size_t n, size_t *value_off) {
   size_t tlen = strlen(type_url), before = b->len;
   size_t inner = wire_bytes_size(1, tlen) + wire_bytes_size(2, n);
   int rc;
@@ -66,7 +73,10 @@ int wire_put_any(struct xds_buf *b, uint32_t field, const char *type_url,
   if (rc == 0)
     rc = wire_put_bytes(b, 1, type_url, tlen);
   if (rc == 0)
-    rc = wire_put_bytes(b, 2, value, n);
+    rc = wire_put_len_prefix(b, 2, n);
+  *value_off = b->len;
+  if (rc == 0)
+    rc = xds_buf_append(b, value, n);
   if (rc < 0)
     b->len = before;
   return rc;

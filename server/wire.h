@@ -28,5 +28,8 @@ size_t wire_bytes_size(uint32_t field, size_t n);
 /* Appends google.protobuf.Any{type_url, value} as field number field. */
 int wire_put_any(struct xds_buf *b, uint32_t field, const char *type_url,
                  const void *value, size_t n);
+/* The same, also telling at which offset of b the value bytes start. */
+int wire_put_any_at(struct xds_buf *b, uint32_t field, const char *type_url,
+                    const void *value, size_t n, size_t *value_off);
 
 #endif
