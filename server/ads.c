@@ -732,17 +732,25 @@ static uint64_t next_nonce(struct ads_stream *s, char out[24]) {
   return s->nonce_seq;
 }
 
-static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out) {
+static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
+                             struct ads_shared *shared) {
   struct ads_type_state *t = &s->t[ADS_T_LDS];
   uint64_t n;
-  int rc;
+  int rc = 0;
 
   if (!t->requested || s->cls == NULL)
     return 0;
   if (t->sent_once && strcmp(t->sent_version, s->cls->lds_version) == 0)
     return 0;
   n = next_nonce(s, t->nonce);
-  rc = xds_buf_append(out, s->cls->lds_body, s->cls->lds_body_len);
+  if (shared != NULL) {
+    /* The class's body, shared; only the nonce is this stream's. */
+    shared->data = s->cls->lds_body;
+    shared->len = s->cls->lds_body_len;
+    shared->snap = s->snap;
+  } else {
+    rc = xds_buf_append(out, s->cls->lds_body, s->cls->lds_body_len);
+  }
   if (rc == 0)
     rc = wire_put_string(out, 5, t->nonce);
   if (rc < 0)
@@ -773,6 +781,8 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out) {
   t->sent_once = 1;
   s->responses++;
   s->resources_sent += s->cls->n_listeners;
+  s->last_type = ADS_T_LDS;
+  s->last_resources = s->cls->n_listeners;
   XDS_LOGD("node %s: sent LDS version %s (%zu listeners, nonce %s)",
            s->pid.node_id, t->sent_version, s->cls->n_listeners, t->nonce);
   return 1;
@@ -836,6 +846,8 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   t->sent_once = 1;
   s->responses++;
   s->resources_sent += n_send;
+  s->last_type = ADS_T_ECDS;
+  s->last_resources = n_send;
   XDS_LOGD("node %s: sent ECDS version %s (%zu configs, nonce %s)",
            s->pid.node_id, version, n_send, t->nonce);
   rc = 1;
@@ -955,6 +967,8 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   t->must_answer = 0;
   s->responses++;
   s->resources_sent += n_send;
+  s->last_type = idx;
+  s->last_resources = n_send;
   XDS_LOGD("node %s: sent delta %s %s (%zu resources, %zu removed, nonce %s)",
            s->pid.node_id, type_names[idx], version, n_send, n_removed,
            t->nonce);
@@ -979,15 +993,20 @@ static int other_response(struct ads_stream *s, struct xds_buf *out) {
       return rc;
     o->answered = 1;
     s->responses++;
+    s->last_type = -1;
+    s->last_resources = 0;
     return 1;
   }
   return 0;
 }
 
-int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out) {
+int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
+                             struct ads_shared *shared) {
   int rc;
 
   xds_buf_reset(out);
+  if (shared != NULL)
+    shared->data = NULL;
   if (!s->has_node)
     return 0;
   if (s->mode == ADS_DELTA) {
@@ -995,7 +1014,7 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out) {
     if (rc == 0)
       rc = delta_response(s, ADS_T_ECDS, out);
   } else {
-    rc = sotw_lds_response(s, out);
+    rc = sotw_lds_response(s, out, shared);
     if (rc == 0)
       rc = sotw_ecds_response(s, out);
   }

@@ -121,6 +121,16 @@ struct ads_stream {
   struct xds_map *refused; /* names refused and logged once */
   uint64_t nonce_seq;
   uint64_t responses, resources_sent;
+  int last_type;          /* type of the last response: ADS_T_*, or -1 */
+  size_t last_resources;  /* resources in it */
+};
+
+/* A response's part shared by every stream of a class (SotW LDS): bytes
+ * owned by snap, to send before the stream's own bytes. */
+struct ads_shared {
+  const uint8_t *data; /* NULL: none */
+  size_t len;
+  struct snapshot *snap; /* borrowed: the stream holds a reference */
 };
 
 /* A reason to end the stream: a gRPC status code and message. */
@@ -171,9 +181,13 @@ int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
  * Writes into out (emptied first) the next response the stream owes
  * (DiscoveryResponse or DeltaDiscoveryResponse by the stream's mode), LDS
  * before ECDS before other types. Returns 1 when a response was written, 0
- * when nothing is owed, or XDS_ENOMEM / XDS_ETOOBIG.
+ * when nothing is owed, or XDS_ENOMEM / XDS_ETOOBIG. When shared is not
+ * NULL, a part common to the stream's class may be returned there instead
+ * of copied into out: the message is then shared's bytes followed by out's
+ * (fields may come in any order). With shared NULL, out holds it all.
  */
-int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out);
+int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
+                             struct ads_shared *shared);
 
 /*
  * The stream's status for the admin pages: node, class, and per type and

@@ -20,6 +20,7 @@ libxds_a_SOURCES = \
 	server/proxy.h \
 	server/render.c server/render.h \
 	server/snapshot.c server/snapshot.h \
+	server/stats.c server/stats.h \
 	server/status.c server/status.h \
 	server/typeurl.h \
 	server/version.c server/version.h \

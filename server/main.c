@@ -23,8 +23,12 @@
 #include "admin.h"
 #include "status.h"
 #include "delivery.h"
+#include "stats.h"
+#include "store/etcd_config.h"
+#include "store/etcd_watch.h"
 
 #include <pthread.h>
+#include <grpc/support/time.h>
 #include "store/problems.h"
 #include "identity.h"
 #include "render.h"
@@ -155,6 +159,8 @@ static void usage(FILE *f) {
           "addresses\n"
           "  --no-module-fetch      fetch nothing; oci:// modules get their "
           "substitute\n"
+          "  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX  an etcd v3 "
+          "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
           "  --log-level LEVEL      error, warn, info (default) or debug\n"
           "  -h, --help             print this help and exit\n"
           "  -V, --version          print the version and exit\n");
@@ -189,7 +195,8 @@ enum {
   OPT_MODULE_WORKERS,
   OPT_MODULE_FETCH_TIMEOUT,
   OPT_MODULE_RETRY_MAX,
-  OPT_MODULE_MAX_BYTES
+  OPT_MODULE_MAX_BYTES,
+  OPT_ETCD /* etcd-* flags, handed to etcd_config_set_flag by name */
 };
 
 static const struct option long_opts[] = {
@@ -223,6 +230,12 @@ static const struct option long_opts[] = {
     {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},
     {"module-allow-link-local", no_argument, NULL, OPT_MODULE_ALLOW_LINK_LOCAL},
     {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH},
+    {"etcd-user", required_argument, NULL, OPT_ETCD},
+    {"etcd-password-file", required_argument, NULL, OPT_ETCD},
+    {"etcd-ca", required_argument, NULL, OPT_ETCD},
+    {"etcd-cert", required_argument, NULL, OPT_ETCD},
+    {"etcd-key", required_argument, NULL, OPT_ETCD},
+    {"etcd-debounce", required_argument, NULL, OPT_ETCD},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
@@ -269,6 +282,8 @@ struct serve_ctx {
   struct xds_server *server;
   struct status *status;
   struct delivery *delivery; /* NULL: wasmxds does not fetch modules */
+  struct xds_stats *stats;
+  int is_etcd;               /* the store is etcd, not files */
   pthread_mutex_t rebuild_lock; /* guards what follows */
   struct catalog *cat;          /* the catalog being served */
   uint64_t generation;
@@ -279,12 +294,14 @@ struct serve_ctx {
 static void rebuild(struct serve_ctx *sc, const char *why) {
   struct snapshot *snap = NULL;
   struct xds_err err = {0, ""};
+  gpr_timespec t0;
 
   pthread_mutex_lock(&sc->rebuild_lock);
   if (sc->cat == NULL) {
     pthread_mutex_unlock(&sc->rebuild_lock);
     return;
   }
+  t0 = gpr_now(GPR_CLOCK_MONOTONIC);
   if (snapshot_build(sc->cat, &sc->eopts, sc->generation + 1, &snap, &err) <
       0) {
     XDS_LOGE("cannot build a snapshot (%s): %s; still serving the previous "
@@ -294,6 +311,11 @@ static void rebuild(struct serve_ctx *sc, const char *why) {
     pthread_mutex_unlock(&sc->rebuild_lock);
     return;
   }
+  stats_observe(&sc->stats->snapshot_build,
+                gpr_timespec_to_micros(
+                    gpr_time_sub(gpr_now(GPR_CLOCK_MONOTONIC), t0)) /
+                    1e6);
+  snapshot_set_stats(snap, sc->stats);
   sc->generation++;
   XDS_LOGI("serving generation %llu (%s): %zu extensions, %zu listener "
            "templates",
@@ -305,6 +327,13 @@ static void rebuild(struct serve_ctx *sc, const char *why) {
   snapshot_unref(snap);
 }
 
+/* etcd store callback: reachable or not. */
+static void on_etcd_status(void *arg, const struct etcd_watch_status *st) {
+  struct serve_ctx *sc = arg;
+
+  status_set_degraded(sc->status, st->degraded ? st->reason : NULL);
+}
+
 /* Module resolver callback: a module became ready, failed, or changed. */
 static void on_modules(void *arg) { rebuild(arg, "modules changed"); }
 
@@ -314,9 +343,11 @@ static void on_catalog(void *arg, struct catalog *cat,
   struct serve_ctx *sc = arg;
   struct catalog *old;
 
-  if (sc->generation == 0)
+  atomic_fetch_add(&sc->stats->store_reloads, 1);
+  atomic_fetch_add(&sc->stats->store_errors, pb->n_errors);
+  if (sc->generation == 0 && !sc->is_etcd)
     log_problems(pb);
-  if (sc->generation == 0 && access(sc->store, F_OK) != 0) {
+  if (sc->generation == 0 && !sc->is_etcd && access(sc->store, F_OK) != 0) {
     /* Never serve an empty configuration because the store is not there
      * (yet): proxies would drop every listener. Streams wait instead. */
     XDS_LOGE("store %s does not exist; waiting for it (nothing is served "
@@ -365,6 +396,10 @@ static int cmd_serve(int argc, char **argv) {
   struct store_hooks hooks = {check_tmpl, NULL};
   struct admin *admin = NULL;
   struct file_watch *watch = NULL;
+  struct etcd_watch *ewatch = NULL;
+  struct etcd_config ecfg;
+  struct xds_stats stats;
+  int opt_index, etcd_debounce_given = 0;
   struct xds_err err = {0, ""};
   enum xds_log_level level;
   struct sigaction sa;
@@ -375,19 +410,33 @@ static int cmd_serve(int argc, char **argv) {
   memset(&acfg, 0, sizeof(acfg));
   memset(&sc, 0, sizeof(sc));
   memset(&dcfg, 0, sizeof(dcfg));
+  etcd_config_init(&ecfg);
+  stats_init(&stats);
+  sc.stats = &stats;
+  scfg.stats = &stats;
   pthread_mutex_init(&sc.rebuild_lock, NULL);
   dcfg.cache_dir = DEFAULT_MODULE_CACHE;
   scfg.listen = DEFAULT_LISTEN;
   acfg.listen = ADMIN_DEFAULT_LISTEN;
   encode_opts_default(&sc.eopts);
   optind = 1;
-  while ((c = getopt_long(argc, argv, "hV", long_opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "hV", long_opts, &opt_index)) != -1) {
     switch (c) {
     case OPT_LISTEN:
       scfg.listen = optarg;
       break;
     case OPT_STORE:
       sc.store = optarg;
+      break;
+    case OPT_ETCD:
+      if (strcmp(long_opts[opt_index].name, "etcd-debounce") == 0)
+        etcd_debounce_given = 1;
+      if (etcd_config_set_flag(&ecfg, long_opts[opt_index].name, optarg,
+                               &err) < 0) {
+        fprintf(stderr, "wasmxds: %s\n", err.msg);
+        etcd_config_cleanup(&ecfg);
+        return EXIT_FAILURE;
+      }
       break;
     case OPT_LOG_LEVEL:
       if (xds_log_parse_level(optarg, &level) < 0) {
@@ -569,6 +618,8 @@ static int cmd_serve(int argc, char **argv) {
   rc = admin_new(&acfg, &admin, &err);
   if (rc == 0)
     rc = status_register(&status, admin);
+  if (rc == 0)
+    rc = stats_register(&stats, admin);
   if (rc == 0 && fetch_modules) {
     if (dcfg.base_url == NULL) {
       /* The admin address as bound (its port may have been 0). */
@@ -600,9 +651,24 @@ static int cmd_serve(int argc, char **argv) {
     goto out;
   }
   XDS_LOGI("admin HTTP on %s (port %d)", acfg.listen, admin_port(admin));
-  /* The first load happens inside file_watch_start, on this thread. */
-  rc = file_watch_start(sc.store, (unsigned)debounce_ms, &hooks, on_catalog,
-                        &sc, &watch, &err);
+  sc.is_etcd = etcd_config_is_url(sc.store);
+  if (sc.is_etcd) {
+    /* The etcd watcher loads (waiting a bounded time for the first load)
+     * and calls on_catalog on its own thread. */
+    rc = etcd_config_parse_url(sc.store, &ecfg, &err);
+    if (rc == 0) {
+      if (!etcd_debounce_given)
+        ecfg.debounce_ms = (unsigned)debounce_ms;
+      rc = etcd_config_finish(&ecfg, &err);
+    }
+    if (rc == 0)
+      rc = etcd_watch_start_ex(&ecfg, &hooks, on_catalog, on_etcd_status, &sc,
+                               &ewatch, &err);
+  } else {
+    /* The first load happens inside file_watch_start, on this thread. */
+    rc = file_watch_start(sc.store, (unsigned)debounce_ms, &hooks, on_catalog,
+                          &sc, &watch, &err);
+  }
   if (rc < 0) {
     XDS_LOGE("store %s: %s", sc.store, err.msg);
     goto out;
@@ -626,11 +692,13 @@ static int cmd_serve(int argc, char **argv) {
   exit_status = EXIT_SUCCESS;
 out:
   file_watch_stop(watch);
+  etcd_watch_stop(ewatch);
   admin_free(admin);
   delivery_free(sc.delivery);
   xds_server_free(sc.server);
   catalog_unref(sc.cat);
   pthread_mutex_destroy(&sc.rebuild_lock);
+  etcd_config_cleanup(&ecfg);
   if (status_ok)
     status_cleanup(&status);
   return exit_status;

@@ -44,6 +44,7 @@ struct snapshot {
   pthread_mutex_t class_lock;
   struct xds_map *classes; /* key -> struct xds_class */
   struct xds_buf scratch;     /* reused by class_build (class_lock) */
+  struct xds_stats *stats;    /* nullable: server counters */
   unsigned long class_builds; /* views built (guarded by class_lock) */
   unsigned long class_hits;   /* lookups answered by a built view */
   size_t class_bytes;         /* bytes of encoded listeners, all views */
@@ -408,6 +409,8 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
   if (c != NULL) {
     xds_free(key);
     s->class_hits++;
+    if (s->stats != NULL)
+      atomic_fetch_add(&s->stats->class_reuses, 1);
   } else {
     rc = class_build(s, p, key, &c);
     if (rc < 0) {
@@ -416,12 +419,18 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
       class_free(c);
     } else {
       s->class_builds++;
+      if (s->stats != NULL)
+        atomic_fetch_add(&s->stats->class_builds, 1);
       s->class_bytes += c->lds_body_len;
     }
   }
   pthread_mutex_unlock(&s->class_lock);
   *out = rc < 0 ? NULL : c;
   return rc;
+}
+
+void snapshot_set_stats(struct snapshot *s, struct xds_stats *stats) {
+  s->stats = stats;
 }
 
 size_t snapshot_n_classes(struct snapshot *s) {

@@ -21,6 +21,7 @@
 #include "base/err.h"
 #include "encode.h"
 #include "proxy.h"
+#include "stats.h"
 #include "store/catalog.h"
 #include "version.h"
 
@@ -86,6 +87,10 @@ const struct encode_module *snapshot_module(const struct snapshot *s,
  */
 int snapshot_class(struct snapshot *s, const struct proxy_id *p,
                    const struct xds_class **out);
+
+/* Counts class views built and reused in stats (borrowed, must outlive s)
+ * from now on. Call before publishing. */
+void snapshot_set_stats(struct snapshot *s, struct xds_stats *stats);
 
 /* Number of class views built so far (for tests and metrics). */
 size_t snapshot_n_classes(struct snapshot *s);

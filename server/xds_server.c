@@ -101,6 +101,11 @@ struct stream {
   grpc_slice status_slice;
   struct proxy_id verified; /* from the client certificate (mTLS) */
   int has_verified;
+  int stats_kind;            /* enum stats_stream, or -1 */
+  int counted_proxy;         /* counted in stats->proxies */
+  gpr_timespec push_since;   /* publication of the snapshot that caused the
+                                message in flight; tv_sec 0: a request did */
+  int pushing;               /* set while after_events pumps */
   struct ads_stream ads;
 };
 
@@ -116,6 +121,10 @@ struct xds_server {
   struct snapshot *current; /* loop thread only */
   pthread_mutex_t publish_lock;
   struct snapshot *published; /* guarded by publish_lock */
+  gpr_timespec published_at;  /* guarded by publish_lock */
+  gpr_timespec current_at;    /* when current was published */
+  struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
+  struct xds_stats own_stats;
   atomic_int stop;
   int shutting_down;
   int shutdown_done;
@@ -252,6 +261,24 @@ static grpc_server_credentials *make_creds(const struct xds_server_config *cfg,
   return creds;
 }
 
+/* Debian's abseil is built without NDEBUG, so every gRPC mutex runs its
+ * lock-order deadlock detector: about a fifth of the server's CPU and
+ * 2.5 KiB per stream (perf-notes). Declared weak: on another build of
+ * abseil the symbol is absent and nothing is called. */
+extern void _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(
+    int mode) __attribute__((weak));
+
+/* Process-wide gRPC settings, before grpc_init(). The tcp_read_chunks
+ * experiment keeps an 8 KiB read buffer per idle connection and makes the
+ * read-chunk arguments below ignored; turning it off (unless the operator
+ * set GRPC_EXPERIMENTS) saves about 3.6 KiB per stream. */
+static void tune_grpc(void) {
+  setenv("GRPC_EXPERIMENTS", "-tcp_read_chunks", 0);
+  if (_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE !=
+      NULL)
+    _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(0);
+}
+
 static void set_int_arg(grpc_arg *a, const char *key, int value) {
   a->type = GRPC_ARG_INTEGER;
   a->key = (char *)key;
@@ -262,7 +289,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
                    struct xds_err *err) {
   struct xds_server *s;
   grpc_server_credentials *creds;
-  grpc_arg args[12];
+  grpc_arg args[15];
   grpc_channel_args cargs;
   int keepalive, keepalive_timeout;
 
@@ -277,6 +304,8 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
     s->cfg.keepalive_ms = XDS_SERVER_DEFAULT_KEEPALIVE_MS;
   if (s->cfg.drain_ms <= 0)
     s->cfg.drain_ms = XDS_SERVER_DEFAULT_DRAIN_MS;
+  stats_init(&s->own_stats);
+  s->stats = cfg->stats != NULL ? cfg->stats : &s->own_stats;
   pthread_mutex_init(&s->publish_lock, NULL);
   pthread_mutex_init(&s->status_lock, NULL);
   pthread_mutex_init(&s->status_users, NULL);
@@ -285,6 +314,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   atomic_init(&s->n_streams_now, 0);
   atomic_init(&s->n_proxies_now, 0);
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
+  tune_grpc();
   grpc_init();
   keepalive = s->cfg.keepalive_ms;
   keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
@@ -305,7 +335,15 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
    * doubles the cost of reading ACKs (perf-notes). */
   set_int_arg(&args[8], GRPC_ARG_HTTP2_BDP_PROBE, 0);
   set_int_arg(&args[9], GRPC_ARG_ENABLE_CHANNELZ, 0);
-  cargs.num_args = 10;
+  /* Small reads: xDS requests are small, and an idle connection then
+   * holds 1 KiB instead of 8. */
+  set_int_arg(&args[10], GRPC_ARG_TCP_READ_CHUNK_SIZE, 1024);
+  set_int_arg(&args[11], GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 256);
+  set_int_arg(&args[12], GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 64 * 1024);
+  /* No HPACK dynamic tables: headers are sent once per stream. */
+  set_int_arg(&args[13], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER, 0);
+  set_int_arg(&args[14], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER, 0);
+  cargs.num_args = 15;
   cargs.args = args;
   creds = make_creds(&s->cfg, &s->mtls, err);
   if (creds == NULL) {
@@ -339,8 +377,10 @@ void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   pthread_mutex_lock(&s->publish_lock);
   old = s->published;
   s->published = snap;
+  s->published_at = gpr_now(GPR_CLOCK_MONOTONIC);
   pthread_mutex_unlock(&s->publish_lock);
   snapshot_unref(old);
+  atomic_fetch_add(&s->stats->snapshots, 1);
 }
 
 void xds_server_stop(struct xds_server *s) { atomic_store(&s->stop, 1); }
@@ -423,16 +463,27 @@ static void stream_close(struct stream *st, grpc_status_code code,
     stream_send_status(st);
 }
 
+/* Drops the snapshot reference a shared slice held. */
+static void unref_snapshot(void *p) { snapshot_unref(p); }
+
+static int stats_type(int ads_type) {
+  return ads_type == ADS_T_LDS    ? STATS_T_LDS
+         : ads_type == ADS_T_ECDS ? STATS_T_ECDS
+                                  : STATS_T_OTHER;
+}
+
 /* Sends the next response the stream owes, if no send is in flight. */
 static void stream_pump(struct stream *st) {
   struct xds_server *s = st->server;
-  grpc_slice slice;
+  struct ads_shared shared;
+  grpc_slice slices[2];
+  size_t n = 0;
   grpc_op op;
   int rc;
 
   if (st->sending || st->closing || st->kind == STREAM_UNIMPLEMENTED)
     return;
-  rc = ads_stream_next_response(&st->ads, &s->out);
+  rc = ads_stream_next_response(&st->ads, &s->out, &shared);
   if (rc == 0)
     return;
   if (rc < 0) {
@@ -443,9 +494,16 @@ static void stream_pump(struct stream *st) {
                  "the response does not fit the message size limit");
     return;
   }
-  slice = grpc_slice_from_copied_buffer(s->out.data, s->out.len);
-  st->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
-  grpc_slice_unref(slice);
+  /* The class's shared part goes out without a copy: the slice holds a
+   * reference to the snapshot that owns the bytes. */
+  if (shared.data != NULL)
+    slices[n++] = grpc_slice_new_with_user_data(
+        (void *)shared.data, shared.len, unref_snapshot,
+        snapshot_ref(shared.snap));
+  slices[n++] = grpc_slice_from_copied_buffer(s->out.data, s->out.len);
+  st->send_buf = grpc_raw_byte_buffer_create(slices, n);
+  for (size_t i = 0; i < n; i++)
+    grpc_slice_unref(slices[i]);
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_SEND_MESSAGE;
   op.data.send_message.send_message = st->send_buf;
@@ -457,6 +515,10 @@ static void stream_pump(struct stream *st) {
     return;
   }
   st->sending = 1;
+  st->push_since = st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
+  atomic_fetch_add(&s->stats->responses[stats_type(st->ads.last_type)], 1);
+  atomic_fetch_add(&s->stats->resources_sent[stats_type(st->ads.last_type)],
+                   st->ads.last_resources);
 }
 
 static void stream_free(struct xds_server *s, struct stream *st) {
@@ -478,6 +540,10 @@ static void stream_free(struct xds_server *s, struct stream *st) {
   atomic_fetch_sub(&s->n_streams_now, 1);
   if (st->ads.has_node)
     atomic_fetch_sub(&s->n_proxies_now, 1);
+  if (st->stats_kind >= 0)
+    atomic_fetch_sub(&s->stats->streams[st->stats_kind], 1);
+  if (st->counted_proxy)
+    atomic_fetch_sub(&s->stats->proxies, 1);
   ads_stream_cleanup(&st->ads);
   proxy_id_cleanup(&st->verified);
   if (st->recv_buf != NULL)
@@ -561,6 +627,11 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   st->call = slot->call;
   st->kind = kind;
   atomic_fetch_add(&s->n_streams_now, 1);
+  st->stats_kind = -1;
+  if (kind == STREAM_XDS) {
+    st->stats_kind = (int)svc * 2 + (int)mode;
+    atomic_fetch_add(&s->stats->streams[st->stats_kind], 1);
+  }
   st->next = s->streams;
   if (s->streams != NULL)
     s->streams->prev = st;
@@ -583,6 +654,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     goto done;
   }
   if (kind == STREAM_XDS && s->n_streams > (size_t)s->cfg.max_streams) {
+    atomic_fetch_add(&s->stats->refused_streams, 1);
     XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d",
              peer, s->n_streams - 1, s->cfg.max_streams);
     snprintf(st->status_msg, sizeof(st->status_msg),
@@ -592,6 +664,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     goto done;
   }
   if (kind == STREAM_XDS && s->mtls && stream_verify_peer(st, peer) < 0) {
+    atomic_fetch_add(&s->stats->refused_streams, 1);
     stream_send_status(st);
     goto done;
   }
@@ -619,6 +692,7 @@ done:
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
+  uint64_t acks[ADS_T_N], nacks[ADS_T_N];
   int rc, had_node;
   grpc_byte_buffer_reader reader;
   struct ads_close close;
@@ -663,6 +737,10 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     return;
   }
   had_node = st->ads.has_node;
+  for (int i = 0; i < ADS_T_N; i++) {
+    acks[i] = st->ads.t[i].acks;
+    nacks[i] = st->ads.t[i].nacks;
+  }
   if (dreq != NULL) {
     rc = ads_stream_on_delta_request(&st->ads, dreq, s->current, &close);
     envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
@@ -671,8 +749,17 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     rc = ads_stream_on_request(&st->ads, req, s->current, &close);
     envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
   }
-  if (!had_node && st->ads.has_node)
+  if (!had_node && st->ads.has_node) {
     atomic_fetch_add(&s->n_proxies_now, 1);
+    atomic_fetch_add(&s->stats->proxies, 1);
+    st->counted_proxy = 1;
+  }
+  for (int i = 0; i < ADS_T_N; i++) {
+    atomic_fetch_add(&s->stats->acks[stats_type(i)],
+                     st->ads.t[i].acks - acks[i]);
+    atomic_fetch_add(&s->stats->nacks[stats_type(i)],
+                     st->ads.t[i].nacks - nacks[i]);
+  }
   if (rc < 0) {
     stream_close(st, (grpc_status_code)close.code, close.msg);
     return;
@@ -683,7 +770,14 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
 }
 
 static void on_send(struct stream *st, int ok) {
+  struct xds_server *s = st->server;
+
   st->sending = 0;
+  if (ok && st->push_since.tv_sec != 0)
+    stats_observe(&s->stats->push_latency,
+                  gpr_timespec_to_micros(gpr_time_sub(
+                      gpr_now(GPR_CLOCK_MONOTONIC), st->push_since)) /
+                      1e6);
   grpc_byte_buffer_destroy(st->send_buf);
   st->send_buf = NULL;
   if (!ok) {
@@ -834,6 +928,8 @@ static void after_events(struct xds_server *s) {
   pthread_mutex_lock(&s->publish_lock);
   snap = s->published;
   s->published = NULL;
+  if (snap != NULL)
+    s->current_at = s->published_at;
   pthread_mutex_unlock(&s->publish_lock);
   if (snap != NULL) {
     snapshot_unref(s->current);
@@ -846,7 +942,9 @@ static void after_events(struct xds_server *s) {
         stream_close(st, (grpc_status_code)close.code, close.msg);
         continue;
       }
+      st->pushing = 1;
       stream_pump(st);
+      st->pushing = 0;
     }
   }
   for (st = s->streams; st != NULL; st = next) {

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/err.h"
+#include "stats.h"
 #include "snapshot.h"
 
 /* How long the loop sleeps in grpc_completion_queue_next when idle: the
@@ -40,6 +41,7 @@ struct xds_server_config {
                                 least 5 s, to answer */
   int drain_ms;              /* how long a stop waits for streams to end
                                 before cancelling them; 0: default */
+  struct xds_stats *stats;   /* counters to update; NULL: none */
 };
 
 struct xds_server;

@@ -14,3 +14,14 @@ libxdsstore_a_SOURCES = \
 libxdsstore_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
 
 EXTRA_DIST += store/REFERENCE.md
+
+# The etcd store (store/ETCD.md): config, wire helpers, the libcurl client,
+# the key table and the watcher thread.
+libxdsstore_a_SOURCES += \
+	store/etcd_config.h store/etcd_config.c \
+	store/etcd_proto.h store/etcd_proto.c \
+	store/etcd_client.h store/etcd_client.c \
+	store/etcd_store.h store/etcd_store.c \
+	store/etcd_watch.h store/etcd_watch.c
+libxdsstore_a_CFLAGS += $(CURL_CFLAGS)
+EXTRA_DIST += store/ETCD.md

@@ -157,7 +157,7 @@ static int request(struct snapshot *snap, int with_node, const char *type,
 
 /* The next response, or NULL when nothing is owed. */
 static Envoy__Service__Discovery__V3__DiscoveryResponse *next(void) {
-  int rc = ads_stream_next_response(&fx.s, &fx.out);
+  int rc = ads_stream_next_response(&fx.s, &fx.out, NULL);
 
   ck_assert_int_ge(rc, 0);
   if (fx.last != NULL)
@@ -491,7 +491,7 @@ static int drequest(struct snapshot *snap, int with_node, const char *type,
 }
 
 static Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dnext(void) {
-  int rc = ads_stream_next_response(&fx.s, &fx.out);
+  int rc = ads_stream_next_response(&fx.s, &fx.out, NULL);
 
   ck_assert_int_ge(rc, 0);
   if (dlast != NULL)

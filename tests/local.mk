@@ -39,6 +39,10 @@ TESTS += tests/check_e2e
 TESTS += tests/upstream_decode.sh
 EXTRA_DIST += tests/upstream_decode.sh tests/upstream.sh
 
+# The etcd store: offline suite in check_unit; live tests (a real etcd) in
+# their own program, tests/etcd.mk.
+tests_check_unit_SOURCES += tests/check_etcd.c
+include $(srcdir)/tests/etcd.mk
 check_PROGRAMS += tests/any_split
 tests_any_split_SOURCES = tests/any_split.c
 tests_any_split_CFLAGS = $(TEST_CFLAGS)

@@ -7,7 +7,8 @@
  *     [--admin-listen 127.0.0.1:0]
  * (the admin address is added unless ARGS name one, so that servers of
  * tests running at the same time never compete for the default admin port;
- * server_proc_admin_port() reads the port chosen from the log) with stdout and stderr sent to a temporary log file, and returns once the
+ * server_proc_admin_port() reads the port chosen from the log) with stdout
+ * and stderr sent to a temporary log file, and returns once the
  * port accepts TCP connections (or fails). The child gets SIGKILL if the
  * test process dies first (PR_SET_PDEATHSIG), so a test that times out never
  * leaves a server behind. Only loopback addresses are used and every wait is
@@ -47,6 +48,30 @@ const char *server_proc_target(const struct server_proc *sp);
 
 /* The child's TCP port. */
 int server_proc_port(const struct server_proc *sp);
+
+/*
+ * Starts the server again after it has exited (server_proc_stop(), or a
+ * signal the test sent and reaped with server_proc_stop()), with the same
+ * command line, on the same port, appending to the same log; the log mark
+ * moves to the end of the old log. Returns 0 once the port accepts,
+ * XDS_EINVAL if the child still runs, XDS_EIO otherwise (log dumped).
+ */
+int server_proc_restart(struct server_proc *sp);
+
+/* The child's process id, or 0 once it has been reaped. */
+int server_proc_pid(const struct server_proc *sp);
+
+/*
+ * The admin HTTP port of the running child, read from its log line
+ * "admin HTTP on ... (port N)" (waits up to 5 s for it). Returns the port
+ * or XDS_ENOTFOUND. Does not move the log mark.
+ */
+int server_proc_admin_port(struct server_proc *sp);
+
+/* The log mark as an offset, and setting it back to one (so a test can
+ * search again from an earlier point). */
+size_t server_proc_log_get_mark(const struct server_proc *sp);
+void server_proc_log_set_mark(struct server_proc *sp, size_t offset);
 
 /*
  * Remembers the current end of the log: later server_proc_wait_log*() calls

@@ -1,0 +1,791 @@
+/*
+ * wasmxdsctl.c: the operator's tool for the etcd store.
+ *
+ *   wasmxdsctl [--store URL] [--etcd-*] apply -f FILE_OR_DIR...
+ *   wasmxdsctl [--store URL] [--etcd-*] get REF [--raw]
+ *   wasmxdsctl [--store URL] [--etcd-*] delete REF [--revision N]
+ *   wasmxdsctl [--store URL] [--etcd-*] list [KIND]
+ *   wasmxdsctl validate PATH | --store URL
+ *   wasmxdsctl render ...          (runs `wasmxds render ...`)
+ *
+ * apply validates with exactly the server's code (file_store_load_ex()
+ * with the server's template check, encode_check_template()) and writes
+ * nothing when any document has an error. Each document then goes to its
+ * canonical key (store/etcd_store.h) in a transaction that compares the
+ * key's mod_revision: 0 to create, the revision read (or the one a
+ * "# mod_revision: N" comment in the document names, as `get` prints it)
+ * to update, so a concurrent writer is never silently overwritten.
+ *
+ * Exit codes: 0 done; 1 invalid documents (nothing written); 2 usage; 3 a
+ * conflict (another writer changed a key first); 4 not found; 5 etcd
+ * failed (unreachable, authentication, TLS, permission).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "encode.h"
+#include "store/catalog.h"
+#include "store/etcd_client.h"
+#include "store/etcd_config.h"
+#include "store/etcd_store.h"
+#include "store/file_store.h"
+#include "store/problems.h"
+#include "store/ydoc.h"
+
+enum {
+  EXIT_OK = 0,
+  EXIT_INVALID = 1,
+  EXIT_USAGE = 2,
+  EXIT_CONFLICT = 3,
+  EXIT_NOTFOUND = 4,
+  EXIT_ETCD = 5
+};
+
+/* The comment lines `get` prints above a value, which apply reads back. */
+#define MARK_KEY "# key: "
+#define MARK_REV "# mod_revision: "
+/* Most files named with -f. */
+#define CTL_MAX_FILES 64
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: wasmxdsctl [--store URL] [OPTION]... COMMAND [ARG]...\n"
+          "Manage the WasmExtension and ListenerTemplate documents of a "
+          "wasmxds etcd store.\n"
+          "\n"
+          "Commands:\n"
+          "  apply -f FILE_OR_DIR [-f ...] [--dry-run]\n"
+          "                 validate every document as the server does; "
+          "write them all\n"
+          "                 (each compared on its mod_revision), or none "
+          "if any is invalid\n"
+          "  get REF [--raw]  print a resource's document (with its key and "
+          "mod_revision)\n"
+          "  delete REF [--revision N]\n"
+          "                 delete a resource (if still at revision N)\n"
+          "  list [KIND]      list the keys of the store\n"
+          "  validate PATH    check a file store (as `wasmxds validate`);\n"
+          "  validate         with --store, check what the etcd store holds\n"
+          "  render ARG...    run `wasmxds render ARG...` (file stores)\n"
+          "\n"
+          "REF is WasmExtension/ORG/NAME, ListenerTemplate/NAME or "
+          "organizations/ORG/extensions/NAME.\n"
+          "\n"
+          "Options:\n"
+          "  --store URL               etcd://HOST:PORT[,HOST:PORT...]"
+          "[/PREFIX] (etcds:// for TLS;\n"
+          "                            default $WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
+          "  -h, --help                this help\n"
+          "\n"
+          "Exit status: 0 done, 1 invalid documents (nothing written), 2 "
+          "usage,\n"
+          "3 conflict with another writer, 4 not found, 5 etcd error.\n");
+}
+
+/* ---- the server's check ---- */
+
+static int check_tmpl(void *ctx, const struct listener_tmpl *t,
+                      struct problems *pb) {
+  struct xds_err err = {0, ""};
+  int rc;
+
+  (void)ctx;
+  rc = encode_check_template(t, &err);
+  if (rc == XDS_ENOMEM)
+    return rc;
+  if (rc < 0)
+    problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
+                 "spec.httpFilters", "%s", err.msg);
+  return rc;
+}
+
+static const struct store_hooks hooks = {check_tmpl, NULL};
+
+static void print_problems(const struct problems *pb, FILE *out) {
+  struct xds_buf line;
+
+  xds_buf_init(&line, 8192);
+  for (size_t i = 0; i < problems_count(pb); i++) {
+    xds_buf_reset(&line);
+    if (problem_format(problems_at(pb, i), &line) == 0)
+      fprintf(out, "%s%s", line.data,
+              line.len > 0 && line.data[line.len - 1] == '\n' ? "" : "\n");
+  }
+  if (pb->dropped > 0)
+    fprintf(out, "... and %zu more problems\n", pb->dropped);
+  xds_buf_cleanup(&line);
+}
+
+/* ---- documents of a file ---- */
+
+struct doc_span {
+  size_t region;   /* where its text begins (after the previous one) */
+  size_t end;      /* one past its last byte */
+  size_t line;     /* 1-based line where its content begins */
+};
+
+/* Finds each document's byte range with libyaml's event marks. Returns
+ * the count (at most max), or -1 when the text is not YAML (the loader
+ * has reported that already). */
+static long split_docs(const char *text, size_t len, struct doc_span *v,
+                       size_t max) {
+  yaml_parser_t p;
+  yaml_event_t ev;
+  size_t n = 0, prev_end = 0;
+  int done = 0;
+
+  if (!yaml_parser_initialize(&p))
+    return -1;
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  while (!done) {
+    if (!yaml_parser_parse(&p, &ev)) {
+      yaml_parser_delete(&p);
+      return -1;
+    }
+    if (ev.type == YAML_DOCUMENT_START_EVENT && n < max) {
+      v[n].region = prev_end;
+      v[n].line = ev.start_mark.line + 1;
+    } else if (ev.type == YAML_DOCUMENT_END_EVENT && n < max) {
+      v[n].end = ev.end_mark.index;
+      prev_end = ev.end_mark.index;
+      n++;
+    } else if (ev.type == YAML_STREAM_END_EVENT) {
+      done = 1;
+    }
+    yaml_event_delete(&ev);
+  }
+  yaml_parser_delete(&p);
+  return (long)n;
+}
+
+/* What apply writes for one resource. */
+struct item {
+  char *key;
+  char *id;        /* fqn or template name */
+  const char *kind;
+  char *value;     /* the document, marker lines dropped */
+  size_t len;
+  int64_t pinned;  /* a "# mod_revision: N" seen; -1 when none */
+};
+
+/* Copies text[a, b) without the marker lines; reads the pinned revision. */
+static int doc_value(const char *text, size_t a, size_t b, struct item *it) {
+  struct xds_buf out;
+  size_t i = a;
+
+  it->pinned = -1;
+  xds_buf_init(&out, YDOC_MAX_FILE_BYTES);
+  while (i < b) {
+    const char *nl = memchr(text + i, '\n', b - i);
+    size_t e = nl != NULL ? (size_t)(nl - text) + 1 : b;
+    const char *l = text + i;
+
+    if (strncmp(l, MARK_REV, strlen(MARK_REV)) == 0 && e - i < 40) {
+      it->pinned = strtoll(l + strlen(MARK_REV), NULL, 10);
+    } else if (strncmp(l, MARK_KEY, strlen(MARK_KEY)) != 0) {
+      if (xds_buf_append(&out, l, e - i) < 0) {
+        xds_buf_cleanup(&out);
+        return XDS_ENOMEM;
+      }
+    }
+    i = e;
+  }
+  /* A value ending without a newline gets one, as files usually do. */
+  if (out.len > 0 && out.data[out.len - 1] != '\n' &&
+      xds_buf_putc(&out, '\n') < 0) {
+    xds_buf_cleanup(&out);
+    return XDS_ENOMEM;
+  }
+  if (out.data == NULL && xds_buf_puts(&out, "") < 0)
+    return XDS_ENOMEM;
+  it->value = xds_buf_steal(&out, &it->len);
+  return 0;
+}
+
+/* Finds the document of a record (its file and first line). */
+static int item_text(const struct src_loc *loc, struct item *it) {
+  struct xds_err err = {0, ""};
+  struct doc_span spans[1024];
+  struct xds_buf text;
+  long n, pick = -1;
+  int rc;
+
+  rc = ydoc_read_file(loc->source, &text, &err);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    return rc;
+  }
+  n = split_docs(text.data != NULL ? text.data : "", text.len, spans, 1024);
+  for (long i = 0; i < n; i++)
+    if (spans[i].line <= (size_t)loc->line)
+      pick = i;
+  if (pick < 0) {
+    xds_buf_cleanup(&text);
+    fprintf(stderr, "wasmxdsctl: %s:%d: cannot find the document again "
+                    "(more than 1024 documents in one file?)\n",
+            loc->source, loc->line);
+    return XDS_EIO;
+  }
+  rc = doc_value(text.data, spans[pick].region, spans[pick].end, it);
+  xds_buf_cleanup(&text);
+  return rc;
+}
+
+/* ---- etcd ---- */
+
+static int exit_for(int rc) {
+  switch (rc) {
+  case XDS_ECONFLICT:
+    return EXIT_CONFLICT;
+  case XDS_ENOTFOUND:
+    return EXIT_NOTFOUND;
+  case XDS_EINVAL:
+    return EXIT_INVALID;
+  default:
+    return EXIT_ETCD;
+  }
+}
+
+static int connect_store(struct etcd_config *cfg, struct etcd_client **c) {
+  struct xds_err err = {0, ""};
+  int rc = etcd_config_finish(cfg, &err);
+
+  if (rc == 0)
+    rc = etcd_client_new(cfg, c, &err);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg[0] ? err.msg
+                                                   : xds_strerror(rc));
+    return rc == XDS_EINVAL ? EXIT_USAGE : EXIT_ETCD;
+  }
+  return 0;
+}
+
+static void items_free(struct item *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    xds_free(v[i].key);
+    xds_free(v[i].id);
+    xds_free(v[i].value);
+  }
+  xds_free(v);
+}
+
+static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
+                     int dry_run) {
+  struct etcd_client *c = NULL;
+  struct catalog *all[CTL_MAX_FILES] = {0};
+  struct item *items = NULL;
+  size_t n_items = 0, cap = 0, errors = 0;
+  int status = EXIT_OK, rc = 0;
+
+  /* 1. Validate everything, exactly as the server loads a file store. */
+  for (size_t f = 0; f < n_files; f++) {
+    struct xds_err err = {0, ""};
+    struct problems pb;
+
+    problems_init(&pb, PROBLEMS_DEFAULT_MAX);
+    rc = file_store_load_ex(files[f], &hooks, NULL, NULL, &all[f], &pb, &err);
+    if (rc < 0) {
+      fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+      errors++;
+    }
+    print_problems(&pb, stderr);
+    errors += pb.n_errors;
+    problems_cleanup(&pb);
+  }
+  if (errors > 0) {
+    fprintf(stderr, "wasmxdsctl: %zu errors; nothing was written\n", errors);
+    status = EXIT_INVALID;
+    goto out;
+  }
+  /* 2. One item per record, with its document's text. */
+  for (size_t f = 0; f < n_files; f++) {
+    size_t ne = catalog_ext_count(all[f]), nt = catalog_tmpl_count(all[f]);
+
+    for (size_t i = 0; i < ne + nt; i++) {
+      const struct wasm_ext *e = i < ne ? catalog_ext_at(all[f], i) : NULL;
+      const struct listener_tmpl *t =
+          i < ne ? NULL : catalog_tmpl_at(all[f], i - ne);
+      struct item *it;
+
+      if (n_items == cap) {
+        size_t ncap = cap ? cap * 2 : 64;
+        struct item *v = xds_realloc(items, ncap * sizeof(*v));
+
+        if (v == NULL) {
+          status = EXIT_ETCD;
+          goto out;
+        }
+        items = v;
+        cap = ncap;
+      }
+      it = &items[n_items];
+      memset(it, 0, sizeof(*it));
+      it->kind = e != NULL ? "WasmExtension" : "ListenerTemplate";
+      it->id = xds_strdup(e != NULL ? e->fqn : t->name);
+      it->key = e != NULL
+                    ? etcd_store_key_ext(cfg->prefix, e->organization, e->name)
+                    : etcd_store_key_tmpl(cfg->prefix, t->name);
+      n_items++;
+      if (it->id == NULL || it->key == NULL ||
+          item_text(e != NULL ? &e->loc : &t->loc, it) < 0) {
+        status = EXIT_INVALID;
+        goto out;
+      }
+      for (size_t k = 0; k + 1 < n_items; k++)
+        if (strcmp(items[k].key, it->key) == 0) {
+          fprintf(stderr, "wasmxdsctl: %s \"%s\" is defined twice; nothing "
+                          "was written\n",
+                  it->kind, it->id);
+          status = EXIT_INVALID;
+          goto out;
+        }
+    }
+  }
+  if (dry_run) {
+    for (size_t i = 0; i < n_items; i++)
+      printf("%s %s: valid (key %s)\n", items[i].kind, items[i].id,
+             items[i].key);
+    goto out;
+  }
+  /* 3. Write each, compared on its mod_revision. */
+  if ((status = connect_store(cfg, &c)) != 0)
+    goto out;
+  for (size_t i = 0; i < n_items; i++) {
+    struct item *it = &items[i];
+    struct xds_err err = {0, ""};
+    struct etcd_kv kv;
+    int64_t rev = 0, expect;
+    int found = 0;
+
+    rc = etcd_client_get(c, it->key, &kv, &found, &rev, &err);
+    if (rc < 0) {
+      fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+      status = exit_for(rc);
+      etcd_kv_cleanup(&kv);
+      break;
+    }
+    expect = found ? kv.mod_revision : 0;
+    if (it->pinned >= 0)
+      expect = it->pinned;
+    if (found && expect == kv.mod_revision && kv.value_len == it->len &&
+        memcmp(kv.value, it->value, it->len) == 0) {
+      printf("%s %s unchanged (key %s, mod_revision %lld)\n", it->kind,
+             it->id, it->key, (long long)kv.mod_revision);
+      etcd_kv_cleanup(&kv);
+      continue;
+    }
+    etcd_kv_cleanup(&kv);
+    rc = etcd_client_put_if(c, it->key, it->value, it->len, expect, &rev,
+                            &err);
+    if (rc < 0) {
+      fprintf(stderr, "wasmxdsctl: %s %s: %s\n", it->kind, it->id, err.msg);
+      if (status == EXIT_OK || rc != XDS_ECONFLICT)
+        status = exit_for(rc);
+      if (rc != XDS_ECONFLICT)
+        break;
+      continue;
+    }
+    printf("%s %s %s (key %s, mod_revision %lld)\n", it->kind, it->id,
+           expect == 0 ? "created" : "configured", it->key, (long long)rev);
+  }
+out:
+  etcd_client_free(c);
+  items_free(items, n_items);
+  for (size_t f = 0; f < n_files; f++)
+    catalog_unref(all[f]);
+  return status;
+}
+
+static int cmd_get(struct etcd_config *cfg, const char *ref, int raw) {
+  struct etcd_client *c = NULL;
+  struct xds_err err = {0, ""};
+  struct etcd_kv kv;
+  int64_t rev;
+  char *key = NULL;
+  int found = 0, status, rc;
+
+  if (etcd_store_key_of_ref(cfg->prefix, ref, &key, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  if ((status = connect_store(cfg, &c)) != 0) {
+    xds_free(key);
+    return status;
+  }
+  rc = etcd_client_get(c, key, &kv, &found, &rev, &err);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    status = exit_for(rc);
+  } else if (!found) {
+    fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", ref, key);
+    status = EXIT_NOTFOUND;
+  } else {
+    if (!raw)
+      printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key,
+             (long long)kv.mod_revision);
+    fwrite(kv.value, 1, kv.value_len, stdout);
+    if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
+      putchar('\n');
+  }
+  etcd_kv_cleanup(&kv);
+  etcd_client_free(c);
+  xds_free(key);
+  return status;
+}
+
+static int cmd_delete(struct etcd_config *cfg, const char *ref,
+                      int64_t revision) {
+  struct etcd_client *c = NULL;
+  struct xds_err err = {0, ""};
+  struct etcd_kv kv;
+  int64_t rev;
+  char *key = NULL;
+  int found = 0, status, rc;
+
+  if (etcd_store_key_of_ref(cfg->prefix, ref, &key, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    return EXIT_USAGE;
+  }
+  if ((status = connect_store(cfg, &c)) != 0) {
+    xds_free(key);
+    return status;
+  }
+  rc = etcd_client_get(c, key, &kv, &found, &rev, &err);
+  if (rc == 0 && !found) {
+    fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", ref, key);
+    status = EXIT_NOTFOUND;
+  } else if (rc == 0) {
+    rc = etcd_client_delete_if(c, key, revision > 0 ? revision
+                                                    : kv.mod_revision,
+                               &err);
+    if (rc == 0)
+      printf("%s deleted (key %s)\n", ref, key);
+  }
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    status = exit_for(rc);
+  }
+  etcd_kv_cleanup(&kv);
+  etcd_client_free(c);
+  xds_free(key);
+  return status;
+}
+
+struct list_ctx {
+  const char *prefix;
+  const char *kind; /* nullable filter */
+  size_t n;
+  struct etcd_store *store; /* for validate; nullable */
+  int rc;
+};
+
+static int list_one(void *ctx, const struct etcd_kv *kv) {
+  struct list_ctx *l = ctx;
+  const char *rest = kv->key + strlen(l->prefix) + 1;
+  const char *slash = strchr(rest, '/');
+  size_t klen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+  char id[600];
+
+  if (l->store != NULL)
+    return etcd_store_put(l->store, kv->key, kv->value, kv->value_len,
+                          kv->mod_revision) == XDS_ENOMEM
+               ? XDS_ENOMEM
+               : 0;
+  if (l->kind != NULL &&
+      (strlen(l->kind) != klen || strncasecmp(rest, l->kind, klen) != 0))
+    return 0;
+  if (slash != NULL && klen == strlen(ETCD_KIND_EXT_DIR) &&
+      strncmp(rest, ETCD_KIND_EXT_DIR, klen) == 0 &&
+      strchr(slash + 1, '/') != NULL) {
+    const char *s2 = strchr(slash + 1, '/');
+
+    snprintf(id, sizeof(id), "organizations/%.*s/extensions/%s",
+             (int)(s2 - slash - 1), slash + 1, s2 + 1);
+  } else {
+    snprintf(id, sizeof(id), "%s", slash != NULL ? slash + 1 : "-");
+  }
+  if (l->n == 0)
+    printf("%-18s %-56s %8s  %s\n", "KIND", "NAME", "REVISION", "KEY");
+  printf("%-18.*s %-56s %8lld  %s\n", (int)klen, rest, id,
+         (long long)kv->mod_revision, kv->key);
+  l->n++;
+  return 0;
+}
+
+static int cmd_list(struct etcd_config *cfg, const char *kind) {
+  struct list_ctx l = {cfg->prefix, kind, 0, NULL, 0};
+  struct etcd_client *c = NULL;
+  struct xds_err err = {0, ""};
+  struct etcd_header h;
+  char *dir;
+  int status, rc;
+
+  if ((status = connect_store(cfg, &c)) != 0)
+    return status;
+  if ((dir = xds_asprintf("%s/", cfg->prefix)) == NULL) {
+    etcd_client_free(c);
+    return EXIT_ETCD;
+  }
+  rc = etcd_client_list(c, dir, cfg->page_size, list_one, &l, &h, &err);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    status = exit_for(rc);
+  }
+  xds_free(dir);
+  etcd_client_free(c);
+  return status;
+}
+
+/* validate of a file store: wasmxds validate's report, line for line. */
+static int validate_path(const char *path) {
+  struct xds_err err = {0, ""};
+  struct catalog *cat = NULL;
+  struct problems pb;
+  int status;
+
+  problems_init(&pb, PROBLEMS_DEFAULT_MAX);
+  if (file_store_load_ex(path, &hooks, NULL, NULL, &cat, &pb, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: %s: %s\n", path, err.msg);
+    problems_cleanup(&pb);
+    return EXIT_INVALID;
+  }
+  print_problems(&pb, stdout);
+  printf("%s: %zu extensions, %zu listener templates, %zu errors, %zu "
+         "warnings\n",
+         path, catalog_ext_count(cat), catalog_tmpl_count(cat), pb.n_errors,
+         pb.n_warnings);
+  status = pb.n_errors > 0 ? EXIT_INVALID : EXIT_OK;
+  problems_cleanup(&pb);
+  catalog_unref(cat);
+  return status;
+}
+
+/* validate of an etcd store: what the server would load from it now. */
+static int validate_etcd(struct etcd_config *cfg, const char *url) {
+  struct list_ctx l = {cfg->prefix, NULL, 0, NULL, 0};
+  struct etcd_client *c = NULL;
+  struct xds_err err = {0, ""};
+  struct catalog *cat = NULL;
+  struct etcd_header h;
+  struct problems pb;
+  char *dir;
+  int status, rc;
+
+  if ((status = connect_store(cfg, &c)) != 0)
+    return status;
+  l.store = etcd_store_new(cfg->prefix, &hooks);
+  dir = xds_asprintf("%s/", cfg->prefix);
+  if (l.store == NULL || dir == NULL) {
+    rc = XDS_ENOMEM;
+  } else {
+    rc = etcd_client_list(c, dir, cfg->page_size, list_one, &l, &h, &err);
+  }
+  problems_init(&pb, PROBLEMS_DEFAULT_MAX);
+  if (rc == 0)
+    rc = etcd_store_build(l.store, &cat, &pb);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg[0] ? err.msg
+                                                   : xds_strerror(rc));
+    status = exit_for(rc);
+  } else {
+    print_problems(&pb, stdout);
+    printf("%s (revision %lld): %zu keys, %zu extensions, %zu listener "
+           "templates, %zu errors, %zu warnings\n",
+           url, (long long)h.revision, etcd_store_count(l.store),
+           catalog_ext_count(cat), catalog_tmpl_count(cat), pb.n_errors,
+           pb.n_warnings);
+    status = pb.n_errors > 0 ? EXIT_INVALID : EXIT_OK;
+  }
+  problems_cleanup(&pb);
+  catalog_unref(cat);
+  etcd_store_free(l.store);
+  xds_free(dir);
+  etcd_client_free(c);
+  return status;
+}
+
+/* render: the server's own command, found next to this program, in
+ * $WASMXDS, or on PATH. */
+static int cmd_render(int argc, char **argv) {
+  char self[PATH_MAX], path[PATH_MAX + 16];
+  const char *bin = getenv("WASMXDS");
+  char **args = xds_calloc((size_t)argc + 2, sizeof(*args));
+  ssize_t n;
+
+  if (args == NULL)
+    return EXIT_ETCD;
+  if (bin == NULL) {
+    n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+      char *slash;
+
+      self[n] = '\0';
+      slash = strrchr(self, '/');
+      if (slash != NULL) {
+        *slash = '\0';
+        snprintf(path, sizeof(path), "%s/wasmxds", self);
+        if (access(path, X_OK) == 0)
+          bin = path;
+      }
+    }
+  }
+  if (bin == NULL)
+    bin = "wasmxds";
+  args[0] = (char *)bin;
+  args[1] = "render";
+  for (int i = 1; i < argc; i++)
+    args[i + 1] = argv[i];
+  execvp(bin, args);
+  fprintf(stderr, "wasmxdsctl: cannot run %s: %s\n", bin, strerror(errno));
+  xds_free(args);
+  return EXIT_USAGE;
+}
+
+enum {
+  OPT_STORE = 256,
+  OPT_ETCD_USER,
+  OPT_ETCD_PASSWORD_FILE,
+  OPT_ETCD_CA,
+  OPT_ETCD_CERT,
+  OPT_ETCD_KEY,
+  OPT_ETCD_DEBOUNCE,
+  OPT_DRY_RUN,
+  OPT_RAW,
+  OPT_REVISION
+};
+
+static const struct option opts[] = {
+    {"store", required_argument, NULL, OPT_STORE},
+    {"etcd-user", required_argument, NULL, OPT_ETCD_USER},
+    {"etcd-password-file", required_argument, NULL, OPT_ETCD_PASSWORD_FILE},
+    {"etcd-ca", required_argument, NULL, OPT_ETCD_CA},
+    {"etcd-cert", required_argument, NULL, OPT_ETCD_CERT},
+    {"etcd-key", required_argument, NULL, OPT_ETCD_KEY},
+    {"etcd-debounce", required_argument, NULL, OPT_ETCD_DEBOUNCE},
+    {"filename", required_argument, NULL, 'f'},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"raw", no_argument, NULL, OPT_RAW},
+    {"revision", required_argument, NULL, OPT_REVISION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+int main(int argc, char **argv) {
+  struct etcd_config cfg;
+  struct xds_err err = {0, ""};
+  const char *store = getenv("WASMXDS_STORE");
+  char *files[CTL_MAX_FILES];
+  size_t n_files = 0;
+  int dry_run = 0, raw = 0, c, status = EXIT_USAGE;
+  long long revision = 0;
+  const char *cmd;
+  char **rest;
+  int n_rest;
+
+  /* render passes everything after it through untouched. */
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "render") == 0)
+      return cmd_render(argc - i, argv + i);
+  xds_log_set_level(XDS_LOG_WARN);
+  etcd_config_init(&cfg);
+  while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+    switch (c) {
+    case OPT_STORE:
+      store = optarg;
+      break;
+    case OPT_ETCD_USER:
+    case OPT_ETCD_PASSWORD_FILE:
+    case OPT_ETCD_CA:
+    case OPT_ETCD_CERT:
+    case OPT_ETCD_KEY:
+    case OPT_ETCD_DEBOUNCE:
+      if (etcd_config_set_flag(&cfg, opts[c - OPT_STORE].name, optarg,
+                               &err) < 0) {
+        fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+        goto out;
+      }
+      break;
+    case 'f':
+      if (n_files == CTL_MAX_FILES) {
+        fprintf(stderr, "wasmxdsctl: more than %d -f\n", CTL_MAX_FILES);
+        goto out;
+      }
+      files[n_files++] = optarg;
+      break;
+    case OPT_DRY_RUN:
+      dry_run = 1;
+      break;
+    case OPT_RAW:
+      raw = 1;
+      break;
+    case OPT_REVISION: {
+      char *end;
+
+      revision = strtoll(optarg, &end, 10);
+      if (*end != '\0' || revision <= 0) {
+        fprintf(stderr, "wasmxdsctl: --revision: a positive revision\n");
+        goto out;
+      }
+      break;
+    }
+    case 'h':
+      usage(stdout);
+      status = EXIT_OK;
+      goto out;
+    default:
+      usage(stderr);
+      goto out;
+    }
+  }
+  if (optind >= argc) {
+    usage(stderr);
+    goto out;
+  }
+  cmd = argv[optind];
+  rest = argv + optind + 1;
+  n_rest = argc - optind - 1;
+  if (strcmp(cmd, "validate") == 0 && n_rest == 1 &&
+      !etcd_config_is_url(rest[0])) {
+    status = validate_path(rest[0]);
+    goto out;
+  }
+  if (strcmp(cmd, "validate") == 0 && n_rest == 1)
+    store = rest[0], n_rest = 0;
+  if (store == NULL || !etcd_config_is_url(store)) {
+    fprintf(stderr, "wasmxdsctl: %s needs --store etcd://... (or "
+                    "$WASMXDS_STORE)\n",
+            cmd);
+    goto out;
+  }
+  if (etcd_config_parse_url(store, &cfg, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    goto out;
+  }
+  if (strcmp(cmd, "apply") == 0 && n_rest == 0 && n_files > 0)
+    status = cmd_apply(&cfg, files, n_files, dry_run);
+  else if (strcmp(cmd, "get") == 0 && n_rest == 1)
+    status = cmd_get(&cfg, rest[0], raw);
+  else if (strcmp(cmd, "delete") == 0 && n_rest == 1)
+    status = cmd_delete(&cfg, rest[0], revision);
+  else if (strcmp(cmd, "list") == 0 && n_rest <= 1)
+    status = cmd_list(&cfg, n_rest == 1 ? rest[0] : NULL);
+  else if (strcmp(cmd, "validate") == 0 && n_rest == 0)
+    status = validate_etcd(&cfg, store);
+  else
+    usage(stderr);
+out:
+  etcd_config_cleanup(&cfg);
+  return status;
+}

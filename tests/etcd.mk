@@ -1,0 +1,20 @@
+# tests/check_etcd: the etcd store and wasmxdsctl against a real etcd
+# (Debian's etcd-server), started by each test on free loopback ports.
+# Skipped (exit 77) when /usr/bin/etcd is not installed.
+
+check_PROGRAMS += tests/check_etcd
+tests_check_etcd_SOURCES = tests/check_etcd_live.c \
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
+tests_check_etcd_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
+tests_check_etcd_LDADD = $(TEST_LIBS)
+TESTS += tests/check_etcd
+
+# Two wasmxds replicas on one real etcd, with ADS clients.
+check_PROGRAMS += tests/check_replicas
+tests_check_replicas_SOURCES = tests/check_replicas.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
+tests_check_replicas_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
+tests_check_replicas_LDADD = $(TEST_LIBS)
+TESTS += tests/check_replicas
