@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -45,7 +46,11 @@ static const char *const type_names[ADS_T_N] = {"LDS", "ECDS"};
 
 int ads_stream_init(struct ads_stream *s, enum ads_service svc,
                     enum ads_mode mode, const char *peer) {
+  struct timespec now;
+
   memset(s, 0, sizeof(*s));
+  clock_gettime(CLOCK_REALTIME, &now);
+  s->connected_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
   s->svc = svc;
   s->mode = mode;
   s->peer = xds_strdup(peer != NULL ? peer : "unknown");
@@ -1055,8 +1060,38 @@ json_t *ads_stream_status(const struct ads_stream *s) {
   json_object_set_new(o, "protocol",
                       json_string(s->mode == ADS_DELTA ? "delta" : "sotw"));
   json_object_set_new(o, "verified_by_certificate", json_boolean(s->verified != NULL));
-  if (s->cls != NULL)
-    json_object_set_new(o, "class", json_string(s->cls->key));
+  {
+    char when[40];
+    time_t secs = (time_t)(s->connected_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(o, "connected_since", json_string(when));
+  }
+  if (s->cls != NULL) {
+    /* The class key is organization, tenant, mode and the selected
+     * templates, one per line. */
+    json_t *cls = json_object(), *tmpls = json_array();
+    const char *p = s->cls->key;
+    int field = 0;
+    while (*p != '\0') {
+      const char *nl = strchr(p, '\n');
+      size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+      json_t *v = json_stringn(p, len);
+      if (field == 0)
+        json_object_set_new(cls, "organization", v);
+      else if (field == 1)
+        json_object_set_new(cls, "tenant", len > 0 ? v : (json_decref(v), json_null()));
+      else if (field == 2)
+        json_object_set_new(cls, "mode", v);
+      else
+        json_array_append_new(tmpls, v);
+      field++;
+      p += len + (nl != NULL ? 1 : 0);
+    }
+    json_object_set_new(cls, "templates", tmpls);
+    json_object_set_new(o, "class", cls);
+  }
   json_object_set_new(o, "responses", json_integer((json_int_t)s->responses));
   for (int i = 0; i < ADS_T_N; i++) {
     const struct ads_type_state *t = &s->t[i];

@@ -121,6 +121,7 @@ struct ads_stream {
   struct xds_map *refused; /* names refused and logged once */
   uint64_t nonce_seq;
   uint64_t responses, resources_sent;
+  long long connected_ms; /* wall clock (ms since the epoch) at init */
   int last_type;          /* type of the last response: ADS_T_*, or -1 */
   size_t last_resources;  /* resources in it */
 };

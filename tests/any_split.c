@@ -34,7 +34,10 @@ static int split_any(const Google__Protobuf__Any *any, const char *outdir) {
   name = name != NULL ? name + 1 : any->type_url;
   snprintf(path, sizeof(path), "%s/%d.%s.pb", outdir, counter++, name);
   f = fopen(path, "wb");
-  if (f == NULL || fwrite(any->value.data, 1, any->value.len, f) != any->value.len ||
+  /* An empty message has no bytes (and may have no buffer at all). */
+  if (f == NULL ||
+      (any->value.len > 0 &&
+       fwrite(any->value.data, 1, any->value.len, f) != any->value.len) ||
       fclose(f) != 0) {
     fprintf(stderr, "any_split: cannot write %s\n", path);
     return -1;

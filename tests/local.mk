@@ -48,4 +48,15 @@ tests_any_split_SOURCES = tests/any_split.c
 tests_any_split_CFLAGS = $(TEST_CFLAGS)
 tests_any_split_LDADD = $(TEST_LIBS)
 
+# Protocol end-to-end tests of issue 5 (SotW and delta, ADS and standalone,
+# push, NACK storms, slow readers, mutual TLS, drain and restart, the admin
+# status pages): the real wasmxds binary on loopback, like check_e2e.
+check_PROGRAMS += tests/check_protocol
+tests_check_protocol_SOURCES = tests/check_protocol.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h
+tests_check_protocol_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_protocol_LDADD = $(TEST_LIBS)
+TESTS += tests/check_protocol
 include $(srcdir)/tests/delivery.mk

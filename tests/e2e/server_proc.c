@@ -233,6 +233,29 @@ static int wait_accepting(struct server_proc *sp) {
   return XDS_EIO;
 }
 
+/* Module cache directories made by this process: removed at exit too, as
+ * a failing Check test exits without its teardown. */
+#define MAX_DIRS 64
+static char made_dirs[MAX_DIRS][40];
+static int n_made_dirs;
+
+static void remove_made_dirs(void) {
+  for (int i = 0; i < n_made_dirs; i++) {
+    char cmd[96];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%.39s'", made_dirs[i]);
+    if (system(cmd) != 0)
+      fprintf(stderr, "server_proc: cannot remove %s\n", made_dirs[i]);
+  }
+  n_made_dirs = 0;
+}
+
+static void remember_dir(const char *dir) {
+  if (n_made_dirs == 0)
+    atexit(remove_made_dirs);
+  if (n_made_dirs < MAX_DIRS)
+    snprintf(made_dirs[n_made_dirs++], sizeof(made_dirs[0]), "%s", dir);
+}
+
 int server_proc_start(const char *store_path, const char *const *extra_args,
                       struct server_proc **out) {
   const char *bin = getenv("WASMXDS_BIN");
@@ -293,6 +316,7 @@ int server_proc_start(const char *store_path, const char *const *extra_args,
       goto fail;
     }
     sp->cache_made = 1;
+    remember_dir(sp->cache_dir);
     if ((rc = push_arg(sp, &argc, "--module-cache")) < 0 ||
         (rc = push_arg(sp, &argc, sp->cache_dir)) < 0)
       goto fail;
