@@ -1118,6 +1118,24 @@ json_t *ads_stream_status(const struct ads_stream *s) {
       json_object_set_new(rj, "state", json_string(state_name(r->state)));
       if (r->state == ADS_RES_NACKED && t->nack_error != NULL)
         json_object_set_new(rj, "error", json_string(t->nack_error));
+      if (i == ADS_T_ECDS && s->snap != NULL) {
+        /* What the extension is served as, and why when not itself. */
+        const struct encode_module *m = snapshot_module(s->snap, key);
+        const struct wasm_ext *e =
+            catalog_ext_find(snapshot_catalog(s->snap), key);
+        if (m != NULL && e != NULL) {
+          if (m->kind != ENCODE_MOD_UNAVAILABLE) {
+            json_object_set_new(rj, "served_as", json_string("wasm"));
+          } else {
+            json_object_set_new(
+                rj, "served_as",
+                json_string(e->fail_strategy == WASM_FAIL_OPEN
+                                ? "allow-all RBAC substitute (FAIL_OPEN)"
+                                : "deny-all RBAC substitute (FAIL_CLOSE)"));
+            json_object_set_new(rj, "reason", json_string(m->reason));
+          }
+        }
+      }
       json_object_set_new(res, key, rj);
     }
     json_object_set_new(tj, "resources", res);

@@ -710,6 +710,8 @@ START_TEST(status_reports_per_resource_state) {
     ck_assert_str_eq(json_string_value(json_object_get(res, "error")), "boom");
     ck_assert_str_eq(json_string_value(json_object_get(resb, "state")),
                      "FILTERS_DEPLOYED");
+    ck_assert_str_eq(json_string_value(json_object_get(resb, "served_as")),
+                     "wasm");
   }
   json_decref(st);
 }

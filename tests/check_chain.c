@@ -135,6 +135,43 @@ static const struct chain_case {
      PROXY_MODE_SIDECAR, "anchored", "cors,foreign,jwt,rbac,stats," R},
     {"org without extensions on anchored template", "empty", NULL,
      PROXY_MODE_GATEWAY, "anchored", "cors,jwt,rbac,stats," R},
+    {"payments gateway, anchors, inbound", "acme", PAY, PROXY_MODE_GATEWAY,
+     "anchored",
+     "cors," COMMON_AUTHN ",jwt," "authz-max,pay-only,authz-neg,authz-min"
+     ",rbac,both,stats," UNSPEC "," R},
+    {"web gateway outbound", "acme", WEB, PROXY_MODE_GATEWAY, "out",
+     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
+     "both,stats-client," UNSPEC "," R},
+    {"payments sidecar, only an AUTHZ anchor", "acme", PAY,
+     PROXY_MODE_SIDECAR, "authz-only",
+     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ",rbac,"
+     "both,stats-client," UNSPEC "," R},
+    {"no tenant, only an AUTHZ anchor", "acme", NULL, PROXY_MODE_SIDECAR,
+     "authz-only",
+     COMMON_AUTHN "," COMMON_AUTHZ ",rbac,stats-client," UNSPEC "," R},
+    {"gateway without tenant, outbound", "acme", NULL, PROXY_MODE_GATEWAY,
+     "out", COMMON_AUTHN "," COMMON_AUTHZ ",stats-client," UNSPEC "," R},
+    {"payments sidecar, only a STATS anchor", "acme", PAY,
+     PROXY_MODE_SIDECAR, "stats-only",
+     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
+     "both,stats-server,stats," UNSPEC "," R},
+    {"web sidecar, only a STATS anchor", "acme", WEB, PROXY_MODE_SIDECAR,
+     "stats-only",
+     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
+     "both,stats-server,stats," UNSPEC "," R},
+    {"payments gateway, only a STATS anchor on inbound", "acme", PAY,
+     PROXY_MODE_GATEWAY, "stats-only",
+     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
+     "both,stats," UNSPEC "," R},
+    {"other organization gateway", "other", NULL, PROXY_MODE_GATEWAY, "out",
+     "foreign," R},
+    {"other organization, AUTHZ anchor", "other", NULL, PROXY_MODE_SIDECAR,
+     "authz-only", "foreign,rbac," R},
+    {"organization without extensions, gateway", "empty", NULL,
+     PROXY_MODE_GATEWAY, "out", R},
+    {"unknown tenant, gateway, anchors", "acme",
+     "organizations/acme/tenants/nobody", PROXY_MODE_GATEWAY, "anchored",
+     "cors," COMMON_AUTHN ",jwt," COMMON_AUTHZ ",rbac,stats," UNSPEC "," R},
 };
 
 struct order_ctx {
