@@ -17,6 +17,5 @@ libxdsmodules_a_SOURCES = \
 libxdsmodules_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(JANSSON_CFLAGS) $(ZLIB_CFLAGS)
 
-EXTRA_DIST += modules/README-modules.md
 
 

@@ -11,7 +11,7 @@
  * other advice are added as warnings and do not reject the document.
  *
  * Pure: no I/O, no globals; safe on any thread with its own arguments.
- * See store/REFERENCE.md for the rules, field by field.
+ * See the README ("Resource reference") for the rules, field by field.
  */
 #ifndef XDS_STORE_DECODE_H
 #define XDS_STORE_DECODE_H

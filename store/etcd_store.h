@@ -3,7 +3,7 @@
  * retention. No I/O: the watcher (store/etcd_watch.h) feeds it what etcd
  * says, and tests feed it directly.
  *
- * Key layout (what wasmxdsctl writes; see store/ETCD.md):
+ * Key layout (what wasmxdsctl writes; see the README, "The etcd store"):
  *   <prefix>/WasmExtension/<organization>/<name>
  *   <prefix>/ListenerTemplate/<name>
  * Every key below <prefix>/ holds exactly one YAML or JSON document of

@@ -13,9 +13,8 @@ libxdsstore_a_SOURCES = \
 	store/file_watch.h store/file_watch.c
 libxdsstore_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
 
-EXTRA_DIST += store/REFERENCE.md
 
-# The etcd store (store/ETCD.md): config, wire helpers, the libcurl client,
+# The etcd store (README, "The etcd store"): config, wire helpers, the libcurl client,
 # the key table and the watcher thread.
 libxdsstore_a_SOURCES += \
 	store/etcd_config.h store/etcd_config.c \
@@ -24,4 +23,3 @@ libxdsstore_a_SOURCES += \
 	store/etcd_store.h store/etcd_store.c \
 	store/etcd_watch.h store/etcd_watch.c
 libxdsstore_a_CFLAGS += $(CURL_CFLAGS)
-EXTRA_DIST += store/ETCD.md
