@@ -64,35 +64,11 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void free_ids(char **ids, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    xds_free(ids[i]);
-  xds_free(ids);
-}
-
-static int copy_ids(char *const *src, size_t n, char ***dst) {
-  *dst = NULL;
-  if (n == 0)
-    return 0;
-  *dst = xds_calloc(n, sizeof(char *));
-  if (*dst == NULL)
-    return XDS_ENOMEM;
-  for (size_t i = 0; i < n; i++) {
-    (*dst)[i] = xds_strdup(src[i]);
-    if ((*dst)[i] == NULL) {
-      free_ids(*dst, i);
-      *dst = NULL;
-      return XDS_ENOMEM;
-    }
-  }
-  return 0;
-}
-
 static void centry_free(void *p) {
   struct centry *e = p;
 
   if (e != NULL)
-    free_ids(e->root_ids, e->n_root_ids);
+    xds_strv_free(e->root_ids, e->n_root_ids);
   xds_free(e);
 }
 
@@ -592,8 +568,8 @@ int modcache_put(struct modcache *c, const char *hex, const void *data,
   if (n_root_ids > 0) {
     char **ids;
 
-    if (copy_ids(root_ids, n_root_ids, &ids) == 0) {
-      free_ids(e->root_ids, e->n_root_ids);
+    if (xds_strv_dup(root_ids, n_root_ids, &ids) == 0) {
+      xds_strv_free(e->root_ids, e->n_root_ids);
       e->root_ids = ids;
       e->n_root_ids = n_root_ids;
     }
@@ -627,7 +603,7 @@ int modcache_has(struct modcache *c, const char *hex,
       memset(meta, 0, sizeof(*meta));
       meta->size = e->size;
       meta->is_private = e->is_private;
-      if (copy_ids(e->root_ids, e->n_root_ids, &meta->root_ids) == 0)
+      if (xds_strv_dup(e->root_ids, e->n_root_ids, &meta->root_ids) == 0)
         meta->n_root_ids = e->n_root_ids;
     }
   }
@@ -636,7 +612,7 @@ int modcache_has(struct modcache *c, const char *hex,
 }
 
 void modcache_meta_cleanup(struct modcache_meta *m) {
-  free_ids(m->root_ids, m->n_root_ids);
+  xds_strv_free(m->root_ids, m->n_root_ids);
   m->root_ids = NULL;
   m->n_root_ids = 0;
 }

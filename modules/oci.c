@@ -146,12 +146,6 @@ static json_t *ids_in(json_t *obj) {
   return json_is_array(a) ? a : NULL;
 }
 
-static void free_ids(char **ids, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    xds_free(ids[i]);
-  xds_free(ids);
-}
-
 int oci_parse_root_ids(const char *json, size_t len, char ***ids, size_t *n) {
   json_error_t jerr;
   json_t *root = json_loadb(json, len, 0, &jerr), *a;
@@ -181,7 +175,7 @@ int oci_parse_root_ids(const char *json, size_t len, char ***ids, size_t *n) {
       continue;
     out[k] = xds_strdup(json_string_value(s));
     if (out[k] == NULL) {
-      free_ids(out, k);
+      xds_strv_free(out, k);
       out = NULL;
       k = 0;
       rc = XDS_ENOMEM;
@@ -823,7 +817,7 @@ out:
 
 void oci_result_cleanup(struct oci_result *res) {
   xds_free(res->module);
-  free_ids(res->root_ids, res->n_root_ids);
+  xds_strv_free(res->root_ids, res->n_root_ids);
   res->module = NULL;
   res->root_ids = NULL;
   res->n_root_ids = 0;

@@ -94,28 +94,6 @@ static int64_t mono_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void free_ids(char **ids, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    xds_free(ids[i]);
-  xds_free(ids);
-}
-
-static int copy_ids(char *const *src, size_t n, char ***dst) {
-  *dst = NULL;
-  if (n == 0)
-    return 0;
-  *dst = xds_calloc(n, sizeof(char *));
-  if (*dst == NULL)
-    return XDS_ENOMEM;
-  for (size_t i = 0; i < n; i++)
-    if (((*dst)[i] = xds_strdup(src[i])) == NULL) {
-      free_ids(*dst, i);
-      *dst = NULL;
-      return XDS_ENOMEM;
-    }
-  return 0;
-}
-
 static char *dup_or_null(const char *s, int *oom) {
   char *c;
 
@@ -137,14 +115,14 @@ static void entry_free(void *p) {
   xds_free(e->url);
   xds_free(e->secret);
   xds_free(e->want_sha);
-  free_ids(e->allowed_in, e->n_allowed_in);
+  xds_strv_free(e->allowed_in, e->n_allowed_in);
   xds_free(e->reason);
-  free_ids(e->good_ids, e->n_good_ids);
+  xds_strv_free(e->good_ids, e->n_good_ids);
   xds_free(e);
 }
 
 void module_info_cleanup(struct module_info *m) {
-  free_ids(m->root_ids, m->n_root_ids);
+  xds_strv_free(m->root_ids, m->n_root_ids);
   xds_free(m->reason);
   memset(m, 0, sizeof(*m));
 }
@@ -224,8 +202,8 @@ static void set_good(struct entry *e, const char *sha, uint64_t size,
 
   snprintf(e->good_sha, sizeof(e->good_sha), "%s", sha);
   e->good_size = size;
-  if (copy_ids(ids, n_ids, &copy) == 0) {
-    free_ids(e->good_ids, e->n_good_ids);
+  if (xds_strv_dup(ids, n_ids, &copy) == 0) {
+    xds_strv_free(e->good_ids, e->n_good_ids);
     e->good_ids = copy;
     e->n_good_ids = n_ids;
   }
@@ -335,7 +313,7 @@ static void pull_oci(struct resolver *r, const struct job *j,
       rc = xds_err_set(&out->err, XDS_EIO, "cached module vanished");
       goto out;
     }
-    free_ids(res.root_ids, res.n_root_ids);
+    xds_strv_free(res.root_ids, res.n_root_ids);
     res.root_ids = meta.root_ids;
     res.n_root_ids = meta.n_root_ids;
     meta.root_ids = NULL;
@@ -624,7 +602,7 @@ static void *worker_main(void *arg) {
       if (changed)
         publish_refs(r);
     }
-    free_ids(o.ids, o.n_ids);
+    xds_strv_free(o.ids, o.n_ids);
     job_cleanup(&j);
     if (changed) {
       atomic_fetch_add(&r->generation, 1);
@@ -755,14 +733,14 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
   xds_free(e->url);
   xds_free(e->secret);
   xds_free(e->want_sha);
-  free_ids(e->allowed_in, e->n_allowed_in);
+  xds_strv_free(e->allowed_in, e->n_allowed_in);
   e->allowed_in = NULL;
   e->n_allowed_in = 0;
   e->org = dup_or_null(x->organization, &oom);
   e->url = dup_or_null(x->url, &oom);
   e->secret = dup_or_null(x->pull_secret, &oom);
   e->want_sha = dup_or_null(x->sha256, &oom);
-  if (copy_ids(x->allowed_in, x->n_allowed_in, &allowed) < 0)
+  if (xds_strv_dup(x->allowed_in, x->n_allowed_in, &allowed) < 0)
     oom = 1;
   e->allowed_in = allowed;
   e->n_allowed_in = allowed ? x->n_allowed_in : 0;
@@ -905,7 +883,7 @@ int resolver_lookup(struct resolver *r, const char *fqn,
   if (e->state == MODULE_READY && !e->local) {
     memcpy(out->sha256, e->good_sha, sizeof(out->sha256));
     out->size = e->good_size;
-    if (copy_ids(e->good_ids, e->n_good_ids, &out->root_ids) < 0) {
+    if (xds_strv_dup(e->good_ids, e->n_good_ids, &out->root_ids) < 0) {
       rc = XDS_ENOMEM;
       goto out;
     }

@@ -492,19 +492,34 @@ static void on_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
   }
 }
 
-/* The SotW ECDS version over the current subscription: a hash of every
- * visible subscribed resource's name and version. */
-static int ecds_state_version(struct ads_stream *s, char out[VERSION_LEN + 1]) {
-  struct ads_type_state *t = &s->t[ADS_T_ECDS];
+/* The candidates of type idx: every visible resource under wildcard, else
+ * the subscribed names; candidate() is NULL for one that does not exist or
+ * that the proxy may not see (logged once when log is set). */
+static size_t candidate_count(const struct ads_stream *s, int idx) {
+  const struct ads_type_state *t = &s->t[idx];
+
+  return t->wildcard ? all_count(s, idx) : t->n_names;
+}
+
+static const struct xds_resource *candidate(struct ads_stream *s, int idx,
+                                            size_t i, int log) {
+  struct ads_type_state *t = &s->t[idx];
+
+  return t->wildcard ? all_at(s, idx, i) : lookup(s, idx, t->names[i], log);
+}
+
+/* The version of a type's state for this stream: a hash of every
+ * candidate's name and version (SotW version_info, delta
+ * system_version_info). */
+static int state_version(struct ads_stream *s, int idx,
+                         char out[VERSION_LEN + 1]) {
   struct version_hasher h;
-  size_t n = t->wildcard ? all_count(s, ADS_T_ECDS) : t->n_names;
+  size_t n = candidate_count(s, idx);
 
   if (version_begin(&h) < 0)
     return XDS_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    const struct xds_resource *r = t->wildcard
-                                       ? all_at(s, ADS_T_ECDS, i)
-                                       : lookup(s, ADS_T_ECDS, t->names[i], 0);
+    const struct xds_resource *r = candidate(s, idx, i, 0);
     if (r == NULL)
       continue;
     version_add_str(&h, r->name);
@@ -530,15 +545,13 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
                    0) < 0)
         return XDS_ENOMEM;
   } else {
-    if (ecds_state_version(s, current) < 0)
+    if (state_version(s, ADS_T_ECDS, current) < 0)
       return XDS_ENOMEM;
     if (strcmp(version, current) != 0)
       return 0;
-    n = t->wildcard ? all_count(s, idx) : t->n_names;
+    n = candidate_count(s, idx);
     for (size_t i = 0; i < n; i++) {
-      const struct xds_resource *r = t->wildcard
-                                         ? all_at(s, idx, i)
-                                         : lookup(s, idx, t->names[i], 0);
+      const struct xds_resource *r = candidate(s, idx, i, 0);
       if (r != NULL && remember(t, r->name, r->version, 0) < 0)
         return XDS_ENOMEM;
     }
@@ -798,7 +811,7 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
 static int owed(struct ads_stream *s, int idx,
                 const struct xds_resource ***send, size_t *n_send) {
   struct ads_type_state *t = &s->t[idx];
-  size_t n = t->wildcard ? all_count(s, idx) : t->n_names;
+  size_t n = candidate_count(s, idx);
   const struct xds_resource **v = xds_calloc(n + 1, sizeof(*v));
 
   *send = v;
@@ -806,9 +819,7 @@ static int owed(struct ads_stream *s, int idx,
   if (v == NULL)
     return XDS_ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    const struct xds_resource *r = t->wildcard
-                                       ? all_at(s, idx, i)
-                                       : lookup(s, idx, t->names[i], 1);
+    const struct xds_resource *r = candidate(s, idx, i, 1);
     const struct ads_res *had;
     if (r == NULL)
       continue;
@@ -832,7 +843,7 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   rc = owed(s, ADS_T_ECDS, &send, &n_send);
   if (rc < 0 || n_send == 0)
     goto out;
-  rc = ecds_state_version(s, version);
+  rc = state_version(s, ADS_T_ECDS, version);
   if (rc < 0)
     goto out;
   n = next_nonce(s, t->nonce);
@@ -884,7 +895,6 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   const struct xds_resource **send = NULL;
   char **removed = NULL;
   size_t n_send = 0, n_removed = 0, pos = 0;
-  struct version_hasher h;
   char version[VERSION_LEN + 1];
   const char *key;
   void *val;
@@ -920,22 +930,9 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   }
   if (n_send == 0 && n_removed == 0 && !t->must_answer)
     goto out; /* rc is 0 */
-  rc = version_begin(&h);
+  rc = state_version(s, idx, version);
   if (rc < 0)
     goto out;
-  {
-    size_t nc = t->wildcard ? all_count(s, idx) : t->n_names;
-    for (size_t i = 0; i < nc; i++) {
-      const struct xds_resource *r = t->wildcard
-                                         ? all_at(s, idx, i)
-                                         : lookup(s, idx, t->names[i], 0);
-      if (r == NULL)
-        continue;
-      version_add_str(&h, r->name);
-      version_add_str(&h, r->version);
-    }
-  }
-  version_end(&h, version);
   n = next_nonce(s, t->nonce);
   rc = wire_put_string(out, 1, version);
   for (size_t i = 0; rc == 0 && i < n_send; i++)

@@ -24,6 +24,7 @@
 
 #include "base/arena.h"
 #include "pbyaml.h"
+#include "store/problems.h"
 #include "typeurl.h"
 #include "wire.h"
 
@@ -114,6 +115,26 @@ static Google__Protobuf__Duration *duration_ms(struct xds_arena *a, uint32_t ms)
   d->seconds = ms / 1000;
   d->nanos = (int32_t)(ms % 1000) * 1000000;
   return d;
+}
+
+/* A ConfigSource for ADS (xDS v3), with initial_fetch_timeout when given.
+ * NULL on allocation failure. */
+static Envoy__Config__Core__V3__ConfigSource *
+ads_source(struct xds_arena *a, Google__Protobuf__Duration *timeout) {
+  Envoy__Config__Core__V3__ConfigSource *cs = xds_arena_alloc(a, sizeof(*cs));
+  Envoy__Config__Core__V3__AggregatedConfigSource *ads =
+      xds_arena_alloc(a, sizeof(*ads));
+
+  if (cs == NULL || ads == NULL)
+    return NULL;
+  envoy__config__core__v3__config_source__init(cs);
+  envoy__config__core__v3__aggregated_config_source__init(ads);
+  cs->config_source_specifier_case =
+      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
+  cs->ads = ads;
+  cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+  cs->initial_fetch_timeout = timeout;
+  return cs;
 }
 
 /* The fail-strategy substitute: RBAC with empty rules denies everything;
@@ -392,8 +413,6 @@ static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
                        const struct encode_opts *o, struct xds_buf *out) {
   http_filter_t *f = new_http_filter(a, e->fqn);
   Envoy__Config__Core__V3__ExtensionConfigSource *ecs;
-  Envoy__Config__Core__V3__ConfigSource *cs;
-  Envoy__Config__Core__V3__AggregatedConfigSource *ads;
   static char *type_urls[] = {TYPE_WASM, TYPE_RBAC};
 
   if (f == NULL)
@@ -407,21 +426,13 @@ static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
     return put_filter(out, f);
   }
   ecs = xds_arena_alloc(a, sizeof(*ecs));
-  cs = xds_arena_alloc(a, sizeof(*cs));
-  ads = xds_arena_alloc(a, sizeof(*ads));
-  if (ecs == NULL || cs == NULL || ads == NULL)
+  if (ecs == NULL)
     return XDS_ENOMEM;
   envoy__config__core__v3__extension_config_source__init(ecs);
-  envoy__config__core__v3__config_source__init(cs);
-  envoy__config__core__v3__aggregated_config_source__init(ads);
-  cs->config_source_specifier_case =
-      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
-  cs->ads = ads;
-  cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
-  cs->initial_fetch_timeout = duration_ms(a, o->ecds_fetch_timeout_ms);
-  if (cs->initial_fetch_timeout == NULL)
+  ecs->config_source = ads_source(a, duration_ms(a, o->ecds_fetch_timeout_ms));
+  if (ecs->config_source == NULL ||
+      ecs->config_source->initial_fetch_timeout == NULL)
     return XDS_ENOMEM;
-  ecs->config_source = cs;
   ecs->default_config = substitute_any(a, e->fail_strategy);
   if (ecs->default_config == NULL)
     return XDS_ENOMEM;
@@ -463,8 +474,6 @@ static int set_route(struct listener_build *lb,
   struct xds_arena *a = lb->a;
   const struct listener_tmpl *t = lb->t;
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds *rds;
-  Envoy__Config__Core__V3__ConfigSource *cs;
-  Envoy__Config__Core__V3__AggregatedConfigSource *ads;
   Envoy__Config__Route__V3__RouteConfiguration *rc;
   Envoy__Config__Route__V3__VirtualHost *vh;
   Envoy__Config__Route__V3__Route *route;
@@ -474,18 +483,12 @@ static int set_route(struct listener_build *lb,
 
   if (t->route_kind == TMPL_ROUTE_RDS) {
     rds = xds_arena_alloc(a, sizeof(*rds));
-    cs = xds_arena_alloc(a, sizeof(*cs));
-    ads = xds_arena_alloc(a, sizeof(*ads));
-    if (rds == NULL || cs == NULL || ads == NULL)
+    if (rds == NULL)
       return XDS_ENOMEM;
     envoy__extensions__filters__network__http_connection_manager__v3__rds__init(rds);
-    envoy__config__core__v3__config_source__init(cs);
-    envoy__config__core__v3__aggregated_config_source__init(ads);
-    cs->config_source_specifier_case =
-        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
-    cs->ads = ads;
-    cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
-    rds->config_source = cs;
+    rds->config_source = ads_source(a, NULL);
+    if (rds->config_source == NULL)
+      return XDS_ENOMEM;
     rds->route_config_name = t->rds_name;
     hcm->route_specifier_case =
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__ROUTE_SPECIFIER_RDS;
@@ -630,5 +633,20 @@ int encode_check_template(const struct listener_tmpl *t, struct xds_err *err) {
     rc = pbyaml_pack_any(nf->typed_config, nf->type_url, &a, &any, err);
   }
   xds_arena_cleanup(&a);
+  return rc;
+}
+
+int encode_store_check(void *ctx, const struct listener_tmpl *t,
+                       struct problems *pb) {
+  struct xds_err err = {0, ""};
+  int rc;
+
+  (void)ctx;
+  rc = encode_check_template(t, &err);
+  if (rc == XDS_ENOMEM)
+    return rc;
+  if (rc < 0)
+    problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
+                 "spec.httpFilters", "%s", err.msg);
   return rc;
 }

@@ -124,4 +124,16 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
  */
 int encode_check_template(const struct listener_tmpl *t, struct xds_err *err);
 
+struct problems;
+
+/*
+ * The store's template check (struct store_hooks.check_tmpl): runs
+ * encode_check_template and records a failure in pb with the template's
+ * location, so the store rejects the template like any invalid document.
+ * ctx is unused. Thread-safe (the store may call it from several loader
+ * threads). Returns 0, XDS_EINVAL or XDS_ENOMEM.
+ */
+int encode_store_check(void *ctx, const struct listener_tmpl *t,
+                       struct problems *pb);
+
 #endif

@@ -256,23 +256,6 @@ static int parse_ms(const char *flag, const char *s, uint32_t *out) {
   return 0;
 }
 
-/* The store's template check: native filters' typedConfig must convert to
- * protobuf, or the template is rejected like any invalid document. Called
- * from several loader threads at once; encode_check_template is pure. */
-static int check_tmpl(void *ctx, const struct listener_tmpl *t,
-                      struct problems *pb) {
-  struct xds_err err = {0, ""};
-  int rc;
-
-  (void)ctx;
-  rc = encode_check_template(t, &err);
-  if (rc == XDS_ENOMEM)
-    return rc;
-  if (rc < 0)
-    problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
-                 "spec.httpFilters", "%s", err.msg);
-  return rc;
-}
 
 /* What the store watcher and the module resolver need to publish
  * snapshots. */
@@ -393,7 +376,7 @@ static int cmd_serve(int argc, char **argv) {
   size_t n_insecure = 0;
   int fetch_modules = 1;
   char base_url[300];
-  struct store_hooks hooks = {check_tmpl, NULL};
+  struct store_hooks hooks = {encode_store_check, NULL};
   struct admin *admin = NULL;
   struct file_watch *watch = NULL;
   struct etcd_watch *ewatch = NULL;
@@ -708,7 +691,7 @@ out:
  * templates whose native filters do not convert are reported too. Returns
  * the number of errors, or -1 when the store cannot be read at all. */
 static int load_for_command(const char *path, struct catalog **cat, FILE *out) {
-  struct store_hooks hooks = {check_tmpl, NULL};
+  struct store_hooks hooks = {encode_store_check, NULL};
   struct problems pb;
   struct xds_err err = {0, ""};
   struct xds_buf line;

@@ -345,27 +345,6 @@ out:
 
 /* ---- building ---- */
 
-static int problems_append(struct problems *to, const struct problems *from) {
-  size_t kept_errors = 0, kept_warnings = 0;
-
-  for (size_t i = 0; i < problems_count(from); i++) {
-    const struct problem *pr = problems_at(from, i);
-    int rc;
-
-    if (pr->severity == PROBLEM_ERROR)
-      kept_errors++;
-    else
-      kept_warnings++;
-    rc = problems_add(to, pr->severity, pr->source, pr->line, pr->column,
-                      pr->path, "%s", pr->msg);
-    if (rc < 0)
-      return rc;
-  }
-  to->dropped += from->dropped;
-  to->n_errors += from->n_errors - kept_errors;
-  to->n_warnings += from->n_warnings - kept_warnings;
-  return 0;
-}
 
 int etcd_store_build(struct etcd_store *s, struct catalog **out,
                      struct problems *pb) {

@@ -80,4 +80,9 @@ int problem_format(const struct problem *pr, struct xds_buf *out);
  * read top to bottom per file. */
 void problems_sort(struct problems *p);
 
+/* Appends every entry of from to to, and adds what from dropped or
+ * counted to to's counters. Returns 0 or XDS_ENOMEM (to keeps what was
+ * appended before). */
+int problems_append(struct problems *to, const struct problems *from);
+
 #endif

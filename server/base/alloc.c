@@ -5,6 +5,8 @@
  */
 #include "base/alloc.h"
 
+#include "base/err.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,4 +90,32 @@ char *xds_asprintf(const char *fmt, ...) {
   out = xds_vasprintf(fmt, ap);
   va_end(ap);
   return out;
+}
+
+void xds_strv_free(char **v, size_t n) {
+  if (v == NULL)
+    return;
+  for (size_t i = 0; i < n; i++)
+    xds_free(v[i]);
+  xds_free(v);
+}
+
+int xds_strv_dup(char *const *src, size_t n, char ***dst) {
+  char **v;
+
+  *dst = NULL;
+  if (n == 0)
+    return 0;
+  v = xds_calloc(n, sizeof(*v));
+  if (v == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    v[i] = xds_strdup(src[i]);
+    if (v[i] == NULL) {
+      xds_strv_free(v, i);
+      return XDS_ENOMEM;
+    }
+  }
+  *dst = v;
+  return 0;
 }

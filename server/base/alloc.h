@@ -23,6 +23,12 @@ char *xds_strndup(const char *s, size_t n);
 char *xds_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xds_vasprintf(const char *fmt, va_list ap);
 
+/* A copy of the n strings of src (caller frees with xds_strv_free); *dst
+ * is NULL when n is 0. Returns 0 or XDS_ENOMEM (*dst NULL). */
+int xds_strv_dup(char *const *src, size_t n, char ***dst);
+/* Frees n strings and their array. NULL: no-op. */
+void xds_strv_free(char **v, size_t n);
+
 /*
  * Test hook: from now on, the nth allocation (1-based, counted across all
  * threads) and only it returns NULL. n = 0 turns the hook off. Returns the

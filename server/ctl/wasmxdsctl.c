@@ -95,24 +95,8 @@ static void usage(FILE *f) {
           "3 conflict with another writer, 4 not found, 5 etcd error.\n");
 }
 
-/* ---- the server's check ---- */
 
-static int check_tmpl(void *ctx, const struct listener_tmpl *t,
-                      struct problems *pb) {
-  struct xds_err err = {0, ""};
-  int rc;
-
-  (void)ctx;
-  rc = encode_check_template(t, &err);
-  if (rc == XDS_ENOMEM)
-    return rc;
-  if (rc < 0)
-    problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
-                 "spec.httpFilters", "%s", err.msg);
-  return rc;
-}
-
-static const struct store_hooks hooks = {check_tmpl, NULL};
+static const struct store_hooks hooks = {encode_store_check, NULL};
 
 static void print_problems(const struct problems *pb, FILE *out) {
   struct xds_buf line;
