@@ -18,6 +18,8 @@ PROTO_REL = \
 	envoy/config/rbac/v3/rbac.proto \
 	envoy/config/route/v3/route.proto \
 	envoy/config/route/v3/route_components.proto \
+	envoy/extensions/filters/http/cors/v3/cors.proto \
+	envoy/extensions/filters/http/lua/v3/lua.proto \
 	envoy/extensions/filters/http/rbac/v3/rbac.proto \
 	envoy/extensions/filters/http/router/v3/router.proto \
 	envoy/extensions/filters/http/wasm/v3/wasm.proto \
@@ -27,7 +29,11 @@ PROTO_REL = \
 	envoy/service/discovery/v3/discovery.proto \
 	envoy/service/extension/v3/config_discovery.proto \
 	envoy/service/listener/v3/lds.proto \
+	envoy/type/matcher/v3/path.proto \
 	envoy/type/matcher/v3/regex.proto \
+	envoy/type/matcher/v3/string.proto \
+	envoy/type/v3/percent.proto \
+	envoy/type/v3/range.proto \
 	envoy/type/v3/semantic_version.proto \
 	xds/core/v3/authority.proto \
 	xds/core/v3/context_params.proto
@@ -53,6 +59,8 @@ PROTO_GEN_C = \
 	proto/gen/envoy/config/rbac/v3/rbac.pb-c.c \
 	proto/gen/envoy/config/route/v3/route.pb-c.c \
 	proto/gen/envoy/config/route/v3/route_components.pb-c.c \
+	proto/gen/envoy/extensions/filters/http/cors/v3/cors.pb-c.c \
+	proto/gen/envoy/extensions/filters/http/lua/v3/lua.pb-c.c \
 	proto/gen/envoy/extensions/filters/http/rbac/v3/rbac.pb-c.c \
 	proto/gen/envoy/extensions/filters/http/router/v3/router.pb-c.c \
 	proto/gen/envoy/extensions/filters/http/wasm/v3/wasm.pb-c.c \
@@ -62,7 +70,11 @@ PROTO_GEN_C = \
 	proto/gen/envoy/service/discovery/v3/discovery.pb-c.c \
 	proto/gen/envoy/service/extension/v3/config_discovery.pb-c.c \
 	proto/gen/envoy/service/listener/v3/lds.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/path.pb-c.c \
 	proto/gen/envoy/type/matcher/v3/regex.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/string.pb-c.c \
+	proto/gen/envoy/type/v3/percent.pb-c.c \
+	proto/gen/envoy/type/v3/range.pb-c.c \
 	proto/gen/envoy/type/v3/semantic_version.pb-c.c \
 	proto/gen/xds/core/v3/authority.pb-c.c \
 	proto/gen/xds/core/v3/context_params.pb-c.c \

@@ -22,6 +22,8 @@
 #include "envoy/config/core/v3/extension.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/http/cors/v3/cors.pb-c.h"
+#include "envoy/extensions/filters/http/lua/v3/lua.pb-c.h"
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
@@ -43,6 +45,10 @@ static const struct {
     {&envoy__extensions__filters__http__router__v3__router__descriptor, 1},
     {&envoy__extensions__filters__http__rbac__v3__rbac__descriptor, 1},
     {&envoy__extensions__filters__http__wasm__v3__wasm__descriptor, 1},
+    {&envoy__extensions__filters__http__lua__v3__lua__descriptor, 1},
+    {&envoy__extensions__filters__http__cors__v3__cors__descriptor, 1},
+    {&envoy__extensions__filters__http__lua__v3__lua_per_route__descriptor, 0},
+    {&envoy__extensions__filters__http__cors__v3__cors_policy__descriptor, 0},
     {&envoy__config__rbac__v3__rbac__descriptor, 0},
     {&envoy__config__listener__v3__listener__descriptor, 0},
     {&envoy__config__core__v3__typed_extension_config__descriptor, 0},
