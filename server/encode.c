@@ -20,6 +20,7 @@
  */
 #include "encode.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "base/arena.h"
@@ -622,7 +623,10 @@ out:
   return rc;
 }
 
-int encode_check_template(const struct listener_tmpl *t, struct xds_err *err) {
+/* Converts every native filter of t; on failure *at is the filter's index
+ * and fault says where. */
+static int check_filters(const struct listener_tmpl *t, struct xds_err *err,
+                         struct pbyaml_fault *fault, size_t *at) {
   struct xds_arena a;
   Google__Protobuf__Any *any;
   int rc = 0;
@@ -630,23 +634,44 @@ int encode_check_template(const struct listener_tmpl *t, struct xds_err *err) {
   xds_arena_init(&a, ENCODE_RESOURCE_MAX);
   for (size_t i = 0; rc == 0 && i < t->n_filters; i++) {
     const struct native_filter *nf = &t->filters[i];
-    rc = pbyaml_pack_any(nf->typed_config, nf->type_url, &a, &any, err);
+    rc = pbyaml_pack_any_ex(nf->typed_config, nf->type_url, &a, &any, err,
+                            fault);
+    if (rc < 0 && at != NULL)
+      *at = i;
   }
   xds_arena_cleanup(&a);
   return rc;
 }
 
+int encode_check_template(const struct listener_tmpl *t, struct xds_err *err) {
+  struct pbyaml_fault fault;
+
+  return check_filters(t, err, &fault, NULL);
+}
+
 int encode_store_check(void *ctx, const struct listener_tmpl *t,
                        struct problems *pb) {
+  struct pbyaml_fault fault;
   struct xds_err err = {0, ""};
+  size_t at = 0;
   int rc;
 
   (void)ctx;
-  rc = encode_check_template(t, &err);
-  if (rc == XDS_ENOMEM)
-    return rc;
-  if (rc < 0)
+  memset(&fault, 0, sizeof(fault));
+  rc = check_filters(t, &err, &fault, &at);
+  if (rc == XDS_EINVAL && fault.source != NULL) {
+    /* The exact node, and its path from the document's root. */
+    char path[1024];
+    const char *tail = strncmp(fault.path, "typedConfig", 11) == 0
+                           ? fault.path + 11
+                           : fault.path;
+    snprintf(path, sizeof(path), "spec.httpFilters[%zu].typedConfig%s", at,
+             tail);
+    problems_add(pb, PROBLEM_ERROR, fault.source, fault.line, fault.column,
+                 path, "%s", fault.msg);
+  } else if (rc < 0 && rc != XDS_ENOMEM) {
     problems_add(pb, PROBLEM_ERROR, t->loc.source, t->loc.line, t->loc.column,
                  "spec.httpFilters", "%s", err.msg);
+  }
   return rc;
 }

@@ -61,25 +61,6 @@ static void on_reload_signal(int sig) {
     file_watch_trigger(signal_watch);
 }
 
-/* Logs every problem of a store load, errors as errors. */
-static void log_problems(const struct problems *pb) {
-  struct xds_buf line;
-
-  xds_buf_init(&line, 4096);
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    const struct problem *p = problems_at(pb, i);
-    xds_buf_reset(&line);
-    if (problem_format(p, &line) < 0)
-      continue;
-    if (p->severity == PROBLEM_ERROR)
-      XDS_LOGE("%s", line.data);
-    else
-      XDS_LOGW("%s", line.data);
-  }
-  if (pb->dropped > 0)
-    XDS_LOGE("... and %zu more problems", pb->dropped);
-  xds_buf_cleanup(&line);
-}
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -328,8 +309,7 @@ static void on_catalog(void *arg, struct catalog *cat,
 
   atomic_fetch_add(&sc->stats->store_reloads, 1);
   atomic_fetch_add(&sc->stats->store_errors, pb->n_errors);
-  if (sc->generation == 0 && !sc->is_etcd)
-    log_problems(pb);
+  /* The store watchers log every problem of each load themselves. */
   if (sc->generation == 0 && !sc->is_etcd && access(sc->store, F_OK) != 0) {
     /* Never serve an empty configuration because the store is not there
      * (yet): proxies would drop every listener. Streams wait instead. */
@@ -707,7 +687,7 @@ static int load_for_command(const char *path, struct catalog **cat, FILE *out) {
   for (size_t i = 0; i < problems_count(&pb); i++) {
     xds_buf_reset(&line);
     if (problem_format(problems_at(&pb, i), &line) == 0)
-      fprintf(out, "%s\n", line.data);
+      fputs(line.data, out); /* one line, with its newline */
   }
   xds_buf_cleanup(&line);
   if (pb.dropped > 0)

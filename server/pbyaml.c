@@ -76,6 +76,7 @@ struct conv {
   struct xds_arena *a;
   struct xds_err *err;
   int depth;
+  struct pbyaml_fault *fault; /* nullable */
 };
 
 static int fail(struct conv *c, const struct ynode *n, const char *path,
@@ -89,6 +90,13 @@ static int fail(struct conv *c, const struct ynode *n, const char *path,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
+  if (c->fault != NULL) {
+    c->fault->source = ynode_source(n);
+    c->fault->line = ynode_line(n);
+    c->fault->column = ynode_column(n);
+    snprintf(c->fault->path, sizeof(c->fault->path), "%s", path);
+    snprintf(c->fault->msg, sizeof(c->fault->msg), "%s", msg);
+  }
   return xds_err_set(c->err, XDS_EINVAL, "%s:%d:%d: %s: %s", ynode_source(n),
                      ynode_line(n), ynode_column(n), path, msg);
 }
@@ -147,6 +155,19 @@ static int to_message(struct conv *c, const struct ynode *n,
 
 /* Integers from YAML integers, or from strings of digits (proto JSON writes
  * 64-bit integers as strings). */
+/* "[-+]?[0-9]+" exactly: what proto JSON accepts for a quoted integer. */
+static int is_int_text(const char *t) {
+  if (*t == '-' || *t == '+')
+    t++;
+  if (*t < '0' || *t > '9')
+    return 0;
+  while (*t >= '0' && *t <= '9')
+    t++;
+  return *t == '\0';
+}
+
+/* Integers from YAML integers, or from strings of digits (proto JSON writes
+ * 64-bit integers as strings). */
 static int scalar_int(struct conv *c, const struct ynode *n, const char *path,
                       int64_t *v) {
   const char *text;
@@ -160,9 +181,32 @@ static int scalar_int(struct conv *c, const struct ynode *n, const char *path,
   if (ynode_scalar_type(n) == YSCALAR_STR) {
     text = ynode_text(n, NULL);
     errno = 0;
-    *v = strtoll(text, &end, 10);
-    if (errno == 0 && end != text && *end == '\0')
+    if (is_int_text(text)) {
+      *v = strtoll(text, &end, 10);
+      if (errno == 0 && *end == '\0')
+        return 0;
+      return fail(c, n, path, "integer out of range");
+    }
+  }
+  return fail(c, n, path, "expected an integer, got %s", ynode_describe(n));
+}
+
+/* Unsigned 64-bit integers: up to 18446744073709551615. */
+static int scalar_uint(struct conv *c, const struct ynode *n, const char *path,
+                       uint64_t *v) {
+  const char *text = ynode_text(n, NULL);
+  char *end;
+
+  if (text != NULL &&
+      (ynode_scalar_type(n) == YSCALAR_INT || ynode_scalar_type(n) == YSCALAR_STR) &&
+      is_int_text(text)) {
+    if (text[0] == '-')
+      return fail(c, n, path, "%s is negative", text);
+    errno = 0;
+    *v = strtoull(text, &end, 10);
+    if (errno == 0 && *end == '\0')
       return 0;
+    return fail(c, n, path, "integer out of range");
   }
   return fail(c, n, path, "expected an integer, got %s", ynode_describe(n));
 }
@@ -235,12 +279,7 @@ static int convert_elem(struct conv *c, const ProtobufCFieldDescriptor *f,
     return 0;
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
-    if ((rc = scalar_int(c, n, path, &iv)) < 0)
-      return rc;
-    if (iv < 0)
-      return fail(c, n, path, "%" PRId64 " is negative", iv);
-    *(uint64_t *)dst = (uint64_t)iv;
-    return 0;
+    return scalar_uint(c, n, path, (uint64_t *)dst);
   case PROTOBUF_C_TYPE_FLOAT:
   case PROTOBUF_C_TYPE_DOUBLE:
     if (ynode_double(n, &dv) < 0)
@@ -277,6 +316,11 @@ static int convert_elem(struct conv *c, const ProtobufCFieldDescriptor *f,
     return 0;
   }
   case PROTOBUF_C_TYPE_STRING:
+    /* As protobuf JSON: a string field takes a string; a plain 12 or
+     * true is a number or a boolean (quote it). */
+    if (ynode_scalar_type(n) != YSCALAR_STR)
+      return fail(c, n, path, "expected a string, got %s (quote it)",
+                  ynode_describe(n));
     text = ynode_text(n, NULL);
     *(char **)dst = xds_arena_strdup(c->a, text);
     return *(char **)dst == NULL ? oom(c) : 0;
@@ -387,7 +431,9 @@ static int set_field(struct conv *c, char *msg,
     *(void **)(msg + f->offset) = arr;
     return 0;
   }
-  if (ynode_kind(n) == YNODE_NULL && f->type == PROTOBUF_C_TYPE_MESSAGE)
+  /* null means "not set", for every singular field (a oneof member
+   * included). */
+  if (ynode_kind(n) == YNODE_NULL)
     return 0;
   if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
     uint32_t *which = (uint32_t *)(msg + f->quantifier_offset);
@@ -572,8 +618,8 @@ static int to_any(struct conv *c, const struct ynode *n, const char *path,
     return fail(c, n, path, "expected a mapping with \"@type\", got %s",
                 ynode_describe(n));
   t = ynode_map_get(n, "@type");
-  if (t == NULL || ynode_kind(t) != YNODE_SCALAR)
-    return fail(c, n, path, "an Any needs an \"@type\" string");
+  if (t == NULL || ynode_kind(t) != YNODE_SCALAR || ynode_text(t, NULL) == NULL)
+    return fail(c, t != NULL ? t : n, path, "an Any needs an \"@type\" string");
   url = ynode_text(t, NULL);
   name = strrchr(url, '/');
   name = name != NULL ? name + 1 : url;
@@ -582,7 +628,18 @@ static int to_any(struct conv *c, const struct ynode *n, const char *path,
     return fail(c, t, path, "unknown @type \"%s\": wasmxds has no "
                             "descriptor for it (add its messages to proto/)",
                 url);
-  if ((rc = to_message(c, n, d, path, 1, &m)) < 0)
+  if (strncmp(d->name, "google.protobuf.", 16) == 0 &&
+      ynode_map_get(n, "value") != NULL &&
+      (ynode_len(n) == 2 || strcmp(d->name, "google.protobuf.Struct") != 0)) {
+    /* Proto JSON writes an Any of a well-known type as its "@type" and
+     * the type's JSON form under "value". */
+    char sub[PATH_MAX_LEN];
+    join(sub, path, "value");
+    rc = to_message(c, ynode_map_get(n, "value"), d, sub, 0, &m);
+  } else {
+    rc = to_message(c, n, d, path, 1, &m);
+  }
+  if (rc < 0)
     return rc;
   if ((rc = new_message(c, &google__protobuf__any__descriptor, (char **)&any)) < 0)
     return rc;
@@ -612,39 +669,14 @@ static int is_wrapper(const ProtobufCMessageDescriptor *d) {
          d->n_fields == 1 && strcmp(d->fields[0].name, "value") == 0;
 }
 
-static int to_message(struct conv *c, const struct ynode *n,
-                      const ProtobufCMessageDescriptor *d, const char *path,
-                      int skip_type, ProtobufCMessage **out) {
+/* The field-by-field walk of a message (no well-known-type forms). */
+static int to_message_plain(struct conv *c, const struct ynode *n,
+                            const ProtobufCMessageDescriptor *d,
+                            const char *path, int skip_type,
+                            ProtobufCMessage **out) {
   char *msg, sub[PATH_MAX_LEN];
   int rc = 0;
 
-  if (++c->depth > PBYAML_MAX_DEPTH) {
-    c->depth--;
-    return fail(c, n, path, "nested deeper than %d levels", PBYAML_MAX_DEPTH);
-  }
-  if (strcmp(d->name, "google.protobuf.Any") == 0) {
-    rc = to_any(c, n, path, (Google__Protobuf__Any **)out);
-    goto out;
-  }
-  if (strcmp(d->name, "google.protobuf.Struct") == 0 &&
-      ynode_kind(n) == YNODE_MAPPING && !skip_type) {
-    rc = to_struct(c, n, path, (Google__Protobuf__Struct **)out);
-    goto out;
-  }
-  if (strcmp(d->name, "google.protobuf.Value") == 0) {
-    rc = to_value(c, n, path, (Google__Protobuf__Value **)out);
-    goto out;
-  }
-  if (strcmp(d->name, "google.protobuf.ListValue") == 0 &&
-      ynode_kind(n) == YNODE_SEQUENCE) {
-    rc = to_list(c, n, path, (Google__Protobuf__ListValue **)out);
-    goto out;
-  }
-  if (strcmp(d->name, "google.protobuf.Duration") == 0 &&
-      ynode_kind(n) == YNODE_SCALAR) {
-    rc = to_duration(c, n, path, (Google__Protobuf__Duration **)out);
-    goto out;
-  }
   if ((rc = new_message(c, d, &msg)) < 0)
     goto out;
   if (is_wrapper(d) && ynode_kind(n) != YNODE_MAPPING) {
@@ -683,6 +715,62 @@ static int to_message(struct conv *c, const struct ynode *n,
   }
   *out = (ProtobufCMessage *)msg;
 out:
+  return rc;
+}
+
+static int to_message(struct conv *c, const struct ynode *n,
+                      const ProtobufCMessageDescriptor *d, const char *path,
+                      int skip_type, ProtobufCMessage **out) {
+  int rc = 0;
+
+  if (++c->depth > PBYAML_MAX_DEPTH) {
+    c->depth--;
+    return fail(c, n, path, "nested deeper than %d levels", PBYAML_MAX_DEPTH);
+  }
+  if (strcmp(d->name, "google.protobuf.Any") == 0) {
+    rc = to_any(c, n, path, (Google__Protobuf__Any **)out);
+    goto out;
+  }
+  if (strcmp(d->name, "google.protobuf.Struct") == 0 &&
+      ynode_kind(n) == YNODE_MAPPING && !skip_type) {
+    rc = to_struct(c, n, path, (Google__Protobuf__Struct **)out);
+    goto out;
+  }
+  if (strcmp(d->name, "google.protobuf.Value") == 0) {
+    rc = to_value(c, n, path, (Google__Protobuf__Value **)out);
+    goto out;
+  }
+  if (strcmp(d->name, "google.protobuf.ListValue") == 0 &&
+      ynode_kind(n) == YNODE_SEQUENCE) {
+    rc = to_list(c, n, path, (Google__Protobuf__ListValue **)out);
+    goto out;
+  }
+  if (strcmp(d->name, "google.protobuf.Duration") == 0 &&
+      ynode_kind(n) == YNODE_SCALAR) {
+    rc = to_duration(c, n, path, (Google__Protobuf__Duration **)out);
+    goto out;
+  }
+  if (strcmp(d->name, "google.protobuf.Duration") == 0 &&
+      ynode_kind(n) == YNODE_MAPPING) {
+    /* {seconds, nanos}: the generic walk, then the Duration's own rules. */
+    Google__Protobuf__Duration *du;
+    c->depth--;
+    rc = to_message_plain(c, n, d, path, 0, (ProtobufCMessage **)&du);
+    c->depth++;
+    if (rc == 0 &&
+        (du->nanos <= -1000000000 || du->nanos >= 1000000000 ||
+         (du->seconds > 0 && du->nanos < 0) ||
+         (du->seconds < 0 && du->nanos > 0) ||
+         du->seconds > 315576000000LL || du->seconds < -315576000000LL))
+      rc = fail(c, n, path, "not a valid duration: nanos must be within "
+                            "(-1e9, 1e9) with the sign of seconds, and "
+                            "seconds within +-10,000 years");
+    if (rc == 0)
+      *out = &du->base;
+    goto out;
+  }
+  rc = to_message_plain(c, n, d, path, skip_type, out);
+out:
   c->depth--;
   return rc;
 }
@@ -691,7 +779,7 @@ int pbyaml_to_message(const struct ynode *node,
                       const ProtobufCMessageDescriptor *desc, const char *path,
                       struct xds_arena *a, ProtobufCMessage **out,
                       struct xds_err *err) {
-  struct conv c = {a, err, 0};
+  struct conv c = {a, err, 0, NULL};
 
   *out = NULL;
   return to_message(&c, node, desc, path, 0, out);
@@ -700,7 +788,13 @@ int pbyaml_to_message(const struct ynode *node,
 int pbyaml_pack_any(const struct ynode *node, const char *type_url,
                     struct xds_arena *a, Google__Protobuf__Any **out,
                     struct xds_err *err) {
-  struct conv c = {a, err, 0};
+  return pbyaml_pack_any_ex(node, type_url, a, out, err, NULL);
+}
+
+int pbyaml_pack_any_ex(const struct ynode *node, const char *type_url,
+                       struct xds_arena *a, Google__Protobuf__Any **out,
+                       struct xds_err *err, struct pbyaml_fault *fault) {
+  struct conv c = {a, err, 0, fault};
   const struct ynode *t;
 
   *out = NULL;
@@ -709,6 +803,9 @@ int pbyaml_pack_any(const struct ynode *node, const char *type_url,
   t = ynode_map_get(node, "@type");
   if (t == NULL)
     return fail(&c, node, "typedConfig", "missing \"@type\"");
+  if (ynode_kind(t) != YNODE_SCALAR || ynode_text(t, NULL) == NULL)
+    return fail(&c, t, "typedConfig.@type", "expected a type name string, got %s",
+                ynode_describe(t));
   {
     const char *url = ynode_text(t, NULL), *name = strrchr(url, '/');
     name = name != NULL ? name + 1 : url;

@@ -46,6 +46,19 @@ int pbyaml_pack_any(const struct ynode *node, const char *type_url,
                     struct xds_arena *a, Google__Protobuf__Any **out,
                     struct xds_err *err);
 
+/* Where a conversion failed, for callers that report it structured. */
+struct pbyaml_fault {
+  const char *source; /* file or key of the node (borrowed from it) */
+  int line, column;
+  char path[512];     /* "typedConfig.rules.policies[\"p\"]..." */
+  char msg[320];      /* the reason, without location or path */
+};
+
+/* pbyaml_pack_any that also fills *fault (when not NULL) on XDS_EINVAL. */
+int pbyaml_pack_any_ex(const struct ynode *node, const char *type_url,
+                       struct xds_arena *a, Google__Protobuf__Any **out,
+                       struct xds_err *err, struct pbyaml_fault *fault);
+
 /*
  * Fills a new message of type desc, allocated in a, from mapping node.
  * path names the node in messages ("typedConfig"). Returns 0, XDS_EINVAL or

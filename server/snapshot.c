@@ -188,6 +188,7 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
       xds_buf_cleanup(&b);
       goto fail;
     }
+    rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
       rc = encode_wasm_filter_entry(catalog_ext_at(cat, i), &s->mods[i].m, o,
                                     &b);

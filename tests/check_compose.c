@@ -264,6 +264,39 @@ START_TEST(classes_share_one_encoding) {
 }
 END_TEST
 
+/* A store with no extension (templates only), and an empty store, build
+ * snapshots: a proxy then gets its listeners with the router alone, or
+ * nothing. */
+START_TEST(stores_without_extensions) {
+  struct catalog *only_tmpl = tu_catalog(
+      "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+      "metadata: {name: in}\nspec:\n  port: 1\n  direction: INBOUND\n"
+      "  route: {cluster: app}\n"
+      "  httpFilters:\n  - {name: envoy.filters.http.router, typedConfig: "
+      "{'@type': envoy.extensions.filters.http.router.v3.Router}}\n");
+  struct catalog *empty = tu_catalog("# nothing yet\n");
+  struct encode_opts o;
+  struct snapshot *s1, *s2;
+  const struct xds_class *c;
+  struct proxy_id p;
+
+  encode_opts_default(&o);
+  tu_proxy(&p, "p", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  ck_assert_int_eq(snapshot_build(only_tmpl, &o, 1, &s1, NULL), 0);
+  ck_assert_int_eq(snapshot_class(s1, &p, &c), 0);
+  ck_assert_uint_eq(c->n_listeners, 1);
+  ck_assert_int_eq(snapshot_build(empty, &o, 1, &s2, NULL), 0);
+  ck_assert_int_eq(snapshot_class(s2, &p, &c), 0);
+  ck_assert_uint_eq(c->n_listeners, 0);
+  ck_assert_uint_gt(c->lds_body_len, 0); /* version and type URL */
+  snapshot_unref(s1);
+  snapshot_unref(s2);
+  catalog_unref(only_tmpl);
+  catalog_unref(empty);
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
 Suite *compose_suite(void) {
   Suite *s = suite_create("compose");
   TCase *tc = tcase_create("compose");
@@ -271,6 +304,7 @@ Suite *compose_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, random_stores_obey_the_rules, 0, N_ROUNDS);
   tcase_add_test(tc, classes_share_one_encoding);
+  tcase_add_test(tc, stores_without_extensions);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -690,6 +690,21 @@ static const struct good_case good[] = {
                "  bin.lua: {inlineBytes: aGVsbG8gd29ybGQ=}\n"
                "defaultSourceCode: {environment_variable: LUA_CODE}\n",
      &D_LUA, 1, check_lua_source_codes},
+    {"null_oneof_member_is_unset",
+     AT(N_LUA) "stat_prefix: edge\n"
+               "default_source_code:\n"
+               "  filename: ~\n"
+               "  inline_string: |\n"
+               "    function envoy_on_request(h)\n"
+               "      h:headers():add(\"x-lua\", \"1\")\n"
+               "    end\n",
+     &D_LUA, 1, check_lua_default},
+    {"wasm_struct_any_value_form",
+     AT(N_WASM) "config:\n"
+                "  configuration:\n"
+                "    '@type': google.protobuf.Struct\n"
+                "    value: {limit: 10, tags: [a, b]}\n",
+     &D_WASM, 1, check_wasm_struct_any},
     {"lua_camel_case",
      AT(N_LUA) "statPrefix: camel\n"
                "defaultSourceCode: {inlineString: '-- camel'}\n",
@@ -795,6 +810,21 @@ static const struct bad_case bad[] = {
     {"list_for_map", AT(N_LUA) "source_codes: [a.lua]\n",
      "t.yaml:2:15: typedConfig.source_codes: expected a mapping, got a "
      "sequence"},
+    {"int_for_string", AT(N_LUA) "stat_prefix: 12\n",
+     "t.yaml:2:14: typedConfig.stat_prefix: expected a string, got an "
+     "integer (quote it)"},
+    {"spaces_in_quoted_int", RBAC_PERM("{destination_port: ' 80'}"),
+     "t.yaml:6:28: typedConfig.rules.policies[\"p\"].permissions[0]."
+     "destination_port: expected an integer, got a string"},
+    {"type_not_a_string", "'@type': [a]\n",
+     "t.yaml:1:10: typedConfig.@type: expected a type name string, got a "
+     "sequence"},
+    {"duration_bad_nanos",
+     AT(N_WASM) "config: {vm_config: {code: {remote: {http_uri: {uri: x, "
+                "cluster: c, timeout: {seconds: 1, nanos: 2000000000}}}}}}\n",
+     "t.yaml:2:78: typedConfig.config.vm_config.code.remote.http_uri.timeout: "
+     "not a valid duration: nanos must be within (-1e9, 1e9) with the sign of "
+     "seconds, and seconds within +-10,000 years"},
     {"string_for_bool", AT(N_ROUTER) "suppress_envoy_headers: yes\n",
      "t.yaml:2:25: typedConfig.suppress_envoy_headers: expected true or false, "
      "got a string"},
