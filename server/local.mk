@@ -15,6 +15,7 @@ libxds_a_SOURCES = \
 	server/delivery.c server/delivery.h \
 	server/encode.c server/encode.h \
 	server/identity.c server/identity.h \
+	server/pbdesc.h \
 	server/pbjson.c server/pbjson.h \
 	server/pbyaml.c server/pbyaml.h \
 	server/proxy.h \

@@ -2,6 +2,7 @@
  * pbjson.c: the descriptor walk behind pbjson.h.
  */
 #include "pbjson.h"
+#include "pbdesc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -162,31 +163,6 @@ static json_t *elem(const ProtobufCFieldDescriptor *f, const void *p,
   return json_null();
 }
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  default:
-    return 4;
-  }
-}
-
 /* 1 when a singular proto3 field holds its default and so is omitted. */
 static int is_default(const ProtobufCFieldDescriptor *f, const void *p) {
   switch (f->type) {
@@ -213,13 +189,6 @@ static int is_default(const ProtobufCFieldDescriptor *f, const void *p) {
   default:
     return *(const uint32_t *)p == 0;
   }
-}
-
-static int is_map_entry(const ProtobufCMessageDescriptor *d) {
-  size_t len = strlen(d->short_name);
-
-  return d->n_fields == 2 && len > 5 &&
-         strcmp(d->short_name + len - 5, "Entry") == 0;
 }
 
 static json_t *message(const ProtobufCMessage *m, int depth) {
@@ -262,7 +231,7 @@ static json_t *message(const ProtobufCMessage *m, int depth) {
       json_t *a;
       if (n == 0)
         continue;
-      if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor)) {
+      if (f->type == PROTOBUF_C_TYPE_MESSAGE && pbdesc_is_map_entry(f->descriptor)) {
         const ProtobufCMessageDescriptor *ed = f->descriptor;
         a = json_object();
         for (size_t k = 0; a != NULL && k < n; k++) {
@@ -273,7 +242,7 @@ static json_t *message(const ProtobufCMessage *m, int depth) {
                                    depth + 1));
         }
       } else {
-        size_t sz = elem_size(f);
+        size_t sz = pbdesc_elem_size(f);
         a = json_array();
         for (size_t k = 0; a != NULL && k < n; k++)
           json_array_append_new(a, elem(f, arr + k * sz, depth));

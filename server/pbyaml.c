@@ -6,6 +6,7 @@
  * message is packed by protobuf-c into the same arena.
  */
 #include "pbyaml.h"
+#include "pbdesc.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -138,15 +139,6 @@ find_field(const ProtobufCMessageDescriptor *d, const char *key) {
     return f;
   camel_to_snake(key, snake, sizeof(snake));
   return protobuf_c_message_descriptor_get_field_by_name(d, snake);
-}
-
-static int is_map_entry(const ProtobufCMessageDescriptor *d) {
-  size_t len = strlen(d->short_name);
-
-  return d->n_fields == 2 && len > 5 &&
-         strcmp(d->short_name + len - 5, "Entry") == 0 &&
-         d->fields[0].id == 1 && strcmp(d->fields[0].name, "key") == 0 &&
-         d->fields[1].id == 2 && strcmp(d->fields[1].name, "value") == 0;
 }
 
 static int to_message(struct conv *c, const struct ynode *n,
@@ -337,36 +329,6 @@ static int convert_elem(struct conv *c, const ProtobufCFieldDescriptor *f,
   return fail(c, n, path, "unsupported field type");
 }
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    return 4;
-  case PROTOBUF_C_TYPE_FLOAT:
-    return sizeof(float);
-  case PROTOBUF_C_TYPE_ENUM:
-    return sizeof(int);
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-  case PROTOBUF_C_TYPE_DOUBLE:
-    return 8;
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  }
-  return sizeof(void *);
-}
-
 /* A map field from a YAML mapping: one entry message per key. */
 static int convert_map(struct conv *c, const ProtobufCFieldDescriptor *f,
                        const struct ynode *n, char *msg, const char *path) {
@@ -412,12 +374,12 @@ static int set_field(struct conv *c, char *msg,
     char *arr;
     if (ynode_kind(n) == YNODE_NULL)
       return 0;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor))
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && pbdesc_is_map_entry(f->descriptor))
       return convert_map(c, f, n, msg, path);
     if (ynode_kind(n) != YNODE_SEQUENCE)
       return fail(c, n, path, "expected a list, got %s", ynode_describe(n));
     len = ynode_len(n);
-    size = elem_size(f);
+    size = pbdesc_elem_size(f);
     arr = xds_arena_alloc(c->a, (len + 1) * size);
     if (arr == NULL)
       return oom(c);
