@@ -37,3 +37,38 @@ bench: bench/store_bench$(EXEEXT) bench/compose_bench$(EXEEXT) \
 	./bench/modules_bench$(EXEEXT)
 	./bench/etcd_bench$(EXEEXT)
 
+
+# The fleet benchmark (issue 8): bench/loadgen simulates N Envoys on ADS
+# (one connection each) against a real wasmxds; bench/fleet.sh runs the
+# scenarios (connect storm, one-extension push, one-tenant push, allowedIn
+# move, idle) and prints a table per scenario.
+#   make bench-fleet                     the full runs: N=1,000 and 10,000,
+#                                        stores 100x50 and 1000x200, 60 s idle
+#   make bench-fleet FLEET_SIZES="2000" FLEET_STORES="100x50" FLEET_IDLE=10
+#   FLEET_ARGS="--delta" adds options to every loadgen run.
+# `make bench` runs the smaller sizes (FLEET_QUICK_*).
+EXTRA_PROGRAMS += bench/loadgen
+bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h
+bench_loadgen_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS)
+bench_loadgen_LDADD = libxdsproto.a $(GRPC_LIBS) $(PROTOBUFC_LIBS) -lm
+CLEANFILES += bench/loadgen
+EXTRA_DIST += bench/fleet.sh
+
+FLEET_SIZES = 1000 10000
+FLEET_STORES = 100x50 1000x200
+FLEET_IDLE = 60
+FLEET_QUICK_SIZES = 1000
+FLEET_QUICK_STORES = 100x50 1000x200
+FLEET_QUICK_IDLE = 10
+FLEET_ARGS =
+
+.PHONY: bench-fleet bench-fleet-quick
+bench-fleet: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
+	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_SIZES)" \
+	  --stores "$(FLEET_STORES)" --idle $(FLEET_IDLE) $(FLEET_ARGS)
+bench-fleet-quick: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
+	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_QUICK_SIZES)" \
+	  --stores "$(FLEET_QUICK_STORES)" --idle $(FLEET_QUICK_IDLE) $(FLEET_ARGS)
+bench: bench-fleet-quick

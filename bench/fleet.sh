@@ -1,0 +1,198 @@
+#!/bin/sh
+# fleet.sh: the fleet benchmark scenarios (issue 8). For each store size and
+# each fleet size it generates a store, starts a real wasmxds on free
+# loopback ports, and runs bench/loadgen (a separate process) through:
+#   (a) connect storm: N proxies connect at once, until all hold a full config
+#   (b) one extension's spec.config changed, seen by every proxy (ECDS-only
+#       push): b1 reloaded by inotify (with the --debounce-ms 100 debounce),
+#       b2 by SIGHUP right after the write (no debounce)
+#   (c) one tenant-scoped extension changed: only tenant t003's proxies may
+#       receive anything; every other proxy that receives a message is counted
+#   (d) allowedIn change: shared-move leaves tenant t001 (LDS push to t001's
+#       proxies, which drop the ECDS name); nobody else may receive anything
+#   (e) the fleet idle for --idle seconds
+# The server's RSS (/proc/PID/status) and CPU (/proc/PID/stat) and the
+# generator's own CPU (getrusage) are reported separately. Both share the
+# machine's cores, which the output says.
+#
+# usage: fleet.sh --wasmxds BIN --loadgen BIN [--sizes "1000 10000"]
+#                 [--stores "100x50 1000x200"] [--idle 60] [--workdir DIR]
+#                 [--keep] [--server-args "..."] [LOADGEN RUN OPTION]...
+# Anything else (e.g. --delta, --no-decode-cache) goes to every loadgen run.
+set -u
+
+WASMXDS=
+LOADGEN=
+SIZES="1000 10000"
+STORES="100x50 1000x200"
+IDLE=60
+WORKDIR=
+KEEP=0
+SERVER_ARGS=
+EXTRA=
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+  --wasmxds) WASMXDS=$2; shift 2 ;;
+  --loadgen) LOADGEN=$2; shift 2 ;;
+  --sizes) SIZES=$2; shift 2 ;;
+  --stores) STORES=$2; shift 2 ;;
+  --idle) IDLE=$2; shift 2 ;;
+  --workdir) WORKDIR=$2; shift 2 ;;
+  --keep) KEEP=1; shift ;;
+  --server-args) SERVER_ARGS=$2; shift 2 ;;
+  *) EXTRA="$EXTRA $1"; shift ;;
+  esac
+done
+if [ -z "$WASMXDS" ] || [ -z "$LOADGEN" ]; then
+  echo "usage: fleet.sh --wasmxds BIN --loadgen BIN [--sizes ...] [--stores ...] [--idle S]" >&2
+  exit 2
+fi
+WASMXDS=$(cd "$(dirname "$WASMXDS")" && pwd)/$(basename "$WASMXDS")
+LOADGEN=$(cd "$(dirname "$LOADGEN")" && pwd)/$(basename "$LOADGEN")
+CREATED=0
+if [ -z "$WORKDIR" ]; then
+  WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/wasmxds-fleet.XXXXXX") || exit 1
+  CREATED=1
+fi
+mkdir -p "$WORKDIR"
+RESULTS=$WORKDIR/results.txt
+: >"$RESULTS"
+
+# Both processes hold one descriptor per connection.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+port_free() {
+  ! (ss -ltnH 2>/dev/null | awk '{print $4}' | grep -q ":$1\$")
+}
+pick_ports() {
+  p=$((20000 + $$ % 20000))
+  while :; do
+    if port_free "$p" && port_free $((p + 1)); then
+      XDS_PORT=$p
+      ADMIN_PORT=$((p + 1))
+      return 0
+    fi
+    p=$((p + 2))
+  done
+}
+
+SERVER_PID=
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    i=0
+    while kill -0 "$SERVER_PID" 2>/dev/null && [ $i -lt 150 ]; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=
+  fi
+}
+trap 'stop_server; [ "$KEEP" = 1 ] || [ "$CREATED" = 0 ] || rm -rf "$WORKDIR"' EXIT
+trap 'exit 130' INT TERM
+
+echo "fleet: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); server and generator run on the same machine and compete for its cores"
+echo "fleet: wasmxds $("$WASMXDS" --version 2>/dev/null | head -1), sizes: $SIZES; stores: $STORES; idle $IDLE s; loadgen options:${EXTRA:- none}"
+echo "fleet: GRPC_EXPERIMENTS=${GRPC_EXPERIMENTS:-(unset)} in the server's environment"
+
+status=0
+for store in $STORES; do
+  ext=${store%x*}
+  ten=${store#*x}
+  for n in $SIZES; do
+    label="${ext}ext/${ten}ten/N=$n"
+    dir=$WORKDIR/s$ext-$ten-n$n
+    rm -rf "$dir"
+    "$LOADGEN" gen-store --dir "$dir" --extensions "$ext" --tenants "$ten" >/dev/null || exit 1
+    pick_ports
+    # shellcheck disable=SC2086
+    "$WASMXDS" --store "$dir/store" --listen "127.0.0.1:$XDS_PORT" \
+      --admin-listen "127.0.0.1:$ADMIN_PORT" --module-cache "$dir/cache" \
+      $SERVER_ARGS >"$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    ready=0
+    i=0
+    while [ $i -lt 100 ]; do
+      if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        break
+      fi
+      if curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then
+        ready=1
+        break
+      fi
+      sleep 0.1
+      i=$((i + 1))
+    done
+    if [ $ready = 0 ]; then
+      echo "fleet: $label: the server did not become ready; its log:" >&2
+      tail -20 "$dir/server.log" >&2
+      stop_server
+      status=1
+      continue
+    fi
+    sleep 1 # let the loaded store settle before the baseline RSS
+    echo
+    echo "=================== store $ext extensions over $ten tenants, N=$n ==================="
+    # shellcheck disable=SC2086
+    "$LOADGEN" run --target "127.0.0.1:$XDS_PORT" -n "$n" --tenants "$ten" \
+      --server-pid "$SERVER_PID" --label "$label" \
+      --step "b1,$dir/changes/b1.yaml,$dir/store/ext-org.yaml,all" \
+      --step "b2,$dir/changes/b2.yaml,$dir/store/ext-org.yaml,all,hup" \
+      --step "c,$dir/changes/c.yaml,$dir/store/ext-t003.yaml,tenant=t003" \
+      --step "d,$dir/changes/d.yaml,$dir/store/ext-shared.yaml,tenant=t001" \
+      --idle-s "$IDLE" $EXTRA >"$dir/loadgen.out" 2>"$dir/loadgen.err"
+    rc=$?
+    grep -v '^FLEET ' "$dir/loadgen.out"
+    grep '^FLEET ' "$dir/loadgen.out" >>"$RESULTS"
+    if [ -s "$dir/loadgen.err" ]; then
+      echo "  loadgen stderr (first lines):"
+      head -15 "$dir/loadgen.err" | sed 's/^/    /'
+    fi
+    [ $rc = 0 ] || { echo "fleet: $label: loadgen exited $rc"; status=1; }
+    stop_server
+    warn=$(grep -c ' warn ' "$dir/server.log")
+    err=$(grep -c ' error ' "$dir/server.log")
+    nack=$(grep -E ' (warn|error) ' "$dir/server.log" | grep -c NACK)
+    refused=$(grep -c 'refused' "$dir/server.log")
+    echo "  server log: $warn warnings ($refused 'ECDS name refused'), $err errors, $nack NACK lines"
+    grep -E ' (warn|error) ' "$dir/server.log" | grep -v refused | head -5 | sed 's/^/    /'
+  done
+done
+
+# Summary tables from the FLEET lines.
+echo
+echo "=================== summary (server and generator share $(nproc) cores) ==================="
+awk '
+function kv(line,   i, n, a, p) {
+  delete F
+  n = split(line, a, " ")
+  for (i = 2; i <= n; i++) { p = index(a[i], "="); if (p) F[substr(a[i], 1, p - 1)] = substr(a[i], p + 1) }
+}
+{ kv($0); ph = F["phase"]
+  if (ph == "storm")
+    storm = storm sprintf("| %s | %s | %s | %s | %s | %s | %.1f MiB | %s | %s | %s |\n", F["label"], F["all_full_s"], F["p50_s"], F["p99_s"], F["server_cpu_s"], F["msgs"], F["server_rss_kib"]/1024, F["server_kib_per_proxy"], F["gen_cpu_s"], F["nacks"] "/" F["stream_failures"])
+  else if (ph == "idle")
+    idle = idle sprintf("| %s | %s | %s | %s | %.1f MiB | %.1f MiB | %s | %s |\n", F["label"], F["idle_s"], F["msgs"], F["server_cpu_s"], F["server_baseline_kib"]/1024, F["server_rss_kib"]/1024, F["server_kib_per_proxy"], F["stream_failures"])
+  else
+    step = step sprintf("| %s | %s | %s | %s/%s | %s | %s/%s | %s | %s | %s | %s | %s | %s |\n", F["label"], ph, F["trigger"], F["expected"], F["expected_changed"], F["settled"], F["unexpected"], F["unexpected_msgs"], F["p50_s"], F["p99_s"], F["max_s"], F["server_push_send_cpu_s"], F["server_push_total_cpu_s"], F["lds_msgs"] "+" F["ecds_msgs"])
+}
+END {
+  print "(a) connect storm"
+  print "| run | all full (s) | p50 (s) | p99 (s) | server CPU (s) | msgs | server RSS | KiB/proxy over baseline | generator CPU (s) | NACKs/failures |"
+  print "|---|---|---|---|---|---|---|---|---|---|"
+  printf "%s", storm
+  print ""
+  print "(b) one extension, every proxy; (c) one tenant (t003); (d) allowedIn: shared-move leaves t001"
+  print "| run | step | reload | expected/changed | settled | unexpected proxies/msgs | p50 (s) | p99 (s) | max (s) | server CPU to last delivery (s) | server CPU incl. ACKs (s) | LDS+ECDS msgs |"
+  print "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  printf "%s", step
+  print ""
+  print "(e) idle"
+  print "| run | idle (s) | msgs | server CPU (s) | server RSS, 0 proxies | server RSS | KiB/proxy over baseline | failures |"
+  print "|---|---|---|---|---|---|---|---|"
+  printf "%s", idle
+}' "$RESULTS"
+exit $status
