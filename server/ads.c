@@ -275,8 +275,17 @@ static const struct xds_resource *lookup(struct ads_stream *s, int idx,
     return snapshot_ecds(s->snap, name);
   if (log && xds_map_get(s->refused, name) == NULL &&
       xds_map_count(s->refused) < ADS_NAMES_MAX) {
-    XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
-             e == NULL ? "no such extension" : "not visible to this proxy");
+    /* A name this stream was sent before went away or lost its access
+     * (the proxy asks until it processes the new listeners): routine, so
+     * only at debug level. A name never sent is someone asking for what
+     * it may not have: a warning. */
+    if (xds_map_get(s->t[ADS_T_ECDS].sent, name) != NULL)
+      XDS_LOGD("node %s: ECDS name %s no longer served to it: %s",
+               s->pid.node_id, name,
+               e == NULL ? "no such extension" : "not visible to this proxy");
+    else
+      XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
+               e == NULL ? "no such extension" : "not visible to this proxy");
     xds_map_put(s->refused, name, (void *)1, NULL);
   }
   return NULL;

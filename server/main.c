@@ -609,8 +609,10 @@ static int cmd_serve(int argc, char **argv) {
   if (rc == 0)
     rc = admin_start(admin, &err);
   if (rc < 0) {
-    XDS_LOGE("--admin-listen %s: %s", acfg.listen,
-             err.msg[0] ? err.msg : xds_strerror(rc));
+    if (err.msg[0] != '\0')
+      XDS_LOGE("%s", err.msg);
+    else
+      XDS_LOGE("--admin-listen %s: %s", acfg.listen, xds_strerror(rc));
     goto out;
   }
   XDS_LOGI("admin HTTP on %s (port %d)", acfg.listen, admin_port(admin));

@@ -126,6 +126,7 @@ struct xds_server {
   struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
   struct xds_stats own_stats;
   atomic_int stop;
+  int started;        /* grpc_server_start was called */
   int shutting_down;
   int shutdown_done;
   int cancelled_all;
@@ -137,6 +138,7 @@ struct xds_server {
   pthread_cond_t status_cond;
   pthread_mutex_t status_users; /* one request at a time */
   int status_wanted;
+  atomic_int status_asked;      /* a cheap "look at status_wanted" */
   char *status_node;            /* filter, or NULL */
   json_t *status_result;
   uint64_t status_gen;
@@ -311,6 +313,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   pthread_mutex_init(&s->status_users, NULL);
   pthread_cond_init(&s->status_cond, NULL);
   atomic_init(&s->stop, 0);
+  atomic_init(&s->status_asked, 0);
   atomic_init(&s->n_streams_now, 0);
   atomic_init(&s->n_proxies_now, 0);
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
@@ -791,7 +794,37 @@ static void on_send(struct stream *st, int ok) {
   stream_pump(st);
 }
 
+static void dispatch_op(struct xds_server *s, grpc_event ev);
+
+/* Handles one event; a stream whose last operation just completed after
+ * it was closed is freed here, so the loop never walks every stream to
+ * find them. */
 static void dispatch(struct xds_server *s, grpc_event ev) {
+  struct xds_op *op = ev.tag;
+  struct stream *st = NULL;
+
+  switch (op->kind) {
+  case OP_RECV:
+    st = container_of(op, struct stream, op_recv);
+    break;
+  case OP_SEND:
+    st = container_of(op, struct stream, op_send);
+    break;
+  case OP_CLOSED:
+    st = container_of(op, struct stream, op_closed);
+    break;
+  case OP_STATUS:
+    st = container_of(op, struct stream, op_status);
+    break;
+  default:
+    break;
+  }
+  dispatch_op(s, ev);
+  if (st != NULL && st->closing && st->outstanding == 0)
+    stream_free(s, st);
+}
+
+static void dispatch_op(struct xds_server *s, grpc_event ev) {
   struct xds_op *op = ev.tag;
   struct stream *st;
 
@@ -833,6 +866,9 @@ static void dispatch(struct xds_server *s, grpc_event ev) {
 static void answer_status(struct xds_server *s) {
   json_t *arr;
 
+  if (!atomic_load(&s->status_asked))
+    return;
+  atomic_store(&s->status_asked, 0);
   pthread_mutex_lock(&s->status_lock);
   if (!s->status_wanted) {
     pthread_mutex_unlock(&s->status_lock);
@@ -884,6 +920,7 @@ json_t *xds_server_status(struct xds_server *s, const char *node_id,
     return NULL;
   }
   s->status_wanted = 1;
+  atomic_store(&s->status_asked, 1);
   gen = s->status_gen;
   while (s->status_gen == gen && rc == 0)
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
@@ -923,7 +960,7 @@ static void begin_stop(struct xds_server *s) {
 /* After-events: adopt a newly published snapshot, free finished streams. */
 static void after_events(struct xds_server *s) {
   struct snapshot *snap;
-  struct stream *st, *next;
+  struct stream *st;
 
   pthread_mutex_lock(&s->publish_lock);
   snap = s->published;
@@ -947,11 +984,6 @@ static void after_events(struct xds_server *s) {
       st->pushing = 0;
     }
   }
-  for (st = s->streams; st != NULL; st = next) {
-    next = st->next;
-    if (st->closing && st->outstanding == 0)
-      stream_free(s, st);
-  }
   answer_status(s);
 }
 
@@ -959,6 +991,7 @@ int xds_server_run(struct xds_server *s) {
   gpr_timespec tick = gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN);
 
   grpc_server_start(s->server);
+  s->started = 1;
   XDS_LOGI("serving xDS on %s (port %d)", s->cfg.listen, s->port);
   for (int i = 0; i < ACCEPT_SLOTS; i++)
     if (start_accept(s, &s->slots[i]) < 0)
@@ -999,6 +1032,21 @@ int xds_server_run(struct xds_server *s) {
 void xds_server_free(struct xds_server *s) {
   if (s == NULL)
     return;
+  if (s->server != NULL && !s->shutting_down) {
+    /* Never started, or never stopped (an error elsewhere in start-up):
+     * gRPC requires a shutdown before destroying a server that bound a
+     * port. Nothing is in flight, so the notification comes at once. */
+    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_seconds(5, GPR_TIMESPAN));
+    grpc_event ev;
+    s->op_shutdown.kind = OP_SHUTDOWN;
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+    grpc_server_cancel_all_calls(s->server);
+    do {
+      ev = grpc_completion_queue_next(s->cq, until, NULL);
+    } while (ev.type == GRPC_OP_COMPLETE &&
+             ev.tag != (void *)&s->op_shutdown);
+  }
   if (s->server != NULL)
     grpc_server_destroy(s->server);
   if (s->cq != NULL) {

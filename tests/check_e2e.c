@@ -12,7 +12,10 @@
  * Usage: check_e2e. CK_TIMEOUT_MULTIPLIER scales the per-test timeouts.
  */
 #include <check.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -1019,6 +1022,32 @@ START_TEST(example_store) {
 }
 END_TEST
 
+/* A start-up error after the xDS port is bound (here: the admin port is
+ * taken) ends the process with status 1 and a message, not an abort. */
+START_TEST(busy_admin_port_fails_cleanly) {
+  struct sockaddr_in sa;
+  socklen_t len = sizeof(sa);
+  char cmd[1024];
+  int fd = socket(AF_INET, SOCK_STREAM, 0), status;
+
+  ck_assert_int_ge(fd, 0);
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  ck_assert_int_eq(listen(fd, 1), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+  snprintf(cmd, sizeof(cmd),
+           "'%s' --store '%s' --listen 127.0.0.1:0 --no-module-fetch "
+           "--admin-listen 127.0.0.1:%d 2>/dev/null",
+           getenv("WASMXDS_BIN"), FIXTURE_STORE, ntohs(sa.sin_port));
+  status = system(cmd);
+  close(fd);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+                "wasmxds with a busy admin port: wait status %d", status);
+}
+END_TEST
+
 static Suite *e2e_suite(void) {
   Suite *s = suite_create("e2e");
   TCase *tc;
@@ -1044,6 +1073,11 @@ static Suite *e2e_suite(void) {
   tcase_add_checked_fixture(tc, NULL, teardown);
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, example_store);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("startup");
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, busy_admin_port_fails_cleanly);
   suite_add_tcase(s, tc);
   return s;
 }
