@@ -54,14 +54,11 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
   s->svc = svc;
   s->mode = mode;
   s->peer = xds_strdup(peer != NULL ? peer : "unknown");
-  s->refused = xds_map_new();
-  for (int i = 0; i < ADS_T_N; i++) {
+  /* refused and absent are made on first use: most streams never need
+   * them, and every map costs a few hundred bytes per stream. */
+  for (int i = 0; i < ADS_T_N; i++)
     s->t[i].sent = xds_map_new();
-    s->t[i].absent = xds_map_new();
-  }
-  if (s->peer == NULL || s->refused == NULL || s->t[0].sent == NULL ||
-      s->t[1].sent == NULL || s->t[0].absent == NULL ||
-      s->t[1].absent == NULL) {
+  if (s->peer == NULL || s->t[0].sent == NULL || s->t[1].sent == NULL) {
     ads_stream_cleanup(s);
     return XDS_ENOMEM;
   }
@@ -286,7 +283,10 @@ static const struct xds_resource *lookup(struct ads_stream *s, int idx,
     else
       XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
                e == NULL ? "no such extension" : "not visible to this proxy");
-    xds_map_put(s->refused, name, (void *)1, NULL);
+    if (s->refused == NULL)
+      s->refused = xds_map_new();
+    if (s->refused != NULL)
+      xds_map_put(s->refused, name, (void *)1, NULL);
   }
   return NULL;
 }
@@ -967,7 +967,8 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
     }
     xds_free(xds_map_del(t->sent, name));
     if (is_subscribed(t, name) &&
-        xds_map_put(t->absent, name, (void *)1, NULL) < 0)
+        ((t->absent == NULL && (t->absent = xds_map_new()) == NULL) ||
+         xds_map_put(t->absent, name, (void *)1, NULL) < 0))
       rc = XDS_ENOMEM;
     xds_free(name);
   }

@@ -23,6 +23,7 @@
 #include <grpc/support/time.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -127,6 +128,7 @@ struct xds_server {
   struct xds_stats own_stats;
   atomic_int stop;
   int started;        /* grpc_server_start was called */
+  gpr_timespec trim_at; /* when to return freed memory (tv_sec 0: no) */
   int shutting_down;
   int shutdown_done;
   int cancelled_all;
@@ -971,6 +973,10 @@ static void after_events(struct xds_server *s) {
   if (snap != NULL) {
     snapshot_unref(s->current);
     s->current = snap;
+    /* Once the streams have moved and their sends of the old snapshot
+     * are out, hand the freed memory back (glibc keeps it otherwise). */
+    s->trim_at = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                              gpr_time_from_seconds(2, GPR_TIMESPAN));
     for (st = s->streams; st != NULL; st = st->next) {
       struct ads_close close;
       if (st->closing)
@@ -985,6 +991,11 @@ static void after_events(struct xds_server *s) {
     }
   }
   answer_status(s);
+  if (s->trim_at.tv_sec != 0 &&
+      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
+    s->trim_at.tv_sec = 0;
+    malloc_trim(0);
+  }
 }
 
 int xds_server_run(struct xds_server *s) {

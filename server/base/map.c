@@ -79,7 +79,11 @@ static struct map_slot *find(const struct xds_map *m, const char *key,
 }
 
 void *xds_map_get(const struct xds_map *m, const char *key) {
-  struct map_slot *s = find(m, key, fnv1a(key));
+  struct map_slot *s;
+
+  if (m == NULL)
+    return NULL;
+  s = find(m, key, fnv1a(key));
 
   return s != NULL ? s->value : NULL;
 }
@@ -139,9 +143,12 @@ int xds_map_put(struct xds_map *m, const char *key, void *value, void **old) {
 }
 
 void *xds_map_del(struct xds_map *m, const char *key) {
-  struct map_slot *s = find(m, key, fnv1a(key));
+  struct map_slot *s;
   void *v;
 
+  if (m == NULL)
+    return NULL;
+  s = find(m, key, fnv1a(key));
   if (s == NULL)
     return NULL;
   v = s->value;
@@ -152,11 +159,13 @@ void *xds_map_del(struct xds_map *m, const char *key) {
   return v;
 }
 
-size_t xds_map_count(const struct xds_map *m) { return m->count; }
+size_t xds_map_count(const struct xds_map *m) {
+  return m != NULL ? m->count : 0;
+}
 
 int xds_map_next(const struct xds_map *m, size_t *pos, const char **key,
                  void **value) {
-  while (*pos < m->cap) {
+  while (m != NULL && *pos < m->cap) {
     struct map_slot *s = &m->slots[(*pos)++];
     if (s->key == NULL || s->key == TOMBSTONE)
       continue;

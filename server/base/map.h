@@ -16,6 +16,9 @@ struct xds_map *xds_map_new(void);
  * free_val is not NULL. NULL map: no-op. */
 void xds_map_free(struct xds_map *m, void (*free_val)(void *));
 
+/* The reading functions and xds_map_del accept a NULL map (an empty map
+ * not created yet): nothing found, count 0. */
+
 /* The value stored under key, or NULL. */
 void *xds_map_get(const struct xds_map *m, const char *key);
 /* Stores value under key, replacing (and returning in *old, when old is not
