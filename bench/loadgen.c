@@ -1693,7 +1693,16 @@ static void run_step(const struct step *st) {
   b = phase_begin(); /* server CPU sampled before the write */
   g.gen++;
   g.mark_t0 = b.t0 = now_s();
-  if (rename(st->src, st->dst) < 0) {
+  if (strncmp(st->src, "cmd:", 4) == 0) {
+    /* A change made by a command (e.g. `etcdctl put` for an etcd store);
+     * the clock starts when the command starts. */
+    int rc = system(st->src + 4);
+    if (rc != 0) {
+      fprintf(stderr, "loadgen: step %s: \"%s\" failed (%d)\n", st->name,
+              st->src + 4, rc);
+      return;
+    }
+  } else if (rename(st->src, st->dst) < 0) {
     fprintf(stderr, "loadgen: step %s: rename %s -> %s: %s\n", st->name,
             st->src, st->dst, strerror(errno));
     return;
@@ -1950,6 +1959,9 @@ static void usage(void) {
           "  --server-pid PID     sample the server's RSS and CPU in /proc\n"
           "  --step NAME,SRC,DST,EXPECT[,hup]   a change (repeatable, in "
           "order);\n"
+          "                       SRC cmd:COMMAND runs COMMAND instead of "
+          "renaming\n"
+          "                       SRC over DST (no commas in it)\n"
           "                       EXPECT: all | none | tenant=tNNN\n"
           "  --idle-s S           hold the fleet idle S seconds at the end\n"
           "  --quiet-ms MS        a step ends after MS without a message "
