@@ -580,6 +580,28 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   return 0;
 }
 
+/* What every request, SotW or delta, starts with: identity, then the type.
+ * Returns -1 (close the stream), 0 (the request is done: another type,
+ * answered empty, or ignored) or 1 with *idx the served type. */
+static int request_start(struct ads_stream *s,
+                         const Envoy__Config__Core__V3__Node *node,
+                         const char *type, struct snapshot *snap,
+                         struct ads_close *close, int *idx) {
+  if (check_node(s, node, snap, close) < 0)
+    return -1;
+  if (type_index(s, type, close, idx) < 0)
+    return -1;
+  if (*idx == -2)
+    return 0;
+  if (*idx < 0) {
+    if (other_type(s, type) < 0)
+      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                        "node %s: out of memory", node_name(s));
+    return 0;
+  }
+  return 1;
+}
+
 int ads_stream_on_request(
     struct ads_stream *s,
     const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
@@ -588,20 +610,11 @@ int ads_stream_on_request(
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *version = req->version_info != NULL ? req->version_info : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
-  int idx, first;
+  int idx, first, rc;
 
-  if (check_node(s, req->node, snap, close) < 0)
-    return -1;
-  if (type_index(s, type, close, &idx) < 0)
-    return -1;
-  if (idx == -2)
-    return 0;
-  if (idx < 0) {
-    if (other_type(s, type) < 0)
-      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                        "node %s: out of memory", node_name(s));
-    return 0;
-  }
+  rc = request_start(s, req->node, type, snap, close, &idx);
+  if (rc <= 0)
+    return rc;
   t = &s->t[idx];
   if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
     XDS_LOGD("node %s: %s request with stale nonce %s (latest %s) ignored",
@@ -693,20 +706,11 @@ int ads_stream_on_delta_request(
   struct ads_type_state *t;
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
-  int idx, first;
+  int idx, first, rc;
 
-  if (check_node(s, req->node, snap, close) < 0)
-    return -1;
-  if (type_index(s, type, close, &idx) < 0)
-    return -1;
-  if (idx == -2)
-    return 0;
-  if (idx < 0) {
-    if (other_type(s, type) < 0)
-      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                        "node %s: out of memory", node_name(s));
-    return 0;
-  }
+  rc = request_start(s, req->node, type, snap, close, &idx);
+  if (rc <= 0)
+    return rc;
   t = &s->t[idx];
   if (nonce[0] != '\0') {
     if (strcmp(nonce, t->nonce) == 0)
