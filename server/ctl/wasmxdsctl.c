@@ -393,72 +393,80 @@ out:
   return status;
 }
 
-static int cmd_get(struct etcd_config *cfg, const char *ref, int raw) {
-  struct etcd_client *c = NULL;
+/* What get and delete share: ref to its key, a connection, and the key's
+ * current value. Returns 0 with everything set (kv, c and key for the
+ * caller to release), or an exit status after saying why; on a status,
+ * nothing is left to release. */
+static int read_ref(struct etcd_config *cfg, const char *ref,
+                    struct etcd_client **c, char **key, struct etcd_kv *kv) {
   struct xds_err err = {0, ""};
-  struct etcd_kv kv;
   int64_t rev;
-  char *key = NULL;
   int found = 0, status, rc;
 
-  if (etcd_store_key_of_ref(cfg->prefix, ref, &key, &err) < 0) {
+  *c = NULL;
+  *key = NULL;
+  memset(kv, 0, sizeof(*kv));
+  if (etcd_store_key_of_ref(cfg->prefix, ref, key, &err) < 0) {
     fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
     return EXIT_USAGE;
   }
-  if ((status = connect_store(cfg, &c)) != 0) {
-    xds_free(key);
+  if ((status = connect_store(cfg, c)) != 0) {
+    xds_free(*key);
     return status;
   }
-  rc = etcd_client_get(c, key, &kv, &found, &rev, &err);
+  rc = etcd_client_get(*c, *key, kv, &found, &rev, &err);
   if (rc < 0) {
     fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
     status = exit_for(rc);
   } else if (!found) {
-    fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", ref, key);
+    fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", ref, *key);
     status = EXIT_NOTFOUND;
-  } else {
-    if (!raw)
-      printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key,
-             (long long)kv.mod_revision);
-    fwrite(kv.value, 1, kv.value_len, stdout);
-    if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
-      putchar('\n');
   }
+  if (status != 0) {
+    etcd_kv_cleanup(kv);
+    etcd_client_free(*c);
+    xds_free(*key);
+    *c = NULL;
+    *key = NULL;
+  }
+  return status;
+}
+
+static int cmd_get(struct etcd_config *cfg, const char *ref, int raw) {
+  struct etcd_client *c;
+  struct etcd_kv kv;
+  char *key;
+  int status = read_ref(cfg, ref, &c, &key, &kv);
+
+  if (status != 0)
+    return status;
+  if (!raw)
+    printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key,
+           (long long)kv.mod_revision);
+  fwrite(kv.value, 1, kv.value_len, stdout);
+  if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
+    putchar('\n');
   etcd_kv_cleanup(&kv);
   etcd_client_free(c);
   xds_free(key);
-  return status;
+  return 0;
 }
 
 static int cmd_delete(struct etcd_config *cfg, const char *ref,
                       int64_t revision) {
-  struct etcd_client *c = NULL;
+  struct etcd_client *c;
   struct xds_err err = {0, ""};
   struct etcd_kv kv;
-  int64_t rev;
-  char *key = NULL;
-  int found = 0, status, rc;
+  char *key;
+  int status = read_ref(cfg, ref, &c, &key, &kv), rc;
 
-  if (etcd_store_key_of_ref(cfg->prefix, ref, &key, &err) < 0) {
-    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
-    return EXIT_USAGE;
-  }
-  if ((status = connect_store(cfg, &c)) != 0) {
-    xds_free(key);
+  if (status != 0)
     return status;
-  }
-  rc = etcd_client_get(c, key, &kv, &found, &rev, &err);
-  if (rc == 0 && !found) {
-    fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", ref, key);
-    status = EXIT_NOTFOUND;
-  } else if (rc == 0) {
-    rc = etcd_client_delete_if(c, key, revision > 0 ? revision
-                                                    : kv.mod_revision,
-                               &err);
-    if (rc == 0)
-      printf("%s deleted (key %s)\n", ref, key);
-  }
-  if (rc < 0) {
+  rc = etcd_client_delete_if(c, key, revision > 0 ? revision : kv.mod_revision,
+                             &err);
+  if (rc == 0) {
+    printf("%s deleted (key %s)\n", ref, key);
+  } else {
     fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
     status = exit_for(rc);
   }
