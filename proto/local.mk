@@ -11,6 +11,7 @@ PROTO_REL = \
 	envoy/config/core/v3/base.proto \
 	envoy/config/core/v3/config_source.proto \
 	envoy/config/core/v3/extension.proto \
+	envoy/config/core/v3/grpc_service.proto \
 	envoy/config/core/v3/http_uri.proto \
 	envoy/config/core/v3/protocol.proto \
 	envoy/config/listener/v3/listener.proto \
@@ -52,6 +53,7 @@ PROTO_GEN_C = \
 	proto/gen/envoy/config/core/v3/base.pb-c.c \
 	proto/gen/envoy/config/core/v3/config_source.pb-c.c \
 	proto/gen/envoy/config/core/v3/extension.pb-c.c \
+	proto/gen/envoy/config/core/v3/grpc_service.pb-c.c \
 	proto/gen/envoy/config/core/v3/http_uri.pb-c.c \
 	proto/gen/envoy/config/core/v3/protocol.pb-c.c \
 	proto/gen/envoy/config/listener/v3/listener.pb-c.c \

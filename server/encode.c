@@ -138,6 +138,46 @@ ads_source(struct xds_arena *a, Google__Protobuf__Duration *timeout) {
   return cs;
 }
 
+/* The ConfigSource of a template's RDS route: Envoy's gRPC client streams
+ * it (SotW or delta, xDS v3) from the server behind bootstrap cluster
+ * t->rds_cluster. NULL on allocation failure. */
+static Envoy__Config__Core__V3__ConfigSource *
+rds_source(struct xds_arena *a, const struct listener_tmpl *t) {
+  Envoy__Config__Core__V3__ConfigSource *cs = xds_arena_alloc(a, sizeof(*cs));
+  Envoy__Config__Core__V3__ApiConfigSource *api =
+      xds_arena_alloc(a, sizeof(*api));
+  Envoy__Config__Core__V3__GrpcService *gs = xds_arena_alloc(a, sizeof(*gs));
+  Envoy__Config__Core__V3__GrpcService__EnvoyGrpc *eg =
+      xds_arena_alloc(a, sizeof(*eg));
+  Envoy__Config__Core__V3__GrpcService **services =
+      xds_arena_alloc(a, sizeof(*services));
+
+  if (cs == NULL || api == NULL || gs == NULL || eg == NULL ||
+      services == NULL)
+    return NULL;
+  envoy__config__core__v3__grpc_service__envoy_grpc__init(eg);
+  eg->cluster_name = t->rds_cluster;
+  envoy__config__core__v3__grpc_service__init(gs);
+  gs->target_specifier_case =
+      ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC;
+  gs->envoy_grpc = eg;
+  services[0] = gs;
+  envoy__config__core__v3__api_config_source__init(api);
+  api->api_type =
+      t->rds_api == TMPL_RDS_DELTA_GRPC
+          ? ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC
+          : ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC;
+  api->transport_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+  api->n_grpc_services = 1;
+  api->grpc_services = services;
+  envoy__config__core__v3__config_source__init(cs);
+  cs->config_source_specifier_case =
+      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE;
+  cs->api_config_source = api;
+  cs->resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+  return cs;
+}
+
 /* The fail-strategy substitute: RBAC with empty rules denies everything;
  * RBAC without rules enforces nothing. */
 static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
@@ -487,7 +527,7 @@ static int set_route(struct listener_build *lb,
     if (rds == NULL)
       return XDS_ENOMEM;
     envoy__extensions__filters__network__http_connection_manager__v3__rds__init(rds);
-    rds->config_source = ads_source(a, NULL);
+    rds->config_source = rds_source(a, t);
     if (rds->config_source == NULL)
       return XDS_ENOMEM;
     rds->route_config_name = t->rds_name;

@@ -516,7 +516,7 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
   *c = *t;
   atomic_init(&c->refs, 0);
   c->name = c->address = c->stat_prefix = c->route_cluster = NULL;
-  c->route_prefix = c->rds_name = c->loc.source = NULL;
+  c->route_prefix = c->rds_name = c->rds_cluster = c->loc.source = NULL;
   c->labels = NULL;
   c->n_labels = 0;
   c->filters = NULL;
@@ -527,6 +527,7 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
   c->route_cluster = copy_str(t->route_cluster, &ok);
   c->route_prefix = copy_str(t->route_prefix, &ok);
   c->rds_name = copy_str(t->rds_name, &ok);
+  c->rds_cluster = copy_str(t->rds_cluster, &ok);
   copy_loc(&c->loc, &t->loc, &ok);
   if (ok && t->n_labels > 0) {
     c->labels = xds_calloc(t->n_labels, sizeof(*c->labels));
@@ -610,7 +611,9 @@ int catalog_tmpl_equal(const struct listener_tmpl *a,
       a->route_kind != b->route_kind ||
       !str_eq(a->route_cluster, b->route_cluster) ||
       !str_eq(a->route_prefix, b->route_prefix) ||
-      !str_eq(a->rds_name, b->rds_name) || a->n_labels != b->n_labels ||
+      !str_eq(a->rds_name, b->rds_name) ||
+      !str_eq(a->rds_cluster, b->rds_cluster) || a->rds_api != b->rds_api ||
+      a->n_labels != b->n_labels ||
       a->n_filters != b->n_filters)
     return 0;
   for (size_t i = 0; i < a->n_labels; i++)

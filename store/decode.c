@@ -899,7 +899,10 @@ static const char *const TMPL_SPEC_KEYS[] = {
     "address", "port",  "direction",   "selector",
     "statPrefix", "route", "httpFilters", NULL};
 static const char *const SELECTOR_KEYS[] = {"mode", "labels", NULL};
-static const char *const ROUTE_KEYS[] = {"cluster", "prefix", "rds", NULL};
+static const char *const ROUTE_KEYS[] = {"cluster", "prefix", "rds",
+                                         "rdsCluster", "rdsApiType", NULL};
+/* Index is enum tmpl_rds_api. */
+static const char *const RDS_API_TYPES[] = {"GRPC", "DELTA_GRPC", NULL};
 static const char *const FILTER_KEYS[] = {"name", "phase", "typedConfig",
                                           NULL};
 static const char *const DIRECTIONS[] = {"INBOUND", "OUTBOUND", NULL};
@@ -970,10 +973,22 @@ done:
   path_restore(c, mark);
 }
 
+/* Reports the string field key of the current mapping, at v, as empty when
+ * it is a string (want_str already reported any other type). */
+static void empty_at(struct dctx *c, const char *key, const struct ynode *v) {
+  size_t m = path_key(c, key);
+
+  if (ynode_kind(v) == YNODE_SCALAR && ynode_scalar_type(v) == YSCALAR_STR &&
+      ynode_text(v, NULL)[0] == '\0')
+    bad(c, v, "must not be empty");
+  path_restore(c, m);
+}
+
 static void decode_route(struct dctx *c, const struct ynode *spec,
                          struct listener_tmpl *t) {
-  const struct ynode *r = field(spec, "route"), *vc, *vp, *vr;
+  const struct ynode *r = field(spec, "route"), *vc, *vp, *vr, *vrc, *vra;
   size_t mark = path_key(c, "route");
+  int api = TMPL_RDS_GRPC;
 
   if (r == NULL) {
     bad(c, spec, "missing required field \"route\" (set cluster or rds)");
@@ -985,20 +1000,42 @@ static void decode_route(struct dctx *c, const struct ynode *spec,
   vc = get_str(c, r, "cluster", 0, &t->route_cluster);
   vp = get_str(c, r, "prefix", 0, &t->route_prefix);
   vr = get_str(c, r, "rds", 0, &t->rds_name);
+  vrc = get_str(c, r, "rdsCluster", 0, &t->rds_cluster);
+  vra = get_enum(c, r, "rdsApiType", RDS_API_TYPES, &api);
   if ((vc != NULL) == (vr != NULL)) {
     bad(c, r, "set exactly one of \"cluster\" or \"rds\"");
     goto done;
   }
   if (vr != NULL) {
     t->route_kind = TMPL_ROUTE_RDS;
+    t->rds_api = (enum tmpl_rds_api)api;
     if (vp != NULL) {
-      path_key(c, "prefix");
+      size_t m = path_key(c, "prefix");
+
       bad(c, vp, "\"prefix\" applies to cluster routes only; an RDS route "
                  "config has its own routes");
+      path_restore(c, m);
     }
+    if (t->rds_name == NULL)
+      empty_at(c, "rds", vr);
+    if (vrc != NULL && t->rds_cluster == NULL)
+      empty_at(c, "rdsCluster", vrc);
+    else if (vrc == NULL)
+      bad(c, r, "\"rds\" needs \"rdsCluster\": the bootstrap cluster of "
+                "the xDS server that serves route configurations (wasmxds "
+                "does not serve RDS)");
     goto done;
   }
   t->route_kind = TMPL_ROUTE_CLUSTER;
+  if (t->route_cluster == NULL)
+    empty_at(c, "cluster", vc);
+  if (vrc != NULL || vra != NULL) {
+    size_t m = path_key(c, vrc != NULL ? "rdsCluster" : "rdsApiType");
+
+    bad(c, vrc != NULL ? vrc : vra,
+        "applies to RDS routes only (set with \"rds\")");
+    path_restore(c, m);
+  }
   if (t->route_prefix != NULL && t->route_prefix[0] != '/') {
     path_key(c, "prefix");
     bad(c, vp, "\"%s\" must start with '/'", t->route_prefix);

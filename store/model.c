@@ -69,6 +69,7 @@ void listener_tmpl_free(struct listener_tmpl *t) {
   xds_free(t->route_cluster);
   xds_free(t->route_prefix);
   xds_free(t->rds_name);
+  xds_free(t->rds_cluster);
   for (size_t i = 0; i < t->n_filters; i++) {
     struct native_filter *f = &t->filters[i];
     xds_free(f->name);

@@ -135,7 +135,14 @@ struct native_filter {
 
 enum tmpl_route_kind {
   TMPL_ROUTE_CLUSTER = 0, /* inline route to a cluster in the bootstrap */
-  TMPL_ROUTE_RDS = 1      /* RDS over ADS by route-config name */
+  TMPL_ROUTE_RDS = 1      /* RDS by route-config name from another xDS
+                             server, reached over a bootstrap cluster */
+};
+
+/* How Envoy streams an RDS route from the server at rds_cluster. */
+enum tmpl_rds_api {
+  TMPL_RDS_GRPC = 0,      /* state of the world (ApiType GRPC) */
+  TMPL_RDS_DELTA_GRPC = 1 /* incremental (ApiType DELTA_GRPC) */
 };
 
 /* One ListenerTemplate (wasmxds.io/v1). */
@@ -152,7 +159,9 @@ struct listener_tmpl {
   enum tmpl_route_kind route_kind;
   char *route_cluster;  /* TMPL_ROUTE_CLUSTER */
   char *route_prefix;   /* TMPL_ROUTE_CLUSTER: path prefix, default "/" */
-  char *rds_name;       /* TMPL_ROUTE_RDS */
+  char *rds_name;       /* TMPL_ROUTE_RDS: the RouteConfiguration name */
+  char *rds_cluster;    /* TMPL_ROUTE_RDS: bootstrap cluster of its server */
+  enum tmpl_rds_api rds_api; /* TMPL_ROUTE_RDS */
   struct native_filter *filters; /* in order; the last one is the router */
   size_t n_filters;
   struct src_loc loc;

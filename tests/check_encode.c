@@ -52,7 +52,16 @@ static const char store[] =
     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
     "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
     "metadata: {name: out}\nspec:\n  port: 15001\n  direction: OUTBOUND\n"
-    "  route: {rds: outbound-routes}\n  httpFilters:\n"
+    "  route: {rds: outbound-routes, rdsCluster: routes-xds}\n"
+    "  httpFilters:\n"
+    "  - name: envoy.filters.http.router\n"
+    "    typedConfig: {'@type': "
+    "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
+    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+    "metadata: {name: out-delta}\nspec:\n  port: 15002\n"
+    "  direction: OUTBOUND\n"
+    "  route: {rds: r2, rdsCluster: delta-xds, rdsApiType: DELTA_GRPC}\n"
+    "  httpFilters:\n"
     "  - name: envoy.filters.http.router\n"
     "    typedConfig: {'@type': "
     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n";
@@ -278,6 +287,8 @@ END_TEST
 START_TEST(rds_route_and_defaults) {
   Envoy__Config__Listener__V3__Listener *l = listener("out", NULL);
   HCM_T *hcm = hcm_of(l);
+  Envoy__Config__Core__V3__ConfigSource *cs;
+  Envoy__Config__Core__V3__ApiConfigSource *api;
 
   ck_assert_str_eq(l->address->socket_address->address, "0.0.0.0");
   ck_assert_int_eq(l->traffic_direction,
@@ -285,7 +296,40 @@ START_TEST(rds_route_and_defaults) {
   ck_assert_str_eq(hcm->stat_prefix, "out");
   ck_assert_ptr_nonnull(hcm->rds);
   ck_assert_str_eq(hcm->rds->route_config_name, "outbound-routes");
-  ck_assert_ptr_nonnull(hcm->rds->config_source->ads);
+  cs = hcm->rds->config_source;
+  ck_assert_int_eq(
+      cs->config_source_specifier_case,
+      ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE);
+  ck_assert_int_eq(cs->resource_api_version,
+                   ENVOY__CONFIG__CORE__V3__API_VERSION__V3);
+  api = cs->api_config_source;
+  ck_assert_int_eq(api->api_type,
+                   ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC);
+  ck_assert_int_eq(api->transport_api_version,
+                   ENVOY__CONFIG__CORE__V3__API_VERSION__V3);
+  ck_assert_uint_eq(api->n_grpc_services, 1);
+  ck_assert_int_eq(
+      api->grpc_services[0]->target_specifier_case,
+      ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC);
+  ck_assert_str_eq(api->grpc_services[0]->envoy_grpc->cluster_name,
+                   "routes-xds");
+  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
+  envoy__config__listener__v3__listener__free_unpacked(l, NULL);
+}
+END_TEST
+
+START_TEST(rds_delta_api_type) {
+  Envoy__Config__Listener__V3__Listener *l = listener("out-delta", NULL);
+  HCM_T *hcm = hcm_of(l);
+  Envoy__Config__Core__V3__ApiConfigSource *api =
+      hcm->rds->config_source->api_config_source;
+
+  ck_assert_str_eq(hcm->rds->route_config_name, "r2");
+  ck_assert_int_eq(
+      api->api_type,
+      ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC);
+  ck_assert_str_eq(api->grpc_services[0]->envoy_grpc->cluster_name,
+                   "delta-xds");
   envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
   envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
@@ -362,6 +406,7 @@ Suite *encode_suite(void) {
   tcase_add_test(tc, unservable_module_gets_fail_strategy_substitute);
   tcase_add_test(tc, listener_references_ecds_router_last);
   tcase_add_test(tc, rds_route_and_defaults);
+  tcase_add_test(tc, rds_delta_api_type);
   tcase_add_test(tc, inline_mode_embeds_configs);
   tcase_add_test(tc, encoding_is_deterministic);
   tcase_add_test(tc, resolved_module_is_remote_with_default_root_id);

@@ -351,10 +351,25 @@ static const struct bad_case bad_cases[] = {
      "  route: {prefix: /}\n" T_ROUTER, 7, 10, "spec.route",
      "set exactly one of \"cluster\" or \"rds\""},
     {"template prefix with rds",
-     TMPL_HEAD T_PORT T_DIR "  route: {rds: r, prefix: /api}\n" T_ROUTER, 7,
-     27, "spec.route.prefix",
+     TMPL_HEAD T_PORT T_DIR "  route: {rds: r, rdsCluster: x, prefix: /api}\n"
+     T_ROUTER, 7, 42, "spec.route.prefix",
      "\"prefix\" applies to cluster routes only; an RDS route config has "
      "its own routes"},
+    {"template rds without rdsCluster",
+     TMPL_HEAD T_PORT T_DIR "  route: {rds: r}\n" T_ROUTER, 7, 10, "spec.route",
+     "\"rds\" needs \"rdsCluster\": the bootstrap cluster of the xDS server "
+     "that serves route configurations (wasmxds does not serve RDS)"},
+    {"template rdsCluster on a cluster route",
+     TMPL_HEAD T_PORT T_DIR "  route: {cluster: c, rdsCluster: x}\n" T_ROUTER,
+     7, 35, "spec.route.rdsCluster",
+     "applies to RDS routes only (set with \"rds\")"},
+    {"template bad rdsApiType",
+     TMPL_HEAD T_PORT T_DIR
+     "  route: {rds: r, rdsCluster: x, rdsApiType: REST}\n" T_ROUTER,
+     7, 46, "spec.route.rdsApiType", "\"REST\" is not one of GRPC, DELTA_GRPC"},
+    {"template empty rdsCluster",
+     TMPL_HEAD T_PORT T_DIR "  route: {rds: r, rdsCluster: ''}\n" T_ROUTER, 7,
+     31, "spec.route.rdsCluster", "must not be empty"},
     {"template prefix without slash",
      TMPL_HEAD T_PORT T_DIR "  route: {cluster: c, prefix: api}\n" T_ROUTER,
      7, 31, "spec.route.prefix", "\"api\" must start with '/'"},
@@ -596,6 +611,8 @@ START_TEST(listener_template_every_field) {
   ck_assert_str_eq(t->stat_prefix, "edge");
   ck_assert_int_eq(t->route_kind, TMPL_ROUTE_RDS);
   ck_assert_str_eq(t->rds_name, "edge-routes");
+  ck_assert_str_eq(t->rds_cluster, "route-server");
+  ck_assert_int_eq(t->rds_api, TMPL_RDS_DELTA_GRPC);
   ck_assert_ptr_null(t->route_cluster);
   ck_assert_uint_eq(t->n_filters, 3);
   f = &t->filters[0];
@@ -609,7 +626,7 @@ START_TEST(listener_template_every_field) {
   ck_assert_str_eq(ynode_text(ynode_map_get(f->typed_config, "@type"), NULL),
                    "envoy.extensions.filters.http.rbac.v3.RBAC");
   ck_assert_ptr_nonnull(ynode_map_get(f->typed_config, "rules"));
-  ck_assert_int_eq(f->loc.line, 20);
+  ck_assert_int_eq(f->loc.line, 22);
   f = &t->filters[1];
   ck_assert_int_eq(f->anchor, WASM_PHASE_STATS);
   ck_assert_int_eq(f->anchor == WASM_PHASE_STATS, 1);
@@ -629,6 +646,7 @@ START_TEST(listener_template_every_field) {
   ck_assert_str_eq(t->route_cluster, "local_app");
   ck_assert_str_eq(t->route_prefix, "/");
   ck_assert_ptr_null(t->rds_name);
+  ck_assert_ptr_null(t->rds_cluster);
   ck_assert_uint_eq(t->n_filters, 1);
   ck_assert_int_eq(t->filters[0].is_router, 1);
   catalog_unref(c);

@@ -1007,6 +1007,32 @@ START_TEST(diff_compares_every_field_but_not_locations) {
 }
 END_TEST
 
+/* A template's RDS source is part of what it is: another cluster or API
+ * type is an update (an LDS push), the same one is not. */
+START_TEST(diff_sees_rds_source) {
+#define RDS_TMPL(route)                                                       \
+  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                       \
+  "metadata: {name: tr}\nspec:\n  port: 8080\n  direction: INBOUND\n"          \
+  "  route: " route "\n  httpFilters:\n  - name: router\n    typedConfig: "    \
+  "{'@type': envoy.extensions.filters.http.router.v3.Router}\n"
+  struct catalog *base = load_text(RDS_TMPL("{rds: r, rdsCluster: a}"));
+  struct catalog *same =
+      load_text(RDS_TMPL("{rds: r, rdsCluster: a, rdsApiType: GRPC}"));
+  struct catalog *cluster = load_text(RDS_TMPL("{rds: r, rdsCluster: b}"));
+  struct catalog *delta =
+      load_text(RDS_TMPL("{rds: r, rdsCluster: a, rdsApiType: DELTA_GRPC}"));
+
+  ck_assert_int_eq(catalog_diff(base, same, NULL, NULL), 0);
+  ck_assert_int_eq(catalog_diff(base, cluster, NULL, NULL), 1);
+  ck_assert_int_eq(catalog_diff(base, delta, NULL, NULL), 1);
+  catalog_unref(base);
+  catalog_unref(same);
+  catalog_unref(cluster);
+  catalog_unref(delta);
+#undef RDS_TMPL
+}
+END_TEST
+
 START_TEST(ynode_equal_is_by_value) {
   struct ydoc *d;
   struct xds_err err;
@@ -1071,6 +1097,7 @@ Suite *store_watch_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, diff_reports_each_change_in_order);
   tcase_add_test(tc, diff_compares_every_field_but_not_locations);
+  tcase_add_test(tc, diff_sees_rds_source);
   tcase_add_test(tc, ynode_equal_is_by_value);
   suite_add_tcase(s, tc);
   return s;

@@ -95,5 +95,15 @@ for t in envoy.extensions.filters.network.http_connection_manager.v3.HttpConnect
          google.protobuf.StringValue; do
   grep -qx "$t" "$tmp/types" || fail "no $t found inside the served resources"
 done
+# The RDS route of outbound-http: a v3 gRPC ApiConfigSource to the
+# template's rdsCluster, as upstream reads it.
+hcm=$(for f in "$tmp"/lds-*.pb.d/*HttpConnectionManager.pb; do
+  decode envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager "$f"
+done)
+flat=$(tr -s ' \n' ' ' <<<"$hcm")
+want='rds { config_source { api_config_source { api_type: GRPC grpc_services { envoy_grpc { cluster_name: "route-server" } } transport_api_version: V3 } resource_api_version: V3 } route_config_name: "outbound-routes" }'
+grep -qF "$want" <<<"$flat" ||
+  fail "no RDS config source to route-server in the served listeners: $flat"
+
 echo "upstream_decode: $n listeners, $m extension configs and" \
      "$(wc -l <"$tmp/types") nested messages decode with the upstream Envoy protos"
