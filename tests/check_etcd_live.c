@@ -727,6 +727,90 @@ START_TEST(two_writers_one_wins) {
 }
 END_TEST
 
+static const char *tmpl_doc(const char *name, int port) {
+  static char buf[4][1024];
+  static int next;
+  char *b = buf[next++ % 4];
+
+  snprintf(b, sizeof(buf[0]),
+           "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: %s}\n"
+           "spec:\n  port: %d\n  direction: INBOUND\n"
+           "  route: {cluster: app}\n  httpFilters:\n"
+           "  - name: envoy.filters.http.router\n    typedConfig: {'@type': "
+           "envoy.extensions.filters.http.router.v3.Router}\n",
+           name, port);
+  return b;
+}
+
+/* apply checks its documents against the rest of the store: a template
+ * that would share a port with another key's is refused whichever key
+ * sorts first; errors the store already had do not block others. */
+START_TEST(apply_refuses_what_clashes_with_the_store) {
+  const char *bdir = getenv("WASMXDS_BUILDDIR");
+  struct etcd_config c;
+  struct etcd_client *cl;
+  struct xds_err err = {0, ""};
+  char ctl[1024], d[300], f[400];
+  int64_t rev;
+
+  etcd_proc_start(&etcd, 0, NULL);
+  ck_assert_ptr_nonnull(bdir);
+  snprintf(ctl, sizeof(ctl), "%s/wasmxdsctl --store etcd://%s" PREFIX, bdir,
+           etcd.endpoint);
+  snprintf(d, sizeof(d), "%s", etcd.dir);
+  snprintf(f, sizeof(f), "%s/mid.yaml", d);
+  write_file(f, tmpl_doc("mid", 8080));
+  ck_assert_int_eq(run("%s apply -f %s/mid.yaml >/dev/null 2>&1", ctl, d), 0);
+  /* The new key sorts after the old one, then before it. */
+  snprintf(f, sizeof(f), "%s/zz.yaml", d);
+  write_file(f, tmpl_doc("zz", 8080));
+  ck_assert_int_eq(run("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d),
+                   1);
+  snprintf(f, sizeof(f), "%s/out-zz", d);
+  ck_assert(file_has(f, PREFIX "/ListenerTemplate/zz:1:1: spec.port: a "
+                        "listener port reused on one proxy: port 8080 of "
+                        "template \"zz\" is already used by template "
+                        "\"mid\""));
+  ck_assert(file_has(f, "1 conflicts with what the store holds"));
+  snprintf(f, sizeof(f), "%s/aa.yaml", d);
+  write_file(f, tmpl_doc("aa", 8080));
+  ck_assert_int_eq(run("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d),
+                   1);
+  snprintf(f, sizeof(f), "%s/out-aa", d);
+  ck_assert(file_has(f, PREFIX "/ListenerTemplate/mid:1:1: spec.port: a "
+                        "listener port reused on one proxy: port 8080 of "
+                        "template \"mid\" is already used by template "
+                        "\"aa\""));
+  ck_assert_int_eq(run("%s get ListenerTemplate/zz >/dev/null 2>&1", ctl), 4);
+  ck_assert_int_eq(run("%s get ListenerTemplate/aa >/dev/null 2>&1", ctl), 4);
+  /* Moving mid itself to the port it already has is no clash. */
+  snprintf(f, sizeof(f), "%s/mid2.yaml", d);
+  write_file(f, tmpl_doc("mid", 8080));
+  ck_assert_int_eq(run("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d),
+                   0);
+
+  /* A clash already in the store (written around wasmxdsctl) is reported
+   * by the servers; it does not stop an unrelated document. */
+  config_for(&c, etcd.endpoint, 0);
+  ck_assert_int_eq(etcd_config_finish(&c, &err), 0);
+  ck_assert_int_eq(etcd_client_new(&c, &cl, &err), 0);
+  ck_assert_int_eq(etcd_client_put_if(cl, PREFIX "/ListenerTemplate/old",
+                                      tmpl_doc("old", 8080),
+                                      strlen(tmpl_doc("old", 8080)), 0, &rev,
+                                      &err),
+                   0);
+  etcd_client_free(cl);
+  snprintf(f, sizeof(f), "%s/other.yaml", d);
+  write_file(f, tmpl_doc("other", 9090));
+  ck_assert_int_eq(run("%s apply -f %s/other.yaml >%s/out-o 2>&1", ctl, d, d),
+                   0);
+  snprintf(f, sizeof(f), "%s/out-o", d);
+  ck_assert(file_has(f, "ListenerTemplate other created"));
+  etcd_config_cleanup(&c);
+}
+END_TEST
+
 static Suite *etcd_live_suite(void) {
   Suite *s = suite_create("etcd_live");
   TCase *tc = tcase_create("live");
@@ -741,6 +825,7 @@ static Suite *etcd_live_suite(void) {
   tcase_add_test(tc, auth_with_user_role_and_expiring_tokens);
   tcase_add_test(tc, mutual_tls);
   tcase_add_test(tc, two_writers_one_wins);
+  tcase_add_test(tc, apply_refuses_what_clashes_with_the_store);
   suite_add_tcase(s, tc);
   return s;
 }

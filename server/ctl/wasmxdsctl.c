@@ -10,15 +10,17 @@
  *
  * apply validates with exactly the server's code (file_store_load_ex()
  * with the server's template check, encode_check_template()) and writes
- * nothing when any document has an error. Each document then goes to its
+ * nothing when any document has an error, or when the store's other keys
+ * and the documents together have an error the store alone does not
+ * (check_with_store()). Each document then goes to its
  * canonical key (store/etcd_store.h) in a transaction that compares the
  * key's mod_revision: 0 to create, the revision read (or the one a
  * "# mod_revision: N" comment in the document names, as `get` prints it)
  * to update, so a concurrent writer is never silently overwritten.
  *
- * Exit codes: 0 done; 1 invalid documents (nothing written); 2 usage; 3 a
- * conflict (another writer changed a key first); 4 not found; 5 etcd
- * failed (unreachable, authentication, TLS, permission).
+ * Exit codes: 0 done; 1 invalid or clashing documents (nothing written);
+ * 2 usage; 3 a conflict (another writer changed a key first); 4 not found;
+ * 5 etcd failed (unreachable, authentication, TLS, permission).
  */
 #include "config.h"
 
@@ -68,10 +70,12 @@ static void usage(FILE *f) {
           "\n"
           "Commands:\n"
           "  apply -f FILE_OR_DIR [-f ...] [--dry-run]\n"
-          "                 validate every document as the server does; "
-          "write them all\n"
-          "                 (each compared on its mod_revision), or none "
-          "if any is invalid\n"
+          "                 validate every document as the server does, "
+          "alone and with the\n"
+          "                 store's other keys; write them all (each "
+          "compared on its\n"
+          "                 mod_revision), or none if any is invalid or "
+          "clashes\n"
           "  get REF [--raw]  print a resource's document (with its key and "
           "mod_revision)\n"
           "  delete REF [--revision N]\n"
@@ -90,27 +94,29 @@ static void usage(FILE *f) {
           "                            default $WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
           "  -h, --help                this help\n"
           "\n"
-          "Exit status: 0 done, 1 invalid documents (nothing written), 2 "
-          "usage,\n"
+          "Exit status: 0 done, 1 invalid or clashing documents (nothing "
+          "written), 2 usage,\n"
           "3 conflict with another writer, 4 not found, 5 etcd error.\n");
 }
 
 
 static const struct store_hooks hooks = {encode_store_check, NULL};
 
-static void print_problems(const struct problems *pb, FILE *out) {
+static void print_problem(const struct problem *pr, FILE *out) {
   struct xds_buf line;
 
   xds_buf_init(&line, 8192);
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    xds_buf_reset(&line);
-    if (problem_format(problems_at(pb, i), &line) == 0)
-      fprintf(out, "%s%s", line.data,
-              line.len > 0 && line.data[line.len - 1] == '\n' ? "" : "\n");
-  }
+  if (problem_format(pr, &line) == 0)
+    fprintf(out, "%s%s", line.data,
+            line.len > 0 && line.data[line.len - 1] == '\n' ? "" : "\n");
+  xds_buf_cleanup(&line);
+}
+
+static void print_problems(const struct problems *pb, FILE *out) {
+  for (size_t i = 0; i < problems_count(pb); i++)
+    print_problem(problems_at(pb, i), out);
   if (pb->dropped > 0)
     fprintf(out, "... and %zu more problems\n", pb->dropped);
-  xds_buf_cleanup(&line);
 }
 
 /* ---- documents of a file ---- */
@@ -266,6 +272,96 @@ static void items_free(struct item *v, size_t n) {
   xds_free(v);
 }
 
+struct list_ctx {
+  const char *prefix;
+  const char *kind; /* nullable filter */
+  size_t n;
+  struct etcd_store *store;  /* for validate and apply; nullable */
+  struct etcd_store *store2; /* apply: a second copy; nullable */
+  int rc;
+};
+
+static int list_one(void *ctx, const struct etcd_kv *kv);
+
+/* 1 when pb holds an error at the same place for the same reason as pr. */
+static int has_error(const struct problems *pb, const struct problem *pr) {
+  for (size_t i = 0; i < problems_count(pb); i++) {
+    const struct problem *q = problems_at(pb, i);
+
+    if (q->severity == PROBLEM_ERROR && q->line == pr->line &&
+        q->column == pr->column && strcmp(q->source, pr->source) == 0 &&
+        strcmp(q->path, pr->path) == 0 && strcmp(q->msg, pr->msg) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/*
+ * What the store would hold with the items written: lists every key under
+ * the prefix, builds the catalog as it is now (before) and with the items
+ * in place (after), exactly as a server would, and reports each error of
+ * after that before does not have: a listener port two templates would
+ * share on one proxy, a resource another key already defines. Errors the
+ * store has already are not the items' doing and do not stop them.
+ * Returns EXIT_OK, EXIT_INVALID (reported: nothing must be written) or the
+ * exit status of an etcd or memory failure (reported).
+ */
+static int check_with_store(struct etcd_config *cfg, struct etcd_client *c,
+                            const struct item *items, size_t n_items) {
+  struct list_ctx l = {.prefix = cfg->prefix};
+  struct xds_err err = {0, ""};
+  struct catalog *before = NULL, *after = NULL;
+  struct problems pb0, pb1;
+  struct etcd_header h = {0};
+  size_t conflicts = 0;
+  char *dir = xds_asprintf("%s/", cfg->prefix);
+  int rc = XDS_ENOMEM, status = EXIT_OK;
+
+  problems_init(&pb0, PROBLEMS_DEFAULT_MAX);
+  problems_init(&pb1, PROBLEMS_DEFAULT_MAX);
+  l.store = etcd_store_new(cfg->prefix, &hooks);
+  l.store2 = etcd_store_new(cfg->prefix, &hooks);
+  if (dir != NULL && l.store != NULL && l.store2 != NULL)
+    rc = etcd_client_list(c, dir, cfg->page_size, list_one, &l, &h, &err);
+  for (size_t i = 0; rc == 0 && i < n_items; i++)
+    rc = etcd_store_put(l.store2, items[i].key, items[i].value, items[i].len,
+                        h.revision + 1);
+  if (rc == 0)
+    rc = etcd_store_build(l.store, &before, &pb0);
+  if (rc == 0)
+    rc = etcd_store_build(l.store2, &after, &pb1);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n",
+            err.msg[0] ? err.msg : xds_strerror(rc));
+    status = exit_for(rc);
+    goto out;
+  }
+  for (size_t i = 0; i < problems_count(&pb1); i++) {
+    const struct problem *pr = problems_at(&pb1, i);
+
+    if (pr->severity != PROBLEM_ERROR || has_error(&pb0, pr))
+      continue;
+    print_problem(pr, stderr);
+    conflicts++;
+  }
+  if (conflicts > 0) {
+    fprintf(stderr,
+            "wasmxdsctl: %zu conflicts with what the store holds (revision "
+            "%lld); nothing was written\n",
+            conflicts, (long long)h.revision);
+    status = EXIT_INVALID;
+  }
+out:
+  catalog_unref(before);
+  catalog_unref(after);
+  problems_cleanup(&pb0);
+  problems_cleanup(&pb1);
+  etcd_store_free(l.store);
+  etcd_store_free(l.store2);
+  xds_free(dir);
+  return status;
+}
+
 static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
                      int dry_run) {
   struct etcd_client *c = NULL;
@@ -344,9 +440,11 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
              items[i].key);
     goto out;
   }
-  /* 3. Write each, compared on its mod_revision. */
-  if ((status = connect_store(cfg, &c)) != 0)
+  /* 3. Nothing that clashes with the other keys of the store. */
+  if ((status = connect_store(cfg, &c)) != 0 ||
+      (status = check_with_store(cfg, c, items, n_items)) != 0)
     goto out;
+  /* 4. Write each, compared on its mod_revision. */
   for (size_t i = 0; i < n_items; i++) {
     struct item *it = &items[i];
     struct xds_err err = {0, ""};
@@ -476,14 +574,6 @@ static int cmd_delete(struct etcd_config *cfg, const char *ref,
   return status;
 }
 
-struct list_ctx {
-  const char *prefix;
-  const char *kind; /* nullable filter */
-  size_t n;
-  struct etcd_store *store; /* for validate; nullable */
-  int rc;
-};
-
 static int list_one(void *ctx, const struct etcd_kv *kv) {
   struct list_ctx *l = ctx;
   const char *rest = kv->key + strlen(l->prefix) + 1;
@@ -491,11 +581,15 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
   size_t klen = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
   char id[600];
 
-  if (l->store != NULL)
-    return etcd_store_put(l->store, kv->key, kv->value, kv->value_len,
-                          kv->mod_revision) == XDS_ENOMEM
-               ? XDS_ENOMEM
-               : 0;
+  if (l->store != NULL) {
+    if (etcd_store_put(l->store, kv->key, kv->value, kv->value_len,
+                       kv->mod_revision) == XDS_ENOMEM ||
+        (l->store2 != NULL &&
+         etcd_store_put(l->store2, kv->key, kv->value, kv->value_len,
+                        kv->mod_revision) == XDS_ENOMEM))
+      return XDS_ENOMEM;
+    return 0;
+  }
   if (l->kind != NULL &&
       (strlen(l->kind) != klen || strncasecmp(rest, l->kind, klen) != 0))
     return 0;
@@ -518,7 +612,7 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
 }
 
 static int cmd_list(struct etcd_config *cfg, const char *kind) {
-  struct list_ctx l = {cfg->prefix, kind, 0, NULL, 0};
+  struct list_ctx l = {.prefix = cfg->prefix, .kind = kind};
   struct etcd_client *c = NULL;
   struct xds_err err = {0, ""};
   struct etcd_header h;
@@ -567,7 +661,7 @@ static int validate_path(const char *path) {
 
 /* validate of an etcd store: what the server would load from it now. */
 static int validate_etcd(struct etcd_config *cfg, const char *url) {
-  struct list_ctx l = {cfg->prefix, NULL, 0, NULL, 0};
+  struct list_ctx l = {.prefix = cfg->prefix};
   struct etcd_client *c = NULL;
   struct xds_err err = {0, ""};
   struct catalog *cat = NULL;
