@@ -4,7 +4,10 @@
  * pulls it, and an ADS client receives ECDS remote code whose URL, fetched
  * from wasmxds, returns bytes with exactly the advertised sha256 (and the
  * image's root id as the default root_id). A restart with the warm cache
- * makes no request to the registry.
+ * makes no request to the registry. A private module (pulled with a pull
+ * secret from a registry that needs one) reaches an allowed proxy as a
+ * capability URL that works, while the bare URL, a forged token and a
+ * proxy of another tenant get nothing.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,7 +88,9 @@ static void push_image(struct registry *r, char *wasm_hex) {
   free(wasm);
 }
 
-static void write_store(const char *dir, const char *registry_host) {
+/* extra: more lines of the extension's spec (private modules). */
+static void write_store(const char *dir, const char *registry_host,
+                        const char *extra) {
   char path[512], text[2048];
 
   snprintf(path, sizeof(path), "%s/store.yaml", dir);
@@ -92,21 +98,24 @@ static void write_store(const char *dir, const char *registry_host) {
            "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
            "metadata: {organization: acme, name: auth}\n"
            "spec:\n  url: oci://%s/acme/auth:1.0\n  phase: AUTHZ\n"
-           "  imagePullPolicy: IfNotPresent\n"
+           "  imagePullPolicy: IfNotPresent\n%s"
            "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
            "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
            "  route: {cluster: app}\n  httpFilters:\n"
            "  - name: envoy.filters.http.router\n"
            "    typedConfig: {'@type': envoy.extensions.filters.http.router.v3.Router}\n",
-           registry_host);
+           registry_host, extra);
   ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
 }
 
-/* Subscribes to FQN over ADS and waits (bounded) for its Wasm config;
- * returns the PluginConfig (caller frees the Wasm with xds_msg_free). */
+/* Subscribes to FQN over ADS as a proxy with node metadata meta and waits
+ * up to secs for its Wasm config; returns it (caller frees with
+ * xds_msg_free), or NULL when none came. A response must hold FQN alone,
+ * as Wasm or as the FAIL_CLOSE substitute; *seen (nullable) counts the
+ * resources received. */
 static Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *
-wait_for_wasm(struct server_proc *sp) {
-  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+wait_for_wasm_as(struct server_proc *sp, const char *const *meta, int secs,
+                 int *seen) {
   Envoy__Config__Core__V3__Node *node = xds_node_new("d-1", "c", meta, NULL);
   Envoy__Service__Discovery__V3__DiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
@@ -114,7 +123,7 @@ wait_for_wasm(struct server_proc *sp) {
   char *names[] = {FQN};
   struct xds_client *c;
   struct xds_stream *s;
-  time_t deadline = time(NULL) + 20;
+  time_t deadline = time(NULL) + secs;
 
   ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
   ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &s), 0);
@@ -128,7 +137,17 @@ wait_for_wasm(struct server_proc *sp) {
     Envoy__Config__Core__V3__TypedExtensionConfig *tec;
     if (xds_stream_recv_response(s, 2000, &r) != 0)
       continue;
+    if (r->n_resources == 0) { /* not (or no longer) ours to see */
+      req.node = NULL;
+      req.version_info = r->version_info;
+      req.response_nonce = r->nonce;
+      ck_assert_int_eq(xds_stream_send_request(s, &req, 2000), 0);
+      xds_msg_free(r);
+      continue;
+    }
     ck_assert_uint_eq(r->n_resources, 1);
+    if (seen != NULL)
+      (*seen)++;
     tec = xds_any_to_typed_extension_config(r->resources[0]);
     ck_assert_ptr_nonnull(tec);
     ck_assert_str_eq(tec->name, FQN);
@@ -147,6 +166,16 @@ wait_for_wasm(struct server_proc *sp) {
   xds_stream_free(s);
   xds_client_free(c);
   xds_node_free(node);
+  return wasm;
+}
+
+/* The Wasm config of FQN for a proxy of organization acme (20 s). */
+static Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *
+wait_for_wasm(struct server_proc *sp) {
+  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm =
+      wait_for_wasm_as(sp, meta, 20, NULL);
+
   if (wasm == NULL)
     server_proc_dump_log(sp);
   ck_assert_msg(wasm != NULL, "no Wasm config for %s within 20 s", FQN);
@@ -166,7 +195,7 @@ START_TEST(oci_module_reaches_envoy_through_the_cache) {
   ck_assert_ptr_nonnull(reg);
   push_image(reg, wasm_hex);
   mt_tmpdir(dir, sizeof(dir));
-  write_store(dir, registry_host(reg));
+  write_store(dir, registry_host(reg), "");
   snprintf(cache, sizeof(cache), "%s/cache", dir);
   args[0] = "--module-cache";
   args[1] = cache;
@@ -209,6 +238,88 @@ START_TEST(oci_module_reaches_envoy_through_the_cache) {
 }
 END_TEST
 
+START_TEST(private_module_only_through_its_capability_url) {
+  static const char *const pay[] = {
+      "wasmxds.tenant", "organizations/acme/tenants/pay", NULL};
+  static const char *const web[] = {
+      "wasmxds.tenant", "organizations/acme/tenants/web", NULL};
+  char dir[64], path[700], cache[600], secrets[600], token[600];
+  char wasm_hex[65], got_hex[65], url[1024], *q;
+  const char *args[9];
+  struct registry *reg = registry_start("alice", "s3cret");
+  struct server_proc *sp;
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+  const char *uri;
+  struct body b = {NULL, 0};
+  /* base64("alice:s3cret") */
+  static const char secret_json[] =
+      "{\"auths\": {\"%s\": {\"auth\": \"YWxpY2U6czNjcmV0\"}}}";
+  char json[256];
+  int seen = 0;
+
+  ck_assert_ptr_nonnull(reg);
+  push_image(reg, wasm_hex);
+  mt_tmpdir(dir, sizeof(dir));
+  write_store(dir, registry_host(reg),
+              "  imagePullSecret: regcred\n"
+              "  allowedIn: [organizations/acme/tenants/pay]\n");
+  snprintf(secrets, sizeof(secrets), "%s/secrets", dir);
+  ck_assert_int_eq(mkdir(secrets, 0700), 0);
+  snprintf(path, sizeof(path), "%s/regcred.json", secrets);
+  snprintf(json, sizeof(json), secret_json, registry_host(reg));
+  ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
+  snprintf(token, sizeof(token), "%s/token.secret", dir);
+  ck_assert_int_eq(
+      mt_write_file(token, "0123456789abcdef0123456789abcdef", 32), 0);
+  snprintf(cache, sizeof(cache), "%s/cache", dir);
+  args[0] = "--module-cache";
+  args[1] = cache;
+  args[2] = "--pull-secrets";
+  args[3] = secrets;
+  args[4] = "--module-token-secret";
+  args[5] = token;
+  args[6] = NULL;
+  snprintf(path, sizeof(path), "%s/store.yaml", dir);
+  ck_assert_int_eq(server_proc_start(path, args, &sp), 0);
+
+  wasm = wait_for_wasm_as(sp, pay, 20, NULL);
+  if (wasm == NULL)
+    server_proc_dump_log(sp);
+  ck_assert_ptr_nonnull(wasm);
+  ck_assert_str_eq(wasm->config->vm_config->code->remote->sha256, wasm_hex);
+  uri = wasm->config->vm_config->code->remote->http_uri->uri;
+  ck_assert_msg(strstr(uri, ".wasm?ext=") != NULL && strstr(uri, "&t=") != NULL,
+                "not a capability URL: %s", uri);
+  ck_assert_int_eq(http_get(uri, &b), 200);
+  mt_sha(b.data, b.len, got_hex);
+  ck_assert_str_eq(got_hex, wasm_hex);
+  free(b.data);
+  b.data = NULL;
+  b.len = 0;
+  /* The bare URL, and the token with its last digit changed. */
+  snprintf(url, sizeof(url), "%s", uri);
+  q = strchr(url, '?');
+  *q = '\0';
+  ck_assert_int_eq(http_get(url, &b), 403);
+  snprintf(url, sizeof(url), "%s", uri);
+  q = url + strlen(url) - 1;
+  *q = *q == '0' ? '1' : '0';
+  ck_assert_int_eq(http_get(url, &b), 403);
+  free(b.data);
+  xds_msg_free(wasm);
+
+  /* Tenant web is not in allowedIn: asking for the name by itself yields
+   * nothing under that name (no config, no URL, no substitute). */
+  wasm = wait_for_wasm_as(sp, web, 3, &seen);
+  ck_assert_ptr_null(wasm);
+  ck_assert_int_eq(seen, 0);
+
+  server_proc_free(sp);
+  registry_stop(reg);
+  mt_rmrf(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("delivery");
   TCase *tc = tcase_create("delivery");
@@ -218,6 +329,7 @@ int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, oci_module_reaches_envoy_through_the_cache);
+  tcase_add_test(tc, private_module_only_through_its_capability_url);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
