@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/alloc.h"
+#include "base/intern.h"
 #include "base/log.h"
 #include "chain.h"
 #include "identity.h"
@@ -57,7 +58,7 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
   /* refused and absent are made on first use: most streams never need
    * them, and every map costs a few hundred bytes per stream. */
   for (int i = 0; i < ADS_T_N; i++)
-    s->t[i].sent = xds_map_new();
+    s->t[i].sent = xds_map_new_borrowed();
   if (s->peer == NULL || s->t[0].sent == NULL || s->t[1].sent == NULL) {
     ads_stream_cleanup(s);
     return XDS_ENOMEM;
@@ -65,19 +66,32 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
   return 0;
 }
 
+static void release_names(const char **v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    xds_intern_release(v[i]);
+  xds_free(v);
+}
+
 static void free_names(struct ads_type_state *t) {
-  for (size_t i = 0; i < t->n_names; i++)
-    xds_free(t->names[i]);
-  xds_free(t->names);
+  release_names(t->names, t->n_names);
   t->names = NULL;
   t->n_names = 0;
+}
+
+/* Frees a value of a sent map. */
+static void res_free(void *p) {
+  struct ads_res *r = p;
+
+  if (r != NULL)
+    xds_intern_release(r->name);
+  xds_free(r);
 }
 
 void ads_stream_cleanup(struct ads_stream *s) {
   for (int i = 0; i < ADS_T_N; i++) {
     free_names(&s->t[i]);
     xds_free(s->t[i].nack_error);
-    xds_map_free(s->t[i].sent, xds_free);
+    xds_map_free(s->t[i].sent, res_free);
     xds_map_free(s->t[i].absent, NULL);
   }
   for (size_t i = 0; i < s->n_other; i++)
@@ -219,10 +233,11 @@ static int is_subscribed(const struct ads_type_state *t, const char *name) {
              NULL;
 }
 
-/* Forgets that the proxy has name (so it is sent again). */
+/* Forgets that the proxy has name (so it is sent again). name may be the
+ * sent entry's own name: it is used before that entry is freed. */
 static void forget(struct ads_type_state *t, const char *name) {
-  xds_free(xds_map_del(t->sent, name));
   xds_map_del(t->absent, name);
+  res_free(xds_map_del(t->sent, name));
 }
 
 /* Records that name went out at version in the response with nonce. */
@@ -232,8 +247,9 @@ static int remember(struct ads_type_state *t, const char *name,
 
   if (r == NULL) {
     r = xds_calloc(1, sizeof(*r));
-    if (r == NULL || xds_map_put(t->sent, name, r, NULL) < 0) {
-      xds_free(r);
+    if (r == NULL || (r->name = xds_intern(name)) == NULL ||
+        xds_map_put(t->sent, r->name, r, NULL) < 0) {
+      res_free(r);
       return XDS_ENOMEM;
     }
   }
@@ -318,7 +334,7 @@ static const struct xds_resource *all_at(struct ads_stream *s, int idx,
  * unchanged (the protocol requires it). */
 static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
                       char **names, size_t n, struct ads_close *close) {
-  char **v;
+  const char **v;
   size_t m = 0;
   int wildcard = 0;
 
@@ -331,9 +347,7 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     goto oom;
   for (size_t i = 0; i < n; i++) {
     if (strlen(names[i]) > ADS_NAME_LEN_MAX) {
-      for (size_t j = 0; j < m; j++)
-        xds_free(v[j]);
-      xds_free(v);
+      release_names(v, m);
       return close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                         "node %s: a resource name is longer than %d bytes",
                         node_name(s), ADS_NAME_LEN_MAX);
@@ -342,11 +356,9 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
       wildcard = 1;
       continue;
     }
-    v[m] = xds_strdup(names[i]);
+    v[m] = xds_intern(names[i]);
     if (v[m] == NULL) {
-      for (size_t j = 0; j < m; j++)
-        xds_free(v[j]);
-      xds_free(v);
+      release_names(v, m);
       goto oom;
     }
     m++;
@@ -356,7 +368,7 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     size_t w = 1;
     for (size_t r = 1; r < m; r++) {
       if (strcmp(v[r], v[w - 1]) == 0)
-        xds_free(v[r]);
+        xds_intern_release(v[r]);
       else
         v[w++] = v[r];
     }
@@ -372,21 +384,17 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     size_t pos = 0, n_gone = 0;
     const char *key;
     void *val;
-    char **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
+    struct ads_res **gone =
+        xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
     if (gone == NULL) {
-      for (size_t j = 0; j < m; j++)
-        xds_free(v[j]);
-      xds_free(v);
+      release_names(v, m);
       goto oom;
     }
     while (xds_map_next(t->sent, &pos, &key, &val))
       if (bsearch(&key, v, m, sizeof(*v), str_cmp) == NULL)
-        gone[n_gone++] = xds_strdup(key);
-    for (size_t i = 0; i < n_gone; i++) {
-      if (gone[i] != NULL)
-        forget(t, gone[i]);
-      xds_free(gone[i]);
-    }
+        gone[n_gone++] = val;
+    for (size_t i = 0; i < n_gone; i++) /* forget(); the key is in gone[i] */
+      forget(t, gone[i]->name);
     xds_free(gone);
     for (size_t i = 0; i < m; i++)
       if (!t->wildcard && !is_subscribed(t, v[i]))
@@ -634,13 +642,39 @@ int ads_stream_on_request(
   return 0;
 }
 
+/* Adds name to t->names (which has room for it) at its sorted place,
+ * unless it is there. Returns 0 or XDS_ENOMEM. */
+static int insert_name(struct ads_type_state *t, const char *name) {
+  size_t lo = 0, hi = t->n_names;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(t->names[mid], name);
+
+    if (c == 0)
+      return 0;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  name = xds_intern(name);
+  if (name == NULL)
+    return XDS_ENOMEM;
+  memmove(t->names + lo + 1, t->names + lo,
+          (t->n_names - lo) * sizeof(*t->names));
+  t->names[lo] = name;
+  t->n_names++;
+  return 0;
+}
+
 /* Applies a delta subscription change. */
 static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
                            char **sub, size_t n_sub, char **unsub,
                            size_t n_unsub, int first,
                            struct ads_close *close) {
   size_t n = t->n_names;
-  char **v;
+  const char **v;
 
   if (n + n_sub > ADS_NAMES_MAX)
     return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
@@ -649,8 +683,8 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
   if (first && n_sub == 0 && n_unsub == 0)
     t->wildcard = 1; /* legacy wildcard */
   for (size_t i = 0; i < n_unsub; i++) {
-    char *name = unsub[i];
-    char **hit;
+    const char *name = unsub[i];
+    const char **hit;
     if (strcmp(name, "*") == 0) {
       t->wildcard = 0;
       continue;
@@ -660,7 +694,7 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
                            : NULL;
     if (hit != NULL) {
       size_t at = (size_t)(hit - t->names);
-      xds_free(*hit);
+      xds_intern_release(*hit);
       memmove(hit, hit + 1, (t->n_names - at - 1) * sizeof(*hit));
       t->n_names--;
     }
@@ -687,14 +721,9 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
      * declare is the exception. */
     if (!first)
       forget(t, name);
-    if (is_subscribed(t, name))
-      continue;
-    t->names[t->n_names] = xds_strdup(name);
-    if (t->names[t->n_names] == NULL)
+    if (insert_name(t, name) < 0)
       return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                         "node %s: out of memory", node_name(s));
-    t->n_names++;
-    qsort(t->names, t->n_names, sizeof(*t->names), str_cmp);
   }
   return 0;
 }
@@ -969,7 +998,7 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
       rc = XDS_ENOMEM;
       break;
     }
-    xds_free(xds_map_del(t->sent, name));
+    res_free(xds_map_del(t->sent, name));
     if (is_subscribed(t, name) &&
         ((t->absent == NULL && (t->absent = xds_map_new()) == NULL) ||
          xds_map_put(t->absent, name, (void *)1, NULL) < 0))

@@ -70,8 +70,10 @@ enum ads_res_state {
   ADS_RES_CLIENT = 3   /* the proxy said it has it (reconnect) */
 };
 
-/* Per resource the proxy has or was sent (values of ads_type_state.sent). */
+/* Per resource the proxy has or was sent (values of ads_type_state.sent,
+ * whose key is name). */
 struct ads_res {
+  const char *name;              /* interned (base/intern.h), owned */
   char version[VERSION_LEN + 1]; /* last sent (or reported by the proxy) */
   char acked[VERSION_LEN + 1];   /* last acknowledged, "" if none */
   uint64_t nonce;                /* response that carried version */
@@ -82,7 +84,8 @@ struct ads_type_state {
   int requested;       /* a valid request of this type was seen */
   int ever_named;      /* SotW: some request named resources */
   int wildcard;
-  char **names;        /* sorted, unique explicitly subscribed names */
+  const char **names;  /* sorted, unique explicitly subscribed names, each
+                          interned (base/intern.h) and owned */
   size_t n_names;
   char nonce[24];      /* last nonce sent, "" before the first */
   char sent_version[VERSION_LEN + 1];  /* version_info (SotW) or
@@ -93,7 +96,8 @@ struct ads_type_state {
                           reconnected already holding the current state */
   int must_answer;     /* delta: the first request needs a response even
                           if it carries nothing */
-  struct xds_map *sent;   /* name -> struct ads_res */
+  struct xds_map *sent;   /* name -> struct ads_res (keys borrowed from
+                             the values) */
   struct xds_map *absent; /* delta: names reported as not existing */
   uint64_t acks, nacks;
 };

@@ -6,6 +6,7 @@ libxdsbase_a_SOURCES = \
 	server/base/arena.c server/base/arena.h \
 	server/base/buf.c server/base/buf.h \
 	server/base/err.c server/base/err.h \
+	server/base/intern.c server/base/intern.h \
 	server/base/log.c server/base/log.h \
 	server/base/map.c server/base/map.h
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ads.h"
+#include "base/intern.h"
 #include "base/log.h"
 #include "encode.h"
 #include "snapshot.h"
@@ -127,6 +128,8 @@ static void teardown(void) {
                                                                       NULL);
   xds_buf_cleanup(&fx.out);
   ads_stream_cleanup(&fx.s);
+  /* Every interned name the stream took is given back. */
+  ck_assert_uint_eq(xds_intern_count(), 0);
   snapshot_unref(fx.v1);
   snapshot_unref(fx.v2);
   snapshot_unref(fx.v3);

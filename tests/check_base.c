@@ -8,6 +8,8 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/intern.h"
+#include "base/map.h"
 
 START_TEST(buf_grows_and_stops_at_limit) {
   struct xds_buf b;
@@ -72,6 +74,68 @@ START_TEST(err_set_formats_and_ignores_null) {
 }
 END_TEST
 
+START_TEST(intern_shares_and_frees_on_last_release) {
+  char a[] = "organizations/acme/extensions/x", b[sizeof(a)];
+  size_t before = xds_intern_count();
+  const char *p, *q, *r;
+
+  memcpy(b, a, sizeof(a));
+  p = xds_intern(a);
+  q = xds_intern(b);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_ptr_eq(p, q); /* one copy for equal text */
+  ck_assert_ptr_ne(p, a);
+  ck_assert_str_eq(p, a);
+  r = xds_intern("another");
+  ck_assert_ptr_ne(r, p);
+  ck_assert_uint_eq(xds_intern_count(), before + 2);
+  xds_intern_release(p);
+  ck_assert_uint_eq(xds_intern_count(), before + 2); /* q still holds it */
+  xds_intern_release(q);
+  xds_intern_release(r);
+  xds_intern_release(NULL);
+  ck_assert_uint_eq(xds_intern_count(), before);
+  /* Out of memory: NULL, and nothing held. */
+  xds_alloc_fail_at(1);
+  p = xds_intern("fresh text");
+  xds_alloc_fail_at(0);
+  ck_assert_ptr_null(p);
+  ck_assert_uint_eq(xds_intern_count(), before);
+}
+END_TEST
+
+struct keyed {
+  char key[16];
+};
+
+START_TEST(map_borrowed_keys_are_the_callers) {
+  struct xds_map *m = xds_map_new_borrowed();
+  struct keyed *x = xds_calloc(1, sizeof(*x)), *y = xds_calloc(1, sizeof(*y));
+  const char *key;
+  void *val, *old;
+  size_t pos = 0;
+
+  ck_assert_ptr_nonnull(m);
+  strcpy(x->key, "k");
+  strcpy(y->key, "k");
+  ck_assert_int_eq(xds_map_put(m, x->key, x, NULL), 0);
+  ck_assert_int_eq(xds_map_next(m, &pos, &key, &val), 1);
+  ck_assert_ptr_eq(key, x->key); /* the very pointer, not a copy */
+  /* Replacing stores the new value's key, so the old value may go. */
+  ck_assert_int_eq(xds_map_put(m, y->key, y, &old), 0);
+  ck_assert_ptr_eq(old, x);
+  xds_free(x);
+  pos = 0;
+  ck_assert_int_eq(xds_map_next(m, &pos, &key, &val), 1);
+  ck_assert_ptr_eq(key, y->key);
+  ck_assert_ptr_eq(xds_map_get(m, "k"), y);
+  ck_assert_ptr_eq(xds_map_del(m, "k"), y);
+  ck_assert_uint_eq(xds_map_count(m), 0);
+  ck_assert_int_eq(xds_map_put(m, y->key, y, NULL), 0);
+  xds_map_free(m, xds_free); /* frees y, not its key separately */
+}
+END_TEST
+
 Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -80,6 +144,8 @@ Suite *base_suite(void) {
   tcase_add_test(tc, arena_aligns_zeroes_and_limits);
   tcase_add_test(tc, alloc_hook_fails_exactly_the_nth);
   tcase_add_test(tc, err_set_formats_and_ignores_null);
+  tcase_add_test(tc, intern_shares_and_frees_on_last_release);
+  tcase_add_test(tc, map_borrowed_keys_are_the_callers);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -23,6 +23,7 @@ struct xds_map {
   size_t cap; /* power of two */
   size_t count;
   size_t used; /* count + tombstones */
+  int borrowed; /* keys are the caller's, neither copied nor freed */
 };
 
 static uint64_t fnv1a(const char *s) {
@@ -33,6 +34,14 @@ static uint64_t fnv1a(const char *s) {
     h *= 1099511628211ULL;
   }
   return h;
+}
+
+struct xds_map *xds_map_new_borrowed(void) {
+  struct xds_map *m = xds_map_new();
+
+  if (m != NULL)
+    m->borrowed = 1;
+  return m;
 }
 
 struct xds_map *xds_map_new(void) {
@@ -58,7 +67,8 @@ void xds_map_free(struct xds_map *m, void (*free_val)(void *)) {
       continue;
     if (free_val != NULL)
       free_val(s->value);
-    xds_free(s->key);
+    if (!m->borrowed)
+      xds_free(s->key);
   }
   xds_free(m->slots);
   xds_free(m);
@@ -122,11 +132,13 @@ int xds_map_put(struct xds_map *m, const char *key, void *value, void **old) {
     if (old != NULL)
       *old = s->value;
     s->value = value;
+    if (m->borrowed) /* the new value's key, as the old may go with it */
+      s->key = (char *)key;
     return 0;
   }
   if ((m->used + 1) * 10 >= m->cap * 7 && grow(m) < 0)
     return XDS_ENOMEM;
-  copy = xds_strdup(key);
+  copy = m->borrowed ? (char *)key : xds_strdup(key);
   if (copy == NULL)
     return XDS_ENOMEM;
   mask = m->cap - 1;
@@ -152,7 +164,8 @@ void *xds_map_del(struct xds_map *m, const char *key) {
   if (s == NULL)
     return NULL;
   v = s->value;
-  xds_free(s->key);
+  if (!m->borrowed)
+    xds_free(s->key);
   s->key = TOMBSTONE;
   s->value = NULL;
   m->count--;

@@ -1,7 +1,8 @@
 /*
- * map.h: a string-keyed hash map. The map copies keys and borrows values;
- * xds_map_free can release values through a callback. Not thread-safe:
- * callers that share a map hold their own lock.
+ * map.h: a string-keyed hash map. The map copies keys (or, made with
+ * xds_map_new_borrowed, borrows them) and borrows values; xds_map_free can
+ * release values through a callback. Not thread-safe: callers that share a
+ * map hold their own lock.
  */
 #ifndef XDS_BASE_MAP_H
 #define XDS_BASE_MAP_H
@@ -12,6 +13,11 @@ struct xds_map;
 
 /* Returns a new empty map, or NULL when out of memory. */
 struct xds_map *xds_map_new(void);
+/* The same, but the map keeps the key pointers it is given instead of
+ * copies: each key must stay valid and unchanged while its entry is in the
+ * map (typically the key lives in the value); replacing a value stores
+ * the new key pointer. */
+struct xds_map *xds_map_new_borrowed(void);
 /* Frees the map and its keys; calls free_val(value) for each value when
  * free_val is not NULL. NULL map: no-op. */
 void xds_map_free(struct xds_map *m, void (*free_val)(void *));
