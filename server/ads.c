@@ -78,6 +78,12 @@ static void free_names(struct ads_type_state *t) {
   t->n_names = 0;
 }
 
+static void free_owe_removed(struct ads_type_state *t) {
+  release_names(t->owe_removed, t->n_owe_removed);
+  t->owe_removed = NULL;
+  t->n_owe_removed = 0;
+}
+
 /* Frees a value of a sent map. */
 static void res_free(void *p) {
   struct ads_res *r = p;
@@ -90,6 +96,7 @@ static void res_free(void *p) {
 void ads_stream_cleanup(struct ads_stream *s) {
   for (int i = 0; i < ADS_T_N; i++) {
     free_names(&s->t[i]);
+    free_owe_removed(&s->t[i]);
     xds_free(s->t[i].nack_error);
     xds_map_free(s->t[i].sent, res_free);
     xds_map_free(s->t[i].absent, NULL);
@@ -471,30 +478,40 @@ static uint64_t nonce_value(const char *nonce) {
   return *end == '\0' ? (uint64_t)v : 0;
 }
 
-/* An ACK or NACK of the response with nonce: updates per-resource state. */
+/*
+ * An ACK or NACK of the response with nonce: updates the state of the
+ * resources that response carried. latest says whether it is the last
+ * response of the type; an earlier one (overtaken by a newer response
+ * before the proxy answered it) still tells which of its resources were
+ * accepted or rejected, but not the type's current version. A nonce this
+ * stream never sent is ignored.
+ */
 static void on_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
                    const char *nonce, const char *version,
-                   const Google__Rpc__Status *error) {
+                   const Google__Rpc__Status *error, int latest) {
   uint64_t n = nonce_value(nonce);
   size_t pos = 0;
   const char *key;
   void *val;
 
+  if (n == 0 || n > s->nonce_seq)
+    return;
   if (error != NULL) {
     const char *msg = error->message != NULL ? error->message : "";
     t->nacks++;
     xds_free(t->nack_error);
     t->nack_error = xds_strndup(msg, ADS_NACK_ERROR_MAX);
     XDS_LOGW("NACK from node %s for %s version %s (nonce %s; still on %s): %s",
-             node_name(s), type_names[idx], t->sent_version, nonce,
+             node_name(s), type_names[idx],
+             latest ? t->sent_version : "of an earlier response", nonce,
              version[0] ? version : "nothing", msg);
   } else {
     t->acks++;
-    if (version[0] != '\0' || s->mode == ADS_DELTA)
+    if (latest && (version[0] != '\0' || s->mode == ADS_DELTA))
       snprintf(t->acked_version, sizeof(t->acked_version), "%s",
                s->mode == ADS_DELTA ? t->sent_version : version);
-    XDS_LOGD("ACK from node %s for %s version %s", node_name(s),
-             type_names[idx], t->acked_version);
+    XDS_LOGD("ACK from node %s for %s nonce %s%s", node_name(s),
+             type_names[idx], nonce, latest ? "" : " (an earlier response)");
   }
   while (xds_map_next(t->sent, &pos, &key, &val)) {
     struct ads_res *r = val;
@@ -625,12 +642,16 @@ int ads_stream_on_request(
     return rc;
   t = &s->t[idx];
   if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
-    XDS_LOGD("node %s: %s request with stale nonce %s (latest %s) ignored",
+    /* Stale: its subscription is ignored, as the protocol says, but it
+     * still ACKs or NACKs the earlier response it names. */
+    XDS_LOGD("node %s: %s request with stale nonce %s (latest %s): only its "
+             "ACK or NACK counts",
              node_name(s), type_names[idx], nonce, t->nonce);
+    on_ack(s, t, idx, nonce, version, req->error_detail, 0);
     return 0;
   }
   if (nonce[0] != '\0')
-    on_ack(s, t, idx, nonce, version, req->error_detail);
+    on_ack(s, t, idx, nonce, version, req->error_detail, 1);
   first = !t->requested;
   if (sotw_names(s, t, req->resource_names, req->n_resource_names, close) < 0)
     return -1;
@@ -668,6 +689,33 @@ static int insert_name(struct ads_type_state *t, const char *name) {
   return 0;
 }
 
+/*
+ * A name subscribed both by name and by the wildcard was unsubscribed: the
+ * protocol wants an answer, the resource (sent again) when the wildcard
+ * covers it, else its name in removed_resources. Returns 0 or XDS_ENOMEM.
+ */
+static int owe_unsubscribe(struct ads_stream *s, struct ads_type_state *t,
+                           const char *name) {
+  const char **v;
+
+  forget(t, name);
+  if (lookup(s, (int)(t - s->t), name, 0) != NULL)
+    return 0;
+  for (size_t i = 0; i < t->n_owe_removed; i++)
+    if (strcmp(t->owe_removed[i], name) == 0)
+      return 0;
+  if (t->n_owe_removed >= ADS_NAMES_MAX)
+    return 0; /* bounded: the proxy unsubscribed far too much at once */
+  v = xds_realloc(t->owe_removed, (t->n_owe_removed + 1) * sizeof(*v));
+  if (v == NULL)
+    return XDS_ENOMEM;
+  t->owe_removed = v;
+  if ((v[t->n_owe_removed] = xds_intern(name)) == NULL)
+    return XDS_ENOMEM;
+  t->n_owe_removed++;
+  return 0;
+}
+
 /* Applies a delta subscription change. */
 static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
                            char **sub, size_t n_sub, char **unsub,
@@ -698,8 +746,12 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
       memmove(hit, hit + 1, (t->n_names - at - 1) * sizeof(*hit));
       t->n_names--;
     }
-    if (!t->wildcard)
+    if (!t->wildcard) {
       forget(t, name);
+    } else if (hit != NULL && owe_unsubscribe(s, t, name) < 0) {
+      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                        "node %s: out of memory", node_name(s));
+    }
   }
   v = xds_realloc(t->names, (t->n_names + n_sub + 1) * sizeof(*v));
   if (v == NULL)
@@ -742,12 +794,13 @@ int ads_stream_on_delta_request(
     return rc;
   t = &s->t[idx];
   if (nonce[0] != '\0') {
-    if (strcmp(nonce, t->nonce) == 0)
-      on_ack(s, t, idx, nonce, "", req->error_detail);
-    else
+    int latest = strcmp(nonce, t->nonce) == 0;
+
+    if (!latest)
       XDS_LOGD("node %s: delta %s request with stale nonce %s (latest %s): "
-               "only its subscription changes apply",
+               "it ACKs or NACKs an earlier response",
                node_name(s), type_names[idx], nonce, t->nonce);
+    on_ack(s, t, idx, nonce, "", req->error_detail, latest);
   }
   first = !t->requested;
   if (first) {
@@ -948,7 +1001,8 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   rc = owed(s, idx, &send, &n_send);
   if (rc < 0)
     goto out;
-  removed = xds_calloc(xds_map_count(t->sent) + t->n_names + 1,
+  removed = xds_calloc(xds_map_count(t->sent) + t->n_names +
+                           t->n_owe_removed + 1,
                        sizeof(*removed));
   if (removed == NULL) {
     rc = XDS_ENOMEM;
@@ -969,6 +1023,17 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
         lookup(s, idx, name, 0) != NULL)
       continue;
     removed[n_removed++] = (char *)name;
+  }
+  /* Unsubscribed names the wildcard does not cover (not already above). */
+  for (size_t i = 0; i < t->n_owe_removed; i++) {
+    const char *name = t->owe_removed[i];
+    size_t j = 0;
+
+    while (j < n_removed && strcmp(removed[j], name) != 0)
+      j++;
+    if (j == n_removed && xds_map_get(t->sent, name) == NULL &&
+        lookup(s, idx, name, 0) == NULL)
+      removed[n_removed++] = (char *)name;
   }
   if (n_send == 0 && n_removed == 0 && !t->must_answer)
     goto out; /* rc is 0 */
@@ -1007,6 +1072,7 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   }
   if (rc < 0)
     goto out;
+  free_owe_removed(t); /* answered: removed above, or sent again */
   memcpy(t->sent_version, version, sizeof(version));
   t->sent_once = 1;
   t->must_answer = 0;

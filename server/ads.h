@@ -99,6 +99,10 @@ struct ads_type_state {
   struct xds_map *sent;   /* name -> struct ads_res (keys borrowed from
                              the values) */
   struct xds_map *absent; /* delta: names reported as not existing */
+  const char **owe_removed; /* delta: names unsubscribed under wildcard
+                               that it does not cover, to be answered in
+                               removed_resources (interned, owned) */
+  size_t n_owe_removed;
   uint64_t acks, nacks;
 };
 

@@ -301,6 +301,52 @@ START_TEST(stale_nonce_is_ignored) {
 }
 END_TEST
 
+static enum ads_res_state res_state(const char *name) {
+  struct ads_res *r = xds_map_get(fx.s.t[ADS_T_ECDS].sent, name);
+
+  ck_assert_ptr_nonnull(r);
+  return r->state;
+}
+
+/* Envoy adds a second filter's watch before it answers the first
+ * response: the answer to that overtaken response still records the fate
+ * of what it carried (SotW ignores the stale request's names, though). */
+START_TEST(overtaken_response_is_still_acked_or_nacked) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *only_a[] = {"organizations/acme/extensions/a"};
+  char n1[32], v1[32];
+
+  for (int nack = 0; nack < 2; nack++) {
+    if (nack) {
+      teardown();
+      setup();
+    }
+    request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, only_a, 1);
+    r = next();
+    snprintf(n1, sizeof(n1), "%s", r->nonce);
+    snprintf(v1, sizeof(v1), "%s", r->version_info);
+    request(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+    r = next();
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_ne(r->nonce, n1);
+    /* The answer to the first response arrives now. */
+    ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, nack ? "" : v1, n1,
+                             nack ? "on_configure failed" : NULL, only_a, 1),
+                     0);
+    ck_assert_int_eq(res_state(NAMES_AB[0]),
+                     nack ? ADS_RES_NACKED : ADS_RES_ACKED);
+    ck_assert_int_eq(res_state(NAMES_AB[1]), ADS_RES_PENDING);
+    ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, (unsigned)nack);
+    ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].n_names, 2);
+    ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, "");
+    ck_assert_ptr_null(next());
+  }
+  /* A nonce this stream never sent changes nothing. */
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, "", "999", "x", only_a, 1), 0);
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
+}
+END_TEST
+
 START_TEST(nack_keeps_state_and_is_not_resent) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
   char v1[32], n1[32];
@@ -663,6 +709,71 @@ START_TEST(delta_nack_not_resent_and_stale_nonce_subscribes) {
 }
 END_TEST
 
+/* xds_protocol "Unsubscribing from Resources": a name subscribed both by
+ * name and by "*" and then unsubscribed is answered, as a resource when
+ * the wildcard covers it, else in removed_resources. */
+START_TEST(delta_unsubscribe_under_wildcard_is_answered) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *sub[] = {"*", "organizations/acme/extensions/a",
+                       "organizations/acme/extensions/nope"};
+  const char *unsub_a[] = {"organizations/acme/extensions/a"};
+  const char *unsub_nope[] = {"organizations/acme/extensions/nope"};
+  const char *lds_sub[] = {"*", "in"};
+  const char *lds_unsub[] = {"in"};
+  char names[256];
+
+  drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, sub, 3, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a,b,secret,-nope");
+  drequest(fx.v1, 0, TYPE_ECDS, r->nonce, NULL, NULL, 0, NULL, 0, NULL, NULL,
+           0);
+  ck_assert_ptr_null(dnext());
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_a, 1, NULL, NULL,
+           0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "a");
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_nope, 1, NULL,
+           NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "-nope");
+  ck_assert_ptr_null(dnext());
+  /* The same for listeners. */
+  drequest(fx.v1, 0, TYPE_LISTENER, NULL, NULL, lds_sub, 2, NULL, 0, NULL,
+           NULL, 0);
+  r = dnext();
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
+  drequest(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, 0, lds_unsub, 1, NULL,
+           NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
+  ck_assert_ptr_null(dnext());
+}
+END_TEST
+
+START_TEST(delta_overtaken_response_is_still_nacked) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *a[] = {"organizations/acme/extensions/a"};
+  const char *b[] = {"organizations/acme/extensions/b"};
+  char n1[32];
+
+  drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, a, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  snprintf(n1, sizeof(n1), "%s", r->nonce);
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, b, 1, NULL, 0, NULL, NULL, 0);
+  ck_assert_ptr_nonnull(dnext());
+  drequest(fx.v1, 0, TYPE_ECDS, n1, "on_configure failed", NULL, 0, NULL, 0,
+           NULL, NULL, 0);
+  ck_assert_int_eq(res_state(a[0]), ADS_RES_NACKED);
+  ck_assert_int_eq(res_state(b[0]), ADS_RES_PENDING);
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
+  ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "on_configure failed");
+  ck_assert_ptr_null(dnext());
+}
+END_TEST
+
 START_TEST(delta_hidden_resource_is_removed_when_access_goes) {
   Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
   const char *star[] = {"*"};
@@ -730,6 +841,7 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, config_change_does_not_touch_lds);
   tcase_add_test(tc, lds_goes_before_ecds);
   tcase_add_test(tc, stale_nonce_is_ignored);
+  tcase_add_test(tc, overtaken_response_is_still_acked_or_nacked);
   tcase_add_test(tc, nack_keeps_state_and_is_not_resent);
   tcase_add_test(tc, newly_subscribed_names_are_sent_even_if_unchanged);
   tcase_add_test(tc, invisible_extension_never_sent);
@@ -745,6 +857,8 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, delta_ecds_subscribe_remove_and_absent);
   tcase_add_test(tc, delta_reconnect_with_initial_versions);
   tcase_add_test(tc, delta_nack_not_resent_and_stale_nonce_subscribes);
+  tcase_add_test(tc, delta_overtaken_response_is_still_nacked);
+  tcase_add_test(tc, delta_unsubscribe_under_wildcard_is_answered);
   tcase_add_test(tc, delta_hidden_resource_is_removed_when_access_goes);
   suite_add_tcase(s, tc);
   return s;
