@@ -101,8 +101,10 @@ void ads_stream_cleanup(struct ads_stream *s) {
     xds_map_free(s->t[i].sent, res_free);
     xds_map_free(s->t[i].absent, NULL);
   }
-  for (size_t i = 0; i < s->n_other; i++)
+  for (size_t i = 0; i < s->n_other; i++) {
     xds_free(s->other[i].type_url);
+    release_names(s->other[i].absent, s->other[i].n_absent);
+  }
   xds_map_free(s->refused, NULL);
   proxy_id_cleanup(&s->pid);
   snapshot_unref(s->snap);
@@ -336,6 +338,17 @@ static const struct xds_resource *all_at(struct ads_stream *s, int idx,
   return snapshot_ecds(s->snap, e->fqn);
 }
 
+/* Whether two sorted lists of names are equal. */
+static int same_names(const char *const *a, size_t na, const char *const *b,
+                      size_t nb) {
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (strcmp(a[i], b[i]) != 0)
+      return 0;
+  return 1;
+}
+
 /* Replaces the SotW subscription of type t with the request's names.
  * Names newly added are forgotten, so they are sent again even if
  * unchanged (the protocol requires it). */
@@ -414,6 +427,10 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     while (xds_map_next(t->sent, &pos, &key, &val))
       ((struct ads_res *)val)->version[0] = '\0';
   }
+  /* A changed subscription of a full-state type is always answered. */
+  if (t == &s->t[ADS_T_LDS] && t->requested &&
+      (wildcard != t->wildcard || !same_names(t->names, t->n_names, v, m)))
+    t->must_answer = 1;
   free_names(t);
   t->names = v;
   t->n_names = m;
@@ -424,12 +441,42 @@ oom:
                     "node %s: out of memory", node_name(s));
 }
 
-static int other_type(struct ads_stream *s, const char *type_url) {
+/* Notes the delta subscriptions to an unserved type, to be answered as
+ * removed. Returns 0 or XDS_ENOMEM. */
+static int other_absent(struct ads_other_type *o, char **names, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const char **v;
+    size_t j = 0;
+
+    if (strcmp(names[i], "*") == 0 || strlen(names[i]) > ADS_NAME_LEN_MAX)
+      continue;
+    while (j < o->n_absent && strcmp(o->absent[j], names[i]) != 0)
+      j++;
+    if (j < o->n_absent || o->n_absent >= ADS_NAMES_MAX)
+      continue;
+    v = xds_realloc(o->absent, (o->n_absent + 1) * sizeof(*v));
+    if (v == NULL)
+      return XDS_ENOMEM;
+    o->absent = v;
+    if ((v[o->n_absent] = xds_intern(names[i])) == NULL)
+      return XDS_ENOMEM;
+    o->n_absent++;
+    o->answered = 0;
+  }
+  return 0;
+}
+
+/* A request for a type wasmxds does not serve; sub (delta) names the
+ * resources it subscribes to. Returns 0 or XDS_ENOMEM. */
+static int other_type(struct ads_stream *s, const char *type_url, char **sub,
+                      size_t n_sub) {
   struct ads_other_type *o;
 
   for (size_t i = 0; i < s->n_other; i++)
     if (strcmp(s->other[i].type_url, type_url) == 0)
-      return 0; /* answered once; ACKs and repeats need nothing */
+      /* answered once; ACKs and repeats need nothing, new delta names
+       * are answered as absent */
+      return other_absent(&s->other[i], sub, n_sub);
   if (s->n_other == ADS_OTHER_TYPES_MAX) {
     XDS_LOGW("node %s: request for type %s ignored: wasmxds does not serve "
              "it and this stream already asked for %d other types",
@@ -437,10 +484,13 @@ static int other_type(struct ads_stream *s, const char *type_url) {
     return 0;
   }
   o = &s->other[s->n_other];
+  memset(o, 0, sizeof(*o));
   o->type_url = xds_strndup(type_url, ADS_NAME_LEN_MAX);
   if (o->type_url == NULL)
     return XDS_ENOMEM;
   s->n_other++;
+  if (other_absent(o, sub, n_sub) < 0)
+    return XDS_ENOMEM;
   XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
            "empty response",
            node_name(s), type_url);
@@ -570,7 +620,7 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   char current[VERSION_LEN + 1];
   size_t n;
 
-  if (idx == ADS_T_LDS) {
+  if (idx == ADS_T_LDS && t->wildcard) {
     if (s->cls == NULL || strcmp(version, s->cls->lds_version) != 0)
       return 0;
     n = s->cls->n_listeners;
@@ -610,8 +660,9 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
  * answered empty, or ignored) or 1 with *idx the served type. */
 static int request_start(struct ads_stream *s,
                          const Envoy__Config__Core__V3__Node *node,
-                         const char *type, struct snapshot *snap,
-                         struct ads_close *close, int *idx) {
+                         const char *type, char **sub, size_t n_sub,
+                         struct snapshot *snap, struct ads_close *close,
+                         int *idx) {
   if (check_node(s, node, snap, close) < 0)
     return -1;
   if (type_index(s, type, close, idx) < 0)
@@ -619,7 +670,7 @@ static int request_start(struct ads_stream *s,
   if (*idx == -2)
     return 0;
   if (*idx < 0) {
-    if (other_type(s, type) < 0)
+    if (other_type(s, type, sub, n_sub) < 0)
       return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                         "node %s: out of memory", node_name(s));
     return 0;
@@ -637,7 +688,7 @@ int ads_stream_on_request(
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
 
-  rc = request_start(s, req->node, type, snap, close, &idx);
+  rc = request_start(s, req->node, type, NULL, 0, snap, close, &idx);
   if (rc <= 0)
     return rc;
   t = &s->t[idx];
@@ -789,7 +840,8 @@ int ads_stream_on_delta_request(
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
 
-  rc = request_start(s, req->node, type, snap, close, &idx);
+  rc = request_start(s, req->node, type, req->resource_names_subscribe,
+                     req->n_resource_names_subscribe, snap, close, &idx);
   if (rc <= 0)
     return rc;
   t = &s->t[idx];
@@ -845,6 +897,61 @@ static uint64_t next_nonce(struct ads_stream *s, char out[24]) {
   return s->nonce_seq;
 }
 
+/*
+ * SotW LDS by name (a client that lists the listeners it wants instead of
+ * the wildcard): every response carries every subscribed listener the
+ * proxy has, and one is owed when that set or a version changes, or the
+ * subscription itself changed (a name that does not exist is thus
+ * answered by its absence).
+ */
+static int sotw_lds_named_response(struct ads_stream *s, struct xds_buf *out) {
+  struct ads_type_state *t = &s->t[ADS_T_LDS];
+  char version[VERSION_LEN + 1];
+  size_t n_sent = 0;
+  uint64_t n;
+  int rc;
+
+  if (state_version(s, ADS_T_LDS, version) < 0)
+    return XDS_ENOMEM;
+  if (t->sent_once && !t->must_answer &&
+      strcmp(version, t->sent_version) == 0)
+    return 0;
+  n = next_nonce(s, t->nonce);
+  rc = wire_put_string(out, 1, version);
+  for (size_t i = 0; rc == 0 && i < t->n_names; i++) {
+    const struct xds_resource *r = candidate(s, ADS_T_LDS, i, 0);
+    if (r != NULL)
+      rc = wire_put_any(out, 2, TYPE_LISTENER, r->bytes, r->len);
+  }
+  if (rc == 0)
+    rc = wire_put_string(out, 4, TYPE_LISTENER);
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  if (rc < 0)
+    return rc;
+  /* The proxy now has exactly these. */
+  for (size_t i = 0; i < t->n_names; i++) {
+    const struct xds_resource *r = candidate(s, ADS_T_LDS, i, 0);
+    if (r == NULL) {
+      forget(t, t->names[i]);
+    } else {
+      if (remember(t, r->name, r->version, n) < 0)
+        return XDS_ENOMEM;
+      n_sent++;
+    }
+  }
+  memcpy(t->sent_version, version, sizeof(version));
+  t->sent_once = 1;
+  t->must_answer = 0;
+  s->responses++;
+  s->resources_sent += n_sent;
+  s->last_type = ADS_T_LDS;
+  s->last_resources = n_sent;
+  XDS_LOGD("node %s: sent LDS version %s (%zu named listeners, nonce %s)",
+           s->pid.node_id, version, n_sent, t->nonce);
+  return 1;
+}
+
 static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
                              struct ads_shared *shared) {
   struct ads_type_state *t = &s->t[ADS_T_LDS];
@@ -853,7 +960,10 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
 
   if (!t->requested || s->cls == NULL)
     return 0;
-  if (t->sent_once && strcmp(t->sent_version, s->cls->lds_version) == 0)
+  if (!t->wildcard)
+    return sotw_lds_named_response(s, out);
+  if (t->sent_once && !t->must_answer &&
+      strcmp(t->sent_version, s->cls->lds_version) == 0)
     return 0;
   n = next_nonce(s, t->nonce);
   if (shared != NULL) {
@@ -892,6 +1002,7 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
       return XDS_ENOMEM;
   memcpy(t->sent_version, s->cls->lds_version, sizeof(t->sent_version));
   t->sent_once = 1;
+  t->must_answer = 0;
   s->responses++;
   s->resources_sent += s->cls->n_listeners;
   s->last_type = ADS_T_LDS;
@@ -1097,11 +1208,18 @@ static int other_response(struct ads_stream *s, struct xds_buf *out) {
     if (o->answered)
       continue;
     next_nonce(s, o->nonce);
+    /* Fields 4 and 5 are type_url and nonce in both response messages;
+     * 6 is DeltaDiscoveryResponse.removed_resources. */
     rc = wire_put_string(out, 4, o->type_url);
     if (rc == 0)
       rc = wire_put_string(out, 5, o->nonce);
+    for (size_t j = 0; rc == 0 && j < o->n_absent; j++)
+      rc = wire_put_string(out, 6, o->absent[j]);
     if (rc < 0)
       return rc;
+    release_names(o->absent, o->n_absent);
+    o->absent = NULL;
+    o->n_absent = 0;
     o->answered = 1;
     s->responses++;
     s->last_type = -1;

@@ -12,9 +12,12 @@
  *
  * Served types: LDS and ECDS. SotW LDS is full state; SotW ECDS sends the
  * subscribed names whose content changed; delta sends changed resources and
- * removed_resources for both. Any other type gets one empty response, so an
- * Envoy that asks for it over ADS does not wait for its initial-fetch
- * timeout.
+ * removed_resources for both. Any other type gets one empty response (a
+ * wildcard type such as CDS is then known to be empty); in delta, every
+ * name subscribed to it is answered in removed_resources (it does not
+ * exist), so a delta Envoy does not wait out its initial-fetch timeout for
+ * it. A SotW Envoy waiting for named resources of such a type (RDS, EDS)
+ * learns nothing from an empty response and waits for that timeout.
  *
  * Threads: one stream is used by one thread (the serving loop). Logs the
  * protocol events an operator needs (connect, NACK, refused names).
@@ -94,8 +97,9 @@ struct ads_type_state {
   char *nack_error;    /* error_detail.message of the last NACK */
   int sent_once;       /* a response of this type went out, or the proxy
                           reconnected already holding the current state */
-  int must_answer;     /* delta: the first request needs a response even
-                          if it carries nothing */
+  int must_answer;     /* a response is owed even if it carries nothing
+                          new: delta's first request; SotW LDS whose
+                          subscription changed */
   struct xds_map *sent;   /* name -> struct ads_res (keys borrowed from
                              the values) */
   struct xds_map *absent; /* delta: names reported as not existing */
@@ -106,10 +110,14 @@ struct ads_type_state {
   uint64_t acks, nacks;
 };
 
+/* A type wasmxds does not serve, asked for on this stream. */
 struct ads_other_type {
   char *type_url;
   char nonce[24];
   int answered;
+  const char **absent; /* delta: names subscribed since the last answer,
+                          to report in removed_resources (interned) */
+  size_t n_absent;
 };
 
 struct ads_stream {

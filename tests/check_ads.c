@@ -282,6 +282,88 @@ START_TEST(lds_goes_before_ecds) {
 }
 END_TEST
 
+/* The listener names of a SotW LDS response, comma-separated. */
+static const char *lds_names(Envoy__Service__Discovery__V3__DiscoveryResponse *r,
+                             char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0; i < r->n_resources; i++) {
+    Envoy__Config__Listener__V3__Listener *l =
+        envoy__config__listener__v3__listener__unpack(
+            NULL, r->resources[i]->value.len, r->resources[i]->value.data);
+    ck_assert_ptr_nonnull(l);
+    if (buf[0])
+      strncat(buf, ",", n - strlen(buf) - 1);
+    strncat(buf, l->name, n - strlen(buf) - 1);
+    envoy__config__listener__v3__listener__free_unpacked(l, NULL);
+  }
+  return buf;
+}
+
+/* A SotW client may ask for listeners by name: it gets those (full state
+ * of its subscription), again whenever the subscription changes. */
+START_TEST(sotw_lds_by_name) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  struct snapshot *w = snap_of(
+      EXT("a", "") TMPL
+      "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+      "metadata: {name: out}\nspec:\n  port: 15001\n  direction: OUTBOUND\n"
+      "  route: {cluster: app}\n  httpFilters:\n"
+      "  - name: envoy.filters.http.router\n    typedConfig: {'@type': "
+      "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n",
+      7);
+  const char *in[] = {"in"}, *in_out[] = {"in", "out"},
+             *in_out_nope[] = {"in", "nope", "out"};
+  char names[128], v[32], nonce[32];
+
+#define ACK_LDS(list, n)                                                      \
+  do {                                                                        \
+    snprintf(v, sizeof(v), "%s", r->version_info);                            \
+    snprintf(nonce, sizeof(nonce), "%s", r->nonce);                           \
+    request(w, 0, TYPE_LISTENER, v, nonce, NULL, list, n);                    \
+    ck_assert_ptr_null(next());                                               \
+  } while (0)
+  request(w, 1, TYPE_LISTENER, NULL, NULL, NULL, in, 1);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(lds_names(r, names, sizeof(names)), "in");
+  ACK_LDS(in, 1);
+  request(w, 0, TYPE_LISTENER, v, nonce, NULL, in_out, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(lds_names(r, names, sizeof(names)), "in,out");
+  ACK_LDS(in_out, 2);
+  /* A name that does not exist: answered, by its absence. */
+  request(w, 0, TYPE_LISTENER, v, nonce, NULL, in_out_nope, 3);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(lds_names(r, names, sizeof(names)), "in,out");
+  ACK_LDS(in_out_nope, 3);
+  request(w, 0, TYPE_LISTENER, v, nonce, NULL, in, 1);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(lds_names(r, names, sizeof(names)), "in");
+  ACK_LDS(in, 1);
+  /* An empty list after names is no interest (not the wildcard): the
+   * proxy is told it holds no listener. */
+  request(w, 0, TYPE_LISTENER, v, nonce, NULL, NULL, 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_uint_eq(r->n_resources, 0);
+  ACK_LDS(NULL, 0);
+  /* "*" is the wildcard again: every listener. */
+  {
+    const char *star[] = {"*"};
+
+    request(w, 0, TYPE_LISTENER, v, nonce, NULL, star, 1);
+    r = next();
+    ck_assert_ptr_nonnull(r);
+    ck_assert_str_eq(lds_names(r, names, sizeof(names)), "in,out");
+  }
+#undef ACK_LDS
+  snapshot_unref(w);
+}
+END_TEST
+
 START_TEST(stale_nonce_is_ignored) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
   const char *only_b[] = {"organizations/acme/extensions/b"};
@@ -753,6 +835,30 @@ START_TEST(delta_unsubscribe_under_wildcard_is_answered) {
 }
 END_TEST
 
+/* RDS is not served: a delta subscription to a route configuration is
+ * answered as not existing, each new name once. */
+START_TEST(delta_unserved_type_names_are_removed) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
+  const char *rds =
+      "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
+  const char *r1[] = {"r1"}, *r12[] = {"r1", "r2"};
+  char names[256];
+
+  drequest(fx.v1, 1, rds, NULL, NULL, r1, 1, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(r->type_url, rds);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "-r1");
+  drequest(fx.v1, 0, rds, r->nonce, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
+  ck_assert_ptr_null(dnext());
+  drequest(fx.v1, 0, rds, NULL, NULL, r12, 2, NULL, 0, NULL, NULL, 0);
+  r = dnext();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(dnames(r, names, sizeof(names)), "-r1,-r2");
+  ck_assert_ptr_null(dnext());
+}
+END_TEST
+
 START_TEST(delta_overtaken_response_is_still_nacked) {
   Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
   const char *a[] = {"organizations/acme/extensions/a"};
@@ -842,6 +948,7 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, lds_goes_before_ecds);
   tcase_add_test(tc, stale_nonce_is_ignored);
   tcase_add_test(tc, overtaken_response_is_still_acked_or_nacked);
+  tcase_add_test(tc, sotw_lds_by_name);
   tcase_add_test(tc, nack_keeps_state_and_is_not_resent);
   tcase_add_test(tc, newly_subscribed_names_are_sent_even_if_unchanged);
   tcase_add_test(tc, invisible_extension_never_sent);
@@ -858,6 +965,7 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, delta_reconnect_with_initial_versions);
   tcase_add_test(tc, delta_nack_not_resent_and_stale_nonce_subscribes);
   tcase_add_test(tc, delta_overtaken_response_is_still_nacked);
+  tcase_add_test(tc, delta_unserved_type_names_are_removed);
   tcase_add_test(tc, delta_unsubscribe_under_wildcard_is_answered);
   tcase_add_test(tc, delta_hidden_resource_is_removed_when_access_goes);
   suite_add_tcase(s, tc);
