@@ -25,6 +25,7 @@
 #include "delivery.h"
 #include "stats.h"
 #include "store/etcd_config.h"
+#include "store/etcd_load.h"
 #include "store/etcd_watch.h"
 
 #include <pthread.h>
@@ -65,8 +66,8 @@ static void on_reload_signal(int sig) {
 static void usage(FILE *f) {
   fprintf(f,
           "Usage: wasmxds [serve] [OPTION]...\n"
-          "       wasmxds validate PATH\n"
-          "       wasmxds render --store PATH --node-id ID [--cluster NAME]\n"
+          "       wasmxds validate PATH|URL [--etcd-* ...]\n"
+          "       wasmxds render --store PATH|URL --node-id ID [--cluster NAME]\n"
           "                      [--metadata KEY=VALUE]... [--dump-dir DIR]\n"
           "                      [OPTION]...\n"
           "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
@@ -672,15 +673,32 @@ out:
 /* Loads a store for a one-shot command: every problem is printed to out,
  * templates whose native filters do not convert are reported too. Returns
  * the number of errors, or -1 when the store cannot be read at all. */
-static int load_for_command(const char *path, struct catalog **cat, FILE *out) {
+/*
+ * Loads the store at path (a file store, or an etcd:// URL read once with
+ * ecfg's --etcd-* flags) as the server does, prints every problem and a
+ * summary line to out. Returns the number of errors, or -1 when the store
+ * could not be read at all (said on stderr).
+ */
+static int load_for_command(const char *path, struct etcd_config *ecfg,
+                            struct catalog **cat, FILE *out) {
   struct store_hooks hooks = {encode_store_check, NULL};
+  struct etcd_load_info info = {0, 0};
   struct problems pb;
   struct xds_err err = {0, ""};
   struct xds_buf line;
-  int errors;
+  int errors, is_etcd = etcd_config_is_url(path), rc;
 
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
-  if (file_store_load_ex(path, &hooks, NULL, NULL, cat, &pb, &err) < 0) {
+  if (is_etcd) {
+    rc = etcd_config_parse_url(path, ecfg, &err);
+    if (rc == 0)
+      rc = etcd_config_finish(ecfg, &err);
+    if (rc == 0)
+      rc = etcd_load(ecfg, &hooks, cat, &pb, &info, &err);
+  } else {
+    rc = file_store_load_ex(path, &hooks, NULL, NULL, cat, &pb, &err);
+  }
+  if (rc < 0) {
     fprintf(stderr, "wasmxds: %s: %s\n", path, err.msg);
     problems_cleanup(&pb);
     return -1;
@@ -695,24 +713,56 @@ static int load_for_command(const char *path, struct catalog **cat, FILE *out) {
   if (pb.dropped > 0)
     fprintf(out, "... and %zu more problems\n", pb.dropped);
   errors = (int)pb.n_errors;
-  fprintf(out, "%s: %zu extensions, %zu listener templates, %zu errors, %zu "
+  if (is_etcd)
+    fprintf(out, "%s (revision %lld, %zu keys): ", path,
+            (long long)info.revision, info.n_keys);
+  else
+    fprintf(out, "%s: ", path);
+  fprintf(out, "%zu extensions, %zu listener templates, %zu errors, %zu "
                "warnings\n",
-          path, catalog_ext_count(*cat), catalog_tmpl_count(*cat),
-          pb.n_errors, pb.n_warnings);
+          catalog_ext_count(*cat), catalog_tmpl_count(*cat), pb.n_errors,
+          pb.n_warnings);
   problems_cleanup(&pb);
   return errors;
 }
 
-static int cmd_validate(int argc, char **argv) {
-  struct catalog *cat = NULL;
-  int errors;
+/* The --etcd-* flags, for validate and render (serve has them in
+ * long_opts). */
+#define ETCD_LONG_OPTS                                                        \
+  {"etcd-user", required_argument, NULL, OPT_ETCD},                           \
+      {"etcd-password-file", required_argument, NULL, OPT_ETCD},              \
+      {"etcd-ca", required_argument, NULL, OPT_ETCD},                         \
+      {"etcd-cert", required_argument, NULL, OPT_ETCD},                       \
+      {"etcd-key", required_argument, NULL, OPT_ETCD},                        \
+      {"etcd-debounce", required_argument, NULL, OPT_ETCD}
 
-  if (argc != 2 || argv[1][0] == '-') {
-    fprintf(stderr, "Usage: wasmxds validate PATH\n");
+static int cmd_validate(int argc, char **argv) {
+  static const struct option opts[] = {ETCD_LONG_OPTS, {NULL, 0, NULL, 0}};
+  struct catalog *cat = NULL;
+  struct etcd_config ecfg;
+  struct xds_err err = {0, ""};
+  int errors, c, index;
+
+  etcd_config_init(&ecfg);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "", opts, &index)) != -1) {
+    if (c != OPT_ETCD ||
+        etcd_config_set_flag(&ecfg, opts[index].name, optarg, &err) < 0) {
+      if (c == OPT_ETCD)
+        fprintf(stderr, "wasmxds: %s\n", err.msg);
+      fprintf(stderr, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n");
+      etcd_config_cleanup(&ecfg);
+      return 2;
+    }
+  }
+  if (argc - optind != 1) {
+    fprintf(stderr, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n");
+    etcd_config_cleanup(&ecfg);
     return 2;
   }
-  errors = load_for_command(argv[1], &cat, stdout);
+  errors = load_for_command(argv[optind], &ecfg, &cat, stdout);
   catalog_unref(cat);
+  etcd_config_cleanup(&ecfg);
   return errors == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
@@ -852,6 +902,7 @@ static int cmd_render(int argc, char **argv) {
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT},
       {"inline-wasm", no_argument, NULL, OPT_INLINE_WASM},
       {"dump-dir", required_argument, NULL, 'd'},
+      ETCD_LONG_OPTS,
       {NULL, 0, NULL, 0}};
   Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
   const char *dump_dir = NULL;
@@ -863,18 +914,26 @@ static int cmd_render(int argc, char **argv) {
   struct xds_err err = {0, ""};
   const char *store = NULL;
   json_t *out = NULL;
-  int c, status = 2;
+  struct etcd_config ecfg;
+  int c, index, status = 2;
 
   if (mb == NULL)
     return 2;
+  etcd_config_init(&ecfg);
   encode_opts_default(&eopts);
   google__protobuf__struct__init(&mb->st);
   mb->st.fields = mb->entries;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "", opts, &index)) != -1) {
     switch (c) {
     case 's':
       store = optarg;
+      break;
+    case OPT_ETCD:
+      if (etcd_config_set_flag(&ecfg, opts[index].name, optarg, &err) < 0) {
+        fprintf(stderr, "wasmxds render: %s\n", err.msg);
+        goto out;
+      }
       break;
     case 'n':
       node.id = optarg;
@@ -914,7 +973,8 @@ static int cmd_render(int argc, char **argv) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
     goto out;
   }
-  if (load_for_command(store, &cat, stderr) != 0)
+  /* Problems go to stderr; like the server, render serves what is valid. */
+  if (load_for_command(store, &ecfg, &cat, stderr) < 0)
     goto out;
   if (snapshot_build(cat, &eopts, 1, &snap, &err) < 0) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
@@ -934,6 +994,7 @@ out:
   snapshot_unref(snap);
   catalog_unref(cat);
   proxy_id_cleanup(&pid);
+  etcd_config_cleanup(&ecfg);
   for (size_t i = 0; i < mb->n_nested; i++)
     json_decref(mb->json[i]);
   free(mb);

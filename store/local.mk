@@ -21,5 +21,6 @@ libxdsstore_a_SOURCES += \
 	store/etcd_proto.h store/etcd_proto.c \
 	store/etcd_client.h store/etcd_client.c \
 	store/etcd_store.h store/etcd_store.c \
+	store/etcd_load.h store/etcd_load.c \
 	store/etcd_watch.h store/etcd_watch.c
 libxdsstore_a_CFLAGS += $(CURL_CFLAGS)

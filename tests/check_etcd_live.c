@@ -807,6 +807,29 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                    0);
   snprintf(f, sizeof(f), "%s/out-o", d);
   ck_assert(file_has(f, "ListenerTemplate other created"));
+
+  /* The servers' own commands read the store once: validate reports the
+   * clash written around wasmxdsctl (exit 1); render, through wasmxdsctl's
+   * --store, shows what a proxy gets from etcd. */
+  ck_assert_int_eq(run("%s/wasmxds validate etcd://%s" PREFIX " >%s/val 2>&1",
+                       bdir, etcd.endpoint, d),
+                   1);
+  snprintf(f, sizeof(f), "%s/val", d);
+  ck_assert(file_has(f, PREFIX "/ListenerTemplate/old:1:1: spec.port: a "
+                        "listener port reused on one proxy: port 8080 of "
+                        "template \"old\""));
+  ck_assert(file_has(f, " keys): 0 extensions, 2 listener templates, 1 "
+                        "errors, 0 warnings"));
+  ck_assert_int_eq(run("WASMXDS=%s/wasmxds %s render --node-id n1 "
+                       "--metadata wasmxds.organization=acme >%s/render "
+                       "2>%s/render.err",
+                       bdir, ctl, d, d),
+                   0);
+  snprintf(f, sizeof(f), "%s/render.err", d); /* the store's problems */
+  ck_assert(file_has(f, "1 errors"));
+  snprintf(f, sizeof(f), "%s/render", d); /* what is served regardless */
+  ck_assert(file_has(f, "\"name\": \"mid\""));
+  ck_assert(file_has(f, "\"name\": \"other\""));
   etcd_config_cleanup(&c);
 }
 END_TEST

@@ -42,6 +42,7 @@
 #include "store/catalog.h"
 #include "store/etcd_client.h"
 #include "store/etcd_config.h"
+#include "store/etcd_load.h"
 #include "store/etcd_store.h"
 #include "store/file_store.h"
 #include "store/problems.h"
@@ -83,7 +84,8 @@ static void usage(FILE *f) {
           "  list [KIND]      list the keys of the store\n"
           "  validate PATH    check a file store (as `wasmxds validate`);\n"
           "  validate         with --store, check what the etcd store holds\n"
-          "  render ARG...    run `wasmxds render ARG...` (file stores)\n"
+          "  render ARG...    run `wasmxds render ARG...` with --store "
+          "(and --etcd-*)\n"
           "\n"
           "REF is WasmExtension/ORG/NAME, ListenerTemplate/NAME or "
           "organizations/ORG/extensions/NAME.\n"
@@ -661,27 +663,18 @@ static int validate_path(const char *path) {
 
 /* validate of an etcd store: what the server would load from it now. */
 static int validate_etcd(struct etcd_config *cfg, const char *url) {
-  struct list_ctx l = {.prefix = cfg->prefix};
-  struct etcd_client *c = NULL;
   struct xds_err err = {0, ""};
   struct catalog *cat = NULL;
-  struct etcd_header h;
+  struct etcd_load_info info;
   struct problems pb;
-  char *dir;
   int status, rc;
 
-  if ((status = connect_store(cfg, &c)) != 0)
-    return status;
-  l.store = etcd_store_new(cfg->prefix, &hooks);
-  dir = xds_asprintf("%s/", cfg->prefix);
-  if (l.store == NULL || dir == NULL) {
-    rc = XDS_ENOMEM;
-  } else {
-    rc = etcd_client_list(c, dir, cfg->page_size, list_one, &l, &h, &err);
+  if (etcd_config_finish(cfg, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+    return EXIT_USAGE;
   }
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
-  if (rc == 0)
-    rc = etcd_store_build(l.store, &cat, &pb);
+  rc = etcd_load(cfg, &hooks, &cat, &pb, &info, &err);
   if (rc < 0) {
     fprintf(stderr, "wasmxdsctl: %s\n", err.msg[0] ? err.msg
                                                    : xds_strerror(rc));
@@ -690,25 +683,26 @@ static int validate_etcd(struct etcd_config *cfg, const char *url) {
     print_problems(&pb, stdout);
     printf("%s (revision %lld): %zu keys, %zu extensions, %zu listener "
            "templates, %zu errors, %zu warnings\n",
-           url, (long long)h.revision, etcd_store_count(l.store),
+           url, (long long)info.revision, info.n_keys,
            catalog_ext_count(cat), catalog_tmpl_count(cat), pb.n_errors,
            pb.n_warnings);
     status = pb.n_errors > 0 ? EXIT_INVALID : EXIT_OK;
   }
   problems_cleanup(&pb);
   catalog_unref(cat);
-  etcd_store_free(l.store);
-  xds_free(dir);
-  etcd_client_free(c);
   return status;
 }
 
 /* render: the server's own command, found next to this program, in
  * $WASMXDS, or on PATH. */
-static int cmd_render(int argc, char **argv) {
+/* argv[at] is "render": the options before it (--store, --etcd-*) and
+ * the arguments after it go to `wasmxds render`, with --store
+ * $WASMXDS_STORE when neither names a store. */
+static int cmd_render(int argc, char **argv, int at) {
   char self[PATH_MAX], path[PATH_MAX + 16];
-  const char *bin = getenv("WASMXDS");
-  char **args = xds_calloc((size_t)argc + 2, sizeof(*args));
+  const char *bin = getenv("WASMXDS"), *env_store = getenv("WASMXDS_STORE");
+  char **args = xds_calloc((size_t)argc + 4, sizeof(*args));
+  int k = 2, has_store = 0;
   ssize_t n;
 
   if (args == NULL)
@@ -732,8 +726,18 @@ static int cmd_render(int argc, char **argv) {
     bin = "wasmxds";
   args[0] = (char *)bin;
   args[1] = "render";
-  for (int i = 1; i < argc; i++)
-    args[i + 1] = argv[i];
+  for (int i = 1; i < argc; i++) {
+    if (i == at)
+      continue;
+    if (strcmp(argv[i], "--store") == 0 ||
+        strncmp(argv[i], "--store=", 8) == 0)
+      has_store = 1;
+    args[k++] = argv[i];
+  }
+  if (!has_store && env_store != NULL && env_store[0] != '\0') {
+    args[k++] = "--store";
+    args[k++] = (char *)env_store;
+  }
   execvp(bin, args);
   fprintf(stderr, "wasmxdsctl: cannot run %s: %s\n", bin, strerror(errno));
   xds_free(args);
@@ -780,10 +784,10 @@ int main(int argc, char **argv) {
   char **rest;
   int n_rest;
 
-  /* render passes everything after it through untouched. */
+  /* render passes everything through to `wasmxds render`. */
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "render") == 0)
-      return cmd_render(argc - i, argv + i);
+      return cmd_render(argc, argv, i);
   xds_log_set_level(XDS_LOG_WARN);
   etcd_config_init(&cfg);
   while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
