@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,7 @@ struct origin {
   struct oauth auth[ORIGIN_MAX_AUTH];
   int n_auth;
   long total;
-  volatile int stopping;
+  atomic_int stopping; /* set by origin_stop, read by handler threads */
 };
 
 static struct oroute *find(struct origin *o, const char *path) {
@@ -125,7 +126,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
   copy.body = xds_malloc(rt->len ? rt->len : 1);
   memcpy(copy.body, rt->body, rt->len);
   pthread_mutex_unlock(&o->lock);
-  while (waited < copy.delay_ms && !o->stopping) {
+  while (waited < copy.delay_ms && !atomic_load(&o->stopping)) {
     usleep(20000);
     waited += 20;
   }
@@ -163,7 +164,7 @@ const char *origin_base(const struct origin *o) { return o->base; }
 void origin_stop(struct origin *o) {
   if (o == NULL)
     return;
-  o->stopping = 1;
+  atomic_store(&o->stopping, 1);
   MHD_stop_daemon(o->d);
   for (int i = 0; i < o->n_routes; i++) {
     xds_free(o->routes[i].path);
