@@ -441,9 +441,18 @@ oom:
                     "node %s: out of memory", node_name(s));
 }
 
+/* Unserved types whose Envoy client takes a delta removal of a name it
+ * asked for as "this resource does not exist" (and stops waiting). */
+static const char *const REMOVABLE_TYPES[] = {
+    TYPE_PREFIX "envoy.config.cluster.v3.Cluster",
+    TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
+    TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret", NULL};
+
 /* Notes the delta subscriptions to an unserved type, to be answered as
- * removed. Returns 0 or XDS_ENOMEM. */
+ * removed when the type allows it. Returns 0 or XDS_ENOMEM. */
 static int other_absent(struct ads_other_type *o, char **names, size_t n) {
+  if (!o->report_absent)
+    return 0;
   for (size_t i = 0; i < n; i++) {
     const char **v;
     size_t j = 0;
@@ -489,6 +498,9 @@ static int other_type(struct ads_stream *s, const char *type_url, char **sub,
   if (o->type_url == NULL)
     return XDS_ENOMEM;
   s->n_other++;
+  for (int i = 0; REMOVABLE_TYPES[i] != NULL; i++)
+    if (strcmp(type_url, REMOVABLE_TYPES[i]) == 0)
+      o->report_absent = 1;
   if (other_absent(o, sub, n_sub) < 0)
     return XDS_ENOMEM;
   XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
@@ -629,7 +641,7 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
                    0) < 0)
         return XDS_ENOMEM;
   } else {
-    if (state_version(s, ADS_T_ECDS, current) < 0)
+    if (state_version(s, idx, current) < 0)
       return XDS_ENOMEM;
     if (strcmp(version, current) != 0)
       return 0;

@@ -13,11 +13,13 @@
  * Served types: LDS and ECDS. SotW LDS is full state; SotW ECDS sends the
  * subscribed names whose content changed; delta sends changed resources and
  * removed_resources for both. Any other type gets one empty response (a
- * wildcard type such as CDS is then known to be empty); in delta, every
- * name subscribed to it is answered in removed_resources (it does not
- * exist), so a delta Envoy does not wait out its initial-fetch timeout for
- * it. A SotW Envoy waiting for named resources of such a type (RDS, EDS)
- * learns nothing from an empty response and waits for that timeout.
+ * wildcard type such as CDS is then known to be empty). In delta, a name
+ * subscribed to a cluster, endpoint or secret type is also answered in
+ * removed_resources (Envoy takes that as "does not exist"); route types
+ * are not, because Envoy's RDS ignores a removal and would then wait for
+ * the route for ever instead of for its initial-fetch timeout. A SotW
+ * Envoy waiting for named resources of such a type learns nothing from an
+ * empty response and waits for that timeout.
  *
  * Threads: one stream is used by one thread (the serving loop). Logs the
  * protocol events an operator needs (connect, NACK, refused names).
@@ -115,6 +117,7 @@ struct ads_other_type {
   char *type_url;
   char nonce[24];
   int answered;
+  int report_absent;   /* delta: names are answered as removed */
   const char **absent; /* delta: names subscribed since the last answer,
                           to report in removed_resources (interned) */
   size_t n_absent;
