@@ -202,6 +202,31 @@ int delivery_update(struct delivery *d, struct catalog *cat) {
   return 0;
 }
 
+long delivery_pending(struct delivery *d) {
+  struct module_info mi;
+  struct catalog *cat;
+  long n = 0;
+
+  pthread_mutex_lock(&d->cat_lock);
+  cat = catalog_ref(d->cat);
+  pthread_mutex_unlock(&d->cat_lock);
+  for (size_t i = 0; cat != NULL && i < catalog_ext_count(cat); i++) {
+    int rc;
+
+    memset(&mi, 0, sizeof(mi));
+    rc = resolver_lookup(d->res, catalog_ext_at(cat, i)->fqn, &mi);
+    if (rc == XDS_ENOMEM) {
+      catalog_unref(cat);
+      return XDS_ENOMEM;
+    }
+    if (rc < 0 || (!mi.local && mi.state == MODULE_PENDING))
+      n++;
+    module_info_cleanup(&mi);
+  }
+  catalog_unref(cat);
+  return n;
+}
+
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out) {
   struct delivery *d = ctx;

@@ -67,6 +67,11 @@ void delivery_free(struct delivery *d);
 /* Makes cat (a reference is taken) the set of extensions to resolve. */
 int delivery_update(struct delivery *d, struct catalog *cat);
 
+/* Number of extensions of the current set whose module is still being
+ * resolved (not ready and not failed yet); file:// ones never are. For a
+ * one-shot command (render) that waits for the fetches. Returns the count
+ * or XDS_ENOMEM. */
+long delivery_pending(struct delivery *d);
 /* An encode_module_fn (ctx is the struct delivery). */
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/buf.h"
@@ -23,6 +24,7 @@
 #include "admin.h"
 #include "status.h"
 #include "delivery.h"
+#include "modules/resolver.h"
 #include "stats.h"
 #include "store/etcd_config.h"
 #include "store/etcd_load.h"
@@ -69,6 +71,7 @@ static void usage(FILE *f) {
           "       wasmxds validate PATH|URL [--etcd-* ...]\n"
           "       wasmxds render --store PATH|URL --node-id ID [--cluster NAME]\n"
           "                      [--metadata KEY=VALUE]... [--dump-dir DIR]\n"
+          "                      [--fetch-modules] [--etcd-* ...]\n"
           "                      [OPTION]...\n"
           "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
           "\n"
@@ -178,8 +181,33 @@ enum {
   OPT_MODULE_FETCH_TIMEOUT,
   OPT_MODULE_RETRY_MAX,
   OPT_MODULE_MAX_BYTES,
-  OPT_ETCD /* etcd-* flags, handed to etcd_config_set_flag by name */
+  OPT_ETCD, /* etcd-* flags, handed to etcd_config_set_flag by name */
+  OPT_FETCH_MODULES /* render: resolve modules as the server would */
 };
+
+/* The module-fetching flags (module_flag()), for serve and render. */
+#define MODULE_LONG_OPTS                                                      \
+  {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},                \
+      {"module-cache-max-bytes", required_argument, NULL,                     \
+       OPT_MODULE_CACHE_MAX},                                                 \
+      {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},            \
+      {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},      \
+      {"module-token-secret", required_argument, NULL,                        \
+       OPT_MODULE_TOKEN_SECRET},                                              \
+      {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},           \
+      {"insecure-registries", required_argument, NULL,                        \
+       OPT_INSECURE_REGISTRY},                                                \
+      {"module-always-interval", required_argument, NULL,                     \
+       OPT_MODULE_PULL_INTERVAL},                                             \
+      {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},        \
+      {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},   \
+      {"module-fetch-timeout", required_argument, NULL,                       \
+       OPT_MODULE_FETCH_TIMEOUT},                                             \
+      {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},    \
+      {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},    \
+      {"module-allow-link-local", no_argument, NULL,                          \
+       OPT_MODULE_ALLOW_LINK_LOCAL},                                          \
+      {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH}
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
@@ -196,22 +224,7 @@ static const struct option long_opts[] = {
     {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
     {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
     {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
-    {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},
-    {"module-cache-max-bytes", required_argument, NULL, OPT_MODULE_CACHE_MAX},
-    {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},
-    {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},
-    {"module-token-secret", required_argument, NULL, OPT_MODULE_TOKEN_SECRET},
-    {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},
-    {"insecure-registries", required_argument, NULL, OPT_INSECURE_REGISTRY},
-    {"module-always-interval", required_argument, NULL,
-     OPT_MODULE_PULL_INTERVAL},
-    {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},
-    {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},
-    {"module-fetch-timeout", required_argument, NULL, OPT_MODULE_FETCH_TIMEOUT},
-    {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},
-    {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},
-    {"module-allow-link-local", no_argument, NULL, OPT_MODULE_ALLOW_LINK_LOCAL},
-    {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH},
+    MODULE_LONG_OPTS,
     {"etcd-user", required_argument, NULL, OPT_ETCD},
     {"etcd-password-file", required_argument, NULL, OPT_ETCD},
     {"etcd-ca", required_argument, NULL, OPT_ETCD},
@@ -347,6 +360,113 @@ static int parse_int_flag(const char *flag, const char *s, long min, long max,
   return 0;
 }
 
+/*
+ * The module-fetching flags (serve and render): c is the option's code,
+ * arg its value. Returns 1 when c is one of them (applied to d, the
+ * insecure-registry list and *fetch), 0 when it is not, -1 on a bad value
+ * (said on stderr).
+ */
+static int module_flag(int c, char *arg, struct delivery_config *d,
+                       const char **insecure, size_t *n_insecure,
+                       int *fetch) {
+  switch (c) {
+  case OPT_MODULE_CACHE:
+    d->cache_dir = arg;
+    return 1;
+  case OPT_MODULE_CACHE_MAX: {
+    char *end;
+    errno = 0;
+    d->cache_max_bytes = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0') {
+      fprintf(stderr, "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
+                      "number of bytes\n",
+              arg);
+      return -1;
+    }
+    return 1;
+  }
+  case OPT_PULL_SECRETS:
+    d->pull_secrets_dir = arg;
+    return 1;
+  case OPT_MODULE_BASE_URL:
+    if (strncmp(arg, "http://", 7) != 0 &&
+        strncmp(arg, "https://", 8) != 0) {
+      fprintf(stderr, "wasmxds: --module-base-url: \"%s\" must start "
+                      "with http:// or https://\n",
+              arg);
+      return -1;
+    }
+    d->base_url = arg;
+    return 1;
+  case OPT_MODULE_TOKEN_SECRET:
+    d->token_secret_file = arg;
+    return 1;
+  case OPT_MODULE_DIRECT:
+    d->direct = 1;
+    return 1;
+  case OPT_INSECURE_REGISTRY: {
+    /* A comma-separated list; the flag may repeat. */
+    char *save = NULL;
+    for (char *h = strtok_r(arg, ",", &save); h != NULL;
+         h = strtok_r(NULL, ",", &save)) {
+      if ((*n_insecure) == MAX_INSECURE_REGISTRIES) {
+        fprintf(stderr, "wasmxds: more than %d insecure registries\n",
+                MAX_INSECURE_REGISTRIES);
+        return -1;
+      }
+      insecure[(*n_insecure)++] = h;
+    }
+    return 1;
+  }
+  case OPT_MODULE_PULL_INTERVAL: {
+    int v;
+    if (parse_int_flag("--module-always-interval", arg, -1, 86400 * 30,
+                       &v) < 0)
+      return -1;
+    d->always_interval_s = v;
+    return 1;
+  }
+  case OPT_MODULE_CA_FILE:
+    d->ca_file = arg;
+    return 1;
+  case OPT_MODULE_WORKERS:
+    if (parse_int_flag("--module-pull-workers", arg, 1, 64,
+                       &d->workers) < 0)
+      return -1;
+    return 1;
+  case OPT_MODULE_FETCH_TIMEOUT: {
+    int v;
+    if (parse_int_flag("--module-fetch-timeout", arg, 100, 3600000, &v) <
+        0)
+      return -1;
+    d->fetch_timeout_ms = v;
+    return 1;
+  }
+  case OPT_MODULE_RETRY_MAX: {
+    int v;
+    if (parse_int_flag("--module-retry-max", arg, 1000, 86400000, &v) < 0)
+      return -1;
+    d->backoff_max_ms = v;
+    return 1;
+  }
+  case OPT_MODULE_MAX_BYTES: {
+    int v;
+    if (parse_int_flag("--module-max-bytes", arg, 1024, 1 << 30, &v) < 0)
+      return -1;
+    d->max_module_bytes = (size_t)v;
+    return 1;
+  }
+  case OPT_MODULE_ALLOW_LINK_LOCAL:
+    d->allow_link_local = 1;
+    return 1;
+  case OPT_NO_MODULE_FETCH:
+    *fetch = 0;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 static int cmd_serve(int argc, char **argv) {
   struct xds_server_config scfg;
   struct admin_config acfg;
@@ -457,98 +577,6 @@ static int cmd_serve(int argc, char **argv) {
                          &debounce_ms) < 0)
         return EXIT_FAILURE;
       break;
-    case OPT_MODULE_CACHE:
-      dcfg.cache_dir = optarg;
-      break;
-    case OPT_MODULE_CACHE_MAX: {
-      char *end;
-      errno = 0;
-      dcfg.cache_max_bytes = strtoull(optarg, &end, 10);
-      if (errno != 0 || end == optarg || *end != '\0') {
-        fprintf(stderr, "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
-                        "number of bytes\n",
-                optarg);
-        return EXIT_FAILURE;
-      }
-      break;
-    }
-    case OPT_PULL_SECRETS:
-      dcfg.pull_secrets_dir = optarg;
-      break;
-    case OPT_MODULE_BASE_URL:
-      if (strncmp(optarg, "http://", 7) != 0 &&
-          strncmp(optarg, "https://", 8) != 0) {
-        fprintf(stderr, "wasmxds: --module-base-url: \"%s\" must start "
-                        "with http:// or https://\n",
-                optarg);
-        return EXIT_FAILURE;
-      }
-      dcfg.base_url = optarg;
-      break;
-    case OPT_MODULE_TOKEN_SECRET:
-      dcfg.token_secret_file = optarg;
-      break;
-    case OPT_MODULE_DIRECT:
-      dcfg.direct = 1;
-      break;
-    case OPT_INSECURE_REGISTRY: {
-      /* A comma-separated list; the flag may repeat. */
-      char *save = NULL;
-      for (char *h = strtok_r(optarg, ",", &save); h != NULL;
-           h = strtok_r(NULL, ",", &save)) {
-        if (n_insecure == MAX_INSECURE_REGISTRIES) {
-          fprintf(stderr, "wasmxds: more than %d insecure registries\n",
-                  MAX_INSECURE_REGISTRIES);
-          return EXIT_FAILURE;
-        }
-        insecure[n_insecure++] = h;
-      }
-      break;
-    }
-    case OPT_MODULE_PULL_INTERVAL: {
-      int v;
-      if (parse_int_flag("--module-always-interval", optarg, -1, 86400 * 30,
-                         &v) < 0)
-        return EXIT_FAILURE;
-      dcfg.always_interval_s = v;
-      break;
-    }
-    case OPT_MODULE_CA_FILE:
-      dcfg.ca_file = optarg;
-      break;
-    case OPT_MODULE_WORKERS:
-      if (parse_int_flag("--module-pull-workers", optarg, 1, 64,
-                         &dcfg.workers) < 0)
-        return EXIT_FAILURE;
-      break;
-    case OPT_MODULE_FETCH_TIMEOUT: {
-      int v;
-      if (parse_int_flag("--module-fetch-timeout", optarg, 100, 3600000, &v) <
-          0)
-        return EXIT_FAILURE;
-      dcfg.fetch_timeout_ms = v;
-      break;
-    }
-    case OPT_MODULE_RETRY_MAX: {
-      int v;
-      if (parse_int_flag("--module-retry-max", optarg, 1000, 86400000, &v) < 0)
-        return EXIT_FAILURE;
-      dcfg.backoff_max_ms = v;
-      break;
-    }
-    case OPT_MODULE_MAX_BYTES: {
-      int v;
-      if (parse_int_flag("--module-max-bytes", optarg, 1024, 1 << 30, &v) < 0)
-        return EXIT_FAILURE;
-      dcfg.max_module_bytes = (size_t)v;
-      break;
-    }
-    case OPT_MODULE_ALLOW_LINK_LOCAL:
-      dcfg.allow_link_local = 1;
-      break;
-    case OPT_NO_MODULE_FETCH:
-      fetch_modules = 0;
-      break;
     case 'h':
       usage(stdout);
       return EXIT_SUCCESS;
@@ -556,8 +584,15 @@ static int cmd_serve(int argc, char **argv) {
       printf("wasmxds %s\n", PACKAGE_VERSION);
       return EXIT_SUCCESS;
     default:
-      usage(stderr);
-      return EXIT_FAILURE;
+      rc = module_flag(c, optarg, &dcfg, insecure, &n_insecure,
+                       &fetch_modules);
+      if (rc < 0)
+        return EXIT_FAILURE;
+      if (rc == 0) {
+        usage(stderr);
+        return EXIT_FAILURE;
+      }
+      break;
     }
   }
   if (optind < argc) {
@@ -892,6 +927,47 @@ static int dump_resources(struct snapshot *snap, const struct proxy_id *pid,
   return 0;
 }
 
+/*
+ * render --fetch-modules: resolves every module of cat as the server
+ * would (same cache, pull secrets and limits) and waits until none is
+ * still being fetched, at most one fetch timeout plus 5 s; what is still
+ * pending then renders as its substitute. Returns 0 with *out, or -1
+ * (said on stderr).
+ */
+static int render_fetch(struct delivery_config *dcfg, const char **insecure,
+                        size_t n_insecure, struct catalog *cat,
+                        struct delivery **out) {
+  struct xds_err err = {0, ""};
+  long limit_ms = (dcfg->fetch_timeout_ms > 0 ? dcfg->fetch_timeout_ms
+                                              : RESOLVER_DEFAULT_TIMEOUT_MS) +
+                  5000, waited = 0, pending = 1;
+
+  dcfg->insecure_registries = n_insecure > 0 ? insecure : NULL;
+  if (delivery_new(dcfg, out, &err) < 0) {
+    fprintf(stderr, "wasmxds render: module fetching: %s\n", err.msg);
+    return -1;
+  }
+  if (delivery_update(*out, cat) < 0) {
+    fprintf(stderr, "wasmxds render: out of memory\n");
+    return -1;
+  }
+  while (waited < limit_ms && (pending = delivery_pending(*out)) > 0) {
+    struct timespec ts = {0, 50 * 1000000L};
+
+    nanosleep(&ts, NULL);
+    waited += 50;
+  }
+  if (pending < 0) {
+    fprintf(stderr, "wasmxds render: out of memory\n");
+    return -1;
+  }
+  if (pending > 0)
+    fprintf(stderr, "wasmxds render: %ld modules still being fetched after "
+                    "%ld ms; they render as their substitute\n",
+            pending, waited);
+  return 0;
+}
+
 static int cmd_render(int argc, char **argv) {
   static const struct option opts[] = {
       {"store", required_argument, NULL, 's'},
@@ -902,9 +978,16 @@ static int cmd_render(int argc, char **argv) {
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT},
       {"inline-wasm", no_argument, NULL, OPT_INLINE_WASM},
       {"dump-dir", required_argument, NULL, 'd'},
+      {"fetch-modules", no_argument, NULL, OPT_FETCH_MODULES},
       ETCD_LONG_OPTS,
+      MODULE_LONG_OPTS,
       {NULL, 0, NULL, 0}};
   Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
+  struct delivery_config dcfg;
+  struct delivery *delivery = NULL;
+  const char *insecure[MAX_INSECURE_REGISTRIES + 1] = {NULL};
+  size_t n_insecure = 0;
+  int fetch = 0, fetch_ok = 1;
   const char *dump_dir = NULL;
   struct meta_builder *mb = calloc(1, sizeof(*mb));
   struct encode_opts eopts;
@@ -920,6 +1003,9 @@ static int cmd_render(int argc, char **argv) {
   if (mb == NULL)
     return 2;
   etcd_config_init(&ecfg);
+  memset(&dcfg, 0, sizeof(dcfg));
+  dcfg.cache_dir = DEFAULT_MODULE_CACHE;
+  dcfg.base_url = "http://" ADMIN_DEFAULT_LISTEN;
   encode_opts_default(&eopts);
   google__protobuf__struct__init(&mb->st);
   mb->st.fields = mb->entries;
@@ -959,9 +1045,19 @@ static int cmd_render(int argc, char **argv) {
     case OPT_INLINE_WASM:
       eopts.inline_wasm = 1;
       break;
-    default:
-      usage(stderr);
-      goto out;
+    case OPT_FETCH_MODULES:
+      fetch = 1;
+      break;
+    default: {
+      int r = module_flag(c, optarg, &dcfg, insecure, &n_insecure, &fetch_ok);
+
+      if (r < 0)
+        goto out;
+      if (r == 0) {
+        usage(stderr);
+        goto out;
+      }
+    }
     }
   }
   if (store == NULL || node.id == NULL) {
@@ -976,6 +1072,13 @@ static int cmd_render(int argc, char **argv) {
   /* Problems go to stderr; like the server, render serves what is valid. */
   if (load_for_command(store, &ecfg, &cat, stderr) < 0)
     goto out;
+  if (fetch && fetch_ok &&
+      render_fetch(&dcfg, insecure, n_insecure, cat, &delivery) < 0)
+    goto out;
+  if (delivery != NULL) {
+    eopts.module_of = delivery_module_of;
+    eopts.module_ctx = delivery;
+  }
   if (snapshot_build(cat, &eopts, 1, &snap, &err) < 0) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
     goto out;
@@ -995,6 +1098,7 @@ out:
   catalog_unref(cat);
   proxy_id_cleanup(&pid);
   etcd_config_cleanup(&ecfg);
+  delivery_free(delivery);
   for (size_t i = 0; i < mb->n_nested; i++)
     json_decref(mb->json[i]);
   free(mb);

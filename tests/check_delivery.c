@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,6 +321,59 @@ START_TEST(private_module_only_through_its_capability_url) {
 }
 END_TEST
 
+static int file_has(const char *path, const char *text) {
+  static char buf[1 << 20];
+  FILE *f = fopen(path, "r");
+  size_t n;
+
+  if (f == NULL)
+    return 0;
+  n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return strstr(buf, text) != NULL;
+}
+
+/* render --fetch-modules resolves the image as the server would and shows
+ * the remote code Envoy would get; without it, the substitute. */
+START_TEST(render_fetches_modules_when_asked) {
+  const char *bin = getenv("WASMXDS_BIN");
+  char dir[64], cmd[2048], out[600], want[300], wasm_hex[65];
+  struct registry *reg = registry_start(NULL, NULL);
+  int st;
+
+  ck_assert_ptr_nonnull(bin);
+  ck_assert_ptr_nonnull(reg);
+  push_image(reg, wasm_hex);
+  mt_tmpdir(dir, sizeof(dir));
+  write_store(dir, registry_host(reg), "");
+  snprintf(out, sizeof(out), "%s/render.json", dir);
+  snprintf(cmd, sizeof(cmd),
+           "%s render --store %s/store.yaml --node-id r1 --metadata "
+           "wasmxds.organization=acme --fetch-modules --module-cache "
+           "%s/cache --module-base-url http://mods.example:9000 >%s "
+           "2>%s/render.err",
+           bin, dir, dir, out, dir);
+  st = system(cmd);
+  ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "render: %d", st);
+  snprintf(want, sizeof(want),
+           "http://mods.example:9000/modules/sha256/%s.wasm", wasm_hex);
+  ck_assert_msg(file_has(out, want), "no %s in the rendered JSON", want);
+  ck_assert(file_has(out, wasm_hex));
+  /* Offline (the default): the FAIL_CLOSE substitute, and why. */
+  snprintf(cmd, sizeof(cmd),
+           "%s render --store %s/store.yaml --node-id r1 --metadata "
+           "wasmxds.organization=acme >%s 2>/dev/null",
+           bin, dir, out);
+  st = system(cmd);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  ck_assert(!file_has(out, wasm_hex));
+  ck_assert(file_has(out, "envoy.extensions.filters.http.rbac.v3.RBAC"));
+  registry_stop(reg);
+  mt_rmrf(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("delivery");
   TCase *tc = tcase_create("delivery");
@@ -330,6 +384,7 @@ int main(void) {
   tcase_set_timeout(tc, 90);
   tcase_add_test(tc, oci_module_reaches_envoy_through_the_cache);
   tcase_add_test(tc, private_module_only_through_its_capability_url);
+  tcase_add_test(tc, render_fetches_modules_when_asked);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
