@@ -131,6 +131,12 @@ static int close_with(struct ads_close *c, int code, const char *fmt, ...) {
   return -1;
 }
 
+/* Ends the stream because memory ran out. Returns -1. */
+static int close_oom(const struct ads_stream *s, struct ads_close *close) {
+  return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                    "node %s: out of memory", node_name(s));
+}
+
 static int set_snapshot(struct ads_stream *s, struct snapshot *snap,
                         struct ads_close *close) {
   const struct xds_class *cls;
@@ -249,6 +255,28 @@ static void forget(struct ads_type_state *t, const char *name) {
   res_free(xds_map_del(t->sent, name));
 }
 
+/* Forgets every resource the proxy was sent whose name keep() rejects.
+ * Returns 0 or XDS_ENOMEM (nothing forgotten). */
+static int forget_unless(struct ads_type_state *t,
+                         int (*keep)(const void *ctx, const char *name),
+                         const void *ctx) {
+  struct ads_res **gone = xds_calloc(xds_map_count(t->sent) + 1,
+                                     sizeof(*gone));
+  size_t pos = 0, n = 0;
+  const char *key;
+  void *val;
+
+  if (gone == NULL)
+    return XDS_ENOMEM;
+  while (xds_map_next(t->sent, &pos, &key, &val))
+    if (!keep(ctx, key))
+      gone[n++] = val;
+  for (size_t i = 0; i < n; i++) /* the name lives in the entry itself */
+    forget(t, gone[i]->name);
+  xds_free(gone);
+  return 0;
+}
+
 /* Records that name went out at version in the response with nonce. */
 static int remember(struct ads_type_state *t, const char *name,
                     const char *version, uint64_t nonce) {
@@ -349,6 +377,18 @@ static int same_names(const char *const *a, size_t na, const char *const *b,
   return 1;
 }
 
+/* A sorted list of names, for forget_unless(). */
+struct name_list {
+  const char *const *v;
+  size_t n;
+};
+
+static int in_name_list(const void *ctx, const char *name) {
+  const struct name_list *l = ctx;
+
+  return bsearch(&name, l->v, l->n, sizeof(*l->v), str_cmp) != NULL;
+}
+
 /* Replaces the SotW subscription of type t with the request's names.
  * Names newly added are forgotten, so they are sent again even if
  * unchanged (the protocol requires it). */
@@ -401,21 +441,12 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     wildcard = 1;
   if (!wildcard) {
     /* Forget names no longer subscribed, and names newly subscribed. */
-    size_t pos = 0, n_gone = 0;
-    const char *key;
-    void *val;
-    struct ads_res **gone =
-        xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
-    if (gone == NULL) {
+    struct name_list keep = {v, m};
+
+    if (forget_unless(t, in_name_list, &keep) < 0) {
       release_names(v, m);
       goto oom;
     }
-    while (xds_map_next(t->sent, &pos, &key, &val))
-      if (bsearch(&key, v, m, sizeof(*v), str_cmp) == NULL)
-        gone[n_gone++] = val;
-    for (size_t i = 0; i < n_gone; i++) /* forget(); the key is in gone[i] */
-      forget(t, gone[i]->name);
-    xds_free(gone);
     for (size_t i = 0; i < m; i++)
       if (!t->wildcard && !is_subscribed(t, v[i]))
         forget(t, v[i]);
@@ -437,8 +468,7 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
   t->wildcard = wildcard;
   return 0;
 oom:
-  return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                    "node %s: out of memory", node_name(s));
+  return close_oom(s, close);
 }
 
 /* Unserved types whose Envoy client takes a delta removal of a name it
@@ -683,8 +713,7 @@ static int request_start(struct ads_stream *s,
     return 0;
   if (*idx < 0) {
     if (other_type(s, type, sub, n_sub) < 0)
-      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                        "node %s: out of memory", node_name(s));
+      return close_oom(s, close);
     return 0;
   }
   return 1;
@@ -721,8 +750,7 @@ int ads_stream_on_request(
   t->requested = 1;
   if (first && nonce[0] == '\0' && version[0] != '\0' &&
       sotw_resume(s, idx, version) < 0)
-    return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                      "node %s: out of memory", node_name(s));
+    return close_oom(s, close);
   return 0;
 }
 
@@ -812,14 +840,12 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
     if (!t->wildcard) {
       forget(t, name);
     } else if (hit != NULL && owe_unsubscribe(s, t, name) < 0) {
-      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                        "node %s: out of memory", node_name(s));
+      return close_oom(s, close);
     }
   }
   v = xds_realloc(t->names, (t->n_names + n_sub + 1) * sizeof(*v));
   if (v == NULL)
-    return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                      "node %s: out of memory", node_name(s));
+    return close_oom(s, close);
   t->names = v;
   for (size_t i = 0; i < n_sub; i++) {
     const char *name = sub[i];
@@ -837,8 +863,7 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
     if (!first)
       forget(t, name);
     if (insert_name(t, name) < 0)
-      return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                        "node %s: out of memory", node_name(s));
+      return close_oom(s, close);
   }
   return 0;
 }
@@ -880,8 +905,7 @@ int ads_stream_on_delta_request(
                           "node %s: more than %d initial resource versions",
                           node_name(s), ADS_NAMES_MAX);
       if (remember(t, name, ver, 0) < 0)
-        return close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                          "node %s: out of memory", node_name(s));
+        return close_oom(s, close);
       r = xds_map_get(t->sent, name);
       r->state = ADS_RES_CLIENT;
       memcpy(r->acked, r->version, sizeof(r->acked));
@@ -964,6 +988,11 @@ static int sotw_lds_named_response(struct ads_stream *s, struct xds_buf *out) {
   return 1;
 }
 
+/* For forget_unless(): name is one of the stream's listeners now. */
+static int is_listener_of(const void *ctx, const char *name) {
+  return lookup((struct ads_stream *)ctx, ADS_T_LDS, name, 0) != NULL;
+}
+
 static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
                              struct ads_shared *shared) {
   struct ads_type_state *t = &s->t[ADS_T_LDS];
@@ -991,23 +1020,8 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
   if (rc < 0)
     return rc;
   /* Full state: the proxy now has exactly these listeners. */
-  {
-    size_t pos = 0, k = 0;
-    const char *key;
-    void *val;
-    char **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
-    if (gone == NULL)
-      return XDS_ENOMEM;
-    while (xds_map_next(t->sent, &pos, &key, &val))
-      if (lookup(s, ADS_T_LDS, key, 0) == NULL)
-        gone[k++] = xds_strdup(key);
-    for (size_t i = 0; i < k; i++) {
-      if (gone[i] != NULL)
-        forget(t, gone[i]);
-      xds_free(gone[i]);
-    }
-    xds_free(gone);
-  }
+  if (forget_unless(t, is_listener_of, s) < 0)
+    return XDS_ENOMEM;
   for (size_t i = 0; i < s->cls->n_listeners; i++)
     if (remember(t, s->cls->listeners[i].name, s->cls->listeners[i].version,
                  n) < 0)

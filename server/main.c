@@ -781,24 +781,24 @@ static int cmd_validate(int argc, char **argv) {
   etcd_config_init(&ecfg);
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, &index)) != -1) {
-    if (c != OPT_ETCD ||
-        etcd_config_set_flag(&ecfg, opts[index].name, optarg, &err) < 0) {
-      if (c == OPT_ETCD)
-        fprintf(stderr, "wasmxds: %s\n", err.msg);
-      fprintf(stderr, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n");
-      etcd_config_cleanup(&ecfg);
-      return 2;
+    if (c != OPT_ETCD)
+      goto usage;
+    if (etcd_config_set_flag(&ecfg, opts[index].name, optarg, &err) < 0) {
+      fprintf(stderr, "wasmxds: %s\n", err.msg);
+      goto usage;
     }
   }
-  if (argc - optind != 1) {
-    fprintf(stderr, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n");
-    etcd_config_cleanup(&ecfg);
-    return 2;
-  }
+  if (argc - optind != 1)
+    goto usage;
   errors = load_for_command(argv[optind], &ecfg, &cat, stdout);
   catalog_unref(cat);
   etcd_config_cleanup(&ecfg);
   return errors == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+
+usage:
+  fprintf(stderr, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n");
+  etcd_config_cleanup(&ecfg);
+  return 2;
 }
 
 /* Metadata built from --metadata KEY=VALUE flags. */
