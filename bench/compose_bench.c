@@ -19,8 +19,8 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
-#include "encode.h"
-#include "snapshot.h"
+#include "server/compose/encode.h"
+#include "server/compose/snapshot.h"
 #include "store/file_store.h"
 #include "store/problems.h"
 

@@ -19,7 +19,7 @@
 #include "base/alloc.h"
 #include "modules/cache.h"
 #include "modules/serve.h"
-#include "server/admin.h"
+#include "server/admin/admin.h"
 #include "tests/helpers/modtest.h"
 
 struct client {

@@ -1,6 +1,6 @@
 # modules/: Wasm module sources (OCI registries, HTTP), verification, the
 # on-disk content-addressed cache, the background resolver, and the HTTP
-# handler that serves cached modules through server/admin. Uses server/base,
+# handler that serves cached modules through the admin server (base/http_route.h types). Uses base,
 # store/model.h (records only), libcurl, OpenSSL, jansson and zlib; never
 # gRPC or protobuf.
 
@@ -14,6 +14,7 @@ libxdsmodules_a_SOURCES = \
 	modules/cache.c modules/cache.h \
 	modules/resolver.c modules/resolver.h \
 	modules/serve.c modules/serve.h
+libxdsmodules_a_CPPFLAGS = $(LAYER_CPPFLAGS)
 libxdsmodules_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(JANSSON_CFLAGS) $(ZLIB_CFLAGS)
 

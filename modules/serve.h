@@ -1,6 +1,6 @@
 /*
  * serve.h: GET/HEAD /modules/sha256/<hex>.wasm from the module cache, as an
- * admin route (server/admin.h).
+ * admin route (base/http_route.h; registered on server/admin/admin.h).
  *
  *   200  the module: Content-Type application/wasm, Content-Length,
  *        ETag "<hex>", Cache-Control immutable (public or private);
@@ -22,7 +22,7 @@
 
 #include "modules/cache.h"
 #include "modules/resolver.h"
-#include "server/admin.h"
+#include "base/http_route.h"
 
 #define MODSERVE_PREFIX "/modules/sha256/"
 

@@ -1,5 +1,5 @@
 # store/: what is configured. Parses and validates documents into the plain
-# records of store/model.h. May use server/base, libyaml and jansson; never
+# records of store/model.h. May use base, libyaml and jansson; never
 # gRPC or protobuf.
 
 noinst_LIBRARIES += libxdsstore.a
@@ -11,6 +11,7 @@ libxdsstore_a_SOURCES = \
 	store/catalog.h store/catalog.c \
 	store/file_store.h store/file_store.c \
 	store/file_watch.h store/file_watch.c
+libxdsstore_a_CPPFLAGS = $(LAYER_CPPFLAGS)
 libxdsstore_a_CFLAGS = $(AM_CFLAGS) $(YAML_CFLAGS) $(JANSSON_CFLAGS)
 
 

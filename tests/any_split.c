@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pbyaml.h"
+#include "server/pb/pbyaml.h"
 
 #include "envoy/config/core/v3/extension.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"

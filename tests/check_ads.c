@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ads.h"
+#include "server/ads/ads.h"
 #include "base/intern.h"
 #include "base/log.h"
-#include "encode.h"
-#include "snapshot.h"
+#include "server/compose/encode.h"
+#include "server/compose/snapshot.h"
 #include "testutil.h"
-#include "typeurl.h"
+#include "server/pb/typeurl.h"
 
 #include "envoy/config/core/v3/base.pb-c.h"
 #include "envoy/config/core/v3/extension.pb-c.h"

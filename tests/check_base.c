@@ -1,5 +1,5 @@
 /*
- * check_base.c: the leaf utilities of server/base.
+ * check_base.c: the leaf utilities of base/.
  */
 #include <check.h>
 #include <string.h>

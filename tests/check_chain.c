@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "chain.h"
+#include "server/compose/chain.h"
 #include "testutil.h"
 
 #define EXT(name, extra)                                                      \

@@ -15,9 +15,9 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
-#include "chain.h"
-#include "encode.h"
-#include "snapshot.h"
+#include "server/compose/chain.h"
+#include "server/compose/encode.h"
+#include "server/compose/snapshot.h"
 #include "store/file_store.h"
 #include "store/problems.h"
 #include "testutil.h"

@@ -25,7 +25,7 @@
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/modtest.h"
 #include "tests/helpers/registry.h"
-#include "typeurl.h"
+#include "server/pb/typeurl.h"
 
 #include "envoy/config/core/v3/extension.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"

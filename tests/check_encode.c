@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "base/buf.h"
-#include "chain.h"
-#include "encode.h"
+#include "server/compose/chain.h"
+#include "server/compose/encode.h"
 #include "testutil.h"
-#include "typeurl.h"
+#include "server/pb/typeurl.h"
 
 #include "envoy/config/core/v3/extension.pb-c.h"
 #include "envoy/config/listener/v3/listener.pb-c.h"

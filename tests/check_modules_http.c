@@ -21,7 +21,7 @@
 #include "modules/cache.h"
 #include "modules/resolver.h"
 #include "modules/serve.h"
-#include "server/admin.h"
+#include "server/admin/admin.h"
 
 #define WAIT_MS 10000
 

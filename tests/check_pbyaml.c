@@ -1,5 +1,5 @@
 /*
- * check_pbyaml.c: native HTTP filter configs written as YAML (server/pbyaml.h)
+ * check_pbyaml.c: native HTTP filter configs written as YAML (server/pb/pbyaml.h)
  * converted, packed into an Any, decoded back with the generated descriptor
  * and checked field by field; the converter's errors, each with its exact
  * file:line:column, field path and reason; and a listener template whose
@@ -11,12 +11,12 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
-#include "chain.h"
-#include "encode.h"
-#include "pbyaml.h"
+#include "server/compose/chain.h"
+#include "server/compose/encode.h"
+#include "server/pb/pbyaml.h"
 #include "store/ydoc.h"
 #include "testutil.h"
-#include "typeurl.h"
+#include "server/pb/typeurl.h"
 
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/config/rbac/v3/rbac.pb-c.h"

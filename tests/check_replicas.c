@@ -22,7 +22,7 @@
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/etcd_proc.h"
-#include "typeurl.h"
+#include "server/pb/typeurl.h"
 
 #include "envoy/config/core/v3/extension.pb-c.h"
 

@@ -60,5 +60,5 @@ tests_check_protocol_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
 tests_check_protocol_LDADD = $(TEST_LIBS)
 TESTS += tests/check_protocol
 include $(srcdir)/tests/delivery.mk
-# Native HTTP filter configs from YAML (server/pbyaml.h).
+# Native HTTP filter configs from YAML (server/pb/pbyaml.h).
 tests_check_unit_SOURCES += tests/check_pbyaml.c

@@ -4,7 +4,7 @@
 #ifndef XDS_TESTUTIL_H
 #define XDS_TESTUTIL_H
 
-#include "proxy.h"
+#include "server/compose/proxy.h"
 #include "store/catalog.h"
 
 /* Loads yaml (one or more documents) through the file store, as the server

@@ -38,7 +38,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
-#include "encode.h"
+#include "server/compose/encode.h"
 #include "store/catalog.h"
 #include "store/etcd_client.h"
 #include "store/etcd_config.h"

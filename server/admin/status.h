@@ -1,0 +1,47 @@
+/*
+ * status.h: the admin endpoints about the server itself:
+ *   GET /healthz             200 "ok" while the process serves
+ *   GET /readyz              200 once a store has loaded and a snapshot is
+ *                            served; 503 before; 200 with "degraded" and the
+ *                            reason while the store cannot be refreshed
+ *                            (the last good snapshot is still served)
+ *   GET /debug/proxies       every connected proxy's status (JSON array)
+ *   GET /debug/proxies/{id}  the streams of node id (404 when none)
+ * Handlers run on the admin threads; the per-stream state is built by the
+ * serving loop on request (xds_server_status), so nothing here touches a
+ * stream.
+ */
+#ifndef XDS_STATUS_H
+#define XDS_STATUS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "server/admin/admin.h"
+#include "server/transport/xds_server.h"
+
+/* How long a /debug request waits for the serving loop. */
+#define STATUS_WAIT_MS 2000
+
+struct status {
+  struct xds_server *server; /* borrowed */
+  atomic_int ready;          /* a snapshot is served */
+  pthread_mutex_t lock;      /* guards degraded and reason */
+  int degraded;
+  char reason[256];
+  atomic_ulong generation;   /* snapshot generation served */
+};
+
+void status_init(struct status *st, struct xds_server *server);
+void status_cleanup(struct status *st);
+
+/* Any thread: records that a snapshot is served, or that the store is
+ * degraded (reason NULL clears it). */
+void status_set_ready(struct status *st, unsigned long generation);
+void status_set_degraded(struct status *st, const char *reason);
+
+/* Registers the endpoints above on a (before admin_start). Returns 0 or
+ * an admin_route error. */
+int status_register(struct status *st, struct admin *a);
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * encode.h: from validated records to Envoy resources, as protobuf bytes.
+ *
+ * Pure and deterministic: the same inputs give the same bytes on any
+ * replica, so versions (hashes of these bytes) agree everywhere. Safe from
+ * any thread.
+ */
+#ifndef XDS_ENCODE_H
+#define XDS_ENCODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "server/compose/chain.h"
+#include "store/model.h"
+
+/* Default cluster, in the Envoy bootstrap, through which Envoy fetches
+ * remote Wasm code. */
+#define ENCODE_DEFAULT_MODULE_CLUSTER "wasmxds_modules"
+/* Default runtime when an extension names none. */
+#define ENCODE_DEFAULT_RUNTIME "envoy.wasm.runtime.v8"
+
+/* How an extension's code reaches Envoy, decided before encoding (by the
+ * module resolver when module fetching runs). */
+enum encode_module_kind {
+  ENCODE_MOD_LOCAL = 0,      /* file://: vm_config.code.local.filename */
+  ENCODE_MOD_REMOTE = 1,     /* code.remote{http_uri{uri}, sha256} */
+  ENCODE_MOD_UNAVAILABLE = 2 /* not servable yet: fail-strategy substitute */
+};
+
+struct encode_module {
+  enum encode_module_kind kind;
+  const char *uri;     /* REMOTE: where Envoy fetches the module */
+  const char *sha256;  /* REMOTE: 64 lowercase hex digits */
+  const char *root_id; /* a default root_id (from the image), or NULL */
+  const char *reason;  /* UNAVAILABLE: why, for logs, status and render */
+};
+
+/* Decides, for extension e, how its code is served. Fills *out with
+ * strings that stay valid until the next call on the same thread. Returns
+ * 0 or XDS_ENOMEM. */
+typedef int (*encode_module_fn)(void *ctx, const struct wasm_ext *e,
+                                struct encode_module *out);
+
+struct encode_opts {
+  const char *module_cluster;      /* HttpUri.cluster for remote code */
+  uint32_t module_fetch_timeout_ms; /* HttpUri.timeout */
+  uint32_t module_fetch_retries;   /* RemoteDataSource.retry_policy */
+  uint32_t ecds_fetch_timeout_ms;  /* config_discovery initial_fetch_timeout;
+                                      0: the listener waits for its ECDS
+                                      configs however long it takes */
+  int inline_wasm;                 /* 1: Wasm configs inline in the listener
+                                      instead of ECDS references */
+  encode_module_fn module_of;      /* NULL: no module fetching (see
+                                      encode_module_default) */
+  void *module_ctx;
+};
+
+/* Fills o with the documented defaults. */
+void encode_opts_default(struct encode_opts *o);
+
+/*
+ * How extension e is served when modules are not fetched by wasmxds:
+ * file:// modules are local, http(s):// ones with a sha256 are fetched by
+ * Envoy from their url, anything else (oci://, or no sha256) is
+ * unavailable. reason and the strings point into e or static text.
+ */
+void encode_module_default(const struct wasm_ext *e, struct encode_module *out);
+
+/*
+ * Appends to out the serialized envoy.config.core.v3.TypedExtensionConfig
+ * of extension e delivered as mod: the Wasm filter, or, when mod is
+ * UNAVAILABLE, a deny-all (FAIL_CLOSE) or allow-all (FAIL_OPEN) RBAC
+ * filter. Returns 0, XDS_ENOMEM or XDS_ETOOBIG.
+ */
+int encode_extension_config(const struct wasm_ext *e,
+                            const struct encode_module *mod,
+                            const struct encode_opts *o, struct xds_buf *out);
+
+/*
+ * Appends to out the serialized envoy.config.listener.v3.Listener of
+ * template t with Wasm chain c. Returns 0, XDS_ENOMEM, XDS_ETOOBIG, or
+ * XDS_EINVAL when a native filter's typedConfig cannot be converted (err
+ * then names the template, the filter and the field).
+ */
+int encode_listener(const struct listener_tmpl *t, const struct chain *c,
+                    const struct encode_opts *o, struct xds_buf *out,
+                    struct xds_err *err);
+
+/* Pre-encoded bytes (borrowed). */
+struct encode_entry {
+  const uint8_t *data;
+  size_t len;
+};
+
+/*
+ * Appends extension e's entry in an HCM's http_filters (the field's tag,
+ * length and HttpFilter: an ECDS reference, or with --inline-wasm the
+ * config itself delivered as mod). A snapshot encodes this once per
+ * extension and splices it into every listener. Returns 0, XDS_ENOMEM or
+ * XDS_ETOOBIG.
+ */
+int encode_wasm_filter_entry(const struct wasm_ext *e,
+                             const struct encode_module *mod,
+                             const struct encode_opts *o, struct xds_buf *out);
+
+/* encode_listener with, for chain entry k, its delivery mods[k] (NULL:
+ * encode_module_default) or its pre-encoded http_filters entry entries[k]
+ * (from encode_wasm_filter_entry; it wins when given). Either array may be
+ * NULL. */
+int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
+                         const struct encode_module *const *mods,
+                         const struct encode_entry *entries,
+                         const struct encode_opts *o, struct xds_buf *out,
+                         struct xds_err *err);
+
+/*
+ * Converts every native filter's typedConfig of template t to protobuf, as
+ * encode_listener would, and discards the result: the load-time check that
+ * keeps a template with a bad typedConfig out of the catalog. Returns 0,
+ * XDS_EINVAL (err: "file:line:column: path: reason") or XDS_ENOMEM.
+ */
+int encode_check_template(const struct listener_tmpl *t, struct xds_err *err);
+
+struct problems;
+
+/*
+ * The store's template check (struct store_hooks.check_tmpl): runs
+ * encode_check_template and records a failure in pb with the template's
+ * location, so the store rejects the template like any invalid document.
+ * ctx is unused. Thread-safe (the store may call it from several loader
+ * threads). Returns 0, XDS_EINVAL or XDS_ENOMEM.
+ */
+int encode_store_check(void *ctx, const struct listener_tmpl *t,
+                       struct problems *pb);
+
+#endif

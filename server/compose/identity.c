@@ -1,0 +1,281 @@
+/*
+ * identity.c: Node -> struct proxy_id.
+ */
+#include "server/compose/identity.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/alloc.h"
+
+#include "google/protobuf/struct.pb-c.h"
+
+/* Most labels a proxy may declare; a node with more is refused, which
+ * bounds the work of matching selectors. */
+#define IDENTITY_LABELS_MAX 64
+
+int identity_parse_tenant(const char *s, char **org) {
+  static const char p1[] = "organizations/", p2[] = "/tenants/";
+  const char *o = s + sizeof(p1) - 1, *slash, *t;
+
+  if (strncmp(s, p1, sizeof(p1) - 1) != 0)
+    return XDS_EINVAL;
+  slash = strchr(o, '/');
+  if (slash == NULL || slash == o)
+    return XDS_EINVAL;
+  if (strncmp(slash, p2, sizeof(p2) - 1) != 0)
+    return XDS_EINVAL;
+  t = slash + sizeof(p2) - 1;
+  if (*t == '\0' || strchr(t, '/') != NULL)
+    return XDS_EINVAL;
+  if (org != NULL) {
+    *org = xds_strndup(o, (size_t)(slash - o));
+    if (*org == NULL)
+      return XDS_ENOMEM;
+  }
+  return 0;
+}
+
+static const Google__Protobuf__Value *meta_get(const Google__Protobuf__Struct *st,
+                                               const char *key) {
+  if (st == NULL)
+    return NULL;
+  for (size_t i = 0; i < st->n_fields; i++)
+    if (st->fields[i]->key != NULL && strcmp(st->fields[i]->key, key) == 0)
+      return st->fields[i]->value;
+  return NULL;
+}
+
+/* The string value of key; *out is NULL when the key is absent. XDS_EINVAL
+ * when present but not a string. */
+static int meta_string(const Google__Protobuf__Struct *st, const char *key,
+                       const char **out) {
+  const Google__Protobuf__Value *v = meta_get(st, key);
+
+  *out = NULL;
+  if (v == NULL)
+    return 0;
+  if (v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+    return XDS_EINVAL;
+  *out = v->string_value;
+  return 0;
+}
+
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
+}
+
+static int read_labels(const char *id, const Google__Protobuf__Value *v,
+                       struct proxy_id *out, struct xds_err *err) {
+  const Google__Protobuf__Struct *st;
+
+  if (v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_LABELS
+                       " must be a map of strings",
+                       id);
+  st = v->struct_value;
+  if (st->n_fields > IDENTITY_LABELS_MAX)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_LABELS
+                       " has %zu labels, more than the limit of %d",
+                       id, st->n_fields, IDENTITY_LABELS_MAX);
+  out->labels = xds_calloc(st->n_fields, sizeof(*out->labels));
+  if (out->labels == NULL)
+    return xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
+  for (size_t i = 0; i < st->n_fields; i++) {
+    const Google__Protobuf__Value *lv = st->fields[i]->value;
+    if (lv == NULL || lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: label %s in metadata " IDENTITY_KEY_LABELS
+                         " is not a string",
+                         id, st->fields[i]->key);
+    out->labels[i].key = xds_strdup(st->fields[i]->key);
+    out->labels[i].value = xds_strdup(lv->string_value);
+    out->n_labels++;
+    if (out->labels[i].key == NULL || out->labels[i].value == NULL)
+      return xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
+  }
+  qsort(out->labels, out->n_labels, sizeof(*out->labels), label_cmp);
+  for (size_t i = 1; i < out->n_labels; i++)
+    if (strcmp(out->labels[i - 1].key, out->labels[i].key) == 0)
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: label %s appears twice in metadata "
+                         IDENTITY_KEY_LABELS,
+                         id, out->labels[i].key);
+  return 0;
+}
+
+int identity_from_node(const Envoy__Config__Core__V3__Node *node,
+                       struct proxy_id *out, struct xds_err *err) {
+  const Google__Protobuf__Struct *md;
+  const Google__Protobuf__Value *labels;
+  const char *tenant, *org, *mode, *id;
+  char *tenant_org = NULL;
+  int rc;
+
+  memset(out, 0, sizeof(*out));
+  if (node == NULL || node->id == NULL || node->id[0] == '\0')
+    return xds_err_set(err, XDS_EINVAL,
+                       "node without an id: set node.id in the Envoy "
+                       "bootstrap");
+  id = node->id;
+  md = node->metadata;
+  if (meta_string(md, IDENTITY_KEY_TENANT, &tenant) < 0)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_TENANT
+                       " must be a string",
+                       id);
+  if (meta_string(md, IDENTITY_KEY_ORGANIZATION, &org) < 0)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
+                       " must be a string",
+                       id);
+  if (meta_string(md, IDENTITY_KEY_MODE, &mode) < 0)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_MODE
+                       " must be a string",
+                       id);
+  if (tenant != NULL && tenant[0] != '\0') {
+    rc = identity_parse_tenant(tenant, &tenant_org);
+    if (rc == XDS_ENOMEM)
+      return xds_err_set(err, rc, "node %s: out of memory", id);
+    if (rc < 0)
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: metadata " IDENTITY_KEY_TENANT
+                         " is \"%s\", expected "
+                         "organizations/<org>/tenants/<tenant>",
+                         id, tenant);
+    if (org != NULL && org[0] != '\0' && strcmp(org, tenant_org) != 0) {
+      xds_err_set(err, XDS_EINVAL,
+                  "node %s: metadata " IDENTITY_KEY_ORGANIZATION
+                  " \"%s\" disagrees with tenant \"%s\"",
+                  id, org, tenant);
+      xds_free(tenant_org);
+      return XDS_EINVAL;
+    }
+  } else if (org == NULL || org[0] == '\0') {
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: no organization: set metadata "
+                       IDENTITY_KEY_TENANT " or " IDENTITY_KEY_ORGANIZATION,
+                       id);
+  } else if (strchr(org, '/') != NULL) {
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
+                       " \"%s\" must be a bare name without '/'",
+                       id, org);
+  }
+  if (mode == NULL || mode[0] == '\0' || strcasecmp(mode, "SIDECAR") == 0) {
+    out->mode = PROXY_MODE_SIDECAR;
+  } else if (strcasecmp(mode, "GATEWAY") == 0) {
+    out->mode = PROXY_MODE_GATEWAY;
+  } else {
+    xds_free(tenant_org);
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_MODE
+                       " is \"%s\", expected SIDECAR or GATEWAY",
+                       id, mode);
+  }
+  out->node_id = xds_strdup(id);
+  out->cluster = xds_strdup(node->cluster != NULL ? node->cluster : "");
+  out->organization = tenant_org != NULL ? tenant_org : xds_strdup(org);
+  out->tenant = tenant_org != NULL ? xds_strdup(tenant) : NULL;
+  if (out->node_id == NULL || out->cluster == NULL ||
+      out->organization == NULL || (tenant_org != NULL && out->tenant == NULL)) {
+    rc = xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
+    goto fail;
+  }
+  labels = meta_get(md, IDENTITY_KEY_LABELS);
+  if (labels != NULL) {
+    rc = read_labels(id, labels, out, err);
+    if (rc < 0)
+      goto fail;
+  }
+  return 0;
+fail:
+  proxy_id_cleanup(out);
+  return rc;
+}
+
+static int str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+int identity_equal(const struct proxy_id *a, const struct proxy_id *b) {
+  if (!str_eq(a->node_id, b->node_id) || !str_eq(a->cluster, b->cluster) ||
+      !str_eq(a->organization, b->organization) ||
+      !str_eq(a->tenant, b->tenant) || a->mode != b->mode ||
+      a->n_labels != b->n_labels)
+    return 0;
+  for (size_t i = 0; i < a->n_labels; i++)
+    if (!str_eq(a->labels[i].key, b->labels[i].key) ||
+        !str_eq(a->labels[i].value, b->labels[i].value))
+      return 0;
+  return 1;
+}
+
+/* The next '/'-separated segment of [*p, end), advanced past it. */
+static int next_segment(const char **p, const char *end, const char **seg,
+                        size_t *len) {
+  const char *q = *p;
+
+  if (q >= end)
+    return 0;
+  *seg = q;
+  while (q < end && *q != '/')
+    q++;
+  *len = (size_t)(q - *seg);
+  *p = q < end ? q + 1 : q;
+  return 1;
+}
+
+static int seg_is(const char *seg, size_t len, const char *word) {
+  return len == strlen(word) && memcmp(seg, word, len) == 0;
+}
+
+int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
+                         struct xds_err *err) {
+  static const char scheme[] = "spiffe://";
+  const char *p = uri, *end = uri + len, *seg, *org, *tenant = NULL;
+  size_t seg_len, org_len, tenant_len = 0;
+
+  memset(out, 0, sizeof(*out));
+  if (len < sizeof(scheme) - 1 || memcmp(uri, scheme, sizeof(scheme) - 1) != 0)
+    return xds_err_set(err, XDS_EINVAL, "certificate URI \"%.*s\" is not "
+                                        "spiffe://",
+                       (int)len, uri);
+  p += sizeof(scheme) - 1;
+  if (!next_segment(&p, end, &seg, &seg_len) || seg_len == 0)
+    goto bad;
+  if (!next_segment(&p, end, &seg, &seg_len) ||
+      !seg_is(seg, seg_len, "organizations"))
+    goto bad;
+  if (!next_segment(&p, end, &org, &org_len) || org_len == 0)
+    goto bad;
+  if (next_segment(&p, end, &seg, &seg_len)) {
+    if (!seg_is(seg, seg_len, "tenants") ||
+        !next_segment(&p, end, &tenant, &tenant_len) || tenant_len == 0)
+      goto bad;
+  }
+  if (memchr(org, '\0', org_len) != NULL ||
+      (tenant != NULL && memchr(tenant, '\0', tenant_len) != NULL))
+    goto bad;
+  out->organization = xds_strndup(org, org_len);
+  if (tenant != NULL)
+    out->tenant = xds_asprintf("organizations/%.*s/tenants/%.*s", (int)org_len,
+                               org, (int)tenant_len, tenant);
+  if (out->organization == NULL || (tenant != NULL && out->tenant == NULL)) {
+    proxy_id_cleanup(out);
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  }
+  return 0;
+bad:
+  return xds_err_set(err, XDS_EINVAL,
+                     "certificate URI \"%.*s\" is not "
+                     "spiffe://<trust-domain>/organizations/<org>"
+                     "[/tenants/<tenant>]",
+                     (int)len, uri);
+}

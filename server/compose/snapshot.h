@@ -1,0 +1,110 @@
+/*
+ * snapshot.h: one immutable, reference-counted generation of everything
+ * wasmxds serves.
+ *
+ * A snapshot holds a catalog, the encoded ECDS resource of every extension
+ * (built once when the snapshot is built), and, built on first use, one
+ * class view per proxy class: the proxies that share an organization,
+ * tenant, workload mode and set of selected listener templates share one
+ * view, so listeners are encoded once per class, not once per proxy.
+ *
+ * Threads: snapshot_build runs on whichever thread loads the store. After
+ * that every function may be called from any thread; class views are built
+ * under the snapshot's own mutex and never change once built.
+ */
+#ifndef XDS_SNAPSHOT_H
+#define XDS_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "server/compose/encode.h"
+#include "server/compose/proxy.h"
+#include "server/compose/stats.h"
+#include "store/catalog.h"
+#include "server/compose/version.h"
+
+/* One encoded resource: bytes are the serialized message that goes in an
+ * Any's value. */
+struct xds_resource {
+  const char *name;
+  char version[VERSION_LEN + 1];
+  uint8_t *bytes;
+  size_t len;
+};
+
+/* What one proxy class receives. Owned by its snapshot. */
+struct xds_class {
+  char *key;
+  struct xds_resource *listeners; /* sorted by name */
+  size_t n_listeners;
+  /* Version of the whole LDS state: hash of every listener's name and
+   * version. */
+  char lds_version[VERSION_LEN + 1];
+  /* The shared part of the LDS DiscoveryResponse (version_info, resources,
+   * type_url), encoded once; a stream appends only its nonce. */
+  uint8_t *lds_body;
+  size_t lds_body_len;
+  /* One line per listener that could not be encoded (empty when none). */
+  char *problems;
+};
+
+struct snapshot;
+
+/*
+ * Builds a snapshot of catalog cat (the snapshot takes a reference) with
+ * encoding options o (copied; strings must outlive the snapshot). Returns 0
+ * and a new snapshot with one reference in *out, or XDS_ENOMEM.
+ */
+int snapshot_build(struct catalog *cat, const struct encode_opts *o,
+                   uint64_t generation, struct snapshot **out,
+                   struct xds_err *err);
+
+struct snapshot *snapshot_ref(struct snapshot *s);
+/* Drops a reference; the last one frees the snapshot. NULL: no-op. */
+void snapshot_unref(struct snapshot *s);
+
+uint64_t snapshot_generation(const struct snapshot *s);
+const struct catalog *snapshot_catalog(const struct snapshot *s);
+const struct encode_opts *snapshot_opts(const struct snapshot *s);
+
+/* The ECDS resource named fqn, or NULL when no such extension exists. The
+ * caller checks visibility (chain_ext_visible) before serving it. */
+const struct xds_resource *snapshot_ecds(const struct snapshot *s,
+                                         const char *fqn);
+
+/* How the extension named fqn is delivered in this snapshot (module
+ * resolved, fetched by Envoy, or unavailable and why), or NULL. */
+const struct encode_module *snapshot_module(const struct snapshot *s,
+                                           const char *fqn);
+
+/*
+ * The class view for proxy p, built on first use. Returns 0 and a view
+ * owned by s (valid while the caller holds a reference to s), or
+ * XDS_ENOMEM. A listener that cannot be encoded is left out of the view
+ * and described in view->problems.
+ */
+int snapshot_class(struct snapshot *s, const struct proxy_id *p,
+                   const struct xds_class **out);
+
+/* Counts class views built and reused in stats (borrowed, must outlive s)
+ * from now on. Call before publishing. */
+void snapshot_set_stats(struct snapshot *s, struct xds_stats *stats);
+
+/* Number of class views built so far (for tests and metrics). */
+size_t snapshot_n_classes(struct snapshot *s);
+
+struct snapshot_stats {
+  size_t classes;             /* views held */
+  unsigned long class_builds; /* views encoded (one per class) */
+  unsigned long class_hits;   /* lookups that reused a built view */
+  size_t class_bytes;         /* encoded listener bytes over all views */
+  size_t ecds;                /* ECDS resources (one per extension) */
+  size_t ecds_bytes;
+};
+
+/* Counters of s: encodings built versus reused, and their sizes. */
+void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * stats.c: counters and their Prometheus exposition.
+ */
+#include "server/compose/stats.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+
+/* Upper bounds of the histogram buckets, seconds. */
+static const double bounds[STATS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01,
+                                             0.025, 0.05,   0.1,   0.25,
+                                             0.5,   1,      2.5,   10};
+
+static const char *const stream_labels[STATS_STREAM_KINDS] = {
+    "service=\"ads\",protocol=\"sotw\"",  "service=\"ads\",protocol=\"delta\"",
+    "service=\"lds\",protocol=\"sotw\"",  "service=\"lds\",protocol=\"delta\"",
+    "service=\"ecds\",protocol=\"sotw\"", "service=\"ecds\",protocol=\"delta\""};
+static const char *const type_labels[STATS_TYPES] = {"LDS", "ECDS", "other"};
+
+/* Bytes of one /metrics answer at most. */
+#define STATS_BODY_MAX (64 * 1024)
+
+void stats_init(struct xds_stats *st) { memset(st, 0, sizeof(*st)); }
+
+void stats_observe(struct stats_hist *h, double seconds) {
+  int i = 0;
+
+  while (i < STATS_BUCKETS && seconds > bounds[i])
+    i++;
+  atomic_fetch_add(&h->buckets[i], 1);
+  atomic_fetch_add(&h->count, 1);
+  atomic_fetch_add(&h->sum_us,
+                   (unsigned long long)(seconds > 0 ? seconds * 1e6 : 0));
+}
+
+static void put_hist(struct xds_buf *b, const char *name, const char *help,
+                     struct stats_hist *h) {
+  unsigned long cum = 0;
+
+  xds_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  for (int i = 0; i < STATS_BUCKETS; i++) {
+    cum += atomic_load(&h->buckets[i]);
+    xds_buf_printf(b, "%s_bucket{le=\"%g\"} %lu\n", name, bounds[i], cum);
+  }
+  cum += atomic_load(&h->buckets[STATS_BUCKETS]);
+  xds_buf_printf(b, "%s_bucket{le=\"+Inf\"} %lu\n", name, cum);
+  xds_buf_printf(b, "%s_sum %.6f\n%s_count %lu\n", name,
+                 (double)atomic_load(&h->sum_us) / 1e6, name,
+                 atomic_load(&h->count));
+}
+
+static void put_counter(struct xds_buf *b, const char *name, const char *help,
+                        const char *type, unsigned long v) {
+  xds_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %lu\n", name, help, name,
+                 type, name, v);
+}
+
+static void put_typed(struct xds_buf *b, const char *name, const char *help,
+                      atomic_ulong *v) {
+  xds_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+  for (int i = 0; i < STATS_TYPES; i++)
+    xds_buf_printf(b, "%s{type=\"%s\"} %lu\n", name, type_labels[i],
+                   atomic_load(&v[i]));
+}
+
+int stats_handle(void *arg, const struct admin_req *req,
+                 struct admin_resp *resp) {
+  struct xds_stats *st = arg;
+  struct xds_buf b;
+
+  (void)req;
+  xds_buf_init(&b, STATS_BODY_MAX);
+  xds_buf_puts(&b, "# HELP wasmxds_streams Open xDS streams by service and "
+                   "protocol.\n# TYPE wasmxds_streams gauge\n");
+  for (int i = 0; i < STATS_STREAM_KINDS; i++)
+    xds_buf_printf(&b, "wasmxds_streams{%s} %ld\n", stream_labels[i],
+                   atomic_load(&st->streams[i]));
+  put_counter(&b, "wasmxds_proxies", "Connected proxies (streams with a node).",
+              "gauge", (unsigned long)atomic_load(&st->proxies));
+  put_typed(&b, "wasmxds_responses_total", "Responses (pushes) sent.",
+            st->responses);
+  put_typed(&b, "wasmxds_resources_sent_total", "Resources sent.",
+            st->resources_sent);
+  put_typed(&b, "wasmxds_acks_total", "ACKs received.", st->acks);
+  put_typed(&b, "wasmxds_nacks_total", "NACKs received.", st->nacks);
+  put_counter(&b, "wasmxds_refused_streams_total",
+              "Streams refused (limits, identity, certificates).", "counter",
+              atomic_load(&st->refused_streams));
+  put_counter(&b, "wasmxds_snapshots_total", "Snapshots published.", "counter",
+              atomic_load(&st->snapshots));
+  put_counter(&b, "wasmxds_class_encodings_built_total",
+              "Proxy-class views encoded.", "counter",
+              atomic_load(&st->class_builds));
+  put_counter(&b, "wasmxds_class_encodings_reused_total",
+              "Proxy-class views shared by another proxy of the class.",
+              "counter", atomic_load(&st->class_reuses));
+  put_counter(&b, "wasmxds_store_reloads_total",
+              "Catalogs delivered by the store.", "counter",
+              atomic_load(&st->store_reloads));
+  put_counter(&b, "wasmxds_store_errors_total",
+              "Errors (rejected documents) in those loads.", "counter",
+              atomic_load(&st->store_errors));
+  put_hist(&b, "wasmxds_push_latency_seconds",
+           "From a snapshot's publication to a response it caused being sent.",
+           &st->push_latency);
+  put_hist(&b, "wasmxds_snapshot_build_seconds", "Time to build a snapshot.",
+           &st->snapshot_build);
+  if (b.data == NULL) {
+    xds_buf_cleanup(&b);
+    return XDS_ENOMEM;
+  }
+  resp->body = xds_buf_steal(&b, &resp->body_len);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof(resp->content_type),
+           "text/plain; version=0.0.4");
+  return 0;
+}

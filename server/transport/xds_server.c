@@ -1,0 +1,1084 @@
+/*
+ * xds_server.c: the completion-queue loop, accept slots, per-stream
+ * operations and the shutdown choreography.
+ *
+ * Every tag is a struct xds_op embedded in its owner (an accept slot or a
+ * stream); container_of leads back to the owner and a switch on the op kind
+ * dispatches. Per stream (style.md §6.14):
+ * - RECV_CLOSE_ON_SERVER is posted when the call is accepted;
+ * - exactly one RECV_MESSAGE is pending until the client's side ends;
+ * - at most one SEND_MESSAGE is in flight; what to send next is pulled from
+ *   ads_stream_next_response() when the previous send completes, so the
+ *   newest state always wins and nothing queues up per stream;
+ * - a stream is freed in the after-events phase once none of its ops is
+ *   outstanding (a batch that failed to start never counts).
+ */
+#include "server/transport/xds_server.h"
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "server/ads/ads.h"
+#include "server/compose/identity.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+
+#define container_of(p, type, member)                                         \
+  ((type *)((char *)(p)-offsetof(type, member)))
+
+/* Calls waiting to be accepted at any time: enough that a connection storm
+ * does not wait on the loop to re-arm. */
+#define ACCEPT_SLOTS 32
+/* Largest request accepted, and largest response sent (Envoy's default
+ * gRPC limit is 4 MiB). */
+#define XDS_MESSAGE_MAX (4 * 1024 * 1024)
+/* Streams one HTTP/2 connection may open at once: an Envoy opens one or
+ * two; the bound keeps one client from holding the whole stream budget. */
+#define XDS_STREAMS_PER_CONNECTION 16
+/* Largest PEM file read (certificates, keys, CA bundles). */
+#define XDS_PEM_MAX (1024 * 1024)
+
+enum xds_op_kind {
+  OP_ACCEPT,
+  OP_RECV,        /* SEND_INITIAL_METADATA (first time) + RECV_MESSAGE */
+  OP_SEND,        /* SEND_MESSAGE */
+  OP_CLOSED,      /* RECV_CLOSE_ON_SERVER */
+  OP_STATUS,      /* SEND_STATUS_FROM_SERVER */
+  OP_SHUTDOWN     /* the server's shutdown notification */
+};
+
+struct xds_op {
+  enum xds_op_kind kind;
+};
+
+struct accept_slot {
+  struct xds_op op;
+  grpc_call *call;
+  grpc_call_details details;
+  grpc_metadata_array md;
+};
+
+enum stream_kind {
+  STREAM_XDS,          /* one of the methods below */
+  STREAM_UNIMPLEMENTED /* anything else: answered UNIMPLEMENTED */
+};
+
+struct stream {
+  struct xds_op op_recv, op_send, op_closed, op_status;
+  struct xds_server *server;
+  struct stream *prev, *next;
+  grpc_call *call;
+  enum stream_kind kind;
+  grpc_byte_buffer *recv_buf;
+  grpc_byte_buffer *send_buf;
+  int cancelled;     /* RECV_CLOSE_ON_SERVER result */
+  int outstanding;   /* ops started and not yet completed */
+  int sending;       /* a SEND_MESSAGE is in flight */
+  int recv_armed;    /* a RECV_MESSAGE is in flight */
+  int sent_metadata; /* initial metadata went out */
+  int closing;       /* no more messages; status queued or sent */
+  int status_started;
+  int finished;      /* RECV_CLOSE_ON_SERVER completed */
+  int want_status;   /* send this status once no message is in flight */
+  grpc_status_code status_code;
+  char status_msg[256];
+  grpc_slice status_slice;
+  struct proxy_id verified; /* from the client certificate (mTLS) */
+  int has_verified;
+  int stats_kind;            /* enum stats_stream, or -1 */
+  int counted_proxy;         /* counted in stats->proxies */
+  gpr_timespec push_since;   /* publication of the snapshot that caused the
+                                message in flight; tv_sec 0: a request did */
+  int pushing;               /* set while after_events pumps */
+  struct ads_stream ads;
+};
+
+struct xds_server {
+  grpc_server *server;
+  grpc_completion_queue *cq;
+  int port;
+  struct xds_server_config cfg;
+  struct accept_slot slots[ACCEPT_SLOTS];
+  struct xds_op op_shutdown;
+  struct stream *streams; /* doubly linked, newest first */
+  size_t n_streams;
+  struct snapshot *current; /* loop thread only */
+  pthread_mutex_t publish_lock;
+  struct snapshot *published; /* guarded by publish_lock */
+  gpr_timespec published_at;  /* guarded by publish_lock */
+  gpr_timespec current_at;    /* when current was published */
+  struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
+  struct xds_stats own_stats;
+  atomic_int stop;
+  int started;        /* grpc_server_start was called */
+  gpr_timespec trim_at; /* when to return freed memory (tv_sec 0: no) */
+  int shutting_down;
+  int shutdown_done;
+  int cancelled_all;
+  gpr_timespec drain_deadline;
+  int mtls;           /* client certificates are required */
+  struct xds_buf out; /* scratch for building responses */
+  /* Status requests from other threads (xds_server_status). */
+  pthread_mutex_t status_lock;  /* guards the fields below */
+  pthread_cond_t status_cond;
+  pthread_mutex_t status_users; /* one request at a time */
+  int status_wanted;
+  atomic_int status_asked;      /* a cheap "look at status_wanted" */
+  char *status_node;            /* filter, or NULL */
+  json_t *status_result;
+  uint64_t status_gen;
+  atomic_long n_streams_now;
+  atomic_long n_proxies_now;
+};
+
+/* Method paths and what they serve. */
+static const struct {
+  const char *path;
+  enum ads_service svc;
+  enum ads_mode mode;
+  const char *label;
+} methods[] = {
+    {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+     "StreamAggregatedResources",
+     ADS_SVC_ADS, ADS_SOTW, "ADS"},
+    {"/envoy.service.discovery.v3.AggregatedDiscoveryService/"
+     "DeltaAggregatedResources",
+     ADS_SVC_ADS, ADS_DELTA, "delta ADS"},
+    {"/envoy.service.listener.v3.ListenerDiscoveryService/StreamListeners",
+     ADS_SVC_LDS, ADS_SOTW, "LDS"},
+    {"/envoy.service.listener.v3.ListenerDiscoveryService/DeltaListeners",
+     ADS_SVC_LDS, ADS_DELTA, "delta LDS"},
+    {"/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"
+     "StreamExtensionConfigs",
+     ADS_SVC_ECDS, ADS_SOTW, "ECDS"},
+    {"/envoy.service.extension.v3.ExtensionConfigDiscoveryService/"
+     "DeltaExtensionConfigs",
+     ADS_SVC_ECDS, ADS_DELTA, "delta ECDS"},
+};
+
+static int start_accept(struct xds_server *s, struct accept_slot *slot) {
+  grpc_call_error ce;
+
+  slot->op.kind = OP_ACCEPT;
+  slot->call = NULL;
+  grpc_call_details_init(&slot->details);
+  grpc_metadata_array_init(&slot->md);
+  ce = grpc_server_request_call(s->server, &slot->call, &slot->details,
+                                &slot->md, s->cq, s->cq, &slot->op);
+  if (ce != GRPC_CALL_OK) {
+    XDS_LOGE("cannot accept calls: grpc_server_request_call: %d", ce);
+    grpc_call_details_destroy(&slot->details);
+    grpc_metadata_array_destroy(&slot->md);
+    return XDS_EIO;
+  }
+  return 0;
+}
+
+/* Reads a whole PEM file into a new string. */
+static int read_pem(const char *flag, const char *path, char **out,
+                    struct xds_err *err) {
+  FILE *f = fopen(path, "rb");
+  struct xds_buf b;
+  char chunk[4096];
+  size_t n;
+  int rc = 0;
+
+  *out = NULL;
+  if (f == NULL)
+    return xds_err_set(err, XDS_EIO, "%s %s: %s", flag, path, strerror(errno));
+  xds_buf_init(&b, XDS_PEM_MAX);
+  while (rc == 0 && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    rc = xds_buf_append(&b, chunk, n);
+  if (rc == 0 && ferror(f))
+    rc = XDS_EIO;
+  fclose(f);
+  if (rc == 0 && (b.len == 0 || strstr(b.data, "-----BEGIN") == NULL))
+    rc = XDS_EINVAL;
+  if (rc < 0) {
+    xds_buf_cleanup(&b);
+    return xds_err_set(err, rc, "%s %s: %s", flag, path,
+                       rc == XDS_EINVAL ? "not a PEM file"
+                       : rc == XDS_ETOOBIG ? "larger than 1 MiB"
+                                           : xds_strerror(rc));
+  }
+  *out = xds_buf_steal(&b, NULL);
+  return 0;
+}
+
+static grpc_server_credentials *make_creds(const struct xds_server_config *cfg,
+                                           int *mtls, struct xds_err *err) {
+  grpc_ssl_pem_key_cert_pair pair;
+  grpc_server_credentials *creds;
+  char *cert = NULL, *key = NULL, *ca = NULL;
+
+  *mtls = 0;
+  if (cfg->tls_cert == NULL && cfg->tls_key == NULL) {
+    if (cfg->tls_client_ca != NULL) {
+      xds_err_set(err, XDS_EINVAL, "--tls-client-ca needs --tls-cert and "
+                                   "--tls-key");
+      return NULL;
+    }
+    return grpc_insecure_server_credentials_create();
+  }
+  if (cfg->tls_cert == NULL || cfg->tls_key == NULL) {
+    xds_err_set(err, XDS_EINVAL, "--tls-cert and --tls-key go together");
+    return NULL;
+  }
+  if (read_pem("--tls-cert", cfg->tls_cert, &cert, err) < 0 ||
+      read_pem("--tls-key", cfg->tls_key, &key, err) < 0 ||
+      (cfg->tls_client_ca != NULL &&
+       read_pem("--tls-client-ca", cfg->tls_client_ca, &ca, err) < 0)) {
+    xds_free(cert);
+    xds_free(key);
+    return NULL;
+  }
+  pair.private_key = key;
+  pair.cert_chain = cert;
+  creds = grpc_ssl_server_credentials_create_ex(
+      ca, &pair, 1,
+      ca != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                 : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+      NULL);
+  *mtls = ca != NULL;
+  xds_free(cert);
+  xds_free(key);
+  xds_free(ca);
+  if (creds == NULL)
+    xds_err_set(err, XDS_EINVAL, "--tls-cert/--tls-key: gRPC refused them");
+  return creds;
+}
+
+/* Debian's abseil is built without NDEBUG, so every gRPC mutex runs its
+ * lock-order deadlock detector: about a fifth of the server's CPU and
+ * 2.5 KiB per stream (perf-notes). Declared weak: on another build of
+ * abseil the symbol is absent and nothing is called. */
+extern void _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(
+    int mode) __attribute__((weak));
+
+/* Process-wide gRPC settings, before grpc_init(). The tcp_read_chunks
+ * experiment keeps an 8 KiB read buffer per idle connection and makes the
+ * read-chunk arguments below ignored; turning it off (unless the operator
+ * set GRPC_EXPERIMENTS) saves about 3.6 KiB per stream. */
+static void tune_grpc(void) {
+  setenv("GRPC_EXPERIMENTS", "-tcp_read_chunks", 0);
+  if (_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE !=
+      NULL)
+    _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(0);
+}
+
+static void set_int_arg(grpc_arg *a, const char *key, int value) {
+  a->type = GRPC_ARG_INTEGER;
+  a->key = (char *)key;
+  a->value.integer = value;
+}
+
+int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
+                   struct xds_err *err) {
+  struct xds_server *s;
+  grpc_server_credentials *creds;
+  grpc_arg args[15];
+  grpc_channel_args cargs;
+  int keepalive, keepalive_timeout;
+
+  *out = NULL;
+  s = xds_calloc(1, sizeof(*s));
+  if (s == NULL)
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  s->cfg = *cfg;
+  if (s->cfg.max_streams <= 0)
+    s->cfg.max_streams = XDS_SERVER_DEFAULT_MAX_STREAMS;
+  if (s->cfg.keepalive_ms <= 0)
+    s->cfg.keepalive_ms = XDS_SERVER_DEFAULT_KEEPALIVE_MS;
+  if (s->cfg.drain_ms <= 0)
+    s->cfg.drain_ms = XDS_SERVER_DEFAULT_DRAIN_MS;
+  stats_init(&s->own_stats);
+  s->stats = cfg->stats != NULL ? cfg->stats : &s->own_stats;
+  pthread_mutex_init(&s->publish_lock, NULL);
+  pthread_mutex_init(&s->status_lock, NULL);
+  pthread_mutex_init(&s->status_users, NULL);
+  pthread_cond_init(&s->status_cond, NULL);
+  atomic_init(&s->stop, 0);
+  atomic_init(&s->status_asked, 0);
+  atomic_init(&s->n_streams_now, 0);
+  atomic_init(&s->n_proxies_now, 0);
+  xds_buf_init(&s->out, XDS_MESSAGE_MAX);
+  tune_grpc();
+  grpc_init();
+  keepalive = s->cfg.keepalive_ms;
+  keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
+  set_int_arg(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, XDS_MESSAGE_MAX);
+  set_int_arg(&args[1], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, XDS_MESSAGE_MAX);
+  set_int_arg(&args[2], GRPC_ARG_MAX_CONCURRENT_STREAMS,
+              XDS_STREAMS_PER_CONNECTION);
+  /* Dead peers: ping every keepalive ms, give up after the timeout. */
+  set_int_arg(&args[3], GRPC_ARG_KEEPALIVE_TIME_MS, keepalive);
+  set_int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_timeout);
+  set_int_arg(&args[5], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  /* Accept Envoy's own keepalive pings (its bootstraps commonly use 30 s;
+   * allow down to 5 s) without answering with GOAWAY. */
+  set_int_arg(&args[6], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+              5000);
+  set_int_arg(&args[7], GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  /* No bandwidth probes: xDS streams are small and mostly idle; probing
+   * doubles the cost of reading ACKs (perf-notes). */
+  set_int_arg(&args[8], GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  set_int_arg(&args[9], GRPC_ARG_ENABLE_CHANNELZ, 0);
+  /* Small reads: xDS requests are small, and an idle connection then
+   * holds 1 KiB instead of 8. */
+  set_int_arg(&args[10], GRPC_ARG_TCP_READ_CHUNK_SIZE, 1024);
+  set_int_arg(&args[11], GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 256);
+  set_int_arg(&args[12], GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 64 * 1024);
+  /* No HPACK dynamic tables: headers are sent once per stream. */
+  set_int_arg(&args[13], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER, 0);
+  set_int_arg(&args[14], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER, 0);
+  cargs.num_args = 15;
+  cargs.args = args;
+  creds = make_creds(&s->cfg, &s->mtls, err);
+  if (creds == NULL) {
+    xds_server_free(s);
+    return XDS_EINVAL;
+  }
+  s->cq = grpc_completion_queue_create_for_next(NULL);
+  s->server = grpc_server_create(&cargs, NULL);
+  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
+  grpc_server_credentials_release(creds);
+  if (s->port == 0) {
+    xds_err_set(err, XDS_EIO, "--listen %s: cannot bind (address in use, or "
+                              "not a valid host:port)",
+                cfg->listen);
+    grpc_server_destroy(s->server);
+    s->server = NULL;
+    xds_server_free(s);
+    return XDS_EIO;
+  }
+  *out = s;
+  return 0;
+}
+
+int xds_server_port(const struct xds_server *s) { return s->port; }
+
+void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
+  struct snapshot *old;
+
+  snapshot_ref(snap);
+  pthread_mutex_lock(&s->publish_lock);
+  old = s->published;
+  s->published = snap;
+  s->published_at = gpr_now(GPR_CLOCK_MONOTONIC);
+  pthread_mutex_unlock(&s->publish_lock);
+  snapshot_unref(old);
+  atomic_fetch_add(&s->stats->snapshots, 1);
+}
+
+void xds_server_stop(struct xds_server *s) { atomic_store(&s->stop, 1); }
+
+/* Starts a batch for a stream; counts it only when it started. */
+static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
+                        struct xds_op *tag) {
+  grpc_call_error ce = grpc_call_start_batch(st->call, ops, n, tag, NULL);
+
+  if (ce != GRPC_CALL_OK) {
+    XDS_LOGE("stream %s: grpc_call_start_batch failed (%d)", st->ads.peer, ce);
+    return XDS_EIO;
+  }
+  st->outstanding++;
+  return 0;
+}
+
+static void stream_arm_recv(struct stream *st) {
+  grpc_op ops[2];
+  size_t n = 0;
+
+  memset(ops, 0, sizeof(ops));
+  if (!st->sent_metadata) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 0;
+    n++;
+  }
+  ops[n].op = GRPC_OP_RECV_MESSAGE;
+  ops[n].data.recv_message.recv_message = &st->recv_buf;
+  n++;
+  st->recv_buf = NULL;
+  if (stream_batch(st, ops, n, &st->op_recv) == 0) {
+    st->recv_armed = 1;
+    st->sent_metadata = 1;
+  } else {
+    st->closing = 1;
+    grpc_call_cancel(st->call, NULL);
+  }
+}
+
+static void stream_send_status(struct stream *st) {
+  grpc_op ops[2];
+  size_t n = 0;
+
+  if (st->status_started || st->finished)
+    return;
+  st->status_started = 1;
+  st->closing = 1;
+  memset(ops, 0, sizeof(ops));
+  /* gRPC does not write the trailers of a call whose initial metadata was
+   * never sent. */
+  if (!st->sent_metadata) {
+    ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[n].data.send_initial_metadata.count = 0;
+    n++;
+    st->sent_metadata = 1;
+  }
+  st->status_slice = grpc_slice_from_copied_string(st->status_msg);
+  ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+  ops[n].data.send_status_from_server.trailing_metadata_count = 0;
+  ops[n].data.send_status_from_server.status = st->status_code;
+  ops[n].data.send_status_from_server.status_details = &st->status_slice;
+  n++;
+  if (stream_batch(st, ops, n, &st->op_status) < 0) {
+    grpc_slice_unref(st->status_slice);
+    grpc_call_cancel(st->call, NULL);
+  }
+}
+
+/* Ends the stream with a status, after any message in flight. */
+static void stream_close(struct stream *st, grpc_status_code code,
+                         const char *msg) {
+  if (st->closing)
+    return;
+  st->closing = 1;
+  st->want_status = 1;
+  st->status_code = code;
+  snprintf(st->status_msg, sizeof(st->status_msg), "%s", msg);
+  if (!st->sending)
+    stream_send_status(st);
+}
+
+/* Drops the snapshot reference a shared slice held. */
+static void unref_snapshot(void *p) { snapshot_unref(p); }
+
+static int stats_type(int ads_type) {
+  return ads_type == ADS_T_LDS    ? STATS_T_LDS
+         : ads_type == ADS_T_ECDS ? STATS_T_ECDS
+                                  : STATS_T_OTHER;
+}
+
+/* Sends the next response the stream owes, if no send is in flight. */
+static void stream_pump(struct stream *st) {
+  struct xds_server *s = st->server;
+  struct ads_shared shared;
+  grpc_slice slices[2];
+  size_t n = 0;
+  grpc_op op;
+  int rc;
+
+  if (st->sending || st->closing || st->kind == STREAM_UNIMPLEMENTED)
+    return;
+  rc = ads_stream_next_response(&st->ads, &s->out, &shared);
+  if (rc == 0)
+    return;
+  if (rc < 0) {
+    XDS_LOGE("node %s: cannot build a response: %s",
+             st->ads.has_node ? st->ads.pid.node_id : st->ads.peer,
+             xds_strerror(rc));
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 "the response does not fit the message size limit");
+    return;
+  }
+  /* The class's shared part goes out without a copy: the slice holds a
+   * reference to the snapshot that owns the bytes. */
+  if (shared.data != NULL)
+    slices[n++] = grpc_slice_new_with_user_data(
+        (void *)shared.data, shared.len, unref_snapshot,
+        snapshot_ref(shared.snap));
+  slices[n++] = grpc_slice_from_copied_buffer(s->out.data, s->out.len);
+  st->send_buf = grpc_raw_byte_buffer_create(slices, n);
+  for (size_t i = 0; i < n; i++)
+    grpc_slice_unref(slices[i]);
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_SEND_MESSAGE;
+  op.data.send_message.send_message = st->send_buf;
+  if (stream_batch(st, &op, 1, &st->op_send) < 0) {
+    grpc_byte_buffer_destroy(st->send_buf);
+    st->send_buf = NULL;
+    st->closing = 1;
+    grpc_call_cancel(st->call, NULL);
+    return;
+  }
+  st->sending = 1;
+  st->push_since = st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
+  atomic_fetch_add(&s->stats->responses[stats_type(st->ads.last_type)], 1);
+  atomic_fetch_add(&s->stats->resources_sent[stats_type(st->ads.last_type)],
+                   st->ads.last_resources);
+}
+
+static void stream_free(struct xds_server *s, struct stream *st) {
+  if (st->prev != NULL)
+    st->prev->next = st->next;
+  else
+    s->streams = st->next;
+  if (st->next != NULL)
+    st->next->prev = st->prev;
+  s->n_streams--;
+  if (st->ads.has_node)
+    XDS_LOGI("proxy disconnected: node %s (%llu responses, %llu ACKs, "
+             "%llu NACKs)",
+             st->ads.pid.node_id, (unsigned long long)st->ads.responses,
+             (unsigned long long)(st->ads.t[ADS_T_LDS].acks +
+                                  st->ads.t[ADS_T_ECDS].acks),
+             (unsigned long long)(st->ads.t[ADS_T_LDS].nacks +
+                                  st->ads.t[ADS_T_ECDS].nacks));
+  atomic_fetch_sub(&s->n_streams_now, 1);
+  if (st->ads.has_node)
+    atomic_fetch_sub(&s->n_proxies_now, 1);
+  if (st->stats_kind >= 0)
+    atomic_fetch_sub(&s->stats->streams[st->stats_kind], 1);
+  if (st->counted_proxy)
+    atomic_fetch_sub(&s->stats->proxies, 1);
+  ads_stream_cleanup(&st->ads);
+  proxy_id_cleanup(&st->verified);
+  if (st->recv_buf != NULL)
+    grpc_byte_buffer_destroy(st->recv_buf);
+  grpc_call_unref(st->call);
+  xds_free(st);
+}
+
+/* With mutual TLS: the identity the client certificate proves, from its
+ * SPIFFE URI SAN. Fails (status set) when there is none. */
+static int stream_verify_peer(struct stream *st, const char *peer) {
+  static const char *const props[] = {GRPC_PEER_SPIFFE_ID_PROPERTY_NAME,
+                                      GRPC_PEER_URI_PROPERTY_NAME};
+  grpc_auth_context *ctx = grpc_call_auth_context(st->call);
+  struct xds_err err = {0, "no spiffe:// URI SAN"};
+  int rc = -1;
+
+  for (size_t i = 0; ctx != NULL && rc < 0 && i < 2; i++) {
+    grpc_auth_property_iterator it =
+        grpc_auth_context_find_properties_by_name(ctx, props[i]);
+    const grpc_auth_property *p;
+    while (rc < 0 && (p = grpc_auth_property_iterator_next(&it)) != NULL) {
+      if (p->value_length < 9 || strncmp(p->value, "spiffe://", 9) != 0)
+        continue;
+      if (identity_from_spiffe(p->value, p->value_length, &st->verified,
+                               &err) == 0)
+        rc = 0;
+    }
+  }
+  if (ctx != NULL)
+    grpc_auth_context_release(ctx);
+  if (rc < 0) {
+    XDS_LOGW("stream from %s refused: its client certificate names no "
+             "organization (%s)",
+             peer, err.msg);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "the client certificate must carry a URI SAN "
+             "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>]");
+    st->status_code = GRPC_STATUS_PERMISSION_DENIED;
+    return -1;
+  }
+  st->has_verified = 1;
+  st->ads.verified = &st->verified;
+  return 0;
+}
+
+static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
+  struct stream *st = NULL;
+  enum stream_kind kind = STREAM_UNIMPLEMENTED;
+  enum ads_service svc = ADS_SVC_ADS;
+  enum ads_mode mode = ADS_SOTW;
+  const char *label = "";
+  char *peer = NULL;
+  grpc_op op;
+
+  if (!ok || slot->call == NULL)
+    goto done;
+  for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+    if (grpc_slice_str_cmp(slot->details.method, methods[i].path) == 0) {
+      kind = STREAM_XDS;
+      svc = methods[i].svc;
+      mode = methods[i].mode;
+      label = methods[i].label;
+    }
+  }
+  st = xds_calloc(1, sizeof(*st));
+  peer = grpc_call_get_peer(slot->call);
+  if (st == NULL || ads_stream_init(&st->ads, svc, mode, peer) < 0) {
+    XDS_LOGE("out of memory accepting a stream from %s", peer);
+    xds_free(st);
+    grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                                 "out of memory", NULL);
+    grpc_call_unref(slot->call);
+    goto done;
+  }
+  st->op_recv.kind = OP_RECV;
+  st->op_send.kind = OP_SEND;
+  st->op_closed.kind = OP_CLOSED;
+  st->op_status.kind = OP_STATUS;
+  st->server = s;
+  st->call = slot->call;
+  st->kind = kind;
+  atomic_fetch_add(&s->n_streams_now, 1);
+  st->stats_kind = -1;
+  if (kind == STREAM_XDS) {
+    st->stats_kind = (int)svc * 2 + (int)mode;
+    atomic_fetch_add(&s->stats->streams[st->stats_kind], 1);
+  }
+  st->next = s->streams;
+  if (s->streams != NULL)
+    s->streams->prev = st;
+  s->streams = st;
+  s->n_streams++;
+
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+  op.data.recv_close_on_server.cancelled = &st->cancelled;
+  if (stream_batch(st, &op, 1, &st->op_closed) < 0) {
+    st->closing = 1;
+    grpc_call_cancel(st->call, NULL);
+    goto done;
+  }
+  if (s->shutting_down) {
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "wasmxds is shutting down; reconnect");
+    st->status_code = GRPC_STATUS_UNAVAILABLE;
+    stream_send_status(st);
+    goto done;
+  }
+  if (kind == STREAM_XDS && s->n_streams > (size_t)s->cfg.max_streams) {
+    atomic_fetch_add(&s->stats->refused_streams, 1);
+    XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d",
+             peer, s->n_streams - 1, s->cfg.max_streams);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "wasmxds holds its limit of %d streams", s->cfg.max_streams);
+    st->status_code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+    stream_send_status(st);
+    goto done;
+  }
+  if (kind == STREAM_XDS && s->mtls && stream_verify_peer(st, peer) < 0) {
+    atomic_fetch_add(&s->stats->refused_streams, 1);
+    stream_send_status(st);
+    goto done;
+  }
+  if (kind == STREAM_UNIMPLEMENTED) {
+    char *method = grpc_slice_to_c_string(slot->details.method);
+    XDS_LOGW("call from %s to unknown method %s: UNIMPLEMENTED", peer, method);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "wasmxds does not implement %s", method);
+    gpr_free(method);
+    st->status_code = GRPC_STATUS_UNIMPLEMENTED;
+    stream_send_status(st);
+    goto done;
+  }
+  XDS_LOGD("stream from %s on %s", peer, label);
+  stream_arm_recv(st);
+done:
+  if (peer != NULL)
+    gpr_free(peer);
+  grpc_call_details_destroy(&slot->details);
+  grpc_metadata_array_destroy(&slot->md);
+  if (!s->shutting_down)
+    start_accept(s, slot);
+}
+
+static void on_recv(struct xds_server *s, struct stream *st, int ok) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
+  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
+  uint64_t acks[ADS_T_N], nacks[ADS_T_N];
+  int rc, had_node;
+  grpc_byte_buffer_reader reader;
+  struct ads_close close;
+  grpc_slice slice;
+
+  st->recv_armed = 0;
+  if (!ok || st->recv_buf == NULL) {
+    /* The client finished sending (or the call died): end it cleanly. */
+    if (!st->closing)
+      stream_close(st, GRPC_STATUS_OK, "");
+    return;
+  }
+  if (s->current == NULL) {
+    stream_close(st, GRPC_STATUS_UNAVAILABLE, "no configuration loaded yet");
+    return;
+  }
+  if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
+    stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
+    return;
+  }
+  slice = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  grpc_byte_buffer_destroy(st->recv_buf);
+  st->recv_buf = NULL;
+  if (st->ads.mode == ADS_DELTA) {
+    dreq = envoy__service__discovery__v3__delta_discovery_request__unpack(
+        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    ok = dreq != NULL;
+  } else {
+    req = envoy__service__discovery__v3__discovery_request__unpack(
+        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+    ok = req != NULL;
+  }
+  grpc_slice_unref(slice);
+  if (!ok) {
+    XDS_LOGW("stream from %s (node %s): malformed %sDiscoveryRequest; closing",
+             st->ads.peer, st->ads.has_node ? st->ads.pid.node_id : "unknown",
+             st->ads.mode == ADS_DELTA ? "Delta" : "");
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                 st->ads.mode == ADS_DELTA ? "malformed DeltaDiscoveryRequest"
+                                           : "malformed DiscoveryRequest");
+    return;
+  }
+  had_node = st->ads.has_node;
+  for (int i = 0; i < ADS_T_N; i++) {
+    acks[i] = st->ads.t[i].acks;
+    nacks[i] = st->ads.t[i].nacks;
+  }
+  if (dreq != NULL) {
+    rc = ads_stream_on_delta_request(&st->ads, dreq, s->current, &close);
+    envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
+                                                                          NULL);
+  } else {
+    rc = ads_stream_on_request(&st->ads, req, s->current, &close);
+    envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
+  }
+  if (!had_node && st->ads.has_node) {
+    atomic_fetch_add(&s->n_proxies_now, 1);
+    atomic_fetch_add(&s->stats->proxies, 1);
+    st->counted_proxy = 1;
+  }
+  for (int i = 0; i < ADS_T_N; i++) {
+    atomic_fetch_add(&s->stats->acks[stats_type(i)],
+                     st->ads.t[i].acks - acks[i]);
+    atomic_fetch_add(&s->stats->nacks[stats_type(i)],
+                     st->ads.t[i].nacks - nacks[i]);
+  }
+  if (rc < 0) {
+    stream_close(st, (grpc_status_code)close.code, close.msg);
+    return;
+  }
+  if (!st->closing)
+    stream_arm_recv(st);
+  stream_pump(st);
+}
+
+static void on_send(struct stream *st, int ok) {
+  struct xds_server *s = st->server;
+
+  st->sending = 0;
+  if (ok && st->push_since.tv_sec != 0)
+    stats_observe(&s->stats->push_latency,
+                  gpr_timespec_to_micros(gpr_time_sub(
+                      gpr_now(GPR_CLOCK_MONOTONIC), st->push_since)) /
+                      1e6);
+  grpc_byte_buffer_destroy(st->send_buf);
+  st->send_buf = NULL;
+  if (!ok) {
+    st->closing = 1;
+    return;
+  }
+  if (st->want_status) {
+    stream_send_status(st);
+    return;
+  }
+  stream_pump(st);
+}
+
+static void dispatch_op(struct xds_server *s, grpc_event ev);
+
+/* Handles one event; a stream whose last operation just completed after
+ * it was closed is freed here, so the loop never walks every stream to
+ * find them. */
+static void dispatch(struct xds_server *s, grpc_event ev) {
+  struct xds_op *op = ev.tag;
+  struct stream *st = NULL;
+
+  switch (op->kind) {
+  case OP_RECV:
+    st = container_of(op, struct stream, op_recv);
+    break;
+  case OP_SEND:
+    st = container_of(op, struct stream, op_send);
+    break;
+  case OP_CLOSED:
+    st = container_of(op, struct stream, op_closed);
+    break;
+  case OP_STATUS:
+    st = container_of(op, struct stream, op_status);
+    break;
+  default:
+    break;
+  }
+  dispatch_op(s, ev);
+  if (st != NULL && st->closing && st->outstanding == 0)
+    stream_free(s, st);
+}
+
+static void dispatch_op(struct xds_server *s, grpc_event ev) {
+  struct xds_op *op = ev.tag;
+  struct stream *st;
+
+  switch (op->kind) {
+  case OP_ACCEPT:
+    on_accept(s, container_of(op, struct accept_slot, op), ev.success);
+    return;
+  case OP_SHUTDOWN:
+    s->shutdown_done = 1;
+    return;
+  case OP_RECV:
+    st = container_of(op, struct stream, op_recv);
+    st->outstanding--;
+    on_recv(s, st, ev.success);
+    return;
+  case OP_SEND:
+    st = container_of(op, struct stream, op_send);
+    st->outstanding--;
+    on_send(st, ev.success);
+    return;
+  case OP_CLOSED:
+    st = container_of(op, struct stream, op_closed);
+    st->outstanding--;
+    st->finished = 1;
+    st->closing = 1;
+    /* Pending receives and sends complete once the call is cancelled. */
+    if (!st->status_started)
+      grpc_call_cancel(st->call, NULL);
+    return;
+  case OP_STATUS:
+    st = container_of(op, struct stream, op_status);
+    st->outstanding--;
+    grpc_slice_unref(st->status_slice);
+    return;
+  }
+}
+
+/* Builds the status a waiting xds_server_status() asked for. Loop thread. */
+static void answer_status(struct xds_server *s) {
+  json_t *arr;
+
+  if (!atomic_load(&s->status_asked))
+    return;
+  atomic_store(&s->status_asked, 0);
+  pthread_mutex_lock(&s->status_lock);
+  if (!s->status_wanted) {
+    pthread_mutex_unlock(&s->status_lock);
+    return;
+  }
+  arr = json_array();
+  for (struct stream *st = s->streams; arr != NULL && st != NULL;
+       st = st->next) {
+    json_t *one;
+    if (!st->ads.has_node || st->kind != STREAM_XDS)
+      continue;
+    if (s->status_node != NULL && strcmp(st->ads.pid.node_id, s->status_node) != 0)
+      continue;
+    one = ads_stream_status(&st->ads);
+    if (one == NULL || json_array_append_new(arr, one) < 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
+  json_decref(s->status_result);
+  s->status_result = arr;
+  s->status_wanted = 0;
+  s->status_gen++;
+  pthread_cond_broadcast(&s->status_cond);
+  pthread_mutex_unlock(&s->status_lock);
+}
+
+json_t *xds_server_status(struct xds_server *s, const char *node_id,
+                          int timeout_ms) {
+  struct timespec until;
+  json_t *out = NULL;
+  uint64_t gen;
+  int rc = 0;
+
+  clock_gettime(CLOCK_REALTIME, &until);
+  until.tv_sec += timeout_ms / 1000;
+  until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (until.tv_nsec >= 1000000000L) {
+    until.tv_sec++;
+    until.tv_nsec -= 1000000000L;
+  }
+  pthread_mutex_lock(&s->status_users);
+  pthread_mutex_lock(&s->status_lock);
+  xds_free(s->status_node);
+  s->status_node = node_id != NULL ? xds_strdup(node_id) : NULL;
+  if (node_id != NULL && s->status_node == NULL) {
+    pthread_mutex_unlock(&s->status_lock);
+    pthread_mutex_unlock(&s->status_users);
+    return NULL;
+  }
+  s->status_wanted = 1;
+  atomic_store(&s->status_asked, 1);
+  gen = s->status_gen;
+  while (s->status_gen == gen && rc == 0)
+    rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
+  if (s->status_gen != gen) {
+    out = s->status_result;
+    s->status_result = NULL;
+  } else {
+    s->status_wanted = 0;
+  }
+  pthread_mutex_unlock(&s->status_lock);
+  pthread_mutex_unlock(&s->status_users);
+  return out;
+}
+
+void xds_server_counts(struct xds_server *s, long *streams, long *proxies) {
+  *streams = atomic_load(&s->n_streams_now);
+  *proxies = atomic_load(&s->n_proxies_now);
+}
+
+/* A stop: no new calls; every stream ends with UNAVAILABLE once its
+ * message in flight is out, so proxies reconnect to another replica; what
+ * is still open after drain_ms is cancelled. */
+static void begin_stop(struct xds_server *s) {
+  XDS_LOGI("stopping: draining %zu streams (at most %d ms)", s->n_streams,
+           s->cfg.drain_ms);
+  s->shutting_down = 1;
+  s->op_shutdown.kind = OP_SHUTDOWN;
+  s->drain_deadline =
+      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                   gpr_time_from_millis(s->cfg.drain_ms, GPR_TIMESPAN));
+  grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+  for (struct stream *st = s->streams; st != NULL; st = st->next)
+    stream_close(st, GRPC_STATUS_UNAVAILABLE,
+                 "wasmxds is shutting down; reconnect");
+}
+
+/* After-events: adopt a newly published snapshot, free finished streams. */
+static void after_events(struct xds_server *s) {
+  struct snapshot *snap;
+  struct stream *st;
+
+  pthread_mutex_lock(&s->publish_lock);
+  snap = s->published;
+  s->published = NULL;
+  if (snap != NULL)
+    s->current_at = s->published_at;
+  pthread_mutex_unlock(&s->publish_lock);
+  if (snap != NULL) {
+    snapshot_unref(s->current);
+    s->current = snap;
+    /* Once the streams have moved and their sends of the old snapshot
+     * are out, hand the freed memory back (glibc keeps it otherwise). */
+    s->trim_at = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                              gpr_time_from_seconds(2, GPR_TIMESPAN));
+    for (st = s->streams; st != NULL; st = st->next) {
+      struct ads_close close;
+      if (st->closing)
+        continue;
+      if (ads_stream_on_snapshot(&st->ads, snap, &close) < 0) {
+        stream_close(st, (grpc_status_code)close.code, close.msg);
+        continue;
+      }
+      st->pushing = 1;
+      stream_pump(st);
+      st->pushing = 0;
+    }
+  }
+  answer_status(s);
+  if (s->trim_at.tv_sec != 0 &&
+      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
+    s->trim_at.tv_sec = 0;
+    malloc_trim(0);
+  }
+}
+
+int xds_server_run(struct xds_server *s) {
+  gpr_timespec tick = gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN);
+
+  grpc_server_start(s->server);
+  s->started = 1;
+  XDS_LOGI("serving xDS on %s (port %d)", s->cfg.listen, s->port);
+  for (int i = 0; i < ACCEPT_SLOTS; i++)
+    if (start_accept(s, &s->slots[i]) < 0)
+      atomic_store(&s->stop, 1);
+  /* Wait for a first snapshot before reading requests would need one: the
+   * caller publishes before run, so current is set on the first tick. */
+  after_events(s);
+  for (;;) {
+    grpc_event ev = grpc_completion_queue_next(
+        s->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), tick), NULL);
+    if (ev.type == GRPC_OP_COMPLETE)
+      dispatch(s, ev);
+    else if (ev.type == GRPC_QUEUE_SHUTDOWN)
+      break;
+    /* Drain whatever else is ready without sleeping. */
+    while (ev.type == GRPC_OP_COMPLETE) {
+      ev = grpc_completion_queue_next(s->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC),
+                                      NULL);
+      if (ev.type == GRPC_OP_COMPLETE)
+        dispatch(s, ev);
+    }
+    after_events(s);
+    if (atomic_load(&s->stop) && !s->shutting_down)
+      begin_stop(s);
+    if (s->shutting_down && !s->cancelled_all &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->drain_deadline) > 0) {
+      XDS_LOGW("stopping: %zu streams still open after %d ms; cancelling",
+               s->n_streams, s->cfg.drain_ms);
+      grpc_server_cancel_all_calls(s->server);
+      s->cancelled_all = 1;
+    }
+    if (s->shutdown_done && s->streams == NULL)
+      break;
+  }
+  return 0;
+}
+
+void xds_server_free(struct xds_server *s) {
+  if (s == NULL)
+    return;
+  if (s->server != NULL && !s->shutting_down) {
+    /* Never started, or never stopped (an error elsewhere in start-up):
+     * gRPC requires a shutdown before destroying a server that bound a
+     * port. Nothing is in flight, so the notification comes at once. */
+    gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                      gpr_time_from_seconds(5, GPR_TIMESPAN));
+    grpc_event ev;
+    s->op_shutdown.kind = OP_SHUTDOWN;
+    grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+    grpc_server_cancel_all_calls(s->server);
+    do {
+      ev = grpc_completion_queue_next(s->cq, until, NULL);
+    } while (ev.type == GRPC_OP_COMPLETE &&
+             ev.tag != (void *)&s->op_shutdown);
+  }
+  if (s->server != NULL)
+    grpc_server_destroy(s->server);
+  if (s->cq != NULL) {
+    grpc_completion_queue_shutdown(s->cq);
+    for (;;) {
+      grpc_event ev = grpc_completion_queue_next(
+          s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+      if (ev.type == GRPC_QUEUE_SHUTDOWN)
+        break;
+    }
+    grpc_completion_queue_destroy(s->cq);
+  }
+  snapshot_unref(s->current);
+  snapshot_unref(s->published);
+  xds_buf_cleanup(&s->out);
+  json_decref(s->status_result);
+  xds_free(s->status_node);
+  pthread_mutex_destroy(&s->publish_lock);
+  pthread_mutex_destroy(&s->status_lock);
+  pthread_mutex_destroy(&s->status_users);
+  pthread_cond_destroy(&s->status_cond);
+  xds_free(s);
+  grpc_shutdown();
+}

@@ -1,0 +1,87 @@
+/*
+ * xds_server.h: the gRPC side of wasmxds, on the gRPC C core
+ * completion-queue API.
+ *
+ * Threads: xds_server_run() runs the completion-queue loop on the calling
+ * thread, which then owns the grpc_server, every call and every stream.
+ * Other threads talk to it only through xds_server_publish() (a pointer
+ * swap under a mutex) and xds_server_stop() (an atomic flag); the loop
+ * picks both up within XDS_SERVER_TICK_MS.
+ */
+#ifndef XDS_SERVER_H
+#define XDS_SERVER_H
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "server/compose/stats.h"
+#include "server/compose/snapshot.h"
+
+/* How long the loop sleeps in grpc_completion_queue_next when idle: the
+ * longest delay before a published snapshot or a stop request is seen
+ * (gRPC 1.51's C API has no alarm to wake it sooner). */
+#define XDS_SERVER_TICK_MS 20
+
+/* Defaults of struct xds_server_config's fields left at 0. */
+#define XDS_SERVER_DEFAULT_MAX_STREAMS 100000
+#define XDS_SERVER_DEFAULT_KEEPALIVE_MS 60000
+#define XDS_SERVER_DEFAULT_DRAIN_MS 5000
+
+struct xds_server_config {
+  const char *listen;        /* host:port */
+  int max_streams;           /* concurrent streams in all; more are refused
+                                with RESOURCE_EXHAUSTED; 0: default */
+  const char *tls_cert;      /* PEM certificate chain file; NULL: plaintext */
+  const char *tls_key;       /* PEM private key file, with tls_cert */
+  const char *tls_client_ca; /* PEM CA bundle: require client certificates
+                                signed by it; the proxy's organization and
+                                tenant then come from the certificate */
+  int keepalive_ms;          /* HTTP/2 ping interval to notice dead peers;
+                                0: default; the peer has a third of it, at
+                                least 5 s, to answer */
+  int drain_ms;              /* how long a stop waits for streams to end
+                                before cancelling them; 0: default */
+  struct xds_stats *stats;   /* counters to update; NULL: none */
+};
+
+struct xds_server;
+
+/* Creates a server bound to cfg->listen. Initializes gRPC. Returns 0 and a
+ * new server in *out, or XDS_EIO (cannot bind; err says where) or
+ * XDS_ENOMEM. */
+int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
+                   struct xds_err *err);
+
+/* The port actually bound (useful with port 0). */
+int xds_server_port(const struct xds_server *s);
+
+/* Makes snap the current snapshot (the server takes its own reference).
+ * Any thread. Streams move to it on the loop's next tick. */
+void xds_server_publish(struct xds_server *s, struct snapshot *snap);
+
+/* Asks the loop to stop: it stops accepting, ends every stream with
+ * UNAVAILABLE (after any message in flight) so proxies reconnect
+ * elsewhere, cancels what remains after drain_ms, and returns from
+ * xds_server_run. Async-signal-safe. */
+void xds_server_stop(struct xds_server *s);
+
+/* Serves until xds_server_stop. Returns 0. */
+int xds_server_run(struct xds_server *s);
+
+/*
+ * The status of every connected proxy (or of those whose node id is
+ * node_id, when not NULL) as a JSON array, built by the loop thread at its
+ * next tick. Any thread; waits at most timeout_ms. Returns a new JSON
+ * array, or NULL on timeout or when out of memory.
+ */
+json_t *xds_server_status(struct xds_server *s, const char *node_id,
+                          int timeout_ms);
+
+/* Streams open now, and streams with a known node (any thread). */
+void xds_server_counts(struct xds_server *s, long *streams, long *proxies);
+
+/* Frees a server whose run has returned (or never started). Shuts gRPC
+ * down. NULL: no-op. */
+void xds_server_free(struct xds_server *s);
+
+#endif
