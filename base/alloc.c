@@ -50,9 +50,13 @@ void *xds_realloc(void *p, size_t n) {
   return realloc(p, n ? n : 1);
 }
 
-void xds_free(void *p) { free(p); }
+void xds_free(void *p) {
+  free(p);
+}
 
-char *xds_strdup(const char *s) { return xds_strndup(s, strlen(s)); }
+char *xds_strdup(const char *s) {
+  return xds_strndup(s, strlen(s));
+}
 
 char *xds_strndup(const char *s, size_t n) {
   size_t len = strnlen(s, n);

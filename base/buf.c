@@ -78,7 +78,9 @@ int xds_buf_puts(struct xds_buf *b, const char *s) {
   return xds_buf_append(b, s, strlen(s));
 }
 
-int xds_buf_putc(struct xds_buf *b, char c) { return xds_buf_append(b, &c, 1); }
+int xds_buf_putc(struct xds_buf *b, char c) {
+  return xds_buf_append(b, &c, 1);
+}
 
 int xds_buf_printf(struct xds_buf *b, const char *fmt, ...) {
   va_list ap;

@@ -21,16 +21,16 @@
 
 /* One request, valid during the handler call only. */
 struct admin_req {
-  const char *method;  /* "GET", "HEAD", ... */
-  const char *path;    /* decoded path, without the query */
-  const char *body;    /* NUL-terminated; "" when none */
+  const char *method; /* "GET", "HEAD", ... */
+  const char *path;   /* decoded path, without the query */
+  const char *body;   /* NUL-terminated; "" when none */
   size_t body_len;
   const struct sockaddr *peer; /* nullable */
   /* Case-insensitive header lookup; NULL when absent. */
   const char *(*header)(const struct admin_req *req, const char *name);
   /* Query argument lookup; NULL when absent. */
   const char *(*query)(const struct admin_req *req, const char *name);
-  void *impl;          /* the server's */
+  void *impl; /* the server's */
 };
 
 struct admin_resp_header {
@@ -42,11 +42,11 @@ struct admin_resp_header {
  * fd -1. */
 struct admin_resp {
   unsigned status;
-  char content_type[64];  /* "" : none */
-  char *body;             /* xds_malloc'd; the server frees it */
+  char content_type[64]; /* "" : none */
+  char *body;            /* xds_malloc'd; the server frees it */
   size_t body_len;
-  int fd;                 /* >= 0: send fd_size bytes of this file instead
-                             of body; the server closes it */
+  int fd; /* >= 0: send fd_size bytes of this file instead
+             of body; the server closes it */
   uint64_t fd_size;
   struct admin_resp_header headers[ADMIN_RESP_MAX_HEADERS];
   size_t n_headers;

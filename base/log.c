@@ -52,8 +52,7 @@ void xds_log(enum xds_log_level level, const char *fmt, ...) {
   gmtime_r(&ts.tv_sec, &tm);
   n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-               tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-               level_names[level]);
+               tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
   len = n > 0 ? (size_t)n : 0;
   va_start(ap, fmt);
   n = vsnprintf(line + len, sizeof(line) - len - 1, fmt, ap);

@@ -26,10 +26,10 @@ void xds_log(enum xds_log_level level, const char *fmt, ...)
 #define XDS_LOGE(...) xds_log(XDS_LOG_ERROR, __VA_ARGS__)
 #define XDS_LOGW(...) xds_log(XDS_LOG_WARN, __VA_ARGS__)
 #define XDS_LOGI(...) xds_log(XDS_LOG_INFO, __VA_ARGS__)
-#define XDS_LOGD(...)                                                         \
-  do {                                                                        \
-    if (xds_log_get_level() >= XDS_LOG_DEBUG)                                 \
-      xds_log(XDS_LOG_DEBUG, __VA_ARGS__);                                    \
+#define XDS_LOGD(...)                                                          \
+  do {                                                                         \
+    if (xds_log_get_level() >= XDS_LOG_DEBUG)                                  \
+      xds_log(XDS_LOG_DEBUG, __VA_ARGS__);                                     \
   } while (0)
 
 #endif

@@ -22,7 +22,7 @@ struct xds_map {
   struct map_slot *slots;
   size_t cap; /* power of two */
   size_t count;
-  size_t used; /* count + tombstones */
+  size_t used;  /* count + tombstones */
   int borrowed; /* keys are the caller's, neither copied nor freed */
 };
 

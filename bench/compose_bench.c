@@ -57,27 +57,28 @@ int main(int argc, char **argv) {
   f = fopen(path, "w");
   srand(7);
   for (int i = 0; i < n_ext; i++) {
-    fprintf(f, "---\napiVersion: extension.tsb.tetrate.io/v2\n"
-               "kind: WasmExtension\nmetadata: {organization: acme, "
-               "name: ext-%04d}\nspec:\n  url: file:///w/%d.wasm\n"
-               "  phase: %s\n  priority: %d\n  config: {k: v%d, n: %d}\n",
+    fprintf(f,
+            "---\napiVersion: extension.tsb.tetrate.io/v2\n"
+            "kind: WasmExtension\nmetadata: {organization: acme, "
+            "name: ext-%04d}\nspec:\n  url: file:///w/%d.wasm\n"
+            "  phase: %s\n  priority: %d\n  config: {k: v%d, n: %d}\n",
             i, i, phases[i % 4], rand() % 1000, i, i);
     if (i % 100 >= public_pct)
-      fprintf(f, "  allowedIn: [organizations/acme/tenants/t%d]\n",
-              i % n_ten);
+      fprintf(f, "  allowedIn: [organizations/acme/tenants/t%d]\n", i % n_ten);
   }
-  fprintf(f, "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-             "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
-             "  selector: {mode: SIDECAR}\n  route: {cluster: app}\n"
-             "  httpFilters:\n  - {name: envoy.filters.http.router, "
-             "typedConfig: {'@type': "
-             "envoy.extensions.filters.http.router.v3.Router}}\n"
-             "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-             "metadata: {name: out}\nspec:\n  port: 15001\n"
-             "  direction: OUTBOUND\n  route: {cluster: up}\n"
-             "  httpFilters:\n  - {name: envoy.filters.http.router, "
-             "typedConfig: {'@type': "
-             "envoy.extensions.filters.http.router.v3.Router}}\n");
+  fprintf(f,
+          "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+          "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
+          "  selector: {mode: SIDECAR}\n  route: {cluster: app}\n"
+          "  httpFilters:\n  - {name: envoy.filters.http.router, "
+          "typedConfig: {'@type': "
+          "envoy.extensions.filters.http.router.v3.Router}}\n"
+          "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+          "metadata: {name: out}\nspec:\n  port: 15001\n"
+          "  direction: OUTBOUND\n  route: {cluster: up}\n"
+          "  httpFilters:\n  - {name: envoy.filters.http.router, "
+          "typedConfig: {'@type': "
+          "envoy.extensions.filters.http.router.v3.Router}}\n");
   fclose(f);
   problems_init(&pb, 100);
   if (file_store_load(path, NULL, &cat, &pb, &err) < 0 || pb.n_errors > 0) {

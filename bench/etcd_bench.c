@@ -42,8 +42,7 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void on_load(void *ctx, struct catalog *cat,
-                    const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
   const struct wasm_ext *e =
       catalog_ext_find(cat, "organizations/acme/extensions/bench");
 
@@ -75,8 +74,7 @@ static double wait_prio(int prio) {
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += 10;
   pthread_mutex_lock(&mu);
-  while (last_prio != prio &&
-         pthread_cond_timedwait(&cond, &mu, &until) == 0)
+  while (last_prio != prio && pthread_cond_timedwait(&cond, &mu, &until) == 0)
     ;
   if (last_prio == prio)
     at = last_at;
@@ -93,8 +91,7 @@ static int cmp(const void *a, const void *b) {
 static void report(const char *what, double *v, int n) {
   qsort(v, (size_t)n, sizeof(*v), cmp);
   printf("%-44s n=%3d  p50 %7.1f ms  p99 %7.1f ms  max %7.1f ms\n", what, n,
-         v[n / 2], v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
-         v[n - 1]);
+         v[n / 2], v[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1], v[n - 1]);
 }
 
 static int free_port(void) {
@@ -131,15 +128,14 @@ static int start_etcd(char *endpoint, size_t n) {
 
     dup2(fd, 1);
     dup2(fd, 2);
-    execl("/usr/bin/etcd", "etcd", "--data-dir", data,
-          "--listen-client-urls", curl, "--advertise-client-urls", curl,
-          "--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-          "--initial-cluster", cluster, (char *)NULL);
+    execl("/usr/bin/etcd", "etcd", "--data-dir", data, "--listen-client-urls",
+          curl, "--advertise-client-urls", curl, "--listen-peer-urls", purl,
+          "--initial-advertise-peer-urls", purl, "--initial-cluster", cluster,
+          (char *)NULL);
     _exit(127);
   }
   snprintf(cmd, sizeof(cmd),
-           "etcdctl --endpoints=%s endpoint health >/dev/null 2>&1",
-           endpoint);
+           "etcdctl --endpoints=%s endpoint health >/dev/null 2>&1", endpoint);
   for (int i = 0; i < 200; i++) {
     if (system(cmd) == 0)
       return 0;
@@ -232,8 +228,8 @@ int main(int argc, char **argv) {
         goto out;
       }
       t0 = now_ms();
-      if (etcd_client_put_if(cl, KEY, v, strlen(v),
-                             found ? kv.mod_revision : 0, NULL, &err) < 0) {
+      if (etcd_client_put_if(cl, KEY, v, strlen(v), found ? kv.mod_revision : 0,
+                             NULL, &err) < 0) {
         etcd_kv_cleanup(&kv);
         fprintf(stderr, "etcd_bench: %s\n", err.msg);
         goto out;

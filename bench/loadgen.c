@@ -104,12 +104,12 @@ _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(int)
 
 #define MAX_PROXIES 100000
 #define MAX_STEPS 16
-#define MAX_NAMES 1000000    /* distinct resource names, all proxies */
-#define MAX_MSG (16u << 20)  /* largest response accepted */
-#define TICK_MS 10           /* bound on one completion-queue wait */
-#define DRAIN_S 20.0         /* bound on the teardown */
-#define FAIL_LOG_MAX 10      /* stream failures / NACKs / strays named */
-#define ACK_GRACE_S 0.25     /* last ACK sent -> server CPU sample */
+#define MAX_NAMES 1000000   /* distinct resource names, all proxies */
+#define MAX_MSG (16u << 20) /* largest response accepted */
+#define TICK_MS 10          /* bound on one completion-queue wait */
+#define DRAIN_S 20.0        /* bound on the teardown */
+#define FAIL_LOG_MAX 10     /* stream failures / NACKs / strays named */
+#define ACK_GRACE_S 0.25    /* last ACK sent -> server CPU sample */
 
 #define TAG_RECV 1u
 #define TAG_SEND 2u
@@ -127,7 +127,7 @@ static double now_s(void) {
 
 struct srv_sample {
   int ok;
-  double cpu_s;  /* utime + stime, seconds */
+  double cpu_s; /* utime + stime, seconds */
   double rss_kib;
 };
 
@@ -432,8 +432,8 @@ static void dc_free(void) {
 /* Proxies */
 
 struct lis {
-  uint32_t name;      /* interned listener name */
-  struct idset ecds;  /* ECDS names its HCMs reference */
+  uint32_t name;     /* interned listener name */
+  struct idset ecds; /* ECDS names its HCMs reference */
 };
 
 struct proxy {
@@ -450,8 +450,8 @@ struct proxy {
   uint8_t gateway;
   uint8_t recv_pending, send_pending, status_pending;
   uint8_t started, ended, failed, cancelled, imd_posted;
-  uint8_t lds_ok;    /* an LDS response has been decoded and ACKed */
-  uint8_t full;      /* holds a full config (counted in g.n_full) */
+  uint8_t lds_ok; /* an LDS response has been decoded and ACKed */
+  uint8_t full;   /* holds a full config (counted in g.n_full) */
   uint8_t ever_full;
   uint8_t owe_lds, owe_ecds; /* a request of that type is to be sent */
   uint8_t lds_ack_nonce, ecds_ack_nonce; /* delta: nonce to echo */
@@ -495,13 +495,13 @@ static struct {
 
   /* counters */
   uint32_t n_full, n_failed, n_started_streams;
-  uint64_t msgs, bytes, msgs_lds, msgs_ecds, nacks, decode_errors,
-      stray_ecds, ecds_removed, bytes_sent, reqs_sent;
+  uint64_t msgs, bytes, msgs_lds, msgs_ecds, nacks, decode_errors, stray_ecds,
+      ecds_removed, bytes_sent, reqs_sent;
   double last_rx;
   int fail_logged, nack_logged, stray_logged;
 
   /* the current step */
-  uint32_t gen;      /* 0 = no step yet */
+  uint32_t gen; /* 0 = no step yet */
   double mark_t0;
   int expect_kind, expect_tenant;
   uint32_t expected, expected_rx;
@@ -825,8 +825,8 @@ static int type_is(const Google__Protobuf__Any *a, const char *url) {
 
 /* Decodes one Listener resource into l (l->ecds unnormalized). Returns 0 or
  * -1 with a reason in err. */
-static int decode_listener_full(const Google__Protobuf__Any *a,
-                                struct lis *l, char *err, size_t errlen) {
+static int decode_listener_full(const Google__Protobuf__Any *a, struct lis *l,
+                                char *err, size_t errlen) {
   Envoy__Config__Listener__V3__Listener *lst;
   size_t c, f, h, cap = 16;
   int rc = 0;
@@ -869,8 +869,10 @@ static int decode_listener_full(const Google__Protobuf__Any *a,
               NULL, flt->typed_config->value.len,
               flt->typed_config->value.data);
       if (hcm == NULL) {
-        snprintf(err, errlen, "listener %s: HttpConnectionManager does not "
-                              "decode", lst->name);
+        snprintf(err, errlen,
+                 "listener %s: HttpConnectionManager does not "
+                 "decode",
+                 lst->name);
         rc = -1;
         break;
       }
@@ -884,8 +886,10 @@ static int decode_listener_full(const Google__Protobuf__Any *a,
           continue;
         if (hf->config_discovery == NULL || hf->name == NULL ||
             hf->name[0] == '\0') {
-          snprintf(err, errlen, "listener %s: http filter %zu has an empty "
-                                "config_discovery", lst->name, h);
+          snprintf(err, errlen,
+                   "listener %s: http filter %zu has an empty "
+                   "config_discovery",
+                   lst->name, h);
           rc = -1;
           break;
         }
@@ -1093,8 +1097,10 @@ static void mark_ecds_got(struct proxy *p, uint32_t id) {
   if (k == UINT32_MAX) {
     g.stray_ecds++;
     if (g.stray_logged++ < FAIL_LOG_MAX)
-      fprintf(stderr, "loadgen: proxy-%05u got ECDS %s it does not "
-                      "reference\n", p->idx, g_names[id]);
+      fprintf(stderr,
+              "loadgen: proxy-%05u got ECDS %s it does not "
+              "reference\n",
+              p->idx, g_names[id]);
     return;
   }
   p->got[k] = 1;
@@ -1173,8 +1179,8 @@ static void on_delta(struct proxy *p, const uint8_t *data, size_t len,
   char err[512];
   size_t i, j;
 
-  r = envoy__service__discovery__v3__delta_discovery_response__unpack(
-      NULL, len, data);
+  r = envoy__service__discovery__v3__delta_discovery_response__unpack(NULL, len,
+                                                                      data);
   if (r == NULL) {
     g.decode_errors++;
     fail_log(p, "a DeltaDiscoveryResponse does not decode");
@@ -1189,8 +1195,8 @@ static void on_delta(struct proxy *p, const uint8_t *data, size_t len,
     if (nl == NULL)
       abort();
     for (i = 0; i < r->n_resources && !bad; i++)
-      if (decode_listener(r->resources[i]->resource, &nl[i], err,
-                          sizeof(err)) < 0)
+      if (decode_listener(r->resources[i]->resource, &nl[i], err, sizeof(err)) <
+          0)
         bad = 1;
     set_str(&p->lds_nonce, r->nonce);
     p->lds_ack_nonce = 1;
@@ -1237,8 +1243,7 @@ static void on_delta(struct proxy *p, const uint8_t *data, size_t len,
     if (ids == NULL)
       abort();
     for (i = 0; i < r->n_resources && !bad; i++)
-      if (decode_ecds(r->resources[i]->resource, &ids[i], err,
-                      sizeof(err)) < 0)
+      if (decode_ecds(r->resources[i]->resource, &ids[i], err, sizeof(err)) < 0)
         bad = 1;
     set_str(&p->ecds_nonce, r->nonce);
     p->ecds_ack_nonce = 1;
@@ -1455,8 +1460,8 @@ static int start_proxy(struct proxy *p, grpc_channel_credentials *creds) {
   p->ch = grpc_channel_create(g.target, creds, g_chargs);
   if (p->ch == NULL)
     return -1;
-  p->call = grpc_channel_create_call(p->ch, NULL, GRPC_PROPAGATE_DEFAULTS,
-                                     g.cq, g.method, NULL,
+  p->call = grpc_channel_create_call(p->ch, NULL, GRPC_PROPAGATE_DEFAULTS, g.cq,
+                                     g.method, NULL,
                                      gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
   if (p->call == NULL)
     return -1;
@@ -1511,8 +1516,7 @@ static void fmt_bytes(char *out, size_t len, double b) {
 
 struct phase_base {
   double t0;
-  uint64_t msgs, bytes, lds, ecds, nacks, decode_errors, stray, removed,
-      reqs;
+  uint64_t msgs, bytes, lds, ecds, nacks, decode_errors, stray, removed, reqs;
   uint32_t failed;
   struct srv_sample srv;
   struct self_sample self;
@@ -1583,8 +1587,7 @@ static void print_common(const struct phase_base *b,
          self_end->user_s - b->self.user_s, self_end->sys_s - b->self.sys_s,
          self_rss_kib() / 1024.0);
   snprintf(ml + o, mllen - o, " gen_cpu_s=%.3f gen_rss_kib=%.0f",
-           self_end->user_s + self_end->sys_s - b->self.user_s -
-               b->self.sys_s,
+           self_end->user_s + self_end->sys_s - b->self.user_s - b->self.sys_s,
            self_rss_kib());
 }
 
@@ -1656,9 +1659,8 @@ static int run_storm(grpc_channel_credentials *creds) {
            "FLEET phase=storm label=%s n=%d proxies_full=%u all_full_s=%.3f "
            "p50_s=%.3f p99_s=%.3f max_s=%.3f",
            g.label, g.n, g.n_full,
-           g.n_full == (uint32_t)g.n ? t_all - b.t0 : -1.0,
-           pct(lat, nl, 0.5), pct(lat, nl, 0.99),
-           nl > 0 ? lat[nl - 1] : NAN);
+           g.n_full == (uint32_t)g.n ? t_all - b.t0 : -1.0, pct(lat, nl, 0.5),
+           pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN);
   print_common(&b, &srv_end, &self_end, ml, sizeof(ml));
   printf("%s\n", ml);
   fflush(stdout);
@@ -1726,8 +1728,7 @@ static void run_step(const struct step *st) {
       }
       /* quiet: nothing received for quiet_ms, and for expect=none at
        * least 3 s after the write (debounce + reload + push) */
-      if (now - (g.last_rx > b.t0 ? g.last_rx : b.t0) >=
-              g.quiet_ms / 1000.0 &&
+      if (now - (g.last_rx > b.t0 ? g.last_rx : b.t0) >= g.quiet_ms / 1000.0 &&
           (g.expected > 0 || now - b.t0 >= 3.0)) {
         done = 1;
         break;
@@ -1766,15 +1767,15 @@ static void run_step(const struct step *st) {
       if (o < sizeof(names) - 64)
         o += (size_t)snprintf(names + o, sizeof(names) - o,
                               "%sproxy-%05u(t%03u: %u LDS, %u ECDS)",
-                              o > 0 ? ", " : "", p->idx, p->tenant,
-                              p->mark_lds, p->mark_ecds);
+                              o > 0 ? ", " : "", p->idx, p->tenant, p->mark_lds,
+                              p->mark_ecds);
     }
   }
   qsort(lat, nl, sizeof(double), cmp_double);
 
   printf("\n[%s] %s -> %s, reload by %s, expect %s%s, %s\n", st->name,
-         strrchr(st->src, '/') ? strrchr(st->src, '/') + 1 : st->src,
-         st->dst, st->hup ? "SIGHUP (no debounce)" : "inotify (debounce)",
+         strrchr(st->src, '/') ? strrchr(st->src, '/') + 1 : st->src, st->dst,
+         st->hup ? "SIGHUP (no debounce)" : "inotify (debounce)",
          st->expect_kind == 0   ? "all"
          : st->expect_kind == 1 ? "none"
                                 : "tenant ",
@@ -1797,8 +1798,7 @@ static void run_step(const struct step *st) {
     printf("  %-34s %.2f core-s to the last delivery (reload + send), "
            "%.2f to last ACK + 0.25 s\n",
            "server CPU for the push", g.srv_at_delivery.cpu_s - b.srv.cpu_s,
-           (srv_settled.ok ? srv_settled.cpu_s : srv_end.cpu_s) -
-               b.srv.cpu_s);
+           (srv_settled.ok ? srv_settled.cpu_s : srv_end.cpu_s) - b.srv.cpu_s);
   if (timed_out)
     printf("  %-34s timed out after %d s: %u of %u expected proxies "
            "received anything\n",
@@ -1812,8 +1812,7 @@ static void run_step(const struct step *st) {
       st->name, g.label, g.n, st->hup ? "sighup" : "inotify", g.expected,
       changed, exp_changed, nl, unsettled, unexpected, unexpected_msgs,
       pct(lat, nl, 0.5), pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN,
-      isnan(g.t_last_delivery) ? -1.0 : g.t_last_delivery - b.t0,
-      timed_out);
+      isnan(g.t_last_delivery) ? -1.0 : g.t_last_delivery - b.t0, timed_out);
   if (g.srv_at_delivery.ok && b.srv.ok)
     snprintf(ml + o, sizeof(ml) - o,
              " server_push_send_cpu_s=%.3f server_push_total_cpu_s=%.3f",
@@ -1841,12 +1840,11 @@ static void run_idle(void) {
     pump(TICK_MS * 10);
   srv_end = srv_sample();
   self_end = self_sample();
-  printf("\n[e] idle: %d proxies held for %d s, %s\n", g.n, g.idle_s,
-         g.label);
-  printf("  %-34s %u of %d\n", "proxies holding a full config", g.n_full,
-         g.n);
-  snprintf(ml, sizeof(ml), "FLEET phase=idle label=%s n=%d idle_s=%d "
-                           "proxies_full=%u",
+  printf("\n[e] idle: %d proxies held for %d s, %s\n", g.n, g.idle_s, g.label);
+  printf("  %-34s %u of %d\n", "proxies holding a full config", g.n_full, g.n);
+  snprintf(ml, sizeof(ml),
+           "FLEET phase=idle label=%s n=%d idle_s=%d "
+           "proxies_full=%u",
            g.label, g.n, g.idle_s, g.n_full);
   print_common(&b, &srv_end, &self_end, ml, sizeof(ml));
   printf("%s\n", ml);
@@ -1873,8 +1871,10 @@ static void teardown(void) {
              g.px[i].status_pending;
   } while (busy && now_s() < deadline);
   if (busy)
-    fprintf(stderr, "loadgen: teardown: operations still pending after "
-                    "%.0f s; leaking them\n", DRAIN_S);
+    fprintf(stderr,
+            "loadgen: teardown: operations still pending after "
+            "%.0f s; leaking them\n",
+            DRAIN_S);
   for (i = 0; i < g.n; i++) {
     struct proxy *p = &g.px[i];
 
@@ -1903,8 +1903,9 @@ static void teardown(void) {
   grpc_completion_queue_shutdown(g.cq);
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(
-        g.cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                           gpr_time_from_millis(1000, GPR_TIMESPAN)),
+        g.cq,
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(1000, GPR_TIMESPAN)),
         NULL);
     if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
@@ -2077,8 +2078,9 @@ static int run_main(int argc, char **argv) {
       getrlimit(RLIMIT_NOFILE, &rl);
     }
     if (rl.rlim_cur < (rlim_t)g.n + 64) {
-      fprintf(stderr, "loadgen: RLIMIT_NOFILE is %llu, %d proxies need "
-                      "about %d (raise the hard limit)\n",
+      fprintf(stderr,
+              "loadgen: RLIMIT_NOFILE is %llu, %d proxies need "
+              "about %d (raise the hard limit)\n",
               (unsigned long long)rl.rlim_cur, g.n, g.n + 256);
       return 1;
     }
@@ -2107,8 +2109,8 @@ static int run_main(int argc, char **argv) {
 
   grpc_init();
   g.cq = grpc_completion_queue_create_for_next(NULL);
-  g.method = grpc_slice_from_static_string(g.delta ? METHOD_DELTA_ADS
-                                                   : METHOD_ADS);
+  g.method =
+      grpc_slice_from_static_string(g.delta ? METHOD_DELTA_ADS : METHOD_ADS);
   channel_args_init();
   creds = grpc_insecure_credentials_create();
 

@@ -19,8 +19,8 @@
 #define LOADGEN_APPS 8
 
 /* The tenants the scenario changes touch (see loadgen_store.c). */
-#define LOADGEN_TENANT_C 3    /* (c): one extension of this tenant changes */
-#define LOADGEN_TENANT_D_OUT 1 /* (d): shared-move leaves this tenant ... */
+#define LOADGEN_TENANT_C 3      /* (c): one extension of this tenant changes */
+#define LOADGEN_TENANT_D_OUT 1  /* (d): shared-move leaves this tenant ... */
 #define LOADGEN_TENANT_D_KEEP 2 /* ... and stays in this one */
 
 /* `loadgen gen-store` entry point: argv without the subcommand name. */

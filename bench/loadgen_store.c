@@ -181,8 +181,7 @@ static int write_text(const char *path, const char *text) {
 
 static int mkdir_p(const char *path) {
   if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-    fprintf(stderr, "loadgen gen-store: mkdir %s: %s\n", path,
-            strerror(errno));
+    fprintf(stderr, "loadgen gen-store: mkdir %s: %s\n", path, strerror(errno));
     return -1;
   }
   return 0;

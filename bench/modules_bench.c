@@ -66,7 +66,8 @@ static void *run(void *arg) {
 
     c->got = 0;
     if (curl_easy_perform(h) != CURLE_OK ||
-        (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status), status != 200) ||
+        (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status),
+         status != 200) ||
         c->got != c->expect)
       c->errors++;
     c->lat[i] = now_s() - t0;

@@ -88,38 +88,38 @@ static int write_file(const char *dir, int i, int rev) {
   for (int k = 0; k < EXTS_PER_FILE; k++) {
     int n = i * EXTS_PER_FILE + k;
 
-    fprintf(f,
-            "---\n"
-            "apiVersion: extension.tsb.tetrate.io/v2\n"
-            "kind: WasmExtension\n"
-            "metadata:\n"
-            "  organization: org%d\n"
-            "  name: ext-%05d\n"
-            "spec:\n"
-            "  allowedIn:\n"
-            "  - organizations/org%d/tenants/team-%03d\n"
-            "  url: oci://registry.example.com/wasm/ext-%05d:1.%d\n"
-            "  source: https://git.example.com/wasm/ext-%05d\n"
-            "  description: extension %d of team %d, revision %d\n"
-            "  phase: %s\n"
-            "  priority: %d\n"
-            "  imagePullPolicy: IfNotPresent\n"
-            "  failStrategy: %s\n"
-            "  vmConfig:\n"
-            "    env:\n"
-            "    - {name: LOG_LEVEL, value: info}\n"
-            "    - {name: POD_NAME, valueFrom: HOST}\n"
-            "  match: {mode: %s}\n"
-            "  config:\n"
-            "    header: x-ext-%05d\n"
-            "    limits: {rps: %d, burst: 20}\n"
-            "    paths: [/api, /admin]\n",
-            i % 10, n, i % 10, i, n, rev, n, n, i, rev,
-            (const char *[]){"AUTHN", "AUTHZ", "STATS",
-                             "UNSPECIFIED_PHASE"}[n % 4],
-            n % 100, n % 2 ? "FAIL_OPEN" : "FAIL_CLOSE",
-            (const char *[]){"CLIENT", "SERVER", "CLIENT_AND_SERVER"}[n % 3],
-            n, 100 + n % 900);
+    fprintf(
+        f,
+        "---\n"
+        "apiVersion: extension.tsb.tetrate.io/v2\n"
+        "kind: WasmExtension\n"
+        "metadata:\n"
+        "  organization: org%d\n"
+        "  name: ext-%05d\n"
+        "spec:\n"
+        "  allowedIn:\n"
+        "  - organizations/org%d/tenants/team-%03d\n"
+        "  url: oci://registry.example.com/wasm/ext-%05d:1.%d\n"
+        "  source: https://git.example.com/wasm/ext-%05d\n"
+        "  description: extension %d of team %d, revision %d\n"
+        "  phase: %s\n"
+        "  priority: %d\n"
+        "  imagePullPolicy: IfNotPresent\n"
+        "  failStrategy: %s\n"
+        "  vmConfig:\n"
+        "    env:\n"
+        "    - {name: LOG_LEVEL, value: info}\n"
+        "    - {name: POD_NAME, valueFrom: HOST}\n"
+        "  match: {mode: %s}\n"
+        "  config:\n"
+        "    header: x-ext-%05d\n"
+        "    limits: {rps: %d, burst: 20}\n"
+        "    paths: [/api, /admin]\n",
+        i % 10, n, i % 10, i, n, rev, n, n, i, rev,
+        (const char *[]){"AUTHN", "AUTHZ", "STATS", "UNSPECIFIED_PHASE"}[n % 4],
+        n % 100, n % 2 ? "FAIL_OPEN" : "FAIL_CLOSE",
+        (const char *[]){"CLIENT", "SERVER", "CLIENT_AND_SERVER"}[n % 3], n,
+        100 + n % 900);
   }
   for (int k = 0; k < TMPLS_PER_FILE; k++) {
     int n = i * TMPLS_PER_FILE + k;
@@ -175,8 +175,7 @@ struct waiter {
   size_t n_exts, n_tmpls, n_problems;
 };
 
-static void on_load(void *ctx, struct catalog *cat,
-                    const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
   struct waiter *w = ctx;
   double t = now_ms();
 
@@ -199,8 +198,7 @@ static int wait_loads(struct waiter *w, int loads) {
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += 10;
   pthread_mutex_lock(&w->mu);
-  while (w->loads <= loads &&
-         pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
+  while (w->loads <= loads && pthread_cond_timedwait(&w->cv, &w->mu, &dl) == 0)
     ;
   ok = w->loads > loads;
   pthread_mutex_unlock(&w->mu);

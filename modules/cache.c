@@ -33,8 +33,8 @@
 
 struct centry {
   uint64_t size;
-  int64_t last_use;    /* ns since the epoch */
-  int64_t last_touch;  /* when the file's mtime was last set */
+  int64_t last_use;   /* ns since the epoch */
+  int64_t last_touch; /* when the file's mtime was last set */
   int referenced;
   int is_private;
   char **root_ids;
@@ -149,7 +149,8 @@ static int hash_file(const char *path, char hex[DIGEST_HEX_LEN + 1],
   int rc = 0;
 
   *size = 0;
-  if (ctx == NULL || fd < 0 || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+  if (ctx == NULL || fd < 0 ||
+      EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
     rc = XDS_EIO;
     goto out;
   }
@@ -349,8 +350,8 @@ static int load_entries(struct modcache *c) {
     struct centry *e;
     uint64_t size;
 
-    if (n != DIGEST_HEX_LEN + 5 || strcmp(de->d_name + DIGEST_HEX_LEN,
-                                          ".wasm") != 0)
+    if (n != DIGEST_HEX_LEN + 5 ||
+        strcmp(de->d_name + DIGEST_HEX_LEN, ".wasm") != 0)
       continue;
     memcpy(hex, de->d_name, DIGEST_HEX_LEN);
     hex[DIGEST_HEX_LEN] = '\0';
@@ -489,8 +490,8 @@ int modcache_open(const char *dir, uint64_t max_bytes, struct modcache **out,
   if (rc == 0 && access(dir, R_OK | W_OK | X_OK) < 0)
     rc = XDS_EIO;
   if (rc < 0) {
-    xds_err_set(err, rc, "--module-cache %s: cannot create or write: %s",
-                dir, rc == XDS_EIO ? strerror(errno) : xds_strerror(rc));
+    xds_err_set(err, rc, "--module-cache %s: cannot create or write: %s", dir,
+                rc == XDS_EIO ? strerror(errno) : xds_strerror(rc));
     goto fail;
   }
   clean_tmp(c);
@@ -532,8 +533,8 @@ int modcache_put(struct modcache *c, const char *hex, const void *data,
     return xds_err_set(err, XDS_EINVAL, "cache: bad digest");
   rc = digest_sha256_hex(data, len, got);
   if (rc < 0 || strcmp(got, hex) != 0)
-    return xds_err_set(err, XDS_EINVAL,
-                       "cache: bytes hash to %s, not %s", got, hex);
+    return xds_err_set(err, XDS_EINVAL, "cache: bytes hash to %s, not %s", got,
+                       hex);
   pthread_mutex_lock(&c->lock);
   e = xds_map_get(c->entries, hex);
   if (e == NULL) {
@@ -697,8 +698,8 @@ int modcache_resolution_put(struct modcache *c, const char *key,
   if (manifest_hex != NULL && manifest_hex[0] != '\0' &&
       xds_map_count(c->manifests) < MODCACHE_MAX_RESOLUTIONS) {
     mcopy = xds_strdup(hex);
-    if (mcopy != NULL && xds_map_put(c->manifests, manifest_hex, mcopy,
-                                     &mold) == 0)
+    if (mcopy != NULL &&
+        xds_map_put(c->manifests, manifest_hex, mcopy, &mold) == 0)
       mcopy = NULL;
     xds_free(mold);
     xds_free(mcopy);

@@ -41,7 +41,7 @@ struct modcache_meta {
   uint64_t size;
   char **root_ids; /* owned copy */
   size_t n_root_ids;
-  int is_private;  /* only ever fetched with credentials */
+  int is_private; /* only ever fetched with credentials */
 };
 
 /* Opens (creating if needed) the cache in dir, bounded to max_bytes (0: no

@@ -57,8 +57,8 @@ int creds_from_json(const char *json, size_t len, const char *registry,
   key_host(registry, want, sizeof(want));
   root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
   if (root == NULL)
-    return xds_err_set(err, XDS_EPARSE,
-                       "pull secret: not JSON (line %d)", jerr.line);
+    return xds_err_set(err, XDS_EPARSE, "pull secret: not JSON (line %d)",
+                       jerr.line);
   auths = json_object_get(root, "auths");
   if (!json_is_object(auths)) {
     rc = xds_err_set(err, XDS_EPARSE, "pull secret: no \"auths\" object");

@@ -15,8 +15,7 @@ int digest_sha256_hex(const void *data, size_t len,
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
 
-  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-      mdlen != 32)
+  if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
     return XDS_EIO;
   for (unsigned i = 0; i < 32; i++) {
     out[2 * i] = hexd[md[i] >> 4];

@@ -173,8 +173,8 @@ static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud) {
 }
 
 /* Copies a header's value, trimmed, into dst if name matches. */
-static void take_header(const char *line, size_t n, const char *name,
-                        char *dst, size_t cap) {
+static void take_header(const char *line, size_t n, const char *name, char *dst,
+                        size_t cap) {
   size_t nl = strlen(name), vl;
   const char *v;
 
@@ -186,8 +186,7 @@ static void take_header(const char *line, size_t n, const char *name,
     v++;
     vl--;
   }
-  while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
-                    v[vl - 1] == ' '))
+  while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
     vl--;
   if (vl >= cap)
     vl = cap - 1;
@@ -341,8 +340,9 @@ int fetch_run(const struct fetch_policy *pol, const struct fetch_req *req,
                      "cloud-metadata address",
                      shown);
   } else if (ctx.toobig || cc == CURLE_FILESIZE_EXCEEDED) {
-    rc = xds_err_set(err, XDS_ETOOBIG, "%s: body exceeds the limit of %zu bytes",
-                     shown, req->max_body);
+    rc =
+        xds_err_set(err, XDS_ETOOBIG, "%s: body exceeds the limit of %zu bytes",
+                    shown, req->max_body);
   } else if (cc == CURLE_OUT_OF_MEMORY) {
     rc = xds_err_set(err, XDS_ENOMEM, "%s: out of memory", shown);
   } else if (cc == CURLE_TOO_MANY_REDIRECTS) {

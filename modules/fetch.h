@@ -30,29 +30,29 @@
 #define FETCH_MAX_HEADER 2048
 
 struct fetch_policy {
-  long timeout_ms;         /* whole request including redirects; 0: 30 s */
-  long connect_timeout_ms; /* 0: 10 s */
-  int max_redirects;       /* 0: do not follow */
-  int allow_link_local;    /* 1: skip the link-local/metadata refusal */
-  const char *ca_file;     /* nullable: CA bundle instead of the system's */
+  long timeout_ms;          /* whole request including redirects; 0: 30 s */
+  long connect_timeout_ms;  /* 0: 10 s */
+  int max_redirects;        /* 0: do not follow */
+  int allow_link_local;     /* 1: skip the link-local/metadata refusal */
+  const char *ca_file;      /* nullable: CA bundle instead of the system's */
   const atomic_int *cancel; /* nullable: nonzero aborts the transfer (EIO) */
 };
 
 struct fetch_req {
   const char *url;
-  int head;                    /* 1: HEAD instead of GET */
-  const char *const *headers;  /* NULL-terminated "Name: value", nullable */
-  size_t max_body;             /* body limit (XDS_ETOOBIG past it) */
+  int head;                   /* 1: HEAD instead of GET */
+  const char *const *headers; /* NULL-terminated "Name: value", nullable */
+  size_t max_body;            /* body limit (XDS_ETOOBIG past it) */
 };
 
 struct fetch_resp {
-  long status;               /* final HTTP status */
+  long status; /* final HTTP status */
   struct xds_buf body;
-  char content_type[256];    /* "" when absent */
+  char content_type[256]; /* "" when absent */
   char www_authenticate[FETCH_MAX_HEADER];
-  char docker_digest[128];   /* Docker-Content-Digest, "" when absent */
+  char docker_digest[128];         /* Docker-Content-Digest, "" when absent */
   char location[FETCH_MAX_HEADER]; /* Location of the final response */
-  int refused;               /* 1: a destination broke the policy */
+  int refused;                     /* 1: a destination broke the policy */
 };
 
 /* Once per process before any fetch, any thread (idempotent, thread-safe).

@@ -21,24 +21,25 @@
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define MT_DOCKER_LIST \
+#define MT_DOCKER_MANIFEST                                                     \
+  "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_LIST                                                         \
   "application/vnd.docker.distribution.manifest.list.v2+json"
 #define MT_SOLO_CONFIG "application/vnd.module.wasm.config.v1+json"
 #define MT_SOLO_LAYER "application/vnd.module.wasm.content.layer.v1+wasm"
 #define MT_W2O_LAYER "application/vnd.wasm.content.layer.v1+wasm"
 #define MT_CNCF_LAYER "application/wasm"
 
-#define ACCEPT_MANIFESTS                                                      \
-  "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST        \
+#define ACCEPT_MANIFESTS                                                       \
+  "Accept: " MT_OCI_MANIFEST ", " MT_OCI_INDEX ", " MT_DOCKER_MANIFEST         \
   ", " MT_DOCKER_LIST
 
 struct reg {
   const struct oci_ref *ref;
   const struct oci_opts *o;
-  char base[320];  /* scheme://host[:port]/v2/repo */
+  char base[320];                   /* scheme://host[:port]/v2/repo */
   char auth[FETCH_MAX_HEADER + 64]; /* "Authorization: ...", or "" */
-  int plain_ok;    /* registry reached over http by policy */
+  int plain_ok;                     /* registry reached over http by policy */
 };
 
 /* ---- references ---------------------------------------------------- */
@@ -281,7 +282,7 @@ static void url_host(const char *url, char *out, size_t cap) {
 static int fetch_token(struct reg *r, const char *challenge,
                        struct xds_err *err) {
   char key[32], val[1024], realm[1024] = "", service[1024] = "",
-       scope[1024] = "";
+                           scope[1024] = "";
   char esc_service[3072], esc_scope[3072], rhost[256], *url = NULL;
   char basic_hdr[FETCH_MAX_HEADER];
   const char *hdrs[2] = {NULL, NULL};
@@ -301,8 +302,7 @@ static int fetch_token(struct reg *r, const char *challenge,
       snprintf(scope, sizeof(scope), "%s", val);
   }
   if (realm[0] == '\0')
-    return xds_err_set(err, XDS_EPARSE,
-                       "%s: Bearer challenge without a realm",
+    return xds_err_set(err, XDS_EPARSE, "%s: Bearer challenge without a realm",
                        r->ref->registry);
   if (scope[0] == '\0')
     snprintf(scope, sizeof(scope), "repository:%s:pull", r->ref->repo);
@@ -345,8 +345,8 @@ static int fetch_token(struct reg *r, const char *challenge,
   }
   if (resp.status != 200) {
     rc = xds_err_set(err, resp.status >= 500 ? XDS_EIO : XDS_EPERM,
-                     "%s: token service %s answered HTTP %ld",
-                     r->ref->registry, rhost, resp.status);
+                     "%s: token service %s answered HTTP %ld", r->ref->registry,
+                     rhost, resp.status);
     goto out;
   }
   root = json_loadb(resp.body.data, resp.body.len, 0, &jerr);
@@ -379,12 +379,10 @@ static int authenticate(struct reg *r, const char *challenge,
                          "%s: registry requires credentials and the "
                          "extension has no imagePullSecret",
                          r->ref->registry);
-    snprintf(r->auth, sizeof(r->auth), "Authorization: Basic %s",
-             r->o->basic);
+    snprintf(r->auth, sizeof(r->auth), "Authorization: Basic %s", r->o->basic);
     return 0;
   }
-  return xds_err_set(err, XDS_EPERM,
-                     "%s: unsupported authentication challenge",
+  return xds_err_set(err, XDS_EPERM, "%s: unsupported authentication challenge",
                      r->ref->registry);
 }
 
@@ -421,8 +419,7 @@ static int reg_get(struct reg *r, const char *path, const char *accept,
     if (resp->status != 401 || attempt > 0)
       break;
     if (resp->www_authenticate[0] == '\0')
-      return xds_err_set(err, XDS_EPERM,
-                         "%s/%s: HTTP 401 without a challenge",
+      return xds_err_set(err, XDS_EPERM, "%s/%s: HTTP 401 without a challenge",
                          r->ref->registry, r->ref->repo);
     {
       char challenge[FETCH_MAX_HEADER];
@@ -439,8 +436,7 @@ static int reg_get(struct reg *r, const char *path, const char *accept,
     return 0;
   case 401:
   case 403:
-    return xds_err_set(err, XDS_EPERM,
-                       "%s/%s: %s: access denied (HTTP %ld)%s",
+    return xds_err_set(err, XDS_EPERM, "%s/%s: %s: access denied (HTTP %ld)%s",
                        r->ref->registry, r->ref->repo, what, resp->status,
                        r->o->basic ? "" : "; no imagePullSecret was given");
   case 404:
@@ -465,8 +461,8 @@ static int get_manifest(struct reg *r, const char *reference,
   struct fetch_resp resp;
   char path[300], hdr_hex[DIGEST_HEX_LEN + 1];
   json_error_t jerr;
-  size_t max = r->o->max_manifest ? r->o->max_manifest
-                                  : OCI_DEFAULT_MAX_MANIFEST;
+  size_t max =
+      r->o->max_manifest ? r->o->max_manifest : OCI_DEFAULT_MAX_MANIFEST;
   int rc;
 
   *out = NULL;
@@ -493,8 +489,8 @@ static int get_manifest(struct reg *r, const char *reference,
                      r->ref->registry, r->ref->repo, reference);
     goto out;
   }
-  *out = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0,
-                    &jerr);
+  *out =
+      json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, &jerr);
   if (!json_is_object(*out)) {
     json_decref(*out);
     *out = NULL;
@@ -708,8 +704,8 @@ int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
     snprintf(reference, sizeof(reference), "sha256:%s", ref->digest);
   else
     snprintf(reference, sizeof(reference), "%s", ref->tag);
-  rc = get_manifest(&r, reference, ref->digest[0] ? ref->digest : NULL, &m,
-                    hex, err);
+  rc = get_manifest(&r, reference, ref->digest[0] ? ref->digest : NULL, &m, hex,
+                    err);
   if (rc < 0)
     goto out;
   mt = str_of(m, "mediaType");
@@ -733,8 +729,10 @@ int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
     if (rc < 0)
       goto out;
     if (json_is_array(json_object_get(m, "manifests"))) {
-      rc = xds_err_set(err, XDS_EPARSE, "%s/%s: nested image indexes are "
-                       "not supported", ref->registry, ref->repo);
+      rc = xds_err_set(err, XDS_EPARSE,
+                       "%s/%s: nested image indexes are "
+                       "not supported",
+                       ref->registry, ref->repo);
       goto out;
     }
   }
@@ -746,8 +744,7 @@ int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
     goto out;
   }
   for (i = json_array_size(layers); i-- > 0;) {
-    if (is_raw_wasm(str_of(json_array_get(layers, i), "mediaType"),
-                    &variant)) {
+    if (is_raw_wasm(str_of(json_array_get(layers, i), "mediaType"), &variant)) {
       layer = json_array_get(layers, i);
       break;
     }

@@ -47,9 +47,9 @@
 #define OCI_MAX_REDIRECTS 5
 
 struct oci_ref {
-  char registry[256]; /* host[:port]; "docker.io" for Docker Hub */
-  char repo[256];     /* path inside the registry */
-  char tag[129];      /* "" when the reference has only a digest */
+  char registry[256];              /* host[:port]; "docker.io" for Docker Hub */
+  char repo[256];                  /* path inside the registry */
+  char tag[129];                   /* "" when the reference has only a digest */
   char digest[DIGEST_HEX_LEN + 1]; /* hex of @sha256:, "" when none */
 };
 
@@ -83,10 +83,10 @@ struct oci_result {
   char sha256[DIGEST_HEX_LEN + 1];          /* the module's */
   unsigned char *module; /* NULL when known() answered; else xds_malloc'd */
   size_t module_len;
-  char **root_ids;       /* from the image's runtime config; may be empty */
+  char **root_ids; /* from the image's runtime config; may be empty */
   size_t n_root_ids;
-  const char *variant;   /* static: "oci", "compat", "wasm-to-oci", "cncf",
-                            or "cached" */
+  const char *variant; /* static: "oci", "compat", "wasm-to-oci", "cncf",
+                          or "cached" */
 };
 
 /* Resolves ref and downloads its module. Returns 0 and fills res (release

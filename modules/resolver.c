@@ -35,13 +35,13 @@ struct entry {
   char **allowed_in;
   size_t n_allowed_in;
   enum wasm_url_scheme scheme;
-  int always;             /* effective pull policy */
-  int pinned;             /* digest-pinned oci reference */
-  uint64_t fingerprint;   /* of the record, to see changes */
-  uint64_t epoch;         /* bumped on every change */
+  int always;                /* effective pull policy */
+  int pinned;                /* digest-pinned oci reference */
+  uint64_t fingerprint;      /* of the record, to see changes */
+  uint64_t epoch;            /* bumped on every change */
   int busy, removed, forced; /* forced: next attempt goes to the network */
   int64_t due_ms;
-  unsigned failures;      /* consecutive */
+  unsigned failures; /* consecutive */
   uint64_t attempts;
   /* result */
   enum module_state state;
@@ -142,8 +142,8 @@ static uint64_t fingerprint(const struct wasm_ext *x) {
   h = fnv(h, x->url);
   h = fnv(h, x->pull_secret);
   h = fnv(h, x->sha256);
-  snprintf(num, sizeof(num), "%d/%d/%d/%d", (int)x->pull_policy,
-           (int)x->phase, (int)x->priority, (int)x->fail_strategy);
+  snprintf(num, sizeof(num), "%d/%d/%d/%d", (int)x->pull_policy, (int)x->phase,
+           (int)x->priority, (int)x->fail_strategy);
   h = fnv(h, num);
   h = fnv(h, x->config_json);
   h = fnv(h, x->plugin_name);
@@ -379,8 +379,7 @@ static void pull_http(struct resolver *r, const struct job *j,
   if (resp.status != 200) {
     char shown[256];
 
-    snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(j->url, "?#"),
-             j->url);
+    snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(j->url, "?#"), j->url);
     rc = xds_err_set(&out->err,
                      resp.status >= 500 || resp.status == 429 ||
                              resp.status == 408
@@ -749,8 +748,7 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
   e->scheme = x->scheme;
   e->pinned = 0;
   e->always = x->pull_policy == WASM_PULL_ALWAYS;
-  if (x->scheme == WASM_URL_OCI &&
-      oci_ref_parse(x->url, &ref, NULL) == 0) {
+  if (x->scheme == WASM_URL_OCI && oci_ref_parse(x->url, &ref, NULL) == 0) {
     e->pinned = ref.digest[0] != '\0';
     if (x->pull_policy == WASM_PULL_UNSPECIFIED)
       e->always = oci_ref_is_latest(&ref);
@@ -941,4 +939,6 @@ int resolver_module_allowed(struct resolver *r, const char *hex,
   return allowed;
 }
 
-struct modcache *resolver_cache(struct resolver *r) { return r->cache; }
+struct modcache *resolver_cache(struct resolver *r) {
+  return r->cache;
+}

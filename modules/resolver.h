@@ -48,26 +48,23 @@
 /* Defaults for zero fields of struct resolver_config. */
 #define RESOLVER_DEFAULT_WORKERS 4
 #define RESOLVER_MAX_WORKERS 64
-#define RESOLVER_DEFAULT_TIMEOUT_MS 60000L      /* one attempt, all requests */
+#define RESOLVER_DEFAULT_TIMEOUT_MS 60000L /* one attempt, all requests */
 #define RESOLVER_DEFAULT_BACKOFF_BASE_MS 1000L
-#define RESOLVER_DEFAULT_BACKOFF_MAX_MS 300000L /* also the retry period of
-                                                   non-transient failures */
+#define RESOLVER_DEFAULT_BACKOFF_MAX_MS                                        \
+  300000L /* also the retry period of                                          \
+             non-transient failures */
 #define RESOLVER_DEFAULT_ALWAYS_INTERVAL_S 300L
 #define RESOLVER_DEFAULT_MAX_MODULE (64u * 1024 * 1024)
 #define RESOLVER_MAX_HTTP_REDIRECTS 5
 
-enum module_state {
-  MODULE_PENDING = 0,
-  MODULE_READY = 1,
-  MODULE_FAILED = 2
-};
+enum module_state { MODULE_PENDING = 0, MODULE_READY = 1, MODULE_FAILED = 2 };
 
 /* A copy of one extension's result; release with module_info_cleanup. */
 struct module_info {
   enum module_state state;
   char sha256[DIGEST_HEX_LEN + 1]; /* "" unless READY with a module */
   uint64_t size;
-  char **root_ids;   /* from the image, for a default root_id */
+  char **root_ids; /* from the image, for a default root_id */
   size_t n_root_ids;
   char *reason;      /* nullable: why FAILED, PENDING or stale */
   int stale;         /* READY on the last good module; latest pull failed */
@@ -83,21 +80,21 @@ void module_info_cleanup(struct module_info *m);
 typedef void (*resolver_change_fn)(void *arg);
 
 struct resolver_config {
-  const char *cache_dir;          /* required: --module-cache */
-  uint64_t cache_max_bytes;       /* 0: unbounded */
-  const char *pull_secrets_dir;   /* nullable: --pull-secrets */
+  const char *cache_dir;                  /* required: --module-cache */
+  uint64_t cache_max_bytes;               /* 0: unbounded */
+  const char *pull_secrets_dir;           /* nullable: --pull-secrets */
   const char *const *insecure_registries; /* NULL-terminated host[:port]
                                              reached over http; nullable */
-  int allow_link_local;           /* 1: do not refuse metadata addresses */
-  const char *ca_file;            /* nullable: CA bundle for https */
-  int workers;                    /* concurrent pulls */
-  long fetch_timeout_ms;          /* one attempt */
+  int allow_link_local;  /* 1: do not refuse metadata addresses */
+  const char *ca_file;   /* nullable: CA bundle for https */
+  int workers;           /* concurrent pulls */
+  long fetch_timeout_ms; /* one attempt */
   long backoff_base_ms, backoff_max_ms;
-  long always_interval_s;         /* < 0: never by time */
+  long always_interval_s; /* < 0: never by time */
   size_t max_module_bytes;
-  int http_direct;                /* 1: an http(s) url with a sha256 is not
-                                     fetched; Envoy fetches the url */
-  resolver_change_fn on_change;   /* nullable */
+  int http_direct;              /* 1: an http(s) url with a sha256 is not
+                                   fetched; Envoy fetches the url */
+  resolver_change_fn on_change; /* nullable */
   void *on_change_arg;
 };
 

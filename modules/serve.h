@@ -34,8 +34,8 @@ typedef int (*modserve_identify_fn)(void *arg, const struct admin_req *req,
                                     size_t tenant_cap);
 
 struct modserve {
-  struct modcache *cache;       /* required */
-  struct resolver *resolver;    /* nullable: then private modules are 403 */
+  struct modcache *cache;        /* required */
+  struct resolver *resolver;     /* nullable: then private modules are 403 */
   modserve_identify_fn identify; /* nullable: callers are unknown, so
                                     private modules are 403 */
   void *identify_arg;

@@ -173,8 +173,8 @@ static void pax_path(const unsigned char *p, size_t n, char *name,
   }
 }
 
-int unpack_tar_find_wasm(const void *data, size_t len,
-                         struct unpack_found *out, struct xds_err *err) {
+int unpack_tar_find_wasm(const void *data, size_t len, struct unpack_found *out,
+                         struct xds_err *err) {
   const unsigned char *base = data;
   size_t off = 0;
   char longname[256] = "";
@@ -193,8 +193,8 @@ int unpack_tar_find_wasm(const void *data, size_t len,
     if (all_zero(h, TAR_BLOCK))
       break; /* end of archive */
     if (tar_number(h + 124, 12, &size) < 0)
-      return xds_err_set(err, XDS_EPARSE,
-                         "tar: bad size field at offset %zu", off);
+      return xds_err_set(err, XDS_EPARSE, "tar: bad size field at offset %zu",
+                         off);
     if (size > len - off - TAR_BLOCK)
       return xds_err_set(err, XDS_EPARSE,
                          "tar: entry at offset %zu claims %llu bytes but only "
@@ -218,8 +218,8 @@ int unpack_tar_find_wasm(const void *data, size_t len,
       name[pl + strnlen((const char *)h, 100)] = '\0';
     }
     if (type == 'L') { /* GNU long name: the next entry's name */
-      size_t n = size < sizeof(longname) - 1 ? (size_t)size
-                                             : sizeof(longname) - 1;
+      size_t n =
+          size < sizeof(longname) - 1 ? (size_t)size : sizeof(longname) - 1;
       memcpy(longname, h + TAR_BLOCK, n);
       longname[n] = '\0';
       longname[strnlen(longname, n)] = '\0';

@@ -30,7 +30,7 @@ int unpack_gunzip(const void *data, size_t len, struct xds_buf *out,
 struct unpack_found {
   const unsigned char *wasm; /* the module's bytes */
   size_t wasm_len;
-  char wasm_name[128];       /* its path in the archive (truncated) */
+  char wasm_name[128];                 /* its path in the archive (truncated) */
   const unsigned char *runtime_config; /* runtime-config.json, or NULL */
   size_t runtime_config_len;
 };
@@ -41,7 +41,7 @@ struct unpack_found {
  * runtime-config.json next to it. Returns 0, XDS_ENOTFOUND (no module, or
  * several .wasm files and no plugin.wasm) or XDS_EPARSE (bad or truncated
  * archive); err says which. */
-int unpack_tar_find_wasm(const void *data, size_t len,
-                         struct unpack_found *out, struct xds_err *err);
+int unpack_tar_find_wasm(const void *data, size_t len, struct unpack_found *out,
+                         struct xds_err *err);
 
 #endif

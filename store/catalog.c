@@ -65,8 +65,7 @@ static size_t index_slot(const struct str_index *x, const char *key) {
   return i;
 }
 
-static int index_find(const struct str_index *x, const char *key,
-                      size_t *pos) {
+static int index_find(const struct str_index *x, const char *key, size_t *pos) {
   size_t i;
 
   if (x->cap == 0)
@@ -191,8 +190,8 @@ int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
   return 0;
 }
 
-int catalog_builder_add_tmpl(struct catalog_builder *b,
-                             struct listener_tmpl *t, struct problems *pb) {
+int catalog_builder_add_tmpl(struct catalog_builder *b, struct listener_tmpl *t,
+                             struct problems *pb) {
   size_t pos;
   int rc;
 
@@ -209,8 +208,7 @@ int catalog_builder_add_tmpl(struct catalog_builder *b,
     listener_tmpl_free(t);
     return rc < 0 ? rc : XDS_ETOOBIG;
   }
-  rc = grow((void **)&b->tmpls, &b->cap_tmpls, b->n_tmpls,
-            sizeof(*b->tmpls));
+  rc = grow((void **)&b->tmpls, &b->cap_tmpls, b->n_tmpls, sizeof(*b->tmpls));
   if (rc == 0)
     rc = index_put(&b->tmpl_index, t->name, b->n_tmpls);
   if (rc < 0) {
@@ -221,8 +219,7 @@ int catalog_builder_add_tmpl(struct catalog_builder *b,
   return 0;
 }
 
-int catalog_builder_has_ext(const struct catalog_builder *b,
-                            const char *fqn) {
+int catalog_builder_has_ext(const struct catalog_builder *b, const char *fqn) {
   return index_find(&b->ext_index, fqn, NULL);
 }
 
@@ -271,8 +268,7 @@ static int by_port(const void *a, const void *b, void *arg) {
 
 /* Rejects each template that shares a port with an earlier kept template
  * of an overlapping selector. Quadratic only within one port. */
-static int drop_port_conflicts(struct catalog_builder *b,
-                               struct problems *pb) {
+static int drop_port_conflicts(struct catalog_builder *b, struct problems *pb) {
   size_t *order, n = b->n_tmpls, kept = 0;
   int rc = 0;
 
@@ -386,7 +382,9 @@ void catalog_unref(struct catalog *c) {
   xds_free(c);
 }
 
-size_t catalog_ext_count(const struct catalog *c) { return c->n_exts; }
+size_t catalog_ext_count(const struct catalog *c) {
+  return c->n_exts;
+}
 
 const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i) {
   return c->exts[i];
@@ -410,10 +408,11 @@ const struct wasm_ext *catalog_ext_find(const struct catalog *c,
   return NULL;
 }
 
-size_t catalog_tmpl_count(const struct catalog *c) { return c->n_tmpls; }
+size_t catalog_tmpl_count(const struct catalog *c) {
+  return c->n_tmpls;
+}
 
-const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c,
-                                            size_t i) {
+const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c, size_t i) {
   return c->tmpls[i];
 }
 
@@ -449,8 +448,7 @@ static char *copy_str(const char *s, int *ok) {
   return p;
 }
 
-static void copy_loc(struct src_loc *to, const struct src_loc *from,
-                     int *ok) {
+static void copy_loc(struct src_loc *to, const struct src_loc *from, int *ok) {
   to->source = copy_str(from->source, ok);
   to->line = from->line;
   to->column = from->column;
@@ -613,8 +611,7 @@ int catalog_tmpl_equal(const struct listener_tmpl *a,
       !str_eq(a->route_prefix, b->route_prefix) ||
       !str_eq(a->rds_name, b->rds_name) ||
       !str_eq(a->rds_cluster, b->rds_cluster) || a->rds_api != b->rds_api ||
-      a->n_labels != b->n_labels ||
-      a->n_filters != b->n_filters)
+      a->n_labels != b->n_labels || a->n_filters != b->n_filters)
     return 0;
   for (size_t i = 0; i < a->n_labels; i++)
     if (!str_eq(a->labels[i].key, b->labels[i].key) ||

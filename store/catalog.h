@@ -48,13 +48,11 @@ void catalog_builder_free(struct catalog_builder *b);
 int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
                             struct problems *pb);
 /* Same for templates, by name. */
-int catalog_builder_add_tmpl(struct catalog_builder *b,
-                             struct listener_tmpl *t, struct problems *pb);
+int catalog_builder_add_tmpl(struct catalog_builder *b, struct listener_tmpl *t,
+                             struct problems *pb);
 /* Whether a resource with this fqn / name was added. */
-int catalog_builder_has_ext(const struct catalog_builder *b,
-                            const char *fqn);
-int catalog_builder_has_tmpl(const struct catalog_builder *b,
-                             const char *name);
+int catalog_builder_has_ext(const struct catalog_builder *b, const char *fqn);
+int catalog_builder_has_tmpl(const struct catalog_builder *b, const char *name);
 
 /*
  * Checks template ports, sorts, and turns the builder into a catalog with
@@ -78,8 +76,7 @@ const struct wasm_ext *catalog_ext_find(const struct catalog *c,
                                         const char *fqn);
 
 size_t catalog_tmpl_count(const struct catalog *c);
-const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c,
-                                            size_t i);
+const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c, size_t i);
 const struct listener_tmpl *catalog_tmpl_find(const struct catalog *c,
                                               const char *name);
 
@@ -102,11 +99,7 @@ enum catalog_kind {
   CATALOG_TMPL = 1 /* a ListenerTemplate, by name */
 };
 
-enum catalog_op {
-  CATALOG_ADDED = 0,
-  CATALOG_UPDATED = 1,
-  CATALOG_REMOVED = 2
-};
+enum catalog_op { CATALOG_ADDED = 0, CATALOG_UPDATED = 1, CATALOG_REMOVED = 2 };
 
 /* One difference between two catalogs. Records are borrowed from them. */
 struct catalog_change {

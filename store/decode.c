@@ -73,8 +73,7 @@ static void report(struct dctx *c, enum problem_severity sev,
 
 static void bad(struct dctx *c, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void bad(struct dctx *c, const struct ynode *at, const char *fmt,
-                ...) {
+static void bad(struct dctx *c, const struct ynode *at, const char *fmt, ...) {
   va_list ap;
 
   c->errors++;
@@ -83,10 +82,9 @@ static void bad(struct dctx *c, const struct ynode *at, const char *fmt,
   va_end(ap);
 }
 
-static void warn(struct dctx *c, const struct ynode *at, const char *fmt,
-                 ...) __attribute__((format(printf, 3, 4)));
-static void warn(struct dctx *c, const struct ynode *at, const char *fmt,
-                 ...) {
+static void warn(struct dctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(struct dctx *c, const struct ynode *at, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
@@ -152,8 +150,7 @@ static const char *want_str(struct dctx *c, const struct ynode *n) {
   size_t len;
   const char *s;
 
-  if (ynode_kind(n) != YNODE_SCALAR ||
-      ynode_scalar_type(n) != YSCALAR_STR) {
+  if (ynode_kind(n) != YNODE_SCALAR || ynode_scalar_type(n) != YSCALAR_STR) {
     if (ynode_kind(n) == YNODE_SCALAR && ynode_style(n) == YNODE_PLAIN)
       bad(c, n, "expected a string, got %s (quote it to make it a string)",
           ynode_describe(n));
@@ -175,8 +172,7 @@ static const char *want_str(struct dctx *c, const struct ynode *n) {
  * mapping. Returns the value node or NULL.
  */
 static const struct ynode *get_str(struct dctx *c, const struct ynode *map,
-                                   const char *key, int required,
-                                   char **out) {
+                                   const char *key, int required, char **out) {
   const struct ynode *v = field(map, key);
   size_t mark = path_key(c, key);
   const char *s;
@@ -205,8 +201,8 @@ done:
 /* Reads the enum field key: *out is the index of its value in names (or
  * left alone when absent). Returns the value node or NULL. */
 static const struct ynode *get_enum(struct dctx *c, const struct ynode *map,
-                                    const char *key,
-                                    const char *const *names, int *out) {
+                                    const char *key, const char *const *names,
+                                    int *out) {
   const struct ynode *v = field(map, key);
   size_t mark = path_key(c, key);
   char allowed[256];
@@ -240,8 +236,7 @@ done:
 /* Reads the integer field key within [min, max]. Returns 1 when *out was
  * set, 0 when absent or bad (bad is reported). */
 static int get_int(struct dctx *c, const struct ynode *map, const char *key,
-                   int64_t min, int64_t max, const char *range,
-                   int64_t *out) {
+                   int64_t min, int64_t max, const char *range, int64_t *out) {
   const struct ynode *v = field(map, key);
   size_t mark = path_key(c, key);
   int64_t x;
@@ -280,8 +275,7 @@ static int valid_name(const char *s) {
   return 1;
 }
 
-static void check_name(struct dctx *c, const struct ynode *at,
-                       const char *s) {
+static void check_name(struct dctx *c, const struct ynode *at, const char *s) {
   if (s != NULL && !valid_name(s))
     bad(c, at,
         "\"%s\" is not a valid name: use 1 to %d letters, digits, '-', '_' "
@@ -314,13 +308,27 @@ static int json_string(struct xds_buf *b, const char *s, size_t len) {
     unsigned char ch = (unsigned char)s[i];
 
     switch (ch) {
-    case '"': rc = xds_buf_puts(b, "\\\""); break;
-    case '\\': rc = xds_buf_puts(b, "\\\\"); break;
-    case '\n': rc = xds_buf_puts(b, "\\n"); break;
-    case '\r': rc = xds_buf_puts(b, "\\r"); break;
-    case '\t': rc = xds_buf_puts(b, "\\t"); break;
-    case '\b': rc = xds_buf_puts(b, "\\b"); break;
-    case '\f': rc = xds_buf_puts(b, "\\f"); break;
+    case '"':
+      rc = xds_buf_puts(b, "\\\"");
+      break;
+    case '\\':
+      rc = xds_buf_puts(b, "\\\\");
+      break;
+    case '\n':
+      rc = xds_buf_puts(b, "\\n");
+      break;
+    case '\r':
+      rc = xds_buf_puts(b, "\\r");
+      break;
+    case '\t':
+      rc = xds_buf_puts(b, "\\t");
+      break;
+    case '\b':
+      rc = xds_buf_puts(b, "\\b");
+      break;
+    case '\f':
+      rc = xds_buf_puts(b, "\\f");
+      break;
     default:
       if (ch < 0x20 || ch == 0x7f)
         rc = xds_buf_printf(b, "\\u%04x", ch);
@@ -459,8 +467,8 @@ int decode_json(const struct ynode *n, size_t max, char **json,
   if (rc == XDS_EINVAL) {
     const struct ynode *at = j.bad_node;
 
-    xds_err_set(err, rc, "%s:%d:%d: %s (%s)", ynode_source(at),
-                ynode_line(at), ynode_column(at), j.why,
+    xds_err_set(err, rc, "%s:%d:%d: %s (%s)", ynode_source(at), ynode_line(at),
+                ynode_column(at), j.why,
                 ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
   } else if (rc == XDS_ETOOBIG) {
     xds_err_set(err, rc, "%s:%d:%d: larger than %zu bytes as JSON",
@@ -476,14 +484,14 @@ int decode_json(const struct ynode *n, size_t max, char **json,
 
 /* ---- WasmExtension ---- */
 
-static const char *const TOP_KEYS[] = {"apiVersion", "kind", "metadata",
-                                       "spec", NULL};
+static const char *const TOP_KEYS[] = {"apiVersion", "kind", "metadata", "spec",
+                                       NULL};
 static const char *const EXT_META_KEYS[] = {"organization", "name", NULL};
 static const char *const EXT_SPEC_KEYS[] = {
-    "allowedIn",  "url",         "image",           "source",
-    "description", "phase",      "priority",        "config",
-    "imagePullPolicy", "imagePullSecret", "vmConfig", "match",
-    "pluginName", "failStrategy", "sha256",         NULL};
+    "allowedIn", "url",      "image",      "source",          "description",
+    "phase",     "priority", "config",     "imagePullPolicy", "imagePullSecret",
+    "vmConfig",  "match",    "pluginName", "failStrategy",    "sha256",
+    NULL};
 static const char *const VM_KEYS[] = {"env", "vmId", "runtime", NULL};
 static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
 static const char *const MATCH_KEYS[] = {"mode", NULL};
@@ -496,8 +504,7 @@ static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
 /* Order of enum wasm_match_mode. */
 static const char *const MATCH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
                                           "SERVER", NULL};
-static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN",
-                                              NULL};
+static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN", NULL};
 static const char *const RUNTIMES[] = {
     "envoy.wasm.runtime.v8", "envoy.wasm.runtime.wamr",
     "envoy.wasm.runtime.wasmtime", "envoy.wasm.runtime.null", NULL};
@@ -609,8 +616,10 @@ static char *normalise_url(struct dctx *c, const struct ynode *at,
       return NULL;
     }
     if (schemes[i].scheme == WASM_URL_FILE && sep[3] != '/') {
-      bad(c, at, "\"%s\": a file:// url needs an absolute path "
-                 "(file:///path/to/module.wasm)", s);
+      bad(c, at,
+          "\"%s\": a file:// url needs an absolute path "
+          "(file:///path/to/module.wasm)",
+          s);
       return NULL;
     }
     *scheme = schemes[i].scheme;
@@ -633,8 +642,9 @@ static void decode_url(struct dctx *c, const struct ynode *spec,
     path_restore(c, mark);
     if (image != NULL) {
       mark = path_key(c, "image");
-      warn(c, vi, "spec.image is deprecated and ignored because spec.url "
-                  "is set; remove it");
+      warn(c, vi,
+           "spec.image is deprecated and ignored because spec.url "
+           "is set; remove it");
       path_restore(c, mark);
     }
   } else if (image != NULL) {
@@ -695,8 +705,9 @@ static void decode_env(struct dctx *c, const struct ynode *vm,
     if (env.from == WASM_ENV_HOST && vv != NULL) {
       size_t mk = path_key(c, "value");
 
-      bad(c, vv, "a value is not allowed when valueFrom is HOST (the proxy "
-                 "reads it from its own environment)");
+      bad(c, vv,
+          "a value is not allowed when valueFrom is HOST (the proxy "
+          "reads it from its own environment)");
       path_restore(c, mk);
     }
     if (env.from == WASM_ENV_INLINE && env.value == NULL)
@@ -896,23 +907,21 @@ done:
 
 static const char *const TMPL_META_KEYS[] = {"name", NULL};
 static const char *const TMPL_SPEC_KEYS[] = {
-    "address", "port",  "direction",   "selector",
+    "address",    "port",  "direction",   "selector",
     "statPrefix", "route", "httpFilters", NULL};
 static const char *const SELECTOR_KEYS[] = {"mode", "labels", NULL};
-static const char *const ROUTE_KEYS[] = {"cluster", "prefix", "rds",
+static const char *const ROUTE_KEYS[] = {"cluster",    "prefix",     "rds",
                                          "rdsCluster", "rdsApiType", NULL};
 /* Index is enum tmpl_rds_api. */
 static const char *const RDS_API_TYPES[] = {"GRPC", "DELTA_GRPC", NULL};
-static const char *const FILTER_KEYS[] = {"name", "phase", "typedConfig",
-                                          NULL};
+static const char *const FILTER_KEYS[] = {"name", "phase", "typedConfig", NULL};
 static const char *const DIRECTIONS[] = {"INBOUND", "OUTBOUND", NULL};
 static const char *const PROXY_MODES[] = {"SIDECAR", "GATEWAY", NULL};
 /* A filter anchors one of these; index + 1 is its enum wasm_phase. */
 static const char *const ANCHORS[] = {"AUTHN", "AUTHZ", "STATS", NULL};
 
 static int label_cmp(const void *a, const void *b) {
-  return strcmp(((const struct label *)a)->key,
-                ((const struct label *)b)->key);
+  return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
 }
 
 static void decode_selector(struct dctx *c, const struct ynode *spec,
@@ -1012,8 +1021,9 @@ static void decode_route(struct dctx *c, const struct ynode *spec,
     if (vp != NULL) {
       size_t m = path_key(c, "prefix");
 
-      bad(c, vp, "\"prefix\" applies to cluster routes only; an RDS route "
-                 "config has its own routes");
+      bad(c, vp,
+          "\"prefix\" applies to cluster routes only; an RDS route "
+          "config has its own routes");
       path_restore(c, m);
     }
     if (t->rds_name == NULL)
@@ -1021,9 +1031,10 @@ static void decode_route(struct dctx *c, const struct ynode *spec,
     if (vrc != NULL && t->rds_cluster == NULL)
       empty_at(c, "rdsCluster", vrc);
     else if (vrc == NULL)
-      bad(c, r, "\"rds\" needs \"rdsCluster\": the bootstrap cluster of "
-                "the xDS server that serves route configurations (wasmxds "
-                "does not serve RDS)");
+      bad(c, r,
+          "\"rds\" needs \"rdsCluster\": the bootstrap cluster of "
+          "the xDS server that serves route configurations (wasmxds "
+          "does not serve RDS)");
     goto done;
   }
   t->route_kind = TMPL_ROUTE_CLUSTER;
@@ -1076,8 +1087,7 @@ static char *type_url(struct dctx *c, const struct ynode *at, const char *s) {
         s);
     return NULL;
   }
-  out = msg == s ? xds_asprintf(DECODE_TYPE_URL_PREFIX "%s", s)
-                 : xds_strdup(s);
+  out = msg == s ? xds_asprintf(DECODE_TYPE_URL_PREFIX "%s", s) : xds_strdup(s);
   if (out == NULL)
     c->rc = XDS_ENOMEM;
   return out;
@@ -1090,8 +1100,9 @@ static void decode_filters(struct dctx *c, const struct ynode *spec,
   int router_at = -1, unknown_types = 0;
 
   if (v == NULL) {
-    bad(c, spec, "missing required field \"httpFilters\": the router "
-                 "filter (" DECODE_ROUTER_MSG ") must be the last filter");
+    bad(c, spec,
+        "missing required field \"httpFilters\": the router "
+        "filter (" DECODE_ROUTER_MSG ") must be the last filter");
     goto done;
   }
   if (!want_seq(c, v))
@@ -1128,8 +1139,8 @@ static void decode_filters(struct dctx *c, const struct ynode *spec,
           strcmp(t->filters[k].name, f->name) == 0) {
         size_t mk = path_key(c, "name");
 
-        bad(c, vn, "duplicate filter name \"%s\" (first at line %d)",
-            f->name, t->filters[k].loc.line);
+        bad(c, vn, "duplicate filter name \"%s\" (first at line %d)", f->name,
+            t->filters[k].loc.line);
         path_restore(c, mk);
         break;
       }
@@ -1166,8 +1177,9 @@ static void decode_filters(struct dctx *c, const struct ynode *spec,
       c->rc = XDS_ENOMEM;
     path_restore(c, in);
     if (router_at >= 0) {
-      bad(c, item, "filter after the router (line %d): the router must be "
-                   "the last HTTP filter",
+      bad(c, item,
+          "filter after the router (line %d): the router must be "
+          "the last HTTP filter",
           t->filters[router_at].loc.line);
     }
     if (f->is_router && router_at < 0)
@@ -1178,8 +1190,9 @@ static void decode_filters(struct dctx *c, const struct ynode *spec,
   /* Without a router, say so, unless a filter's type could not be read
    * (it may have been meant as the router). */
   if (router_at < 0 && unknown_types == 0)
-    bad(c, v, "no router filter (" DECODE_ROUTER_MSG "): the router must be "
-              "the last HTTP filter");
+    bad(c, v,
+        "no router filter (" DECODE_ROUTER_MSG "): the router must be "
+        "the last HTTP filter");
 
 done:
   path_restore(c, mark);
@@ -1251,8 +1264,9 @@ static void decode_tmpl(struct dctx *c, const struct ynode *doc,
   get_enum(c, spec, "direction", DIRECTIONS, &x);
   if (x < 0 && field(spec, "direction") == NULL) {
     path_key(c, "direction");
-    bad(c, spec, "missing required field \"direction\" (INBOUND or "
-                 "OUTBOUND)");
+    bad(c, spec,
+        "missing required field \"direction\" (INBOUND or "
+        "OUTBOUND)");
     path_restore(c, mark);
   }
   t->direction = x == 1 ? TMPL_OUTBOUND : TMPL_INBOUND;

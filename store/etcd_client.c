@@ -30,7 +30,7 @@ struct etcd_client {
   int tls;
   char *ca, *cert, *key;
   char *user, *password;
-  char *token; /* nullable; never logged */
+  char *token;       /* nullable; never logged */
   int auth_disabled; /* etcd said auth is not enabled: no token needed */
   unsigned connect_timeout_ms;
   unsigned request_timeout_ms;
@@ -55,7 +55,9 @@ struct etcd_stream {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
-static void init_curl(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_ALL); }
+static void init_curl(void) {
+  curl_init_rc = curl_global_init(CURL_GLOBAL_ALL);
+}
 
 static void wipe_free(char *s) {
   if (s == NULL)
@@ -213,8 +215,8 @@ static int setup(struct etcd_client *c, CURL *h, size_t ep, const char *path,
  * XDS_ETOOBIG / XDS_ENOMEM.
  */
 static int perform(struct etcd_client *c, size_t ep, const char *path,
-                   const char *body, int with_token, json_t **resp,
-                   char *msg, size_t msg_len) {
+                   const char *body, int with_token, json_t **resp, char *msg,
+                   size_t msg_len) {
   struct curl_slist *headers = NULL;
   json_error_t jerr;
   long status = 0;
@@ -246,12 +248,13 @@ static int perform(struct etcd_client *c, size_t ep, const char *path,
              aborted(c) ? "cancelled" : curl_easy_strerror(cc));
     return XDS_EIO;
   }
-  *resp = json_loadb(c->body.data != NULL ? c->body.data : "", c->body.len,
-                     0, &jerr);
+  *resp = json_loadb(c->body.data != NULL ? c->body.data : "", c->body.len, 0,
+                     &jerr);
   if (*resp == NULL || !json_is_object(*resp)) {
     json_decref(*resp);
     *resp = NULL;
-    snprintf(msg, msg_len, "%s: HTTP %ld with a body that is not a JSON "
+    snprintf(msg, msg_len,
+             "%s: HTTP %ld with a body that is not a JSON "
              "object (is this an etcd v3 client URL?)",
              c->endpoints[ep], status);
     return XDS_EIO;
@@ -322,9 +325,9 @@ static int authenticate(struct etcd_client *c, struct xds_err *err) {
         rc = XDS_EIO;
         continue;
       } else {
-        rc = xds_err_set(err, code == ETCD_GRPC_INVALID_ARGUMENT
-                                  ? XDS_EPERM
-                                  : map_grpc(code),
+        rc = xds_err_set(err,
+                         code == ETCD_GRPC_INVALID_ARGUMENT ? XDS_EPERM
+                                                            : map_grpc(code),
                          "etcd %s: authenticating as \"%s\": %s",
                          c->endpoints[ep], c->user, emsg);
         said = 1;
@@ -362,8 +365,8 @@ int etcd_client_reauth(struct etcd_client *c, struct xds_err *err) {
   return authenticate(c, err);
 }
 
-int etcd_client_call(struct etcd_client *c, const char *path,
-                     const json_t *req, json_t **resp, struct xds_err *err) {
+int etcd_client_call(struct etcd_client *c, const char *path, const json_t *req,
+                     json_t **resp, struct xds_err *err) {
   char msgs[XDS_ERR_MSG_MAX] = "", one[256];
   int reauthed = 0, rc = XDS_EIO, said = 0;
   char *body;
@@ -422,8 +425,8 @@ int etcd_client_call(struct etcd_client *c, const char *path,
       rc = XDS_EIO;
       continue;
     }
-    rc = xds_err_set(err, map_grpc(code), "etcd %s: %s", c->endpoints[ep],
-                     emsg);
+    rc =
+        xds_err_set(err, map_grpc(code), "etcd %s: %s", c->endpoints[ep], emsg);
     said = 1;
     json_decref(*resp);
     *resp = NULL;
@@ -471,8 +474,7 @@ static int range_page(struct etcd_client *c, const char *key, size_t key_len,
   if (json_object_set_new(req, "key", b64_json(key, key_len)) == 0 &&
       (end == NULL ||
        json_object_set_new(req, "range_end", b64_json(end, end_len)) == 0) &&
-      (limit == 0 ||
-       json_object_set_new(req, "limit", int_json(limit)) == 0) &&
+      (limit == 0 || json_object_set_new(req, "limit", int_json(limit)) == 0) &&
       (rev == 0 || json_object_set_new(req, "revision", int_json(rev)) == 0))
     rc = etcd_client_call(c, "/v3/kv/range", req, resp, err);
   json_decref(req);
@@ -556,9 +558,8 @@ restart:
   return rc;
 }
 
-int etcd_client_get(struct etcd_client *c, const char *key,
-                    struct etcd_kv *kv, int *found, int64_t *revision,
-                    struct xds_err *err) {
+int etcd_client_get(struct etcd_client *c, const char *key, struct etcd_kv *kv,
+                    int *found, int64_t *revision, struct xds_err *err) {
   struct etcd_header h;
   json_t *resp = NULL;
   const json_t *kvs;
@@ -593,11 +594,11 @@ static int txn_if(struct etcd_client *c, const char *key, int64_t expect,
 
   *succeeded = 0;
   *now_rev = 0;
-  req = json_pack("{s:[{s:o, s:s, s:s, s:o}], s:[o], s:[{s:{s:o}}]}",
-                  "compare", "key", b64_json(key, strlen(key)), "target",
-                  "MOD", "result", "EQUAL", "mod_revision", int_json(expect),
-                  "success", op, "failure", "request_range", "key",
-                  b64_json(key, strlen(key)));
+  req =
+      json_pack("{s:[{s:o, s:s, s:s, s:o}], s:[o], s:[{s:{s:o}}]}", "compare",
+                "key", b64_json(key, strlen(key)), "target", "MOD", "result",
+                "EQUAL", "mod_revision", int_json(expect), "success", op,
+                "failure", "request_range", "key", b64_json(key, strlen(key)));
   if (req == NULL)
     return rc;
   rc = etcd_client_call(c, "/v3/kv/txn", req, &resp, err);
@@ -611,12 +612,12 @@ static int txn_if(struct etcd_client *c, const char *key, int64_t expect,
   if (!*succeeded) {
     /* responses[0].response_range.kvs[0].mod_revision: who won. */
     const json_t *r = json_array_get(json_object_get(resp, "responses"), 0);
-    const json_t *kvs = json_object_get(
-        json_object_get(r, "response_range"), "kvs");
+    const json_t *kvs =
+        json_object_get(json_object_get(r, "response_range"), "kvs");
 
     if (json_array_size(kvs) > 0)
-      etcd_json_int64(
-          json_object_get(json_array_get(kvs, 0), "mod_revision"), now_rev);
+      etcd_json_int64(json_object_get(json_array_get(kvs, 0), "mod_revision"),
+                      now_rev);
   }
   json_decref(resp);
   return 0;
@@ -737,12 +738,12 @@ static int stream_step(struct etcd_stream *s, struct xds_err *err) {
   curl_multi_perform(s->multi, &running);
   if (s->rc < 0) {
     if (s->rc == XDS_ETOOBIG)
-      xds_err_set(err, s->rc, "etcd %s: a watch message larger than %u "
-                  "bytes", s->c->endpoints[s->c->current],
-                  ETCD_MAX_MESSAGE_BYTES);
+      xds_err_set(err, s->rc,
+                  "etcd %s: a watch message larger than %u "
+                  "bytes",
+                  s->c->endpoints[s->c->current], ETCD_MAX_MESSAGE_BYTES);
     else if (s->rc == XDS_EPARSE)
-      s->rc = xds_err_set(err, XDS_EIO,
-                          "etcd %s: the watch stream is not JSON",
+      s->rc = xds_err_set(err, XDS_EIO, "etcd %s: the watch stream is not JSON",
                           s->c->endpoints[s->c->current]);
     return s->rc;
   }
@@ -753,10 +754,9 @@ static int stream_step(struct etcd_stream *s, struct xds_err *err) {
       continue;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     if (m->data.result != CURLE_OK)
-      xds_err_set(err, XDS_EIO, "etcd %s: watch: %s",
-                  s->c->endpoints[s->c->current],
-                  aborted(s->c) ? "cancelled"
-                                : curl_easy_strerror(m->data.result));
+      xds_err_set(
+          err, XDS_EIO, "etcd %s: watch: %s", s->c->endpoints[s->c->current],
+          aborted(s->c) ? "cancelled" : curl_easy_strerror(m->data.result));
     else
       xds_err_set(err, XDS_EIO, "etcd %s: the watch stream ended (HTTP %ld)",
                   s->c->endpoints[s->c->current], status);

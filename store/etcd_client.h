@@ -72,8 +72,8 @@ int etcd_client_reauth(struct etcd_client *c, struct xds_err *err);
  * above. Returns 0 with *resp (a new reference; never an error body), or
  * an error (see above) with *resp NULL and err saying why.
  */
-int etcd_client_call(struct etcd_client *c, const char *path,
-                     const json_t *req, json_t **resp, struct xds_err *err);
+int etcd_client_call(struct etcd_client *c, const char *path, const json_t *req,
+                     json_t **resp, struct xds_err *err);
 
 /* Called with each key-value of a listing (borrowed for the call); a
  * negative return stops the listing and is returned. */
@@ -95,9 +95,8 @@ int etcd_client_list(struct etcd_client *c, const char *prefix,
 
 /* Reads one key. Returns 0 with *found, kv filled when found (the caller
  * cleans it up) and *revision the store's revision; or an error. */
-int etcd_client_get(struct etcd_client *c, const char *key,
-                    struct etcd_kv *kv, int *found, int64_t *revision,
-                    struct xds_err *err);
+int etcd_client_get(struct etcd_client *c, const char *key, struct etcd_kv *kv,
+                    int *found, int64_t *revision, struct xds_err *err);
 
 /*
  * Writes key = value (len bytes) in a transaction that first compares the

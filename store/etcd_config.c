@@ -74,14 +74,14 @@ static int add_endpoint(struct etcd_config *c, const char *s, size_t n,
     const char *close = memchr(s, ']', n);
 
     if (close == NULL)
-      return xds_err_set(err, XDS_EINVAL,
-                         "etcd URL: \"%.*s\": unclosed '['", (int)n, s);
+      return xds_err_set(err, XDS_EINVAL, "etcd URL: \"%.*s\": unclosed '['",
+                         (int)n, s);
     host_len = (size_t)(close - s) + 1;
     if (host_len < n) {
       if (s[host_len] != ':')
         return xds_err_set(err, XDS_EINVAL,
-                           "etcd URL: \"%.*s\": expected ':' after ']'",
-                           (int)n, s);
+                           "etcd URL: \"%.*s\": expected ':' after ']'", (int)n,
+                           s);
       port = s + host_len + 1;
     }
   } else {
@@ -92,8 +92,8 @@ static int add_endpoint(struct etcd_config *c, const char *s, size_t n,
       port = colon + 1;
   }
   if (host_len == 0 || (s[0] == '[' && host_len <= 2))
-    return xds_err_set(err, XDS_EINVAL, "etcd URL: \"%.*s\": no host",
-                       (int)n, s);
+    return xds_err_set(err, XDS_EINVAL, "etcd URL: \"%.*s\": no host", (int)n,
+                       s);
   for (size_t i = 0; i < host_len; i++) {
     unsigned char ch = (unsigned char)s[i];
 
@@ -173,15 +173,13 @@ int etcd_config_parse_url(const char *url, struct etcd_config *c,
   while (plen > 0 && slash[plen - 1] == '/')
     plen--;
   for (size_t i = 0; i < plen; i++)
-    if ((unsigned char)slash[i] <= ' ' || slash[i] == '?' ||
-        slash[i] == '#') {
+    if ((unsigned char)slash[i] <= ' ' || slash[i] == '?' || slash[i] == '#') {
       clear_endpoints(c);
       return xds_err_set(err, XDS_EINVAL,
-                         "etcd URL: bad character in the prefix \"%s\"",
-                         slash);
+                         "etcd URL: bad character in the prefix \"%s\"", slash);
     }
-  prefix = plen > 0 ? xds_strndup(slash, plen)
-                    : xds_strdup(ETCD_DEFAULT_PREFIX);
+  prefix =
+      plen > 0 ? xds_strndup(slash, plen) : xds_strdup(ETCD_DEFAULT_PREFIX);
   if (prefix == NULL) {
     clear_endpoints(c);
     return XDS_ENOMEM;
@@ -293,8 +291,8 @@ char *etcd_config_describe(const struct etcd_config *c) {
     return NULL;
   p = s + snprintf(s, n, "%s://", c->tls ? "etcds" : "etcd");
   for (size_t i = 0; i < c->n_endpoints; i++)
-    p += snprintf(p, n - (size_t)(p - s), "%s%s", i ? "," : "",
-                  c->endpoints[i]);
+    p +=
+        snprintf(p, n - (size_t)(p - s), "%s%s", i ? "," : "", c->endpoints[i]);
   snprintf(p, n - (size_t)(p - s), "%s", c->prefix != NULL ? c->prefix : "");
   return s;
 }

@@ -41,17 +41,17 @@
 #define ETCD_DEFAULT_START_TIMEOUT_MS 10000
 
 /* The flags etcd_config_set_flag() knows, for a usage text. */
-#define ETCD_CONFIG_FLAGS_HELP                                                \
-  "  --etcd-user NAME          etcd user (auth enabled on the cluster)\n"    \
-  "  --etcd-password-file F    file whose first line is that user's "       \
-  "password\n"                                                               \
-  "  --etcd-ca FILE            CA bundle that signed the etcd members' "    \
-  "certificates\n"                                                           \
-  "                            (turns TLS on)\n"                             \
-  "  --etcd-cert FILE          client certificate for etcd (PEM; turns TLS "\
-  "on)\n"                                                                    \
-  "  --etcd-key FILE           its private key (PEM)\n"                      \
-  "  --etcd-debounce MS        quiet time before a burst of changes is "     \
+#define ETCD_CONFIG_FLAGS_HELP                                                 \
+  "  --etcd-user NAME          etcd user (auth enabled on the cluster)\n"      \
+  "  --etcd-password-file F    file whose first line is that user's "          \
+  "password\n"                                                                 \
+  "  --etcd-ca FILE            CA bundle that signed the etcd members' "       \
+  "certificates\n"                                                             \
+  "                            (turns TLS on)\n"                               \
+  "  --etcd-cert FILE          client certificate for etcd (PEM; turns TLS "   \
+  "on)\n"                                                                      \
+  "  --etcd-key FILE           its private key (PEM)\n"                        \
+  "  --etcd-debounce MS        quiet time before a burst of changes is "       \
   "served (default 100)\n"
 
 struct etcd_config {
@@ -68,9 +68,9 @@ struct etcd_config {
   unsigned debounce_ms;
   unsigned connect_timeout_ms;
   unsigned request_timeout_ms;
-  unsigned backoff_min_ms; /* first reconnect delay */
-  unsigned backoff_max_ms; /* cap of the doubling delay */
-  unsigned page_size;      /* keys per range request of a (re-)list */
+  unsigned backoff_min_ms;   /* first reconnect delay */
+  unsigned backoff_max_ms;   /* cap of the doubling delay */
+  unsigned page_size;        /* keys per range request of a (re-)list */
   unsigned start_timeout_ms; /* how long etcd_watch_start() waits for the
                                 first load; 0: does not wait */
 };

@@ -172,8 +172,7 @@ int etcd_parse_header(const json_t *obj, struct etcd_header *h) {
   if (!json_is_object(hd))
     return XDS_EPARSE;
   if (etcd_json_int64(json_object_get(hd, "revision"), &h->revision) < 0 ||
-      etcd_json_uint64(json_object_get(hd, "cluster_id"), &h->cluster_id) <
-          0 ||
+      etcd_json_uint64(json_object_get(hd, "cluster_id"), &h->cluster_id) < 0 ||
       etcd_json_uint64(json_object_get(hd, "member_id"), &h->member_id) < 0)
     return XDS_EPARSE;
   return 0;
@@ -217,11 +216,12 @@ int etcd_parse_kv(const json_t *obj, struct etcd_kv *kv, struct xds_err *err) {
     return rc;
   if (etcd_json_int64(json_object_get(obj, "create_revision"),
                       &kv->create_revision) < 0 ||
-      etcd_json_int64(json_object_get(obj, "mod_revision"),
-                      &kv->mod_revision) < 0 ||
+      etcd_json_int64(json_object_get(obj, "mod_revision"), &kv->mod_revision) <
+          0 ||
       etcd_json_int64(json_object_get(obj, "version"), &kv->version) < 0)
-    return xds_err_set(err, XDS_EPARSE, "etcd: a kv revision is not an "
-                                        "integer");
+    return xds_err_set(err, XDS_EPARSE,
+                       "etcd: a kv revision is not an "
+                       "integer");
   if (kv->key_len != strlen(kv->key))
     return xds_err_set(err, XDS_EPARSE, "etcd: a key holds a NUL byte");
   return 0;

@@ -31,7 +31,7 @@ struct key_entry {
 };
 
 struct etcd_store {
-  char *prefix;      /* with the trailing '/' */
+  char *prefix; /* with the trailing '/' */
   size_t prefix_len;
   char *bare_prefix; /* without it, for canonical keys */
   struct store_hooks hooks;
@@ -84,7 +84,9 @@ void etcd_store_free(struct etcd_store *s) {
   xds_free(s);
 }
 
-size_t etcd_store_count(const struct etcd_store *s) { return s->n; }
+size_t etcd_store_count(const struct etcd_store *s) {
+  return s->n;
+}
 
 unsigned long etcd_store_decodes(const struct etcd_store *s) {
   return s->decodes;
@@ -300,8 +302,8 @@ static int decode_entry(struct etcd_store *s, struct key_entry *e) {
   for (size_t k = 0; k < ydoc_issue_count(d, doc) && rc >= 0; k++) {
     const struct ydoc_issue *is = ydoc_issue(d, doc, k);
 
-    rc = problems_add(&e->pb, PROBLEM_ERROR, e->key, is->line, is->column,
-                      "", "%s", is->msg);
+    rc = problems_add(&e->pb, PROBLEM_ERROR, e->key, is->line, is->column, "",
+                      "%s", is->msg);
   }
   if (rc < 0 || ydoc_issue_count(d, doc) > 0)
     goto out;
@@ -313,9 +315,9 @@ static int decode_entry(struct etcd_store *s, struct key_entry *e) {
     goto out;
   }
   if (r.ext != NULL) {
-    rc = check_key(s, e, "WasmExtension", r.ext->fqn,
-                   etcd_store_key_ext(s->bare_prefix, r.ext->organization,
-                                      r.ext->name));
+    rc = check_key(
+        s, e, "WasmExtension", r.ext->fqn,
+        etcd_store_key_ext(s->bare_prefix, r.ext->organization, r.ext->name));
     if (rc < 0)
       goto out;
     set_good(e, r.ext, NULL);
@@ -345,7 +347,6 @@ out:
 
 /* ---- building ---- */
 
-
 int etcd_store_build(struct etcd_store *s, struct catalog **out,
                      struct problems *pb) {
   struct catalog_builder *b;
@@ -365,14 +366,12 @@ int etcd_store_build(struct etcd_store *s, struct catalog **out,
       const struct src_loc *loc =
           e->good_ext != NULL ? &e->good_ext->loc : &e->good_tmpl->loc;
 
-      rc = problems_add(pb, PROBLEM_WARNING, e->key, loc->line, loc->column,
-                        "",
-                        "keeping the last good version of %s \"%s\": the "
-                        "key's value is broken",
-                        e->good_ext != NULL ? "WasmExtension"
-                                            : "ListenerTemplate",
-                        e->good_ext != NULL ? e->good_ext->fqn
-                                            : e->good_tmpl->name);
+      rc = problems_add(
+          pb, PROBLEM_WARNING, e->key, loc->line, loc->column, "",
+          "keeping the last good version of %s \"%s\": the "
+          "key's value is broken",
+          e->good_ext != NULL ? "WasmExtension" : "ListenerTemplate",
+          e->good_ext != NULL ? e->good_ext->fqn : e->good_tmpl->name);
       if (rc < 0)
         break;
     }

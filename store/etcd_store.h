@@ -104,8 +104,7 @@ int etcd_store_build(struct etcd_store *s, struct catalog **out,
  * "organizations/<org>/extensions/<name>", prefix + "/ListenerTemplate/
  * <name>" for a template name.
  */
-char *etcd_store_key_ext(const char *prefix, const char *org,
-                         const char *name);
+char *etcd_store_key_ext(const char *prefix, const char *org, const char *name);
 char *etcd_store_key_tmpl(const char *prefix, const char *name);
 
 /*

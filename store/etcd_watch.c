@@ -42,8 +42,8 @@ enum watch_action {
 struct etcd_watch {
   struct etcd_client *client;
   struct etcd_store *store;
-  char *prefix;      /* keys live below prefix + "/" */
-  char *describe;    /* the store URL for logs, no credentials */
+  char *prefix;   /* keys live below prefix + "/" */
+  char *describe; /* the store URL for logs, no credentials */
   unsigned debounce_ms;
   unsigned backoff_min_ms;
   unsigned backoff_max_ms;
@@ -56,14 +56,14 @@ struct etcd_watch {
   atomic_int stop;
 
   /* Watcher thread only. */
-  int64_t revision;      /* every event up to it is applied */
-  int64_t pending_rev;   /* highest event revision of a response under way */
+  int64_t revision;    /* every event up to it is applied */
+  int64_t pending_rev; /* highest event revision of a response under way */
   uint64_t cluster_id;
-  struct catalog *last;  /* the catalog last delivered */
-  uint64_t last_sig;     /* hash of its problems' text */
-  int dirty;             /* keys changed since the last build */
-  int64_t first_ms;      /* when the burst began */
-  int64_t deadline_ms;   /* when to build */
+  struct catalog *last; /* the catalog last delivered */
+  uint64_t last_sig;    /* hash of its problems' text */
+  int dirty;            /* keys changed since the last build */
+  int64_t first_ms;     /* when the burst began */
+  int64_t deadline_ms;  /* when to build */
   enum watch_action action;
   char action_msg[ETCD_WATCH_REASON_MAX];
   unsigned backoff_ms;
@@ -327,8 +327,8 @@ static int relist(struct etcd_watch *w, struct xds_err *err) {
   }
   etcd_store_relist_begin(w->store);
   for (size_t i = 0; i < l.n && rc >= 0; i++) {
-    rc = etcd_store_put(w->store, l.v[i].key, l.v[i].value,
-                        l.v[i].value_len, l.v[i].mod_revision);
+    rc = etcd_store_put(w->store, l.v[i].key, l.v[i].value, l.v[i].value_len,
+                        l.v[i].mod_revision);
     if (rc == XDS_ETOOBIG) {
       too_many++;
       rc = 0;
@@ -397,8 +397,8 @@ static int apply_events(struct etcd_watch *w, const json_t *events) {
       rc = etcd_store_put(w->store, kv.key, kv.value, kv.value_len,
                           kv.mod_revision);
       if (rc == XDS_ETOOBIG) {
-        XDS_LOGE("etcd store %s: %s ignored: more than %d keys",
-                 w->describe, kv.key, ETCD_STORE_MAX_KEYS);
+        XDS_LOGE("etcd store %s: %s ignored: more than %d keys", w->describe,
+                 kv.key, ETCD_STORE_MAX_KEYS);
         rc = 0;
       }
     }
@@ -430,8 +430,8 @@ static int on_message(void *ctx, const char *json, size_t len) {
   if (etcd_error_of(msg, &code, &emsg)) {
     char buf[ETCD_WATCH_REASON_MAX];
 
-    snprintf(buf, sizeof(buf), "%s: watch: %s",
-             etcd_client_endpoint(w->client), emsg);
+    snprintf(buf, sizeof(buf), "%s: watch: %s", etcd_client_endpoint(w->client),
+             emsg);
     set_action(w, code == ETCD_GRPC_UNAUTHENTICATED ? ACT_REAUTH : ACT_ERROR,
                buf);
     json_decref(msg);
@@ -454,14 +454,13 @@ static int on_message(void *ctx, const char *json, size_t len) {
     rc = WATCH_STOP_STREAM;
   } else if (json_is_true(json_object_get(res, "canceled"))) {
     const json_t *why = json_object_get(res, "cancel_reason");
-    const char *reason = json_is_string(why) ? json_string_value(why)
-                                             : "no reason given";
+    const char *reason =
+        json_is_string(why) ? json_string_value(why) : "no reason given";
     char buf[ETCD_WATCH_REASON_MAX];
 
     snprintf(buf, sizeof(buf), "%s: watch refused: %s",
              etcd_client_endpoint(w->client), reason);
-    set_action(w, strstr(reason, "auth token") != NULL ? ACT_REAUTH
-                                                       : ACT_ERROR,
+    set_action(w, strstr(reason, "auth token") != NULL ? ACT_REAUTH : ACT_ERROR,
                buf);
     rc = WATCH_STOP_STREAM;
   } else if (json_is_true(json_object_get(res, "created"))) {

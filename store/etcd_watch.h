@@ -61,14 +61,14 @@ typedef void (*etcd_watch_load_fn)(void *ctx, struct catalog *cat,
 
 /* A consistent copy of the watcher's state, for /readyz and tests. */
 struct etcd_watch_status {
-  int ready;        /* the first complete load has been delivered */
-  int degraded;     /* etcd is unreachable or the watch is down: the last
-                       catalog stays in force */
+  int ready;    /* the first complete load has been delivered */
+  int degraded; /* etcd is unreachable or the watch is down: the last
+                   catalog stays in force */
   char reason[ETCD_WATCH_REASON_MAX]; /* why degraded; "" when not */
-  int64_t revision; /* the etcd revision the keys reflect */
-  size_t keys;      /* keys held */
-  unsigned long delivered;  /* on_load calls */
-  unsigned long builds;     /* catalogs built (delivered or not) */
+  int64_t revision;                   /* the etcd revision the keys reflect */
+  size_t keys;                        /* keys held */
+  unsigned long delivered;            /* on_load calls */
+  unsigned long builds;               /* catalogs built (delivered or not) */
   unsigned long relists;    /* complete listings, the first one included */
   unsigned long reconnects; /* watches opened after the first */
   unsigned long decodes;    /* values decoded */
@@ -109,7 +109,6 @@ int etcd_watch_start_ex(const struct etcd_config *cfg,
 void etcd_watch_stop(struct etcd_watch *w);
 
 /* Fills out. Any thread. */
-void etcd_watch_get_status(struct etcd_watch *w,
-                           struct etcd_watch_status *out);
+void etcd_watch_get_status(struct etcd_watch *w, struct etcd_watch_status *out);
 
 #endif

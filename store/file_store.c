@@ -44,15 +44,15 @@ struct strv {
  * be cached and replayed while the file's bytes stay the same. */
 struct file_result {
   char *path;
-  int cacheable;        /* the bytes were read: size and hash are valid */
+  int cacheable; /* the bytes were read: size and hash are valid */
   size_t size;
   uint64_t hash[2];
-  const char *why;      /* non-NULL: unusable, and why (static text) */
-  int anon_broken;      /* a broken document of unknown identity */
+  const char *why;          /* non-NULL: unusable, and why (static text) */
+  int anon_broken;          /* a broken document of unknown identity */
   struct strv broken_exts;  /* fqns claimed by broken documents */
   struct strv broken_tmpls; /* names claimed by broken documents */
-  struct problems pb;   /* this file's problems, in order */
-  struct wasm_ext **exts; /* valid records, document order; one ref each */
+  struct problems pb;       /* this file's problems, in order */
+  struct wasm_ext **exts;   /* valid records, document order; one ref each */
   size_t n_exts;
   size_t cap_exts;
   struct listener_tmpl **tmpls;
@@ -69,7 +69,7 @@ struct load {
   struct problems *pb;
   const struct store_hooks *hooks;
   const struct file_store_cache *cache; /* read-only while loading */
-  struct strv files;          /* sorted */
+  struct strv files;                    /* sorted */
   struct strv unreadable;     /* dirs and files that could not be read */
   struct strv broken_exts;    /* fqns claimed by broken documents */
   struct strv broken_tmpls;   /* names claimed by broken documents */
@@ -176,8 +176,8 @@ static int walk_dir(struct load *l, const char *dir, int depth,
     char *child;
     int loop = 0;
 
-    child = xds_asprintf("%s%s%s", dir, ends_with(dir, "/") ? "" : "/",
-                         names.v[i]);
+    child =
+        xds_asprintf("%s%s%s", dir, ends_with(dir, "/") ? "" : "/", names.v[i]);
     if (child == NULL) {
       rc = XDS_ENOMEM;
       break;
@@ -227,8 +227,8 @@ static int walk_dir(struct load *l, const char *dir, int depth,
     }
     if (l->files.n >= FILE_STORE_MAX_FILES) {
       xds_free(child);
-      rc = xds_err_set(err, XDS_ETOOBIG, "%s: more than %d store files",
-                       dir, FILE_STORE_MAX_FILES);
+      rc = xds_err_set(err, XDS_ETOOBIG, "%s: more than %d store files", dir,
+                       FILE_STORE_MAX_FILES);
       break;
     }
     rc = strv_push(&l->files, child);
@@ -436,8 +436,8 @@ static int load_docs(const struct load *l, struct file_result *fr,
     for (size_t k = 0; k < n_issues && rc >= 0; k++) {
       const struct ydoc_issue *is = ydoc_issue(d, i, k);
 
-      rc = problems_add(&fr->pb, PROBLEM_ERROR, fr->path, is->line,
-                        is->column, "", "%s", is->msg);
+      rc = problems_add(&fr->pb, PROBLEM_ERROR, fr->path, is->line, is->column,
+                        "", "%s", is->msg);
     }
     if (rc < 0)
       break;
@@ -581,7 +581,6 @@ static int load_files(struct load *l) {
 
 /* ---- merge ---- */
 
-
 static int merge_file(struct load *l, const struct file_result *fr,
                       struct catalog_builder *b) {
   int rc = problems_append(l->pb, &fr->pb);
@@ -606,8 +605,7 @@ static int merge_file(struct load *l, const struct file_result *fr,
 /* ---- retention ---- */
 
 static const char *keep_reason(const struct load *l, const char *id,
-                               const struct strv *broken,
-                               const char *source) {
+                               const struct strv *broken, const char *source) {
   const struct file_result *fr;
   long f;
 
@@ -654,8 +652,7 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
     if (rc < 0)
       break;
     /* Records are immutable: the kept version is shared, not copied. */
-    rc = catalog_builder_add_ext(b, wasm_ext_ref((struct wasm_ext *)e),
-                                 l->pb);
+    rc = catalog_builder_add_ext(b, wasm_ext_ref((struct wasm_ext *)e), l->pb);
   }
   for (size_t i = 0; i < catalog_tmpl_count(prev) && rc >= 0; i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(prev, i);

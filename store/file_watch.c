@@ -32,16 +32,16 @@
 #include "base/buf.h"
 #include "base/log.h"
 
-#define WATCH_MASK                                                            \
-  (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |       \
+#define WATCH_MASK                                                             \
+  (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |        \
    IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 /* Names one non-tree watch can care about (the path's, its target's). */
 #define WATCH_MAX_NAMES 4
 
 struct wentry {
   int wd;
-  unsigned gen;    /* the rescan that last wanted it */
-  int tree;        /* a directory the loader walks: wanted names count */
+  unsigned gen; /* the rescan that last wanted it */
+  int tree;     /* a directory the loader walks: wanted names count */
   char *names[WATCH_MAX_NAMES];
   size_t n_names;
 };
@@ -231,7 +231,8 @@ static int watch_tree(struct file_watch *w, const char *dir, int depth,
         rc = watch_link_target(w, child, err);
       continue;
     }
-    if (!file_store_wants_name(de->d_name, 1) || depth + 1 > FILE_STORE_MAX_DEPTH)
+    if (!file_store_wants_name(de->d_name, 1) ||
+        depth + 1 > FILE_STORE_MAX_DEPTH)
       continue;
     for (int a = 0; a <= depth; a++)
       if (w->anc_dev[a] == st.st_dev && w->anc_ino[a] == st.st_ino)
@@ -435,8 +436,8 @@ static int reload(struct file_watch *w, const char *why, int initial,
                  "%s; changes there may not be seen until the next reload",
                  strip_path(err.msg, w->path));
   }
-  rc = file_store_load_ex(w->path, w->has_hooks ? &w->hooks : NULL,
-                          w->cache, w->cur, &next, &pb, &err);
+  rc = file_store_load_ex(w->path, w->has_hooks ? &w->hooks : NULL, w->cache,
+                          w->cur, &next, &pb, &err);
   if (rc < 0) {
     if (initial && rc != XDS_ENOTFOUND) {
       if (start_err != NULL)
@@ -544,9 +545,8 @@ static void *watch_main(void *arg) {
   int pending = 0;
 
   for (;;) {
-    struct pollfd fds[3] = {{w->stop_fd, POLLIN, 0},
-                            {w->trig_fd, POLLIN, 0},
-                            {w->ifd, POLLIN, 0}};
+    struct pollfd fds[3] = {
+        {w->stop_fd, POLLIN, 0}, {w->trig_fd, POLLIN, 0}, {w->ifd, POLLIN, 0}};
     int timeout = -1, triggered = 0;
     double now = now_ms();
 
@@ -640,10 +640,9 @@ int file_watch_start(const char *path, unsigned debounce_ms,
   w->trig_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   w->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (w->ifd < 0 || w->trig_fd < 0 || w->stop_fd < 0) {
-    rc = xds_err_set(err, XDS_EIO, "%s: cannot set up inotify: %s%s", path,
-                     strerror(errno),
-                     errno == EMFILE ? " (sysctl fs.inotify.max_user_instances)"
-                                     : "");
+    rc = xds_err_set(
+        err, XDS_EIO, "%s: cannot set up inotify: %s%s", path, strerror(errno),
+        errno == EMFILE ? " (sysctl fs.inotify.max_user_instances)" : "");
     watch_free(w);
     return rc;
   }

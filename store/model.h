@@ -84,37 +84,31 @@ struct wasm_ext {
   char *name;         /* metadata.name */
   char **allowed_in;  /* tenant fqns, document order; empty: whole org */
   size_t n_allowed_in;
-  char *url;          /* with its scheme: "oci://..." when none was given */
+  char *url; /* with its scheme: "oci://..." when none was given */
   enum wasm_url_scheme scheme;
-  char *source;       /* nullable */
-  char *description;  /* nullable */
+  char *source;      /* nullable */
+  char *description; /* nullable */
   enum wasm_phase phase;
   int32_t priority;
-  char *config_json;  /* spec.config as compact JSON, keys in document
-                         order; NULL when spec.config is absent */
+  char *config_json; /* spec.config as compact JSON, keys in document
+                        order; NULL when spec.config is absent */
   enum wasm_pull_policy pull_policy;
-  char *pull_secret;  /* nullable */
+  char *pull_secret; /* nullable */
   struct wasm_env *env;
   size_t n_env;
   enum wasm_match_mode match_mode;
-  char *plugin_name;  /* nullable; Envoy root_id */
-  char *vm_id;        /* nullable */
-  char *runtime;      /* nullable: envoy.wasm.runtime.v8 */
+  char *plugin_name; /* nullable; Envoy root_id */
+  char *vm_id;       /* nullable */
+  char *runtime;     /* nullable: envoy.wasm.runtime.v8 */
   enum wasm_fail_strategy fail_strategy;
   char *sha256;       /* nullable; 64 lowercase hex digits */
   struct src_loc loc; /* the document's first line */
   atomic_uint refs;   /* references beyond the first; see above */
 };
 
-enum tmpl_direction {
-  TMPL_INBOUND = 0,
-  TMPL_OUTBOUND = 1
-};
+enum tmpl_direction { TMPL_INBOUND = 0, TMPL_OUTBOUND = 1 };
 
-enum proxy_mode {
-  PROXY_MODE_SIDECAR = 0,
-  PROXY_MODE_GATEWAY = 1
-};
+enum proxy_mode { PROXY_MODE_SIDECAR = 0, PROXY_MODE_GATEWAY = 1 };
 
 struct label {
   char *key;
@@ -123,13 +117,13 @@ struct label {
 
 /* A native (non-Wasm) HTTP filter of a listener template. */
 struct native_filter {
-  char *name;             /* HttpFilter.name */
-  enum wasm_phase anchor; /* AUTHN/AUTHZ/STATS, or UNSPECIFIED: no anchor */
-  char *type_url;         /* "type.googleapis.com/<message>" from @type */
+  char *name;                 /* HttpFilter.name */
+  enum wasm_phase anchor;     /* AUTHN/AUTHZ/STATS, or UNSPECIFIED: no anchor */
+  char *type_url;             /* "type.googleapis.com/<message>" from @type */
   struct ynode *typed_config; /* the typedConfig mapping, owned; the server
                                  converts it to protobuf with the message's
                                  descriptor */
-  int is_router;          /* type_url names the router filter */
+  int is_router;              /* type_url names the router filter */
   struct src_loc loc;
 };
 
@@ -147,21 +141,21 @@ enum tmpl_rds_api {
 
 /* One ListenerTemplate (wasmxds.io/v1). */
 struct listener_tmpl {
-  char *name;           /* metadata.name; the Envoy listener name */
-  char *address;        /* IP address to bind */
+  char *name;    /* metadata.name; the Envoy listener name */
+  char *address; /* IP address to bind */
   uint32_t port;
   enum tmpl_direction direction;
   int has_mode;         /* selector.mode given */
   enum proxy_mode mode; /* valid when has_mode */
   struct label *labels; /* selector.labels: all must match; sorted by key */
   size_t n_labels;
-  char *stat_prefix;    /* HCM stat_prefix; defaults to name */
+  char *stat_prefix; /* HCM stat_prefix; defaults to name */
   enum tmpl_route_kind route_kind;
-  char *route_cluster;  /* TMPL_ROUTE_CLUSTER */
-  char *route_prefix;   /* TMPL_ROUTE_CLUSTER: path prefix, default "/" */
-  char *rds_name;       /* TMPL_ROUTE_RDS: the RouteConfiguration name */
-  char *rds_cluster;    /* TMPL_ROUTE_RDS: bootstrap cluster of its server */
-  enum tmpl_rds_api rds_api; /* TMPL_ROUTE_RDS */
+  char *route_cluster; /* TMPL_ROUTE_CLUSTER */
+  char *route_prefix;  /* TMPL_ROUTE_CLUSTER: path prefix, default "/" */
+  char *rds_name;      /* TMPL_ROUTE_RDS: the RouteConfiguration name */
+  char *rds_cluster;   /* TMPL_ROUTE_RDS: bootstrap cluster of its server */
+  enum tmpl_rds_api rds_api;     /* TMPL_ROUTE_RDS */
   struct native_filter *filters; /* in order; the last one is the router */
   size_t n_filters;
   struct src_loc loc;

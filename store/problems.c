@@ -100,7 +100,9 @@ int problems_add(struct problems *p, enum problem_severity sev,
   return rc;
 }
 
-size_t problems_count(const struct problems *p) { return p->n; }
+size_t problems_count(const struct problems *p) {
+  return p->n;
+}
 
 const struct problem *problems_at(const struct problems *p, size_t i) {
   return &p->items[i];

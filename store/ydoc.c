@@ -110,8 +110,8 @@ static struct ysrc *ysrc_ref(struct ysrc *s) {
 }
 
 static void ysrc_unref(struct ysrc *s) {
-  if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1,
-                                             memory_order_acq_rel) == 1)
+  if (s != NULL &&
+      atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
     xds_free(s);
 }
 
@@ -207,8 +207,7 @@ static enum yscalar_type resolve(const char *s, size_t n, int plain,
   if (strcmp(tag, "!") == 0 || strcmp(tag, TAG_STR) == 0)
     return YSCALAR_STR;
   if (strcmp(tag, TAG_NULL) == 0)
-    return n == 0 || text_is(s, n, NULL_WORDS) ? YSCALAR_NULL
-                                               : YSCALAR_INVALID;
+    return n == 0 || text_is(s, n, NULL_WORDS) ? YSCALAR_NULL : YSCALAR_INVALID;
   if (strcmp(tag, TAG_BOOL) == 0)
     return text_is(s, n, BOOL_WORDS) ? YSCALAR_BOOL : YSCALAR_INVALID;
   if (strcmp(tag, TAG_INT) == 0)
@@ -220,8 +219,8 @@ static enum yscalar_type resolve(const char *s, size_t n, int plain,
 
 /* ---- nodes ---- */
 
-static struct ynode *node_new(struct ysrc *src, enum ynode_kind kind,
-                              int line, int column) {
+static struct ynode *node_new(struct ysrc *src, enum ynode_kind kind, int line,
+                              int column) {
   struct ynode *n = xds_calloc(1, sizeof(*n));
 
   if (n == NULL)
@@ -304,7 +303,9 @@ fail:
   return NULL;
 }
 
-struct ynode *ynode_clone(const struct ynode *n) { return copy_tree(n, NULL); }
+struct ynode *ynode_clone(const struct ynode *n) {
+  return copy_tree(n, NULL);
+}
 
 static int seq_push(struct ynode *seq, struct ynode *item) {
   if (seq->n == seq->cap) {
@@ -320,8 +321,7 @@ static int seq_push(struct ynode *seq, struct ynode *item) {
   return 0;
 }
 
-static int map_push(struct ynode *map, struct ynode *key,
-                    struct ynode *value) {
+static int map_push(struct ynode *map, struct ynode *key, struct ynode *value) {
   if (map->n == map->cap) {
     size_t cap = map->cap ? map->cap * 2 : 4;
     struct ypair *p = xds_realloc(map->pairs, cap * sizeof(*p));
@@ -497,10 +497,9 @@ static int check_duplicates(struct composer *c, struct ynode *map) {
   qsort(v, map->n, sizeof(*v), key_cmp);
   for (size_t i = 1; i < map->n && rc == 0; i++)
     if (key_eq(v[i - 1]->key, v[i]->key))
-      rc = add_issue(c, v[i]->key,
-                     "duplicate key \"%s\" (first at line %d, column %d)",
-                     v[i]->key->text, v[i - 1]->key->line,
-                     v[i - 1]->key->column);
+      rc = add_issue(
+          c, v[i]->key, "duplicate key \"%s\" (first at line %d, column %d)",
+          v[i]->key->text, v[i - 1]->key->line, v[i - 1]->key->column);
   xds_free(v);
   return rc;
 }
@@ -537,8 +536,10 @@ static int apply_merges(struct composer *c, struct ynode *map) {
       struct ynode *m = list[j];
 
       if (m->kind != YNODE_MAPPING) {
-        rc = add_issue(c, m, "a merge key (<<) takes a mapping or a sequence "
-                             "of mappings, not %s", ynode_describe(m));
+        rc = add_issue(c, m,
+                       "a merge key (<<) takes a mapping or a sequence "
+                       "of mappings, not %s",
+                       ynode_describe(m));
         continue;
       }
       for (size_t k = 0; k < m->n && rc == 0; k++) {
@@ -622,11 +623,21 @@ static int compose_scalar(struct composer *c, yaml_event_t *ev,
   if (n == NULL)
     return XDS_ENOMEM;
   switch (ev->data.scalar.style) {
-  case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = YNODE_SINGLE_QUOTED; break;
-  case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = YNODE_DOUBLE_QUOTED; break;
-  case YAML_LITERAL_SCALAR_STYLE: n->style = YNODE_LITERAL; break;
-  case YAML_FOLDED_SCALAR_STYLE: n->style = YNODE_FOLDED; break;
-  default: n->style = YNODE_PLAIN; break;
+  case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+    n->style = YNODE_SINGLE_QUOTED;
+    break;
+  case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+    n->style = YNODE_DOUBLE_QUOTED;
+    break;
+  case YAML_LITERAL_SCALAR_STYLE:
+    n->style = YNODE_LITERAL;
+    break;
+  case YAML_FOLDED_SCALAR_STYLE:
+    n->style = YNODE_FOLDED;
+    break;
+  default:
+    n->style = YNODE_PLAIN;
+    break;
   }
   if (tag != NULL && (n->tag = xds_strdup(tag)) == NULL)
     goto oom;
@@ -649,18 +660,17 @@ oom:
   return XDS_ENOMEM;
 }
 
-static int compose_collection(struct composer *c, yaml_event_t *ev,
-                              int depth, struct ynode **out) {
+static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
+                              struct ynode **out) {
   int is_map = ev->type == YAML_MAPPING_START_EVENT;
-  yaml_event_type_t end = is_map ? YAML_MAPPING_END_EVENT
-                                 : YAML_SEQUENCE_END_EVENT;
-  const yaml_char_t *anchor = is_map ? ev->data.mapping_start.anchor
-                                     : ev->data.sequence_start.anchor;
-  const yaml_char_t *tag = is_map ? ev->data.mapping_start.tag
-                                  : ev->data.sequence_start.tag;
-  int flow = is_map
-                 ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
-                 : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
+  yaml_event_type_t end =
+      is_map ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
+  const yaml_char_t *anchor =
+      is_map ? ev->data.mapping_start.anchor : ev->data.sequence_start.anchor;
+  const yaml_char_t *tag =
+      is_map ? ev->data.mapping_start.tag : ev->data.sequence_start.tag;
+  int flow = is_map ? ev->data.mapping_start.style == YAML_FLOW_MAPPING_STYLE
+                    : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
   struct ynode *n, *key = NULL, *value = NULL;
   char *anchor_name = NULL;
   int rc;
@@ -923,8 +933,7 @@ int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err) {
   rc = ydoc_read_file(path, &text, err);
   if (rc < 0)
     return rc;
-  rc = ydoc_parse(path, text.data != NULL ? text.data : "", text.len, out,
-                  err);
+  rc = ydoc_parse(path, text.data != NULL ? text.data : "", text.len, out, err);
   xds_buf_cleanup(&text);
   return rc;
 }
@@ -970,8 +979,7 @@ void ydoc_free(struct ydoc *d) {
   xds_free(d);
 }
 
-int ydoc_error(const struct ydoc *d, int *line, int *column,
-               const char **msg) {
+int ydoc_error(const struct ydoc *d, int *line, int *column, const char **msg) {
   if (line != NULL)
     *line = d->err_line;
   if (column != NULL)
@@ -981,7 +989,9 @@ int ydoc_error(const struct ydoc *d, int *line, int *column,
   return d->err_code;
 }
 
-size_t ydoc_count(const struct ydoc *d) { return d->n_docs; }
+size_t ydoc_count(const struct ydoc *d) {
+  return d->n_docs;
+}
 
 const struct ynode *ydoc_root(const struct ydoc *d, size_t i) {
   return d->docs[i].root;
@@ -1005,16 +1015,21 @@ size_t ydoc_issue_count(const struct ydoc *d, size_t i) {
   return d->docs[i].n_issues;
 }
 
-const struct ydoc_issue *ydoc_issue(const struct ydoc *d, size_t i,
-                                    size_t k) {
+const struct ydoc_issue *ydoc_issue(const struct ydoc *d, size_t i, size_t k) {
   return &d->docs[i].issues[k];
 }
 
 /* ---- accessors ---- */
 
-enum ynode_kind ynode_kind(const struct ynode *n) { return n->kind; }
-enum ynode_style ynode_style(const struct ynode *n) { return n->style; }
-const char *ynode_tag(const struct ynode *n) { return n->tag; }
+enum ynode_kind ynode_kind(const struct ynode *n) {
+  return n->kind;
+}
+enum ynode_style ynode_style(const struct ynode *n) {
+  return n->style;
+}
+const char *ynode_tag(const struct ynode *n) {
+  return n->tag;
+}
 
 const char *ynode_text(const struct ynode *n, size_t *len) {
   if (n->kind == YNODE_MAPPING || n->kind == YNODE_SEQUENCE) {
@@ -1027,21 +1042,32 @@ const char *ynode_text(const struct ynode *n, size_t *len) {
   return n->text != NULL ? n->text : "";
 }
 
-enum yscalar_type ynode_scalar_type(const struct ynode *n) { return n->stype; }
+enum yscalar_type ynode_scalar_type(const struct ynode *n) {
+  return n->stype;
+}
 
 const char *ynode_describe(const struct ynode *n) {
   switch (n->kind) {
-  case YNODE_MAPPING: return "a mapping";
-  case YNODE_SEQUENCE: return "a sequence";
-  case YNODE_NULL: return "null";
-  case YNODE_SCALAR: break;
+  case YNODE_MAPPING:
+    return "a mapping";
+  case YNODE_SEQUENCE:
+    return "a sequence";
+  case YNODE_NULL:
+    return "null";
+  case YNODE_SCALAR:
+    break;
   }
   switch (n->stype) {
-  case YSCALAR_BOOL: return "a boolean";
-  case YSCALAR_INT: return "an integer";
-  case YSCALAR_FLOAT: return "a number";
-  case YSCALAR_STR: return "a string";
-  default: return "a value of an unsupported tag";
+  case YSCALAR_BOOL:
+    return "a boolean";
+  case YSCALAR_INT:
+    return "an integer";
+  case YSCALAR_FLOAT:
+    return "a number";
+  case YSCALAR_STR:
+    return "a string";
+  default:
+    return "a value of an unsupported tag";
   }
 }
 
@@ -1138,6 +1164,12 @@ const struct ynode *ynode_seq_item(const struct ynode *n, size_t i) {
   return n->items[i];
 }
 
-const char *ynode_source(const struct ynode *n) { return n->src->name; }
-int ynode_line(const struct ynode *n) { return n->line; }
-int ynode_column(const struct ynode *n) { return n->column; }
+const char *ynode_source(const struct ynode *n) {
+  return n->src->name;
+}
+int ynode_line(const struct ynode *n) {
+  return n->line;
+}
+int ynode_column(const struct ynode *n) {
+  return n->column;
+}

@@ -45,8 +45,8 @@ struct ynode;
 struct ydoc;
 
 enum ynode_kind {
-  YNODE_NULL = 0,     /* a plain ~, null, Null, NULL, empty, or !!null */
-  YNODE_SCALAR = 1,   /* any other scalar */
+  YNODE_NULL = 0,   /* a plain ~, null, Null, NULL, empty, or !!null */
+  YNODE_SCALAR = 1, /* any other scalar */
   YNODE_MAPPING = 2,
   YNODE_SEQUENCE = 3
 };
@@ -69,11 +69,11 @@ enum yscalar_type {
   YSCALAR_NOT_SCALAR = 0, /* a mapping or a sequence */
   YSCALAR_NULL = 1,
   YSCALAR_BOOL = 2,
-  YSCALAR_INT = 3,        /* decimal, 0o octal or 0x hex */
-  YSCALAR_FLOAT = 4,      /* including .inf, -.inf and .nan */
+  YSCALAR_INT = 3,   /* decimal, 0o octal or 0x hex */
+  YSCALAR_FLOAT = 4, /* including .inf, -.inf and .nan */
   YSCALAR_STR = 5,
-  YSCALAR_INVALID = 6     /* an unknown tag, or a tagged value that does not
-                             fit its tag (e.g. !!int abc) */
+  YSCALAR_INVALID = 6 /* an unknown tag, or a tagged value that does not
+                         fit its tag (e.g. !!int abc) */
 };
 
 /* One structural problem of a document that did parse: it names where. */
@@ -111,15 +111,13 @@ int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err);
  * XDS_EIO, XDS_ETOOBIG or XDS_ENOMEM with text cleaned up and err saying
  * why ("path: reason").
  */
-int ydoc_read_file(const char *path, struct xds_buf *text,
-                   struct xds_err *err);
+int ydoc_read_file(const char *path, struct xds_buf *text, struct xds_err *err);
 
 void ydoc_free(struct ydoc *d);
 
 /* The error that stopped parsing: returns 0 (none) or its XDS_E* code and
  * sets the nullable out-parameters; line and column are 1-based. */
-int ydoc_error(const struct ydoc *d, int *line, int *column,
-               const char **msg);
+int ydoc_error(const struct ydoc *d, int *line, int *column, const char **msg);
 
 /* Number of complete documents; an empty document (nothing but `---` or
  * comments) counts and has a YNODE_NULL root. */
@@ -133,8 +131,7 @@ struct ynode *ydoc_take_root(struct ydoc *d, size_t i);
 /* Structural problems found in document i (duplicate mapping keys,
  * non-scalar keys): a document with issues should be rejected. */
 size_t ydoc_issue_count(const struct ydoc *d, size_t i);
-const struct ydoc_issue *ydoc_issue(const struct ydoc *d, size_t i,
-                                    size_t k);
+const struct ydoc_issue *ydoc_issue(const struct ydoc *d, size_t i, size_t k);
 
 /* Node accessors. All take a non-NULL node and borrow it. */
 enum ynode_kind ynode_kind(const struct ynode *n);

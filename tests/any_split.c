@@ -68,7 +68,8 @@ static int walk(const ProtobufCMessage *m, const char *outdir) {
       continue;
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t n = *(const size_t *)(base + f->quantifier_offset);
-      ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)(base + f->offset);
+      ProtobufCMessage *const *arr =
+          *(ProtobufCMessage *const *const *)(base + f->offset);
       for (size_t k = 0; k < n; k++)
         if (walk(arr[k], outdir) < 0)
           return -1;

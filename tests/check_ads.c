@@ -22,37 +22,31 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 
-#define EXT(name, extra)                                                      \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"      \
-  "metadata: {organization: acme, name: " name "}\n"                         \
+#define EXT(name, extra)                                                       \
+  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
+  "metadata: {organization: acme, name: " name "}\n"                           \
   "spec: {url: file:///w/" name ".wasm" extra "}\n"
 
-#define TMPL                                                                  \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                 \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"       \
-  "  route: {cluster: app}\n  httpFilters:\n"                                 \
-  "  - name: envoy.filters.http.router\n"                                    \
-  "    typedConfig: {'@type': "                                               \
+#define TMPL                                                                   \
+  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
+  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
+  "  route: {cluster: app}\n  httpFilters:\n"                                  \
+  "  - name: envoy.filters.http.router\n"                                      \
+  "    typedConfig: {'@type': "                                                \
   "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
 
 #define PAY "organizations/acme/tenants/payments"
 #define WEB "organizations/acme/tenants/web"
 
-static const char store_v1[] =
-    EXT("a", ", phase: AUTHN, config: {v: 1}")
-    EXT("b", ", phase: AUTHZ")
-    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+static const char store_v1[] = EXT("a", ", phase: AUTHN, config: {v: 1}")
+    EXT("b", ", phase: AUTHZ") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
 /* v2: a's config changes (ECDS only); nothing else. */
-static const char store_v2[] =
-    EXT("a", ", phase: AUTHN, config: {v: 2}")
-    EXT("b", ", phase: AUTHZ")
-    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+static const char store_v2[] = EXT("a", ", phase: AUTHN, config: {v: 2}")
+    EXT("b", ", phase: AUTHZ") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
 /* v3: c is added (the listener changes). */
 static const char store_v3[] =
-    EXT("a", ", phase: AUTHN, config: {v: 2}")
-    EXT("b", ", phase: AUTHZ")
-    EXT("c", ", phase: STATS")
-    EXT("secret", ", allowedIn: [" PAY "]") TMPL;
+    EXT("a", ", phase: AUTHN, config: {v: 2}") EXT("b", ", phase: AUTHZ")
+        EXT("c", ", phase: STATS") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
 
 static struct snapshot *snap_of(const char *yaml, uint64_t gen) {
   struct catalog *cat = tu_catalog(yaml);
@@ -125,7 +119,7 @@ static void setup(void) {
 static void teardown(void) {
   if (fx.last != NULL)
     envoy__service__discovery__v3__discovery_response__free_unpacked(fx.last,
-                                                                      NULL);
+                                                                     NULL);
   xds_buf_cleanup(&fx.out);
   ads_stream_cleanup(&fx.s);
   /* Every interned name the stream took is given back. */
@@ -165,7 +159,7 @@ static Envoy__Service__Discovery__V3__DiscoveryResponse *next(void) {
   ck_assert_int_ge(rc, 0);
   if (fx.last != NULL)
     envoy__service__discovery__v3__discovery_response__free_unpacked(fx.last,
-                                                                      NULL);
+                                                                     NULL);
   fx.last = NULL;
   if (rc == 0)
     return NULL;
@@ -175,8 +169,9 @@ static Envoy__Service__Discovery__V3__DiscoveryResponse *next(void) {
   return fx.last;
 }
 
-static const char *ecds_names_of(Envoy__Service__Discovery__V3__DiscoveryResponse *r,
-                                 char *buf, size_t n) {
+static const char *
+ecds_names_of(Envoy__Service__Discovery__V3__DiscoveryResponse *r, char *buf,
+              size_t n) {
   buf[0] = '\0';
   for (size_t i = 0; i < r->n_resources; i++) {
     Envoy__Config__Core__V3__TypedExtensionConfig *tec =
@@ -198,7 +193,8 @@ START_TEST(lds_then_ack_sends_nothing_more) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
   char version[64], nonce[32];
 
-  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0),
+                   0);
   r = next();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(r->type_url, TYPE_LISTENER);
@@ -209,7 +205,8 @@ START_TEST(lds_then_ack_sends_nothing_more) {
   snprintf(version, sizeof(version), "%s", r->version_info);
   snprintf(nonce, sizeof(nonce), "%s", r->nonce);
   ck_assert_ptr_null(next());
-  ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, version, nonce, NULL, NULL, 0), 0);
+  ck_assert_int_eq(
+      request(fx.v1, 0, TYPE_LISTENER, version, nonce, NULL, NULL, 0), 0);
   ck_assert_ptr_null(next());
   ck_assert_str_eq(fx.s.t[ADS_T_LDS].acked_version, version);
   /* The same snapshot again changes nothing. */
@@ -223,13 +220,15 @@ START_TEST(ecds_by_name_and_config_only_push) {
   struct ads_close close;
   char names[256], nonce[32], v1[32];
 
-  ck_assert_int_eq(request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2), 0);
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2),
+                   0);
   r = next();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a,b");
   snprintf(nonce, sizeof(nonce), "%s", r->nonce);
   snprintf(v1, sizeof(v1), "%s", r->version_info);
-  ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, v1, nonce, NULL, NAMES_AB, 2), 0);
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, v1, nonce, NULL, NAMES_AB, 2),
+                   0);
   ck_assert_ptr_null(next());
   /* v2 changes only a's config: ECDS carries a alone; LDS is not owed
    * because nobody asked for it on this stream. */
@@ -283,8 +282,9 @@ START_TEST(lds_goes_before_ecds) {
 END_TEST
 
 /* The listener names of a SotW LDS response, comma-separated. */
-static const char *lds_names(Envoy__Service__Discovery__V3__DiscoveryResponse *r,
-                             char *buf, size_t n) {
+static const char *
+lds_names(Envoy__Service__Discovery__V3__DiscoveryResponse *r, char *buf,
+          size_t n) {
   buf[0] = '\0';
   for (size_t i = 0; i < r->n_resources; i++) {
     Envoy__Config__Listener__V3__Listener *l =
@@ -315,12 +315,12 @@ START_TEST(sotw_lds_by_name) {
              *in_out_nope[] = {"in", "nope", "out"};
   char names[128], v[32], nonce[32];
 
-#define ACK_LDS(list, n)                                                      \
-  do {                                                                        \
-    snprintf(v, sizeof(v), "%s", r->version_info);                            \
-    snprintf(nonce, sizeof(nonce), "%s", r->nonce);                           \
-    request(w, 0, TYPE_LISTENER, v, nonce, NULL, list, n);                    \
-    ck_assert_ptr_null(next());                                               \
+#define ACK_LDS(list, n)                                                       \
+  do {                                                                         \
+    snprintf(v, sizeof(v), "%s", r->version_info);                             \
+    snprintf(nonce, sizeof(nonce), "%s", r->nonce);                            \
+    request(w, 0, TYPE_LISTENER, v, nonce, NULL, list, n);                     \
+    ck_assert_ptr_null(next());                                                \
   } while (0)
   request(w, 1, TYPE_LISTENER, NULL, NULL, NULL, in, 1);
   r = next();
@@ -386,7 +386,8 @@ START_TEST(stale_nonce_is_ignored) {
   r = next(); /* a new nonce supersedes the old one */
   ck_assert_ptr_nonnull(r);
   /* A request carrying the superseded nonce changes nothing. */
-  ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, "x", old_nonce, NULL, only_b, 1), 0);
+  ck_assert_int_eq(
+      request(fx.v2, 0, TYPE_ECDS, "x", old_nonce, NULL, only_b, 1), 0);
   ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].n_names, 2);
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, "");
   ck_assert_ptr_null(next());
@@ -451,7 +452,8 @@ START_TEST(nack_keeps_state_and_is_not_resent) {
   r = next();
   snprintf(n1, sizeof(n1), "%s", r->nonce);
   /* NACK: previous version, latest nonce, error set. */
-  ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, v1, n1, "bad wasm", NAMES_AB, 2), 0);
+  ck_assert_int_eq(
+      request(fx.v2, 0, TYPE_ECDS, v1, n1, "bad wasm", NAMES_AB, 2), 0);
   ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "bad wasm");
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, v1);
@@ -520,12 +522,15 @@ START_TEST(identity_rules) {
   struct ads_close close;
 
   /* The first request must carry the node. */
-  ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), -1);
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0),
+                   -1);
   ads_stream_cleanup(&fx.s);
   ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test");
-  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0),
+                   0);
   /* The same node again is fine; another identity closes the stream. */
-  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0), 0);
+  ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0),
+                   0);
   node_init(&other, "proxy-1", WEB);
   req.node = &other.node;
   req.type_url = TYPE_LISTENER;
@@ -604,13 +609,15 @@ static int drequest(struct snapshot *snap, int with_node, const char *type,
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry
-      e[8], *ep[8];
+      e[8],
+      *ep[8];
   Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
   struct ads_close close;
 
   ck_assert_uint_le(n_init, 8);
   for (size_t i = 0; i < n_init; i++) {
-    envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(&e[i]);
+    envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(
+        &e[i]);
     e[i].key = (char *)init_names[i];
     e[i].value = (char *)init_versions[i];
     ep[i] = &e[i];
@@ -636,7 +643,8 @@ static Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dnext(void) {
 
   ck_assert_int_ge(rc, 0);
   if (dlast != NULL)
-    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(dlast, NULL);
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(
+        dlast, NULL);
   dlast = NULL;
   if (rc == 0)
     return NULL;
@@ -647,8 +655,9 @@ static Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *dnext(void) {
 }
 
 /* "name@version,..." of the resources, then "-name,..." of the removed. */
-static const char *dnames(Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r,
-                          char *buf, size_t n) {
+static const char *
+dnames(Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r, char *buf,
+       size_t n) {
   buf[0] = '\0';
   for (size_t i = 0; i < r->n_resources; i++) {
     const char *name = strrchr(r->resources[i]->name, '/');
@@ -680,7 +689,8 @@ static void delta_setup(void) {
 
 static void delta_teardown(void) {
   if (dlast != NULL)
-    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(dlast, NULL);
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(
+        dlast, NULL);
   dlast = NULL;
   teardown();
 }
@@ -689,14 +699,16 @@ START_TEST(delta_lds_wildcard_then_changes_only) {
   Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
   char names[256], nonce[32];
 
-  ck_assert_int_eq(drequest(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, 0,
-                            NULL, 0, NULL, NULL, 0), 0);
+  ck_assert_int_eq(drequest(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, 0, NULL,
+                            0, NULL, NULL, 0),
+                   0);
   r = dnext();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(r->type_url, TYPE_LISTENER);
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
   snprintf(nonce, sizeof(nonce), "%s", r->nonce);
-  drequest(fx.v1, 0, TYPE_LISTENER, nonce, NULL, NULL, 0, NULL, 0, NULL, NULL, 0);
+  drequest(fx.v1, 0, TYPE_LISTENER, nonce, NULL, NULL, 0, NULL, 0, NULL, NULL,
+           0);
   ck_assert_ptr_null(dnext());
   ck_assert_uint_eq(fx.s.t[ADS_T_LDS].acks, 1);
   /* A config-only change: nothing for LDS. */
@@ -712,10 +724,9 @@ END_TEST
 
 START_TEST(delta_ecds_subscribe_remove_and_absent) {
   Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r;
-  const char *abc[] = {"organizations/acme/extensions/a",
-                       "organizations/acme/extensions/b",
-                       "organizations/acme/extensions/c",
-                       "organizations/acme/extensions/nope"};
+  const char *abc[] = {
+      "organizations/acme/extensions/a", "organizations/acme/extensions/b",
+      "organizations/acme/extensions/c", "organizations/acme/extensions/nope"};
   const char *unsub_b[] = {"organizations/acme/extensions/b"};
   char names[256], nonce[32];
 
@@ -820,20 +831,19 @@ START_TEST(delta_unsubscribe_under_wildcard_is_answered) {
   drequest(fx.v1, 0, TYPE_ECDS, r->nonce, NULL, NULL, 0, NULL, 0, NULL, NULL,
            0);
   ck_assert_ptr_null(dnext());
-  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_a, 1, NULL, NULL,
-           0);
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_a, 1, NULL, NULL, 0);
   r = dnext();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "a");
-  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_nope, 1, NULL,
-           NULL, 0);
+  drequest(fx.v1, 0, TYPE_ECDS, NULL, NULL, NULL, 0, unsub_nope, 1, NULL, NULL,
+           0);
   r = dnext();
   ck_assert_ptr_nonnull(r);
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "-nope");
   ck_assert_ptr_null(dnext());
   /* The same for listeners. */
-  drequest(fx.v1, 0, TYPE_LISTENER, NULL, NULL, lds_sub, 2, NULL, 0, NULL,
-           NULL, 0);
+  drequest(fx.v1, 0, TYPE_LISTENER, NULL, NULL, lds_sub, 2, NULL, 0, NULL, NULL,
+           0);
   r = dnext();
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "in");
   drequest(fx.v1, 0, TYPE_LISTENER, NULL, NULL, NULL, 0, lds_unsub, 1, NULL,
@@ -911,8 +921,10 @@ START_TEST(delta_hidden_resource_is_removed_when_access_goes) {
   drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, star, 1, NULL, 0, NULL, NULL, 0);
   r = dnext();
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "a,b,secret");
-  v5 = snap_of(EXT("a", ", phase: AUTHN, config: {v: 1}") EXT("b", ", phase: AUTHZ")
-               EXT("secret", ", allowedIn: [" WEB "]") TMPL, 5);
+  v5 = snap_of(EXT("a", ", phase: AUTHN, config: {v: 1}")
+                   EXT("b", ", phase: AUTHZ")
+                       EXT("secret", ", allowedIn: [" WEB "]") TMPL,
+               5);
   ads_stream_on_snapshot(&fx.s, v5, NULL);
   r = dnext();
   ck_assert_ptr_nonnull(r);

@@ -11,63 +11,104 @@
 #include "server/compose/chain.h"
 #include "testutil.h"
 
-#define EXT(name, extra)                                                      \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"      \
-  "metadata: {organization: acme, name: " name "}\n"                         \
+#define EXT(name, extra)                                                       \
+  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
+  "metadata: {organization: acme, name: " name "}\n"                           \
   "spec: {url: file:///w/" name ".wasm" extra "}\n"
 
-#define ROUTER                                                                \
-  "  - name: envoy.filters.http.router\n"                                    \
-  "    typedConfig: {'@type': "                                               \
+#define ROUTER                                                                 \
+  "  - name: envoy.filters.http.router\n"                                      \
+  "    typedConfig: {'@type': "                                                \
   "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
 
-#define NATIVE(name, phase)                                                   \
-  "  - name: " name "\n    phase: " phase "\n"                               \
-  "    typedConfig: {'@type': "                                               \
+#define NATIVE(name, phase)                                                    \
+  "  - name: " name "\n    phase: " phase "\n"                                 \
+  "    typedConfig: {'@type': "                                                \
   "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}\n"
 
-static const char store[] =
-    EXT("authn-a", ", phase: AUTHN, priority: 100")
-    EXT("authn-b", ", phase: AUTHN, priority: 100")
-    EXT("authn-hi", ", phase: AUTHN, priority: 200")
-    EXT("authz-neg", ", phase: AUTHZ, priority: -5")
-    EXT("authz-max", ", phase: AUTHZ, priority: 2147483647")
-    EXT("authz-min", ", phase: AUTHZ, priority: -2147483648")
-    EXT("stats-client", ", phase: STATS, match: {mode: CLIENT}")
-    EXT("stats-server", ", phase: STATS, match: {mode: SERVER}")
-    EXT("unspec", "")
-    EXT("unspec-explicit", ", phase: UNSPECIFIED_PHASE, priority: 7")
-    EXT("pay-only", ", phase: AUTHZ, priority: 1, "
-                    "allowedIn: [organizations/acme/tenants/payments]")
-    EXT("web-only", ", phase: AUTHZ, priority: 1, "
-                    "allowedIn: [organizations/acme/tenants/web]")
-    EXT("both", ", phase: STATS, priority: 3, allowedIn: "
-                "[organizations/acme/tenants/web, "
-                "organizations/acme/tenants/payments]")
-    "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
-    "metadata: {organization: other, name: foreign}\n"
-    "spec: {url: file:///w/f.wasm, phase: AUTHN}\n"
-    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-    "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
-    "  route: {cluster: app}\n  httpFilters:\n" ROUTER
-    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-    "metadata: {name: out}\nspec:\n  port: 15001\n  direction: OUTBOUND\n"
-    "  route: {cluster: up}\n  httpFilters:\n" ROUTER
-    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-    "metadata: {name: anchored}\nspec:\n  port: 15007\n  direction: INBOUND\n"
-    "  route: {cluster: app}\n  httpFilters:\n"
-    "  - name: cors\n    typedConfig: {'@type': "
-    "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}\n"
-    NATIVE("jwt", "AUTHN") NATIVE("rbac", "AUTHZ") NATIVE("stats", "STATS")
-    ROUTER
+static const char store[] = EXT("authn-a", ", phase: AUTHN, priority: 100")
+    EXT("authn-b", ", phase: AUTHN, priority: 100") EXT(
+        "authn-hi", ", phase: AUTHN, priority: 200")
+        EXT("authz-neg", ", phase: AUTHZ, priority: -5") EXT(
+            "authz-max", ", phase: AUTHZ, priority: 2147483647")
+            EXT("authz-min", ", phase: AUTHZ, priority: -2147483648") EXT(
+                "stats-client", ", phase: STATS, match: {mode: CLIENT}")
+                EXT("stats-server",
+                    ", phase: STATS, match: {mode: SERVER}") EXT("unspec", "")
+                    EXT("unspec-explicit",
+                        ", phase: UNSPECIFIED_PHASE, priority: 7")
+                        EXT("pay-only",
+                            ", phase: AUTHZ, priority: 1, "
+                            "allowedIn: [organizations/acme/tenants/payments]")
+                            EXT("web-only",
+                                ", phase: AUTHZ, priority: 1, "
+                                "allowedIn: [organizations/acme/tenants/web]")
+                                EXT("both", ", phase: STATS, priority: 3, "
+                                            "allowedIn: "
+                                            "[organizations/acme/tenants/web, "
+                                            "organizations/acme/tenants/"
+                                            "payments]") "---\napiVersion: "
+                                                         "extension.tsb."
+                                                         "tetrate.io/v2\nkind: "
+                                                         "WasmExtension\n"
+                                                         "metadata: "
+                                                         "{organization: "
+                                                         "other, name: "
+                                                         "foreign}\n"
+                                                         "spec: {url: "
+                                                         "file:///w/f.wasm, "
+                                                         "phase: AUTHN}\n"
+                                                         "---\napiVersion: "
+                                                         "wasmxds.io/v1\nkind: "
+                                                         "ListenerTemplate\n"
+                                                         "metadata: {name: "
+                                                         "in}\nspec:\n  port: "
+                                                         "15006\n  direction: "
+                                                         "INBOUND\n"
+                                                         "  route: {cluster: "
+                                                         "app}\n  "
+                                                         "httpFilters:\n" ROUTER
+                                                         "---\napiVersion: "
+                                                         "wasmxds.io/v1\nkind: "
+                                                         "ListenerTemplate\n"
+                                                         "metadata: {name: "
+                                                         "out}\nspec:\n  port: "
+                                                         "15001\n  direction: "
+                                                         "OUTBOUND\n"
+                                                         "  route: {cluster: "
+                                                         "up}\n  "
+                                                         "httpFilters:\n" ROUTER
+                                                         "---\napiVersion: "
+                                                         "wasmxds.io/v1\nkind: "
+                                                         "ListenerTemplate\n"
+                                                         "metadata: {name: "
+                                                         "anchored}\nspec:\n  "
+                                                         "port: 15007\n  "
+                                                         "direction: INBOUND\n"
+                                                         "  route: {cluster: "
+                                                         "app}\n  "
+                                                         "httpFilters:\n"
+                                                         "  - name: cors\n    "
+                                                         "typedConfig: "
+                                                         "{'@type': "
+                                                         "type.googleapis.com/"
+                                                         "envoy.extensions."
+                                                         "filters.http.rbac.v3."
+                                                         "RBAC}\n" NATIVE(
+                                                             "jwt", "AUTHN")
+                                                             NATIVE("rbac",
+                                                                    "AUTHZ")
+                                                                 NATIVE("stats",
+                                                                        "STATS")
+                                                                     ROUTER
     "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
     "metadata: {name: authz-only}\nspec:\n  port: 15008\n"
-    "  direction: OUTBOUND\n  route: {cluster: up}\n  httpFilters:\n"
-    NATIVE("rbac", "AUTHZ") ROUTER
+    "  direction: OUTBOUND\n  route: {cluster: up}\n  httpFilters:\n" NATIVE(
+        "rbac", "AUTHZ") ROUTER
     "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
     "metadata: {name: stats-only}\nspec:\n  port: 15009\n"
-    "  direction: INBOUND\n  route: {cluster: app}\n  httpFilters:\n"
-    NATIVE("stats", "STATS") ROUTER;
+    "  direction: INBOUND\n  route: {cluster: app}\n  httpFilters:\n" NATIVE(
+        "stats", "STATS") ROUTER;
 
 #define PAY "organizations/acme/tenants/payments"
 #define WEB "organizations/acme/tenants/web"
@@ -86,49 +127,63 @@ static const struct chain_case {
   const char *want;
 } cases[] = {
     {"payments sidecar inbound", "acme", PAY, PROXY_MODE_SIDECAR, "in",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
-     "both,stats-server," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-server," UNSPEC "," R},
     {"payments sidecar outbound", "acme", PAY, PROXY_MODE_SIDECAR, "out",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
-     "both,stats-client," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-client," UNSPEC "," R},
     {"web sidecar inbound", "acme", WEB, PROXY_MODE_SIDECAR, "in",
-     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
-     "both,stats-server," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,web-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-server," UNSPEC "," R},
     {"web sidecar outbound", "acme", WEB, PROXY_MODE_SIDECAR, "out",
-     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
-     "both,stats-client," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,web-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-client," UNSPEC "," R},
     {"no tenant: only extensions with empty allowedIn", "acme", NULL,
      PROXY_MODE_SIDECAR, "in",
      COMMON_AUTHN "," COMMON_AUTHZ ",stats-server," UNSPEC "," R},
     {"unknown tenant: like no tenant", "acme",
      "organizations/acme/tenants/nobody", PROXY_MODE_SIDECAR, "out",
      COMMON_AUTHN "," COMMON_AUTHZ ",stats-client," UNSPEC "," R},
-    {"gateway outbound: SERVER-only excluded", "acme", PAY,
-     PROXY_MODE_GATEWAY, "out",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
-     "both,stats-client," UNSPEC "," R},
+    {"gateway outbound: SERVER-only excluded", "acme", PAY, PROXY_MODE_GATEWAY,
+     "out",
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-client," UNSPEC "," R},
     {"gateway on an inbound template: neither CLIENT nor SERVER-only", "acme",
      PAY, PROXY_MODE_GATEWAY, "in",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ",both,"
-     UNSPEC "," R},
-    {"other organization sees only its own", "other", NULL,
-     PROXY_MODE_SIDECAR, "in", "foreign," R},
-    {"organization with no extensions", "empty", NULL, PROXY_MODE_SIDECAR,
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ",both," UNSPEC "," R},
+    {"other organization sees only its own", "other", NULL, PROXY_MODE_SIDECAR,
+     "in", "foreign," R},
+    {"organization with no extensions", "empty", NULL, PROXY_MODE_SIDECAR, "in",
+     R},
+    {"organization name that prefixes another", "acm", NULL, PROXY_MODE_SIDECAR,
      "in", R},
-    {"organization name that prefixes another", "acm", NULL,
-     PROXY_MODE_SIDECAR, "in", R},
-    {"tenant of another organization does not unlock allowedIn", "other",
-     PAY, PROXY_MODE_SIDECAR, "in", "foreign," R},
+    {"tenant of another organization does not unlock allowedIn", "other", PAY,
+     PROXY_MODE_SIDECAR, "in", "foreign," R},
     {"all anchors present", "acme", PAY, PROXY_MODE_SIDECAR, "anchored",
-     "cors," COMMON_AUTHN ",jwt," "authz-max,pay-only,authz-neg,authz-min"
+     "cors," COMMON_AUTHN ",jwt,"
+     "authz-max,pay-only,authz-neg,authz-min"
      ",rbac,both,stats-server,stats," UNSPEC "," R},
     {"all anchors, no tenant", "acme", NULL, PROXY_MODE_SIDECAR, "anchored",
-     "cors," COMMON_AUTHN ",jwt," COMMON_AUTHZ ",rbac,stats-server,stats,"
-     UNSPEC "," R},
-    {"only an AUTHZ anchor: AUTHN still first", "acme", WEB,
-     PROXY_MODE_SIDECAR, "authz-only",
-     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ",rbac,"
-     "both,stats-client," UNSPEC "," R},
+     "cors," COMMON_AUTHN ",jwt," COMMON_AUTHZ
+     ",rbac,stats-server,stats," UNSPEC "," R},
+    {"only an AUTHZ anchor: AUTHN still first", "acme", WEB, PROXY_MODE_SIDECAR,
+     "authz-only",
+     COMMON_AUTHN ","
+                  "authz-max,web-only,authz-neg,authz-min"
+                  ",rbac,"
+                  "both,stats-client," UNSPEC "," R},
     {"only a STATS anchor", "acme", NULL, PROXY_MODE_SIDECAR, "stats-only",
      COMMON_AUTHN "," COMMON_AUTHZ ",stats-server,stats," UNSPEC "," R},
     {"other org on anchored template keeps native order", "other", NULL,
@@ -137,32 +192,43 @@ static const struct chain_case {
      PROXY_MODE_GATEWAY, "anchored", "cors,jwt,rbac,stats," R},
     {"payments gateway, anchors, inbound", "acme", PAY, PROXY_MODE_GATEWAY,
      "anchored",
-     "cors," COMMON_AUTHN ",jwt," "authz-max,pay-only,authz-neg,authz-min"
+     "cors," COMMON_AUTHN ",jwt,"
+     "authz-max,pay-only,authz-neg,authz-min"
      ",rbac,both,stats," UNSPEC "," R},
     {"web gateway outbound", "acme", WEB, PROXY_MODE_GATEWAY, "out",
-     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
-     "both,stats-client," UNSPEC "," R},
-    {"payments sidecar, only an AUTHZ anchor", "acme", PAY,
-     PROXY_MODE_SIDECAR, "authz-only",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ",rbac,"
-     "both,stats-client," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,web-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-client," UNSPEC "," R},
+    {"payments sidecar, only an AUTHZ anchor", "acme", PAY, PROXY_MODE_SIDECAR,
+     "authz-only",
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ",rbac,"
+                  "both,stats-client," UNSPEC "," R},
     {"no tenant, only an AUTHZ anchor", "acme", NULL, PROXY_MODE_SIDECAR,
      "authz-only",
      COMMON_AUTHN "," COMMON_AUTHZ ",rbac,stats-client," UNSPEC "," R},
     {"gateway without tenant, outbound", "acme", NULL, PROXY_MODE_GATEWAY,
      "out", COMMON_AUTHN "," COMMON_AUTHZ ",stats-client," UNSPEC "," R},
-    {"payments sidecar, only a STATS anchor", "acme", PAY,
-     PROXY_MODE_SIDECAR, "stats-only",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
-     "both,stats-server,stats," UNSPEC "," R},
+    {"payments sidecar, only a STATS anchor", "acme", PAY, PROXY_MODE_SIDECAR,
+     "stats-only",
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-server,stats," UNSPEC "," R},
     {"web sidecar, only a STATS anchor", "acme", WEB, PROXY_MODE_SIDECAR,
      "stats-only",
-     COMMON_AUTHN "," "authz-max,web-only,authz-neg,authz-min" ","
-     "both,stats-server,stats," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,web-only,authz-neg,authz-min"
+                  ","
+                  "both,stats-server,stats," UNSPEC "," R},
     {"payments gateway, only a STATS anchor on inbound", "acme", PAY,
      PROXY_MODE_GATEWAY, "stats-only",
-     COMMON_AUTHN "," "authz-max,pay-only,authz-neg,authz-min" ","
-     "both,stats," UNSPEC "," R},
+     COMMON_AUTHN ","
+                  "authz-max,pay-only,authz-neg,authz-min"
+                  ","
+                  "both,stats," UNSPEC "," R},
     {"other organization gateway", "other", NULL, PROXY_MODE_GATEWAY, "out",
      "foreign," R},
     {"other organization, AUTHZ anchor", "other", NULL, PROXY_MODE_SIDECAR,
@@ -200,8 +266,12 @@ static int on_wasm(void *ctx, size_t k) {
 
 static struct catalog *cat;
 
-static void setup(void) { cat = tu_catalog(store); }
-static void teardown(void) { catalog_unref(cat); }
+static void setup(void) {
+  cat = tu_catalog(store);
+}
+static void teardown(void) {
+  catalog_unref(cat);
+}
 
 START_TEST(composition_table) {
   const struct chain_case *k = &cases[_i];
@@ -232,16 +302,30 @@ START_TEST(verdicts_explain_exclusion) {
 
   tu_proxy(&web, "w", "acme", WEB, PROXY_MODE_SIDECAR, NULL);
   tu_proxy(&gw, "g", "acme", PAY, PROXY_MODE_GATEWAY, NULL);
-  ck_assert_int_eq(chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/pay-only"), in, &web),
-                   CHAIN_NOT_ALLOWED);
-  ck_assert_int_eq(chain_judge(catalog_ext_find(cat, "organizations/other/extensions/foreign"), in, &web),
-                   CHAIN_OTHER_ORG);
-  ck_assert_int_eq(chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/stats-client"), in, &web),
-                   CHAIN_WRONG_DIRECTION);
-  ck_assert_int_eq(chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/stats-server"), out, &gw),
-                   CHAIN_GATEWAY_MODE);
-  ck_assert_int_eq(chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/both"), out, &web),
-                   CHAIN_IN);
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/acme/extensions/pay-only"), in,
+          &web),
+      CHAIN_NOT_ALLOWED);
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/other/extensions/foreign"), in,
+          &web),
+      CHAIN_OTHER_ORG);
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-client"),
+          in, &web),
+      CHAIN_WRONG_DIRECTION);
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-server"),
+          out, &gw),
+      CHAIN_GATEWAY_MODE);
+  ck_assert_int_eq(
+      chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/both"),
+                  out, &web),
+      CHAIN_IN);
   proxy_id_cleanup(&web);
   proxy_id_cleanup(&gw);
 }

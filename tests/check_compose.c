@@ -111,8 +111,7 @@ static struct catalog *load_shuffled(char **docs, int n, unsigned seed) {
   for (int i = 0; i < n; i++) {
     char path[128];
     FILE *f;
-    snprintf(path, sizeof(path), "%s/f%u-%d.yaml", dir, rnd(1000),
-             i % n_files);
+    snprintf(path, sizeof(path), "%s/f%u-%d.yaml", dir, rnd(1000), i % n_files);
     f = fopen(path, "a");
     ck_assert_ptr_nonnull(f);
     fprintf(f, "---\n%s", docs[order[i]]);
@@ -208,7 +207,8 @@ START_TEST(classes_share_one_encoding) {
   struct catalog *cat = tu_catalog(
       "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
       "metadata: {organization: acme, name: a}\n"
-      "spec: {url: file:///a.wasm, allowedIn: [organizations/acme/tenants/t1]}\n"
+      "spec: {url: file:///a.wasm, allowedIn: "
+      "[organizations/acme/tenants/t1]}\n"
       "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
       "metadata: {name: in}\nspec:\n  port: 1\n  direction: INBOUND\n"
       "  selector: {labels: {tier: web}}\n  route: {cluster: app}\n"
@@ -245,8 +245,8 @@ START_TEST(classes_share_one_encoding) {
     snprintf(id, sizeof(id), "proxy-%d", i);
     /* An extra label per proxy that nothing selects on. */
     snprintf(labels, sizeof(labels), "%s%sinstance=%d",
-             kinds[k].labels ? kinds[k].labels : "",
-             kinds[k].labels ? "," : "", i);
+             kinds[k].labels ? kinds[k].labels : "", kinds[k].labels ? "," : "",
+             i);
     tu_proxy(&p, id, "acme", kinds[k].tenant, kinds[k].mode, labels);
     ck_assert_int_eq(snapshot_class(s, &p, &c), 0);
     if (i < 5)

@@ -67,25 +67,31 @@ static long http_get(const char *url, struct body *b) {
 /* Pushes an oci-variant image; returns the module's sha256 in hex. */
 static void push_image(struct registry *r, char *wasm_hex) {
   static const char config[] =
-      "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0-097b7f2e4cc1fb490cc1943d0d633655ac3c522f\"],"
-      "\"config\":{\"rootIds\":[\"from_image\"],\"root_ids\":[\"from_image\"]}}";
+      "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0-"
+      "097b7f2e4cc1fb490cc1943d0d633655ac3c522f\"],"
+      "\"config\":{\"rootIds\":[\"from_image\"],\"root_ids\":[\"from_image\"]}"
+      "}";
   unsigned char *wasm = mt_wasm(8192, 42);
   char cfg_hex[65], man_hex[65], manifest[1024];
 
   ck_assert_int_eq(registry_push_blob(r, "acme/auth", wasm, 8192, wasm_hex), 0);
-  ck_assert_int_eq(registry_push_blob(r, "acme/auth", config,
-                                      strlen(config), cfg_hex), 0);
+  ck_assert_int_eq(
+      registry_push_blob(r, "acme/auth", config, strlen(config), cfg_hex), 0);
   snprintf(manifest, sizeof(manifest),
            "{\"schemaVersion\":2,"
            "\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
-           "\"config\":{\"mediaType\":\"application/vnd.module.wasm.config.v1+json\","
+           "\"config\":{\"mediaType\":\"application/"
+           "vnd.module.wasm.config.v1+json\","
            "\"digest\":\"sha256:%s\",\"size\":%zu},"
-           "\"layers\":[{\"mediaType\":\"application/vnd.module.wasm.content.layer.v1+wasm\","
+           "\"layers\":[{\"mediaType\":\"application/"
+           "vnd.module.wasm.content.layer.v1+wasm\","
            "\"digest\":\"sha256:%s\",\"size\":8192}]}",
            cfg_hex, strlen(config), wasm_hex);
-  ck_assert_int_eq(registry_push_manifest(r, "acme/auth", "1.0",
-                                          "application/vnd.oci.image.manifest.v1+json",
-                                          manifest, man_hex), 0);
+  ck_assert_int_eq(
+      registry_push_manifest(r, "acme/auth", "1.0",
+                             "application/vnd.oci.image.manifest.v1+json",
+                             manifest, man_hex),
+      0);
   free(wasm);
 }
 
@@ -104,7 +110,8 @@ static void write_store(const char *dir, const char *registry_host,
            "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
            "  route: {cluster: app}\n  httpFilters:\n"
            "  - name: envoy.filters.http.router\n"
-           "    typedConfig: {'@type': envoy.extensions.filters.http.router.v3.Router}\n",
+           "    typedConfig: {'@type': "
+           "envoy.extensions.filters.http.router.v3.Router}\n",
            registry_host, extra);
   ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
 }
@@ -207,8 +214,9 @@ START_TEST(oci_module_reaches_envoy_through_the_cache) {
     ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
   }
   wasm = wait_for_wasm(sp);
-  ck_assert_int_eq(wasm->config->vm_config->code->specifier_case,
-                   ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE);
+  ck_assert_int_eq(
+      wasm->config->vm_config->code->specifier_case,
+      ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE);
   remote = wasm->config->vm_config->code->remote;
   ck_assert_str_eq(remote->sha256, wasm_hex);
   ck_assert_str_eq(wasm->config->root_id, "from_image");
@@ -240,10 +248,10 @@ START_TEST(oci_module_reaches_envoy_through_the_cache) {
 END_TEST
 
 START_TEST(private_module_only_through_its_capability_url) {
-  static const char *const pay[] = {
-      "wasmxds.tenant", "organizations/acme/tenants/pay", NULL};
-  static const char *const web[] = {
-      "wasmxds.tenant", "organizations/acme/tenants/web", NULL};
+  static const char *const pay[] = {"wasmxds.tenant",
+                                    "organizations/acme/tenants/pay", NULL};
+  static const char *const web[] = {"wasmxds.tenant",
+                                    "organizations/acme/tenants/web", NULL};
   char dir[64], path[700], cache[600], secrets[600], token[600];
   char wasm_hex[65], got_hex[65], url[1024], *q;
   const char *args[9];
@@ -270,8 +278,8 @@ START_TEST(private_module_only_through_its_capability_url) {
   snprintf(json, sizeof(json), secret_json, registry_host(reg));
   ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
   snprintf(token, sizeof(token), "%s/token.secret", dir);
-  ck_assert_int_eq(
-      mt_write_file(token, "0123456789abcdef0123456789abcdef", 32), 0);
+  ck_assert_int_eq(mt_write_file(token, "0123456789abcdef0123456789abcdef", 32),
+                   0);
   snprintf(cache, sizeof(cache), "%s/cache", dir);
   args[0] = "--module-cache";
   args[1] = cache;

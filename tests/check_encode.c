@@ -31,7 +31,8 @@ static const char store[] =
     "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
     "metadata: {organization: acme, name: remote}\n"
     "spec:\n  url: https://modules.example/r.wasm\n  failStrategy: FAIL_OPEN\n"
-    "  sha256: " "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
+    "  sha256: "
+    "ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef0123456789"
     "\n"
     "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
     "metadata: {organization: acme, name: oci-closed}\n"
@@ -44,8 +45,10 @@ static const char store[] =
     "  direction: INBOUND\n  statPrefix: inbound_http\n"
     "  route: {cluster: local_app, prefix: /api}\n  httpFilters:\n"
     "  - name: deny-admin\n    phase: AUTHZ\n    typedConfig:\n"
-    "      '@type': type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC\n"
-    "      rules: {action: DENY, policies: {admin: {permissions: [{any: true}], "
+    "      '@type': "
+    "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC\n"
+    "      rules: {action: DENY, policies: {admin: {permissions: [{any: "
+    "true}], "
     "principals: [{any: true}]}}}\n"
     "  - name: envoy.filters.http.router\n"
     "    typedConfig: {'@type': "
@@ -73,7 +76,9 @@ static void setup(void) {
   cat = tu_catalog(store);
   encode_opts_default(&opts);
 }
-static void teardown(void) { catalog_unref(cat); }
+static void teardown(void) {
+  catalog_unref(cat);
+}
 
 static Envoy__Config__Core__V3__TypedExtensionConfig *ecds(const char *name) {
   const struct wasm_ext *e = catalog_ext_find(cat, name);
@@ -126,8 +131,9 @@ START_TEST(local_module_plugin_config) {
   ck_assert_str_eq(pc->configuration->type_url, TYPE_STRING_VALUE);
   json = google__protobuf__string_value__unpack(
       NULL, pc->configuration->value.len, pc->configuration->value.data);
-  ck_assert_str_eq(json->value, "{\"header\":\"x-acme\",\"limit\":10,"
-                                "\"enabled\":true,\"nested\":{\"a\":[1,\"2\"]}}");
+  ck_assert_str_eq(json->value,
+                   "{\"header\":\"x-acme\",\"limit\":10,"
+                   "\"enabled\":true,\"nested\":{\"a\":[1,\"2\"]}}");
   ck_assert_int_eq(pc->fail_open, 0);
   ck_assert_int_eq(pc->failure_policy,
                    ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED);
@@ -148,8 +154,9 @@ START_TEST(remote_module_carries_sha256_and_cluster) {
   ck_assert_str_eq(r->http_uri->uri, "https://modules.example/r.wasm");
   ck_assert_str_eq(r->http_uri->cluster, ENCODE_DEFAULT_MODULE_CLUSTER);
   ck_assert_int_eq(r->http_uri->timeout->seconds, 30);
-  ck_assert_str_eq(r->sha256,
-                   "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  ck_assert_str_eq(
+      r->sha256,
+      "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
   ck_assert_uint_eq(r->retry_policy->num_retries->value, 3);
   ck_assert_str_eq(pc->vm_config->runtime, ENCODE_DEFAULT_RUNTIME);
   ck_assert_ptr_null(pc->configuration);
@@ -175,7 +182,8 @@ START_TEST(unservable_module_gets_fail_strategy_substitute) {
   rbac = envoy__extensions__filters__http__rbac__v3__rbac__unpack(
       NULL, closed->typed_config->value.len, closed->typed_config->value.data);
   ck_assert_ptr_nonnull(rbac->rules);
-  ck_assert_int_eq(rbac->rules->action, ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW);
+  ck_assert_int_eq(rbac->rules->action,
+                   ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW);
   ck_assert_uint_eq(rbac->rules->n_policies, 0);
   envoy__extensions__filters__http__rbac__v3__rbac__free_unpacked(rbac, NULL);
 
@@ -211,7 +219,8 @@ static Envoy__Config__Listener__V3__Listener *listener(const char *tmpl,
   return l;
 }
 
-#define HCM_T Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+#define HCM_T                                                                  \
+  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
 
 static HCM_T *hcm_of(Envoy__Config__Listener__V3__Listener *l) {
   Envoy__Config__Listener__V3__Filter *f;
@@ -244,10 +253,11 @@ START_TEST(listener_references_ecds_router_last) {
   ck_assert_str_eq(hcm->stat_prefix, "inbound_http");
   ck_assert_ptr_nonnull(hcm->route_config);
   ck_assert_str_eq(hcm->route_config->virtual_hosts[0]->domains[0], "*");
-  ck_assert_str_eq(hcm->route_config->virtual_hosts[0]->routes[0]->match->prefix,
-                   "/api");
-  ck_assert_str_eq(hcm->route_config->virtual_hosts[0]->routes[0]->route->cluster,
-                   "local_app");
+  ck_assert_str_eq(
+      hcm->route_config->virtual_hosts[0]->routes[0]->match->prefix, "/api");
+  ck_assert_str_eq(
+      hcm->route_config->virtual_hosts[0]->routes[0]->route->cluster,
+      "local_app");
   ck_assert_uint_eq(hcm->n_http_filters, 6);
   for (size_t i = 0; i < 6; i++)
     ck_assert_str_eq(hcm->http_filters[i]->name, want[i]);
@@ -272,14 +282,16 @@ START_TEST(listener_references_ecds_router_last) {
             NULL, hcm->http_filters[2]->typed_config->value.len,
             hcm->http_filters[2]->typed_config->value.data);
     ck_assert_ptr_nonnull(rbac);
-    ck_assert_int_eq(rbac->rules->action, ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__DENY);
+    ck_assert_int_eq(rbac->rules->action,
+                     ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__DENY);
     ck_assert_uint_eq(rbac->rules->n_policies, 1);
     ck_assert_str_eq(rbac->rules->policies[0]->key, "admin");
     ck_assert_int_eq(rbac->rules->policies[0]->value->permissions[0]->any, 1);
     envoy__extensions__filters__http__rbac__v3__rbac__free_unpacked(rbac, NULL);
   }
   ck_assert_str_eq(hcm->http_filters[5]->typed_config->type_url, TYPE_ROUTER);
-  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
+  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(
+      hcm, NULL);
   envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
 END_TEST
@@ -313,7 +325,8 @@ START_TEST(rds_route_and_defaults) {
       ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC);
   ck_assert_str_eq(api->grpc_services[0]->envoy_grpc->cluster_name,
                    "routes-xds");
-  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
+  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(
+      hcm, NULL);
   envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
 END_TEST
@@ -330,7 +343,8 @@ START_TEST(rds_delta_api_type) {
       ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__DELTA_GRPC);
   ck_assert_str_eq(api->grpc_services[0]->envoy_grpc->cluster_name,
                    "delta-xds");
-  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
+  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(
+      hcm, NULL);
   envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
 END_TEST
@@ -348,13 +362,15 @@ START_TEST(inline_mode_embeds_configs) {
       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG);
   ck_assert_str_eq(hcm->http_filters[0]->typed_config->type_url, TYPE_WASM);
   ck_assert_str_eq(hcm->http_filters[1]->typed_config->type_url, TYPE_RBAC);
-  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(hcm, NULL);
+  envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__free_unpacked(
+      hcm, NULL);
   envoy__config__listener__v3__listener__free_unpacked(l, NULL);
 }
 END_TEST
 
 START_TEST(encoding_is_deterministic) {
-  const struct wasm_ext *e = catalog_ext_find(cat, "organizations/acme/extensions/authn");
+  const struct wasm_ext *e =
+      catalog_ext_find(cat, "organizations/acme/extensions/authn");
   struct xds_buf a, b;
 
   xds_buf_init(&a, 1 << 20);

@@ -18,26 +18,26 @@
 #include "store/etcd_store.h"
 #include "store/problems.h"
 
-#define EXT_DOC(org, name, prio)                                              \
-  "apiVersion: extension.tsb.tetrate.io/v2\n"                                \
-  "kind: WasmExtension\n"                                                    \
-  "metadata: {organization: " org ", name: " name "}\n"                      \
-  "spec:\n"                                                                  \
-  "  url: file:///wasm/" name ".wasm\n"                                      \
+#define EXT_DOC(org, name, prio)                                               \
+  "apiVersion: extension.tsb.tetrate.io/v2\n"                                  \
+  "kind: WasmExtension\n"                                                      \
+  "metadata: {organization: " org ", name: " name "}\n"                        \
+  "spec:\n"                                                                    \
+  "  url: file:///wasm/" name ".wasm\n"                                        \
   "  priority: " prio "\n"
 
-#define TMPL_DOC(name, port)                                                  \
-  "apiVersion: wasmxds.io/v1\n"                                              \
-  "kind: ListenerTemplate\n"                                                 \
-  "metadata: {name: " name "}\n"                                             \
-  "spec:\n"                                                                  \
-  "  port: " port "\n"                                                       \
-  "  direction: INBOUND\n"                                                   \
-  "  route: {cluster: app}\n"                                                \
-  "  httpFilters:\n"                                                         \
-  "  - name: envoy.filters.http.router\n"                                    \
-  "    typedConfig:\n"                                                       \
-  "      \"@type\": type.googleapis.com/"                                    \
+#define TMPL_DOC(name, port)                                                   \
+  "apiVersion: wasmxds.io/v1\n"                                                \
+  "kind: ListenerTemplate\n"                                                   \
+  "metadata: {name: " name "}\n"                                               \
+  "spec:\n"                                                                    \
+  "  port: " port "\n"                                                         \
+  "  direction: INBOUND\n"                                                     \
+  "  route: {cluster: app}\n"                                                  \
+  "  httpFilters:\n"                                                           \
+  "  - name: envoy.filters.http.router\n"                                      \
+  "    typedConfig:\n"                                                         \
+  "      \"@type\": type.googleapis.com/"                                      \
   "envoy.extensions.filters.http.router.v3.Router\n"
 
 /* ---- config ---- */
@@ -48,9 +48,8 @@ START_TEST(url_forms) {
   char *d;
 
   etcd_config_init(&c);
-  ck_assert_int_eq(etcd_config_parse_url("etcd://a:1,b,[::1]:2380/x/y//",
-                                         &c, &err),
-                   0);
+  ck_assert_int_eq(
+      etcd_config_parse_url("etcd://a:1,b,[::1]:2380/x/y//", &c, &err), 0);
   ck_assert_uint_eq(c.n_endpoints, 3);
   ck_assert_str_eq(c.endpoints[0], "a:1");
   ck_assert_str_eq(c.endpoints[1], "b:2379");
@@ -68,13 +67,11 @@ START_TEST(url_forms) {
   ck_assert_int_eq(etcd_config_parse_url("etcd://h/", &c, &err), 0);
   ck_assert_str_eq(c.prefix, ETCD_DEFAULT_PREFIX);
 
-  ck_assert_int_eq(etcd_config_parse_url("http://h:1/x", &c, &err),
-                   XDS_EINVAL);
+  ck_assert_int_eq(etcd_config_parse_url("http://h:1/x", &c, &err), XDS_EINVAL);
   ck_assert_int_eq(etcd_config_parse_url("etcd://u:pw@h:1/x", &c, &err),
                    XDS_EINVAL);
   ck_assert_ptr_null(strstr(err.msg, "pw"));
-  ck_assert_int_eq(etcd_config_parse_url("etcd://h:0/x", &c, &err),
-                   XDS_EINVAL);
+  ck_assert_int_eq(etcd_config_parse_url("etcd://h:0/x", &c, &err), XDS_EINVAL);
   ck_assert_int_eq(etcd_config_parse_url("etcd://h:99999/x", &c, &err),
                    XDS_EINVAL);
   ck_assert_int_eq(etcd_config_parse_url("etcd://a,,b/x", &c, &err),
@@ -100,10 +97,9 @@ START_TEST(flags) {
   ck_assert_int_eq(etcd_config_parse_url("etcd://h:1/p", &c, &err), 0);
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-user", "u", &err), 0);
   ck_assert_int_eq(etcd_config_finish(&c, &err), XDS_EINVAL);
-  ck_assert_int_eq(
-      etcd_config_set_flag(&c, "etcd-password-file", path, &err), 0);
-  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-debounce", "250", &err),
+  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", path, &err),
                    0);
+  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-debounce", "250", &err), 0);
   ck_assert_uint_eq(c.debounce_ms, 250);
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-debounce", "-1", &err),
                    XDS_EINVAL);
@@ -126,8 +122,8 @@ END_TEST
 
 START_TEST(base64_and_ranges) {
   const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-  const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                        "Zm9vYmFy"};
+  const char *want[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                        "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
   size_t n;
   char *s, *d;
 
@@ -187,8 +183,7 @@ START_TEST(splitter_every_chunk_size) {
     for (size_t off = 0; off < len; off += chunk) {
       size_t n = len - off < chunk ? len - off : chunk;
 
-      ck_assert_int_eq(etcd_splitter_feed(&s, stream + off, n, on_msg, &m),
-                       0);
+      ck_assert_int_eq(etcd_splitter_feed(&s, stream + off, n, on_msg, &m), 0);
     }
     ck_assert_int_eq(m.n, 3);
     ck_assert_str_eq(m.all, want);
@@ -207,12 +202,10 @@ START_TEST(splitter_limits) {
   memset(big, 'x', sizeof(big));
   big[0] = '{';
   big[1] = '"';
-  ck_assert_int_eq(etcd_splitter_feed(&s, big, 100, on_msg, &m),
-                   XDS_ETOOBIG);
+  ck_assert_int_eq(etcd_splitter_feed(&s, big, 100, on_msg, &m), XDS_ETOOBIG);
   etcd_splitter_cleanup(&s);
   etcd_splitter_init(&s, 64);
-  ck_assert_int_eq(etcd_splitter_feed(&s, "<html>", 6, on_msg, &m),
-                   XDS_EPARSE);
+  ck_assert_int_eq(etcd_splitter_feed(&s, "<html>", 6, on_msg, &m), XDS_EPARSE);
   etcd_splitter_cleanup(&s);
 }
 END_TEST
@@ -251,9 +244,8 @@ START_TEST(references) {
   struct xds_err err = {0, ""};
   char *k;
 
-  ck_assert_int_eq(etcd_store_key_of_ref("/p", "WasmExtension/acme/auth", &k,
-                                         &err),
-                   0);
+  ck_assert_int_eq(
+      etcd_store_key_of_ref("/p", "WasmExtension/acme/auth", &k, &err), 0);
   ck_assert_str_eq(k, "/p/WasmExtension/acme/auth");
   xds_free(k);
   ck_assert_int_eq(etcd_store_key_of_ref(
@@ -261,18 +253,16 @@ START_TEST(references) {
                    0);
   ck_assert_str_eq(k, "/p/WasmExtension/acme/auth");
   xds_free(k);
-  ck_assert_int_eq(etcd_store_key_of_ref("/p", "listenertemplate/in", &k,
-                                         &err),
+  ck_assert_int_eq(etcd_store_key_of_ref("/p", "listenertemplate/in", &k, &err),
                    0);
   ck_assert_str_eq(k, "/p/ListenerTemplate/in");
   xds_free(k);
   ck_assert_int_eq(etcd_store_key_of_ref("/p", "ext/acme/../x", &k, &err),
                    XDS_EINVAL);
-  ck_assert_int_eq(etcd_store_key_of_ref("/p", "ListenerTemplate/a/b", &k,
-                                         &err),
-                   XDS_EINVAL);
-  ck_assert_int_eq(etcd_store_key_of_ref("/p", "Foo/a", &k, &err),
-                   XDS_EINVAL);
+  ck_assert_int_eq(
+      etcd_store_key_of_ref("/p", "ListenerTemplate/a/b", &k, &err),
+      XDS_EINVAL);
+  ck_assert_int_eq(etcd_store_key_of_ref("/p", "Foo/a", &k, &err), XDS_EINVAL);
 }
 END_TEST
 
@@ -311,7 +301,7 @@ START_TEST(store_retention) {
   problems_init(&pb, 100);
   PUT(s, ka, EXT_DOC("acme", "a", "1"));
   PUT(s, kt, TMPL_DOC("in", "8080"));
-  PUT(s, "/other/x", "garbage: [");  /* outside the prefix: ignored */
+  PUT(s, "/other/x", "garbage: ["); /* outside the prefix: ignored */
   c = build(s, &pb);
   ck_assert_uint_eq(etcd_store_count(s), 2);
   ck_assert_uint_eq(catalog_ext_count(c), 1);
@@ -395,8 +385,7 @@ START_TEST(store_relist_keeps_decodes) {
   problems_init(&pb, 100);
   for (int i = 0; i < 50; i++) {
     snprintf(key, sizeof(key), "/w/WasmExtension/o/e%02d", i);
-    snprintf(doc, sizeof(doc),
-             EXT_DOC("o", "e%02d", "1"), i, i);
+    snprintf(doc, sizeof(doc), EXT_DOC("o", "e%02d", "1"), i, i);
     PUT(s, key, doc);
   }
   c = build(s, &pb);

@@ -73,8 +73,7 @@ static void sink_cleanup(void) {
   sink.cat = NULL;
 }
 
-static void on_load(void *ctx, struct catalog *cat,
-                    const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
   struct sink *s = ctx;
   struct xds_buf text;
 
@@ -109,7 +108,8 @@ static int wait_until(pred_fn pred, const void *arg, int secs) {
 }
 
 static int n_exts_is(const void *arg) {
-  return sink.cat != NULL && catalog_ext_count(sink.cat) == *(const size_t *)arg;
+  return sink.cat != NULL &&
+         catalog_ext_count(sink.cat) == *(const size_t *)arg;
 }
 
 struct prio {
@@ -142,8 +142,8 @@ static void expect_prio(const char *name, int prio, int secs) {
   struct prio p = {fqn, prio};
 
   snprintf(fqn, sizeof(fqn), "organizations/acme/extensions/%s", name);
-  ck_assert_msg(wait_until(prio_is, &p, secs), "%s: expected priority %d",
-                fqn, prio);
+  ck_assert_msg(wait_until(prio_is, &p, secs), "%s: expected priority %d", fqn,
+                prio);
 }
 
 /* ---- status ---- */
@@ -165,8 +165,7 @@ static void expect_degraded(struct etcd_watch *w, int degraded, int secs) {
 
 /* ---- set-up ---- */
 
-static void config_for(struct etcd_config *c, const char *endpoints,
-                       int tls) {
+static void config_for(struct etcd_config *c, const char *endpoints, int tls) {
   char url[512];
   struct xds_err err = {0, ""};
 
@@ -186,8 +185,8 @@ static struct etcd_watch *start_watch(struct etcd_config *c) {
   struct etcd_watch *w = NULL;
 
   ck_assert_msg(etcd_config_finish(c, &err) == 0, "%s", err.msg);
-  ck_assert_msg(etcd_watch_start(c, NULL, on_load, &sink, &w, &err) == 0,
-                "%s", err.msg);
+  ck_assert_msg(etcd_watch_start(c, NULL, on_load, &sink, &w, &err) == 0, "%s",
+                err.msg);
   return w;
 }
 
@@ -267,9 +266,8 @@ START_TEST(initial_load_10k_then_update_and_delete) {
   ck_assert_int_eq(st.degraded, 0);
   ck_assert_uint_eq(st.relists, 1);
 
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("e00005"),
-                                 ext_doc("e00005", 777)),
-                   0);
+  ck_assert_int_eq(
+      etcd_proc_put(&etcd, EXT_KEY("e00005"), ext_doc("e00005", 777)), 0);
   expect_prio("e00005", 777, 10);
   ck_assert_int_eq(etcd_proc_ctl(&etcd, "del " EXT_KEY("e00007")), 0);
   expect_prio("e00007", INT32_MIN, 10);
@@ -315,10 +313,8 @@ START_TEST(etcd_killed_and_restarted) {
   pthread_mutex_unlock(&sink.mu);
 
   etcd_proc_restart(&etcd);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k1"), ext_doc("k1", 42)),
-                   0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k3"), ext_doc("k3", 1)),
-                   0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k1"), ext_doc("k1", 42)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k3"), ext_doc("k3", 1)), 0);
   expect_prio("k1", 42, 15);
   expect_exts(4, 5);
   expect_degraded(w, 0, 5);
@@ -405,9 +401,9 @@ START_TEST(invalid_put_keeps_last_good) {
                                  "  priority: 4\n"
                                  "  phase: NOT_A_PHASE\n"),
                    0);
-  ck_assert_msg(wait_until(problems_have,
-                           "error: " EXT_KEY("a") ":7:10: spec.phase", 10),
-                "problems: %s", sink.problems);
+  ck_assert_msg(
+      wait_until(problems_have, "error: " EXT_KEY("a") ":7:10: spec.phase", 10),
+      "problems: %s", sink.problems);
   ck_assert_ptr_nonnull(strstr(sink.problems, "last good"));
   expect_prio("a", 3, 1);
   etcd_watch_stop(w);
@@ -477,8 +473,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   config_for(&c, etcd.endpoint, 0);
   c.start_timeout_ms = 1500;
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-user", "wx", &err), 0);
-  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err),
-                   0);
+  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err), 0);
   w = start_watch(&c);
   etcd_watch_get_status(w, &st);
   ck_assert_int_eq(st.ready, 0);
@@ -494,8 +489,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   write_file(pw, "wx-S3cret\n");
   config_for(&c, etcd.endpoint, 0);
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-user", "wx", &err), 0);
-  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err),
-                   0);
+  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err), 0);
   w = start_watch(&c);
   expect_exts(1, 5);
   ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), ext_doc("b", 1)), 0);
@@ -504,20 +498,17 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   /* Tokens expire after 2 s: a client keeps working (it authenticates
    * again on "invalid auth token"), and so does the watch. */
   ck_assert_int_eq(etcd_client_new(&c, &cl, &err), 0);
-  ck_assert_int_eq(etcd_client_get(cl, EXT_KEY("a"), &kv, &found, &rev,
-                                   &err),
+  ck_assert_int_eq(etcd_client_get(cl, EXT_KEY("a"), &kv, &found, &rev, &err),
                    0);
   ck_assert_int_eq(found, 1);
   etcd_kv_cleanup(&kv);
   sleep(4);
-  ck_assert_msg(etcd_client_get(cl, EXT_KEY("a"), &kv, &found, &rev, &err) ==
-                    0,
+  ck_assert_msg(etcd_client_get(cl, EXT_KEY("a"), &kv, &found, &rev, &err) == 0,
                 "%s", err.msg);
   ck_assert_int_eq(found, 1);
   etcd_kv_cleanup(&kv);
   /* Outside the role's prefix: permission denied, not a crash. */
-  ck_assert_int_eq(etcd_client_get(cl, "/elsewhere", &kv, &found, &rev,
-                                   &err),
+  ck_assert_int_eq(etcd_client_get(cl, "/elsewhere", &kv, &found, &rev, &err),
                    XDS_EPERM);
   etcd_kv_cleanup(&kv);
   ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), ext_doc("c", 1)), 0);
@@ -556,8 +547,7 @@ START_TEST(mutual_tls) {
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-ca", etcd.ca, &err), 0);
   ck_assert_int_eq(
       etcd_config_set_flag(&c, "etcd-cert", etcd.client_cert, &err), 0);
-  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-key", etcd.client_key,
-                                        &err),
+  ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-key", etcd.client_key, &err),
                    0);
   w = start_watch(&c);
   expect_exts(1, 5);
@@ -586,8 +576,8 @@ static void *race(void *arg) {
     return NULL;
   }
   pthread_barrier_wait(r->go);
-  r->rc = etcd_client_put_if(cl, EXT_KEY("raced"), r->value,
-                             strlen(r->value), 0, NULL, &err);
+  r->rc = etcd_client_put_if(cl, EXT_KEY("raced"), r->value, strlen(r->value),
+                             0, NULL, &err);
   snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
   etcd_client_free(cl);
   return NULL;
@@ -633,16 +623,14 @@ START_TEST(two_writers_one_wins) {
   ck_assert_int_eq(etcd_config_finish(&c, &err), 0);
   pthread_barrier_init(&go, NULL, 2);
   for (int i = 0; i < 2; i++) {
-    r[i] = (struct racer){&c, i == 0 ? ext_doc("raced", 1)
-                                     : "a different value\n",
-                          &go, 0, ""};
+    r[i] = (struct racer){
+        &c, i == 0 ? ext_doc("raced", 1) : "a different value\n", &go, 0, ""};
     ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
   }
   for (int i = 0; i < 2; i++)
     pthread_join(t[i], NULL);
   pthread_barrier_destroy(&go);
-  ck_assert_msg((r[0].rc == 0) != (r[1].rc == 0), "rc %d %d", r[0].rc,
-                r[1].rc);
+  ck_assert_msg((r[0].rc == 0) != (r[1].rc == 0), "rc %d %d", r[0].rc, r[1].rc);
   for (int i = 0; i < 2; i++)
     if (r[i].rc != 0) {
       ck_assert_int_eq(r[i].rc, XDS_ECONFLICT);
@@ -660,10 +648,8 @@ START_TEST(two_writers_one_wins) {
     snprintf(f, sizeof(f), "%s/ext.yaml", d);
     write_file(f, ext_doc("shared", 1));
   }
-  ck_assert_int_eq(run("%s apply -f %s/ext.yaml >%s/out0 2>&1", ctl, d, d),
-                   0);
-  ck_assert_int_eq(run("%s get WasmExtension/acme/shared >%s/got.yaml", ctl,
-                       d),
+  ck_assert_int_eq(run("%s apply -f %s/ext.yaml >%s/out0 2>&1", ctl, d, d), 0);
+  ck_assert_int_eq(run("%s get WasmExtension/acme/shared >%s/got.yaml", ctl, d),
                    0);
   ck_assert_int_eq(run("sed 's/priority: 1/priority: 2/' %s/got.yaml "
                        ">%s/alice.yaml && "
@@ -673,8 +659,7 @@ START_TEST(two_writers_one_wins) {
                    0);
   ck_assert_int_eq(run("%s apply -f %s/alice.yaml >%s/out1 2>&1", ctl, d, d),
                    0);
-  ck_assert_int_eq(run("%s apply -f %s/bob.yaml >%s/out2 2>&1", ctl, d, d),
-                   3);
+  ck_assert_int_eq(run("%s apply -f %s/bob.yaml >%s/out2 2>&1", ctl, d, d), 3);
   {
     char f[400];
 
@@ -708,10 +693,8 @@ START_TEST(two_writers_one_wins) {
                   "metadata: {organization: acme, name: broken}\n"
                   "spec: {url: 'ftp://x'}\n");
   }
-  ck_assert_int_eq(run("%s apply -f %s/bad.yaml >%s/out3 2>&1", ctl, d, d),
-                   1);
-  ck_assert_int_eq(run("%s get WasmExtension/acme/fresh >/dev/null 2>&1",
-                       ctl),
+  ck_assert_int_eq(run("%s apply -f %s/bad.yaml >%s/out3 2>&1", ctl, d, d), 1);
+  ck_assert_int_eq(run("%s get WasmExtension/acme/fresh >/dev/null 2>&1", ctl),
                    4);
   ck_assert_int_eq(run("%s delete WasmExtension/acme/shared --revision 1 "
                        ">/dev/null 2>&1",
@@ -765,30 +748,29 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
   /* The new key sorts after the old one, then before it. */
   snprintf(f, sizeof(f), "%s/zz.yaml", d);
   write_file(f, tmpl_doc("zz", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d),
-                   1);
+  ck_assert_int_eq(run("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d), 1);
   snprintf(f, sizeof(f), "%s/out-zz", d);
-  ck_assert(file_has(f, PREFIX "/ListenerTemplate/zz:1:1: spec.port: a "
-                        "listener port reused on one proxy: port 8080 of "
-                        "template \"zz\" is already used by template "
-                        "\"mid\""));
+  ck_assert(file_has(f,
+                     PREFIX "/ListenerTemplate/zz:1:1: spec.port: a "
+                            "listener port reused on one proxy: port 8080 of "
+                            "template \"zz\" is already used by template "
+                            "\"mid\""));
   ck_assert(file_has(f, "1 conflicts with what the store holds"));
   snprintf(f, sizeof(f), "%s/aa.yaml", d);
   write_file(f, tmpl_doc("aa", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d),
-                   1);
+  ck_assert_int_eq(run("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d), 1);
   snprintf(f, sizeof(f), "%s/out-aa", d);
-  ck_assert(file_has(f, PREFIX "/ListenerTemplate/mid:1:1: spec.port: a "
-                        "listener port reused on one proxy: port 8080 of "
-                        "template \"mid\" is already used by template "
-                        "\"aa\""));
+  ck_assert(file_has(f,
+                     PREFIX "/ListenerTemplate/mid:1:1: spec.port: a "
+                            "listener port reused on one proxy: port 8080 of "
+                            "template \"mid\" is already used by template "
+                            "\"aa\""));
   ck_assert_int_eq(run("%s get ListenerTemplate/zz >/dev/null 2>&1", ctl), 4);
   ck_assert_int_eq(run("%s get ListenerTemplate/aa >/dev/null 2>&1", ctl), 4);
   /* Moving mid itself to the port it already has is no clash. */
   snprintf(f, sizeof(f), "%s/mid2.yaml", d);
   write_file(f, tmpl_doc("mid", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d),
-                   0);
+  ck_assert_int_eq(run("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d), 0);
 
   /* A clash already in the store (written around wasmxdsctl) is reported
    * by the servers; it does not stop an unrelated document. */
@@ -815,9 +797,10 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                        bdir, etcd.endpoint, d),
                    1);
   snprintf(f, sizeof(f), "%s/val", d);
-  ck_assert(file_has(f, PREFIX "/ListenerTemplate/old:1:1: spec.port: a "
-                        "listener port reused on one proxy: port 8080 of "
-                        "template \"old\""));
+  ck_assert(file_has(f,
+                     PREFIX "/ListenerTemplate/old:1:1: spec.port: a "
+                            "listener port reused on one proxy: port 8080 of "
+                            "template \"old\""));
   ck_assert(file_has(f, " keys): 0 extensions, 2 listener templates, 1 "
                         "errors, 0 warnings"));
   ck_assert_int_eq(run("WASMXDS=%s/wasmxds %s render --node-id n1 "

@@ -37,8 +37,11 @@ START_TEST(digest_and_magic) {
       hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   ck_assert(digest_is_hex(hex));
   ck_assert(!digest_is_hex("BA7816"));
-  ck_assert_int_eq(digest_parse_oci("sha256:" "ba7816bf8f01cfea414140de5dae2223"
-                                    "b00361a396177a9cb410ff61f20015ad", hex), 0);
+  ck_assert_int_eq(digest_parse_oci("sha256:"
+                                    "ba7816bf8f01cfea414140de5dae2223"
+                                    "b00361a396177a9cb410ff61f20015ad",
+                                    hex),
+                   0);
   ck_assert_int_eq(digest_parse_oci("sha512:abc", hex), XDS_EINVAL);
   ck_assert(digest_is_wasm(m, 100));
   m[4] = 2;
@@ -84,8 +87,10 @@ END_TEST
 
 START_TEST(tar_and_gzip) {
   unsigned char *mod = mt_wasm(3000, 2), *tar, *gz;
-  const char *names[] = {"etc/readme.txt", "plugin.wasm", "runtime-config.json"};
-  const char *cfg = "{\"type\":\"envoy_proxy\",\"config\":{\"rootIds\":[\"r1\"]}}";
+  const char *names[] = {"etc/readme.txt", "plugin.wasm",
+                         "runtime-config.json"};
+  const char *cfg =
+      "{\"type\":\"envoy_proxy\",\"config\":{\"rootIds\":[\"r1\"]}}";
   const void *data[] = {"hello", mod, cfg};
   size_t lens[] = {5, 3000, strlen(cfg)}, tar_len, gz_len;
   struct unpack_found f;
@@ -100,7 +105,8 @@ START_TEST(tar_and_gzip) {
   ck_assert(memcmp(f.wasm, mod, 3000) == 0);
   ck_assert_ptr_nonnull(f.runtime_config);
   ck_assert_int_eq(oci_parse_root_ids((const char *)f.runtime_config,
-                                      f.runtime_config_len, &ids, &n), 0);
+                                      f.runtime_config_len, &ids, &n),
+                   0);
   ck_assert_uint_eq(n, 1);
   ck_assert_str_eq(ids[0], "r1");
   xds_free(ids[0]);
@@ -204,8 +210,7 @@ START_TEST(pull_secrets) {
   ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
   ck_assert_int_eq(creds_load(dir, "k8s", "reg.example", &c, &err), 0);
   creds_cleanup(&c);
-  ck_assert_int_eq(creds_load(dir, "../etc/passwd", "x", &c, &err),
-                   XDS_EINVAL);
+  ck_assert_int_eq(creds_load(dir, "../etc/passwd", "x", &c, &err), XDS_EINVAL);
   ck_assert_int_eq(creds_load(dir, ".hidden", "x", &c, &err), XDS_EINVAL);
   ck_assert_int_eq(creds_load(dir, "missing", "x", &c, &err), XDS_ENOTFOUND);
   ck_assert_int_eq(creds_load(NULL, "regcred", "x", &c, &err), XDS_EINVAL);
@@ -288,8 +293,7 @@ START_TEST(cache_put_restart_evict) {
   mt_sha(m3, 1000, h3);
   ck_assert_int_eq(modcache_open(dir, 2500, &c, &err), 0);
   /* The name must be the content's digest. */
-  ck_assert_int_eq(modcache_put(c, h2, m1, 1000, NULL, 0, 0, &err),
-                   XDS_EINVAL);
+  ck_assert_int_eq(modcache_put(c, h2, m1, 1000, NULL, 0, 0, &err), XDS_EINVAL);
   ck_assert_int_eq(modcache_put(c, h1, m1, 1000, ids, 1, 1, &err), 0);
   ck_assert_int_eq(modcache_put(c, h2, m2, 1000, NULL, 0, 0, &err), 0);
   ck_assert_int_eq(modcache_resolution_put(c, "oci://x/y:1\n", h1, h2), 0);

@@ -35,8 +35,7 @@ static void test_config(struct resolver_config *cfg, const char *dir) {
 }
 
 static void update(struct resolver *r, struct wasm_ext **x, size_t n) {
-  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, n),
-                   0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, n), 0);
 }
 
 static void free_exts(struct wasm_ext **x, size_t n) {
@@ -140,7 +139,9 @@ START_TEST(http_sources) {
 }
 END_TEST
 
-static void count_change(void *arg) { __atomic_add_fetch((int *)arg, 1, 0); }
+static void count_change(void *arg) {
+  __atomic_add_fetch((int *)arg, 1, 0);
+}
 
 START_TEST(last_good_is_kept) {
   struct origin *o = origin_start();
@@ -267,9 +268,8 @@ END_TEST
 static void fake_image(struct origin *o, const char *repo, const char *tag,
                        const unsigned char *m, size_t len,
                        const unsigned char *served, char *mhex) {
-  const char *cfg =
-      "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0.2.1\"],"
-      "\"config\":{\"rootIds\":[\"auth_root\"]}}";
+  const char *cfg = "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0.2.1\"],"
+                    "\"config\":{\"rootIds\":[\"auth_root\"]}}";
   char chex[65], lhex[65], path[512], man[2048];
 
   mt_sha(cfg, strlen(cfg), chex);
@@ -314,11 +314,13 @@ START_TEST(fake_registry_bearer_and_secrets) {
   origin_require(o, "/token", "Basic dTpw", "Basic realm=\"fake\"");
   mt_tmpdir(secrets, sizeof(secrets));
   snprintf(path, sizeof(path), "%s/regcred.json", secrets);
-  snprintf(json, sizeof(json), "{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"dTpw\"}}}",
+  snprintf(json, sizeof(json),
+           "{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"dTpw\"}}}",
            origin_port(o));
   ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
   snprintf(path, sizeof(path), "%s/wrong.json", secrets);
-  snprintf(json, sizeof(json), "{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"dTp4\"}}}",
+  snprintf(json, sizeof(json),
+           "{\"auths\":{\"127.0.0.1:%d\":{\"auth\":\"dTp4\"}}}",
            origin_port(o));
   ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
   snprintf(url, sizeof(url), "oci://127.0.0.1:%d/team/auth:v1", origin_port(o));
@@ -347,10 +349,10 @@ START_TEST(fake_registry_bearer_and_secrets) {
   ck_assert_ptr_null(strstr(mi.reason, "dTp"));
   module_info_cleanup(&mi);
   /* Tenancy: only the referencing extension's tenants see it. */
-  ck_assert(resolver_module_allowed(r, hex, "org",
-                                    "organizations/org/tenants/t1"));
-  ck_assert(!resolver_module_allowed(r, hex, "org",
-                                     "organizations/org/tenants/t2"));
+  ck_assert(
+      resolver_module_allowed(r, hex, "org", "organizations/org/tenants/t1"));
+  ck_assert(
+      !resolver_module_allowed(r, hex, "org", "organizations/org/tenants/t2"));
   ck_assert(!resolver_module_allowed(r, hex, "other", NULL));
   ck_assert(!resolver_module_allowed(r, hex, NULL, NULL));
   resolver_free(r);
@@ -444,8 +446,8 @@ static size_t got_body(char *p, size_t s, size_t n, void *ud) {
   return s * n;
 }
 
-static void hdr_copy(const char *line, size_t len, const char *name,
-                     char *dst, size_t cap) {
+static void hdr_copy(const char *line, size_t len, const char *name, char *dst,
+                     size_t cap) {
   size_t nl = strlen(name);
 
   if (len > nl + 2 && strncasecmp(line, name, nl) == 0 && line[nl] == ':')
@@ -525,8 +527,9 @@ START_TEST(admin_serves_modules) {
   ck_assert_int_eq(modcache_open(dir, 0, &c, &err), 0);
   ck_assert_int_eq(modcache_put(c, hex, m, 300000, NULL, 0, 0, &err), 0);
   ck_assert_int_eq(modcache_put(c, phex, p, 1000, NULL, 0, 1, &err), 0);
-  ck_assert_int_eq(modcache_resolution_put(c, "oci://r.example/p:1\nregcred",
-                                           phex, NULL), 0);
+  ck_assert_int_eq(
+      modcache_resolution_put(c, "oci://r.example/p:1\nregcred", phex, NULL),
+      0);
   modcache_free(c);
   test_config(&cfg, dir);
   ck_assert_int_eq(resolver_new(&cfg, &r, &err), 0);
@@ -544,8 +547,8 @@ START_TEST(admin_serves_modules) {
   ms.cache = resolver_cache(r);
   ms.resolver = r;
   ms.identify = test_identify;
-  ck_assert_int_eq(admin_route(a, MODSERVE_PREFIX, "GET,HEAD",
-                               modserve_handle, &ms), 0);
+  ck_assert_int_eq(
+      admin_route(a, MODSERVE_PREFIX, "GET,HEAD", modserve_handle, &ms), 0);
   ck_assert_int_eq(admin_start(a, &err), 0);
   ck_assert_int_eq(admin_route(a, "/late", NULL, modserve_handle, &ms),
                    XDS_EINVAL);

@@ -25,16 +25,17 @@
 
 #define MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-#define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define MT_DOCKER_MANIFEST                                                     \
+  "application/vnd.docker.distribution.manifest.v2+json"
 
 enum kind { K_OCI, K_COMPAT, K_MULTI, K_INDEX, K_W2O, K_CNCF, K_N };
-static const char *const kind_repo[K_N] = {"wasm/oci", "wasm/compat",
+static const char *const kind_repo[K_N] = {"wasm/oci",   "wasm/compat",
                                            "wasm/multi", "wasm/index",
-                                           "wasm/w2o", "wasm/cncf"};
+                                           "wasm/w2o",   "wasm/cncf"};
 
 static struct registry *reg, *reg_auth;
-static char mod_hex[K_N][65];     /* expected module sha256 per kind */
-static char man_hex[K_N][65];     /* manifest (or index) digest per kind */
+static char mod_hex[K_N][65]; /* expected module sha256 per kind */
+static char man_hex[K_N][65]; /* manifest (or index) digest per kind */
 static char auth_hex[65], auth_man[65];
 static int setup_failed;
 
@@ -52,8 +53,8 @@ static int blob(struct registry *r, const char *repo, const char *mt,
 }
 
 static int manifest(struct registry *r, const char *repo, const char *mt,
-                    const char *config, const char *layers,
-                    const char *extra, char *hex) {
+                    const char *config, const char *layers, const char *extra,
+                    char *hex) {
   char json[8192];
 
   snprintf(json, sizeof(json),
@@ -66,8 +67,8 @@ static int manifest(struct registry *r, const char *repo, const char *mt,
   return registry_push_manifest(r, repo, "latest", mt, json, hex);
 }
 
-static int push_oci_variant(struct registry *r, const char *repo,
-                            unsigned seed, char *mhex, char *manhex) {
+static int push_oci_variant(struct registry *r, const char *repo, unsigned seed,
+                            char *mhex, char *manhex) {
   const char *cfg = "{\"type\":\"envoy_proxy\",\"abiVersions\":[\"v0.2.1\"],"
                     "\"config\":{\"rootIds\":[\"oci_root\"]}}";
   unsigned char *m = mt_wasm(20000, seed);
@@ -75,14 +76,14 @@ static int push_oci_variant(struct registry *r, const char *repo,
   int rc;
 
   mt_sha(m, 20000, mhex);
-  rc = blob(r, repo, "application/vnd.module.wasm.config.v1+json", cfg,
-            strlen(cfg), cdesc, sizeof(cdesc)) < 0 ||
-               blob(r, repo, "application/vnd.module.wasm.content.layer.v1+wasm",
-                    m, 20000, ldesc, sizeof(ldesc)) < 0 ||
-               manifest(r, repo, MT_OCI_MANIFEST, cdesc, ldesc, NULL,
-                        manhex) < 0
-           ? -1
-           : 0;
+  rc =
+      blob(r, repo, "application/vnd.module.wasm.config.v1+json", cfg,
+           strlen(cfg), cdesc, sizeof(cdesc)) < 0 ||
+              blob(r, repo, "application/vnd.module.wasm.content.layer.v1+wasm",
+                   m, 20000, ldesc, sizeof(ldesc)) < 0 ||
+              manifest(r, repo, MT_OCI_MANIFEST, cdesc, ldesc, NULL, manhex) < 0
+          ? -1
+          : 0;
   xds_free(m);
   return rc;
 }
@@ -116,9 +117,9 @@ static void setup(void) {
     tar = mt_tar(names, data, lens, 1, &tar_len);
   }
   gz = mt_gzip(tar, tar_len, &gz_len);
-  bad |= blob(reg, kind_repo[K_COMPAT],
-              "application/vnd.oci.image.config.v1+json", img_cfg,
-              strlen(img_cfg), cdesc, sizeof(cdesc));
+  bad |=
+      blob(reg, kind_repo[K_COMPAT], "application/vnd.oci.image.config.v1+json",
+           img_cfg, strlen(img_cfg), cdesc, sizeof(cdesc));
   bad |= blob(reg, kind_repo[K_COMPAT],
               "application/vnd.oci.image.layer.v1.tar+gzip", gz, gz_len, l1,
               sizeof(l1));
@@ -194,9 +195,9 @@ static void setup(void) {
   mt_sha(m, 15000, mod_hex[K_W2O]);
   bad |= blob(reg, kind_repo[K_W2O], "application/vnd.wasm.config.v1+json",
               "{}", 2, cdesc, sizeof(cdesc));
-  bad |= blob(reg, kind_repo[K_W2O],
-              "application/vnd.wasm.content.layer.v1+wasm", m, 15000, l1,
-              sizeof(l1));
+  bad |=
+      blob(reg, kind_repo[K_W2O], "application/vnd.wasm.content.layer.v1+wasm",
+           m, 15000, l1, sizeof(l1));
   bad |= manifest(reg, kind_repo[K_W2O], MT_OCI_MANIFEST, cdesc, l1, NULL,
                   man_hex[K_W2O]);
   xds_free(m);
@@ -301,8 +302,8 @@ START_TEST(resolver_and_warm_restart) {
     snprintf(url, sizeof(url), "oci://%s/%s@sha256:%s", registry_host(reg),
              kind_repo[k], man_hex[k]);
     snprintf(name, sizeof(name), "digest%d", k);
-    x[2 * k + 1] = mt_ext(name, url, mod_hex[k], NULL, WASM_PULL_UNSPECIFIED,
-                          NULL);
+    x[2 * k + 1] =
+        mt_ext(name, url, mod_hex[k], NULL, WASM_PULL_UNSPECIFIED, NULL);
   }
   mt_tmpdir(dir, sizeof(dir));
   test_config(&cfg, dir);
@@ -353,8 +354,7 @@ START_TEST(latest_defaults_to_always) {
   test_config(&cfg, dir);
   cfg.always_interval_s = 1;
   ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
-  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 1),
-                   0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 1), 0);
   ck_assert(mt_wait(r, FQN("floating"), MODULE_READY, 1, WAIT_MS, &mi));
   ck_assert_str_eq(mi.sha256, mod_hex[K_OCI]);
   module_info_cleanup(&mi);
@@ -380,7 +380,8 @@ START_TEST(htpasswd_registry_with_pull_secret) {
   ck_assert_msg(!setup_failed, "registry setup failed (see stderr)");
   mt_tmpdir(secrets, sizeof(secrets));
   snprintf(path, sizeof(path), "%s/regcred.json", secrets);
-  snprintf(json, sizeof(json), "{\"auths\":{\"http://%s\":{\"auth\":\"dTpw\"}}}",
+  snprintf(json, sizeof(json),
+           "{\"auths\":{\"http://%s\":{\"auth\":\"dTpw\"}}}",
            registry_host(reg_auth));
   ck_assert_int_eq(mt_write_file(path, json, strlen(json)), 0);
   snprintf(url, sizeof(url), "oci://%s/private/auth:v1",
@@ -388,15 +389,14 @@ START_TEST(htpasswd_registry_with_pull_secret) {
   snprintf(url_d, sizeof(url_d), "oci://%s/private/auth@sha256:%s",
            registry_host(reg_auth), auth_man);
   x[0] = mt_ext("bytag", url, NULL, "regcred", WASM_PULL_UNSPECIFIED, NULL);
-  x[1] = mt_ext("bydigest", url_d, NULL, "regcred", WASM_PULL_UNSPECIFIED,
-                NULL);
+  x[1] =
+      mt_ext("bydigest", url_d, NULL, "regcred", WASM_PULL_UNSPECIFIED, NULL);
   x[2] = mt_ext("nosecret", url, NULL, NULL, WASM_PULL_UNSPECIFIED, NULL);
   mt_tmpdir(dir, sizeof(dir));
   test_config(&cfg, dir);
   cfg.pull_secrets_dir = secrets;
   ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
-  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 3),
-                   0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 3), 0);
   ck_assert(mt_wait(r, FQN("bytag"), MODULE_READY, 0, WAIT_MS, &mi));
   ck_assert_str_eq(mi.sha256, auth_hex);
   ck_assert(mi.is_private);
@@ -426,7 +426,8 @@ START_TEST(tampered_blob_is_refused) {
   ck_assert_msg(!setup_failed, "registry setup failed (see stderr)");
   ck_assert_int_eq(push_oci_variant(reg, "wasm/tamper", 1234, mhex, manhex), 0);
   /* Overwrite the layer's bytes in the registry's own storage. */
-  snprintf(path, sizeof(path), "%s/docker/registry/v2/blobs/sha256/%.2s/%s/data",
+  snprintf(path, sizeof(path),
+           "%s/docker/registry/v2/blobs/sha256/%.2s/%s/data",
            registry_root(reg), mhex, mhex);
   ck_assert_int_eq(access(path, F_OK), 0);
   ck_assert_int_eq(mt_write_file(path, evil, 20000), 0);

@@ -1,9 +1,9 @@
 /*
- * check_pbyaml.c: native HTTP filter configs written as YAML (server/pb/pbyaml.h)
- * converted, packed into an Any, decoded back with the generated descriptor
- * and checked field by field; the converter's errors, each with its exact
- * file:line:column, field path and reason; and a listener template whose
- * RBAC, Lua and CORS filters come out of encode_listener.
+ * check_pbyaml.c: native HTTP filter configs written as YAML
+ * (server/pb/pbyaml.h) converted, packed into an Any, decoded back with the
+ * generated descriptor and checked field by field; the converter's errors, each
+ * with its exact file:line:column, field path and reason; and a listener
+ * template whose RBAC, Lua and CORS filters come out of encode_listener.
  */
 #include <check.h>
 #include <stdio.h>

@@ -238,8 +238,7 @@ static void store_write(const char *name, const char *data, size_t len) {
   snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", g_store, name);
   snprintf(path, sizeof(path), "%s/%s", g_store, name);
   write_file(tmp, data, len);
-  ck_assert_msg(rename(tmp, path) == 0, "rename %s: %s", path,
-                strerror(errno));
+  ck_assert_msg(rename(tmp, path) == 0, "rename %s: %s", path, strerror(errno));
 }
 
 /* Replaces the first `from` in store file name with `to`. */
@@ -320,8 +319,9 @@ static void wait_gen(unsigned gen) {
     sleep_ms(10);
   }
   server_proc_log_set_mark(g_sp, saved);
-  E2E_ASSERT(found, "the server did not serve store generation %u within "
-                    "%d ms of the edit",
+  E2E_ASSERT(found,
+             "the server did not serve store generation %u within "
+             "%d ms of the edit",
              gen, PUSH_MS);
 }
 
@@ -531,16 +531,16 @@ static void delta_send(struct xds_stream *s,
 /* One response, SotW or delta, decoded into plain arrays. */
 struct got {
   int delta;
-  int lds;                /* 1: listeners, 0: ECDS configs */
+  int lds; /* 1: listeners, 0: ECDS configs */
   char type_url[160];
-  char version[128];      /* version_info, or delta system_version_info */
+  char version[128]; /* version_info, or delta system_version_info */
   char nonce[64];
   size_t n;
   char name[MAXR][160];
-  char rver[MAXR][80];    /* delta: each Resource.version */
-  char body[MAXR][640];   /* LDS: the HTTP filter names, space-separated;
-                             ECDS: the plugin's configuration JSON, or
-                             "(rbac)" for the RBAC substitute */
+  char rver[MAXR][80];  /* delta: each Resource.version */
+  char body[MAXR][640]; /* LDS: the HTTP filter names, space-separated;
+                           ECDS: the plugin's configuration JSON, or
+                           "(rbac)" for the RBAC substitute */
   size_t n_removed;
   char removed[MAXR][160];
 };
@@ -597,7 +597,8 @@ static void decode_tec(const Google__Protobuf__Any *any, char *name,
   xds_msg_free(tec);
 }
 
-static void decode_any(struct got *g, size_t i, const Google__Protobuf__Any *any) {
+static void decode_any(struct got *g, size_t i,
+                       const Google__Protobuf__Any *any) {
   if (g->lds)
     decode_listener(any, g->name[i], sizeof(g->name[i]), g->body[i],
                     sizeof(g->body[i]));
@@ -668,8 +669,8 @@ static void decode_got(const uint8_t *data, size_t len, int delta,
                      strcmp(res->resource->type_url, r->type_url) == 0,
                  "a delta %s response holds a resource '%s' of another type",
                  r->type_url, res->name);
-      E2E_ASSERT(res->version[0] != '\0',
-                 "delta resource %s has no version", res->name);
+      E2E_ASSERT(res->version[0] != '\0', "delta resource %s has no version",
+                 res->name);
       decode_any(g, i, res->resource);
       E2E_ASSERT(strcmp(g->name[i], res->name) == 0,
                  "delta Resource.name '%s' but the resource is named '%s'",
@@ -761,12 +762,11 @@ static void must_recv(struct xds_stream *s, int delta, const char *type_url,
     ck_abort_msg("%s: no response: the stream ended with status %d (%s)", what,
                  (int)code, details);
   }
-  E2E_ASSERT(rc == 0, "%s: no response within %d ms: %s", what, ms,
-             rc_str(rc));
+  E2E_ASSERT(rc == 0, "%s: no response within %d ms: %s", what, ms, rc_str(rc));
   E2E_ASSERT(type_url == NULL || strcmp(g->type_url, type_url) == 0,
              "%s: expected a %s response, got %s", what,
              strcmp(type_url ? type_url : "", XDS_TYPE_LISTENER) == 0 ? "LDS"
-                                                                       : "ECDS",
+                                                                      : "ECDS",
              g->lds ? "LDS" : "ECDS");
 }
 
@@ -778,9 +778,10 @@ static void quiet(struct xds_stream *s, int delta, int ms, const char *after) {
 
   if (rc == XDS_CLIENT_EUNEXPECTED) {
     rc = recv_got(s, delta, 0, &g);
-    E2E_ASSERT(rc != 0, "after %s the server sent a %s%s response within %d "
-                        "ms (version '%s', nonce '%s', %zu resources, %zu "
-                        "removed: %s)",
+    E2E_ASSERT(rc != 0,
+               "after %s the server sent a %s%s response within %d "
+               "ms (version '%s', nonce '%s', %zu resources, %zu "
+               "removed: %s)",
                after, delta ? "delta " : "", g.lds ? "LDS" : "ECDS", ms,
                g.version, g.nonce, g.n, g.n_removed,
                got_names(&g, buf, sizeof(buf)));
@@ -946,7 +947,8 @@ START_TEST(sotw_ecds_follows_subscription) {
   static const char *const two[] = {E_AUTHZ, E_SHARED, NULL};
   static const char *const shared[] = {E_SHARED, NULL};
   const char *method = _i ? XDS_METHOD_ECDS : XDS_METHOD_ADS;
-  Envoy__Config__Core__V3__Node *node = node_new("sotw-ecds-1", TENANT_PAYMENTS);
+  Envoy__Config__Core__V3__Node *node =
+      node_new("sotw-ecds-1", TENANT_PAYMENTS);
   struct xds_stream *s = open_stream(method);
   struct got g;
   int at;
@@ -1041,7 +1043,8 @@ START_TEST(sotw_stale_nonce_ignored) {
   static const char *const one[] = {E_AUTHZ, NULL};
   static const char *const two[] = {E_AUTHZ, E_SHARED, NULL};
   static const char *const other[] = {E_AUTHZ, E_AUDIT, NULL};
-  Envoy__Config__Core__V3__Node *node = node_new("sotw-stale-1", TENANT_PAYMENTS);
+  Envoy__Config__Core__V3__Node *node =
+      node_new("sotw-stale-1", TENANT_PAYMENTS);
   struct xds_stream *s = open_stream(_i ? XDS_METHOD_ECDS : XDS_METHOD_ADS);
   struct got g1, g2, g3;
 
@@ -1322,7 +1325,8 @@ START_TEST(delta_subscribe_unsubscribe) {
   static const char *const shared[] = {E_SHARED, NULL};
   static const char *const audit[] = {E_AUDIT, NULL};
   static const char *const nope[] = {E_NOPE, NULL};
-  Envoy__Config__Core__V3__Node *node = node_new("delta-sub-1", TENANT_PAYMENTS);
+  Envoy__Config__Core__V3__Node *node =
+      node_new("delta-sub-1", TENANT_PAYMENTS);
   struct xds_stream *s =
       open_stream(_i ? XDS_METHOD_DELTA_ECDS : XDS_METHOD_DELTA_ADS);
   struct got g;
@@ -1482,7 +1486,8 @@ START_TEST(delta_removed_when_access_lost) {
 
   store_replace(F_AUDIT, "tenants/payments]", "tenants/web]");
   store_changed();
-  must_recv(ss.lds, 1, XDS_TYPE_LISTENER, PUSH_MS, &l, "pay-audit moved to web");
+  must_recv(ss.lds, 1, XDS_TYPE_LISTENER, PUSH_MS, &l,
+            "pay-audit moved to web");
   ack(ss.lds, &l, NULL);
   must_recv(ss.ecds, 1, XDS_TYPE_ECDS, PUSH_MS, &e, "pay-audit moved to web");
   E2E_ASSERT(e.n == 0 && e.n_removed == 1 && got_removed(&e, E_AUDIT),
@@ -1581,7 +1586,8 @@ START_TEST(standalone_serves_its_type) {
   const char *mine = lds ? XDS_TYPE_LISTENER : XDS_TYPE_ECDS;
   const char *other = lds ? XDS_TYPE_ECDS : XDS_TYPE_LISTENER;
   const char *const *names = lds ? NULL : PAY_EXTS;
-  Envoy__Config__Core__V3__Node *node = node_new("standalone-1", TENANT_PAYMENTS);
+  Envoy__Config__Core__V3__Node *node =
+      node_new("standalone-1", TENANT_PAYMENTS);
   struct xds_stream *s = open_stream(methods[_i]);
   struct got g;
 
@@ -1724,8 +1730,9 @@ START_TEST(push_lds_before_ecds) {
                "the two edits were not coalesced into one snapshot (the "
                "debounce did not hold)");
   }
-  E2E_ASSERT(a.lds, "a listener and a config changed together: ECDS came "
-                    "first (%zu resources), LDS must",
+  E2E_ASSERT(a.lds,
+             "a listener and a config changed together: ECDS came "
+             "first (%zu resources), LDS must",
              a.n);
   ack(ss.lds, &a, NULL);
   must_recv(ss.ecds, _i, XDS_TYPE_ECDS, PUSH_MS, &b, "both changed");
@@ -1873,9 +1880,8 @@ START_TEST(never_reading_client) {
     store_changed();
     must_recv(good.ecds, 0, XDS_TYPE_ECDS, PUSH_MS, &g, "the reading client");
     snprintf(want, sizeof(want), "\"rev\":%d,", i);
-    E2E_ASSERT(got_has(&g, E_BIG) &&
-                   strncmp(g.body[got_find(&g, E_BIG)] + 1, want,
-                           strlen(want)) == 0,
+    E2E_ASSERT(got_has(&g, E_BIG) && strncmp(g.body[got_find(&g, E_BIG)] + 1,
+                                             want, strlen(want)) == 0,
                "change %d did not reach the reading client", i);
     ack(good.ecds, &g, names);
     if (i == 10)
@@ -1884,8 +1890,9 @@ START_TEST(never_reading_client) {
   sleep_ms(200);
   rss50 = vm_rss_kib(server_proc_pid(g_sp));
   E2E_ASSERT(rss10 > 0 && rss50 > 0, "cannot read the server's VmRSS");
-  fprintf(stderr, "never_reading_client: server VmRSS %ld KiB after 10 "
-                  "changes, %ld KiB after %d (%d KiB per update unread)\n",
+  fprintf(stderr,
+          "never_reading_client: server VmRSS %ld KiB after 10 "
+          "changes, %ld KiB after %d (%d KiB per update unread)\n",
           rss10, rss50, SLOW_CHANGES, SLOW_BLOB_BYTES / 1024);
   /* Queued updates would add ~40 x 192 KiB = 7.5 MiB. */
   E2E_ASSERT(rss50 - rss10 < (runs_asan(server_proc_pid(g_sp)) ? 4096 : 2048),
@@ -1927,28 +1934,29 @@ static char *pki_read(const char *name) {
 static void setup_mtls(void) {
   char cmd[4096];
   char server_crt[320], server_key[320], ca[320];
-  const char *args[] = {"--tls-cert", server_crt, "--tls-key", server_key,
-                        "--tls-client-ca", ca, NULL};
+  const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
+                        "--tls-client-ca", ca,         NULL};
 
   setup_store();
-  snprintf(cmd, sizeof(cmd),
-           "set -e; d='%s/pki'; mkdir -p \"$d\"; cd \"$d\"; "
-           "exec >openssl.log 2>&1; "
-           "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-           "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
-           "-subj /CN=wasmxds-e2e-ca "
-           "-addext basicConstraints=critical,CA:TRUE "
-           "-addext keyUsage=critical,keyCertSign,cRLSign; "
-           "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
-           "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
-           ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
-           "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }; "
-           "leaf server IP:127.0.0.1 serverAuth; "
-           "leaf payments URI:spiffe://test/organizations/acme/tenants/payments "
-           "clientAuth; "
-           "leaf web URI:spiffe://test/organizations/acme/tenants/web "
-           "clientAuth",
-           g_tmp);
+  snprintf(
+      cmd, sizeof(cmd),
+      "set -e; d='%s/pki'; mkdir -p \"$d\"; cd \"$d\"; "
+      "exec >openssl.log 2>&1; "
+      "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+      "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
+      "-subj /CN=wasmxds-e2e-ca "
+      "-addext basicConstraints=critical,CA:TRUE "
+      "-addext keyUsage=critical,keyCertSign,cRLSign; "
+      "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
+      "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
+      ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }; "
+      "leaf server IP:127.0.0.1 serverAuth; "
+      "leaf payments URI:spiffe://test/organizations/acme/tenants/payments "
+      "clientAuth; "
+      "leaf web URI:spiffe://test/organizations/acme/tenants/web "
+      "clientAuth",
+      g_tmp);
   run_sh(cmd);
   snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
   snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
@@ -2117,7 +2125,8 @@ START_TEST(mtls_delta_subscribe) {
   static const char *const ask[] = {E_WEB, NULL};
   static const char *const star[] = {"*", NULL};
   struct xds_client *pay = tls_client(g_pay_key, g_pay_crt);
-  Envoy__Config__Core__V3__Node *node = node_new("mtls-delta-1", TENANT_PAYMENTS);
+  Envoy__Config__Core__V3__Node *node =
+      node_new("mtls-delta-1", TENANT_PAYMENTS);
   struct xds_stream *s;
   size_t echoes = 0;
   struct got g;
@@ -2505,8 +2514,9 @@ START_TEST(admin_proxy_fields) {
   }
   {
     char *dump = json_dumps(p, JSON_COMPACT);
-    E2E_ASSERT(since, "the status of a proxy has no 'connected since' field "
-                      "(issue 5 item 4): %s",
+    E2E_ASSERT(since,
+               "the status of a proxy has no 'connected since' field "
+               "(issue 5 item 4): %s",
                dump);
     free(dump);
   }

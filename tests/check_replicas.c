@@ -50,7 +50,8 @@ static const char doc_t[] =
     "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
     "  route: {cluster: app}\n  httpFilters:\n"
     "  - name: envoy.filters.http.router\n"
-    "    typedConfig: {'@type': envoy.extensions.filters.http.router.v3.Router}\n";
+    "    typedConfig: {'@type': "
+    "envoy.extensions.filters.http.router.v3.Router}\n";
 
 struct proxy {
   struct xds_client *c;
@@ -62,7 +63,7 @@ struct proxy {
 };
 
 static void send_req(struct proxy *p, int first, const char *type,
-                 const char *version, const char *nonce, int names) {
+                     const char *version, const char *nonce, int names) {
   Envoy__Service__Discovery__V3__DiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
   static char *ab[] = {EXT_A, EXT_B};
@@ -202,8 +203,8 @@ START_TEST(two_replicas_one_etcd) {
   /* 4. An invalid document: reported with its key, last good kept. */
   server_proc_log_mark(ra);
   put(&e, "/wx/WasmExtension/acme/a", doc_a_bad);
-  ck_assert_int_eq(
-      server_proc_wait_log(ra, "/wx/WasmExtension/acme/a", 5000), 0);
+  ck_assert_int_eq(server_proc_wait_log(ra, "/wx/WasmExtension/acme/a", 5000),
+                   0);
   ck_assert_int_eq(xds_stream_expect_nothing(pa.s, 500), 0);
 
   /* 5. A delete: b leaves the listener (LDS push). */

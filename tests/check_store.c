@@ -115,17 +115,16 @@ static const struct problem *find_problem(const struct problems *pb,
 #define ROUTER_TYPE "envoy.extensions.filters.http.router.v3.Router"
 
 /* Valid documents that sit next to each bad one: they must still load. */
-#define NEIGHBOURS                                                            \
-  "---\n" EXT_API                                                             \
-  "metadata: {organization: acme, name: neighbour}\n"                         \
-  "spec: {url: oci://r.example/n:1}\n"                                        \
-  "---\n" TMPL_API "metadata: {name: neighbour}\n"                            \
-  "spec:\n"                                                                   \
-  "  port: 9999\n"                                                            \
-  "  direction: INBOUND\n"                                                    \
-  "  route: {cluster: c}\n"                                                   \
-  "  httpFilters:\n"                                                          \
-  "  - name: router\n"                                                        \
+#define NEIGHBOURS                                                             \
+  "---\n" EXT_API "metadata: {organization: acme, name: neighbour}\n"          \
+  "spec: {url: oci://r.example/n:1}\n"                                         \
+  "---\n" TMPL_API "metadata: {name: neighbour}\n"                             \
+  "spec:\n"                                                                    \
+  "  port: 9999\n"                                                             \
+  "  direction: INBOUND\n"                                                     \
+  "  route: {cluster: c}\n"                                                    \
+  "  httpFilters:\n"                                                           \
+  "  - name: router\n"                                                         \
   "    typedConfig: {'@type': " ROUTER_TYPE "}\n"
 
 /* ---- the table of bad inputs ---- */
@@ -137,15 +136,15 @@ static const struct problem *find_problem(const struct problems *pb,
 #define T_PORT "  port: 8080\n"
 #define T_DIR "  direction: INBOUND\n"
 #define T_ROUTE "  route: {cluster: c}\n"
-#define T_ROUTER                                                              \
-  "  httpFilters:\n"                                                          \
-  "  - name: router\n"                                                        \
+#define T_ROUTER                                                               \
+  "  httpFilters:\n"                                                           \
+  "  - name: router\n"                                                         \
   "    typedConfig: {'@type': " ROUTER_TYPE "}\n"
-#define T_ROUTER_ITEM                                                         \
-  "  - name: router\n"                                                        \
+#define T_ROUTER_ITEM                                                          \
+  "  - name: router\n"                                                         \
   "    typedConfig: {'@type': " ROUTER_TYPE "}\n"
-#define LUA_FILTER(name)                                                      \
-  "  - name: " name "\n"                                                      \
+#define LUA_FILTER(name)                                                       \
+  "  - name: " name "\n"                                                       \
   "    typedConfig: {'@type': envoy.extensions.filters.http.lua.v3.Lua}\n"
 
 struct bad_case {
@@ -158,17 +157,16 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"unknown top-level field", EXT_HEAD "spec: {url: x}\nstatus: {}\n", 5,
-     1, "status", "unknown field \"status\""},
+    {"unknown top-level field", EXT_HEAD "spec: {url: x}\nstatus: {}\n", 5, 1,
+     "status", "unknown field \"status\""},
     {"unknown spec field", EXT_HEAD "spec:\n  url: x\n  foo: 1\n", 6, 3,
      "spec.foo", "unknown field \"foo\""},
     {"unknown metadata field",
      EXT_API "metadata: {organization: acme, name: bad, labels: {}}\n"
              "spec: {url: x}\n",
      3, 43, "metadata.labels", "unknown field \"labels\""},
-    {"missing organization",
-     EXT_API "metadata: {name: bad}\nspec: {url: x}\n", 3, 11,
-     "metadata.organization", "missing required field \"organization\""},
+    {"missing organization", EXT_API "metadata: {name: bad}\nspec: {url: x}\n",
+     3, 11, "metadata.organization", "missing required field \"organization\""},
     {"missing metadata", EXT_API "spec: {url: x}\n", 1, 1, "metadata",
      "missing required field \"metadata\""},
     {"invalid metadata.name",
@@ -180,43 +178,42 @@ static const struct bad_case bad_cases[] = {
     {"missing url and image", EXT_HEAD "spec: {phase: AUTHN}\n", 4, 7,
      "spec.url",
      "missing required field \"url\" (or the deprecated \"image\")"},
-    {"missing spec", EXT_HEAD, 1, 1, "spec",
-     "missing required field \"spec\""},
+    {"missing spec", EXT_HEAD, 1, 1, "spec", "missing required field \"spec\""},
     {"spec not a mapping", EXT_HEAD "spec: [1]\n", 4, 7, "spec",
      "expected a mapping, got a sequence"},
     {"url scheme not allowed", EXT_HEAD "spec:\n  url: ftp://x/y\n", 5, 8,
      "spec.url", "\"ftp://x/y\" does not match ^(oci|https?|file)://"},
     {"url scheme upper case", EXT_HEAD "spec:\n  url: HTTPS://x/y\n", 5, 8,
      "spec.url", "\"HTTPS://x/y\" does not match ^(oci|https?|file)://"},
-    {"file url not absolute", EXT_HEAD "spec:\n  url: file://etc/a.wasm\n",
-     5, 8, "spec.url",
+    {"file url not absolute", EXT_HEAD "spec:\n  url: file://etc/a.wasm\n", 5,
+     8, "spec.url",
      "\"file://etc/a.wasm\": a file:// url needs an absolute path "
      "(file:///path/to/module.wasm)"},
     {"url with whitespace", EXT_HEAD "spec:\n  url: 'oci://a b'\n", 5, 8,
      "spec.url", "\"oci://a b\" must not contain whitespace"},
-    {"url not a string", EXT_HEAD "spec:\n  url: {a: 1}\n", 5, 8,
-     "spec.url", "expected a string, got a mapping"},
-    {"bad phase", EXT_HEAD "spec:\n  url: x\n  phase: AUTHORIZATION\n", 6,
-     10, "spec.phase",
+    {"url not a string", EXT_HEAD "spec:\n  url: {a: 1}\n", 5, 8, "spec.url",
+     "expected a string, got a mapping"},
+    {"bad phase", EXT_HEAD "spec:\n  url: x\n  phase: AUTHORIZATION\n", 6, 10,
+     "spec.phase",
      "\"AUTHORIZATION\" is not one of UNSPECIFIED_PHASE, AUTHN, AUTHZ, STATS"},
     {"priority over int32",
-     EXT_HEAD "spec:\n  url: x\n  priority: 2147483648\n",
-     6, 13, "spec.priority",
+     EXT_HEAD "spec:\n  url: x\n  priority: 2147483648\n", 6, 13,
+     "spec.priority",
      "2147483648 is out of range (int32: -2147483648..2147483647)"},
     {"priority under int32",
      EXT_HEAD "spec:\n  url: x\n  priority: -2147483649\n", 6, 13,
      "spec.priority",
      "-2147483649 is out of range (int32: -2147483648..2147483647)"},
-    {"priority quoted", EXT_HEAD "spec:\n  url: x\n  priority: \"10\"\n", 6,
-     13, "spec.priority", "expected an integer, got a string"},
+    {"priority quoted", EXT_HEAD "spec:\n  url: x\n  priority: \"10\"\n", 6, 13,
+     "spec.priority", "expected an integer, got a string"},
     {"priority float", EXT_HEAD "spec:\n  url: x\n  priority: 1.5\n", 6, 13,
      "spec.priority", "expected an integer, got a number"},
     {"bad imagePullPolicy",
      EXT_HEAD "spec:\n  url: x\n  imagePullPolicy: Never\n", 6, 20,
      "spec.imagePullPolicy",
      "\"Never\" is not one of UNSPECIFIED_POLICY, IfNotPresent, Always"},
-    {"config not a mapping", EXT_HEAD "spec:\n  url: x\n  config: [1, 2]\n",
-     6, 11, "spec.config", "expected a mapping, got a sequence"},
+    {"config not a mapping", EXT_HEAD "spec:\n  url: x\n  config: [1, 2]\n", 6,
+     11, "spec.config", "expected a mapping, got a sequence"},
     {"config with infinity",
      EXT_HEAD "spec:\n  url: x\n  config:\n    ratio: .inf\n", 7, 12,
      "spec.config", "infinity and NaN have no JSON form (.inf) in config"},
@@ -261,8 +258,8 @@ static const struct bad_case bad_cases[] = {
     {"vmConfig unknown field",
      EXT_HEAD "spec:\n  url: x\n  vmConfig: {memory: 1}\n", 6, 14,
      "spec.vmConfig.memory", "unknown field \"memory\""},
-    {"bad runtime", EXT_HEAD "spec:\n  url: x\n  vmConfig: {runtime: v8}\n",
-     6, 23, "spec.vmConfig.runtime",
+    {"bad runtime", EXT_HEAD "spec:\n  url: x\n  vmConfig: {runtime: v8}\n", 6,
+     23, "spec.vmConfig.runtime",
      "\"v8\" is not one of envoy.wasm.runtime.v8, envoy.wasm.runtime.wamr, "
      "envoy.wasm.runtime.wasmtime, envoy.wasm.runtime.null"},
     {"bad match mode", EXT_HEAD "spec:\n  url: x\n  match: {mode: BOTH}\n", 6,
@@ -282,8 +279,8 @@ static const struct bad_case bad_cases[] = {
      6, 11, "spec.sha256",
      "\"g000000000000000000000000000000000000000000000000000000000000000\" "
      "is not a sha256: expected 64 hexadecimal digits"},
-    {"allowedIn empty item", EXT_HEAD "spec:\n  url: x\n  allowedIn: ['']\n",
-     6, 15, "spec.allowedIn[0]", "must not be empty"},
+    {"allowedIn empty item", EXT_HEAD "spec:\n  url: x\n  allowedIn: ['']\n", 6,
+     15, "spec.allowedIn[0]", "must not be empty"},
     {"allowedIn not a tenant fqn",
      EXT_HEAD "spec:\n  url: x\n  allowedIn: [tenant1]\n", 6, 15,
      "spec.allowedIn[0]",
@@ -297,16 +294,16 @@ static const struct bad_case bad_cases[] = {
      "tenant \"organizations/other/tenants/b\" is not in organization "
      "\"acme\""},
     {"allowedIn not a sequence",
-     EXT_HEAD "spec:\n  url: x\n  allowedIn: organizations/acme/tenants/a\n",
-     6, 14, "spec.allowedIn", "expected a sequence, got a string"},
+     EXT_HEAD "spec:\n  url: x\n  allowedIn: organizations/acme/tenants/a\n", 6,
+     14, "spec.allowedIn", "expected a sequence, got a string"},
     {"description not a string",
      EXT_HEAD "spec:\n  url: x\n  description: {a: 1}\n", 6, 16,
      "spec.description", "expected a string, got a mapping"},
     {"pluginName not a string", EXT_HEAD "spec:\n  url: x\n  pluginName: 42\n",
      6, 15, "spec.pluginName",
      "expected a string, got an integer (quote it to make it a string)"},
-    {"duplicate mapping key", EXT_HEAD "spec:\n  url: x\n  url: y\n", 6, 3,
-     "", "duplicate key \"url\" (first at line 5, column 3)"},
+    {"duplicate mapping key", EXT_HEAD "spec:\n  url: x\n  url: y\n", 6, 3, "",
+     "duplicate key \"url\" (first at line 5, column 3)"},
     {"unsupported kind",
      "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmPlugin\n"
      "metadata: {name: x}\n",
@@ -320,8 +317,8 @@ static const struct bad_case bad_cases[] = {
      "unsupported resource extensions.istio.io/v1alpha1 WasmPlugin: "
      "expected extension.tsb.tetrate.io/v2 WasmExtension or wasmxds.io/v1 "
      "ListenerTemplate"},
-    {"missing kind", "apiVersion: wasmxds.io/v1\nmetadata: {name: x}\n", 1,
-     1, "kind", "missing required field \"kind\""},
+    {"missing kind", "apiVersion: wasmxds.io/v1\nmetadata: {name: x}\n", 1, 1,
+     "kind", "missing required field \"kind\""},
     {"document is a sequence", "- a\n- b\n", 1, 1, "",
      "expected a mapping, got a sequence"},
     /* ListenerTemplate */
@@ -332,9 +329,8 @@ static const struct bad_case bad_cases[] = {
     {"template port too big",
      TMPL_HEAD "  port: 70000\n" T_DIR T_ROUTE T_ROUTER, 5, 9, "spec.port",
      "70000 is out of range (1..65535)"},
-    {"template port quoted",
-     TMPL_HEAD "  port: '80'\n" T_DIR T_ROUTE T_ROUTER, 5, 9, "spec.port",
-     "expected an integer, got a string"},
+    {"template port quoted", TMPL_HEAD "  port: '80'\n" T_DIR T_ROUTE T_ROUTER,
+     5, 9, "spec.port", "expected an integer, got a string"},
     {"template missing direction", TMPL_HEAD T_PORT T_ROUTE T_ROUTER, 5, 3,
      "spec.direction",
      "missing required field \"direction\" (INBOUND or OUTBOUND)"},
@@ -347,12 +343,13 @@ static const struct bad_case bad_cases[] = {
     {"template route with cluster and rds",
      TMPL_HEAD T_PORT T_DIR "  route: {cluster: c, rds: r}\n" T_ROUTER, 7, 10,
      "spec.route", "set exactly one of \"cluster\" or \"rds\""},
-    {"template route with neither", TMPL_HEAD T_PORT T_DIR
-     "  route: {prefix: /}\n" T_ROUTER, 7, 10, "spec.route",
-     "set exactly one of \"cluster\" or \"rds\""},
+    {"template route with neither",
+     TMPL_HEAD T_PORT T_DIR "  route: {prefix: /}\n" T_ROUTER, 7, 10,
+     "spec.route", "set exactly one of \"cluster\" or \"rds\""},
     {"template prefix with rds",
-     TMPL_HEAD T_PORT T_DIR "  route: {rds: r, rdsCluster: x, prefix: /api}\n"
-     T_ROUTER, 7, 42, "spec.route.prefix",
+     TMPL_HEAD T_PORT T_DIR
+     "  route: {rds: r, rdsCluster: x, prefix: /api}\n" T_ROUTER,
+     7, 42, "spec.route.prefix",
      "\"prefix\" applies to cluster routes only; an RDS route config has "
      "its own routes"},
     {"template rds without rdsCluster",
@@ -371,13 +368,13 @@ static const struct bad_case bad_cases[] = {
      TMPL_HEAD T_PORT T_DIR "  route: {rds: r, rdsCluster: ''}\n" T_ROUTER, 7,
      31, "spec.route.rdsCluster", "must not be empty"},
     {"template prefix without slash",
-     TMPL_HEAD T_PORT T_DIR "  route: {cluster: c, prefix: api}\n" T_ROUTER,
-     7, 31, "spec.route.prefix", "\"api\" must start with '/'"},
+     TMPL_HEAD T_PORT T_DIR "  route: {cluster: c, prefix: api}\n" T_ROUTER, 7,
+     31, "spec.route.prefix", "\"api\" must start with '/'"},
     {"template missing route", TMPL_HEAD T_PORT T_DIR T_ROUTER, 5, 3,
      "spec.route", "missing required field \"route\" (set cluster or rds)"},
     {"template without router",
-     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n" LUA_FILTER("lua"), 9,
-     3, "spec.httpFilters",
+     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n" LUA_FILTER("lua"), 9, 3,
+     "spec.httpFilters",
      "no router filter (" ROUTER_TYPE "): the router must be the last HTTP "
      "filter"},
     {"template filter after router",
@@ -391,40 +388,42 @@ static const struct bad_case bad_cases[] = {
      11, 11, "spec.httpFilters[1].name",
      "duplicate filter name \"f\" (first at line 9)"},
     {"template filter without @type",
-     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n"
-     "  - name: lua\n    typedConfig: {inline_code: x}\n" T_ROUTER_ITEM, 10,
-     18,
-     "spec.httpFilters[0].typedConfig.@type",
+     TMPL_HEAD T_PORT T_DIR T_ROUTE
+     "  httpFilters:\n"
+     "  - name: lua\n    typedConfig: {inline_code: x}\n" T_ROUTER_ITEM,
+     10, 18, "spec.httpFilters[0].typedConfig.@type",
      "missing required field \"@type\""},
     {"template filter without typedConfig",
-     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n  - name: lua\n"
-         T_ROUTER_ITEM,
+     TMPL_HEAD T_PORT T_DIR T_ROUTE
+     "  httpFilters:\n  - name: lua\n" T_ROUTER_ITEM,
      9, 5, "spec.httpFilters[0].typedConfig",
      "missing required field \"typedConfig\""},
     {"template filter bad @type",
-     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n"
+     TMPL_HEAD T_PORT T_DIR T_ROUTE
+     "  httpFilters:\n"
      "  - name: lua\n    typedConfig: {'@type': 'not a type'}\n" T_ROUTER_ITEM,
      10, 28, "spec.httpFilters[0].typedConfig.@type",
      "\"not a type\" is not a type URL "
      "(type.googleapis.com/<package>.<Message>) or a message name"},
     {"template filter bad phase",
-     TMPL_HEAD T_PORT T_DIR T_ROUTE "  httpFilters:\n"
+     TMPL_HEAD T_PORT T_DIR T_ROUTE
+     "  httpFilters:\n"
      "  - name: lua\n    phase: ROUTING\n"
-     "    typedConfig: {'@type': envoy.extensions.filters.http.lua.v3.Lua}\n"
-     T_ROUTER_ITEM,
+     "    typedConfig: {'@type': "
+     "envoy.extensions.filters.http.lua.v3.Lua}\n" T_ROUTER_ITEM,
      10, 12, "spec.httpFilters[0].phase",
      "\"ROUTING\" is not one of AUTHN, AUTHZ, STATS"},
     {"template selector bad mode",
-     TMPL_HEAD T_PORT T_DIR "  selector: {mode: POD}\n" T_ROUTE T_ROUTER, 7,
-     20, "spec.selector.mode", "\"POD\" is not one of SIDECAR, GATEWAY"},
+     TMPL_HEAD T_PORT T_DIR "  selector: {mode: POD}\n" T_ROUTE T_ROUTER, 7, 20,
+     "spec.selector.mode", "\"POD\" is not one of SIDECAR, GATEWAY"},
     {"template label value not a string",
-     TMPL_HEAD T_PORT T_DIR "  selector: {labels: {version: 2}}\n" T_ROUTE
-         T_ROUTER,
+     TMPL_HEAD T_PORT T_DIR
+     "  selector: {labels: {version: 2}}\n" T_ROUTE T_ROUTER,
      7, 32, "spec.selector.labels.version",
      "expected a string, got an integer (quote it to make it a string)"},
     {"template selector unknown field",
-     TMPL_HEAD T_PORT T_DIR "  selector: {namespace: x}\n" T_ROUTE T_ROUTER,
-     7, 14, "spec.selector.namespace", "unknown field \"namespace\""},
+     TMPL_HEAD T_PORT T_DIR "  selector: {namespace: x}\n" T_ROUTE T_ROUTER, 7,
+     14, "spec.selector.namespace", "unknown field \"namespace\""},
     {"template unknown spec field",
      TMPL_HEAD T_PORT "  ports: [80]\n" T_DIR T_ROUTE T_ROUTER, 6, 3,
      "spec.ports", "unknown field \"ports\""},
@@ -574,8 +573,8 @@ START_TEST(wasm_extension_every_field) {
   ck_assert_ptr_nonnull(d);
   ck_assert_str_eq(d->url, "oci://registry.example/old:2");
   ck_assert_ptr_nonnull(find_problem(&pb, "spec.image is deprecated; use"));
-  ck_assert_int_eq(find_problem(&pb, "spec.image is deprecated; use")
-                       ->severity, PROBLEM_WARNING);
+  ck_assert_int_eq(find_problem(&pb, "spec.image is deprecated; use")->severity,
+                   PROBLEM_WARNING);
   d = catalog_ext_find(c, "organizations/acme/extensions/file-module");
   ck_assert_ptr_nonnull(d);
   ck_assert_int_eq(d->scheme, WASM_URL_FILE);
@@ -660,31 +659,30 @@ START_TEST(config_json_follows_yaml_core_schema) {
   const struct wasm_ext *e;
 
   make_tmpdir();
-  put("cfg.yaml",
-      EXT_HEAD "spec:\n"
-               "  url: x\n"
-               "  config:\n"
-               "    quoted: \"123\"\n"
-               "    int: 123\n"
-               "    neg: -007\n"
-               "    plus: +5\n"
-               "    octal: 0o17\n"
-               "    hex: 0x1F\n"
-               "    big: 123456789012345678901234567890\n"
-               "    float: 1.50\n"
-               "    exp: 1e3\n"
-               "    dot: .5\n"
-               "    yes11: yes\n"
-               "    bools: [true, False, TRUE]\n"
-               "    nulls: [~, null, '', !!str null]\n"
-               "    empty:\n"
-               "    tagged: !!int \"42\"\n"
-               "    block: |\n"
-               "      line \"one\"\n"
-               "      tab\there\n"
-               "    utf8: h\xc3\xa9llo\n"
-               "    1: numeric key\n"
-               "    z: {b: 1, a: 2}\n");
+  put("cfg.yaml", EXT_HEAD "spec:\n"
+                           "  url: x\n"
+                           "  config:\n"
+                           "    quoted: \"123\"\n"
+                           "    int: 123\n"
+                           "    neg: -007\n"
+                           "    plus: +5\n"
+                           "    octal: 0o17\n"
+                           "    hex: 0x1F\n"
+                           "    big: 123456789012345678901234567890\n"
+                           "    float: 1.50\n"
+                           "    exp: 1e3\n"
+                           "    dot: .5\n"
+                           "    yes11: yes\n"
+                           "    bools: [true, False, TRUE]\n"
+                           "    nulls: [~, null, '', !!str null]\n"
+                           "    empty:\n"
+                           "    tagged: !!int \"42\"\n"
+                           "    block: |\n"
+                           "      line \"one\"\n"
+                           "      tab\there\n"
+                           "    utf8: h\xc3\xa9llo\n"
+                           "    1: numeric key\n"
+                           "    z: {b: 1, a: 2}\n");
   problems_init(&pb, 100);
   c = load(tmpdir, NULL, &pb);
   dump(&pb);
@@ -775,9 +773,8 @@ START_TEST(anchors_and_merge_keys_in_resources) {
   ck_assert_str_eq(b->url, "oci://r/a:1");
   ck_assert_int_eq(b->phase, WASM_PHASE_STATS); /* explicit key wins */
   ck_assert_int_eq(b->priority, 5);
-  ck_assert_str_eq(b->config_json,
-                   "{\"defaults\":{\"level\":3,\"mode\":\"x\"},"
-                   "\"copy\":{\"level\":3,\"mode\":\"x\"}}");
+  ck_assert_str_eq(b->config_json, "{\"defaults\":{\"level\":3,\"mode\":\"x\"},"
+                                   "\"copy\":{\"level\":3,\"mode\":\"x\"}}");
   a = catalog_ext_find(c, "organizations/acme/extensions/a");
   ck_assert_ptr_null(a);
   catalog_unref(c);
@@ -903,8 +900,8 @@ START_TEST(duplicate_fqn_names_both_locations) {
 
   make_tmpdir();
   put("a.yaml", ext_doc("dup"));
-  put("b/x.yaml", "# the second definition\n---\n"
-                  EXT_API "metadata: {organization: acme, name: dup}\n"
+  put("b/x.yaml", "# the second definition\n---\n" EXT_API
+                  "metadata: {organization: acme, name: dup}\n"
                   "spec: {url: oci://r/second:1}\n");
   problems_init(&pb, 100);
   c = load(tmpdir, NULL, &pb);
@@ -948,14 +945,18 @@ START_TEST(port_reuse_on_one_proxy) {
   make_tmpdir();
   put("1.yaml", tmpl_doc("any", 80, "selector: {}"));
   put("2.yaml", tmpl_doc("sidecar", 80, "selector: {mode: SIDECAR}"));
-  put("3.yaml", tmpl_doc("gw-a", 81, "selector: {mode: GATEWAY, labels: "
-                                     "{app: a}}"));
-  put("4.yaml", tmpl_doc("gw-b", 81, "selector: {mode: GATEWAY, labels: "
-                                     "{app: b}}"));
-  put("5.yaml", tmpl_doc("sc-a", 81, "selector: {mode: SIDECAR, labels: "
-                                     "{app: a}}"));
-  put("6.yaml", tmpl_doc("gw-a-eu", 81, "selector: {labels: {app: a, "
-                                        "zone: eu}}"));
+  put("3.yaml", tmpl_doc("gw-a", 81,
+                         "selector: {mode: GATEWAY, labels: "
+                         "{app: a}}"));
+  put("4.yaml", tmpl_doc("gw-b", 81,
+                         "selector: {mode: GATEWAY, labels: "
+                         "{app: b}}"));
+  put("5.yaml", tmpl_doc("sc-a", 81,
+                         "selector: {mode: SIDECAR, labels: "
+                         "{app: a}}"));
+  put("6.yaml", tmpl_doc("gw-a-eu", 81,
+                         "selector: {labels: {app: a, "
+                         "zone: eu}}"));
   problems_init(&pb, 100);
   c = load(tmpdir, NULL, &pb);
   dump(&pb);
@@ -993,13 +994,12 @@ START_TEST(catalog_lookup_and_refcount) {
   c = load(tmpdir, NULL, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 5);
   for (size_t i = 1; i < 5; i++)
-    ck_assert_int_lt(strcmp(catalog_ext_at(c, i - 1)->fqn,
-                            catalog_ext_at(c, i)->fqn), 0);
+    ck_assert_int_lt(
+        strcmp(catalog_ext_at(c, i - 1)->fqn, catalog_ext_at(c, i)->fqn), 0);
   for (size_t i = 0; i < 5; i++) {
     char fqn[64];
 
-    snprintf(fqn, sizeof(fqn), "organizations/acme/extensions/%s",
-             names[i]);
+    snprintf(fqn, sizeof(fqn), "organizations/acme/extensions/%s", names[i]);
     ck_assert_str_eq(catalog_ext_find(c, fqn)->name, names[i]);
   }
   ck_assert_ptr_null(catalog_ext_find(c, "organizations/acme/extensions/b"));
@@ -1020,8 +1020,7 @@ START_TEST(problems_are_bounded) {
 
   problems_init(&pb, 2);
   for (int i = 0; i < 5; i++)
-    ck_assert_int_eq(problems_add(&pb, i == 4 ? PROBLEM_WARNING
-                                              : PROBLEM_ERROR,
+    ck_assert_int_eq(problems_add(&pb, i == 4 ? PROBLEM_WARNING : PROBLEM_ERROR,
                                   "f.yaml", i + 1, 2, "spec.x", "n=%d", i),
                      0);
   ck_assert_uint_eq(problems_count(&pb), 2);
@@ -1208,8 +1207,9 @@ START_TEST(load_survives_every_allocation_failure) {
   problems_init(&pb, 100);
   prev = load(tmpdir, NULL, &pb);
   /* Break "one", keep "two", add every field of both kinds. */
-  put("exts.yaml", EXT_HEAD "spec: {url: ftp://x}\n---\n" EXT_API
-                   "metadata: {organization: acme, name: one}\nspec: 1\n");
+  put("exts.yaml",
+      EXT_HEAD "spec: {url: ftp://x}\n---\n" EXT_API
+               "metadata: {organization: acme, name: one}\nspec: 1\n");
   for (n = 1;; n++) {
     problems_reset(&pb);
     c = NULL;

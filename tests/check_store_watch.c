@@ -68,7 +68,8 @@ static void mkdirs(const char *rel) {
   char path[512];
 
   snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-  for (char *s = strchr(path + strlen(tmpdir) + 1, '/');; s = strchr(s + 1, '/')) {
+  for (char *s = strchr(path + strlen(tmpdir) + 1, '/');;
+       s = strchr(s + 1, '/')) {
     if (s != NULL)
       *s = '\0';
     if (mkdir(path, 0755) < 0)
@@ -105,18 +106,17 @@ static char *ext(const char *name, int ver) {
 }
 
 static char *tmpl(const char *name, int port) {
-  return xds_asprintf(
-      "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-      "metadata: {name: %s}\n"
-      "spec:\n"
-      "  port: %d\n"
-      "  direction: INBOUND\n"
-      "  route: {cluster: c}\n"
-      "  httpFilters:\n"
-      "  - name: router\n"
-      "    typedConfig: {'@type': "
-      "envoy.extensions.filters.http.router.v3.Router}\n",
-      name, port);
+  return xds_asprintf("---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+                      "metadata: {name: %s}\n"
+                      "spec:\n"
+                      "  port: %d\n"
+                      "  direction: INBOUND\n"
+                      "  route: {cluster: c}\n"
+                      "  httpFilters:\n"
+                      "  - name: router\n"
+                      "    typedConfig: {'@type': "
+                      "envoy.extensions.filters.http.router.v3.Router}\n",
+                      name, port);
 }
 
 /* Concatenates documents (each freed) into one text (caller frees). */
@@ -170,8 +170,7 @@ static void rec_cleanup(void) {
   R.cat = NULL;
 }
 
-static void on_load(void *ctx, struct catalog *cat,
-                    const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
   struct rec *r = ctx;
   struct xds_buf b;
 
@@ -247,8 +246,8 @@ static void wait_for(const char *want) {
     }
   }
   pthread_mutex_unlock(&R.mu);
-  ck_assert_msg(ok, "catalog is \"%s\", want \"%s\"; problems:\n%s", have,
-                want, R.problems);
+  ck_assert_msg(ok, "catalog is \"%s\", want \"%s\"; problems:\n%s", have, want,
+                R.problems);
 }
 
 /* Waits until on_load has been called more than calls times. */
@@ -263,8 +262,8 @@ static void wait_calls(int calls) {
     ;
   got = R.calls;
   pthread_mutex_unlock(&R.mu);
-  ck_assert_msg(got > calls, "on_load called %d times, want more than %d",
-                got, calls);
+  ck_assert_msg(got > calls, "on_load called %d times, want more than %d", got,
+                calls);
 }
 
 static int calls(void) {
@@ -451,8 +450,8 @@ START_TEST(store_path_created_later) {
   w = start(at("later/store"), TEST_DEBOUNCE_MS);
   wait_for("|");
   pthread_mutex_lock(&R.mu);
-  ck_assert_msg(strstr(R.problems, "no such file or directory") != NULL,
-                "%s", R.problems);
+  ck_assert_msg(strstr(R.problems, "no such file or directory") != NULL, "%s",
+                R.problems);
   pthread_mutex_unlock(&R.mu);
   mkdirs("later/store");
   put_docs("later/store/a.yaml", docs(1, ext("a", 1)));
@@ -498,8 +497,7 @@ START_TEST(truncated_mid_edit_then_fixed) {
   wait_calls(before);
   wait_for("a:1,b:1|t1:8080");
   pthread_mutex_lock(&R.mu);
-  ck_assert_msg(strstr(R.problems, "not valid YAML") != NULL, "%s",
-                R.problems);
+  ck_assert_msg(strstr(R.problems, "not valid YAML") != NULL, "%s", R.problems);
   ck_assert_msg(strstr(R.problems, "keeping the last good version of "
                                    "WasmExtension \"organizations/acme/"
                                    "extensions/b\"") != NULL,
@@ -549,11 +547,11 @@ START_TEST(burst_is_one_reload) {
   usleep(3 * FILE_WATCH_DEFAULT_DEBOUNCE_MS * 1000);
   file_watch_get_stats(w, &st);
   if (ms < FILE_WATCH_DEFAULT_DEBOUNCE_MS)
-    ck_assert_msg(st.loads == 1, "%lu reloads for a burst of %ld ms",
-                  st.loads, ms);
+    ck_assert_msg(st.loads == 1, "%lu reloads for a burst of %ld ms", st.loads,
+                  ms);
   else /* a slow machine stretched the burst past one debounce */
-    ck_assert_msg(st.loads <= 2, "%lu reloads for a burst of %ld ms",
-                  st.loads, ms);
+    ck_assert_msg(st.loads <= 2, "%lu reloads for a burst of %ld ms", st.loads,
+                  ms);
   ck_assert_int_eq(st.delivered, 2);
   ck_assert_uint_ge(st.events, 20);
   file_watch_stop(w);
@@ -640,15 +638,13 @@ START_TEST(too_many_directories) {
     snprintf(rel, sizeof(rel), "d%04d", i);
     mkdirs(rel);
   }
-  rc = file_watch_start(tmpdir, TEST_DEBOUNCE_MS, NULL, on_load, &R, &w,
-                        &err);
+  rc = file_watch_start(tmpdir, TEST_DEBOUNCE_MS, NULL, on_load, &R, &w, &err);
   ck_assert_ptr_null(w);
   ck_assert_int_eq(calls(), 0);
   if (rc == XDS_EIO && strstr(err.msg, "max_user_watches") != NULL)
     return; /* the machine's own limit is lower: also a clear error */
   ck_assert_int_eq(rc, XDS_ETOOBIG);
-  ck_assert_msg(strstr(err.msg, "more than 4096 directories to watch") !=
-                    NULL,
+  ck_assert_msg(strstr(err.msg, "more than 4096 directories to watch") != NULL,
                 "%s", err.msg);
 }
 END_TEST
@@ -678,18 +674,18 @@ static int reject_silently(void *ctx, const struct listener_tmpl *t,
   return strcmp(t->name, "t2") == 0 ? XDS_EINVAL : 0;
 }
 
-#define LUA_TMPL(name, port)                                                  \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                  \
-  "metadata: {name: " name "}\n"                                              \
-  "spec:\n"                                                                   \
-  "  port: " port "\n"                                                        \
-  "  direction: INBOUND\n"                                                    \
-  "  route: {cluster: c}\n"                                                   \
-  "  httpFilters:\n"                                                          \
-  "  - name: lua\n"                                                           \
-  "    typedConfig: {'@type': envoy.extensions.filters.http.lua.v3.Lua}\n"   \
-  "  - name: router\n"                                                        \
-  "    typedConfig: {'@type': "                                               \
+#define LUA_TMPL(name, port)                                                   \
+  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
+  "metadata: {name: " name "}\n"                                               \
+  "spec:\n"                                                                    \
+  "  port: " port "\n"                                                         \
+  "  direction: INBOUND\n"                                                     \
+  "  route: {cluster: c}\n"                                                    \
+  "  httpFilters:\n"                                                           \
+  "  - name: lua\n"                                                            \
+  "    typedConfig: {'@type': envoy.extensions.filters.http.lua.v3.Lua}\n"     \
+  "  - name: router\n"                                                         \
+  "    typedConfig: {'@type': "                                                \
   "envoy.extensions.filters.http.router.v3.Router}\n"
 
 START_TEST(hook_rejects_like_an_invalid_document) {
@@ -801,35 +797,31 @@ START_TEST(cache_reuses_unchanged_files_and_sees_same_size_edits) {
   /* Same size, new bytes, written right away (same mtime tick). */
   put_docs("a.yaml", docs(1, ext("a", 2)));
   problems_reset(&pb);
-  ck_assert_int_eq(
-      file_store_load_ex(tmpdir, NULL, cache, c1, &c2, &pb, &err), 0);
+  ck_assert_int_eq(file_store_load_ex(tmpdir, NULL, cache, c1, &c2, &pb, &err),
+                   0);
   /* The cached file's problems are replayed, its records shared. */
   ck_assert_uint_eq(pb.n_errors, 1);
   ck_assert_ptr_nonnull(strstr(problems_at(&pb, 0)->msg, "ftp://nope"));
-  ck_assert_ptr_eq(catalog_ext_find(c2, "organizations/acme/extensions/b"),
-                   b1);
-  ck_assert_ptr_ne(catalog_ext_find(c2, "organizations/acme/extensions/a"),
-                   a1);
-  ck_assert_str_eq(
-      catalog_ext_find(c2, "organizations/acme/extensions/a")->url,
-      "oci://r.example/a:2");
+  ck_assert_ptr_eq(catalog_ext_find(c2, "organizations/acme/extensions/b"), b1);
+  ck_assert_ptr_ne(catalog_ext_find(c2, "organizations/acme/extensions/a"), a1);
+  ck_assert_str_eq(catalog_ext_find(c2, "organizations/acme/extensions/a")->url,
+                   "oci://r.example/a:2");
   ck_assert_int_eq(catalog_diff(c1, c2, NULL, NULL), 1);
   catalog_unref(c1);
 
   /* A deleted file leaves the cache. */
   ck_assert_int_eq(unlink(at("bad.yaml")), 0);
   problems_reset(&pb);
-  ck_assert_int_eq(
-      file_store_load_ex(tmpdir, NULL, cache, c2, &c3, &pb, &err), 0);
+  ck_assert_int_eq(file_store_load_ex(tmpdir, NULL, cache, c2, &c3, &pb, &err),
+                   0);
   ck_assert_uint_eq(file_store_cache_files(cache), 2);
   ck_assert_uint_eq(problems_count(&pb), 0);
   ck_assert_int_eq(catalog_diff(c2, c3, NULL, NULL), 0);
   catalog_unref(c2);
   file_store_cache_free(cache);
   /* Records outlive the cache while a catalog holds them. */
-  ck_assert_str_eq(
-      catalog_ext_find(c3, "organizations/acme/extensions/b")->url,
-      "oci://r.example/b:1");
+  ck_assert_str_eq(catalog_ext_find(c3, "organizations/acme/extensions/b")->url,
+                   "oci://r.example/b:1");
   catalog_unref(c3);
   problems_cleanup(&pb);
 }
@@ -866,9 +858,8 @@ static int note(void *ctx, const struct catalog_change *ch) {
   struct seen *s = ctx;
   size_t len = strlen(s->text);
 
-  snprintf(s->text + len, sizeof(s->text) - len, "%s%s %s %s",
-           len ? "; " : "", catalog_op_name(ch->op),
-           catalog_kind_name(ch->kind), ch->id);
+  snprintf(s->text + len, sizeof(s->text) - len, "%s%s %s %s", len ? "; " : "",
+           catalog_op_name(ch->op), catalog_kind_name(ch->kind), ch->id);
   if (ch->kind == CATALOG_EXT) {
     ck_assert(ch->op == CATALOG_ADDED ? ch->old_ext == NULL
                                       : ch->old_ext != NULL);
@@ -885,31 +876,31 @@ static int note(void *ctx, const struct catalog_change *ch) {
   return ++s->n == s->stop_after ? -42 : 0;
 }
 
-#define FULL_EXT(extra)                                                       \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"       \
-  "metadata: {organization: acme, name: full}\n"                              \
-  "spec:\n"                                                                   \
-  "  url: oci://r/full:1\n"                                                   \
-  "  allowedIn: [organizations/acme/tenants/t1]\n"                            \
-  "  phase: AUTHZ\n"                                                          \
-  "  priority: 5\n"                                                           \
-  "  config: {a: 1, b: [x, y]}\n"                                             \
+#define FULL_EXT(extra)                                                        \
+  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
+  "metadata: {organization: acme, name: full}\n"                               \
+  "spec:\n"                                                                    \
+  "  url: oci://r/full:1\n"                                                    \
+  "  allowedIn: [organizations/acme/tenants/t1]\n"                             \
+  "  phase: AUTHZ\n"                                                           \
+  "  priority: 5\n"                                                            \
+  "  config: {a: 1, b: [x, y]}\n"                                              \
   "  vmConfig: {env: [{name: A, value: '1'}]}\n" extra
 
-#define FULL_TMPL(extra)                                                      \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                  \
-  "metadata: {name: tf}\n"                                                    \
-  "spec:\n"                                                                   \
-  "  port: 8080\n"                                                            \
-  "  direction: INBOUND\n"                                                    \
-  "  selector: {labels: {app: x}}\n"                                          \
-  "  route: {cluster: c}\n"                                                   \
-  "  httpFilters:\n"                                                          \
-  "  - name: lua\n"                                                           \
-  "    typedConfig:\n"                                                        \
-  "      '@type': envoy.extensions.filters.http.lua.v3.Lua\n" extra           \
-  "  - name: router\n"                                                        \
-  "    typedConfig: {'@type': "                                               \
+#define FULL_TMPL(extra)                                                       \
+  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
+  "metadata: {name: tf}\n"                                                     \
+  "spec:\n"                                                                    \
+  "  port: 8080\n"                                                             \
+  "  direction: INBOUND\n"                                                     \
+  "  selector: {labels: {app: x}}\n"                                           \
+  "  route: {cluster: c}\n"                                                    \
+  "  httpFilters:\n"                                                           \
+  "  - name: lua\n"                                                            \
+  "    typedConfig:\n"                                                         \
+  "      '@type': envoy.extensions.filters.http.lua.v3.Lua\n" extra            \
+  "  - name: router\n"                                                         \
+  "    typedConfig: {'@type': "                                                \
   "envoy.extensions.filters.http.router.v3.Router}\n"
 
 START_TEST(diff_reports_each_change_in_order) {
@@ -950,7 +941,8 @@ END_TEST
 START_TEST(diff_compares_every_field_but_not_locations) {
   static const char *const ext_edits[] = {
       "  description: now described\n",
-      "  sha256: " "0123456789abcdef0123456789abcdef"
+      "  sha256: "
+      "0123456789abcdef0123456789abcdef"
       "0123456789abcdef0123456789abcdef\n",
       "  failStrategy: FAIL_OPEN\n",
       "  match: {mode: SERVER}\n",
@@ -975,10 +967,10 @@ START_TEST(diff_compares_every_field_but_not_locations) {
   xds_free(text);
   ck_assert_ptr_ne(catalog_ext_at(base, 0), catalog_ext_at(moved, 0));
   ck_assert_int_eq(catalog_diff(base, moved, NULL, NULL), 0);
-  ck_assert(catalog_ext_equal(catalog_ext_at(base, 0),
-                              catalog_ext_at(moved, 0)));
-  ck_assert(catalog_tmpl_equal(catalog_tmpl_at(base, 0),
-                               catalog_tmpl_at(moved, 0)));
+  ck_assert(
+      catalog_ext_equal(catalog_ext_at(base, 0), catalog_ext_at(moved, 0)));
+  ck_assert(
+      catalog_tmpl_equal(catalog_tmpl_at(base, 0), catalog_tmpl_at(moved, 0)));
   catalog_unref(moved);
 
   for (size_t i = 0; i < sizeof(ext_edits) / sizeof(*ext_edits); i++) {
@@ -987,8 +979,8 @@ START_TEST(diff_compares_every_field_but_not_locations) {
     text = xds_asprintf("%s%s", e, plain_tmpl);
     c = load_text(text);
     ck_assert_msg(catalog_diff(base, c, NULL, NULL) == 1, "edit %zu", i);
-    ck_assert(!catalog_ext_equal(catalog_ext_at(base, 0),
-                                 catalog_ext_at(c, 0)));
+    ck_assert(
+        !catalog_ext_equal(catalog_ext_at(base, 0), catalog_ext_at(c, 0)));
     catalog_unref(c);
     xds_free(text);
     xds_free(e);
@@ -1010,8 +1002,8 @@ END_TEST
 /* A template's RDS source is part of what it is: another cluster or API
  * type is an update (an LDS push), the same one is not. */
 START_TEST(diff_sees_rds_source) {
-#define RDS_TMPL(route)                                                       \
-  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                       \
+#define RDS_TMPL(route)                                                        \
+  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
   "metadata: {name: tr}\nspec:\n  port: 8080\n  direction: INBOUND\n"          \
   "  route: " route "\n  httpFilters:\n  - name: router\n    typedConfig: "    \
   "{'@type': envoy.extensions.filters.http.router.v3.Router}\n"

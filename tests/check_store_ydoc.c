@@ -87,18 +87,18 @@ START_TEST(core_schema_plain_scalars) {
     const char *text;
     enum yscalar_type type;
   } cases[] = {
-      {"~", YSCALAR_NULL},       {"null", YSCALAR_NULL},
-      {"NULL", YSCALAR_NULL},    {"nUll", YSCALAR_STR},
-      {"True", YSCALAR_BOOL},    {"yes", YSCALAR_STR},
-      {"off", YSCALAR_STR},      {"0", YSCALAR_INT},
-      {"-12", YSCALAR_INT},      {"+3", YSCALAR_INT},
-      {"0o17", YSCALAR_INT},     {"0x1f", YSCALAR_INT},
-      {"0x", YSCALAR_STR},       {"1_000", YSCALAR_STR},
-      {"1.", YSCALAR_FLOAT},     {".5", YSCALAR_FLOAT},
-      {"-1e-3", YSCALAR_FLOAT},  {"1e", YSCALAR_STR},
-      {".inf", YSCALAR_FLOAT},   {"-.Inf", YSCALAR_FLOAT},
-      {".NaN", YSCALAR_FLOAT},   {".", YSCALAR_STR},
-      {"1.2.3", YSCALAR_STR},    {"v1", YSCALAR_STR},
+      {"~", YSCALAR_NULL},      {"null", YSCALAR_NULL},
+      {"NULL", YSCALAR_NULL},   {"nUll", YSCALAR_STR},
+      {"True", YSCALAR_BOOL},   {"yes", YSCALAR_STR},
+      {"off", YSCALAR_STR},     {"0", YSCALAR_INT},
+      {"-12", YSCALAR_INT},     {"+3", YSCALAR_INT},
+      {"0o17", YSCALAR_INT},    {"0x1f", YSCALAR_INT},
+      {"0x", YSCALAR_STR},      {"1_000", YSCALAR_STR},
+      {"1.", YSCALAR_FLOAT},    {".5", YSCALAR_FLOAT},
+      {"-1e-3", YSCALAR_FLOAT}, {"1e", YSCALAR_STR},
+      {".inf", YSCALAR_FLOAT},  {"-.Inf", YSCALAR_FLOAT},
+      {".NaN", YSCALAR_FLOAT},  {".", YSCALAR_STR},
+      {"1.2.3", YSCALAR_STR},   {"v1", YSCALAR_STR},
   };
 
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -107,8 +107,7 @@ START_TEST(core_schema_plain_scalars) {
 
     snprintf(text, sizeof(text), "k: %s\n", cases[i].text);
     d = parse_ok(text);
-    if (ynode_scalar_type(ynode_map_get(ydoc_root(d, 0), "k")) !=
-        cases[i].type)
+    if (ynode_scalar_type(ynode_map_get(ydoc_root(d, 0), "k")) != cases[i].type)
       ck_abort_msg("%s: got type %d, want %d", cases[i].text,
                    ynode_scalar_type(ynode_map_get(ydoc_root(d, 0), "k")),
                    cases[i].type);
@@ -244,8 +243,7 @@ START_TEST(unknown_and_recursive_aliases) {
     struct ydoc *d = NULL;
     const char *msg;
 
-    ck_assert_int_eq(ydoc_parse("t.yaml", texts[i], strlen(texts[i]), &d,
-                                NULL),
+    ck_assert_int_eq(ydoc_parse("t.yaml", texts[i], strlen(texts[i]), &d, NULL),
                      XDS_EPARSE);
     ck_assert_int_eq(ydoc_error(d, NULL, NULL, &msg), XDS_EPARSE);
     ck_assert_ptr_nonnull(strstr(msg, "unknown alias"));

@@ -45,7 +45,7 @@
 
 /* A field we define that the upstream snapshot does not have yet. */
 struct allow_field {
-  const char *field;     /* full name: package.Message.field */
+  const char *field; /* full name: package.Message.field */
   int32_t number;
   Google__Protobuf__FieldDescriptorProto__Type type;
   Google__Protobuf__FieldDescriptorProto__Label label;
@@ -61,38 +61,38 @@ struct allow_enum_value {
 };
 
 static const struct allow_field WIRECOMPAT_ALLOW_FIELDS[] = {
-  /* PluginConfig.failure_policy, field 7, an enum. Envoy added it in
-   * October 2024 (envoyproxy/envoy#36456, Envoy 1.33) to replace the
-   * boolean fail_open (5); @grpc/grpc-js-xds 1.14.1's snapshot predates it.
-   * Number and type checked against envoyproxy/data-plane-api. wasmxds
-   * needs it to ask for FAIL_OPEN / FAIL_CLOSED explicitly. */
-  {"envoy.extensions.wasm.v3.PluginConfig.failure_policy", 7,
-   WIRECOMPAT_TYPE(TYPE_ENUM), WIRECOMPAT_LABEL(LABEL_OPTIONAL),
-   ".envoy.extensions.wasm.v3.FailurePolicy", NULL},
+    /* PluginConfig.failure_policy, field 7, an enum. Envoy added it in
+     * October 2024 (envoyproxy/envoy#36456, Envoy 1.33) to replace the
+     * boolean fail_open (5); @grpc/grpc-js-xds 1.14.1's snapshot predates it.
+     * Number and type checked against envoyproxy/data-plane-api. wasmxds
+     * needs it to ask for FAIL_OPEN / FAIL_CLOSED explicitly. */
+    {"envoy.extensions.wasm.v3.PluginConfig.failure_policy", 7,
+     WIRECOMPAT_TYPE(TYPE_ENUM), WIRECOMPAT_LABEL(LABEL_OPTIONAL),
+     ".envoy.extensions.wasm.v3.FailurePolicy", NULL},
 };
 
 static const struct allow_enum_value WIRECOMPAT_ALLOW_ENUM_VALUES[] = {
-  /* envoy.extensions.wasm.v3.FailurePolicy, a file-level enum added with
-   * PluginConfig.failure_policy above (envoyproxy/envoy#36456), so absent
-   * from the snapshot. Upstream order: FAIL_RELOAD is 1, FAIL_CLOSED 2,
-   * FAIL_OPEN 3. */
-  {"envoy.extensions.wasm.v3.FailurePolicy", "UNSPECIFIED", 0},
-  {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_RELOAD", 1},
-  {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_CLOSED", 2},
-  {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_OPEN", 3},
+    /* envoy.extensions.wasm.v3.FailurePolicy, a file-level enum added with
+     * PluginConfig.failure_policy above (envoyproxy/envoy#36456), so absent
+     * from the snapshot. Upstream order: FAIL_RELOAD is 1, FAIL_CLOSED 2,
+     * FAIL_OPEN 3. */
+    {"envoy.extensions.wasm.v3.FailurePolicy", "UNSPECIFIED", 0},
+    {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_RELOAD", 1},
+    {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_CLOSED", 2},
+    {"envoy.extensions.wasm.v3.FailurePolicy", "FAIL_OPEN", 3},
 };
 
-#define WIRECOMPAT_N_ALLOW_FIELDS \
+#define WIRECOMPAT_N_ALLOW_FIELDS                                              \
   (sizeof(WIRECOMPAT_ALLOW_FIELDS) / sizeof(WIRECOMPAT_ALLOW_FIELDS[0]))
-#define WIRECOMPAT_N_ALLOW_ENUM_VALUES \
-  (sizeof(WIRECOMPAT_ALLOW_ENUM_VALUES) / \
+#define WIRECOMPAT_N_ALLOW_ENUM_VALUES                                         \
+  (sizeof(WIRECOMPAT_ALLOW_ENUM_VALUES) /                                      \
    sizeof(WIRECOMPAT_ALLOW_ENUM_VALUES[0]))
 
 /* One named definition of the upstream set, found by full name. */
 struct index_entry {
-  char *name;        /* owned; full name without the leading dot */
-  const void *desc;  /* borrowed from the unpacked upstream set */
-  const char *file;  /* borrowed: the defining file's name */
+  char *name;       /* owned; full name without the leading dot */
+  const void *desc; /* borrowed from the unpacked upstream set */
+  const char *file; /* borrowed: the defining file's name */
 };
 
 /* A growable array of entries, sorted by name once filled. */
@@ -120,10 +120,9 @@ struct wirecompat {
 
 /* Prints one difference and counts it. */
 static void diff(struct wirecompat *wc, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
-static void diff(struct wirecompat *wc, const char *fmt, ...)
-{
+static void diff(struct wirecompat *wc, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
@@ -135,8 +134,7 @@ static void diff(struct wirecompat *wc, const char *fmt, ...)
 
 /* Returns "prefix.name" (or "name" when prefix is empty) in a new string,
  * or NULL when out of memory. */
-static char *join(const char *prefix, const char *name)
-{
+static char *join(const char *prefix, const char *name) {
   size_t lp = strlen(prefix);
   size_t ln = strlen(name);
   char *s = malloc(lp + 1 + ln + 1);
@@ -154,8 +152,7 @@ static char *join(const char *prefix, const char *name)
 }
 
 /* Frees the entries' names and the array; the descriptors are borrowed. */
-static void index_cleanup(struct index *idx)
-{
+static void index_cleanup(struct index *idx) {
   size_t i;
 
   for (i = 0; i < idx->n; i++)
@@ -168,8 +165,7 @@ static void index_cleanup(struct index *idx)
 /* Adds an entry; takes ownership of name, even on failure. Returns 0, or
  * -1 when out of memory. */
 static int index_add(struct index *idx, char *name, const void *desc,
-                     const char *file)
-{
+                     const char *file) {
   if (name == NULL)
     return -1;
   if (idx->n == idx->cap) {
@@ -191,24 +187,21 @@ static int index_add(struct index *idx, char *name, const void *desc,
 }
 
 /* qsort/bsearch order: by full name. */
-static int entry_cmp(const void *a, const void *b)
-{
+static int entry_cmp(const void *a, const void *b) {
   const struct index_entry *ea = a;
   const struct index_entry *eb = b;
 
   return strcmp(ea->name, eb->name);
 }
 
-static void index_sort(struct index *idx)
-{
+static void index_sort(struct index *idx) {
   if (idx->n > 1)
     qsort(idx->v, idx->n, sizeof(idx->v[0]), entry_cmp);
 }
 
 /* Returns the entry named name, or NULL. */
 static const struct index_entry *index_find(const struct index *idx,
-                                            const char *name)
-{
+                                            const char *name) {
   struct index_entry key;
 
   if (idx->n == 0)
@@ -221,8 +214,7 @@ static const struct index_entry *index_find(const struct index *idx,
  * or -1 when out of memory. */
 static int index_message(struct wirecompat *wc, const char *prefix,
                          const struct Google__Protobuf__DescriptorProto *m,
-                         const char *file)
-{
+                         const char *file) {
   char *name = join(prefix, m->name);
   size_t i;
   int rc;
@@ -250,9 +242,9 @@ fail:
 
 /* Indexes every file, message, enum and service of the upstream set.
  * Returns 0, or -1 when out of memory. */
-static int index_upstream(struct wirecompat *wc,
-                          const struct Google__Protobuf__FileDescriptorSet *set)
-{
+static int
+index_upstream(struct wirecompat *wc,
+               const struct Google__Protobuf__FileDescriptorSet *set) {
   size_t i, j;
   int rc;
 
@@ -289,28 +281,24 @@ static int index_upstream(struct wirecompat *wc,
 }
 
 /* Small helpers for optional strings and enum names in messages. */
-static const char *str_or(const char *s, const char *dflt)
-{
+static const char *str_or(const char *s, const char *dflt) {
   return s ? s : dflt;
 }
 
-static bool str_eq(const char *a, const char *b)
-{
+static bool str_eq(const char *a, const char *b) {
   if (a == NULL || b == NULL)
     return a == b;
   return strcmp(a, b) == 0;
 }
 
-static const char *type_str(Google__Protobuf__FieldDescriptorProto__Type t)
-{
+static const char *type_str(Google__Protobuf__FieldDescriptorProto__Type t) {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
       &google__protobuf__field_descriptor_proto__type__descriptor, (int)t);
 
   return v ? v->name : "TYPE_?";
 }
 
-static const char *label_str(Google__Protobuf__FieldDescriptorProto__Label l)
-{
+static const char *label_str(Google__Protobuf__FieldDescriptorProto__Label l) {
   const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
       &google__protobuf__field_descriptor_proto__label__descriptor, (int)l);
 
@@ -320,31 +308,27 @@ static const char *label_str(Google__Protobuf__FieldDescriptorProto__Label l)
 /* The name of the oneof a field belongs to, or NULL. */
 static const char *
 field_oneof(const struct Google__Protobuf__DescriptorProto *m,
-            const struct Google__Protobuf__FieldDescriptorProto *f)
-{
+            const struct Google__Protobuf__FieldDescriptorProto *f) {
   if (!f->has_oneof_index || f->oneof_index < 0 ||
       (size_t)f->oneof_index >= m->n_oneof_decl)
     return NULL;
   return m->oneof_decl[f->oneof_index]->name;
 }
 
-static bool field_proto3_optional(
-    const struct Google__Protobuf__FieldDescriptorProto *f)
-{
+static bool
+field_proto3_optional(const struct Google__Protobuf__FieldDescriptorProto *f) {
   return f->has_proto3_optional && f->proto3_optional;
 }
 
-static bool message_is_map_entry(
-    const struct Google__Protobuf__DescriptorProto *m)
-{
+static bool
+message_is_map_entry(const struct Google__Protobuf__DescriptorProto *m) {
   return m->options != NULL && m->options->has_map_entry &&
          m->options->map_entry;
 }
 
 static const struct Google__Protobuf__FieldDescriptorProto *
 field_by_name(const struct Google__Protobuf__DescriptorProto *m,
-              const char *name)
-{
+              const char *name) {
   size_t i;
 
   for (i = 0; i < m->n_field; i++)
@@ -355,8 +339,7 @@ field_by_name(const struct Google__Protobuf__DescriptorProto *m,
 
 static const struct Google__Protobuf__FieldDescriptorProto *
 field_by_number(const struct Google__Protobuf__DescriptorProto *m,
-                int32_t number)
-{
+                int32_t number) {
   size_t i;
 
   for (i = 0; i < m->n_field; i++)
@@ -370,8 +353,7 @@ static void
 check_new_field(struct wirecompat *wc, const char *fname,
                 const struct Google__Protobuf__DescriptorProto *m,
                 const struct Google__Protobuf__FieldDescriptorProto *f,
-                const struct Google__Protobuf__DescriptorProto *um)
-{
+                const struct Google__Protobuf__DescriptorProto *um) {
   const struct Google__Protobuf__FieldDescriptorProto *clash;
   const struct allow_field *a = NULL;
   size_t i;
@@ -394,14 +376,14 @@ check_new_field(struct wirecompat *wc, const char *fname,
   }
   /* Allow-listed: it must match the entry exactly. */
   if (clash != NULL)
-    diff(wc, "%s: allow-listed, but number %d is %s upstream", fname,
-         f->number, clash->name);
+    diff(wc, "%s: allow-listed, but number %d is %s upstream", fname, f->number,
+         clash->name);
   if (f->number != a->number)
     diff(wc, "%s: number %d here, %d in the allow-list", fname, f->number,
          a->number);
   if (f->type != a->type)
-    diff(wc, "%s: type %s here, %s in the allow-list", fname,
-         type_str(f->type), type_str(a->type));
+    diff(wc, "%s: type %s here, %s in the allow-list", fname, type_str(f->type),
+         type_str(a->type));
   if (f->label != a->label)
     diff(wc, "%s: label %s here, %s in the allow-list", fname,
          label_str(f->label), label_str(a->label));
@@ -423,8 +405,7 @@ check_new_field(struct wirecompat *wc, const char *fname,
 static void check_field(struct wirecompat *wc, const char *mname,
                         const struct Google__Protobuf__DescriptorProto *m,
                         const struct Google__Protobuf__FieldDescriptorProto *f,
-                        const struct Google__Protobuf__DescriptorProto *um)
-{
+                        const struct Google__Protobuf__DescriptorProto *um) {
   const struct Google__Protobuf__FieldDescriptorProto *uf;
   const char *oneof, *uoneof;
   char *fname = join(mname, f->name);
@@ -441,8 +422,7 @@ static void check_field(struct wirecompat *wc, const char *mname,
     return;
   }
   if (f->number != uf->number)
-    diff(wc, "%s: number %d here, %d upstream", fname, f->number,
-         uf->number);
+    diff(wc, "%s: number %d here, %d upstream", fname, f->number, uf->number);
   if (f->type != uf->type)
     diff(wc, "%s: type %s here, %s upstream", fname, type_str(f->type),
          type_str(uf->type));
@@ -467,8 +447,7 @@ static void check_field(struct wirecompat *wc, const char *mname,
 /* Checks one enum (values by name, then number) against upstream. */
 static void check_enum(struct wirecompat *wc, const char *prefix,
                        const struct Google__Protobuf__EnumDescriptorProto *e,
-                       const char *file)
-{
+                       const char *file) {
   const struct index_entry *ue;
   const struct Google__Protobuf__EnumDescriptorProto *u = NULL;
   char *ename = join(prefix, e->name);
@@ -530,8 +509,7 @@ static void check_enum(struct wirecompat *wc, const char *prefix,
 /* Compares a message, its fields, nested enums and nested messages. */
 static void check_message(struct wirecompat *wc, const char *prefix,
                           const struct Google__Protobuf__DescriptorProto *m,
-                          const char *file)
-{
+                          const char *file) {
   const struct index_entry *ue;
   const struct Google__Protobuf__DescriptorProto *um;
   char *mname = join(prefix, m->name);
@@ -564,8 +542,7 @@ static void check_message(struct wirecompat *wc, const char *prefix,
   free(mname);
 }
 
-static bool method_flag(protobuf_c_boolean has, protobuf_c_boolean v)
-{
+static bool method_flag(protobuf_c_boolean has, protobuf_c_boolean v) {
   return has && v;
 }
 
@@ -573,8 +550,7 @@ static bool method_flag(protobuf_c_boolean has, protobuf_c_boolean v)
 static void
 check_service(struct wirecompat *wc, const char *pkg,
               const struct Google__Protobuf__ServiceDescriptorProto *s,
-              const char *file)
-{
+              const char *file) {
   const struct index_entry *ue;
   const struct Google__Protobuf__ServiceDescriptorProto *us;
   char *sname = join(pkg, s->name);
@@ -615,33 +591,30 @@ check_service(struct wirecompat *wc, const char *pkg,
            str_or(m->input_type, "(none)"), str_or(um->input_type, "(none)"));
     if (!str_eq(m->output_type, um->output_type))
       diff(wc, "%s.%s: output %s here, %s upstream", sname, m->name,
-           str_or(m->output_type, "(none)"),
-           str_or(um->output_type, "(none)"));
+           str_or(m->output_type, "(none)"), str_or(um->output_type, "(none)"));
     cs = method_flag(m->has_client_streaming, m->client_streaming);
     ucs = method_flag(um->has_client_streaming, um->client_streaming);
     ss = method_flag(m->has_server_streaming, m->server_streaming);
     uss = method_flag(um->has_server_streaming, um->server_streaming);
     if (cs != ucs)
-      diff(wc, "%s.%s: client streaming %s here, %s upstream", sname,
-           m->name, cs ? "yes" : "no", ucs ? "yes" : "no");
+      diff(wc, "%s.%s: client streaming %s here, %s upstream", sname, m->name,
+           cs ? "yes" : "no", ucs ? "yes" : "no");
     if (ss != uss)
-      diff(wc, "%s.%s: server streaming %s here, %s upstream", sname,
-           m->name, ss ? "yes" : "no", uss ? "yes" : "no");
+      diff(wc, "%s.%s: server streaming %s here, %s upstream", sname, m->name,
+           ss ? "yes" : "no", uss ? "yes" : "no");
   }
   free(sname);
 }
 
 /* The well-known types come from protoc's own include directory, not from
  * us, so they are not compared. */
-static bool is_well_known(const char *file)
-{
+static bool is_well_known(const char *file) {
   return strncmp(file, "google/protobuf/", strlen("google/protobuf/")) == 0;
 }
 
 /* Compares one of our files with the upstream file of the same path. */
 static void check_file(struct wirecompat *wc,
-                       const struct Google__Protobuf__FileDescriptorProto *f)
-{
+                       const struct Google__Protobuf__FileDescriptorProto *f) {
   const struct index_entry *ue;
   const struct Google__Protobuf__FileDescriptorProto *uf;
   const char *pkg = f->package ? f->package : "";
@@ -669,17 +642,19 @@ static void check_file(struct wirecompat *wc,
 
 /* Reports allow-list entries that matched nothing we define as missing
  * upstream: either the entry is wrong, or upstream has caught up. */
-static void check_allow_list_used(struct wirecompat *wc)
-{
+static void check_allow_list_used(struct wirecompat *wc) {
   size_t i;
 
   for (i = 0; i < WIRECOMPAT_N_ALLOW_FIELDS; i++)
     if (!wc->used_fields[i])
-      diff(wc, "%s: allow-list entry unused (not defined here, or upstream "
-           "has it now): remove it", WIRECOMPAT_ALLOW_FIELDS[i].field);
+      diff(wc,
+           "%s: allow-list entry unused (not defined here, or upstream "
+           "has it now): remove it",
+           WIRECOMPAT_ALLOW_FIELDS[i].field);
   for (i = 0; i < WIRECOMPAT_N_ALLOW_ENUM_VALUES; i++)
     if (!wc->used_values[i])
-      diff(wc, "%s.%s: allow-list entry unused (not defined here, or "
+      diff(wc,
+           "%s.%s: allow-list entry unused (not defined here, or "
            "upstream has it now): remove it",
            WIRECOMPAT_ALLOW_ENUM_VALUES[i].enum_name,
            WIRECOMPAT_ALLOW_ENUM_VALUES[i].value);
@@ -687,8 +662,7 @@ static void check_allow_list_used(struct wirecompat *wc)
 
 /* Reads a whole file into a new buffer. Returns 0, or -1 after printing
  * why. */
-static int read_file(const char *path, uint8_t **out, size_t *out_len)
-{
+static int read_file(const char *path, uint8_t **out, size_t *out_len) {
   FILE *fp;
   uint8_t *buf = NULL;
   size_t len = 0, cap = 0;
@@ -745,8 +719,7 @@ fail:
 
 /* Reads and unpacks a FileDescriptorSet. Returns it, or NULL after
  * printing why. */
-static struct Google__Protobuf__FileDescriptorSet *load_set(const char *path)
-{
+static struct Google__Protobuf__FileDescriptorSet *load_set(const char *path) {
   struct Google__Protobuf__FileDescriptorSet *set;
   uint8_t *buf = NULL;
   size_t len = 0;
@@ -762,8 +735,7 @@ static struct Google__Protobuf__FileDescriptorSet *load_set(const char *path)
   return set;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   struct Google__Protobuf__FileDescriptorSet *ours = NULL;
   struct Google__Protobuf__FileDescriptorSet *upstream = NULL;
   struct wirecompat wc;
@@ -798,8 +770,8 @@ int main(int argc, char **argv)
 
   printf("wirecompat: %zu files, %zu messages, %zu fields, %zu enums, "
          "%zu methods checked (%zu allow-listed): %zu differences\n",
-         n_checked_files, wc.n_messages, wc.n_fields, wc.n_enums,
-         wc.n_methods, wc.n_allowed, wc.n_diffs);
+         n_checked_files, wc.n_messages, wc.n_fields, wc.n_enums, wc.n_methods,
+         wc.n_allowed, wc.n_diffs);
   status = wc.n_diffs ? WIRECOMPAT_EXIT_DIFF : 0;
 
 out_index:

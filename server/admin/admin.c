@@ -34,7 +34,7 @@ struct route {
 
 struct admin {
   struct admin_config cfg;
-  int fd;        /* listening socket until MHD owns it */
+  int fd; /* listening socket until MHD owns it */
   int port;
   struct MHD_Daemon *d;
   struct route routes[ADMIN_MAX_ROUTES];
@@ -80,8 +80,7 @@ static int method_listed(const char *list, const char *method) {
   return 0;
 }
 
-static const struct route *find_route(const struct admin *a,
-                                      const char *path) {
+static const struct route *find_route(const struct admin *a, const char *path) {
   const struct route *best = NULL;
 
   for (size_t i = 0; i < a->n_routes; i++) {
@@ -94,9 +93,8 @@ static const struct route *find_route(const struct admin *a,
   return best;
 }
 
-static enum MHD_Result queue_text(struct MHD_Connection *conn,
-                                  unsigned status, const char *text,
-                                  const char *allow) {
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status,
+                                  const char *text, const char *allow) {
   struct MHD_Response *resp = MHD_create_response_from_buffer(
       strlen(text), (void *)(uintptr_t)text, MHD_RESPMEM_PERSISTENT);
   enum MHD_Result ret;
@@ -112,7 +110,9 @@ static enum MHD_Result queue_text(struct MHD_Connection *conn,
   return ret;
 }
 
-static void free_body(void *p) { xds_free(p); }
+static void free_body(void *p) {
+  xds_free(p);
+}
 
 static enum MHD_Result send_resp(struct MHD_Connection *conn,
                                  struct admin_resp *r) {
@@ -134,8 +134,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn,
       return MHD_NO;
     r->body = NULL;
   } else {
-    resp = MHD_create_response_from_buffer(0, (void *)"",
-                                           MHD_RESPMEM_PERSISTENT);
+    resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
       return MHD_NO;
   }
@@ -151,8 +151,7 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn,
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
                                   const char *url, const char *method,
-                                  const char *version,
-                                  const char *upload_data,
+                                  const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
   struct admin *a = cls;
   struct req_state *st = *con_cls;
@@ -187,8 +186,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   if (rt == NULL)
     return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
   if (!method_listed(rt->methods, method))
-    return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
-                      "method not allowed\n", rt->methods);
+    return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                      rt->methods);
   memset(&req, 0, sizeof(req));
   im.conn = conn;
   req.method = method;
@@ -220,8 +219,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
   return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn,
-                         void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
   struct req_state *st = *con_cls;
 
   (void)cls, (void)conn, (void)toe;
@@ -284,8 +283,8 @@ static int make_listener(const char *addr, int *fd_out, int *port_out,
   if (gai != 0 || res == NULL)
     return xds_err_set(err, XDS_EINVAL, "--admin-listen %s: %s", addr,
                        gai_strerror(gai));
-  fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC,
-              res->ai_protocol);
+  fd =
+      socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
   if (fd < 0 ||
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
       bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 512) < 0 ||
@@ -299,9 +298,9 @@ static int make_listener(const char *addr, int *fd_out, int *port_out,
                        strerror(e));
   }
   freeaddrinfo(res);
-  *port_out = ntohs(ss.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                        : ((struct sockaddr_in *)&ss)->sin_port);
+  *port_out =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
   *fd_out = fd;
   return 0;
 }
@@ -363,28 +362,29 @@ int admin_route(struct admin *a, const char *prefix, const char *methods,
 }
 
 int admin_start(struct admin *a, struct xds_err *err) {
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-                   MHD_USE_ERROR_LOG;
+  unsigned flags =
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
   size_t mem = a->cfg.max_request_bytes < 32 * 1024 ? 32 * 1024
                                                     : a->cfg.max_request_bytes;
 
   if (a->d != NULL)
     return 0;
   a->d = MHD_start_daemon(
-      flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
-      mhd_log, a, MHD_OPTION_LISTEN_SOCKET, a->fd,
-      MHD_OPTION_CONNECTION_LIMIT, a->cfg.max_connections,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+      flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+      a, MHD_OPTION_LISTEN_SOCKET, a->fd, MHD_OPTION_CONNECTION_LIMIT,
+      a->cfg.max_connections, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
       MHD_OPTION_CONNECTION_TIMEOUT, a->cfg.timeout_s,
-      MHD_OPTION_THREAD_POOL_SIZE, a->cfg.threads,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_END);
+      MHD_OPTION_THREAD_POOL_SIZE, a->cfg.threads, MHD_OPTION_NOTIFY_COMPLETED,
+      on_completed, a, MHD_OPTION_END);
   if (a->d == NULL)
     return xds_err_set(err, XDS_EIO, "admin: cannot start libmicrohttpd");
   a->fd = -1; /* MHD owns and closes it */
   return 0;
 }
 
-int admin_port(const struct admin *a) { return a->port; }
+int admin_port(const struct admin *a) {
+  return a->port;
+}
 
 void admin_free(struct admin *a) {
   if (a == NULL)

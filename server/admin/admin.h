@@ -43,11 +43,11 @@
 struct admin;
 
 struct admin_config {
-  const char *listen;        /* "host:port" or "[v6]:port"; NULL: default */
-  unsigned max_connections;  /* 0: default */
-  size_t max_request_bytes;  /* 0: default */
-  unsigned timeout_s;        /* 0: default */
-  unsigned threads;          /* 0: default */
+  const char *listen;       /* "host:port" or "[v6]:port"; NULL: default */
+  unsigned max_connections; /* 0: default */
+  size_t max_request_bytes; /* 0: default */
+  unsigned timeout_s;       /* 0: default */
+  unsigned threads;         /* 0: default */
 };
 
 /* Binds the listen address (the socket listens from here on; requests

@@ -25,10 +25,12 @@ static json_t *node_json(const struct proxy_id *p) {
   json_object_set_new(o, "id", json_string(p->node_id));
   json_object_set_new(o, "cluster", json_string(p->cluster));
   json_object_set_new(o, "organization", json_string(p->organization));
-  json_object_set_new(o, "tenant", p->tenant ? json_string(p->tenant) : json_null());
+  json_object_set_new(o, "tenant",
+                      p->tenant ? json_string(p->tenant) : json_null());
   json_object_set_new(o, "mode", json_string(mode_name(p->mode)));
   for (size_t i = 0; i < p->n_labels; i++)
-    json_object_set_new(labels, p->labels[i].key, json_string(p->labels[i].value));
+    json_object_set_new(labels, p->labels[i].key,
+                        json_string(p->labels[i].value));
   json_object_set_new(o, "labels", labels);
   return o;
 }
@@ -45,10 +47,11 @@ static json_t *serving_json(struct snapshot *s, const struct wasm_ext *e) {
       json_object_set_new(o, "module_sha256", json_string(m->sha256));
     }
   } else {
-    json_object_set_new(o, "served_as",
-                        json_string(e->fail_strategy == WASM_FAIL_OPEN
-                                        ? "allow-all RBAC substitute (FAIL_OPEN)"
-                                        : "deny-all RBAC substitute (FAIL_CLOSE)"));
+    json_object_set_new(
+        o, "served_as",
+        json_string(e->fail_strategy == WASM_FAIL_OPEN
+                        ? "allow-all RBAC substitute (FAIL_OPEN)"
+                        : "deny-all RBAC substitute (FAIL_CLOSE)"));
     json_object_set_new(o, "reason", json_string(m->reason));
   }
   return o;
@@ -72,8 +75,8 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
   /* Templates: applied or not, and the verdict of every extension of the
    * proxy's organization on each applied one. */
   tmpls = json_array();
-  plen = (size_t)snprintf(prefix, sizeof(prefix), "organizations/%s/extensions/",
-                          p->organization);
+  plen = (size_t)snprintf(prefix, sizeof(prefix),
+                          "organizations/%s/extensions/", p->organization);
   for (size_t i = 0; i < catalog_tmpl_count(cat); i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
     json_t *tj = json_object(), *verdicts;
@@ -111,9 +114,10 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     json_t *lj = json_object();
     json_object_set_new(lj, "name", json_string(r->name));
     json_object_set_new(lj, "version", json_string(r->version));
-    json_object_set_new(lj, "resource",
-                        pbjson_bytes(&envoy__config__listener__v3__listener__descriptor,
-                                     r->bytes, r->len));
+    json_object_set_new(
+        lj, "resource",
+        pbjson_bytes(&envoy__config__listener__v3__listener__descriptor,
+                     r->bytes, r->len));
     json_array_append_new(listeners, lj);
   }
   json_object_set_new(root, "listeners", listeners);
@@ -137,8 +141,9 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     json_object_set_new(ej, "version", json_string(r->version));
     json_object_set_new(
         ej, "resource",
-        pbjson_bytes(&envoy__config__core__v3__typed_extension_config__descriptor,
-                     r->bytes, r->len));
+        pbjson_bytes(
+            &envoy__config__core__v3__typed_extension_config__descriptor,
+            r->bytes, r->len));
     json_array_append_new(exts, ej);
   }
   json_object_set_new(root, "extension_configs", exts);

@@ -16,7 +16,9 @@ void status_init(struct status *st, struct xds_server *server) {
   pthread_mutex_init(&st->lock, NULL);
 }
 
-void status_cleanup(struct status *st) { pthread_mutex_destroy(&st->lock); }
+void status_cleanup(struct status *st) {
+  pthread_mutex_destroy(&st->lock);
+}
 
 void status_set_ready(struct status *st, unsigned long generation) {
   atomic_store(&st->generation, generation);
@@ -82,8 +84,9 @@ static int on_readyz(void *arg, const struct admin_req *req,
     return text_reply(resp, 503, "not ready: no store loaded yet\n");
   pthread_mutex_lock(&st->lock);
   degraded = st->degraded;
-  snprintf(line, sizeof(line), "degraded: %s (serving the last good "
-                               "configuration)\n",
+  snprintf(line, sizeof(line),
+           "degraded: %s (serving the last good "
+           "configuration)\n",
            st->reason);
   pthread_mutex_unlock(&st->lock);
   return text_reply(resp, 200, degraded ? line : "ready\n");

@@ -29,7 +29,7 @@ struct status {
   pthread_mutex_t lock;      /* guards degraded and reason */
   int degraded;
   char reason[256];
-  atomic_ulong generation;   /* snapshot generation served */
+  atomic_ulong generation; /* snapshot generation served */
 };
 
 void status_init(struct status *st, struct xds_server *server);

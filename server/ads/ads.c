@@ -243,9 +243,8 @@ static int str_cmp(const void *a, const void *b) {
 }
 
 static int is_subscribed(const struct ads_type_state *t, const char *name) {
-  return t->names != NULL &&
-         bsearch(&name, t->names, t->n_names, sizeof(*t->names), str_cmp) !=
-             NULL;
+  return t->names != NULL && bsearch(&name, t->names, t->n_names,
+                                     sizeof(*t->names), str_cmp) != NULL;
 }
 
 /* Forgets that the proxy has name (so it is sent again). name may be the
@@ -260,8 +259,7 @@ static void forget(struct ads_type_state *t, const char *name) {
 static int forget_unless(struct ads_type_state *t,
                          int (*keep)(const void *ctx, const char *name),
                          const void *ctx) {
-  struct ads_res **gone = xds_calloc(xds_map_count(t->sent) + 1,
-                                     sizeof(*gone));
+  struct ads_res **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
   size_t pos = 0, n = 0;
   const char *key;
   void *val;
@@ -692,8 +690,8 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   snprintf(t->sent_version, sizeof(t->sent_version), "%s", version);
   memcpy(t->acked_version, t->sent_version, sizeof(t->acked_version));
   t->sent_once = 1;
-  XDS_LOGD("node %s: resumed %s at version %s; nothing to send",
-           node_name(s), type_names[idx], version);
+  XDS_LOGD("node %s: resumed %s at version %s; nothing to send", node_name(s),
+           type_names[idx], version);
   return 0;
 }
 
@@ -810,8 +808,7 @@ static int owe_unsubscribe(struct ads_stream *s, struct ads_type_state *t,
 /* Applies a delta subscription change. */
 static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
                            char **sub, size_t n_sub, char **unsub,
-                           size_t n_unsub, int first,
-                           struct ads_close *close) {
+                           size_t n_unsub, int first, struct ads_close *close) {
   size_t n = t->n_names;
   const char **v;
 
@@ -828,9 +825,9 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
       t->wildcard = 0;
       continue;
     }
-    hit = t->names != NULL ? bsearch(&name, t->names, t->n_names,
-                                     sizeof(*t->names), str_cmp)
-                           : NULL;
+    hit = t->names != NULL
+              ? bsearch(&name, t->names, t->n_names, sizeof(*t->names), str_cmp)
+              : NULL;
     if (hit != NULL) {
       size_t at = (size_t)(hit - t->names);
       xds_intern_release(*hit);
@@ -949,8 +946,7 @@ static int sotw_lds_named_response(struct ads_stream *s, struct xds_buf *out) {
 
   if (state_version(s, ADS_T_LDS, version) < 0)
     return XDS_ENOMEM;
-  if (t->sent_once && !t->must_answer &&
-      strcmp(version, t->sent_version) == 0)
+  if (t->sent_once && !t->must_answer && strcmp(version, t->sent_version) == 0)
     return 0;
   n = next_nonce(s, t->nonce);
   rc = wire_put_string(out, 1, version);
@@ -1138,9 +1134,9 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   rc = owed(s, idx, &send, &n_send);
   if (rc < 0)
     goto out;
-  removed = xds_calloc(xds_map_count(t->sent) + t->n_names +
-                           t->n_owe_removed + 1,
-                       sizeof(*removed));
+  removed =
+      xds_calloc(xds_map_count(t->sent) + t->n_names + t->n_owe_removed + 1,
+                 sizeof(*removed));
   if (removed == NULL) {
     rc = XDS_ENOMEM;
     goto out;
@@ -1156,8 +1152,7 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   for (size_t i = 0; i < t->n_names; i++) {
     const char *name = t->names[i];
     if (xds_map_get(t->sent, name) != NULL ||
-        xds_map_get(t->absent, name) != NULL ||
-        lookup(s, idx, name, 0) != NULL)
+        xds_map_get(t->absent, name) != NULL || lookup(s, idx, name, 0) != NULL)
       continue;
     removed[n_removed++] = (char *)name;
   }
@@ -1280,10 +1275,14 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
 
 static const char *state_name(enum ads_res_state st) {
   switch (st) {
-  case ADS_RES_PENDING: return "DEPLOYMENT_PENDING";
-  case ADS_RES_ACKED: return "FILTERS_DEPLOYED";
-  case ADS_RES_NACKED: return "DEPLOYMENT_FAILED";
-  case ADS_RES_CLIENT: return "FILTERS_DEPLOYED";
+  case ADS_RES_PENDING:
+    return "DEPLOYMENT_PENDING";
+  case ADS_RES_ACKED:
+    return "FILTERS_DEPLOYED";
+  case ADS_RES_NACKED:
+    return "DEPLOYMENT_FAILED";
+  case ADS_RES_CLIENT:
+    return "FILTERS_DEPLOYED";
   }
   return "UNKNOWN";
 }
@@ -1296,20 +1295,22 @@ json_t *ads_stream_status(const struct ads_stream *s) {
     json_decref(types);
     return NULL;
   }
-  json_object_set_new(o, "node_id", json_string(s->has_node ? s->pid.node_id : ""));
+  json_object_set_new(o, "node_id",
+                      json_string(s->has_node ? s->pid.node_id : ""));
   if (s->has_node) {
     json_object_set_new(o, "cluster", json_string(s->pid.cluster));
     json_object_set_new(o, "organization", json_string(s->pid.organization));
-    json_object_set_new(o, "tenant", s->pid.tenant ? json_string(s->pid.tenant)
-                                                   : json_null());
-    json_object_set_new(o, "mode", json_string(s->pid.mode == PROXY_MODE_GATEWAY
-                                                   ? "GATEWAY"
-                                                   : "SIDECAR"));
+    json_object_set_new(
+        o, "tenant", s->pid.tenant ? json_string(s->pid.tenant) : json_null());
+    json_object_set_new(
+        o, "mode",
+        json_string(s->pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR"));
   }
   json_object_set_new(o, "peer", json_string(s->peer));
   json_object_set_new(o, "protocol",
                       json_string(s->mode == ADS_DELTA ? "delta" : "sotw"));
-  json_object_set_new(o, "verified_by_certificate", json_boolean(s->verified != NULL));
+  json_object_set_new(o, "verified_by_certificate",
+                      json_boolean(s->verified != NULL));
   {
     char when[40];
     time_t secs = (time_t)(s->connected_ms / 1000);
@@ -1331,7 +1332,8 @@ json_t *ads_stream_status(const struct ads_stream *s) {
       if (field == 0)
         json_object_set_new(cls, "organization", v);
       else if (field == 1)
-        json_object_set_new(cls, "tenant", len > 0 ? v : (json_decref(v), json_null()));
+        json_object_set_new(cls, "tenant",
+                            len > 0 ? v : (json_decref(v), json_null()));
       else if (field == 2)
         json_object_set_new(cls, "mode", v);
       else

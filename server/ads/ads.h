@@ -42,21 +42,14 @@
 
 /* Which service a stream came in on; it limits the types it may carry. */
 enum ads_service {
-  ADS_SVC_ADS = 0,  /* AggregatedDiscoveryService: every type */
-  ADS_SVC_LDS = 1,  /* ListenerDiscoveryService: listeners only */
-  ADS_SVC_ECDS = 2  /* ExtensionConfigDiscoveryService: ECDS only */
+  ADS_SVC_ADS = 0, /* AggregatedDiscoveryService: every type */
+  ADS_SVC_LDS = 1, /* ListenerDiscoveryService: listeners only */
+  ADS_SVC_ECDS = 2 /* ExtensionConfigDiscoveryService: ECDS only */
 };
 
-enum ads_mode {
-  ADS_SOTW = 0,
-  ADS_DELTA = 1
-};
+enum ads_mode { ADS_SOTW = 0, ADS_DELTA = 1 };
 
-enum ads_type {
-  ADS_T_LDS = 0,
-  ADS_T_ECDS = 1,
-  ADS_T_N = 2
-};
+enum ads_type { ADS_T_LDS = 0, ADS_T_ECDS = 1, ADS_T_N = 2 };
 
 /* Unknown types a stream may ask for before further ones are ignored. */
 #define ADS_OTHER_TYPES_MAX 8
@@ -72,7 +65,7 @@ enum ads_res_state {
   ADS_RES_PENDING = 0, /* sent, not yet acknowledged */
   ADS_RES_ACKED = 1,
   ADS_RES_NACKED = 2,
-  ADS_RES_CLIENT = 3   /* the proxy said it has it (reconnect) */
+  ADS_RES_CLIENT = 3 /* the proxy said it has it (reconnect) */
 };
 
 /* Per resource the proxy has or was sent (values of ads_type_state.sent,
@@ -86,25 +79,25 @@ struct ads_res {
 };
 
 struct ads_type_state {
-  int requested;       /* a valid request of this type was seen */
-  int ever_named;      /* SotW: some request named resources */
+  int requested;  /* a valid request of this type was seen */
+  int ever_named; /* SotW: some request named resources */
   int wildcard;
-  const char **names;  /* sorted, unique explicitly subscribed names, each
-                          interned (base/intern.h) and owned */
+  const char **names; /* sorted, unique explicitly subscribed names, each
+                         interned (base/intern.h) and owned */
   size_t n_names;
-  char nonce[24];      /* last nonce sent, "" before the first */
-  char sent_version[VERSION_LEN + 1];  /* version_info (SotW) or
-                                          system_version_info (delta) */
+  char nonce[24];                     /* last nonce sent, "" before the first */
+  char sent_version[VERSION_LEN + 1]; /* version_info (SotW) or
+                                         system_version_info (delta) */
   char acked_version[VERSION_LEN + 1];
-  char *nack_error;    /* error_detail.message of the last NACK */
-  int sent_once;       /* a response of this type went out, or the proxy
-                          reconnected already holding the current state */
-  int must_answer;     /* a response is owed even if it carries nothing
-                          new: delta's first request; SotW LDS whose
-                          subscription changed */
-  struct xds_map *sent;   /* name -> struct ads_res (keys borrowed from
-                             the values) */
-  struct xds_map *absent; /* delta: names reported as not existing */
+  char *nack_error;         /* error_detail.message of the last NACK */
+  int sent_once;            /* a response of this type went out, or the proxy
+                               reconnected already holding the current state */
+  int must_answer;          /* a response is owed even if it carries nothing
+                               new: delta's first request; SotW LDS whose
+                               subscription changed */
+  struct xds_map *sent;     /* name -> struct ads_res (keys borrowed from
+                               the values) */
+  struct xds_map *absent;   /* delta: names reported as not existing */
   const char **owe_removed; /* delta: names unsubscribed under wildcard
                                that it does not cover, to be answered in
                                removed_resources (interned, owned) */
@@ -126,13 +119,13 @@ struct ads_other_type {
 struct ads_stream {
   enum ads_service svc;
   enum ads_mode mode;
-  char *peer;            /* transport peer, for logs */
+  char *peer; /* transport peer, for logs */
   /* Identity fixed by transport security (mTLS), or NULL: the node's
    * metadata must then agree with it. Not owned. */
   const struct proxy_id *verified;
   int has_node;
   struct proxy_id pid;
-  struct snapshot *snap; /* reference held while the stream lives */
+  struct snapshot *snap;       /* reference held while the stream lives */
   const struct xds_class *cls; /* view of snap for pid */
   struct ads_type_state t[ADS_T_N];
   struct ads_other_type other[ADS_OTHER_TYPES_MAX];

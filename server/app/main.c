@@ -63,91 +63,91 @@ static void on_reload_signal(int sig) {
     file_watch_trigger(signal_watch);
 }
 
-
 static void usage(FILE *f) {
-  fprintf(f,
-          "Usage: wasmxds [serve] [OPTION]...\n"
-          "       wasmxds validate PATH|URL [--etcd-* ...]\n"
-          "       wasmxds render --store PATH|URL --node-id ID [--cluster NAME]\n"
-          "                      [--metadata KEY=VALUE]... [--dump-dir DIR]\n"
-          "                      [--fetch-modules] [--etcd-* ...]\n"
-          "                      [OPTION]...\n"
-          "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
-          "\n"
-          "validate loads a store exactly as the server does, prints every\n"
-          "problem and a summary, and exits 1 when there is an error.\n"
-          "render prints, as JSON, what the proxy described by --node-id,\n"
-          "--cluster and --metadata would receive, and why each extension is\n"
-          "in or out. VALUE may be a JSON object (for wasmxds.labels).\n"
-          "\n"
-          "  --listen HOST:PORT     address of the xDS gRPC server "
-          "(default " DEFAULT_LISTEN ")\n"
-          "  --store PATH           YAML file or directory of WasmExtension "
-          "and\n"
-          "                         ListenerTemplate documents (required)\n"
-          "  --module-cluster NAME  Envoy cluster through which remote "
-          "modules are\n"
-          "                         fetched (default " ENCODE_DEFAULT_MODULE_CLUSTER
-          ")\n"
-          "  --ecds-fetch-timeout MS  initial_fetch_timeout of each ECDS "
-          "reference;\n"
-          "                         0 (default) waits for the config\n"
-          "  --inline-wasm          put Wasm configs inline in listeners "
-          "instead of\n"
-          "                         ECDS references (every change drains "
-          "listeners)\n"
-          "  --admin-listen HOST:PORT  admin HTTP address (default "
-          ADMIN_DEFAULT_LISTEN ")\n"
-          "  --tls-cert FILE        serve xDS over TLS with this PEM "
-          "certificate chain\n"
-          "  --tls-key FILE         and this PEM private key\n"
-          "  --tls-client-ca FILE   require client certificates signed by "
-          "this CA;\n"
-          "                         identity then comes from their "
-          "spiffe:// URI SAN\n"
-          "  --max-streams N        concurrent xDS streams (default 100000)\n"
-          "  --keepalive-ms MS      HTTP/2 keepalive ping interval (default "
-          "60000)\n"
-          "  --drain-ms MS          on SIGTERM, how long streams may take to "
-          "end\n"
-          "                         before they are cancelled (default 5000)\n"
-          "  --debounce-ms MS       coalesce store changes this long "
-          "(default 100)\n"
-          "  --module-cache DIR     where fetched modules are kept (default "
-          DEFAULT_MODULE_CACHE ")\n"
-          "  --module-cache-max-bytes N  evict unreferenced modules above "
-          "this size\n"
-          "  --pull-secrets DIR     registry credentials, Docker config.json "
-          "format,\n"
-          "                         one NAME.json per imagePullSecret\n"
-          "  --module-base-url URL  how proxies reach the admin server for "
-          "modules\n"
-          "                         (default http://<--admin-listen>)\n"
-          "  --module-token-secret FILE  secret for private modules' "
-          "capability URLs\n"
-          "  --module-http-direct   let Envoy fetch http(s) modules that "
-          "have a sha256\n"
-          "  --insecure-registries H:P,...  registries reached over plain "
-          "http\n"
-          "  --module-ca-file FILE  CA bundle for https registries and "
-          "origins\n"
-          "  --module-pull-workers N  concurrent pulls (default 4)\n"
-          "  --module-fetch-timeout MS  one pull attempt (default 60000)\n"
-          "  --module-retry-max MS  cap of the retry backoff (default "
-          "300000)\n"
-          "  --module-always-interval S  re-resolve Always modules this "
-          "often\n"
-          "                         (default 300; -1: only on change)\n"
-          "  --module-max-bytes N   largest module (default 64 MiB)\n"
-          "  --module-allow-link-local  allow module URLs on link-local "
-          "addresses\n"
-          "  --no-module-fetch      fetch nothing; oci:// modules get their "
-          "substitute\n"
-          "  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX  an etcd v3 "
-          "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
-          "  --log-level LEVEL      error, warn, info (default) or debug\n"
-          "  -h, --help             print this help and exit\n"
-          "  -V, --version          print the version and exit\n");
+  fprintf(
+      f,
+      "Usage: wasmxds [serve] [OPTION]...\n"
+      "       wasmxds validate PATH|URL [--etcd-* ...]\n"
+      "       wasmxds render --store PATH|URL --node-id ID [--cluster NAME]\n"
+      "                      [--metadata KEY=VALUE]... [--dump-dir DIR]\n"
+      "                      [--fetch-modules] [--etcd-* ...]\n"
+      "                      [OPTION]...\n"
+      "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
+      "\n"
+      "validate loads a store exactly as the server does, prints every\n"
+      "problem and a summary, and exits 1 when there is an error.\n"
+      "render prints, as JSON, what the proxy described by --node-id,\n"
+      "--cluster and --metadata would receive, and why each extension is\n"
+      "in or out. VALUE may be a JSON object (for wasmxds.labels).\n"
+      "\n"
+      "  --listen HOST:PORT     address of the xDS gRPC server "
+      "(default " DEFAULT_LISTEN ")\n"
+      "  --store PATH           YAML file or directory of WasmExtension "
+      "and\n"
+      "                         ListenerTemplate documents (required)\n"
+      "  --module-cluster NAME  Envoy cluster through which remote "
+      "modules are\n"
+      "                         fetched (default " ENCODE_DEFAULT_MODULE_CLUSTER
+      ")\n"
+      "  --ecds-fetch-timeout MS  initial_fetch_timeout of each ECDS "
+      "reference;\n"
+      "                         0 (default) waits for the config\n"
+      "  --inline-wasm          put Wasm configs inline in listeners "
+      "instead of\n"
+      "                         ECDS references (every change drains "
+      "listeners)\n"
+      "  --admin-listen HOST:PORT  admin HTTP address "
+      "(default " ADMIN_DEFAULT_LISTEN ")\n"
+      "  --tls-cert FILE        serve xDS over TLS with this PEM "
+      "certificate chain\n"
+      "  --tls-key FILE         and this PEM private key\n"
+      "  --tls-client-ca FILE   require client certificates signed by "
+      "this CA;\n"
+      "                         identity then comes from their "
+      "spiffe:// URI SAN\n"
+      "  --max-streams N        concurrent xDS streams (default 100000)\n"
+      "  --keepalive-ms MS      HTTP/2 keepalive ping interval (default "
+      "60000)\n"
+      "  --drain-ms MS          on SIGTERM, how long streams may take to "
+      "end\n"
+      "                         before they are cancelled (default 5000)\n"
+      "  --debounce-ms MS       coalesce store changes this long "
+      "(default 100)\n"
+      "  --module-cache DIR     where fetched modules are kept "
+      "(default " DEFAULT_MODULE_CACHE ")\n"
+      "  --module-cache-max-bytes N  evict unreferenced modules above "
+      "this size\n"
+      "  --pull-secrets DIR     registry credentials, Docker config.json "
+      "format,\n"
+      "                         one NAME.json per imagePullSecret\n"
+      "  --module-base-url URL  how proxies reach the admin server for "
+      "modules\n"
+      "                         (default http://<--admin-listen>)\n"
+      "  --module-token-secret FILE  secret for private modules' "
+      "capability URLs\n"
+      "  --module-http-direct   let Envoy fetch http(s) modules that "
+      "have a sha256\n"
+      "  --insecure-registries H:P,...  registries reached over plain "
+      "http\n"
+      "  --module-ca-file FILE  CA bundle for https registries and "
+      "origins\n"
+      "  --module-pull-workers N  concurrent pulls (default 4)\n"
+      "  --module-fetch-timeout MS  one pull attempt (default 60000)\n"
+      "  --module-retry-max MS  cap of the retry backoff (default "
+      "300000)\n"
+      "  --module-always-interval S  re-resolve Always modules this "
+      "often\n"
+      "                         (default 300; -1: only on change)\n"
+      "  --module-max-bytes N   largest module (default 64 MiB)\n"
+      "  --module-allow-link-local  allow module URLs on link-local "
+      "addresses\n"
+      "  --no-module-fetch      fetch nothing; oci:// modules get their "
+      "substitute\n"
+      "  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX  an etcd v3 "
+      "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
+      "  --log-level LEVEL      error, warn, info (default) or debug\n"
+      "  -h, --help             print this help and exit\n"
+      "  -V, --version          print the version and exit\n");
 }
 
 enum {
@@ -180,33 +180,34 @@ enum {
   OPT_MODULE_FETCH_TIMEOUT,
   OPT_MODULE_RETRY_MAX,
   OPT_MODULE_MAX_BYTES,
-  OPT_ETCD, /* etcd-* flags, handed to etcd_config_set_flag by name */
+  OPT_ETCD,         /* etcd-* flags, handed to etcd_config_set_flag by name */
   OPT_FETCH_MODULES /* render: resolve modules as the server would */
 };
 
 /* The module-fetching flags (module_flag()), for serve and render. */
-#define MODULE_LONG_OPTS                                                      \
-  {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},                \
-      {"module-cache-max-bytes", required_argument, NULL,                     \
-       OPT_MODULE_CACHE_MAX},                                                 \
-      {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},            \
-      {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},      \
-      {"module-token-secret", required_argument, NULL,                        \
-       OPT_MODULE_TOKEN_SECRET},                                              \
-      {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},           \
-      {"insecure-registries", required_argument, NULL,                        \
-       OPT_INSECURE_REGISTRY},                                                \
-      {"module-always-interval", required_argument, NULL,                     \
-       OPT_MODULE_PULL_INTERVAL},                                             \
-      {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},        \
-      {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},   \
-      {"module-fetch-timeout", required_argument, NULL,                       \
-       OPT_MODULE_FETCH_TIMEOUT},                                             \
-      {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},    \
-      {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},    \
-      {"module-allow-link-local", no_argument, NULL,                          \
-       OPT_MODULE_ALLOW_LINK_LOCAL},                                          \
-      {"no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH}
+#define MODULE_LONG_OPTS                                                       \
+  {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},                 \
+      {"module-cache-max-bytes", required_argument, NULL,                      \
+       OPT_MODULE_CACHE_MAX},                                                  \
+      {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},             \
+      {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},       \
+      {"module-token-secret", required_argument, NULL,                         \
+       OPT_MODULE_TOKEN_SECRET},                                               \
+      {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},            \
+      {"insecure-registries", required_argument, NULL, OPT_INSECURE_REGISTRY}, \
+      {"module-always-interval", required_argument, NULL,                      \
+       OPT_MODULE_PULL_INTERVAL},                                              \
+      {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},         \
+      {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},    \
+      {"module-fetch-timeout", required_argument, NULL,                        \
+       OPT_MODULE_FETCH_TIMEOUT},                                              \
+      {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},     \
+      {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},     \
+      {"module-allow-link-local", no_argument, NULL,                           \
+       OPT_MODULE_ALLOW_LINK_LOCAL},                                           \
+  {                                                                            \
+    "no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH                  \
+  }
 
 static const struct option long_opts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
@@ -241,15 +242,15 @@ static int parse_ms(const char *flag, const char *s, uint32_t *out) {
   errno = 0;
   v = strtoul(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || v > 86400000UL) {
-    fprintf(stderr, "wasmxds: %s: \"%s\" is not a number of milliseconds "
-                    "between 0 and 86400000\n",
+    fprintf(stderr,
+            "wasmxds: %s: \"%s\" is not a number of milliseconds "
+            "between 0 and 86400000\n",
             flag, s);
     return -1;
   }
   *out = (uint32_t)v;
   return 0;
 }
-
 
 /* What the store watcher and the module resolver need to publish
  * snapshots. */
@@ -260,7 +261,7 @@ struct serve_ctx {
   struct status *status;
   struct delivery *delivery; /* NULL: wasmxds does not fetch modules */
   struct xds_stats *stats;
-  int is_etcd;               /* the store is etcd, not files */
+  int is_etcd;                  /* the store is etcd, not files */
   pthread_mutex_t rebuild_lock; /* guards what follows */
   struct catalog *cat;          /* the catalog being served */
   uint64_t generation;
@@ -296,8 +297,8 @@ static void rebuild(struct serve_ctx *sc, const char *why) {
   sc->generation++;
   XDS_LOGI("serving generation %llu (%s): %zu extensions, %zu listener "
            "templates",
-           (unsigned long long)sc->generation, why,
-           catalog_ext_count(sc->cat), catalog_tmpl_count(sc->cat));
+           (unsigned long long)sc->generation, why, catalog_ext_count(sc->cat),
+           catalog_tmpl_count(sc->cat));
   xds_server_publish(sc->server, snap);
   status_set_ready(sc->status, (unsigned long)sc->generation);
   pthread_mutex_unlock(&sc->rebuild_lock);
@@ -312,7 +313,9 @@ static void on_etcd_status(void *arg, const struct etcd_watch_status *st) {
 }
 
 /* Module resolver callback: a module became ready, failed, or changed. */
-static void on_modules(void *arg) { rebuild(arg, "modules changed"); }
+static void on_modules(void *arg) {
+  rebuild(arg, "modules changed");
+}
 
 /* Store watcher callback: every new catalog becomes a snapshot. */
 static void on_catalog(void *arg, struct catalog *cat,
@@ -350,8 +353,9 @@ static int parse_int_flag(const char *flag, const char *s, long min, long max,
   errno = 0;
   v = strtol(s, &end, 10);
   if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-    fprintf(stderr, "wasmxds: %s: \"%s\" is not a whole number between %ld "
-                    "and %ld\n",
+    fprintf(stderr,
+            "wasmxds: %s: \"%s\" is not a whole number between %ld "
+            "and %ld\n",
             flag, s, min, max);
     return -1;
   }
@@ -366,8 +370,7 @@ static int parse_int_flag(const char *flag, const char *s, long min, long max,
  * (said on stderr).
  */
 static int module_flag(int c, char *arg, struct delivery_config *d,
-                       const char **insecure, size_t *n_insecure,
-                       int *fetch) {
+                       const char **insecure, size_t *n_insecure, int *fetch) {
   switch (c) {
   case OPT_MODULE_CACHE:
     d->cache_dir = arg;
@@ -377,8 +380,9 @@ static int module_flag(int c, char *arg, struct delivery_config *d,
     errno = 0;
     d->cache_max_bytes = strtoull(arg, &end, 10);
     if (errno != 0 || end == arg || *end != '\0') {
-      fprintf(stderr, "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
-                      "number of bytes\n",
+      fprintf(stderr,
+              "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
+              "number of bytes\n",
               arg);
       return -1;
     }
@@ -388,10 +392,10 @@ static int module_flag(int c, char *arg, struct delivery_config *d,
     d->pull_secrets_dir = arg;
     return 1;
   case OPT_MODULE_BASE_URL:
-    if (strncmp(arg, "http://", 7) != 0 &&
-        strncmp(arg, "https://", 8) != 0) {
-      fprintf(stderr, "wasmxds: --module-base-url: \"%s\" must start "
-                      "with http:// or https://\n",
+    if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0) {
+      fprintf(stderr,
+              "wasmxds: --module-base-url: \"%s\" must start "
+              "with http:// or https://\n",
               arg);
       return -1;
     }
@@ -419,8 +423,7 @@ static int module_flag(int c, char *arg, struct delivery_config *d,
   }
   case OPT_MODULE_PULL_INTERVAL: {
     int v;
-    if (parse_int_flag("--module-always-interval", arg, -1, 86400 * 30,
-                       &v) < 0)
+    if (parse_int_flag("--module-always-interval", arg, -1, 86400 * 30, &v) < 0)
       return -1;
     d->always_interval_s = v;
     return 1;
@@ -429,14 +432,12 @@ static int module_flag(int c, char *arg, struct delivery_config *d,
     d->ca_file = arg;
     return 1;
   case OPT_MODULE_WORKERS:
-    if (parse_int_flag("--module-pull-workers", arg, 1, 64,
-                       &d->workers) < 0)
+    if (parse_int_flag("--module-pull-workers", arg, 1, 64, &d->workers) < 0)
       return -1;
     return 1;
   case OPT_MODULE_FETCH_TIMEOUT: {
     int v;
-    if (parse_int_flag("--module-fetch-timeout", arg, 100, 3600000, &v) <
-        0)
+    if (parse_int_flag("--module-fetch-timeout", arg, 100, 3600000, &v) < 0)
       return -1;
     d->fetch_timeout_ms = v;
     return 1;
@@ -514,8 +515,8 @@ static int cmd_serve(int argc, char **argv) {
     case OPT_ETCD:
       if (strcmp(long_opts[opt_index].name, "etcd-debounce") == 0)
         etcd_debounce_given = 1;
-      if (etcd_config_set_flag(&ecfg, long_opts[opt_index].name, optarg,
-                               &err) < 0) {
+      if (etcd_config_set_flag(&ecfg, long_opts[opt_index].name, optarg, &err) <
+          0) {
         fprintf(stderr, "wasmxds: %s\n", err.msg);
         etcd_config_cleanup(&ecfg);
         return EXIT_FAILURE;
@@ -523,8 +524,9 @@ static int cmd_serve(int argc, char **argv) {
       break;
     case OPT_LOG_LEVEL:
       if (xds_log_parse_level(optarg, &level) < 0) {
-        fprintf(stderr, "wasmxds: --log-level: \"%s\" is not one of error, "
-                        "warn, info, debug\n",
+        fprintf(stderr,
+                "wasmxds: --log-level: \"%s\" is not one of error, "
+                "warn, info, debug\n",
                 optarg);
         return EXIT_FAILURE;
       }
@@ -583,8 +585,7 @@ static int cmd_serve(int argc, char **argv) {
       printf("wasmxds %s\n", PACKAGE_VERSION);
       return EXIT_SUCCESS;
     default:
-      rc = module_flag(c, optarg, &dcfg, insecure, &n_insecure,
-                       &fetch_modules);
+      rc = module_flag(c, optarg, &dcfg, insecure, &n_insecure, &fetch_modules);
       if (rc < 0)
         return EXIT_FAILURE;
       if (rc == 0) {
@@ -753,8 +754,9 @@ static int load_for_command(const char *path, struct etcd_config *ecfg,
             (long long)info.revision, info.n_keys);
   else
     fprintf(out, "%s: ", path);
-  fprintf(out, "%zu extensions, %zu listener templates, %zu errors, %zu "
-               "warnings\n",
+  fprintf(out,
+          "%zu extensions, %zu listener templates, %zu errors, %zu "
+          "warnings\n",
           catalog_ext_count(*cat), catalog_tmpl_count(*cat), pb.n_errors,
           pb.n_warnings);
   problems_cleanup(&pb);
@@ -763,13 +765,14 @@ static int load_for_command(const char *path, struct etcd_config *ecfg,
 
 /* The --etcd-* flags, for validate and render (serve has them in
  * long_opts). */
-#define ETCD_LONG_OPTS                                                        \
-  {"etcd-user", required_argument, NULL, OPT_ETCD},                           \
-      {"etcd-password-file", required_argument, NULL, OPT_ETCD},              \
-      {"etcd-ca", required_argument, NULL, OPT_ETCD},                         \
-      {"etcd-cert", required_argument, NULL, OPT_ETCD},                       \
-      {"etcd-key", required_argument, NULL, OPT_ETCD},                        \
-      {"etcd-debounce", required_argument, NULL, OPT_ETCD}
+#define ETCD_LONG_OPTS                                                         \
+  {"etcd-user", required_argument, NULL, OPT_ETCD},                            \
+      {"etcd-password-file", required_argument, NULL, OPT_ETCD},               \
+      {"etcd-ca", required_argument, NULL, OPT_ETCD},                          \
+      {"etcd-cert", required_argument, NULL, OPT_ETCD},                        \
+      {"etcd-key", required_argument, NULL, OPT_ETCD}, {                       \
+    "etcd-debounce", required_argument, NULL, OPT_ETCD                         \
+  }
 
 static int cmd_validate(int argc, char **argv) {
   static const struct option opts[] = {ETCD_LONG_OPTS, {NULL, 0, NULL, 0}};
@@ -856,8 +859,10 @@ static int meta_add(struct meta_builder *m, char *kv) {
     google__protobuf__struct__init(&m->nested[n]);
     json_object_foreach(obj, k, val) {
       if (j == 64 || !json_is_string(val)) {
-        fprintf(stderr, "wasmxds: --metadata %s: values must be strings "
-                        "(at most 64)\n", kv);
+        fprintf(stderr,
+                "wasmxds: --metadata %s: values must be strings "
+                "(at most 64)\n",
+                kv);
         return -1;
       }
       google__protobuf__struct__fields_entry__init(&m->ne[n][j]);
@@ -940,7 +945,8 @@ static int render_fetch(struct delivery_config *dcfg, const char **insecure,
   struct xds_err err = {0, ""};
   long limit_ms = (dcfg->fetch_timeout_ms > 0 ? dcfg->fetch_timeout_ms
                                               : RESOLVER_DEFAULT_TIMEOUT_MS) +
-                  5000, waited = 0, pending = 1;
+                  5000,
+       waited = 0, pending = 1;
 
   dcfg->insecure_registries = n_insecure > 0 ? insecure : NULL;
   if (delivery_new(dcfg, out, &err) < 0) {
@@ -962,8 +968,9 @@ static int render_fetch(struct delivery_config *dcfg, const char **insecure,
     return -1;
   }
   if (pending > 0)
-    fprintf(stderr, "wasmxds render: %ld modules still being fetched after "
-                    "%ld ms; they render as their substitute\n",
+    fprintf(stderr,
+            "wasmxds render: %ld modules still being fetched after "
+            "%ld ms; they render as their substitute\n",
             pending, waited);
   return 0;
 }

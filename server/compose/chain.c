@@ -16,11 +16,16 @@
 
 const char *chain_verdict_str(enum chain_verdict v) {
   switch (v) {
-  case CHAIN_IN: return "included";
-  case CHAIN_OTHER_ORG: return "belongs to another organization";
-  case CHAIN_NOT_ALLOWED: return "not allowed in the proxy's tenant";
-  case CHAIN_WRONG_DIRECTION: return "match.mode excludes this listener's direction";
-  case CHAIN_GATEWAY_MODE: return "SERVER-only extension on a gateway";
+  case CHAIN_IN:
+    return "included";
+  case CHAIN_OTHER_ORG:
+    return "belongs to another organization";
+  case CHAIN_NOT_ALLOWED:
+    return "not allowed in the proxy's tenant";
+  case CHAIN_WRONG_DIRECTION:
+    return "match.mode excludes this listener's direction";
+  case CHAIN_GATEWAY_MODE:
+    return "SERVER-only extension on a gateway";
   }
   return "unknown";
 }
@@ -54,7 +59,8 @@ void proxy_id_cleanup(struct proxy_id *p) {
   memset(p, 0, sizeof(*p));
 }
 
-int chain_tmpl_applies(const struct listener_tmpl *t, const struct proxy_id *p) {
+int chain_tmpl_applies(const struct listener_tmpl *t,
+                       const struct proxy_id *p) {
   if (t->has_mode && t->mode != p->mode)
     return 0;
   for (size_t i = 0; i < t->n_labels; i++) {
@@ -140,8 +146,8 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
   out->n = 0;
   if (p->organization == NULL)
     return 0;
-  plen = (size_t)snprintf(prefix, sizeof(prefix), "organizations/%s/extensions/",
-                          p->organization);
+  plen = (size_t)snprintf(prefix, sizeof(prefix),
+                          "organizations/%s/extensions/", p->organization);
   if (plen >= sizeof(prefix))
     return 0; /* no valid fqn can have such a prefix */
   first = lower_bound(cat, prefix);

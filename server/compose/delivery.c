@@ -63,8 +63,8 @@ static int read_secret(const char *path, struct delivery *d,
 }
 
 /* The capability token for (fqn, hex), DELIVERY_TOKEN_HEX hex digits. */
-static void token_of(const struct delivery *d, const char *fqn,
-                     const char *hex, char out[DELIVERY_TOKEN_HEX + 1]) {
+static void token_of(const struct delivery *d, const char *fqn, const char *hex,
+                     char out[DELIVERY_TOKEN_HEX + 1]) {
   static const char digits[] = "0123456789abcdef";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
@@ -251,10 +251,9 @@ int delivery_module_of(void *ctx, const struct wasm_ext *e,
   }
   if (d->mi.state != MODULE_READY) {
     out->kind = ENCODE_MOD_UNAVAILABLE;
-    out->reason = d->mi.reason != NULL
-                      ? d->mi.reason
-                      : d->mi.state == MODULE_PENDING ? "module being fetched"
-                                                      : "module fetch failed";
+    out->reason = d->mi.reason != NULL            ? d->mi.reason
+                  : d->mi.state == MODULE_PENDING ? "module being fetched"
+                                                  : "module fetch failed";
     return 0;
   }
   out->kind = ENCODE_MOD_REMOTE;
@@ -281,8 +280,8 @@ int delivery_module_of(void *ctx, const struct wasm_ext *e,
     d->uri = xds_asprintf("%s" MODSERVE_PREFIX "%s.wasm?ext=%s&t=%s",
                           d->base_url, d->mi.sha256, e->fqn, tok);
   } else {
-    d->uri = xds_asprintf("%s" MODSERVE_PREFIX "%s.wasm", d->base_url,
-                          d->mi.sha256);
+    d->uri =
+        xds_asprintf("%s" MODSERVE_PREFIX "%s.wasm", d->base_url, d->mi.sha256);
   }
   if (d->uri == NULL)
     return XDS_ENOMEM;

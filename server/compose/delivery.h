@@ -37,21 +37,21 @@
 #include "store/catalog.h"
 
 struct delivery_config {
-  const char *cache_dir;            /* --module-cache */
+  const char *cache_dir;              /* --module-cache */
   unsigned long long cache_max_bytes; /* --module-cache-max-bytes, 0: none */
-  const char *pull_secrets_dir;     /* --pull-secrets, nullable */
-  const char *base_url;             /* --module-base-url, no trailing / */
-  const char *token_secret_file;    /* --module-token-secret, nullable */
+  const char *pull_secrets_dir;       /* --pull-secrets, nullable */
+  const char *base_url;               /* --module-base-url, no trailing / */
+  const char *token_secret_file;      /* --module-token-secret, nullable */
   const char *const *insecure_registries; /* NULL-terminated, nullable */
-  int direct;                       /* --module-http-direct */
-  int allow_link_local;             /* --module-allow-link-local */
-  long always_interval_s;           /* --module-always-interval, 0: default */
-  const char *ca_file;              /* --module-ca-file, nullable */
-  int workers;                      /* --module-pull-workers, 0: default */
-  long fetch_timeout_ms;            /* --module-fetch-timeout, 0: default */
-  long backoff_max_ms;              /* --module-retry-max, 0: default */
-  size_t max_module_bytes;          /* --module-max-bytes, 0: default */
-  void (*on_change)(void *arg);     /* results changed (a worker thread) */
+  int direct;                             /* --module-http-direct */
+  int allow_link_local;                   /* --module-allow-link-local */
+  long always_interval_s;       /* --module-always-interval, 0: default */
+  const char *ca_file;          /* --module-ca-file, nullable */
+  int workers;                  /* --module-pull-workers, 0: default */
+  long fetch_timeout_ms;        /* --module-fetch-timeout, 0: default */
+  long backoff_max_ms;          /* --module-retry-max, 0: default */
+  size_t max_module_bytes;      /* --module-max-bytes, 0: default */
+  void (*on_change)(void *arg); /* results changed (a worker thread) */
   void *on_change_arg;
 };
 

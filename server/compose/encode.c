@@ -90,8 +90,8 @@ void encode_module_default(const struct wasm_ext *e,
 }
 
 /* Packs m into arena memory as an Any. NULL on allocation failure. */
-static Google__Protobuf__Any *any_pack(struct xds_arena *a, const char *type_url,
-                                       const ProtobufCMessage *m) {
+static Google__Protobuf__Any *
+any_pack(struct xds_arena *a, const char *type_url, const ProtobufCMessage *m) {
   Google__Protobuf__Any *any = xds_arena_alloc(a, sizeof(*any));
   size_t n;
 
@@ -107,7 +107,8 @@ static Google__Protobuf__Any *any_pack(struct xds_arena *a, const char *type_url
   return any;
 }
 
-static Google__Protobuf__Duration *duration_ms(struct xds_arena *a, uint32_t ms) {
+static Google__Protobuf__Duration *duration_ms(struct xds_arena *a,
+                                               uint32_t ms) {
   Google__Protobuf__Duration *d = xds_arena_alloc(a, sizeof(*d));
 
   if (d == NULL)
@@ -152,8 +153,7 @@ rds_source(struct xds_arena *a, const struct listener_tmpl *t) {
   Envoy__Config__Core__V3__GrpcService **services =
       xds_arena_alloc(a, sizeof(*services));
 
-  if (cs == NULL || api == NULL || gs == NULL || eg == NULL ||
-      services == NULL)
+  if (cs == NULL || api == NULL || gs == NULL || eg == NULL || services == NULL)
     return NULL;
   envoy__config__core__v3__grpc_service__envoy_grpc__init(eg);
   eg->cluster_name = t->rds_cluster;
@@ -203,7 +203,8 @@ static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
 static Envoy__Config__Core__V3__AsyncDataSource *
 code_source(struct xds_arena *a, const struct wasm_ext *e,
             const struct encode_module *mod, const struct encode_opts *o) {
-  Envoy__Config__Core__V3__AsyncDataSource *code = xds_arena_alloc(a, sizeof(*code));
+  Envoy__Config__Core__V3__AsyncDataSource *code =
+      xds_arena_alloc(a, sizeof(*code));
   Envoy__Config__Core__V3__DataSource *local;
   Envoy__Config__Core__V3__RemoteDataSource *remote;
   Envoy__Config__Core__V3__HttpUri *uri;
@@ -218,9 +219,11 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
     if (local == NULL)
       return NULL;
     envoy__config__core__v3__data_source__init(local);
-    local->specifier_case = ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+    local->specifier_case =
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
     local->filename = e->url + strlen("file://");
-    code->specifier_case = ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL;
+    code->specifier_case =
+        ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL;
     code->local = local;
     return code;
   }
@@ -246,7 +249,8 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
   remote->http_uri = uri;
   remote->sha256 = (char *)mod->sha256;
   remote->retry_policy = retry;
-  code->specifier_case = ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE;
+  code->specifier_case =
+      ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_REMOTE;
   code->remote = remote;
   return code;
 }
@@ -299,7 +303,8 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
       kv = xds_arena_alloc(a, sizeof(*kv));
       if (kv == NULL)
         return NULL;
-      envoy__extensions__wasm__v3__environment_variables__key_values_entry__init(kv);
+      envoy__extensions__wasm__v3__environment_variables__key_values_entry__init(
+          kv);
       kv->key = e->env[i].name;
       kv->value = e->env[i].value != NULL ? e->env[i].value : "";
       env->key_values[env->n_key_values++] = kv;
@@ -308,7 +313,7 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
   }
 
   pc->name = e->fqn;
-  pc->root_id = e->plugin_name != NULL  ? e->plugin_name
+  pc->root_id = e->plugin_name != NULL ? e->plugin_name
                 : mod->root_id != NULL ? (char *)mod->root_id
                                        : "";
   pc->vm_case = ENVOY__EXTENSIONS__WASM__V3__PLUGIN_CONFIG__VM_VM_CONFIG;
@@ -329,7 +334,8 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
     pc->fail_open = 1;
     pc->failure_policy = ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_OPEN;
   } else {
-    pc->failure_policy = ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED;
+    pc->failure_policy =
+        ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED;
   }
   wasm->config = pc;
   return any_pack(a, TYPE_WASM, &wasm->base);
@@ -397,7 +403,7 @@ struct listener_build {
 };
 
 /* The generated name is long; this is only a shorter spelling of it. */
-#define http_filter_t                                                         \
+#define http_filter_t                                                          \
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter
 
 static http_filter_t *new_http_filter(struct xds_arena *a, const char *name) {
@@ -405,7 +411,8 @@ static http_filter_t *new_http_filter(struct xds_arena *a, const char *name) {
 
   if (f == NULL)
     return NULL;
-  envoy__extensions__filters__network__http_connection_manager__v3__http_filter__init(f);
+  envoy__extensions__filters__network__http_connection_manager__v3__http_filter__init(
+      f);
   f->name = (char *)name;
   return f;
 }
@@ -502,16 +509,16 @@ static int emit_wasm(void *ctx, size_t k) {
   struct listener_build *lb = ctx;
 
   if (lb->entries != NULL)
-    return xds_buf_append(lb->filters, lb->entries[k].data,
-                          lb->entries[k].len);
+    return xds_buf_append(lb->filters, lb->entries[k].data, lb->entries[k].len);
   return wasm_filter(lb->a, lb->c->exts[k],
-                     lb->mods != NULL ? lb->mods[k] : NULL, lb->o,
-                     lb->filters);
+                     lb->mods != NULL ? lb->mods[k] : NULL, lb->o, lb->filters);
 }
 
 /* The route part of the HCM: an inline route to a cluster, or RDS. */
-static int set_route(struct listener_build *lb,
-                     Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager *hcm) {
+static int set_route(
+    struct listener_build *lb,
+    Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
+        *hcm) {
   struct xds_arena *a = lb->a;
   const struct listener_tmpl *t = lb->t;
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__Rds *rds;
@@ -526,7 +533,8 @@ static int set_route(struct listener_build *lb,
     rds = xds_arena_alloc(a, sizeof(*rds));
     if (rds == NULL)
       return XDS_ENOMEM;
-    envoy__extensions__filters__network__http_connection_manager__v3__rds__init(rds);
+    envoy__extensions__filters__network__http_connection_manager__v3__rds__init(
+        rds);
     rds->config_source = rds_source(a, t);
     if (rds->config_source == NULL)
       return XDS_ENOMEM;
@@ -589,12 +597,14 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
                          struct xds_err *err) {
   Envoy__Config__Listener__V3__Listener l =
       ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
-  Envoy__Config__Core__V3__Address addr = ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
+  Envoy__Config__Core__V3__Address addr =
+      ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
   Envoy__Config__Core__V3__SocketAddress sa =
       ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
   Envoy__Config__Listener__V3__FilterChain fc =
       ENVOY__CONFIG__LISTENER__V3__FILTER_CHAIN__INIT;
-  Envoy__Config__Listener__V3__Filter net = ENVOY__CONFIG__LISTENER__V3__FILTER__INIT;
+  Envoy__Config__Listener__V3__Filter net =
+      ENVOY__CONFIG__LISTENER__V3__FILTER__INIT;
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
       hcm =
           ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_CONNECTION_MANAGER__INIT;
@@ -639,7 +649,8 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   any.value.data = (uint8_t *)hcm_bytes.data;
   any.value.len = hcm_bytes.len;
   net.name = HCM_FILTER_NAME;
-  net.config_type_case = ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+  net.config_type_case =
+      ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
   net.typed_config = &any;
   fc.filters = nets;
   fc.n_filters = 1;
@@ -653,9 +664,10 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   l.address = &addr;
   l.filter_chains = fcs;
   l.n_filter_chains = 1;
-  l.traffic_direction = t->direction == TMPL_INBOUND
-                            ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
-                            : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
+  l.traffic_direction =
+      t->direction == TMPL_INBOUND
+          ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
+          : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
   rc = append_packed(out, &l.base);
 out:
   xds_buf_cleanup(&hcm_bytes);

@@ -45,16 +45,16 @@ typedef int (*encode_module_fn)(void *ctx, const struct wasm_ext *e,
                                 struct encode_module *out);
 
 struct encode_opts {
-  const char *module_cluster;      /* HttpUri.cluster for remote code */
+  const char *module_cluster;       /* HttpUri.cluster for remote code */
   uint32_t module_fetch_timeout_ms; /* HttpUri.timeout */
-  uint32_t module_fetch_retries;   /* RemoteDataSource.retry_policy */
-  uint32_t ecds_fetch_timeout_ms;  /* config_discovery initial_fetch_timeout;
-                                      0: the listener waits for its ECDS
-                                      configs however long it takes */
-  int inline_wasm;                 /* 1: Wasm configs inline in the listener
-                                      instead of ECDS references */
-  encode_module_fn module_of;      /* NULL: no module fetching (see
-                                      encode_module_default) */
+  uint32_t module_fetch_retries;    /* RemoteDataSource.retry_policy */
+  uint32_t ecds_fetch_timeout_ms;   /* config_discovery initial_fetch_timeout;
+                                       0: the listener waits for its ECDS
+                                       configs however long it takes */
+  int inline_wasm;                  /* 1: Wasm configs inline in the listener
+                                       instead of ECDS references */
+  encode_module_fn module_of;       /* NULL: no module fetching (see
+                                       encode_module_default) */
   void *module_ctx;
 };
 

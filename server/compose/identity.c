@@ -37,8 +37,8 @@ int identity_parse_tenant(const char *s, char **org) {
   return 0;
 }
 
-static const Google__Protobuf__Value *meta_get(const Google__Protobuf__Struct *st,
-                                               const char *key) {
+static const Google__Protobuf__Value *
+meta_get(const Google__Protobuf__Struct *st, const char *key) {
   if (st == NULL)
     return NULL;
   for (size_t i = 0; i < st->n_fields; i++)
@@ -86,7 +86,8 @@ static int read_labels(const char *id, const Google__Protobuf__Value *v,
     return xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
   for (size_t i = 0; i < st->n_fields; i++) {
     const Google__Protobuf__Value *lv = st->fields[i]->value;
-    if (lv == NULL || lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+    if (lv == NULL ||
+        lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
       return xds_err_set(err, XDS_EINVAL,
                          "node %s: label %s in metadata " IDENTITY_KEY_LABELS
                          " is not a string",
@@ -100,10 +101,10 @@ static int read_labels(const char *id, const Google__Protobuf__Value *v,
   qsort(out->labels, out->n_labels, sizeof(*out->labels), label_cmp);
   for (size_t i = 1; i < out->n_labels; i++)
     if (strcmp(out->labels[i - 1].key, out->labels[i].key) == 0)
-      return xds_err_set(err, XDS_EINVAL,
-                         "node %s: label %s appears twice in metadata "
-                         IDENTITY_KEY_LABELS,
-                         id, out->labels[i].key);
+      return xds_err_set(
+          err, XDS_EINVAL,
+          "node %s: label %s appears twice in metadata " IDENTITY_KEY_LABELS,
+          id, out->labels[i].key);
   return 0;
 }
 
@@ -123,20 +124,17 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
   id = node->id;
   md = node->metadata;
   if (meta_string(md, IDENTITY_KEY_TENANT, &tenant) < 0)
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_TENANT
-                       " must be a string",
-                       id);
+    return xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: metadata " IDENTITY_KEY_TENANT " must be a string", id);
   if (meta_string(md, IDENTITY_KEY_ORGANIZATION, &org) < 0)
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
-                       " must be a string",
-                       id);
+    return xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: metadata " IDENTITY_KEY_ORGANIZATION " must be a string", id);
   if (meta_string(md, IDENTITY_KEY_MODE, &mode) < 0)
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_MODE
-                       " must be a string",
-                       id);
+    return xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: metadata " IDENTITY_KEY_MODE " must be a string", id);
   if (tenant != NULL && tenant[0] != '\0') {
     rc = identity_parse_tenant(tenant, &tenant_org);
     if (rc == XDS_ENOMEM)
@@ -156,10 +154,11 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
       return XDS_EINVAL;
     }
   } else if (org == NULL || org[0] == '\0') {
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: no organization: set metadata "
-                       IDENTITY_KEY_TENANT " or " IDENTITY_KEY_ORGANIZATION,
-                       id);
+    return xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: no organization: set metadata " IDENTITY_KEY_TENANT
+        " or " IDENTITY_KEY_ORGANIZATION,
+        id);
   } else if (strchr(org, '/') != NULL) {
     return xds_err_set(err, XDS_EINVAL,
                        "node %s: metadata " IDENTITY_KEY_ORGANIZATION
@@ -182,7 +181,8 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
   out->organization = tenant_org != NULL ? tenant_org : xds_strdup(org);
   out->tenant = tenant_org != NULL ? xds_strdup(tenant) : NULL;
   if (out->node_id == NULL || out->cluster == NULL ||
-      out->organization == NULL || (tenant_org != NULL && out->tenant == NULL)) {
+      out->organization == NULL ||
+      (tenant_org != NULL && out->tenant == NULL)) {
     rc = xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
     goto fail;
   }
@@ -244,8 +244,9 @@ int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
 
   memset(out, 0, sizeof(*out));
   if (len < sizeof(scheme) - 1 || memcmp(uri, scheme, sizeof(scheme) - 1) != 0)
-    return xds_err_set(err, XDS_EINVAL, "certificate URI \"%.*s\" is not "
-                                        "spiffe://",
+    return xds_err_set(err, XDS_EINVAL,
+                       "certificate URI \"%.*s\" is not "
+                       "spiffe://",
                        (int)len, uri);
   p += sizeof(scheme) - 1;
   if (!next_segment(&p, end, &seg, &seg_len) || seg_len == 0)

@@ -38,11 +38,11 @@ struct snapshot {
   struct encode_opts opts;
   struct xds_resource *ecds; /* parallel to the catalog's extensions */
   size_t n_ecds;
-  struct snap_module *mods;  /* parallel too */
-  uint8_t *entry_bytes;      /* every extension's HCM http_filters entry */
+  struct snap_module *mods;     /* parallel too */
+  uint8_t *entry_bytes;         /* every extension's HCM http_filters entry */
   struct encode_entry *entries; /* parallel: slices of entry_bytes */
   pthread_mutex_t class_lock;
-  struct xds_map *classes; /* key -> struct xds_class */
+  struct xds_map *classes;    /* key -> struct xds_class */
   struct xds_buf scratch;     /* reused by class_build (class_lock) */
   struct xds_stats *stats;    /* nullable: server counters */
   unsigned long class_builds; /* views built (guarded by class_lock) */
@@ -227,7 +227,9 @@ void snapshot_unref(struct snapshot *s) {
     snapshot_free(s);
 }
 
-uint64_t snapshot_generation(const struct snapshot *s) { return s->generation; }
+uint64_t snapshot_generation(const struct snapshot *s) {
+  return s->generation;
+}
 
 const struct catalog *snapshot_catalog(const struct snapshot *s) {
   return s->cat;
@@ -255,7 +257,7 @@ const struct xds_resource *snapshot_ecds(const struct snapshot *s,
 }
 
 const struct encode_module *snapshot_module(const struct snapshot *s,
-                                           const char *fqn) {
+                                            const char *fqn) {
   const struct xds_resource *r = snapshot_ecds(s, fqn);
 
   return r != NULL ? &s->mods[r - s->ecds].m : NULL;
@@ -284,8 +286,8 @@ static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
   return xds_buf_steal(&b, NULL);
 }
 
-static int class_build(struct snapshot *s, const struct proxy_id *p,
-                       char *key, struct xds_class **out) {
+static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
+                       struct xds_class **out) {
   const struct catalog *cat = s->cat;
   struct xds_class *c;
   struct xds_buf *all_p = &s->scratch, body, problems;

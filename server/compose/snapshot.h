@@ -77,7 +77,7 @@ const struct xds_resource *snapshot_ecds(const struct snapshot *s,
 /* How the extension named fqn is delivered in this snapshot (module
  * resolved, fetched by Envoy, or unavailable and why), or NULL. */
 const struct encode_module *snapshot_module(const struct snapshot *s,
-                                           const char *fqn);
+                                            const char *fqn);
 
 /*
  * The class view for proxy p, built on first use. Returns 0 and a view

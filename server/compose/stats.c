@@ -10,20 +10,24 @@
 #include "base/buf.h"
 
 /* Upper bounds of the histogram buckets, seconds. */
-static const double bounds[STATS_BUCKETS] = {0.001, 0.0025, 0.005, 0.01,
-                                             0.025, 0.05,   0.1,   0.25,
-                                             0.5,   1,      2.5,   10};
+static const double bounds[STATS_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10};
 
 static const char *const stream_labels[STATS_STREAM_KINDS] = {
-    "service=\"ads\",protocol=\"sotw\"",  "service=\"ads\",protocol=\"delta\"",
-    "service=\"lds\",protocol=\"sotw\"",  "service=\"lds\",protocol=\"delta\"",
-    "service=\"ecds\",protocol=\"sotw\"", "service=\"ecds\",protocol=\"delta\""};
+    "service=\"ads\",protocol=\"sotw\"",
+    "service=\"ads\",protocol=\"delta\"",
+    "service=\"lds\",protocol=\"sotw\"",
+    "service=\"lds\",protocol=\"delta\"",
+    "service=\"ecds\",protocol=\"sotw\"",
+    "service=\"ecds\",protocol=\"delta\""};
 static const char *const type_labels[STATS_TYPES] = {"LDS", "ECDS", "other"};
 
 /* Bytes of one /metrics answer at most. */
 #define STATS_BODY_MAX (64 * 1024)
 
-void stats_init(struct xds_stats *st) { memset(st, 0, sizeof(*st)); }
+void stats_init(struct xds_stats *st) {
+  memset(st, 0, sizeof(*st));
+}
 
 void stats_observe(struct stats_hist *h, double seconds) {
   int i = 0;

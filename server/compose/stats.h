@@ -47,13 +47,13 @@ struct xds_stats {
   atomic_ulong resources_sent[STATS_TYPES];
   atomic_ulong acks[STATS_TYPES];
   atomic_ulong nacks[STATS_TYPES];
-  atomic_ulong refused_streams;   /* limits, identity, TLS */
-  atomic_ulong snapshots;         /* published */
-  atomic_ulong class_builds;      /* class views encoded */
-  atomic_ulong class_reuses;      /* class views shared */
-  atomic_ulong store_reloads;     /* catalogs delivered by the store */
-  atomic_ulong store_errors;      /* problems (errors) in those loads */
-  struct stats_hist push_latency;  /* snapshot published -> response sent */
+  atomic_ulong refused_streams;     /* limits, identity, TLS */
+  atomic_ulong snapshots;           /* published */
+  atomic_ulong class_builds;        /* class views encoded */
+  atomic_ulong class_reuses;        /* class views shared */
+  atomic_ulong store_reloads;       /* catalogs delivered by the store */
+  atomic_ulong store_errors;        /* problems (errors) in those loads */
+  struct stats_hist push_latency;   /* snapshot published -> response sent */
   struct stats_hist snapshot_build; /* snapshot_build() duration */
 };
 

@@ -93,14 +93,14 @@ static void usage(FILE *f) {
           "Options:\n"
           "  --store URL               etcd://HOST:PORT[,HOST:PORT...]"
           "[/PREFIX] (etcds:// for TLS;\n"
-          "                            default $WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
+          "                            default "
+          "$WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
           "  -h, --help                this help\n"
           "\n"
           "Exit status: 0 done, 1 invalid or clashing documents (nothing "
           "written), 2 usage,\n"
           "3 conflict with another writer, 4 not found, 5 etcd error.\n");
 }
-
 
 static const struct store_hooks hooks = {encode_store_check, NULL};
 
@@ -124,9 +124,9 @@ static void print_problems(const struct problems *pb, FILE *out) {
 /* ---- documents of a file ---- */
 
 struct doc_span {
-  size_t region;   /* where its text begins (after the previous one) */
-  size_t end;      /* one past its last byte */
-  size_t line;     /* 1-based line where its content begins */
+  size_t region; /* where its text begins (after the previous one) */
+  size_t end;    /* one past its last byte */
+  size_t line;   /* 1-based line where its content begins */
 };
 
 /* Finds each document's byte range with libyaml's event marks. Returns
@@ -166,11 +166,11 @@ static long split_docs(const char *text, size_t len, struct doc_span *v,
 /* What apply writes for one resource. */
 struct item {
   char *key;
-  char *id;        /* fqn or template name */
+  char *id; /* fqn or template name */
   const char *kind;
-  char *value;     /* the document, marker lines dropped */
+  char *value; /* the document, marker lines dropped */
   size_t len;
-  int64_t pinned;  /* a "# mod_revision: N" seen; -1 when none */
+  int64_t pinned; /* a "# mod_revision: N" seen; -1 when none */
 };
 
 /* Copies text[a, b) without the marker lines; reads the pinned revision. */
@@ -226,8 +226,9 @@ static int item_text(const struct src_loc *loc, struct item *it) {
       pick = i;
   if (pick < 0) {
     xds_buf_cleanup(&text);
-    fprintf(stderr, "wasmxdsctl: %s:%d: cannot find the document again "
-                    "(more than 1024 documents in one file?)\n",
+    fprintf(stderr,
+            "wasmxdsctl: %s:%d: cannot find the document again "
+            "(more than 1024 documents in one file?)\n",
             loc->source, loc->line);
     return XDS_EIO;
   }
@@ -258,8 +259,8 @@ static int connect_store(struct etcd_config *cfg, struct etcd_client **c) {
   if (rc == 0)
     rc = etcd_client_new(cfg, c, &err);
   if (rc < 0) {
-    fprintf(stderr, "wasmxdsctl: %s\n", err.msg[0] ? err.msg
-                                                   : xds_strerror(rc));
+    fprintf(stderr, "wasmxdsctl: %s\n",
+            err.msg[0] ? err.msg : xds_strerror(rc));
     return rc == XDS_EINVAL ? EXIT_USAGE : EXIT_ETCD;
   }
   return 0;
@@ -428,8 +429,9 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
       }
       for (size_t k = 0; k + 1 < n_items; k++)
         if (strcmp(items[k].key, it->key) == 0) {
-          fprintf(stderr, "wasmxdsctl: %s \"%s\" is defined twice; nothing "
-                          "was written\n",
+          fprintf(stderr,
+                  "wasmxdsctl: %s \"%s\" is defined twice; nothing "
+                  "was written\n",
                   it->kind, it->id);
           status = EXIT_INVALID;
           goto out;
@@ -466,14 +468,13 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
       expect = it->pinned;
     if (found && expect == kv.mod_revision && kv.value_len == it->len &&
         memcmp(kv.value, it->value, it->len) == 0) {
-      printf("%s %s unchanged (key %s, mod_revision %lld)\n", it->kind,
-             it->id, it->key, (long long)kv.mod_revision);
+      printf("%s %s unchanged (key %s, mod_revision %lld)\n", it->kind, it->id,
+             it->key, (long long)kv.mod_revision);
       etcd_kv_cleanup(&kv);
       continue;
     }
     etcd_kv_cleanup(&kv);
-    rc = etcd_client_put_if(c, it->key, it->value, it->len, expect, &rev,
-                            &err);
+    rc = etcd_client_put_if(c, it->key, it->value, it->len, expect, &rev, &err);
     if (rc < 0) {
       fprintf(stderr, "wasmxdsctl: %s %s: %s\n", it->kind, it->id, err.msg);
       if (status == EXIT_OK || rc != XDS_ECONFLICT)
@@ -541,8 +542,7 @@ static int cmd_get(struct etcd_config *cfg, const char *ref, int raw) {
   if (status != 0)
     return status;
   if (!raw)
-    printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key,
-           (long long)kv.mod_revision);
+    printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key, (long long)kv.mod_revision);
   fwrite(kv.value, 1, kv.value_len, stdout);
   if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
     putchar('\n');
@@ -676,16 +676,15 @@ static int validate_etcd(struct etcd_config *cfg, const char *url) {
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
   rc = etcd_load(cfg, &hooks, &cat, &pb, &info, &err);
   if (rc < 0) {
-    fprintf(stderr, "wasmxdsctl: %s\n", err.msg[0] ? err.msg
-                                                   : xds_strerror(rc));
+    fprintf(stderr, "wasmxdsctl: %s\n",
+            err.msg[0] ? err.msg : xds_strerror(rc));
     status = exit_for(rc);
   } else {
     print_problems(&pb, stdout);
     printf("%s (revision %lld): %zu keys, %zu extensions, %zu listener "
            "templates, %zu errors, %zu warnings\n",
-           url, (long long)info.revision, info.n_keys,
-           catalog_ext_count(cat), catalog_tmpl_count(cat), pb.n_errors,
-           pb.n_warnings);
+           url, (long long)info.revision, info.n_keys, catalog_ext_count(cat),
+           catalog_tmpl_count(cat), pb.n_errors, pb.n_warnings);
     status = pb.n_errors > 0 ? EXIT_INVALID : EXIT_OK;
   }
   problems_cleanup(&pb);
@@ -729,8 +728,7 @@ static int cmd_render(int argc, char **argv, int at) {
   for (int i = 1; i < argc; i++) {
     if (i == at)
       continue;
-    if (strcmp(argv[i], "--store") == 0 ||
-        strncmp(argv[i], "--store=", 8) == 0)
+    if (strcmp(argv[i], "--store") == 0 || strncmp(argv[i], "--store=", 8) == 0)
       has_store = 1;
     args[k++] = argv[i];
   }
@@ -801,8 +799,8 @@ int main(int argc, char **argv) {
     case OPT_ETCD_CERT:
     case OPT_ETCD_KEY:
     case OPT_ETCD_DEBOUNCE:
-      if (etcd_config_set_flag(&cfg, opts[c - OPT_STORE].name, optarg,
-                               &err) < 0) {
+      if (etcd_config_set_flag(&cfg, opts[c - OPT_STORE].name, optarg, &err) <
+          0) {
         fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
         goto out;
       }
@@ -854,8 +852,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "validate") == 0 && n_rest == 1)
     store = rest[0], n_rest = 0;
   if (store == NULL || !etcd_config_is_url(store)) {
-    fprintf(stderr, "wasmxdsctl: %s needs --store etcd://... (or "
-                    "$WASMXDS_STORE)\n",
+    fprintf(stderr,
+            "wasmxdsctl: %s needs --store etcd://... (or "
+            "$WASMXDS_STORE)\n",
             cmd);
     goto out;
   }

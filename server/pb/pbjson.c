@@ -83,7 +83,8 @@ static json_t *base64(const uint8_t *p, size_t n) {
 
 static json_t *any_json(const Google__Protobuf__Any *any, int depth) {
   const char *name = strrchr(any->type_url, '/');
-  const ProtobufCMessageDescriptor *d = pbyaml_find_type(name ? name + 1 : any->type_url);
+  const ProtobufCMessageDescriptor *d =
+      pbyaml_find_type(name ? name + 1 : any->type_url);
   ProtobufCMessage *inner;
   json_t *o = NULL;
 
@@ -231,15 +232,16 @@ static json_t *message(const ProtobufCMessage *m, int depth) {
       json_t *a;
       if (n == 0)
         continue;
-      if (f->type == PROTOBUF_C_TYPE_MESSAGE && pbdesc_is_map_entry(f->descriptor)) {
+      if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+          pbdesc_is_map_entry(f->descriptor)) {
         const ProtobufCMessageDescriptor *ed = f->descriptor;
         a = json_object();
         for (size_t k = 0; a != NULL && k < n; k++) {
           const char *e = ((char *const *)arr)[k];
           const char *key = *(char *const *)(e + ed->fields[0].offset);
-          json_object_set_new(a, key != NULL ? key : "",
-                              elem(&ed->fields[1], e + ed->fields[1].offset,
-                                   depth + 1));
+          json_object_set_new(
+              a, key != NULL ? key : "",
+              elem(&ed->fields[1], e + ed->fields[1].offset, depth + 1));
         }
       } else {
         size_t sz = pbdesc_elem_size(f);
@@ -266,7 +268,9 @@ static json_t *message(const ProtobufCMessage *m, int depth) {
   return o;
 }
 
-json_t *pbjson_message(const ProtobufCMessage *m) { return message(m, 0); }
+json_t *pbjson_message(const ProtobufCMessage *m) {
+  return message(m, 0);
+}
 
 json_t *pbjson_bytes(const ProtobufCMessageDescriptor *desc,
                      const uint8_t *data, size_t len) {

@@ -190,7 +190,8 @@ static int scalar_uint(struct conv *c, const struct ynode *n, const char *path,
   char *end;
 
   if (text != NULL &&
-      (ynode_scalar_type(n) == YSCALAR_INT || ynode_scalar_type(n) == YSCALAR_STR) &&
+      (ynode_scalar_type(n) == YSCALAR_INT ||
+       ynode_scalar_type(n) == YSCALAR_STR) &&
       is_int_text(text)) {
     if (text[0] == '-')
       return fail(c, n, path, "%s is negative", text);
@@ -203,7 +204,8 @@ static int scalar_uint(struct conv *c, const struct ynode *n, const char *path,
   return fail(c, n, path, "expected an integer, got %s", ynode_describe(n));
 }
 
-static int base64_decode(struct xds_arena *a, const char *s, ProtobufCBinaryData *out) {
+static int base64_decode(struct xds_arena *a, const char *s,
+                         ProtobufCBinaryData *out) {
   size_t len = strlen(s), j = 0;
   uint32_t acc = 0;
   int bits = 0;
@@ -214,13 +216,20 @@ static int base64_decode(struct xds_arena *a, const char *s, ProtobufCBinaryData
   for (size_t i = 0; i < len; i++) {
     char ch = s[i];
     int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+' || ch == '-') v = 62;
-    else if (ch == '/' || ch == '_') v = 63;
-    else if (ch == '=' || ch == '\n' || ch == '\r' || ch == ' ') continue;
-    else return XDS_EINVAL;
+    if (ch >= 'A' && ch <= 'Z')
+      v = ch - 'A';
+    else if (ch >= 'a' && ch <= 'z')
+      v = ch - 'a' + 26;
+    else if (ch >= '0' && ch <= '9')
+      v = ch - '0' + 52;
+    else if (ch == '+' || ch == '-')
+      v = 62;
+    else if (ch == '/' || ch == '_')
+      v = 63;
+    else if (ch == '=' || ch == '\n' || ch == '\r' || ch == ' ')
+      continue;
+    else
+      return XDS_EINVAL;
     acc = (acc << 6) | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
@@ -374,7 +383,8 @@ static int set_field(struct conv *c, char *msg,
     char *arr;
     if (ynode_kind(n) == YNODE_NULL)
       return 0;
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && pbdesc_is_map_entry(f->descriptor))
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+        pbdesc_is_map_entry(f->descriptor))
       return convert_map(c, f, n, msg, path);
     if (ynode_kind(n) != YNODE_SEQUENCE)
       return fail(c, n, path, "expected a list, got %s", ynode_describe(n));
@@ -435,7 +445,8 @@ static int to_struct(struct conv *c, const struct ynode *n, const char *path,
 
   if (ynode_kind(n) != YNODE_MAPPING)
     return fail(c, n, path, "expected a mapping, got %s", ynode_describe(n));
-  if ((rc = new_message(c, &google__protobuf__struct__descriptor, (char **)&st)) < 0)
+  if ((rc = new_message(c, &google__protobuf__struct__descriptor,
+                        (char **)&st)) < 0)
     return rc;
   len = ynode_len(n);
   st->fields = xds_arena_alloc(c->a, (len + 1) * sizeof(*st->fields));
@@ -444,8 +455,9 @@ static int to_struct(struct conv *c, const struct ynode *n, const char *path,
   for (size_t i = 0; i < len; i++) {
     Google__Protobuf__Struct__FieldsEntry *e;
     const char *key = ynode_text(ynode_map_key(n, i), NULL);
-    if ((rc = new_message(c, &google__protobuf__struct__fields_entry__descriptor,
-                          (char **)&e)) < 0)
+    if ((rc =
+             new_message(c, &google__protobuf__struct__fields_entry__descriptor,
+                         (char **)&e)) < 0)
       return rc;
     e->key = xds_arena_strdup(c->a, key);
     if (e->key == NULL)
@@ -466,7 +478,8 @@ static int to_list(struct conv *c, const struct ynode *n, const char *path,
   size_t len = ynode_len(n);
   int rc;
 
-  if ((rc = new_message(c, &google__protobuf__list_value__descriptor, (char **)&lv)) < 0)
+  if ((rc = new_message(c, &google__protobuf__list_value__descriptor,
+                        (char **)&lv)) < 0)
     return rc;
   lv->values = xds_arena_alloc(c->a, (len + 1) * sizeof(*lv->values));
   if (lv->values == NULL)
@@ -490,7 +503,8 @@ static int to_value(struct conv *c, const struct ynode *n, const char *path,
     c->depth--;
     return fail(c, n, path, "nested deeper than %d levels", PBYAML_MAX_DEPTH);
   }
-  if ((rc = new_message(c, &google__protobuf__value__descriptor, (char **)&v)) < 0)
+  if ((rc = new_message(c, &google__protobuf__value__descriptor, (char **)&v)) <
+      0)
     goto out;
   switch (ynode_kind(n)) {
   case YNODE_NULL:
@@ -552,14 +566,16 @@ static int to_duration(struct conv *c, const struct ynode *n, const char *path,
   p = end;
   if (errno != 0 || end == text || !isfinite(secs) ||
       (strcmp(p, "s") != 0 && strcmp(p, "ms") != 0))
-    return fail(c, n, path, "\"%s\" is not a duration like \"30s\" or "
-                            "\"1.5s\" or \"250ms\"",
+    return fail(c, n, path,
+                "\"%s\" is not a duration like \"30s\" or "
+                "\"1.5s\" or \"250ms\"",
                 text);
   if (strcmp(p, "ms") == 0)
     secs /= 1000.0;
   if (fabs(secs) > 315576000000.0)
     return fail(c, n, path, "duration \"%s\" is out of range", text);
-  if ((rc = new_message(c, &google__protobuf__duration__descriptor, (char **)&d)) < 0)
+  if ((rc = new_message(c, &google__protobuf__duration__descriptor,
+                        (char **)&d)) < 0)
     return rc;
   d->seconds = (int64_t)secs;
   d->nanos = (int32_t)llround((secs - (double)d->seconds) * 1e9);
@@ -587,8 +603,9 @@ static int to_any(struct conv *c, const struct ynode *n, const char *path,
   name = name != NULL ? name + 1 : url;
   d = pbyaml_find_type(name);
   if (d == NULL)
-    return fail(c, t, path, "unknown @type \"%s\": wasmxds has no "
-                            "descriptor for it (add its messages to proto/)",
+    return fail(c, t, path,
+                "unknown @type \"%s\": wasmxds has no "
+                "descriptor for it (add its messages to proto/)",
                 url);
   if (strncmp(d->name, "google.protobuf.", 16) == 0 &&
       ynode_map_get(n, "value") != NULL &&
@@ -603,7 +620,8 @@ static int to_any(struct conv *c, const struct ynode *n, const char *path,
   }
   if (rc < 0)
     return rc;
-  if ((rc = new_message(c, &google__protobuf__any__descriptor, (char **)&any)) < 0)
+  if ((rc = new_message(c, &google__protobuf__any__descriptor, (char **)&any)) <
+      0)
     return rc;
   if (strchr(url, '/') != NULL) {
     any->type_url = xds_arena_strdup(c->a, url);
@@ -651,8 +669,8 @@ static int to_message_plain(struct conv *c, const struct ynode *n,
     goto out;
   }
   if (ynode_kind(n) != YNODE_MAPPING) {
-    rc = fail(c, n, path, "expected a mapping for message %s, got %s",
-              d->name, ynode_describe(n));
+    rc = fail(c, n, path, "expected a mapping for message %s, got %s", d->name,
+              ynode_describe(n));
     goto out;
   }
   for (size_t i = 0; i < ynode_len(n); i++) {
@@ -722,11 +740,12 @@ static int to_message(struct conv *c, const struct ynode *n,
     if (rc == 0 &&
         (du->nanos <= -1000000000 || du->nanos >= 1000000000 ||
          (du->seconds > 0 && du->nanos < 0) ||
-         (du->seconds < 0 && du->nanos > 0) ||
-         du->seconds > 315576000000LL || du->seconds < -315576000000LL))
-      rc = fail(c, n, path, "not a valid duration: nanos must be within "
-                            "(-1e9, 1e9) with the sign of seconds, and "
-                            "seconds within +-10,000 years");
+         (du->seconds < 0 && du->nanos > 0) || du->seconds > 315576000000LL ||
+         du->seconds < -315576000000LL))
+      rc = fail(c, n, path,
+                "not a valid duration: nanos must be within "
+                "(-1e9, 1e9) with the sign of seconds, and "
+                "seconds within +-10,000 years");
     if (rc == 0)
       *out = &du->base;
     goto out;
@@ -766,8 +785,8 @@ int pbyaml_pack_any_ex(const struct ynode *node, const char *type_url,
   if (t == NULL)
     return fail(&c, node, "typedConfig", "missing \"@type\"");
   if (ynode_kind(t) != YNODE_SCALAR || ynode_text(t, NULL) == NULL)
-    return fail(&c, t, "typedConfig.@type", "expected a type name string, got %s",
-                ynode_describe(t));
+    return fail(&c, t, "typedConfig.@type",
+                "expected a type name string, got %s", ynode_describe(t));
   {
     const char *url = ynode_text(t, NULL), *name = strrchr(url, '/');
     name = name != NULL ? name + 1 : url;

@@ -50,8 +50,8 @@ int pbyaml_pack_any(const struct ynode *node, const char *type_url,
 struct pbyaml_fault {
   const char *source; /* file or key of the node (borrowed from it) */
   int line, column;
-  char path[512];     /* "typedConfig.rules.policies[\"p\"]..." */
-  char msg[320];      /* the reason, without location or path */
+  char path[512]; /* "typedConfig.rules.policies[\"p\"]..." */
+  char msg[320];  /* the reason, without location or path */
 };
 
 /* pbyaml_pack_any that also fills *fault (when not NULL) on XDS_EINVAL. */

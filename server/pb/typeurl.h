@@ -7,9 +7,9 @@
 #define TYPE_PREFIX "type.googleapis.com/"
 #define TYPE_LISTENER TYPE_PREFIX "envoy.config.listener.v3.Listener"
 #define TYPE_ECDS TYPE_PREFIX "envoy.config.core.v3.TypedExtensionConfig"
-#define TYPE_HCM                                                              \
-  TYPE_PREFIX                                                                 \
-  "envoy.extensions.filters.network.http_connection_manager.v3."             \
+#define TYPE_HCM                                                               \
+  TYPE_PREFIX                                                                  \
+  "envoy.extensions.filters.network.http_connection_manager.v3."               \
   "HttpConnectionManager"
 #define TYPE_WASM TYPE_PREFIX "envoy.extensions.filters.http.wasm.v3.Wasm"
 #define TYPE_RBAC TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"

@@ -40,7 +40,7 @@
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 
-#define container_of(p, type, member)                                         \
+#define container_of(p, type, member)                                          \
   ((type *)((char *)(p)-offsetof(type, member)))
 
 /* Calls waiting to be accepted at any time: enough that a connection storm
@@ -57,11 +57,11 @@
 
 enum xds_op_kind {
   OP_ACCEPT,
-  OP_RECV,        /* SEND_INITIAL_METADATA (first time) + RECV_MESSAGE */
-  OP_SEND,        /* SEND_MESSAGE */
-  OP_CLOSED,      /* RECV_CLOSE_ON_SERVER */
-  OP_STATUS,      /* SEND_STATUS_FROM_SERVER */
-  OP_SHUTDOWN     /* the server's shutdown notification */
+  OP_RECV,    /* SEND_INITIAL_METADATA (first time) + RECV_MESSAGE */
+  OP_SEND,    /* SEND_MESSAGE */
+  OP_CLOSED,  /* RECV_CLOSE_ON_SERVER */
+  OP_STATUS,  /* SEND_STATUS_FROM_SERVER */
+  OP_SHUTDOWN /* the server's shutdown notification */
 };
 
 struct xds_op {
@@ -95,18 +95,18 @@ struct stream {
   int sent_metadata; /* initial metadata went out */
   int closing;       /* no more messages; status queued or sent */
   int status_started;
-  int finished;      /* RECV_CLOSE_ON_SERVER completed */
-  int want_status;   /* send this status once no message is in flight */
+  int finished;    /* RECV_CLOSE_ON_SERVER completed */
+  int want_status; /* send this status once no message is in flight */
   grpc_status_code status_code;
   char status_msg[256];
   grpc_slice status_slice;
   struct proxy_id verified; /* from the client certificate (mTLS) */
   int has_verified;
-  int stats_kind;            /* enum stats_stream, or -1 */
-  int counted_proxy;         /* counted in stats->proxies */
-  gpr_timespec push_since;   /* publication of the snapshot that caused the
-                                message in flight; tv_sec 0: a request did */
-  int pushing;               /* set while after_events pumps */
+  int stats_kind;          /* enum stats_stream, or -1 */
+  int counted_proxy;       /* counted in stats->proxies */
+  gpr_timespec push_since; /* publication of the snapshot that caused the
+                              message in flight; tv_sec 0: a request did */
+  int pushing;             /* set while after_events pumps */
   struct ads_stream ads;
 };
 
@@ -127,7 +127,7 @@ struct xds_server {
   struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
   struct xds_stats own_stats;
   atomic_int stop;
-  int started;        /* grpc_server_start was called */
+  int started;          /* grpc_server_start was called */
   gpr_timespec trim_at; /* when to return freed memory (tv_sec 0: no) */
   int shutting_down;
   int shutdown_done;
@@ -136,12 +136,12 @@ struct xds_server {
   int mtls;           /* client certificates are required */
   struct xds_buf out; /* scratch for building responses */
   /* Status requests from other threads (xds_server_status). */
-  pthread_mutex_t status_lock;  /* guards the fields below */
+  pthread_mutex_t status_lock; /* guards the fields below */
   pthread_cond_t status_cond;
   pthread_mutex_t status_users; /* one request at a time */
   int status_wanted;
-  atomic_int status_asked;      /* a cheap "look at status_wanted" */
-  char *status_node;            /* filter, or NULL */
+  atomic_int status_asked; /* a cheap "look at status_wanted" */
+  char *status_node;       /* filter, or NULL */
   json_t *status_result;
   uint64_t status_gen;
   atomic_long n_streams_now;
@@ -214,7 +214,7 @@ static int read_pem(const char *flag, const char *path, char **out,
   if (rc < 0) {
     xds_buf_cleanup(&b);
     return xds_err_set(err, rc, "%s %s: %s", flag, path,
-                       rc == XDS_EINVAL ? "not a PEM file"
+                       rc == XDS_EINVAL    ? "not a PEM file"
                        : rc == XDS_ETOOBIG ? "larger than 1 MiB"
                                            : xds_strerror(rc));
   }
@@ -231,8 +231,9 @@ static grpc_server_credentials *make_creds(const struct xds_server_config *cfg,
   *mtls = 0;
   if (cfg->tls_cert == NULL && cfg->tls_key == NULL) {
     if (cfg->tls_client_ca != NULL) {
-      xds_err_set(err, XDS_EINVAL, "--tls-client-ca needs --tls-cert and "
-                                   "--tls-key");
+      xds_err_set(err, XDS_EINVAL,
+                  "--tls-client-ca needs --tls-cert and "
+                  "--tls-key");
       return NULL;
     }
     return grpc_insecure_server_credentials_create();
@@ -269,8 +270,9 @@ static grpc_server_credentials *make_creds(const struct xds_server_config *cfg,
  * lock-order deadlock detector: about a fifth of the server's CPU and
  * 2.5 KiB per stream (perf-notes). Declared weak: on another build of
  * abseil the symbol is absent and nothing is called. */
-extern void _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(
-    int mode) __attribute__((weak));
+extern void
+_ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(int mode)
+    __attribute__((weak));
 
 /* Process-wide gRPC settings, before grpc_init(). The tcp_read_chunks
  * experiment keeps an 8 KiB read buffer per idle connection and makes the
@@ -361,8 +363,9 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
-    xds_err_set(err, XDS_EIO, "--listen %s: cannot bind (address in use, or "
-                              "not a valid host:port)",
+    xds_err_set(err, XDS_EIO,
+                "--listen %s: cannot bind (address in use, or "
+                "not a valid host:port)",
                 cfg->listen);
     grpc_server_destroy(s->server);
     s->server = NULL;
@@ -373,7 +376,9 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   return 0;
 }
 
-int xds_server_port(const struct xds_server *s) { return s->port; }
+int xds_server_port(const struct xds_server *s) {
+  return s->port;
+}
 
 void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   struct snapshot *old;
@@ -388,7 +393,9 @@ void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   atomic_fetch_add(&s->stats->snapshots, 1);
 }
 
-void xds_server_stop(struct xds_server *s) { atomic_store(&s->stop, 1); }
+void xds_server_stop(struct xds_server *s) {
+  atomic_store(&s->stop, 1);
+}
 
 /* Starts a batch for a stream; counts it only when it started. */
 static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
@@ -469,7 +476,9 @@ static void stream_close(struct stream *st, grpc_status_code code,
 }
 
 /* Drops the snapshot reference a shared slice held. */
-static void unref_snapshot(void *p) { snapshot_unref(p); }
+static void unref_snapshot(void *p) {
+  snapshot_unref(p);
+}
 
 static int stats_type(int ads_type) {
   return ads_type == ADS_T_LDS    ? STATS_T_LDS
@@ -502,9 +511,9 @@ static void stream_pump(struct stream *st) {
   /* The class's shared part goes out without a copy: the slice holds a
    * reference to the snapshot that owns the bytes. */
   if (shared.data != NULL)
-    slices[n++] = grpc_slice_new_with_user_data(
-        (void *)shared.data, shared.len, unref_snapshot,
-        snapshot_ref(shared.snap));
+    slices[n++] = grpc_slice_new_with_user_data((void *)shared.data, shared.len,
+                                                unref_snapshot,
+                                                snapshot_ref(shared.snap));
   slices[n++] = grpc_slice_from_copied_buffer(s->out.data, s->out.len);
   st->send_buf = grpc_raw_byte_buffer_create(slices, n);
   for (size_t i = 0; i < n; i++)
@@ -520,7 +529,8 @@ static void stream_pump(struct stream *st) {
     return;
   }
   st->sending = 1;
-  st->push_since = st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
+  st->push_since =
+      st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
   atomic_fetch_add(&s->stats->responses[stats_type(st->ads.last_type)], 1);
   atomic_fetch_add(&s->stats->resources_sent[stats_type(st->ads.last_type)],
                    st->ads.last_resources);
@@ -660,8 +670,8 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   }
   if (kind == STREAM_XDS && s->n_streams > (size_t)s->cfg.max_streams) {
     atomic_fetch_add(&s->stats->refused_streams, 1);
-    XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d",
-             peer, s->n_streams - 1, s->cfg.max_streams);
+    XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d", peer,
+             s->n_streams - 1, s->cfg.max_streams);
     snprintf(st->status_msg, sizeof(st->status_msg),
              "wasmxds holds its limit of %d streams", s->cfg.max_streams);
     st->status_code = GRPC_STATUS_RESOURCE_EXHAUSTED;
@@ -882,7 +892,8 @@ static void answer_status(struct xds_server *s) {
     json_t *one;
     if (!st->ads.has_node || st->kind != STREAM_XDS)
       continue;
-    if (s->status_node != NULL && strcmp(st->ads.pid.node_id, s->status_node) != 0)
+    if (s->status_node != NULL &&
+        strcmp(st->ads.pid.node_id, s->status_node) != 0)
       continue;
     one = ads_stream_status(&st->ads);
     if (one == NULL || json_array_append_new(arr, one) < 0) {
@@ -1055,8 +1066,7 @@ void xds_server_free(struct xds_server *s) {
     grpc_server_cancel_all_calls(s->server);
     do {
       ev = grpc_completion_queue_next(s->cq, until, NULL);
-    } while (ev.type == GRPC_OP_COMPLETE &&
-             ev.tag != (void *)&s->op_shutdown);
+    } while (ev.type == GRPC_OP_COMPLETE && ev.tag != (void *)&s->op_shutdown);
   }
   if (s->server != NULL)
     grpc_server_destroy(s->server);

@@ -47,9 +47,9 @@ struct server_proc {
   int log_fd;  /* read side of the unlinked log file */
   size_t mark; /* log offset where searches start */
   int port;
-  int admin_port;  /* 0 until read from the log */
-  char target[32]; /* "127.0.0.1:PORT" */
-  char **argv;     /* the command line, kept for server_proc_restart() */
+  int admin_port;     /* 0 until read from the log */
+  char target[32];    /* "127.0.0.1:PORT" */
+  char **argv;        /* the command line, kept for server_proc_restart() */
   char cache_dir[40]; /* the server's module cache, removed at the end */
   int cache_made;
 };

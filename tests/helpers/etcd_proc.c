@@ -365,8 +365,7 @@ static void *proxy_run(void *arg) {
       int i = idx[k] / 2, s = idx[k] % 2;
       ssize_t r;
 
-      if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)) ||
-          x->pairs[i][0] < 0)
+      if (!(pf[k].revents & (POLLIN | POLLHUP | POLLERR)) || x->pairs[i][0] < 0)
         continue;
       r = read(x->pairs[i][s], buf, sizeof(buf));
       if (r <= 0 || write(x->pairs[i][1 - s], buf, (size_t)r) != r)
@@ -397,8 +396,7 @@ struct etcd_proxy *etcd_proxy_start(int upstream_port, int *port) {
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ck_assert_int_eq(bind(x->listen_fd, (struct sockaddr *)&sa, sizeof(sa)),
-                   0);
+  ck_assert_int_eq(bind(x->listen_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
   ck_assert_int_eq(listen(x->listen_fd, 64), 0);
   getsockname(x->listen_fd, (struct sockaddr *)&sa, &len);
   *port = ntohs(sa.sin_port);

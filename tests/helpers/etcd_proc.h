@@ -15,14 +15,14 @@ struct etcd_proc {
   pid_t pid;
   int client_port;
   int peer_port;
-  int tls;              /* serves https with the certificates below */
-  char dir[256];        /* temporary directory: data, certs, logs */
-  char endpoint[64];    /* "127.0.0.1:PORT" */
-  char url[96];         /* "http(s)://127.0.0.1:PORT" */
-  char ca[320], cert[320], key[320];             /* server side */
-  char client_cert[320], client_key[320];        /* a client certificate */
-  char extra[512];      /* more etcd flags */
-  char ctl_auth[256];   /* --user=... for etcdctl once auth is on */
+  int tls;           /* serves https with the certificates below */
+  char dir[256];     /* temporary directory: data, certs, logs */
+  char endpoint[64]; /* "127.0.0.1:PORT" */
+  char url[96];      /* "http(s)://127.0.0.1:PORT" */
+  char ca[320], cert[320], key[320];      /* server side */
+  char client_cert[320], client_key[320]; /* a client certificate */
+  char extra[512];                        /* more etcd flags */
+  char ctl_auth[256]; /* --user=... for etcdctl once auth is on */
 };
 
 /* Whether /usr/bin/etcd and etcdctl exist (tests skip otherwise). */

@@ -81,7 +81,10 @@ unsigned char *mt_tar(const char *const *names, const void *const *data,
     snprintf((char *)h + 124, 12, "%011zo", lens[i]);
     snprintf((char *)h + 136, 12, "%011o", 0);
     h[156] = '0';
-    memcpy(h + 257, "ustar\0" "00", 8);
+    memcpy(h + 257,
+           "ustar\0"
+           "00",
+           8);
     memset(h + 148, ' ', 8);
     for (int k = 0; k < 512; k++)
       sum += h[k];
@@ -153,7 +156,9 @@ static void rmrf_depth(const char *path, int depth) {
   rmdir(path);
 }
 
-void mt_rmrf(const char *path) { rmrf_depth(path, 0); }
+void mt_rmrf(const char *path) {
+  rmrf_depth(path, 0);
+}
 
 int mt_free_port(void) {
   struct sockaddr_in a;

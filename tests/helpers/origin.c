@@ -63,9 +63,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status,
                              const char *ctype, const void *body, size_t len,
                              const char (*hn)[64], const char (*hv)[512],
                              int nh) {
-  struct MHD_Response *r =
-      MHD_create_response_from_buffer(len, (void *)(uintptr_t)body,
-                                      MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *r = MHD_create_response_from_buffer(
+      len, (void *)(uintptr_t)body, MHD_RESPMEM_MUST_COPY);
   enum MHD_Result ret;
 
   if (ctype != NULL && ctype[0])
@@ -112,8 +111,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
       if (rt != NULL)
         rt->hits++;
       pthread_mutex_unlock(&o->lock);
-      return reply(c, 401, "application/json", "{}", 2,
-                   (const char(*)[64])hn, (const char(*)[512])hv, 1);
+      return reply(c, 401, "application/json", "{}", 2, (const char(*)[64])hn,
+                   (const char(*)[512])hv, 1);
     }
   }
   rt = find(o, url);
@@ -146,10 +145,9 @@ struct origin *origin_start(void) {
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   pthread_mutex_init(&o->lock, NULL);
-  o->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
-                              MHD_USE_INTERNAL_POLLING_THREAD,
-                          0, NULL, NULL, handle, o, MHD_OPTION_SOCK_ADDR,
-                          &sa, MHD_OPTION_END);
+  o->d = MHD_start_daemon(
+      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
+      NULL, handle, o, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
   if (o->d == NULL)
     abort();
   info = MHD_get_daemon_info(o->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -158,8 +156,12 @@ struct origin *origin_start(void) {
   return o;
 }
 
-int origin_port(const struct origin *o) { return o->port; }
-const char *origin_base(const struct origin *o) { return o->base; }
+int origin_port(const struct origin *o) {
+  return o->port;
+}
+const char *origin_base(const struct origin *o) {
+  return o->base;
+}
 
 void origin_stop(struct origin *o) {
   if (o == NULL)

@@ -168,8 +168,7 @@ struct registry *registry_start(const char *user, const char *pass) {
     if (st == 200 || st == 401)
       return r;
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if ((t1.tv_sec - t0.tv_sec) * 1000 +
-            (t1.tv_nsec - t0.tv_nsec) / 1000000 >
+    if ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >
         REGISTRY_START_TIMEOUT_MS) {
       fprintf(stderr, "registry: not ready after %d ms (log %s)\n",
               REGISTRY_START_TIMEOUT_MS, r->log);
@@ -196,8 +195,12 @@ void registry_stop(struct registry *r) {
   xds_free(r);
 }
 
-const char *registry_host(const struct registry *r) { return r->host; }
-const char *registry_root(const struct registry *r) { return r->root; }
+const char *registry_host(const struct registry *r) {
+  return r->host;
+}
+const char *registry_root(const struct registry *r) {
+  return r->root;
+}
 
 int registry_push_blob(struct registry *r, const char *repo, const void *data,
                        size_t len, char *hex) {
