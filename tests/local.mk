@@ -62,3 +62,13 @@ TESTS += tests/check_protocol
 include $(srcdir)/tests/delivery.mk
 # Native HTTP filter configs from YAML (server/pb/pbyaml.h).
 tests_check_unit_SOURCES += tests/check_pbyaml.c
+
+# The wasmxds program as a user runs it (subcommands, first run, signals):
+# the real binary, like check_e2e.
+check_PROGRAMS += tests/check_app
+tests_check_app_SOURCES = tests/check_app.c \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h
+tests_check_app_CFLAGS = $(TEST_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_app_LDADD = $(TEST_LIBS)
+TESTS += tests/check_app

@@ -8,6 +8,8 @@ XDS_EXT_LIBS = $(GRPC_LIBS) $(PROTOBUFC_LIBS) $(YAML_LIBS) $(JANSSON_LIBS) \
 	$(CURL_LIBS) $(OPENSSL_LIBS) $(MHD_LIBS) $(ZLIB_LIBS) -lpthread -lm
 
 bin_PROGRAMS += wasmxds
-wasmxds_SOURCES = server/app/main.c
+wasmxds_SOURCES = server/app/main.c server/app/cmd.h \
+	server/app/flags.c server/app/flags.h \
+	server/app/cmd_serve.c server/app/cmd_validate.c server/app/cmd_render.c
 wasmxds_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS) $(JANSSON_CFLAGS)
 wasmxds_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)

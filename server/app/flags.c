@@ -1,0 +1,628 @@
+/*
+ * flags.c: parsing of every wasmxds flag into the plain config structs of
+ * flags.h, and the usage texts. Bad values are said on stderr naming the
+ * flag and the value; nothing is started here.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/app/flags.h"
+#include "store/file_watch.h"
+
+void flags_usage_serve(FILE *f) {
+  fprintf(
+      f,
+      "Usage: wasmxds [serve] [OPTION]...\n"
+      "       wasmxds validate PATH|URL [--etcd-* ...]\n"
+      "       wasmxds render --store PATH|URL --node-id ID [OPTION]...\n"
+      "       wasmxds validate --help, wasmxds render --help\n"
+      "Serve WebAssembly HTTP filters to Envoy over xDS (LDS + ECDS).\n"
+      "\n"
+      "  --listen HOST:PORT     address of the xDS gRPC server "
+      "(default " FLAGS_DEFAULT_LISTEN ")\n"
+      "  --store PATH           YAML file or directory of WasmExtension "
+      "and\n"
+      "                         ListenerTemplate documents (required)\n"
+      "  --module-cluster NAME  Envoy cluster through which remote "
+      "modules are\n"
+      "                         fetched (default " ENCODE_DEFAULT_MODULE_CLUSTER
+      ")\n"
+      "  --ecds-fetch-timeout MS  initial_fetch_timeout of each ECDS "
+      "reference;\n"
+      "                         0 (default) waits for the config\n"
+      "  --inline-wasm          put Wasm configs inline in listeners "
+      "instead of\n"
+      "                         ECDS references (every change drains "
+      "listeners)\n"
+      "  --admin-listen HOST:PORT  admin HTTP address "
+      "(default " ADMIN_DEFAULT_LISTEN ")\n"
+      "  --tls-cert FILE        serve xDS over TLS with this PEM "
+      "certificate chain\n"
+      "  --tls-key FILE         and this PEM private key\n"
+      "  --tls-client-ca FILE   require client certificates signed by "
+      "this CA;\n"
+      "                         identity then comes from their "
+      "spiffe:// URI SAN\n"
+      "  --max-streams N        concurrent xDS streams (default 100000)\n"
+      "  --keepalive-ms MS      HTTP/2 keepalive ping interval (default "
+      "60000)\n"
+      "  --drain-ms MS          on SIGTERM, how long streams may take to "
+      "end\n"
+      "                         before they are cancelled (default 5000)\n"
+      "  --debounce-ms MS       coalesce store changes this long "
+      "(default 100)\n"
+      "  --module-cache DIR     where fetched modules are kept "
+      "(default " FLAGS_DEFAULT_MODULE_CACHE ")\n"
+      "  --module-cache-max-bytes N  evict unreferenced modules above "
+      "this size\n"
+      "  --pull-secrets DIR     registry credentials, Docker config.json "
+      "format,\n"
+      "                         one NAME.json per imagePullSecret\n"
+      "  --module-base-url URL  how proxies reach the admin server for "
+      "modules\n"
+      "                         (default http://<--admin-listen>)\n"
+      "  --module-token-secret FILE  secret for private modules' "
+      "capability URLs\n"
+      "  --module-http-direct   let Envoy fetch http(s) modules that "
+      "have a sha256\n"
+      "  --insecure-registries H:P,...  registries reached over plain "
+      "http\n"
+      "  --module-ca-file FILE  CA bundle for https registries and "
+      "origins\n"
+      "  --module-pull-workers N  concurrent pulls (default 4)\n"
+      "  --module-fetch-timeout MS  one pull attempt (default 60000)\n"
+      "  --module-retry-max MS  cap of the retry backoff (default "
+      "300000)\n"
+      "  --module-always-interval S  re-resolve Always modules this "
+      "often\n"
+      "                         (default 300; -1: only on change)\n"
+      "  --module-max-bytes N   largest module (default 64 MiB)\n"
+      "  --module-allow-link-local  allow module URLs on link-local "
+      "addresses\n"
+      "  --no-module-fetch      fetch nothing; oci:// modules get their "
+      "substitute\n"
+      "  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX  an etcd v3 "
+      "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
+      "  --log-level LEVEL      error, warn, info (default) or debug\n"
+      "  -h, --help             print this help and exit\n"
+      "  -V, --version          print the version and exit\n");
+}
+
+void flags_usage_validate(FILE *f) {
+  fprintf(f, "Usage: wasmxds validate PATH|URL [--etcd-* ...]\n"
+             "Loads a store (a YAML file or directory, or an etcd:// URL) "
+             "exactly as the\n"
+             "server does, prints every problem and a summary, and exits 1 "
+             "when there is\n"
+             "an error (0 otherwise, 2 on a usage error).\n"
+             "\n" ETCD_CONFIG_FLAGS_HELP
+             "  -h, --help                print this help and exit\n");
+}
+
+void flags_usage_render(FILE *f) {
+  fprintf(f,
+          "Usage: wasmxds render --store PATH|URL --node-id ID [OPTION]...\n"
+          "Prints, as JSON, what the proxy described by --node-id, --cluster "
+          "and\n"
+          "--metadata would receive, and why each extension is in or out.\n"
+          "\n"
+          "  --store PATH|URL       the store, as for serve (required)\n"
+          "  --node-id ID           the proxy's node id (required)\n"
+          "  --cluster NAME         the proxy's node cluster\n"
+          "  --metadata KEY=VALUE   a node metadata field (repeatable); VALUE "
+          "may be a\n"
+          "                         JSON object of strings (for "
+          "wasmxds.labels)\n"
+          "  --dump-dir DIR         also write the exact bytes of each "
+          "resource there\n"
+          "  --fetch-modules        resolve modules as the server would (and "
+          "wait)\n"
+          "  --module-cluster NAME, --ecds-fetch-timeout MS, --inline-wasm, "
+          "the\n"
+          "  --module-* flags and the --etcd-* flags: as for serve (wasmxds "
+          "--help)\n"
+          "  -h, --help             print this help and exit\n");
+}
+
+enum {
+  OPT_LISTEN = 256,
+  OPT_STORE,
+  OPT_LOG_LEVEL,
+  OPT_MODULE_CLUSTER,
+  OPT_ECDS_FETCH_TIMEOUT,
+  OPT_INLINE_WASM,
+  OPT_ADMIN_LISTEN,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_TLS_CLIENT_CA,
+  OPT_MAX_STREAMS,
+  OPT_KEEPALIVE_MS,
+  OPT_DRAIN_MS,
+  OPT_DEBOUNCE_MS,
+  OPT_MODULE_CACHE,
+  OPT_MODULE_CACHE_MAX,
+  OPT_PULL_SECRETS,
+  OPT_MODULE_BASE_URL,
+  OPT_MODULE_TOKEN_SECRET,
+  OPT_MODULE_DIRECT,
+  OPT_INSECURE_REGISTRY,
+  OPT_MODULE_PULL_INTERVAL,
+  OPT_MODULE_ALLOW_LINK_LOCAL,
+  OPT_NO_MODULE_FETCH,
+  OPT_MODULE_CA_FILE,
+  OPT_MODULE_WORKERS,
+  OPT_MODULE_FETCH_TIMEOUT,
+  OPT_MODULE_RETRY_MAX,
+  OPT_MODULE_MAX_BYTES,
+  OPT_ETCD, /* etcd-* flags, handed to etcd_config_set_flag by name */
+  OPT_NODE_ID,
+  OPT_CLUSTER,
+  OPT_METADATA,
+  OPT_DUMP_DIR,
+  OPT_FETCH_MODULES /* render: resolve modules as the server would */
+};
+
+/* The module-fetching flags (module_flag()), for serve and render. */
+#define MODULE_LONG_OPTS                                                       \
+  {"module-cache", required_argument, NULL, OPT_MODULE_CACHE},                 \
+      {"module-cache-max-bytes", required_argument, NULL,                      \
+       OPT_MODULE_CACHE_MAX},                                                  \
+      {"pull-secrets", required_argument, NULL, OPT_PULL_SECRETS},             \
+      {"module-base-url", required_argument, NULL, OPT_MODULE_BASE_URL},       \
+      {"module-token-secret", required_argument, NULL,                         \
+       OPT_MODULE_TOKEN_SECRET},                                               \
+      {"module-http-direct", no_argument, NULL, OPT_MODULE_DIRECT},            \
+      {"insecure-registries", required_argument, NULL, OPT_INSECURE_REGISTRY}, \
+      {"module-always-interval", required_argument, NULL,                      \
+       OPT_MODULE_PULL_INTERVAL},                                              \
+      {"module-ca-file", required_argument, NULL, OPT_MODULE_CA_FILE},         \
+      {"module-pull-workers", required_argument, NULL, OPT_MODULE_WORKERS},    \
+      {"module-fetch-timeout", required_argument, NULL,                        \
+       OPT_MODULE_FETCH_TIMEOUT},                                              \
+      {"module-retry-max", required_argument, NULL, OPT_MODULE_RETRY_MAX},     \
+      {"module-max-bytes", required_argument, NULL, OPT_MODULE_MAX_BYTES},     \
+      {"module-allow-link-local", no_argument, NULL,                           \
+       OPT_MODULE_ALLOW_LINK_LOCAL},                                           \
+  {                                                                            \
+    "no-module-fetch", no_argument, NULL, OPT_NO_MODULE_FETCH                  \
+  }
+
+/* The --etcd-* flags. */
+#define ETCD_LONG_OPTS                                                         \
+  {"etcd-user", required_argument, NULL, OPT_ETCD},                            \
+      {"etcd-password-file", required_argument, NULL, OPT_ETCD},               \
+      {"etcd-ca", required_argument, NULL, OPT_ETCD},                          \
+      {"etcd-cert", required_argument, NULL, OPT_ETCD},                        \
+      {"etcd-key", required_argument, NULL, OPT_ETCD}, {                       \
+    "etcd-debounce", required_argument, NULL, OPT_ETCD                         \
+  }
+
+/* The flags that shape the encoded resources, for serve and render. */
+#define ENCODE_LONG_OPTS                                                       \
+  {"module-cluster", required_argument, NULL, OPT_MODULE_CLUSTER},             \
+      {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT}, \
+  {                                                                            \
+    "inline-wasm", no_argument, NULL, OPT_INLINE_WASM                          \
+  }
+
+static int parse_ms(const char *flag, const char *s, uint32_t *out) {
+  char *end;
+  unsigned long v;
+
+  errno = 0;
+  v = strtoul(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v > 86400000UL) {
+    fprintf(stderr,
+            "wasmxds: %s: \"%s\" is not a number of milliseconds "
+            "between 0 and 86400000\n",
+            flag, s);
+    return -1;
+  }
+  *out = (uint32_t)v;
+  return 0;
+}
+
+static int parse_int_flag(const char *flag, const char *s, long min, long max,
+                          int *out) {
+  char *end;
+  long v;
+
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+    fprintf(stderr,
+            "wasmxds: %s: \"%s\" is not a whole number between %ld "
+            "and %ld\n",
+            flag, s, min, max);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+static void module_flags_init(struct module_flags *m) {
+  memset(m, 0, sizeof(*m));
+  m->delivery.cache_dir = FLAGS_DEFAULT_MODULE_CACHE;
+  m->fetch = 1;
+}
+
+/*
+ * The module-fetching flags (serve and render): c is the option's code,
+ * arg its value. Returns 1 when c is one of them (applied to m), 0 when it
+ * is not, -1 on a bad value (said on stderr).
+ */
+static int module_flag(int c, char *arg, struct module_flags *m) {
+  struct delivery_config *d = &m->delivery;
+
+  switch (c) {
+  case OPT_MODULE_CACHE:
+    d->cache_dir = arg;
+    return 1;
+  case OPT_MODULE_CACHE_MAX: {
+    char *end;
+    errno = 0;
+    d->cache_max_bytes = strtoull(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0') {
+      fprintf(stderr,
+              "wasmxds: --module-cache-max-bytes: \"%s\" is not a "
+              "number of bytes\n",
+              arg);
+      return -1;
+    }
+    return 1;
+  }
+  case OPT_PULL_SECRETS:
+    d->pull_secrets_dir = arg;
+    return 1;
+  case OPT_MODULE_BASE_URL:
+    if (strncmp(arg, "http://", 7) != 0 && strncmp(arg, "https://", 8) != 0) {
+      fprintf(stderr,
+              "wasmxds: --module-base-url: \"%s\" must start "
+              "with http:// or https://\n",
+              arg);
+      return -1;
+    }
+    d->base_url = arg;
+    return 1;
+  case OPT_MODULE_TOKEN_SECRET:
+    d->token_secret_file = arg;
+    return 1;
+  case OPT_MODULE_DIRECT:
+    d->direct = 1;
+    return 1;
+  case OPT_INSECURE_REGISTRY: {
+    /* A comma-separated list; the flag may repeat. */
+    char *save = NULL;
+    for (char *h = strtok_r(arg, ",", &save); h != NULL;
+         h = strtok_r(NULL, ",", &save)) {
+      if (m->n_insecure == FLAGS_MAX_INSECURE_REGISTRIES) {
+        fprintf(stderr, "wasmxds: more than %d insecure registries\n",
+                FLAGS_MAX_INSECURE_REGISTRIES);
+        return -1;
+      }
+      m->insecure[m->n_insecure++] = h;
+    }
+    d->insecure_registries = m->insecure;
+    return 1;
+  }
+  case OPT_MODULE_PULL_INTERVAL: {
+    int v;
+    if (parse_int_flag("--module-always-interval", arg, -1, 86400 * 30, &v) < 0)
+      return -1;
+    d->always_interval_s = v;
+    return 1;
+  }
+  case OPT_MODULE_CA_FILE:
+    d->ca_file = arg;
+    return 1;
+  case OPT_MODULE_WORKERS:
+    if (parse_int_flag("--module-pull-workers", arg, 1, 64, &d->workers) < 0)
+      return -1;
+    return 1;
+  case OPT_MODULE_FETCH_TIMEOUT: {
+    int v;
+    if (parse_int_flag("--module-fetch-timeout", arg, 100, 3600000, &v) < 0)
+      return -1;
+    d->fetch_timeout_ms = v;
+    return 1;
+  }
+  case OPT_MODULE_RETRY_MAX: {
+    int v;
+    if (parse_int_flag("--module-retry-max", arg, 1000, 86400000, &v) < 0)
+      return -1;
+    d->backoff_max_ms = v;
+    return 1;
+  }
+  case OPT_MODULE_MAX_BYTES: {
+    int v;
+    if (parse_int_flag("--module-max-bytes", arg, 1024, 1 << 30, &v) < 0)
+      return -1;
+    d->max_module_bytes = (size_t)v;
+    return 1;
+  }
+  case OPT_MODULE_ALLOW_LINK_LOCAL:
+    d->allow_link_local = 1;
+    return 1;
+  case OPT_NO_MODULE_FETCH:
+    m->fetch = 0;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* The encoding flags (serve and render), as module_flag(). */
+static int encode_flag(int c, char *arg, struct encode_opts *o) {
+  switch (c) {
+  case OPT_MODULE_CLUSTER:
+    if (arg[0] == '\0') {
+      fprintf(stderr, "wasmxds: --module-cluster: must not be empty\n");
+      return -1;
+    }
+    o->module_cluster = arg;
+    return 1;
+  case OPT_ECDS_FETCH_TIMEOUT:
+    return parse_ms("--ecds-fetch-timeout", arg, &o->ecds_fetch_timeout_ms) < 0
+               ? -1
+               : 1;
+  case OPT_INLINE_WASM:
+    o->inline_wasm = 1;
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* An --etcd-* flag by its long name; -1 on a bad value (said). */
+static int etcd_flag(struct etcd_config *e, const char *name, char *arg) {
+  struct xds_err err = {0, ""};
+
+  if (etcd_config_set_flag(e, name, arg, &err) < 0) {
+    fprintf(stderr, "wasmxds: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
+  static const struct option opts[] = {
+      {"listen", required_argument, NULL, OPT_LISTEN},
+      {"store", required_argument, NULL, OPT_STORE},
+      {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+      {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+      {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+      {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+      {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+      {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
+      {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
+      {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
+      {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
+      ENCODE_LONG_OPTS,
+      MODULE_LONG_OPTS,
+      ETCD_LONG_OPTS,
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0}};
+  int c, index, r;
+
+  memset(cfg, 0, sizeof(*cfg));
+  etcd_config_init(&cfg->etcd);
+  cfg->debounce_ms = FILE_WATCH_DEFAULT_DEBOUNCE_MS;
+  cfg->log_level = xds_log_get_level();
+  cfg->server.listen = FLAGS_DEFAULT_LISTEN;
+  cfg->admin.listen = ADMIN_DEFAULT_LISTEN;
+  encode_opts_default(&cfg->encode);
+  module_flags_init(&cfg->modules);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "hV", opts, &index)) != -1) {
+    switch (c) {
+    case OPT_LISTEN:
+      cfg->server.listen = optarg;
+      break;
+    case OPT_STORE:
+      cfg->store = optarg;
+      break;
+    case OPT_ETCD:
+      if (strcmp(opts[index].name, "etcd-debounce") == 0)
+        cfg->etcd_debounce_given = 1;
+      if (etcd_flag(&cfg->etcd, opts[index].name, optarg) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_LOG_LEVEL:
+      if (xds_log_parse_level(optarg, &cfg->log_level) < 0) {
+        fprintf(stderr,
+                "wasmxds: --log-level: \"%s\" is not one of error, "
+                "warn, info, debug\n",
+                optarg);
+        return FLAGS_ERROR;
+      }
+      break;
+    case OPT_ADMIN_LISTEN:
+      cfg->admin.listen = optarg;
+      break;
+    case OPT_TLS_CERT:
+      cfg->server.tls_cert = optarg;
+      break;
+    case OPT_TLS_KEY:
+      cfg->server.tls_key = optarg;
+      break;
+    case OPT_TLS_CLIENT_CA:
+      cfg->server.tls_client_ca = optarg;
+      break;
+    case OPT_MAX_STREAMS:
+      if (parse_int_flag("--max-streams", optarg, 1, 10000000,
+                         &cfg->server.max_streams) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_KEEPALIVE_MS:
+      if (parse_int_flag("--keepalive-ms", optarg, 1000, 86400000,
+                         &cfg->server.keepalive_ms) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_DRAIN_MS:
+      if (parse_int_flag("--drain-ms", optarg, 1, 3600000,
+                         &cfg->server.drain_ms) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_DEBOUNCE_MS:
+      if (parse_int_flag("--debounce-ms", optarg, 0, FILE_WATCH_MAX_DEBOUNCE_MS,
+                         &cfg->debounce_ms) < 0)
+        return FLAGS_ERROR;
+      break;
+    case 'h':
+      flags_usage_serve(stdout);
+      return FLAGS_EXIT;
+    case 'V':
+      printf("wasmxds %s\n", PACKAGE_VERSION);
+      return FLAGS_EXIT;
+    default:
+      r = encode_flag(c, optarg, &cfg->encode);
+      if (r == 0)
+        r = module_flag(c, optarg, &cfg->modules);
+      if (r < 0)
+        return FLAGS_ERROR;
+      if (r == 0) {
+        flags_usage_serve(stderr);
+        return FLAGS_ERROR;
+      }
+      break;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "wasmxds: unexpected argument \"%s\"\n", argv[optind]);
+    flags_usage_serve(stderr);
+    return FLAGS_ERROR;
+  }
+  if (cfg->store == NULL) {
+    fprintf(stderr, "wasmxds: --store PATH is required\n");
+    flags_usage_serve(stderr);
+    return FLAGS_ERROR;
+  }
+  return FLAGS_RUN;
+}
+
+void flags_serve_cleanup(struct serve_config *cfg) {
+  etcd_config_cleanup(&cfg->etcd);
+}
+
+int flags_parse_validate(int argc, char **argv, struct validate_config *cfg) {
+  static const struct option opts[] = {
+      ETCD_LONG_OPTS, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+  int c, index;
+
+  memset(cfg, 0, sizeof(*cfg));
+  etcd_config_init(&cfg->etcd);
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, &index)) != -1) {
+    switch (c) {
+    case 'h':
+      flags_usage_validate(stdout);
+      return FLAGS_EXIT;
+    case OPT_ETCD:
+      if (etcd_flag(&cfg->etcd, opts[index].name, optarg) < 0)
+        goto usage;
+      break;
+    default:
+      goto usage;
+    }
+  }
+  if (argc - optind != 1)
+    goto usage;
+  cfg->store = argv[optind];
+  return FLAGS_RUN;
+usage:
+  flags_usage_validate(stderr);
+  return FLAGS_ERROR;
+}
+
+void flags_validate_cleanup(struct validate_config *cfg) {
+  etcd_config_cleanup(&cfg->etcd);
+}
+
+int flags_parse_render(int argc, char **argv, struct render_config *cfg) {
+  static const struct option opts[] = {
+      {"store", required_argument, NULL, OPT_STORE},
+      {"node-id", required_argument, NULL, OPT_NODE_ID},
+      {"cluster", required_argument, NULL, OPT_CLUSTER},
+      {"metadata", required_argument, NULL, OPT_METADATA},
+      {"dump-dir", required_argument, NULL, OPT_DUMP_DIR},
+      {"fetch-modules", no_argument, NULL, OPT_FETCH_MODULES},
+      ENCODE_LONG_OPTS,
+      ETCD_LONG_OPTS,
+      MODULE_LONG_OPTS,
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  int c, index, r;
+
+  memset(cfg, 0, sizeof(*cfg));
+  etcd_config_init(&cfg->etcd);
+  encode_opts_default(&cfg->encode);
+  module_flags_init(&cfg->modules);
+  cfg->modules.delivery.base_url = "http://" ADMIN_DEFAULT_LISTEN;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "h", opts, &index)) != -1) {
+    switch (c) {
+    case 'h':
+      flags_usage_render(stdout);
+      return FLAGS_EXIT;
+    case OPT_STORE:
+      cfg->store = optarg;
+      break;
+    case OPT_ETCD:
+      if (etcd_flag(&cfg->etcd, opts[index].name, optarg) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_NODE_ID:
+      cfg->node_id = optarg;
+      break;
+    case OPT_CLUSTER:
+      cfg->cluster = optarg;
+      break;
+    case OPT_METADATA:
+      if (cfg->n_metadata == FLAGS_MAX_METADATA) {
+        fprintf(stderr, "wasmxds render: more than %d --metadata flags\n",
+                FLAGS_MAX_METADATA);
+        return FLAGS_ERROR;
+      }
+      cfg->metadata[cfg->n_metadata++] = optarg;
+      break;
+    case OPT_DUMP_DIR:
+      cfg->dump_dir = optarg;
+      break;
+    case OPT_FETCH_MODULES:
+      cfg->fetch_modules = 1;
+      break;
+    default:
+      r = encode_flag(c, optarg, &cfg->encode);
+      if (r == 0)
+        r = module_flag(c, optarg, &cfg->modules);
+      if (r < 0)
+        return FLAGS_ERROR;
+      if (r == 0) {
+        flags_usage_render(stderr);
+        return FLAGS_ERROR;
+      }
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "wasmxds render: unexpected argument \"%s\"\n",
+            argv[optind]);
+    flags_usage_render(stderr);
+    return FLAGS_ERROR;
+  }
+  if (cfg->store == NULL || cfg->node_id == NULL) {
+    fprintf(stderr, "wasmxds render: --store and --node-id are required\n");
+    flags_usage_render(stderr);
+    return FLAGS_ERROR;
+  }
+  return FLAGS_RUN;
+}
+
+void flags_render_cleanup(struct render_config *cfg) {
+  etcd_config_cleanup(&cfg->etcd);
+}
