@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "server/ads/ads.h"
+#include "server/ads/ads_impl.h"
 #include "base/intern.h"
 #include "base/log.h"
 #include "server/compose/encode.h"

@@ -60,83 +60,8 @@ enum ads_type { ADS_T_LDS = 0, ADS_T_ECDS = 1, ADS_T_N = 2 };
 /* Longest NACK error detail kept. */
 #define ADS_NACK_ERROR_MAX 4096
 
-/* Where one resource stands with this proxy. */
-enum ads_res_state {
-  ADS_RES_PENDING = 0, /* sent, not yet acknowledged */
-  ADS_RES_ACKED = 1,
-  ADS_RES_NACKED = 2,
-  ADS_RES_CLIENT = 3 /* the proxy said it has it (reconnect) */
-};
-
-/* Per resource the proxy has or was sent (values of ads_type_state.sent,
- * whose key is name). */
-struct ads_res {
-  const char *name;              /* interned (base/intern.h), owned */
-  char version[VERSION_LEN + 1]; /* last sent (or reported by the proxy) */
-  char acked[VERSION_LEN + 1];   /* last acknowledged, "" if none */
-  uint64_t nonce;                /* response that carried version */
-  enum ads_res_state state;
-};
-
-struct ads_type_state {
-  int requested;  /* a valid request of this type was seen */
-  int ever_named; /* SotW: some request named resources */
-  int wildcard;
-  const char **names; /* sorted, unique explicitly subscribed names, each
-                         interned (base/intern.h) and owned */
-  size_t n_names;
-  char nonce[24];                     /* last nonce sent, "" before the first */
-  char sent_version[VERSION_LEN + 1]; /* version_info (SotW) or
-                                         system_version_info (delta) */
-  char acked_version[VERSION_LEN + 1];
-  char *nack_error;         /* error_detail.message of the last NACK */
-  int sent_once;            /* a response of this type went out, or the proxy
-                               reconnected already holding the current state */
-  int must_answer;          /* a response is owed even if it carries nothing
-                               new: delta's first request; SotW LDS whose
-                               subscription changed */
-  struct xds_map *sent;     /* name -> struct ads_res (keys borrowed from
-                               the values) */
-  struct xds_map *absent;   /* delta: names reported as not existing */
-  const char **owe_removed; /* delta: names unsubscribed under wildcard
-                               that it does not cover, to be answered in
-                               removed_resources (interned, owned) */
-  size_t n_owe_removed;
-  uint64_t acks, nacks;
-};
-
-/* A type wasmxds does not serve, asked for on this stream. */
-struct ads_other_type {
-  char *type_url;
-  char nonce[24];
-  int answered;
-  int report_absent;   /* delta: names are answered as removed */
-  const char **absent; /* delta: names subscribed since the last answer,
-                          to report in removed_resources (interned) */
-  size_t n_absent;
-};
-
-struct ads_stream {
-  enum ads_service svc;
-  enum ads_mode mode;
-  char *peer; /* transport peer, for logs */
-  /* Identity fixed by transport security (mTLS), or NULL: the node's
-   * metadata must then agree with it. Not owned. */
-  const struct proxy_id *verified;
-  int has_node;
-  struct proxy_id pid;
-  struct snapshot *snap;       /* reference held while the stream lives */
-  const struct xds_class *cls; /* view of snap for pid */
-  struct ads_type_state t[ADS_T_N];
-  struct ads_other_type other[ADS_OTHER_TYPES_MAX];
-  size_t n_other;
-  struct xds_map *refused; /* names refused and logged once */
-  uint64_t nonce_seq;
-  uint64_t responses, resources_sent;
-  long long connected_ms; /* wall clock (ms since the epoch) at init */
-  int last_type;          /* type of the last response: ADS_T_*, or -1 */
-  size_t last_resources;  /* resources in it */
-};
+/* One stream's protocol state; opaque (server/ads/ads_impl.h). */
+struct ads_stream;
 
 /* A response's part shared by every stream of a class (SotW LDS): bytes
  * owned by snap, to send before the stream's own bytes. */
@@ -158,11 +83,35 @@ struct ads_close {
 #define ADS_STATUS_RESOURCE_EXHAUSTED 8
 #define ADS_STATUS_INTERNAL 13
 
-/* Initializes caller-owned storage. peer is copied (may be NULL). Returns
- * 0 or XDS_ENOMEM. */
-int ads_stream_init(struct ads_stream *s, enum ads_service svc,
-                    enum ads_mode mode, const char *peer);
-void ads_stream_cleanup(struct ads_stream *s);
+/* A new stream of the given service and protocol; peer (the transport's
+ * name for the client, for logs) is copied and may be NULL. Returns 0 with
+ * *out set, or XDS_ENOMEM (*out NULL). */
+int ads_stream_new(enum ads_service svc, enum ads_mode mode, const char *peer,
+                   struct ads_stream **out);
+/* Frees the stream and what it holds (its snapshot reference, interned
+ * names). NULL: no-op. */
+void ads_stream_free(struct ads_stream *s);
+
+/* With mutual TLS: the identity the client certificate proves, which the
+ * node's metadata must then agree with. Borrowed: v must outlive the
+ * stream. Call before the first request. */
+void ads_stream_set_verified(struct ads_stream *s, const struct proxy_id *v);
+
+/* The peer given at creation (never NULL). */
+const char *ads_stream_peer(const struct ads_stream *s);
+/* The node id of the proxy, or NULL before its first request with a node
+ * was accepted (the stream is then not yet a proxy). */
+const char *ads_stream_node_id(const struct ads_stream *s);
+enum ads_mode ads_stream_mode(const struct ads_stream *s);
+
+/* Counters of a stream, for the transport's metrics and logs. */
+struct ads_counts {
+  uint64_t responses;                     /* responses written */
+  uint64_t acks[ADS_T_N], nacks[ADS_T_N]; /* per served type */
+  int last_type;         /* type of the last response: ADS_T_*, or -1 */
+  size_t last_resources; /* resources in it */
+};
+void ads_stream_counts(const struct ads_stream *s, struct ads_counts *out);
 
 /*
  * Applies one SotW request. snap is the current snapshot (borrowed; the

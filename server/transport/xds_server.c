@@ -107,7 +107,7 @@ struct stream {
   gpr_timespec push_since; /* publication of the snapshot that caused the
                               message in flight; tv_sec 0: a request did */
   int pushing;             /* set while after_events pumps */
-  struct ads_stream ads;
+  struct ads_stream *ads;  /* the protocol state (owned) */
 };
 
 struct xds_server {
@@ -403,7 +403,8 @@ static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
   grpc_call_error ce = grpc_call_start_batch(st->call, ops, n, tag, NULL);
 
   if (ce != GRPC_CALL_OK) {
-    XDS_LOGE("stream %s: grpc_call_start_batch failed (%d)", st->ads.peer, ce);
+    XDS_LOGE("stream %s: grpc_call_start_batch failed (%d)",
+             ads_stream_peer(st->ads), ce);
     return XDS_EIO;
   }
   st->outstanding++;
@@ -486,23 +487,30 @@ static int stats_type(int ads_type) {
                                   : STATS_T_OTHER;
 }
 
+/* The stream's node id for logs, or its peer before it has one. */
+static const char *stream_name(const struct stream *st) {
+  const char *node = ads_stream_node_id(st->ads);
+
+  return node != NULL ? node : ads_stream_peer(st->ads);
+}
+
 /* Sends the next response the stream owes, if no send is in flight. */
 static void stream_pump(struct stream *st) {
   struct xds_server *s = st->server;
   struct ads_shared shared;
   grpc_slice slices[2];
   size_t n = 0;
+  struct ads_counts c;
   grpc_op op;
   int rc;
 
   if (st->sending || st->closing || st->kind == STREAM_UNIMPLEMENTED)
     return;
-  rc = ads_stream_next_response(&st->ads, &s->out, &shared);
+  rc = ads_stream_next_response(st->ads, &s->out, &shared);
   if (rc == 0)
     return;
   if (rc < 0) {
-    XDS_LOGE("node %s: cannot build a response: %s",
-             st->ads.has_node ? st->ads.pid.node_id : st->ads.peer,
+    XDS_LOGE("node %s: cannot build a response: %s", stream_name(st),
              xds_strerror(rc));
     stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                  "the response does not fit the message size limit");
@@ -531,12 +539,17 @@ static void stream_pump(struct stream *st) {
   st->sending = 1;
   st->push_since =
       st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
-  atomic_fetch_add(&s->stats->responses[stats_type(st->ads.last_type)], 1);
-  atomic_fetch_add(&s->stats->resources_sent[stats_type(st->ads.last_type)],
-                   st->ads.last_resources);
+  ads_stream_counts(st->ads, &c);
+  atomic_fetch_add(&s->stats->responses[stats_type(c.last_type)], 1);
+  atomic_fetch_add(&s->stats->resources_sent[stats_type(c.last_type)],
+                   c.last_resources);
 }
 
 static void stream_free(struct xds_server *s, struct stream *st) {
+  const char *node = ads_stream_node_id(st->ads);
+  struct ads_counts c;
+
+  ads_stream_counts(st->ads, &c);
   if (st->prev != NULL)
     st->prev->next = st->next;
   else
@@ -544,22 +557,20 @@ static void stream_free(struct xds_server *s, struct stream *st) {
   if (st->next != NULL)
     st->next->prev = st->prev;
   s->n_streams--;
-  if (st->ads.has_node)
+  if (node != NULL)
     XDS_LOGI("proxy disconnected: node %s (%llu responses, %llu ACKs, "
              "%llu NACKs)",
-             st->ads.pid.node_id, (unsigned long long)st->ads.responses,
-             (unsigned long long)(st->ads.t[ADS_T_LDS].acks +
-                                  st->ads.t[ADS_T_ECDS].acks),
-             (unsigned long long)(st->ads.t[ADS_T_LDS].nacks +
-                                  st->ads.t[ADS_T_ECDS].nacks));
+             node, (unsigned long long)c.responses,
+             (unsigned long long)(c.acks[ADS_T_LDS] + c.acks[ADS_T_ECDS]),
+             (unsigned long long)(c.nacks[ADS_T_LDS] + c.nacks[ADS_T_ECDS]));
   atomic_fetch_sub(&s->n_streams_now, 1);
-  if (st->ads.has_node)
+  if (node != NULL)
     atomic_fetch_sub(&s->n_proxies_now, 1);
   if (st->stats_kind >= 0)
     atomic_fetch_sub(&s->stats->streams[st->stats_kind], 1);
   if (st->counted_proxy)
     atomic_fetch_sub(&s->stats->proxies, 1);
-  ads_stream_cleanup(&st->ads);
+  ads_stream_free(st->ads);
   proxy_id_cleanup(&st->verified);
   if (st->recv_buf != NULL)
     grpc_byte_buffer_destroy(st->recv_buf);
@@ -601,7 +612,7 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
     return -1;
   }
   st->has_verified = 1;
-  st->ads.verified = &st->verified;
+  ads_stream_set_verified(st->ads, &st->verified);
   return 0;
 }
 
@@ -626,7 +637,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   }
   st = xds_calloc(1, sizeof(*st));
   peer = grpc_call_get_peer(slot->call);
-  if (st == NULL || ads_stream_init(&st->ads, svc, mode, peer) < 0) {
+  if (st == NULL || ads_stream_new(svc, mode, peer, &st->ads) < 0) {
     XDS_LOGE("out of memory accepting a stream from %s", peer);
     xds_free(st);
     grpc_call_cancel_with_status(slot->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -707,7 +718,7 @@ done:
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
-  uint64_t acks[ADS_T_N], nacks[ADS_T_N];
+  struct ads_counts before, after;
   int rc, had_node;
   grpc_byte_buffer_reader reader;
   struct ads_close close;
@@ -732,7 +743,7 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(st->recv_buf);
   st->recv_buf = NULL;
-  if (st->ads.mode == ADS_DELTA) {
+  if (ads_stream_mode(st->ads) == ADS_DELTA) {
     dreq = envoy__service__discovery__v3__delta_discovery_request__unpack(
         NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
     ok = dreq != NULL;
@@ -743,37 +754,38 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   }
   grpc_slice_unref(slice);
   if (!ok) {
+    int delta = ads_stream_mode(st->ads) == ADS_DELTA;
+    const char *node = ads_stream_node_id(st->ads);
+
     XDS_LOGW("stream from %s (node %s): malformed %sDiscoveryRequest; closing",
-             st->ads.peer, st->ads.has_node ? st->ads.pid.node_id : "unknown",
-             st->ads.mode == ADS_DELTA ? "Delta" : "");
+             ads_stream_peer(st->ads), node != NULL ? node : "unknown",
+             delta ? "Delta" : "");
     stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
-                 st->ads.mode == ADS_DELTA ? "malformed DeltaDiscoveryRequest"
-                                           : "malformed DiscoveryRequest");
+                 delta ? "malformed DeltaDiscoveryRequest"
+                       : "malformed DiscoveryRequest");
     return;
   }
-  had_node = st->ads.has_node;
-  for (int i = 0; i < ADS_T_N; i++) {
-    acks[i] = st->ads.t[i].acks;
-    nacks[i] = st->ads.t[i].nacks;
-  }
+  had_node = ads_stream_node_id(st->ads) != NULL;
+  ads_stream_counts(st->ads, &before);
   if (dreq != NULL) {
-    rc = ads_stream_on_delta_request(&st->ads, dreq, s->current, &close);
+    rc = ads_stream_on_delta_request(st->ads, dreq, s->current, &close);
     envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
                                                                           NULL);
   } else {
-    rc = ads_stream_on_request(&st->ads, req, s->current, &close);
+    rc = ads_stream_on_request(st->ads, req, s->current, &close);
     envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
   }
-  if (!had_node && st->ads.has_node) {
+  if (!had_node && ads_stream_node_id(st->ads) != NULL) {
     atomic_fetch_add(&s->n_proxies_now, 1);
     atomic_fetch_add(&s->stats->proxies, 1);
     st->counted_proxy = 1;
   }
+  ads_stream_counts(st->ads, &after);
   for (int i = 0; i < ADS_T_N; i++) {
     atomic_fetch_add(&s->stats->acks[stats_type(i)],
-                     st->ads.t[i].acks - acks[i]);
+                     after.acks[i] - before.acks[i]);
     atomic_fetch_add(&s->stats->nacks[stats_type(i)],
-                     st->ads.t[i].nacks - nacks[i]);
+                     after.nacks[i] - before.nacks[i]);
   }
   if (rc < 0) {
     stream_close(st, (grpc_status_code)close.code, close.msg);
@@ -889,13 +901,13 @@ static void answer_status(struct xds_server *s) {
   arr = json_array();
   for (struct stream *st = s->streams; arr != NULL && st != NULL;
        st = st->next) {
+    const char *node = ads_stream_node_id(st->ads);
     json_t *one;
-    if (!st->ads.has_node || st->kind != STREAM_XDS)
+    if (node == NULL || st->kind != STREAM_XDS)
       continue;
-    if (s->status_node != NULL &&
-        strcmp(st->ads.pid.node_id, s->status_node) != 0)
+    if (s->status_node != NULL && strcmp(node, s->status_node) != 0)
       continue;
-    one = ads_stream_status(&st->ads);
+    one = ads_stream_status(st->ads);
     if (one == NULL || json_array_append_new(arr, one) < 0) {
       json_decref(arr);
       arr = NULL;
@@ -992,7 +1004,7 @@ static void after_events(struct xds_server *s) {
       struct ads_close close;
       if (st->closing)
         continue;
-      if (ads_stream_on_snapshot(&st->ads, snap, &close) < 0) {
+      if (ads_stream_on_snapshot(st->ads, snap, &close) < 0) {
         stream_close(st, (grpc_status_code)close.code, close.msg);
         continue;
       }

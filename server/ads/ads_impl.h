@@ -1,0 +1,228 @@
+/*
+ * ads_impl.h: what the files of the ADS core share, private to
+ * server/ads/ (and to its offline tests, which may look inside a stream).
+ *
+ * The core is split by job:
+ *   ads.c         stream lifecycle, accessors, request dispatch (identity,
+ *                 then type), ACK/NACK tracking;
+ *   ads_node.c    who the proxy is: node identity, the certificate check,
+ *                 the proxy's class in the snapshot;
+ *   ads_sub.c     what the proxy is subscribed to and what it has;
+ *   ads_sotw.c    state-of-the-world requests and responses;
+ *   ads_delta.c   incremental requests and responses;
+ *   ads_other.c   types wasmxds does not serve;
+ *   ads_resp.c    what every response needs (nonce, version, owed set) and
+ *                 which response goes next;
+ *   ads_status.c  the stream's JSON status for the admin pages.
+ *
+ * Threads: all of it runs on the thread that owns the stream.
+ */
+#ifndef XDS_ADS_IMPL_H
+#define XDS_ADS_IMPL_H
+
+#include "server/ads/ads.h"
+
+#include "google/rpc/status.pb-c.h"
+
+/* Where one resource stands with this proxy. */
+enum ads_res_state {
+  ADS_RES_PENDING = 0, /* sent, not yet acknowledged */
+  ADS_RES_ACKED = 1,
+  ADS_RES_NACKED = 2,
+  ADS_RES_CLIENT = 3 /* the proxy said it has it (reconnect) */
+};
+
+/* Per resource the proxy has or was sent (values of ads_type_state.sent,
+ * whose key is name). */
+struct ads_res {
+  const char *name;              /* interned (base/intern.h), owned */
+  char version[VERSION_LEN + 1]; /* last sent (or reported by the proxy) */
+  char acked[VERSION_LEN + 1];   /* last acknowledged, "" if none */
+  uint64_t nonce;                /* response that carried version */
+  enum ads_res_state state;
+};
+
+struct ads_type_state {
+  int requested;  /* a valid request of this type was seen */
+  int ever_named; /* SotW: some request named resources */
+  int wildcard;
+  const char **names; /* sorted, unique explicitly subscribed names, each
+                         interned (base/intern.h) and owned */
+  size_t n_names;
+  char nonce[24];                     /* last nonce sent, "" before the first */
+  char sent_version[VERSION_LEN + 1]; /* version_info (SotW) or
+                                         system_version_info (delta) */
+  char acked_version[VERSION_LEN + 1];
+  char *nack_error;         /* error_detail.message of the last NACK */
+  int sent_once;            /* a response of this type went out, or the proxy
+                               reconnected already holding the current state */
+  int must_answer;          /* a response is owed even if it carries nothing
+                               new: delta's first request; SotW LDS whose
+                               subscription changed */
+  struct xds_map *sent;     /* name -> struct ads_res (keys borrowed from
+                               the values) */
+  struct xds_map *absent;   /* delta: names reported as not existing */
+  const char **owe_removed; /* delta: names unsubscribed under wildcard
+                               that it does not cover, to be answered in
+                               removed_resources (interned, owned) */
+  size_t n_owe_removed;
+  uint64_t acks, nacks;
+};
+
+/* A type wasmxds does not serve, asked for on this stream. */
+struct ads_other_type {
+  char *type_url;
+  char nonce[24];
+  int answered;
+  int report_absent;   /* delta: names are answered as removed */
+  const char **absent; /* delta: names subscribed since the last answer,
+                          to report in removed_resources (interned) */
+  size_t n_absent;
+};
+
+struct ads_stream {
+  enum ads_service svc;
+  enum ads_mode mode;
+  char *peer; /* transport peer, for logs */
+  /* Identity fixed by transport security (mTLS), or NULL: the node's
+   * metadata must then agree with it. Not owned. */
+  const struct proxy_id *verified;
+  int has_node;
+  struct proxy_id pid;
+  struct snapshot *snap;       /* reference held while the stream lives */
+  const struct xds_class *cls; /* view of snap for pid */
+  struct ads_type_state t[ADS_T_N];
+  struct ads_other_type other[ADS_OTHER_TYPES_MAX];
+  size_t n_other;
+  struct xds_map *refused; /* names refused and logged once */
+  uint64_t nonce_seq;
+  uint64_t responses, resources_sent;
+  long long connected_ms; /* wall clock (ms since the epoch) at init */
+  int last_type;          /* type of the last response: ADS_T_*, or -1 */
+  size_t last_resources;  /* resources in it */
+};
+
+/* Type URLs and short names of the served types, by enum ads_type. */
+extern const char *const ads_type_urls[ADS_T_N];
+extern const char *const ads_type_names[ADS_T_N];
+
+/* --- ads.c --- */
+
+/* Initializes caller-owned storage (the offline tests keep a stream on
+ * their stack; everyone else uses ads_stream_new). peer is copied (may be
+ * NULL). Returns 0 or XDS_ENOMEM (nothing to clean up). */
+int ads_stream_init(struct ads_stream *s, enum ads_service svc,
+                    enum ads_mode mode, const char *peer);
+/* Frees what the stream holds and zeroes it. */
+void ads_stream_cleanup(struct ads_stream *s);
+
+/* The node id for logs, or "(no node yet)". */
+const char *ads_node_name(const struct ads_stream *s);
+
+/* Fills *c (which may be NULL) with a gRPC status code and a formatted
+ * message. Returns -1, so callers can `return ads_close_with(...)`. */
+int ads_close_with(struct ads_close *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Ends the stream because memory ran out. Returns -1. */
+int ads_close_oom(const struct ads_stream *s, struct ads_close *close);
+
+/* What every request, SotW or delta, starts with: identity, then the type.
+ * sub (delta) names the resources subscribed, for unserved types. Returns
+ * -1 (close the stream, *close set), 0 (the request is done: another type,
+ * answered empty, or ignored) or 1 with *idx the served type. */
+int ads_request_start(struct ads_stream *s,
+                      const Envoy__Config__Core__V3__Node *node,
+                      const char *type, char **sub, size_t n_sub,
+                      struct snapshot *snap, struct ads_close *close, int *idx);
+
+/* An ACK or NACK (error not NULL) of the response of type idx that carried
+ * nonce; latest: that response is the newest of its type. */
+void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
+             const char *nonce, const char *version,
+             const Google__Rpc__Status *error, int latest);
+
+/* --- ads_node.c --- */
+
+/* Identity: set from the first request's node, checked against it (and
+ * the certificate) on every later one. The first node also picks the
+ * stream's class in snap. Returns 0, or -1 with *close set. */
+int ads_node_check(struct ads_stream *s,
+                   const Envoy__Config__Core__V3__Node *node,
+                   struct snapshot *snap, struct ads_close *close);
+/* Moves the stream to snap (takes a reference) and its class there.
+ * Returns 0, or -1 with *close set (out of memory). */
+int ads_node_set_snapshot(struct ads_stream *s, struct snapshot *snap,
+                          struct ads_close *close);
+
+/* --- ads_sub.c --- */
+
+/* Releases n interned names and frees their array. */
+void ads_names_release(const char **v, size_t n);
+/* Releases t's explicit subscriptions (t->names). */
+void ads_names_free(struct ads_type_state *t);
+/* Releases t's owed removals. */
+void ads_owe_removed_free(struct ads_type_state *t);
+/* Frees a value of a sent map (struct ads_res). NULL: no-op. */
+void ads_res_free(void *p);
+/* qsort/bsearch comparison of two `const char *`. */
+int ads_str_cmp(const void *a, const void *b);
+
+/* Whether name is explicitly subscribed in t. */
+int ads_sub_has(const struct ads_type_state *t, const char *name);
+/* Forgets that the proxy has name (so it is sent again). name may be the
+ * sent entry's own name: it is used before that entry is freed. */
+void ads_sub_forget(struct ads_type_state *t, const char *name);
+/* Forgets every resource the proxy was sent whose name keep() rejects.
+ * Returns 0 or XDS_ENOMEM (nothing forgotten). */
+int ads_sub_forget_unless(struct ads_type_state *t,
+                          int (*keep)(const void *ctx, const char *name),
+                          const void *ctx);
+/* Records that name went out at version in the response with nonce.
+ * Returns 0 or XDS_ENOMEM. */
+int ads_sub_remember(struct ads_type_state *t, const char *name,
+                     const char *version, uint64_t nonce);
+/* The resource name of type idx, if this proxy may see it; NULL otherwise.
+ * With log set, refusals of ECDS names are logged once per stream. */
+const struct xds_resource *ads_sub_lookup(struct ads_stream *s, int idx,
+                                          const char *name, int log);
+/* The candidates of type idx: every visible resource under wildcard, else
+ * the subscribed names; ads_sub_candidate() is NULL for one that does not
+ * exist or that the proxy may not see (logged once when log is set). */
+size_t ads_sub_candidate_count(const struct ads_stream *s, int idx);
+const struct xds_resource *ads_sub_candidate(struct ads_stream *s, int idx,
+                                             size_t i, int log);
+
+/* --- ads_sotw.c, ads_delta.c, ads_other.c --- */
+
+/* Write into out the next response of the stream's mode owed for a served
+ * type (LDS before ECDS). Return 1 (written), 0 (none owed), XDS_ENOMEM
+ * or XDS_ETOOBIG. ads_sotw_response may put the class's shared part in
+ * *shared (see ads_stream_next_response). */
+int ads_sotw_response(struct ads_stream *s, struct xds_buf *out,
+                      struct ads_shared *shared);
+int ads_delta_response(struct ads_stream *s, struct xds_buf *out);
+
+/* A request for a type wasmxds does not serve; sub (delta) names the
+ * resources it subscribes to. Returns 0 or XDS_ENOMEM. */
+int ads_other_request(struct ads_stream *s, const char *type_url, char **sub,
+                      size_t n_sub);
+/* The next (empty) answer owed to an unserved type: 1, 0 or an error, as
+ * above. */
+int ads_other_response(struct ads_stream *s, struct xds_buf *out);
+
+/* --- ads_resp.c --- */
+
+/* Writes the stream's next nonce (decimal) into out; returns its value. */
+uint64_t ads_resp_next_nonce(struct ads_stream *s, char out[24]);
+/* The version of a type's state for this stream: a hash of every
+ * candidate's name and version (SotW version_info, delta
+ * system_version_info). Returns 0 or XDS_ENOMEM. */
+int ads_resp_state_version(struct ads_stream *s, int idx,
+                           char out[VERSION_LEN + 1]);
+/* Resources of type idx the stream owes: visible candidates whose version
+ * differs from what the proxy has. *send is a new array (caller frees,
+ * also on error). Returns 0 or XDS_ENOMEM. */
+int ads_resp_owed(struct ads_stream *s, int idx,
+                  const struct xds_resource ***send, size_t *n_send);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * ads_node.c: who the proxy on a stream is. The first request's node sets
+ * the identity (with mutual TLS it must agree with the certificate), every
+ * later node must be the same identity, and the identity picks the proxy's
+ * class in the current snapshot.
+ */
+#include "server/ads/ads_impl.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "server/compose/identity.h"
+
+int ads_node_set_snapshot(struct ads_stream *s, struct snapshot *snap,
+                          struct ads_close *close) {
+  const struct xds_class *cls;
+  int rc;
+
+  rc = snapshot_class(snap, &s->pid, &cls);
+  if (rc < 0)
+    return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: cannot build its configuration: %s",
+                          s->pid.node_id, xds_strerror(rc));
+  if (cls->problems != NULL && s->cls != cls)
+    XDS_LOGW("node %s: some listeners left out: %s", s->pid.node_id,
+             cls->problems);
+  if (s->snap != snap) {
+    snapshot_ref(snap);
+    snapshot_unref(s->snap);
+    s->snap = snap;
+  }
+  s->cls = cls;
+  return 0;
+}
+
+static int str_eq(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+/* With mutual TLS the certificate names the organization and tenant; the
+ * node may not claim another. */
+static int check_verified(struct ads_stream *s, struct proxy_id *pid,
+                          struct ads_close *close) {
+  const struct proxy_id *v = s->verified;
+
+  if (v == NULL)
+    return 0;
+  if (!str_eq(pid->organization, v->organization) ||
+      (pid->tenant != NULL && !str_eq(pid->tenant, v->tenant))) {
+    XDS_LOGW("node %s from %s: metadata claims organization %s tenant %s but "
+             "its certificate says organization %s tenant %s; refused",
+             pid->node_id, s->peer, pid->organization,
+             pid->tenant != NULL ? pid->tenant : "-", v->organization,
+             v->tenant != NULL ? v->tenant : "-");
+    return ads_close_with(
+        close, ADS_STATUS_PERMISSION_DENIED,
+        "node metadata claims a tenant its certificate does not "
+        "name");
+  }
+  /* The certificate's tenant applies even when the node names none. */
+  if (pid->tenant == NULL && v->tenant != NULL) {
+    pid->tenant = xds_strdup(v->tenant);
+    if (pid->tenant == NULL)
+      return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                            "out of memory");
+  }
+  return 0;
+}
+
+/* Identity: set from the first request, checked on every later one. */
+int ads_node_check(struct ads_stream *s,
+                   const Envoy__Config__Core__V3__Node *node,
+                   struct snapshot *snap, struct ads_close *close) {
+  struct proxy_id pid;
+  struct xds_err err;
+  int same;
+
+  if (node == NULL) {
+    if (s->has_node)
+      return 0;
+    XDS_LOGW("stream from %s: first request has no node; closing", s->peer);
+    return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                          "the first request of a stream must carry the node");
+  }
+  if (identity_from_node(node, &pid, &err) < 0) {
+    XDS_LOGW("stream from %s: %s; closing", s->peer, err.msg);
+    return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT, "%s", err.msg);
+  }
+  if (check_verified(s, &pid, close) < 0) {
+    proxy_id_cleanup(&pid);
+    return -1;
+  }
+  if (s->has_node) {
+    same = identity_equal(&pid, &s->pid);
+    proxy_id_cleanup(&pid);
+    if (same)
+      return 0;
+    XDS_LOGW("node %s: a later request changed the node identity; closing",
+             s->pid.node_id);
+    return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                          "node identity changed within the stream");
+  }
+  s->pid = pid;
+  s->has_node = 1;
+  XDS_LOGI("proxy connected: node %s cluster %s organization %s tenant %s "
+           "mode %s from %s (%s%s)",
+           pid.node_id, pid.cluster[0] ? pid.cluster : "-", pid.organization,
+           pid.tenant != NULL ? pid.tenant : "-",
+           pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR", s->peer,
+           s->mode == ADS_DELTA ? "delta" : "state of the world",
+           s->verified != NULL ? ", verified by certificate" : "");
+  return ads_node_set_snapshot(s, snap, close);
+}

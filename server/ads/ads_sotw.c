@@ -1,0 +1,356 @@
+/*
+ * ads_sotw.c: the state-of-the-world protocol. A request replaces the
+ * type's subscription (its stale-nonce form only ACKs or NACKs); LDS is
+ * full state (by wildcard, the class's shared encoding; by name, the named
+ * listeners the proxy has); ECDS sends the subscribed names whose content
+ * changed; a reconnecting proxy whose version_info is the current state is
+ * sent nothing.
+ */
+#include "server/ads/ads_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/intern.h"
+#include "base/log.h"
+#include "server/pb/typeurl.h"
+#include "server/pb/wire.h"
+
+/* Whether two sorted lists of names are equal. */
+static int same_names(const char *const *a, size_t na, const char *const *b,
+                      size_t nb) {
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (strcmp(a[i], b[i]) != 0)
+      return 0;
+  return 1;
+}
+
+/* A sorted list of names, for ads_sub_forget_unless(). */
+struct name_list {
+  const char *const *v;
+  size_t n;
+};
+
+static int in_name_list(const void *ctx, const char *name) {
+  const struct name_list *l = ctx;
+
+  return bsearch(&name, l->v, l->n, sizeof(*l->v), ads_str_cmp) != NULL;
+}
+
+/* Replaces the SotW subscription of type t with the request's names.
+ * Names newly added are forgotten, so they are sent again even if
+ * unchanged (the protocol requires it). */
+static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
+                      char **names, size_t n, struct ads_close *close) {
+  const char **v;
+  size_t m = 0;
+  int wildcard = 0;
+
+  if (n > ADS_NAMES_MAX)
+    return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: %zu resource names, more than the limit %d",
+                          ads_node_name(s), n, ADS_NAMES_MAX);
+  v = xds_calloc(n + 1, sizeof(*v));
+  if (v == NULL)
+    goto oom;
+  for (size_t i = 0; i < n; i++) {
+    if (strlen(names[i]) > ADS_NAME_LEN_MAX) {
+      ads_names_release(v, m);
+      return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                            "node %s: a resource name is longer than %d bytes",
+                            ads_node_name(s), ADS_NAME_LEN_MAX);
+    }
+    if (strcmp(names[i], "*") == 0) {
+      wildcard = 1;
+      continue;
+    }
+    v[m] = xds_intern(names[i]);
+    if (v[m] == NULL) {
+      ads_names_release(v, m);
+      goto oom;
+    }
+    m++;
+  }
+  qsort(v, m, sizeof(*v), ads_str_cmp);
+  if (m > 1) {
+    size_t w = 1;
+    for (size_t r = 1; r < m; r++) {
+      if (strcmp(v[r], v[w - 1]) == 0)
+        xds_intern_release(v[r]);
+      else
+        v[w++] = v[r];
+    }
+    m = w;
+  }
+  if (n > 0)
+    t->ever_named = 1;
+  /* Legacy wildcard: an empty list before anything was ever named. */
+  if (n == 0 && !t->ever_named)
+    wildcard = 1;
+  if (!wildcard) {
+    /* Forget names no longer subscribed, and names newly subscribed. */
+    struct name_list keep = {v, m};
+
+    if (ads_sub_forget_unless(t, in_name_list, &keep) < 0) {
+      ads_names_release(v, m);
+      goto oom;
+    }
+    for (size_t i = 0; i < m; i++)
+      if (!t->wildcard && !ads_sub_has(t, v[i]))
+        ads_sub_forget(t, v[i]);
+  } else if (!t->wildcard && t->requested) {
+    /* Becoming wildcard subscribes everything anew. */
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (xds_map_next(t->sent, &pos, &key, &val))
+      ((struct ads_res *)val)->version[0] = '\0';
+  }
+  /* A changed subscription of a full-state type is always answered. */
+  if (t == &s->t[ADS_T_LDS] && t->requested &&
+      (wildcard != t->wildcard || !same_names(t->names, t->n_names, v, m)))
+    t->must_answer = 1;
+  ads_names_free(t);
+  t->names = v;
+  t->n_names = m;
+  t->wildcard = wildcard;
+  return 0;
+oom:
+  return ads_close_oom(s, close);
+}
+
+/* A SotW stream's first request of a type with a version: a reconnecting
+ * proxy. When its version is the current state, it has everything. */
+static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
+  struct ads_type_state *t = &s->t[idx];
+  char current[VERSION_LEN + 1];
+  size_t n;
+
+  if (idx == ADS_T_LDS && t->wildcard) {
+    if (s->cls == NULL || strcmp(version, s->cls->lds_version) != 0)
+      return 0;
+    n = s->cls->n_listeners;
+    for (size_t i = 0; i < n; i++)
+      if (ads_sub_remember(t, s->cls->listeners[i].name,
+                           s->cls->listeners[i].version, 0) < 0)
+        return XDS_ENOMEM;
+  } else {
+    if (ads_resp_state_version(s, idx, current) < 0)
+      return XDS_ENOMEM;
+    if (strcmp(version, current) != 0)
+      return 0;
+    n = ads_sub_candidate_count(s, idx);
+    for (size_t i = 0; i < n; i++) {
+      const struct xds_resource *r = ads_sub_candidate(s, idx, i, 0);
+      if (r != NULL && ads_sub_remember(t, r->name, r->version, 0) < 0)
+        return XDS_ENOMEM;
+    }
+  }
+  {
+    size_t pos = 0;
+    const char *key;
+    void *val;
+    while (xds_map_next(t->sent, &pos, &key, &val))
+      ((struct ads_res *)val)->state = ADS_RES_CLIENT;
+  }
+  snprintf(t->sent_version, sizeof(t->sent_version), "%s", version);
+  memcpy(t->acked_version, t->sent_version, sizeof(t->acked_version));
+  t->sent_once = 1;
+  XDS_LOGD("node %s: resumed %s at version %s; nothing to send",
+           ads_node_name(s), ads_type_names[idx], version);
+  return 0;
+}
+
+int ads_stream_on_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close) {
+  struct ads_type_state *t;
+  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
+  const char *version = req->version_info != NULL ? req->version_info : "";
+  const char *type = req->type_url != NULL ? req->type_url : "";
+  int idx, first, rc;
+
+  rc = ads_request_start(s, req->node, type, NULL, 0, snap, close, &idx);
+  if (rc <= 0)
+    return rc;
+  t = &s->t[idx];
+  if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
+    /* Stale: its subscription is ignored, as the protocol says, but it
+     * still ACKs or NACKs the earlier response it names. */
+    XDS_LOGD("node %s: %s request with stale nonce %s (latest %s): only its "
+             "ACK or NACK counts",
+             ads_node_name(s), ads_type_names[idx], nonce, t->nonce);
+    ads_ack(s, t, idx, nonce, version, req->error_detail, 0);
+    return 0;
+  }
+  if (nonce[0] != '\0')
+    ads_ack(s, t, idx, nonce, version, req->error_detail, 1);
+  first = !t->requested;
+  if (sotw_names(s, t, req->resource_names, req->n_resource_names, close) < 0)
+    return -1;
+  t->requested = 1;
+  if (first && nonce[0] == '\0' && version[0] != '\0' &&
+      sotw_resume(s, idx, version) < 0)
+    return ads_close_oom(s, close);
+  return 0;
+}
+
+/*
+ * SotW LDS by name (a client that lists the listeners it wants instead of
+ * the wildcard): every response carries every subscribed listener the
+ * proxy has, and one is owed when that set or a version changes, or the
+ * subscription itself changed (a name that does not exist is thus
+ * answered by its absence).
+ */
+static int sotw_lds_named_response(struct ads_stream *s, struct xds_buf *out) {
+  struct ads_type_state *t = &s->t[ADS_T_LDS];
+  char version[VERSION_LEN + 1];
+  size_t n_sent = 0;
+  uint64_t n;
+  int rc;
+
+  if (ads_resp_state_version(s, ADS_T_LDS, version) < 0)
+    return XDS_ENOMEM;
+  if (t->sent_once && !t->must_answer && strcmp(version, t->sent_version) == 0)
+    return 0;
+  n = ads_resp_next_nonce(s, t->nonce);
+  rc = wire_put_string(out, 1, version);
+  for (size_t i = 0; rc == 0 && i < t->n_names; i++) {
+    const struct xds_resource *r = ads_sub_candidate(s, ADS_T_LDS, i, 0);
+    if (r != NULL)
+      rc = wire_put_any(out, 2, TYPE_LISTENER, r->bytes, r->len);
+  }
+  if (rc == 0)
+    rc = wire_put_string(out, 4, TYPE_LISTENER);
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  if (rc < 0)
+    return rc;
+  /* The proxy now has exactly these. */
+  for (size_t i = 0; i < t->n_names; i++) {
+    const struct xds_resource *r = ads_sub_candidate(s, ADS_T_LDS, i, 0);
+    if (r == NULL) {
+      ads_sub_forget(t, t->names[i]);
+    } else {
+      if (ads_sub_remember(t, r->name, r->version, n) < 0)
+        return XDS_ENOMEM;
+      n_sent++;
+    }
+  }
+  memcpy(t->sent_version, version, sizeof(version));
+  t->sent_once = 1;
+  t->must_answer = 0;
+  s->responses++;
+  s->resources_sent += n_sent;
+  s->last_type = ADS_T_LDS;
+  s->last_resources = n_sent;
+  XDS_LOGD("node %s: sent LDS version %s (%zu named listeners, nonce %s)",
+           s->pid.node_id, version, n_sent, t->nonce);
+  return 1;
+}
+
+/* For ads_sub_forget_unless(): name is one of the stream's listeners now. */
+static int is_listener_of(const void *ctx, const char *name) {
+  return ads_sub_lookup((struct ads_stream *)ctx, ADS_T_LDS, name, 0) != NULL;
+}
+
+static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
+                             struct ads_shared *shared) {
+  struct ads_type_state *t = &s->t[ADS_T_LDS];
+  uint64_t n;
+  int rc = 0;
+
+  if (!t->requested || s->cls == NULL)
+    return 0;
+  if (!t->wildcard)
+    return sotw_lds_named_response(s, out);
+  if (t->sent_once && !t->must_answer &&
+      strcmp(t->sent_version, s->cls->lds_version) == 0)
+    return 0;
+  n = ads_resp_next_nonce(s, t->nonce);
+  if (shared != NULL) {
+    /* The class's body, shared; only the nonce is this stream's. */
+    shared->data = s->cls->lds_body;
+    shared->len = s->cls->lds_body_len;
+    shared->snap = s->snap;
+  } else {
+    rc = xds_buf_append(out, s->cls->lds_body, s->cls->lds_body_len);
+  }
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  if (rc < 0)
+    return rc;
+  /* Full state: the proxy now has exactly these listeners. */
+  if (ads_sub_forget_unless(t, is_listener_of, s) < 0)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < s->cls->n_listeners; i++)
+    if (ads_sub_remember(t, s->cls->listeners[i].name,
+                         s->cls->listeners[i].version, n) < 0)
+      return XDS_ENOMEM;
+  memcpy(t->sent_version, s->cls->lds_version, sizeof(t->sent_version));
+  t->sent_once = 1;
+  t->must_answer = 0;
+  s->responses++;
+  s->resources_sent += s->cls->n_listeners;
+  s->last_type = ADS_T_LDS;
+  s->last_resources = s->cls->n_listeners;
+  XDS_LOGD("node %s: sent LDS version %s (%zu listeners, nonce %s)",
+           s->pid.node_id, t->sent_version, s->cls->n_listeners, t->nonce);
+  return 1;
+}
+
+static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
+  struct ads_type_state *t = &s->t[ADS_T_ECDS];
+  const struct xds_resource **send;
+  char version[VERSION_LEN + 1];
+  size_t n_send;
+  uint64_t n;
+  int rc;
+
+  if (!t->requested || s->snap == NULL)
+    return 0;
+  rc = ads_resp_owed(s, ADS_T_ECDS, &send, &n_send);
+  if (rc < 0 || n_send == 0)
+    goto out;
+  rc = ads_resp_state_version(s, ADS_T_ECDS, version);
+  if (rc < 0)
+    goto out;
+  n = ads_resp_next_nonce(s, t->nonce);
+  rc = wire_put_string(out, 1, version);
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = wire_put_any(out, 2, TYPE_ECDS, send[i]->bytes, send[i]->len);
+  if (rc == 0)
+    rc = wire_put_string(out, 4, TYPE_ECDS);
+  if (rc == 0)
+    rc = wire_put_string(out, 5, t->nonce);
+  for (size_t i = 0; rc == 0 && i < n_send; i++)
+    rc = ads_sub_remember(t, send[i]->name, send[i]->version, n);
+  if (rc < 0)
+    goto out;
+  memcpy(t->sent_version, version, sizeof(version));
+  t->sent_once = 1;
+  s->responses++;
+  s->resources_sent += n_send;
+  s->last_type = ADS_T_ECDS;
+  s->last_resources = n_send;
+  XDS_LOGD("node %s: sent ECDS version %s (%zu configs, nonce %s)",
+           s->pid.node_id, version, n_send, t->nonce);
+  rc = 1;
+out:
+  xds_free(send);
+  return rc;
+}
+
+int ads_sotw_response(struct ads_stream *s, struct xds_buf *out,
+                      struct ads_shared *shared) {
+  int rc = sotw_lds_response(s, out, shared);
+
+  if (rc == 0)
+    rc = sotw_ecds_response(s, out);
+  return rc;
+}
