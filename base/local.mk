@@ -7,6 +7,7 @@ noinst_LIBRARIES += libxdsbase.a
 libxdsbase_a_SOURCES = \
 	base/alloc.c base/alloc.h \
 	base/arena.c base/arena.h \
+	base/assert.c base/assert.h \
 	base/buf.c base/buf.h \
 	base/err.c base/err.h \
 	base/http_route.h \

@@ -2,10 +2,12 @@
  * check_base.c: the leaf utilities of base/.
  */
 #include <check.h>
+#include <signal.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/arena.h"
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/intern.h"
@@ -136,6 +138,28 @@ START_TEST(map_borrowed_keys_are_the_callers) {
 }
 END_TEST
 
+static int assert_evaluations;
+
+static int counted_false(void) {
+  assert_evaluations++;
+  return 0;
+}
+
+#ifdef XDS_DEBUG
+/* --enable-debug: a false assertion aborts (the test expects SIGABRT). */
+START_TEST(assert_aborts_in_debug_builds) {
+  XDS_ASSERT(counted_false());
+}
+END_TEST
+#else
+/* Otherwise the expression is not even evaluated. */
+START_TEST(assert_compiles_out_otherwise) {
+  XDS_ASSERT(counted_false());
+  ck_assert_int_eq(assert_evaluations, 0);
+}
+END_TEST
+#endif
+
 Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -146,6 +170,11 @@ Suite *base_suite(void) {
   tcase_add_test(tc, err_set_formats_and_ignores_null);
   tcase_add_test(tc, intern_shares_and_frees_on_last_release);
   tcase_add_test(tc, map_borrowed_keys_are_the_callers);
+#ifdef XDS_DEBUG
+  tcase_add_test_raise_signal(tc, assert_aborts_in_debug_builds, SIGABRT);
+#else
+  tcase_add_test(tc, assert_compiles_out_otherwise);
+#endif
   suite_add_tcase(s, tc);
   return s;
 }

@@ -52,6 +52,7 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
   memset(s, 0, sizeof(*s));
   clock_gettime(CLOCK_REALTIME, &now);
   s->connected_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+  s->magic = ADS_STREAM_MAGIC;
   s->svc = svc;
   s->mode = mode;
   s->peer = xds_strdup(peer != NULL ? peer : "unknown");
@@ -210,6 +211,7 @@ int ads_request_start(struct ads_stream *s,
 
 int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
                            struct ads_close *close) {
+  ADS_CHECK(s);
   if (!s->has_node || s->snap == snap)
     return 0;
   return ads_node_set_snapshot(s, snap, close);
@@ -261,4 +263,21 @@ void ads_stream_counts(const struct ads_stream *s, struct ads_counts *out) {
   }
   out->last_type = s->last_type;
   out->last_resources = s->last_resources;
+}
+
+void ads_check_invariants(const struct ads_stream *s) {
+  XDS_ASSERT(s->magic == ADS_STREAM_MAGIC);
+  XDS_ASSERT(!s->has_node || (s->snap != NULL && s->cls != NULL));
+  XDS_ASSERT(s->n_other <= ADS_OTHER_TYPES_MAX);
+  for (int i = 0; i < ADS_T_N; i++) {
+    const struct ads_type_state *t = &s->t[i];
+
+    XDS_ASSERT(t->sent != NULL);
+    XDS_ASSERT(t->n_names <= ADS_NAMES_MAX);
+    XDS_ASSERT(t->n_owe_removed <= ADS_NAMES_MAX);
+    for (size_t j = 1; j < t->n_names; j++)
+      XDS_ASSERT(strcmp(t->names[j - 1], t->names[j]) < 0);
+  }
+  for (size_t i = 0; i < s->n_other; i++)
+    XDS_ASSERT(s->other[i].n_absent <= ADS_NAMES_MAX);
 }

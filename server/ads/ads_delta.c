@@ -139,6 +139,7 @@ int ads_stream_on_delta_request(
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
 
+  ADS_CHECK(s);
   rc = ads_request_start(s, req->node, type, req->resource_names_subscribe,
                          req->n_resource_names_subscribe, snap, close, &idx);
   if (rc <= 0)
@@ -180,6 +181,7 @@ int ads_stream_on_delta_request(
                       req->n_resource_names_unsubscribe, first, close) < 0)
     return -1;
   t->requested = 1;
+  ADS_CHECK(s);
   return 0;
 }
 

@@ -22,6 +22,8 @@
 
 #include "server/ads/ads.h"
 
+#include "base/assert.h"
+
 #include "google/rpc/status.pb-c.h"
 
 /* Where one resource stands with this proxy. */
@@ -80,7 +82,11 @@ struct ads_other_type {
   size_t n_absent;
 };
 
+/* ads_stream.magic while the stream is initialized. */
+#define ADS_STREAM_MAGIC 0x41445353u
+
 struct ads_stream {
+  unsigned magic; /* ADS_STREAM_MAGIC; 0 after cleanup */
   enum ads_service svc;
   enum ads_mode mode;
   char *peer; /* transport peer, for logs */
@@ -140,6 +146,16 @@ int ads_request_start(struct ads_stream *s,
 void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
              const char *nonce, const char *version,
              const Google__Rpc__Status *error, int latest);
+
+/* Debug builds (XDS_DEBUG): asserts the stream's invariants (initialized,
+ * a class once it has a node, names sorted, unique and within their
+ * limits). ADS_CHECK compiles to nothing otherwise. */
+void ads_check_invariants(const struct ads_stream *s);
+#ifdef XDS_DEBUG
+#define ADS_CHECK(s) ads_check_invariants(s)
+#else
+#define ADS_CHECK(s) ((void)0)
+#endif
 
 /* --- ads_node.c --- */
 

@@ -65,6 +65,7 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
                              struct ads_shared *shared) {
   int rc;
 
+  ADS_CHECK(s);
   xds_buf_reset(out);
   if (shared != NULL)
     shared->data = NULL;

@@ -175,6 +175,7 @@ int ads_stream_on_request(
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
 
+  ADS_CHECK(s);
   rc = ads_request_start(s, req->node, type, NULL, 0, snap, close, &idx);
   if (rc <= 0)
     return rc;
@@ -197,6 +198,7 @@ int ads_stream_on_request(
   if (first && nonce[0] == '\0' && version[0] != '\0' &&
       sotw_resume(s, idx, version) < 0)
     return ads_close_oom(s, close);
+  ADS_CHECK(s);
   return 0;
 }
 

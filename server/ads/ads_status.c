@@ -27,6 +27,7 @@ static const char *state_name(enum ads_res_state st) {
 json_t *ads_stream_status(const struct ads_stream *s) {
   json_t *o = json_object(), *types = json_object();
 
+  ADS_CHECK(s);
   if (o == NULL || types == NULL) {
     json_decref(o);
     json_decref(types);

@@ -11,7 +11,11 @@
  *   ads_stream_next_response() when the previous send completes, so the
  *   newest state always wins and nothing queues up per stream;
  * - a stream is freed in the after-events phase once none of its ops is
- *   outstanding (a batch that failed to start never counts).
+ *   outstanding (a batch that failed to start never counts);
+ * - one thread, the one in xds_server_run, owns the server, every call and
+ *   every stream, and is the only one to start batches.
+ * A build configured with --enable-debug checks these rules with
+ * XDS_ASSERT (base/assert.h) at each event.
  */
 #include "server/transport/xds_server.h"
 
@@ -35,6 +39,7 @@
 #include "server/ads/ads.h"
 #include "server/compose/identity.h"
 #include "base/alloc.h"
+#include "base/assert.h"
 #include "base/buf.h"
 #include "base/log.h"
 
@@ -95,8 +100,9 @@ struct stream {
   int sent_metadata; /* initial metadata went out */
   int closing;       /* no more messages; status queued or sent */
   int status_started;
-  int finished;    /* RECV_CLOSE_ON_SERVER completed */
-  int want_status; /* send this status once no message is in flight */
+  int finished;     /* RECV_CLOSE_ON_SERVER completed */
+  int close_posted; /* RECV_CLOSE_ON_SERVER was started (at accept) */
+  int want_status;  /* send this status once no message is in flight */
   grpc_status_code status_code;
   char status_msg[256];
   grpc_slice status_slice;
@@ -133,8 +139,9 @@ struct xds_server {
   int shutdown_done;
   int cancelled_all;
   gpr_timespec drain_deadline;
-  int mtls;           /* client certificates are required */
-  struct xds_buf out; /* scratch for building responses */
+  int mtls;              /* client certificates are required */
+  pthread_t loop_thread; /* the thread in xds_server_run (debug checks) */
+  struct xds_buf out;    /* scratch for building responses */
   /* Status requests from other threads (xds_server_status). */
   pthread_mutex_t status_lock; /* guards the fields below */
   pthread_cond_t status_cond;
@@ -397,10 +404,21 @@ void xds_server_stop(struct xds_server *s) {
   atomic_store(&s->stop, 1);
 }
 
+/* The rule of one owner: only the loop thread touches calls and streams. */
+#define ASSERT_LOOP_THREAD(s)                                                  \
+  XDS_ASSERT(pthread_equal(pthread_self(), (s)->loop_thread))
+
+/* Ops a stream can have outstanding at once: RECV_CLOSE_ON_SERVER, one
+ * RECV_MESSAGE, one SEND_MESSAGE and SEND_STATUS_FROM_SERVER. */
+#define STREAM_OPS_MAX 4
+
 /* Starts a batch for a stream; counts it only when it started. */
 static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
                         struct xds_op *tag) {
-  grpc_call_error ce = grpc_call_start_batch(st->call, ops, n, tag, NULL);
+  grpc_call_error ce;
+
+  ASSERT_LOOP_THREAD(st->server);
+  ce = grpc_call_start_batch(st->call, ops, n, tag, NULL);
 
   if (ce != GRPC_CALL_OK) {
     XDS_LOGE("stream %s: grpc_call_start_batch failed (%d)",
@@ -408,6 +426,7 @@ static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
     return XDS_EIO;
   }
   st->outstanding++;
+  XDS_ASSERT(st->outstanding <= STREAM_OPS_MAX);
   return 0;
 }
 
@@ -415,6 +434,9 @@ static void stream_arm_recv(struct stream *st) {
   grpc_op ops[2];
   size_t n = 0;
 
+  /* Exactly one RECV_MESSAGE pending, and only after RECV_CLOSE_ON_SERVER
+   * was posted at accept. */
+  XDS_ASSERT(!st->recv_armed && st->close_posted && !st->closing);
   memset(ops, 0, sizeof(ops));
   if (!st->sent_metadata) {
     ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -516,6 +538,8 @@ static void stream_pump(struct stream *st) {
                  "the response does not fit the message size limit");
     return;
   }
+  /* At most one SEND_MESSAGE in flight. */
+  XDS_ASSERT(st->send_buf == NULL);
   /* The class's shared part goes out without a copy: the slice holds a
    * reference to the snapshot that owns the bytes. */
   if (shared.data != NULL)
@@ -550,6 +574,9 @@ static void stream_free(struct xds_server *s, struct stream *st) {
   struct ads_counts c;
 
   ads_stream_counts(st->ads, &c);
+  /* Freed only once nothing of it can complete any more. */
+  XDS_ASSERT(st->closing && st->outstanding == 0 && !st->sending &&
+             !st->recv_armed);
   if (st->prev != NULL)
     st->prev->next = st->next;
   else
@@ -667,7 +694,9 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
   op.data.recv_close_on_server.cancelled = &st->cancelled;
-  if (stream_batch(st, &op, 1, &st->op_closed) < 0) {
+  if (stream_batch(st, &op, 1, &st->op_closed) == 0)
+    st->close_posted = 1;
+  else {
     st->closing = 1;
     grpc_call_cancel(st->call, NULL);
     goto done;
@@ -724,6 +753,7 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   struct ads_close close;
   grpc_slice slice;
 
+  XDS_ASSERT(st->recv_armed);
   st->recv_armed = 0;
   if (!ok || st->recv_buf == NULL) {
     /* The client finished sending (or the call died): end it cleanly. */
@@ -799,6 +829,7 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
 static void on_send(struct stream *st, int ok) {
   struct xds_server *s = st->server;
 
+  XDS_ASSERT(st->sending && st->send_buf != NULL);
   st->sending = 0;
   if (ok && st->push_since.tv_sec != 0)
     stats_observe(&s->stats->push_latency,
@@ -827,6 +858,7 @@ static void dispatch(struct xds_server *s, grpc_event ev) {
   struct xds_op *op = ev.tag;
   struct stream *st = NULL;
 
+  ASSERT_LOOP_THREAD(s);
   switch (op->kind) {
   case OP_RECV:
     st = container_of(op, struct stream, op_recv);
@@ -861,16 +893,19 @@ static void dispatch_op(struct xds_server *s, grpc_event ev) {
     return;
   case OP_RECV:
     st = container_of(op, struct stream, op_recv);
+    XDS_ASSERT(st->outstanding > 0);
     st->outstanding--;
     on_recv(s, st, ev.success);
     return;
   case OP_SEND:
     st = container_of(op, struct stream, op_send);
+    XDS_ASSERT(st->outstanding > 0);
     st->outstanding--;
     on_send(st, ev.success);
     return;
   case OP_CLOSED:
     st = container_of(op, struct stream, op_closed);
+    XDS_ASSERT(st->outstanding > 0 && st->close_posted && !st->finished);
     st->outstanding--;
     st->finished = 1;
     st->closing = 1;
@@ -880,6 +915,7 @@ static void dispatch_op(struct xds_server *s, grpc_event ev) {
     return;
   case OP_STATUS:
     st = container_of(op, struct stream, op_status);
+    XDS_ASSERT(st->outstanding > 0 && st->status_started);
     st->outstanding--;
     grpc_slice_unref(st->status_slice);
     return;
@@ -987,6 +1023,7 @@ static void after_events(struct xds_server *s) {
   struct snapshot *snap;
   struct stream *st;
 
+  ASSERT_LOOP_THREAD(s);
   pthread_mutex_lock(&s->publish_lock);
   snap = s->published;
   s->published = NULL;
@@ -1024,6 +1061,7 @@ static void after_events(struct xds_server *s) {
 int xds_server_run(struct xds_server *s) {
   gpr_timespec tick = gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN);
 
+  s->loop_thread = pthread_self();
   grpc_server_start(s->server);
   s->started = 1;
   XDS_LOGI("serving xDS on %s (port %d)", s->cfg.listen, s->port);
