@@ -3,7 +3,10 @@
  *
  * Invariant: nothing here allocates from a length read out of the input.
  * gunzip grows its output in fixed chunks under the caller's limit; the tar
- * scanner checks each header's size against what remains of the buffer.
+ * scanner reads only inside [data, data + len): every offset it forms is
+ * checked against what remains before it is used, every field is read for
+ * its fixed width without assuming a terminator, and every string it
+ * builds is bounded by UNPACK_TAR_MAX_PATH.
  */
 #include "modules/unpack.h"
 
@@ -92,18 +95,49 @@ out:
   return rc;
 }
 
-/* Parses a tar numeric field: octal digits, or GNU base-256 when the top
- * bit of the first byte is set. Returns 0 and *v, or -1. */
-static int tar_number(const unsigned char *f, size_t n, unsigned long long *v) {
-  unsigned long long x = 0;
+/* ---- tar ----
+ *
+ * Header layout (POSIX ustar; GNU and v7 share the first 257 bytes): name
+ * 0..99, mode, uid, gid, size 124..135, mtime, chksum 148..155, typeflag
+ * 156, linkname 157..256, magic 257..262, version 263..264, uname, gname,
+ * devmajor, devminor, prefix 345..499 (ustar only: GNU keeps times there).
+ */
+#define TAR_NAME_OFF 0
+#define TAR_NAME_LEN 100
+#define TAR_SIZE_OFF 124
+#define TAR_SIZE_LEN 12
+#define TAR_SUM_OFF 148
+#define TAR_SUM_LEN 8
+#define TAR_TYPE_OFF 156
+#define TAR_MAGIC_OFF 257
+#define TAR_PREFIX_OFF 345
+#define TAR_PREFIX_LEN 155
+
+/* What the meta headers before an entry said about it. */
+struct tar_next {
+  char path[UNPACK_TAR_MAX_PATH + 1]; /* pax "path", else GNU 'L', or "" */
+  int has_path;
+  uint64_t size; /* pax "size" */
+  int has_size;
+  int sparse; /* pax GNU.sparse.* records */
+  unsigned n_meta;
+};
+
+/* Parses a numeric header field of n bytes: octal digits (leading spaces,
+ * then digits, then only NULs or spaces; all NULs or spaces is 0), or
+ * base-256 when the first byte has its top bit set (bit 6 is the sign).
+ * Returns 0 and *v, 1 for a negative base-256 value, or -1. */
+static int tar_number(const unsigned char *f, size_t n, uint64_t *v) {
+  uint64_t x = 0;
   size_t i = 0;
 
   if (f[0] & 0x80) {
-    if (f[0] != 0x80)
-      return -1; /* negative or absurd */
+    if (f[0] & 0x40)
+      return 1;
+    x = f[0] & 0x3f;
     for (i = 1; i < n; i++) {
-      if (x >> 55)
-        return -1;
+      if (x >> 56)
+        return -1; /* would pass 64 bits */
       x = (x << 8) | f[i];
     }
     *v = x;
@@ -112,21 +146,36 @@ static int tar_number(const unsigned char *f, size_t n, unsigned long long *v) {
   while (i < n && f[i] == ' ')
     i++;
   for (; i < n && f[i] >= '0' && f[i] <= '7'; i++) {
-    if (x >> 60)
+    if (x >> 61)
       return -1;
-    x = (x << 3) | (unsigned)(f[i] - '0');
+    x = (x << 3) | (uint64_t)(f[i] - '0');
   }
-  if (i < n && f[i] != '\0' && f[i] != ' ')
-    return -1;
+  for (; i < n; i++)
+    if (f[i] != '\0' && f[i] != ' ')
+      return -1;
   *v = x;
   return 0;
 }
 
-static void copy_trunc(char *dst, size_t cap, const char *src) {
-  size_t n = strnlen(src, cap - 1);
+/* Verifies the header checksum: the sum of the header's bytes with the
+ * checksum field counted as spaces, unsigned (POSIX) or signed (some old
+ * writers). */
+static int tar_sum_ok(const unsigned char *h) {
+  uint64_t want;
+  unsigned long su = 0;
+  long ss = 0;
 
-  memcpy(dst, src, n);
-  dst[n] = '\0';
+  if (tar_number(h + TAR_SUM_OFF, TAR_SUM_LEN, &want) != 0)
+    return 0;
+  for (size_t i = 0; i < TAR_BLOCK; i++) {
+    unsigned char c = i >= TAR_SUM_OFF && i < TAR_SUM_OFF + TAR_SUM_LEN
+                          ? (unsigned char)' '
+                          : h[i];
+
+    su += c;
+    ss += (signed char)c;
+  }
+  return want == su || (ss >= 0 && want == (uint64_t)ss);
 }
 
 static int all_zero(const unsigned char *p, size_t n) {
@@ -134,6 +183,103 @@ static int all_zero(const unsigned char *p, size_t n) {
     if (p[i] != 0)
       return 0;
   return 1;
+}
+
+/* Copies at most n bytes of a field up to its first NUL into dst at *pos
+ * (bounded by UNPACK_TAR_MAX_PATH, which the callers' sums never pass). */
+static void put_field(char *dst, size_t *pos, const unsigned char *f,
+                      size_t n) {
+  size_t k = strnlen((const char *)f, n);
+
+  memcpy(dst + *pos, f, k);
+  *pos += k;
+  dst[*pos] = '\0';
+}
+
+/* Parses a decimal string of n bytes (n > 0, digits only) into *v.
+ * Returns 0 or -1 (empty, not a digit, over 64 bits). */
+static int dec_number(const unsigned char *p, size_t n, uint64_t *v) {
+  uint64_t x = 0;
+
+  if (n == 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] < '0' || p[i] > '9' || x > (UINT64_MAX - 9) / 10)
+      return -1;
+    x = x * 10 + (uint64_t)(p[i] - '0');
+  }
+  *v = x;
+  return 0;
+}
+
+/* Reads the "LEN key=value\n" records of a pax extended header of n bytes
+ * at archive offset at. For 'x' (global == 0) path, size and GNU.sparse.*
+ * go into nx; a 'g' header is only checked. Returns 0 or XDS_EPARSE. */
+static int pax_records(const unsigned char *p, size_t n, int global, size_t at,
+                       struct tar_next *nx, struct xds_err *err) {
+  size_t off = 0;
+
+  while (off < n) {
+    size_t i = off, digits, end, kw, eq;
+    uint64_t rec;
+    const unsigned char *e;
+
+    while (i < n && p[i] >= '0' && p[i] <= '9' && i - off < 20)
+      i++;
+    digits = i - off;
+    if (digits == 0 || i >= n || p[i] != ' ' ||
+        dec_number(p + off, digits, &rec) < 0)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: pax header at offset %zu: record at byte %zu "
+                         "does not start with a length and a space",
+                         at, off);
+    /* The length counts the whole record: digits, space, "k=", newline. */
+    if (rec > n - off || rec < digits + 1 + 3)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: pax header at offset %zu: record at byte %zu "
+                         "claims %llu bytes (%zu remain, %zu at least)",
+                         at, off, (unsigned long long)rec, n - off, digits + 4);
+    end = off + (size_t)rec; /* one past the newline */
+    kw = i + 1;
+    if (p[end - 1] != '\n')
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: pax header at offset %zu: record at byte %zu "
+                         "does not end with a newline",
+                         at, off);
+    e = memchr(p + kw, '=', end - 1 - kw);
+    if (e == NULL || e == p + kw)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: pax header at offset %zu: record at byte %zu "
+                         "has no keyword=value",
+                         at, off);
+    eq = (size_t)(e - p);
+    if (!global) {
+      const unsigned char *v = p + eq + 1;
+      size_t kl = eq - kw, vl = end - 1 - (eq + 1);
+
+      if (kl == 4 && memcmp(p + kw, "path", 4) == 0) {
+        if (vl == 0 || vl > UNPACK_TAR_MAX_PATH || memchr(v, '\0', vl))
+          return xds_err_set(err, XDS_EPARSE,
+                             "tar: pax header at offset %zu: path is empty, "
+                             "longer than %d bytes or holds a NUL",
+                             at, UNPACK_TAR_MAX_PATH);
+        memcpy(nx->path, v, vl);
+        nx->path[vl] = '\0';
+        nx->has_path = 2; /* pax beats a GNU long name */
+      } else if (kl == 4 && memcmp(p + kw, "size", 4) == 0) {
+        if (dec_number(v, vl, &nx->size) < 0)
+          return xds_err_set(err, XDS_EPARSE,
+                             "tar: pax header at offset %zu: size is not a "
+                             "decimal number of 64 bits",
+                             at);
+        nx->has_size = 1;
+      } else if (kl > 11 && memcmp(p + kw, "GNU.sparse.", 11) == 0) {
+        nx->sparse = 1;
+      }
+    }
+    off = end;
+  }
+  return 0;
 }
 
 static const char *base_name(const char *path) {
@@ -148,105 +294,191 @@ static int ends_with(const char *s, const char *suffix) {
   return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Reads "len path=value\n" records of a pax header for the path. */
-static void pax_path(const unsigned char *p, size_t n, char *name,
-                     size_t name_cap) {
-  size_t off = 0;
+static void copy_trunc(char *dst, size_t cap, const char *src) {
+  size_t n = strnlen(src, cap - 1);
 
-  while (off < n) {
-    unsigned long long rec = 0;
-    size_t i = off;
+  memcpy(dst, src, n);
+  dst[n] = '\0';
+}
 
-    while (i < n && p[i] >= '0' && p[i] <= '9' && rec < n)
-      rec = rec * 10 + (unsigned)(p[i++] - '0');
-    if (rec == 0 || rec > n - off || i >= n || p[i] != ' ')
-      return;
-    i++;
-    if (off + rec - i > 5 && memcmp(p + i, "path=", 5) == 0) {
-      size_t vlen = off + rec - (i + 5) - 1; /* drop the newline */
-      if (vlen >= name_cap)
-        vlen = name_cap - 1;
-      memcpy(name, p + i + 5, vlen);
-      name[vlen] = '\0';
-    }
-    off += rec;
+/* The path of the entry whose header is h: what the meta headers said,
+ * else ustar prefix/name, else name. path holds UNPACK_TAR_MAX_PATH + 1. */
+static void entry_path(const unsigned char *h, const struct tar_next *nx,
+                       char *path) {
+  size_t pos = 0;
+
+  if (nx->has_path) {
+    memcpy(path, nx->path, strlen(nx->path) + 1);
+    return;
   }
+  path[0] = '\0';
+  /* POSIX ustar ("ustar\0" "00") only: GNU ("ustar  \0") keeps times in
+   * the prefix area. */
+  if (memcmp(h + TAR_MAGIC_OFF,
+             "ustar\0"
+             "00",
+             8) == 0 &&
+      h[TAR_PREFIX_OFF] != '\0') {
+    put_field(path, &pos, h + TAR_PREFIX_OFF, TAR_PREFIX_LEN);
+    path[pos++] = '/';
+    path[pos] = '\0';
+  }
+  put_field(path, &pos, h + TAR_NAME_OFF, TAR_NAME_LEN);
+}
+
+/* Types with no data whatever their size field says (POSIX: hard link,
+ * symlink, character and block device, directory, FIFO). */
+static int header_only(char type) {
+  return type >= '1' && type <= '6';
 }
 
 int unpack_tar_find_wasm(const void *data, size_t len, struct unpack_found *out,
                          struct xds_err *err) {
   const unsigned char *base = data;
-  size_t off = 0;
-  char longname[256] = "";
   const unsigned char *only = NULL, *plugin = NULL;
-  size_t only_len = 0, plugin_len = 0, n_wasm = 0;
-  char only_name[128] = "", plugin_name[128] = "";
+  size_t off = 0, only_len = 0, plugin_len = 0, n_wasm = 0, entries = 0;
+  char only_name[sizeof(out->wasm_name)] = "";
+  char plugin_name[sizeof(out->wasm_name)] = "";
+  struct tar_next nx; /* about 8 KiB of stack with path */
+  char path[UNPACK_TAR_MAX_PATH + 1];
 
   memset(out, 0, sizeof(*out));
-  while (off + TAR_BLOCK <= len) {
-    const unsigned char *h = base + off;
-    unsigned long long size;
-    size_t padded;
-    char name[256];
+  memset(&nx, 0, sizeof(nx));
+  for (;;) {
+    const unsigned char *h = base + off, *body;
+    uint64_t size;
+    size_t padded, left;
     char type;
+    int nrc;
 
+    left = len - off;
+    if (left == 0)
+      break; /* no end-of-archive blocks: fine, all data was present */
+    if (left < TAR_BLOCK) {
+      if (all_zero(h, left))
+        break;
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: truncated header at offset %zu (%zu of %d "
+                         "bytes)",
+                         off, left, TAR_BLOCK);
+    }
     if (all_zero(h, TAR_BLOCK))
       break; /* end of archive */
-    if (tar_number(h + 124, 12, &size) < 0)
-      return xds_err_set(err, XDS_EPARSE, "tar: bad size field at offset %zu",
+    if (++entries > UNPACK_TAR_MAX_ENTRIES)
+      return xds_err_set(err, XDS_ETOOBIG,
+                         "tar: more than %d entries (at offset %zu)",
+                         UNPACK_TAR_MAX_ENTRIES, off);
+    if (!tar_sum_ok(h))
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: bad header checksum at offset %zu (not a tar "
+                         "header, or a corrupt one)",
                          off);
-    if (size > len - off - TAR_BLOCK)
+    type = (char)h[TAR_TYPE_OFF];
+    nrc = tar_number(h + TAR_SIZE_OFF, TAR_SIZE_LEN, &size);
+    if (nrc > 0)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: negative size field at offset %zu", off);
+    if (nrc < 0)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: bad size field at offset %zu (not octal or "
+                         "base-256, or over 64 bits)",
+                         off);
+    if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
+      if (nx.n_meta++ >= UNPACK_TAR_MAX_META)
+        return xds_err_set(err, XDS_EPARSE,
+                           "tar: more than %d extended headers in a row at "
+                           "offset %zu",
+                           UNPACK_TAR_MAX_META, off);
+    } else {
+      if (nx.has_size)
+        size = nx.size;
+      if (header_only(type))
+        size = 0;
+    }
+    left -= TAR_BLOCK;
+    if (size > left)
       return xds_err_set(err, XDS_EPARSE,
                          "tar: entry at offset %zu claims %llu bytes but only "
                          "%zu remain",
-                         off, size, len - off - TAR_BLOCK);
-    padded = (size_t)((size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK);
-    type = (char)h[156];
-    if (longname[0] != '\0') {
-      memcpy(name, longname, sizeof(name));
-      longname[0] = '\0';
+                         off, (unsigned long long)size, left);
+    padded = ((size_t)size + TAR_BLOCK - 1) / TAR_BLOCK * TAR_BLOCK;
+    if (padded > left)
+      return xds_err_set(err, XDS_EPARSE,
+                         "tar: entry at offset %zu: truncated padding after "
+                         "its %llu bytes",
+                         off, (unsigned long long)size);
+    body = h + TAR_BLOCK;
+    if (type == 'x' || type == 'g') {
+      int rc;
+
+      if (size > UNPACK_TAR_MAX_PAX)
+        return xds_err_set(err, XDS_EPARSE,
+                           "tar: pax header at offset %zu: %llu bytes, over "
+                           "the limit of %d",
+                           off, (unsigned long long)size, UNPACK_TAR_MAX_PAX);
+      rc = pax_records(body, (size_t)size, type == 'g', off, &nx, err);
+      if (rc < 0)
+        return rc;
+      if (type == 'g')
+        nx.n_meta--; /* a global header describes no single entry */
+    } else if (type == 'L') {
+      size_t n = strnlen((const char *)body, (size_t)size);
+
+      if (n == 0 || n > UNPACK_TAR_MAX_PATH)
+        return xds_err_set(err, XDS_EPARSE,
+                           "tar: GNU long name at offset %zu is empty or "
+                           "longer than %d bytes",
+                           off, UNPACK_TAR_MAX_PATH);
+      if (nx.has_path < 2) { /* a pax path wins */
+        memcpy(nx.path, body, n);
+        nx.path[n] = '\0';
+        nx.has_path = 1;
+      }
+    } else if (type == 'K') {
+      if (size > UNPACK_TAR_MAX_PATH + 1)
+        return xds_err_set(err, XDS_EPARSE,
+                           "tar: GNU long link name at offset %zu is longer "
+                           "than %d bytes",
+                           off, UNPACK_TAR_MAX_PATH);
     } else {
-      size_t pl = 0;
+      int regular = type == '0' || type == '\0' || type == '7';
 
-      name[0] = '\0';
-      if (memcmp(h + 257, "ustar", 5) == 0 && h[345] != '\0') {
-        pl = strnlen((const char *)h + 345, 155);
-        memcpy(name, h + 345, pl);
-        name[pl++] = '/';
-      }
-      memcpy(name + pl, h, strnlen((const char *)h, 100));
-      name[pl + strnlen((const char *)h, 100)] = '\0';
-    }
-    if (type == 'L') { /* GNU long name: the next entry's name */
-      size_t n =
-          size < sizeof(longname) - 1 ? (size_t)size : sizeof(longname) - 1;
-      memcpy(longname, h + TAR_BLOCK, n);
-      longname[n] = '\0';
-      longname[strnlen(longname, n)] = '\0';
-    } else if (type == 'x') { /* pax extended header for the next entry */
-      pax_path(h + TAR_BLOCK, (size_t)size, longname, sizeof(longname));
-    } else if (type == '0' || type == '\0' || type == '7') {
-      const char *bn = base_name(name);
+      entry_path(h, &nx, path);
+      if (regular || type == 'S') {
+        const char *bn = base_name(path);
+        int is_plugin = strcmp(bn, "plugin.wasm") == 0;
+        int is_wasm = ends_with(bn, ".wasm");
 
-      if (strncmp(bn, ".wh.", 4) != 0) {
-        if (strcmp(bn, "plugin.wasm") == 0 && plugin == NULL) {
-          plugin = h + TAR_BLOCK;
-          plugin_len = (size_t)size;
-          copy_trunc(plugin_name, sizeof(plugin_name), name);
-        } else if (ends_with(bn, ".wasm")) {
-          n_wasm++;
-          only = h + TAR_BLOCK;
-          only_len = (size_t)size;
-          copy_trunc(only_name, sizeof(only_name), name);
-        }
-        if (strcmp(bn, "runtime-config.json") == 0) {
-          out->runtime_config = h + TAR_BLOCK;
-          out->runtime_config_len = (size_t)size;
+        if ((is_plugin || is_wasm) && (type == 'S' || nx.sparse))
+          return xds_err_set(err, XDS_EPARSE,
+                             "tar: %s at offset %zu is a sparse file: not "
+                             "read",
+                             bn, off);
+        if (strncmp(bn, ".wh.", 4) != 0) {
+          if (is_plugin && plugin == NULL) {
+            plugin = body;
+            plugin_len = (size_t)size;
+            copy_trunc(plugin_name, sizeof(plugin_name), path);
+          } else if (is_wasm && !is_plugin) {
+            n_wasm++;
+            only = body;
+            only_len = (size_t)size;
+            copy_trunc(only_name, sizeof(only_name), path);
+          }
+          if (strcmp(bn, "runtime-config.json") == 0) {
+            out->runtime_config = body;
+            out->runtime_config_len = (size_t)size;
+          }
         }
       }
+      memset(&nx, 0, sizeof(nx));
     }
     off += TAR_BLOCK + padded;
   }
+  if (nx.n_meta > 0)
+    return xds_err_set(err, XDS_EPARSE,
+                       "tar: the archive ends after an extended header (no "
+                       "entry follows it)");
   if (plugin != NULL) {
     out->wasm = plugin;
     out->wasm_len = plugin_len;

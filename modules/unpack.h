@@ -26,6 +26,19 @@ int unpack_is_gzip(const void *data, size_t len);
 int unpack_gunzip(const void *data, size_t len, struct xds_buf *out,
                   struct xds_err *err);
 
+/* Limits of the tar reader. Each bounds the work or the memory a hostile
+ * archive can cost; an archive over one is refused (XDS_EPARSE, or
+ * XDS_ETOOBIG for the entry count), never read in part. */
+/* Headers of any kind in one archive (meta headers included). */
+#define UNPACK_TAR_MAX_ENTRIES 20000
+/* Longest path, whichever way it is written (ustar prefix + name, GNU
+ * 'L' entry, pax "path" record), in bytes. */
+#define UNPACK_TAR_MAX_PATH 4096
+/* Data of one pax extended header ('x' or 'g'), in bytes. */
+#define UNPACK_TAR_MAX_PAX 65536
+/* Meta headers ('x', 'L', 'K') in a row before the entry they describe. */
+#define UNPACK_TAR_MAX_META 8
+
 /* What unpack_tar_find_wasm found: pointers into the caller's buffer. */
 struct unpack_found {
   const unsigned char *wasm; /* the module's bytes */
@@ -35,12 +48,25 @@ struct unpack_found {
   size_t runtime_config_len;
 };
 
-/* Scans a tar archive (ustar, GNU long names and pax path records) for the
- * module: the first regular file whose base name is plugin.wasm, else the
- * only regular file whose name ends in .wasm. Also notes a
- * runtime-config.json next to it. Returns 0, XDS_ENOTFOUND (no module, or
- * several .wasm files and no plugin.wasm) or XDS_EPARSE (bad or truncated
- * archive); err says which. */
+/* Scans a tar archive for the module: the first regular file whose base
+ * name is plugin.wasm, else the only regular file whose name ends in
+ * .wasm. Also notes a runtime-config.json (the last one seen).
+ *
+ * Formats: v7, POSIX ustar (prefix + name), GNU ('L' long names, 'K' long
+ * link names, base-256 sizes) and pax ('x' records: path and size are
+ * used, others skipped; 'g' records checked and ignored). Every header is
+ * checked: its checksum, every numeric field it uses (octal, or base-256;
+ * negative and over-64-bit values refused), its data and padding present
+ * in the buffer, names read without assuming a terminator; pax records
+ * must have a length that covers exactly "LEN key=value\n". Link,
+ * device, directory and FIFO entries carry no data. Sparse files are not
+ * read (a sparse module is refused). Nothing is allocated; the limits
+ * above apply.
+ *
+ * Returns 0, XDS_ENOTFOUND (no module, or several .wasm files and no
+ * plugin.wasm), XDS_EPARSE (a bad, hostile or truncated archive) or
+ * XDS_ETOOBIG (over UNPACK_TAR_MAX_ENTRIES); err says which and at which
+ * offset. Pure; any thread. */
 int unpack_tar_find_wasm(const void *data, size_t len, struct unpack_found *out,
                          struct xds_err *err);
 

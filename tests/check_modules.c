@@ -128,6 +128,14 @@ START_TEST(tar_and_gzip) {
   xds_buf_cleanup(&out);
   /* A header claiming more than there is: refused, nothing allocated. */
   snprintf((char *)tar + 124, 12, "%011o", 07777777777);
+  {
+    unsigned sum = 0;
+
+    memset(tar + 148, ' ', 8);
+    for (int k = 0; k < 512; k++)
+      sum += tar[k];
+    snprintf((char *)tar + 148, 8, "%06o", sum);
+  }
   ck_assert_int_eq(unpack_tar_find_wasm(tar, tar_len, &f, &err), XDS_EPARSE);
   ck_assert_ptr_nonnull(strstr(err.msg, "claims"));
   xds_free(tar);
@@ -275,6 +283,44 @@ START_TEST(destination_policy) {
 }
 END_TEST
 
+/* IPv4 embedded in IPv6 is judged by the IPv4 rules, whichever way it is
+ * embedded (issue 13 item 3). */
+START_TEST(embedded_ipv4_destinations) {
+  static const char *const refused[] = {
+      "::ffff:169.254.169.254",        /* IPv4-mapped */
+      "::169.254.169.254",             /* IPv4-compatible */
+      "::ffff:0:169.254.169.254",      /* SIIT IPv4-translated */
+      "64:ff9b::169.254.169.254",      /* NAT64 well-known prefix */
+      "64:ff9b::a9fe:a9fe",            /* the same, in hex */
+      "64:ff9b::100.100.100.200",      /* Alibaba metadata through NAT64 */
+      "64:ff9b:1::a9fe:a9fe",          /* local-use NAT64, /96 inside /48 */
+      "64:ff9b:1:a9fe:a9:fe00::",      /* local-use NAT64, RFC 6052 /48 */
+      "64:ff9b:1:ffa9:fe:a9fe::",      /* local-use NAT64, RFC 6052 /56 */
+      "64:ff9b:1:ffff:a9:fea9:fe00:0", /* local-use NAT64, /64 */
+      "2002:a9fe:a9fe::1",             /* 6to4 */
+      "2001:0:a9fe:a9fe::1",           /* Teredo server */
+      "2001:0:4136:e378:8000:63bf:5601:5601", /* Teredo client 169.254.169.254
+                                                 obscured */
+  };
+  static const char *const allowed[] = {
+      "::ffff:127.0.0.1",     "64:ff9b::10.1.2.3",
+      "2002:0a01:0203::1",    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+      "2001:db8::1",          "::1",
+      "64:ff9b:2::a9fe:a9fe", /* outside 64:ff9b:1::/48 */
+  };
+  char lit[80];
+
+  for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+    ck_assert_msg(!allowed_v6(refused[i]), "%s allowed", refused[i]);
+    snprintf(lit, sizeof(lit), "[%s]", refused[i]);
+    ck_assert_msg(!fetch_host_allowed(lit, 0), "%s allowed", lit);
+    ck_assert(fetch_host_allowed(lit, 1));
+  }
+  for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+    ck_assert_msg(allowed_v6(allowed[i]), "%s refused", allowed[i]);
+}
+END_TEST
+
 START_TEST(cache_put_restart_evict) {
   char dir[256], h1[65], h2[65], h3[65], got[65], path[400];
   unsigned char *m1 = mt_wasm(1000, 1), *m2 = mt_wasm(1000, 2),
@@ -372,6 +418,7 @@ Suite *modules_suite(void) {
   tcase_add_test(tc, tar_single_and_ambiguous);
   tcase_add_test(tc, pull_secrets);
   tcase_add_test(tc, destination_policy);
+  tcase_add_test(tc, embedded_ipv4_destinations);
   tcase_add_test(tc, cache_put_restart_evict);
   suite_add_tcase(s, tc);
   suite_add_tcase(s, modules_http_tcase());
