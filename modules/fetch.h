@@ -2,16 +2,24 @@
  * fetch.h: one bounded HTTP(S) request over libcurl, with the destination
  * policy every module download obeys.
  *
- * Policy: redirects only to http/https and at most max_redirects of them;
- * TLS peers verified (system CA store, or ca_file); the whole transfer
- * bounded by timeout_ms and the body by max_body; and, unless
- * allow_link_local is set, connections to link-local and cloud-metadata
- * addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254, 100.100.100.200,
- * and those inside IPv4-mapped IPv6) are refused at connect time, for the
- * first request and every redirect alike, and host names known to be
- * metadata services (metadata.google.internal, metadata) are refused before
- * any lookup. URLs carrying user:password are refused, so credentials can
- * only come from pull secrets and never appear in a logged URL.
+ * Policy: redirects are followed by fetch_run itself, at most
+ * max_redirects of them, and each hop's URL must pass the same rules as the
+ * first before anything connects to it: http or https only, no
+ * user:password (refused, so credentials only ever come from pull secrets
+ * and never appear in a logged URL), and a host that is not a known
+ * metadata name or a refused address literal. A request's Authorization
+ * and Cookie headers go only to the first URL's origin (scheme, host,
+ * port): once a redirect leaves it, they are dropped for the rest of the
+ * chain. TLS peers are verified (system CA store, or ca_file); the whole
+ * transfer, redirects included, is bounded by timeout_ms and the body by
+ * max_body. Unless allow_link_local is set, connections to link-local and
+ * cloud-metadata addresses (169.254.0.0/16, 100.100.100.200, fe80::/10,
+ * fd00:ec2::254, and any IPv6 address that embeds a refused IPv4 one:
+ * IPv4-mapped, IPv4-compatible, SIIT, NAT64 64:ff9b::/96 and
+ * 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32) are also refused at
+ * connect time, after every DNS lookup, so DNS rebinding cannot reach them
+ * either. Metadata host names (metadata.google.internal, metadata) are
+ * refused before any lookup.
  *
  * Any thread; each call uses its own curl handle. fetch_global_init() must
  * have run once before (resolver_new does it).

@@ -19,6 +19,7 @@
 #include "tests/helpers/modtest.h"
 #include "tests/helpers/origin.h"
 #include "modules/cache.h"
+#include "modules/fetch.h"
 #include "modules/resolver.h"
 #include "modules/serve.h"
 #include "server/admin/admin.h"
@@ -419,6 +420,108 @@ START_TEST(fake_registry_tampered) {
 }
 END_TEST
 
+/* Every redirect hop obeys the URL rules before anything connects to it
+ * (issue 13 item 3): no credentials in the URL, http/https only, no
+ * metadata address however it is written; at most max_redirects hops; a
+ * request's Authorization goes to its own origin only. */
+static int run_get(const char *url, const char *const *headers,
+                   struct fetch_resp *resp, struct xds_err *err) {
+  struct fetch_policy pol;
+  struct fetch_req req;
+
+  memset(&pol, 0, sizeof(pol));
+  pol.timeout_ms = 3000;
+  pol.max_redirects = 5;
+  memset(&req, 0, sizeof(req));
+  req.url = url;
+  req.headers = headers;
+  req.max_body = 1 << 20;
+  memset(err, 0, sizeof(*err));
+  return fetch_run(&pol, &req, resp, err);
+}
+
+static void redirect(struct origin *o, const char *path, const char *to) {
+  origin_set(o, path, 302, "text/plain", "", 0);
+  origin_header(o, path, "Location", to);
+}
+
+START_TEST(redirect_every_hop_checked) {
+  struct origin *o = origin_start(), *o2 = origin_start();
+  const char *const bearer[] = {"Authorization: Bearer t0k", NULL};
+  struct fetch_resp resp;
+  struct xds_err err;
+  char loc[512], url[512];
+
+  ck_assert_int_eq(fetch_global_init(), 0);
+  origin_set(o, "/target", 200, "text/plain", "ok", 2);
+  /* Credentials in a redirect's URL: refused before connecting. */
+  snprintf(loc, sizeof(loc), "http://user:s3cret@127.0.0.1:%d/target",
+           origin_port(o));
+  redirect(o, "/to-creds", loc);
+  snprintf(url, sizeof(url), "%s/to-creds", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), XDS_EINVAL);
+  ck_assert_msg(strstr(err.msg, "credentials") != NULL, "%s", err.msg);
+  ck_assert_ptr_null(strstr(err.msg, "s3cret"));
+  ck_assert_int_eq(origin_hits(o, "/target"), 0);
+  fetch_resp_cleanup(&resp);
+  /* A password alone counts too. */
+  snprintf(loc, sizeof(loc), "http://:s3cret@127.0.0.1:%d/target",
+           origin_port(o));
+  redirect(o, "/to-pass", loc);
+  snprintf(url, sizeof(url), "%s/to-pass", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), XDS_EINVAL);
+  ck_assert_int_eq(origin_hits(o, "/target"), 0);
+  fetch_resp_cleanup(&resp);
+  /* Another scheme. */
+  redirect(o, "/to-file", "file:///etc/passwd");
+  snprintf(url, sizeof(url), "%s/to-file", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), XDS_EINVAL);
+  ck_assert_msg(strstr(err.msg, "only http and https") != NULL, "%s", err.msg);
+  fetch_resp_cleanup(&resp);
+  /* A metadata address through NAT64: refused, nothing attempted. */
+  redirect(o, "/to-nat64", "http://[64:ff9b::a9fe:a9fe]/latest/meta-data/");
+  snprintf(url, sizeof(url), "%s/to-nat64", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), XDS_EPERM);
+  ck_assert_msg(strstr(err.msg, "refused") != NULL, "%s", err.msg);
+  fetch_resp_cleanup(&resp);
+  /* A loop: the first request and 5 redirects, then an error. */
+  redirect(o, "/loop", "/loop");
+  snprintf(url, sizeof(url), "%s/loop", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), XDS_EIO);
+  ck_assert_msg(strstr(err.msg, "more than 5 redirects") != NULL, "%s",
+                err.msg);
+  ck_assert_int_eq(origin_hits(o, "/loop"), 6);
+  fetch_resp_cleanup(&resp);
+  /* A relative redirect that is fine. */
+  redirect(o, "/rel", "target");
+  snprintf(url, sizeof(url), "%s/rel", origin_base(o));
+  ck_assert_int_eq(run_get(url, NULL, &resp, &err), 0);
+  ck_assert_int_eq(resp.status, 200);
+  ck_assert_uint_eq(resp.body.len, 2);
+  ck_assert(memcmp(resp.body.data, "ok", 2) == 0);
+  fetch_resp_cleanup(&resp);
+  /* Authorization follows a redirect within the origin, not to another. */
+  origin_set(o, "/private", 200, "text/plain", "mine", 4);
+  origin_require(o, "/private", "Bearer t0k", "Bearer realm=\"x\"");
+  origin_set(o2, "/private", 200, "text/plain", "mine", 4);
+  origin_require(o2, "/private", "Bearer t0k", "Bearer realm=\"x\"");
+  redirect(o, "/to-private", "/private");
+  snprintf(url, sizeof(url), "%s/to-private", origin_base(o));
+  ck_assert_int_eq(run_get(url, bearer, &resp, &err), 0);
+  ck_assert_int_eq(resp.status, 200);
+  fetch_resp_cleanup(&resp);
+  snprintf(loc, sizeof(loc), "%s/private", origin_base(o2));
+  redirect(o, "/to-other", loc);
+  snprintf(url, sizeof(url), "%s/to-other", origin_base(o));
+  ck_assert_int_eq(run_get(url, bearer, &resp, &err), 0);
+  ck_assert_int_eq(resp.status, 401);
+  ck_assert_int_eq(origin_hits(o2, "/private"), 1);
+  fetch_resp_cleanup(&resp);
+  origin_stop(o);
+  origin_stop(o2);
+}
+END_TEST
+
 TCase *modules_http_tcase(void) {
   TCase *tc = tcase_create("http");
 
@@ -428,6 +531,7 @@ TCase *modules_http_tcase(void) {
   tcase_add_test(tc, warm_restart_http);
   tcase_add_test(tc, fake_registry_bearer_and_secrets);
   tcase_add_test(tc, fake_registry_tampered);
+  tcase_add_test(tc, redirect_every_hop_checked);
   return tc;
 }
 
