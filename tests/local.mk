@@ -10,7 +10,7 @@ check_PROGRAMS += tests/check_unit
 tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_ads_oom.c \
 	tests/check_base.c tests/check_chain.c \
-	tests/check_compose.c tests/check_encode.c \
+	tests/check_compose.c tests/check_encode.c tests/check_publisher.c \
 	tests/testutil.c tests/testutil.h \
 	tests/check_store.c tests/check_store_ydoc.c \
 	tests/check_store_watch.c \

@@ -4,12 +4,10 @@
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -19,6 +17,7 @@
 #include "server/app/cmd.h"
 #include "server/app/flags.h"
 #include "server/compose/delivery.h"
+#include "server/compose/publisher.h"
 #include "server/compose/encode.h"
 #include "server/compose/snapshot.h"
 #include "server/compose/stats.h"
@@ -27,6 +26,10 @@
 #include "store/etcd_watch.h"
 #include "store/file_watch.h"
 #include "store/problems.h"
+
+/* How long serving waits for the publisher to build the first snapshot
+ * of a store that delivered a catalog at start. */
+#define CMD_SERVE_FIRST_BUILD_WAIT_MS 30000
 
 /* What the signal handlers act on (the only globals). */
 static struct xds_server *volatile signal_target;
@@ -44,81 +47,47 @@ static void on_reload_signal(int sig) {
     file_watch_trigger(signal_watch);
 }
 
-/* What the store watcher and the module resolver need to publish
- * snapshots. */
+/* What the store callbacks and the publisher's sink need. */
 struct serve_ctx {
   const char *store;
-  struct encode_opts eopts;
+  int is_etcd; /* the store is etcd, not files */
   struct xds_server *server;
   struct status *status;
-  struct delivery *delivery; /* NULL: wasmxds does not fetch modules */
-  struct xds_stats *stats;
-  int is_etcd;                  /* the store is etcd, not files */
-  pthread_mutex_t rebuild_lock; /* guards what follows */
-  struct catalog *cat;          /* the catalog being served */
-  uint64_t generation;
+  struct publisher *publisher;
+  int loaded; /* a catalog was handed to the publisher */
 };
 
-/* Builds and publishes a snapshot of the current catalog. Called by the
- * store watcher and by the module resolver, on their threads. */
-static void rebuild(struct serve_ctx *sc, const char *why) {
-  struct snapshot *snap = NULL;
-  struct xds_err err = {0, ""};
-  struct timespec t0, t1;
+/* Publisher sink: the snapshot to serve (publisher thread). */
+static void sink_publish(void *ctx, struct snapshot *snap) {
+  struct serve_ctx *sc = ctx;
 
-  pthread_mutex_lock(&sc->rebuild_lock);
-  if (sc->cat == NULL) {
-    pthread_mutex_unlock(&sc->rebuild_lock);
-    return;
-  }
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (snapshot_build(sc->cat, &sc->eopts, sc->generation + 1, &snap, &err) <
-      0) {
-    XDS_LOGE("cannot build a snapshot (%s): %s; still serving the previous "
-             "one",
-             why, err.msg);
-    status_set_degraded(sc->status, err.msg);
-    pthread_mutex_unlock(&sc->rebuild_lock);
-    return;
-  }
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  stats_observe(&sc->stats->snapshot_build,
-                (double)(t1.tv_sec - t0.tv_sec) +
-                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-  snapshot_set_stats(snap, sc->stats);
-  sc->generation++;
-  XDS_LOGI("serving generation %llu (%s): %zu extensions, %zu listener "
-           "templates",
-           (unsigned long long)sc->generation, why, catalog_ext_count(sc->cat),
-           catalog_tmpl_count(sc->cat));
   xds_server_publish(sc->server, snap);
-  status_set_ready(sc->status, (unsigned long)sc->generation);
-  pthread_mutex_unlock(&sc->rebuild_lock);
-  snapshot_unref(snap);
+}
+
+/* Publisher sink: what /readyz says (publisher thread). */
+static void sink_status(void *ctx, unsigned long generation,
+                        const char *degraded) {
+  struct serve_ctx *sc = ctx;
+
+  status_set_degraded(sc->status, degraded);
+  if (generation > 0)
+    status_set_ready(sc->status, generation);
 }
 
 /* etcd store callback: reachable or not. */
 static void on_etcd_status(void *arg, const struct etcd_watch_status *st) {
   struct serve_ctx *sc = arg;
 
-  status_set_degraded(sc->status, st->degraded ? st->reason : NULL);
+  publisher_set_store_status(sc->publisher, st->degraded ? st->reason : NULL);
 }
 
-/* Module resolver callback: a module became ready, failed, or changed. */
-static void on_modules(void *arg) {
-  rebuild(arg, "modules changed");
-}
-
-/* Store watcher callback: every new catalog becomes a snapshot. */
+/* Store watcher callback: every new catalog goes to the publisher. */
 static void on_catalog(void *arg, struct catalog *cat,
                        const struct problems *pb) {
   struct serve_ctx *sc = arg;
-  struct catalog *old;
 
-  atomic_fetch_add(&sc->stats->store_reloads, 1);
-  atomic_fetch_add(&sc->stats->store_errors, pb->n_errors);
   /* The store watchers log every problem of each load themselves. */
-  if (sc->generation == 0 && !sc->is_etcd && access(sc->store, F_OK) != 0) {
+  if (!sc->loaded && !sc->is_etcd && access(sc->store, F_OK) != 0) {
     /* Never serve an empty configuration because the store is not there
      * (yet): proxies would drop every listener. Streams wait instead. */
     XDS_LOGE("store %s does not exist; waiting for it (nothing is served "
@@ -127,14 +96,8 @@ static void on_catalog(void *arg, struct catalog *cat,
     catalog_unref(cat);
     return;
   }
-  pthread_mutex_lock(&sc->rebuild_lock);
-  old = sc->cat;
-  sc->cat = cat;
-  if (sc->delivery != NULL && delivery_update(sc->delivery, cat) < 0)
-    XDS_LOGE("out of memory handing the new catalog to the module resolver");
-  pthread_mutex_unlock(&sc->rebuild_lock);
-  catalog_unref(old);
-  rebuild(sc, "store changed");
+  sc->loaded = 1;
+  publisher_set_catalog(sc->publisher, cat, pb);
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -154,7 +117,6 @@ int cmd_serve(int argc, char **argv) {
   int rc, exit_status = EXIT_FAILURE;
 
   memset(&sc, 0, sizeof(sc));
-  pthread_mutex_init(&sc.rebuild_lock, NULL);
   switch (flags_parse_serve(argc, argv, &cfg)) {
   case FLAGS_EXIT:
     exit_status = EXIT_SUCCESS;
@@ -166,10 +128,8 @@ int cmd_serve(int argc, char **argv) {
   }
   xds_log_set_level(cfg.log_level);
   stats_init(&stats);
-  sc.stats = &stats;
   cfg.server.stats = &stats;
   sc.store = cfg.store;
-  sc.eopts = cfg.encode;
 
   rc = xds_server_new(&cfg.server, &sc.server, &err);
   if (rc < 0) {
@@ -184,26 +144,33 @@ int cmd_serve(int argc, char **argv) {
     rc = status_register(&status, admin);
   if (rc == 0)
     rc = admin_route(admin, "/metrics", "GET", stats_handle, &stats);
-  if (rc == 0 && cfg.modules.fetch) {
-    if (dcfg->base_url == NULL) {
-      /* The admin address as bound (its port may have been 0). */
-      const char *colon = strrchr(cfg.admin.listen, ':');
-      int host_len = colon != NULL ? (int)(colon - cfg.admin.listen) : 0;
-      snprintf(base_url, sizeof(base_url), "http://%.*s:%d", host_len,
-               cfg.admin.listen, admin_port(admin));
-      dcfg->base_url = base_url;
-    }
-    dcfg->on_change = on_modules;
-    dcfg->on_change_arg = &sc;
-    rc = delivery_new(dcfg, &sc.delivery, &err);
+  if (rc == 0 && cfg.modules.fetch && dcfg->base_url == NULL) {
+    /* The admin address as bound (its port may have been 0). */
+    const char *colon = strrchr(cfg.admin.listen, ':');
+    int host_len = colon != NULL ? (int)(colon - cfg.admin.listen) : 0;
+    snprintf(base_url, sizeof(base_url), "http://%.*s:%d", host_len,
+             cfg.admin.listen, admin_port(admin));
+    dcfg->base_url = base_url;
+  }
+  if (rc == 0) {
+    struct publisher_config pcfg;
+
+    memset(&pcfg, 0, sizeof(pcfg));
+    pcfg.encode = cfg.encode;
+    pcfg.modules = cfg.modules.fetch ? dcfg : NULL;
+    pcfg.stats = &stats;
+    pcfg.sink.publish = sink_publish;
+    pcfg.sink.status = sink_status;
+    pcfg.sink.ctx = &sc;
+    rc = publisher_new(&pcfg, &sc.publisher, &err);
     if (rc < 0) {
-      XDS_LOGE("module fetching: %s", err.msg);
+      XDS_LOGE("%s%s", cfg.modules.fetch ? "module fetching: " : "", err.msg);
       goto out;
     }
+  }
+  if (rc == 0 && publisher_delivery(sc.publisher) != NULL) {
     rc = admin_route(admin, DELIVERY_ROUTE_PREFIX, "GET,HEAD", delivery_handle,
-                     sc.delivery);
-    sc.eopts.module_of = delivery_module_of;
-    sc.eopts.module_ctx = sc.delivery;
+                     publisher_delivery(sc.publisher));
     XDS_LOGI("module fetching on: cache %s, served at %s%s", dcfg->cache_dir,
              dcfg->base_url, "/modules/sha256/");
   }
@@ -240,6 +207,12 @@ int cmd_serve(int argc, char **argv) {
     goto out;
   }
 
+  /* Serve the first snapshot from the first request on, as long as the
+   * store delivered one (an etcd store may not be reachable yet). */
+  if (publisher_wait_idle(sc.publisher, CMD_SERVE_FIRST_BUILD_WAIT_MS) < 0)
+    XDS_LOGW("the first snapshot is not built after %d ms; serving starts "
+             "without it",
+             CMD_SERVE_FIRST_BUILD_WAIT_MS);
   signal_target = sc.server;
   signal_watch = watch;
   memset(&sa, 0, sizeof(sa));
@@ -257,13 +230,14 @@ int cmd_serve(int argc, char **argv) {
   XDS_LOGI("stopped");
   exit_status = EXIT_SUCCESS;
 out:
+  /* Producers first: the store source and the admin threads (which read
+   * the delivery), then the publisher (which calls the transport and the
+   * status), then those. */
   file_watch_stop(watch);
   etcd_watch_stop(ewatch);
   admin_free(admin);
-  delivery_free(sc.delivery);
+  publisher_free(sc.publisher);
   xds_server_free(sc.server);
-  catalog_unref(sc.cat);
-  pthread_mutex_destroy(&sc.rebuild_lock);
   flags_serve_cleanup(&cfg);
   if (status_ok)
     status_cleanup(&status);

@@ -25,8 +25,10 @@
  * references the module. Without a secret, private modules are refused to
  * everyone (logged).
  *
- * Threads: delivery_update and the encode_module_fn run under the caller's
- * rebuild lock (one at a time); the route runs on admin threads.
+ * Threads: delivery_update and the encode_module_fn are called by one
+ * thread only, the publisher's (server/compose/publisher.h), which owns
+ * the delivery; on_change runs on a resolver worker; the route runs on
+ * admin threads.
  */
 #ifndef XDS_DELIVERY_H
 #define XDS_DELIVERY_H

@@ -9,6 +9,7 @@ libxdscompose_a_SOURCES = \
 	server/compose/encode.c server/compose/encode.h \
 	server/compose/identity.c server/compose/identity.h \
 	server/compose/proxy.h \
+	server/compose/publisher.c server/compose/publisher.h \
 	server/compose/snapshot.c server/compose/snapshot.h \
 	server/compose/stats.c server/compose/stats.h \
 	server/compose/version.c server/compose/version.h

@@ -457,3 +457,21 @@ void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out) {
   for (size_t i = 0; i < s->n_ecds; i++)
     out->ecds_bytes += s->ecds[i].len;
 }
+
+int snapshot_same_content(const struct snapshot *a, const struct snapshot *b) {
+  if (a == NULL || b == NULL || a->n_ecds != b->n_ecds)
+    return 0;
+  if (catalog_diff(a->cat, b->cat, NULL, NULL) != 0)
+    return 0;
+  for (size_t i = 0; i < a->n_ecds; i++) {
+    const struct xds_resource *x = &a->ecds[i], *y = &b->ecds[i];
+    const struct encode_entry *ex = &a->entries[i], *ey = &b->entries[i];
+
+    if (x->len != y->len || (x->len > 0 && memcmp(x->bytes, y->bytes, x->len)))
+      return 0;
+    if (ex->len != ey->len ||
+        (ex->len > 0 && memcmp(ex->data, ey->data, ex->len) != 0))
+      return 0;
+  }
+  return 1;
+}

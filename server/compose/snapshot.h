@@ -104,6 +104,16 @@ struct snapshot_stats {
   size_t ecds_bytes;
 };
 
+/*
+ * Whether a and b serve the same thing to every proxy: equal catalogs
+ * (catalog_diff finds no change) and, extension by extension, the same
+ * ECDS bytes and the same listener filter entry (so every listener a class
+ * view would encode is the same too). Generations, module reasons and
+ * other details no proxy receives are not compared. NULL differs from
+ * everything. Any thread.
+ */
+int snapshot_same_content(const struct snapshot *a, const struct snapshot *b);
+
 /* Counters of s: encodings built versus reused, and their sizes. */
 void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out);
 
