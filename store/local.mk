@@ -7,7 +7,8 @@ libxdsstore_a_SOURCES = \
 	store/model.h store/model.c \
 	store/ydoc.h store/ydoc.c \
 	store/problems.h store/problems.c \
-	store/decode.h store/decode.c \
+	store/decode.h store/decode_priv.h store/decode.c \
+	store/decode_json.c store/decode_wasmext.c store/decode_template.c \
 	store/catalog.h store/catalog.c \
 	store/file_store.h store/file_store.c \
 	store/file_watch.h store/file_watch.c

@@ -1,0 +1,135 @@
+/*
+ * decode_priv.h: what the files of the decoder share; private to store/
+ * (decode.c, decode_json.c and one decode_<kind>.c per resource kind).
+ *
+ * decode.c owns the field walker below (a current field path, typed
+ * getters that report every error with file:line:column and path) and
+ * dispatches a document by apiVersion and kind through the table of
+ * struct decode_kind_ops. To add a kind: write decode_<kind>.c with its
+ * decode_kind_ops, declare it here, add it to the table in decode.c, and
+ * give it an enum decode_kind value and a record in struct decode_result
+ * (decode.h).
+ *
+ * Pure: no I/O, no globals; every function works on its own arguments and
+ * may run on any thread.
+ */
+#ifndef XDS_STORE_DECODE_PRIV_H
+#define XDS_STORE_DECODE_PRIV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "store/decode.h"
+#include "store/problems.h"
+#include "store/ydoc.h"
+
+/* Longest field path built while decoding (longer ones are cut). */
+#define DECODE_PATH_MAX PROBLEMS_PATH_MAX
+
+/* The state of one document's decode. */
+struct dctx {
+  struct problems *pb;
+  int rc;     /* 0 or XDS_ENOMEM, sticky */
+  int errors; /* errors found in this document */
+  char path[DECODE_PATH_MAX];
+  size_t plen;
+};
+
+/* One resource kind: the apiVersion and kind that select it, the value
+ * that goes into decode_result.kind, and its walker. decode() records
+ * every error through c and fills its record in out (out->ext or
+ * out->tmpl, and out->id as soon as the identity is known); decode.c drops
+ * the record when any error was found. */
+struct decode_kind_ops {
+  const char *api_version;
+  const char *kind;
+  enum decode_kind id;
+  void (*decode)(struct dctx *c, const struct ynode *doc,
+                 struct decode_result *out);
+};
+
+/* extension.tsb.tetrate.io/v2 WasmExtension (decode_wasmext.c). */
+extern const struct decode_kind_ops decode_wasmext_ops;
+/* wasmxds.io/v1 ListenerTemplate (decode_template.c). */
+extern const struct decode_kind_ops decode_template_ops;
+
+/* ---- the field path (decode.c) ---- */
+
+/* Appends ".key" (or "key" at the root) to the path; returns the mark to
+ * give dctx_path_restore(). A path longer than DECODE_PATH_MAX is cut. */
+size_t dctx_path_key(struct dctx *c, const char *key);
+/* Appends "[i]" to the path; returns the mark to restore. */
+size_t dctx_path_index(struct dctx *c, size_t i);
+/* Cuts the path back to a mark from dctx_path_key/dctx_path_index. */
+void dctx_path_restore(struct dctx *c, size_t mark);
+
+/* ---- reports (decode.c) ---- */
+
+/* Adds an error at node at (its file:line:column) and the current path;
+ * counts it in c->errors. Allocation failure sets c->rc. */
+void dctx_bad(struct dctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Adds a warning (it does not reject the document). */
+void dctx_warn(struct dctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A copy of s (caller frees), or NULL with c->rc set to XDS_ENOMEM. */
+char *dctx_strdup(struct dctx *c, const char *s);
+
+/* ---- typed getters (decode.c) ---- */
+
+/* 1 when n is a mapping, else reports "expected a mapping" and returns 0. */
+int dctx_want_map(struct dctx *c, const struct ynode *n);
+/* 1 when n is a sequence, else reports "expected a sequence" and returns 0. */
+int dctx_want_seq(struct dctx *c, const struct ynode *n);
+/* Reports each key of map that is not in allowed (NULL-terminated). */
+void dctx_check_keys(struct dctx *c, const struct ynode *map,
+                     const char *const *allowed);
+/* The value under key, or NULL when absent or null (null means "not set",
+ * as in protobuf JSON). */
+const struct ynode *decode_field(const struct ynode *map, const char *key);
+/* Checks that n is a string scalar; returns its text (borrowed from n) or
+ * NULL (reported). */
+const char *dctx_want_str(struct dctx *c, const struct ynode *n);
+/*
+ * Reads the string field key of map into *out (a new string, or NULL when
+ * absent, null or empty). A required field that is missing or empty is
+ * reported at the mapping. Returns the value node or NULL.
+ */
+const struct ynode *dctx_get_str(struct dctx *c, const struct ynode *map,
+                                 const char *key, int required, char **out);
+/* Reads the enum field key: *out is the index of its value in names
+ * (NULL-terminated), or left alone when absent. Returns the value node or
+ * NULL. */
+const struct ynode *dctx_get_enum(struct dctx *c, const struct ynode *map,
+                                  const char *key, const char *const *names,
+                                  int *out);
+/* Reads the integer field key within [min, max] (range is the text of the
+ * range for the message). Returns 1 when *out was set, 0 when absent or
+ * bad (bad is reported). */
+int dctx_get_int(struct dctx *c, const struct ynode *map, const char *key,
+                 int64_t min, int64_t max, const char *range, int64_t *out);
+
+/* ---- names (decode.c) ---- */
+
+/* 1 when s is a name of an organization, tenant, extension or template: 1
+ * to DECODE_NAME_MAX letters, digits, '-', '_' or '.', starting with a
+ * letter or digit (which also keeps '/' out of fqns). */
+int decode_valid_name(const char *s);
+/* Reports s (when not NULL) at node at unless it is a valid name. */
+void dctx_check_name(struct dctx *c, const struct ynode *at, const char *s);
+/* 1 when the n bytes at s are a C identifier ([A-Za-z_][A-Za-z0-9_]*). */
+int decode_is_ident(const char *s, size_t n);
+
+/* ---- JSON (decode_json.c) ---- */
+
+/*
+ * Appends n to out as compact JSON (the rules of decode_json() in
+ * decode.h). Returns 0; XDS_EINVAL with *bad_node and *why (a static
+ * string) saying where and why a value has no JSON form; XDS_ETOOBIG when
+ * out's limit is reached; XDS_ENOMEM.
+ */
+int decode_json_put(struct xds_buf *out, const struct ynode *n,
+                    const struct ynode **bad_node, const char **why);
+
+#endif

@@ -1,0 +1,435 @@
+/*
+ * decode_wasmext.c: extension.tsb.tetrate.io/v2 WasmExtension documents ->
+ * struct wasm_ext (store/model.h), every field checked (README, "Resource
+ * reference"). Walks the document with the field walker of decode.c.
+ */
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "store/decode_priv.h"
+#include "store/model.h"
+#include "store/ydoc.h"
+
+static const char *const EXT_META_KEYS[] = {"organization", "name", NULL};
+static const char *const EXT_SPEC_KEYS[] = {
+    "allowedIn", "url",      "image",      "source",          "description",
+    "phase",     "priority", "config",     "imagePullPolicy", "imagePullSecret",
+    "vmConfig",  "match",    "pluginName", "failStrategy",    "sha256",
+    NULL};
+static const char *const VM_KEYS[] = {"env", "vmId", "runtime", NULL};
+static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
+static const char *const MATCH_KEYS[] = {"mode", NULL};
+
+static const char *const PHASES[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
+                                     "STATS", NULL};
+static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
+                                            "IfNotPresent", "Always", NULL};
+static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
+/* Order of enum wasm_match_mode. */
+static const char *const MATCH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
+                                          "SERVER", NULL};
+static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN", NULL};
+static const char *const RUNTIMES[] = {
+    "envoy.wasm.runtime.v8", "envoy.wasm.runtime.wamr",
+    "envoy.wasm.runtime.wasmtime", "envoy.wasm.runtime.null", NULL};
+
+static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
+                              struct wasm_ext *e) {
+  const struct ynode *v = decode_field(spec, "allowedIn");
+  size_t mark = dctx_path_key(c, "allowedIn"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_ALLOWED_IN) {
+    dctx_bad(c, v, "more than %d items", DECODE_MAX_ALLOWED_IN);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->allowed_in = xds_calloc(n, sizeof(*e->allowed_in));
+  if (e->allowed_in == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i);
+    size_t m = dctx_path_index(c, i);
+    const char *s = dctx_want_str(c, item), *tenant;
+    char org[DECODE_NAME_MAX + 2];
+    int ok = 0;
+
+    if (s == NULL)
+      goto next;
+    if (s[0] == '\0') {
+      dctx_bad(c, item, "must not be empty");
+      goto next;
+    }
+    /* organizations/<org>/tenants/<tenant> */
+    if (strncmp(s, "organizations/", 14) == 0) {
+      const char *o = s + 14, *slash = strchr(o, '/');
+
+      if (slash != NULL && (size_t)(slash - o) <= DECODE_NAME_MAX) {
+        memcpy(org, o, (size_t)(slash - o));
+        org[slash - o] = '\0';
+        tenant = slash + 1;
+        if (strncmp(tenant, "tenants/", 8) == 0 && decode_valid_name(org) &&
+            decode_valid_name(tenant + 8))
+          ok = 1;
+      }
+    }
+    if (!ok) {
+      dctx_bad(c, item,
+               "\"%s\" is not a tenant fqn of the form "
+               "organizations/<org>/tenants/<tenant>",
+               s);
+      goto next;
+    }
+    if (e->organization != NULL && strcmp(org, e->organization) != 0) {
+      dctx_bad(c, item, "tenant \"%s\" is not in organization \"%s\"", s,
+               e->organization);
+      goto next;
+    }
+    for (size_t k = 0; k < e->n_allowed_in; k++)
+      if (strcmp(e->allowed_in[k], s) == 0)
+        dctx_warn(c, item, "tenant \"%s\" is listed twice", s);
+    e->allowed_in[e->n_allowed_in] = dctx_strdup(c, s);
+    if (e->allowed_in[e->n_allowed_in] != NULL)
+      e->n_allowed_in++;
+  next:
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+/* Validates a module location and gives it a scheme ("oci://" when none).
+ * Returns the new string (caller frees) or NULL (reported, or OOM). */
+static char *normalise_url(struct dctx *c, const struct ynode *at,
+                           const char *s, enum wasm_url_scheme *scheme) {
+  static const struct {
+    const char *name;
+    enum wasm_url_scheme scheme;
+  } schemes[] = {{"oci", WASM_URL_OCI},
+                 {"http", WASM_URL_HTTP},
+                 {"https", WASM_URL_HTTPS},
+                 {"file", WASM_URL_FILE}};
+  const char *sep = strstr(s, "://");
+  char *out;
+
+  for (const char *p = s; *p; p++)
+    if (isspace((unsigned char)*p)) {
+      dctx_bad(c, at, "\"%s\" must not contain whitespace", s);
+      return NULL;
+    }
+  if (sep == NULL) {
+    *scheme = WASM_URL_OCI;
+    out = xds_asprintf("oci://%s", s);
+    if (out == NULL)
+      c->rc = XDS_ENOMEM;
+    return out;
+  }
+  for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+    size_t n = strlen(schemes[i].name);
+
+    if ((size_t)(sep - s) != n || strncmp(s, schemes[i].name, n) != 0)
+      continue;
+    if (sep[3] == '\0') {
+      dctx_bad(c, at, "\"%s\" has nothing after the scheme", s);
+      return NULL;
+    }
+    if (schemes[i].scheme == WASM_URL_FILE && sep[3] != '/') {
+      dctx_bad(c, at,
+               "\"%s\": a file:// url needs an absolute path "
+               "(file:///path/to/module.wasm)",
+               s);
+      return NULL;
+    }
+    *scheme = schemes[i].scheme;
+    return dctx_strdup(c, s);
+  }
+  dctx_bad(c, at, "\"%s\" does not match ^(oci|https?|file)://", s);
+  return NULL;
+}
+
+static void decode_url(struct dctx *c, const struct ynode *spec,
+                       struct wasm_ext *e) {
+  char *url = NULL, *image = NULL;
+  const struct ynode *vu = dctx_get_str(c, spec, "url", 0, &url);
+  const struct ynode *vi = dctx_get_str(c, spec, "image", 0, &image);
+  size_t mark;
+
+  if (url != NULL) {
+    mark = dctx_path_key(c, "url");
+    e->url = normalise_url(c, vu, url, &e->scheme);
+    dctx_path_restore(c, mark);
+    if (image != NULL) {
+      mark = dctx_path_key(c, "image");
+      dctx_warn(c, vi,
+                "spec.image is deprecated and ignored because spec.url "
+                "is set; remove it");
+      dctx_path_restore(c, mark);
+    }
+  } else if (image != NULL) {
+    mark = dctx_path_key(c, "image");
+    dctx_warn(c, vi, "spec.image is deprecated; use spec.url");
+    e->url = normalise_url(c, vi, image, &e->scheme);
+    dctx_path_restore(c, mark);
+  } else if (c->rc == 0 && (vu == NULL || ynode_kind(vu) == YNODE_SCALAR) &&
+             (vi == NULL || ynode_kind(vi) == YNODE_SCALAR)) {
+    mark = dctx_path_key(c, "url");
+    dctx_bad(c, vu != NULL ? vu : spec,
+             "missing required field \"url\" (or the deprecated \"image\")");
+    dctx_path_restore(c, mark);
+  }
+  xds_free(url);
+  xds_free(image);
+}
+
+static void decode_env(struct dctx *c, const struct ynode *vm,
+                       struct wasm_ext *e) {
+  const struct ynode *v = decode_field(vm, "env");
+  size_t mark = dctx_path_key(c, "env"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_ENV) {
+    dctx_bad(c, v, "more than %d variables", DECODE_MAX_ENV);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->env = xds_calloc(n, sizeof(*e->env));
+  if (e->env == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i), *vn, *vv;
+    size_t m = dctx_path_index(c, i), k;
+    struct wasm_env env = {NULL, WASM_ENV_INLINE, NULL};
+    int from = WASM_ENV_INLINE, ok;
+
+    if (!dctx_want_map(c, item))
+      goto next;
+    dctx_check_keys(c, item, ENV_KEYS);
+    ok = c->errors;
+    vn = dctx_get_str(c, item, "name", 1, &env.name);
+    if (env.name != NULL && !decode_is_ident(env.name, strlen(env.name))) {
+      size_t mk = dctx_path_key(c, "name");
+
+      dctx_bad(c, vn, "\"%s\" does not match [A-Za-z_][A-Za-z0-9_]*", env.name);
+      dctx_path_restore(c, mk);
+    }
+    dctx_get_enum(c, item, "valueFrom", ENV_FROM, &from);
+    env.from = (enum wasm_env_from)from;
+    vv = dctx_get_str(c, item, "value", 0, &env.value);
+    if (env.from == WASM_ENV_HOST && vv != NULL) {
+      size_t mk = dctx_path_key(c, "value");
+
+      dctx_bad(c, vv,
+               "a value is not allowed when valueFrom is HOST (the proxy "
+               "reads it from its own environment)");
+      dctx_path_restore(c, mk);
+    }
+    if (env.from == WASM_ENV_INLINE && env.value == NULL)
+      env.value = dctx_strdup(c, "");
+    for (k = 0; env.name != NULL && k < e->n_env; k++)
+      if (strcmp(e->env[k].name, env.name) == 0) {
+        const struct ynode *first = ynode_seq_item(v, k);
+        size_t mk = dctx_path_key(c, "name");
+
+        dctx_bad(c, vn, "duplicate env name \"%s\" (first at line %d)",
+                 env.name, ynode_line(ynode_map_get(first, "name")));
+        dctx_path_restore(c, mk);
+        break;
+      }
+    if (c->errors != ok || env.name == NULL || c->rc < 0) {
+      xds_free(env.name);
+      xds_free(env.value);
+      goto next;
+    }
+    if (env.from == WASM_ENV_HOST) {
+      xds_free(env.value);
+      env.value = NULL;
+    }
+    e->env[e->n_env++] = env;
+  next:
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static void decode_config(struct dctx *c, const struct ynode *spec,
+                          struct wasm_ext *e) {
+  const struct ynode *v = decode_field(spec, "config");
+  size_t mark = dctx_path_key(c, "config");
+  const struct ynode *at = NULL;
+  const char *why = NULL;
+  struct xds_buf b;
+  int rc;
+
+  if (v == NULL || !dctx_want_map(c, v))
+    goto done;
+  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
+  rc = decode_json_put(&b, v, &at, &why);
+  if (rc == XDS_EINVAL)
+    dctx_bad(c, at, "%s (%s) in config", why,
+             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
+  else if (rc == XDS_ETOOBIG)
+    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
+  else if (rc < 0)
+    c->rc = rc;
+  else
+    e->config_json = xds_buf_steal(&b, NULL);
+  xds_buf_cleanup(&b);
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static void decode_sha256(struct dctx *c, const struct ynode *spec,
+                          struct wasm_ext *e) {
+  const struct ynode *v = dctx_get_str(c, spec, "sha256", 0, &e->sha256);
+  size_t mark = dctx_path_key(c, "sha256"), n;
+
+  if (e->sha256 == NULL)
+    goto done;
+  n = strlen(e->sha256);
+  for (size_t i = 0; i < n; i++) {
+    if (!isxdigit((unsigned char)e->sha256[i])) {
+      n = 0;
+      break;
+    }
+    e->sha256[i] = (char)tolower((unsigned char)e->sha256[i]);
+  }
+  if (n != 64)
+    dctx_bad(c, v, "\"%s\" is not a sha256: expected 64 hexadecimal digits",
+             ynode_text(v, NULL));
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static void wasmext_decode(struct dctx *c, const struct ynode *doc,
+                           struct decode_result *out) {
+  const struct ynode *meta = decode_field(doc, "metadata"), *spec, *v;
+  struct wasm_ext *e;
+  size_t mark;
+  int x;
+  int64_t prio;
+
+  e = xds_calloc(1, sizeof(*e));
+  if (e == NULL) {
+    c->rc = XDS_ENOMEM;
+    return;
+  }
+  out->ext = e;
+  e->loc.line = ynode_line(doc);
+  e->loc.column = ynode_column(doc);
+  e->loc.source = dctx_strdup(c, ynode_source(doc));
+
+  /* metadata */
+  if (meta == NULL) {
+    mark = dctx_path_key(c, "metadata");
+    dctx_bad(c, doc, "missing required field \"metadata\"");
+    dctx_path_restore(c, mark);
+  } else {
+    size_t in;
+
+    dctx_path_key(c, "metadata");
+    in = c->plen;
+    if (dctx_want_map(c, meta)) {
+      dctx_check_keys(c, meta, EXT_META_KEYS);
+      v = dctx_get_str(c, meta, "organization", 1, &e->organization);
+      dctx_path_key(c, "organization");
+      dctx_check_name(c, v, e->organization);
+      dctx_path_restore(c, in);
+      v = dctx_get_str(c, meta, "name", 1, &e->name);
+      dctx_path_key(c, "name");
+      dctx_check_name(c, v, e->name);
+      dctx_path_restore(c, in);
+    }
+    dctx_path_restore(c, 0);
+  }
+  if (e->organization != NULL && e->name != NULL) {
+    e->fqn = xds_asprintf("organizations/%s/extensions/%s", e->organization,
+                          e->name);
+    out->id = e->fqn != NULL ? xds_strdup(e->fqn) : NULL;
+    if (out->id == NULL)
+      c->rc = XDS_ENOMEM;
+  }
+
+  /* spec */
+  spec = decode_field(doc, "spec");
+  mark = dctx_path_key(c, "spec");
+  if (spec == NULL) {
+    dctx_bad(c, doc, "missing required field \"spec\"");
+    goto done;
+  }
+  if (!dctx_want_map(c, spec))
+    goto done;
+  dctx_check_keys(c, spec, EXT_SPEC_KEYS);
+  decode_allowed_in(c, spec, e);
+  decode_url(c, spec, e);
+  dctx_get_str(c, spec, "source", 0, &e->source);
+  dctx_get_str(c, spec, "description", 0, &e->description);
+  x = WASM_PHASE_UNSPECIFIED;
+  dctx_get_enum(c, spec, "phase", PHASES, &x);
+  e->phase = (enum wasm_phase)x;
+  if (dctx_get_int(c, spec, "priority", INT32_MIN, INT32_MAX,
+                   "int32: -2147483648..2147483647", &prio))
+    e->priority = (int32_t)prio;
+  decode_config(c, spec, e);
+  x = WASM_PULL_UNSPECIFIED;
+  dctx_get_enum(c, spec, "imagePullPolicy", PULL_POLICIES, &x);
+  e->pull_policy = (enum wasm_pull_policy)x;
+  dctx_get_str(c, spec, "imagePullSecret", 0, &e->pull_secret);
+  v = decode_field(spec, "vmConfig");
+  if (v != NULL) {
+    size_t m = dctx_path_key(c, "vmConfig");
+
+    if (dctx_want_map(c, v)) {
+      dctx_check_keys(c, v, VM_KEYS);
+      decode_env(c, v, e);
+      dctx_get_str(c, v, "vmId", 0, &e->vm_id);
+      x = -1;
+      dctx_get_enum(c, v, "runtime", RUNTIMES, &x);
+      if (x >= 0)
+        e->runtime = dctx_strdup(c, RUNTIMES[x]);
+    }
+    dctx_path_restore(c, m);
+  }
+  v = decode_field(spec, "match");
+  if (v != NULL) {
+    size_t m = dctx_path_key(c, "match");
+
+    if (dctx_want_map(c, v)) {
+      dctx_check_keys(c, v, MATCH_KEYS);
+      x = WASM_MATCH_CLIENT_AND_SERVER;
+      dctx_get_enum(c, v, "mode", MATCH_MODES, &x);
+      e->match_mode = (enum wasm_match_mode)x;
+    }
+    dctx_path_restore(c, m);
+  }
+  dctx_get_str(c, spec, "pluginName", 0, &e->plugin_name);
+  x = WASM_FAIL_CLOSE;
+  dctx_get_enum(c, spec, "failStrategy", FAIL_STRATEGIES, &x);
+  e->fail_strategy = (enum wasm_fail_strategy)x;
+  decode_sha256(c, spec, e);
+
+done:
+  dctx_path_restore(c, 0);
+}
+
+const struct decode_kind_ops decode_wasmext_ops = {
+    DECODE_WASMEXT_API, DECODE_WASMEXT_KIND, DECODE_WASM_EXT, wasmext_decode};
