@@ -23,6 +23,7 @@
 #include "base/err.h"
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
+#include "tests/testkit.h"
 
 #include "google/rpc/status.pb-c.h"
 
@@ -85,19 +86,8 @@ static void teardown(void) {
                 "wasmxds ended with wait status 0x%x after SIGTERM", ws);
 }
 
-/* Fails the test, after copying the server's log to stderr. */
-#define E2E_FAIL(...)                                                          \
-  do {                                                                         \
-    if (g_sp != NULL)                                                          \
-      server_proc_dump_log(g_sp);                                              \
-    ck_abort_msg(__VA_ARGS__);                                                 \
-  } while (0)
-
-#define E2E_ASSERT(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      E2E_FAIL(__VA_ARGS__);                                                   \
-  } while (0)
+/* The server E2E_FAIL dumps the log of (tests/testkit.h). */
+#define E2E_SERVER g_sp
 
 static const char *rc_str(int rc) {
   switch (rc) {

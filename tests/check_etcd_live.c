@@ -34,6 +34,7 @@
 #include "store/etcd_watch.h"
 #include "store/problems.h"
 #include "tests/helpers/etcd_proc.h"
+#include "tests/testkit.h"
 
 #define PREFIX "/wx"
 #define EXT_KEY(name) PREFIX "/WasmExtension/acme/" name
@@ -238,6 +239,11 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Writes the NUL-terminated text to path (tk_write_file()). */
+static void write_text(const char *path, const char *text) {
+  tk_write_file(path, text, strlen(text));
+}
+
 /* ---- tests ---- */
 
 START_TEST(initial_load_10k_then_update_and_delete) {
@@ -433,14 +439,6 @@ START_TEST(failover_to_a_live_member) {
 }
 END_TEST
 
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "w");
-
-  ck_assert_ptr_nonnull(f);
-  fputs(text, f);
-  fclose(f);
-}
-
 START_TEST(auth_with_user_role_and_expiring_tokens) {
   struct etcd_config c;
   struct etcd_client *cl = NULL;
@@ -469,7 +467,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   /* A wrong password: not ready, degraded, and the reason says why
    * without the password. */
   snprintf(pw, sizeof(pw), "%s/bad-password", etcd.dir);
-  write_file(pw, "not-the-password\n");
+  write_text(pw, "not-the-password\n");
   config_for(&c, etcd.endpoint, 0);
   c.start_timeout_ms = 1500;
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-user", "wx", &err), 0);
@@ -486,7 +484,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
 
   /* The right one. */
   snprintf(pw, sizeof(pw), "%s/password", etcd.dir);
-  write_file(pw, "wx-S3cret\n");
+  write_text(pw, "wx-S3cret\n");
   config_for(&c, etcd.endpoint, 0);
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-user", "wx", &err), 0);
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err), 0);
@@ -583,19 +581,6 @@ static void *race(void *arg) {
   return NULL;
 }
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  int st;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static int file_has(const char *path, const char *text) {
   char buf[8192];
   FILE *f = fopen(path, "r");
@@ -646,20 +631,22 @@ START_TEST(two_writers_one_wins) {
     char f[400];
 
     snprintf(f, sizeof(f), "%s/ext.yaml", d);
-    write_file(f, ext_doc("shared", 1));
+    write_text(f, ext_doc("shared", 1));
   }
-  ck_assert_int_eq(run("%s apply -f %s/ext.yaml >%s/out0 2>&1", ctl, d, d), 0);
-  ck_assert_int_eq(run("%s get WasmExtension/acme/shared >%s/got.yaml", ctl, d),
+  ck_assert_int_eq(tk_sh("%s apply -f %s/ext.yaml >%s/out0 2>&1", ctl, d, d),
                    0);
-  ck_assert_int_eq(run("sed 's/priority: 1/priority: 2/' %s/got.yaml "
-                       ">%s/alice.yaml && "
-                       "sed 's/priority: 1/priority: 3/' %s/got.yaml "
-                       ">%s/bob.yaml",
-                       d, d, d, d),
+  ck_assert_int_eq(
+      tk_sh("%s get WasmExtension/acme/shared >%s/got.yaml", ctl, d), 0);
+  ck_assert_int_eq(tk_sh("sed 's/priority: 1/priority: 2/' %s/got.yaml "
+                         ">%s/alice.yaml && "
+                         "sed 's/priority: 1/priority: 3/' %s/got.yaml "
+                         ">%s/bob.yaml",
+                         d, d, d, d),
                    0);
-  ck_assert_int_eq(run("%s apply -f %s/alice.yaml >%s/out1 2>&1", ctl, d, d),
+  ck_assert_int_eq(tk_sh("%s apply -f %s/alice.yaml >%s/out1 2>&1", ctl, d, d),
                    0);
-  ck_assert_int_eq(run("%s apply -f %s/bob.yaml >%s/out2 2>&1", ctl, d, d), 3);
+  ck_assert_int_eq(tk_sh("%s apply -f %s/bob.yaml >%s/out2 2>&1", ctl, d, d),
+                   3);
   {
     char f[400];
 
@@ -668,9 +655,9 @@ START_TEST(two_writers_one_wins) {
     snprintf(f, sizeof(f), "%s/out1", d);
     ck_assert(file_has(f, "configured"));
   }
-  ck_assert_int_eq(run("%s get --raw WasmExtension/acme/shared "
-                       ">%s/final.yaml",
-                       ctl, d),
+  ck_assert_int_eq(tk_sh("%s get --raw WasmExtension/acme/shared "
+                         ">%s/final.yaml",
+                         ctl, d),
                    0);
   {
     char f[400];
@@ -683,7 +670,7 @@ START_TEST(two_writers_one_wins) {
     char f[400];
 
     snprintf(f, sizeof(f), "%s/bad.yaml", d);
-    write_file(f, "apiVersion: extension.tsb.tetrate.io/v2\n"
+    write_text(f, "apiVersion: extension.tsb.tetrate.io/v2\n"
                   "kind: WasmExtension\n"
                   "metadata: {organization: acme, name: fresh}\n"
                   "spec: {url: file:///x.wasm}\n"
@@ -693,18 +680,19 @@ START_TEST(two_writers_one_wins) {
                   "metadata: {organization: acme, name: broken}\n"
                   "spec: {url: 'ftp://x'}\n");
   }
-  ck_assert_int_eq(run("%s apply -f %s/bad.yaml >%s/out3 2>&1", ctl, d, d), 1);
-  ck_assert_int_eq(run("%s get WasmExtension/acme/fresh >/dev/null 2>&1", ctl),
-                   4);
-  ck_assert_int_eq(run("%s delete WasmExtension/acme/shared --revision 1 "
-                       ">/dev/null 2>&1",
-                       ctl),
+  ck_assert_int_eq(tk_sh("%s apply -f %s/bad.yaml >%s/out3 2>&1", ctl, d, d),
+                   1);
+  ck_assert_int_eq(
+      tk_sh("%s get WasmExtension/acme/fresh >/dev/null 2>&1", ctl), 4);
+  ck_assert_int_eq(tk_sh("%s delete WasmExtension/acme/shared --revision 1 "
+                         ">/dev/null 2>&1",
+                         ctl),
                    3);
-  ck_assert_int_eq(run("%s delete WasmExtension/acme/shared >/dev/null", ctl),
+  ck_assert_int_eq(tk_sh("%s delete WasmExtension/acme/shared >/dev/null", ctl),
                    0);
-  ck_assert_int_eq(run("%s --store etcd://127.0.0.1:%d/x list >/dev/null "
-                       "2>&1",
-                       ctl, etcd_free_port()),
+  ck_assert_int_eq(tk_sh("%s --store etcd://127.0.0.1:%d/x list >/dev/null "
+                         "2>&1",
+                         ctl, etcd_free_port()),
                    5);
   etcd_config_cleanup(&c);
 }
@@ -743,12 +731,13 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
            etcd.endpoint);
   snprintf(d, sizeof(d), "%s", etcd.dir);
   snprintf(f, sizeof(f), "%s/mid.yaml", d);
-  write_file(f, tmpl_doc("mid", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/mid.yaml >/dev/null 2>&1", ctl, d), 0);
+  write_text(f, tmpl_doc("mid", 8080));
+  ck_assert_int_eq(tk_sh("%s apply -f %s/mid.yaml >/dev/null 2>&1", ctl, d), 0);
   /* The new key sorts after the old one, then before it. */
   snprintf(f, sizeof(f), "%s/zz.yaml", d);
-  write_file(f, tmpl_doc("zz", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d), 1);
+  write_text(f, tmpl_doc("zz", 8080));
+  ck_assert_int_eq(tk_sh("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d),
+                   1);
   snprintf(f, sizeof(f), "%s/out-zz", d);
   ck_assert(file_has(f,
                      PREFIX "/ListenerTemplate/zz:1:1: spec.port: a "
@@ -757,20 +746,22 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                             "\"mid\""));
   ck_assert(file_has(f, "1 conflicts with what the store holds"));
   snprintf(f, sizeof(f), "%s/aa.yaml", d);
-  write_file(f, tmpl_doc("aa", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d), 1);
+  write_text(f, tmpl_doc("aa", 8080));
+  ck_assert_int_eq(tk_sh("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d),
+                   1);
   snprintf(f, sizeof(f), "%s/out-aa", d);
   ck_assert(file_has(f,
                      PREFIX "/ListenerTemplate/mid:1:1: spec.port: a "
                             "listener port reused on one proxy: port 8080 of "
                             "template \"mid\" is already used by template "
                             "\"aa\""));
-  ck_assert_int_eq(run("%s get ListenerTemplate/zz >/dev/null 2>&1", ctl), 4);
-  ck_assert_int_eq(run("%s get ListenerTemplate/aa >/dev/null 2>&1", ctl), 4);
+  ck_assert_int_eq(tk_sh("%s get ListenerTemplate/zz >/dev/null 2>&1", ctl), 4);
+  ck_assert_int_eq(tk_sh("%s get ListenerTemplate/aa >/dev/null 2>&1", ctl), 4);
   /* Moving mid itself to the port it already has is no clash. */
   snprintf(f, sizeof(f), "%s/mid2.yaml", d);
-  write_file(f, tmpl_doc("mid", 8080));
-  ck_assert_int_eq(run("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d), 0);
+  write_text(f, tmpl_doc("mid", 8080));
+  ck_assert_int_eq(tk_sh("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d),
+                   0);
 
   /* A clash already in the store (written around wasmxdsctl) is reported
    * by the servers; it does not stop an unrelated document. */
@@ -784,8 +775,8 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                    0);
   etcd_client_free(cl);
   snprintf(f, sizeof(f), "%s/other.yaml", d);
-  write_file(f, tmpl_doc("other", 9090));
-  ck_assert_int_eq(run("%s apply -f %s/other.yaml >%s/out-o 2>&1", ctl, d, d),
+  write_text(f, tmpl_doc("other", 9090));
+  ck_assert_int_eq(tk_sh("%s apply -f %s/other.yaml >%s/out-o 2>&1", ctl, d, d),
                    0);
   snprintf(f, sizeof(f), "%s/out-o", d);
   ck_assert(file_has(f, "ListenerTemplate other created"));
@@ -793,8 +784,8 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
   /* The servers' own commands read the store once: validate reports the
    * clash written around wasmxdsctl (exit 1); render, through wasmxdsctl's
    * --store, shows what a proxy gets from etcd. */
-  ck_assert_int_eq(run("%s/wasmxds validate etcd://%s" PREFIX " >%s/val 2>&1",
-                       bdir, etcd.endpoint, d),
+  ck_assert_int_eq(tk_sh("%s/wasmxds validate etcd://%s" PREFIX " >%s/val 2>&1",
+                         bdir, etcd.endpoint, d),
                    1);
   snprintf(f, sizeof(f), "%s/val", d);
   ck_assert(file_has(f,
@@ -803,10 +794,10 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                             "template \"old\""));
   ck_assert(file_has(f, " keys): 0 extensions, 2 listener templates, 1 "
                         "errors, 0 warnings"));
-  ck_assert_int_eq(run("WASMXDS=%s/wasmxds %s render --node-id n1 "
-                       "--metadata wasmxds.organization=acme >%s/render "
-                       "2>%s/render.err",
-                       bdir, ctl, d, d),
+  ck_assert_int_eq(tk_sh("WASMXDS=%s/wasmxds %s render --node-id n1 "
+                         "--metadata wasmxds.organization=acme >%s/render "
+                         "2>%s/render.err",
+                         bdir, ctl, d, d),
                    0);
   snprintf(f, sizeof(f), "%s/render.err", d); /* the store's problems */
   ck_assert(file_has(f, "1 errors"));

@@ -23,6 +23,7 @@
 #include "store/file_store.h"
 #include "store/problems.h"
 #include "store/ydoc.h"
+#include "tests/testkit.h"
 
 #ifndef XDS_TEST_DATA
 #error "XDS_TEST_DATA must name the tests/data directory"
@@ -39,14 +40,8 @@ static void make_tmpdir(void) {
   ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *f) {
-  (void)st, (void)flag, (void)f;
-  return remove(p);
-}
-
 static void remove_tmpdir(void) {
-  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tk_rm_tree(tmpdir);
 }
 
 /* Writes text to tmpdir/rel (creating parent directories); returns the

@@ -30,6 +30,7 @@
 #include "store/file_watch.h"
 #include "store/problems.h"
 #include "store/ydoc.h"
+#include "tests/testkit.h"
 
 /* How long a test waits for the watcher before it fails. */
 #define WAIT_MS 5000
@@ -45,14 +46,8 @@ static void make_tmpdir(void) {
   ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-                    struct FTW *f) {
-  (void)st, (void)flag, (void)f;
-  return remove(p);
-}
-
 static void remove_tmpdir(void) {
-  nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tk_rm_tree(tmpdir);
 }
 
 static const char *at(const char *rel) {

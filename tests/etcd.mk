@@ -4,7 +4,8 @@
 
 check_PROGRAMS += tests/check_etcd
 tests_check_etcd_SOURCES = tests/check_etcd_live.c \
-	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_etcd_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
 tests_check_etcd_LDADD = $(TEST_LIBS)
 TESTS += tests/check_etcd
@@ -14,6 +15,7 @@ check_PROGRAMS += tests/check_replicas
 tests_check_replicas_SOURCES = tests/check_replicas.c \
 	tests/e2e/xds_client.c tests/e2e/xds_client.h \
 	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h \
 	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
 tests_check_replicas_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
 tests_check_replicas_LDADD = $(TEST_LIBS)

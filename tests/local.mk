@@ -11,7 +11,7 @@ tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_ads_oom.c \
 	tests/check_base.c tests/check_chain.c \
 	tests/check_compose.c tests/check_encode.c tests/check_publisher.c \
-	tests/testutil.c tests/testutil.h \
+	tests/testutil.c tests/testutil.h tests/testkit.c tests/testkit.h \
 	tests/check_store.c tests/check_store_ydoc.c \
 	tests/check_store_watch.c \
 	tests/check_modules.c tests/check_modules_http.c \
@@ -31,7 +31,8 @@ include $(srcdir)/tests/wirecompat.mk
 check_PROGRAMS += tests/check_e2e
 tests_check_e2e_SOURCES = tests/check_e2e.c \
 	tests/e2e/xds_client.c tests/e2e/xds_client.h \
-	tests/e2e/server_proc.c tests/e2e/server_proc.h
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_e2e_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_e2e_LDADD = $(TEST_LIBS)
 TESTS += tests/check_e2e
@@ -54,8 +55,14 @@ tests_any_split_LDADD = $(TEST_LIBS)
 # status pages): the real wasmxds binary on loopback, like check_e2e.
 check_PROGRAMS += tests/check_protocol
 tests_check_protocol_SOURCES = tests/check_protocol.c \
+	tests/protocol/protocol.h tests/protocol/fixture.c \
+	tests/protocol/sotw.c tests/protocol/delta.c \
+	tests/protocol/standalone.c tests/protocol/push.c \
+	tests/protocol/load.c tests/protocol/mtls.c \
+	tests/protocol/lifecycle.c tests/protocol/admin.c \
 	tests/e2e/xds_client.c tests/e2e/xds_client.h \
-	tests/e2e/server_proc.c tests/e2e/server_proc.h
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_protocol_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_protocol_LDADD = $(TEST_LIBS)
@@ -68,7 +75,8 @@ tests_check_unit_SOURCES += tests/check_pbyaml.c
 # the real binary, like check_e2e.
 check_PROGRAMS += tests/check_app
 tests_check_app_SOURCES = tests/check_app.c \
-	tests/e2e/server_proc.c tests/e2e/server_proc.h
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_app_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_app_LDADD = $(TEST_LIBS)

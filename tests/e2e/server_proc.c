@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "tests/testkit.h"
 
 /* Start attempts before giving up (a new port each time). */
 #define START_ATTEMPTS 3
@@ -53,20 +54,6 @@ struct server_proc {
   char cache_dir[40]; /* the server's module cache, removed at the end */
   int cache_made;
 };
-
-static long long now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
 
 /* Asks the kernel for a free loopback port. The port is released before the
  * child binds it; server_proc_start() retries if another process wins. */
@@ -221,14 +208,14 @@ static int push_arg(struct server_proc *sp, int *argc, const char *arg) {
 /* Waits until the child's port accepts, the child exits (returns
  * XDS_ENOTFOUND) or the start timeout passes (XDS_EIO). */
 static int wait_accepting(struct server_proc *sp) {
-  long long deadline = now_ms() + SERVER_PROC_START_TIMEOUT_MS;
+  long long deadline = tk_now_ms() + SERVER_PROC_START_TIMEOUT_MS;
 
-  while (now_ms() < deadline) {
+  while (tk_now_ms() < deadline) {
     if (reap_nohang(sp))
       return XDS_ENOTFOUND;
     if (port_accepts(sp->port))
       return 0;
-    sleep_ms(POLL_MS);
+    tk_sleep_ms(POLL_MS);
   }
   return XDS_EIO;
 }
@@ -373,7 +360,7 @@ int server_proc_restart(struct server_proc *sp) {
       server_proc_stop(sp, NULL);
       break;
     }
-    sleep_ms(100); /* exited early: the port may be in use a moment more */
+    tk_sleep_ms(100); /* exited early: the port may be in use a moment more */
   }
   fprintf(stderr, "server_proc: restart on %s failed\n", sp->target);
   server_proc_dump_log(sp);
@@ -458,7 +445,7 @@ static const char *find_line(const char *buf, size_t len, const char *substr,
 
 int server_proc_wait_log_line(struct server_proc *sp, const char *substr,
                               int timeout_ms, char **line) {
-  long long deadline = now_ms() + timeout_ms;
+  long long deadline = tk_now_ms() + timeout_ms;
   const char *hit;
   size_t len, line_len = 0;
   char *buf;
@@ -481,9 +468,9 @@ int server_proc_wait_log_line(struct server_proc *sp, const char *substr,
       return rc;
     }
     free(buf);
-    if (now_ms() >= deadline)
+    if (tk_now_ms() >= deadline)
       return XDS_ENOTFOUND;
-    sleep_ms(POLL_MS);
+    tk_sleep_ms(POLL_MS);
   }
 }
 
@@ -522,13 +509,13 @@ int server_proc_stop(struct server_proc *sp, int *wstatus) {
 
   if (sp->pid != 0 && !reap_nohang(sp)) {
     kill(sp->pid, SIGTERM);
-    deadline = now_ms() + SERVER_PROC_STOP_TIMEOUT_MS;
-    while (now_ms() < deadline) {
+    deadline = tk_now_ms() + SERVER_PROC_STOP_TIMEOUT_MS;
+    while (tk_now_ms() < deadline) {
       if (reap_nohang(sp)) {
         rc = 0;
         break;
       }
-      sleep_ms(POLL_MS);
+      tk_sleep_ms(POLL_MS);
     }
     if (sp->pid != 0) {
       fprintf(stderr, "server_proc: no exit %d ms after SIGTERM; SIGKILL\n",

@@ -7,6 +7,7 @@
  * ETCD_PROC_START_TRIES times.
  */
 #include "tests/helpers/etcd_proc.h"
+#include "tests/testkit.h"
 
 #include <check.h>
 #include <arpa/inet.h>
@@ -51,19 +52,6 @@ int etcd_free_port(void) {
   return port;
 }
 
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  int st;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 static void make_certs(struct etcd_proc *p) {
   const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   int rc;
@@ -73,21 +61,22 @@ static void make_certs(struct etcd_proc *p) {
   snprintf(p->key, sizeof(p->key), "%s/server.key", p->dir);
   snprintf(p->client_cert, sizeof(p->client_cert), "%s/client.pem", p->dir);
   snprintf(p->client_key, sizeof(p->client_key), "%s/client.key", p->dir);
-  rc = sh("cd %s && exec >>openssl.log 2>&1 && "
-          "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 "
-          "-subj /CN=wasmxds-test-ca && "
-          "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
-          "clientAuth\\n' > server.ext && "
-          "openssl req %s -keyout server.key -out server.csr "
-          "-subj /CN=127.0.0.1 && "
-          "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-          "-CAcreateserial -out server.pem -days 2 -extfile server.ext && "
-          "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
-          "openssl req %s -keyout client.key -out client.csr "
-          "-subj /CN=wasmxds-client && "
-          "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-          "-CAcreateserial -out client.pem -days 2 -extfile client.ext",
-          p->dir, ec, ec, ec);
+  rc =
+      tk_sh("cd %s && exec >>openssl.log 2>&1 && "
+            "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 "
+            "-subj /CN=wasmxds-test-ca && "
+            "printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth,"
+            "clientAuth\\n' > server.ext && "
+            "openssl req %s -keyout server.key -out server.csr "
+            "-subj /CN=127.0.0.1 && "
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+            "-CAcreateserial -out server.pem -days 2 -extfile server.ext && "
+            "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+            "openssl req %s -keyout client.key -out client.csr "
+            "-subj /CN=wasmxds-client && "
+            "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+            "-CAcreateserial -out client.pem -days 2 -extfile client.ext",
+            p->dir, ec, ec, ec);
   ck_assert_msg(rc == 0, "openssl failed; see %s/openssl.log", p->dir);
 }
 
@@ -160,7 +149,7 @@ static void wait_ready(struct etcd_proc *p) {
 
     if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
       p->pid = 0;
-      sh("tail -20 %s/etcd.log >&2", p->dir);
+      tk_sh("tail -20 %s/etcd.log >&2", p->dir);
       ck_abort_msg("etcd exited at start; see %s/etcd.log", p->dir);
     }
     if (etcd_proc_ctl(p, "--command-timeout=1s endpoint health") == 0)
@@ -206,7 +195,7 @@ void etcd_proc_restart(struct etcd_proc *p) {
 void etcd_proc_stop(struct etcd_proc *p) {
   etcd_proc_kill(p);
   if (p->dir[0] != '\0' && strncmp(p->dir, "/tmp/wasmxds-etcd.", 18) == 0)
-    sh("rm -rf '%s'", p->dir);
+    tk_sh("rm -rf '%s'", p->dir);
   p->dir[0] = '\0';
 }
 
@@ -229,7 +218,7 @@ int etcd_proc_ctl(struct etcd_proc *p, const char *fmt, ...) {
   vsnprintf(args, sizeof(args), fmt, ap);
   va_end(ap);
   ctl_prefix(p, prefix, sizeof(prefix));
-  return sh("%s %s >>%s/etcdctl.log 2>&1", prefix, args, p->dir);
+  return tk_sh("%s %s >>%s/etcdctl.log 2>&1", prefix, args, p->dir);
 }
 
 int etcd_proc_put(struct etcd_proc *p, const char *key, const char *value) {
@@ -253,9 +242,9 @@ long long etcd_proc_revision(struct etcd_proc *p) {
 
   snprintf(file, sizeof(file), "%s/rev.json", p->dir);
   ctl_prefix(p, prefix, sizeof(prefix));
-  if (sh("%s get / --prefix --keys-only --limit=1 -w json >%s 2>>%s/"
-         "etcdctl.log",
-         prefix, file, p->dir) != 0)
+  if (tk_sh("%s get / --prefix --keys-only --limit=1 -w json >%s 2>>%s/"
+            "etcdctl.log",
+            prefix, file, p->dir) != 0)
     return -1;
   f = fopen(file, "r");
   if (f == NULL)
