@@ -623,8 +623,8 @@ static int txn_if(struct etcd_client *c, const char *key, int64_t expect,
   return 0;
 }
 
-static int conflict(const char *key, int64_t expect, int64_t now,
-                    struct xds_err *err) {
+int etcd_conflict_explain(const char *key, int64_t expect, int64_t now,
+                          struct xds_err *err) {
   if (expect == 0)
     return xds_err_set(err, XDS_ECONFLICT,
                        "conflict on %s: it was created by another writer "
@@ -655,7 +655,7 @@ int etcd_client_put_if(struct etcd_client *c, const char *key,
   rc = txn_if(c, key, expect, op, &ok, revision, &now, err);
   if (rc < 0)
     return rc;
-  return ok ? 0 : conflict(key, expect, now, err);
+  return ok ? 0 : etcd_conflict_explain(key, expect, now, err);
 }
 
 int etcd_client_delete_if(struct etcd_client *c, const char *key,
@@ -671,7 +671,110 @@ int etcd_client_delete_if(struct etcd_client *c, const char *key,
   rc = txn_if(c, key, expect, op, &ok, NULL, &now, err);
   if (rc < 0)
     return rc;
-  return ok ? 0 : conflict(key, expect, now, err);
+  return ok ? 0 : etcd_conflict_explain(key, expect, now, err);
+}
+
+/* A compare of key: "must not exist" (expect 0) or "still at expect". */
+static json_t *compare_json(const char *key, int64_t expect) {
+  if (expect == 0)
+    return json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(key, strlen(key)),
+                     "target", "CREATE", "result", "EQUAL", "create_revision",
+                     int_json(0));
+  return json_pack("{s:o, s:s, s:s, s:o}", "key", b64_json(key, strlen(key)),
+                   "target", "MOD", "result", "EQUAL", "mod_revision",
+                   int_json(expect));
+}
+
+/* After a failed transaction: failure op i read v[i].key; marks each key
+ * whose compare failed and returns the index of the first (n if none: a
+ * key changed and changed back cannot happen, so that is an answer etcd
+ * does not give). */
+static size_t mark_conflicts(const json_t *resp, struct etcd_put_if *v,
+                             size_t n) {
+  const json_t *rs = json_object_get(resp, "responses");
+  size_t first = n;
+
+  for (size_t i = 0; i < n; i++) {
+    const json_t *r = json_array_get(rs, i);
+    const json_t *kvs =
+        json_object_get(json_object_get(r, "response_range"), "kvs");
+    int64_t now = 0;
+
+    if (json_array_size(kvs) > 0)
+      etcd_json_int64(json_object_get(json_array_get(kvs, 0), "mod_revision"),
+                      &now);
+    v[i].now = now;
+    v[i].conflict = now != v[i].expect;
+    if (v[i].conflict && first == n)
+      first = i;
+  }
+  return first;
+}
+
+int etcd_client_put_all_if(struct etcd_client *c, struct etcd_put_if *v,
+                           size_t n, int64_t *revision, struct xds_err *err) {
+  json_t *req, *cmp, *ok, *fail, *resp = NULL;
+  struct etcd_header h = {0};
+  size_t first;
+  int rc = XDS_ENOMEM;
+
+  if (n > ETCD_MAX_TXN_OPS)
+    return xds_err_set(err, XDS_ETOOBIG,
+                       "%zu keys in one transaction; etcd allows %d "
+                       "(--max-txn-ops)",
+                       n, ETCD_MAX_TXN_OPS);
+  req = json_object();
+  cmp = json_array();
+  ok = json_array();
+  fail = json_array();
+  if (req == NULL || cmp == NULL || ok == NULL || fail == NULL)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    const char *k = v[i].key;
+
+    v[i].conflict = 0;
+    v[i].now = 0;
+    if (json_array_append_new(cmp, compare_json(k, v[i].expect)) < 0 ||
+        (v[i].value != NULL &&
+         json_array_append_new(
+             ok, json_pack("{s:{s:o, s:o}}", "request_put", "key",
+                           b64_json(k, strlen(k)), "value",
+                           b64_json(v[i].value, v[i].len))) < 0) ||
+        json_array_append_new(fail, json_pack("{s:{s:o}}", "request_range",
+                                              "key", b64_json(k, strlen(k)))) <
+            0)
+      goto out;
+  }
+  if (json_object_set(req, "compare", cmp) < 0 ||
+      json_object_set(req, "success", ok) < 0 ||
+      json_object_set(req, "failure", fail) < 0)
+    goto out;
+  rc = etcd_client_call(c, "/v3/kv/txn", req, &resp, err);
+  if (rc < 0)
+    goto out;
+  if (etcd_parse_header(resp, &h) < 0) {
+    rc = xds_err_set(err, XDS_EIO, "etcd: a txn header is malformed");
+    goto out;
+  }
+  if (revision != NULL)
+    *revision = h.revision;
+  if (json_is_true(json_object_get(resp, "succeeded")))
+    goto out;
+  first = mark_conflicts(resp, v, n);
+  if (first == n)
+    rc = xds_err_set(err, XDS_ECONFLICT,
+                     "conflict: a key changed during the transaction; get "
+                     "it and apply again");
+  else
+    rc =
+        etcd_conflict_explain(v[first].key, v[first].expect, v[first].now, err);
+out:
+  json_decref(resp);
+  json_decref(req);
+  json_decref(cmp);
+  json_decref(ok);
+  json_decref(fail);
+  return rc;
 }
 
 /* ---- streams ---- */

@@ -116,6 +116,43 @@ int etcd_client_put_if(struct etcd_client *c, const char *key,
 int etcd_client_delete_if(struct etcd_client *c, const char *key,
                           int64_t expect, struct xds_err *err);
 
+/* Says in err why a compare of key failed: expected mod_revision expect
+ * (0: the key must not exist), found now (0: it does not exist). Returns
+ * XDS_ECONFLICT. */
+int etcd_conflict_explain(const char *key, int64_t expect, int64_t now,
+                          struct xds_err *err);
+
+/* The most operations one transaction may carry: etcd's --max-txn-ops
+ * default. etcd counts compares, success ops and failure ops separately,
+ * so it bounds the number of keys of etcd_client_put_all_if(). */
+#define ETCD_MAX_TXN_OPS 128
+
+/* One key of etcd_client_put_all_if(). */
+struct etcd_put_if {
+  const char *key;   /* borrowed */
+  const char *value; /* borrowed; NULL: compared, not written */
+  size_t len;
+  int64_t expect; /* 0: must not exist; > 0: must be at this mod_revision */
+  /* Set by the call when the transaction failed: whether this key's
+   * compare failed, and its mod_revision now (0: it does not exist). */
+  int conflict;
+  int64_t now;
+};
+
+/*
+ * Writes every key of v[0..n) whose value is set, in ONE transaction that
+ * first compares every key of v (create_revision == 0 for expect 0,
+ * mod_revision == expect otherwise): all the puts happen, or none.
+ * n must be at most ETCD_MAX_TXN_OPS. Returns 0 with *revision (nullable)
+ * the revision of the write (the store's revision when nothing was to be
+ * written); XDS_ECONFLICT when a compare failed: nothing was written, each
+ * failed entry has conflict set and now filled, and err names the first;
+ * XDS_ETOOBIG (n too large; nothing sent); or another error (see above;
+ * etcd's "request is too large" is XDS_EINVAL).
+ */
+int etcd_client_put_all_if(struct etcd_client *c, struct etcd_put_if *v,
+                           size_t n, int64_t *revision, struct xds_err *err);
+
 /*
  * Opens a watch stream on the current member: POST /v3/watch with body
  * req (borrowed; {"create_request": {...}}). Nothing is read yet; a

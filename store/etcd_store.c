@@ -423,12 +423,24 @@ static int is_one_of(const char *s, size_t n, const char *const *names) {
   return 0;
 }
 
+/* The names an operator may give each kind (case-insensitive). */
+static const char *const ext_kinds[] = {"WasmExtension", "WasmExtensions",
+                                        "ext", "extension", NULL};
+static const char *const tmpl_kinds[] = {
+    "ListenerTemplate", "ListenerTemplates", "tmpl", "template", NULL};
+
+const char *etcd_store_kind_dir(const char *kind) {
+  size_t n = strlen(kind);
+
+  if (is_one_of(kind, n, ext_kinds))
+    return ETCD_KIND_EXT_DIR;
+  if (is_one_of(kind, n, tmpl_kinds))
+    return ETCD_KIND_TMPL_DIR;
+  return NULL;
+}
+
 int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
                           struct xds_err *err) {
-  static const char *const ext_kinds[] = {"WasmExtension", "WasmExtensions",
-                                          "ext", "extension", NULL};
-  static const char *const tmpl_kinds[] = {
-      "ListenerTemplate", "ListenerTemplates", "tmpl", "template", NULL};
   const char *part[5];
   size_t len[5], n = 0;
   const char *p = ref;

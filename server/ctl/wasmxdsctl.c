@@ -1,8 +1,8 @@
 /*
  * wasmxdsctl.c: the operator's tool for the etcd store.
  *
- *   wasmxdsctl [--store URL] [--etcd-*] apply -f FILE_OR_DIR...
- *   wasmxdsctl [--store URL] [--etcd-*] get REF [--raw]
+ *   wasmxdsctl [--store URL] [--etcd-*] apply -f FILE_OR_DIR... [--dry-run]
+ *   wasmxdsctl [--store URL] [--etcd-*] get REF... [--raw]
  *   wasmxdsctl [--store URL] [--etcd-*] delete REF [--revision N]
  *   wasmxdsctl [--store URL] [--etcd-*] list [KIND]
  *   wasmxdsctl validate PATH | --store URL
@@ -12,11 +12,14 @@
  * with the server's template check, encode_check_template()) and writes
  * nothing when any document has an error, or when the store's other keys
  * and the documents together have an error the store alone does not
- * (check_with_store()). Each document then goes to its
- * canonical key (store/etcd_store.h) in a transaction that compares the
- * key's mod_revision: 0 to create, the revision read (or the one a
- * "# mod_revision: N" comment in the document names, as `get` prints it)
- * to update, so a concurrent writer is never silently overwritten.
+ * (check_with_store()). Then every document goes to its canonical key
+ * (store/etcd_store.h) in ONE transaction (write_items()) that compares
+ * each key's mod_revision: 0 to create, the revision the listing read (or
+ * the one a "# mod_revision: N" comment in the document names, as `get`
+ * prints it) to update. So a concurrent writer is never silently
+ * overwritten, and an apply writes all its documents or none: at most
+ * ETCD_MAX_TXN_OPS of them. --dry-run does everything but the write and
+ * says what each document would do (created / configured / unchanged).
  *
  * Exit codes: 0 done; 1 invalid or clashing documents (nothing written);
  * 2 usage; 3 a conflict (another writer changed a key first); 4 not found;
@@ -73,15 +76,23 @@ static void usage(FILE *f) {
           "  apply -f FILE_OR_DIR [-f ...] [--dry-run]\n"
           "                 validate every document as the server does, "
           "alone and with the\n"
-          "                 store's other keys; write them all (each "
-          "compared on its\n"
-          "                 mod_revision), or none if any is invalid or "
-          "clashes\n"
-          "  get REF [--raw]  print a resource's document (with its key and "
-          "mod_revision)\n"
+          "                 store's other keys; write them all in one "
+          "transaction (each\n"
+          "                 compared on its mod_revision), or none if any "
+          "is invalid,\n"
+          "                 clashes or conflicts (at most 128 documents); "
+          "--dry-run says\n"
+          "                 what each would do (created, configured, "
+          "unchanged)\n"
+          "  get REF... [--raw]\n"
+          "                 print each resource's document (with its key "
+          "and mod_revision),\n"
+          "                 separated by \"---\" lines\n"
           "  delete REF [--revision N]\n"
           "                 delete a resource (if still at revision N)\n"
-          "  list [KIND]      list the keys of the store\n"
+          "  list [KIND]      list the keys of the store (of one kind: "
+          "WasmExtension or\n"
+          "                 ListenerTemplate)\n"
           "  validate PATH    check a file store (as `wasmxds validate`);\n"
           "  validate         with --store, check what the etcd store holds\n"
           "  render ARG...    run `wasmxds render ARG...` with --store "
@@ -96,6 +107,7 @@ static void usage(FILE *f) {
           "                            default "
           "$WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
           "  -h, --help                this help\n"
+          "  -V, --version             print the version and exit\n"
           "\n"
           "Exit status: 0 done, 1 invalid or clashing documents (nothing "
           "written), 2 usage,\n"
@@ -170,10 +182,25 @@ struct item {
   const char *kind;
   char *value; /* the document, marker lines dropped */
   size_t len;
-  int64_t pinned; /* a "# mod_revision: N" seen; -1 when none */
+  int64_t pinned;  /* a "# mod_revision: N" seen; -1 when none */
+  int64_t cur_rev; /* the key's mod_revision in the store; 0: absent */
+  int same;        /* the store holds these very bytes */
 };
 
-/* Copies text[a, b) without the marker lines; reads the pinned revision. */
+/* Whether the n bytes of line l are a bare document start marker "---"
+ * (the separator of a stream such as `get A B` prints), which belongs to
+ * the stream, not to the document. */
+static int is_doc_start(const char *l, size_t n) {
+  if (n < 3 || strncmp(l, "---", 3) != 0)
+    return 0;
+  for (size_t i = 3; i < n; i++)
+    if (l[i] != ' ' && l[i] != '\t' && l[i] != '\r' && l[i] != '\n')
+      return 0;
+  return 1;
+}
+
+/* Copies text[a, b) without the marker lines (and a document start
+ * marker); reads the pinned revision. */
 static int doc_value(const char *text, size_t a, size_t b, struct item *it) {
   struct xds_buf out;
   size_t i = a;
@@ -187,7 +214,8 @@ static int doc_value(const char *text, size_t a, size_t b, struct item *it) {
 
     if (strncmp(l, MARK_REV, strlen(MARK_REV)) == 0 && e - i < 40) {
       it->pinned = strtoll(l + strlen(MARK_REV), NULL, 10);
-    } else if (strncmp(l, MARK_KEY, strlen(MARK_KEY)) != 0) {
+    } else if (strncmp(l, MARK_KEY, strlen(MARK_KEY)) != 0 &&
+               !is_doc_start(l, e - i)) {
       if (xds_buf_append(&out, l, e - i) < 0) {
         xds_buf_cleanup(&out);
         return XDS_ENOMEM;
@@ -277,11 +305,11 @@ static void items_free(struct item *v, size_t n) {
 
 struct list_ctx {
   const char *prefix;
-  const char *kind; /* nullable filter */
   size_t n;
-  struct etcd_store *store;  /* for validate and apply; nullable */
+  struct etcd_store *store;  /* apply: the store as it is; nullable */
   struct etcd_store *store2; /* apply: a second copy; nullable */
-  int rc;
+  struct item **by_key;      /* apply: the items sorted by key; nullable */
+  size_t n_items;
 };
 
 static int list_one(void *ctx, const struct etcd_kv *kv);
@@ -299,19 +327,38 @@ static int has_error(const struct problems *pb, const struct problem *pr) {
   return 0;
 }
 
+static int item_key_cmp(const void *a, const void *b) {
+  const struct item *const *x = a, *const *y = b;
+
+  return strcmp((*x)->key, (*y)->key);
+}
+
+/* The item whose key is key, or NULL. */
+static struct item *item_find(const struct list_ctx *l, const char *key) {
+  struct item probe = {.key = (char *)key}, *pp = &probe, **hit;
+
+  if (l->by_key == NULL)
+    return NULL;
+  hit = bsearch(&pp, l->by_key, l->n_items, sizeof(*l->by_key), item_key_cmp);
+  return hit != NULL ? *hit : NULL;
+}
+
 /*
  * What the store would hold with the items written: lists every key under
- * the prefix, builds the catalog as it is now (before) and with the items
- * in place (after), exactly as a server would, and reports each error of
- * after that before does not have: a listener port two templates would
- * share on one proxy, a resource another key already defines. Errors the
- * store has already are not the items' doing and do not stop them.
+ * the prefix (one listing, at one revision: *revision), notes for each
+ * item what its key holds (cur_rev, same), builds the catalog as it is
+ * now (before) and with the items in place (after), exactly as a server
+ * would, and reports each error of after that before does not have: a
+ * listener port two templates would share on one proxy, a resource
+ * another key already defines. Errors the store has already are not the
+ * items' doing and do not stop them.
  * Returns EXIT_OK, EXIT_INVALID (reported: nothing must be written) or the
  * exit status of an etcd or memory failure (reported).
  */
 static int check_with_store(struct etcd_config *cfg, struct etcd_client *c,
-                            const struct item *items, size_t n_items) {
-  struct list_ctx l = {.prefix = cfg->prefix};
+                            struct item *items, size_t n_items,
+                            int64_t *revision) {
+  struct list_ctx l = {.prefix = cfg->prefix, .n_items = n_items};
   struct xds_err err = {0, ""};
   struct catalog *before = NULL, *after = NULL;
   struct problems pb0, pb1;
@@ -324,8 +371,18 @@ static int check_with_store(struct etcd_config *cfg, struct etcd_client *c,
   problems_init(&pb1, PROBLEMS_DEFAULT_MAX);
   l.store = etcd_store_new(cfg->prefix, &hooks);
   l.store2 = etcd_store_new(cfg->prefix, &hooks);
-  if (dir != NULL && l.store != NULL && l.store2 != NULL)
+  l.by_key = xds_calloc(n_items > 0 ? n_items : 1, sizeof(*l.by_key));
+  if (l.by_key != NULL) {
+    for (size_t i = 0; i < n_items; i++) {
+      items[i].cur_rev = 0;
+      items[i].same = 0;
+      l.by_key[i] = &items[i];
+    }
+    qsort(l.by_key, n_items, sizeof(*l.by_key), item_key_cmp);
+  }
+  if (dir != NULL && l.store != NULL && l.store2 != NULL && l.by_key != NULL)
     rc = etcd_client_list(c, dir, cfg->page_size, list_one, &l, &h, &err);
+  *revision = h.revision;
   for (size_t i = 0; rc == 0 && i < n_items; i++)
     rc = etcd_store_put(l.store2, items[i].key, items[i].value, items[i].len,
                         h.revision + 1);
@@ -361,8 +418,75 @@ out:
   problems_cleanup(&pb1);
   etcd_store_free(l.store);
   etcd_store_free(l.store2);
+  xds_free(l.by_key);
   xds_free(dir);
   return status;
+}
+
+/* The revision an item's write is compared with: the one its document
+ * names, else the one its key had when listed (0: must not exist). */
+static int64_t item_expect(const struct item *it) {
+  return it->pinned >= 0 ? it->pinned : it->cur_rev;
+}
+
+/* What writing an item does to its key, as the listing saw it. */
+static const char *item_action(const struct item *it) {
+  if (it->cur_rev == 0)
+    return "created";
+  return it->same ? "unchanged" : "configured";
+}
+
+static void print_conflict(const struct item *it, int64_t expect, int64_t now) {
+  struct xds_err err = {0, ""};
+
+  etcd_conflict_explain(it->key, expect, now, &err);
+  fprintf(stderr, "wasmxdsctl: %s %s: %s\n", it->kind, it->id, err.msg);
+}
+
+/*
+ * Writes the items in ONE etcd transaction, each compared on its
+ * mod_revision (item_expect()), unchanged ones compared only: all or
+ * none. Reports each item's outcome. Returns an exit status.
+ */
+static int write_items(struct etcd_client *c, struct item *items,
+                       size_t n_items) {
+  struct etcd_put_if *v = xds_calloc(n_items > 0 ? n_items : 1, sizeof(*v));
+  struct xds_err err = {0, ""};
+  int64_t rev = 0;
+  int rc;
+
+  if (v == NULL) {
+    fprintf(stderr, "wasmxdsctl: %s\n", xds_strerror(XDS_ENOMEM));
+    return EXIT_ETCD;
+  }
+  for (size_t i = 0; i < n_items; i++) {
+    v[i].key = items[i].key;
+    v[i].expect = item_expect(&items[i]);
+    if (!items[i].same) {
+      v[i].value = items[i].value;
+      v[i].len = items[i].len;
+    }
+  }
+  rc = etcd_client_put_all_if(c, v, n_items, &rev, &err);
+  if (rc == XDS_ECONFLICT) {
+    for (size_t i = 0; i < n_items; i++)
+      if (v[i].conflict)
+        print_conflict(&items[i], v[i].expect, v[i].now);
+    fprintf(stderr, "wasmxdsctl: nothing was written\n");
+  } else if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: %s; nothing was written\n", err.msg);
+    if (strstr(err.msg, "too large") != NULL)
+      fprintf(stderr, "wasmxdsctl: one apply is one etcd request, bounded "
+                      "by etcd's --max-request-bytes (1.5 MiB by default): "
+                      "apply fewer documents at a time\n");
+  } else {
+    for (size_t i = 0; i < n_items; i++)
+      printf("%s %s %s (key %s, mod_revision %lld)\n", items[i].kind,
+             items[i].id, item_action(&items[i]), items[i].key,
+             (long long)(items[i].same ? items[i].cur_rev : rev));
+  }
+  xds_free(v);
+  return rc < 0 ? exit_for(rc) : EXIT_OK;
 }
 
 static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
@@ -370,7 +494,8 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
   struct etcd_client *c = NULL;
   struct catalog *all[CTL_MAX_FILES] = {0};
   struct item *items = NULL;
-  size_t n_items = 0, cap = 0, errors = 0;
+  size_t n_items = 0, cap = 0, errors = 0, stale = 0;
+  int64_t revision = 0;
   int status = EXIT_OK, rc = 0;
 
   /* 1. Validate everything, exactly as the server loads a file store. */
@@ -438,54 +563,45 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
         }
     }
   }
-  if (dry_run) {
-    for (size_t i = 0; i < n_items; i++)
-      printf("%s %s: valid (key %s)\n", items[i].kind, items[i].id,
-             items[i].key);
+  /* All documents go in one transaction, which etcd bounds. */
+  if (n_items > ETCD_MAX_TXN_OPS) {
+    fprintf(stderr,
+            "wasmxdsctl: %zu documents; one apply is one etcd transaction "
+            "of at most %d (etcd's --max-txn-ops default): apply them in "
+            "several parts; nothing was written\n",
+            n_items, ETCD_MAX_TXN_OPS);
+    status = EXIT_USAGE;
     goto out;
   }
   /* 3. Nothing that clashes with the other keys of the store. */
   if ((status = connect_store(cfg, &c)) != 0 ||
-      (status = check_with_store(cfg, c, items, n_items)) != 0)
+      (status = check_with_store(cfg, c, items, n_items, &revision)) != 0)
     goto out;
-  /* 4. Write each, compared on its mod_revision. */
   for (size_t i = 0; i < n_items; i++) {
     struct item *it = &items[i];
-    struct xds_err err = {0, ""};
-    struct etcd_kv kv;
-    int64_t rev = 0, expect;
-    int found = 0;
 
-    rc = etcd_client_get(c, it->key, &kv, &found, &rev, &err);
-    if (rc < 0) {
-      fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
-      status = exit_for(rc);
-      etcd_kv_cleanup(&kv);
-      break;
+    /* A byte-identical value only counts as unchanged at the revision
+     * the document expects. */
+    if (item_expect(it) != it->cur_rev) {
+      it->same = 0;
+      print_conflict(it, item_expect(it), it->cur_rev);
+      stale++;
     }
-    expect = found ? kv.mod_revision : 0;
-    if (it->pinned >= 0)
-      expect = it->pinned;
-    if (found && expect == kv.mod_revision && kv.value_len == it->len &&
-        memcmp(kv.value, it->value, it->len) == 0) {
-      printf("%s %s unchanged (key %s, mod_revision %lld)\n", it->kind, it->id,
-             it->key, (long long)kv.mod_revision);
-      etcd_kv_cleanup(&kv);
-      continue;
-    }
-    etcd_kv_cleanup(&kv);
-    rc = etcd_client_put_if(c, it->key, it->value, it->len, expect, &rev, &err);
-    if (rc < 0) {
-      fprintf(stderr, "wasmxdsctl: %s %s: %s\n", it->kind, it->id, err.msg);
-      if (status == EXIT_OK || rc != XDS_ECONFLICT)
-        status = exit_for(rc);
-      if (rc != XDS_ECONFLICT)
-        break;
-      continue;
-    }
-    printf("%s %s %s (key %s, mod_revision %lld)\n", it->kind, it->id,
-           expect == 0 ? "created" : "configured", it->key, (long long)rev);
   }
+  if (stale > 0) {
+    fprintf(stderr, "wasmxdsctl: nothing was written\n");
+    status = EXIT_CONFLICT;
+    goto out;
+  }
+  /* 4. What each would do (--dry-run), or write them all, or none. */
+  if (dry_run) {
+    for (size_t i = 0; i < n_items; i++)
+      printf("%s %s %s (dry run; key %s, store at revision %lld)\n",
+             items[i].kind, items[i].id, item_action(&items[i]), items[i].key,
+             (long long)revision);
+    goto out;
+  }
+  status = write_items(c, items, n_items);
 out:
   etcd_client_free(c);
   items_free(items, n_items);
@@ -533,23 +649,63 @@ static int read_ref(struct etcd_config *cfg, const char *ref,
   return status;
 }
 
-static int cmd_get(struct etcd_config *cfg, const char *ref, int raw) {
-  struct etcd_client *c;
-  struct etcd_kv kv;
-  char *key;
-  int status = read_ref(cfg, ref, &c, &key, &kv);
+/* Prints each resource of refs[0..n), separated by "---" lines so that
+ * the output is one YAML stream apply takes back. A missing resource is
+ * reported and the others are still printed (exit status 4). */
+static int cmd_get(struct etcd_config *cfg, char **refs, size_t n, int raw) {
+  struct etcd_client *c = NULL;
+  char **keys = xds_calloc(n, sizeof(*keys));
+  size_t printed = 0;
+  int status = EXIT_OK;
 
-  if (status != 0)
-    return status;
-  if (!raw)
-    printf(MARK_KEY "%s\n" MARK_REV "%lld\n", key, (long long)kv.mod_revision);
-  fwrite(kv.value, 1, kv.value_len, stdout);
-  if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
-    putchar('\n');
-  etcd_kv_cleanup(&kv);
+  if (keys == NULL)
+    return EXIT_ETCD;
+  for (size_t i = 0; i < n; i++) {
+    struct xds_err err = {0, ""};
+
+    if (etcd_store_key_of_ref(cfg->prefix, refs[i], &keys[i], &err) < 0) {
+      fprintf(stderr, "wasmxdsctl: %s\n",
+              err.msg[0] ? err.msg : xds_strerror(XDS_ENOMEM));
+      status = EXIT_USAGE;
+      goto out;
+    }
+  }
+  if ((status = connect_store(cfg, &c)) != 0)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    struct xds_err err = {0, ""};
+    struct etcd_kv kv;
+    int64_t rev;
+    int found = 0, rc;
+
+    rc = etcd_client_get(c, keys[i], &kv, &found, &rev, &err);
+    if (rc < 0) {
+      fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+      etcd_kv_cleanup(&kv);
+      status = exit_for(rc);
+      break;
+    }
+    if (!found) {
+      fprintf(stderr, "wasmxdsctl: %s: not found (key %s)\n", refs[i], keys[i]);
+      status = EXIT_NOTFOUND;
+      continue;
+    }
+    if (printed++ > 0)
+      fputs("---\n", stdout);
+    if (!raw)
+      printf(MARK_KEY "%s\n" MARK_REV "%lld\n", keys[i],
+             (long long)kv.mod_revision);
+    fwrite(kv.value, 1, kv.value_len, stdout);
+    if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
+      putchar('\n');
+    etcd_kv_cleanup(&kv);
+  }
+out:
   etcd_client_free(c);
-  xds_free(key);
-  return 0;
+  for (size_t i = 0; i < n; i++)
+    xds_free(keys[i]);
+  xds_free(keys);
+  return status;
 }
 
 static int cmd_delete(struct etcd_config *cfg, const char *ref,
@@ -584,6 +740,13 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
   char id[600];
 
   if (l->store != NULL) {
+    struct item *it = item_find(l, kv->key);
+
+    if (it != NULL) {
+      it->cur_rev = kv->mod_revision;
+      it->same = kv->value_len == it->len &&
+                 memcmp(kv->value, it->value, it->len) == 0;
+    }
     if (etcd_store_put(l->store, kv->key, kv->value, kv->value_len,
                        kv->mod_revision) == XDS_ENOMEM ||
         (l->store2 != NULL &&
@@ -592,9 +755,6 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
       return XDS_ENOMEM;
     return 0;
   }
-  if (l->kind != NULL &&
-      (strlen(l->kind) != klen || strncasecmp(rest, l->kind, klen) != 0))
-    return 0;
   if (slash != NULL && klen == strlen(ETCD_KIND_EXT_DIR) &&
       strncmp(rest, ETCD_KIND_EXT_DIR, klen) == 0 &&
       strchr(slash + 1, '/') != NULL) {
@@ -613,17 +773,28 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
   return 0;
 }
 
+/* Lists every key, or those of one kind (kind nullable). */
 static int cmd_list(struct etcd_config *cfg, const char *kind) {
-  struct list_ctx l = {.prefix = cfg->prefix, .kind = kind};
+  struct list_ctx l = {.prefix = cfg->prefix};
   struct etcd_client *c = NULL;
   struct xds_err err = {0, ""};
   struct etcd_header h;
+  const char *sub = NULL;
   char *dir;
   int status, rc;
 
+  if (kind != NULL && (sub = etcd_store_kind_dir(kind)) == NULL) {
+    fprintf(stderr,
+            "wasmxdsctl: list: unknown kind \"%s\"; expected " ETCD_KIND_EXT_DIR
+            " or " ETCD_KIND_TMPL_DIR "\n",
+            kind);
+    return EXIT_USAGE;
+  }
   if ((status = connect_store(cfg, &c)) != 0)
     return status;
-  if ((dir = xds_asprintf("%s/", cfg->prefix)) == NULL) {
+  dir = sub != NULL ? xds_asprintf("%s/%s/", cfg->prefix, sub)
+                    : xds_asprintf("%s/", cfg->prefix);
+  if (dir == NULL) {
     etcd_client_free(c);
     return EXIT_ETCD;
   }
@@ -768,6 +939,7 @@ static const struct option opts[] = {
     {"raw", no_argument, NULL, OPT_RAW},
     {"revision", required_argument, NULL, OPT_REVISION},
     {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
 
 int main(int argc, char **argv) {
@@ -788,7 +960,7 @@ int main(int argc, char **argv) {
       return cmd_render(argc, argv, i);
   xds_log_set_level(XDS_LOG_WARN);
   etcd_config_init(&cfg);
-  while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "f:hV", opts, NULL)) != -1) {
     switch (c) {
     case OPT_STORE:
       store = optarg;
@@ -832,6 +1004,10 @@ int main(int argc, char **argv) {
       usage(stdout);
       status = EXIT_OK;
       goto out;
+    case 'V':
+      printf("wasmxdsctl %s\n", PACKAGE_VERSION);
+      status = EXIT_OK;
+      goto out;
     default:
       usage(stderr);
       goto out;
@@ -864,8 +1040,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "apply") == 0 && n_rest == 0 && n_files > 0)
     status = cmd_apply(&cfg, files, n_files, dry_run);
-  else if (strcmp(cmd, "get") == 0 && n_rest == 1)
-    status = cmd_get(&cfg, rest[0], raw);
+  else if (strcmp(cmd, "get") == 0 && n_rest >= 1)
+    status = cmd_get(&cfg, rest, (size_t)n_rest, raw);
   else if (strcmp(cmd, "delete") == 0 && n_rest == 1)
     status = cmd_delete(&cfg, rest[0], revision);
   else if (strcmp(cmd, "list") == 0 && n_rest <= 1)
