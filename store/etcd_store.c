@@ -338,6 +338,9 @@ static int decode_entry(struct etcd_store *s, struct key_entry *e) {
     e->broken = 0;
   }
 out:
+  /* The document's problems by line and column, not in the order its
+   * fields were checked. */
+  problems_sort(&e->pb);
   decode_result_cleanup(&r);
   ydoc_free(d);
   if (rc == XDS_ENOMEM)

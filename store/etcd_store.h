@@ -13,7 +13,7 @@
  * builder, in byte order of the key (the first wins).
  *
  * Problems name the key as their source and the line and column inside
- * the value.
+ * the value; each key's problems are sorted by line and column.
  *
  * Retention, per key, like the file store's per file:
  *   - a key whose value is valid serves its resource;

@@ -51,6 +51,7 @@ struct file_result {
   int anon_broken;          /* a broken document of unknown identity */
   struct strv broken_exts;  /* fqns claimed by broken documents */
   struct strv broken_tmpls; /* names claimed by broken documents */
+  size_t n_docs;            /* documents that are not empty, broken included */
   struct problems pb;       /* this file's problems, in order */
   struct wasm_ext **exts;   /* valid records, document order; one ref each */
   size_t n_exts;
@@ -70,6 +71,7 @@ struct load {
   const struct store_hooks *hooks;
   const struct file_store_cache *cache; /* read-only while loading */
   struct strv files;                    /* sorted */
+  int is_dir;                           /* the store is a directory */
   struct strv unreadable;     /* dirs and files that could not be read */
   struct strv broken_exts;    /* fqns claimed by broken documents */
   struct strv broken_tmpls;   /* names claimed by broken documents */
@@ -250,6 +252,7 @@ static int collect_files(struct load *l, const char *path,
   }
   if (!S_ISDIR(st.st_mode))
     return strv_push(&l->files, xds_strdup(path));
+  l->is_dir = 1;
   l->anc_dev[0] = st.st_dev;
   l->anc_ino[0] = st.st_ino;
   rc = walk_dir(l, path, 0, err);
@@ -433,6 +436,7 @@ static int load_docs(const struct load *l, struct file_result *fr,
 
     if (ynode_kind(root) == YNODE_NULL)
       continue; /* an empty document: a stray `---` or only comments */
+    fr->n_docs++;
     for (size_t k = 0; k < n_issues && rc >= 0; k++) {
       const struct ydoc_issue *is = ydoc_issue(d, i, k);
 
@@ -537,6 +541,9 @@ static int load_file(struct load *l, size_t i) {
   if (rc == 0)
     rc = load_docs(l, fr, d);
   ydoc_free(d);
+  /* The file's problems top to bottom, not in the order the decoder
+   * checked fields in. */
+  problems_sort(&fr->pb);
   return rc;
 }
 
@@ -600,6 +607,27 @@ static int merge_file(struct load *l, const struct file_result *fr,
       rc = 0;
   }
   return rc;
+}
+
+/* A directory with no document at all serves nothing: most likely the
+ * wrong path (or a ConfigMap not mounted yet), so say so. */
+static int warn_if_empty(const struct load *l, const char *path) {
+  size_t docs = 0;
+
+  if (!l->is_dir)
+    return 0;
+  for (size_t i = 0; i < l->files.n; i++)
+    docs += l->used[i]->n_docs;
+  if (docs > 0)
+    return 0;
+  if (l->files.n == 0)
+    return problems_add(l->pb, PROBLEM_WARNING, path, 0, 0, "",
+                        "found no documents: no *.yaml or *.yml file in "
+                        "this directory; the store is empty");
+  return problems_add(l->pb, PROBLEM_WARNING, path, 0, 0, "",
+                      "found no documents in its %zu YAML files: the store "
+                      "is empty",
+                      l->files.n);
 }
 
 /* ---- retention ---- */
@@ -734,6 +762,8 @@ int file_store_load_ex(const char *path, const struct store_hooks *hooks,
     rc = merge_file(&l, l.used[i], b);
   if (rc >= 0 && prev != NULL)
     rc = keep_last_good(&l, prev, b);
+  if (rc >= 0)
+    rc = warn_if_empty(&l, path);
   if (rc < 0)
     goto out;
   if (cache != NULL && (rc = refresh_cache(&l, cache)) < 0)

@@ -15,6 +15,13 @@
  * order (path order, then document order): the first wins, the later one
  * is rejected with an error naming both.
  *
+ * Each file's own problems are sorted by line and column (problems_sort()),
+ * so a document's read top to bottom whatever order its fields were
+ * checked in; the catalog's (duplicates, ports) and retention's follow.
+ * A directory where the load finds no document at all (no *.yaml or *.yml
+ * file, or only empty documents) gets a warning naming it: the store is
+ * empty.
+ *
  * Nothing is lost on reload. Given the previous catalog, a resource of it
  * that has no valid definition in the new load is kept (its last good
  * version, with its original location) when:

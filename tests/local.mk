@@ -81,3 +81,6 @@ tests_check_app_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_app_LDADD = $(TEST_LIBS)
 TESTS += tests/check_app
+
+# How a store load reports: problems by line and column, an empty store.
+tests_check_unit_SOURCES += tests/check_store_report.c
