@@ -24,7 +24,8 @@ TESTS += tests/check_replicas
 # wasmxdsctl against a real etcd: apply all or none, list, get, --dry-run.
 check_PROGRAMS += tests/check_ctl
 tests_check_ctl_SOURCES = tests/check_ctl.c \
-	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_ctl_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
 tests_check_ctl_LDADD = $(TEST_LIBS)
 TESTS += tests/check_ctl
