@@ -28,6 +28,7 @@
 #include "store/etcd_client.h"
 #include "store/etcd_proto.h"
 #include "store/etcd_store.h"
+#include "store/changes.h"
 
 enum watch_action {
   ACT_NONE = 0,
@@ -54,16 +55,17 @@ struct etcd_watch {
   pthread_t thread;
   int wake_fd;
   atomic_int stop;
+  atomic_int trigger; /* etcd_watch_trigger() asked for a re-list */
 
   /* Watcher thread only. */
   int64_t revision;    /* every event up to it is applied */
   int64_t pending_rev; /* highest event revision of a response under way */
   uint64_t cluster_id;
-  struct catalog *last; /* the catalog last delivered */
-  uint64_t last_sig;    /* hash of its problems' text */
-  int dirty;            /* keys changed since the last build */
-  int64_t first_ms;     /* when the burst began */
-  int64_t deadline_ms;  /* when to build */
+  struct changes changes; /* the shared diff, log and report */
+  int triggered;          /* a reload was asked (etcd_watch_trigger) */
+  int dirty;              /* keys changed since the last build */
+  int64_t first_ms;       /* when the burst began */
+  int64_t deadline_ms;    /* when to build */
   enum watch_action action;
   char action_msg[ETCD_WATCH_REASON_MAX];
   unsigned backoff_ms;
@@ -136,75 +138,16 @@ void etcd_watch_get_status(struct etcd_watch *w,
 
 /* ---- delivering ---- */
 
-struct change_log {
-  struct etcd_watch *w;
-  long n;
-  int quiet;
-};
-
-static int log_change(void *ctx, const struct catalog_change *ch) {
-  struct change_log *cl = ctx;
-
-  if (!cl->quiet && cl->n < ETCD_WATCH_MAX_LOGGED_CHANGES) {
-    const struct src_loc *loc = NULL;
-
-    if (ch->kind == CATALOG_EXT)
-      loc = ch->new_ext != NULL ? &ch->new_ext->loc : &ch->old_ext->loc;
-    else
-      loc = ch->new_tmpl != NULL ? &ch->new_tmpl->loc : &ch->old_tmpl->loc;
-    XDS_LOGI("etcd store: %s %s %s (key %s)", catalog_kind_name(ch->kind),
-             ch->id, catalog_op_name(ch->op), loc->source);
-  }
-  cl->n++;
-  return 0;
-}
-
-/* FNV-1a over every problem's text: tells a changed report from the same
- * one, so an unchanged store with a broken key is not logged again. */
-static uint64_t problems_sig(const struct problems *pb, struct xds_buf *line) {
-  uint64_t h = 0xcbf29ce484222325ull ^ pb->n_errors ^ (pb->dropped << 20);
-
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    xds_buf_reset(line);
-    if (problem_format(problems_at(pb, i), line) < 0)
-      continue;
-    for (size_t k = 0; k < line->len; k++)
-      h = (h ^ (unsigned char)line->data[k]) * 0x100000001b3ull;
-  }
-  return h;
-}
-
-static void log_problems(const struct problems *pb, struct xds_buf *line) {
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    const struct problem *p = problems_at(pb, i);
-
-    xds_buf_reset(line);
-    if (problem_format(p, line) < 0)
-      continue;
-    if (line->len > 0 && line->data[line->len - 1] == '\n')
-      line->data[--line->len] = '\0';
-    if (p->severity == PROBLEM_ERROR)
-      XDS_LOGE("etcd store: %s", line->data);
-    else
-      XDS_LOGW("etcd store: %s", line->data);
-  }
-  if (pb->dropped > 0)
-    XDS_LOGE("etcd store: ... and %zu more problems", pb->dropped);
-}
-
 /* Builds a catalog from the keys and delivers it when it differs from the
  * last one. Returns 0, or XDS_ENOMEM (the keys stay dirty). */
 static int deliver(struct etcd_watch *w) {
-  struct change_log cl = {w, 0, w->last == NULL};
   struct catalog *cat = NULL;
   struct problems pb;
-  struct xds_buf line;
-  uint64_t sig;
-  int first = w->last == NULL, rc;
+  char why[96];
+  int first = w->changes.delivered == 0, say, rc;
   int64_t t0 = now_ms();
 
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
-  xds_buf_init(&line, 8192);
   rc = etcd_store_build(w->store, &cat, &pb);
   if (rc < 0) {
     XDS_LOGE("etcd store %s: out of memory building the catalog; will "
@@ -213,30 +156,22 @@ static int deliver(struct etcd_watch *w) {
     goto out;
   }
   w->dirty = 0;
-  catalog_diff(w->last, cat, log_change, &cl);
-  sig = problems_sig(&pb, &line);
+  say = w->triggered;
+  w->triggered = 0;
   pthread_mutex_lock(&w->mu);
   w->st.builds++;
   w->st.keys = etcd_store_count(w->store);
   w->st.decodes = etcd_store_decodes(w->store);
   w->st.revision = w->revision;
   pthread_mutex_unlock(&w->mu);
-  if (!first && cl.n == 0 && sig == w->last_sig) {
+  snprintf(why, sizeof(why), "%srevision %lld", say ? "SIGHUP, " : "",
+           (long long)w->revision);
+  if (!changes_apply(&w->changes, cat, &pb, why,
+                     (first ? CHANGES_INITIAL : 0) | (say ? CHANGES_SAY : 0),
+                     (double)(now_ms() - t0))) {
     catalog_unref(cat);
     goto out;
   }
-  log_problems(&pb, &line);
-  if (cl.n > ETCD_WATCH_MAX_LOGGED_CHANGES && !first)
-    XDS_LOGI("etcd store: ... and %ld more changes",
-             cl.n - ETCD_WATCH_MAX_LOGGED_CHANGES);
-  XDS_LOGI("etcd store %s: revision %lld: %zu extensions, %zu listener "
-           "templates, %ld changes, %zu errors, %zu warnings (%lld ms)",
-           w->describe, (long long)w->revision, catalog_ext_count(cat),
-           catalog_tmpl_count(cat), cl.n, pb.n_errors, pb.n_warnings,
-           (long long)(now_ms() - t0));
-  w->last_sig = sig;
-  catalog_unref(w->last);
-  w->last = catalog_ref(cat);
   w->on_load(w->ctx, cat, &pb);
   pthread_mutex_lock(&w->mu);
   w->st.delivered++;
@@ -250,7 +185,6 @@ static int deliver(struct etcd_watch *w) {
     notify_status(w);
   }
 out:
-  xds_buf_cleanup(&line);
   problems_cleanup(&pb);
   return rc;
 }
@@ -540,6 +474,13 @@ static int watch_once(struct etcd_watch *w, struct xds_err *err) {
       deliver(w);
     if (rc < 0)
       break;
+    if (atomic_exchange(&w->trigger, 0)) {
+      /* Asked to reload: read every key again, as after a compaction. */
+      w->action = ACT_RELIST;
+      snprintf(w->action_msg, sizeof(w->action_msg), "reload asked");
+      w->triggered = 1;
+      break;
+    }
   }
   etcd_stream_close(s);
   if (rc == WATCH_STOP_STREAM)
@@ -608,8 +549,12 @@ static void *run(void *arg) {
     }
     switch (w->action) {
     case ACT_RELIST:
-      XDS_LOGW("etcd store %s: %s; listing every key again", w->describe,
-               w->action_msg);
+      if (w->triggered)
+        XDS_LOGI("etcd store %s: %s; listing every key again", w->describe,
+                 w->action_msg);
+      else
+        XDS_LOGW("etcd store %s: %s; listing every key again", w->describe,
+                 w->action_msg);
       need_list = 1;
       break;
     case ACT_REAUTH:
@@ -654,6 +599,7 @@ int etcd_watch_start_ex(const struct etcd_config *cfg,
   pthread_mutex_init(&w->mu, NULL);
   pthread_cond_init(&w->cond, NULL);
   atomic_init(&w->stop, 0);
+  atomic_init(&w->trigger, 0);
   w->on_load = on_load;
   w->on_status = on_status;
   w->ctx = ctx;
@@ -666,6 +612,7 @@ int etcd_watch_start_ex(const struct etcd_config *cfg,
   w->seed = (unsigned)now_ms() ^ (unsigned)getpid();
   w->prefix = xds_strdup(cfg->prefix);
   w->describe = etcd_config_describe(cfg);
+  changes_init(&w->changes, w->describe);
   if (w->prefix == NULL || w->describe == NULL ||
       (w->store = etcd_store_new(cfg->prefix, hooks)) == NULL) {
     rc = XDS_ENOMEM;
@@ -721,6 +668,11 @@ fail:
   return rc;
 }
 
+int etcd_watch_trigger(struct etcd_watch *w) {
+  atomic_store(&w->trigger, 1);
+  return 0;
+}
+
 void etcd_watch_stop(struct etcd_watch *w) {
   uint64_t one = 1;
 
@@ -734,7 +686,7 @@ void etcd_watch_stop(struct etcd_watch *w) {
   close(w->wake_fd);
   etcd_client_free(w->client);
   etcd_store_free(w->store);
-  catalog_unref(w->last);
+  changes_cleanup(&w->changes);
   xds_free(w->prefix);
   xds_free(w->describe);
   pthread_mutex_destroy(&w->mu);

@@ -22,13 +22,12 @@
  * While etcd cannot be reached nothing is removed: the last catalog stays
  * in force (the callback is simply not called).
  *
- * After each build the watcher compares the catalog with the one last
- * delivered (catalog_diff()) and, only when a resource changed or the
- * problems differ, logs what changed (each resource, at most
- * ETCD_WATCH_MAX_LOGGED_CHANGES; the initial load only a summary), logs
- * every problem (naming the key and the line in its value), and calls
- * on_load. The status (ready, degraded, reason, revision) is logged on
- * each change and readable from any thread for /readyz.
+ * After each build the watcher hands the catalog to the shared path of
+ * every store (store/changes.h: compare with the one last delivered, log
+ * in the one format, report every problem naming the key and the line in
+ * its value) and calls on_load only when that path says it changed. The status
+ * (ready, degraded, reason, revision) is logged on each change and readable
+ * from any thread for /readyz.
  */
 #ifndef XDS_STORE_ETCD_WATCH_H
 #define XDS_STORE_ETCD_WATCH_H
@@ -42,8 +41,6 @@
 #include "store/file_store.h"
 #include "store/problems.h"
 
-/* Most changed resources logged one by one per delivery. */
-#define ETCD_WATCH_MAX_LOGGED_CHANGES 200
 /* Longest status reason kept, including the terminator. */
 #define ETCD_WATCH_REASON_MAX 256
 
@@ -103,6 +100,14 @@ int etcd_watch_start_ex(const struct etcd_config *cfg,
                         etcd_watch_load_fn on_load,
                         etcd_watch_status_fn on_status, void *ctx,
                         struct etcd_watch **out, struct xds_err *err);
+
+/*
+ * Asks for a reload: the watcher lists every key again (within a second,
+ * or when the current attempt to reach etcd ends) and logs the result
+ * even when nothing changed. Async-signal-safe (an atomic store). Returns
+ * 0.
+ */
+int etcd_watch_trigger(struct etcd_watch *w);
 
 /* Stops the thread (a request under way is cancelled; no on_load call
  * happens after this returns) and frees everything. NULL is a no-op. */

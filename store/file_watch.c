@@ -31,6 +31,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "store/changes.h"
 
 #define WATCH_MASK                                                             \
   (IN_CREATE | IN_DELETE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM |        \
@@ -65,7 +66,7 @@ struct file_watch {
   unsigned gen;
   struct catalog *cur;
   struct file_store_cache *cache;
-  uint64_t pb_hash; /* of the problems last delivered */
+  struct changes changes; /* the shared diff, log and report */
   dev_t anc_dev[FILE_STORE_MAX_DEPTH + 1];
   ino_t anc_ino[FILE_STORE_MAX_DEPTH + 1];
   char *buf; /* FILE_WATCH_BUF_BYTES, aligned for struct inotify_event */
@@ -333,71 +334,6 @@ static const char *strip_path(const char *msg, const char *path) {
   return msg;
 }
 
-static uint64_t fnv(uint64_t h, const char *s) {
-  for (; s != NULL && *s; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (h ^ 0xff) * 1099511628211ull; /* a separator */
-}
-
-static uint64_t problems_hash(const struct problems *pb) {
-  uint64_t h = 1469598103934665603ull;
-
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    const struct problem *p = problems_at(pb, i);
-
-    h = fnv(h, p->severity == PROBLEM_ERROR ? "E" : "W");
-    h = fnv(h, p->where);
-    h = fnv(h, p->path);
-    h = fnv(h, p->msg);
-  }
-  h ^= (uint64_t)pb->n_errors * 31 + (uint64_t)pb->n_warnings;
-  return h;
-}
-
-struct change_log {
-  long counts[3]; /* by enum catalog_op */
-  long logged;
-};
-
-static int log_change(void *ctx, const struct catalog_change *ch) {
-  struct change_log *cl = ctx;
-  const struct src_loc *loc;
-
-  cl->counts[ch->op]++;
-  if (cl->logged++ >= FILE_WATCH_MAX_LOGGED_CHANGES)
-    return 0;
-  if (ch->kind == CATALOG_EXT)
-    loc = ch->new_ext != NULL ? &ch->new_ext->loc : &ch->old_ext->loc;
-  else
-    loc = ch->new_tmpl != NULL ? &ch->new_tmpl->loc : &ch->old_tmpl->loc;
-  XDS_LOGI("store: %s %s %s (%s:%d:%d)", catalog_op_name(ch->op),
-           catalog_kind_name(ch->kind), ch->id, loc->source, loc->line,
-           loc->column);
-  return 0;
-}
-
-static void log_problems(const struct problems *pb) {
-  struct xds_buf line;
-
-  xds_buf_init(&line, PROBLEMS_MSG_MAX * 4);
-  for (size_t i = 0; i < problems_count(pb); i++) {
-    const struct problem *p = problems_at(pb, i);
-
-    xds_buf_reset(&line);
-    if (problem_format(p, &line) < 0 || line.data == NULL)
-      continue;
-    if (line.len > 0 && line.data[line.len - 1] == '\n')
-      line.data[--line.len] = '\0';
-    if (p->severity == PROBLEM_ERROR)
-      XDS_LOGE("store: %s", line.data);
-    else
-      XDS_LOGW("store: %s", line.data);
-  }
-  if (pb->dropped > 0)
-    XDS_LOGW("store: %zu more problems not listed", pb->dropped);
-  xds_buf_cleanup(&line);
-}
-
 static struct catalog *empty_catalog(void) {
   struct catalog_builder *b = catalog_builder_new();
   struct catalog *c = NULL;
@@ -417,10 +353,7 @@ static int reload(struct file_watch *w, const char *why, int initial,
   struct problems pb;
   struct catalog *next = NULL;
   struct xds_err err = {0, ""};
-  struct change_log cl;
   double t0 = now_ms(), dt;
-  uint64_t h;
-  long changes;
   int rc;
 
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
@@ -463,34 +396,15 @@ static int reload(struct file_watch *w, const char *why, int initial,
   if (!initial)
     w->st.loads++;
   pthread_mutex_unlock(&w->mu);
-  memset(&cl, 0, sizeof(cl));
-  h = problems_hash(&pb);
-  changes = initial ? 0 : catalog_diff(w->cur, next, NULL, NULL);
-  if (initial || changes > 0 || h != w->pb_hash) {
-    if (!initial)
-      catalog_diff(w->cur, next, log_change, &cl);
-    log_problems(&pb);
-    dt = now_ms() - t0;
-    if (initial)
-      XDS_LOGI("store %s loaded: %zu extensions, %zu listener templates; "
-               "%zu errors, %zu warnings (%.1f ms)",
-               w->path, catalog_ext_count(next), catalog_tmpl_count(next),
-               pb.n_errors, pb.n_warnings, dt);
-    else
-      XDS_LOGI("store %s reloaded (%s): %ld added, %ld updated, %ld "
-               "removed; %zu errors (rejected), %zu warnings; serving %zu "
-               "extensions, %zu listener templates (%.1f ms)",
-               w->path, why, cl.counts[CATALOG_ADDED],
-               cl.counts[CATALOG_UPDATED], cl.counts[CATALOG_REMOVED],
-               pb.n_errors, pb.n_warnings, catalog_ext_count(next),
-               catalog_tmpl_count(next), dt);
-    w->pb_hash = h;
+  dt = now_ms() - t0;
+  if (changes_apply(&w->changes, next, &pb, why,
+                    (initial ? CHANGES_INITIAL : 0) |
+                        (strcmp(why, "SIGHUP") == 0 ? CHANGES_SAY : 0),
+                    dt)) {
     w->on_load(w->ctx, catalog_ref(next), &pb);
     pthread_mutex_lock(&w->mu);
     w->st.delivered++;
     pthread_mutex_unlock(&w->mu);
-  } else {
-    XDS_LOGD("store %s reloaded (%s): no changes", w->path, why);
   }
   /* Always move on to the new catalog: its records carry the current
    * locations, which the next load's retention rules look at. */
@@ -576,7 +490,7 @@ static void *watch_main(void *arg) {
       pthread_mutex_lock(&w->mu);
       w->st.triggers++;
       pthread_mutex_unlock(&w->mu);
-      reload(w, "trigger", 0, NULL);
+      reload(w, "SIGHUP", 0, NULL);
       pending = 0;
     } else if (pending &&
                (now >= last + w->debounce_ms || now >= first + max_wait)) {
@@ -600,6 +514,7 @@ static void watch_free(struct file_watch *w) {
   if (w->stop_fd >= 0)
     close(w->stop_fd);
   catalog_unref(w->cur);
+  changes_cleanup(&w->changes);
   file_store_cache_free(w->cache);
   pthread_mutex_destroy(&w->mu);
   xds_free(w->buf);
@@ -630,6 +545,7 @@ int file_watch_start(const char *path, unsigned debounce_ms,
   w->on_load = on_load;
   w->ctx = ctx;
   w->path = xds_strdup(path);
+  changes_init(&w->changes, path);
   w->cache = file_store_cache_new();
   w->buf = xds_malloc(FILE_WATCH_BUF_BYTES);
   if (w->path == NULL || w->cache == NULL || w->buf == NULL) {

@@ -24,12 +24,12 @@
  *   - file_watch_trigger() (SIGHUP) reloads at once, without debounce;
  *   - a lost inotify queue (IN_Q_OVERFLOW) reloads and rewatches everything.
  *
- * After each reload the watcher compares the new catalog with the previous
- * one (catalog_diff()) and, only when a resource changed or the list of
- * problems differs from the one last delivered, logs what changed (each
- * added, updated or removed resource by fqn or name, each problem: the
- * rejected documents and the kept last-good versions, then a one-line
- * summary) and calls on_load on the watcher thread. A reload that cannot
+ * After each reload the watcher hands the new catalog to the shared path
+ * of every store (store/changes.h: compare with the one last delivered,
+ * log each added, updated or removed resource and each problem in the one
+ * format, then a summary) and calls on_load on the watcher thread only
+ * when that path says it changed (a reload asked by file_watch_trigger is
+ * logged even when nothing changed). A reload that cannot
  * load at all (the store path vanished, out of memory) keeps the previous
  * catalog and delivers it again with the error as a problem.
  *
@@ -55,9 +55,6 @@
 #define FILE_WATCH_MAX_WATCHES 4096
 /* Bytes read from inotify at once. */
 #define FILE_WATCH_BUF_BYTES 65536
-/* Most changed resources logged one by one per reload; the rest are
- * counted in the summary. */
-#define FILE_WATCH_MAX_LOGGED_CHANGES 200
 
 struct file_watch;
 

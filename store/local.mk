@@ -10,6 +10,8 @@ libxdsstore_a_SOURCES = \
 	store/decode.h store/decode_priv.h store/decode.c \
 	store/decode_json.c store/decode_wasmext.c store/decode_template.c \
 	store/catalog.h store/catalog.c \
+	store/changes.h store/changes.c \
+	store/source.h store/source.c \
 	store/file_store.h store/file_store.c \
 	store/file_watch.h store/file_watch.c
 libxdsstore_a_CPPFLAGS = $(LAYER_CPPFLAGS)

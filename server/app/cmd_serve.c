@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <stdatomic.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -23,9 +23,9 @@
 #include "server/compose/stats.h"
 #include "server/transport/xds_server.h"
 #include "store/catalog.h"
-#include "store/etcd_watch.h"
-#include "store/file_watch.h"
+#include "base/alloc.h"
 #include "store/problems.h"
+#include "store/source.h"
 
 /* How long serving waits for the publisher to build the first snapshot
  * of a store that delivered a catalog at start. */
@@ -33,7 +33,7 @@
 
 /* What the signal handlers act on (the only globals). */
 static struct xds_server *volatile signal_target;
-static struct file_watch *volatile signal_watch;
+static struct store_source *volatile signal_source;
 
 static void on_stop_signal(int sig) {
   (void)sig;
@@ -43,18 +43,18 @@ static void on_stop_signal(int sig) {
 
 static void on_reload_signal(int sig) {
   (void)sig;
-  if (signal_watch != NULL)
-    file_watch_trigger(signal_watch);
+  if (signal_source != NULL)
+    source_trigger(signal_source);
 }
 
-/* What the store callbacks and the publisher's sink need. */
+/* What the store source's sink, the publisher's sink and the admin
+ * handlers need. */
 struct serve_ctx {
-  const char *store;
-  int is_etcd; /* the store is etcd, not files */
   struct xds_server *server;
   struct status *status;
+  struct xds_stats *stats;
   struct publisher *publisher;
-  int loaded; /* a catalog was handed to the publisher */
+  struct store_source *source;
 };
 
 /* Publisher sink: the snapshot to serve (publisher thread). */
@@ -74,30 +74,48 @@ static void sink_status(void *ctx, unsigned long generation,
     status_set_ready(sc->status, generation);
 }
 
-/* etcd store callback: reachable or not. */
-static void on_etcd_status(void *arg, const struct etcd_watch_status *st) {
-  struct serve_ctx *sc = arg;
+/* Store source sink: each catalog goes to the publisher (source thread). */
+static void on_catalog(void *ctx, struct catalog *cat,
+                       const struct problems *pb) {
+  struct serve_ctx *sc = ctx;
 
-  publisher_set_store_status(sc->publisher, st->degraded ? st->reason : NULL);
+  publisher_set_catalog(sc->publisher, cat, pb);
 }
 
-/* Store watcher callback: every new catalog goes to the publisher. */
-static void on_catalog(void *arg, struct catalog *cat,
-                       const struct problems *pb) {
-  struct serve_ctx *sc = arg;
+/* Store source sink: degraded (etcd unreachable, a change held) or fine. */
+static void on_store_status(void *ctx, const char *degraded) {
+  struct serve_ctx *sc = ctx;
 
-  /* The store watchers log every problem of each load themselves. */
-  if (!sc->loaded && !sc->is_etcd && access(sc->store, F_OK) != 0) {
-    /* Never serve an empty configuration because the store is not there
-     * (yet): proxies would drop every listener. Streams wait instead. */
-    XDS_LOGE("store %s does not exist; waiting for it (nothing is served "
-             "until it loads)",
-             sc->store);
-    catalog_unref(cat);
-    return;
-  }
-  sc->loaded = 1;
-  publisher_set_catalog(sc->publisher, cat, pb);
+  publisher_set_store_status(sc->publisher, degraded);
+}
+
+/* Store source sink: a mass removal held, or its hold ended. */
+static void on_store_hold(void *ctx, int held) {
+  struct serve_ctx *sc = ctx;
+
+  if (held)
+    atomic_fetch_add(&sc->stats->store_holds, 1);
+  atomic_store(&sc->stats->store_held, held ? 1 : 0);
+}
+
+/* POST /store/confirm-removal: serve the held change (admin thread). */
+static int confirm_handle(void *arg, const struct admin_req *req,
+                          struct admin_resp *resp) {
+  struct serve_ctx *sc = arg;
+  const char *msg;
+  int rc;
+
+  (void)req;
+  rc = sc->source != NULL ? source_confirm_removal(sc->source) : XDS_ENOTFOUND;
+  resp->status = rc == 0 ? 200 : 409;
+  msg =
+      rc == 0 ? "confirmed: the held change is served\n" : "nothing is held\n";
+  resp->body = xds_strdup(msg);
+  if (resp->body == NULL)
+    return XDS_ENOMEM;
+  resp->body_len = strlen(msg);
+  snprintf(resp->content_type, sizeof(resp->content_type), "text/plain");
+  return 0;
 }
 
 int cmd_serve(int argc, char **argv) {
@@ -108,8 +126,6 @@ int cmd_serve(int argc, char **argv) {
   char base_url[300];
   struct store_hooks hooks = {encode_store_check, NULL};
   struct admin *admin = NULL;
-  struct file_watch *watch = NULL;
-  struct etcd_watch *ewatch = NULL;
   struct xds_stats stats;
   struct xds_err err = {0, ""};
   struct sigaction sa;
@@ -129,7 +145,7 @@ int cmd_serve(int argc, char **argv) {
   xds_log_set_level(cfg.log_level);
   stats_init(&stats);
   cfg.server.stats = &stats;
-  sc.store = cfg.store;
+  sc.stats = &stats;
 
   rc = xds_server_new(&cfg.server, &sc.server, &err);
   if (rc < 0) {
@@ -144,6 +160,9 @@ int cmd_serve(int argc, char **argv) {
     rc = status_register(&status, admin);
   if (rc == 0)
     rc = admin_route(admin, "/metrics", "GET", stats_handle, &stats);
+  if (rc == 0)
+    rc = admin_route(admin, "/store/confirm-removal", "POST", confirm_handle,
+                     &sc);
   if (rc == 0 && cfg.modules.fetch && dcfg->base_url == NULL) {
     /* The admin address as bound (its port may have been 0). */
     const char *colon = strrchr(cfg.admin.listen, ':');
@@ -174,6 +193,23 @@ int cmd_serve(int argc, char **argv) {
     XDS_LOGI("module fetching on: cache %s, served at %s%s", dcfg->cache_dir,
              dcfg->base_url, "/modules/sha256/");
   }
+  if (rc == 0) {
+    struct source_config srcfg;
+    struct source_sink sink = {on_catalog, on_store_status, on_store_hold, &sc};
+
+    memset(&srcfg, 0, sizeof(srcfg));
+    srcfg.store = cfg.store;
+    srcfg.debounce_ms = (unsigned)cfg.debounce_ms;
+    srcfg.etcd = &cfg.etcd;
+    srcfg.etcd_debounce_given = cfg.etcd_debounce_given;
+    srcfg.hooks = &hooks;
+    srcfg.max_removal_pct = cfg.max_removal_pct;
+    rc = source_open(&srcfg, &sink, &sc.source, &err);
+    if (rc < 0) {
+      XDS_LOGE("store %s: %s", cfg.store, err.msg);
+      goto out;
+    }
+  }
   if (rc == 0)
     rc = admin_start(admin, &err);
   if (rc < 0) {
@@ -184,26 +220,11 @@ int cmd_serve(int argc, char **argv) {
     goto out;
   }
   XDS_LOGI("admin HTTP on %s (port %d)", cfg.admin.listen, admin_port(admin));
-  sc.is_etcd = etcd_config_is_url(sc.store);
-  if (sc.is_etcd) {
-    /* The etcd watcher loads (waiting a bounded time for the first load)
-     * and calls on_catalog on its own thread. */
-    rc = etcd_config_parse_url(sc.store, &cfg.etcd, &err);
-    if (rc == 0) {
-      if (!cfg.etcd_debounce_given)
-        cfg.etcd.debounce_ms = (unsigned)cfg.debounce_ms;
-      rc = etcd_config_finish(&cfg.etcd, &err);
-    }
-    if (rc == 0)
-      rc = etcd_watch_start_ex(&cfg.etcd, &hooks, on_catalog, on_etcd_status,
-                               &sc, &ewatch, &err);
-  } else {
-    /* The first load happens inside file_watch_start, on this thread. */
-    rc = file_watch_start(sc.store, (unsigned)cfg.debounce_ms, &hooks,
-                          on_catalog, &sc, &watch, &err);
-  }
+  /* A file store loads once here and delivers before this returns; an
+   * etcd store waits a bounded time for its first catalog. */
+  rc = source_start(sc.source, &err);
   if (rc < 0) {
-    XDS_LOGE("store %s: %s", sc.store, err.msg);
+    XDS_LOGE("store %s: %s", cfg.store, err.msg);
     goto out;
   }
 
@@ -214,7 +235,7 @@ int cmd_serve(int argc, char **argv) {
              "without it",
              CMD_SERVE_FIRST_BUILD_WAIT_MS);
   signal_target = sc.server;
-  signal_watch = watch;
+  signal_source = sc.source;
   memset(&sa, 0, sizeof(sa));
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
@@ -226,16 +247,15 @@ int cmd_serve(int argc, char **argv) {
 
   xds_server_run(sc.server);
   signal_target = NULL;
-  signal_watch = NULL;
+  signal_source = NULL;
   XDS_LOGI("stopped");
   exit_status = EXIT_SUCCESS;
 out:
-  /* Producers first: the store source and the admin threads (which read
-   * the delivery), then the publisher (which calls the transport and the
-   * status), then those. */
-  file_watch_stop(watch);
-  etcd_watch_stop(ewatch);
+  /* The admin threads first (they read the source and the delivery), then
+   * the producers: the store source (it posts to the publisher), the
+   * publisher (it calls the transport and the status), then those. */
   admin_free(admin);
+  source_free(sc.source);
   publisher_free(sc.publisher);
   xds_server_free(sc.server);
   flags_serve_cleanup(&cfg);

@@ -56,6 +56,13 @@ void flags_usage_serve(FILE *f) {
       "                         before they are cancelled (default 5000)\n"
       "  --debounce-ms MS       coalesce store changes this long "
       "(default 100)\n"
+      "  --max-removal-share PCT  hold a store change that removes more "
+      "than PCT%%\n"
+      "                         of the resources (from 10 resources on; "
+      "default 50;\n"
+      "                         100: only a change removing every listener\n"
+      "                         template is held) until POST "
+      "/store/confirm-removal\n"
       "  --module-cache DIR     where fetched modules are kept "
       "(default " FLAGS_DEFAULT_MODULE_CACHE ")\n"
       "  --module-cache-max-bytes N  evict unreferenced modules above "
@@ -144,6 +151,7 @@ enum {
   OPT_KEEPALIVE_MS,
   OPT_DRAIN_MS,
   OPT_DEBOUNCE_MS,
+  OPT_MAX_REMOVAL_SHARE,
   OPT_MODULE_CACHE,
   OPT_MODULE_CACHE_MAX,
   OPT_PULL_SECRETS,
@@ -402,6 +410,7 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
       {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
       {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
+      {"max-removal-share", required_argument, NULL, OPT_MAX_REMOVAL_SHARE},
       ENCODE_LONG_OPTS,
       MODULE_LONG_OPTS,
       ETCD_LONG_OPTS,
@@ -472,6 +481,11 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
     case OPT_DEBOUNCE_MS:
       if (parse_int_flag("--debounce-ms", optarg, 0, FILE_WATCH_MAX_DEBOUNCE_MS,
                          &cfg->debounce_ms) < 0)
+        return FLAGS_ERROR;
+      break;
+    case OPT_MAX_REMOVAL_SHARE:
+      if (parse_int_flag("--max-removal-share", optarg, 1, 100,
+                         &cfg->max_removal_pct) < 0)
         return FLAGS_ERROR;
       break;
     case 'h':

@@ -57,6 +57,7 @@ struct serve_config {
   struct etcd_config etcd;         /* --etcd-* (an etcd:// store) */
   int etcd_debounce_given;         /* --etcd-debounce was given */
   int debounce_ms;                 /* --debounce-ms */
+  int max_removal_pct;             /* --max-removal-share (percent) */
   enum xds_log_level log_level;    /* --log-level */
   struct xds_server_config server; /* --listen, --tls-*, --max-streams, ... */
   struct admin_config admin;       /* --admin-listen */

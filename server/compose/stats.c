@@ -107,6 +107,14 @@ int stats_handle(void *arg, const struct admin_req *req,
   put_counter(&b, "wasmxds_store_errors_total",
               "Errors (rejected documents) in those loads.", "counter",
               atomic_load(&st->store_errors));
+  put_counter(&b, "wasmxds_store_removals_held_total",
+              "Store changes held because they removed every listener "
+              "template or more than --max-removal-share of the resources.",
+              "counter", atomic_load(&st->store_holds));
+  put_counter(&b, "wasmxds_store_removal_held",
+              "1 while such a change is held (the previous catalog is "
+              "served) and waits for POST /store/confirm-removal.",
+              "gauge", (unsigned long)atomic_load(&st->store_held));
   put_hist(&b, "wasmxds_push_latency_seconds",
            "From a snapshot's publication to a response it caused being sent.",
            &st->push_latency);

@@ -53,6 +53,8 @@ struct xds_stats {
   atomic_ulong class_reuses;        /* class views shared */
   atomic_ulong store_reloads;       /* catalogs delivered by the store */
   atomic_ulong store_errors;        /* problems (errors) in those loads */
+  atomic_ulong store_holds;         /* changes held as mass removals */
+  atomic_long store_held;           /* 1 while such a change is held */
   struct stats_hist push_latency;   /* snapshot published -> response sent */
   struct stats_hist snapshot_build; /* snapshot_build() duration */
 };
