@@ -16,8 +16,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "base/err.h"
 #include "tests/e2e/server_proc.h"
+#include "tests/helpers/etcd_proc.h"
+#include "tests/testkit.h"
+
+#define E2E_SERVER g_sp
+static struct server_proc *g_sp;
 
 /* Per-test limit, in seconds (scaled by CK_TIMEOUT_MULTIPLIER). */
 #define TEST_TIMEOUT_S 30
@@ -135,6 +142,178 @@ START_TEST(usage_errors_name_the_subcommand) {
 }
 END_TEST
 
+/* ---- the admin server ---------------------------------------------- */
+
+static size_t http_collect(char *p, size_t size, size_t n, void *arg) {
+  char *out = arg;
+  size_t have = strlen(out), add = size * n;
+
+  if (have + add >= OUT_MAX)
+    add = OUT_MAX - 1 - have;
+  memcpy(out + have, p, add);
+  out[have + add] = '\0';
+  return size * n;
+}
+
+/* method ("GET" or "POST") path on the running server's admin port; the
+ * body goes to out (OUT_MAX). Returns the HTTP status, or 0. */
+static long http(const char *method, const char *path, char *out) {
+  char url[160];
+  long code = 0;
+  CURL *c = curl_easy_init();
+
+  out[0] = '\0';
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d%s",
+           server_proc_admin_port(g_sp), path);
+  ck_assert(c != NULL);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 5L);
+  if (strcmp(method, "POST") == 0)
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(c);
+  return code;
+}
+
+/* Waits (5 s at most) until GET path answers code with a body holding
+ * needle. */
+static void wait_http(const char *path, long code, const char *needle) {
+  char *out = malloc(OUT_MAX);
+  long got = 0;
+  long long end = tk_now_ms() + 5000;
+
+  ck_assert(out != NULL);
+  do {
+    got = http("GET", path, out);
+    if (got == code && strstr(out, needle) != NULL)
+      break;
+    tk_sleep_ms(50);
+  } while (tk_now_ms() < end);
+  E2E_ASSERT(got == code && strstr(out, needle) != NULL,
+             "GET %s: %ld \"%s\", want %ld with \"%s\"", path, got, out, code,
+             needle);
+  free(out);
+}
+
+/* ---- the removal guard (issue 13 item 8) --------------------------------- */
+
+static const char ext_a[] = "apiVersion: extension.tsb.tetrate.io/v2\n"
+                            "kind: WasmExtension\n"
+                            "metadata: {organization: acme, name: a}\n"
+                            "spec: {url: 'file:///m.wasm'}\n";
+static const char tmpl_in[] =
+    "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+    "metadata: {name: in}\nspec:\n  port: 15006\n"
+    "  direction: INBOUND\n  route: {cluster: c}\n  httpFilters:\n"
+    "  - name: envoy.filters.http.router\n"
+    "    typedConfig: {'@type': "
+    "envoy.extensions.filters.http.router.v3.Router}\n";
+
+/* The held state as /readyz and /metrics say it. */
+static void expect_held_everywhere(int held) {
+  if (held) {
+    wait_http("/readyz", 200, "degraded: ");
+    wait_http("/readyz", 200, "removes every listener template");
+    wait_http("/metrics", 200, "wasmxds_store_removal_held 1");
+    wait_http("/metrics", 200, "wasmxds_store_removals_held_total 1");
+  } else {
+    wait_http("/readyz", 200, "ready");
+    wait_http("/metrics", 200, "wasmxds_store_removal_held 0");
+  }
+}
+
+/* Every file of a file store deleted: held (the previous catalog is
+ * served, no new generation), degraded, counted; confirmed with POST
+ * /store/confirm-removal. */
+START_TEST(file_store_mass_removal_is_held) {
+  char dir[] = "/tmp/check_app_storeXXXXXX", path[160];
+  const char *args[] = {"--debounce-ms", "20", NULL};
+  char *out = malloc(OUT_MAX);
+  char *both = malloc(sizeof(ext_a) + sizeof(tmpl_in) + 8);
+
+  ck_assert(out != NULL && both != NULL && mkdtemp(dir) != NULL);
+  snprintf(both, sizeof(ext_a) + sizeof(tmpl_in) + 8, "%s---\n%s", ext_a,
+           tmpl_in);
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  tk_write_file(path, both, strlen(both));
+  ck_assert_int_eq(server_proc_start(dir, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 5000) == 0,
+             "no first generation");
+  wait_http("/readyz", 200, "ready");
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(unlink(path), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "held a change of store", 5000) == 0,
+             "the removal was not held");
+  expect_held_everywhere(1);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 2", 300) ==
+                 XDS_ENOTFOUND,
+             "a new generation was served");
+  /* The operator confirms. */
+  ck_assert_int_eq(http("POST", "/store/confirm-removal", out), 200);
+  E2E_ASSERT(server_proc_wait_log(g_sp,
+                                  "serving generation 2 (store changed): 0 "
+                                  "extensions, 0 listener templates",
+                                  5000) == 0,
+             "the confirmed removal is not served");
+  expect_held_everywhere(0);
+  ck_assert_int_eq(http("POST", "/store/confirm-removal", out), 409);
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  tk_rm_tree(dir);
+  free(out);
+  free(both);
+}
+END_TEST
+
+/* etcdctl del --prefix: held the same way; putting a template back ends
+ * the hold (the rest is no mass removal). */
+START_TEST(etcd_prefix_deleted_is_held) {
+  struct etcd_proc e;
+  char store[160];
+  const char *args[] = {"--debounce-ms", "20", NULL};
+
+  if (!etcd_proc_available()) {
+    fprintf(stderr, "check_app: no /usr/bin/etcd; skipped\n");
+    return;
+  }
+  etcd_proc_start(&e, 0, NULL);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/WasmExtension/acme/a", ext_a), 0);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/ListenerTemplate/in", tmpl_in), 0);
+  snprintf(store, sizeof(store), "etcd://%s/wx", e.endpoint);
+  ck_assert_int_eq(server_proc_start(store, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 10000) == 0,
+             "no first generation");
+  wait_http("/readyz", 200, "ready");
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(etcd_proc_ctl(&e, "del --prefix /wx/"), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "held a change of store", 5000) == 0,
+             "the removal was not held");
+  expect_held_everywhere(1);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 2", 300) ==
+                 XDS_ENOTFOUND,
+             "a new generation was served");
+  /* The template back: one extension removed is no mass removal. */
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/ListenerTemplate/in", tmpl_in), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp,
+                                  "the held change is replaced by one that "
+                                  "removes less",
+                                  5000) == 0,
+             "the hold did not end");
+  E2E_ASSERT(server_proc_wait_log(g_sp,
+                                  "serving generation 2 (store changed): 0 "
+                                  "extensions, 1 listener templates",
+                                  5000) == 0,
+             "the new catalog is not served");
+  expect_held_everywhere(0);
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  etcd_proc_stop(&e);
+}
+END_TEST
+
 static Suite *app_suite(void) {
   Suite *s = suite_create("app");
   TCase *tc = tcase_create("command_line");
@@ -142,6 +321,11 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, help_after_each_subcommand);
   tcase_add_test(tc, usage_errors_name_the_subcommand);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("store_guard");
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, file_store_mass_removal_is_held);
+  tcase_add_test(tc, etcd_prefix_deleted_is_held);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -77,8 +77,9 @@ tests_check_unit_SOURCES += tests/check_pbyaml.c
 check_PROGRAMS += tests/check_app
 tests_check_app_SOURCES = tests/check_app.c \
 	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h \
 	tests/testkit.c tests/testkit.h
-tests_check_app_CFLAGS = $(TEST_CFLAGS) \
+tests_check_app_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_app_LDADD = $(TEST_LIBS)
 TESTS += tests/check_app
