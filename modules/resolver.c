@@ -226,15 +226,15 @@ static int try_cached(struct resolver *r, struct entry *e) {
   have_res = modcache_resolution_get(r->cache, key, hex, NULL) == 0;
   xds_free(key);
   if (e->want_sha != NULL) {
-    /* Pinned by the resource: any cached copy with those bytes will do,
-     * if it is public or was fetched through this very source+secret. */
+    /* Pinned by the resource: the cache answers only if this very source
+     * (url + secret) resolved to those bytes. A copy with that digest
+     * fetched for another extension proves nothing about what this url
+     * serves, and answering from it would make the result depend on the
+     * cache's history (issue 14 item 4). */
+    if (!have_res || strcmp(hex, e->want_sha) != 0)
+      return 0;
     if (!modcache_has(r->cache, e->want_sha, &meta))
       return 0;
-    if (meta.is_private && !(have_res && strcmp(hex, e->want_sha) == 0)) {
-      modcache_meta_cleanup(&meta);
-      return 0;
-    }
-    snprintf(hex, sizeof(hex), "%s", e->want_sha);
   } else {
     if (!have_res || (e->always && !e->pinned))
       return 0;

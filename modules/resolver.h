@@ -27,7 +27,10 @@
  * when the extension's record changes and every always_interval_s seconds;
  * unspecified means Always for a floating reference (tag "latest" or none)
  * and IfNotPresent otherwise. A digest-pinned reference, or a sha256 given
- * in the resource whose module is already cached, is never re-fetched.
+ * in the resource that this same url and secret already resolved to, is
+ * never re-fetched. The cache answers by (source, digest) only: a module
+ * cached for another source never answers for this one, so a result never
+ * depends on what else the cache holds.
  *
  * Tenancy: a module fetched with a pull secret is private; the HTTP server
  * asks resolver_module_allowed() before serving it to a caller.
