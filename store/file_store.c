@@ -25,12 +25,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/map.h"
 #include "store/decode.h"
 #include "store/ydoc.h"
 
@@ -81,6 +83,8 @@ struct load {
   atomic_int failed;          /* XDS_ENOMEM in a worker */
   dev_t anc_dev[FILE_STORE_MAX_DEPTH + 1];
   ino_t anc_ino[FILE_STORE_MAX_DEPTH + 1];
+  struct xds_map *seen; /* "dev:ino" -> the path it was read by (owned) */
+  size_t n_dirs;        /* directories read, the store's own included */
 };
 
 /* ---- string vectors ---- */
@@ -150,6 +154,29 @@ int file_store_wants_name(const char *name, int is_dir) {
   return ends_with(name, ".yaml") || ends_with(name, ".yml");
 }
 
+/* The directories read so far, by device and inode. */
+static const char *seen_get(const struct load *l, const struct stat *st) {
+  char key[64];
+
+  snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st->st_dev,
+           (unsigned long long)st->st_ino);
+  return xds_map_get(l->seen, key);
+}
+
+/* Records st as read by path. Returns 0 or XDS_ENOMEM. */
+static int seen_put(struct load *l, const struct stat *st, const char *path) {
+  char key[64], *copy = xds_strdup(path);
+
+  snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st->st_dev,
+           (unsigned long long)st->st_ino);
+  if (copy == NULL || xds_map_put(l->seen, key, copy, NULL) < 0) {
+    xds_free(copy);
+    return XDS_ENOMEM;
+  }
+  l->n_dirs++;
+  return 0;
+}
+
 static int walk_dir(struct load *l, const char *dir, int depth,
                     struct xds_err *err) {
   struct strv names = {0};
@@ -168,14 +195,17 @@ static int walk_dir(struct load *l, const char *dir, int depth,
                       strerror(errno));
     return rc < 0 ? rc : strv_push(&l->unreadable, xds_strdup(dir));
   }
+  /* Regular files with names the loader skips are not even stat'ed. */
   while ((de = readdir(d)) != NULL && rc == 0)
-    if (de->d_name[0] != '.')
+    if (de->d_name[0] != '.' &&
+        (de->d_type != DT_REG || file_store_wants_name(de->d_name, 0)))
       rc = strv_push(&names, xds_strdup(de->d_name));
   closedir(d);
   strv_sort(&names);
   for (size_t i = 0; i < names.n && rc == 0; i++) {
     struct stat st;
     char *child;
+    const char *seen;
     int loop = 0;
 
     child =
@@ -211,14 +241,28 @@ static int walk_dir(struct load *l, const char *dir, int depth,
       if (loop) {
         rc = problems_add(l->pb, PROBLEM_WARNING, child, 0, 0, "",
                           "skipped: a symlink back to a directory above it");
+      } else if ((seen = seen_get(l, &st)) != NULL) {
+        /* Each directory is read once, by the first path in walk order:
+         * symlinks fanning out to the same directories cost nothing. */
+        rc = problems_add(l->pb, PROBLEM_WARNING, child, 0, 0, "",
+                          "skipped: the same directory was already read as "
+                          "%s",
+                          seen);
       } else if (depth + 1 > FILE_STORE_MAX_DEPTH) {
         rc = problems_add(l->pb, PROBLEM_ERROR, child, 0, 0, "",
                           "skipped: deeper than %d directory levels",
                           FILE_STORE_MAX_DEPTH);
+      } else if (l->n_dirs >= FILE_STORE_MAX_DIRS) {
+        rc = xds_err_set(err, XDS_ETOOBIG,
+                         "%s: more than %d directories in the store (the "
+                         "walk stopped here)",
+                         child, FILE_STORE_MAX_DIRS);
       } else {
         l->anc_dev[depth + 1] = st.st_dev;
         l->anc_ino[depth + 1] = st.st_ino;
-        rc = walk_dir(l, child, depth + 1, err);
+        rc = seen_put(l, &st, child);
+        if (rc == 0)
+          rc = walk_dir(l, child, depth + 1, err);
       }
       xds_free(child);
       continue;
@@ -255,7 +299,12 @@ static int collect_files(struct load *l, const char *path,
   l->is_dir = 1;
   l->anc_dev[0] = st.st_dev;
   l->anc_ino[0] = st.st_ino;
-  rc = walk_dir(l, path, 0, err);
+  l->seen = xds_map_new();
+  if (l->seen == NULL)
+    return XDS_ENOMEM;
+  rc = seen_put(l, &st, path);
+  if (rc == 0)
+    rc = walk_dir(l, path, 0, err);
   if (rc < 0)
     return rc;
   /* Names were walked in order per directory; sort the full paths so the
@@ -783,6 +832,7 @@ out:
   strv_cleanup(&l.unreadable);
   strv_cleanup(&l.broken_exts);
   strv_cleanup(&l.broken_tmpls);
+  xds_map_free(l.seen, xds_free);
   return rc;
 }
 

@@ -55,6 +55,11 @@
 #define FILE_STORE_MAX_FILES 10000
 /* Deepest directory level walked below the store directory. */
 #define FILE_STORE_MAX_DEPTH 16
+/* Most directories read in one load, the store's own included (each one
+ * once, however many symlinks lead to it): bounds the walk of a mistaken
+ * --store / or of a symlink fan-out. The same as FILE_WATCH_MAX_WATCHES:
+ * more could not be watched. */
+#define FILE_STORE_MAX_DIRS 4096
 /* Most threads that parse files at once (the calling thread included);
  * fewer on a machine with fewer cores or for a store of few files. */
 #define FILE_STORE_MAX_THREADS 4
@@ -101,8 +106,9 @@ size_t file_store_cache_files(const struct file_store_cache *c);
  * Returns 0 with *out holding one reference (even when pb got errors: the
  * catalog is whatever was valid). Returns, with *out NULL and err saying
  * why: XDS_ENOTFOUND when path does not exist, XDS_EIO when it cannot be
- * read at all, XDS_ETOOBIG over FILE_STORE_MAX_FILES, XDS_ENOMEM. The
- * caller then keeps serving prev. Any thread; the store is only read.
+ * read at all, XDS_ETOOBIG over FILE_STORE_MAX_FILES or FILE_STORE_MAX_DIRS,
+ * XDS_ENOMEM. The caller then keeps serving prev. Any thread; the store is only
+ * read.
  */
 int file_store_load(const char *path, const struct catalog *prev,
                     struct catalog **out, struct problems *pb,

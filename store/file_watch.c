@@ -31,6 +31,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "store/changes.h"
 
 #define WATCH_MASK                                                             \
@@ -69,6 +70,7 @@ struct file_watch {
   struct changes changes; /* the shared diff, log and report */
   dev_t anc_dev[FILE_STORE_MAX_DEPTH + 1];
   ino_t anc_ino[FILE_STORE_MAX_DEPTH + 1];
+  struct xds_map *seen; /* during a rescan: "dev:ino" of directories walked */
   char *buf; /* FILE_WATCH_BUF_BYTES, aligned for struct inotify_event */
   /* Shared with readers of the stats. */
   pthread_mutex_t mu;
@@ -213,7 +215,7 @@ static int watch_tree(struct file_watch *w, const char *dir, int depth,
   if (d == NULL)
     return 0; /* the load reports it */
   while (rc == 0 && (de = readdir(d)) != NULL) {
-    char child[PATH_MAX];
+    char child[PATH_MAX], key[64];
     struct stat st;
     int loop = 0;
 
@@ -240,6 +242,17 @@ static int watch_tree(struct file_watch *w, const char *dir, int depth,
         loop = 1;
     if (loop)
       continue;
+    /* Each directory once, as the loader reads it (a symlink fan-out
+     * would otherwise be walked once per path); the watch count bounds
+     * how many. */
+    snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    if (xds_map_get(w->seen, key) != NULL)
+      continue;
+    if (xds_map_put(w->seen, key, w, NULL) < 0) {
+      rc = xds_err_set(err, XDS_ENOMEM, "out of memory");
+      break;
+    }
     w->anc_dev[depth + 1] = st.st_dev;
     w->anc_ino[depth + 1] = st.st_ino;
     rc = watch_tree(w, child, depth + 1, err);
@@ -262,9 +275,19 @@ static int rescan(struct file_watch *w, struct xds_err *err) {
     if (rc == 0)
       rc = watch_link_target(w, w->path, err);
     if (rc == 0 && S_ISDIR(st.st_mode)) {
+      char key[64];
+
       w->anc_dev[0] = st.st_dev;
       w->anc_ino[0] = st.st_ino;
-      rc = watch_tree(w, w->path, 0, err);
+      w->seen = xds_map_new();
+      snprintf(key, sizeof(key), "%llx:%llx", (unsigned long long)st.st_dev,
+               (unsigned long long)st.st_ino);
+      if (w->seen == NULL || xds_map_put(w->seen, key, w, NULL) < 0)
+        rc = xds_err_set(err, XDS_ENOMEM, "out of memory");
+      else
+        rc = watch_tree(w, w->path, 0, err);
+      xds_map_free(w->seen, NULL);
+      w->seen = NULL;
     }
   } else {
     /* Not there (yet): watch the nearest existing ancestor for the next

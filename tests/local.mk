@@ -14,7 +14,7 @@ tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_source.c \
 	tests/testutil.c tests/testutil.h tests/testkit.c tests/testkit.h \
 	tests/check_store.c tests/check_store_ydoc.c \
-	tests/check_store_watch.c \
+	tests/check_store_watch.c tests/check_store_walk.c \
 	tests/check_modules.c tests/check_modules_http.c \
 	tests/check_modules_oci.c tests/check_unpack.c \
 	tests/helpers/modtest.c tests/helpers/modtest.h \
