@@ -35,8 +35,9 @@ static const char *const MATCH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
                                           "SERVER", NULL};
 static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN", NULL};
 static const char *const RUNTIMES[] = {
-    "envoy.wasm.runtime.v8", "envoy.wasm.runtime.wamr",
-    "envoy.wasm.runtime.wasmtime", "envoy.wasm.runtime.null", NULL};
+    "envoy.wasm.runtime.v8",       "envoy.wasm.runtime.wamr",
+    "envoy.wasm.runtime.wasmtime", WASM_RUNTIME_NULL,
+    "envoy.wasm.runtime.wavm",     NULL};
 
 static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
                               struct wasm_ext *e) {
@@ -397,15 +398,24 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
   v = decode_field(spec, "vmConfig");
   if (v != NULL) {
     size_t m = dctx_path_key(c, "vmConfig");
+    const struct ynode *rt;
 
     if (dctx_want_map(c, v)) {
       dctx_check_keys(c, v, VM_KEYS);
       decode_env(c, v, e);
       dctx_get_str(c, v, "vmId", 0, &e->vm_id);
       x = -1;
-      dctx_get_enum(c, v, "runtime", RUNTIMES, &x);
+      rt = dctx_get_enum(c, v, "runtime", RUNTIMES, &x);
       if (x >= 0)
         e->runtime = dctx_strdup(c, RUNTIMES[x]);
+      if (e->runtime != NULL && e->url != NULL &&
+          strcmp(e->runtime, WASM_RUNTIME_NULL) == 0 &&
+          wasm_ext_null_vm_name(e) == NULL)
+        dctx_bad(c, rt,
+                 "the null runtime runs a plugin compiled into Envoy: the url "
+                 "must give its registered name as file:///NAME (e.g. "
+                 "file:///envoy.wasm.stats), not \"%s\"",
+                 e->url);
     }
     dctx_path_restore(c, m);
   }

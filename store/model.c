@@ -3,6 +3,9 @@
  */
 #include "store/model.h"
 
+#include <ctype.h>
+#include <string.h>
+
 #include "base/alloc.h"
 #include "store/ydoc.h"
 
@@ -24,6 +27,22 @@ struct listener_tmpl *listener_tmpl_ref(struct listener_tmpl *t) {
   if (t != NULL)
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
   return t;
+}
+
+const char *wasm_ext_null_vm_name(const struct wasm_ext *e) {
+  static const char prefix[] = "file:///";
+  const char *name;
+
+  if (e->runtime == NULL || strcmp(e->runtime, WASM_RUNTIME_NULL) != 0 ||
+      e->url == NULL || strncmp(e->url, prefix, sizeof(prefix) - 1) != 0)
+    return NULL;
+  name = e->url + sizeof(prefix) - 1;
+  if (*name == '\0')
+    return NULL;
+  for (const char *p = name; *p; p++)
+    if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+      return NULL;
+  return name;
 }
 
 void wasm_ext_free(struct wasm_ext *e) {

@@ -106,6 +106,17 @@ struct wasm_ext {
   atomic_uint refs;   /* references beyond the first; see above */
 };
 
+/* The runtime whose plugins are compiled into Envoy (no Wasm code). */
+#define WASM_RUNTIME_NULL "envoy.wasm.runtime.null"
+
+/* For runtime envoy.wasm.runtime.null, Envoy's code is the plugin's
+ * registered name (vm_config.code.local.inline_string). A WasmExtension
+ * names it with the url file:///NAME, NAME being letters, digits, '.',
+ * '_' and '-' (e.g. file:///envoy.wasm.stats). Returns NAME (pointing into
+ * e->url) when e's runtime is null and its url has that form, else NULL.
+ * Pure. */
+const char *wasm_ext_null_vm_name(const struct wasm_ext *e);
+
 enum tmpl_direction { TMPL_INBOUND = 0, TMPL_OUTBOUND = 1 };
 
 enum proxy_mode { PROXY_MODE_SIDECAR = 0, PROXY_MODE_GATEWAY = 1 };

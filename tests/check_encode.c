@@ -3,9 +3,13 @@
  * protobuf-c and checked field by field.
  */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/buf.h"
+#include "store/file_store.h"
+#include "store/problems.h"
 #include "server/compose/chain.h"
 #include "server/compose/encode.h"
 #include "testutil.h"
@@ -412,6 +416,122 @@ START_TEST(resolved_module_is_remote_with_default_root_id) {
 }
 END_TEST
 
+/* The null VM runs a plugin compiled into Envoy: the code is its
+ * registered name as local.inline_string (issue 14 item 6), taken from the
+ * url file:///<name>; the root_id stays the plugin name. */
+#define NULL_VM_EXT(name, url, runtime)                                        \
+  "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"             \
+  "metadata: {organization: acme, name: " name "}\n"                           \
+  "spec:\n  url: " url "\n  pluginName: stats_inbound\n"                       \
+  "  vmConfig: {runtime: " runtime "}\n"
+
+static Envoy__Config__Core__V3__TypedExtensionConfig *
+ecds_of(struct catalog *c, const char *fqn, const struct encode_module *m) {
+  const struct wasm_ext *e = catalog_ext_find(c, fqn);
+  struct xds_buf b;
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec;
+
+  ck_assert_ptr_nonnull(e);
+  xds_buf_init(&b, 1 << 20);
+  ck_assert_int_eq(encode_extension_config(e, m, &opts, &b), 0);
+  tec = envoy__config__core__v3__typed_extension_config__unpack(
+      NULL, b.len, (const uint8_t *)b.data);
+  ck_assert_ptr_nonnull(tec);
+  xds_buf_cleanup(&b);
+  return tec;
+}
+
+START_TEST(null_runtime_sends_registered_name) {
+  struct catalog *c = tu_catalog(NULL_VM_EXT(
+      "stats", "file:///envoy.wasm.stats", "envoy.wasm.runtime.null"));
+  struct encode_module local = {ENCODE_MOD_LOCAL, NULL, NULL, NULL, NULL};
+  const struct encode_module *mods[] = {NULL, &local};
+
+  for (size_t i = 0; i < 2; i++) {
+    Envoy__Config__Core__V3__TypedExtensionConfig *tec =
+        ecds_of(c, "organizations/acme/extensions/stats", mods[i]);
+    Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+    Envoy__Extensions__Wasm__V3__PluginConfig *pc = plugin(tec, &wasm);
+    Envoy__Extensions__Wasm__V3__VmConfig *vm = pc->vm_config;
+
+    ck_assert_str_eq(vm->runtime, "envoy.wasm.runtime.null");
+    ck_assert_str_eq(pc->root_id, "stats_inbound");
+    ck_assert_int_eq(
+        vm->code->specifier_case,
+        ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL);
+    ck_assert_int_eq(
+        vm->code->local->specifier_case,
+        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING);
+    ck_assert_str_eq(vm->code->local->inline_string, "envoy.wasm.stats");
+    envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(wasm, NULL);
+    envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  }
+  catalog_unref(c);
+}
+END_TEST
+
+/* WAVM is a runtime name Envoy registers in builds made with it: passed
+ * through like wamr and wasmtime, code by file name. */
+START_TEST(wavm_runtime_is_passed_through) {
+  struct catalog *c = tu_catalog(
+      NULL_VM_EXT("w", "file:///etc/envoy/w.wasm", "envoy.wasm.runtime.wavm"));
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec =
+      ecds_of(c, "organizations/acme/extensions/w", NULL);
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *wasm;
+  Envoy__Extensions__Wasm__V3__PluginConfig *pc = plugin(tec, &wasm);
+
+  ck_assert_str_eq(pc->vm_config->runtime, "envoy.wasm.runtime.wavm");
+  ck_assert_str_eq(pc->vm_config->code->local->filename, "/etc/envoy/w.wasm");
+  envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(wasm, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  catalog_unref(c);
+}
+END_TEST
+
+/* Loads yaml and returns the messages of its problems, one per line. */
+static void load_problems(const char *yaml, struct xds_buf *out) {
+  char path[] = "/tmp/wasmxds-test-XXXXXX.yaml";
+  struct catalog *c = NULL;
+  struct problems pb;
+  struct xds_err err = {0, ""};
+  int fd = mkstemps(path, 5);
+
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+  close(fd);
+  problems_init(&pb, 100);
+  ck_assert_int_eq(file_store_load(path, NULL, &c, &pb, &err), 0);
+  unlink(path);
+  ck_assert_uint_eq(catalog_ext_count(c), 0);
+  for (size_t i = 0; i < problems_count(&pb); i++) {
+    problem_format(problems_at(&pb, i), out);
+    xds_buf_putc(out, '\n');
+  }
+  catalog_unref(c);
+  problems_cleanup(&pb);
+}
+
+START_TEST(null_runtime_needs_a_registered_name) {
+  static const char *const bad[] = {
+      NULL_VM_EXT("a", "oci://r.example/stats:1", "envoy.wasm.runtime.null"),
+      NULL_VM_EXT("b", "https://m.example/s.wasm", "envoy.wasm.runtime.null"),
+      NULL_VM_EXT("c", "file:///etc/envoy/stats.wasm",
+                  "envoy.wasm.runtime.null"),
+  };
+
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct xds_buf msgs;
+
+    xds_buf_init(&msgs, 1 << 16);
+    load_problems(bad[i], &msgs);
+    ck_assert_msg(msgs.data != NULL &&
+                      strstr(msgs.data, "registered name") != NULL,
+                  "case %zu: %s", i, msgs.data ? msgs.data : "(none)");
+    xds_buf_cleanup(&msgs);
+  }
+}
+END_TEST
+
 Suite *encode_suite(void) {
   Suite *s = suite_create("encode");
   TCase *tc = tcase_create("encode");
@@ -426,6 +546,9 @@ Suite *encode_suite(void) {
   tcase_add_test(tc, inline_mode_embeds_configs);
   tcase_add_test(tc, encoding_is_deterministic);
   tcase_add_test(tc, resolved_module_is_remote_with_default_root_id);
+  tcase_add_test(tc, null_runtime_sends_registered_name);
+  tcase_add_test(tc, wavm_runtime_is_passed_through);
+  tcase_add_test(tc, null_runtime_needs_a_registered_name);
   suite_add_tcase(s, tc);
   return s;
 }

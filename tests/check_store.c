@@ -256,7 +256,8 @@ static const struct bad_case bad_cases[] = {
     {"bad runtime", EXT_HEAD "spec:\n  url: x\n  vmConfig: {runtime: v8}\n", 6,
      23, "spec.vmConfig.runtime",
      "\"v8\" is not one of envoy.wasm.runtime.v8, envoy.wasm.runtime.wamr, "
-     "envoy.wasm.runtime.wasmtime, envoy.wasm.runtime.null"},
+     "envoy.wasm.runtime.wasmtime, envoy.wasm.runtime.null, "
+     "envoy.wasm.runtime.wavm"},
     {"bad match mode", EXT_HEAD "spec:\n  url: x\n  match: {mode: BOTH}\n", 6,
      17, "spec.match.mode",
      "\"BOTH\" is not one of CLIENT_AND_SERVER, CLIENT, SERVER"},

@@ -215,13 +215,23 @@ code_source(struct xds_arena *a, const struct wasm_ext *e,
     return NULL;
   envoy__config__core__v3__async_data_source__init(code);
   if (mod->kind == ENCODE_MOD_LOCAL) {
+    const char *null_name = wasm_ext_null_vm_name(e);
+
     local = xds_arena_alloc(a, sizeof(*local));
     if (local == NULL)
       return NULL;
     envoy__config__core__v3__data_source__init(local);
-    local->specifier_case =
-        ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
-    local->filename = e->url + strlen("file://");
+    if (null_name != NULL) {
+      /* The null VM: the plugin is compiled into Envoy and the code is
+       * its registered name. */
+      local->specifier_case =
+          ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING;
+      local->inline_string = (char *)null_name;
+    } else {
+      local->specifier_case =
+          ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME;
+      local->filename = e->url + strlen("file://");
+    }
     code->specifier_case =
         ENVOY__CONFIG__CORE__V3__ASYNC_DATA_SOURCE__SPECIFIER_LOCAL;
     code->local = local;

@@ -25,7 +25,8 @@
 /* How an extension's code reaches Envoy, decided before encoding (by the
  * module resolver when module fetching runs). */
 enum encode_module_kind {
-  ENCODE_MOD_LOCAL = 0,      /* file://: vm_config.code.local.filename */
+  ENCODE_MOD_LOCAL = 0,      /* file://: code.local.filename, or for the null
+                                runtime local.inline_string (its name) */
   ENCODE_MOD_REMOTE = 1,     /* code.remote{http_uri{uri}, sha256} */
   ENCODE_MOD_UNAVAILABLE = 2 /* not servable yet: fail-strategy substitute */
 };
