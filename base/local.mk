@@ -15,3 +15,20 @@ libxdsbase_a_SOURCES = \
 	base/log.c base/log.h \
 	base/map.c base/map.h
 libxdsbase_a_CPPFLAGS = $(LAYER_CPPFLAGS)
+
+# What the binaries were built from (-V): base/build_commit.h is written
+# on every build from base/build_commit.sh (`git describe --always
+# --dirty`, "unknown" in a tarball) and replaced only when it changed.
+libxdsbase_a_SOURCES += base/build_info.c base/build_info.h
+nodist_libxdsbase_a_SOURCES = base/build_commit.h
+BUILT_SOURCES += base/build_commit.h
+CLEANFILES += base/build_commit.h
+EXTRA_DIST += base/build_commit.sh
+base/libxdsbase_a-build_info.$(OBJEXT): base/build_commit.h
+base/build_commit.h: xds-build-commit-always
+	@$(MKDIR_P) base
+	@c=`$(SHELL) $(srcdir)/base/build_commit.sh $(srcdir)`; \
+	echo "#define XDS_BUILD_COMMIT \"$$c\"" > $@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@; fi
+.PHONY: xds-build-commit-always
+xds-build-commit-always:

@@ -86,3 +86,5 @@ TESTS += tests/check_app
 
 # How a store load reports: problems by line and column, an empty store.
 tests_check_unit_SOURCES += tests/check_store_report.c
+
+include $(srcdir)/tests/packaging.mk

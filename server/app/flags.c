@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "server/app/flags.h"
+
+#include "base/build_info.h"
 #include "store/file_watch.h"
 
 void flags_usage_serve(FILE *f) {
@@ -97,7 +99,7 @@ void flags_usage_serve(FILE *f) {
       "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
       "  --log-level LEVEL      error, warn, info (default) or debug\n"
       "  -h, --help             print this help and exit\n"
-      "  -V, --version          print the version and exit\n");
+      "  -V, --version          print the version and commit, and exit\n");
 }
 
 void flags_usage_validate(FILE *f) {
@@ -492,7 +494,8 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       flags_usage_serve(stdout);
       return FLAGS_EXIT;
     case 'V':
-      printf("wasmxds %s\n", PACKAGE_VERSION);
+      printf("wasmxds %s (commit %s)\n", xds_build_version(),
+             xds_build_commit());
       return FLAGS_EXIT;
     default:
       r = encode_flag(c, optarg, &cfg->encode);

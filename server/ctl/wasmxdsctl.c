@@ -39,6 +39,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/build_info.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "server/compose/encode.h"
@@ -107,7 +108,7 @@ static void usage(FILE *f) {
           "                            default "
           "$WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
           "  -h, --help                this help\n"
-          "  -V, --version             print the version and exit\n"
+          "  -V, --version             print the version and commit, and exit\n"
           "\n"
           "Exit status: 0 done, 1 invalid or clashing documents (nothing "
           "written), 2 usage,\n"
@@ -1005,7 +1006,8 @@ int main(int argc, char **argv) {
       status = EXIT_OK;
       goto out;
     case 'V':
-      printf("wasmxdsctl %s\n", PACKAGE_VERSION);
+      printf("wasmxdsctl %s (commit %s)\n", xds_build_version(),
+             xds_build_commit());
       status = EXIT_OK;
       goto out;
     default:
