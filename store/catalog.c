@@ -44,6 +44,7 @@ struct catalog_builder {
   size_t cap_tmpls;
   struct str_index ext_index;
   struct str_index tmpl_index;
+  const struct catalog *served; /* borrowed, nullable: see _set_served */
 };
 
 /* ---- string index ---- */
@@ -162,13 +163,80 @@ static int report_dup(struct problems *pb, const char *what, const char *id,
                       what, id, first->source, first->line, first->column);
 }
 
+void catalog_builder_set_served(struct catalog_builder *b,
+                                const struct catalog *served) {
+  b->served = served;
+}
+
+/* Whether the resource id, defined at source, is the one being served
+ * (the served catalog has it from the same file or key). */
+static int is_served(const struct catalog_builder *b, int ext, const char *id,
+                     const char *source) {
+  const struct src_loc *loc = NULL;
+
+  if (b->served == NULL)
+    return 0;
+  if (ext) {
+    const struct wasm_ext *e = catalog_ext_find(b->served, id);
+    loc = e != NULL ? &e->loc : NULL;
+  } else {
+    const struct listener_tmpl *t = catalog_tmpl_find(b->served, id);
+    loc = t != NULL ? &t->loc : NULL;
+  }
+  return loc != NULL && strcmp(loc->source, source) == 0;
+}
+
+/* A newcomer at loc redefines the resource served from kept. */
+static int report_dup_served(struct problems *pb, const char *what,
+                             const char *id, const struct src_loc *kept,
+                             const struct src_loc *rejected) {
+  return problems_add(pb, PROBLEM_ERROR, rejected->source, rejected->line,
+                      rejected->column, "metadata.name",
+                      "duplicate %s \"%s\": already served from %s:%d:%d; "
+                      "this new definition is rejected and the served one "
+                      "keeps its source",
+                      what, id, kept->source, kept->line, kept->column);
+}
+
+/*
+ * A duplicate of the record at *slot: keeps the served one (see
+ * catalog_builder_set_served), else the first. Returns 1 when the new
+ * record replaced the one at *slot (which is then the caller's to free),
+ * 0 when the new one is rejected, or XDS_ENOMEM. Reports the rejected one.
+ */
+static int settle_dup(struct catalog_builder *b, int ext, const char *what,
+                      const char *id, const struct src_loc *have,
+                      const struct src_loc *next, struct problems *pb) {
+  int rc;
+
+  if (strcmp(have->source, next->source) != 0 &&
+      is_served(b, ext, id, next->source)) {
+    rc = report_dup_served(pb, what, id, next, have);
+    return rc < 0 ? rc : 1;
+  }
+  if (is_served(b, ext, id, have->source))
+    rc = report_dup_served(pb, what, id, have, next);
+  else
+    rc = report_dup(pb, what, id, have, next);
+  return rc < 0 ? rc : 0;
+}
+
 int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
                             struct problems *pb) {
   size_t pos;
   int rc;
 
   if (index_find(&b->ext_index, e->fqn, &pos)) {
-    rc = report_dup(pb, "WasmExtension", e->fqn, &b->exts[pos]->loc, &e->loc);
+    rc = settle_dup(b, 1, "WasmExtension", e->fqn, &b->exts[pos]->loc, &e->loc,
+                    pb);
+    if (rc == 1) {
+      /* The served definition takes its place; the index's key is the
+       * record's own string, so it moves to the new record's. */
+      wasm_ext_free(b->exts[pos]);
+      b->exts[pos] = e;
+      b->ext_index.keys[index_slot(&b->ext_index, e->fqn)] = e->fqn;
+      return XDS_ECONFLICT;
+    }
     wasm_ext_free(e);
     return rc < 0 ? rc : XDS_ECONFLICT;
   }
@@ -196,8 +264,14 @@ int catalog_builder_add_tmpl(struct catalog_builder *b, struct listener_tmpl *t,
   int rc;
 
   if (index_find(&b->tmpl_index, t->name, &pos)) {
-    rc = report_dup(pb, "ListenerTemplate", t->name, &b->tmpls[pos]->loc,
-                    &t->loc);
+    rc = settle_dup(b, 0, "ListenerTemplate", t->name, &b->tmpls[pos]->loc,
+                    &t->loc, pb);
+    if (rc == 1) {
+      listener_tmpl_free(b->tmpls[pos]);
+      b->tmpls[pos] = t;
+      b->tmpl_index.keys[index_slot(&b->tmpl_index, t->name)] = t->name;
+      return XDS_ECONFLICT;
+    }
     listener_tmpl_free(t);
     return rc < 0 ? rc : XDS_ECONFLICT;
   }

@@ -40,10 +40,23 @@ struct catalog_builder *catalog_builder_new(void);
 void catalog_builder_free(struct catalog_builder *b);
 
 /*
+ * Duplicates are settled in favour of the resource being served: with
+ * served set (borrowed, nullable; it must outlive the builder's use), a
+ * record whose fqn or name served has from the same source (file or etcd
+ * key) wins over another definition whatever the order they are added in,
+ * and the other one is rejected with an error naming both locations.
+ * Between two definitions neither of which is served, the first added
+ * wins (callers add in path or key order).
+ */
+void catalog_builder_set_served(struct catalog_builder *b,
+                                const struct catalog *served);
+
+/*
  * Adds e, taking ownership in every case. Returns 0; XDS_ECONFLICT when
- * its fqn is already present (e is freed and an error naming both
- * locations is added to pb); XDS_ETOOBIG over CATALOG_MAX_EXTS (e freed,
- * error added); XDS_ENOMEM (e freed).
+ * its fqn is already present (the one kept by the rule above stays, the
+ * other is freed, and an error naming both locations is added to pb);
+ * XDS_ETOOBIG over CATALOG_MAX_EXTS (e freed, error added); XDS_ENOMEM (e
+ * freed).
  */
 int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
                             struct problems *pb);

@@ -40,8 +40,9 @@
 #define CHANGES_NAME_MAX 512
 
 /* Flags of changes_apply(). */
-#define CHANGES_INITIAL 1u /* the first load: a summary, no per-change lines   \
-                            */
+#define CHANGES_INITIAL                                                        \
+  1u /* the first load: a summary, no per-change lines                         \
+      */
 #define CHANGES_SAY                                                            \
   2u /* log the reload at info even if nothing changed                         \
         (an operator asked for it: SIGHUP) */

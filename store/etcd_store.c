@@ -352,12 +352,19 @@ out:
 
 int etcd_store_build(struct etcd_store *s, struct catalog **out,
                      struct problems *pb) {
+  return etcd_store_build_ex(s, NULL, out, pb);
+}
+
+int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
+                        struct catalog **out, struct problems *pb) {
   struct catalog_builder *b;
   int rc = 0;
 
   *out = NULL;
   if ((b = catalog_builder_new()) == NULL)
     return XDS_ENOMEM;
+  /* A resource being served keeps its key against a newcomer. */
+  catalog_builder_set_served(b, served);
   for (size_t i = 0; i < s->n && rc >= 0; i++) {
     struct key_entry *e = s->v[i];
 

@@ -10,7 +10,8 @@
  * either kind (store/decode.h). A key whose document's identity does not
  * match its canonical key is still served, with a warning; two keys
  * defining the same resource are settled as duplicates by the catalog
- * builder, in byte order of the key (the first wins).
+ * builder: the key whose resource is being served keeps it, and between
+ * two new ones byte order of the key decides (the first wins).
  *
  * Problems name the key as their source and the line and column inside
  * the value; each key's problems are sorted by line and column.
@@ -97,6 +98,11 @@ unsigned long etcd_store_decodes(const struct etcd_store *s);
  */
 int etcd_store_build(struct etcd_store *s, struct catalog **out,
                      struct problems *pb);
+/* The same, settling duplicates in favour of the resource served
+ * (catalog_builder_set_served): a key that newly defines a resource
+ * another key serves is the one rejected. served is borrowed, nullable. */
+int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
+                        struct catalog **out, struct problems *pb);
 
 /*
  * The canonical key of a resource, in a new string (caller frees), or NULL

@@ -148,7 +148,7 @@ static int deliver(struct etcd_watch *w) {
   int64_t t0 = now_ms();
 
   problems_init(&pb, PROBLEMS_DEFAULT_MAX);
-  rc = etcd_store_build(w->store, &cat, &pb);
+  rc = etcd_store_build_ex(w->store, w->changes.last, &cat, &pb);
   if (rc < 0) {
     XDS_LOGE("etcd store %s: out of memory building the catalog; will "
              "retry",

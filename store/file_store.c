@@ -806,6 +806,8 @@ int file_store_load_ex(const char *path, const struct store_hooks *hooks,
     goto out;
   if ((b = catalog_builder_new()) == NULL)
     goto out;
+  /* A resource being served keeps its file against a newcomer. */
+  catalog_builder_set_served(b, prev);
   rc = load_files(&l);
   for (size_t i = 0; i < l.files.n && rc >= 0; i++)
     rc = merge_file(&l, l.used[i], b);

@@ -11,9 +11,12 @@
  *
  * Every document of every file is decoded (store/decode.h). A bad document
  * is reported and skipped; good neighbours in the same file are kept.
- * Duplicates and port conflicts are settled by the catalog builder in load
- * order (path order, then document order): the first wins, the later one
- * is rejected with an error naming both.
+ * Duplicates are settled by the catalog builder: on a reload (prev given),
+ * a resource prev serves from a file keeps that file, and a newcomer that
+ * redefines it in another file is rejected with an error naming both
+ * locations; between two new definitions load order (path order, then
+ * document order) decides: the first wins, the later one is rejected with
+ * an error naming both. Port conflicts follow load order.
  *
  * Each file's own problems are sorted by line and column (problems_sort()),
  * so a document's read top to bottom whatever order its fields were

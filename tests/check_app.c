@@ -314,6 +314,91 @@ START_TEST(etcd_prefix_deleted_is_held) {
 }
 END_TEST
 
+/* ---- duplicates on reload (issue 14 item 5) ---------------------------- */
+
+static const char jwt_served[] =
+    "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+    "metadata: {organization: acme, name: jwt-authn}\n"
+    "spec: {url: 'file:///jwt.wasm', priority: 1, failStrategy: FAIL_CLOSE}\n";
+static const char jwt_newcomer[] =
+    "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+    "metadata: {organization: acme, name: jwt-authn}\n"
+    "spec: {url: 'file:///other.wasm', priority: 9, failStrategy: "
+    "FAIL_OPEN}\n";
+
+/* After a newcomer appeared at newcomer_at: the error is located there,
+ * names where the served one is, and nothing was updated. */
+static void expect_newcomer_rejected(const char *newcomer_at,
+                                     const char *served_at) {
+  char *line = NULL, want[400];
+
+  E2E_ASSERT(server_proc_wait_log_line(g_sp, "duplicate WasmExtension", 5000,
+                                       &line) == 0,
+             "no duplicate reported");
+  snprintf(want, sizeof(want), "store: error: %s:", newcomer_at);
+  E2E_ASSERT(strstr(line, want) != NULL,
+             "the duplicate is not reported at the newcomer %s: %s",
+             newcomer_at, line);
+  snprintf(want, sizeof(want), "already served from %s:", served_at);
+  E2E_ASSERT(strstr(line, want) != NULL,
+             "the error does not name the served location %s: %s", served_at,
+             line);
+  free(line);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "updated WasmExtension", 300) ==
+                 XDS_ENOTFOUND,
+             "the newcomer replaced the served extension");
+}
+
+START_TEST(file_duplicate_newcomer_is_rejected) {
+  char dir[] = "/tmp/check_app_dupXXXXXX", path[160], dup[160];
+  const char *args[] = {"--debounce-ms", "20", NULL};
+  char text[2048];
+
+  ck_assert(mkdtemp(dir) != NULL);
+  snprintf(text, sizeof(text), "%s---\n%s", jwt_served, tmpl_in);
+  snprintf(path, sizeof(path), "%s/jwt.yaml", dir);
+  tk_write_file(path, text, strlen(text));
+  ck_assert_int_eq(server_proc_start(dir, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 5000) == 0,
+             "no first generation");
+  server_proc_log_mark(g_sp);
+  snprintf(dup, sizeof(dup), "%s/00-dup.yaml", dir);
+  tk_write_file(dup, jwt_newcomer, strlen(jwt_newcomer));
+  expect_newcomer_rejected(dup, path);
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  tk_rm_tree(dir);
+}
+END_TEST
+
+START_TEST(etcd_duplicate_newcomer_is_rejected) {
+  struct etcd_proc e;
+  char store[160];
+  const char *args[] = {"--debounce-ms", "20", NULL};
+
+  if (!etcd_proc_available()) {
+    fprintf(stderr, "check_app: no /usr/bin/etcd; skipped\n");
+    return;
+  }
+  etcd_proc_start(&e, 0, NULL);
+  ck_assert_int_eq(
+      etcd_proc_put(&e, "/wx/WasmExtension/acme/jwt-authn", jwt_served), 0);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/ListenerTemplate/in", tmpl_in), 0);
+  snprintf(store, sizeof(store), "etcd://%s/wx", e.endpoint);
+  ck_assert_int_eq(server_proc_start(store, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 10000) == 0,
+             "no first generation");
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(
+      etcd_proc_put(&e, "/wx/WasmExtension/acme/00-dup", jwt_newcomer), 0);
+  expect_newcomer_rejected("/wx/WasmExtension/acme/00-dup",
+                           "/wx/WasmExtension/acme/jwt-authn");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  etcd_proc_stop(&e);
+}
+END_TEST
+
 static Suite *app_suite(void) {
   Suite *s = suite_create("app");
   TCase *tc = tcase_create("command_line");
@@ -326,6 +411,11 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, file_store_mass_removal_is_held);
   tcase_add_test(tc, etcd_prefix_deleted_is_held);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("duplicates");
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, file_duplicate_newcomer_is_rejected);
+  tcase_add_test(tc, etcd_duplicate_newcomer_is_rejected);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -23,6 +23,8 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "store/etcd_store.h"
+#include "store/file_store.h"
 #include "store/source.h"
 #include "tests/testutil.h"
 
@@ -448,6 +450,115 @@ START_TEST(file_store_emptied_is_held) {
 }
 END_TEST
 
+/* ---- duplicates: the served definition keeps its source (issue 14
+ * item 5) ---- */
+
+/* The problem of pb whose message holds text, or NULL. */
+static const struct problem *problem_with(const struct problems *pb,
+                                          const char *text) {
+  for (size_t i = 0; i < problems_count(pb); i++)
+    if (strstr(problems_at(pb, i)->msg, text) != NULL)
+      return problems_at(pb, i);
+  return NULL;
+}
+
+START_TEST(file_newcomer_duplicate_is_rejected) {
+  struct catalog *c1 = NULL, *c2 = NULL, *c3 = NULL;
+  struct problems pb;
+  struct xds_err err = {0, ""};
+  struct xds_buf b;
+  const struct problem *p;
+  const struct wasm_ext *e;
+  char jwt[160], dup[160], want[512];
+
+  make_tmpdir();
+  snprintf(jwt, sizeof(jwt), "%s/jwt.yaml", tmpdir);
+  snprintf(dup, sizeof(dup), "%s/00-dup.yaml", tmpdir);
+  xds_buf_init(&b, 4096);
+  ext_doc(&b, "jwt-authn", 1);
+  put_file("jwt.yaml", b.data);
+  problems_init(&pb, 50);
+  ck_assert_int_eq(file_store_load(tmpdir, NULL, &c1, &pb, &err), 0);
+  ck_assert_uint_eq(pb.n_errors, 0);
+
+  /* 00-dup.yaml sorts first and redefines it: the served one stays. */
+  xds_buf_reset(&b);
+  ext_doc(&b, "jwt-authn", 9);
+  put_file("00-dup.yaml", b.data);
+  problems_reset(&pb);
+  ck_assert_int_eq(file_store_load(tmpdir, c1, &c2, &pb, &err), 0);
+  e = catalog_ext_find(c2, "organizations/acme/extensions/jwt-authn");
+  ck_assert_ptr_nonnull(e);
+  ck_assert_str_eq(e->loc.source, jwt);
+  ck_assert_int_eq(e->priority, 1);
+  ck_assert_uint_eq(pb.n_errors, 1);
+  p = problem_with(&pb, "duplicate WasmExtension");
+  ck_assert_ptr_nonnull(p);
+  ck_assert_str_eq(p->source, dup); /* the newcomer is the one rejected */
+  snprintf(want, sizeof(want),
+           "duplicate WasmExtension \"organizations/acme/extensions/"
+           "jwt-authn\": already served from %s:2:1; this new definition is "
+           "rejected and the served one keeps its source",
+           jwt);
+  ck_assert_str_eq(p->msg, want);
+
+  /* Both new (nothing served): path order decides, as before. */
+  problems_reset(&pb);
+  ck_assert_int_eq(file_store_load(tmpdir, NULL, &c3, &pb, &err), 0);
+  e = catalog_ext_find(c3, "organizations/acme/extensions/jwt-authn");
+  ck_assert_str_eq(e->loc.source, dup);
+  p = problem_with(&pb, "duplicate WasmExtension");
+  ck_assert_ptr_nonnull(p);
+  ck_assert_str_eq(p->source, jwt);
+  ck_assert_ptr_nonnull(strstr(p->msg, "first is kept"));
+  catalog_unref(c1);
+  catalog_unref(c2);
+  catalog_unref(c3);
+  problems_cleanup(&pb);
+  xds_buf_cleanup(&b);
+  remove_tmpdir();
+}
+END_TEST
+
+START_TEST(etcd_newcomer_duplicate_is_rejected) {
+  struct etcd_store *es = etcd_store_new("/p", NULL);
+  struct catalog *c1 = NULL, *c2 = NULL;
+  struct problems pb;
+  struct xds_buf b;
+  const struct problem *p;
+  const struct wasm_ext *e;
+
+  ck_assert_ptr_nonnull(es);
+  xds_buf_init(&b, 4096);
+  ext_doc(&b, "jwt-authn", 1);
+  ck_assert_int_ge(
+      etcd_store_put(es, "/p/WasmExtension/acme/jwt-authn", b.data, b.len, 2),
+      0);
+  problems_init(&pb, 50);
+  ck_assert_int_eq(etcd_store_build_ex(es, NULL, &c1, &pb), 0);
+  xds_buf_reset(&b);
+  ext_doc(&b, "jwt-authn", 9);
+  /* Another key, sorting first, defines the same extension. */
+  ck_assert_int_ge(
+      etcd_store_put(es, "/p/WasmExtension/acme/00", b.data, b.len, 3), 0);
+  problems_reset(&pb);
+  ck_assert_int_eq(etcd_store_build_ex(es, c1, &c2, &pb), 0);
+  e = catalog_ext_find(c2, "organizations/acme/extensions/jwt-authn");
+  ck_assert_str_eq(e->loc.source, "/p/WasmExtension/acme/jwt-authn");
+  ck_assert_int_eq(e->priority, 1);
+  p = problem_with(&pb, "duplicate WasmExtension");
+  ck_assert_ptr_nonnull(p);
+  ck_assert_str_eq(p->source, "/p/WasmExtension/acme/00");
+  ck_assert_ptr_nonnull(
+      strstr(p->msg, "already served from /p/WasmExtension/acme/jwt-authn:"));
+  catalog_unref(c1);
+  catalog_unref(c2);
+  problems_cleanup(&pb);
+  xds_buf_cleanup(&b);
+  etcd_store_free(es);
+}
+END_TEST
+
 Suite *source_suite(void) {
   Suite *s = suite_create("source");
   TCase *tc = tcase_create("shared_path");
@@ -464,6 +575,12 @@ Suite *source_suite(void) {
   tcase_add_test(tg, every_template_removed_is_held_until_confirmed);
   tcase_add_test(tg, share_rule_and_replacement);
   tcase_add_test(tg, file_store_emptied_is_held);
+  suite_add_tcase(s, tg);
+  tg = tcase_create("duplicates");
+  tcase_add_checked_fixture(tg, setup, teardown);
+  tcase_set_timeout(tg, 30);
+  tcase_add_test(tg, file_newcomer_duplicate_is_rejected);
+  tcase_add_test(tg, etcd_newcomer_duplicate_is_rejected);
   suite_add_tcase(s, tg);
   return s;
 }
