@@ -52,6 +52,10 @@ struct entry {
   char **good_ids;
   size_t n_good_ids;
   int good_private;
+  /* failure logging (rate-limited) */
+  char *logged_err;    /* the failure last logged, or NULL */
+  int64_t logged_ms;   /* when */
+  unsigned long quiet; /* identical failures not logged since */
 };
 
 struct job {
@@ -70,6 +74,7 @@ struct outcome {
   size_t n_ids;
   int is_private;
   int direct;
+  char detail[192]; /* for the log: how it was resolved, or "" */
 };
 
 struct resolver {
@@ -118,6 +123,7 @@ static void entry_free(void *p) {
   xds_strv_free(e->allowed_in, e->n_allowed_in);
   xds_free(e->reason);
   xds_strv_free(e->good_ids, e->n_good_ids);
+  xds_free(e->logged_err);
   xds_free(e);
 }
 
@@ -337,8 +343,8 @@ static void pull_oci(struct resolver *r, const struct job *j,
   out->n_ids = res.n_root_ids;
   res.root_ids = NULL;
   res.n_root_ids = 0;
-  XDS_LOGI("modules: %s -> sha256:%s (%s, manifest sha256:%.12s)", j->url,
-           out->sha, res.variant ? res.variant : "?", res.manifest_digest);
+  snprintf(out->detail, sizeof(out->detail), "%s, manifest sha256:%.12s",
+           res.variant ? res.variant : "?", res.manifest_digest);
 out:
   out->rc = rc;
   xds_free(key);
@@ -431,8 +437,6 @@ static void pull_http(struct resolver *r, const struct job *j,
   if (key != NULL)
     modcache_resolution_put(r->cache, key, out->sha, NULL);
   out->size = mod_len;
-  XDS_LOGI("modules: %.*s -> sha256:%s", (int)strcspn(j->url, "?#"), j->url,
-           out->sha);
 out:
   out->rc = rc;
   xds_free(key);
@@ -455,11 +459,45 @@ static int64_t backoff_ms(struct resolver *r, unsigned failures, int rc) {
   return d / 2 + (int64_t)arc4random_uniform((uint32_t)(d / 2 + 1));
 }
 
+/* Logs a failed attempt of e, rate-limited: a failure is logged when its
+ * message differs from the last one logged for e, or when
+ * RESOLVER_LOG_REPEAT_MS passed since (saying how many identical ones were
+ * not logged meanwhile). Lock held. */
+static void log_failure(struct entry *e, const struct outcome *o, int64_t now,
+                        int64_t retry_ms) {
+  if (e->logged_err != NULL && strcmp(e->logged_err, o->err.msg) == 0 &&
+      now - e->logged_ms < RESOLVER_LOG_REPEAT_MS) {
+    e->quiet++;
+    return;
+  }
+  if (e->quiet > 0 && e->logged_err != NULL &&
+      strcmp(e->logged_err, o->err.msg) == 0)
+    XDS_LOGW("modules: %s: pull failed (attempt %llu, retry in %lld ms): %s "
+             "(and %lu more failures like it in the last %lld s)",
+             e->fqn, (unsigned long long)e->attempts, (long long)retry_ms,
+             o->err.msg, e->quiet, (long long)((now - e->logged_ms) / 1000));
+  else
+    XDS_LOGW("modules: %s: pull failed (attempt %llu, retry in %lld ms): %s",
+             e->fqn, (unsigned long long)e->attempts, (long long)retry_ms,
+             o->err.msg);
+  xds_free(e->logged_err);
+  e->logged_err = xds_strdup(o->err.msg); /* NULL on OOM: logs next time */
+  e->logged_ms = now;
+  e->quiet = 0;
+}
+
+static int str_same(const char *a, const char *b) {
+  return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* Applies an outcome. Lock held. Returns 1 when the visible result
- * changed. */
+ * changed (state, module, staleness or reason); an attempt that finds what
+ * was already there changes nothing and logs nothing (at info level). */
 static int apply(struct resolver *r, struct entry *e, struct outcome *o) {
   int64_t now = mono_ms();
-  int changed;
+  enum module_state was_state = e->state;
+  int was_stale = e->stale, changed;
+  char *was_reason = e->reason;
 
   e->attempts++;
   if (o->rc == 0) {
@@ -477,10 +515,20 @@ static int apply(struct resolver *r, struct entry *e, struct outcome *o) {
                     : IDLE;
     if (e->always)
       e->forced = 1; /* the next scheduled attempt re-resolves */
+    if (changed)
+      XDS_LOGI("modules: %s: %.*s -> sha256:%s%s%s%s", e->fqn,
+               (int)strcspn(e->url, "?#"), e->url, o->sha,
+               o->detail[0] ? " (" : "", o->detail, o->detail[0] ? ")" : "");
+    else
+      XDS_LOGD("modules: %s: re-resolved, unchanged (sha256:%.12s)", e->fqn,
+               o->sha);
+    xds_free(e->logged_err);
+    e->logged_err = NULL;
+    e->quiet = 0;
     return changed;
   }
   e->failures++;
-  changed = 1;
+  e->reason = NULL; /* kept in was_reason to compare */
   if (e->good_sha[0] != '\0' || e->direct) {
     e->state = MODULE_READY;
     e->stale = 1;
@@ -490,10 +538,11 @@ static int apply(struct resolver *r, struct entry *e, struct outcome *o) {
     e->state = MODULE_FAILED;
     set_reason(e, "%s", o->err.msg);
   }
+  changed = e->state != was_state || e->stale != was_stale ||
+            !str_same(e->reason, was_reason);
+  xds_free(was_reason);
   e->due_ms = now + backoff_ms(r, e->failures, o->rc);
-  XDS_LOGW("modules: %s: pull failed (attempt %llu, retry in %lld ms): %s",
-           e->fqn, (unsigned long long)e->attempts,
-           (long long)(e->due_ms - now), o->err.msg);
+  log_failure(e, o, now, e->due_ms - now);
   return changed;
 }
 

@@ -18,9 +18,15 @@
  *            sha256). stale = 1 means the latest attempt failed (reason
  *            says why) and this is the last good module, kept;
  *   FAILED   no module was ever obtained; reason says why.
- * A failed pull never drops a good module. When results change, the
- * caller's on_change(arg) runs on a worker thread (no lock held); the server
- * should then rebuild its snapshot, reading states with resolver_lookup().
+ * A failed pull never drops a good module. When results change (state,
+ * module, staleness or reason; not the attempt count), the caller's
+ * on_change(arg) runs on a worker thread (no lock held); the server should
+ * then rebuild its snapshot, reading states with resolver_lookup().
+ *
+ * Logging: a resolution is logged (info) only when it changes the result;
+ * a re-resolution that finds the same module is logged at debug level
+ * only. Failures are logged (warn) when their message changes, identical
+ * ones at most once per RESOLVER_LOG_REPEAT_MS.
  *
  * Pull policy: IfNotPresent resolves a tag once and keeps the answer
  * (persisted in the cache, so restarts need no network); Always re-resolves
@@ -59,6 +65,9 @@
 #define RESOLVER_DEFAULT_ALWAYS_INTERVAL_S 300L
 #define RESOLVER_DEFAULT_MAX_MODULE (64u * 1024 * 1024)
 #define RESOLVER_MAX_HTTP_REDIRECTS 5
+/* A failure identical to the last one logged for an extension is logged
+ * again only after this long (then with how many were not logged). */
+#define RESOLVER_LOG_REPEAT_MS 600000L
 
 enum module_state { MODULE_PENDING = 0, MODULE_READY = 1, MODULE_FAILED = 2 };
 

@@ -341,6 +341,139 @@ START_TEST(pinned_sha_is_checked_against_its_own_url) {
 }
 END_TEST
 
+/* Sends this process's stderr to a new temporary file; returns the saved
+ * descriptor for stderr_restore. */
+static int stderr_capture(char *path, size_t cap) {
+  int fd, saved;
+
+  snprintf(path, cap, "/tmp/wasmxds-log-XXXXXX");
+  fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  fflush(stderr);
+  saved = dup(2);
+  ck_assert_int_ge(saved, 0);
+  ck_assert_int_eq(dup2(fd, 2), 2);
+  close(fd);
+  return saved;
+}
+
+/* Restores stderr and reads what was captured into out (initialised by
+ * the caller); removes the file. */
+static void stderr_restore(int saved, const char *path, struct xds_buf *out) {
+  char chunk[4096];
+  size_t n;
+  FILE *f;
+
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+    ck_assert_int_eq(xds_buf_append(out, chunk, n), 0);
+  fclose(f);
+  unlink(path);
+}
+
+/* Lines of log holding both needles. */
+static int count_lines(const struct xds_buf *log, const char *a,
+                       const char *b) {
+  const char *p = log->data;
+  int n = 0;
+
+  while (p != NULL && *p != '\0') {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl ? (size_t)(nl - p) : strlen(p);
+    char line[4096];
+
+    snprintf(line, sizeof(line), "%.*s", (int)len, p);
+    if (strstr(line, a) != NULL && strstr(line, b) != NULL)
+      n++;
+    p = nl ? nl + 1 : NULL;
+  }
+  return n;
+}
+
+/* Polls until fqn's reason holds needle and, when sha is not NULL, its
+ * module is sha and not stale. */
+static void wait_reason(struct resolver *r, const char *fqn, const char *needle,
+                        const char *sha) {
+  struct module_info mi;
+
+  for (int i = 0; i < 500; i++) {
+    ck_assert_int_eq(resolver_lookup(r, fqn, &mi), 0);
+    if (sha != NULL ? strcmp(mi.sha256, sha) == 0 && !mi.stale
+                    : mi.reason != NULL && strstr(mi.reason, needle) != NULL) {
+      module_info_cleanup(&mi);
+      return;
+    }
+    module_info_cleanup(&mi);
+    usleep(10000);
+  }
+  ck_abort_msg("%s never reached %s", fqn, sha ? sha : needle);
+}
+
+/* Under Always, a re-resolution that finds the same module is neither
+ * logged nor a change (issue 14 item 10); a new module is both. The same
+ * failure repeated is logged once per RESOLVER_LOG_REPEAT_MS and is a
+ * change once; another error is logged at once. */
+START_TEST(always_logs_changes_only) {
+  struct origin *o = origin_start();
+  unsigned char *m = mt_wasm(1500, 31), *m2 = mt_wasm(1600, 32);
+  char hex2[65], dir[256], url[256], logf[64];
+  struct resolver_config cfg;
+  struct resolver *r;
+  struct wasm_ext *x[1];
+  struct module_info mi;
+  struct xds_buf log;
+  int saved, changes = 0, before_503;
+
+  mt_sha(m2, 1600, hex2);
+  origin_set(o, "/a.wasm", 200, "application/wasm", m, 1500);
+  snprintf(url, sizeof(url), "%s/a.wasm", origin_base(o));
+  x[0] = mt_ext("always", url, NULL, NULL, WASM_PULL_ALWAYS, NULL);
+  mt_tmpdir(dir, sizeof(dir));
+  test_config(&cfg, dir);
+  cfg.always_interval_s = 1;
+  cfg.on_change = count_change;
+  cfg.on_change_arg = &changes;
+  saved = stderr_capture(logf, sizeof(logf));
+  ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
+  update(r, x, 1);
+  /* The first resolution and two unchanged re-resolutions. */
+  ck_assert(mt_wait(r, FQN("always"), MODULE_READY, 3, WAIT_MS, &mi));
+  module_info_cleanup(&mi);
+  /* The same failure again and again (backoff 100..400 ms). */
+  before_503 = __atomic_load_n(&changes, 0);
+  origin_set(o, "/a.wasm", 503, "text/plain", "down", 4);
+  wait_reason(r, FQN("always"), "HTTP 503", NULL);
+  ck_assert(mt_wait(r, FQN("always"), MODULE_READY, 9, WAIT_MS, &mi));
+  ck_assert(mi.stale);
+  module_info_cleanup(&mi);
+  ck_assert_int_eq(__atomic_load_n(&changes, 0) - before_503, 1);
+  /* Another error, then a recovery with new bytes. */
+  origin_set(o, "/a.wasm", 404, "text/plain", "gone", 4);
+  wait_reason(r, FQN("always"), "HTTP 404", NULL);
+  origin_set(o, "/a.wasm", 200, "application/wasm", m2, 1600);
+  wait_reason(r, FQN("always"), NULL, hex2);
+  resolver_free(r);
+  xds_buf_init(&log, 1 << 20);
+  stderr_restore(saved, logf, &log);
+  ck_assert_msg(count_lines(&log, FQN("always"), "-> sha256:") == 2, "%s",
+                log.data);
+  ck_assert_msg(count_lines(&log, FQN("always"), "HTTP 503") == 1, "%s",
+                log.data);
+  ck_assert_msg(count_lines(&log, FQN("always"), "HTTP 404") == 1, "%s",
+                log.data);
+  xds_buf_cleanup(&log);
+  origin_stop(o);
+  free_exts(x, 1);
+  mt_rmrf(dir);
+  xds_free(m);
+  xds_free(m2);
+}
+END_TEST
+
 /* ---- a fake registry on the origin ---------------------------------- */
 
 #define MT_SOLO_CONFIG "application/vnd.module.wasm.config.v1+json"
@@ -613,6 +746,7 @@ TCase *modules_http_tcase(void) {
   tcase_add_test(tc, last_good_is_kept);
   tcase_add_test(tc, warm_restart_http);
   tcase_add_test(tc, pinned_sha_is_checked_against_its_own_url);
+  tcase_add_test(tc, always_logs_changes_only);
   tcase_add_test(tc, fake_registry_bearer_and_secrets);
   tcase_add_test(tc, fake_registry_tampered);
   tcase_add_test(tc, redirect_every_hop_checked);
