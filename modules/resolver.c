@@ -352,10 +352,6 @@ out:
   oci_result_cleanup(&res);
 }
 
-static int is_tar(const void *p, size_t n) {
-  return n >= 512 && memcmp((const char *)p + 257, "ustar", 5) == 0;
-}
-
 static void pull_http(struct resolver *r, const struct job *j,
                       struct outcome *out) {
   struct fetch_req req;
@@ -404,7 +400,7 @@ static void pull_http(struct resolver *r, const struct job *j,
     mod = (const unsigned char *)plain.data;
     mod_len = plain.len;
   }
-  if (mod != NULL && is_tar(mod, mod_len)) {
+  if (mod != NULL && unpack_is_tar(mod, mod_len)) {
     struct unpack_found f;
 
     rc = unpack_tar_find_wasm(mod, mod_len, &f, &out->err);

@@ -185,6 +185,10 @@ static int all_zero(const unsigned char *p, size_t n) {
   return 1;
 }
 
+int unpack_is_tar(const void *data, size_t len) {
+  return len >= TAR_BLOCK && !all_zero(data, TAR_BLOCK) && tar_sum_ok(data);
+}
+
 /* Copies at most n bytes of a field up to its first NUL into dst at *pos
  * (bounded by UNPACK_TAR_MAX_PATH, which the callers' sums never pass). */
 static void put_field(char *dst, size_t *pos, const unsigned char *f,

@@ -26,6 +26,10 @@ int unpack_is_gzip(const void *data, size_t len);
 int unpack_gunzip(const void *data, size_t len, struct xds_buf *out,
                   struct xds_err *err);
 
+/* 1 when data starts with a tar header (any format, v7 included): a
+ * non-zero 512-byte block whose checksum is right; else 0. */
+int unpack_is_tar(const void *data, size_t len);
+
 /* Limits of the tar reader. Each bounds the work or the memory a hostile
  * archive can cost; an archive over one is refused (XDS_EPARSE, or
  * XDS_ETOOBIG for the entry count), never read in part. */

@@ -682,6 +682,33 @@ START_TEST(each_format_gnu_tar) {
 }
 END_TEST
 
+/* What an http(s) download is unwrapped as: any tar format, v7 included
+ * (no magic), is recognised by its header checksum; a Wasm module is not. */
+START_TEST(tar_detection) {
+  static const enum tb_fmt fmts[] = {TB_V7, TB_USTAR, TB_GNU};
+  unsigned char *m = mt_wasm(600, 13);
+  unsigned char zeros[512] = {0};
+
+  for (size_t i = 0; i < 3; i++) {
+    struct tb t = {0};
+    size_t len;
+    unsigned char *p;
+
+    tb_entry(&t, "plugin.wasm", NULL, '0', m, 600, fmts[i]);
+    tb_zeros(&t, 1024);
+    p = tb_exact(&t, &len);
+    ck_assert(unpack_is_tar(p, len));
+    ck_assert(!unpack_is_tar(p, 511));
+    p[10] ^= 1; /* checksum no longer matches */
+    ck_assert(!unpack_is_tar(p, len));
+    xds_free(p);
+  }
+  ck_assert(!unpack_is_tar(m, 600));
+  ck_assert(!unpack_is_tar(zeros, sizeof(zeros)));
+  xds_free(m);
+}
+END_TEST
+
 Suite *unpack_suite(void) {
   Suite *s = suite_create("unpack");
   TCase *tc = tcase_create("tar");
@@ -698,6 +725,7 @@ Suite *unpack_suite(void) {
   tcase_add_test(tc, pax_valid);
   tcase_add_test(tc, each_format_built);
   tcase_add_test(tc, each_format_gnu_tar);
+  tcase_add_test(tc, tar_detection);
   suite_add_tcase(s, tc);
   return s;
 }
