@@ -10,6 +10,7 @@ libxdsbase_a_SOURCES = \
 	base/assert.c base/assert.h \
 	base/buf.c base/buf.h \
 	base/err.c base/err.h \
+	base/fsdir.c base/fsdir.h \
 	base/http_route.h \
 	base/intern.c base/intern.h \
 	base/log.c base/log.h \

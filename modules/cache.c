@@ -11,6 +11,7 @@
 #include "modules/cache.h"
 
 #include "base/alloc.h"
+#include "base/fsdir.h"
 #include "base/buf.h"
 #include "base/map.h"
 
@@ -481,7 +482,11 @@ int modcache_open(const char *dir, uint64_t max_bytes, struct modcache **out,
     rc = xds_err_set(err, XDS_ENOMEM, "out of memory");
     goto fail;
   }
-  rc = make_dir(dir);
+  /* The cache and its missing parents (a fresh machine has no
+   * /var/cache/wasmxds), private to this user. */
+  rc = xds_mkdir_p(dir, 0700);
+  if (rc == XDS_EINVAL)
+    rc = XDS_EIO; /* an empty --module-cache */
   for (int i = 0; rc == 0 && i < 2; i++) {
     sub = xds_asprintf("%s/%s", dir, i == 0 ? "sha256" : "tmp");
     rc = sub == NULL ? XDS_ENOMEM : make_dir(sub);

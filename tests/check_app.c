@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,6 +138,40 @@ START_TEST(usage_errors_name_the_subcommand) {
                   "case %zu: stderr lacks \"%s\": %s", i, cases[i].usage, err);
     ck_assert_msg(out[0] == '\0', "case %zu: stdout: %s", i, out);
   }
+  free(out);
+  free(err);
+}
+END_TEST
+
+/* render --dump-dir creates the directory with its parents (issue 14
+ * item 9). */
+START_TEST(render_dump_dir_is_created_with_parents) {
+  const char *src = getenv("WASMXDS_SRCDIR");
+  char dir[] = "/tmp/check_app_dumpXXXXXX", deep[160], store[4096], file[256];
+  const char *args[] = {"render",
+                        "--store",
+                        store,
+                        "--node-id",
+                        "p1",
+                        "--metadata",
+                        "wasmxds.tenant=organizations/acme/tenants/web",
+                        "--dump-dir",
+                        deep,
+                        NULL};
+  char *out = malloc(OUT_MAX), *err = malloc(OUT_MAX);
+  struct stat st;
+  int status;
+
+  ck_assert(src != NULL && out != NULL && err != NULL && mkdtemp(dir));
+  snprintf(store, sizeof(store), "%s/deploy/examples/store", src);
+  snprintf(deep, sizeof(deep), "%s/a/b/c", dir);
+  status = run_bin(args, out, err);
+  ck_assert_msg(status == 0, "render: exit %d: %s", status, err);
+  ck_assert(stat(deep, &st) == 0 && S_ISDIR(st.st_mode));
+  snprintf(file, sizeof(file),
+           "%s/ecds-organizations_acme_extensions_add-headers.pb", deep);
+  ck_assert_msg(stat(file, &st) == 0 && st.st_size > 0, "%s missing", file);
+  tk_rm_tree(dir);
   free(out);
   free(err);
 }
@@ -399,6 +434,122 @@ START_TEST(etcd_duplicate_newcomer_is_rejected) {
 }
 END_TEST
 
+/* ---- the first command on a fresh machine (issue 14 item 9) ------------ */
+
+/*
+ * README, Quick start: `build/wasmxds --store deploy/examples/store
+ * --listen 127.0.0.1:18000` on a machine without /var/cache/wasmxds. The
+ * server runs in a private mount namespace with an empty tmpfs over
+ * /var/cache (unshare -m, as root), so the default --module-cache
+ * /var/cache/wasmxds/modules has no parent; it must create it (mode 0700)
+ * and become ready. (server_proc adds a free --listen port and an
+ * --admin-listen on port 0, so tests never compete for 18000/18001.)
+ */
+START_TEST(first_command_on_a_fresh_machine) {
+  static const char *const first_args[] = {"--module-cache",
+                                           "/var/cache/wasmxds/modules", NULL};
+  const char *bin = getenv("WASMXDS_BIN"), *src = getenv("WASMXDS_SRCDIR");
+  char wrapper[] = "/tmp/check_app_wrapXXXXXX", store[4096], cache[160];
+  char script[8192];
+  struct stat st;
+  int fd;
+
+  ck_assert(bin != NULL && src != NULL);
+  if (tk_sh("unshare -m sh -c 'mount -t tmpfs tmpfs /var/cache' "
+            ">/dev/null 2>&1") != 0) {
+    fprintf(stderr, "check_app: cannot make a private mount namespace "
+                    "(unshare -m needs root); skipped\n");
+    return;
+  }
+  fd = mkstemp(wrapper);
+  ck_assert_int_ge(fd, 0);
+  snprintf(script, sizeof(script),
+           "#!/bin/sh\n"
+           "exec unshare -m sh -c 'mount -t tmpfs tmpfs /var/cache && "
+           "exec \"$0\" \"$@\"' '%s' \"$@\"\n",
+           bin);
+  ck_assert_int_eq(write(fd, script, strlen(script)), (ssize_t)strlen(script));
+  ck_assert_int_eq(fchmod(fd, 0700), 0);
+  close(fd);
+  setenv("WASMXDS_BIN", wrapper, 1);
+  snprintf(store, sizeof(store), "%s/deploy/examples/store", src);
+  /* The default cache, named so that server_proc adds no cache of its
+   * own. */
+  ck_assert_int_eq(server_proc_start(store, first_args, &g_sp), 0);
+  wait_http("/readyz", 200, "ready");
+  E2E_ASSERT(server_proc_wait_log(g_sp,
+                                  "module fetching on: cache "
+                                  "/var/cache/wasmxds/modules",
+                                  1000) == 0,
+             "not started with the default module cache");
+  /* The cache, as the server sees it (its namespace's root). */
+  snprintf(cache, sizeof(cache), "/proc/%d/root/var/cache/wasmxds/modules",
+           server_proc_pid(g_sp));
+  ck_assert_msg(stat(cache, &st) == 0 && S_ISDIR(st.st_mode), "%s: not created",
+                cache);
+  ck_assert_int_eq(st.st_mode & 0777, 0700);
+  /* The example's first run is clean: nothing to fetch, nothing failed,
+   * and the shipped module is served as Wasm. */
+  E2E_ASSERT(server_proc_wait_log(g_sp, "Z error ", 0) == XDS_ENOTFOUND &&
+                 server_proc_wait_log(g_sp, "Z warn ", 0) == XDS_ENOTFOUND,
+             "the first run logged an error or a warning");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  unlink(wrapper);
+  setenv("WASMXDS_BIN", bin, 1);
+}
+END_TEST
+
+/* The shipped example module is what its WAT source compiles to (when
+ * wat2wasm is installed), and the example store names its sha256. */
+START_TEST(example_module_matches_its_source) {
+  const char *src = getenv("WASMXDS_SRCDIR");
+  char wasm[4096], out[] = "/tmp/check_app_wasmXXXXXX", yaml[4096];
+  char *text, *built, *shipped, want[128];
+  size_t n_built = 0, n_shipped = 0;
+  int fd;
+
+  ck_assert(src != NULL);
+  snprintf(wasm, sizeof(wasm), "%s/deploy/examples/wasm/add_headers.wasm", src);
+  shipped = tk_read_file(wasm, &n_shipped);
+  ck_assert_msg(shipped != NULL, "%s: cannot read", wasm);
+  ck_assert_uint_gt(n_shipped, 8);
+  ck_assert_uint_lt(n_shipped, 1024);
+  ck_assert_int_eq(memcmp(shipped, "\0asm\1\0\0\0", 8), 0);
+  /* The store's sha256 is the file's. */
+  snprintf(yaml, sizeof(yaml),
+           "%s/deploy/examples/store/extensions/stats-and-headers.yaml", src);
+  text = tk_read_file(yaml, NULL);
+  ck_assert(text != NULL);
+  fd = mkstemp(out);
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  ck_assert_int_eq(tk_sh("sha256sum '%s' | cut -c1-64 > '%s'", wasm, out), 0);
+  built = tk_read_file(out, NULL);
+  ck_assert(built != NULL && strlen(built) >= 64);
+  snprintf(want, sizeof(want), "sha256: %.64s", built);
+  ck_assert_msg(strstr(text, want) != NULL, "%s lacks \"%s\"", yaml, want);
+  free(built);
+  free(text);
+  if (tk_sh("command -v wat2wasm >/dev/null") != 0) {
+    fprintf(stderr, "check_app: no wat2wasm (Debian: wabt); the module was "
+                    "not rebuilt from its source\n");
+  } else {
+    ck_assert_int_eq(tk_sh("wat2wasm '%s/deploy/examples/wasm/add_headers.wat' "
+                           "-o '%s'",
+                           src, out),
+                     0);
+    built = tk_read_file(out, &n_built);
+    ck_assert(built != NULL);
+    ck_assert_msg(n_built == n_shipped && memcmp(built, shipped, n_built) == 0,
+                  "add_headers.wasm is not what add_headers.wat compiles to");
+    free(built);
+  }
+  unlink(out);
+  free(shipped);
+}
+END_TEST
+
 static Suite *app_suite(void) {
   Suite *s = suite_create("app");
   TCase *tc = tcase_create("command_line");
@@ -406,6 +557,7 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, help_after_each_subcommand);
   tcase_add_test(tc, usage_errors_name_the_subcommand);
+  tcase_add_test(tc, render_dump_dir_is_created_with_parents);
   suite_add_tcase(s, tc);
   tc = tcase_create("store_guard");
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
@@ -416,6 +568,11 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, file_duplicate_newcomer_is_rejected);
   tcase_add_test(tc, etcd_duplicate_newcomer_is_rejected);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("first_run");
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, first_command_on_a_fresh_machine);
+  tcase_add_test(tc, example_module_matches_its_source);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -16,6 +16,7 @@
 
 #include "envoy/config/core/v3/base.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
+#include "base/fsdir.h"
 #include "modules/resolver.h"
 #include "server/admin/render.h"
 #include "server/app/cmd.h"
@@ -242,6 +243,15 @@ int cmd_render(int argc, char **argv) {
   if (snapshot_build(cat, &cfg.encode, 1, &snap, &err) < 0) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
     goto out;
+  }
+  if (cfg.dump_dir != NULL) {
+    int rc = xds_mkdir_p(cfg.dump_dir, 0755);
+
+    if (rc < 0) {
+      fprintf(stderr, "wasmxds render: --dump-dir %s: cannot create: %s\n",
+              cfg.dump_dir, rc == XDS_EIO ? strerror(errno) : xds_strerror(rc));
+      goto out;
+    }
   }
   if (cfg.dump_dir != NULL && dump_resources(snap, &pid, cfg.dump_dir) < 0)
     goto out;
