@@ -88,3 +88,11 @@ TESTS += tests/check_app
 tests_check_unit_SOURCES += tests/check_store_report.c
 
 include $(srcdir)/tests/packaging.mk
+
+# The admin HTTP server against hostile clients (slowloris, per-address
+# cap, header deadline, bearer token, slow pages), in process on loopback.
+check_PROGRAMS += tests/check_admin
+tests_check_admin_SOURCES = tests/check_admin.c
+tests_check_admin_CFLAGS = $(TEST_CFLAGS)
+tests_check_admin_LDADD = $(TEST_LIBS)
+TESTS += tests/check_admin
