@@ -3,7 +3,9 @@
  */
 #include "server/admin/status.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -92,22 +94,61 @@ static int on_readyz(void *arg, const struct admin_req *req,
   return text_reply(resp, 200, degraded ? line : "ready\n");
 }
 
+/* A whole number query argument; 0 and *out unchanged when absent, -1
+ * when not a number. */
+static int query_ull(const struct admin_req *req, const char *name,
+                     unsigned long long *out) {
+  const char *v = req->query(req, name);
+  char *end;
+
+  if (v == NULL)
+    return 0;
+  errno = 0;
+  *out = strtoull(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || v[0] == '-')
+    return -1;
+  return 0;
+}
+
 static int on_proxies(void *arg, const struct admin_req *req,
                       struct admin_resp *resp) {
   struct status *st = arg;
   const char *id = req->path + strlen("/debug/proxies");
+  struct xds_status_query q;
+  unsigned long long after = 0, limit = 0;
   json_t *arr;
+  size_t n;
 
   if (*id != '\0' && *id != '/')
     return text_reply(resp, 404, "not found\n");
   if (*id == '/')
     id++;
-  arr = xds_server_status(st->server, *id != '\0' ? id : NULL, STATUS_WAIT_MS);
+  memset(&q, 0, sizeof(q));
+  if (query_ull(req, "after", &after) < 0 ||
+      query_ull(req, "limit", &limit) < 0)
+    return text_reply(resp, 400,
+                      "after and limit must be whole numbers (after: the "
+                      "stream_id of the last proxy of the previous page)\n");
+  q.after = after;
+  q.limit = (size_t)limit;
+  q.node_id = *id != '\0' ? id : req->query(req, "node");
+  q.organization = req->query(req, "organization");
+  q.tenant = req->query(req, "tenant");
+  arr = xds_server_status_query(st->server, &q, STATUS_WAIT_MS);
   if (arr == NULL)
     return text_reply(resp, 503, "the serving loop did not answer in time\n");
-  if (*id != '\0' && json_array_size(arr) == 0) {
+  n = json_array_size(arr);
+  if (*id != '\0' && n == 0) {
     json_decref(arr);
     return text_reply(resp, 404, "no connected proxy with that node id\n");
+  }
+  if (limit > 0 && n == limit) {
+    /* A full page: where the next one starts. */
+    json_t *sid = json_object_get(json_array_get(arr, n - 1), "stream_id");
+    char next[32];
+
+    snprintf(next, sizeof(next), "%lld", (long long)json_integer_value(sid));
+    admin_resp_header(resp, STATUS_NEXT_HEADER, next);
   }
   return json_reply(resp, 200, arr);
 }
@@ -118,6 +159,8 @@ int status_register(struct status *st, struct admin *a) {
   if (rc == 0)
     rc = admin_route(a, "/readyz", "GET,HEAD", on_readyz, st);
   if (rc == 0)
-    rc = admin_route(a, "/debug/proxies", "GET", on_proxies, st);
+    rc = admin_route_slow(a, "/debug/proxies", "GET", on_proxies, st);
+  if (rc == 0)
+    rc = admin_protect(a, "/debug/");
   return rc;
 }

@@ -5,11 +5,16 @@
  *                            served; 503 before; 200 with "degraded" and the
  *                            reason while the store cannot be refreshed
  *                            (the last good snapshot is still served)
- *   GET /debug/proxies       every connected proxy's status (JSON array)
+ *   GET /debug/proxies       the connected proxies' status (JSON array, in
+ *                            stream_id order); query: node, organization,
+ *                            tenant (fqn) filter; limit=N and after=ID
+ *                            page (a full page names the next after= in
+ *                            the STATUS_NEXT_HEADER response header)
  *   GET /debug/proxies/{id}  the streams of node id (404 when none)
- * Handlers run on the admin threads; the per-stream state is built by the
- * serving loop on request (xds_server_status), so nothing here touches a
- * stream.
+ * /debug/ needs the admin's bearer token when it has one (admin_protect).
+ * /debug/proxies runs on the admin's worker thread (admin_route_slow); the
+ * per-stream state is built by the serving loop in short slices
+ * (xds_server_status_query), so nothing here touches a stream.
  */
 #ifndef XDS_STATUS_H
 #define XDS_STATUS_H
@@ -21,7 +26,9 @@
 #include "server/transport/xds_server.h"
 
 /* How long a /debug request waits for the serving loop. */
-#define STATUS_WAIT_MS 2000
+#define STATUS_WAIT_MS 10000
+/* The response header naming the next page's after= value. */
+#define STATUS_NEXT_HEADER "X-Wasmxds-Next-After"
 
 struct status {
   struct xds_server *server; /* borrowed */

@@ -251,6 +251,10 @@ const char *ads_stream_node_id(const struct ads_stream *s) {
   return s->has_node ? s->pid.node_id : NULL;
 }
 
+const struct proxy_id *ads_stream_proxy(const struct ads_stream *s) {
+  return s->has_node ? &s->pid : NULL;
+}
+
 enum ads_mode ads_stream_mode(const struct ads_stream *s) {
   return s->mode;
 }

@@ -102,6 +102,9 @@ const char *ads_stream_peer(const struct ads_stream *s);
 /* The node id of the proxy, or NULL before its first request with a node
  * was accepted (the stream is then not yet a proxy). */
 const char *ads_stream_node_id(const struct ads_stream *s);
+/* The proxy's identity (node, organization, tenant, ...), NULL likewise;
+ * valid while the stream lives (for filtering status pages). */
+const struct proxy_id *ads_stream_proxy(const struct ads_stream *s);
 enum ads_mode ads_stream_mode(const struct ads_stream *s);
 
 /* Counters of a stream, for the transport's metrics and logs. */

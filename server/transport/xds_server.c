@@ -89,6 +89,7 @@ struct stream {
   struct xds_op op_recv, op_send, op_closed, op_status;
   struct xds_server *server;
   struct stream *prev, *next;
+  uint64_t serial; /* stream id on the status pages; grows with accept */
   grpc_call *call;
   enum stream_kind kind;
   grpc_byte_buffer *recv_buf;
@@ -123,7 +124,9 @@ struct xds_server {
   struct xds_server_config cfg;
   struct accept_slot slots[ACCEPT_SLOTS];
   struct xds_op op_shutdown;
-  struct stream *streams; /* doubly linked, newest first */
+  struct stream *streams; /* doubly linked, oldest first */
+  struct stream *streams_tail;
+  uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
   pthread_mutex_t publish_lock;
@@ -147,10 +150,18 @@ struct xds_server {
   pthread_cond_t status_cond;
   pthread_mutex_t status_users; /* one request at a time */
   int status_wanted;
-  atomic_int status_asked; /* a cheap "look at status_wanted" */
-  char *status_node;       /* filter, or NULL */
+  atomic_int status_asked;          /* a cheap "look at status_wanted" */
+  struct xds_status_query status_q; /* strings owned */
   json_t *status_result;
   uint64_t status_gen;
+  uint64_t status_req; /* numbers each request */
+  /* The build in progress, a slice per loop turn (loop thread only). */
+  int st_building;
+  struct xds_status_query st_q; /* strings owned */
+  json_t *st_arr;
+  uint64_t st_req; /* the status_req it answers */
+  uint64_t st_cursor;
+  size_t st_count;
   atomic_long n_streams_now;
   atomic_long n_proxies_now;
 };
@@ -583,6 +594,8 @@ static void stream_free(struct xds_server *s, struct stream *st) {
     s->streams = st->next;
   if (st->next != NULL)
     st->next->prev = st->prev;
+  else
+    s->streams_tail = st->prev;
   s->n_streams--;
   if (node != NULL)
     XDS_LOGI("proxy disconnected: node %s (%llu responses, %llu ACKs, "
@@ -685,10 +698,13 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     st->stats_kind = (int)svc * 2 + (int)mode;
     atomic_fetch_add(&s->stats->streams[st->stats_kind], 1);
   }
-  st->next = s->streams;
-  if (s->streams != NULL)
-    s->streams->prev = st;
-  s->streams = st;
+  st->serial = ++s->next_serial;
+  st->prev = s->streams_tail;
+  if (s->streams_tail != NULL)
+    s->streams_tail->next = st;
+  else
+    s->streams = st;
+  s->streams_tail = st;
   s->n_streams++;
 
   memset(&op, 0, sizeof(op));
@@ -922,43 +938,131 @@ static void dispatch_op(struct xds_server *s, grpc_event ev) {
   }
 }
 
-/* Builds the status a waiting xds_server_status() asked for. Loop thread. */
-static void answer_status(struct xds_server *s) {
-  json_t *arr;
-
-  if (!atomic_load(&s->status_asked))
-    return;
-  atomic_store(&s->status_asked, 0);
-  pthread_mutex_lock(&s->status_lock);
-  if (!s->status_wanted) {
-    pthread_mutex_unlock(&s->status_lock);
-    return;
-  }
-  arr = json_array();
-  for (struct stream *st = s->streams; arr != NULL && st != NULL;
-       st = st->next) {
-    const char *node = ads_stream_node_id(st->ads);
-    json_t *one;
-    if (node == NULL || st->kind != STREAM_XDS)
-      continue;
-    if (s->status_node != NULL && strcmp(node, s->status_node) != 0)
-      continue;
-    one = ads_stream_status(st->ads);
-    if (one == NULL || json_array_append_new(arr, one) < 0) {
-      json_decref(arr);
-      arr = NULL;
-    }
-  }
-  json_decref(s->status_result);
-  s->status_result = arr;
-  s->status_wanted = 0;
-  s->status_gen++;
-  pthread_cond_broadcast(&s->status_cond);
-  pthread_mutex_unlock(&s->status_lock);
+static void query_free(struct xds_status_query *q) {
+  xds_free((char *)q->node_id);
+  xds_free((char *)q->organization);
+  xds_free((char *)q->tenant);
+  memset(q, 0, sizeof(*q));
 }
 
-json_t *xds_server_status(struct xds_server *s, const char *node_id,
-                          int timeout_ms) {
+/* Copies q into out (strings duplicated). Returns 0 or XDS_ENOMEM. */
+static int query_copy(struct xds_status_query *out,
+                      const struct xds_status_query *q) {
+  *out = *q;
+  out->node_id = q->node_id ? xds_strdup(q->node_id) : NULL;
+  out->organization = q->organization ? xds_strdup(q->organization) : NULL;
+  out->tenant = q->tenant ? xds_strdup(q->tenant) : NULL;
+  if ((q->node_id && !out->node_id) ||
+      (q->organization && !out->organization) || (q->tenant && !out->tenant)) {
+    query_free(out);
+    return XDS_ENOMEM;
+  }
+  return 0;
+}
+
+static int query_match(const struct xds_status_query *q,
+                       const struct stream *st) {
+  const struct proxy_id *p = ads_stream_proxy(st->ads);
+
+  if (p == NULL || st->kind != STREAM_XDS)
+    return 0;
+  if (q->node_id != NULL && strcmp(p->node_id, q->node_id) != 0)
+    return 0;
+  if (q->organization != NULL &&
+      (p->organization == NULL || strcmp(p->organization, q->organization)))
+    return 0;
+  if (q->tenant != NULL && (p->tenant == NULL || strcmp(p->tenant, q->tenant)))
+    return 0;
+  return 1;
+}
+
+static void build_end(struct xds_server *s) {
+  json_decref(s->st_arr);
+  s->st_arr = NULL;
+  query_free(&s->st_q);
+  s->st_building = 0;
+}
+
+/*
+ * Builds the status a waiting xds_server_status_query() asked for, a
+ * slice at a time (XDS_SERVER_STATUS_SLICE_MS, at least one stream) so
+ * that a page about thousands of proxies never holds up the streams: the
+ * build resumes at the next loop turn after the last stream done (stream
+ * ids only grow along the list). Loop thread.
+ */
+static void answer_status(struct xds_server *s) {
+  gpr_timespec until;
+  struct stream *st;
+  int wanted;
+
+  if (!s->st_building) {
+    if (!atomic_load(&s->status_asked))
+      return;
+    atomic_store(&s->status_asked, 0);
+    pthread_mutex_lock(&s->status_lock);
+    if (!s->status_wanted || query_copy(&s->st_q, &s->status_q) < 0) {
+      pthread_mutex_unlock(&s->status_lock);
+      return;
+    }
+    s->st_req = s->status_req;
+    pthread_mutex_unlock(&s->status_lock);
+    s->st_arr = json_array();
+    s->st_cursor = s->st_q.after;
+    s->st_count = 0;
+    s->st_building = 1;
+  }
+  pthread_mutex_lock(&s->status_lock);
+  wanted = s->status_wanted && s->status_req == s->st_req;
+  if (!wanted && s->status_wanted)
+    atomic_store(&s->status_asked, 1); /* a newer request: start it */
+  pthread_mutex_unlock(&s->status_lock);
+  if (!wanted) { /* the asker gave up */
+    build_end(s);
+    return;
+  }
+  until = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
+  for (st = s->streams; st != NULL && st->serial <= s->st_cursor;)
+    st = st->next;
+  for (; s->st_arr != NULL && st != NULL; st = st->next) {
+    json_t *one;
+
+    if (s->st_q.limit > 0 && s->st_count >= s->st_q.limit)
+      break;
+    s->st_cursor = st->serial;
+    if (!query_match(&s->st_q, st))
+      continue;
+    one = ads_stream_status(st->ads);
+    if (one == NULL ||
+        json_object_set_new(one, "stream_id",
+                            json_integer((json_int_t)st->serial)) < 0 ||
+        json_array_append_new(s->st_arr, one) < 0) {
+      json_decref(s->st_arr);
+      s->st_arr = NULL;
+      break;
+    }
+    s->st_count++;
+    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0 &&
+        st->next != NULL)
+      return; /* the rest at the next turn */
+  }
+  pthread_mutex_lock(&s->status_lock);
+  if (s->status_wanted && s->status_req == s->st_req) {
+    json_decref(s->status_result);
+    s->status_result = s->st_arr; /* NULL when out of memory */
+    s->st_arr = NULL;
+    s->status_wanted = 0;
+    s->status_gen++;
+    pthread_cond_broadcast(&s->status_cond);
+  }
+  pthread_mutex_unlock(&s->status_lock);
+  build_end(s);
+}
+
+json_t *xds_server_status_query(struct xds_server *s,
+                                const struct xds_status_query *q,
+                                int timeout_ms) {
   struct timespec until;
   json_t *out = NULL;
   uint64_t gen;
@@ -973,14 +1077,14 @@ json_t *xds_server_status(struct xds_server *s, const char *node_id,
   }
   pthread_mutex_lock(&s->status_users);
   pthread_mutex_lock(&s->status_lock);
-  xds_free(s->status_node);
-  s->status_node = node_id != NULL ? xds_strdup(node_id) : NULL;
-  if (node_id != NULL && s->status_node == NULL) {
+  query_free(&s->status_q);
+  if (query_copy(&s->status_q, q) < 0) {
     pthread_mutex_unlock(&s->status_lock);
     pthread_mutex_unlock(&s->status_users);
     return NULL;
   }
   s->status_wanted = 1;
+  s->status_req++;
   atomic_store(&s->status_asked, 1);
   gen = s->status_gen;
   while (s->status_gen == gen && rc == 0)
@@ -994,6 +1098,15 @@ json_t *xds_server_status(struct xds_server *s, const char *node_id,
   pthread_mutex_unlock(&s->status_lock);
   pthread_mutex_unlock(&s->status_users);
   return out;
+}
+
+json_t *xds_server_status(struct xds_server *s, const char *node_id,
+                          int timeout_ms) {
+  struct xds_status_query q;
+
+  memset(&q, 0, sizeof(q));
+  q.node_id = node_id;
+  return xds_server_status_query(s, &q, timeout_ms);
 }
 
 void xds_server_counts(struct xds_server *s, long *streams, long *proxies) {
@@ -1060,6 +1173,8 @@ static void after_events(struct xds_server *s) {
 
 int xds_server_run(struct xds_server *s) {
   gpr_timespec tick = gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN);
+  /* While a status page is being built: come back for its next slice. */
+  gpr_timespec tick_busy = gpr_time_from_millis(1, GPR_TIMESPAN);
 
   s->loop_thread = pthread_self();
   grpc_server_start(s->server);
@@ -1073,7 +1188,10 @@ int xds_server_run(struct xds_server *s) {
   after_events(s);
   for (;;) {
     grpc_event ev = grpc_completion_queue_next(
-        s->cq, gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), tick), NULL);
+        s->cq,
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     s->st_building ? tick_busy : tick),
+        NULL);
     if (ev.type == GRPC_OP_COMPLETE)
       dispatch(s, ev);
     else if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -1134,7 +1252,8 @@ void xds_server_free(struct xds_server *s) {
   snapshot_unref(s->published);
   xds_buf_cleanup(&s->out);
   json_decref(s->status_result);
-  xds_free(s->status_node);
+  query_free(&s->status_q);
+  build_end(s);
   pthread_mutex_destroy(&s->publish_lock);
   pthread_mutex_destroy(&s->status_lock);
   pthread_mutex_destroy(&s->status_users);

@@ -68,12 +68,33 @@ void xds_server_stop(struct xds_server *s);
 /* Serves until xds_server_stop. Returns 0. */
 int xds_server_run(struct xds_server *s);
 
+/* The loop's time for one slice of a status page. */
+#define XDS_SERVER_STATUS_SLICE_MS 2
+
+/* Which proxies a status page shows; NULL strings match any. */
+struct xds_status_query {
+  const char *node_id;
+  const char *organization;
+  const char *tenant; /* the tenant fqn, "organizations/o/tenants/t" */
+  uint64_t after;     /* only streams whose stream_id is larger */
+  size_t limit;       /* at most this many; 0: no limit */
+};
+
 /*
- * The status of every connected proxy (or of those whose node id is
- * node_id, when not NULL) as a JSON array, built by the loop thread at its
- * next tick. Any thread; waits at most timeout_ms. Returns a new JSON
- * array, or NULL on timeout or when out of memory.
+ * The status of the connected proxies that q selects, as a JSON array of
+ * ads_stream_status() objects, each with its "stream_id" (stream ids grow
+ * with accept; the array is in that order, so a next page starts after
+ * the last one shown). Built by the loop thread in slices of
+ * XDS_SERVER_STATUS_SLICE_MS between its other work, so a large page
+ * delays no stream noticeably. Any thread (one request at a time, others
+ * wait); waits at most timeout_ms. Returns a new JSON array, or NULL on
+ * timeout or when out of memory.
  */
+json_t *xds_server_status_query(struct xds_server *s,
+                                const struct xds_status_query *q,
+                                int timeout_ms);
+
+/* xds_server_status_query for node_id (NULL: every proxy). */
 json_t *xds_server_status(struct xds_server *s, const char *node_id,
                           int timeout_ms);
 
