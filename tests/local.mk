@@ -96,3 +96,16 @@ tests_check_admin_SOURCES = tests/check_admin.c
 tests_check_admin_CFLAGS = $(TEST_CFLAGS)
 tests_check_admin_LDADD = $(TEST_LIBS)
 TESTS += tests/check_admin
+
+# The admin server of the real binary (issue 13 item 7): modules on their
+# own listener, the bearer token, /debug/proxies pages, and a large page
+# that must not delay pushes.
+check_PROGRAMS += tests/check_admin_e2e
+tests_check_admin_e2e_SOURCES = tests/check_admin_e2e.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/helpers/modtest.c tests/helpers/modtest.h \
+	tests/helpers/origin.c tests/helpers/origin.h
+tests_check_admin_e2e_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
+tests_check_admin_e2e_LDADD = $(TEST_LIBS)
+TESTS += tests/check_admin_e2e

@@ -35,7 +35,7 @@ void status_set_degraded(struct status *st, const char *reason) {
 }
 
 /* Hands a JSON value to the response (consumes j). */
-static int json_reply(struct admin_resp *resp, unsigned code, json_t *j) {
+__attribute__((unused)) static int json_reply(struct admin_resp *resp, unsigned code, json_t *j) {
   char *text = j != NULL ? json_dumps(j, JSON_INDENT(2)) : NULL;
   size_t n;
 
@@ -116,8 +116,8 @@ static int on_proxies(void *arg, const struct admin_req *req,
   const char *id = req->path + strlen("/debug/proxies");
   struct xds_status_query q;
   unsigned long long after = 0, limit = 0;
-  json_t *arr;
-  size_t n;
+  struct xds_status_page page;
+  int rc;
 
   if (*id != '\0' && *id != '/')
     return text_reply(resp, 404, "not found\n");
@@ -134,23 +134,27 @@ static int on_proxies(void *arg, const struct admin_req *req,
   q.node_id = *id != '\0' ? id : req->query(req, "node");
   q.organization = req->query(req, "organization");
   q.tenant = req->query(req, "tenant");
-  arr = xds_server_status_query(st->server, &q, STATUS_WAIT_MS);
-  if (arr == NULL)
+  rc = xds_server_status_query(st->server, &q, STATUS_WAIT_MS, &page);
+  if (rc == XDS_ETOOBIG)
     return text_reply(resp, 503, "the serving loop did not answer in time\n");
-  n = json_array_size(arr);
-  if (*id != '\0' && n == 0) {
-    json_decref(arr);
+  if (rc < 0)
+    return rc;
+  if (*id != '\0' && page.count == 0) {
+    xds_free(page.json);
     return text_reply(resp, 404, "no connected proxy with that node id\n");
   }
-  if (limit > 0 && n == limit) {
+  if (limit > 0 && page.count == limit) {
     /* A full page: where the next one starts. */
-    json_t *sid = json_object_get(json_array_get(arr, n - 1), "stream_id");
     char next[32];
 
-    snprintf(next, sizeof(next), "%lld", (long long)json_integer_value(sid));
+    snprintf(next, sizeof(next), "%llu", (unsigned long long)page.last_id);
     admin_resp_header(resp, STATUS_NEXT_HEADER, next);
   }
-  return json_reply(resp, 200, arr);
+  resp->body = page.json;
+  resp->body_len = page.len;
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
+  return 0;
 }
 
 int status_register(struct status *st, struct admin *a) {

@@ -125,7 +125,8 @@ int cmd_serve(int argc, char **argv) {
   struct delivery_config *dcfg = &cfg.modules.delivery;
   char base_url[300];
   struct store_hooks hooks = {encode_store_check, NULL};
-  struct admin *admin = NULL;
+  struct admin *admin = NULL, *mods = NULL;
+  struct admin_config mcfg;
   struct xds_stats stats;
   struct xds_err err = {0, ""};
   struct sigaction sa;
@@ -163,12 +164,25 @@ int cmd_serve(int argc, char **argv) {
   if (rc == 0)
     rc = admin_route(admin, "/store/confirm-removal", "POST", confirm_handle,
                      &sc);
+  if (rc == 0) /* an operator's action: the bearer token too, when set */
+    rc = admin_protect(admin, "/store/");
+  if (rc == 0 && cfg.modules.fetch && cfg.modules_listen != NULL) {
+    /* Modules on their own listener: what proxies must reach is apart
+     * from what operators and health checkers use. Same limits, no
+     * bearer token (module URLs carry their own authorization). */
+    mcfg = cfg.admin;
+    mcfg.listen = cfg.modules_listen;
+    mcfg.token_file = NULL;
+    mcfg.flag = "--modules-listen";
+    rc = admin_new(&mcfg, &mods, &err);
+  }
   if (rc == 0 && cfg.modules.fetch && dcfg->base_url == NULL) {
-    /* The admin address as bound (its port may have been 0). */
-    const char *colon = strrchr(cfg.admin.listen, ':');
-    int host_len = colon != NULL ? (int)(colon - cfg.admin.listen) : 0;
-    snprintf(base_url, sizeof(base_url), "http://%.*s:%d", host_len,
-             cfg.admin.listen, admin_port(admin));
+    /* The modules address as bound (its port may have been 0). */
+    const char *listen = mods != NULL ? cfg.modules_listen : cfg.admin.listen;
+    const char *colon = strrchr(listen, ':');
+    int host_len = colon != NULL ? (int)(colon - listen) : 0;
+    snprintf(base_url, sizeof(base_url), "http://%.*s:%d", host_len, listen,
+             admin_port(mods != NULL ? mods : admin));
     dcfg->base_url = base_url;
   }
   if (rc == 0) {
@@ -188,11 +202,17 @@ int cmd_serve(int argc, char **argv) {
     }
   }
   if (rc == 0 && publisher_delivery(sc.publisher) != NULL) {
-    rc = admin_route(admin, DELIVERY_ROUTE_PREFIX, "GET,HEAD", delivery_handle,
+    rc = admin_route(mods != NULL ? mods : admin, DELIVERY_ROUTE_PREFIX,
+                     "GET,HEAD", delivery_handle,
                      publisher_delivery(sc.publisher));
     XDS_LOGI("module fetching on: cache %s, served at %s%s", dcfg->cache_dir,
              dcfg->base_url, "/modules/sha256/");
   }
+  if (rc == 0 && mods != NULL)
+    rc = admin_start(mods, &err);
+  if (rc == 0 && mods != NULL)
+    XDS_LOGI("modules HTTP on %s (port %d)", cfg.modules_listen,
+             admin_port(mods));
   if (rc == 0) {
     struct source_config srcfg;
     struct source_sink sink = {on_catalog, on_store_status, on_store_hold, &sc};
@@ -254,6 +274,7 @@ out:
   /* The admin threads first (they read the source and the delivery), then
    * the producers: the store source (it posts to the publisher), the
    * publisher (it calls the transport and the status), then those. */
+  admin_free(mods);
   admin_free(admin);
   source_free(sc.source);
   publisher_free(sc.publisher);

@@ -43,6 +43,19 @@ void flags_usage_serve(FILE *f) {
       "listeners)\n"
       "  --admin-listen HOST:PORT  admin HTTP address "
       "(default " ADMIN_DEFAULT_LISTEN ")\n"
+      "  --modules-listen HOST:PORT  serve /modules/ on this address "
+      "instead of\n"
+      "                         the admin one (recommended in production)\n"
+      "  --admin-token-file FILE  /debug/ pages need "
+      "\"Authorization: Bearer\"\n"
+      "                         with the token in FILE (one line)\n"
+      "  --admin-header-timeout MS  a request's headers must arrive "
+      "within MS of\n"
+      "                         connecting (default 10000; both "
+      "listeners)\n"
+      "  --admin-max-conns-per-ip N  connections one client address may "
+      "hold\n"
+      "                         open (default 64; both listeners)\n"
       "  --tls-cert FILE        serve xDS over TLS with this PEM "
       "certificate chain\n"
       "  --tls-key FILE         and this PEM private key\n"
@@ -146,6 +159,10 @@ enum {
   OPT_ECDS_FETCH_TIMEOUT,
   OPT_INLINE_WASM,
   OPT_ADMIN_LISTEN,
+  OPT_MODULES_LISTEN,
+  OPT_ADMIN_TOKEN_FILE,
+  OPT_ADMIN_HEADER_TIMEOUT,
+  OPT_ADMIN_PER_IP,
   OPT_TLS_CERT,
   OPT_TLS_KEY,
   OPT_TLS_CLIENT_CA,
@@ -405,6 +422,11 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"store", required_argument, NULL, OPT_STORE},
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
       {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
+      {"modules-listen", required_argument, NULL, OPT_MODULES_LISTEN},
+      {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
+      {"admin-header-timeout", required_argument, NULL,
+       OPT_ADMIN_HEADER_TIMEOUT},
+      {"admin-max-conns-per-ip", required_argument, NULL, OPT_ADMIN_PER_IP},
       {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
       {"tls-key", required_argument, NULL, OPT_TLS_KEY},
       {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
@@ -419,7 +441,7 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
-  int c, index, r;
+  int c, index, r, v;
 
   memset(cfg, 0, sizeof(*cfg));
   etcd_config_init(&cfg->etcd);
@@ -455,6 +477,24 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       break;
     case OPT_ADMIN_LISTEN:
       cfg->admin.listen = optarg;
+      break;
+    case OPT_MODULES_LISTEN:
+      cfg->modules_listen = optarg;
+      break;
+    case OPT_ADMIN_TOKEN_FILE:
+      cfg->admin.token_file = optarg;
+      break;
+    case OPT_ADMIN_HEADER_TIMEOUT:
+      if (parse_int_flag("--admin-header-timeout", optarg, 100, 3600000, &v) <
+          0)
+        return FLAGS_ERROR;
+      cfg->admin.header_timeout_ms = (unsigned)v;
+      break;
+    case OPT_ADMIN_PER_IP:
+      if (parse_int_flag("--admin-max-conns-per-ip", optarg, 1, 1000000, &v) <
+          0)
+        return FLAGS_ERROR;
+      cfg->admin.max_per_ip = (unsigned)v;
       break;
     case OPT_TLS_CERT:
       cfg->server.tls_cert = optarg;

@@ -60,7 +60,11 @@ struct serve_config {
   int max_removal_pct;             /* --max-removal-share (percent) */
   enum xds_log_level log_level;    /* --log-level */
   struct xds_server_config server; /* --listen, --tls-*, --max-streams, ... */
-  struct admin_config admin;       /* --admin-listen */
+  struct admin_config admin;       /* --admin-listen, --admin-token-file,
+                                      --admin-header-timeout,
+                                      --admin-max-conns-per-ip */
+  const char *modules_listen;      /* --modules-listen, nullable: modules
+                                      on the admin listener */
   struct encode_opts encode;       /* --module-cluster, --ecds-fetch-timeout,
                                       --inline-wasm */
   struct module_flags modules;     /* --module-*, --pull-secrets, ... */

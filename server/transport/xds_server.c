@@ -150,15 +150,18 @@ struct xds_server {
   pthread_cond_t status_cond;
   pthread_mutex_t status_users; /* one request at a time */
   int status_wanted;
-  atomic_int status_asked;          /* a cheap "look at status_wanted" */
-  struct xds_status_query status_q; /* strings owned */
-  json_t *status_result;
+  atomic_int status_asked;              /* a cheap "look at status_wanted" */
+  struct xds_status_query status_q;     /* strings owned */
+  struct xds_status_page status_result; /* json NULL: none */
+  int status_failed;                    /* out of memory building it */
   uint64_t status_gen;
   uint64_t status_req; /* numbers each request */
   /* The build in progress, a slice per loop turn (loop thread only). */
   int st_building;
   struct xds_status_query st_q; /* strings owned */
-  json_t *st_arr;
+  struct xds_buf st_text;       /* "[" and the entries so far */
+  int st_oom;
+  uint64_t st_last;
   uint64_t st_req; /* the status_req it answers */
   uint64_t st_cursor;
   size_t st_count;
@@ -977,10 +980,30 @@ static int query_match(const struct xds_status_query *q,
 }
 
 static void build_end(struct xds_server *s) {
-  json_decref(s->st_arr);
-  s->st_arr = NULL;
+  xds_buf_cleanup(&s->st_text);
   query_free(&s->st_q);
   s->st_building = 0;
+}
+
+/* Appends one stream's status, as JSON text, to the page being built:
+ * the tree is made and freed here, so the loop never keeps (and the admin
+ * thread never frees) a tree of the whole page. */
+static int page_add(struct xds_server *s, struct stream *st) {
+  json_t *one = ads_stream_status(st->ads);
+  char *text = NULL;
+  int rc = XDS_ENOMEM;
+
+  if (one != NULL &&
+      json_object_set_new(one, "stream_id",
+                          json_integer((json_int_t)st->serial)) == 0)
+    text = json_dumps(one, JSON_INDENT(2));
+  json_decref(one);
+  if (text != NULL &&
+      xds_buf_puts(&s->st_text, s->st_count > 0 ? ",\n" : "\n") == 0 &&
+      xds_buf_puts(&s->st_text, text) == 0)
+    rc = 0;
+  free(text);
+  return rc;
 }
 
 /*
@@ -1006,9 +1029,11 @@ static void answer_status(struct xds_server *s) {
     }
     s->st_req = s->status_req;
     pthread_mutex_unlock(&s->status_lock);
-    s->st_arr = json_array();
+    xds_buf_init(&s->st_text, XDS_SERVER_STATUS_MAX_BYTES);
+    s->st_oom = xds_buf_putc(&s->st_text, '[') < 0;
     s->st_cursor = s->st_q.after;
     s->st_count = 0;
+    s->st_last = 0;
     s->st_building = 1;
   }
   pthread_mutex_lock(&s->status_lock);
@@ -1025,33 +1050,33 @@ static void answer_status(struct xds_server *s) {
       gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
   for (st = s->streams; st != NULL && st->serial <= s->st_cursor;)
     st = st->next;
-  for (; s->st_arr != NULL && st != NULL; st = st->next) {
-    json_t *one;
-
+  for (; !s->st_oom && st != NULL; st = st->next) {
     if (s->st_q.limit > 0 && s->st_count >= s->st_q.limit)
       break;
     s->st_cursor = st->serial;
     if (!query_match(&s->st_q, st))
       continue;
-    one = ads_stream_status(st->ads);
-    if (one == NULL ||
-        json_object_set_new(one, "stream_id",
-                            json_integer((json_int_t)st->serial)) < 0 ||
-        json_array_append_new(s->st_arr, one) < 0) {
-      json_decref(s->st_arr);
-      s->st_arr = NULL;
+    if (page_add(s, st) < 0) {
+      s->st_oom = 1;
       break;
     }
     s->st_count++;
+    s->st_last = st->serial;
     if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0 &&
         st->next != NULL)
       return; /* the rest at the next turn */
   }
   pthread_mutex_lock(&s->status_lock);
   if (s->status_wanted && s->status_req == s->st_req) {
-    json_decref(s->status_result);
-    s->status_result = s->st_arr; /* NULL when out of memory */
-    s->st_arr = NULL;
+    xds_free(s->status_result.json);
+    memset(&s->status_result, 0, sizeof(s->status_result));
+    s->status_failed = s->st_oom || xds_buf_puts(&s->st_text, "\n]\n") < 0;
+    if (!s->status_failed) {
+      s->status_result.count = s->st_count;
+      s->status_result.last_id = s->st_last;
+      s->status_result.json = xds_buf_steal(&s->st_text, &s->status_result.len);
+      s->status_failed = s->status_result.json == NULL;
+    }
     s->status_wanted = 0;
     s->status_gen++;
     pthread_cond_broadcast(&s->status_cond);
@@ -1060,14 +1085,14 @@ static void answer_status(struct xds_server *s) {
   build_end(s);
 }
 
-json_t *xds_server_status_query(struct xds_server *s,
-                                const struct xds_status_query *q,
-                                int timeout_ms) {
+int xds_server_status_query(struct xds_server *s,
+                            const struct xds_status_query *q, int timeout_ms,
+                            struct xds_status_page *out) {
   struct timespec until;
-  json_t *out = NULL;
   uint64_t gen;
-  int rc = 0;
+  int rc = 0, ret = XDS_ETOOBIG;
 
+  memset(out, 0, sizeof(*out));
   clock_gettime(CLOCK_REALTIME, &until);
   until.tv_sec += timeout_ms / 1000;
   until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -1081,7 +1106,7 @@ json_t *xds_server_status_query(struct xds_server *s,
   if (query_copy(&s->status_q, q) < 0) {
     pthread_mutex_unlock(&s->status_lock);
     pthread_mutex_unlock(&s->status_users);
-    return NULL;
+    return XDS_ENOMEM;
   }
   s->status_wanted = 1;
   s->status_req++;
@@ -1090,23 +1115,15 @@ json_t *xds_server_status_query(struct xds_server *s,
   while (s->status_gen == gen && rc == 0)
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
   if (s->status_gen != gen) {
-    out = s->status_result;
-    s->status_result = NULL;
+    ret = s->status_failed ? XDS_ENOMEM : 0;
+    *out = s->status_result;
+    memset(&s->status_result, 0, sizeof(s->status_result));
   } else {
     s->status_wanted = 0;
   }
   pthread_mutex_unlock(&s->status_lock);
   pthread_mutex_unlock(&s->status_users);
-  return out;
-}
-
-json_t *xds_server_status(struct xds_server *s, const char *node_id,
-                          int timeout_ms) {
-  struct xds_status_query q;
-
-  memset(&q, 0, sizeof(q));
-  q.node_id = node_id;
-  return xds_server_status_query(s, &q, timeout_ms);
+  return ret;
 }
 
 void xds_server_counts(struct xds_server *s, long *streams, long *proxies) {
@@ -1251,7 +1268,7 @@ void xds_server_free(struct xds_server *s) {
   snapshot_unref(s->current);
   snapshot_unref(s->published);
   xds_buf_cleanup(&s->out);
-  json_decref(s->status_result);
+  xds_free(s->status_result.json);
   query_free(&s->status_q);
   build_end(s);
   pthread_mutex_destroy(&s->publish_lock);

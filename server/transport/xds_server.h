@@ -68,8 +68,9 @@ void xds_server_stop(struct xds_server *s);
 /* Serves until xds_server_stop. Returns 0. */
 int xds_server_run(struct xds_server *s);
 
-/* The loop's time for one slice of a status page. */
+/* The loop's time for one slice of a status page, and the largest page. */
 #define XDS_SERVER_STATUS_SLICE_MS 2
+#define XDS_SERVER_STATUS_MAX_BYTES (1024u * 1024 * 1024)
 
 /* Which proxies a status page shows; NULL strings match any. */
 struct xds_status_query {
@@ -80,23 +81,29 @@ struct xds_status_query {
   size_t limit;       /* at most this many; 0: no limit */
 };
 
-/*
- * The status of the connected proxies that q selects, as a JSON array of
- * ads_stream_status() objects, each with its "stream_id" (stream ids grow
- * with accept; the array is in that order, so a next page starts after
- * the last one shown). Built by the loop thread in slices of
- * XDS_SERVER_STATUS_SLICE_MS between its other work, so a large page
- * delays no stream noticeably. Any thread (one request at a time, others
- * wait); waits at most timeout_ms. Returns a new JSON array, or NULL on
- * timeout or when out of memory.
- */
-json_t *xds_server_status_query(struct xds_server *s,
-                                const struct xds_status_query *q,
-                                int timeout_ms);
+/* A status page: JSON text (xds_malloc'd, the caller frees json). */
+struct xds_status_page {
+  char *json;
+  size_t len;
+  size_t count;     /* proxies on the page */
+  uint64_t last_id; /* stream_id of the last one (0: none) */
+};
 
-/* xds_server_status_query for node_id (NULL: every proxy). */
-json_t *xds_server_status(struct xds_server *s, const char *node_id,
-                          int timeout_ms);
+/*
+ * The status of the connected proxies that q selects, as the text of a
+ * JSON array of ads_stream_status() objects, each with its "stream_id"
+ * (stream ids grow with accept; the array is in that order, so a next
+ * page starts after the last one shown). Built by the loop thread in
+ * slices of XDS_SERVER_STATUS_SLICE_MS between its other work, one stream
+ * at a time turned into text, so a large page delays no stream
+ * noticeably. Any thread (one request at a time, others wait); waits at
+ * most timeout_ms. Returns 0 with *out, XDS_ETOOBIG (the loop did not
+ * answer in time) or XDS_ENOMEM (also: the page would pass
+ * XDS_SERVER_STATUS_MAX_BYTES).
+ */
+int xds_server_status_query(struct xds_server *s,
+                            const struct xds_status_query *q, int timeout_ms,
+                            struct xds_status_page *out);
 
 /* Streams open now, and streams with a known node (any thread). */
 void xds_server_counts(struct xds_server *s, long *streams, long *proxies);

@@ -1,0 +1,650 @@
+/*
+ * check_admin_e2e.c: the admin server of the real wasmxds binary (issue 13
+ * item 7): modules on their own listener (--modules-listen, and the URL
+ * proxies receive names it), /debug/ behind --admin-token-file,
+ * /debug/proxies paged and filtered, and a large /debug/proxies page that
+ * does not delay another proxy's push.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "server/pb/typeurl.h"
+#include "tests/e2e/server_proc.h"
+#include "tests/e2e/xds_client.h"
+#include "tests/helpers/modtest.h"
+#include "tests/helpers/origin.h"
+
+#define ORG "acme"
+#define TMPL                                                                   \
+  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
+  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
+  "  route: {cluster: app}\n  httpFilters:\n"                                  \
+  "  - name: envoy.filters.http.router\n"                                      \
+  "    typedConfig: {'@type': "                                                \
+  "envoy.extensions.filters.http.router.v3.Router}\n"
+
+static long long now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+  nanosleep(&ts, NULL);
+}
+
+struct http {
+  long code;
+  char *body;
+  size_t len;
+  char next[32]; /* X-Wasmxds-Next-After */
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  struct http *h = arg;
+  char *q = realloc(h->body, h->len + size * n + 1);
+
+  if (q == NULL)
+    return 0;
+  memcpy(q + h->len, p, size * n);
+  h->body = q;
+  h->len += size * n;
+  h->body[h->len] = '\0';
+  return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg) {
+  struct http *h = arg;
+  static const char name[] = "X-Wasmxds-Next-After:";
+
+  if (size * n > sizeof(name) && strncasecmp(p, name, sizeof(name) - 1) == 0)
+    sscanf(p + sizeof(name) - 1, " %31[0-9]", h->next);
+  return size * n;
+}
+
+/* GET http://127.0.0.1:port/path with an optional bearer token. */
+static void http_get(int port, const char *path, const char *token,
+                     struct http *h) {
+  CURL *c = curl_easy_init();
+  struct curl_slist *hdrs = NULL;
+  char url[512], auth[256];
+
+  memset(h, 0, sizeof(*h));
+  ck_assert_ptr_nonnull(c);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  if (token != NULL) {
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    hdrs = curl_slist_append(hdrs, auth);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  }
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->code);
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+}
+
+static long get_code(int port, const char *path, const char *token) {
+  struct http h;
+
+  http_get(port, path, token, &h);
+  free(h.body);
+  return h.code;
+}
+
+/* The port of a "<what> HTTP on ... (port N)" log line. */
+static int logged_port(struct server_proc *sp, const char *what) {
+  char *line = NULL;
+  const char *p;
+  int port = -1;
+
+  server_proc_log_set_mark(sp, 0);
+  ck_assert_int_eq(server_proc_wait_log_line(sp, what, 5000, &line), 0);
+  p = strstr(line, "(port ");
+  ck_assert_ptr_nonnull(p);
+  port = atoi(p + 6);
+  free(line);
+  return port;
+}
+
+static struct server_proc *start(const char *dir, const char *const *extra) {
+  const char *argv[24];
+  char store[300], cache[300];
+  struct server_proc *sp;
+  size_t n = 0;
+  int rc;
+
+  snprintf(store, sizeof(store), "%s/store", dir);
+  snprintf(cache, sizeof(cache), "%s/cache", dir);
+  mkdir(cache, 0700);
+  argv[n++] = "--module-cache";
+  argv[n++] = cache;
+  argv[n++] = "--debounce-ms";
+  argv[n++] = "20";
+  for (size_t i = 0; extra != NULL && extra[i] != NULL && n < 22; i++)
+    argv[n++] = extra[i];
+  argv[n] = NULL;
+  rc = server_proc_start(store, argv, &sp);
+  ck_assert_msg(rc == 0, "cannot start wasmxds: %s", xds_strerror(rc));
+  ck_assert_int_eq(server_proc_wait_log(sp, "serving generation 1", 10000), 0);
+  return sp;
+}
+
+static void write_doc(const char *dir, const char *name, const char *text) {
+  char path[512];
+
+  snprintf(path, sizeof(path), "%s/store", dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/store/%s", dir, name);
+  ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
+}
+
+static void write_ext(const char *dir, int i, int rev) {
+  char name[64], text[1024];
+
+  snprintf(name, sizeof(name), "ext-%03d.yaml", i);
+  snprintf(text, sizeof(text),
+           "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+           "metadata: {organization: " ORG ", name: ext-%03d}\n"
+           "spec:\n  url: file:///etc/envoy/wasm/x.wasm\n  phase: STATS\n"
+           "  priority: %d\n  config: {rev: %d, pad: "
+           "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n",
+           i, i, rev);
+  write_doc(dir, name, text);
+}
+
+static Envoy__Config__Core__V3__Node *node_for(const char *id,
+                                               const char *tenant) {
+  const char *meta[] = {"wasmxds.tenant", tenant, "wasmxds.mode", "SIDECAR",
+                        NULL};
+  Envoy__Config__Core__V3__Node *n = xds_node_new(id, "c", meta, NULL);
+
+  ck_assert_ptr_nonnull(n);
+  return n;
+}
+
+/* Opens an ADS stream for node subscribing to ECDS names; waits for the
+ * first response when wait_ms > 0 (returns its receive time, or -1). */
+static struct xds_stream *subscribe(struct xds_client *c,
+                                    Envoy__Config__Core__V3__Node *node,
+                                    char **names, size_t n_names) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  struct xds_stream *s;
+  int rc;
+
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &s), 0);
+  req.node = node;
+  req.type_url = TYPE_ECDS;
+  req.resource_names = names;
+  req.n_resource_names = n_names;
+  rc = xds_stream_send_request(s, &req, 5000);
+  ck_assert_msg(rc == 0, "%s: cannot send its request: %d", node->id, rc);
+  return s;
+}
+
+/* Receives one ECDS response and ACKs it. Returns 0 or the error. */
+static int recv_ack(struct xds_stream *s, char **names, size_t n_names,
+                    int ms) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+  int rc = xds_stream_recv_response(s, ms, &r);
+
+  if (rc != 0)
+    return rc;
+  req.type_url = TYPE_ECDS;
+  req.resource_names = names;
+  req.n_resource_names = n_names;
+  req.version_info = r->version_info;
+  req.response_nonce = r->nonce;
+  rc = xds_stream_send_request(s, &req, 5000);
+  xds_msg_free(r);
+  return rc;
+}
+
+/* ---- modules on their own listener ------------------------------------ */
+
+static void write_module_store(const char *dir, const char *url,
+                               const char *hex) {
+  char text[2048];
+
+  snprintf(text, sizeof(text),
+           "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+           "metadata: {organization: " ORG ", name: auth}\n"
+           "spec:\n  url: %s\n  sha256: %s\n  phase: AUTHZ\n",
+           url, hex);
+  write_doc(dir, "ext.yaml", text);
+  write_doc(dir, "tmpl.yaml", TMPL);
+}
+
+/* The remote code URI served for organizations/acme/extensions/auth. */
+static char *served_uri(struct server_proc *sp) {
+  static const char *const meta[] = {"wasmxds.organization", ORG, NULL};
+  char *names[] = {"organizations/" ORG "/extensions/auth"};
+  Envoy__Config__Core__V3__Node *node = xds_node_new("m-1", "c", meta, NULL);
+  struct xds_client *c;
+  struct xds_stream *s;
+  char *uri = NULL;
+  long long until = now_ms() + 20000;
+
+  ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
+  s = subscribe(c, node, names, 1);
+  while (uri == NULL && now_ms() < until) {
+    Envoy__Service__Discovery__V3__DiscoveryRequest req =
+        ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+    Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+    Envoy__Config__Core__V3__TypedExtensionConfig *tec;
+
+    if (xds_stream_recv_response(s, 2000, &r) != 0)
+      continue;
+    ck_assert_uint_eq(r->n_resources, 1);
+    tec = xds_any_to_typed_extension_config(r->resources[0]);
+    ck_assert_ptr_nonnull(tec);
+    if (strcmp(tec->typed_config->type_url, TYPE_WASM) == 0) {
+      Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *w =
+          xds_any_to_wasm(tec->typed_config);
+      ck_assert_ptr_nonnull(w);
+      uri = strdup(w->config->vm_config->code->remote->http_uri->uri);
+      xds_msg_free(w);
+    }
+    req.type_url = TYPE_ECDS;
+    req.resource_names = names;
+    req.n_resource_names = 1;
+    req.version_info = r->version_info;
+    req.response_nonce = r->nonce;
+    ck_assert_int_eq(xds_stream_send_request(s, &req, 2000), 0);
+    xds_msg_free(tec);
+    xds_msg_free(r);
+  }
+  xds_stream_free(s);
+  xds_client_free(c);
+  xds_node_free(node);
+  if (uri == NULL)
+    server_proc_dump_log(sp);
+  ck_assert_msg(uri != NULL, "no Wasm config within 20 s");
+  return uri;
+}
+
+START_TEST(modules_listener_apart) {
+  static const char *const split[] = {"--modules-listen", "127.0.0.1:0", NULL};
+  char dir[64], hex[65], url[256], path[128], want[64];
+  struct origin *o = origin_start();
+  unsigned char *wasm = mt_wasm(4096, 7);
+  struct server_proc *sp;
+  int admin, mods;
+  char *uri;
+
+  mt_tmpdir(dir, sizeof(dir));
+  mt_sha(wasm, 4096, hex);
+  origin_set(o, "/auth.wasm", 200, "application/wasm", wasm, 4096);
+  snprintf(url, sizeof(url), "%s/auth.wasm", origin_base(o));
+  write_module_store(dir, url, hex);
+  snprintf(path, sizeof(path), "/modules/sha256/%s.wasm", hex);
+
+  /* Split: the module on the modules port only, /healthz on admin only,
+   * and the URL proxies get names the modules port. */
+  sp = start(dir, split);
+  admin = server_proc_admin_port(sp);
+  mods = logged_port(sp, "modules HTTP on");
+  ck_assert_int_ne(admin, mods);
+  uri = served_uri(sp);
+  snprintf(want, sizeof(want), "http://127.0.0.1:%d/modules/sha256/", mods);
+  ck_assert_msg(strncmp(uri, want, strlen(want)) == 0, "served %s, want %s...",
+                uri, want);
+  free(uri);
+  ck_assert_int_eq(get_code(mods, path, NULL), 200);
+  ck_assert_int_eq(get_code(admin, path, NULL), 404);
+  ck_assert_int_eq(get_code(mods, "/healthz", NULL), 404);
+  ck_assert_int_eq(get_code(mods, "/debug/proxies", NULL), 404);
+  ck_assert_int_eq(get_code(admin, "/healthz", NULL), 200);
+  server_proc_free(sp);
+
+  /* Without the flag: today's behaviour, modules on the admin port. */
+  sp = start(dir, NULL);
+  admin = server_proc_admin_port(sp);
+  uri = served_uri(sp);
+  snprintf(want, sizeof(want), "http://127.0.0.1:%d/modules/sha256/", admin);
+  ck_assert_msg(strncmp(uri, want, strlen(want)) == 0, "served %s, want %s...",
+                uri, want);
+  free(uri);
+  ck_assert_int_eq(get_code(admin, path, NULL), 200);
+  server_proc_free(sp);
+  origin_stop(o);
+  free(wasm);
+  mt_rmrf(dir);
+}
+END_TEST
+
+/* ---- bearer token ------------------------------------------------------ */
+
+START_TEST(debug_needs_token) {
+  char dir[64], tok[300], opt_tok[300];
+  const char *args[3] = {"--admin-token-file", opt_tok, NULL};
+  struct server_proc *sp;
+  int admin;
+
+  mt_tmpdir(dir, sizeof(dir));
+  write_doc(dir, "tmpl.yaml", TMPL);
+  write_ext(dir, 0, 0);
+  snprintf(opt_tok, sizeof(opt_tok), "%s/token", dir);
+  snprintf(tok, sizeof(tok), "0123456789abcdef-token\n");
+  ck_assert_int_eq(mt_write_file(opt_tok, tok, strlen(tok)), 0);
+  sp = start(dir, args);
+  admin = server_proc_admin_port(sp);
+  ck_assert_int_eq(get_code(admin, "/debug/proxies", NULL), 401);
+  ck_assert_int_eq(get_code(admin, "/debug/proxies", "0123456789abcdef"), 401);
+  ck_assert_int_eq(get_code(admin, "/debug/proxies", "0123456789abcdef-token"),
+                   200);
+  ck_assert_int_eq(get_code(admin, "/healthz", NULL), 200);
+  ck_assert_int_eq(get_code(admin, "/readyz", NULL), 200);
+  ck_assert_int_eq(get_code(admin, "/metrics", NULL), 200);
+  server_proc_free(sp);
+  mt_rmrf(dir);
+}
+END_TEST
+
+/* ---- paging and filters ------------------------------------------------ */
+
+/* The node ids of a /debug/proxies answer, joined with ','. */
+static void ids_of(const struct http *h, char *out, size_t cap) {
+  json_error_t je;
+  json_t *arr = json_loads(h->body, 0, &je);
+  size_t i;
+  json_t *v;
+
+  ck_assert_msg(json_is_array(arr), "not a JSON array: %s", h->body);
+  out[0] = '\0';
+  json_array_foreach(arr, i, v) {
+    const char *id = json_string_value(json_object_get(v, "node_id"));
+
+    ck_assert_ptr_nonnull(json_object_get(v, "stream_id"));
+    snprintf(out + strlen(out), cap - strlen(out), "%s%s", i ? "," : "", id);
+  }
+  json_decref(arr);
+}
+
+START_TEST(debug_proxies_pages) {
+  static const char *const tenants[] = {
+      "organizations/acme/tenants/a", "organizations/acme/tenants/b",
+      "organizations/acme/tenants/a", "organizations/acme/tenants/b",
+      "organizations/acme/tenants/a"};
+  char dir[64], ids[256], path[256],
+      *names[] = {"organizations/acme/"
+                  "extensions/ext-000"};
+  Envoy__Config__Core__V3__Node *nodes[5];
+  struct xds_stream *s[5];
+  struct server_proc *sp;
+  struct xds_client *c;
+  struct http h;
+  int admin;
+
+  mt_tmpdir(dir, sizeof(dir));
+  write_doc(dir, "tmpl.yaml", TMPL);
+  write_ext(dir, 0, 0);
+  sp = start(dir, NULL);
+  admin = server_proc_admin_port(sp);
+  ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
+  for (int i = 0; i < 5; i++) {
+    char id[16];
+
+    snprintf(id, sizeof(id), "p%d", i);
+    nodes[i] = node_for(id, tenants[i]);
+    s[i] = subscribe(c, nodes[i], names, 1);
+    ck_assert_int_eq(recv_ack(s[i], names, 1, 5000), 0);
+  }
+  http_get(admin, "/debug/proxies", NULL, &h);
+  ck_assert_int_eq(h.code, 200);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p0,p1,p2,p3,p4");
+  ck_assert_str_eq(h.next, "");
+  free(h.body);
+
+  /* Pages of two, in connection order, each naming the next. */
+  http_get(admin, "/debug/proxies?limit=2", NULL, &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p0,p1");
+  ck_assert_str_ne(h.next, "");
+  snprintf(path, sizeof(path), "/debug/proxies?limit=2&after=%s", h.next);
+  free(h.body);
+  http_get(admin, path, NULL, &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p2,p3");
+  snprintf(path, sizeof(path), "/debug/proxies?limit=2&after=%s", h.next);
+  free(h.body);
+  http_get(admin, path, NULL, &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p4");
+  ck_assert_str_eq(h.next, "");
+  free(h.body);
+
+  /* Filters. */
+  http_get(admin, "/debug/proxies?tenant=organizations/acme/tenants/b", NULL,
+           &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p1,p3");
+  free(h.body);
+  http_get(admin, "/debug/proxies?node=p2", NULL, &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "p2");
+  free(h.body);
+  http_get(admin, "/debug/proxies?organization=globex", NULL, &h);
+  ids_of(&h, ids, sizeof(ids));
+  ck_assert_str_eq(ids, "");
+  free(h.body);
+  ck_assert_int_eq(get_code(admin, "/debug/proxies?limit=x", NULL), 400);
+
+  for (int i = 0; i < 5; i++) {
+    xds_stream_free(s[i]);
+    xds_node_free(nodes[i]);
+  }
+  xds_client_free(c);
+  server_proc_free(sp);
+  mt_rmrf(dir);
+}
+END_TEST
+
+/* ---- a large page does not delay pushes -------------------------------- */
+
+#define BIG_PROXIES 400
+#define BIG_EXTS 300
+#define BIG_CLIENTS                                                            \
+  (BIG_PROXIES / 16) /* the server takes 16 streams per connection */
+#define PINGS 20
+/* Response time allowed above the quiet baseline while the page is built
+ * again and again (building it on the serving loop took ~0.5 s). */
+#define PING_SLACK_MS 100
+
+struct hammer {
+  int port;
+  atomic_int stop;
+  atomic_int pages;
+  atomic_llong worst_ms;
+  atomic_llong bytes;
+};
+
+static void *hammer_main(void *arg) {
+  struct hammer *hm = arg;
+
+  while (!atomic_load(&hm->stop)) {
+    long long t0 = now_ms(), took;
+    struct http h;
+
+    http_get(hm->port, "/debug/proxies", NULL, &h);
+    took = now_ms() - t0;
+    if (h.code == 200) {
+      atomic_fetch_add(&hm->pages, 1);
+      atomic_store(&hm->bytes, (long long)h.len);
+      if (took > atomic_load(&hm->worst_ms))
+        atomic_store(&hm->worst_ms, took);
+    }
+    free(h.body);
+  }
+  return NULL;
+}
+
+/* One exchange the serving loop alone answers: the watcher switches its
+ * subscription to ext-00<k%2> and waits for the response (ms). */
+static long long ping(struct xds_stream *w, char **names, int k) {
+  long long t0 = now_ms();
+  char *one[1] = {names[k % 2]};
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+
+  req.type_url = TYPE_ECDS;
+  req.resource_names = one;
+  req.n_resource_names = 1;
+  ck_assert_int_eq(xds_stream_send_request(w, &req, 5000), 0);
+  ck_assert_int_eq(recv_ack(w, one, 1, 10000), 0);
+  return now_ms() - t0;
+}
+
+START_TEST(big_page_does_not_delay_push) {
+  char dir[64], **names,
+      *watch_name[] = {"organizations/acme/extensions/"
+                       "ext-000"};
+  struct xds_client *clients[BIG_CLIENTS], *wc;
+  struct xds_stream *streams[BIG_PROXIES], *w;
+  Envoy__Config__Core__V3__Node *nodes[BIG_PROXIES], *wn;
+  struct server_proc *sp;
+  struct hammer hm;
+  grpc_arg arg[2];
+  grpc_channel_args cargs;
+  pthread_t th;
+  long long quiet = 0, loaded = 0;
+  int n_loaded = 0, k = 0;
+
+  mt_tmpdir(dir, sizeof(dir));
+  write_doc(dir, "tmpl.yaml", TMPL);
+  names = calloc(BIG_EXTS, sizeof(*names));
+  for (int i = 0; i < BIG_EXTS; i++) {
+    write_ext(dir, i, 0);
+    names[i] = malloc(64);
+    snprintf(names[i], 64, "organizations/acme/extensions/ext-%03d", i);
+  }
+  sp = start(dir, NULL);
+  /* One connection per client: gRPC would share one otherwise. */
+  memset(arg, 0, sizeof(arg));
+  arg[0].type = arg[1].type = GRPC_ARG_INTEGER;
+  arg[0].key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+  arg[0].value.integer = 1;
+  arg[1].key = "wasmxds.test.channel"; /* differs: no sharing */
+  cargs.num_args = 2;
+  cargs.args = arg;
+  for (int i = 0; i < BIG_CLIENTS; i++) {
+    arg[1].value.integer = i;
+    ck_assert_int_eq(
+        xds_client_new(server_proc_target(sp), &cargs, &clients[i]), 0);
+  }
+  /* The many proxies: every extension but the one that changes. */
+  for (int i = 0; i < BIG_PROXIES; i++) {
+    char id[32];
+
+    snprintf(id, sizeof(id), "big-%d", i);
+    nodes[i] = node_for(id, "organizations/acme/tenants/t");
+    streams[i] = subscribe(clients[i / 16], nodes[i], names + 1, BIG_EXTS - 1);
+    ck_assert_msg(recv_ack(streams[i], names + 1, BIG_EXTS - 1, 20000) == 0,
+                  "proxy %d got no ECDS", i);
+  }
+  /* The watcher: only the one that changes. */
+  ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &wc), 0);
+  wn = node_for("watcher", "organizations/acme/tenants/w");
+  w = subscribe(wc, wn, watch_name, 1);
+  ck_assert_int_eq(recv_ack(w, watch_name, 1, 5000), 0);
+
+  for (int i = 0; i < PINGS; i++) {
+    long long t = ping(w, names, ++k);
+
+    quiet = t > quiet ? t : quiet;
+    sleep_ms(10);
+  }
+  memset(&hm, 0, sizeof(hm));
+  hm.port = server_proc_admin_port(sp);
+  ck_assert_int_eq(pthread_create(&th, NULL, hammer_main, &hm), 0);
+  /* Pings all along two whole pages being built. */
+  while (atomic_load(&hm.pages) < 2) {
+    long long t = ping(w, names, ++k);
+
+    loaded = t > loaded ? t : loaded;
+    n_loaded++;
+    sleep_ms(10);
+  }
+  atomic_store(&hm.stop, 1);
+  pthread_join(th, NULL);
+  fprintf(stderr,
+          "big_page_does_not_delay_push: %d proxies x %d extensions, "
+          "/debug/proxies %lld bytes, %d pages, slowest %lld ms; response "
+          "time max %lld ms quiet, %lld ms (%d exchanges) while the page is "
+          "built\n",
+          BIG_PROXIES, BIG_EXTS - 1, atomic_load(&hm.bytes),
+          atomic_load(&hm.pages), atomic_load(&hm.worst_ms), quiet, loaded,
+          n_loaded);
+  if (loaded > quiet + PING_SLACK_MS)
+    server_proc_dump_log(sp);
+  ck_assert_msg(loaded <= quiet + PING_SLACK_MS,
+                "a response took %lld ms while /debug/proxies is built, "
+                "%lld ms without",
+                loaded, quiet);
+
+  xds_stream_free(w);
+  xds_node_free(wn);
+  xds_client_free(wc);
+  for (int i = 0; i < BIG_PROXIES; i++) {
+    xds_stream_free(streams[i]);
+    xds_node_free(nodes[i]);
+  }
+  for (int i = 0; i < BIG_CLIENTS; i++)
+    xds_client_free(clients[i]);
+  for (int i = 0; i < BIG_EXTS; i++)
+    free(names[i]);
+  free(names);
+  server_proc_free(sp);
+  mt_rmrf(dir);
+}
+END_TEST
+
+static Suite *admin_e2e_suite(void) {
+  Suite *s = suite_create("admin_e2e");
+  TCase *tc = tcase_create("admin");
+
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, modules_listener_apart);
+  tcase_add_test(tc, debug_needs_token);
+  tcase_add_test(tc, debug_proxies_pages);
+  tcase_add_test(tc, big_page_does_not_delay_push);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(admin_e2e_suite());
+  int failed;
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  curl_global_cleanup();
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
