@@ -130,6 +130,7 @@ static void entry_free(void *p) {
 void module_info_cleanup(struct module_info *m) {
   xds_strv_free(m->root_ids, m->n_root_ids);
   xds_free(m->reason);
+  xds_free(m->url);
   memset(m, 0, sizeof(*m));
 }
 
@@ -923,6 +924,19 @@ int resolver_lookup(struct resolver *r, const char *fqn,
   out->direct = e->direct;
   out->attempts = e->attempts;
   out->is_private = e->good_private;
+  out->busy = e->busy;
+  out->failures = e->failures;
+  if (e->due_ms == IDLE || e->busy) {
+    out->next_ms = -1;
+  } else {
+    int64_t now = mono_ms();
+
+    out->next_ms = e->due_ms > now ? e->due_ms - now : 0;
+  }
+  if ((out->url = xds_strdup(e->url)) == NULL) {
+    rc = XDS_ENOMEM;
+    goto out;
+  }
   if (e->state == MODULE_READY && !e->local) {
     memcpy(out->sha256, e->good_sha, sizeof(out->sha256));
     out->size = e->good_size;

@@ -84,6 +84,11 @@ struct module_info {
   int direct;        /* http(s) passed to Envoy as is (http_direct) */
   int is_private;    /* fetched with a pull secret */
   uint64_t attempts; /* pulls tried since the record last changed */
+  /* For the operator's page (/debug/modules): */
+  char *url;         /* the extension's module URL (its source) */
+  int busy;          /* a pull is running now */
+  unsigned failures; /* consecutive failed pulls */
+  int64_t next_ms;   /* ms until the next pull; -1: none planned */
 };
 
 void module_info_cleanup(struct module_info *m);

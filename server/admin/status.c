@@ -9,6 +9,10 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
+#include "base/log.h"
+#include "modules/resolver.h"
+#include "store/catalog.h"
 
 void status_init(struct status *st, struct xds_server *server) {
   memset(st, 0, sizeof(*st));
@@ -19,7 +23,68 @@ void status_init(struct status *st, struct xds_server *server) {
 }
 
 void status_cleanup(struct status *st) {
+  snapshot_unref(st->snap);
+  xds_free(st->subst);
   pthread_mutex_destroy(&st->lock);
+}
+
+void status_attach(struct status *st, struct delivery *d,
+                   struct xds_stats *stats) {
+  st->delivery = d;
+  st->stats = stats;
+}
+
+void status_set_served(struct status *st, struct snapshot *snap) {
+  const struct catalog *cat = snapshot_catalog(snap);
+  long counts[SERVED_AS_N] = {0};
+  struct xds_buf b;
+  size_t n_closed = 0, shown = 0;
+  char *subst = NULL, *old;
+  int changed;
+
+  xds_buf_init(&b, STATUS_SUBST_MAX + 256);
+  for (size_t i = 0; i < catalog_ext_count(cat); i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    const struct encode_module *m;
+    enum served_as a = snapshot_served_as(snap, e->fqn, &m);
+
+    counts[a]++;
+    if (a != SERVED_DENY_ALL)
+      continue;
+    n_closed++;
+    if (b.len < STATUS_SUBST_MAX) {
+      xds_buf_printf(&b, "%s%s (%s)", shown ? "; " : "", e->fqn,
+                     m != NULL && m->reason ? m->reason : "unavailable");
+      shown++;
+    }
+  }
+  if (n_closed > 0) {
+    if (shown < n_closed)
+      xds_buf_printf(&b, "; and %zu more", n_closed - shown);
+    subst = xds_asprintf("%zu FAIL_CLOSE extension%s served as deny-all "
+                         "RBAC (their module is unavailable): %s",
+                         n_closed, n_closed == 1 ? " is" : "s are",
+                         b.data != NULL ? b.data : "");
+  }
+  xds_buf_cleanup(&b);
+  if (n_closed > 0 && subst == NULL)
+    return; /* out of memory: keep what was said */
+  if (st->stats != NULL)
+    for (int i = 0; i < SERVED_AS_N; i++)
+      atomic_store(&st->stats->extensions_served[i], counts[i]);
+  pthread_mutex_lock(&st->lock);
+  old = st->subst;
+  changed = (old == NULL) != (subst == NULL) ||
+            (old != NULL && strcmp(old, subst) != 0);
+  st->subst = subst;
+  snapshot_unref(st->snap);
+  st->snap = snapshot_ref(snap);
+  pthread_mutex_unlock(&st->lock);
+  if (changed && subst != NULL)
+    XDS_LOGW("degraded: %s", subst);
+  else if (changed)
+    XDS_LOGI("no FAIL_CLOSE extension is served as its substitute any more");
+  xds_free(old);
 }
 
 void status_set_ready(struct status *st, unsigned long generation) {
@@ -35,7 +100,7 @@ void status_set_degraded(struct status *st, const char *reason) {
 }
 
 /* Hands a JSON value to the response (consumes j). */
-__attribute__((unused)) static int json_reply(struct admin_resp *resp, unsigned code, json_t *j) {
+static int json_reply(struct admin_resp *resp, unsigned code, json_t *j) {
   char *text = j != NULL ? json_dumps(j, JSON_INDENT(2)) : NULL;
   size_t n;
 
@@ -78,20 +143,128 @@ static int on_healthz(void *arg, const struct admin_req *req,
 static int on_readyz(void *arg, const struct admin_req *req,
                      struct admin_resp *resp) {
   struct status *st = arg;
-  char line[320];
-  int degraded;
+  struct xds_buf b;
 
   (void)req;
   if (!atomic_load(&st->ready))
     return text_reply(resp, 503, "not ready: no store loaded yet\n");
+  xds_buf_init(&b, STATUS_SUBST_MAX + 1024);
   pthread_mutex_lock(&st->lock);
-  degraded = st->degraded;
-  snprintf(line, sizeof(line),
-           "degraded: %s (serving the last good "
-           "configuration)\n",
-           st->reason);
+  if (st->degraded)
+    xds_buf_printf(&b,
+                   "degraded: %s (serving the last good "
+                   "configuration)\n",
+                   st->reason);
+  if (st->subst != NULL)
+    xds_buf_printf(&b, "degraded: %s\n", st->subst);
   pthread_mutex_unlock(&st->lock);
-  return text_reply(resp, 200, degraded ? line : "ready\n");
+  if (b.len == 0)
+    xds_buf_puts(&b, "ready\n");
+  if (b.data == NULL) {
+    xds_buf_cleanup(&b);
+    return XDS_ENOMEM;
+  }
+  resp->body = xds_buf_steal(&b, &resp->body_len);
+  resp->status = 200;
+  snprintf(resp->content_type, sizeof(resp->content_type),
+           "text/plain; charset=utf-8");
+  return 0;
+}
+
+static const char *state_name(enum module_state s) {
+  return s == MODULE_READY    ? "READY"
+         : s == MODULE_FAILED ? "FAILED"
+                              : "PENDING";
+}
+
+/* One extension of /debug/modules. */
+static json_t *module_json(struct status *st, struct snapshot *snap,
+                           const struct wasm_ext *e) {
+  const struct encode_module *m;
+  enum served_as a = snapshot_served_as(snap, e->fqn, &m);
+  json_t *o = json_object(), *r;
+  struct module_info mi;
+  int rc;
+
+  json_object_set_new(o, "extension", json_string(e->fqn));
+  json_object_set_new(o, "url", json_string(e->url));
+  json_object_set_new(o, "fail_strategy",
+                      json_string(e->fail_strategy == WASM_FAIL_OPEN
+                                      ? "FAIL_OPEN"
+                                      : "FAIL_CLOSE"));
+  json_object_set_new(o, "served_as", json_string(served_as_label(a)));
+  if (a != SERVED_WASM && m != NULL && m->reason != NULL)
+    json_object_set_new(o, "reason", json_string(m->reason));
+  if (a == SERVED_WASM && m != NULL && m->kind == ENCODE_MOD_REMOTE) {
+    json_object_set_new(o, "module_sha256", json_string(m->sha256));
+    json_object_set_new(o, "module_uri", json_string(m->uri));
+  }
+  if (st->delivery == NULL) {
+    json_object_set_new(o, "resolver", json_null());
+    return o;
+  }
+  memset(&mi, 0, sizeof(mi));
+  rc = delivery_lookup(st->delivery, e->fqn, &mi);
+  if (rc == XDS_ENOMEM) {
+    json_decref(o);
+    return NULL;
+  }
+  if (rc < 0) { /* not handed to the resolver yet */
+    json_object_set_new(o, "resolver", json_null());
+    return o;
+  }
+  r = json_object();
+  json_object_set_new(r, "state", json_string(state_name(mi.state)));
+  json_object_set_new(r, "source", json_string(mi.url));
+  if (mi.sha256[0] != '\0') {
+    json_object_set_new(r, "sha256", json_string(mi.sha256));
+    json_object_set_new(r, "size", json_integer((json_int_t)mi.size));
+  }
+  json_object_set_new(r, "local", json_boolean(mi.local));
+  json_object_set_new(r, "direct", json_boolean(mi.direct));
+  json_object_set_new(r, "private", json_boolean(mi.is_private));
+  json_object_set_new(r, "stale", json_boolean(mi.stale));
+  json_object_set_new(r, "fetching", json_boolean(mi.busy));
+  json_object_set_new(r, "last_error",
+                      mi.reason != NULL ? json_string(mi.reason) : json_null());
+  json_object_set_new(r, "attempts", json_integer((json_int_t)mi.attempts));
+  json_object_set_new(r, "consecutive_failures",
+                      json_integer((json_int_t)mi.failures));
+  json_object_set_new(r, "next_attempt_in_ms",
+                      mi.next_ms >= 0 ? json_integer((json_int_t)mi.next_ms)
+                                      : json_null());
+  json_object_set_new(o, "resolver", r);
+  module_info_cleanup(&mi);
+  return o;
+}
+
+static int on_modules(void *arg, const struct admin_req *req,
+                      struct admin_resp *resp) {
+  struct status *st = arg;
+  struct snapshot *snap;
+  const struct catalog *cat;
+  json_t *arr;
+
+  (void)req;
+  pthread_mutex_lock(&st->lock);
+  snap = st->snap != NULL ? snapshot_ref(st->snap) : NULL;
+  pthread_mutex_unlock(&st->lock);
+  if (snap == NULL)
+    return text_reply(resp, 503, "not ready: no snapshot served yet\n");
+  cat = snapshot_catalog(snap);
+  arr = json_array();
+  for (size_t i = 0; arr != NULL && i < catalog_ext_count(cat); i++) {
+    json_t *one = module_json(st, snap, catalog_ext_at(cat, i));
+
+    if (one == NULL || json_array_append_new(arr, one) < 0) {
+      json_decref(arr);
+      arr = NULL;
+    }
+  }
+  snapshot_unref(snap);
+  if (arr == NULL)
+    return XDS_ENOMEM;
+  return json_reply(resp, 200, arr);
 }
 
 /* A whole number query argument; 0 and *out unchanged when absent, -1
@@ -164,6 +337,8 @@ int status_register(struct status *st, struct admin *a) {
     rc = admin_route(a, "/readyz", "GET,HEAD", on_readyz, st);
   if (rc == 0)
     rc = admin_route_slow(a, "/debug/proxies", "GET", on_proxies, st);
+  if (rc == 0)
+    rc = admin_route_slow(a, "/debug/modules", "GET", on_modules, st);
   if (rc == 0)
     rc = admin_protect(a, "/debug/");
   return rc;

@@ -4,7 +4,12 @@
  *   GET /readyz              200 once a store has loaded and a snapshot is
  *                            served; 503 before; 200 with "degraded" and the
  *                            reason while the store cannot be refreshed
- *                            (the last good snapshot is still served)
+ *                            (the last good snapshot is still served), and
+ *                            while a FAIL_CLOSE extension is served as its
+ *                            deny-all substitute (which ones, and why)
+ *   GET /debug/modules       per extension of the served snapshot: what it
+ *                            is served as and the resolver's state of its
+ *                            module (digest, source, last error, retries)
  *   GET /debug/proxies       the connected proxies' status (JSON array, in
  *                            stream_id order); query: node, organization,
  *                            tenant (fqn) filter; limit=N and after=ID
@@ -23,7 +28,13 @@
 #include <stdatomic.h>
 
 #include "server/admin/admin.h"
+#include "server/compose/delivery.h"
+#include "server/compose/snapshot.h"
+#include "server/compose/stats.h"
 #include "server/transport/xds_server.h"
+
+/* Bytes of the /readyz line about substitutes (the rest is elided). */
+#define STATUS_SUBST_MAX 2048
 
 /* How long a /debug request waits for the serving loop. */
 #define STATUS_WAIT_MS 10000
@@ -33,10 +44,15 @@
 struct status {
   struct xds_server *server; /* borrowed */
   atomic_int ready;          /* a snapshot is served */
-  pthread_mutex_t lock;      /* guards degraded and reason */
+  pthread_mutex_t lock;      /* guards what follows, to generation */
   int degraded;
   char reason[256];
+  struct snapshot *snap;   /* the one served (a reference), or NULL */
+  char *subst;             /* FAIL_CLOSE substitutes served, or NULL */
   atomic_ulong generation; /* snapshot generation served */
+  /* Set by status_attach before the admin server starts: */
+  struct delivery *delivery; /* nullable: no module fetching */
+  struct xds_stats *stats;   /* nullable */
 };
 
 void status_init(struct status *st, struct xds_server *server);
@@ -46,6 +62,17 @@ void status_cleanup(struct status *st);
  * degraded (reason NULL clears it). */
 void status_set_ready(struct status *st, unsigned long generation);
 void status_set_degraded(struct status *st, const char *reason);
+
+/* Where /debug/modules and /metrics' extension gauges come from (both
+ * nullable). Before the admin server starts. */
+void status_attach(struct status *st, struct delivery *d,
+                   struct xds_stats *stats);
+
+/* Any thread: snap is the snapshot now served. Counts its extensions by
+ * what they are served as (stats->extensions_served) and keeps which
+ * FAIL_CLOSE extensions are served as deny-all (for /readyz, logged when
+ * that changes). Out of memory keeps the previous state. */
+void status_set_served(struct status *st, struct snapshot *snap);
 
 /* Registers the endpoints above on a (before admin_start). Returns 0 or
  * an admin_route error. */

@@ -116,6 +116,12 @@ json_t *ads_stream_status(const struct ads_stream *s) {
         if (m != NULL && e != NULL) {
           if (m->kind != ENCODE_MOD_UNAVAILABLE) {
             json_object_set_new(rj, "served_as", json_string("wasm"));
+            if (m->kind == ENCODE_MOD_REMOTE) {
+              json_object_set_new(rj, "module_sha256", json_string(m->sha256));
+              json_object_set_new(rj, "module_uri", json_string(m->uri));
+            } else {
+              json_object_set_new(rj, "module_url", json_string(e->url));
+            }
           } else {
             json_object_set_new(
                 rj, "served_as",
@@ -124,6 +130,9 @@ json_t *ads_stream_status(const struct ads_stream *s) {
                                 : "deny-all RBAC substitute (FAIL_CLOSE)"));
             json_object_set_new(rj, "reason", json_string(m->reason));
           }
+          json_object_set_new(rj, "served_kind",
+                              json_string(served_as_label(
+                                  snapshot_served_as(s->snap, key, NULL))));
         }
       }
       json_object_set_new(res, key, rj);

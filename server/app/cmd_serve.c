@@ -62,6 +62,7 @@ static void sink_publish(void *ctx, struct snapshot *snap) {
   struct serve_ctx *sc = ctx;
 
   xds_server_publish(sc->server, snap);
+  status_set_served(sc->status, snap);
 }
 
 /* Publisher sink: what /readyz says (publisher thread). */
@@ -208,6 +209,8 @@ int cmd_serve(int argc, char **argv) {
     XDS_LOGI("module fetching on: cache %s, served at %s%s", dcfg->cache_dir,
              dcfg->base_url, "/modules/sha256/");
   }
+  if (sc.publisher != NULL)
+    status_attach(&status, publisher_delivery(sc.publisher), &stats);
   if (rc == 0 && mods != NULL)
     rc = admin_start(mods, &err);
   if (rc == 0 && mods != NULL)

@@ -227,6 +227,11 @@ long delivery_pending(struct delivery *d) {
   return n;
 }
 
+int delivery_lookup(struct delivery *d, const char *fqn,
+                    struct module_info *out) {
+  return resolver_lookup(d->res, fqn, out);
+}
+
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out) {
   struct delivery *d = ctx;

@@ -74,6 +74,12 @@ int delivery_update(struct delivery *d, struct catalog *cat);
  * one-shot command (render) that waits for the fetches. Returns the count
  * or XDS_ENOMEM. */
 long delivery_pending(struct delivery *d);
+/* The resolver's result for extension fqn (resolver_lookup), for the
+ * operator's pages. Any thread. Returns 0, XDS_ENOTFOUND, XDS_ENOMEM. */
+struct module_info;
+int delivery_lookup(struct delivery *d, const char *fqn,
+                    struct module_info *out);
+
 /* An encode_module_fn (ctx is the struct delivery). */
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out);

@@ -263,6 +263,31 @@ const struct encode_module *snapshot_module(const struct snapshot *s,
   return r != NULL ? &s->mods[r - s->ecds].m : NULL;
 }
 
+enum served_as snapshot_served_as(const struct snapshot *s, const char *fqn,
+                                  const struct encode_module **m) {
+  const struct encode_module *mod = snapshot_module(s, fqn);
+  const struct wasm_ext *e;
+
+  if (m != NULL)
+    *m = mod;
+  if (mod == NULL || mod->kind != ENCODE_MOD_UNAVAILABLE)
+    return SERVED_WASM;
+  e = catalog_ext_find(s->cat, fqn);
+  return e != NULL && e->fail_strategy == WASM_FAIL_OPEN ? SERVED_ALLOW_ALL
+                                                         : SERVED_DENY_ALL;
+}
+
+const char *served_as_label(enum served_as a) {
+  switch (a) {
+  case SERVED_DENY_ALL:
+    return "deny_all";
+  case SERVED_ALLOW_ALL:
+    return "allow_all";
+  default:
+    return "wasm";
+  }
+}
+
 /* The class key: everything composition depends on. Labels matter only
  * through the templates they select, so proxies whose labels differ but
  * select the same templates share a class. Returns a new string or NULL. */

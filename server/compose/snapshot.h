@@ -79,6 +79,24 @@ const struct xds_resource *snapshot_ecds(const struct snapshot *s,
 const struct encode_module *snapshot_module(const struct snapshot *s,
                                             const char *fqn);
 
+/* What an extension is served as: its Wasm filter, or the RBAC
+ * substitute of its fail strategy when its module is unavailable. */
+enum served_as {
+  SERVED_WASM = 0,
+  SERVED_DENY_ALL = 1,  /* FAIL_CLOSE substitute */
+  SERVED_ALLOW_ALL = 2, /* FAIL_OPEN substitute */
+  SERVED_AS_N = 3       /* = STATS_SERVED_AS */
+};
+
+/* The extension named fqn in s: what it is served as (*m, nullable, gets
+ * its delivery: digest, URL, or why unavailable). SERVED_WASM too when s
+ * has no such extension (*m NULL). */
+enum served_as snapshot_served_as(const struct snapshot *s, const char *fqn,
+                                  const struct encode_module **m);
+
+/* "wasm", "deny_all", "allow_all" (the /metrics label values). */
+const char *served_as_label(enum served_as a);
+
 /*
  * The class view for proxy p, built on first use. Returns 0 and a view
  * owned by s (valid while the caller holds a reference to s), or

@@ -3,6 +3,8 @@
  */
 #include "server/compose/stats.h"
 
+#include "server/compose/snapshot.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -115,6 +117,15 @@ int stats_handle(void *arg, const struct admin_req *req,
               "1 while such a change is held (the previous catalog is "
               "served) and waits for POST /store/confirm-removal.",
               "gauge", (unsigned long)atomic_load(&st->store_held));
+
+  xds_buf_puts(&b, "# HELP wasmxds_extensions Extensions of the served "
+                   "snapshot by what they are served as (their Wasm filter, "
+                   "or the RBAC substitute of their fail strategy).\n"
+                   "# TYPE wasmxds_extensions gauge\n");
+  for (int i = 0; i < STATS_SERVED_AS; i++)
+    xds_buf_printf(&b, "wasmxds_extensions{served_as=\"%s\"} %ld\n",
+                   served_as_label((enum served_as)i),
+                   atomic_load(&st->extensions_served[i]));
   put_hist(&b, "wasmxds_push_latency_seconds",
            "From a snapshot's publication to a response it caused being sent.",
            &st->push_latency);

@@ -40,6 +40,9 @@ enum stats_type {
   STATS_TYPES = 3
 };
 
+/* Kinds of enum served_as (snapshot.h). */
+#define STATS_SERVED_AS 3
+
 struct xds_stats {
   atomic_long streams[STATS_STREAM_KINDS]; /* open now */
   atomic_long proxies;                     /* streams with a node */
@@ -57,6 +60,9 @@ struct xds_stats {
   atomic_long store_held;           /* 1 while such a change is held */
   struct stats_hist push_latency;   /* snapshot published -> response sent */
   struct stats_hist snapshot_build; /* snapshot_build() duration */
+  /* Extensions of the served snapshot by what they are served as, indexed
+   * by enum served_as (snapshot.h): Wasm, deny-all, allow-all. */
+  atomic_long extensions_served[STATS_SERVED_AS];
 };
 
 /* Zeroes every counter. */
