@@ -34,44 +34,62 @@ void status_attach(struct status *st, struct delivery *d,
   st->stats = stats;
 }
 
+/* Appends to b the FAIL_CLOSE extensions snap serves as deny-all, with
+ * why (live from the resolver when there is one: the snapshot keeps the
+ * reason it was built with, and a failed retry builds no new one), within
+ * STATUS_SUBST_MAX bytes. Returns how many there are. */
+static size_t list_closed(struct status *st, struct snapshot *snap,
+                          struct xds_buf *b, int with_reasons) {
+  const struct catalog *cat = snapshot_catalog(snap);
+  size_t n = 0, shown = 0;
+
+  for (size_t i = 0; i < catalog_ext_count(cat); i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    const struct encode_module *m;
+    struct module_info mi;
+
+    if (snapshot_served_as(snap, e->fqn, &m) != SERVED_DENY_ALL)
+      continue;
+    n++;
+    if (b->len >= STATUS_SUBST_MAX)
+      continue;
+    shown++;
+    if (!with_reasons) {
+      xds_buf_printf(b, "%s%s", shown > 1 ? ", " : "", e->fqn);
+      continue;
+    }
+    memset(&mi, 0, sizeof(mi));
+    if (st->delivery == NULL || delivery_lookup(st->delivery, e->fqn, &mi) < 0)
+      mi.reason = NULL;
+    xds_buf_printf(b, "%s%s (%s)", shown > 1 ? "; " : "", e->fqn,
+                   mi.reason != NULL                ? mi.reason
+                   : m != NULL && m->reason != NULL ? m->reason
+                                                    : "unavailable");
+    module_info_cleanup(&mi);
+  }
+  if (shown < n)
+    xds_buf_printf(b, "; and %zu more", n - shown);
+  return n;
+}
+
 void status_set_served(struct status *st, struct snapshot *snap) {
   const struct catalog *cat = snapshot_catalog(snap);
   long counts[SERVED_AS_N] = {0};
   struct xds_buf b;
-  size_t n_closed = 0, shown = 0;
   char *subst = NULL, *old;
+  size_t n;
   int changed;
 
-  xds_buf_init(&b, STATUS_SUBST_MAX + 256);
-  for (size_t i = 0; i < catalog_ext_count(cat); i++) {
-    const struct wasm_ext *e = catalog_ext_at(cat, i);
-    const struct encode_module *m;
-    enum served_as a = snapshot_served_as(snap, e->fqn, &m);
-
-    counts[a]++;
-    if (a != SERVED_DENY_ALL)
-      continue;
-    n_closed++;
-    if (b.len < STATUS_SUBST_MAX) {
-      xds_buf_printf(&b, "%s%s (%s)", shown ? "; " : "", e->fqn,
-                     m != NULL && m->reason ? m->reason : "unavailable");
-      shown++;
-    }
-  }
-  if (n_closed > 0) {
-    if (shown < n_closed)
-      xds_buf_printf(&b, "; and %zu more", n_closed - shown);
-    subst = xds_asprintf("%zu FAIL_CLOSE extension%s served as deny-all "
-                         "RBAC (their module is unavailable): %s",
-                         n_closed, n_closed == 1 ? " is" : "s are",
-                         b.data != NULL ? b.data : "");
-  }
-  xds_buf_cleanup(&b);
-  if (n_closed > 0 && subst == NULL)
-    return; /* out of memory: keep what was said */
+  for (size_t i = 0; i < catalog_ext_count(cat); i++)
+    counts[snapshot_served_as(snap, catalog_ext_at(cat, i)->fqn, NULL)]++;
   if (st->stats != NULL)
     for (int i = 0; i < SERVED_AS_N; i++)
       atomic_store(&st->stats->extensions_served[i], counts[i]);
+  xds_buf_init(&b, STATUS_SUBST_MAX + 256);
+  n = list_closed(st, snap, &b, 0);
+  if (n > 0)
+    subst = xds_buf_steal(&b, NULL);
+  xds_buf_cleanup(&b);
   pthread_mutex_lock(&st->lock);
   old = st->subst;
   changed = (old == NULL) != (subst == NULL) ||
@@ -81,7 +99,9 @@ void status_set_served(struct status *st, struct snapshot *snap) {
   st->snap = snapshot_ref(snap);
   pthread_mutex_unlock(&st->lock);
   if (changed && subst != NULL)
-    XDS_LOGW("degraded: %s", subst);
+    XDS_LOGW("degraded: %zu FAIL_CLOSE extension%s served as deny-all RBAC "
+             "(module unavailable; /debug/modules says why): %s",
+             n, n == 1 ? " is" : "s are", subst);
   else if (changed)
     XDS_LOGI("no FAIL_CLOSE extension is served as its substitute any more");
   xds_free(old);
@@ -143,6 +163,7 @@ static int on_healthz(void *arg, const struct admin_req *req,
 static int on_readyz(void *arg, const struct admin_req *req,
                      struct admin_resp *resp) {
   struct status *st = arg;
+  struct snapshot *snap;
   struct xds_buf b;
 
   (void)req;
@@ -155,9 +176,23 @@ static int on_readyz(void *arg, const struct admin_req *req,
                    "degraded: %s (serving the last good "
                    "configuration)\n",
                    st->reason);
-  if (st->subst != NULL)
-    xds_buf_printf(&b, "degraded: %s\n", st->subst);
+  snap = st->subst != NULL ? snapshot_ref(st->snap) : NULL;
   pthread_mutex_unlock(&st->lock);
+  if (snap != NULL) {
+    struct xds_buf list;
+    size_t n;
+
+    xds_buf_init(&list, STATUS_SUBST_MAX + 256);
+    n = list_closed(st, snap, &list, 1);
+    if (n > 0)
+      xds_buf_printf(&b,
+                     "degraded: %zu FAIL_CLOSE extension%s served as "
+                     "deny-all RBAC (their module is unavailable): %s\n",
+                     n, n == 1 ? " is" : "s are",
+                     list.data != NULL ? list.data : "");
+    xds_buf_cleanup(&list);
+    snapshot_unref(snap);
+  }
   if (b.len == 0)
     xds_buf_puts(&b, "ready\n");
   if (b.data == NULL) {
