@@ -104,6 +104,7 @@ check_PROGRAMS += tests/check_admin_e2e
 tests_check_admin_e2e_SOURCES = tests/check_admin_e2e.c \
 	tests/e2e/xds_client.c tests/e2e/xds_client.h \
 	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h \
 	tests/helpers/modtest.c tests/helpers/modtest.h \
 	tests/helpers/origin.c tests/helpers/origin.h
 tests_check_admin_e2e_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
