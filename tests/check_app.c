@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -550,6 +551,108 @@ START_TEST(example_module_matches_its_source) {
 }
 END_TEST
 
+/* ---- what the server says (issue 14 item 10) --------------------------- */
+
+/* SIGHUP reloads and says so, also when nothing changed; and says what
+ * changed when something did. */
+START_TEST(sighup_says_it_reloaded) {
+  char dir[] = "/tmp/check_app_hupXXXXXX", path[160];
+  const char *args[] = {"--debounce-ms", "60000", NULL};
+  char text[2048];
+
+  ck_assert(mkdtemp(dir) != NULL);
+  snprintf(text, sizeof(text), "%s---\n%s", ext_a, tmpl_in);
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  tk_write_file(path, text, strlen(text));
+  ck_assert_int_eq(server_proc_start(dir, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 5000) == 0,
+             "no first generation");
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), SIGHUP), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "reloaded (SIGHUP): nothing changed",
+                                  5000) == 0,
+             "SIGHUP did not say it reloaded");
+  /* A change inotify has not delivered yet (a 60 s debounce): SIGHUP
+   * loads it at once and says what changed. */
+  server_proc_log_mark(g_sp);
+  tk_write_file(path, tmpl_in, strlen(tmpl_in));
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), SIGHUP), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp,
+                                  "reloaded (SIGHUP): 0 added, 0 updated, 1 "
+                                  "removed",
+                                  5000) == 0,
+             "SIGHUP did not say what changed");
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 2", 5000) == 0,
+             "the change is not served");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  tk_rm_tree(dir);
+}
+END_TEST
+
+START_TEST(sighup_says_it_reloaded_etcd) {
+  struct etcd_proc e;
+  char store[160];
+
+  if (!etcd_proc_available()) {
+    fprintf(stderr, "check_app: no /usr/bin/etcd; skipped\n");
+    return;
+  }
+  etcd_proc_start(&e, 0, NULL);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/ListenerTemplate/in", tmpl_in), 0);
+  snprintf(store, sizeof(store), "etcd://%s/wx", e.endpoint);
+  ck_assert_int_eq(server_proc_start(store, NULL, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 10000) == 0,
+             "no first generation");
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), SIGHUP), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "(SIGHUP, revision ", 5000) == 0 &&
+                 server_proc_wait_log(g_sp, "): nothing changed", 0) == 0,
+             "SIGHUP did not say it reloaded the etcd store");
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 2", 300) ==
+                 XDS_ENOTFOUND,
+             "a reload that changed nothing served a generation");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  etcd_proc_stop(&e);
+}
+END_TEST
+
+/* A module whose pulls keep failing the same way: the retries publish no
+ * generation and log no "serving generation N (modules changed)". */
+START_TEST(failed_pull_retries_publish_nothing) {
+  char dir[] = "/tmp/check_app_pullXXXXXX", path[160];
+  const char *args[] = {"--module-retry-max", "1000", "--module-fetch-timeout",
+                        "500", NULL};
+  char text[4096];
+
+  ck_assert(mkdtemp(dir) != NULL);
+  /* Port 1 on loopback: refused at once, every time. */
+  snprintf(text, sizeof(text),
+           "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+           "metadata: {organization: acme, name: gone}\n"
+           "spec: {url: 'http://127.0.0.1:1/gone.wasm', sha256: "
+           "'%064d', failStrategy: FAIL_CLOSE}\n---\n%s",
+           0, tmpl_in);
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  tk_write_file(path, text, strlen(text));
+  ck_assert_int_eq(server_proc_start(dir, args, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 5000) == 0,
+             "no first generation");
+  /* The first failure may change what is served (the substitute's
+   * reason); let it happen, then watch the retries. */
+  tk_sleep_ms(1500);
+  server_proc_log_mark(g_sp);
+  tk_sleep_ms(3500); /* three or more retries at most 1 s apart */
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation", 0) ==
+                 XDS_ENOTFOUND,
+             "a failed pull retry published a generation");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  tk_rm_tree(dir);
+}
+END_TEST
+
 static Suite *app_suite(void) {
   Suite *s = suite_create("app");
   TCase *tc = tcase_create("command_line");
@@ -573,6 +676,12 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, first_command_on_a_fresh_machine);
   tcase_add_test(tc, example_module_matches_its_source);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("logs");
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, sighup_says_it_reloaded);
+  tcase_add_test(tc, sighup_says_it_reloaded_etcd);
+  tcase_add_test(tc, failed_pull_retries_publish_nothing);
   suite_add_tcase(s, tc);
   return s;
 }
