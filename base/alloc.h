@@ -10,6 +10,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 
+/* malloc, calloc, realloc and free through the failure hook: NULL (and
+ * for xds_realloc, p left alone) when out of memory or when the hook fails
+ * this allocation. The caller frees with xds_free; xds_free(NULL) is a
+ * no-op. */
 void *xds_malloc(size_t n);
 void *xds_calloc(size_t nmemb, size_t size);
 void *xds_realloc(void *p, size_t n);

@@ -18,6 +18,8 @@ struct xds_arena {
   size_t max;                   /* limit on total, 0 for none */
 };
 
+/* Starts an empty arena that hands out at most max bytes (0: no limit);
+ * xds_arena_cleanup() frees everything it handed out at once. */
 void xds_arena_init(struct xds_arena *a, size_t max);
 void xds_arena_cleanup(struct xds_arena *a);
 

@@ -19,6 +19,9 @@ struct xds_buf {
   size_t max; /* largest len allowed */
 };
 
+/* Starts an empty buffer whose length may never exceed max bytes;
+ * xds_buf_cleanup() frees its memory (the buffer may be reused after
+ * another xds_buf_init()). */
 void xds_buf_init(struct xds_buf *b, size_t max);
 void xds_buf_cleanup(struct xds_buf *b);
 /* Empties the buffer, keeping its memory. */

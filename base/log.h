@@ -20,6 +20,9 @@ enum xds_log_level xds_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns 0 or XDS_EINVAL. */
 int xds_log_parse_level(const char *name, enum xds_log_level *out);
 
+/* Writes one line "TIME LEVEL message" (UTC, milliseconds; cut with "..."
+ * when too long) to stderr when level is within the level set; any thread,
+ * one write() per line. */
 void xds_log(enum xds_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

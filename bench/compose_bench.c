@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_args.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
@@ -35,10 +36,11 @@ static const char *const phases[] = {"AUTHN", "AUTHZ", "STATS",
                                      "UNSPECIFIED_PHASE"};
 
 int main(int argc, char **argv) {
-  int n_ext = argc > 1 ? atoi(argv[1]) : 1000;
-  int n_ten = argc > 2 ? atoi(argv[2]) : 200;
-  int n_prox = argc > 3 ? atoi(argv[3]) : 10000;
-  int public_pct = argc > 4 ? atoi(argv[4]) : 5;
+  const char *me = "compose_bench";
+  int n_ext = argc > 1 ? bench_arg_int(me, "EXTENSIONS", argv[1]) : 1000;
+  int n_ten = argc > 2 ? bench_arg_int(me, "TENANTS", argv[2]) : 200;
+  int n_prox = argc > 3 ? bench_arg_int(me, "PROXIES", argv[3]) : 10000;
+  int public_pct = argc > 4 ? bench_arg_int(me, "PUBLIC_PCT", argv[4]) : 5;
   char dir[] = "/tmp/wasmxds-compose-bench-XXXXXX", path[256], cmd[300];
   struct catalog *cat = NULL;
   struct snapshot *snap = NULL;

@@ -50,6 +50,7 @@
  * Output: a table per phase on stdout, and one machine-readable line per
  * phase starting with "FLEET " (key=value pairs).
  */
+#include "bench/bench_args.h"
 #include "loadgen_run.h"
 
 struct lg_state g;
@@ -147,22 +148,22 @@ static int run_main(int argc, char **argv) {
       g.target = optarg;
       break;
     case 'n':
-      g.n = atoi(optarg);
+      g.n = bench_arg_int("loadgen", "-n", optarg);
       break;
     case 't':
-      g.tenants = atoi(optarg);
+      g.tenants = bench_arg_int("loadgen", "--tenants", optarg);
       break;
     case 'o':
       g.org = optarg;
       break;
     case 'G':
-      g.gateway_every = atoi(optarg);
+      g.gateway_every = bench_arg_int("loadgen", "--gateway-every", optarg);
       break;
     case 'D':
       g.delta = 1;
       break;
     case 'P':
-      g_server_pid = atoi(optarg);
+      g_server_pid = bench_arg_int("loadgen", "--server-pid", optarg);
       break;
     case 'S':
       if (g.nsteps >= MAX_STEPS || parse_step(optarg, &g.steps[g.nsteps]) < 0) {
@@ -172,13 +173,13 @@ static int run_main(int argc, char **argv) {
       g.nsteps++;
       break;
     case 'I':
-      g.idle_s = atoi(optarg);
+      g.idle_s = bench_arg_int("loadgen", "--idle-s", optarg);
       break;
     case 'Q':
-      g.quiet_ms = atoi(optarg);
+      g.quiet_ms = bench_arg_int("loadgen", "--quiet-ms", optarg);
       break;
     case 'W':
-      g.timeout_s = atoi(optarg);
+      g.timeout_s = bench_arg_int("loadgen", "--timeout-s", optarg);
       break;
     case 'L':
       g.label = optarg;

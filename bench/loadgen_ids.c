@@ -119,7 +119,6 @@ int idset_equal(const struct idset *a, const struct idset *b) {
  * ECDS names, or the ECDS name) reused when the bytes are equal (compared
  * in full, not only hashed). --no-decode-cache decodes every copy. */
 
-
 struct dc_entry *g_dc; /* DC_SLOTS, open addressing */
 static size_t g_dc_bytes, g_dc_n;
 int g_dc_off;

@@ -51,7 +51,7 @@ EXTRA_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h \
 	bench/loadgen_run.h bench/loadgen_sample.c bench/loadgen_ids.c \
 	bench/loadgen_proxy.c bench/loadgen_response.c bench/loadgen_stream.c \
-	bench/loadgen_phase.c
+	bench/loadgen_phase.c bench/bench_args.h
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS)
 bench_loadgen_LDADD = libxdsproto.a $(GRPC_LIBS) $(PROTOBUFC_LIBS) -lm
 CLEANFILES += bench/loadgen

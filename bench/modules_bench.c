@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/bench_args.h"
 #include "base/alloc.h"
 #include "modules/cache.h"
 #include "modules/serve.h"
@@ -84,10 +85,14 @@ static int cmp(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  int clients = argc > 1 ? atoi(argv[1]) : 200;
-  int per = argc > 2 ? atoi(argv[2]) : 10;
-  size_t size = argc > 3 ? (size_t)atol(argv[3]) : 2u << 20;
-  unsigned threads = argc > 4 ? (unsigned)atoi(argv[4]) : 0;
+  const char *me = "modules_bench";
+  int clients = argc > 1 ? bench_arg_int(me, "CLIENTS", argv[1]) : 200;
+  int per = argc > 2 ? bench_arg_int(me, "PER_CLIENT", argv[2]) : 10;
+  size_t size = argc > 3
+                    ? (size_t)bench_arg_long(me, "SIZE", argv[3], 1, LONG_MAX)
+                    : 2u << 20;
+  unsigned threads =
+      argc > 4 ? (unsigned)bench_arg_long(me, "THREADS", argv[4], 0, 1024) : 0;
   char dir[256], hex[65], url[256];
   unsigned char *m = mt_wasm(size, 1);
   struct modcache *cache;

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_args.h"
 #include "base/log.h"
 #include "store/catalog.h"
 #include "store/file_store.h"
@@ -224,7 +225,7 @@ int main(int argc, char **argv) {
     else if (opt == 'd')
       debounce = (unsigned)strtoul(optarg, NULL, 10);
     else if (opt == 'r')
-      rounds = atoi(optarg);
+      rounds = bench_arg_int("store_bench", "-r", optarg);
     else {
       fprintf(stderr, "usage: store_bench [-k] [-d DEBOUNCE_MS] [-r N]\n");
       return EXIT_FAILURE;

@@ -76,6 +76,7 @@ int fetch_global_init(void);
 int fetch_run(const struct fetch_policy *pol, const struct fetch_req *req,
               struct fetch_resp *resp, struct xds_err *err);
 
+/* Frees the body resp holds. */
 void fetch_resp_cleanup(struct fetch_resp *resp);
 
 /* 1 when a connection to sa is allowed by the policy, else 0. */

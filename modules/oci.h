@@ -99,6 +99,7 @@ struct oci_result {
 int oci_pull(const struct oci_ref *ref, const struct oci_opts *opts,
              struct oci_result *res, struct xds_err *err);
 
+/* Frees the module bytes and root ids res holds and clears them. */
 void oci_result_cleanup(struct oci_result *res);
 
 /* Reads root ids from a runtime config JSON ({"config": {"rootIds": [...]}},

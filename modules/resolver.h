@@ -91,6 +91,7 @@ struct module_info {
   int64_t next_ms;   /* ms until the next pull; -1: none planned */
 };
 
+/* Frees the root ids and reason m holds and zeroes it. */
 void module_info_cleanup(struct module_info *m);
 
 /* Called on a worker thread, with no lock held, after results change. */

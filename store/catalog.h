@@ -81,6 +81,7 @@ struct catalog *catalog_ref(struct catalog *c);
 /* Drops a reference; the last one frees the catalog. NULL is a no-op. */
 void catalog_unref(struct catalog *c);
 
+/* Number of extensions in c. */
 size_t catalog_ext_count(const struct catalog *c);
 /* The i-th extension in fqn order (borrowed while c is referenced). */
 const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i);
@@ -88,6 +89,8 @@ const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i);
 const struct wasm_ext *catalog_ext_find(const struct catalog *c,
                                         const char *fqn);
 
+/* The templates of c, as the extensions above: count, the i-th in name
+ * order, and by name (NULL when absent); borrowed while c is referenced. */
 size_t catalog_tmpl_count(const struct catalog *c);
 const struct listener_tmpl *catalog_tmpl_at(const struct catalog *c, size_t i);
 const struct listener_tmpl *catalog_tmpl_find(const struct catalog *c,

@@ -51,6 +51,8 @@ struct problems {
   size_t n_warnings; /* all warnings, dropped ones included */
 };
 
+/* Starts an empty list keeping at most max entries (more are counted,
+ * not kept); problems_cleanup() frees every entry. */
 void problems_init(struct problems *p, size_t max);
 void problems_cleanup(struct problems *p);
 /* Drops every entry and zeroes the counters, keeping max. */
@@ -68,6 +70,7 @@ int problems_vadd(struct problems *p, enum problem_severity sev,
                   const char *source, int line, int column, const char *path,
                   const char *fmt, va_list ap);
 
+/* Number of entries kept (at most max). */
 size_t problems_count(const struct problems *p);
 /* Entry i (borrowed), i < problems_count(). */
 const struct problem *problems_at(const struct problems *p, size_t i);

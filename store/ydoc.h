@@ -113,6 +113,7 @@ int ydoc_load_file(const char *path, struct ydoc **out, struct xds_err *err);
  */
 int ydoc_read_file(const char *path, struct xds_buf *text, struct xds_err *err);
 
+/* Frees d and every node of it. NULL: no-op. */
 void ydoc_free(struct ydoc *d);
 
 /* The error that stopped parsing: returns 0 (none) or its XDS_E* code and

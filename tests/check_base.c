@@ -3,6 +3,7 @@
  */
 #include <check.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -118,8 +119,8 @@ START_TEST(map_borrowed_keys_are_the_callers) {
   size_t pos = 0;
 
   ck_assert_ptr_nonnull(m);
-  strcpy(x->key, "k");
-  strcpy(y->key, "k");
+  snprintf(x->key, sizeof(x->key), "k");
+  snprintf(y->key, sizeof(y->key), "k");
   ck_assert_int_eq(xds_map_put(m, x->key, x, NULL), 0);
   ck_assert_int_eq(xds_map_next(m, &pos, &key, &val), 1);
   ck_assert_ptr_eq(key, x->key); /* the very pointer, not a copy */

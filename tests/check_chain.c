@@ -26,90 +26,91 @@
   "    typedConfig: {'@type': "                                                \
   "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}\n"
 
-static const char store[] = EXT("authn-a", ", phase: AUTHN, priority: 100")
-    EXT("authn-b", ", phase: AUTHN, priority: 100") EXT(
-        "authn-hi", ", phase: AUTHN, priority: 200")
-        EXT("authz-neg", ", phase: AUTHZ, priority: -5") EXT(
-            "authz-max", ", phase: AUTHZ, priority: 2147483647")
-            EXT("authz-min", ", phase: AUTHZ, priority: -2147483648") EXT(
-                "stats-client", ", phase: STATS, match: {mode: CLIENT}")
-                EXT("stats-server",
-                    ", phase: STATS, match: {mode: SERVER}") EXT("unspec", "")
-                    EXT("unspec-explicit",
-                        ", phase: UNSPECIFIED_PHASE, priority: 7")
-                        EXT("pay-only",
-                            ", phase: AUTHZ, priority: 1, "
-                            "allowedIn: [organizations/acme/tenants/payments]")
-                            EXT("web-only",
-                                ", phase: AUTHZ, priority: 1, "
-                                "allowedIn: [organizations/acme/tenants/web]")
-                                EXT("both", ", phase: STATS, priority: 3, "
-                                            "allowedIn: "
-                                            "[organizations/acme/tenants/web, "
-                                            "organizations/acme/tenants/"
-                                            "payments]") "---\napiVersion: "
-                                                         "extension.tsb."
-                                                         "tetrate.io/v2\nkind: "
-                                                         "WasmExtension\n"
-                                                         "metadata: "
-                                                         "{organization: "
-                                                         "other, name: "
-                                                         "foreign}\n"
-                                                         "spec: {url: "
-                                                         "file:///w/f.wasm, "
-                                                         "phase: AUTHN}\n"
-                                                         "---\napiVersion: "
-                                                         "wasmxds.io/v1\nkind: "
-                                                         "ListenerTemplate\n"
-                                                         "metadata: {name: "
-                                                         "in}\nspec:\n  port: "
-                                                         "15006\n  direction: "
-                                                         "INBOUND\n"
-                                                         "  route: {cluster: "
-                                                         "app}\n  "
-                                                         "httpFilters:\n" ROUTER
-                                                         "---\napiVersion: "
-                                                         "wasmxds.io/v1\nkind: "
-                                                         "ListenerTemplate\n"
-                                                         "metadata: {name: "
-                                                         "out}\nspec:\n  port: "
-                                                         "15001\n  direction: "
-                                                         "OUTBOUND\n"
-                                                         "  route: {cluster: "
-                                                         "up}\n  "
-                                                         "httpFilters:\n" ROUTER
-                                                         "---\napiVersion: "
-                                                         "wasmxds.io/v1\nkind: "
-                                                         "ListenerTemplate\n"
-                                                         "metadata: {name: "
-                                                         "anchored}\nspec:\n  "
-                                                         "port: 15007\n  "
-                                                         "direction: INBOUND\n"
-                                                         "  route: {cluster: "
-                                                         "app}\n  "
-                                                         "httpFilters:\n"
-                                                         "  - name: cors\n    "
-                                                         "typedConfig: "
-                                                         "{'@type': "
-                                                         "type.googleapis.com/"
-                                                         "envoy.extensions."
-                                                         "filters.http.rbac.v3."
-                                                         "RBAC}\n" NATIVE(
-                                                             "jwt", "AUTHN")
-                                                             NATIVE("rbac",
-                                                                    "AUTHZ")
-                                                                 NATIVE("stats",
-                                                                        "STATS")
-                                                                     ROUTER
-    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-    "metadata: {name: authz-only}\nspec:\n  port: 15008\n"
-    "  direction: OUTBOUND\n  route: {cluster: up}\n  httpFilters:\n" NATIVE(
-        "rbac", "AUTHZ") ROUTER
-    "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-    "metadata: {name: stats-only}\nspec:\n  port: 15009\n"
-    "  direction: INBOUND\n  route: {cluster: app}\n  httpFilters:\n" NATIVE(
-        "stats", "STATS") ROUTER;
-
+/* Laid out by hand: clang-format 14 does not lay out this chain of
+ * macros and strings the same way twice. */
+/* clang-format off */
+static const char store[] =
+    EXT("authn-a", ", phase: AUTHN, priority: 100")
+    EXT("authn-b", ", phase: AUTHN, priority: 100")
+    EXT("authn-hi", ", phase: AUTHN, priority: 200")
+    EXT("authz-neg", ", phase: AUTHZ, priority: -5")
+    EXT("authz-max", ", phase: AUTHZ, priority: 2147483647")
+    EXT("authz-min", ", phase: AUTHZ, priority: -2147483648")
+    EXT("stats-client", ", phase: STATS, match: {mode: CLIENT}")
+    EXT("stats-server", ", phase: STATS, match: {mode: SERVER}")
+    EXT("unspec", "")
+    EXT("unspec-explicit", ", phase: UNSPECIFIED_PHASE, priority: 7")
+    EXT("pay-only", ", phase: AUTHZ, priority: 1, "
+                    "allowedIn: [organizations/acme/tenants/payments]")
+    EXT("web-only", ", phase: AUTHZ, priority: 1, "
+                    "allowedIn: [organizations/acme/tenants/web]")
+    EXT("both", ", phase: STATS, priority: 3, "
+                "allowedIn: [organizations/acme/tenants/web, "
+                "organizations/acme/tenants/payments]")
+    "---\n"
+    "apiVersion: extension.tsb.tetrate.io/v2\n"
+    "kind: WasmExtension\n"
+    "metadata: {organization: other, name: foreign}\n"
+    "spec: {url: file:///w/f.wasm, phase: AUTHN}\n"
+    "---\n"
+    "apiVersion: wasmxds.io/v1\n"
+    "kind: ListenerTemplate\n"
+    "metadata: {name: in}\n"
+    "spec:\n"
+    "  port: 15006\n"
+    "  direction: INBOUND\n"
+    "  route: {cluster: app}\n"
+    "  httpFilters:\n"
+    ROUTER
+    "---\n"
+    "apiVersion: wasmxds.io/v1\n"
+    "kind: ListenerTemplate\n"
+    "metadata: {name: out}\n"
+    "spec:\n"
+    "  port: 15001\n"
+    "  direction: OUTBOUND\n"
+    "  route: {cluster: up}\n"
+    "  httpFilters:\n"
+    ROUTER
+    "---\n"
+    "apiVersion: wasmxds.io/v1\n"
+    "kind: ListenerTemplate\n"
+    "metadata: {name: anchored}\n"
+    "spec:\n"
+    "  port: 15007\n"
+    "  direction: INBOUND\n"
+    "  route: {cluster: app}\n"
+    "  httpFilters:\n"
+    "  - name: cors\n"
+    "    typedConfig: {'@type': "
+    "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC}\n"
+    NATIVE("jwt", "AUTHN")
+    NATIVE("rbac", "AUTHZ")
+    NATIVE("stats", "STATS")
+    ROUTER
+    "---\n"
+    "apiVersion: wasmxds.io/v1\n"
+    "kind: ListenerTemplate\n"
+    "metadata: {name: authz-only}\n"
+    "spec:\n"
+    "  port: 15008\n"
+    "  direction: OUTBOUND\n"
+    "  route: {cluster: up}\n"
+    "  httpFilters:\n"
+    NATIVE("rbac", "AUTHZ")
+    ROUTER
+    "---\n"
+    "apiVersion: wasmxds.io/v1\n"
+    "kind: ListenerTemplate\n"
+    "metadata: {name: stats-only}\n"
+    "spec:\n"
+    "  port: 15009\n"
+    "  direction: INBOUND\n"
+    "  route: {cluster: app}\n"
+    "  httpFilters:\n"
+    NATIVE("stats", "STATS")
+    ROUTER;
+/* clang-format on */
 #define PAY "organizations/acme/tenants/payments"
 #define WEB "organizations/acme/tenants/web"
 #define R "envoy.filters.http.router"

@@ -928,7 +928,7 @@ static void deep_yaml(char *yaml, size_t n, char *msg, size_t mn) {
   for (int k = 1; k <= DEEP_NOT_IDS; k++) {
     len += (size_t)snprintf(yaml + len, n - len, "{not_id: ");
     if ((size_t)k < depth_principal) {
-      strcat(path, ".not_id");
+      snprintf(path + strlen(path), sizeof(path) - strlen(path), ".not_id");
       col += strlen("{not_id: ");
     }
   }

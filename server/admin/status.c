@@ -130,13 +130,14 @@ static int json_reply(struct admin_resp *resp, unsigned code, json_t *j) {
   n = strlen(text);
   resp->body = xds_malloc(n + 2);
   if (resp->body == NULL) {
+    /* checksrc: allow alloc: json_dumps() allocates with malloc */
     free(text);
     return XDS_ENOMEM;
   }
   memcpy(resp->body, text, n);
   resp->body[n] = '\n';
   resp->body_len = n + 1;
-  free(text);
+  free(text); /* checksrc: allow alloc: from json_dumps() */
   resp->status = code;
   snprintf(resp->content_type, sizeof(resp->content_type), "application/json");
   return 0;

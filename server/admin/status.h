@@ -55,6 +55,8 @@ struct status {
   struct xds_stats *stats;   /* nullable */
 };
 
+/* Starts st not ready and not degraded, asking server (borrowed, may be
+ * NULL) for stream status; status_cleanup() releases its lock. */
 void status_init(struct status *st, struct xds_server *server);
 void status_cleanup(struct status *st);
 

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "base/alloc.h"
 #include "envoy/config/core/v3/base.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "base/fsdir.h"
@@ -199,7 +200,7 @@ int cmd_render(int argc, char **argv) {
   Envoy__Config__Core__V3__Node node = ENVOY__CONFIG__CORE__V3__NODE__INIT;
   struct render_config cfg;
   struct delivery *delivery = NULL;
-  struct meta_builder *mb = calloc(1, sizeof(*mb));
+  struct meta_builder *mb = xds_calloc(1, sizeof(*mb));
   struct catalog *cat = NULL;
   struct snapshot *snap = NULL;
   struct proxy_id pid = {0};
@@ -271,7 +272,7 @@ out:
   if (mb != NULL)
     for (size_t i = 0; i < mb->n_nested; i++)
       json_decref(mb->json[i]);
-  free(mb);
+  xds_free(mb);
   flags_render_cleanup(&cfg);
   return status;
 }

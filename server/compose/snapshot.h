@@ -61,10 +61,13 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
                    uint64_t generation, struct snapshot **out,
                    struct xds_err *err);
 
+/* Returns s with one more reference (any thread). */
 struct snapshot *snapshot_ref(struct snapshot *s);
 /* Drops a reference; the last one frees the snapshot. NULL: no-op. */
 void snapshot_unref(struct snapshot *s);
 
+/* What s was built from (borrowed while s is referenced): the store
+ * generation, the catalog and the encoding options. */
 uint64_t snapshot_generation(const struct snapshot *s);
 const struct catalog *snapshot_catalog(const struct snapshot *s);
 const struct encode_opts *snapshot_opts(const struct snapshot *s);

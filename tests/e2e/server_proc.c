@@ -382,7 +382,7 @@ int server_proc_admin_port(struct server_proc *sp) {
   sp->mark = 0;
   if (server_proc_wait_log_line(sp, "admin HTTP on ", 5000, &line) == 0 &&
       (p = strstr(line, "(port ")) != NULL)
-    sp->admin_port = atoi(p + 6);
+    sp->admin_port = (int)strtol(p + 6, NULL, 10);
   sp->mark = saved;
   free(line);
   return sp->admin_port > 0 ? sp->admin_port : XDS_ENOTFOUND;
