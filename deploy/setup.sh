@@ -4,7 +4,9 @@
 # Usage: deploy/setup.sh [--no-build] [--test-deps]
 #   --no-build   install packages only
 #   --test-deps  also install what the test suite needs (etcd,
-#                docker-registry, npm for the upstream Envoy protos)
+#                docker-registry, npm for the upstream Envoy protos,
+#                clang-format and python3 for make check-format and
+#                check-src)
 #
 # The build goes to build/ (an out-of-tree build, so a sanitizer build can
 # sit beside it in build-asan/); the server is build/wasmxds.
@@ -23,7 +25,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
     --test-deps) test_deps=1 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -46,6 +48,7 @@ if [ "$test_deps" = 1 ]; then
     "openssl curl apache2-utils"
     "nodejs"
     "npm"
+    "clang-format python3"
   )
 fi
 
