@@ -10,8 +10,8 @@ check_PROGRAMS += tests/check_unit
 tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_ads_oom.c \
 	tests/check_base.c tests/check_chain.c \
-	tests/check_compose.c tests/check_encode.c tests/check_publisher.c \
-	tests/check_source.c \
+	tests/check_compose.c tests/check_compose_oom.c tests/check_encode.c \
+	tests/check_publisher.c tests/check_source.c \
 	tests/testutil.c tests/testutil.h tests/testkit.c tests/testkit.h \
 	tests/check_store.c tests/check_store_ydoc.c \
 	tests/check_store_watch.c tests/check_store_walk.c \

@@ -430,6 +430,7 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
   char *key = class_key(s->cat, p);
   int rc = 0;
 
+  *out = NULL;
   if (key == NULL)
     return XDS_ENOMEM;
   pthread_mutex_lock(&s->class_lock);

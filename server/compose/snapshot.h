@@ -103,8 +103,9 @@ const char *served_as_label(enum served_as a);
 /*
  * The class view for proxy p, built on first use. Returns 0 and a view
  * owned by s (valid while the caller holds a reference to s), or
- * XDS_ENOMEM. A listener that cannot be encoded is left out of the view
- * and described in view->problems.
+ * XDS_ENOMEM with *out NULL and nothing kept (a later call builds the view
+ * again). A listener that cannot be encoded is left out of the view and
+ * described in view->problems.
  */
 int snapshot_class(struct snapshot *s, const struct proxy_id *p,
                    const struct xds_class **out);
