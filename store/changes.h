@@ -39,13 +39,11 @@
 /* Longest store name kept for the log, including the terminator. */
 #define CHANGES_NAME_MAX 512
 
-/* Flags of changes_apply(). */
-#define CHANGES_INITIAL                                                        \
-  1u /* the first load: a summary, no per-change lines                         \
-      */
-#define CHANGES_SAY                                                            \
-  2u /* log the reload at info even if nothing changed                         \
-        (an operator asked for it: SIGHUP) */
+/* Flags of changes_apply(). CHANGES_INITIAL: the first load (a summary,
+ * no per-change lines). CHANGES_SAY: log the reload at info even if
+ * nothing changed (an operator asked for it: SIGHUP). */
+#define CHANGES_INITIAL 1u
+#define CHANGES_SAY 2u
 
 struct changes {
   char name[CHANGES_NAME_MAX]; /* the store, for the summary line */
