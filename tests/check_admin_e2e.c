@@ -126,7 +126,7 @@ static int logged_port(struct server_proc *sp, const char *what) {
   ck_assert_int_eq(server_proc_wait_log_line(sp, what, 5000, &line), 0);
   p = strstr(line, "(port ");
   ck_assert_ptr_nonnull(p);
-  port = atoi(p + 6);
+  port = (int)strtol(p + 6, NULL, 10);
   free(line);
   return port;
 }
