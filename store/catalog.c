@@ -227,7 +227,7 @@ int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
   int rc;
 
   if (index_find(&b->ext_index, e->fqn, &pos)) {
-    rc = settle_dup(b, 1, "WasmExtension", e->fqn, &b->exts[pos]->loc, &e->loc,
+    rc = settle_dup(b, 1, wasm_ext_kind_name(e), e->fqn, &b->exts[pos]->loc, &e->loc,
                     pb);
     if (rc == 1) {
       /* The served definition takes its place; the index's key is the
@@ -544,6 +544,14 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   c->n_allowed_in = 0;
   c->env = NULL;
   c->n_env = 0;
+  c->namespace = NULL;
+  c->match_labels = NULL;
+  c->n_match_labels = 0;
+  c->target_refs = NULL;
+  c->n_target_refs = 0;
+  c->matches = NULL;
+  c->n_matches = 0;
+  c->namespace = copy_str(e->namespace, &ok);
   c->fqn = copy_str(e->fqn, &ok);
   c->organization = copy_str(e->organization, &ok);
   c->name = copy_str(e->name, &ok);
@@ -570,6 +578,40 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
       c->env[i].name = copy_str(e->env[i].name, &ok);
       c->env[i].from = e->env[i].from;
       c->env[i].value = copy_str(e->env[i].value, &ok);
+    }
+  }
+  if (ok && e->n_match_labels > 0) {
+    c->match_labels = xds_calloc(e->n_match_labels, sizeof(*c->match_labels));
+    ok = c->match_labels != NULL;
+    for (size_t i = 0; ok && i < e->n_match_labels; i++, c->n_match_labels++) {
+      c->match_labels[i].key = copy_str(e->match_labels[i].key, &ok);
+      c->match_labels[i].value = copy_str(e->match_labels[i].value, &ok);
+    }
+  }
+  if (ok && e->n_target_refs > 0) {
+    c->target_refs = xds_calloc(e->n_target_refs, sizeof(*c->target_refs));
+    ok = c->target_refs != NULL;
+    for (size_t i = 0; ok && i < e->n_target_refs; i++, c->n_target_refs++) {
+      c->target_refs[i].group = copy_str(e->target_refs[i].group, &ok);
+      c->target_refs[i].kind = copy_str(e->target_refs[i].kind, &ok);
+      c->target_refs[i].name = copy_str(e->target_refs[i].name, &ok);
+    }
+  }
+  if (ok && e->n_matches > 0) {
+    c->matches = xds_calloc(e->n_matches, sizeof(*c->matches));
+    ok = c->matches != NULL;
+    for (size_t i = 0; ok && i < e->n_matches; i++, c->n_matches++) {
+      const struct wasm_traffic_sel *m = &e->matches[i];
+
+      c->matches[i].mode = m->mode;
+      if (m->n_ports == 0)
+        continue;
+      c->matches[i].ports = xds_calloc(m->n_ports, sizeof(*m->ports));
+      ok = c->matches[i].ports != NULL;
+      if (ok) {
+        memcpy(c->matches[i].ports, m->ports, m->n_ports * sizeof(*m->ports));
+        c->matches[i].n_ports = m->n_ports;
+      }
     }
   }
   if (!ok) {
@@ -657,8 +699,27 @@ int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
       !str_eq(a->plugin_name, b->plugin_name) || !str_eq(a->vm_id, b->vm_id) ||
       !str_eq(a->runtime, b->runtime) || a->fail_strategy != b->fail_strategy ||
       !str_eq(a->sha256, b->sha256) || a->n_allowed_in != b->n_allowed_in ||
-      a->n_env != b->n_env)
+      a->n_env != b->n_env || a->kind != b->kind ||
+      !str_eq(a->namespace, b->namespace) || a->type != b->type ||
+      a->n_match_labels != b->n_match_labels ||
+      a->n_target_refs != b->n_target_refs || a->n_matches != b->n_matches)
     return 0;
+  for (size_t i = 0; i < a->n_match_labels; i++)
+    if (!str_eq(a->match_labels[i].key, b->match_labels[i].key) ||
+        !str_eq(a->match_labels[i].value, b->match_labels[i].value))
+      return 0;
+  for (size_t i = 0; i < a->n_target_refs; i++)
+    if (!str_eq(a->target_refs[i].group, b->target_refs[i].group) ||
+        !str_eq(a->target_refs[i].kind, b->target_refs[i].kind) ||
+        !str_eq(a->target_refs[i].name, b->target_refs[i].name))
+      return 0;
+  for (size_t i = 0; i < a->n_matches; i++)
+    if (a->matches[i].mode != b->matches[i].mode ||
+        a->matches[i].n_ports != b->matches[i].n_ports ||
+        (a->matches[i].n_ports > 0 &&
+         memcmp(a->matches[i].ports, b->matches[i].ports,
+                a->matches[i].n_ports * sizeof(uint32_t)) != 0))
+      return 0;
   for (size_t i = 0; i < a->n_allowed_in; i++)
     if (!str_eq(a->allowed_in[i], b->allowed_in[i]))
       return 0;

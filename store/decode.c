@@ -286,6 +286,7 @@ int decode_is_ident(const char *s, size_t n) {
 static const struct decode_kind_ops *const KINDS[] = {
     &decode_wasmext_ops,
     &decode_template_ops,
+    &decode_wasmplugin_ops,
 };
 #define N_KINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -343,7 +344,7 @@ int decode_document(const struct ynode *doc, struct problems *pb,
     goto done;
   }
   out->kind = ops->id;
-  dctx_check_keys(&c, doc, TOP_KEYS);
+  dctx_check_keys(&c, doc, ops->top_keys != NULL ? ops->top_keys : TOP_KEYS);
   ops->decode(&c, doc, out);
 
 done:
@@ -360,6 +361,48 @@ done:
     return c.rc;
   }
   return c.errors > 0 ? XDS_EINVAL : 0;
+}
+
+static const char *const LIST_KEYS[] = {"apiVersion", "kind", "metadata",
+                                        "items", NULL};
+
+int decode_list(const struct ynode *doc, struct problems *pb,
+                const struct ynode **items) {
+  const struct ynode *va, *vk, *v;
+  const char *api, *kind;
+  struct dctx c;
+  int is_list;
+
+  *items = NULL;
+  if (ynode_kind(doc) != YNODE_MAPPING)
+    return 0;
+  va = decode_field(doc, "apiVersion");
+  vk = decode_field(doc, "kind");
+  if (va == NULL || vk == NULL || ynode_kind(va) != YNODE_SCALAR ||
+      ynode_kind(vk) != YNODE_SCALAR)
+    return 0;
+  api = ynode_text(va, NULL);
+  kind = ynode_text(vk, NULL);
+  is_list = (strcmp(api, "v1") == 0 && strcmp(kind, "List") == 0) ||
+            (strcmp(api, DECODE_WASMPLUGIN_API) == 0 &&
+             strcmp(kind, DECODE_WASMPLUGIN_KIND "List") == 0);
+  if (!is_list)
+    return 0;
+  memset(&c, 0, sizeof(c));
+  c.pb = pb;
+  dctx_check_keys(&c, doc, LIST_KEYS);
+  v = decode_field(doc, "items");
+  dctx_path_key(&c, "items");
+  if (v == NULL)
+    dctx_bad(&c, doc, "missing required field \"items\" of a %s", kind);
+  else if (dctx_want_seq(&c, v) && ynode_len(v) > DECODE_MAX_LIST_ITEMS)
+    dctx_bad(&c, v, "more than %d items", DECODE_MAX_LIST_ITEMS);
+  if (c.rc < 0)
+    return c.rc;
+  if (c.errors > 0)
+    return XDS_EINVAL;
+  *items = v;
+  return 1;
 }
 
 void decode_result_cleanup(struct decode_result *out) {

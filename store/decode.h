@@ -4,6 +4,8 @@
  * Knows every kind an operator may write:
  *   extension.tsb.tetrate.io/v2 WasmExtension -> struct wasm_ext
  *   wasmxds.io/v1 ListenerTemplate            -> struct listener_tmpl
+ *   extensions.istio.io/v1alpha1 WasmPlugin   -> struct wasm_ext (kind
+ *                                                WASM_KIND_PLUGIN)
  * and checks every field (types, enums, ranges, patterns, required fields,
  * unknown fields). Every error found in the document is added to the
  * problem list with the node's file:line:column, the field path and the
@@ -35,18 +37,27 @@ struct ynode;
 #define DECODE_MAX_ENV 256
 #define DECODE_MAX_LABELS 64
 #define DECODE_MAX_FILTERS 64
+/* WasmPlugin: targetRefs (Istio's own limit), match[] items, ports of one
+ * match[] item, and the items of one kind: List document. */
+#define DECODE_MAX_TARGET_REFS 16
+#define DECODE_MAX_MATCHES 64
+#define DECODE_MAX_PORTS 256
+#define DECODE_MAX_LIST_ITEMS 100000
 
 #define DECODE_WASMEXT_API "extension.tsb.tetrate.io/v2"
 #define DECODE_WASMEXT_KIND "WasmExtension"
 #define DECODE_TMPL_API "wasmxds.io/v1"
 #define DECODE_TMPL_KIND "ListenerTemplate"
+#define DECODE_WASMPLUGIN_API "extensions.istio.io/v1alpha1"
+#define DECODE_WASMPLUGIN_KIND "WasmPlugin"
 #define DECODE_ROUTER_MSG "envoy.extensions.filters.http.router.v3.Router"
 #define DECODE_TYPE_URL_PREFIX "type.googleapis.com/"
 
 enum decode_kind {
   DECODE_NONE = 0, /* not a mapping, or an unknown apiVersion/kind */
   DECODE_WASM_EXT = 1,
-  DECODE_LISTENER_TMPL = 2
+  DECODE_LISTENER_TMPL = 2,
+  DECODE_WASM_PLUGIN = 3 /* an Istio WasmPlugin: a wasm_ext in out->ext */
 };
 
 /* What one document turned out to be. The caller owns the struct
@@ -73,6 +84,18 @@ struct decode_result {
  */
 int decode_document(const struct ynode *doc, struct problems *pb,
                     struct decode_result *out);
+
+/*
+ * Whether doc is a Kubernetes list, as `kubectl get ... -o yaml` writes
+ * one: apiVersion v1 kind List, or a kind's own list (kind WasmPluginList
+ * of extensions.istio.io/v1alpha1), with its resources under items (its
+ * metadata is ignored). Returns 0 when doc is not a list; 1 with *items
+ * the sequence of items (borrowed from doc; each is a document for
+ * decode_document()); XDS_EINVAL when it is a list of the wrong shape
+ * (reported to pb, *items NULL); XDS_ENOMEM.
+ */
+int decode_list(const struct ynode *doc, struct problems *pb,
+                const struct ynode **items);
 
 /* Frees whatever out still owns (a record not taken by setting the pointer
  * to NULL, and id) and zeroes it. */

@@ -47,12 +47,26 @@ struct decode_kind_ops {
   enum decode_kind id;
   void (*decode)(struct dctx *c, const struct ynode *doc,
                  struct decode_result *out);
+  /* The top-level keys the kind allows (NULL-terminated); NULL: apiVersion,
+   * kind, metadata and spec. */
+  const char *const *top_keys;
 };
 
 /* extension.tsb.tetrate.io/v2 WasmExtension (decode_wasmext.c). */
 extern const struct decode_kind_ops decode_wasmext_ops;
 /* wasmxds.io/v1 ListenerTemplate (decode_template.c). */
 extern const struct decode_kind_ops decode_template_ops;
+/* extensions.istio.io/v1alpha1 WasmPlugin (decode_wasmplugin.c). */
+extern const struct decode_kind_ops decode_wasmplugin_ops;
+
+/* ---- module URLs (decode_wasmext.c) ---- */
+
+/* Validates the module location s (reported at node at) and gives it a
+ * scheme ("oci://" when none): oci, http, https or file (an absolute
+ * path). Returns a new string (caller frees) and *scheme, or NULL
+ * (reported, or c->rc set to XDS_ENOMEM). */
+char *decode_normalise_url(struct dctx *c, const struct ynode *at,
+                           const char *s, enum wasm_url_scheme *scheme);
 
 /* ---- the field path (decode.c) ---- */
 

@@ -394,4 +394,5 @@ done:
 }
 
 const struct decode_kind_ops decode_template_ops = {
-    DECODE_TMPL_API, DECODE_TMPL_KIND, DECODE_LISTENER_TMPL, template_decode};
+    DECODE_TMPL_API, DECODE_TMPL_KIND, DECODE_LISTENER_TMPL, template_decode,
+    NULL};

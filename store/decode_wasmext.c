@@ -110,9 +110,8 @@ done:
   dctx_path_restore(c, mark);
 }
 
-/* Validates a module location and gives it a scheme ("oci://" when none).
- * Returns the new string (caller frees) or NULL (reported, or OOM). */
-static char *normalise_url(struct dctx *c, const struct ynode *at,
+/* decode_priv.h */
+char *decode_normalise_url(struct dctx *c, const struct ynode *at,
                            const char *s, enum wasm_url_scheme *scheme) {
   static const struct {
     const char *name;
@@ -168,7 +167,7 @@ static void decode_url(struct dctx *c, const struct ynode *spec,
 
   if (url != NULL) {
     mark = dctx_path_key(c, "url");
-    e->url = normalise_url(c, vu, url, &e->scheme);
+    e->url = decode_normalise_url(c, vu, url, &e->scheme);
     dctx_path_restore(c, mark);
     if (image != NULL) {
       mark = dctx_path_key(c, "image");
@@ -180,7 +179,7 @@ static void decode_url(struct dctx *c, const struct ynode *spec,
   } else if (image != NULL) {
     mark = dctx_path_key(c, "image");
     dctx_warn(c, vi, "spec.image is deprecated; use spec.url");
-    e->url = normalise_url(c, vi, image, &e->scheme);
+    e->url = decode_normalise_url(c, vi, image, &e->scheme);
     dctx_path_restore(c, mark);
   } else if (c->rc == 0 && (vu == NULL || ynode_kind(vu) == YNODE_SCALAR) &&
              (vi == NULL || ynode_kind(vi) == YNODE_SCALAR)) {
@@ -442,4 +441,5 @@ done:
 }
 
 const struct decode_kind_ops decode_wasmext_ops = {
-    DECODE_WASMEXT_API, DECODE_WASMEXT_KIND, DECODE_WASM_EXT, wasmext_decode};
+    DECODE_WASMEXT_API, DECODE_WASMEXT_KIND, DECODE_WASM_EXT, wasmext_decode,
+    NULL};

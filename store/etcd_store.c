@@ -315,9 +315,8 @@ static int decode_entry(struct etcd_store *s, struct key_entry *e) {
     goto out;
   }
   if (r.ext != NULL) {
-    rc = check_key(
-        s, e, "WasmExtension", r.ext->fqn,
-        etcd_store_key_ext(s->bare_prefix, r.ext->organization, r.ext->name));
+    rc = check_key(s, e, wasm_ext_kind_name(r.ext), r.ext->fqn,
+                   etcd_store_key_of_ext(s->bare_prefix, r.ext));
     if (rc < 0)
       goto out;
     set_good(e, r.ext, NULL);
@@ -376,12 +375,13 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
       const struct src_loc *loc =
           e->good_ext != NULL ? &e->good_ext->loc : &e->good_tmpl->loc;
 
-      rc = problems_add(
-          pb, PROBLEM_WARNING, e->key, loc->line, loc->column, "",
-          "keeping the last good version of %s \"%s\": the "
-          "key's value is broken",
-          e->good_ext != NULL ? "WasmExtension" : "ListenerTemplate",
-          e->good_ext != NULL ? e->good_ext->fqn : e->good_tmpl->name);
+      rc = problems_add(pb, PROBLEM_WARNING, e->key, loc->line, loc->column, "",
+                        "keeping the last good version of %s \"%s\": the "
+                        "key's value is broken",
+                        e->good_ext != NULL ? wasm_ext_kind_name(e->good_ext)
+                                            : "ListenerTemplate",
+                        e->good_ext != NULL ? e->good_ext->fqn
+                                            : e->good_tmpl->name);
       if (rc < 0)
         break;
     }
@@ -404,6 +404,17 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
 char *etcd_store_key_ext(const char *prefix, const char *org,
                          const char *name) {
   return xds_asprintf("%s/" ETCD_KIND_EXT_DIR "/%s/%s", prefix, org, name);
+}
+
+char *etcd_store_key_plugin(const char *prefix, const char *ns,
+                            const char *name) {
+  return xds_asprintf("%s/" ETCD_KIND_PLUGIN_DIR "/%s/%s", prefix, ns, name);
+}
+
+char *etcd_store_key_of_ext(const char *prefix, const struct wasm_ext *e) {
+  return e->kind == WASM_KIND_PLUGIN
+             ? etcd_store_key_plugin(prefix, e->namespace, e->name)
+             : etcd_store_key_ext(prefix, e->organization, e->name);
 }
 
 char *etcd_store_key_tmpl(const char *prefix, const char *name) {
@@ -438,6 +449,8 @@ static const char *const ext_kinds[] = {"WasmExtension", "WasmExtensions",
                                         "ext", "extension", NULL};
 static const char *const tmpl_kinds[] = {
     "ListenerTemplate", "ListenerTemplates", "tmpl", "template", NULL};
+static const char *const plugin_kinds[] = {"WasmPlugin", "WasmPlugins",
+                                           "wasmplugin", NULL};
 
 const char *etcd_store_kind_dir(const char *kind) {
   size_t n = strlen(kind);
@@ -446,17 +459,34 @@ const char *etcd_store_kind_dir(const char *kind) {
     return ETCD_KIND_EXT_DIR;
   if (is_one_of(kind, n, tmpl_kinds))
     return ETCD_KIND_TMPL_DIR;
+  if (is_one_of(kind, n, plugin_kinds))
+    return ETCD_KIND_PLUGIN_DIR;
   return NULL;
 }
 
 int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
                           struct xds_err *err) {
+  static const char istio_prefix[] = WASM_PLUGIN_FQN_PREFIX;
   const char *part[5];
   size_t len[5], n = 0;
   const char *p = ref;
   char *org, *name;
 
   *key = NULL;
+  /* extensions.istio.io/wasmplugin/<namespace>.<name> */
+  if (strncmp(ref, istio_prefix, sizeof(istio_prefix) - 1) == 0) {
+    const char *nsn = ref + sizeof(istio_prefix) - 1, *dot = strchr(nsn, '.');
+
+    if (dot == NULL || !name_ok(nsn, (size_t)(dot - nsn)) ||
+        !name_ok(dot + 1, strlen(dot + 1)) || strchr(dot, '/') != NULL)
+      return xds_err_set(
+          err, XDS_EINVAL,
+          "\"%s\": expected " WASM_PLUGIN_FQN_PREFIX "NAMESPACE.NAME", ref);
+    org = xds_strndup(nsn, (size_t)(dot - nsn));
+    *key = org != NULL ? etcd_store_key_plugin(prefix, org, dot + 1) : NULL;
+    xds_free(org);
+    return *key == NULL ? XDS_ENOMEM : 0;
+  }
   while (n < 5) {
     const char *slash = strchr(p, '/');
 
@@ -476,6 +506,16 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
              name_ok(part[1], len[1]) && name_ok(part[2], len[2])) {
     org = xds_strndup(part[1], len[1]);
     name = xds_strndup(part[2], len[2]);
+  } else if (n == 3 && is_one_of(part[0], len[0], plugin_kinds) &&
+             name_ok(part[1], len[1]) && name_ok(part[2], len[2])) {
+    org = xds_strndup(part[1], len[1]);
+    name = xds_strndup(part[2], len[2]);
+    *key = org != NULL && name != NULL
+               ? etcd_store_key_plugin(prefix, org, name)
+               : NULL;
+    xds_free(org);
+    xds_free(name);
+    return *key == NULL ? XDS_ENOMEM : 0;
   } else if (n == 2 && is_one_of(part[0], len[0], tmpl_kinds) &&
              name_ok(part[1], len[1])) {
     name = xds_strndup(part[1], len[1]);
@@ -487,8 +527,9 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
   } else {
     return xds_err_set(err, XDS_EINVAL,
                        "\"%s\": expected WasmExtension/ORG/NAME, "
-                       "ListenerTemplate/NAME or "
-                       "organizations/ORG/extensions/NAME",
+                       "ListenerTemplate/NAME, WasmPlugin/NAMESPACE/NAME, "
+                       "organizations/ORG/extensions/NAME or "
+                       "extensions.istio.io/wasmplugin/NAMESPACE.NAME",
                        ref);
   }
   if (org != NULL && name != NULL)

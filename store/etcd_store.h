@@ -6,6 +6,7 @@
  * Key layout (what wasmxdsctl writes; see the README, "The etcd store"):
  *   <prefix>/WasmExtension/<organization>/<name>
  *   <prefix>/ListenerTemplate/<name>
+ *   <prefix>/WasmPlugin/<namespace>/<name>     (Istio's kind)
  * Every key below <prefix>/ holds exactly one YAML or JSON document of
  * either kind (store/decode.h). A key whose document's identity does not
  * match its canonical key is still served, with a warning; two keys
@@ -50,6 +51,7 @@
 
 #define ETCD_KIND_EXT_DIR "WasmExtension"
 #define ETCD_KIND_TMPL_DIR "ListenerTemplate"
+#define ETCD_KIND_PLUGIN_DIR "WasmPlugin"
 
 struct etcd_store;
 
@@ -111,14 +113,19 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
  * <name>" for a template name.
  */
 char *etcd_store_key_ext(const char *prefix, const char *org, const char *name);
+char *etcd_store_key_plugin(const char *prefix, const char *ns,
+                            const char *name);
+/* The canonical key of a WasmExtension or WasmPlugin record. */
+char *etcd_store_key_of_ext(const char *prefix, const struct wasm_ext *e);
 char *etcd_store_key_tmpl(const char *prefix, const char *name);
 
 /*
  * Reads an operator's reference to a resource: "WasmExtension/ORG/NAME",
  * "ListenerTemplate/NAME" (kinds case-insensitive; also "ext", "tmpl",
  * "wasmextensions", "listenertemplates"), or an extension fqn
- * "organizations/ORG/extensions/NAME". Returns 0 with *key (new string,
- * the canonical key under prefix), or XDS_EINVAL (err says why) or
+ * "organizations/ORG/extensions/NAME", or WasmPlugin/NAMESPACE/NAME and
+ * "extensions.istio.io/wasmplugin/NAMESPACE.NAME". Returns 0 with *key (new
+ * string, the canonical key under prefix), or XDS_EINVAL (err says why) or
  * XDS_ENOMEM.
  */
 int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
@@ -126,7 +133,7 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
 
 /* The key folder of a kind as an operator names it (the kinds of
  * etcd_store_key_of_ref(), case-insensitive): ETCD_KIND_EXT_DIR,
- * ETCD_KIND_TMPL_DIR, or NULL for an unknown kind. The result is a
+ * ETCD_KIND_TMPL_DIR, ETCD_KIND_PLUGIN_DIR, or NULL for an unknown kind. The result is a
  * static string. */
 const char *etcd_store_kind_dir(const char *kind);
 

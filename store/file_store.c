@@ -438,8 +438,8 @@ static int note_broken(struct file_result *fr, enum decode_kind kind,
     fr->anon_broken = 1;
     return 0;
   }
-  return strv_push(kind == DECODE_WASM_EXT ? &fr->broken_exts
-                                           : &fr->broken_tmpls,
+  return strv_push(kind == DECODE_LISTENER_TMPL ? &fr->broken_tmpls
+                                                : &fr->broken_exts,
                    xds_strdup(id));
 }
 
@@ -474,13 +474,40 @@ static int check_tmpl(const struct store_hooks *h, struct file_result *fr,
   return rc < 0 ? rc : 1;
 }
 
+/* Decodes one resource (a document, or an item of a List) into fr;
+ * broken: the document had YAML issues (already reported). */
+static int load_one(const struct load *l, struct file_result *fr,
+                    const struct ynode *root, int broken) {
+  struct decode_result r = {0};
+  int rc = decode_document(root, &fr->pb, &r);
+
+  if (rc == XDS_ENOMEM) {
+    decode_result_cleanup(&r);
+    return rc;
+  }
+  if (rc < 0 || broken) {
+    rc = note_broken(fr, r.kind, r.id);
+  } else if (r.ext != NULL) {
+    rc = push_ext(fr, r.ext);
+    r.ext = NULL;
+  } else {
+    struct listener_tmpl *t = r.tmpl;
+
+    r.tmpl = NULL;
+    rc = check_tmpl(l->hooks, fr, t);
+    if (rc == 0)
+      rc = push_tmpl(fr, t);
+  }
+  decode_result_cleanup(&r);
+  return rc;
+}
+
 static int load_docs(const struct load *l, struct file_result *fr,
                      struct ydoc *d) {
   int rc = 0;
 
   for (size_t i = 0; i < ydoc_count(d) && rc >= 0; i++) {
-    const struct ynode *root = ydoc_root(d, i);
-    struct decode_result r = {0};
+    const struct ynode *root = ydoc_root(d, i), *items;
     size_t n_issues = ydoc_issue_count(d, i);
 
     if (ynode_kind(root) == YNODE_NULL)
@@ -494,25 +521,18 @@ static int load_docs(const struct load *l, struct file_result *fr,
     }
     if (rc < 0)
       break;
-    rc = decode_document(root, &fr->pb, &r);
-    if (rc == XDS_ENOMEM) {
-      decode_result_cleanup(&r);
-      break;
+    /* A List (kubectl get -o yaml) holds resources under items. */
+    rc = decode_list(root, &fr->pb, &items);
+    if (rc == XDS_EINVAL) {
+      fr->anon_broken = 1;
+      rc = 0;
+    } else if (rc == 1) {
+      rc = 0;
+      for (size_t k = 0; k < ynode_len(items) && rc >= 0; k++)
+        rc = load_one(l, fr, ynode_seq_item(items, k), n_issues > 0);
+    } else if (rc == 0) {
+      rc = load_one(l, fr, root, n_issues > 0);
     }
-    if (rc < 0 || n_issues > 0) {
-      rc = note_broken(fr, r.kind, r.id);
-    } else if (r.ext != NULL) {
-      rc = push_ext(fr, r.ext);
-      r.ext = NULL;
-    } else {
-      struct listener_tmpl *t = r.tmpl;
-
-      r.tmpl = NULL;
-      rc = check_tmpl(l->hooks, fr, t);
-      if (rc == 0)
-        rc = push_tmpl(fr, t);
-    }
-    decode_result_cleanup(&r);
   }
   return rc < 0 ? rc : 0;
 }

@@ -69,6 +69,21 @@ void wasm_ext_free(struct wasm_ext *e) {
   xds_free(e->vm_id);
   xds_free(e->runtime);
   xds_free(e->sha256);
+  xds_free(e->namespace);
+  for (size_t i = 0; i < e->n_match_labels; i++) {
+    xds_free(e->match_labels[i].key);
+    xds_free(e->match_labels[i].value);
+  }
+  xds_free(e->match_labels);
+  for (size_t i = 0; i < e->n_target_refs; i++) {
+    xds_free(e->target_refs[i].group);
+    xds_free(e->target_refs[i].kind);
+    xds_free(e->target_refs[i].name);
+  }
+  xds_free(e->target_refs);
+  for (size_t i = 0; i < e->n_matches; i++)
+    xds_free(e->matches[i].ports);
+  xds_free(e->matches);
   src_loc_cleanup(&e->loc);
   xds_free(e);
 }

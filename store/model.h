@@ -56,7 +56,37 @@ enum wasm_match_mode {
 
 enum wasm_fail_strategy {
   WASM_FAIL_CLOSE = 0, /* default: a broken plugin denies traffic */
-  WASM_FAIL_OPEN = 1   /* a broken plugin is skipped */
+  WASM_FAIL_OPEN = 1,  /* a broken plugin is skipped */
+  WASM_FAIL_RELOAD = 2 /* WasmPlugin only: a plugin that failed at run time
+                          gets a new VM; Envoy's FAIL_RELOAD (other
+                          failures fail closed) */
+};
+
+/* Which API a wasm_ext record was read from. Both are served by the same
+ * composition; the fields that only one API has say which. */
+enum wasm_ext_kind {
+  WASM_KIND_EXTENSION = 0, /* extension.tsb.tetrate.io/v2 WasmExtension */
+  WASM_KIND_PLUGIN = 1     /* extensions.istio.io/v1alpha1 WasmPlugin */
+};
+
+/* WasmPlugin spec.type: where in Envoy the filter runs. */
+enum wasm_plugin_type {
+  WASM_TYPE_HTTP = 0,   /* an HTTP filter (also UNSPECIFIED_PLUGIN_TYPE) */
+  WASM_TYPE_NETWORK = 1 /* a network (L4) filter */
+};
+
+/* One WasmPlugin match[] item: traffic it selects. ports empty: any. */
+struct wasm_traffic_sel {
+  enum wasm_match_mode mode;
+  uint32_t *ports; /* ascending, unique */
+  size_t n_ports;
+};
+
+/* One WasmPlugin targetRefs[] item (or the older targetRef). */
+struct wasm_target_ref {
+  char *group; /* "" for the core group */
+  char *kind;  /* Gateway or Service */
+  char *name;
 };
 
 enum wasm_url_scheme {
@@ -77,10 +107,21 @@ struct wasm_env {
   char *value; /* INLINE only; NULL for HOST */
 };
 
-/* One WasmExtension (extension.tsb.tetrate.io/v2). */
+struct label;
+
+/* The fqn prefix of every WasmPlugin: Istio's ECDS name for a plugin is
+ * this + "<namespace>.<name>". */
+#define WASM_PLUGIN_FQN_PREFIX "extensions.istio.io/wasmplugin/"
+
+/* One WasmExtension (extension.tsb.tetrate.io/v2), or one Istio WasmPlugin
+ * (kind WASM_KIND_PLUGIN) mapped onto the same record: see the README,
+ * "Coming from Istio". */
 struct wasm_ext {
-  char *fqn;          /* organizations/<org>/extensions/<name> */
-  char *organization; /* metadata.organization */
+  enum wasm_ext_kind kind;
+  char *fqn; /* organizations/<org>/extensions/<name>, or for a WasmPlugin
+                extensions.istio.io/wasmplugin/<namespace>.<name> (the ECDS
+                name Istio gives it) */
+  char *organization; /* metadata.organization; NULL for a WasmPlugin */
   char *name;         /* metadata.name */
   char **allowed_in;  /* tenant fqns, document order; empty: whole org */
   size_t n_allowed_in;
@@ -101,7 +142,16 @@ struct wasm_ext {
   char *vm_id;       /* nullable */
   char *runtime;     /* nullable: envoy.wasm.runtime.v8 */
   enum wasm_fail_strategy fail_strategy;
-  char *sha256;       /* nullable; 64 lowercase hex digits */
+  char *sha256; /* nullable; 64 lowercase hex digits */
+  /* WasmPlugin only (zero for a WasmExtension): */
+  char *namespace;            /* metadata.namespace */
+  struct label *match_labels; /* selector.matchLabels, sorted by key */
+  size_t n_match_labels;
+  struct wasm_target_ref *target_refs; /* targetRefs (or targetRef) */
+  size_t n_target_refs;
+  struct wasm_traffic_sel *matches; /* match[]; empty: all traffic */
+  size_t n_matches;
+  enum wasm_plugin_type type;
   struct src_loc loc; /* the document's first line */
   atomic_uint refs;   /* references beyond the first; see above */
 };
@@ -172,6 +222,11 @@ struct listener_tmpl {
   struct src_loc loc;
   atomic_uint refs; /* references beyond the first; see above */
 };
+
+/* "WasmPlugin" or "WasmExtension": the kind the record was read from. */
+static inline const char *wasm_ext_kind_name(const struct wasm_ext *e) {
+  return e->kind == WASM_KIND_PLUGIN ? "WasmPlugin" : "WasmExtension";
+}
 
 /* Drop one reference (NULL is a no-op); the last frees the record. */
 void wasm_ext_free(struct wasm_ext *e);

@@ -305,14 +305,14 @@ static const struct bad_case bad_cases[] = {
      "metadata: {name: x}\n",
      2, 7, "kind",
      "unsupported resource extension.tsb.tetrate.io/v2 WasmPlugin: expected "
-     "extension.tsb.tetrate.io/v2 WasmExtension or wasmxds.io/v1 "
-     "ListenerTemplate"},
+     "extension.tsb.tetrate.io/v2 WasmExtension, wasmxds.io/v1 "
+     "ListenerTemplate or extensions.istio.io/v1alpha1 WasmPlugin"},
     {"unsupported apiVersion",
-     "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n", 1, 13,
+     "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n", 1, 13,
      "apiVersion",
-     "unsupported resource extensions.istio.io/v1alpha1 WasmPlugin: "
-     "expected extension.tsb.tetrate.io/v2 WasmExtension or wasmxds.io/v1 "
-     "ListenerTemplate"},
+     "unsupported resource networking.istio.io/v1alpha3 EnvoyFilter: "
+     "expected extension.tsb.tetrate.io/v2 WasmExtension, wasmxds.io/v1 "
+     "ListenerTemplate or extensions.istio.io/v1alpha1 WasmPlugin"},
     {"missing kind", "apiVersion: wasmxds.io/v1\nmetadata: {name: x}\n", 1, 1,
      "kind", "missing required field \"kind\""},
     {"document is a sequence", "- a\n- b\n", 1, 1, "",

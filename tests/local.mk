@@ -110,3 +110,4 @@ tests_check_admin_e2e_SOURCES = tests/check_admin_e2e.c \
 tests_check_admin_e2e_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 tests_check_admin_e2e_LDADD = $(TEST_LIBS)
 TESTS += tests/check_admin_e2e
+include $(srcdir)/tests/istio.mk

@@ -41,30 +41,50 @@ static int str_eq(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
-/* With mutual TLS the certificate names the organization and tenant; the
- * node may not claim another. */
+/* With mutual TLS the certificate names the organization and tenant (or,
+ * an Istio certificate, the namespace); the node may not claim another,
+ * nor claim one the certificate does not name. */
 static int check_verified(struct ads_stream *s, struct proxy_id *pid,
                           struct ads_close *close) {
   const struct proxy_id *v = s->verified;
+  const char *v_org =
+      v != NULL && v->organization != NULL ? v->organization : "";
 
   if (v == NULL)
     return 0;
-  if (!str_eq(pid->organization, v->organization) ||
+  if (!str_eq(pid->organization, v_org) ||
       (pid->tenant != NULL && !str_eq(pid->tenant, v->tenant))) {
     XDS_LOGW("node %s from %s: metadata claims organization %s tenant %s but "
              "its certificate says organization %s tenant %s; refused",
              pid->node_id, s->peer, pid->organization,
-             pid->tenant != NULL ? pid->tenant : "-", v->organization,
+             pid->tenant != NULL ? pid->tenant : "-",
+             v_org[0] != '\0' ? v_org : "-",
              v->tenant != NULL ? v->tenant : "-");
     return ads_close_with(
         close, ADS_STATUS_PERMISSION_DENIED,
         "node metadata claims a tenant its certificate does not "
         "name");
   }
-  /* The certificate's tenant applies even when the node names none. */
+  if (pid->namespace != NULL && !str_eq(pid->namespace, v->namespace)) {
+    XDS_LOGW("node %s from %s: claims namespace %s but its certificate "
+             "says namespace %s; refused",
+             pid->node_id, s->peer, pid->namespace,
+             v->namespace != NULL ? v->namespace : "-");
+    return ads_close_with(close, ADS_STATUS_PERMISSION_DENIED,
+                          "node claims a namespace its certificate does not "
+                          "name");
+  }
+  /* The certificate's tenant and namespace apply even when the node names
+   * none. */
   if (pid->tenant == NULL && v->tenant != NULL) {
     pid->tenant = xds_strdup(v->tenant);
     if (pid->tenant == NULL)
+      return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                            "out of memory");
+  }
+  if (pid->namespace == NULL && v->namespace != NULL) {
+    pid->namespace = xds_strdup(v->namespace);
+    if (pid->namespace == NULL)
       return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                             "out of memory");
   }
@@ -90,6 +110,8 @@ int ads_node_check(struct ads_stream *s,
     XDS_LOGW("stream from %s: %s; closing", s->peer, err.msg);
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT, "%s", err.msg);
   }
+  if (snap != NULL)
+    pid.root_namespace = snapshot_opts(snap)->istio_root_namespace;
   if (check_verified(s, &pid, close) < 0) {
     proxy_id_cleanup(&pid);
     return -1;

@@ -231,6 +231,7 @@ int cmd_render(int argc, char **argv) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);
     goto out;
   }
+  pid.root_namespace = cfg.encode.istio_root_namespace;
   /* Problems go to stderr; like the server, render serves what is valid. */
   if (cmd_load_store(cfg.store, &cfg.etcd, &cat, stderr) < 0)
     goto out;

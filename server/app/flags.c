@@ -14,6 +14,7 @@
 #include "server/app/flags.h"
 
 #include "base/build_info.h"
+#include "server/compose/identity.h"
 #include "store/file_watch.h"
 
 void flags_usage_serve(FILE *f) {
@@ -41,6 +42,10 @@ void flags_usage_serve(FILE *f) {
       "instead of\n"
       "                         ECDS references (every change drains "
       "listeners)\n"
+      "  --istio-root-namespace NS  Istio config root namespace: its "
+      "WasmPlugins\n"
+      "                         apply to every namespace (default "
+      "istio-system)\n"
       "  --admin-listen HOST:PORT  admin HTTP address "
       "(default " ADMIN_DEFAULT_LISTEN ")\n"
       "  --modules-listen HOST:PORT  serve /modules/ on this address "
@@ -145,7 +150,7 @@ void flags_usage_render(FILE *f) {
           "  --fetch-modules        resolve modules as the server would (and "
           "wait)\n"
           "  --module-cluster NAME, --ecds-fetch-timeout MS, --inline-wasm, "
-          "the\n"
+          "--istio-root-namespace NS, the\n"
           "  --module-* flags and the --etcd-* flags: as for serve (wasmxds "
           "--help)\n"
           "  -h, --help             print this help and exit\n");
@@ -157,6 +162,7 @@ enum {
   OPT_LOG_LEVEL,
   OPT_MODULE_CLUSTER,
   OPT_ECDS_FETCH_TIMEOUT,
+  OPT_ISTIO_ROOT_NAMESPACE,
   OPT_INLINE_WASM,
   OPT_ADMIN_LISTEN,
   OPT_MODULES_LISTEN,
@@ -233,6 +239,8 @@ enum {
 #define ENCODE_LONG_OPTS                                                       \
   {"module-cluster", required_argument, NULL, OPT_MODULE_CLUSTER},             \
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT}, \
+      {"istio-root-namespace", required_argument, NULL,                        \
+       OPT_ISTIO_ROOT_NAMESPACE},                                              \
   {                                                                            \
     "inline-wasm", no_argument, NULL, OPT_INLINE_WASM                          \
   }
@@ -399,6 +407,17 @@ static int encode_flag(int c, char *arg, struct encode_opts *o) {
                : 1;
   case OPT_INLINE_WASM:
     o->inline_wasm = 1;
+    return 1;
+  case OPT_ISTIO_ROOT_NAMESPACE:
+    if (!identity_namespace_valid(arg, strlen(arg))) {
+      fprintf(stderr,
+              "wasmxds: --istio-root-namespace: \"%s\" is not a namespace "
+              "(a DNS-1123 label: lowercase letters, digits and '-', at most "
+              "63)\n",
+              arg);
+      return -1;
+    }
+    o->istio_root_namespace = arg;
     return 1;
   default:
     return 0;

@@ -3,7 +3,9 @@
  *
  * Candidates are found by organization with one binary search: the catalog
  * is sorted by fqn, and every fqn of an organization starts with
- * "organizations/<org>/extensions/", so they are contiguous.
+ * "organizations/<org>/extensions/", so they are contiguous. WasmPlugins
+ * are found the same way by namespace: their fqns start with
+ * WASM_PLUGIN_FQN_PREFIX "<namespace>.".
  */
 #include "server/compose/chain.h"
 
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/err.h"
 
 const char *chain_verdict_str(enum chain_verdict v) {
@@ -26,6 +29,14 @@ const char *chain_verdict_str(enum chain_verdict v) {
     return "match.mode excludes this listener's direction";
   case CHAIN_GATEWAY_MODE:
     return "SERVER-only extension on a gateway";
+  case CHAIN_OTHER_NAMESPACE:
+    return "WasmPlugin of another namespace";
+  case CHAIN_NOT_SELECTED:
+    return "selector or targetRefs do not select the proxy";
+  case CHAIN_WRONG_PORT:
+    return "match[] selects other ports or directions";
+  case CHAIN_WRONG_TYPE:
+    return "plugin type does not fit the listener";
   }
   return "unknown";
 }
@@ -56,6 +67,7 @@ void proxy_id_cleanup(struct proxy_id *p) {
     xds_free(p->labels[i].value);
   }
   xds_free(p->labels);
+  xds_free(p->namespace);
   memset(p, 0, sizeof(*p));
 }
 
@@ -71,7 +83,69 @@ int chain_tmpl_applies(const struct listener_tmpl *t,
   return 1;
 }
 
+static int plugin_visible(const struct wasm_ext *e, const struct proxy_id *p) {
+  return p->namespace != NULL && (strcmp(e->namespace, p->namespace) == 0 ||
+                                  strcmp(e->namespace, proxy_id_root(p)) == 0);
+}
+
+int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p) {
+  if (e->kind != WASM_KIND_PLUGIN)
+    return 1;
+  for (size_t i = 0; i < e->n_match_labels; i++) {
+    const char *v = proxy_id_label(p, e->match_labels[i].key);
+    if (v == NULL || strcmp(v, e->match_labels[i].value) != 0)
+      return 0;
+  }
+  if (e->n_target_refs == 0)
+    return 1;
+  for (size_t i = 0; i < e->n_target_refs; i++) {
+    const struct wasm_target_ref *r = &e->target_refs[i];
+    const char *v = proxy_id_label(p, strcmp(r->kind, "Gateway") == 0
+                                          ? CHAIN_LABEL_GATEWAY_NAME
+                                          : CHAIN_LABEL_SERVICE);
+    if (v != NULL && strcmp(v, r->name) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Whether one match[] item selects listener t of proxy p. */
+static int traffic_selects(const struct wasm_traffic_sel *m,
+                           const struct listener_tmpl *t,
+                           const struct proxy_id *p) {
+  int port_ok = m->n_ports == 0;
+
+  if (p->mode == PROXY_MODE_GATEWAY && m->mode == WASM_MATCH_SERVER)
+    return 0;
+  if (p->mode != PROXY_MODE_GATEWAY &&
+      ((m->mode == WASM_MATCH_CLIENT && t->direction != TMPL_OUTBOUND) ||
+       (m->mode == WASM_MATCH_SERVER && t->direction != TMPL_INBOUND)))
+    return 0;
+  for (size_t i = 0; !port_ok && i < m->n_ports; i++)
+    port_ok = m->ports[i] == t->port;
+  return port_ok;
+}
+
+static enum chain_verdict plugin_judge(const struct wasm_ext *e,
+                                       const struct listener_tmpl *t,
+                                       const struct proxy_id *p) {
+  if (!plugin_visible(e, p))
+    return CHAIN_OTHER_NAMESPACE;
+  if (!chain_ext_selects(e, p))
+    return CHAIN_NOT_SELECTED;
+  if (e->type != WASM_TYPE_HTTP)
+    return CHAIN_WRONG_TYPE;
+  if (e->n_matches == 0)
+    return CHAIN_IN;
+  for (size_t i = 0; i < e->n_matches; i++)
+    if (traffic_selects(&e->matches[i], t, p))
+      return CHAIN_IN;
+  return CHAIN_WRONG_PORT;
+}
+
 int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p) {
+  if (e->kind == WASM_KIND_PLUGIN)
+    return plugin_visible(e, p);
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
     return 0;
   if (e->n_allowed_in == 0)
@@ -87,6 +161,8 @@ int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p) {
 enum chain_verdict chain_judge(const struct wasm_ext *e,
                                const struct listener_tmpl *t,
                                const struct proxy_id *p) {
+  if (e->kind == WASM_KIND_PLUGIN)
+    return plugin_judge(e, t, p);
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
     return CHAIN_OTHER_ORG;
   if (!chain_ext_visible(e, p))
@@ -100,25 +176,45 @@ enum chain_verdict chain_judge(const struct wasm_ext *e,
   return CHAIN_IN;
 }
 
-int chain_order(const struct wasm_ext *a, const struct wasm_ext *b) {
-  int ra = wasm_phase_rank(a->phase), rb = wasm_phase_rank(b->phase);
+int chain_order_for(const struct wasm_ext *a, const struct wasm_ext *b,
+                    const struct proxy_id *p) {
+  int ra = wasm_phase_rank(a->phase), rb = wasm_phase_rank(b->phase), c;
 
   if (ra != rb)
     return ra < rb ? -1 : 1;
   if (a->priority != b->priority)
     return a->priority > b->priority ? -1 : 1;
-  return strcmp(a->fqn, b->fqn);
+  if (a->kind != b->kind)
+    return a->kind == WASM_KIND_PLUGIN ? -1 : 1;
+  if (a->kind == WASM_KIND_EXTENSION)
+    return strcmp(a->fqn, b->fqn);
+  if (p != NULL && strcmp(a->namespace, b->namespace) != 0) {
+    int a_root = strcmp(a->namespace, proxy_id_root(p)) == 0;
+    int b_root = strcmp(b->namespace, proxy_id_root(p)) == 0;
+
+    if (a_root != b_root)
+      return a_root ? -1 : 1;
+  }
+  c = strcmp(a->name, b->name);
+  return c != 0 ? c : strcmp(a->namespace, b->namespace);
 }
 
-/* Chain entries are sorted with their catalog positions. */
+int chain_order(const struct wasm_ext *a, const struct wasm_ext *b) {
+  return chain_order_for(a, b, NULL);
+}
+
+/* Chain entries are sorted with their catalog positions; the proxy gives
+ * the root namespace to the tie rule (qsort has no context argument). */
 struct chain_item {
   const struct wasm_ext *e;
   size_t index;
+  const struct proxy_id *p;
 };
 
 static int order_cmp(const void *pa, const void *pb) {
-  return chain_order(((const struct chain_item *)pa)->e,
-                     ((const struct chain_item *)pb)->e);
+  const struct chain_item *a = pa, *b = pb;
+
+  return chain_order_for(a->e, b->e, a->p);
 }
 
 /* First catalog index whose fqn is >= key. */
@@ -135,43 +231,69 @@ static size_t lower_bound(const struct catalog *cat, const char *key) {
   return lo;
 }
 
-int chain_compute(const struct catalog *cat, const struct proxy_id *p,
-                  const struct listener_tmpl *t, struct chain *out) {
-  char prefix[512];
-  size_t plen, first, n_all, n = 0, cap = 0;
-  struct chain_item *v = NULL;
+/* Appends to *v every extension of cat whose fqn starts with prefix and
+ * that runs on t for p. Returns 0 or XDS_ENOMEM. */
+static int collect(const struct catalog *cat, const char *prefix,
+                   const struct proxy_id *p, const struct listener_tmpl *t,
+                   struct chain_item **v, size_t *n, size_t *cap) {
+  size_t plen = strlen(prefix), n_all = catalog_ext_count(cat);
 
-  out->exts = NULL;
-  out->index = NULL;
-  out->n = 0;
-  if (p->organization == NULL)
-    return 0;
-  plen = (size_t)snprintf(prefix, sizeof(prefix),
-                          "organizations/%s/extensions/", p->organization);
-  if (plen >= sizeof(prefix))
-    return 0; /* no valid fqn can have such a prefix */
-  first = lower_bound(cat, prefix);
-  n_all = catalog_ext_count(cat);
-  for (size_t i = first; i < n_all; i++) {
+  for (size_t i = lower_bound(cat, prefix); i < n_all; i++) {
     const struct wasm_ext *e = catalog_ext_at(cat, i);
     if (strncmp(e->fqn, prefix, plen) != 0)
       break;
     if (chain_judge(e, t, p) != CHAIN_IN)
       continue;
-    if (n == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      struct chain_item *nv = xds_realloc(v, ncap * sizeof(*v));
-      if (nv == NULL) {
-        xds_free(v);
+    if (*n == *cap) {
+      size_t ncap = *cap ? *cap * 2 : 8;
+      struct chain_item *nv = xds_realloc(*v, ncap * sizeof(**v));
+      if (nv == NULL)
         return XDS_ENOMEM;
-      }
-      v = nv;
-      cap = ncap;
+      *v = nv;
+      *cap = ncap;
     }
-    v[n].e = e;
-    v[n].index = i;
-    n++;
+    (*v)[*n].e = e;
+    (*v)[*n].index = i;
+    (*v)[*n].p = p;
+    (*n)++;
   }
+  return 0;
+}
+
+int chain_compute(const struct catalog *cat, const struct proxy_id *p,
+                  const struct listener_tmpl *t, struct chain *out) {
+  /* The candidates of a proxy are contiguous runs of the fqn order: its
+   * organization's extensions, and the WasmPlugins of the root namespace
+   * and of its own namespace ("<namespace>." prefixes exactly one, as
+   * namespaces have no '.'). */
+  char prefix[3][512];
+  size_t n_prefix = 0, n = 0, cap = 0;
+  struct chain_item *v = NULL;
+
+  out->exts = NULL;
+  out->index = NULL;
+  out->n = 0;
+  if (p->organization != NULL && p->organization[0] != '\0' &&
+      (size_t)snprintf(prefix[n_prefix], sizeof(prefix[0]),
+                       "organizations/%s/extensions/",
+                       p->organization) < sizeof(prefix[0]))
+    n_prefix++;
+  if (p->namespace != NULL) {
+    if ((size_t)snprintf(prefix[n_prefix], sizeof(prefix[0]),
+                         WASM_PLUGIN_FQN_PREFIX "%s.",
+                         proxy_id_root(p)) < sizeof(prefix[0]))
+      n_prefix++;
+    if (strcmp(p->namespace, proxy_id_root(p)) != 0 &&
+        (size_t)snprintf(prefix[n_prefix], sizeof(prefix[0]),
+                         WASM_PLUGIN_FQN_PREFIX "%s.",
+                         p->namespace) < sizeof(prefix[0]))
+      n_prefix++;
+  }
+  for (size_t k = 0; k < n_prefix; k++)
+    if (collect(cat, prefix[k], p, t, &v, &n, &cap) < 0) {
+      xds_free(v);
+      return XDS_ENOMEM;
+    }
   if (n > 1)
     qsort(v, n, sizeof(*v), order_cmp);
   out->exts = xds_malloc((n + 1) * sizeof(*out->exts));
@@ -191,6 +313,38 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
   out->n = n;
   xds_free(v);
   return 0;
+}
+
+int chain_scope_key(const struct catalog *cat, const struct proxy_id *p,
+                    struct xds_buf *b) {
+  const char *ns[2];
+  size_t n_ns = 0, n_all = catalog_ext_count(cat);
+  int rc;
+
+  if (p->namespace == NULL)
+    return 0;
+  rc = xds_buf_printf(b, "ns %s\n", p->namespace);
+  ns[n_ns++] = proxy_id_root(p);
+  if (strcmp(p->namespace, proxy_id_root(p)) != 0)
+    ns[n_ns++] = p->namespace;
+  for (size_t k = 0; rc == 0 && k < n_ns; k++) {
+    char prefix[512];
+    size_t plen = (size_t)snprintf(prefix, sizeof(prefix),
+                                   WASM_PLUGIN_FQN_PREFIX "%s.", ns[k]);
+
+    if (plen >= sizeof(prefix))
+      continue;
+    for (size_t i = lower_bound(cat, prefix); rc == 0 && i < n_all; i++) {
+      const struct wasm_ext *e = catalog_ext_at(cat, i);
+      if (strncmp(e->fqn, prefix, plen) != 0)
+        break;
+      if (e->n_match_labels == 0 && e->n_target_refs == 0)
+        continue;
+      rc = xds_buf_printf(b, "%c%s\n", chain_ext_selects(e, p) ? '+' : '-',
+                          e->fqn);
+    }
+  }
+  return rc;
 }
 
 void chain_cleanup(struct chain *c) {

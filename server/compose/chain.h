@@ -18,7 +18,13 @@ enum chain_verdict {
   CHAIN_OTHER_ORG = 1,       /* belongs to another organization */
   CHAIN_NOT_ALLOWED = 2,     /* allowedIn excludes the proxy's tenant */
   CHAIN_WRONG_DIRECTION = 3, /* match.mode excludes the listener direction */
-  CHAIN_GATEWAY_MODE = 4     /* SERVER-only extension on a gateway */
+  CHAIN_GATEWAY_MODE = 4,    /* SERVER-only extension on a gateway */
+  CHAIN_OTHER_NAMESPACE = 5, /* WasmPlugin of another namespace (or the
+                                proxy names no namespace) */
+  CHAIN_NOT_SELECTED = 6,    /* WasmPlugin whose selector or targetRefs do
+                                not select the proxy */
+  CHAIN_WRONG_PORT = 7,      /* WasmPlugin match[] selects other ports */
+  CHAIN_WRONG_TYPE = 8       /* NETWORK plugin on an HTTP listener */
 };
 
 /* Short English text for a verdict, for logs and render output. */
@@ -35,9 +41,10 @@ struct chain {
 /* 1 if the template's selector (mode, labels) selects the proxy. */
 int chain_tmpl_applies(const struct listener_tmpl *t, const struct proxy_id *p);
 
-/* 1 if the proxy may see the extension at all: same organization and
- * allowedIn empty or naming the proxy's tenant. This is the isolation rule
- * for ECDS requests too. */
+/* 1 if the proxy may see the extension at all: for a WasmExtension, same
+ * organization and allowedIn empty or naming the proxy's tenant; for a
+ * WasmPlugin, the proxy's namespace or the root namespace. This is the
+ * isolation rule for ECDS requests too. */
 int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p);
 
 /* The verdict for one extension on one listener of one proxy. */
@@ -45,9 +52,36 @@ enum chain_verdict chain_judge(const struct wasm_ext *e,
                                const struct listener_tmpl *t,
                                const struct proxy_id *p);
 
+/* 1 if a WasmPlugin's selector.matchLabels or targetRefs select the proxy
+ * (neither set: every proxy of its scope). Always 1 for a WasmExtension.
+ * targetRefs: a Gateway by name matches the proxy label
+ * CHAIN_LABEL_GATEWAY_NAME, a Service the label CHAIN_LABEL_SERVICE. */
+int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p);
+
+#define CHAIN_LABEL_GATEWAY_NAME "gateway.networking.k8s.io/gateway-name"
+#define CHAIN_LABEL_SERVICE "service.istio.io/canonical-name"
+
 /* Total order of extensions inside a chain: phase (AUTHN, AUTHZ, STATS,
- * UNSPECIFIED), then priority descending, then fqn ascending. */
+ * UNSPECIFIED), then priority descending; at equal phase and priority
+ * WasmPlugins before WasmExtensions; WasmPlugins of the root namespace
+ * before those of the proxy's namespace (p may be NULL: no root known),
+ * then by name, then by namespace (Istio's tie rule without creation
+ * times); WasmExtensions by fqn. */
+int chain_order_for(const struct wasm_ext *a, const struct wasm_ext *b,
+                    const struct proxy_id *p);
+/* chain_order_for(a, b, NULL). */
 int chain_order(const struct wasm_ext *a, const struct wasm_ext *b);
+
+/*
+ * Appends to b what, beyond organization, tenant, mode and templates,
+ * decides the proxy's chains: its namespace and, for each WasmPlugin in
+ * its scope with a selector or targetRefs, whether it selects the proxy.
+ * Two proxies with the same text get the same chains. Returns 0,
+ * XDS_ENOMEM or XDS_ETOOBIG (b's limit).
+ */
+struct xds_buf;
+int chain_scope_key(const struct catalog *cat, const struct proxy_id *p,
+                    struct xds_buf *b);
 
 /*
  * Computes the chain of template t for proxy p from catalog cat. out is

@@ -58,6 +58,7 @@ void encode_opts_default(struct encode_opts *o) {
   o->module_fetch_retries = 3;
   o->ecds_fetch_timeout_ms = 0;
   o->inline_wasm = 0;
+  o->istio_root_namespace = NULL;
   o->module_of = NULL;
   o->module_ctx = NULL;
 }
@@ -179,7 +180,8 @@ rds_source(struct xds_arena *a, const struct listener_tmpl *t) {
 }
 
 /* The fail-strategy substitute: RBAC with empty rules denies everything;
- * RBAC without rules enforces nothing. */
+ * RBAC without rules enforces nothing. FAIL_RELOAD only concerns a VM that
+ * failed at run time; a module that cannot be fetched fails closed. */
 static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
                                              enum wasm_fail_strategy fs) {
   Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *rbac;
@@ -189,7 +191,7 @@ static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
   if (rbac == NULL)
     return NULL;
   envoy__extensions__filters__http__rbac__v3__rbac__init(rbac);
-  if (fs == WASM_FAIL_CLOSE) {
+  if (fs != WASM_FAIL_OPEN) {
     rules = xds_arena_alloc(a, sizeof(*rules));
     if (rules == NULL)
       return NULL;
@@ -343,6 +345,11 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
   if (e->fail_strategy == WASM_FAIL_OPEN) {
     pc->fail_open = 1;
     pc->failure_policy = ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_OPEN;
+  } else if (e->fail_strategy == WASM_FAIL_RELOAD) {
+    /* Older Envoys know only fail_open (false): closed, the fallback
+     * FAIL_RELOAD itself has for every failure but a runtime error. */
+    pc->failure_policy =
+        ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_RELOAD;
   } else {
     pc->failure_policy =
         ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED;

@@ -54,6 +54,10 @@ struct encode_opts {
                                        configs however long it takes */
   int inline_wasm;                  /* 1: Wasm configs inline in the listener
                                        instead of ECDS references */
+  const char *istio_root_namespace; /* --istio-root-namespace; NULL:
+                                       PROXY_ISTIO_ROOT_DEFAULT. Must outlive
+                                       every snapshot and proxy_id built
+                                       with these options */
   encode_module_fn module_of;       /* NULL: no module fetching (see
                                        encode_module_default) */
   void *module_ctx;

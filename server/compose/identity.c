@@ -66,21 +66,21 @@ static int label_cmp(const void *a, const void *b) {
   return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
 }
 
-static int read_labels(const char *id, const Google__Protobuf__Value *v,
-                       struct proxy_id *out, struct xds_err *err) {
+static int read_labels(const char *id, const char *key,
+                       const Google__Protobuf__Value *v, struct proxy_id *out,
+                       struct xds_err *err) {
   const Google__Protobuf__Struct *st;
 
   if (v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE)
     return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_LABELS
-                       " must be a map of strings",
-                       id);
+                       "node %s: metadata %s must be a map of strings", id,
+                       key);
   st = v->struct_value;
   if (st->n_fields > IDENTITY_LABELS_MAX)
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_LABELS
-                       " has %zu labels, more than the limit of %d",
-                       id, st->n_fields, IDENTITY_LABELS_MAX);
+    return xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: metadata %s has %zu labels, more than the limit of %d", id,
+        key, st->n_fields, IDENTITY_LABELS_MAX);
   out->labels = xds_calloc(st->n_fields, sizeof(*out->labels));
   if (out->labels == NULL)
     return xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
@@ -89,9 +89,8 @@ static int read_labels(const char *id, const Google__Protobuf__Value *v,
     if (lv == NULL ||
         lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
       return xds_err_set(err, XDS_EINVAL,
-                         "node %s: label %s in metadata " IDENTITY_KEY_LABELS
-                         " is not a string",
-                         id, st->fields[i]->key);
+                         "node %s: label %s in metadata %s is not a string", id,
+                         st->fields[i]->key, key);
     out->labels[i].key = xds_strdup(st->fields[i]->key);
     out->labels[i].value = xds_strdup(lv->string_value);
     out->n_labels++;
@@ -101,19 +100,21 @@ static int read_labels(const char *id, const Google__Protobuf__Value *v,
   qsort(out->labels, out->n_labels, sizeof(*out->labels), label_cmp);
   for (size_t i = 1; i < out->n_labels; i++)
     if (strcmp(out->labels[i - 1].key, out->labels[i].key) == 0)
-      return xds_err_set(
-          err, XDS_EINVAL,
-          "node %s: label %s appears twice in metadata " IDENTITY_KEY_LABELS,
-          id, out->labels[i].key);
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: label %s appears twice in metadata %s", id,
+                         out->labels[i].key, key);
   return 0;
 }
+
+static int identity_common(const Envoy__Config__Core__V3__Node *node,
+                           const struct identity_istio *ist,
+                           struct proxy_id *out, struct xds_err *err);
 
 int identity_from_node(const Envoy__Config__Core__V3__Node *node,
                        struct proxy_id *out, struct xds_err *err) {
   const Google__Protobuf__Struct *md;
-  const Google__Protobuf__Value *labels;
-  const char *tenant, *org, *mode, *id;
-  char *tenant_org = NULL;
+  const char *id;
+  struct identity_istio ist;
   int rc;
 
   memset(out, 0, sizeof(*out));
@@ -123,6 +124,64 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
                        "bootstrap");
   id = node->id;
   md = node->metadata;
+  rc = identity_istio_read(node, &ist, err);
+  if (rc < 0) {
+    identity_istio_cleanup(&ist);
+    return rc;
+  }
+  rc = identity_common(node, &ist, out, err);
+  if (rc < 0) {
+    identity_istio_cleanup(&ist);
+    proxy_id_cleanup(out);
+    return rc;
+  }
+  /* An Istio node's mode comes from its id, its labels from LABELS; the
+   * wasmxds keys may say the same but not something else. */
+  if (ist.has_mode && meta_get(md, IDENTITY_KEY_MODE) != NULL &&
+      out->mode != ist.mode) {
+    rc = xds_err_set(err, XDS_EINVAL,
+                     "node %s: metadata " IDENTITY_KEY_MODE
+                     " disagrees with the Istio node type of the id",
+                     id);
+    goto fail_ist;
+  }
+  if (ist.has_mode)
+    out->mode = ist.mode;
+  if (ist.labels != NULL && meta_get(md, IDENTITY_KEY_LABELS) != NULL) {
+    rc = xds_err_set(
+        err, XDS_EINVAL,
+        "node %s: set labels in one of metadata " IDENTITY_KEY_LABELS
+        " or " IDENTITY_ISTIO_LABELS ", not both",
+        id);
+    goto fail_ist;
+  }
+  if (ist.labels != NULL) {
+    rc = read_labels(id, IDENTITY_ISTIO_LABELS, ist.labels, out, err);
+    if (rc < 0)
+      goto fail_ist;
+  }
+  out->namespace = ist.namespace;
+  ist.namespace = NULL;
+  identity_istio_cleanup(&ist);
+  return 0;
+fail_ist:
+  identity_istio_cleanup(&ist);
+  proxy_id_cleanup(out);
+  return rc;
+}
+
+/* The wasmxds metadata keys (identity.h). With an Istio identity (ist)
+ * the organization is optional: such a proxy without one belongs to no
+ * organization ("") and receives WasmPlugins only. */
+static int identity_common(const Envoy__Config__Core__V3__Node *node,
+                           const struct identity_istio *ist,
+                           struct proxy_id *out, struct xds_err *err) {
+  const Google__Protobuf__Struct *md = node->metadata;
+  const Google__Protobuf__Value *labels;
+  const char *tenant, *org, *mode, *id = node->id;
+  char *tenant_org = NULL;
+  int rc;
+
   if (meta_string(md, IDENTITY_KEY_TENANT, &tenant) < 0)
     return xds_err_set(
         err, XDS_EINVAL,
@@ -153,6 +212,8 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
       xds_free(tenant_org);
       return XDS_EINVAL;
     }
+  } else if ((org == NULL || org[0] == '\0') && ist->present) {
+    org = "";
   } else if (org == NULL || org[0] == '\0') {
     return xds_err_set(
         err, XDS_EINVAL,
@@ -188,7 +249,7 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
   }
   labels = meta_get(md, IDENTITY_KEY_LABELS);
   if (labels != NULL) {
-    rc = read_labels(id, labels, out, err);
+    rc = read_labels(id, IDENTITY_KEY_LABELS, labels, out, err);
     if (rc < 0)
       goto fail;
   }
@@ -207,8 +268,8 @@ static int str_eq(const char *a, const char *b) {
 int identity_equal(const struct proxy_id *a, const struct proxy_id *b) {
   if (!str_eq(a->node_id, b->node_id) || !str_eq(a->cluster, b->cluster) ||
       !str_eq(a->organization, b->organization) ||
-      !str_eq(a->tenant, b->tenant) || a->mode != b->mode ||
-      a->n_labels != b->n_labels)
+      !str_eq(a->tenant, b->tenant) || !str_eq(a->namespace, b->namespace) ||
+      a->mode != b->mode || a->n_labels != b->n_labels)
     return 0;
   for (size_t i = 0; i < a->n_labels; i++)
     if (!str_eq(a->labels[i].key, b->labels[i].key) ||
@@ -236,6 +297,32 @@ static int seg_is(const char *seg, size_t len, const char *word) {
   return len == strlen(word) && memcmp(seg, word, len) == 0;
 }
 
+/* Istio's spiffe://<td>/ns/<namespace>/sa/<account>, from p (after
+ * "ns/"): the namespace is the identity; the organization is none (""). */
+static int identity_spiffe_istio(const char *uri, size_t len, const char *p,
+                                 const char *end, struct proxy_id *out,
+                                 struct xds_err *err) {
+  const char *ns, *seg;
+  size_t ns_len, seg_len;
+
+  if (!next_segment(&p, end, &ns, &ns_len) ||
+      !identity_namespace_valid(ns, ns_len) ||
+      !next_segment(&p, end, &seg, &seg_len) || !seg_is(seg, seg_len, "sa") ||
+      !next_segment(&p, end, &seg, &seg_len) || seg_len == 0 ||
+      memchr(seg, '\0', seg_len) != NULL || p < end)
+    return xds_err_set(err, XDS_EINVAL,
+                       "certificate URI \"%.*s\" is not Istio's "
+                       "spiffe://<trust-domain>/ns/<namespace>/sa/<account>",
+                       (int)len, uri);
+  out->organization = xds_strdup("");
+  out->namespace = xds_strndup(ns, ns_len);
+  if (out->organization == NULL || out->namespace == NULL) {
+    proxy_id_cleanup(out);
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
 int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
                          struct xds_err *err) {
   static const char scheme[] = "spiffe://";
@@ -251,8 +338,11 @@ int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
   p += sizeof(scheme) - 1;
   if (!next_segment(&p, end, &seg, &seg_len) || seg_len == 0)
     goto bad;
-  if (!next_segment(&p, end, &seg, &seg_len) ||
-      !seg_is(seg, seg_len, "organizations"))
+  if (!next_segment(&p, end, &seg, &seg_len))
+    goto bad;
+  if (seg_is(seg, seg_len, "ns"))
+    return identity_spiffe_istio(uri, len, p, end, out, err);
+  if (!seg_is(seg, seg_len, "organizations"))
     goto bad;
   if (!next_segment(&p, end, &org, &org_len) || org_len == 0)
     goto bad;
@@ -277,6 +367,7 @@ bad:
   return xds_err_set(err, XDS_EINVAL,
                      "certificate URI \"%.*s\" is not "
                      "spiffe://<trust-domain>/organizations/<org>"
-                     "[/tenants/<tenant>]",
+                     "[/tenants/<tenant>] or Istio's "
+                     "spiffe://<trust-domain>/ns/<namespace>/sa/<account>",
                      (int)len, uri);
 }

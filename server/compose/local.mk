@@ -8,6 +8,7 @@ libxdscompose_a_SOURCES = \
 	server/compose/delivery.c server/compose/delivery.h \
 	server/compose/encode.c server/compose/encode.h \
 	server/compose/identity.c server/compose/identity.h \
+	server/compose/identity_istio.c \
 	server/compose/proxy.h \
 	server/compose/publisher.c server/compose/publisher.h \
 	server/compose/snapshot.c server/compose/snapshot.h \

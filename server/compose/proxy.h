@@ -20,7 +20,23 @@ struct proxy_id {
   enum proxy_mode mode;
   struct label *labels; /* sorted by key, keys unique */
   size_t n_labels;
+  /* Istio identity (README "Coming from Istio"): the proxy's namespace,
+   * NULL when it names none; WasmPlugins reach only proxies with one. */
+  char *namespace;
+  /* The Istio config root namespace whose WasmPlugins apply to every
+   * namespace: borrowed from the server's configuration (never freed
+   * here); NULL means PROXY_ISTIO_ROOT_DEFAULT. Not part of the identity. */
+  const char *root_namespace;
 };
+
+/* Istio's default config root namespace (--istio-root-namespace). */
+#define PROXY_ISTIO_ROOT_DEFAULT "istio-system"
+
+/* The root namespace in force for p. */
+static inline const char *proxy_id_root(const struct proxy_id *p) {
+  return p->root_namespace != NULL ? p->root_namespace
+                                   : PROXY_ISTIO_ROOT_DEFAULT;
+}
 
 /* Frees what the struct owns and zeroes it. */
 void proxy_id_cleanup(struct proxy_id *p);

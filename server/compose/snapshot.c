@@ -289,8 +289,9 @@ const char *served_as_label(enum served_as a) {
 }
 
 /* The class key: everything composition depends on. Labels matter only
- * through the templates they select, so proxies whose labels differ but
- * select the same templates share a class. Returns a new string or NULL. */
+ * through the templates and WasmPlugins they select, so proxies whose
+ * labels differ but select the same ones share a class. Returns a new
+ * string or NULL. */
 static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
   struct xds_buf b;
   int rc;
@@ -304,6 +305,8 @@ static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
     if (chain_tmpl_applies(t, p))
       rc = xds_buf_printf(&b, "%s\n", t->name);
   }
+  if (rc == 0)
+    rc = chain_scope_key(cat, p, &b);
   if (rc < 0) {
     xds_buf_cleanup(&b);
     return NULL;

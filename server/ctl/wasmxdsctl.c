@@ -44,6 +44,7 @@
 #include "base/log.h"
 #include "server/compose/encode.h"
 #include "store/catalog.h"
+#include "store/decode.h"
 #include "store/etcd_client.h"
 #include "store/etcd_config.h"
 #include "store/etcd_load.h"
@@ -237,6 +238,44 @@ static int doc_value(const char *text, size_t a, size_t b, struct item *it) {
 }
 
 /* Finds the document of a record (its file and first line). */
+/* A resource that is an item of a List document (kubectl get -o yaml)
+ * has no text of its own: its value is the item as JSON (which every
+ * store reads as YAML). Returns 1 when loc is such an item (it->value
+ * set), 0 when it is not, or a negative error. */
+static int list_item_text(const struct src_loc *loc, const struct xds_buf *text,
+                          struct item *it) {
+  struct xds_err err = {0, ""};
+  struct ydoc *d = NULL;
+  int rc, found = 0;
+
+  rc = ydoc_parse(loc->source, text->data != NULL ? text->data : "", text->len,
+                  &d, &err);
+  for (size_t i = 0; rc >= 0 && !found && i < ydoc_count(d); i++) {
+    const struct ynode *items;
+    struct problems pb;
+
+    problems_init(&pb, 1);
+    if (decode_list(ydoc_root(d, i), &pb, &items) == 1)
+      for (size_t k = 0; !found && k < ynode_len(items); k++) {
+        const struct ynode *x = ynode_seq_item(items, k);
+
+        if (ynode_line(x) != loc->line || ynode_column(x) != loc->column)
+          continue;
+        found = 1;
+        rc = decode_json(x, YDOC_MAX_FILE_BYTES, &it->value, &err);
+        if (rc == 0) {
+          it->len = strlen(it->value);
+          it->pinned = -1;
+        } else {
+          fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+        }
+      }
+    problems_cleanup(&pb);
+  }
+  ydoc_free(d);
+  return rc < 0 ? rc : found;
+}
+
 static int item_text(const struct src_loc *loc, struct item *it) {
   struct xds_err err = {0, ""};
   struct doc_span spans[1024];
@@ -248,6 +287,11 @@ static int item_text(const struct src_loc *loc, struct item *it) {
   if (rc < 0) {
     fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
     return rc;
+  }
+  rc = list_item_text(loc, &text, it);
+  if (rc != 0) {
+    xds_buf_cleanup(&text);
+    return rc < 0 ? rc : 0;
   }
   n = split_docs(text.data != NULL ? text.data : "", text.len, spans, 1024);
   for (long i = 0; i < n; i++)
@@ -542,11 +586,10 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
       }
       it = &items[n_items];
       memset(it, 0, sizeof(*it));
-      it->kind = e != NULL ? "WasmExtension" : "ListenerTemplate";
+      it->kind = e != NULL ? wasm_ext_kind_name(e) : "ListenerTemplate";
       it->id = xds_strdup(e != NULL ? e->fqn : t->name);
-      it->key = e != NULL
-                    ? etcd_store_key_ext(cfg->prefix, e->organization, e->name)
-                    : etcd_store_key_tmpl(cfg->prefix, t->name);
+      it->key = e != NULL ? etcd_store_key_of_ext(cfg->prefix, e)
+                          : etcd_store_key_tmpl(cfg->prefix, t->name);
       n_items++;
       if (it->id == NULL || it->key == NULL ||
           item_text(e != NULL ? &e->loc : &t->loc, it) < 0) {
@@ -762,6 +805,13 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
     const char *s2 = strchr(slash + 1, '/');
 
     snprintf(id, sizeof(id), "organizations/%.*s/extensions/%s",
+             (int)(s2 - slash - 1), slash + 1, s2 + 1);
+  } else if (slash != NULL && klen == strlen(ETCD_KIND_PLUGIN_DIR) &&
+             strncmp(rest, ETCD_KIND_PLUGIN_DIR, klen) == 0 &&
+             strchr(slash + 1, '/') != NULL) {
+    const char *s2 = strchr(slash + 1, '/');
+
+    snprintf(id, sizeof(id), WASM_PLUGIN_FQN_PREFIX "%.*s.%s",
              (int)(s2 - slash - 1), slash + 1, s2 + 1);
   } else {
     snprintf(id, sizeof(id), "%s", slash != NULL ? slash + 1 : "-");

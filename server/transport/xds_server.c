@@ -650,7 +650,8 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
              peer, err.msg);
     snprintf(st->status_msg, sizeof(st->status_msg),
              "the client certificate must carry a URI SAN "
-             "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>]");
+             "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>] or "
+             "spiffe://<trust-domain>/ns/<namespace>/sa/<account>");
     st->status_code = GRPC_STATUS_PERMISSION_DENIED;
     return -1;
   }

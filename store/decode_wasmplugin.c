@@ -1,0 +1,779 @@
+/*
+ * decode_wasmplugin.c: Istio's extensions.istio.io/v1alpha1 WasmPlugin ->
+ * struct wasm_ext (kind WASM_KIND_PLUGIN).
+ *
+ * Follows the published API (istio/api extensions/v1alpha1/wasm.proto) and
+ * the checks Istio's validation and CRD schema make, field for field, with
+ * the same JSON names. What Kubernetes adds to an object it stores
+ * (metadata.uid, resourceVersion, managedFields, ..., and status) is read
+ * and ignored, so `kubectl get wasmplugins -A -o yaml` output decodes as
+ * it is. A field Istio accepts that wasmxds cannot honour is an error that
+ * says so; nothing is dropped silently. The README's "Coming from Istio"
+ * table is the user-facing version of this file.
+ *
+ * The record's fqn is the ECDS name Istio gives the plugin,
+ * extensions.istio.io/wasmplugin/<namespace>.<name>; namespaces are
+ * DNS labels (no '.'), so "<namespace>." prefixes exactly one namespace's
+ * plugins in the catalog's fqn order.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "store/decode_priv.h"
+
+static const char *const META_KEYS[] = {"name", "namespace", NULL};
+/* Kubernetes-owned metadata: accepted and ignored. */
+static const char *const META_IGNORED[] = {"uid",
+                                           "resourceVersion",
+                                           "generation",
+                                           "creationTimestamp",
+                                           "deletionTimestamp",
+                                           "deletionGracePeriodSeconds",
+                                           "managedFields",
+                                           "annotations",
+                                           "labels",
+                                           "finalizers",
+                                           "ownerReferences",
+                                           "selfLink",
+                                           "generateName",
+                                           NULL};
+static const char *const SPEC_KEYS[] = {"selector",
+                                        "targetRef",
+                                        "targetRefs",
+                                        "url",
+                                        "sha256",
+                                        "imagePullPolicy",
+                                        "imagePullSecret",
+                                        "verificationKey",
+                                        "pluginConfig",
+                                        "pluginName",
+                                        "phase",
+                                        "priority",
+                                        "failStrategy",
+                                        "vmConfig",
+                                        "match",
+                                        "type",
+                                        NULL};
+static const char *const SELECTOR_KEYS[] = {"matchLabels", NULL};
+static const char *const REF_KEYS[] = {"group", "kind", "name", "namespace",
+                                       NULL};
+static const char *const VM_KEYS[] = {"env", NULL};
+static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
+static const char *const MATCH_KEYS[] = {"mode", "ports", NULL};
+static const char *const PORT_KEYS[] = {"number", NULL};
+
+static const char *const PHASES[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
+                                     "STATS", NULL};
+static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
+                                            "IfNotPresent", "Always", NULL};
+/* Index is enum wasm_fail_strategy. */
+static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN",
+                                              "FAIL_RELOAD", NULL};
+static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
+/* istio.type.v1beta1.WorkloadMode, in its order. */
+static const char *const WORKLOAD_MODES[] = {"UNDEFINED", "CLIENT", "SERVER",
+                                             "CLIENT_AND_SERVER", NULL};
+static const char *const PLUGIN_TYPES[] = {"UNSPECIFIED_PLUGIN_TYPE", "HTTP",
+                                           "NETWORK", NULL};
+
+static int in_list(const char *s, const char *const *list) {
+  for (; *list != NULL; list++)
+    if (strcmp(*list, s) == 0)
+      return 1;
+  return 0;
+}
+
+static int is_lower_alnum(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+/* A DNS-1123 label: 1..63 of [a-z0-9-], alphanumeric at both ends. */
+static int dns_label(const char *s, size_t n) {
+  if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!is_lower_alnum(s[i]) && s[i] != '-')
+      return 0;
+  return 1;
+}
+
+/* A DNS-1123 subdomain: 1..253, dot-separated labels. */
+static int dns_subdomain(const char *s) {
+  size_t n = strlen(s), start = 0;
+
+  if (n == 0 || n > DECODE_NAME_MAX)
+    return 0;
+  for (size_t i = 0; i <= n; i++)
+    if (s[i] == '.' || s[i] == '\0') {
+      if (!dns_label(s + start, i - start))
+        return 0;
+      start = i + 1;
+    }
+  return 1;
+}
+
+/* A Kubernetes label name or value part: up to 63 of [A-Za-z0-9-_.],
+ * alphanumeric at both ends (empty allowed when empty_ok). */
+static int label_part(const char *s, size_t n, int empty_ok) {
+  if (n == 0)
+    return empty_ok;
+  if (n > 63 || !isalnum((unsigned char)s[0]) ||
+      !isalnum((unsigned char)s[n - 1]))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && strchr("-_.", s[i]) == NULL)
+      return 0;
+  return 1;
+}
+
+/* A label key: [prefix/]name, the prefix a DNS subdomain. */
+static int label_key(const char *s) {
+  const char *slash = strchr(s, '/');
+
+  if (slash == NULL)
+    return label_part(s, strlen(s), 0);
+  if (strchr(slash + 1, '/') != NULL)
+    return 0;
+  {
+    char prefix[DECODE_NAME_MAX + 1];
+    size_t n = (size_t)(slash - s);
+
+    if (n == 0 || n > DECODE_NAME_MAX)
+      return 0;
+    memcpy(prefix, s, n);
+    prefix[n] = '\0';
+    if (!dns_subdomain(prefix))
+      return 0;
+  }
+  return label_part(slash + 1, strlen(slash + 1), 0);
+}
+
+static int label_cmp(const void *a, const void *b) {
+  return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
+}
+
+/* ---- metadata ---- */
+
+static void decode_meta(struct dctx *c, const struct ynode *doc,
+                        struct decode_result *out, struct wasm_ext *e) {
+  const struct ynode *meta = decode_field(doc, "metadata"), *v;
+  size_t in;
+
+  in = dctx_path_key(c, "metadata");
+  if (meta == NULL) {
+    dctx_bad(c, doc, "missing required field \"metadata\"");
+    goto done;
+  }
+  if (!dctx_want_map(c, meta))
+    goto done;
+  in = c->plen;
+  for (size_t i = 0; i < ynode_len(meta); i++) {
+    const char *k = ynode_text(ynode_map_key(meta, i), NULL);
+    size_t m;
+
+    if (in_list(k, META_KEYS) || in_list(k, META_IGNORED))
+      continue;
+    m = dctx_path_key(c, k);
+    dctx_bad(c, ynode_map_key(meta, i), "unknown field \"%s\"", k);
+    dctx_path_restore(c, m);
+  }
+  v = dctx_get_str(c, meta, "name", 1, &e->name);
+  if (e->name != NULL && !dns_subdomain(e->name)) {
+    dctx_path_key(c, "name");
+    dctx_bad(c, v,
+             "\"%s\" is not a valid WasmPlugin name: a DNS-1123 subdomain "
+             "(lowercase letters, digits, '-' and '.', at most %d, "
+             "alphanumeric at both ends)",
+             e->name, DECODE_NAME_MAX);
+    dctx_path_restore(c, in);
+  }
+  v = dctx_get_str(c, meta, "namespace", 0, &e->namespace);
+  if (v == NULL) {
+    dctx_path_key(c, "namespace");
+    dctx_bad(c, meta,
+             "missing required field \"namespace\": a WasmPlugin applies "
+             "to the proxies of its namespace (wasmxds has no current "
+             "namespace to default to)");
+    dctx_path_restore(c, in);
+  } else if (e->namespace != NULL &&
+             !dns_label(e->namespace, strlen(e->namespace))) {
+    dctx_path_key(c, "namespace");
+    dctx_bad(c, v,
+             "\"%s\" is not a valid namespace: a DNS-1123 label "
+             "(lowercase letters, digits and '-', at most 63, "
+             "alphanumeric at both ends)",
+             e->namespace);
+    dctx_path_restore(c, in);
+  } else if (e->namespace == NULL) {
+    dctx_path_key(c, "namespace");
+    dctx_bad(c, v, "must not be empty");
+    dctx_path_restore(c, in);
+  }
+  if (e->name != NULL && e->namespace != NULL) {
+    e->fqn =
+        xds_asprintf(WASM_PLUGIN_FQN_PREFIX "%s.%s", e->namespace, e->name);
+    out->id = e->fqn != NULL ? xds_strdup(e->fqn) : NULL;
+    if (out->id == NULL)
+      c->rc = XDS_ENOMEM;
+  }
+
+done:
+  dctx_path_restore(c, 0);
+}
+
+/* ---- selector and targets ---- */
+
+static void decode_selector(struct dctx *c, const struct ynode *sel,
+                            struct wasm_ext *e) {
+  const struct ynode *ml;
+  size_t mark = dctx_path_key(c, "selector"), n;
+
+  if (!dctx_want_map(c, sel))
+    goto done;
+  dctx_check_keys(c, sel, SELECTOR_KEYS);
+  ml = decode_field(sel, "matchLabels");
+  dctx_path_key(c, "matchLabels");
+  if (ml == NULL) {
+    dctx_bad(c, sel,
+             "missing required field \"matchLabels\" (omit the selector "
+             "to select every proxy of the namespace)");
+    goto done;
+  }
+  if (!dctx_want_map(c, ml))
+    goto done;
+  n = ynode_len(ml);
+  if (n > DECODE_MAX_LABELS) {
+    dctx_bad(c, ml, "more than %d labels", DECODE_MAX_LABELS);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->match_labels = xds_calloc(n, sizeof(*e->match_labels));
+  if (e->match_labels == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *k = ynode_map_key(ml, i), *v = ynode_map_value(ml, i);
+    const char *key = ynode_text(k, NULL), *val;
+    size_t m = dctx_path_key(c, key);
+
+    if (key[0] == '\0') {
+      dctx_bad(c, k, "empty key is not supported in selector");
+      goto next;
+    }
+    if (strchr(key, '*') != NULL) {
+      dctx_bad(c, k, "wildcard is not supported in selector");
+      goto next;
+    }
+    if (!label_key(key)) {
+      dctx_bad(c, k,
+               "\"%s\" is not a valid label key ([prefix/]name: name up to "
+               "63 of letters, digits, '-', '_', '.', alphanumeric at both "
+               "ends)",
+               key);
+      goto next;
+    }
+    val = dctx_want_str(c, v);
+    if (val == NULL)
+      goto next;
+    if (strchr(val, '*') != NULL) {
+      dctx_bad(c, v, "wildcard is not supported in selector");
+      goto next;
+    }
+    if (!label_part(val, strlen(val), 1)) {
+      dctx_bad(c, v,
+               "\"%s\" is not a valid label value (up to 63 of letters, "
+               "digits, '-', '_', '.', alphanumeric at both ends)",
+               val);
+      goto next;
+    }
+    e->match_labels[e->n_match_labels].key = dctx_strdup(c, key);
+    e->match_labels[e->n_match_labels].value = dctx_strdup(c, val);
+    e->n_match_labels++;
+  next:
+    dctx_path_restore(c, m);
+  }
+  if (c->rc == 0)
+    qsort(e->match_labels, e->n_match_labels, sizeof(*e->match_labels),
+          label_cmp);
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+/* One PolicyTargetReference into e->target_refs (room reserved). */
+static void decode_ref(struct dctx *c, const struct ynode *ref,
+                       struct wasm_ext *e) {
+  struct wasm_target_ref r = {NULL, NULL, NULL};
+  const struct ynode *vk, *vn, *vns;
+  char *ns = NULL;
+  size_t in = c->plen;
+  int errors = c->errors;
+
+  if (!dctx_want_map(c, ref))
+    return;
+  dctx_check_keys(c, ref, REF_KEYS);
+  dctx_get_str(c, ref, "group", 0, &r.group);
+  vk = dctx_get_str(c, ref, "kind", 1, &r.kind);
+  vn = dctx_get_str(c, ref, "name", 1, &r.name);
+  vns = dctx_get_str(c, ref, "namespace", 0, &ns);
+  if (r.group == NULL && c->rc == 0)
+    r.group = dctx_strdup(c, "");
+  if (r.kind != NULL && r.group != NULL) {
+    const char *g = r.group, *k = r.kind;
+    int gw_api = strcmp(g, "gateway.networking.k8s.io") == 0;
+    int core = g[0] == '\0' || strcmp(g, "core") == 0;
+
+    dctx_path_key(c, "kind");
+    if (strcmp(k, "Gateway") == 0 && gw_api) {
+      /* served: matched against the gateway proxy's name */
+    } else if (strcmp(k, "Service") == 0 && core) {
+      /* served: matched against the proxy's service */
+      if (strcmp(g, "core") == 0) {
+        xds_free(r.group);
+        r.group = dctx_strdup(c, "");
+      }
+    } else if ((strcmp(k, "GatewayClass") == 0 && gw_api) ||
+               (strcmp(k, "ServiceEntry") == 0 &&
+                strcmp(g, "networking.istio.io") == 0)) {
+      dctx_bad(c, vk,
+               "targetRef kind %s (group %s) has no meaning outside "
+               "Kubernetes and wasmxds cannot honour it: target a Gateway "
+               "or a Service by name, or use selector.matchLabels",
+               k, g);
+    } else {
+      dctx_bad(c, vk,
+               "unsupported targetRef group \"%s\" kind \"%s\": Istio "
+               "accepts Gateway (gateway.networking.k8s.io), GatewayClass "
+               "(gateway.networking.k8s.io), Service (\"\" or core) and "
+               "ServiceEntry (networking.istio.io)",
+               g, k);
+    }
+    dctx_path_restore(c, in);
+  }
+  if (r.name != NULL && !dns_subdomain(r.name)) {
+    dctx_path_key(c, "name");
+    dctx_bad(c, vn, "\"%s\" is not a valid resource name (DNS-1123 subdomain)",
+             r.name);
+    dctx_path_restore(c, in);
+  }
+  if (ns != NULL && e->namespace != NULL && strcmp(ns, e->namespace) != 0) {
+    dctx_path_key(c, "namespace");
+    dctx_bad(c, vns,
+             "cross namespace referencing is not supported: \"%s\" is not "
+             "the WasmPlugin's namespace \"%s\"",
+             ns, e->namespace);
+    dctx_path_restore(c, in);
+  }
+  xds_free(ns);
+  if (c->errors != errors || c->rc < 0) {
+    xds_free(r.group);
+    xds_free(r.kind);
+    xds_free(r.name);
+    return;
+  }
+  e->target_refs[e->n_target_refs++] = r;
+}
+
+static void decode_targets(struct dctx *c, const struct ynode *spec,
+                           struct wasm_ext *e) {
+  const struct ynode *one = decode_field(spec, "targetRef");
+  const struct ynode *many = decode_field(spec, "targetRefs");
+  const struct ynode *sel = decode_field(spec, "selector");
+  size_t mark, n;
+
+  if ((sel != NULL) + (one != NULL) + (many != NULL) > 1) {
+    const struct ynode *at = many != NULL ? many : one;
+
+    mark = dctx_path_key(c, many != NULL ? "targetRefs" : "targetRef");
+    dctx_bad(c, at, "only one of targetRefs or selector can be set");
+    dctx_path_restore(c, mark);
+  }
+  if (sel != NULL)
+    decode_selector(c, sel, e);
+  if (one != NULL) {
+    mark = dctx_path_key(c, "targetRef");
+    e->target_refs = xds_calloc(1, sizeof(*e->target_refs));
+    if (e->target_refs == NULL)
+      c->rc = XDS_ENOMEM;
+    else
+      decode_ref(c, one, e);
+    dctx_path_restore(c, mark);
+    return;
+  }
+  if (many == NULL)
+    return;
+  mark = dctx_path_key(c, "targetRefs");
+  if (!dctx_want_seq(c, many))
+    goto done;
+  n = ynode_len(many);
+  if (n > DECODE_MAX_TARGET_REFS) {
+    dctx_bad(c, many, "more than %d items", DECODE_MAX_TARGET_REFS);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->target_refs = xds_calloc(n, sizeof(*e->target_refs));
+  if (e->target_refs == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t m = dctx_path_index(c, i);
+
+    decode_ref(c, ynode_seq_item(many, i), e);
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+/* ---- url and sha256 ---- */
+
+static void decode_url_sha(struct dctx *c, const struct ynode *spec,
+                           struct wasm_ext *e) {
+  char *url = NULL;
+  const struct ynode *vu = dctx_get_str(c, spec, "url", 0, &url);
+  const struct ynode *vs = dctx_get_str(c, spec, "sha256", 0, &e->sha256);
+  const char *at;
+  size_t mark;
+
+  if (vs != NULL && e->sha256 != NULL) {
+    size_t n = strlen(e->sha256), i;
+
+    for (i = 0; i < n; i++)
+      if (!isdigit((unsigned char)e->sha256[i]) &&
+          !(e->sha256[i] >= 'a' && e->sha256[i] <= 'f'))
+        break;
+    if (n != 64 || i != n) {
+      mark = dctx_path_key(c, "sha256");
+      dctx_bad(c, vs,
+               "\"%s\" does not match (^$|^[a-f0-9]{64}$): a sha256 is 64 "
+               "lowercase hexadecimal digits",
+               e->sha256);
+      dctx_path_restore(c, mark);
+    }
+  }
+  mark = dctx_path_key(c, "url");
+  if (url == NULL) {
+    if (vu == NULL || ynode_kind(vu) == YNODE_SCALAR)
+      dctx_bad(c, vu != NULL ? vu : spec,
+               vu != NULL ? "must not be empty"
+                          : "missing required field \"url\"");
+    goto done;
+  }
+  e->url = decode_normalise_url(c, vu, url, &e->scheme);
+  /* "oci://repo@sha256:<digest>" pins the manifest: sha256 must agree. */
+  at = e->url != NULL ? strstr(e->url, "@sha256:") : NULL;
+  if (at != NULL && e->sha256 != NULL && strcmp(at + 8, e->sha256) != 0)
+    dctx_bad(c, vu,
+             "the url references sha256 %s but the sha256 field is %s: "
+             "they must match",
+             at + 8, e->sha256);
+
+done:
+  dctx_path_restore(c, mark);
+  xds_free(url);
+}
+
+/* ---- vmConfig, match ---- */
+
+static void decode_env(struct dctx *c, const struct ynode *vm,
+                       struct wasm_ext *e) {
+  const struct ynode *v = decode_field(vm, "env");
+  size_t mark = dctx_path_key(c, "env"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_ENV) {
+    dctx_bad(c, v, "more than %d variables", DECODE_MAX_ENV);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->env = xds_calloc(n, sizeof(*e->env));
+  if (e->env == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i), *vn, *vv;
+    size_t m = dctx_path_index(c, i), in;
+    struct wasm_env env = {NULL, WASM_ENV_INLINE, NULL};
+    int from = WASM_ENV_INLINE, errors = c->errors;
+
+    if (!dctx_want_map(c, item))
+      goto next;
+    in = c->plen;
+    dctx_check_keys(c, item, ENV_KEYS);
+    vn = dctx_get_str(c, item, "name", 1, &env.name);
+    if (env.name != NULL && (!decode_is_ident(env.name, strlen(env.name)) ||
+                             strlen(env.name) > 256)) {
+      dctx_path_key(c, "name");
+      dctx_bad(c, vn,
+               "\"%s\" is not a C identifier of at most 256 characters "
+               "([A-Za-z_][A-Za-z0-9_]*)",
+               env.name);
+      dctx_path_restore(c, in);
+    }
+    dctx_get_enum(c, item, "valueFrom", ENV_FROM, &from);
+    env.from = (enum wasm_env_from)from;
+    vv = dctx_get_str(c, item, "value", 0, &env.value);
+    dctx_path_key(c, "value");
+    if (env.from == WASM_ENV_HOST && vv != NULL)
+      dctx_bad(c, vv, "value may only be set when valueFrom is INLINE");
+    else if (env.value != NULL && strlen(env.value) > 2048)
+      dctx_bad(c, vv, "longer than 2048 characters");
+    dctx_path_restore(c, in);
+    for (size_t k = 0; env.name != NULL && k < e->n_env; k++)
+      if (strcmp(e->env[k].name, env.name) == 0) {
+        dctx_path_key(c, "name");
+        dctx_bad(c, vn, "duplicate env name \"%s\"", env.name);
+        dctx_path_restore(c, in);
+        break;
+      }
+    if (env.from == WASM_ENV_INLINE && env.value == NULL && c->rc == 0)
+      env.value = dctx_strdup(c, "");
+    if (c->errors != errors || env.name == NULL || c->rc < 0) {
+      xds_free(env.name);
+      xds_free(env.value);
+      goto next;
+    }
+    e->env[e->n_env++] = env;
+  next:
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static int port_cmp(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+static void decode_ports(struct dctx *c, const struct ynode *item,
+                         struct wasm_traffic_sel *sel) {
+  const struct ynode *v = decode_field(item, "ports");
+  size_t mark = dctx_path_key(c, "ports"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_PORTS) {
+    dctx_bad(c, v, "more than %d ports", DECODE_MAX_PORTS);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  sel->ports = xds_calloc(n, sizeof(*sel->ports));
+  if (sel->ports == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *p = ynode_seq_item(v, i);
+    size_t m = dctx_path_index(c, i);
+    int64_t num;
+
+    if (!dctx_want_map(c, p))
+      goto next;
+    dctx_check_keys(c, p, PORT_KEYS);
+    if (decode_field(p, "number") == NULL) {
+      dctx_path_key(c, "number");
+      dctx_bad(c, p, "missing required field \"number\"");
+      goto next;
+    }
+    if (!dctx_get_int(c, p, "number", 1, 65535, "1..65535", &num))
+      goto next;
+    for (size_t k = 0; k < sel->n_ports; k++)
+      if (sel->ports[k] == (uint32_t)num) {
+        dctx_path_key(c, "number");
+        dctx_bad(c, decode_field(p, "number"), "duplicate port %u",
+                 (unsigned)num);
+        goto next;
+      }
+    sel->ports[sel->n_ports++] = (uint32_t)num;
+  next:
+    dctx_path_restore(c, m);
+  }
+  qsort(sel->ports, sel->n_ports, sizeof(*sel->ports), port_cmp);
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static void decode_match(struct dctx *c, const struct ynode *spec,
+                         struct wasm_ext *e) {
+  const struct ynode *v = decode_field(spec, "match");
+  size_t mark = dctx_path_key(c, "match"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_MATCHES) {
+    dctx_bad(c, v, "more than %d items", DECODE_MAX_MATCHES);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->matches = xds_calloc(n, sizeof(*e->matches));
+  if (e->matches == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i);
+    size_t m = dctx_path_index(c, i);
+    struct wasm_traffic_sel *sel = &e->matches[e->n_matches];
+    int mode = 0;
+
+    if (!dctx_want_map(c, item))
+      goto next;
+    e->n_matches++; /* from here sel is owned by e */
+    dctx_check_keys(c, item, MATCH_KEYS);
+    dctx_get_enum(c, item, "mode", WORKLOAD_MODES, &mode);
+    sel->mode = mode == 1   ? WASM_MATCH_CLIENT
+                : mode == 2 ? WASM_MATCH_SERVER
+                            : WASM_MATCH_CLIENT_AND_SERVER;
+    decode_ports(c, item, sel);
+  next:
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+/* pluginConfig (a google.protobuf.Struct): passed to the plugin as JSON,
+ * as a WasmExtension's config is. */
+static void decode_plugin_config(struct dctx *c, const struct ynode *v,
+                                 struct wasm_ext *e) {
+  const struct ynode *at = NULL;
+  const char *why = NULL;
+  struct xds_buf b;
+  int rc;
+
+  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
+  rc = decode_json_put(&b, v, &at, &why);
+  if (rc == XDS_EINVAL)
+    dctx_bad(c, at, "%s (%s) in pluginConfig", why,
+             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
+  else if (rc == XDS_ETOOBIG)
+    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
+  else if (rc < 0)
+    c->rc = rc;
+  else
+    e->config_json = xds_buf_steal(&b, NULL);
+  xds_buf_cleanup(&b);
+}
+
+/* ---- the document ---- */
+
+static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
+                              struct decode_result *out) {
+  const struct ynode *spec, *v;
+  struct wasm_ext *e;
+  char *ignored = NULL;
+  size_t mark;
+  int x;
+  int64_t prio;
+
+  e = xds_calloc(1, sizeof(*e));
+  if (e == NULL) {
+    c->rc = XDS_ENOMEM;
+    return;
+  }
+  out->ext = e;
+  e->kind = WASM_KIND_PLUGIN;
+  e->loc.line = ynode_line(doc);
+  e->loc.column = ynode_column(doc);
+  e->loc.source = dctx_strdup(c, ynode_source(doc));
+  decode_meta(c, doc, out, e);
+
+  spec = decode_field(doc, "spec");
+  mark = dctx_path_key(c, "spec");
+  if (spec == NULL) {
+    dctx_bad(c, doc, "missing required field \"spec\"");
+    goto done;
+  }
+  if (!dctx_want_map(c, spec))
+    goto done;
+  dctx_check_keys(c, spec, SPEC_KEYS);
+  decode_targets(c, spec, e);
+  decode_url_sha(c, spec, e);
+  x = WASM_PULL_UNSPECIFIED;
+  dctx_get_enum(c, spec, "imagePullPolicy", PULL_POLICIES, &x);
+  e->pull_policy = (enum wasm_pull_policy)x;
+  v = dctx_get_str(c, spec, "imagePullSecret", 0, &e->pull_secret);
+  if (e->pull_secret != NULL && strlen(e->pull_secret) > 253) {
+    dctx_path_key(c, "imagePullSecret");
+    dctx_bad(c, v, "longer than 253 characters");
+    dctx_path_restore(c, mark);
+  }
+  v = dctx_get_str(c, spec, "verificationKey", 0, &ignored);
+  if (ignored != NULL) {
+    dctx_path_key(c, "verificationKey");
+    dctx_bad(c, v,
+             "wasmxds cannot verify module signatures (Istio does not "
+             "implement verificationKey either); remove it and pin the "
+             "module with sha256 instead");
+    dctx_path_restore(c, mark);
+  }
+  xds_free(ignored);
+  v = decode_field(spec, "pluginConfig");
+  if (v != NULL) {
+    dctx_path_key(c, "pluginConfig");
+    if (dctx_want_map(c, v))
+      decode_plugin_config(c, v, e);
+    dctx_path_restore(c, mark);
+  }
+  v = dctx_get_str(c, spec, "pluginName", 0, &e->plugin_name);
+  if (e->plugin_name != NULL && strlen(e->plugin_name) > 256) {
+    dctx_path_key(c, "pluginName");
+    dctx_bad(c, v, "longer than 256 characters");
+    dctx_path_restore(c, mark);
+  }
+  x = WASM_PHASE_UNSPECIFIED;
+  dctx_get_enum(c, spec, "phase", PHASES, &x);
+  e->phase = (enum wasm_phase)x;
+  if (dctx_get_int(c, spec, "priority", INT32_MIN, INT32_MAX,
+                   "int32: -2147483648..2147483647", &prio))
+    e->priority = (int32_t)prio;
+  x = WASM_FAIL_CLOSE;
+  dctx_get_enum(c, spec, "failStrategy", FAIL_STRATEGIES, &x);
+  e->fail_strategy = (enum wasm_fail_strategy)x;
+  v = decode_field(spec, "vmConfig");
+  if (v != NULL) {
+    dctx_path_key(c, "vmConfig");
+    if (dctx_want_map(c, v)) {
+      dctx_check_keys(c, v, VM_KEYS);
+      decode_env(c, v, e);
+    }
+    dctx_path_restore(c, mark);
+  }
+  decode_match(c, spec, e);
+  x = 0;
+  v = dctx_get_enum(c, spec, "type", PLUGIN_TYPES, &x);
+  e->type = x == 2 ? WASM_TYPE_NETWORK : WASM_TYPE_HTTP;
+
+done:
+  dctx_path_restore(c, 0);
+}
+
+/* status is what the cluster wrote about the object; read and ignored. */
+static const char *const TOP_KEYS[] = {"apiVersion", "kind",   "metadata",
+                                       "spec",       "status", NULL};
+
+const struct decode_kind_ops decode_wasmplugin_ops = {
+    DECODE_WASMPLUGIN_API, DECODE_WASMPLUGIN_KIND, DECODE_WASM_PLUGIN,
+    wasmplugin_decode, TOP_KEYS};

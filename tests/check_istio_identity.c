@@ -1,0 +1,199 @@
+/*
+ * check_istio_identity.c: proxies identified the way istio-agent bootstraps
+ * Envoy (Node.id sidecar~/router~, metadata NAMESPACE, LABELS, ...) and
+ * Istio's SPIFFE certificates (README "Coming from Istio").
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "server/compose/identity.h"
+#include "server/compose/proxy.h"
+
+#include "check_istio.h"
+
+START_TEST(sidecar_id_and_metadata) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  tnode_init(&t, "sidecar~10.1.2.3~reviews-v1-7d8f.bookinfo~bookinfo.svc."
+                 "cluster.local");
+  tnode_str(&t, "NAMESPACE", "bookinfo");
+  tnode_str(&t, "WORKLOAD_NAME", "reviews-v1");
+  tnode_str(&t, "CLUSTER_ID", "Kubernetes");
+  tnode_str(&t, "MESH_ID", "cluster.local");
+  tnode_str(&t, "ISTIO_VERSION", "1.24.0");
+  tnode_labels(&t, "LABELS", "app", "reviews", "version", "v1", NULL);
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), 0);
+  ck_assert_str_eq(p.namespace, "bookinfo");
+  ck_assert_int_eq(p.mode, PROXY_MODE_SIDECAR);
+  ck_assert_str_eq(p.organization, "");
+  ck_assert_ptr_null(p.tenant);
+  ck_assert_uint_eq(p.n_labels, 2);
+  ck_assert_str_eq(proxy_id_label(&p, "app"), "reviews");
+  ck_assert_str_eq(proxy_id_label(&p, "version"), "v1");
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
+START_TEST(router_is_a_gateway) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  /* No NAMESPACE: the id's <pod>.<namespace> names it (pod with dots). */
+  tnode_init(&t, "router~10.0.0.9~ingress.gw.abc.istio-ingress~istio-ingress."
+                 "svc.cluster.local");
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), 0);
+  ck_assert_str_eq(p.namespace, "istio-ingress");
+  ck_assert_int_eq(p.mode, PROXY_MODE_GATEWAY);
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
+START_TEST(metadata_only_and_wasmxds_keys_together) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  /* A plain id with NAMESPACE: Istio identity; with a tenant too, both
+   * WasmExtensions and WasmPlugins can reach it. */
+  tnode_init(&t, "vm-17");
+  tnode_str(&t, "NAMESPACE", "shop");
+  tnode_str(&t, "wasmxds.tenant", "organizations/acme/tenants/web");
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), 0);
+  ck_assert_str_eq(p.namespace, "shop");
+  ck_assert_str_eq(p.organization, "acme");
+  ck_assert_str_eq(p.tenant, "organizations/acme/tenants/web");
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
+/* Each case is refused with a message containing want. */
+static void refused(struct tnode *t, const char *want) {
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  ck_assert_int_eq(identity_from_node(&t->node, &p, &err), XDS_EINVAL);
+  ck_assert_msg(strstr(err.msg, want) != NULL, "\"%s\" lacks \"%s\"", err.msg,
+                want);
+  ck_assert_msg(strstr(err.msg, t->node.id) != NULL, "no node id in \"%s\"",
+                err.msg);
+  ck_assert_ptr_null(p.node_id);
+  ck_assert_ptr_null(p.namespace);
+}
+
+START_TEST(refusals) {
+  struct tnode t;
+
+  tnode_init(&t, "waypoint~1.2.3.4~w.ns~ns.svc.cluster.local");
+  refused(&t, "Istio node type \"waypoint\" is not sidecar or router");
+  tnode_init(&t, "sidecar~1.2.3.4~pod.a~a.svc.cluster.local");
+  tnode_str(&t, "NAMESPACE", "b");
+  refused(&t, "metadata NAMESPACE \"b\" disagrees with the namespace \"a\"");
+  tnode_init(&t, "sidecar~1.2.3.4~podonly~x.svc.cluster.local");
+  refused(&t, "an Istio node needs a namespace");
+  tnode_init(&t, "x");
+  tnode_str(&t, "NAMESPACE", "Bad_NS");
+  refused(&t, "namespace \"Bad_NS\" is not a DNS-1123 label");
+  tnode_init(&t, "router~1.2.3.4~gw.ns~ns.svc.cluster.local");
+  tnode_str(&t, "wasmxds.mode", "SIDECAR");
+  refused(&t, "metadata wasmxds.mode disagrees with the Istio node type");
+  tnode_init(&t, "x");
+  tnode_str(&t, "NAMESPACE", "ns");
+  tnode_labels(&t, "wasmxds.labels", "a", "b", NULL);
+  {
+    /* Both label keys at once. */
+    size_t i = t.md.n_fields++;
+
+    google__protobuf__struct__fields_entry__init(&t.e[i]);
+    t.e[i].key = "LABELS";
+    t.e[i].value = &t.v[i - 1];
+    t.ep[i] = &t.e[i];
+  }
+  refused(&t, "set labels in one of metadata wasmxds.labels or LABELS");
+  tnode_init(&t, "x");
+  tnode_str(&t, "NAMESPACE", "ns");
+  t.v[0].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_NUMBER_VALUE;
+  refused(&t, "metadata NAMESPACE must be a string");
+  tnode_init(&t, "x");
+  tnode_str(&t, "ISTIO_VERSION", "1.24");
+  tnode_str(&t, "NAMESPACE", "ns");
+  tnode_labels(&t, "LABELS", "app", "x", NULL);
+  t.lv[0].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
+  refused(&t, "label app in metadata LABELS is not a string");
+}
+END_TEST
+
+START_TEST(plain_nodes_unchanged) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  /* Without any Istio sign, a node still needs an organization... */
+  tnode_init(&t, "plain");
+  refused(&t, "no organization");
+  /* ...and an id with '~' but not four parts is not Istio's. */
+  tnode_init(&t, "a~b~c");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), 0);
+  ck_assert_ptr_null(p.namespace);
+  ck_assert_str_eq(p.organization, "acme");
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
+START_TEST(equal_compares_namespace) {
+  struct tnode a, b;
+  struct proxy_id pa, pb;
+  struct xds_err err = {0, ""};
+
+  tnode_init(&a, "x");
+  tnode_str(&a, "NAMESPACE", "one");
+  tnode_init(&b, "x");
+  tnode_str(&b, "NAMESPACE", "two");
+  ck_assert_int_eq(identity_from_node(&a.node, &pa, &err), 0);
+  ck_assert_int_eq(identity_from_node(&b.node, &pb, &err), 0);
+  ck_assert(!identity_equal(&pa, &pb));
+  ck_assert(identity_equal(&pa, &pa));
+  proxy_id_cleanup(&pa);
+  proxy_id_cleanup(&pb);
+}
+END_TEST
+
+START_TEST(istio_spiffe) {
+  static const char ok[] = "spiffe://cluster.local/ns/bookinfo/sa/reviews";
+  static const char *const bad[] = {
+      "spiffe://cluster.local/ns/Bad/sa/x", "spiffe://cluster.local/ns/a/sa/",
+      "spiffe://cluster.local/ns/a", "spiffe://cluster.local/ns/a/sa/x/more",
+      "spiffe://cluster.local/ns/a/xx/x"};
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  ck_assert_int_eq(identity_from_spiffe(ok, strlen(ok), &p, &err), 0);
+  ck_assert_str_eq(p.namespace, "bookinfo");
+  ck_assert_str_eq(p.organization, "");
+  ck_assert_ptr_null(p.tenant);
+  proxy_id_cleanup(&p);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ck_assert_int_eq(identity_from_spiffe(bad[i], strlen(bad[i]), &p, &err),
+                     XDS_EINVAL);
+    ck_assert_msg(strstr(err.msg, "/ns/<namespace>/sa/<account>") != NULL,
+                  "%s: %s", bad[i], err.msg);
+  }
+}
+END_TEST
+
+TCase *istio_identity_tcase(void) {
+  TCase *tc = tcase_create("identity");
+
+  tcase_add_test(tc, sidecar_id_and_metadata);
+  tcase_add_test(tc, router_is_a_gateway);
+  tcase_add_test(tc, metadata_only_and_wasmxds_keys_together);
+  tcase_add_test(tc, refusals);
+  tcase_add_test(tc, plain_nodes_unchanged);
+  tcase_add_test(tc, equal_compares_namespace);
+  tcase_add_test(tc, istio_spiffe);
+  return tc;
+}

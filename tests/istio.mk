@@ -1,0 +1,11 @@
+# Issue 15: Istio's WasmPlugin as input and Istio-bootstrapped Envoys as
+# clients. Offline: the store, identity and composition of WasmPlugins.
+check_PROGRAMS += tests/check_istio
+tests_check_istio_SOURCES = tests/check_istio.c tests/check_istio.h \
+	tests/check_istio_identity.c tests/check_istio_decode.c \
+	tests/check_istio_store.c \
+	tests/testutil.c tests/testutil.h
+tests_check_istio_CFLAGS = $(TEST_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_istio_LDADD = $(TEST_LIBS)
+TESTS += tests/check_istio
