@@ -767,6 +767,14 @@ const char *catalog_kind_name(enum catalog_kind k) {
   return k == CATALOG_EXT ? "WasmExtension" : "ListenerTemplate";
 }
 
+const char *catalog_change_kind_name(const struct catalog_change *ch) {
+  const struct wasm_ext *e = ch->new_ext != NULL ? ch->new_ext : ch->old_ext;
+
+  if (ch->kind == CATALOG_EXT && e != NULL)
+    return wasm_ext_kind_name(e);
+  return catalog_kind_name(ch->kind);
+}
+
 const char *catalog_op_name(enum catalog_op op) {
   switch (op) {
   case CATALOG_ADDED:

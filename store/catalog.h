@@ -148,6 +148,9 @@ long catalog_diff(const struct catalog *old, const struct catalog *next,
 /* Short names for messages: "WasmExtension", "ListenerTemplate";
  * "added", "updated", "removed". */
 const char *catalog_kind_name(enum catalog_kind k);
+/* The kind of a change's resource for messages: catalog_kind_name(), but
+ * "WasmPlugin" for an Istio WasmPlugin. */
+const char *catalog_change_kind_name(const struct catalog_change *ch);
 const char *catalog_op_name(enum catalog_op op);
 
 /* Whether two templates could apply to the same proxy (their selectors

@@ -61,7 +61,7 @@ static int log_change(void *ctx, const struct catalog_change *ch) {
   else
     loc = ch->new_tmpl != NULL ? &ch->new_tmpl->loc : &ch->old_tmpl->loc;
   XDS_LOGI("store: %s %s %s (%s:%d:%d)", catalog_op_name(ch->op),
-           catalog_kind_name(ch->kind), ch->id, loc->source, loc->line,
+           catalog_change_kind_name(ch), ch->id, loc->source, loc->line,
            loc->column);
   return 0;
 }

@@ -14,7 +14,8 @@ int main(int argc, char **argv) {
     TCase *(*make)(void);
   } cases[] = {{"identity", istio_identity_tcase},
                {"decode", istio_decode_tcase},
-               {"store", istio_store_tcase}};
+               {"store", istio_store_tcase},
+               {"etcd", istio_etcd_tcase}};
   Suite *s = suite_create("istio");
   SRunner *sr;
   int failed;

@@ -320,6 +320,9 @@ static const struct bad_case {
     {"priority out of int32", "  url: a\n  priority: 2147483648\n",
      "error: F:6:13: spec.priority: 2147483648 is out of range (int32: "
      "-2147483648..2147483647)\n"},
+    {"NETWORK not served", "  url: a\n  type: NETWORK\n",
+     "error: F:6:9: spec.type: NETWORK (L4) plugins are not served by wasmxds "
+     "yet: only HTTP filters are\n"},
     {"pluginConfig not a map", "  url: a\n  pluginConfig: [1]\n",
      "error: F:6:17: spec.pluginConfig: expected a mapping, got a sequence\n"},
 };

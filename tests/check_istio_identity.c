@@ -7,7 +7,13 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "server/ads/ads.h"
+#include "server/compose/encode.h"
 #include "server/compose/identity.h"
+#include "server/compose/snapshot.h"
+#include "server/pb/typeurl.h"
+#include "store/file_store.h"
+#include "store/problems.h"
 #include "server/compose/proxy.h"
 
 #include "check_istio.h"
@@ -185,6 +191,67 @@ START_TEST(istio_spiffe) {
 }
 END_TEST
 
+/* Under mutual TLS, a stream whose certificate is cert sends node t.
+ * Returns the close code (0: accepted). */
+static int over_mtls(const char *cert, struct tnode *t) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  struct catalog *cat;
+  struct snapshot *snap;
+  struct encode_opts o;
+  struct problems pb;
+  struct xds_err err = {0, ""};
+  struct proxy_id v;
+  struct ads_stream *s;
+  struct ads_close close = {0, ""};
+  int rc;
+
+  problems_init(&pb, 10);
+  ck_assert_int_eq(
+      file_store_load(XDS_TEST_DATA "/istio/store", NULL, &cat, &pb, &err), 0);
+  problems_cleanup(&pb);
+  encode_opts_default(&o);
+  ck_assert_int_eq(snapshot_build(cat, &o, 1, &snap, &err), 0);
+  ck_assert_int_eq(identity_from_spiffe(cert, strlen(cert), &v, &err), 0);
+  ck_assert_int_eq(ads_stream_new(ADS_SVC_ADS, ADS_SOTW, "test", &s), 0);
+  ads_stream_set_verified(s, &v);
+  req.node = &t->node;
+  req.type_url = TYPE_LISTENER;
+  rc = ads_stream_on_request(s, &req, snap, &close);
+  ck_assert_int_eq(rc < 0, close.code != 0);
+  ads_stream_free(s);
+  proxy_id_cleanup(&v);
+  snapshot_unref(snap);
+  return close.code;
+}
+
+START_TEST(mtls_binds_the_namespace) {
+  static const char bookinfo[] =
+      "spiffe://cluster.local/ns/bookinfo/sa/reviews";
+  struct tnode t;
+
+  /* The certificate's namespace and the node's agree. */
+  tnode_init(&t, "sidecar~10.0.0.1~r-1.bookinfo~bookinfo.svc.cluster.local");
+  ck_assert_int_eq(over_mtls(bookinfo, &t), 0);
+  /* The node claims another namespace. */
+  tnode_init(&t, "sidecar~10.0.0.1~r-1.shop~shop.svc.cluster.local");
+  ck_assert_int_eq(over_mtls(bookinfo, &t), ADS_STATUS_PERMISSION_DENIED);
+  /* An Istio certificate names no organization: claiming one is refused. */
+  tnode_init(&t, "sidecar~10.0.0.1~r-1.bookinfo~bookinfo.svc.cluster.local");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  ck_assert_int_eq(over_mtls(bookinfo, &t), ADS_STATUS_PERMISSION_DENIED);
+  /* A wasmxds certificate names no namespace: claiming one is refused. */
+  tnode_init(&t, "sidecar~10.0.0.1~r-1.bookinfo~bookinfo.svc.cluster.local");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  ck_assert_int_eq(over_mtls("spiffe://td/organizations/acme", &t),
+                   ADS_STATUS_PERMISSION_DENIED);
+  /* Without the namespace claim the same node is fine. */
+  tnode_init(&t, "vm-1");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  ck_assert_int_eq(over_mtls("spiffe://td/organizations/acme", &t), 0);
+}
+END_TEST
+
 TCase *istio_identity_tcase(void) {
   TCase *tc = tcase_create("identity");
 
@@ -195,5 +262,6 @@ TCase *istio_identity_tcase(void) {
   tcase_add_test(tc, plain_nodes_unchanged);
   tcase_add_test(tc, equal_compares_namespace);
   tcase_add_test(tc, istio_spiffe);
+  tcase_add_test(tc, mtls_binds_the_namespace);
   return tc;
 }

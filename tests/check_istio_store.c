@@ -380,6 +380,52 @@ START_TEST(classes_follow_selection) {
 }
 END_TEST
 
+/* The worked example of the README ("Coming from Istio"): the example
+ * store and the node of deploy/examples/istio/envoy-bootstrap.yaml. */
+START_TEST(deploy_example) {
+  static const struct proxy_case k = {
+      "the bootstrap's sidecar",
+      "sidecar~10.44.0.12~reviews-v1-5b6f8d7c9-x2x7k.bookinfo~bookinfo.svc."
+      "cluster.local",
+      {"NAMESPACE", "bookinfo", "WORKLOAD_NAME", "reviews-v1", NULL},
+      {"app", "reviews", "version", "v1", NULL},
+      "inbound=istio-system.request-id,bookinfo.reviews-acl,"
+      "envoy.filters.http.router;"
+      "outbound=istio-system.request-id,bookinfo.outbound-stats,"
+      "envoy.filters.http.router"};
+  struct catalog *c;
+  struct snapshot *s;
+  struct problems pb;
+  struct xds_err err = {0, ""};
+  const struct xds_class *cls;
+  struct proxy_id p;
+  struct xds_buf b;
+
+  problems_init(&pb, 10);
+  ck_assert_int_eq(file_store_load(XDS_SRCDIR "/deploy/examples/istio/store",
+                                   NULL, &c, &pb, &err),
+                   0);
+  ck_assert_uint_eq(problems_count(&pb), 0);
+  problems_cleanup(&pb);
+  ck_assert_int_eq(snapshot_build(catalog_ref(c), &opts, 1, &s, &err), 0);
+  identify(&k, &p);
+  ck_assert_int_eq(snapshot_class(s, &p, &cls), 0);
+  /* render_class checks ECDS names against the fixture's catalog. */
+  catalog_unref(cat);
+  cat = catalog_ref(c);
+  snapshot_unref(snap);
+  snap = snapshot_ref(s);
+  xds_buf_init(&b, 1 << 16);
+  render_class(cls, &p, &b);
+  ck_assert_msg(strcmp(b.data, k.want) == 0, "got  %s\nwant %s", b.data,
+                k.want);
+  xds_buf_cleanup(&b);
+  proxy_id_cleanup(&p);
+  snapshot_unref(s);
+  catalog_unref(c);
+}
+END_TEST
+
 TCase *istio_store_tcase(void) {
   TCase *tc = tcase_create("store");
 
@@ -391,5 +437,6 @@ TCase *istio_store_tcase(void) {
   tcase_add_test(tc, ecds_configs);
   tcase_add_test(tc, substitutes);
   tcase_add_test(tc, classes_follow_selection);
+  tcase_add_test(tc, deploy_example);
   return tc;
 }

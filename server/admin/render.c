@@ -32,6 +32,9 @@ static json_t *node_json(const struct proxy_id *p) {
     json_object_set_new(labels, p->labels[i].key,
                         json_string(p->labels[i].value));
   json_object_set_new(o, "labels", labels);
+  json_object_set_new(o, "namespace",
+                      p->namespace != NULL ? json_string(p->namespace)
+                                           : json_null());
   return o;
 }
 
@@ -73,7 +76,8 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     json_object_set_new(root, "problems", json_string(cls->problems));
 
   /* Templates: applied or not, and the verdict of every extension of the
-   * proxy's organization on each applied one. */
+   * proxy's organization, and of every WasmPlugin of its namespace and of
+   * the root namespace, on each applied one. */
   tmpls = json_array();
   plen = (size_t)snprintf(prefix, sizeof(prefix),
                           "organizations/%s/extensions/", p->organization);
@@ -94,7 +98,9 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
       const struct wasm_ext *e = catalog_ext_at(cat, k);
       enum chain_verdict v;
       json_t *vj;
-      if (plen >= sizeof(prefix) || strncmp(e->fqn, prefix, plen) != 0)
+      if (e->kind == WASM_KIND_PLUGIN
+              ? !chain_ext_visible(e, p)
+              : plen >= sizeof(prefix) || strncmp(e->fqn, prefix, plen) != 0)
         continue;
       v = chain_judge(e, t, p);
       vj = json_object();

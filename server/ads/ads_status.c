@@ -40,6 +40,9 @@ json_t *ads_stream_status(const struct ads_stream *s) {
     json_object_set_new(o, "organization", json_string(s->pid.organization));
     json_object_set_new(
         o, "tenant", s->pid.tenant ? json_string(s->pid.tenant) : json_null());
+    json_object_set_new(o, "namespace",
+                        s->pid.namespace != NULL ? json_string(s->pid.namespace)
+                                                 : json_null());
     json_object_set_new(
         o, "mode",
         json_string(s->pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR"));
