@@ -14,7 +14,8 @@ TESTS += tests/check_istio
 # wasmxdsctl and the etcd store with a cluster export, on a real etcd.
 check_PROGRAMS += tests/check_istio_live
 tests_check_istio_live_SOURCES = tests/check_istio_live.c \
-	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h \
+	tests/testkit.c tests/testkit.h
 tests_check_istio_live_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_istio_live_LDADD = $(TEST_LIBS)
