@@ -212,6 +212,7 @@ static int over_mtls(const char *cert, struct tnode *t) {
   problems_cleanup(&pb);
   encode_opts_default(&o);
   ck_assert_int_eq(snapshot_build(cat, &o, 1, &snap, &err), 0);
+  catalog_unref(cat);
   ck_assert_int_eq(identity_from_spiffe(cert, strlen(cert), &v, &err), 0);
   ck_assert_int_eq(ads_stream_new(ADS_SVC_ADS, ADS_SOTW, "test", &s), 0);
   ads_stream_set_verified(s, &v);

@@ -52,7 +52,7 @@ static void setup(void) {
   problems_cleanup(&pb);
   ck_assert_uint_eq(catalog_ext_count(cat), 19);
   encode_opts_default(&opts);
-  ck_assert_int_eq(snapshot_build(catalog_ref(cat), &opts, 1, &snap, &err), 0);
+  ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
 }
 
 static void teardown(void) {
@@ -407,7 +407,7 @@ START_TEST(deploy_example) {
                    0);
   ck_assert_uint_eq(problems_count(&pb), 0);
   problems_cleanup(&pb);
-  ck_assert_int_eq(snapshot_build(catalog_ref(c), &opts, 1, &s, &err), 0);
+  ck_assert_int_eq(snapshot_build(c, &opts, 1, &s, &err), 0);
   identify(&k, &p);
   ck_assert_int_eq(snapshot_class(s, &p, &cls), 0);
   /* render_class checks ECDS names against the fixture's catalog. */
