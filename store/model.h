@@ -223,6 +223,13 @@ struct listener_tmpl {
   atomic_uint refs; /* references beyond the first; see above */
 };
 
+/* The API name of a fail strategy: "FAIL_CLOSE", "FAIL_OPEN", "FAIL_RELOAD". */
+static inline const char *wasm_fail_strategy_name(enum wasm_fail_strategy f) {
+  return f == WASM_FAIL_OPEN     ? "FAIL_OPEN"
+         : f == WASM_FAIL_RELOAD ? "FAIL_RELOAD"
+                                 : "FAIL_CLOSE";
+}
+
 /* "WasmPlugin" or "WasmExtension": the kind the record was read from. */
 static inline const char *wasm_ext_kind_name(const struct wasm_ext *e) {
   return e->kind == WASM_KIND_PLUGIN ? "WasmPlugin" : "WasmExtension";

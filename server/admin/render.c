@@ -54,6 +54,8 @@ static json_t *serving_json(struct snapshot *s, const struct wasm_ext *e) {
         o, "served_as",
         json_string(e->fail_strategy == WASM_FAIL_OPEN
                         ? "allow-all RBAC substitute (FAIL_OPEN)"
+                    : e->fail_strategy == WASM_FAIL_RELOAD
+                        ? "deny-all RBAC substitute (FAIL_RELOAD)"
                         : "deny-all RBAC substitute (FAIL_CLOSE)"));
     json_object_set_new(o, "reason", json_string(m->reason));
   }

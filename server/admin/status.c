@@ -225,9 +225,7 @@ static json_t *module_json(struct status *st, struct snapshot *snap,
   json_object_set_new(o, "extension", json_string(e->fqn));
   json_object_set_new(o, "url", json_string(e->url));
   json_object_set_new(o, "fail_strategy",
-                      json_string(e->fail_strategy == WASM_FAIL_OPEN
-                                      ? "FAIL_OPEN"
-                                      : "FAIL_CLOSE"));
+                      json_string(wasm_fail_strategy_name(e->fail_strategy)));
   json_object_set_new(o, "served_as", json_string(served_as_label(a)));
   if (a != SERVED_WASM && m != NULL && m->reason != NULL)
     json_object_set_new(o, "reason", json_string(m->reason));

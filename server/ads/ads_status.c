@@ -130,6 +130,8 @@ json_t *ads_stream_status(const struct ads_stream *s) {
                 rj, "served_as",
                 json_string(e->fail_strategy == WASM_FAIL_OPEN
                                 ? "allow-all RBAC substitute (FAIL_OPEN)"
+                            : e->fail_strategy == WASM_FAIL_RELOAD
+                                ? "deny-all RBAC substitute (FAIL_RELOAD)"
                                 : "deny-all RBAC substitute (FAIL_CLOSE)"));
             json_object_set_new(rj, "reason", json_string(m->reason));
           }
