@@ -209,6 +209,9 @@ EOF
 mk base/build_commit.h <<'EOF'
 int build_commit_generated(void);
 EOF
+mk tests/gen/x.pb-c.c <<'EOF'
+char *y(void) { char b[4]; return strcpy(b, "y"); }
+EOF
 # A build directory inside the tree is skipped.
 mk build/config.status </dev/null
 mk build/proto/gen/x.pb-c.c <<'EOF'
