@@ -227,8 +227,8 @@ int catalog_builder_add_ext(struct catalog_builder *b, struct wasm_ext *e,
   int rc;
 
   if (index_find(&b->ext_index, e->fqn, &pos)) {
-    rc = settle_dup(b, 1, wasm_ext_kind_name(e), e->fqn, &b->exts[pos]->loc, &e->loc,
-                    pb);
+    rc = settle_dup(b, 1, wasm_ext_kind_name(e), e->fqn, &b->exts[pos]->loc,
+                    &e->loc, pb);
     if (rc == 1) {
       /* The served definition takes its place; the index's key is the
        * record's own string, so it moves to the new record's. */

@@ -133,8 +133,8 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
 
 /* The key folder of a kind as an operator names it (the kinds of
  * etcd_store_key_of_ref(), case-insensitive): ETCD_KIND_EXT_DIR,
- * ETCD_KIND_TMPL_DIR, ETCD_KIND_PLUGIN_DIR, or NULL for an unknown kind. The result is a
- * static string. */
+ * ETCD_KIND_TMPL_DIR, ETCD_KIND_PLUGIN_DIR, or NULL for an unknown kind. The
+ * result is a static string. */
 const char *etcd_store_kind_dir(const char *kind);
 
 #endif
