@@ -75,10 +75,8 @@ void ads_stream_cleanup(struct ads_stream *s) {
     xds_map_free(s->t[i].sent, ads_res_free);
     xds_map_free(s->t[i].absent, NULL);
   }
-  for (size_t i = 0; i < s->n_other; i++) {
-    xds_free(s->other[i].type_url);
-    ads_names_release(s->other[i].absent, s->other[i].n_absent);
-  }
+  for (size_t i = 0; i < s->n_other; i++)
+    ads_other_cleanup(&s->other[i]);
   xds_map_free(s->refused, NULL);
   proxy_id_cleanup(&s->pid);
   snapshot_unref(s->snap);
@@ -187,25 +185,47 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
   }
 }
 
-/* What every request, SotW or delta, starts with: identity, then the type.
- * Returns -1 (close the stream), 0 (the request is done: another type,
- * answered empty, or ignored) or 1 with *idx the served type. */
+/* Refuses a list of names longer than the limit, or holding a name
+ * longer than the limit: the same rule for every type and list, checked
+ * before any of the request is applied, in time linear in the request. */
+static int check_names(struct ads_stream *s, char *const *v, size_t n,
+                       const char *what, struct ads_close *close) {
+  if (n > ADS_NAMES_MAX)
+    return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: %zu %s in one request, more than the "
+                          "limit %d",
+                          ads_node_name(s), n, what, ADS_NAMES_MAX);
+  for (size_t i = 0; i < n; i++)
+    if (v != NULL && strnlen(v[i], ADS_NAME_LEN_MAX + 1) > ADS_NAME_LEN_MAX)
+      return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
+                            "node %s: a resource name is longer than %d bytes",
+                            ads_node_name(s), ADS_NAME_LEN_MAX);
+  return 0;
+}
+
+/* What every request, SotW or delta, starts with: identity, the name
+ * limits, then the type. Returns -1 (close the stream), 0 (the request is
+ * done: another type, answered empty, or ignored) or 1 with *idx the
+ * served type. */
 int ads_request_start(struct ads_stream *s,
                       const Envoy__Config__Core__V3__Node *node,
-                      const char *type, char **sub, size_t n_sub,
+                      const char *type, const struct ads_req_names *in,
                       struct snapshot *snap, struct ads_close *close,
                       int *idx) {
   if (ads_node_check(s, node, snap, close) < 0)
+    return -1;
+  if (check_names(s, in->sub, in->n_sub, "resource names", close) < 0 ||
+      check_names(s, in->unsub, in->n_unsub, "names to unsubscribe", close) <
+          0 ||
+      check_names(s, NULL, in->n_initial, "initial resource versions", close) <
+          0)
     return -1;
   if (type_index(s, type, close, idx) < 0)
     return -1;
   if (*idx == -2)
     return 0;
-  if (*idx < 0) {
-    if (ads_other_request(s, type, sub, n_sub) < 0)
-      return ads_close_oom(s, close);
-    return 0;
-  }
+  if (*idx < 0)
+    return ads_other_request(s, type, in, close) < 0 ? -1 : 0;
   return 1;
 }
 

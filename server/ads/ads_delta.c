@@ -17,117 +17,187 @@
 #include "base/log.h"
 #include "server/pb/wire.h"
 
-/* Adds name to t->names (which has room for it) at its sorted place,
- * unless it is there. Returns 0 or XDS_ENOMEM. */
-static int insert_name(struct ads_type_state *t, const char *name) {
-  size_t lo = 0, hi = t->n_names;
+/*
+ * A name subscribed both by name and by the wildcard was unsubscribed: the
+ * protocol wants an answer, the resource (sent again) when the wildcard
+ * covers it, else its name in removed_resources. Constant time. Returns 0
+ * or XDS_ENOMEM.
+ */
+static int owe_unsubscribe(struct ads_stream *s, struct ads_type_state *t,
+                           const char *name) {
+  const char *in;
 
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(t->names[mid], name);
-
-    if (c == 0)
-      return 0;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  name = xds_intern(name);
-  if (name == NULL)
+  ads_sub_forget(t, name);
+  if (ads_sub_lookup(s, (int)(t - s->t), name, 0) != NULL ||
+      xds_map_get(t->owe_set, name) != NULL)
+    return 0;
+  if (t->n_owe_removed >= ADS_NAMES_MAX)
+    return 0; /* bounded: the proxy unsubscribed far too much at once */
+  if (t->owe_set == NULL && (t->owe_set = xds_map_new_borrowed()) == NULL)
     return XDS_ENOMEM;
-  memmove(t->names + lo + 1, t->names + lo,
-          (t->n_names - lo) * sizeof(*t->names));
-  t->names[lo] = name;
-  t->n_names++;
+  /* owe_removed grows by doubling: its capacity is the next power of two. */
+  if ((t->n_owe_removed & (t->n_owe_removed - 1)) == 0) {
+    size_t cap = t->n_owe_removed == 0 ? 8 : t->n_owe_removed * 2;
+    const char **v = xds_realloc(t->owe_removed, cap * sizeof(*v));
+    if (v == NULL)
+      return XDS_ENOMEM;
+    t->owe_removed = v;
+  }
+  if ((in = xds_intern(name)) == NULL)
+    return XDS_ENOMEM;
+  if (xds_map_put(t->owe_set, in, (void *)in, NULL) < 0) {
+    xds_intern_release(in);
+    return XDS_ENOMEM;
+  }
+  t->owe_removed[t->n_owe_removed++] = in;
+  return 0;
+}
+
+/* The request's names other than "*", sorted and without duplicates, in
+ * a new array of borrowed pointers (*out; NULL when none). *star says
+ * whether "*" was among them. Returns 0 or XDS_ENOMEM. */
+static int sorted_names(char **v, size_t n, const char ***out, size_t *n_out,
+                        int *star) {
+  const char **w;
+  size_t m = 0;
+
+  *out = NULL;
+  *n_out = 0;
+  *star = 0;
+  if (n == 0)
+    return 0;
+  w = xds_malloc(n * sizeof(*w));
+  if (w == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(v[i], "*") == 0)
+      *star = 1;
+    else
+      w[m++] = v[i];
+  }
+  qsort(w, m, sizeof(*w), ads_str_cmp);
+  if (m > 1) {
+    size_t k = 1;
+    for (size_t i = 1; i < m; i++)
+      if (strcmp(w[i], w[k - 1]) != 0)
+        w[k++] = w[i];
+    m = k;
+  }
+  *out = w;
+  *n_out = m;
   return 0;
 }
 
 /*
- * A name subscribed both by name and by the wildcard was unsubscribed: the
- * protocol wants an answer, the resource (sent again) when the wildcard
- * covers it, else its name in removed_resources. Returns 0 or XDS_ENOMEM.
+ * Applies a delta subscription change, in time O((n + m) log m) for n
+ * names subscribed and m in the request: both lists are sorted, then
+ * merged in one pass. The request's lists were checked against the limits
+ * (ads_request_start); the subscription may hold ADS_NAMES_MAX names.
+ * Returns 0 or -1 with *close set.
  */
-static int owe_unsubscribe(struct ads_stream *s, struct ads_type_state *t,
-                           const char *name) {
-  const char **v;
-
-  ads_sub_forget(t, name);
-  if (ads_sub_lookup(s, (int)(t - s->t), name, 0) != NULL)
-    return 0;
-  for (size_t i = 0; i < t->n_owe_removed; i++)
-    if (strcmp(t->owe_removed[i], name) == 0)
-      return 0;
-  if (t->n_owe_removed >= ADS_NAMES_MAX)
-    return 0; /* bounded: the proxy unsubscribed far too much at once */
-  v = xds_realloc(t->owe_removed, (t->n_owe_removed + 1) * sizeof(*v));
-  if (v == NULL)
-    return XDS_ENOMEM;
-  t->owe_removed = v;
-  if ((v[t->n_owe_removed] = xds_intern(name)) == NULL)
-    return XDS_ENOMEM;
-  t->n_owe_removed++;
-  return 0;
-}
-
-/* Applies a delta subscription change. */
 static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
                            char **sub, size_t n_sub, char **unsub,
                            size_t n_unsub, int first, struct ads_close *close) {
-  size_t n = t->n_names;
-  const char **v;
+  const char **add = NULL, **gone = NULL, **v = NULL;
+  size_t n_add, n_gone, n = 0, i, j;
+  int star_add, star_gone, rc = -1;
 
-  if (n + n_sub > ADS_NAMES_MAX)
-    return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                          "node %s: more than %d subscribed names",
-                          ads_node_name(s), ADS_NAMES_MAX);
+  if (sorted_names(sub, n_sub, &add, &n_add, &star_add) < 0 ||
+      sorted_names(unsub, n_unsub, &gone, &n_gone, &star_gone) < 0)
+    goto oom;
   if (first && n_sub == 0 && n_unsub == 0)
     t->wildcard = 1; /* legacy wildcard */
-  for (size_t i = 0; i < n_unsub; i++) {
-    const char *name = unsub[i];
-    const char **hit;
-    if (strcmp(name, "*") == 0) {
-      t->wildcard = 0;
+  if (star_gone)
+    t->wildcard = 0;
+  /* Unsubscribe: one merge pass keeps the names not in gone. */
+  for (i = 0, j = 0; i < t->n_names || j < n_gone;) {
+    int c = i == t->n_names ? 1
+            : j == n_gone   ? -1
+                            : strcmp(t->names[i], gone[j]);
+    if (c < 0) {
+      t->names[n++] = t->names[i++];
       continue;
     }
-    hit = t->names != NULL ? bsearch(&name, t->names, t->n_names,
-                                     sizeof(*t->names), ads_str_cmp)
-                           : NULL;
-    if (hit != NULL) {
-      size_t at = (size_t)(hit - t->names);
-      xds_intern_release(*hit);
-      memmove(hit, hit + 1, (t->n_names - at - 1) * sizeof(*hit));
-      t->n_names--;
+    if (c > 0) {
+      /* Not explicitly subscribed: the proxy no longer wants it. */
+      if (!t->wildcard)
+        ads_sub_forget(t, gone[j]);
+      j++;
+      continue;
     }
-    if (!t->wildcard) {
-      ads_sub_forget(t, name);
-    } else if (hit != NULL && owe_unsubscribe(s, t, name) < 0) {
-      return ads_close_oom(s, close);
-    }
+    if (!t->wildcard)
+      ads_sub_forget(t, gone[j]);
+    else if (owe_unsubscribe(s, t, gone[j]) < 0)
+      goto oom_after; /* names[i] is still to keep */
+    xds_intern_release(t->names[i]);
+    i++;
+    j++;
+    continue;
+  oom_after:
+    while (i < t->n_names)
+      t->names[n++] = t->names[i++];
+    t->n_names = n;
+    goto oom;
   }
-  v = xds_realloc(t->names, (t->n_names + n_sub + 1) * sizeof(*v));
+  t->n_names = n;
+  if (star_add)
+    t->wildcard = 1;
+  if (n_add == 0) {
+    rc = 0;
+    goto out;
+  }
+  /* Subscribe: merge the sorted new names into a new sorted array. */
+  v = xds_malloc((t->n_names + n_add + 1) * sizeof(*v));
   if (v == NULL)
-    return ads_close_oom(s, close);
-  t->names = v;
-  for (size_t i = 0; i < n_sub; i++) {
-    const char *name = sub[i];
-    if (strlen(name) > ADS_NAME_LEN_MAX)
-      return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
-                            "node %s: a resource name is longer than %d bytes",
-                            ads_node_name(s), ADS_NAME_LEN_MAX);
-    if (strcmp(name, "*") == 0) {
-      t->wildcard = 1;
+    goto oom;
+  n = 0;
+  for (i = 0, j = 0; i < t->n_names || j < n_add;) {
+    int c = i == t->n_names ? 1 : j == n_add ? -1 : strcmp(t->names[i], add[j]);
+    const char *name;
+
+    if (c < 0) {
+      v[n++] = t->names[i++];
       continue;
     }
     /* A subscription must be answered, even for a name the server thinks
      * the proxy has; what the first request's initial_resource_versions
      * declare is the exception. */
     if (!first)
-      ads_sub_forget(t, name);
-    if (insert_name(t, name) < 0)
-      return ads_close_oom(s, close);
+      ads_sub_forget(t, add[j]);
+    if (c == 0) {
+      v[n++] = t->names[i++];
+      j++;
+      continue;
+    }
+    if (n >= ADS_NAMES_MAX || (name = xds_intern(add[j])) == NULL) {
+      /* Keep what the stream holds consistent for its cleanup. */
+      while (i < t->n_names)
+        v[n++] = t->names[i++];
+      xds_free(t->names);
+      t->names = v;
+      t->n_names = n;
+      v = NULL;
+      if (n < ADS_NAMES_MAX)
+        goto oom; /* xds_intern failed */
+      rc = ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                          "node %s: more than %d subscribed names",
+                          ads_node_name(s), ADS_NAMES_MAX);
+      goto out;
+    }
+    v[n++] = name;
+    j++;
   }
-  return 0;
+  xds_free(t->names);
+  t->names = v;
+  t->n_names = n;
+  rc = 0;
+  goto out;
+oom:
+  rc = ads_close_oom(s, close);
+out:
+  xds_free(add);
+  xds_free(gone);
+  return rc;
 }
 
 int ads_stream_on_delta_request(
@@ -138,10 +208,13 @@ int ads_stream_on_delta_request(
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
+  struct ads_req_names in = {
+      req->resource_names_subscribe, req->n_resource_names_subscribe,
+      req->resource_names_unsubscribe, req->n_resource_names_unsubscribe,
+      req->n_initial_resource_versions};
 
   ADS_CHECK(s);
-  rc = ads_request_start(s, req->node, type, req->resource_names_subscribe,
-                         req->n_resource_names_subscribe, snap, close, &idx);
+  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
   if (rc <= 0)
     return rc;
   t = &s->t[idx];
@@ -163,10 +236,6 @@ int ads_stream_on_delta_request(
       struct ads_res *r;
       if (name == NULL || ver == NULL || strlen(name) > ADS_NAME_LEN_MAX)
         continue;
-      if (i >= ADS_NAMES_MAX)
-        return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                              "node %s: more than %d initial resource versions",
-                              ads_node_name(s), ADS_NAMES_MAX);
       if (ads_sub_remember(t, name, ver, 0) < 0)
         return ads_close_oom(s, close);
       r = xds_map_get(t->sent, name);
@@ -245,12 +314,12 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   /* Unsubscribed names the wildcard does not cover (not already above). */
   for (size_t i = 0; i < t->n_owe_removed; i++) {
     const char *name = t->owe_removed[i];
-    size_t j = 0;
 
-    while (j < n_removed && strcmp(removed[j], name) != 0)
-      j++;
-    if (j == n_removed && xds_map_get(t->sent, name) == NULL &&
-        ads_sub_lookup(s, idx, name, 0) == NULL)
+    /* The loop above took it already when it is subscribed again and was
+     * not reported absent; the other conditions are the same. */
+    if (xds_map_get(t->sent, name) == NULL &&
+        ads_sub_lookup(s, idx, name, 0) == NULL &&
+        !(ads_sub_has(t, name) && xds_map_get(t->absent, name) == NULL))
       removed[n_removed++] = (char *)name;
   }
   if (n_send == 0 && n_removed == 0 && !t->must_answer)

@@ -68,6 +68,7 @@ struct ads_type_state {
                                that it does not cover, to be answered in
                                removed_resources (interned, owned) */
   size_t n_owe_removed;
+  struct xds_map *owe_set; /* the same names, borrowed, for lookups */
   uint64_t acks, nacks;
 };
 
@@ -80,6 +81,8 @@ struct ads_other_type {
   const char **absent; /* delta: names subscribed since the last answer,
                           to report in removed_resources (interned) */
   size_t n_absent;
+  struct xds_map *absent_set; /* the same names, borrowed, for lookups */
+  struct xds_map *subscribed; /* delta: names subscribed (copied keys) */
 };
 
 /* ads_stream.magic while the stream is initialized. */
@@ -132,13 +135,25 @@ int ads_close_with(struct ads_close *c, int code, const char *fmt, ...)
 /* Ends the stream because memory ran out. Returns -1. */
 int ads_close_oom(const struct ads_stream *s, struct ads_close *close);
 
-/* What every request, SotW or delta, starts with: identity, then the type.
- * sub (delta) names the resources subscribed, for unserved types. Returns
- * -1 (close the stream, *close set), 0 (the request is done: another type,
+/* The names a request carries: SotW resource_names (as sub), delta
+ * resource_names_subscribe and _unsubscribe, and the number of delta
+ * initial_resource_versions. Borrowed from the request. */
+struct ads_req_names {
+  char **sub;
+  size_t n_sub;
+  char **unsub;
+  size_t n_unsub;
+  size_t n_initial;
+};
+
+/* What every request, SotW or delta, starts with: identity, the limits on
+ * names (every list at most ADS_NAMES_MAX names of at most
+ * ADS_NAME_LEN_MAX bytes, whatever the type), then the type. Returns -1
+ * (close the stream, *close set), 0 (the request is done: another type,
  * answered empty, or ignored) or 1 with *idx the served type. */
 int ads_request_start(struct ads_stream *s,
                       const Envoy__Config__Core__V3__Node *node,
-                      const char *type, char **sub, size_t n_sub,
+                      const char *type, const struct ads_req_names *in,
                       struct snapshot *snap, struct ads_close *close, int *idx);
 
 /* An ACK or NACK (error not NULL) of the response of type idx that carried
@@ -218,10 +233,14 @@ int ads_sotw_response(struct ads_stream *s, struct xds_buf *out,
                       struct ads_shared *shared);
 int ads_delta_response(struct ads_stream *s, struct xds_buf *out);
 
-/* A request for a type wasmxds does not serve; sub (delta) names the
- * resources it subscribes to. Returns 0 or XDS_ENOMEM. */
-int ads_other_request(struct ads_stream *s, const char *type_url, char **sub,
-                      size_t n_sub);
+/* A request for a type wasmxds does not serve. In delta, in's names
+ * change the type's subscription, which holds at most ADS_NAMES_MAX names
+ * as for served types. Returns 0, or -1 with *close set (out of memory,
+ * over the limit). */
+int ads_other_request(struct ads_stream *s, const char *type_url,
+                      const struct ads_req_names *in, struct ads_close *close);
+/* Frees what an unserved type's entry holds. */
+void ads_other_cleanup(struct ads_other_type *o);
 /* The next (empty) answer owed to an unserved type: 1, 0 or an error, as
  * above. */
 int ads_other_response(struct ads_stream *s, struct xds_buf *out);

@@ -22,44 +22,74 @@ static const char *const REMOVABLE_TYPES[] = {
     TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment",
     TYPE_PREFIX "envoy.extensions.transport_sockets.tls.v3.Secret", NULL};
 
-/* Notes the delta subscriptions to an unserved type, to be answered as
- * removed when the type allows it. Returns 0 or XDS_ENOMEM. */
-static int other_absent(struct ads_other_type *o, char **names, size_t n) {
-  if (!o->report_absent)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    const char **v;
-    size_t j = 0;
+/* Notes a name subscribed to an unserved type whose names are answered as
+ * removed: once per answer, however often it is subscribed meanwhile.
+ * Returns 0 or XDS_ENOMEM. */
+static int note_absent(struct ads_other_type *o, const char *name) {
+  const char *in;
 
-    if (strcmp(names[i], "*") == 0 || strlen(names[i]) > ADS_NAME_LEN_MAX)
-      continue;
-    while (j < o->n_absent && strcmp(o->absent[j], names[i]) != 0)
-      j++;
-    if (j < o->n_absent || o->n_absent >= ADS_NAMES_MAX)
-      continue;
-    v = xds_realloc(o->absent, (o->n_absent + 1) * sizeof(*v));
+  /* Bounded like a subscription; more are not reported this time. */
+  if (xds_map_get(o->absent_set, name) != NULL || o->n_absent >= ADS_NAMES_MAX)
+    return 0;
+  if (o->absent_set == NULL && (o->absent_set = xds_map_new_borrowed()) == NULL)
+    return XDS_ENOMEM;
+  /* absent grows by doubling: its capacity is the next power of two. */
+  if ((o->n_absent & (o->n_absent - 1)) == 0) {
+    size_t cap = o->n_absent == 0 ? 8 : o->n_absent * 2;
+    const char **v = xds_realloc(o->absent, cap * sizeof(*v));
     if (v == NULL)
       return XDS_ENOMEM;
     o->absent = v;
-    if ((v[o->n_absent] = xds_intern(names[i])) == NULL)
-      return XDS_ENOMEM;
-    o->n_absent++;
-    o->answered = 0;
+  }
+  if ((in = xds_intern(name)) == NULL)
+    return XDS_ENOMEM;
+  if (xds_map_put(o->absent_set, in, (void *)in, NULL) < 0) {
+    xds_intern_release(in);
+    return XDS_ENOMEM;
+  }
+  o->absent[o->n_absent++] = in;
+  o->answered = 0;
+  return 0;
+}
+
+/* Applies a delta subscription change to an unserved type: the same limit
+ * as served types (ADS_NAMES_MAX names per stream), each name in constant
+ * time. Returns 0 or -1 with *close set. */
+static int other_subscribe(struct ads_stream *s, struct ads_other_type *o,
+                           const struct ads_req_names *in,
+                           struct ads_close *close) {
+  for (size_t i = 0; i < in->n_unsub; i++)
+    xds_map_del(o->subscribed, in->unsub[i]);
+  for (size_t i = 0; i < in->n_sub; i++) {
+    const char *name = in->sub[i];
+
+    if (strcmp(name, "*") == 0)
+      continue;
+    if (xds_map_get(o->subscribed, name) == NULL) {
+      if (xds_map_count(o->subscribed) >= ADS_NAMES_MAX)
+        return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
+                              "node %s: more than %d names subscribed to %s",
+                              ads_node_name(s), ADS_NAMES_MAX, o->type_url);
+      if ((o->subscribed == NULL && (o->subscribed = xds_map_new()) == NULL) ||
+          xds_map_put(o->subscribed, name, (void *)1, NULL) < 0)
+        return ads_close_oom(s, close);
+    }
+    if (o->report_absent && note_absent(o, name) < 0)
+      return ads_close_oom(s, close);
   }
   return 0;
 }
 
-/* A request for a type wasmxds does not serve; sub (delta) names the
- * resources it subscribes to. Returns 0 or XDS_ENOMEM. */
-int ads_other_request(struct ads_stream *s, const char *type_url, char **sub,
-                      size_t n_sub) {
+int ads_other_request(struct ads_stream *s, const char *type_url,
+                      const struct ads_req_names *in, struct ads_close *close) {
   struct ads_other_type *o;
 
   for (size_t i = 0; i < s->n_other; i++)
     if (strcmp(s->other[i].type_url, type_url) == 0)
       /* answered once; ACKs and repeats need nothing, new delta names
        * are answered as absent */
-      return other_absent(&s->other[i], sub, n_sub);
+      return s->mode == ADS_DELTA ? other_subscribe(s, &s->other[i], in, close)
+                                  : 0;
   if (s->n_other == ADS_OTHER_TYPES_MAX) {
     XDS_LOGW("node %s: request for type %s ignored: wasmxds does not serve "
              "it and this stream already asked for %d other types",
@@ -70,17 +100,26 @@ int ads_other_request(struct ads_stream *s, const char *type_url, char **sub,
   memset(o, 0, sizeof(*o));
   o->type_url = xds_strndup(type_url, ADS_NAME_LEN_MAX);
   if (o->type_url == NULL)
-    return XDS_ENOMEM;
+    return ads_close_oom(s, close);
   s->n_other++;
   for (int i = 0; REMOVABLE_TYPES[i] != NULL; i++)
     if (strcmp(type_url, REMOVABLE_TYPES[i]) == 0)
       o->report_absent = 1;
-  if (other_absent(o, sub, n_sub) < 0)
-    return XDS_ENOMEM;
+  if (s->mode == ADS_DELTA && other_subscribe(s, o, in, close) < 0)
+    return -1;
   XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
            "empty response",
            ads_node_name(s), type_url);
   return 0;
+}
+
+/* Frees what an unserved type's entry holds. */
+void ads_other_cleanup(struct ads_other_type *o) {
+  xds_free(o->type_url);
+  ads_names_release(o->absent, o->n_absent);
+  xds_map_free(o->absent_set, NULL);
+  xds_map_free(o->subscribed, NULL);
+  memset(o, 0, sizeof(*o));
 }
 
 int ads_other_response(struct ads_stream *s, struct xds_buf *out) {
@@ -102,6 +141,8 @@ int ads_other_response(struct ads_stream *s, struct xds_buf *out) {
     ads_names_release(o->absent, o->n_absent);
     o->absent = NULL;
     o->n_absent = 0;
+    xds_map_free(o->absent_set, NULL);
+    o->absent_set = NULL;
     o->answered = 1;
     s->responses++;
     s->last_type = -1;

@@ -174,9 +174,11 @@ int ads_stream_on_request(
   const char *version = req->version_info != NULL ? req->version_info : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
   int idx, first, rc;
+  struct ads_req_names in = {req->resource_names, req->n_resource_names, NULL,
+                             0, 0};
 
   ADS_CHECK(s);
-  rc = ads_request_start(s, req->node, type, NULL, 0, snap, close, &idx);
+  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
   if (rc <= 0)
     return rc;
   t = &s->t[idx];

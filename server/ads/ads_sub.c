@@ -34,6 +34,8 @@ void ads_owe_removed_free(struct ads_type_state *t) {
   ads_names_release(t->owe_removed, t->n_owe_removed);
   t->owe_removed = NULL;
   t->n_owe_removed = 0;
+  xds_map_free(t->owe_set, NULL);
+  t->owe_set = NULL;
 }
 
 /* Frees a value of a sent map. */
