@@ -180,6 +180,44 @@ START_TEST(huge_delta_request_to_unserved_type_is_refused_fast) {
 }
 END_TEST
 
+/* The same refusal from the bytes, before the transport unpacks them:
+ * linear in the bytes, nothing allocated. */
+START_TEST(precheck_refuses_before_unpacking) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+  struct ads_close c;
+  uint8_t *buf;
+  size_t len;
+  double t0, spent;
+  long allocs;
+
+  make_names(HUGE_N, "c");
+  open_stream(ADS_DELTA);
+  req.node = &node;
+  req.type_url = TYPE_EDS;
+  req.resource_names_subscribe = names;
+  req.n_resource_names_subscribe = _i == 0 ? n_names : ADS_NAMES_MAX;
+  len = envoy__service__discovery__v3__delta_discovery_request__get_packed_size(
+      &req);
+  buf = malloc(len);
+  ck_assert_ptr_nonnull(buf);
+  envoy__service__discovery__v3__delta_discovery_request__pack(&req, buf);
+  xds_alloc_fail_at(-1); /* counts allocations without failing any */
+  t0 = cpu_now();
+  if (_i == 0) {
+    ck_assert_int_eq(ads_stream_precheck(st, buf, len, &c), -1);
+    ck_assert_int_eq(c.code, ADS_STATUS_RESOURCE_EXHAUSTED);
+  } else {
+    ck_assert_int_eq(ads_stream_precheck(st, buf, len, &c), 0);
+  }
+  spent = cpu_now() - t0;
+  allocs = xds_alloc_fail_at(0);
+  free(buf);
+  ck_assert_int_eq(allocs, 0);
+  ck_assert_msg(spent < 0.05 * SLOWDOWN, "the check took %.3f s", spent);
+}
+END_TEST
+
 /* More than ADS_NAMES_MAX names in one request: refused on every path. */
 enum path {
   SOTW_SERVED,
@@ -312,6 +350,7 @@ Suite *ads_limits_suite(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_loop_test(tc, huge_delta_request_to_unserved_type_is_refused_fast,
                       0, 3);
+  tcase_add_loop_test(tc, precheck_refuses_before_unpacking, 0, 2);
   tcase_add_loop_test(tc, every_path_refuses_more_than_the_limit, 0, N_PATHS);
   tcase_add_test(tc, unserved_type_subscriptions_are_limited_per_stream);
   tcase_add_loop_test(tc, subscription_storm_costs_linear_time, 0, 2);

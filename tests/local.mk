@@ -111,3 +111,14 @@ tests_check_admin_e2e_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 tests_check_admin_e2e_LDADD = $(TEST_LIBS)
 TESTS += tests/check_admin_e2e
 include $(srcdir)/tests/istio.mk
+
+# Hostile clients (issue 13): the real wasmxds binary under name floods
+# while another client's pushes are timed. Part of make check (CI runs it).
+check_PROGRAMS += tests/check_hostile
+tests_check_hostile_SOURCES = tests/check_hostile.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_hostile_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
+tests_check_hostile_LDADD = $(TEST_LIBS) $(CURL_LIBS)
+TESTS += tests/check_hostile

@@ -117,6 +117,17 @@ struct ads_counts {
 void ads_stream_counts(const struct ads_stream *s, struct ads_counts *out);
 
 /*
+ * Checks a request's bytes (a DiscoveryRequest or DeltaDiscoveryRequest by
+ * the stream's mode) against the name limits before the transport unpacks
+ * them: no list of names may hold more than ADS_NAMES_MAX entries. Linear
+ * in len, allocates nothing; a malformed message passes (unpacking reports
+ * it). Returns 0, or -1 with *close set (RESOURCE_EXHAUSTED): the stream
+ * must end.
+ */
+int ads_stream_precheck(const struct ads_stream *s, const uint8_t *p,
+                        size_t len, struct ads_close *close);
+
+/*
  * Applies one SotW request. snap is the current snapshot (borrowed; the
  * stream takes its own reference). Returns 0, or -1 when the stream must
  * be closed with the status in *close (bad identity, a changed node, a

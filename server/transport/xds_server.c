@@ -136,8 +136,9 @@ struct xds_server {
   struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
   struct xds_stats own_stats;
   atomic_int stop;
-  int started;          /* grpc_server_start was called */
-  gpr_timespec trim_at; /* when to return freed memory (tv_sec 0: no) */
+  atomic_int publish_pending; /* a snapshot waits for after_events */
+  int started;                /* grpc_server_start was called */
+  gpr_timespec trim_at;       /* when to return freed memory (tv_sec 0: no) */
   int shutting_down;
   int shutdown_done;
   int cancelled_all;
@@ -338,6 +339,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   pthread_mutex_init(&s->status_users, NULL);
   pthread_cond_init(&s->status_cond, NULL);
   atomic_init(&s->stop, 0);
+  atomic_init(&s->publish_pending, 0);
   atomic_init(&s->status_asked, 0);
   atomic_init(&s->n_streams_now, 0);
   atomic_init(&s->n_proxies_now, 0);
@@ -409,6 +411,7 @@ void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   old = s->published;
   s->published = snap;
   s->published_at = gpr_now(GPR_CLOCK_MONOTONIC);
+  atomic_store(&s->publish_pending, 1);
   pthread_mutex_unlock(&s->publish_lock);
   snapshot_unref(old);
   atomic_fetch_add(&s->stats->snapshots, 1);
@@ -793,6 +796,15 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(st->recv_buf);
   st->recv_buf = NULL;
+  /* Over the name limits: refused before unpacking costs anything. */
+  if (ads_stream_precheck(st->ads, GRPC_SLICE_START_PTR(slice),
+                          GRPC_SLICE_LENGTH(slice), &close) < 0) {
+    grpc_slice_unref(slice);
+    XDS_LOGW("stream from %s: %s; closing", ads_stream_peer(st->ads),
+             close.msg);
+    stream_close(st, (grpc_status_code)close.code, close.msg);
+    return;
+  }
   if (ads_stream_mode(st->ads) == ADS_DELTA) {
     dreq = envoy__service__discovery__v3__delta_discovery_request__unpack(
         NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
@@ -1158,6 +1170,7 @@ static void after_events(struct xds_server *s) {
   pthread_mutex_lock(&s->publish_lock);
   snap = s->published;
   s->published = NULL;
+  atomic_store(&s->publish_pending, 0);
   if (snap != NULL)
     s->current_at = s->published_at;
   pthread_mutex_unlock(&s->publish_lock);
@@ -1214,8 +1227,11 @@ int xds_server_run(struct xds_server *s) {
       dispatch(s, ev);
     else if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
-    /* Drain whatever else is ready without sleeping. */
-    while (ev.type == GRPC_OP_COMPLETE) {
+    /* Drain whatever else is ready without sleeping, unless a snapshot
+     * waits: pushes go out before more requests are read, so a client
+     * that floods requests never delays other proxies' pushes by more
+     * than one request. */
+    while (ev.type == GRPC_OP_COMPLETE && !atomic_load(&s->publish_pending)) {
       ev = grpc_completion_queue_next(s->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC),
                                       NULL);
       if (ev.type == GRPC_OP_COMPLETE)
