@@ -14,7 +14,8 @@ libxdsbase_a_SOURCES = \
 	base/http_route.h \
 	base/intern.c base/intern.h \
 	base/log.c base/log.h \
-	base/map.c base/map.h
+	base/map.c base/map.h \
+	base/ratelog.c base/ratelog.h
 libxdsbase_a_CPPFLAGS = $(LAYER_CPPFLAGS)
 
 # What the binaries were built from (-V): base/build_commit.h is written

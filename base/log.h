@@ -6,6 +6,8 @@
 #ifndef XDS_BASE_LOG_H
 #define XDS_BASE_LOG_H
 
+#include <stddef.h>
+
 enum xds_log_level {
   XDS_LOG_ERROR = 0,
   XDS_LOG_WARN = 1,
@@ -25,6 +27,24 @@ int xds_log_parse_level(const char *name, enum xds_log_level *out);
  * one write() per line. */
 void xds_log(enum xds_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Longest escaped string xds_log_escape writes, terminator included, for
+ * callers sizing their buffers. */
+#define XDS_LOG_ESC_MAX 512
+
+/*
+ * Writes into buf (size bytes, at least 8) a copy of in that is safe to put
+ * in a log line: printable ASCII and valid UTF-8 are kept; backslash and
+ * double quote are escaped as \\ and \"; \n, \r and \t as themselves;
+ * every other control character (C0, DEL, C1), every byte that is not part
+ * of valid UTF-8, and the line and paragraph separators U+2028/U+2029 as
+ * \xNN (their bytes). An output that would not fit ends in "...". in NULL
+ * writes "(null)". Returns buf. Any thread; no allocation.
+ * Use it for everything a peer sent (node ids, names, type URLs, NACK
+ * messages) before logging it: a peer can then neither forge a line nor
+ * write bytes a terminal would interpret.
+ */
+const char *xds_log_escape(const char *in, char *buf, size_t size);
 
 #define XDS_LOGE(...) xds_log(XDS_LOG_ERROR, __VA_ARGS__)
 #define XDS_LOGW(...) xds_log(XDS_LOG_WARN, __VA_ARGS__)

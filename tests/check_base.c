@@ -13,6 +13,8 @@
 #include "base/err.h"
 #include "base/intern.h"
 #include "base/map.h"
+#include "base/ratelog.h"
+#include "base/log.h"
 
 START_TEST(buf_grows_and_stops_at_limit) {
   struct xds_buf b;
@@ -161,6 +163,71 @@ START_TEST(assert_compiles_out_otherwise) {
 END_TEST
 #endif
 
+/* What a peer sends cannot forge a line or reach a terminal raw. */
+START_TEST(log_escape_keeps_lines_whole) {
+  char buf[64];
+
+  ck_assert_str_eq(xds_log_escape("plain-id_1.2", buf, sizeof(buf)),
+                   "plain-id_1.2");
+  ck_assert_str_eq(
+      xds_log_escape("a\n2026 info fake\r\t\"q\"\\", buf, sizeof(buf)),
+      "a\\n2026 info fake\\r\\t\\\"q\\\"\\\\");
+  ck_assert_str_eq(xds_log_escape("\x1b[31mred\x7f", buf, sizeof(buf)),
+                   "\\x1b[31mred\\x7f");
+  /* Valid UTF-8 stays; invalid bytes, C1 controls and U+2028 do not. */
+  ck_assert_str_eq(xds_log_escape("caf\xc3\xa9", buf, sizeof(buf)),
+                   "caf\xc3\xa9");
+  ck_assert_str_eq(xds_log_escape("a\xff\xc3(", buf, sizeof(buf)),
+                   "a\\xff\\xc3(");
+  ck_assert_str_eq(xds_log_escape("\xc2\x85|\xe2\x80\xa8", buf, sizeof(buf)),
+                   "\\xc2\\x85|\\xe2\\x80\\xa8");
+  ck_assert_str_eq(xds_log_escape("\xe0\x80\xaf", buf, sizeof(buf)),
+                   "\\xe0\\x80\\xaf"); /* overlong "/" */
+  ck_assert_str_eq(xds_log_escape(NULL, buf, sizeof(buf)), "(null)");
+  /* Bounded: a long input ends in "..." within the buffer. */
+  {
+    char big[200], small[16];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    xds_log_escape(big, small, sizeof(small));
+    ck_assert_uint_lt(strlen(small), sizeof(small));
+    ck_assert_str_eq(small + strlen(small) - 3, "...");
+  }
+}
+END_TEST
+
+static const char *const kinds[] = {"NACKs", "refused names"};
+
+/* 5 lines per window per key and kind; the rest counted; the window
+ * survives as long as the key is in the table. */
+START_TEST(ratelog_limits_per_key_and_kind) {
+  struct xds_ratelog *r = xds_ratelog_new(2, 5, 10000, "node", kinds, 2);
+  struct xds_ratelog_counts c;
+  int logged = 0;
+
+  ck_assert_ptr_nonnull(r);
+  for (int i = 0; i < 20000; i++)
+    logged += xds_ratelog_event(r, "p1", 0, 1000 + i / 10);
+  ck_assert_int_eq(logged, 5);
+  /* Another kind and another key have their own budget. */
+  ck_assert_int_eq(xds_ratelog_event(r, "p1", 1, 3000), 1);
+  ck_assert_int_eq(xds_ratelog_event(r, "p2", 0, 3000), 1);
+  ck_assert_int_eq(xds_ratelog_counts(r, "p1", 0, &c), 0);
+  ck_assert_uint_eq(c.events, 20000);
+  ck_assert_uint_eq(c.suppressed, 19995);
+  /* A new window: logging again (after the summary). */
+  ck_assert_int_eq(xds_ratelog_event(r, "p1", 0, 11000), 1);
+  ck_assert_int_eq(xds_ratelog_counts(r, "p1", 0, &c), 0);
+  ck_assert_uint_eq(c.events, 20001);
+  /* A third key evicts the least recently seen (p2: seen at 3000). */
+  ck_assert_int_eq(xds_ratelog_event(r, "p3", 0, 12000), 1);
+  ck_assert_int_eq(xds_ratelog_counts(r, "p2", 0, &c), XDS_ENOTFOUND);
+  ck_assert_int_eq(xds_ratelog_counts(r, "p1", 0, &c), 0);
+  xds_ratelog_flush(r, 30000);
+  xds_ratelog_free(r);
+}
+END_TEST
+
 Suite *base_suite(void) {
   Suite *s = suite_create("base");
   TCase *tc = tcase_create("base");
@@ -171,6 +238,8 @@ Suite *base_suite(void) {
   tcase_add_test(tc, err_set_formats_and_ignores_null);
   tcase_add_test(tc, intern_shares_and_frees_on_last_release);
   tcase_add_test(tc, map_borrowed_keys_are_the_callers);
+  tcase_add_test(tc, log_escape_keeps_lines_whole);
+  tcase_add_test(tc, ratelog_limits_per_key_and_kind);
 #ifdef XDS_DEBUG
   tcase_add_test_raise_signal(tc, assert_aborts_in_debug_builds, SIGABRT);
 #else

@@ -19,6 +19,7 @@
 #include <check.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
 #include "tests/testkit.h"
+
+#include "google/rpc/status.pb-c.h"
 
 #define EXT_A "organizations/acme/extensions/a"
 /* Names the hostile client floods with: short, so 350,000 of them fit in
@@ -129,21 +132,29 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 
 /* The value of the metric line starting with name (up to the value). */
 static unsigned long metric(const char *text, const char *name) {
-  const char *p = strstr(text, name);
+  size_t n = strlen(name);
+  const char *p = text;
 
+  /* At the start of a line: the # HELP and # TYPE lines name it too. */
+  while (p != NULL && strncmp(p, name, n) != 0) {
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
   E2E_ASSERT(p != NULL, "no %s in /metrics", name);
-  return strtoul(p + strlen(name), NULL, 10);
+  return strtoul(p + n, NULL, 10);
 }
 
-/* Observations of the push latency histogram: all, and within the bound. */
-static void push_hist(unsigned long *count, unsigned long *fast) {
-  char url[96];
+/* GET path from the admin server; a new NUL-terminated body (free()). */
+static char *http_get(const char *path) {
+  char url[256];
   struct body b = {NULL, 0};
   CURL *c = curl_easy_init();
   CURLcode rc;
+  long code = 0;
 
-  snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics",
-           server_proc_admin_port(g_sp));
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d%s",
+           server_proc_admin_port(g_sp), path);
   ck_assert_ptr_nonnull(c);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -152,12 +163,20 @@ static void push_hist(unsigned long *count, unsigned long *fast) {
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
   rc = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(c);
-  E2E_ASSERT(rc == CURLE_OK && b.data != NULL, "GET %s: %s", url,
-             curl_easy_strerror(rc));
-  *count = metric(b.data, "wasmxds_push_latency_seconds_count ");
-  *fast = metric(b.data, "wasmxds_push_latency_seconds_bucket{le=\"0.05\"} ");
-  free(b.data);
+  E2E_ASSERT(rc == CURLE_OK && code == 200 && b.data != NULL,
+             "GET %s: %s (HTTP %ld)", url, curl_easy_strerror(rc), code);
+  return b.data;
+}
+
+/* Observations of the push latency histogram: all, and within the bound. */
+static void push_hist(unsigned long *count, unsigned long *fast) {
+  char *m = http_get("/metrics");
+
+  *count = metric(m, "wasmxds_push_latency_seconds_count ");
+  *fast = metric(m, "wasmxds_push_latency_seconds_bucket{le=\"0.05\"} ");
+  free(m);
 }
 
 /* ---- the hostile client ---------------------------------------------------
@@ -264,11 +283,13 @@ recv_type(struct xds_stream *st, const char *type) {
   return r;
 }
 
-static void send_sotw(struct xds_stream *st, Envoy__Config__Core__V3__Node *n,
-                      const char *type, const char *version, const char *nonce,
-                      char **names, size_t n_names) {
+static void send_sotw_error(struct xds_stream *st,
+                            Envoy__Config__Core__V3__Node *n, const char *type,
+                            const char *version, const char *nonce,
+                            char **names, size_t n_names, const char *error) {
   Envoy__Service__Discovery__V3__DiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Google__Rpc__Status status = GOOGLE__RPC__STATUS__INIT;
 
   req.node = n;
   req.type_url = (char *)type;
@@ -276,7 +297,18 @@ static void send_sotw(struct xds_stream *st, Envoy__Config__Core__V3__Node *n,
   req.response_nonce = (char *)nonce;
   req.resource_names = names;
   req.n_resource_names = n_names;
-  E2E_ASSERT(xds_stream_send_request(st, &req, 5000) == 0, "victim: send");
+  if (error != NULL) {
+    status.code = 3;
+    status.message = (char *)error;
+    req.error_detail = &status;
+  }
+  E2E_ASSERT(xds_stream_send_request(st, &req, 5000) == 0, "send failed");
+}
+
+static void send_sotw(struct xds_stream *st, Envoy__Config__Core__V3__Node *n,
+                      const char *type, const char *version, const char *nonce,
+                      char **names, size_t n_names) {
+  send_sotw_error(st, n, type, version, nonce, names, n_names, NULL);
 }
 
 START_TEST(serving_stays_fast_under_name_floods) {
@@ -359,6 +391,190 @@ START_TEST(serving_stays_fast_under_name_floods) {
 }
 END_TEST
 
+/* ---- logs ---------------------------------------------------------------- */
+
+/* The stream's status from /debug/proxies/<node>: the entry whose events
+ * show n events of kind on this stream, or any when n < 0; -1 when
+ * absent. Returns the proxy-wide count and sets *suppressed. */
+static long proxy_events(const char *node, const char *kind, long n,
+                         long *suppressed) {
+  char path[128], *body;
+  json_t *arr;
+  json_error_t jerr;
+  long proxy = -1;
+
+  snprintf(path, sizeof(path), "/debug/proxies/%s", node);
+  body = http_get(path);
+  arr = json_loads(body, 0, &jerr);
+  E2E_ASSERT(json_is_array(arr), "/debug/proxies: %s", jerr.text);
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *ev = json_object_get(
+        json_object_get(json_array_get(arr, i), "events"), kind);
+    long here = (long)json_integer_value(json_object_get(ev, "stream"));
+    if (n >= 0 && here != n)
+      continue;
+    proxy = (long)json_integer_value(json_object_get(ev, "proxy"));
+    *suppressed =
+        (long)json_integer_value(json_object_get(ev, "log_lines_suppressed"));
+  }
+  json_decref(arr);
+  free(body);
+  return proxy;
+}
+
+/* A node id carrying a newline and a fake log line: every log line that
+ * mentions it holds it escaped, inline; none starts with the fake. */
+START_TEST(forged_node_id_stays_on_one_line) {
+  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+  const char *forged = "evil\n2026-12-02T00:00:00.000Z info  proxy "
+                       "connected: node admin-forged";
+  Envoy__Config__Core__V3__Node *node = xds_node_new(forged, "c", meta, NULL);
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+  struct xds_client *c;
+  struct xds_stream *st;
+  long all, escaped;
+
+  ck_assert_ptr_nonnull(node);
+  ck_assert_int_eq(xds_client_new(server_proc_target(g_sp), NULL, &c), 0);
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &st), 0);
+  send_sotw(st, node, XDS_TYPE_LISTENER, "", "", NULL, 0);
+  /* Served, or refused by the identity rules: either way it was logged. */
+  if (xds_stream_recv_response(st, 5000, &r) == 0)
+    xds_msg_free(r);
+  sleep_ms(200);
+  all = server_proc_log_count(g_sp, "admin-forged");
+  escaped = server_proc_log_count(
+      g_sp, "evil\\n2026-12-02T00:00:00.000Z info  proxy connected: node "
+            "admin-forged");
+  E2E_ASSERT(all == escaped,
+             "%ld log lines mention the forged node id, %ld of them with "
+             "its newline escaped",
+             all, escaped);
+  xds_stream_free(st);
+  xds_client_free(c);
+  xds_node_free(node);
+}
+END_TEST
+
+#define NACKS 20000
+
+/* 20,000 NACKs from one proxy: a handful of lines and one summary, the
+ * full count in its status and in /metrics, and a reconnect under the same
+ * node id does not get a new budget. */
+START_TEST(nack_flood_is_rate_limited_and_counted) {
+  Envoy__Config__Core__V3__Node *node = acme_node("nacker");
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  struct xds_client *c;
+  struct xds_stream *st, *st2;
+  char *ecds[] = {EXT_A}, nonce[32], *m, err[64];
+  long lines, lines_after, proxy = -1, suppressed = 0;
+  double t0, flood_s;
+
+  ck_assert_ptr_nonnull(node);
+  ck_assert_int_eq(xds_client_new(server_proc_target(g_sp), NULL, &c), 0);
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &st), 0);
+  send_sotw(st, node, XDS_TYPE_ECDS, "", "", ecds, 1);
+  r = recv_type(st, XDS_TYPE_ECDS);
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  xds_msg_free(r);
+  server_proc_log_mark(g_sp);
+  t0 = now_s();
+  for (int i = 0; i < NACKS; i++) {
+    snprintf(err, sizeof(err), "bad wasm %d\nfake line", i);
+    send_sotw_error(st, NULL, XDS_TYPE_ECDS, "", nonce, ecds, 1, err);
+  }
+  /* Wait until the server has taken every one. */
+  for (double end = now_s() + 30; now_s() < end; sleep_ms(100)) {
+    proxy = proxy_events("nacker", "nack", -1, &suppressed);
+    if (proxy >= NACKS)
+      break;
+  }
+  flood_s = now_s() - t0;
+  E2E_ASSERT(proxy == NACKS, "the server counted %ld NACKs of %d", proxy,
+             NACKS);
+  lines = server_proc_log_count(g_sp, "NACK from node nacker");
+  fprintf(stderr,
+          "NACK flood: %d NACKs in %.1f s, %ld log lines, %ld suppressed\n",
+          NACKS, flood_s, lines, suppressed);
+  E2E_ASSERT(lines >= 1 && lines <= 5 * (1 + (long)(flood_s / 10)),
+             "%ld log lines for %d NACKs in %.1f s", lines, NACKS, flood_s);
+  E2E_ASSERT(suppressed == NACKS - lines, "%ld suppressed, %ld logged",
+             suppressed, lines);
+  E2E_ASSERT(server_proc_log_count(g_sp, "fake line") ==
+                 server_proc_log_count(g_sp, "\\nfake line"),
+             "a NACK message's newline reached the log");
+  /* The same node reconnects and NACKs again, within the window. */
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &st2), 0);
+  send_sotw(st2, node, XDS_TYPE_ECDS, "", "", ecds, 1);
+  r = recv_type(st2, XDS_TYPE_ECDS);
+  send_sotw_error(st2, NULL, XDS_TYPE_ECDS, "", r->nonce, ecds, 1, "again");
+  xds_msg_free(r);
+  for (double end = now_s() + 10; now_s() < end; sleep_ms(50))
+    if (proxy_events("nacker", "nack", 1, &suppressed) == NACKS + 1)
+      break;
+  E2E_ASSERT(proxy_events("nacker", "nack", 1, &suppressed) == NACKS + 1,
+             "the reconnected stream's NACK was not counted for the proxy");
+  lines_after = server_proc_log_count(g_sp, "NACK from node nacker");
+  if (now_s() - t0 < 9)
+    E2E_ASSERT(lines_after == lines,
+               "a reconnect got a new log budget (%ld lines, then %ld)", lines,
+               lines_after);
+  /* One summary once the window is over. */
+  E2E_ASSERT(server_proc_wait_log(g_sp, "node nacker: ... and ", 15000) == 0,
+             "no summary line");
+  m = http_get("/metrics");
+  E2E_ASSERT(metric(m, "wasmxds_nacks_total{type=\"ECDS\"} ") >= NACKS + 1,
+             "/metrics lost NACKs");
+  E2E_ASSERT(metric(m, "wasmxds_log_lines_suppressed_total ") >=
+                 (unsigned long)(NACKS - lines),
+             "/metrics does not count the suppressed lines");
+  free(m);
+  xds_stream_free(st2);
+  xds_stream_free(st);
+  xds_client_free(c);
+  xds_node_free(node);
+}
+END_TEST
+
+/* 10,000 names a proxy may not have: a handful of lines, every refusal
+ * counted. */
+START_TEST(refused_names_are_rate_limited_and_counted) {
+  Envoy__Config__Core__V3__Node *node = acme_node("snoop");
+  struct xds_client *c;
+  struct xds_stream *st;
+  char **names = malloc(STORM_N * sizeof(*names)), *m;
+  long proxy = -1, suppressed = 0, lines;
+
+  ck_assert_ptr_nonnull(names);
+  for (int i = 0; i < STORM_N; i++) {
+    names[i] = malloc(64);
+    snprintf(names[i], 64, "organizations/acme/extensions/x%05d", i);
+  }
+  server_proc_log_mark(g_sp);
+  ck_assert_int_eq(xds_client_new(server_proc_target(g_sp), NULL, &c), 0);
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &st), 0);
+  send_sotw(st, node, XDS_TYPE_ECDS, "", "", names, STORM_N);
+  for (double end = now_s() + 20; now_s() < end; sleep_ms(100))
+    if ((proxy = proxy_events("snoop", "refused_name", -1, &suppressed)) >=
+        STORM_N)
+      break;
+  E2E_ASSERT(proxy == STORM_N, "%ld refusals counted of %d", proxy, STORM_N);
+  lines = server_proc_log_count(g_sp, "node snoop: ECDS name");
+  E2E_ASSERT(lines >= 1 && lines <= 5, "%ld log lines for %d refused names",
+             lines, STORM_N);
+  m = http_get("/metrics");
+  E2E_ASSERT(metric(m, "wasmxds_refused_names_total ") >= STORM_N,
+             "/metrics does not count refused names");
+  free(m);
+  xds_stream_free(st);
+  xds_client_free(c);
+  xds_node_free(node);
+  for (int i = 0; i < STORM_N; i++)
+    free(names[i]);
+  free(names);
+}
+END_TEST
+
 static Suite *hostile_suite(void) {
   Suite *s = suite_create("hostile");
   TCase *tc = tcase_create("floods");
@@ -366,6 +582,13 @@ static Suite *hostile_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, serving_stays_fast_under_name_floods);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("logs");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, forged_node_id_stays_on_one_line);
+  tcase_add_test(tc, nack_flood_is_rate_limited_and_counted);
+  tcase_add_test(tc, refused_names_are_rate_limited_and_counted);
   suite_add_tcase(s, tc);
   return s;
 }

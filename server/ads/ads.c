@@ -85,7 +85,32 @@ void ads_stream_cleanup(struct ads_stream *s) {
 }
 
 const char *ads_node_name(const struct ads_stream *s) {
-  return s->has_node ? s->pid.node_id : "(no node yet)";
+  return s->has_node ? s->log_name : "(no node yet)";
+}
+
+int ads_log_allow(struct ads_stream *s, enum ads_event ev) {
+  s->events[ev]++;
+  if (!s->has_node || xds_ratelog_event(s->ratelog, s->pid.node_id, (int)ev,
+                                        xds_ratelog_now_ms()))
+    return 1;
+  s->log_suppressed++;
+  return 0;
+}
+
+static const char *const ads_event_names[ADS_EV_N] = {
+    "NACKs", "refused ECDS names", "requests for types not served"};
+
+struct xds_ratelog *ads_ratelog_new(void) {
+  return xds_ratelog_new(ADS_LOG_PROXIES_MAX, ADS_LOG_PER_WINDOW,
+                         ADS_LOG_WINDOW_MS, "node", ads_event_names, ADS_EV_N);
+}
+
+void ads_stream_set_ratelog(struct ads_stream *s, struct xds_ratelog *r) {
+  s->ratelog = r;
+}
+
+const char *ads_stream_log_name(const struct ads_stream *s) {
+  return s->has_node ? s->log_name : s->peer;
 }
 
 int ads_close_with(struct ads_close *c, int code, const char *fmt, ...) {
@@ -121,9 +146,12 @@ static int type_index(struct ads_stream *s, const char *type,
   }
   if ((s->svc == ADS_SVC_LDS && *idx != ADS_T_LDS) ||
       (s->svc == ADS_SVC_ECDS && *idx != ADS_T_ECDS)) {
-    XDS_LOGW("node %s: type \"%s\" on the %s service; ignored",
-             ads_node_name(s), type,
-             s->svc == ADS_SVC_LDS ? "listener" : "extension config");
+    char esc[XDS_LOG_ESC_MAX];
+
+    if (ads_log_allow(s, ADS_EV_TYPE))
+      XDS_LOGW("node %s: type \"%s\" on the %s service; ignored",
+               ads_node_name(s), xds_log_escape(type, esc, sizeof(esc)),
+               s->svc == ADS_SVC_LDS ? "listener" : "extension config");
     *idx = -2;
   }
   return 0;
@@ -159,17 +187,27 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
     t->nacks++;
     xds_free(t->nack_error);
     t->nack_error = xds_strndup(msg, ADS_NACK_ERROR_MAX);
-    XDS_LOGW("NACK from node %s for %s version %s (nonce %s; still on %s): %s",
-             ads_node_name(s), ads_type_names[idx],
-             latest ? t->sent_version : "of an earlier response", nonce,
-             version[0] ? version : "nothing", msg);
+    char e_nonce[64], e_version[64], e_msg[XDS_LOG_ESC_MAX];
+
+    if (ads_log_allow(s, ADS_EV_NACK))
+      XDS_LOGW(
+          "NACK from node %s for %s version %s (nonce %s; still on %s): %s",
+          ads_node_name(s), ads_type_names[idx],
+          latest ? t->sent_version : "of an earlier response",
+          xds_log_escape(nonce, e_nonce, sizeof(e_nonce)),
+          version[0] ? xds_log_escape(version, e_version, sizeof(e_version))
+                     : "nothing",
+          xds_log_escape(msg, e_msg, sizeof(e_msg)));
   } else {
     t->acks++;
     if (latest && (version[0] != '\0' || s->mode == ADS_DELTA))
       snprintf(t->acked_version, sizeof(t->acked_version), "%s",
                s->mode == ADS_DELTA ? t->sent_version : version);
+    char e_nonce[64];
+
     XDS_LOGD("ACK from node %s for %s nonce %s%s", ads_node_name(s),
-             ads_type_names[idx], nonce,
+             ads_type_names[idx],
+             xds_log_escape(nonce, e_nonce, sizeof(e_nonce)),
              latest ? "" : " (an earlier response)");
   }
   while (xds_map_next(t->sent, &pos, &key, &val)) {
@@ -287,6 +325,8 @@ void ads_stream_counts(const struct ads_stream *s, struct ads_counts *out) {
   }
   out->last_type = s->last_type;
   out->last_resources = s->last_resources;
+  out->refused_names = s->events[ADS_EV_REFUSED];
+  out->log_suppressed = s->log_suppressed;
 }
 
 void ads_check_invariants(const struct ads_stream *s) {

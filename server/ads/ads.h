@@ -34,6 +34,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/map.h"
+#include "base/ratelog.h"
 #include "server/compose/proxy.h"
 #include "server/compose/snapshot.h"
 #include "server/compose/version.h"
@@ -97,6 +98,23 @@ void ads_stream_free(struct ads_stream *s);
  * stream. Call before the first request. */
 void ads_stream_set_verified(struct ads_stream *s, const struct proxy_id *v);
 
+/*
+ * The table that limits the log lines of each proxy (by node id) per kind
+ * of event (NACKs, refused names, requests for types not served): 5 lines
+ * per 10 s each, then a summary line, remembered across reconnects for the
+ * last 10,000 node ids (base/ratelog.h). One per server; used by the
+ * serving thread only. NULL when out of memory; free with
+ * xds_ratelog_free().
+ */
+struct xds_ratelog *ads_ratelog_new(void);
+/* Makes the stream's events count against r (borrowed; it outlives the
+ * stream). Without one, every event is logged. */
+void ads_stream_set_ratelog(struct ads_stream *s, struct xds_ratelog *r);
+
+/* The node id escaped for logs (base/log.h xds_log_escape), or the peer
+ * before the node is known. Never NULL. */
+const char *ads_stream_log_name(const struct ads_stream *s);
+
 /* The peer given at creation (never NULL). */
 const char *ads_stream_peer(const struct ads_stream *s);
 /* The node id of the proxy, or NULL before its first request with a node
@@ -111,8 +129,10 @@ enum ads_mode ads_stream_mode(const struct ads_stream *s);
 struct ads_counts {
   uint64_t responses;                     /* responses written */
   uint64_t acks[ADS_T_N], nacks[ADS_T_N]; /* per served type */
-  int last_type;         /* type of the last response: ADS_T_*, or -1 */
-  size_t last_resources; /* resources in it */
+  int last_type;                /* type of the last response: ADS_T_*, or -1 */
+  size_t last_resources;        /* resources in it */
+  unsigned long refused_names;  /* ECDS names refused (not visible) */
+  unsigned long log_suppressed; /* log lines left out by the rate limit */
 };
 void ads_stream_counts(const struct ads_stream *s, struct ads_counts *out);
 

@@ -221,10 +221,13 @@ int ads_stream_on_delta_request(
   if (nonce[0] != '\0') {
     int latest = strcmp(nonce, t->nonce) == 0;
 
+    char esc[64];
+
     if (!latest)
       XDS_LOGD("node %s: delta %s request with stale nonce %s (latest %s): "
                "it ACKs or NACKs an earlier response",
-               ads_node_name(s), ads_type_names[idx], nonce, t->nonce);
+               ads_node_name(s), ads_type_names[idx],
+               xds_log_escape(nonce, esc, sizeof(esc)), t->nonce);
     ads_ack(s, t, idx, nonce, "", req->error_detail, latest);
   }
   first = !t->requested;
@@ -368,7 +371,7 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   s->last_type = idx;
   s->last_resources = n_send;
   XDS_LOGD("node %s: sent delta %s %s (%zu resources, %zu removed, nonce %s)",
-           s->pid.node_id, ads_type_names[idx], version, n_send, n_removed,
+           ads_node_name(s), ads_type_names[idx], version, n_send, n_removed,
            t->nonce);
   rc = 1;
 out:

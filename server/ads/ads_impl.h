@@ -23,6 +23,8 @@
 #include "server/ads/ads.h"
 
 #include "base/assert.h"
+#include "base/log.h"
+#include "base/ratelog.h"
 
 #include "google/rpc/status.pb-c.h"
 
@@ -85,6 +87,24 @@ struct ads_other_type {
   struct xds_map *subscribed; /* delta: names subscribed (copied keys) */
 };
 
+/* Kinds of event whose log lines are limited per proxy (base/ratelog.h):
+ * the ratelog's kinds, in this order. */
+enum ads_event {
+  ADS_EV_NACK = 0,    /* a NACK */
+  ADS_EV_REFUSED = 1, /* an ECDS name the proxy may not have */
+  ADS_EV_TYPE = 2,    /* a request for a type wasmxds does not serve */
+  ADS_EV_N = 3
+};
+
+/* Log lines one proxy may cause per kind of event and window, and the
+ * window. */
+#define ADS_LOG_PER_WINDOW 5
+#define ADS_LOG_WINDOW_MS 10000
+/* Proxies (node ids) whose log budget is remembered across reconnects. */
+#define ADS_LOG_PROXIES_MAX 10000
+/* Longest escaped node id in log lines. */
+#define ADS_LOG_NAME_MAX 256
+
 /* ads_stream.magic while the stream is initialized. */
 #define ADS_STREAM_MAGIC 0x41445353u
 
@@ -106,9 +126,13 @@ struct ads_stream {
   struct xds_map *refused; /* names refused and logged once */
   uint64_t nonce_seq;
   uint64_t responses, resources_sent;
-  long long connected_ms; /* wall clock (ms since the epoch) at init */
-  int last_type;          /* type of the last response: ADS_T_*, or -1 */
-  size_t last_resources;  /* resources in it */
+  long long connected_ms;      /* wall clock (ms since the epoch) at init */
+  int last_type;               /* type of the last response: ADS_T_*, or -1 */
+  size_t last_resources;       /* resources in it */
+  struct xds_ratelog *ratelog; /* shared log budget, or NULL; borrowed */
+  char log_name[ADS_LOG_NAME_MAX]; /* the node id escaped for logs */
+  unsigned long events[ADS_EV_N];  /* events of this stream, by kind */
+  unsigned long log_suppressed;    /* their log lines left out */
 };
 
 /* Type URLs and short names of the served types, by enum ads_type. */
@@ -125,7 +149,12 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
 /* Frees what the stream holds and zeroes it. */
 void ads_stream_cleanup(struct ads_stream *s);
 
-/* The node id for logs, or "(no node yet)". */
+/* Counts an event of kind ev for this stream's proxy; returns 1 when its
+ * log line may be written (the proxy's budget, shared with its other and
+ * later streams, allows it), 0 when it is left out. */
+int ads_log_allow(struct ads_stream *s, enum ads_event ev);
+
+/* The node id for logs (escaped: xds_log_escape), or "(no node yet)". */
 const char *ads_node_name(const struct ads_stream *s);
 
 /* Fills *c (which may be NULL) with a gRPC status code and a formatted

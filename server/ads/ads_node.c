@@ -22,9 +22,9 @@ int ads_node_set_snapshot(struct ads_stream *s, struct snapshot *snap,
   if (rc < 0)
     return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                           "node %s: cannot build its configuration: %s",
-                          s->pid.node_id, xds_strerror(rc));
+                          ads_node_name(s), xds_strerror(rc));
   if (cls->problems != NULL && s->cls != cls)
-    XDS_LOGW("node %s: some listeners left out: %s", s->pid.node_id,
+    XDS_LOGW("node %s: some listeners left out: %s", ads_node_name(s),
              cls->problems);
   if (s->snap != snap) {
     snapshot_ref(snap);
@@ -54,10 +54,17 @@ static int check_verified(struct ads_stream *s, struct proxy_id *pid,
     return 0;
   if (!str_eq(pid->organization, v_org) ||
       (pid->tenant != NULL && !str_eq(pid->tenant, v->tenant))) {
+    char e_id[ADS_LOG_NAME_MAX], e_org[ADS_LOG_NAME_MAX],
+        e_tenant[ADS_LOG_NAME_MAX], e_peer[ADS_LOG_NAME_MAX];
+
     XDS_LOGW("node %s from %s: metadata claims organization %s tenant %s but "
              "its certificate says organization %s tenant %s; refused",
-             pid->node_id, s->peer, pid->organization,
-             pid->tenant != NULL ? pid->tenant : "-",
+             xds_log_escape(pid->node_id, e_id, sizeof(e_id)),
+             xds_log_escape(s->peer, e_peer, sizeof(e_peer)),
+             xds_log_escape(pid->organization, e_org, sizeof(e_org)),
+             pid->tenant != NULL
+                 ? xds_log_escape(pid->tenant, e_tenant, sizeof(e_tenant))
+                 : "-",
              v_org[0] != '\0' ? v_org : "-",
              v->tenant != NULL ? v->tenant : "-");
     return ads_close_with(
@@ -95,6 +102,9 @@ static int check_verified(struct ads_stream *s, struct proxy_id *pid,
 int ads_node_check(struct ads_stream *s,
                    const Envoy__Config__Core__V3__Node *node,
                    struct snapshot *snap, struct ads_close *close) {
+  char e_peer[ADS_LOG_NAME_MAX], e_msg[XDS_LOG_ESC_MAX],
+      e_cluster[ADS_LOG_NAME_MAX], e_org[ADS_LOG_NAME_MAX],
+      e_tenant[ADS_LOG_NAME_MAX];
   struct proxy_id pid;
   struct xds_err err;
   int same;
@@ -102,12 +112,15 @@ int ads_node_check(struct ads_stream *s,
   if (node == NULL) {
     if (s->has_node)
       return 0;
-    XDS_LOGW("stream from %s: first request has no node; closing", s->peer);
+    XDS_LOGW("stream from %s: first request has no node; closing",
+             xds_log_escape(s->peer, e_peer, sizeof(e_peer)));
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                           "the first request of a stream must carry the node");
   }
   if (identity_from_node(node, &pid, &err) < 0) {
-    XDS_LOGW("stream from %s: %s; closing", s->peer, err.msg);
+    XDS_LOGW("stream from %s: %s; closing",
+             xds_log_escape(s->peer, e_peer, sizeof(e_peer)),
+             xds_log_escape(err.msg, e_msg, sizeof(e_msg)));
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT, "%s", err.msg);
   }
   if (snap != NULL)
@@ -122,17 +135,25 @@ int ads_node_check(struct ads_stream *s,
     if (same)
       return 0;
     XDS_LOGW("node %s: a later request changed the node identity; closing",
-             s->pid.node_id);
+             ads_node_name(s));
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                           "node identity changed within the stream");
   }
   s->pid = pid;
   s->has_node = 1;
+  xds_log_escape(pid.node_id, s->log_name, sizeof(s->log_name));
   XDS_LOGI("proxy connected: node %s cluster %s organization %s tenant %s "
            "mode %s from %s (%s%s)",
-           pid.node_id, pid.cluster[0] ? pid.cluster : "-", pid.organization,
-           pid.tenant != NULL ? pid.tenant : "-",
-           pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR", s->peer,
+           s->log_name,
+           pid.cluster[0]
+               ? xds_log_escape(pid.cluster, e_cluster, sizeof(e_cluster))
+               : "-",
+           xds_log_escape(pid.organization, e_org, sizeof(e_org)),
+           pid.tenant != NULL
+               ? xds_log_escape(pid.tenant, e_tenant, sizeof(e_tenant))
+               : "-",
+           pid.mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR",
+           xds_log_escape(s->peer, e_peer, sizeof(e_peer)),
            s->mode == ADS_DELTA ? "delta" : "state of the world",
            s->verified != NULL ? ", verified by certificate" : "");
   return ads_node_set_snapshot(s, snap, close);

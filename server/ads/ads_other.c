@@ -68,8 +68,9 @@ static int other_subscribe(struct ads_stream *s, struct ads_other_type *o,
     if (xds_map_get(o->subscribed, name) == NULL) {
       if (xds_map_count(o->subscribed) >= ADS_NAMES_MAX)
         return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
-                              "node %s: more than %d names subscribed to %s",
-                              ads_node_name(s), ADS_NAMES_MAX, o->type_url);
+                              "node %s: more than %d names subscribed to one "
+                              "type",
+                              ads_node_name(s), ADS_NAMES_MAX);
       if ((o->subscribed == NULL && (o->subscribed = xds_map_new()) == NULL) ||
           xds_map_put(o->subscribed, name, (void *)1, NULL) < 0)
         return ads_close_oom(s, close);
@@ -91,9 +92,13 @@ int ads_other_request(struct ads_stream *s, const char *type_url,
       return s->mode == ADS_DELTA ? other_subscribe(s, &s->other[i], in, close)
                                   : 0;
   if (s->n_other == ADS_OTHER_TYPES_MAX) {
-    XDS_LOGW("node %s: request for type %s ignored: wasmxds does not serve "
-             "it and this stream already asked for %d other types",
-             ads_node_name(s), type_url, ADS_OTHER_TYPES_MAX);
+    char esc[XDS_LOG_ESC_MAX];
+
+    if (ads_log_allow(s, ADS_EV_TYPE))
+      XDS_LOGW("node %s: request for type %s ignored: wasmxds does not serve "
+               "it and this stream already asked for %d other types",
+               ads_node_name(s), xds_log_escape(type_url, esc, sizeof(esc)),
+               ADS_OTHER_TYPES_MAX);
     return 0;
   }
   o = &s->other[s->n_other];
@@ -107,9 +112,13 @@ int ads_other_request(struct ads_stream *s, const char *type_url,
       o->report_absent = 1;
   if (s->mode == ADS_DELTA && other_subscribe(s, o, in, close) < 0)
     return -1;
-  XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
-           "empty response",
-           ads_node_name(s), type_url);
+  if (ads_log_allow(s, ADS_EV_TYPE)) {
+    char esc[XDS_LOG_ESC_MAX];
+
+    XDS_LOGI("node %s: type %s is not served by wasmxds; answering with an "
+             "empty response",
+             ads_node_name(s), xds_log_escape(type_url, esc, sizeof(esc)));
+  }
   return 0;
 }
 

@@ -161,7 +161,7 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   memcpy(t->acked_version, t->sent_version, sizeof(t->acked_version));
   t->sent_once = 1;
   XDS_LOGD("node %s: resumed %s at version %s; nothing to send",
-           ads_node_name(s), ads_type_names[idx], version);
+           ads_node_name(s), ads_type_names[idx], t->sent_version);
   return 0;
 }
 
@@ -185,9 +185,12 @@ int ads_stream_on_request(
   if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
     /* Stale: its subscription is ignored, as the protocol says, but it
      * still ACKs or NACKs the earlier response it names. */
+    char esc[64];
+
     XDS_LOGD("node %s: %s request with stale nonce %s (latest %s): only its "
              "ACK or NACK counts",
-             ads_node_name(s), ads_type_names[idx], nonce, t->nonce);
+             ads_node_name(s), ads_type_names[idx],
+             xds_log_escape(nonce, esc, sizeof(esc)), t->nonce);
     ads_ack(s, t, idx, nonce, version, req->error_detail, 0);
     return 0;
   }
@@ -254,7 +257,7 @@ static int sotw_lds_named_response(struct ads_stream *s, struct xds_buf *out) {
   s->last_type = ADS_T_LDS;
   s->last_resources = n_sent;
   XDS_LOGD("node %s: sent LDS version %s (%zu named listeners, nonce %s)",
-           s->pid.node_id, version, n_sent, t->nonce);
+           ads_node_name(s), version, n_sent, t->nonce);
   return 1;
 }
 
@@ -304,7 +307,7 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
   s->last_type = ADS_T_LDS;
   s->last_resources = s->cls->n_listeners;
   XDS_LOGD("node %s: sent LDS version %s (%zu listeners, nonce %s)",
-           s->pid.node_id, t->sent_version, s->cls->n_listeners, t->nonce);
+           ads_node_name(s), t->sent_version, s->cls->n_listeners, t->nonce);
   return 1;
 }
 
@@ -343,7 +346,7 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   s->last_type = ADS_T_ECDS;
   s->last_resources = n_send;
   XDS_LOGD("node %s: sent ECDS version %s (%zu configs, nonce %s)",
-           s->pid.node_id, version, n_send, t->nonce);
+           ads_node_name(s), version, n_send, t->nonce);
   rc = 1;
 out:
   xds_free(send);

@@ -86,6 +86,30 @@ json_t *ads_stream_status(const struct ads_stream *s) {
     json_object_set_new(o, "class", cls);
   }
   json_object_set_new(o, "responses", json_integer((json_int_t)s->responses));
+  {
+    /* Events whose log lines are rate-limited: this stream's counts, and
+     * the proxy's (its node id's) since it was first seen, across
+     * reconnects, with the lines left out. */
+    static const char *const keys[ADS_EV_N] = {"nack", "refused_name",
+                                               "unserved_type"};
+    json_t *ev = json_object();
+
+    for (int k = 0; ev != NULL && k < ADS_EV_N; k++) {
+      struct xds_ratelog_counts c;
+      json_t *one = json_object();
+
+      json_object_set_new(one, "stream",
+                          json_integer((json_int_t)s->events[k]));
+      if (s->has_node &&
+          xds_ratelog_counts(s->ratelog, s->pid.node_id, k, &c) == 0) {
+        json_object_set_new(one, "proxy", json_integer((json_int_t)c.events));
+        json_object_set_new(one, "log_lines_suppressed",
+                            json_integer((json_int_t)c.suppressed));
+      }
+      json_object_set_new(ev, keys[k], one);
+    }
+    json_object_set_new(o, "events", ev);
+  }
   for (int i = 0; i < ADS_T_N; i++) {
     const struct ads_type_state *t = &s->t[i];
     json_t *tj, *res;

@@ -136,12 +136,15 @@ const struct xds_resource *ads_sub_lookup(struct ads_stream *s, int idx,
      * (the proxy asks until it processes the new listeners): routine, so
      * only at debug level. A name never sent is someone asking for what
      * it may not have: a warning. */
+    char esc[XDS_LOG_ESC_MAX];
+
     if (xds_map_get(s->t[ADS_T_ECDS].sent, name) != NULL)
       XDS_LOGD("node %s: ECDS name %s no longer served to it: %s",
-               s->pid.node_id, name,
+               ads_node_name(s), xds_log_escape(name, esc, sizeof(esc)),
                e == NULL ? "no such extension" : "not visible to this proxy");
-    else
-      XDS_LOGW("node %s: ECDS name %s refused: %s", s->pid.node_id, name,
+    else if (ads_log_allow(s, ADS_EV_REFUSED))
+      XDS_LOGW("node %s: ECDS name %s refused: %s", ads_node_name(s),
+               xds_log_escape(name, esc, sizeof(esc)),
                e == NULL ? "no such extension" : "not visible to this proxy");
     if (s->refused == NULL)
       s->refused = xds_map_new();

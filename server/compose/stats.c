@@ -95,6 +95,13 @@ int stats_handle(void *arg, const struct admin_req *req,
   put_counter(&b, "wasmxds_refused_streams_total",
               "Streams refused (limits, identity, certificates).", "counter",
               atomic_load(&st->refused_streams));
+  put_counter(&b, "wasmxds_refused_names_total",
+              "ECDS names refused to a proxy that may not have them.",
+              "counter", atomic_load(&st->refused_names));
+  put_counter(&b, "wasmxds_log_lines_suppressed_total",
+              "Log lines about one proxy's events (NACKs, refused names, "
+              "unserved types) left out by the per-proxy rate limit.",
+              "counter", atomic_load(&st->log_suppressed));
   put_counter(&b, "wasmxds_snapshots_total", "Snapshots published.", "counter",
               atomic_load(&st->snapshots));
   put_counter(&b, "wasmxds_class_encodings_built_total",

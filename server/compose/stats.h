@@ -51,6 +51,8 @@ struct xds_stats {
   atomic_ulong acks[STATS_TYPES];
   atomic_ulong nacks[STATS_TYPES];
   atomic_ulong refused_streams;     /* limits, identity, TLS */
+  atomic_ulong refused_names;       /* ECDS names a proxy may not have */
+  atomic_ulong log_suppressed;      /* log lines left out (rate limit) */
   atomic_ulong snapshots;           /* published */
   atomic_ulong class_builds;        /* class views encoded */
   atomic_ulong class_reuses;        /* class views shared */

@@ -109,12 +109,14 @@ struct stream {
   grpc_slice status_slice;
   struct proxy_id verified; /* from the client certificate (mTLS) */
   int has_verified;
-  int stats_kind;          /* enum stats_stream, or -1 */
-  int counted_proxy;       /* counted in stats->proxies */
-  gpr_timespec push_since; /* publication of the snapshot that caused the
-                              message in flight; tv_sec 0: a request did */
-  int pushing;             /* set while after_events pumps */
-  struct ads_stream *ads;  /* the protocol state (owned) */
+  int stats_kind;                /* enum stats_stream, or -1 */
+  int counted_proxy;             /* counted in stats->proxies */
+  gpr_timespec push_since;       /* publication of the snapshot that caused the
+                                    message in flight; tv_sec 0: a request did */
+  int pushing;                   /* set while after_events pumps */
+  unsigned long counted_refused; /* refused names already in stats */
+  unsigned long counted_suppressed; /* suppressed lines already in stats */
+  struct ads_stream *ads;           /* the protocol state (owned) */
 };
 
 struct xds_server {
@@ -166,6 +168,8 @@ struct xds_server {
   uint64_t st_req; /* the status_req it answers */
   uint64_t st_cursor;
   size_t st_count;
+  struct xds_ratelog *ratelog; /* per-proxy log budget (loop thread) */
+  long long ratelog_flushed;   /* when its summaries were last written */
   atomic_long n_streams_now;
   atomic_long n_proxies_now;
 };
@@ -344,6 +348,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   atomic_init(&s->n_streams_now, 0);
   atomic_init(&s->n_proxies_now, 0);
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
+  s->ratelog = ads_ratelog_new();
   tune_grpc();
   grpc_init();
   keepalive = s->cfg.keepalive_ms;
@@ -528,9 +533,21 @@ static int stats_type(int ads_type) {
 
 /* The stream's node id for logs, or its peer before it has one. */
 static const char *stream_name(const struct stream *st) {
-  const char *node = ads_stream_node_id(st->ads);
+  return ads_stream_log_name(st->ads);
+}
 
-  return node != NULL ? node : ads_stream_peer(st->ads);
+/* Adds to the metrics what the stream's events since the last call
+ * amount to (refusals happen while requests are applied and while
+ * responses are built). */
+static void stream_account(struct stream *st, const struct ads_counts *c) {
+  struct xds_stats *stats = st->server->stats;
+
+  atomic_fetch_add(&stats->refused_names,
+                   c->refused_names - st->counted_refused);
+  atomic_fetch_add(&stats->log_suppressed,
+                   c->log_suppressed - st->counted_suppressed);
+  st->counted_refused = c->refused_names;
+  st->counted_suppressed = c->log_suppressed;
 }
 
 /* Sends the next response the stream owes, if no send is in flight. */
@@ -546,6 +563,8 @@ static void stream_pump(struct stream *st) {
   if (st->sending || st->closing || st->kind == STREAM_UNIMPLEMENTED)
     return;
   rc = ads_stream_next_response(st->ads, &s->out, &shared);
+  ads_stream_counts(st->ads, &c);
+  stream_account(st, &c);
   if (rc == 0)
     return;
   if (rc < 0) {
@@ -580,14 +599,14 @@ static void stream_pump(struct stream *st) {
   st->sending = 1;
   st->push_since =
       st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
-  ads_stream_counts(st->ads, &c);
   atomic_fetch_add(&s->stats->responses[stats_type(c.last_type)], 1);
   atomic_fetch_add(&s->stats->resources_sent[stats_type(c.last_type)],
                    c.last_resources);
 }
 
 static void stream_free(struct xds_server *s, struct stream *st) {
-  const char *node = ads_stream_node_id(st->ads);
+  const char *node =
+      ads_stream_node_id(st->ads) != NULL ? ads_stream_log_name(st->ads) : NULL;
   struct ads_counts c;
 
   ads_stream_counts(st->ads, &c);
@@ -692,6 +711,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     grpc_call_unref(slot->call);
     goto done;
   }
+  ads_stream_set_ratelog(st->ads, s->ratelog);
   st->op_recv.kind = OP_RECV;
   st->op_send.kind = OP_SEND;
   st->op_closed.kind = OP_CLOSED;
@@ -817,7 +837,9 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   grpc_slice_unref(slice);
   if (!ok) {
     int delta = ads_stream_mode(st->ads) == ADS_DELTA;
-    const char *node = ads_stream_node_id(st->ads);
+    const char *node = ads_stream_node_id(st->ads) != NULL
+                           ? ads_stream_log_name(st->ads)
+                           : NULL;
 
     XDS_LOGW("stream from %s (node %s): malformed %sDiscoveryRequest; closing",
              ads_stream_peer(st->ads), node != NULL ? node : "unknown",
@@ -849,6 +871,7 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     atomic_fetch_add(&s->stats->nacks[stats_type(i)],
                      after.nacks[i] - before.nacks[i]);
   }
+  stream_account(st, &after);
   if (rc < 0) {
     stream_close(st, (grpc_status_code)close.code, close.msg);
     return;
@@ -1195,6 +1218,14 @@ static void after_events(struct xds_server *s) {
     }
   }
   answer_status(s);
+  /* Summaries of rate-limited log lines whose window ended quietly. */
+  {
+    long long now = xds_ratelog_now_ms();
+    if (now - s->ratelog_flushed >= 1000) {
+      xds_ratelog_flush(s->ratelog, now);
+      s->ratelog_flushed = now;
+    }
+  }
   if (s->trim_at.tv_sec != 0 &&
       gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
     s->trim_at.tv_sec = 0;
@@ -1288,6 +1319,7 @@ void xds_server_free(struct xds_server *s) {
   xds_free(s->status_result.json);
   query_free(&s->status_q);
   build_end(s);
+  xds_ratelog_free(s->ratelog);
   pthread_mutex_destroy(&s->publish_lock);
   pthread_mutex_destroy(&s->status_lock);
   pthread_mutex_destroy(&s->status_users);

@@ -474,6 +474,22 @@ int server_proc_wait_log_line(struct server_proc *sp, const char *substr,
   }
 }
 
+long server_proc_log_count(struct server_proc *sp, const char *substr) {
+  const char *p, *hit;
+  size_t len, line_len;
+  char *buf;
+  long n = 0;
+
+  if (read_log(sp, sp->mark, &buf, &len) < 0)
+    return XDS_EIO;
+  for (p = buf;
+       (hit = find_line(p, len - (size_t)(p - buf), substr, &line_len)) != NULL;
+       p = hit + line_len + 1)
+    n++;
+  free(buf);
+  return n;
+}
+
 int server_proc_wait_log(struct server_proc *sp, const char *substr,
                          int timeout_ms) {
   return server_proc_wait_log_line(sp, substr, timeout_ms, NULL);

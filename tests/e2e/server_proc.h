@@ -96,6 +96,10 @@ int server_proc_wait_log(struct server_proc *sp, const char *substr,
 int server_proc_wait_log_line(struct server_proc *sp, const char *substr,
                               int timeout_ms, char **line);
 
+/* Number of complete lines after the mark that contain substr, or
+ * XDS_EIO when the log cannot be read. */
+long server_proc_log_count(struct server_proc *sp, const char *substr);
+
 /* Number of bytes in the log so far (0 if it cannot be read). */
 size_t server_proc_log_size(const struct server_proc *sp);
 
