@@ -100,7 +100,7 @@ int changes_apply(struct changes *c, struct catalog *next,
   n = initial ? 0 : catalog_diff(c->last, next, NULL, NULL);
   if (!initial && n == 0 && sig == c->sig) {
     if (flags & CHANGES_SAY)
-      XDS_LOGI("store %s reloaded (%s): nothing changed; serving %zu "
+      XDS_LOGI("store %s reloaded (%s): nothing changed; the store holds %zu "
                "extensions, %zu listener templates (%.1f ms)",
                c->name, why, catalog_ext_count(next), catalog_tmpl_count(next),
                ms);
@@ -121,13 +121,14 @@ int changes_apply(struct changes *c, struct catalog *next,
              pb != NULL ? pb->n_errors : 0, pb != NULL ? pb->n_warnings : 0,
              ms);
   else
-    XDS_LOGI("store %s reloaded (%s): %ld added, %ld updated, %ld removed; "
-             "%zu errors (rejected), %zu warnings; serving %zu extensions, "
-             "%zu listener templates (%.1f ms)",
-             c->name, why, cl.counts[CATALOG_ADDED], cl.counts[CATALOG_UPDATED],
-             cl.counts[CATALOG_REMOVED], pb != NULL ? pb->n_errors : 0,
-             pb != NULL ? pb->n_warnings : 0, catalog_ext_count(next),
-             catalog_tmpl_count(next), ms);
+    XDS_LOGI(
+        "store %s reloaded (%s): %ld added, %ld updated, %ld removed; "
+        "%zu errors (rejected), %zu warnings; the store holds %zu extensions, "
+        "%zu listener templates (%.1f ms)",
+        c->name, why, cl.counts[CATALOG_ADDED], cl.counts[CATALOG_UPDATED],
+        cl.counts[CATALOG_REMOVED], pb != NULL ? pb->n_errors : 0,
+        pb != NULL ? pb->n_warnings : 0, catalog_ext_count(next),
+        catalog_tmpl_count(next), ms);
   catalog_unref(c->last);
   c->last = catalog_ref(next);
   c->sig = sig;

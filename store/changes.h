@@ -15,8 +15,9 @@
  *   store <name> loaded (<why>): N extensions, M listener templates;
  *     E errors, W warnings (T ms)                       (the first load)
  *   store <name> reloaded (<why>): A added, U updated, R removed; E errors
- *     (rejected), W warnings; serving N extensions, M listener templates
- *     (T ms)
+ *     (rejected), W warnings; the store holds N extensions, M listener
+ *     templates (T ms)     ("holds", not "serves": the removal guard of
+ *                           store/source.h may still hold the change)
  *   store <name> reloaded (<why>): nothing changed (...)   (CHANGES_SAY)
  * A catalog is delivered when it is the first, when a resource changed, or
  * when the problems differ from those last delivered (so an unchanged

@@ -220,7 +220,8 @@ START_TEST(changes_are_logged_in_one_format) {
   log_has("store: added WasmExtension organizations/acme/extensions/e2 (/tmp/",
           1);
   log_has("store mem reloaded (t2): 1 added, 2 updated, 0 removed; 0 errors "
-          "(rejected), 0 warnings; serving 3 extensions, 1 listener templates",
+          "(rejected), 0 warnings; the store holds 3 extensions, 1 listener "
+          "templates",
           1);
   ck_assert_uint_eq(seen_catalogs(), 2);
   /* The same again: nothing delivered, nothing said at info. */
@@ -229,7 +230,7 @@ START_TEST(changes_are_logged_in_one_format) {
   log_has("(t3)", 0);
   /* A reload asked (SIGHUP) is said even when nothing changed. */
   ck_assert_int_eq(source_trigger(s), 0);
-  log_has("store mem reloaded (trigger): nothing changed; serving 3 "
+  log_has("store mem reloaded (trigger): nothing changed; the store holds 3 "
           "extensions",
           1);
   /* A removal, with the location the resource had. */
