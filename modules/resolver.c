@@ -365,6 +365,7 @@ static void pull_http(struct resolver *r, const struct job *j,
   int rc;
 
   xds_buf_init(&plain, 2 * r->cfg.max_module_bytes);
+  /* RESOLVER_ROUTE_DIRECT (resolver_route_of): Envoy fetches it. */
   if (r->cfg.http_direct && j->want_sha != NULL) {
     memcpy(out->sha, j->want_sha, sizeof(out->sha));
     out->direct = 1;
@@ -804,7 +805,7 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
   e->failures = 0;
   e->attempts = 0;
   e->forced = e->always && !e->pinned && e->want_sha == NULL;
-  e->local = x->scheme == WASM_URL_FILE;
+  e->local = resolver_route_of(x, 0) == RESOLVER_ROUTE_LOCAL;
   return 0;
 }
 
@@ -996,6 +997,16 @@ int resolver_module_allowed(struct resolver *r, const char *hex,
   allowed = !meta.is_private;
   modcache_meta_cleanup(&meta);
   return allowed;
+}
+
+enum resolver_route resolver_route_of(const struct wasm_ext *e,
+                                      int http_direct) {
+  if (e->scheme == WASM_URL_FILE)
+    return RESOLVER_ROUTE_LOCAL;
+  if ((e->scheme == WASM_URL_HTTP || e->scheme == WASM_URL_HTTPS) &&
+      e->sha256 != NULL && http_direct)
+    return RESOLVER_ROUTE_DIRECT;
+  return RESOLVER_ROUTE_FETCH;
 }
 
 struct modcache *resolver_cache(struct resolver *r) {

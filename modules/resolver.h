@@ -152,6 +152,18 @@ uint64_t resolver_generation(struct resolver *r);
 int resolver_module_allowed(struct resolver *r, const char *hex,
                             const char *org, const char *tenant);
 
+/* How an extension's module is obtained, whatever happens later: read
+ * by Envoy from its disk (file://), fetched by Envoy itself (an http(s)
+ * url with a sha256 when http_direct), or fetched by the resolver. Pure;
+ * the resolver and its callers (render) decide with it alike. */
+enum resolver_route {
+  RESOLVER_ROUTE_LOCAL = 0,
+  RESOLVER_ROUTE_DIRECT = 1,
+  RESOLVER_ROUTE_FETCH = 2
+};
+enum resolver_route resolver_route_of(const struct wasm_ext *e,
+                                      int http_direct);
+
 /* The resolver's cache (borrowed; lives until resolver_free). */
 struct modcache *resolver_cache(struct resolver *r);
 

@@ -122,3 +122,17 @@ tests_check_hostile_SOURCES = tests/check_hostile.c \
 tests_check_hostile_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS) $(CURL_LIBS)
 TESTS += tests/check_hostile
+
+
+# render computes what the server serves (issue 14 item 3): the real
+# binary, render against the server on one store.
+check_PROGRAMS += tests/check_render
+tests_check_render_SOURCES = tests/check_render.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h \
+	tests/helpers/modtest.c tests/helpers/modtest.h \
+	tests/helpers/origin.c tests/helpers/origin.h
+tests_check_render_CFLAGS = $(TEST_CFLAGS) $(MHD_CFLAGS)
+tests_check_render_LDADD = $(TEST_LIBS)
+TESTS += tests/check_render

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "server/compose/chain.h"
+#include "server/compose/delivery.h"
 #include "server/compose/encode.h"
 #include "server/pb/pbjson.h"
 #include "store/catalog.h"
@@ -38,27 +39,36 @@ static json_t *node_json(const struct proxy_id *p) {
   return o;
 }
 
-/* How an extension is served: the real Wasm config or a substitute. */
+/* How an extension is served: the real Wasm config or a substitute, or
+ * that render did not fetch its module (the server would). */
 static json_t *serving_json(struct snapshot *s, const struct wasm_ext *e) {
-  const struct encode_module *m = snapshot_module(s, e->fqn);
+  const struct encode_module *m;
+  enum served_as a = snapshot_served_as(s, e->fqn, &m);
+  const char *subst = e->fail_strategy == WASM_FAIL_OPEN
+                          ? "allow-all RBAC substitute (FAIL_OPEN)"
+                      : e->fail_strategy == WASM_FAIL_RELOAD
+                          ? "deny-all RBAC substitute (FAIL_RELOAD)"
+                          : "deny-all RBAC substitute (FAIL_CLOSE)";
   json_t *o = json_object();
 
-  if (m == NULL || m->kind != ENCODE_MOD_UNAVAILABLE) {
+  if (a == SERVED_WASM) {
     json_object_set_new(o, "served_as", json_string("wasm"));
     if (m != NULL && m->kind == ENCODE_MOD_REMOTE) {
       json_object_set_new(o, "module_uri", json_string(m->uri));
       json_object_set_new(o, "module_sha256", json_string(m->sha256));
     }
+  } else if (m != NULL && m->reason != NULL &&
+             strcmp(m->reason, DELIVERY_NOT_FETCHED) == 0) {
+    /* Not a guess: the server's answer depends on the fetch. */
+    json_object_set_new(o, "served_as", json_string(DELIVERY_NOT_FETCHED));
+    json_object_set_new(o, "until_fetched", json_string(subst));
   } else {
+    json_object_set_new(o, "served_as", json_string(subst));
     json_object_set_new(
-        o, "served_as",
-        json_string(e->fail_strategy == WASM_FAIL_OPEN
-                        ? "allow-all RBAC substitute (FAIL_OPEN)"
-                    : e->fail_strategy == WASM_FAIL_RELOAD
-                        ? "deny-all RBAC substitute (FAIL_RELOAD)"
-                        : "deny-all RBAC substitute (FAIL_CLOSE)"));
-    json_object_set_new(o, "reason", json_string(m->reason));
+        o, "reason",
+        json_string(m != NULL && m->reason ? m->reason : "unavailable"));
   }
+  json_object_set_new(o, "served_kind", json_string(served_as_label(a)));
   return o;
 }
 

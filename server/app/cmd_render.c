@@ -241,6 +241,12 @@ int cmd_render(int argc, char **argv) {
   if (delivery != NULL) {
     cfg.encode.module_of = delivery_module_of;
     cfg.encode.module_ctx = delivery;
+  } else if (cfg.modules.fetch) {
+    /* The server fetches modules: decide as it does, and say plainly
+     * which modules render did not fetch. (--no-module-fetch keeps the
+     * default, as the server does with it.) */
+    cfg.encode.module_of = delivery_module_unfetched;
+    cfg.encode.module_ctx = &cfg.modules.delivery;
   }
   if (snapshot_build(cat, &cfg.encode, 1, &snap, &err) < 0) {
     fprintf(stderr, "wasmxds render: %s\n", err.msg);

@@ -232,6 +232,28 @@ int delivery_lookup(struct delivery *d, const char *fqn,
   return resolver_lookup(d->res, fqn, out);
 }
 
+int delivery_module_unfetched(void *ctx, const struct wasm_ext *e,
+                              struct encode_module *out) {
+  const struct delivery_config *cfg = ctx;
+
+  memset(out, 0, sizeof(*out));
+  switch (resolver_route_of(e, cfg->direct)) {
+  case RESOLVER_ROUTE_LOCAL:
+    out->kind = ENCODE_MOD_LOCAL;
+    return 0;
+  case RESOLVER_ROUTE_DIRECT: /* as delivery_module_of with mi.direct */
+    out->kind = ENCODE_MOD_REMOTE;
+    out->uri = e->url;
+    out->sha256 = e->sha256;
+    return 0;
+  case RESOLVER_ROUTE_FETCH:
+    break;
+  }
+  out->kind = ENCODE_MOD_UNAVAILABLE;
+  out->reason = DELIVERY_NOT_FETCHED;
+  return 0;
+}
+
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out) {
   struct delivery *d = ctx;

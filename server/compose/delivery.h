@@ -80,6 +80,20 @@ struct module_info;
 int delivery_lookup(struct delivery *d, const char *fqn,
                     struct module_info *out);
 
+/*
+ * An encode_module_fn for a one-shot command that fetches nothing (render
+ * without --fetch-modules); ctx is the const struct delivery_config the
+ * server would run with. It decides as the server's resolver does
+ * (resolver_route_of): file:// is local, an http(s) url with a sha256
+ * under --module-http-direct is fetched by Envoy from that url; every
+ * other module, which the server would fetch and serve from its own URL,
+ * is unavailable with reason DELIVERY_NOT_FETCHED (not a guess at what
+ * the fetch would give).
+ */
+#define DELIVERY_NOT_FETCHED "not fetched by render; pass --fetch-modules"
+int delivery_module_unfetched(void *ctx, const struct wasm_ext *e,
+                              struct encode_module *out);
+
 /* An encode_module_fn (ctx is the struct delivery). */
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out);
