@@ -34,7 +34,7 @@ void status_attach(struct status *st, struct delivery *d,
   st->stats = stats;
 }
 
-/* Appends to b the FAIL_CLOSE extensions snap serves as deny-all, with
+/* Appends to b the fail-closed extensions snap serves as deny-all, with
  * why (live from the resolver when there is one: the snapshot keeps the
  * reason it was built with, and a failed retry builds no new one), within
  * STATUS_SUBST_MAX bytes. Returns how many there are. */
@@ -99,11 +99,11 @@ void status_set_served(struct status *st, struct snapshot *snap) {
   st->snap = snapshot_ref(snap);
   pthread_mutex_unlock(&st->lock);
   if (changed && subst != NULL)
-    XDS_LOGW("degraded: %zu FAIL_CLOSE extension%s served as deny-all RBAC "
+    XDS_LOGW("degraded: %zu fail-closed extension%s served as deny-all RBAC "
              "(module unavailable; /debug/modules says why): %s",
              n, n == 1 ? " is" : "s are", subst);
   else if (changed)
-    XDS_LOGI("no FAIL_CLOSE extension is served as its substitute any more");
+    XDS_LOGI("no fail-closed extension is served as its substitute any more");
   xds_free(old);
 }
 
@@ -187,7 +187,7 @@ static int on_readyz(void *arg, const struct admin_req *req,
     n = list_closed(st, snap, &list, 1);
     if (n > 0)
       xds_buf_printf(&b,
-                     "degraded: %zu FAIL_CLOSE extension%s served as "
+                     "degraded: %zu fail-closed extension%s served as "
                      "deny-all RBAC (their module is unavailable): %s\n",
                      n, n == 1 ? " is" : "s are",
                      list.data != NULL ? list.data : "");
