@@ -24,7 +24,11 @@ PROTO_REL = \
 	envoy/extensions/filters/http/rbac/v3/rbac.proto \
 	envoy/extensions/filters/http/router/v3/router.proto \
 	envoy/extensions/filters/http/wasm/v3/wasm.proto \
+	envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto \
 	envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto \
+	envoy/extensions/filters/network/rbac/v3/rbac.proto \
+	envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto \
+	envoy/extensions/filters/network/wasm/v3/wasm.proto \
 	envoy/extensions/wasm/v3/wasm.proto \
 	envoy/service/discovery/v3/ads.proto \
 	envoy/service/discovery/v3/discovery.proto \
@@ -66,7 +70,11 @@ PROTO_GEN_C = \
 	proto/gen/envoy/extensions/filters/http/rbac/v3/rbac.pb-c.c \
 	proto/gen/envoy/extensions/filters/http/router/v3/router.pb-c.c \
 	proto/gen/envoy/extensions/filters/http/wasm/v3/wasm.pb-c.c \
+	proto/gen/envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.c \
 	proto/gen/envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.c \
+	proto/gen/envoy/extensions/filters/network/rbac/v3/rbac.pb-c.c \
+	proto/gen/envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.c \
+	proto/gen/envoy/extensions/filters/network/wasm/v3/wasm.pb-c.c \
 	proto/gen/envoy/extensions/wasm/v3/wasm.pb-c.c \
 	proto/gen/envoy/service/discovery/v3/ads.pb-c.c \
 	proto/gen/envoy/service/discovery/v3/discovery.pb-c.c \

@@ -635,6 +635,10 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
   c->n_labels = 0;
   c->filters = NULL;
   c->n_filters = 0;
+  c->tcp_cluster = NULL;
+  c->tcp_chains = NULL;
+  c->n_tcp_chains = 0;
+  c->tcp_cluster = copy_str(t->tcp_cluster, &ok);
   c->name = copy_str(t->name, &ok);
   c->address = copy_str(t->address, &ok);
   c->stat_prefix = copy_str(t->stat_prefix, &ok);
@@ -666,6 +670,23 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
       if (f->typed_config != NULL &&
           (g->typed_config = ynode_clone(f->typed_config)) == NULL)
         ok = 0;
+    }
+  }
+  if (ok && t->n_tcp_chains > 0) {
+    c->tcp_chains = xds_calloc(t->n_tcp_chains, sizeof(*c->tcp_chains));
+    ok = c->tcp_chains != NULL;
+    for (size_t i = 0; ok && i < t->n_tcp_chains; i++, c->n_tcp_chains++) {
+      const struct tmpl_tcp_chain *f = &t->tcp_chains[i];
+      struct tmpl_tcp_chain *g = &c->tcp_chains[i];
+
+      g->destination_port = f->destination_port;
+      g->cluster = copy_str(f->cluster, &ok);
+      if (ok && f->n_server_names > 0) {
+        g->server_names = xds_calloc(f->n_server_names, sizeof(char *));
+        ok = g->server_names != NULL;
+        for (size_t k = 0; ok && k < f->n_server_names; k++, g->n_server_names++)
+          g->server_names[k] = copy_str(f->server_names[k], &ok);
+      }
     }
   }
   if (!ok) {
@@ -746,8 +767,21 @@ int catalog_tmpl_equal(const struct listener_tmpl *a,
       !str_eq(a->route_prefix, b->route_prefix) ||
       !str_eq(a->rds_name, b->rds_name) ||
       !str_eq(a->rds_cluster, b->rds_cluster) || a->rds_api != b->rds_api ||
-      a->n_labels != b->n_labels || a->n_filters != b->n_filters)
+      a->n_labels != b->n_labels || a->n_filters != b->n_filters ||
+      a->protocol != b->protocol || !str_eq(a->tcp_cluster, b->tcp_cluster) ||
+      a->n_tcp_chains != b->n_tcp_chains)
     return 0;
+  for (size_t i = 0; i < a->n_tcp_chains; i++) {
+    const struct tmpl_tcp_chain *f = &a->tcp_chains[i], *g = &b->tcp_chains[i];
+
+    if (f->destination_port != g->destination_port ||
+        !str_eq(f->cluster, g->cluster) ||
+        f->n_server_names != g->n_server_names)
+      return 0;
+    for (size_t k = 0; k < f->n_server_names; k++)
+      if (!str_eq(f->server_names[k], g->server_names[k]))
+        return 0;
+  }
   for (size_t i = 0; i < a->n_labels; i++)
     if (!str_eq(a->labels[i].key, b->labels[i].key) ||
         !str_eq(a->labels[i].value, b->labels[i].value))

@@ -43,6 +43,8 @@ struct ynode;
 #define DECODE_MAX_MATCHES 64
 #define DECODE_MAX_PORTS 256
 #define DECODE_MAX_LIST_ITEMS 100000
+/* SNI names of one TCP filter chain. */
+#define DECODE_MAX_SERVER_NAMES 64
 
 #define DECODE_WASMEXT_API "extension.tsb.tetrate.io/v2"
 #define DECODE_WASMEXT_KIND "WasmExtension"

@@ -17,8 +17,12 @@
 
 static const char *const TMPL_META_KEYS[] = {"name", NULL};
 static const char *const TMPL_SPEC_KEYS[] = {
-    "address",    "port",  "direction",   "selector",
-    "statPrefix", "route", "httpFilters", NULL};
+    "address", "port",        "direction", "selector", "statPrefix",
+    "route",   "httpFilters", "tcp",       NULL};
+static const char *const TCP_KEYS[] = {"cluster", "filterChains", NULL};
+static const char *const TCP_CHAIN_KEYS[] = {"match", "cluster", NULL};
+static const char *const TCP_MATCH_KEYS[] = {"serverNames", "destinationPort",
+                                             NULL};
 static const char *const SELECTOR_KEYS[] = {"mode", "labels", NULL};
 static const char *const ROUTE_KEYS[] = {"cluster",    "prefix",     "rds",
                                          "rdsCluster", "rdsApiType", NULL};
@@ -310,6 +314,122 @@ done:
   dctx_path_restore(c, mark);
 }
 
+/* One spec.tcp.filterChains[] item into t->tcp_chains (room reserved). */
+static void decode_tcp_chain(struct dctx *c, const struct ynode *item,
+                             struct listener_tmpl *t) {
+  struct tmpl_tcp_chain *ch = &t->tcp_chains[t->n_tcp_chains];
+  const struct ynode *m, *names;
+  size_t in = c->plen;
+  int64_t port;
+
+  if (!dctx_want_map(c, item))
+    return;
+  t->n_tcp_chains++; /* from here ch is owned by t */
+  dctx_check_keys(c, item, TCP_CHAIN_KEYS);
+  dctx_get_str(c, item, "cluster", 1, &ch->cluster);
+  m = decode_field(item, "match");
+  dctx_path_key(c, "match");
+  if (m == NULL) {
+    dctx_bad(c, item,
+             "missing required field \"match\" (serverNames and/or "
+             "destinationPort; unmatched connections go to tcp.cluster)");
+    goto done;
+  }
+  if (!dctx_want_map(c, m))
+    goto done;
+  dctx_check_keys(c, m, TCP_MATCH_KEYS);
+  if (dctx_get_int(c, m, "destinationPort", 1, 65535, "1..65535", &port))
+    ch->destination_port = (uint32_t)port;
+  names = decode_field(m, "serverNames");
+  if (names != NULL) {
+    size_t mk = dctx_path_key(c, "serverNames");
+    size_t n = ynode_kind(names) == YNODE_SEQUENCE ? ynode_len(names) : 0;
+
+    if (!dctx_want_seq(c, names)) {
+      /* reported */
+    } else if (n > DECODE_MAX_SERVER_NAMES) {
+      dctx_bad(c, names, "more than %d names", DECODE_MAX_SERVER_NAMES);
+    } else if (n > 0) {
+      ch->server_names = xds_calloc(n, sizeof(*ch->server_names));
+      if (ch->server_names == NULL)
+        c->rc = XDS_ENOMEM;
+      for (size_t i = 0; ch->server_names != NULL && i < n; i++) {
+        size_t mi = dctx_path_index(c, i);
+        const char *s = dctx_want_str(c, ynode_seq_item(names, i));
+
+        if (s != NULL && s[0] == '\0')
+          dctx_bad(c, ynode_seq_item(names, i), "must not be empty");
+        else if (s != NULL)
+          ch->server_names[ch->n_server_names++] = dctx_strdup(c, s);
+        dctx_path_restore(c, mi);
+      }
+    }
+    dctx_path_restore(c, mk);
+  }
+  if (ch->destination_port == 0 && ch->n_server_names == 0 &&
+      decode_field(m, "destinationPort") == NULL && names == NULL)
+    dctx_bad(c, m,
+             "an empty match would take every connection: set "
+             "serverNames or destinationPort");
+
+done:
+  dctx_path_restore(c, in);
+}
+
+/* spec.tcp: a TCP listener of tcp_proxy filter chains (no route, no HTTP
+ * filters); network Wasm filters (Istio WasmPlugins of type NETWORK) run
+ * before the tcp_proxy of each chain. */
+static void decode_tcp(struct dctx *c, const struct ynode *spec,
+                       struct listener_tmpl *t) {
+  const struct ynode *tcp = decode_field(spec, "tcp"), *chains;
+  size_t mark = c->plen, n;
+
+  t->protocol = TMPL_TCP;
+  for (const char *const *k =
+           (const char *const[]){"route", "httpFilters", NULL};
+       *k != NULL; k++)
+    if (decode_field(spec, *k) != NULL) {
+      dctx_path_key(c, *k);
+      dctx_bad(c, decode_field(spec, *k),
+               "\"%s\" is for HTTP listeners; a \"tcp\" listener has "
+               "none",
+               *k);
+      dctx_path_restore(c, mark);
+    }
+  dctx_path_key(c, "tcp");
+  if (!dctx_want_map(c, tcp))
+    goto done;
+  dctx_check_keys(c, tcp, TCP_KEYS);
+  dctx_get_str(c, tcp, "cluster", 1, &t->tcp_cluster);
+  chains = decode_field(tcp, "filterChains");
+  if (chains == NULL)
+    goto done;
+  dctx_path_key(c, "filterChains");
+  if (!dctx_want_seq(c, chains))
+    goto done;
+  n = ynode_len(chains);
+  if (n > DECODE_MAX_FILTERS) {
+    dctx_bad(c, chains, "more than %d filter chains", DECODE_MAX_FILTERS);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  t->tcp_chains = xds_calloc(n, sizeof(*t->tcp_chains));
+  if (t->tcp_chains == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    size_t m = dctx_path_index(c, i);
+
+    decode_tcp_chain(c, ynode_seq_item(chains, i), t);
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
 static void template_decode(struct dctx *c, const struct ynode *doc,
                             struct decode_result *out) {
   const struct ynode *meta = decode_field(doc, "metadata"), *spec, *v;
@@ -386,8 +506,12 @@ static void template_decode(struct dctx *c, const struct ynode *doc,
   dctx_get_str(c, spec, "statPrefix", 0, &t->stat_prefix);
   if (t->stat_prefix == NULL && t->name != NULL)
     t->stat_prefix = dctx_strdup(c, t->name);
-  decode_route(c, spec, t);
-  decode_filters(c, spec, t);
+  if (decode_field(spec, "tcp") != NULL) {
+    decode_tcp(c, spec, t);
+  } else {
+    decode_route(c, spec, t);
+    decode_filters(c, spec, t);
+  }
 
 done:
   dctx_path_restore(c, 0);

@@ -765,13 +765,6 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   x = 0;
   v = dctx_get_enum(c, spec, "type", PLUGIN_TYPES, &x);
   e->type = x == 2 ? WASM_TYPE_NETWORK : WASM_TYPE_HTTP;
-  if (e->type == WASM_TYPE_NETWORK) {
-    dctx_path_key(c, "type");
-    dctx_bad(c, v,
-             "NETWORK (L4) plugins are not served by wasmxds yet: only HTTP "
-             "filters are");
-    dctx_path_restore(c, mark);
-  }
 
 done:
   dctx_path_restore(c, 0);

@@ -112,6 +112,14 @@ void listener_tmpl_free(struct listener_tmpl *t) {
     src_loc_cleanup(&f->loc);
   }
   xds_free(t->filters);
+  xds_free(t->tcp_cluster);
+  for (size_t i = 0; i < t->n_tcp_chains; i++) {
+    for (size_t k = 0; k < t->tcp_chains[i].n_server_names; k++)
+      xds_free(t->tcp_chains[i].server_names[k]);
+    xds_free(t->tcp_chains[i].server_names);
+    xds_free(t->tcp_chains[i].cluster);
+  }
+  xds_free(t->tcp_chains);
   src_loc_cleanup(&t->loc);
   xds_free(t);
 }

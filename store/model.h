@@ -200,6 +200,20 @@ enum tmpl_rds_api {
   TMPL_RDS_DELTA_GRPC = 1 /* incremental (ApiType DELTA_GRPC) */
 };
 
+/* What a listener template carries. */
+enum tmpl_protocol {
+  TMPL_HTTP = 0, /* an HttpConnectionManager: route, httpFilters */
+  TMPL_TCP = 1   /* tcp_proxy filter chains (spec.tcp) */
+};
+
+/* One spec.tcp.filterChains[] item: connections it matches go to cluster. */
+struct tmpl_tcp_chain {
+  char **server_names; /* SNI names (needs the TLS inspector); may be empty */
+  size_t n_server_names;
+  uint32_t destination_port; /* 0: any */
+  char *cluster;
+};
+
 /* One ListenerTemplate (wasmxds.io/v1). */
 struct listener_tmpl {
   char *name;    /* metadata.name; the Envoy listener name */
@@ -219,6 +233,11 @@ struct listener_tmpl {
   enum tmpl_rds_api rds_api;     /* TMPL_ROUTE_RDS */
   struct native_filter *filters; /* in order; the last one is the router */
   size_t n_filters;
+  enum tmpl_protocol protocol;   /* TMPL_TCP: the route and filters above
+                                    are unset */
+  char *tcp_cluster;             /* TMPL_TCP: the default chain's cluster */
+  struct tmpl_tcp_chain *tcp_chains; /* TMPL_TCP: tried before the default */
+  size_t n_tcp_chains;
   struct src_loc loc;
   atomic_uint refs; /* references beyond the first; see above */
 };

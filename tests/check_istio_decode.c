@@ -169,7 +169,11 @@ START_TEST(defaults_and_schemes) {
            "metadata: {name: s, namespace: ns}\n"
            "spec:\n  url: oci://r.example/s:1\n  targetRefs:\n"
            "  - {kind: Service, name: frontend}\n"
-           "  - {group: core, kind: Service, name: backend, namespace: ns}\n";
+           "  - {group: core, kind: Service, name: backend, namespace: ns}\n"
+           "---\n"
+           "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"
+           "metadata: {name: n, namespace: ns}\n"
+           "spec: {url: oci://r.example/n:1, type: NETWORK}\n";
   struct catalog *cat;
   char *problems = load(yaml, &cat);
   const struct wasm_ext *e;
@@ -189,10 +193,13 @@ START_TEST(defaults_and_schemes) {
   ck_assert_int_eq(e->scheme, WASM_URL_HTTPS);
   ck_assert_int_eq(e->matches[0].mode, WASM_MATCH_CLIENT_AND_SERVER);
   ck_assert_int_eq(e->matches[1].mode, WASM_MATCH_CLIENT_AND_SERVER);
+  ck_assert_int_eq(e->type, WASM_TYPE_HTTP);
   e = catalog_ext_find(cat, "extensions.istio.io/wasmplugin/ns.t");
   ck_assert_uint_eq(e->n_target_refs, 1);
   ck_assert_str_eq(e->target_refs[0].kind, "Gateway");
   ck_assert_str_eq(e->target_refs[0].name, "public");
+  e = catalog_ext_find(cat, "extensions.istio.io/wasmplugin/ns.n");
+  ck_assert_int_eq(e->type, WASM_TYPE_NETWORK);
   e = catalog_ext_find(cat, "extensions.istio.io/wasmplugin/ns.s");
   ck_assert_uint_eq(e->n_target_refs, 2);
   ck_assert_str_eq(e->target_refs[0].group, "");
@@ -320,9 +327,6 @@ static const struct bad_case {
     {"priority out of int32", "  url: a\n  priority: 2147483648\n",
      "error: F:6:13: spec.priority: 2147483648 is out of range (int32: "
      "-2147483648..2147483647)\n"},
-    {"NETWORK not served", "  url: a\n  type: NETWORK\n",
-     "error: F:6:9: spec.type: NETWORK (L4) plugins are not served by wasmxds "
-     "yet: only HTTP filters are\n"},
     {"pluginConfig not a map", "  url: a\n  pluginConfig: [1]\n",
      "error: F:6:17: spec.pluginConfig: expected a mapping, got a sequence\n"},
 };
@@ -476,6 +480,71 @@ START_TEST(same_name_other_namespace_and_duplicates) {
 }
 END_TEST
 
+#define TCP_HEAD                                                               \
+  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
+  "metadata: {name: db}\nspec:\n  port: 5432\n  direction: INBOUND\n"
+
+START_TEST(tcp_templates) {
+  static const char ok[] =
+      TCP_HEAD "  tcp:\n    cluster: db\n    filterChains:\n"
+               "    - match: {serverNames: [a.example, b.example]}\n"
+               "      cluster: ab\n"
+               "    - match: {destinationPort: 15432}\n      cluster: alt\n";
+  static const struct {
+    const char *tcp, *want;
+  } bad[] = {
+      {"  route: {cluster: app}\n  tcp: {cluster: db}\n",
+       "error: F:7:10: spec.route: \"route\" is for HTTP listeners; a \"tcp\" "
+       "listener has none\n"},
+      {"  tcp: {filterChains: []}\n",
+       "error: F:7:8: spec.tcp.cluster: missing required field \"cluster\"\n"},
+      {"  tcp:\n    cluster: db\n    filterChains: [{cluster: x, match: {}}]\n",
+       "error: F:9:40: spec.tcp.filterChains[0].match: an empty match would "
+       "take every connection: set serverNames or destinationPort\n"},
+      {"  tcp:\n    cluster: db\n    filterChains: [{cluster: x}]\n",
+       "error: F:9:20: spec.tcp.filterChains[0].match: missing required field "
+       "\"match\" (serverNames and/or destinationPort; unmatched connections "
+       "go to tcp.cluster)\n"},
+      {"  tcp:\n    cluster: db\n    filterChains:\n    - {cluster: x, "
+       "match: {destinationPort: 0}}\n",
+       "error: F:10:45: spec.tcp.filterChains[0].match.destinationPort: 0 is "
+       "out of range (1..65535)\n"},
+      {"  tcp:\n    cluster: db\n    filterChains:\n    - {cluster: x, "
+       "match: {serverNames: ['']}}\n",
+       "error: F:10:42: spec.tcp.filterChains[0].match.serverNames[0]: must "
+       "not be empty\n"},
+  };
+  struct catalog *cat;
+  char *problems = load(ok, &cat);
+  const struct listener_tmpl *t;
+
+  ck_assert_msg(problems[0] == '\0', "%s", problems);
+  t = catalog_tmpl_find(cat, "db");
+  ck_assert_int_eq(t->protocol, TMPL_TCP);
+  ck_assert_str_eq(t->tcp_cluster, "db");
+  ck_assert_uint_eq(t->n_tcp_chains, 2);
+  ck_assert_uint_eq(t->tcp_chains[0].n_server_names, 2);
+  ck_assert_str_eq(t->tcp_chains[0].server_names[1], "b.example");
+  ck_assert_str_eq(t->tcp_chains[0].cluster, "ab");
+  ck_assert_uint_eq(t->tcp_chains[0].destination_port, 0);
+  ck_assert_uint_eq(t->tcp_chains[1].destination_port, 15432);
+  ck_assert_uint_eq(t->n_filters, 0);
+  xds_free(problems);
+  catalog_unref(cat);
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char doc[1024];
+
+    snprintf(doc, sizeof(doc), "%s%s", TCP_HEAD, bad[i].tcp);
+    problems = load(doc, &cat);
+    ck_assert_msg(strcmp(problems, bad[i].want) == 0, "got  %swant %s",
+                  problems, bad[i].want);
+    ck_assert_uint_eq(catalog_tmpl_count(cat), 0);
+    xds_free(problems);
+    catalog_unref(cat);
+  }
+}
+END_TEST
+
 TCase *istio_decode_tcase(void) {
   TCase *tc = tcase_create("decode");
 
@@ -487,5 +556,6 @@ TCase *istio_decode_tcase(void) {
   tcase_add_test(tc, unknown_top_level_and_status);
   tcase_add_test(tc, kubectl_list);
   tcase_add_test(tc, same_name_other_namespace_and_duplicates);
+  tcase_add_test(tc, tcp_templates);
   return tc;
 }

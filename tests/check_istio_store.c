@@ -1,11 +1,11 @@
 /*
  * check_istio_store.c: a store exported from a cluster (tests/data/istio/
- * store: 17 WasmPlugins in a kubectl List with status and managedFields,
- * across three namespaces and the root namespace, plus two WasmExtensions
- * and three listener templates), served to proxies identified the Istio
- * way. Asserts the exact HTTP filter order of every listener of every
- * proxy as encoded in its snapshot, the ECDS names and configs, and that
- * no proxy sees another namespace's plugin.
+ * store: 20 WasmPlugins, 3 of them NETWORK, in a kubectl List with status and
+ * managedFields, across three namespaces and the root namespace, plus two
+ * WasmExtensions and four listener templates, one of them TCP), served to
+ * proxies identified the Istio way. Asserts the exact HTTP filter order of
+ * every listener of every proxy as encoded in its snapshot, the ECDS names and
+ * configs, and that no proxy sees another namespace's plugin.
  */
 #include <check.h>
 #include <stdio.h>
@@ -25,6 +25,9 @@
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/filters/network/wasm/v3/wasm.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
 
 #include "check_istio.h"
@@ -50,7 +53,7 @@ static void setup(void) {
   ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
   xds_buf_cleanup(&text);
   problems_cleanup(&pb);
-  ck_assert_uint_eq(catalog_ext_count(cat), 19);
+  ck_assert_uint_eq(catalog_ext_count(cat), 22);
   encode_opts_default(&opts);
   ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
 }
@@ -79,18 +82,28 @@ struct proxy_case {
   "out-9080=istio-system.r-authn,bookinfo.b-authn,istio-system.z-tie,"         \
   "bookinfo.a-tie,bookinfo.b-tie,bookinfo.out-9080,"
 
+/* The TCP listener: NETWORK plugins only (by phase: AUTHZ, STATS), before
+ * the tcp_proxy of both filter chains; n-client (mode CLIENT) is not on
+ * this inbound listener. */
+#define TCP_CHAIN(nets)                                                        \
+  "tcp-5432=[primary.db.example:5432]" nets                                    \
+  "envoy.filters.network.tcp_proxy>db-primary|" nets                           \
+  "envoy.filters.network.tcp_proxy>db"
+#define BI_TCP TCP_CHAIN("bookinfo.n-authz,istio-system.n-conn-log,")
+#define ROOT_TCP TCP_CHAIN("istio-system.n-conn-log,")
+
 static const struct proxy_case proxies[] = {
     {"bookinfo reviews sidecar",
      "sidecar~10.0.0.1~reviews-v1-5b6f.bookinfo~bookinfo.svc.cluster.local",
      {"NAMESPACE", "bookinfo", "ISTIO_VERSION", "1.24.0", NULL},
      {"app", "reviews", "version", "v1", NULL},
      BI_IN_HEAD "bookinfo.reviews-only,router;" BI_OUT_HEAD
-                "bookinfo.reviews-only,router"},
+                "bookinfo.reviews-only,router;" BI_TCP},
     {"bookinfo ratings sidecar",
      "sidecar~10.0.0.2~ratings-v1-77c8.bookinfo~bookinfo.svc.cluster.local",
      {"CLUSTER_ID", "Kubernetes", NULL},
      {"app", "ratings", NULL},
-     BI_IN_HEAD "router;" BI_OUT_HEAD "router"},
+     BI_IN_HEAD "router;" BI_OUT_HEAD "router;" BI_TCP},
     {"shop sidecar with a tenant too",
      "sidecar~10.0.0.3~cart-0.shop~shop.svc.cluster.local",
      {"NAMESPACE", "shop", "wasmxds.tenant", "organizations/acme/tenants/web",
@@ -100,7 +113,7 @@ static const struct proxy_case proxies[] = {
      "istio-system.z-tie,shop.s-authz-neg,rbac,istio-system.r-stats-server,"
      "stats,shop.s-reload,router;"
      "out-9080=shop.s-authn,istio-system.r-authn,acme/x-authn,acme/x-authz,"
-     "istio-system.z-tie,shop.s-reload,router"},
+     "istio-system.z-tie,shop.s-reload,router;" ROOT_TCP},
     {"edge gateway public",
      "router~10.0.0.4~gw-public-6d9f.edge~edge.svc.cluster.local",
      {"NAMESPACE", "edge", "MESH_ID", "cluster.local", NULL},
@@ -121,13 +134,15 @@ static const struct proxy_case proxies[] = {
      {NULL},
      "in-8080=istio-system.r-authn,jwt,istio-system.z-tie,rbac,"
      "istio-system.r-stats-server,stats,router;"
-     "out-9080=istio-system.r-authn,istio-system.z-tie,router"},
+     "out-9080=istio-system.r-authn,istio-system.z-tie,router;" ROOT_TCP},
     {"plain wasmxds proxy (no namespace)",
      "vm-1",
      {"wasmxds.organization", "acme", NULL},
      {NULL},
      "in-8080=acme/x-authn,jwt,acme/x-authz,rbac,stats,router;"
-     "out-9080=acme/x-authn,acme/x-authz,router"},
+     "out-9080=acme/x-authn,acme/x-authz,router;"
+     "tcp-5432=[primary.db.example:5432]envoy.filters.network.tcp_proxy>db-"
+     "primary|envoy.filters.network.tcp_proxy>db"},
 };
 
 /* Fills p from a proxy case through identity_from_node, as the server. */
@@ -161,6 +176,63 @@ static void short_name(struct xds_buf *b, const char *name) {
   }
 }
 
+/* A TCP listener: each filter chain as [sni,...:port]filters...>cluster,
+ * chains joined by '|'; checks each NETWORK filter's ECDS reference. */
+static void render_tcp(const Envoy__Config__Listener__V3__Listener *l,
+                       const struct proxy_id *p, struct xds_buf *b) {
+  for (size_t i = 0; i < l->n_filter_chains; i++) {
+    const Envoy__Config__Listener__V3__FilterChain *fc = l->filter_chains[i];
+    const Envoy__Config__Listener__V3__FilterChainMatch *m =
+        fc->filter_chain_match;
+
+    if (i > 0)
+      xds_buf_putc(b, '|');
+    if (m != NULL) {
+      xds_buf_putc(b, '[');
+      for (size_t k = 0; k < m->n_server_names; k++)
+        xds_buf_printf(b, "%s%s", k > 0 ? "," : "", m->server_names[k]);
+      if (m->destination_port != NULL)
+        xds_buf_printf(b, ":%u", m->destination_port->value);
+      xds_buf_putc(b, ']');
+    }
+    for (size_t k = 0; k < fc->n_filters; k++) {
+      const Envoy__Config__Listener__V3__Filter *f = fc->filters[k];
+
+      if (k > 0)
+        xds_buf_putc(b, ',');
+      short_name(b, f->name);
+      if (f->config_type_case ==
+          ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY) {
+        const struct wasm_ext *e = catalog_ext_find(cat, f->name);
+
+        ck_assert_msg(e != NULL, "no extension %s", f->name);
+        ck_assert(chain_ext_visible(e, p));
+        ck_assert_int_eq(e->type, WASM_TYPE_NETWORK);
+        ck_assert_ptr_nonnull(snapshot_ecds(snap, f->name));
+        ck_assert_uint_eq(f->config_discovery->n_type_urls, 2);
+        ck_assert_str_eq(f->config_discovery->type_urls[0], TYPE_NET_WASM);
+        ck_assert_str_eq(f->config_discovery->type_urls[1], TYPE_NET_RBAC);
+      } else {
+        Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp;
+
+        ck_assert_str_eq(f->typed_config->type_url, TYPE_TCP_PROXY);
+        ck_assert_uint_eq(k + 1, fc->n_filters);
+        tp =
+            envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__unpack(
+                NULL, f->typed_config->value.len, f->typed_config->value.data);
+        ck_assert_str_eq(tp->stat_prefix, "tcp_db");
+        xds_buf_printf(b, ">%s", tp->cluster);
+        envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__free_unpacked(
+            tp, NULL);
+      }
+    }
+  }
+  /* SNI matching needs the TLS inspector. */
+  ck_assert_uint_eq(l->n_listener_filters, 1);
+  ck_assert_str_eq(l->listener_filters[0]->typed_config->type_url,
+                   TYPE_TLS_INSPECTOR);
+}
+
 static HCM_T *hcm_of(const Envoy__Config__Listener__V3__Listener *l) {
   const Envoy__Config__Listener__V3__Filter *f =
       l->filter_chains[0]->filters[0];
@@ -180,11 +252,23 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
     HCM_T *hcm;
 
     ck_assert_ptr_nonnull(l);
-    hcm = hcm_of(l);
-    ck_assert_ptr_nonnull(hcm);
     if (i > 0)
       xds_buf_putc(b, ';');
     xds_buf_printf(b, "%s=", l->name);
+    if (l->filter_chains[0]
+                ->filters[l->filter_chains[0]->n_filters - 1]
+                ->config_type_case ==
+            ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG &&
+        strcmp(l->filter_chains[0]
+                   ->filters[l->filter_chains[0]->n_filters - 1]
+                   ->name,
+               TCP_PROXY_FILTER_NAME) == 0) {
+      render_tcp(l, p, b);
+      envoy__config__listener__v3__listener__free_unpacked(l, NULL);
+      continue;
+    }
+    hcm = hcm_of(l);
+    ck_assert_ptr_nonnull(hcm);
     for (size_t k = 0; k < hcm->n_http_filters; k++) {
       const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter
           *f = hcm->http_filters[k];
@@ -358,6 +442,38 @@ START_TEST(substitutes) {
 }
 END_TEST
 
+/* A NETWORK plugin: the network Wasm filter over ECDS, and when its module
+ * cannot be fetched, the network RBAC substitute (deny-all for
+ * FAIL_CLOSE), with the stat_prefix Envoy requires. */
+START_TEST(network_ecds) {
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec =
+      ecds("extensions.istio.io/wasmplugin/istio-system.n-conn-log");
+  Envoy__Extensions__Filters__Network__Wasm__V3__Wasm *w;
+  Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *rbac;
+
+  ck_assert_str_eq(tec->typed_config->type_url, TYPE_NET_WASM);
+  w = envoy__extensions__filters__network__wasm__v3__wasm__unpack(
+      NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+  ck_assert_str_eq(w->config->name,
+                   "extensions.istio.io/wasmplugin/istio-system.n-conn-log");
+  ck_assert_str_eq(w->config->vm_config->code->local->filename,
+                   "/wasm/n-conn-log.wasm");
+  envoy__extensions__filters__network__wasm__v3__wasm__free_unpacked(w, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+
+  tec = ecds("extensions.istio.io/wasmplugin/bookinfo.n-authz");
+  ck_assert_str_eq(tec->typed_config->type_url, TYPE_NET_RBAC);
+  rbac = envoy__extensions__filters__network__rbac__v3__rbac__unpack(
+      NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+  ck_assert_ptr_nonnull(rbac->rules);
+  ck_assert_uint_eq(rbac->rules->n_policies, 0);
+  ck_assert_str_eq(rbac->stat_prefix, ENCODE_SUBSTITUTE_STAT_PREFIX);
+  envoy__extensions__filters__network__rbac__v3__rbac__free_unpacked(rbac,
+                                                                     NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+}
+END_TEST
+
 /* Proxies whose labels select the same plugins share a class; labels that
  * change a plugin's selection do not. */
 START_TEST(classes_follow_selection) {
@@ -437,6 +553,7 @@ TCase *istio_store_tcase(void) {
   tcase_add_test(tc, ecds_configs);
   tcase_add_test(tc, substitutes);
   tcase_add_test(tc, classes_follow_selection);
+  tcase_add_test(tc, network_ecds);
   tcase_add_test(tc, deploy_example);
   return tc;
 }

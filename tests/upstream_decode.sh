@@ -5,7 +5,10 @@
 # the end-to-end test store; each must decode with the upstream protos,
 # carry no field those protos do not know (bar the allow-listed
 # PluginConfig.failure_policy, newer than the snapshot), and show the
-# expected structure (ECDS references, Wasm and RBAC filters).
+# expected structure (ECDS references, Wasm and RBAC filters). A second
+# render, of the Istio store (tests/data/istio/store) for an Istio-identified
+# sidecar, adds a TCP listener with network Wasm filters over ECDS, their
+# network RBAC substitute, tcp_proxy and the TLS inspector.
 
 set -euo pipefail
 
@@ -26,6 +29,12 @@ trap 'rm -rf "$tmp"' EXIT
   --metadata wasmxds.tenant=organizations/acme/tenants/payments \
   --dump-dir "$tmp" >"$tmp/render.json" 2>"$tmp/render.err" ||
   fail "render failed: $(cat "$tmp/render.err")"
+mkdir "$tmp/istio"
+"$bin" render --store "$srcdir/tests/data/istio/store" \
+  --node-id 'sidecar~10.0.0.1~reviews-v1-1.bookinfo~bookinfo.svc.cluster.local' \
+  --metadata NAMESPACE=bookinfo --metadata 'LABELS={"app":"reviews"}' \
+  --dump-dir "$tmp/istio" >"$tmp/istio.json" 2>"$tmp/istio.err" ||
+  fail "render of the Istio store failed: $(cat "$tmp/istio.err")"
 
 inc=(-I "$deps/envoy-api" -I "$deps/xds" -I "$deps/googleapis"
      -I "$deps/protoc-gen-validate" -I "$pb_include")
@@ -37,6 +46,10 @@ files=(envoy/config/listener/v3/listener.proto
        envoy/extensions/filters/http/router/v3/router.proto
        envoy/extensions/filters/http/wasm/v3/wasm.proto
        envoy/extensions/filters/http/rbac/v3/rbac.proto
+       envoy/extensions/filters/network/wasm/v3/wasm.proto
+       envoy/extensions/filters/network/rbac/v3/rbac.proto
+       envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.proto
+       envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.proto
        google/protobuf/wrappers.proto)
 
 decode() { # $1 message type, $2 file
@@ -68,7 +81,7 @@ check_resource() { # $1 type, $2 file
     type=${type%.pb}
     out=$(decode "$type" "$part")
     case "$type" in
-    envoy.extensions.wasm.v3.PluginConfig|envoy.extensions.filters.http.wasm.v3.Wasm)
+    envoy.extensions.wasm.v3.PluginConfig|envoy.extensions.filters.http.wasm.v3.Wasm|envoy.extensions.filters.network.wasm.v3.Wasm)
       check_known "$(basename "$2") $type" "$out" '^[[:space:]]*7: [0-9]+$' ;;
     *) check_known "$(basename "$2") $type" "$out" ;;
     esac
@@ -77,12 +90,12 @@ check_resource() { # $1 type, $2 file
 }
 
 n=0
-for f in "$tmp"/lds-*.pb; do
+for f in "$tmp"/lds-*.pb "$tmp"/istio/lds-*.pb; do
   check_resource envoy.config.listener.v3.Listener "$f"
   n=$((n + 1))
 done
 m=0
-for f in "$tmp"/ecds-*.pb; do
+for f in "$tmp"/ecds-*.pb "$tmp"/istio/ecds-*.pb; do
   check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
   m=$((m + 1))
 done
@@ -92,6 +105,10 @@ for t in envoy.extensions.filters.network.http_connection_manager.v3.HttpConnect
          envoy.extensions.filters.http.wasm.v3.Wasm \
          envoy.extensions.filters.http.rbac.v3.RBAC \
          envoy.extensions.filters.http.router.v3.Router \
+         envoy.extensions.filters.network.wasm.v3.Wasm \
+         envoy.extensions.filters.network.rbac.v3.RBAC \
+         envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy \
+         envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector \
          google.protobuf.StringValue; do
   grep -qx "$t" "$tmp/types" || fail "no $t found inside the served resources"
 done

@@ -133,7 +133,7 @@ static enum chain_verdict plugin_judge(const struct wasm_ext *e,
     return CHAIN_OTHER_NAMESPACE;
   if (!chain_ext_selects(e, p))
     return CHAIN_NOT_SELECTED;
-  if (e->type != WASM_TYPE_HTTP)
+  if ((e->type == WASM_TYPE_NETWORK) != (t->protocol == TMPL_TCP))
     return CHAIN_WRONG_TYPE;
   if (e->n_matches == 0)
     return CHAIN_IN;
@@ -165,6 +165,8 @@ enum chain_verdict chain_judge(const struct wasm_ext *e,
     return plugin_judge(e, t, p);
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
     return CHAIN_OTHER_ORG;
+  if (t->protocol == TMPL_TCP)
+    return CHAIN_WRONG_TYPE; /* WasmExtensions are HTTP filters */
   if (!chain_ext_visible(e, p))
     return CHAIN_NOT_ALLOWED;
   if (p->mode == PROXY_MODE_GATEWAY && e->match_mode == WASM_MATCH_SERVER)

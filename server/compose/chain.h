@@ -24,7 +24,8 @@ enum chain_verdict {
   CHAIN_NOT_SELECTED = 6,    /* WasmPlugin whose selector or targetRefs do
                                 not select the proxy */
   CHAIN_WRONG_PORT = 7,      /* WasmPlugin match[] selects other ports */
-  CHAIN_WRONG_TYPE = 8       /* NETWORK plugin on an HTTP listener */
+  CHAIN_WRONG_TYPE = 8       /* an HTTP filter on a TCP listener or a
+                                NETWORK plugin on an HTTP one */
 };
 
 /* Short English text for a verdict, for logs and render output. */

@@ -41,7 +41,11 @@
 #include "envoy/config/route/v3/route_components.pb-c.h"
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/filters/network/wasm/v3/wasm.pb-c.h"
 #include "envoy/extensions/wasm/v3/wasm.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -181,25 +185,40 @@ rds_source(struct xds_arena *a, const struct listener_tmpl *t) {
 
 /* The fail-strategy substitute: RBAC with empty rules denies everything;
  * RBAC without rules enforces nothing. FAIL_RELOAD only concerns a VM that
- * failed at run time; a module that cannot be fetched fails closed. */
+ * failed at run time; a module that cannot be fetched fails closed. A
+ * NETWORK plugin's substitute is the network RBAC filter (which requires a
+ * stat_prefix), an HTTP one's the HTTP RBAC filter. */
 static Google__Protobuf__Any *substitute_any(struct xds_arena *a,
-                                             enum wasm_fail_strategy fs) {
-  Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *rbac;
-  Envoy__Config__Rbac__V3__RBAC *rules;
+                                             const struct wasm_ext *e) {
+  Envoy__Config__Rbac__V3__RBAC *rules = NULL;
 
-  rbac = xds_arena_alloc(a, sizeof(*rbac));
-  if (rbac == NULL)
-    return NULL;
-  envoy__extensions__filters__http__rbac__v3__rbac__init(rbac);
-  if (fs != WASM_FAIL_OPEN) {
+  if (e->fail_strategy != WASM_FAIL_OPEN) {
     rules = xds_arena_alloc(a, sizeof(*rules));
     if (rules == NULL)
       return NULL;
     envoy__config__rbac__v3__rbac__init(rules);
     rules->action = ENVOY__CONFIG__RBAC__V3__RBAC__ACTION__ALLOW;
-    rbac->rules = rules;
   }
-  return any_pack(a, TYPE_RBAC, &rbac->base);
+  if (e->type == WASM_TYPE_NETWORK) {
+    Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *net =
+        xds_arena_alloc(a, sizeof(*net));
+
+    if (net == NULL)
+      return NULL;
+    envoy__extensions__filters__network__rbac__v3__rbac__init(net);
+    net->rules = rules;
+    net->stat_prefix = ENCODE_SUBSTITUTE_STAT_PREFIX;
+    return any_pack(a, TYPE_NET_RBAC, &net->base);
+  } else {
+    Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *rbac =
+        xds_arena_alloc(a, sizeof(*rbac));
+
+    if (rbac == NULL)
+      return NULL;
+    envoy__extensions__filters__http__rbac__v3__rbac__init(rbac);
+    rbac->rules = rules;
+    return any_pack(a, TYPE_RBAC, &rbac->base);
+  }
 }
 
 static Envoy__Config__Core__V3__AsyncDataSource *
@@ -354,6 +373,16 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
     pc->failure_policy =
         ENVOY__EXTENSIONS__WASM__V3__FAILURE_POLICY__FAIL_CLOSED;
   }
+  if (e->type == WASM_TYPE_NETWORK) {
+    Envoy__Extensions__Filters__Network__Wasm__V3__Wasm *net =
+        xds_arena_alloc(a, sizeof(*net));
+
+    if (net == NULL)
+      return NULL;
+    envoy__extensions__filters__network__wasm__v3__wasm__init(net);
+    net->config = pc;
+    return any_pack(a, TYPE_NET_WASM, &net->base);
+  }
   wasm->config = pc;
   return any_pack(a, TYPE_WASM, &wasm->base);
 }
@@ -372,7 +401,7 @@ static Google__Protobuf__Any *extension_any(struct xds_arena *a,
   }
   if (mod->kind != ENCODE_MOD_UNAVAILABLE)
     return wasm_any(a, e, mod, o);
-  return substitute_any(a, e->fail_strategy);
+  return substitute_any(a, e);
 }
 
 /* Packs m and appends it to out, enforcing ENCODE_RESOURCE_MAX. */
@@ -498,7 +527,7 @@ static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
   if (ecs->config_source == NULL ||
       ecs->config_source->initial_fetch_timeout == NULL)
     return XDS_ENOMEM;
-  ecs->default_config = substitute_any(a, e->fail_strategy);
+  ecs->default_config = substitute_any(a, e);
   if (ecs->default_config == NULL)
     return XDS_ENOMEM;
   ecs->apply_default_config_without_warming = 0;
@@ -601,6 +630,171 @@ static int set_route(
   return 0;
 }
 
+/* ---- TCP listeners ---- */
+
+/* A network filter entry for a NETWORK plugin: always an ECDS reference
+ * (also with --inline-wasm), with its substitute as the default config. */
+static Envoy__Config__Listener__V3__Filter *
+net_wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
+                const struct encode_opts *o) {
+  static char *type_urls[] = {TYPE_NET_WASM, TYPE_NET_RBAC};
+  Envoy__Config__Listener__V3__Filter *f = xds_arena_alloc(a, sizeof(*f));
+  Envoy__Config__Core__V3__ExtensionConfigSource *ecs =
+      xds_arena_alloc(a, sizeof(*ecs));
+
+  if (f == NULL || ecs == NULL)
+    return NULL;
+  envoy__config__listener__v3__filter__init(f);
+  envoy__config__core__v3__extension_config_source__init(ecs);
+  ecs->config_source = ads_source(a, duration_ms(a, o->ecds_fetch_timeout_ms));
+  if (ecs->config_source == NULL ||
+      ecs->config_source->initial_fetch_timeout == NULL)
+    return NULL;
+  ecs->default_config = substitute_any(a, e);
+  if (ecs->default_config == NULL)
+    return NULL;
+  ecs->n_type_urls = 2;
+  ecs->type_urls = type_urls;
+  f->name = e->fqn;
+  f->config_type_case =
+      ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
+  f->config_discovery = ecs;
+  return f;
+}
+
+/* The terminal tcp_proxy filter to cluster. */
+static Envoy__Config__Listener__V3__Filter *
+tcp_proxy_filter(struct xds_arena *a, const struct listener_tmpl *t,
+                 const char *cluster) {
+  Envoy__Config__Listener__V3__Filter *f = xds_arena_alloc(a, sizeof(*f));
+  Envoy__Extensions__Filters__Network__TcpProxy__V3__TcpProxy *tp =
+      xds_arena_alloc(a, sizeof(*tp));
+
+  if (f == NULL || tp == NULL)
+    return NULL;
+  envoy__config__listener__v3__filter__init(f);
+  envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__init(tp);
+  tp->stat_prefix = t->stat_prefix != NULL ? t->stat_prefix : t->name;
+  tp->cluster_specifier_case =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__TCP_PROXY__V3__TCP_PROXY__CLUSTER_SPECIFIER_CLUSTER;
+  tp->cluster = (char *)cluster;
+  f->name = TCP_PROXY_FILTER_NAME;
+  f->config_type_case =
+      ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_TYPED_CONFIG;
+  f->typed_config = any_pack(a, TYPE_TCP_PROXY, &tp->base);
+  return f->typed_config != NULL ? f : NULL;
+}
+
+/* One filter chain: the chain's network Wasm filters, in order, then the
+ * tcp_proxy to cluster; matched by m (NULL: the default chain). */
+static Envoy__Config__Listener__V3__FilterChain *
+tcp_chain(struct xds_arena *a, const struct listener_tmpl *t,
+          const struct chain *c, const struct encode_opts *o,
+          const struct tmpl_tcp_chain *m, const char *cluster) {
+  Envoy__Config__Listener__V3__FilterChain *fc =
+      xds_arena_alloc(a, sizeof(*fc));
+  size_t n = c->n + 1;
+
+  if (fc == NULL)
+    return NULL;
+  envoy__config__listener__v3__filter_chain__init(fc);
+  fc->filters = xds_arena_alloc(a, n * sizeof(*fc->filters));
+  if (fc->filters == NULL)
+    return NULL;
+  for (size_t k = 0; k < c->n; k++)
+    if ((fc->filters[k] = net_wasm_filter(a, c->exts[k], o)) == NULL)
+      return NULL;
+  if ((fc->filters[c->n] = tcp_proxy_filter(a, t, cluster)) == NULL)
+    return NULL;
+  fc->n_filters = n;
+  if (m != NULL) {
+    Envoy__Config__Listener__V3__FilterChainMatch *fcm =
+        xds_arena_alloc(a, sizeof(*fcm));
+
+    if (fcm == NULL)
+      return NULL;
+    envoy__config__listener__v3__filter_chain_match__init(fcm);
+    if (m->destination_port != 0) {
+      Google__Protobuf__UInt32Value *port = xds_arena_alloc(a, sizeof(*port));
+
+      if (port == NULL)
+        return NULL;
+      google__protobuf__uint32_value__init(port);
+      port->value = m->destination_port;
+      fcm->destination_port = port;
+    }
+    fcm->server_names = m->server_names;
+    fcm->n_server_names = m->n_server_names;
+    fc->filter_chain_match = fcm;
+  }
+  return fc;
+}
+
+/* A TCP template's Listener: one filter chain per spec.tcp.filterChains
+ * item, then the default chain; the TLS inspector when a chain matches
+ * SNI names. */
+static int encode_tcp_listener(const struct listener_tmpl *t,
+                               const struct chain *c,
+                               const struct encode_opts *o,
+                               struct xds_buf *out) {
+  Envoy__Config__Listener__V3__Listener l =
+      ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
+  Envoy__Config__Core__V3__Address addr =
+      ENVOY__CONFIG__CORE__V3__ADDRESS__INIT;
+  Envoy__Config__Core__V3__SocketAddress sa =
+      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__INIT;
+  Envoy__Config__Listener__V3__ListenerFilter lf =
+      ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__INIT;
+  Envoy__Extensions__Filters__Listener__TlsInspector__V3__TlsInspector tls =
+      ENVOY__EXTENSIONS__FILTERS__LISTENER__TLS_INSPECTOR__V3__TLS_INSPECTOR__INIT;
+  Envoy__Config__Listener__V3__ListenerFilter *lfs[1] = {&lf};
+  struct xds_arena a;
+  size_t n = t->n_tcp_chains + 1;
+  int sni = 0, rc = XDS_ENOMEM;
+
+  xds_arena_init(&a, 0);
+  l.filter_chains = xds_arena_alloc(&a, n * sizeof(*l.filter_chains));
+  if (l.filter_chains == NULL)
+    goto out;
+  for (size_t i = 0; i < t->n_tcp_chains; i++) {
+    l.filter_chains[i] =
+        tcp_chain(&a, t, c, o, &t->tcp_chains[i], t->tcp_chains[i].cluster);
+    if (l.filter_chains[i] == NULL)
+      goto out;
+    sni |= t->tcp_chains[i].n_server_names > 0;
+  }
+  l.filter_chains[n - 1] = tcp_chain(&a, t, c, o, NULL, t->tcp_cluster);
+  if (l.filter_chains[n - 1] == NULL)
+    goto out;
+  l.n_filter_chains = n;
+  if (sni) {
+    lf.name = TLS_INSPECTOR_FILTER_NAME;
+    lf.config_type_case =
+        ENVOY__CONFIG__LISTENER__V3__LISTENER_FILTER__CONFIG_TYPE_TYPED_CONFIG;
+    lf.typed_config = any_pack(&a, TYPE_TLS_INSPECTOR, &tls.base);
+    if (lf.typed_config == NULL)
+      goto out;
+    l.listener_filters = lfs;
+    l.n_listener_filters = 1;
+  }
+  sa.address = t->address;
+  sa.port_specifier_case =
+      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+  sa.port_value = t->port;
+  addr.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
+  addr.socket_address = &sa;
+  l.name = t->name;
+  l.address = &addr;
+  l.traffic_direction =
+      t->direction == TMPL_INBOUND
+          ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
+          : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
+  rc = append_packed(out, &l.base);
+out:
+  xds_arena_cleanup(&a);
+  return rc;
+}
+
 int encode_listener(const struct listener_tmpl *t, const struct chain *c,
                     const struct encode_opts *o, struct xds_buf *out,
                     struct xds_err *err) {
@@ -635,6 +829,8 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   char *p;
   int rc;
 
+  if (t->protocol == TMPL_TCP)
+    return encode_tcp_listener(t, c, o, out);
   xds_arena_init(&a, 0);
   xds_buf_init(&hcm_bytes, ENCODE_RESOURCE_MAX);
   lb.a = &a;

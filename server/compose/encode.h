@@ -45,6 +45,10 @@ struct encode_module {
 typedef int (*encode_module_fn)(void *ctx, const struct wasm_ext *e,
                                 struct encode_module *out);
 
+/* stat_prefix of a NETWORK plugin's RBAC substitute (Envoy requires one):
+ * its stats read <prefix>denied etc. */
+#define ENCODE_SUBSTITUTE_STAT_PREFIX "wasmxds_substitute."
+
 struct encode_opts {
   const char *module_cluster;       /* HttpUri.cluster for remote code */
   uint32_t module_fetch_timeout_ms; /* HttpUri.timeout */

@@ -28,7 +28,11 @@
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/router/v3/router.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+#include "envoy/extensions/filters/listener/tls_inspector/v3/tls_inspector.pb-c.h"
 #include "envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/network/tcp_proxy/v3/tcp_proxy.pb-c.h"
+#include "envoy/extensions/filters/network/wasm/v3/wasm.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 #include "google/protobuf/wrappers.pb-c.h"
@@ -54,6 +58,12 @@ static const struct {
     {&envoy__config__listener__v3__listener__descriptor, 0},
     {&envoy__config__core__v3__typed_extension_config__descriptor, 0},
     {&envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__descriptor,
+     0},
+    {&envoy__extensions__filters__network__wasm__v3__wasm__descriptor, 0},
+    {&envoy__extensions__filters__network__rbac__v3__rbac__descriptor, 0},
+    {&envoy__extensions__filters__network__tcp_proxy__v3__tcp_proxy__descriptor,
+     0},
+    {&envoy__extensions__filters__listener__tls_inspector__v3__tls_inspector__descriptor,
      0},
     {&google__protobuf__struct__descriptor, 0},
     {&google__protobuf__string_value__descriptor, 0},
