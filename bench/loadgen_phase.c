@@ -107,8 +107,9 @@ static void print_common(const struct phase_base *b,
 
 int run_storm(grpc_channel_credentials *creds) {
   struct phase_base b = phase_begin();
-  double t_created, deadline, *lat, now, t_all = NAN;
+  double t_created, deadline, *lat, now, t_all = NAN, t_quiet;
   struct srv_sample srv_end;
+  int quiet;
   struct self_sample self_end;
   char ml[1024];
   size_t nl = 0;
@@ -135,14 +136,9 @@ int run_storm(grpc_channel_credentials *creds) {
     if (now >= deadline)
       break;
   }
-  /* Let the last ACKs reach the server before sampling it. */
-  {
-    double until = now_s() + 0.3;
-
-    while (now_s() < until)
-      pump(TICK_MS);
-  }
-  srv_end = srv_sample();
+  /* The storm ends when the server is quiet: the last ACKs read, nothing
+   * of the storm left to leak into the first push or the memory figure. */
+  srv_end = srv_wait_quiet(&t_quiet, &quiet);
   self_end = self_sample();
   lat = malloc(((size_t)g.n + 1) * sizeof(double));
   if (lat == NULL)
@@ -163,15 +159,19 @@ int run_storm(grpc_channel_credentials *creds) {
            "  state", g.n_full, g.n, g.n_failed, g.timeout_s);
   printf("  %-34s %.3f s (client side)\n", "channels+streams created in",
          t_created - b.t0);
+  if (srv_end.ok)
+    printf("  %-34s %.3f s%s\n", "server quiet after", t_quiet - b.t0,
+           quiet ? "" : " (NOT quiet: the phase timed out)");
   printf("  %-34s p50 %.3f s, p99 %.3f s, max %.3f s (%zu proxies)\n",
          "per proxy: start -> full config", pct(lat, nl, 0.5),
          pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN, nl);
   snprintf(ml, sizeof(ml),
            "FLEET phase=storm label=%s n=%d proxies_full=%u all_full_s=%.3f "
-           "p50_s=%.3f p99_s=%.3f max_s=%.3f",
+           "p50_s=%.3f p99_s=%.3f max_s=%.3f quiet_s=%.3f quiet=%d",
            g.label, g.n, g.n_full,
            g.n_full == (uint32_t)g.n ? t_all - b.t0 : -1.0, pct(lat, nl, 0.5),
-           pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN);
+           pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN,
+           srv_end.ok ? t_quiet - b.t0 : -1.0, quiet);
   print_common(&b, &srv_end, &self_end, ml, sizeof(ml));
   printf("%s\n", ml);
   fflush(stdout);
@@ -188,8 +188,8 @@ void run_step(const struct step *st) {
   uint64_t unexpected_msgs = 0;
   char ml[1536], names[512] = "";
   size_t nl = 0, o = 0;
-  double t_settled = NAN;
-  int i, done = 0, timed_out = 0;
+  double t_settled = NAN, t_quiet = NAN;
+  int i, done = 0, timed_out = 0, quiet = 0;
 
   /* The expectation. */
   g.expect_kind = st->expect_kind;
@@ -231,16 +231,17 @@ void run_step(const struct step *st) {
     pump(TICK_MS);
     now = now_s();
     if (g.expected_rx >= g.expected && g.n_full + g.n_failed >= (uint32_t)g.n) {
-      /* Server CPU including the ACKs: sampled once the last ACK has been
-       * out for ACK_GRACE_S (the server reads it well within that). */
-      if (isnan(t_settled) && now >= g.t_last_done + ACK_GRACE_S) {
-        t_settled = now;
-        srv_settled = srv_sample();
+      /* Server CPU including the ACKs: up to the server's quiet point once
+       * every expected proxy has ACKed (for expect=none, once the 3 s
+       * window below has passed: the reload must have happened). */
+      if (isnan(t_settled) && (g.expected > 0 || now - b.t0 >= 3.0)) {
+        srv_settled = srv_wait_quiet(&t_quiet, &quiet);
+        now = t_settled = now_s();
       }
       /* quiet: nothing received for quiet_ms, and for expect=none at
        * least 3 s after the write (debounce + reload + push) */
-      if (now - (g.last_rx > b.t0 ? g.last_rx : b.t0) >= g.quiet_ms / 1000.0 &&
-          (g.expected > 0 || now - b.t0 >= 3.0)) {
+      if (!isnan(t_settled) &&
+          now - (g.last_rx > b.t0 ? g.last_rx : b.t0) >= g.quiet_ms / 1000.0) {
         done = 1;
         break;
       }
@@ -248,12 +249,17 @@ void run_step(const struct step *st) {
       t_settled = NAN; /* something more arrived: not settled after all */
       srv_settled.ok = 0;
     }
+    if (!isnan(t_settled) && g.last_rx > t_settled) {
+      t_settled = NAN; /* a message after the quiet point: measure again */
+      srv_settled.ok = 0;
+    }
     if (now >= deadline) {
       timed_out = 1;
       break;
     }
   }
-  srv_end = srv_sample();
+  /* The phase's server CPU and RSS are those of its quiet point. */
+  srv_end = srv_settled.ok ? srv_settled : srv_sample();
   self_end = self_sample();
 
   lat = malloc(((size_t)g.n + 1) * sizeof(double));
@@ -307,9 +313,12 @@ void run_step(const struct step *st) {
            g.t_last_delivery - b.t0);
   if (g.srv_at_delivery.ok && b.srv.ok)
     printf("  %-34s %.2f core-s to the last delivery (reload + send), "
-           "%.2f to last ACK + 0.25 s\n",
+           "%.2f to the server's quiet point (ACKs included)\n",
            "server CPU for the push", g.srv_at_delivery.cpu_s - b.srv.cpu_s,
            (srv_settled.ok ? srv_settled.cpu_s : srv_end.cpu_s) - b.srv.cpu_s);
+  if (srv_settled.ok)
+    printf("  %-34s %.3f s after the change%s\n", "server quiet",
+           t_quiet - b.t0, quiet ? "" : " (NOT quiet: the bound ran out)");
   if (timed_out)
     printf("  %-34s timed out after %d s: %u of %u expected proxies "
            "received anything\n",
@@ -319,11 +328,12 @@ void run_step(const struct step *st) {
       "FLEET phase=%s label=%s n=%d trigger=%s expected=%u changed=%u "
       "expected_changed=%u settled=%zu unsettled=%u unexpected=%u "
       "unexpected_msgs=%" PRIu64 " p50_s=%.4f p99_s=%.4f max_s=%.4f "
-      "last_delivery_s=%.4f timed_out=%d",
+      "last_delivery_s=%.4f timed_out=%d quiet_s=%.3f quiet=%d",
       st->name, g.label, g.n, st->hup ? "sighup" : "inotify", g.expected,
       changed, exp_changed, nl, unsettled, unexpected, unexpected_msgs,
       pct(lat, nl, 0.5), pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN,
-      isnan(g.t_last_delivery) ? -1.0 : g.t_last_delivery - b.t0, timed_out);
+      isnan(g.t_last_delivery) ? -1.0 : g.t_last_delivery - b.t0, timed_out,
+      srv_settled.ok ? t_quiet - b.t0 : -1.0, srv_settled.ok ? quiet : 0);
   if (g.srv_at_delivery.ok && b.srv.ok)
     snprintf(ml + o, sizeof(ml) - o,
              " server_push_send_cpu_s=%.3f server_push_total_cpu_s=%.3f",

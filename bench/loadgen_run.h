@@ -71,7 +71,11 @@ _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(int)
 #define TICK_MS 10          /* bound on one completion-queue wait */
 #define DRAIN_S 20.0        /* bound on the teardown */
 #define FAIL_LOG_MAX 10     /* stream failures / NACKs / strays named */
-#define ACK_GRACE_S 0.25    /* last ACK sent -> server CPU sample */
+/* A phase ends when the server is quiet: its CPU counter in /proc/PID/stat
+ * (utime + stime, in clock ticks of 10 ms) has not moved for QUIET_SETTLE_MS,
+ * read every TICK_MS. Every server CPU figure runs from before the phase to
+ * that point, and the RSS figures are read there. */
+#define QUIET_SETTLE_MS 500
 
 #define TAG_RECV 1u
 #define TAG_SEND 2u
@@ -221,6 +225,14 @@ double now_s(void);
 /* CPU seconds and RSS of the server (--server-pid); .ok = 0 when
  * there is none or /proc cannot be read. */
 struct srv_sample srv_sample(void);
+
+/* The server once quiet (QUIET_SETTLE_MS without a CPU tick), the
+ * generator's completion queue pumped meanwhile; bounded by g.timeout_s.
+ * The sample is the one read at the end (its CPU equals the last change);
+ * *t_quiet is the time the counter last moved (the call's start if it never
+ * did), and *quiet is 0 when the bound ran out first. .ok = 0 without
+ * --server-pid (then it returns at once). */
+struct srv_sample srv_wait_quiet(double *t_quiet, int *quiet);
 
 /* This process's CPU seconds and peak RSS (getrusage). */
 struct self_sample self_sample(void);

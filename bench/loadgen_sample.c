@@ -88,3 +88,29 @@ double self_rss_kib(void) {
   fclose(f);
   return v;
 }
+
+struct srv_sample srv_wait_quiet(double *t_quiet, int *quiet) {
+  double t0 = now_s(), deadline = t0 + g.timeout_s, now;
+  struct srv_sample last = srv_sample(), s;
+
+  *t_quiet = t0;
+  *quiet = 0;
+  if (!last.ok)
+    return last;
+  for (;;) {
+    pump(TICK_MS);
+    now = now_s();
+    s = srv_sample();
+    if (!s.ok)
+      return last;
+    if (s.cpu_s != last.cpu_s)
+      *t_quiet = now;
+    last = s;
+    if (now - *t_quiet >= QUIET_SETTLE_MS / 1000.0) {
+      *quiet = 1;
+      return last;
+    }
+    if (now >= deadline)
+      return last;
+  }
+}
