@@ -52,6 +52,7 @@ struct entry {
   char **good_ids;
   size_t n_good_ids;
   int good_private;
+  enum module_sha_match good_match; /* what want_sha matched */
   /* failure logging (rate-limited) */
   char *logged_err;    /* the failure last logged, or NULL */
   int64_t logged_ms;   /* when */
@@ -74,6 +75,7 @@ struct outcome {
   size_t n_ids;
   int is_private;
   int direct;
+  enum module_sha_match sha_match;
   char detail[192]; /* for the log: how it was resolved, or "" */
 };
 
@@ -221,6 +223,7 @@ static void set_good(struct entry *e, const char *sha, uint64_t size,
  * are local and quick). Returns 1 when e is now READY. */
 static int try_cached(struct resolver *r, struct entry *e) {
   char hex[DIGEST_HEX_LEN + 1] = "";
+  enum module_sha_match match = MODULE_SHA_NONE;
   struct modcache_meta meta;
   char *key;
   int have_res = 0;
@@ -238,9 +241,22 @@ static int try_cached(struct resolver *r, struct entry *e) {
      * fetched for another extension proves nothing about what this url
      * serves, and answering from it would make the result depend on the
      * cache's history (issue 14 item 4). */
-    if (!have_res || strcmp(hex, e->want_sha) != 0)
+    char from_manifest[DIGEST_HEX_LEN + 1] = "";
+
+    if (!have_res)
       return 0;
-    if (!modcache_has(r->cache, e->want_sha, &meta))
+    if (strcmp(hex, e->want_sha) == 0) {
+      match = MODULE_SHA_MODULE;
+    } else if (e->scheme == WASM_URL_OCI &&
+               modcache_manifest_get(r->cache, e->want_sha, from_manifest) &&
+               strcmp(from_manifest, hex) == 0) {
+      /* Pinned by the image manifest (Istio's sha256) that this very
+       * source resolved through to this module. */
+      match = MODULE_SHA_MANIFEST;
+    } else {
+      return 0;
+    }
+    if (!modcache_has(r->cache, hex, &meta))
       return 0;
   } else {
     if (!have_res || (e->always && !e->pinned))
@@ -249,6 +265,7 @@ static int try_cached(struct resolver *r, struct entry *e) {
       return 0;
   }
   set_good(e, hex, meta.size, meta.root_ids, meta.n_root_ids, meta.is_private);
+  e->good_match = match;
   modcache_meta_cleanup(&meta);
   e->state = MODULE_READY;
   e->stale = 0;
@@ -299,11 +316,18 @@ static void pull_oci(struct resolver *r, const struct job *j,
   rc = oci_pull(&ref, &o, &res, &out->err);
   if (rc < 0)
     goto out;
-  if (j->want_sha != NULL && strcmp(j->want_sha, res.sha256) != 0) {
+  /* A sha256 in the resource pins the module's digest or, as Istio's
+   * WasmPlugin means it, the image manifest's. */
+  if (j->want_sha != NULL && strcmp(j->want_sha, res.sha256) == 0) {
+    out->sha_match = MODULE_SHA_MODULE;
+  } else if (j->want_sha != NULL &&
+             strcmp(j->want_sha, res.manifest_digest) == 0) {
+    out->sha_match = MODULE_SHA_MANIFEST;
+  } else if (j->want_sha != NULL) {
     rc = xds_err_set(&out->err, XDS_EINVAL,
-                     "module sha256 %s does not match the sha256 %s given "
-                     "in the resource: refused",
-                     res.sha256, j->want_sha);
+                     "the sha256 %s given in the resource is neither the "
+                     "module's sha256 %s nor the image manifest's %s: refused",
+                     j->want_sha, res.sha256, res.manifest_digest);
     goto out;
   }
   if (res.module != NULL) {
@@ -368,6 +392,7 @@ static void pull_http(struct resolver *r, const struct job *j,
   /* RESOLVER_ROUTE_DIRECT (resolver_route_of): Envoy fetches it. */
   if (r->cfg.http_direct && j->want_sha != NULL) {
     memcpy(out->sha, j->want_sha, sizeof(out->sha));
+    out->sha_match = MODULE_SHA_MODULE; /* Envoy verifies the module */
     out->direct = 1;
     out->rc = 0;
     return;
@@ -421,6 +446,8 @@ static void pull_http(struct resolver *r, const struct job *j,
   rc = digest_sha256_hex(mod, mod_len, out->sha);
   if (rc < 0)
     goto out;
+  if (j->want_sha != NULL)
+    out->sha_match = MODULE_SHA_MODULE; /* checked just below */
   if (j->want_sha != NULL && strcmp(j->want_sha, out->sha) != 0) {
     rc = xds_err_set(&out->err, XDS_EINVAL,
                      "module sha256 %s does not match the sha256 %s given "
@@ -502,6 +529,7 @@ static int apply(struct resolver *r, struct entry *e, struct outcome *o) {
     changed = e->state != MODULE_READY || e->stale ||
               strcmp(e->good_sha, o->sha) != 0 || e->direct != o->direct;
     set_good(e, o->sha, o->size, o->ids, o->n_ids, o->is_private);
+    e->good_match = o->sha_match;
     e->state = MODULE_READY;
     e->stale = 0;
     e->direct = o->direct;
@@ -941,6 +969,7 @@ int resolver_lookup(struct resolver *r, const char *fqn,
   if (e->state == MODULE_READY && !e->local) {
     memcpy(out->sha256, e->good_sha, sizeof(out->sha256));
     out->size = e->good_size;
+    out->sha_match = e->good_match;
     if (xds_strv_dup(e->good_ids, e->n_good_ids, &out->root_ids) < 0) {
       rc = XDS_ENOMEM;
       goto out;

@@ -71,6 +71,15 @@
 
 enum module_state { MODULE_PENDING = 0, MODULE_READY = 1, MODULE_FAILED = 2 };
 
+/* What a resource's sha256 was found equal to. An oci:// module may be
+ * pinned by the module's own digest (the WasmExtension reference) or by
+ * the image manifest's digest (what Istio's WasmPlugin compares). */
+enum module_sha_match {
+  MODULE_SHA_NONE = 0,    /* no sha256 given, or not READY */
+  MODULE_SHA_MODULE = 1,  /* the module's sha256 */
+  MODULE_SHA_MANIFEST = 2 /* the OCI image manifest's digest */
+};
+
 /* A copy of one extension's result; release with module_info_cleanup. */
 struct module_info {
   enum module_state state;
@@ -78,11 +87,12 @@ struct module_info {
   uint64_t size;
   char **root_ids; /* from the image, for a default root_id */
   size_t n_root_ids;
-  char *reason;      /* nullable: why FAILED, PENDING or stale */
-  int stale;         /* READY on the last good module; latest pull failed */
-  int local;         /* file://: not fetched, Envoy reads the path */
-  int direct;        /* http(s) passed to Envoy as is (http_direct) */
-  int is_private;    /* fetched with a pull secret */
+  char *reason;   /* nullable: why FAILED, PENDING or stale */
+  int stale;      /* READY on the last good module; latest pull failed */
+  int local;      /* file://: not fetched, Envoy reads the path */
+  int direct;     /* http(s) passed to Envoy as is (http_direct) */
+  int is_private; /* fetched with a pull secret */
+  enum module_sha_match sha_match; /* which digest the sha256 given matched */
   uint64_t attempts; /* pulls tried since the record last changed */
   /* For the operator's page (/debug/modules): */
   char *url;         /* the extension's module URL (its source) */

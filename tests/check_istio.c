@@ -15,7 +15,8 @@ int main(int argc, char **argv) {
   } cases[] = {{"identity", istio_identity_tcase},
                {"decode", istio_decode_tcase},
                {"store", istio_store_tcase},
-               {"etcd", istio_etcd_tcase}};
+               {"etcd", istio_etcd_tcase},
+               {"oci", istio_oci_tcase}};
   Suite *s = suite_create("istio");
   SRunner *sr;
   int failed;

@@ -16,6 +16,7 @@ TCase *istio_identity_tcase(void);
 TCase *istio_decode_tcase(void);
 TCase *istio_store_tcase(void);
 TCase *istio_etcd_tcase(void);
+TCase *istio_oci_tcase(void);
 
 /* A Node on the stack: up to 8 metadata fields, strings or one struct. */
 struct tnode {

@@ -4,6 +4,10 @@ check_PROGRAMS += tests/check_istio
 tests_check_istio_SOURCES = tests/check_istio.c tests/check_istio.h \
 	tests/check_istio_identity.c tests/check_istio_decode.c \
 	tests/check_istio_store.c tests/check_istio_etcd.c \
+	tests/check_istio_oci.c \
+	tests/helpers/modtest.c tests/helpers/modtest.h \
+	tests/helpers/registry.c tests/helpers/registry.h \
+	tests/testkit.c tests/testkit.h \
 	tests/testutil.c tests/testutil.h
 tests_check_istio_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"' \

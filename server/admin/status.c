@@ -254,6 +254,11 @@ static json_t *module_json(struct status *st, struct snapshot *snap,
     json_object_set_new(r, "sha256", json_string(mi.sha256));
     json_object_set_new(r, "size", json_integer((json_int_t)mi.size));
   }
+  json_object_set_new(r, "sha256_matched",
+                      mi.sha_match == MODULE_SHA_MODULE ? json_string("module")
+                      : mi.sha_match == MODULE_SHA_MANIFEST
+                          ? json_string("manifest")
+                          : json_null());
   json_object_set_new(r, "local", json_boolean(mi.local));
   json_object_set_new(r, "direct", json_boolean(mi.direct));
   json_object_set_new(r, "private", json_boolean(mi.is_private));
