@@ -64,6 +64,7 @@ void buf_copy(char *d, const char *s2) {
 void buf_free(void *p) {
   free(p); /* checksrc: allow alloc: the fixture's documented exception */
 }
+#include <yaml.h>
 EOF
 mk store/model.c <<'EOF'
 #include "base/buf.h"
@@ -94,6 +95,14 @@ EOF
 mk server/ctl/ctl.c <<'EOF'
 #include "server/compose/chain.h"
 #include "server/ads/ads.h"
+#include <zlib.h>
+#include <yaml.h>
+EOF
+mk store/catalog.c <<'EOF'
+#include <jansson.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <protobuf-c/protobuf-c.h>
 EOF
 mk server/newstage/thing.c <<'EOF'
 int thing;
@@ -114,14 +123,18 @@ EOF
 
 cat >"$tmp/want" <<'EOF'
 base/buf.c:6: banned: strcpy(): unbounded copy; use snprintf or memcpy with a length
+base/buf.c:11: library: <yaml.h>: libyaml, a library of layer store and above; base may use only libc
 base/buf.h:21: comment: buf_naked(): a public prototype needs a comment saying what it does, its errors and ownership
 modules/fetch.c:2: allow: an exception needs a rule and a reason: /* checksrc: allow RULE: REASON */
 modules/fetch.c:3: alloc: free(): use xds_free (base/alloc.h), which the allocation-failure tests can fail
 server/ads/ads.c:1: microhttpd: <microhttpd.h>: only server/admin/ may include it
 server/compose/chain.c:4: grpc: <grpc/grpc.h>: only server/transport/ may include gRPC headers
 server/ctl/ctl.c:2: layer: "server/ads/ads.h": a header of layer ads; ctl may use only base, compose, pb, store
+server/ctl/ctl.c:3: library: <zlib.h>: zlib, a library of layer modules and above; ctl may use only libc, libyaml, jansson, libcurl, protobuf-c
 server/newstage/thing.c:1: folder: server/newstage is in no layer of tools/checksrc's table; add it there (and to the README's module map)
 server/transport/xds_server.c:2: layer: "server/admin/admin.h": a header of layer admin, above transport (order: base < store < modules < pb < compose < ads < transport < admin < app)
+store/catalog.c:3: library: <openssl/evp.h>: OpenSSL, a library of layer modules and above; store may use only libc, libyaml, jansson, libcurl
+store/catalog.c:4: library: <protobuf-c/protobuf-c.h>: protobuf-c, a library of layer pb and above; store may use only libc, libyaml, jansson, libcurl
 store/model.c:2: layer: "server/compose/chain.h": a header of layer compose, above store (order: base < store < modules < pb < compose < ads < transport < admin < app)
 store/model.c:3: layer: "model.h": write includes from the root ("base/buf.h")
 store/model.c:4: layer: "envoy/config/core/v3/base.pb-c.h": the generated protobuf header, above store (order: base < store < modules < pb < compose < ads < transport < admin < app)
@@ -132,6 +145,7 @@ EOF
 "$py" "$checksrc" --root "$tmp/tree" >"$tmp/got.unsorted" 2>"$tmp/err"
 rc=$?
 sort "$tmp/got.unsorted" >"$tmp/got"
+sort -o "$tmp/want" "$tmp/want"
 if [ "$rc" != 1 ]; then
   echo "FAIL: checksrc on the fixture exited $rc, want 1"
   fail=1
@@ -140,7 +154,7 @@ if ! diff -u "$tmp/want" "$tmp/got"; then
   echo "FAIL: checksrc on the fixture: output differs (- want, + got)"
   fail=1
 fi
-for rule in banned alloc layer grpc microhttpd folder comment allow; do
+for rule in banned alloc layer grpc microhttpd library folder comment allow; do
   if ! grep -q "^[^:]*:[0-9]*: $rule: " "$tmp/got"; then
     echo "FAIL: no violation of rule $rule reported"
     fail=1
@@ -171,6 +185,15 @@ mk server/compose/chain.c <<'EOF'
 #include "store/model.h"
 #include "server/pb/wire.h"
 #include "envoy/config/core/v3/base.pb-c.h"
+#include <openssl/evp.h>
+#include <protobuf-c/protobuf-c.h>
+#include <yaml.h>
+EOF
+mk store/catalog.c <<'EOF'
+#include <jansson.h>
+#include <curl/curl.h>
+#include <yaml.h>
+#include <sys/stat.h>
 EOF
 mk server/transport/xds_server.c <<'EOF'
 #include <grpc/grpc.h>
@@ -186,6 +209,8 @@ EOF
 mk server/ctl/ctl.c <<'EOF'
 #include "server/compose/chain.h"
 #include "store/model.h"
+#include <yaml.h>
+#include <protobuf-c/protobuf-c.h>
 EOF
 rm -r "$tmp/tree/server/newstage"
 mk tests/check_x.c <<'EOF'
