@@ -684,7 +684,8 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
       if (ok && f->n_server_names > 0) {
         g->server_names = xds_calloc(f->n_server_names, sizeof(char *));
         ok = g->server_names != NULL;
-        for (size_t k = 0; ok && k < f->n_server_names; k++, g->n_server_names++)
+        for (size_t k = 0; ok && k < f->n_server_names;
+             k++, g->n_server_names++)
           g->server_names[k] = copy_str(f->server_names[k], &ok);
       }
     }

@@ -233,9 +233,9 @@ struct listener_tmpl {
   enum tmpl_rds_api rds_api;     /* TMPL_ROUTE_RDS */
   struct native_filter *filters; /* in order; the last one is the router */
   size_t n_filters;
-  enum tmpl_protocol protocol;   /* TMPL_TCP: the route and filters above
-                                    are unset */
-  char *tcp_cluster;             /* TMPL_TCP: the default chain's cluster */
+  enum tmpl_protocol protocol;       /* TMPL_TCP: the route and filters above
+                                        are unset */
+  char *tcp_cluster;                 /* TMPL_TCP: the default chain's cluster */
   struct tmpl_tcp_chain *tcp_chains; /* TMPL_TCP: tried before the default */
   size_t n_tcp_chains;
   struct src_loc loc;
