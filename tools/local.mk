@@ -8,12 +8,15 @@
 #                      skipped with a message when clang-format is missing
 # tools/test_checksrc.sh tests the checker itself (a fixture tree with one
 # violation of each rule, the same tree fixed, the real tree).
+# tools/test_module_map.sh checks that the README's module map names every
+# library file and nothing that is gone.
 
 PYTHON3 = python3
 CLANG_FORMAT = clang-format
 
-dist_noinst_SCRIPTS += tools/checksrc tools/test_checksrc.sh
-TESTS += tools/test_checksrc.sh
+dist_noinst_SCRIPTS += tools/checksrc tools/test_checksrc.sh \
+	tools/test_module_map.sh
+TESTS += tools/test_checksrc.sh tools/test_module_map.sh
 
 .PHONY: check-src check-format
 check-src:
