@@ -159,11 +159,11 @@ static const struct chain_case {
                   "authz-max,pay-only,authz-neg,authz-min"
                   ","
                   "both,stats-client," UNSPEC "," R},
-    {"gateway on an inbound template: neither CLIENT nor SERVER-only", "acme",
-     PAY, PROXY_MODE_GATEWAY, "in",
+    {"gateway on an inbound template: CLIENT applies, SERVER-only does not",
+     "acme", PAY, PROXY_MODE_GATEWAY, "in",
      COMMON_AUTHN ","
                   "authz-max,pay-only,authz-neg,authz-min"
-                  ",both," UNSPEC "," R},
+                  ",both,stats-client," UNSPEC "," R},
     {"other organization sees only its own", "other", NULL, PROXY_MODE_SIDECAR,
      "in", "foreign," R},
     {"organization with no extensions", "empty", NULL, PROXY_MODE_SIDECAR, "in",
@@ -195,7 +195,7 @@ static const struct chain_case {
      "anchored",
      "cors," COMMON_AUTHN ",jwt,"
      "authz-max,pay-only,authz-neg,authz-min"
-     ",rbac,both,stats," UNSPEC "," R},
+     ",rbac,both,stats-client,stats," UNSPEC "," R},
     {"web gateway outbound", "acme", WEB, PROXY_MODE_GATEWAY, "out",
      COMMON_AUTHN ","
                   "authz-max,web-only,authz-neg,authz-min"
@@ -229,7 +229,7 @@ static const struct chain_case {
      COMMON_AUTHN ","
                   "authz-max,pay-only,authz-neg,authz-min"
                   ","
-                  "both,stats," UNSPEC "," R},
+                  "both,stats-client,stats," UNSPEC "," R},
     {"other organization gateway", "other", NULL, PROXY_MODE_GATEWAY, "out",
      "foreign," R},
     {"other organization, AUTHZ anchor", "other", NULL, PROXY_MODE_SIDECAR,
@@ -238,7 +238,8 @@ static const struct chain_case {
      PROXY_MODE_GATEWAY, "out", R},
     {"unknown tenant, gateway, anchors", "acme",
      "organizations/acme/tenants/nobody", PROXY_MODE_GATEWAY, "anchored",
-     "cors," COMMON_AUTHN ",jwt," COMMON_AUTHZ ",rbac,stats," UNSPEC "," R},
+     "cors," COMMON_AUTHN ",jwt," COMMON_AUTHZ
+     ",rbac,stats-client,stats," UNSPEC "," R},
 };
 
 struct order_ctx {
@@ -327,6 +328,33 @@ START_TEST(verdicts_explain_exclusion) {
       chain_judge(catalog_ext_find(cat, "organizations/acme/extensions/both"),
                   out, &web),
       CHAIN_IN);
+  /* On a gateway, CLIENT applies to every listener, SERVER to none. */
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-client"),
+          in, &gw),
+      CHAIN_IN);
+  ck_assert_int_eq(
+      chain_judge(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-server"),
+          in, &gw),
+      CHAIN_GATEWAY_MODE);
+  ck_assert_str_eq(
+      chain_explain(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-client"),
+          in, &gw),
+      "included: on a gateway, CLIENT extensions run on every listener");
+  ck_assert_str_eq(
+      chain_explain(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-server"),
+          in, &gw),
+      "match.mode SERVER never applies on a gateway (a gateway runs CLIENT "
+      "and CLIENT_AND_SERVER extensions on every listener)");
+  ck_assert_str_eq(
+      chain_explain(
+          catalog_ext_find(cat, "organizations/acme/extensions/stats-client"),
+          in, &web),
+      "match.mode CLIENT excludes this INBOUND listener");
   proxy_id_cleanup(&web);
   proxy_id_cleanup(&gw);
 }

@@ -173,9 +173,17 @@ START_TEST(random_stores_obey_the_rules) {
           ck_assert_msg(chain_order(c.exts[j - 1], c.exts[j]) < 0,
                         "%s before %s", c.exts[j - 1]->fqn, c.exts[j]->fqn);
       }
-      for (size_t j = 0; j < catalog_ext_count(a); j++)
-        if (chain_judge(catalog_ext_at(a, j), t, &p) == CHAIN_IN)
+      for (size_t j = 0; j < catalog_ext_count(a); j++) {
+        const struct wasm_ext *e = catalog_ext_at(a, j);
+        if (chain_judge(e, t, &p) == CHAIN_IN)
           expected++;
+        /* A gateway runs CLIENT and CLIENT_AND_SERVER extensions on every
+         * listener, whatever its direction, and SERVER ones on none. */
+        if (p.mode == PROXY_MODE_GATEWAY && chain_ext_visible(e, &p))
+          ck_assert_msg((chain_judge(e, t, &p) == CHAIN_IN) ==
+                            (e->match_mode != WASM_MATCH_SERVER),
+                        "gateway, %s on %s", e->fqn, t->name);
+      }
       ck_assert_uint_eq(c.n, expected);
       chain_cleanup(&c);
     }

@@ -104,3 +104,18 @@ tests_check_hostile_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
 tests_check_hostile_LDADD = $(TEST_LIBS) $(CURL_LIBS)
 TESTS += tests/check_hostile
 
+# Identity grammar, NUL on the wire, class keys.
+tests_check_unit_SOURCES += tests/check_proxyid.c
+
+# Who a proxy is, and the server's edges (issues 13 and 14): forged proxy
+# classes, identity grammar, NUL bytes, identity from the certificate alone,
+# gRPC's log lines, a taken port, a bounded shutdown. The real wasmxds
+# binary on loopback, like check_protocol.
+check_PROGRAMS += tests/check_identity
+tests_check_identity_SOURCES = tests/check_identity.c \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_identity_CFLAGS = $(TEST_CFLAGS)
+tests_check_identity_LDADD = $(TEST_LIBS)
+TESTS += tests/check_identity

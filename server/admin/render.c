@@ -118,7 +118,7 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
       vj = json_object();
       json_object_set_new(vj, "extension", json_string(e->fqn));
       json_object_set_new(vj, "included", json_boolean(v == CHAIN_IN));
-      json_object_set_new(vj, "reason", json_string(chain_verdict_str(v)));
+      json_object_set_new(vj, "reason", json_string(chain_explain(e, t, p)));
       json_array_append_new(verdicts, vj);
     }
     json_object_set_new(tj, "extensions", verdicts);

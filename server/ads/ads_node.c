@@ -117,7 +117,7 @@ int ads_node_check(struct ads_stream *s,
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                           "the first request of a stream must carry the node");
   }
-  if (identity_from_node(node, &pid, &err) < 0) {
+  if (identity_from_node_verified(node, s->verified, &pid, &err) < 0) {
     XDS_LOGW("stream from %s: %s; closing",
              xds_log_escape(s->peer, e_peer, sizeof(e_peer)),
              xds_log_escape(err.msg, e_msg, sizeof(e_msg)));

@@ -41,6 +41,25 @@ const char *chain_verdict_str(enum chain_verdict v) {
   return "unknown";
 }
 
+const char *chain_explain(const struct wasm_ext *e,
+                          const struct listener_tmpl *t,
+                          const struct proxy_id *p) {
+  enum chain_verdict v = chain_judge(e, t, p);
+
+  if (v == CHAIN_GATEWAY_MODE)
+    return "match.mode SERVER never applies on a gateway (a gateway runs "
+           "CLIENT and CLIENT_AND_SERVER extensions on every listener)";
+  if (v == CHAIN_IN && e->kind != WASM_KIND_PLUGIN &&
+      p->mode == PROXY_MODE_GATEWAY && e->match_mode == WASM_MATCH_CLIENT &&
+      t->direction != TMPL_OUTBOUND)
+    return "included: on a gateway, CLIENT extensions run on every listener";
+  if (v == CHAIN_WRONG_DIRECTION)
+    return e->match_mode == WASM_MATCH_CLIENT
+               ? "match.mode CLIENT excludes this INBOUND listener"
+               : "match.mode SERVER excludes this OUTBOUND listener";
+  return chain_verdict_str(v);
+}
+
 const char *proxy_id_label(const struct proxy_id *p, const char *key) {
   size_t lo = 0, hi = p->n_labels;
 
@@ -169,8 +188,11 @@ enum chain_verdict chain_judge(const struct wasm_ext *e,
     return CHAIN_WRONG_TYPE; /* WasmExtensions are HTTP filters */
   if (!chain_ext_visible(e, p))
     return CHAIN_NOT_ALLOWED;
-  if (p->mode == PROXY_MODE_GATEWAY && e->match_mode == WASM_MATCH_SERVER)
-    return CHAIN_GATEWAY_MODE;
+  /* Every listener of a gateway is client-side (as in Istio, and as the
+   * WasmExtension reference says of match.mode for gateways): CLIENT and
+   * CLIENT_AND_SERVER run on all of them, SERVER on none. */
+  if (p->mode == PROXY_MODE_GATEWAY)
+    return e->match_mode == WASM_MATCH_SERVER ? CHAIN_GATEWAY_MODE : CHAIN_IN;
   if (e->match_mode == WASM_MATCH_CLIENT && t->direction != TMPL_OUTBOUND)
     return CHAIN_WRONG_DIRECTION;
   if (e->match_mode == WASM_MATCH_SERVER && t->direction != TMPL_INBOUND)

@@ -48,7 +48,11 @@ int chain_tmpl_applies(const struct listener_tmpl *t, const struct proxy_id *p);
  * isolation rule for ECDS requests too. */
 int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p);
 
-/* The verdict for one extension on one listener of one proxy. */
+/* The verdict for one extension on one listener of one proxy. On a
+ * sidecar, match.mode CLIENT keeps OUTBOUND listeners, SERVER keeps
+ * INBOUND ones, CLIENT_AND_SERVER both. On a gateway every listener is
+ * client-side: CLIENT and CLIENT_AND_SERVER apply to every listener,
+ * whatever its direction, and SERVER to none (CHAIN_GATEWAY_MODE). */
 enum chain_verdict chain_judge(const struct wasm_ext *e,
                                const struct listener_tmpl *t,
                                const struct proxy_id *p);
@@ -61,6 +65,14 @@ int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p);
 
 #define CHAIN_LABEL_GATEWAY_NAME "gateway.networking.k8s.io/gateway-name"
 #define CHAIN_LABEL_SERVICE "service.istio.io/canonical-name"
+
+/* chain_judge() as one English sentence for render: the verdict's text,
+ * made specific where the rule needs saying (which direction a match.mode
+ * excludes; a CLIENT extension included on a gateway's inbound listener;
+ * a SERVER-only extension left off a gateway). Static text. */
+const char *chain_explain(const struct wasm_ext *e,
+                          const struct listener_tmpl *t,
+                          const struct proxy_id *p);
 
 /* Total order of extensions inside a chain: phase (AUTHN, AUTHZ, STATS,
  * UNSPECIFIED), then priority descending; at equal phase and priority

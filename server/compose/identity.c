@@ -1,5 +1,5 @@
 /*
- * identity.c: Node -> struct proxy_id.
+ * identity.c: Node -> struct proxy_id, and the grammar of identity strings.
  */
 #include "server/compose/identity.h"
 
@@ -15,6 +15,28 @@
  * bounds the work of matching selectors. */
 #define IDENTITY_LABELS_MAX 64
 
+int identity_name_ok(const char *s, size_t len) {
+  if (len == 0 || len > IDENTITY_NAME_MAX)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (c >= '0' && c <= '9');
+    if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
+      return 0;
+  }
+  return 1;
+}
+
+int identity_token_ok(const char *s, size_t len, size_t min, size_t max) {
+  if (len < min || len > max)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+      return 0;
+  return 1;
+}
+
 int identity_parse_tenant(const char *s, char **org) {
   static const char p1[] = "organizations/", p2[] = "/tenants/";
   const char *o = s + sizeof(p1) - 1, *slash, *t;
@@ -22,12 +44,12 @@ int identity_parse_tenant(const char *s, char **org) {
   if (strncmp(s, p1, sizeof(p1) - 1) != 0)
     return XDS_EINVAL;
   slash = strchr(o, '/');
-  if (slash == NULL || slash == o)
+  if (slash == NULL || !identity_name_ok(o, (size_t)(slash - o)))
     return XDS_EINVAL;
   if (strncmp(slash, p2, sizeof(p2) - 1) != 0)
     return XDS_EINVAL;
   t = slash + sizeof(p2) - 1;
-  if (*t == '\0' || strchr(t, '/') != NULL)
+  if (!identity_name_ok(t, strlen(t)))
     return XDS_EINVAL;
   if (org != NULL) {
     *org = xds_strndup(o, (size_t)(slash - o));
@@ -47,8 +69,19 @@ meta_get(const Google__Protobuf__Struct *st, const char *key) {
   return NULL;
 }
 
+/* How many times key appears in st: a map on the wire may repeat a key,
+ * and which one counts is then ambiguous, so such a node is refused. */
+static size_t meta_count(const Google__Protobuf__Struct *st, const char *key) {
+  size_t n = 0;
+
+  for (size_t i = 0; st != NULL && i < st->n_fields; i++)
+    if (st->fields[i]->key != NULL && strcmp(st->fields[i]->key, key) == 0)
+      n++;
+  return n;
+}
+
 /* The string value of key; *out is NULL when the key is absent. XDS_EINVAL
- * when present but not a string. */
+ * when present but not a string, or present twice. */
 static int meta_string(const Google__Protobuf__Struct *st, const char *key,
                        const char **out) {
   const Google__Protobuf__Value *v = meta_get(st, key);
@@ -56,7 +89,8 @@ static int meta_string(const Google__Protobuf__Struct *st, const char *key,
   *out = NULL;
   if (v == NULL)
     return 0;
-  if (v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+  if (meta_count(st, key) > 1 ||
+      v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
     return XDS_EINVAL;
   *out = v->string_value;
   return 0;
@@ -86,12 +120,25 @@ static int read_labels(const char *id, const char *key,
     return xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
   for (size_t i = 0; i < st->n_fields; i++) {
     const Google__Protobuf__Value *lv = st->fields[i]->value;
+    const char *lk = st->fields[i]->key != NULL ? st->fields[i]->key : "";
+    if (!identity_token_ok(lk, strlen(lk), 1, IDENTITY_LABEL_MAX))
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: label key \"%s\" in metadata %s is not 1 "
+                         "to %d printable ASCII characters without spaces",
+                         id, lk, key, IDENTITY_LABEL_MAX);
     if (lv == NULL ||
         lv->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
       return xds_err_set(err, XDS_EINVAL,
                          "node %s: label %s in metadata %s is not a string", id,
-                         st->fields[i]->key, key);
-    out->labels[i].key = xds_strdup(st->fields[i]->key);
+                         lk, key);
+    if (!identity_token_ok(lv->string_value, strlen(lv->string_value), 0,
+                           IDENTITY_LABEL_MAX))
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: label %s in metadata %s has the value "
+                         "\"%s\", not 0 to %d printable ASCII characters "
+                         "without spaces",
+                         id, lk, key, lv->string_value, IDENTITY_LABEL_MAX);
+    out->labels[i].key = xds_strdup(lk);
     out->labels[i].value = xds_strdup(lv->string_value);
     out->n_labels++;
     if (out->labels[i].key == NULL || out->labels[i].value == NULL)
@@ -108,12 +155,19 @@ static int read_labels(const char *id, const char *key,
 
 static int identity_common(const Envoy__Config__Core__V3__Node *node,
                            const struct identity_istio *ist,
+                           const struct proxy_id *verified,
                            struct proxy_id *out, struct xds_err *err);
 
 int identity_from_node(const Envoy__Config__Core__V3__Node *node,
                        struct proxy_id *out, struct xds_err *err) {
+  return identity_from_node_verified(node, NULL, out, err);
+}
+
+int identity_from_node_verified(const Envoy__Config__Core__V3__Node *node,
+                                const struct proxy_id *verified,
+                                struct proxy_id *out, struct xds_err *err) {
   const Google__Protobuf__Struct *md;
-  const char *id;
+  const char *id, *cluster;
   struct identity_istio ist;
   int rc;
 
@@ -123,13 +177,25 @@ int identity_from_node(const Envoy__Config__Core__V3__Node *node,
                        "node without an id: set node.id in the Envoy "
                        "bootstrap");
   id = node->id;
+  /* Nothing of the node is printed before its id is known to be clean. */
+  if (!identity_token_ok(id, strlen(id), 1, IDENTITY_ID_MAX))
+    return xds_err_set(err, XDS_EINVAL,
+                       "node id \"%s\" is not 1 to %d printable ASCII "
+                       "characters without spaces",
+                       id, IDENTITY_ID_MAX);
+  cluster = node->cluster != NULL ? node->cluster : "";
+  if (!identity_token_ok(cluster, strlen(cluster), 0, IDENTITY_ID_MAX))
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: cluster \"%s\" is not 0 to %d printable "
+                       "ASCII characters without spaces",
+                       id, cluster, IDENTITY_ID_MAX);
   md = node->metadata;
   rc = identity_istio_read(node, &ist, err);
   if (rc < 0) {
     identity_istio_cleanup(&ist);
     return rc;
   }
-  rc = identity_common(node, &ist, out, err);
+  rc = identity_common(node, &ist, verified, out, err);
   if (rc < 0) {
     identity_istio_cleanup(&ist);
     proxy_id_cleanup(out);
@@ -172,9 +238,12 @@ fail_ist:
 
 /* The wasmxds metadata keys (identity.h). With an Istio identity (ist)
  * the organization is optional: such a proxy without one belongs to no
- * organization ("") and receives WasmPlugins only. */
+ * organization ("") and receives WasmPlugins only. With a certificate's
+ * identity (verified, nullable), a node that names no organization takes
+ * the certificate's. */
 static int identity_common(const Envoy__Config__Core__V3__Node *node,
                            const struct identity_istio *ist,
+                           const struct proxy_id *verified,
                            struct proxy_id *out, struct xds_err *err) {
   const Google__Protobuf__Struct *md = node->metadata;
   const Google__Protobuf__Value *labels;
@@ -185,15 +254,22 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
   if (meta_string(md, IDENTITY_KEY_TENANT, &tenant) < 0)
     return xds_err_set(
         err, XDS_EINVAL,
-        "node %s: metadata " IDENTITY_KEY_TENANT " must be a string", id);
+        "node %s: metadata " IDENTITY_KEY_TENANT " must be one string", id);
   if (meta_string(md, IDENTITY_KEY_ORGANIZATION, &org) < 0)
-    return xds_err_set(
-        err, XDS_EINVAL,
-        "node %s: metadata " IDENTITY_KEY_ORGANIZATION " must be a string", id);
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
+                       " must be one string",
+                       id);
   if (meta_string(md, IDENTITY_KEY_MODE, &mode) < 0)
     return xds_err_set(
         err, XDS_EINVAL,
-        "node %s: metadata " IDENTITY_KEY_MODE " must be a string", id);
+        "node %s: metadata " IDENTITY_KEY_MODE " must be one string", id);
+  if (org != NULL && org[0] != '\0' && !identity_name_ok(org, strlen(org)))
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
+                       " \"%s\" is not a name (1 to %d letters, digits, "
+                       "'-', '_' or '.', starting with a letter or digit)",
+                       id, org, IDENTITY_NAME_MAX);
   if (tenant != NULL && tenant[0] != '\0') {
     rc = identity_parse_tenant(tenant, &tenant_org);
     if (rc == XDS_ENOMEM)
@@ -202,7 +278,8 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
       return xds_err_set(err, XDS_EINVAL,
                          "node %s: metadata " IDENTITY_KEY_TENANT
                          " is \"%s\", expected "
-                         "organizations/<org>/tenants/<tenant>",
+                         "organizations/<org>/tenants/<tenant> (names of "
+                         "letters, digits, '-', '_' or '.')",
                          id, tenant);
     if (org != NULL && org[0] != '\0' && strcmp(org, tenant_org) != 0) {
       xds_err_set(err, XDS_EINVAL,
@@ -212,6 +289,11 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
       xds_free(tenant_org);
       return XDS_EINVAL;
     }
+  } else if ((org == NULL || org[0] == '\0') && verified != NULL &&
+             verified->organization != NULL &&
+             verified->organization[0] != '\0') {
+    /* With mutual TLS the certificate names the organization. */
+    org = verified->organization;
   } else if ((org == NULL || org[0] == '\0') && ist->present) {
     org = "";
   } else if (org == NULL || org[0] == '\0') {
@@ -220,11 +302,6 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
         "node %s: no organization: set metadata " IDENTITY_KEY_TENANT
         " or " IDENTITY_KEY_ORGANIZATION,
         id);
-  } else if (strchr(org, '/') != NULL) {
-    return xds_err_set(err, XDS_EINVAL,
-                       "node %s: metadata " IDENTITY_KEY_ORGANIZATION
-                       " \"%s\" must be a bare name without '/'",
-                       id, org);
   }
   if (mode == NULL || mode[0] == '\0' || strcasecmp(mode, "SIDECAR") == 0) {
     out->mode = PROXY_MODE_SIDECAR;
@@ -248,6 +325,12 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
     goto fail;
   }
   labels = meta_get(md, IDENTITY_KEY_LABELS);
+  if (labels != NULL && meta_count(md, IDENTITY_KEY_LABELS) > 1) {
+    rc = xds_err_set(err, XDS_EINVAL,
+                     "node %s: metadata " IDENTITY_KEY_LABELS " appears twice",
+                     id);
+    goto fail;
+  }
   if (labels != NULL) {
     rc = read_labels(id, IDENTITY_KEY_LABELS, labels, out, err);
     if (rc < 0)
@@ -332,9 +415,8 @@ int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
   memset(out, 0, sizeof(*out));
   if (len < sizeof(scheme) - 1 || memcmp(uri, scheme, sizeof(scheme) - 1) != 0)
     return xds_err_set(err, XDS_EINVAL,
-                       "certificate URI \"%.*s\" is not "
-                       "spiffe://",
-                       (int)len, uri);
+                       "certificate URI \"%.*s\" is not spiffe://", (int)len,
+                       uri);
   p += sizeof(scheme) - 1;
   if (!next_segment(&p, end, &seg, &seg_len) || seg_len == 0)
     goto bad;
@@ -351,8 +433,8 @@ int identity_from_spiffe(const char *uri, size_t len, struct proxy_id *out,
         !next_segment(&p, end, &tenant, &tenant_len) || tenant_len == 0)
       goto bad;
   }
-  if (memchr(org, '\0', org_len) != NULL ||
-      (tenant != NULL && memchr(tenant, '\0', tenant_len) != NULL))
+  if (!identity_name_ok(org, org_len) ||
+      (tenant != NULL && !identity_name_ok(tenant, tenant_len)))
     goto bad;
   out->organization = xds_strndup(org, org_len);
   if (tenant != NULL)
@@ -367,7 +449,8 @@ bad:
   return xds_err_set(err, XDS_EINVAL,
                      "certificate URI \"%.*s\" is not "
                      "spiffe://<trust-domain>/organizations/<org>"
-                     "[/tenants/<tenant>] or Istio's "
+                     "[/tenants/<tenant>] (names of letters, digits, '-', "
+                     "'_' or '.') or Istio's "
                      "spiffe://<trust-domain>/ns/<namespace>/sa/<account>",
                      (int)len, uri);
 }

@@ -8,6 +8,20 @@
  *   wasmxds.mode          SIDECAR (default) or GATEWAY
  *   wasmxds.labels        a struct of string values, matched by listener
  *                         template selectors
+ *
+ * The grammar of identity strings (README "Who a proxy is"); anything else
+ * is refused, so no identity holds a control character, a NUL or a
+ * separator another part could forge:
+ *   organization, tenant  a name: 1 to IDENTITY_NAME_MAX letters, digits,
+ *                         '-', '_' or '.', starting with a letter or digit
+ *                         (the store's grammar for these names)
+ *   namespace (Istio)     a DNS-1123 label (identity_namespace_valid)
+ *   mode                  SIDECAR or GATEWAY, any case
+ *   node id               1 to IDENTITY_ID_MAX printable ASCII characters
+ *                         other than space (0x21..0x7e)
+ *   cluster               0 to IDENTITY_ID_MAX of the same
+ *   label key             1 to IDENTITY_LABEL_MAX of the same
+ *   label value           0 to IDENTITY_LABEL_MAX of the same
  * Pure; safe from any thread.
  */
 #ifndef XDS_IDENTITY_H
@@ -23,6 +37,17 @@
 #define IDENTITY_KEY_ORGANIZATION "wasmxds.organization"
 #define IDENTITY_KEY_MODE "wasmxds.mode"
 #define IDENTITY_KEY_LABELS "wasmxds.labels"
+
+#define IDENTITY_NAME_MAX 253
+#define IDENTITY_ID_MAX 512
+#define IDENTITY_LABEL_MAX 253
+
+/* 1 if the len bytes at s are an organization or tenant name. */
+int identity_name_ok(const char *s, size_t len);
+
+/* 1 if the len bytes at s are min to max printable ASCII characters other
+ * than space (node id, cluster, label keys and values). */
+int identity_token_ok(const char *s, size_t len, size_t min, size_t max);
 
 /* Istio's node metadata keys (README "Coming from Istio"). */
 #define IDENTITY_ISTIO_NAMESPACE "NAMESPACE"
@@ -55,24 +80,35 @@ int identity_namespace_valid(const char *s, size_t n);
 /*
  * Fills out (caller-owned, released with proxy_id_cleanup) from node.
  * Returns 0, XDS_ENOMEM, or XDS_EINVAL with err naming the node id and the
- * offending key (missing id, malformed tenant, no organization, unknown
- * mode, a label that is not a string). out is left empty on error.
+ * offending key (missing id, a string outside the grammar above, malformed
+ * tenant, no organization, unknown mode, a label that is not a string, a
+ * key given twice). err quotes what the peer sent as it is: escape err.msg
+ * (xds_log_escape) before logging it. out is left empty on error.
  */
 int identity_from_node(const Envoy__Config__Core__V3__Node *node,
                        struct proxy_id *out, struct xds_err *err);
 
+/* As identity_from_node(); with verified (nullable: the identity a client
+ * certificate proves), a node whose metadata names no organization takes
+ * the certificate's. Whether the metadata agrees with the certificate is
+ * the caller's check (server/ads). */
+int identity_from_node_verified(const Envoy__Config__Core__V3__Node *node,
+                                const struct proxy_id *verified,
+                                struct proxy_id *out, struct xds_err *err);
+
 /* 1 if a and b are the same identity (every field equal). */
 int identity_equal(const struct proxy_id *a, const struct proxy_id *b);
 
-/* Checks that s is a tenant fqn organizations/<org>/tenants/<tenant> with
- * non-empty parts free of '/'. On success stores a new copy of <org> in
+/* Checks that s is a tenant fqn organizations/<org>/tenants/<tenant> whose
+ * parts are names (identity_name_ok). On success stores a new copy of <org> in
  * *org when org is not NULL. Returns 0, XDS_EINVAL or XDS_ENOMEM. */
 int identity_parse_tenant(const char *s, char **org);
 
 /*
  * The identity a client certificate proves: its SPIFFE-style URI SAN
  *   spiffe://<trust-domain>/organizations/<org>[/tenants/<tenant>][/...]
- * (anything after the tenant, such as a workload name, is ignored). Fills
+ * (anything after the tenant, such as a workload name, is ignored; <org>
+ * and <tenant> must be names, identity_name_ok). Fills
  * out->organization and out->tenant (NULL without a tenants segment); the
  * rest of out is zero. Istio's spiffe://<trust-domain>/ns/<ns>/sa/<account>
  * is read too: out->namespace, and out->organization "" (none). Returns 0,

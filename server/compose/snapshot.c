@@ -290,21 +290,31 @@ const char *served_as_label(enum served_as a) {
 
 /* The class key: everything composition depends on. Labels matter only
  * through the templates and WasmPlugins they select, so proxies whose
- * labels differ but select the same ones share a class. Returns a new
- * string or NULL. */
+ * labels differ but select the same ones share a class. Each string is
+ * written with its length first ("<len>:<bytes>"; "-" for no tenant) and
+ * templates by catalog position, so two different identities never make
+ * the same key whatever bytes their strings hold; chain_scope_key's part
+ * (namespace and WasmPlugin selections, names from validated grammars)
+ * follows. Returns a new string or NULL. */
 static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
   struct xds_buf b;
   int rc;
 
   xds_buf_init(&b, 1 << 20);
-  rc = xds_buf_printf(&b, "%s\n%s\n%s\n", p->organization,
-                      p->tenant != NULL ? p->tenant : "",
-                      p->mode == PROXY_MODE_GATEWAY ? "GATEWAY" : "SIDECAR");
+  rc = xds_buf_printf(&b, "%zu:%s|", strlen(p->organization), p->organization);
+  if (rc == 0 && p->tenant == NULL)
+    rc = xds_buf_printf(&b, "-|");
+  else if (rc == 0)
+    rc = xds_buf_printf(&b, "%zu:%s|", strlen(p->tenant), p->tenant);
+  if (rc == 0)
+    rc = xds_buf_printf(&b, "%c|", p->mode == PROXY_MODE_GATEWAY ? 'G' : 'S');
   for (size_t i = 0; rc == 0 && i < catalog_tmpl_count(cat); i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
     if (chain_tmpl_applies(t, p))
-      rc = xds_buf_printf(&b, "%s\n", t->name);
+      rc = xds_buf_printf(&b, "%zu,", i);
   }
+  if (rc == 0)
+    rc = xds_buf_printf(&b, "|");
   if (rc == 0)
     rc = chain_scope_key(cat, p, &b);
   if (rc < 0) {

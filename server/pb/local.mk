@@ -8,6 +8,7 @@ libxdspb_a_SOURCES = \
 	server/pb/pbjson.c server/pb/pbjson.h \
 	server/pb/pbyaml.c server/pb/pbyaml.h \
 	server/pb/typeurl.h \
-	server/pb/wire.c server/pb/wire.h
+	server/pb/wire.c server/pb/wire.h \
+	server/pb/wirecheck.c server/pb/wirecheck.h
 libxdspb_a_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS) $(JANSSON_CFLAGS) \
 	$(YAML_CFLAGS)

@@ -38,6 +38,7 @@
 
 #include "server/ads/ads.h"
 #include "server/compose/identity.h"
+#include "server/pb/wirecheck.h"
 #include "base/alloc.h"
 #include "base/assert.h"
 #include "base/buf.h"
@@ -667,9 +668,10 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
   if (ctx != NULL)
     grpc_auth_context_release(ctx);
   if (rc < 0) {
+    char e_msg[XDS_LOG_ESC_MAX];
     XDS_LOGW("stream from %s refused: its client certificate names no "
              "organization (%s)",
-             peer, err.msg);
+             peer, xds_log_escape(err.msg, e_msg, sizeof(e_msg)));
     snprintf(st->status_msg, sizeof(st->status_msg),
              "the client certificate must carry a URI SAN "
              "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>] or "
@@ -787,6 +789,38 @@ done:
     start_accept(s, slot);
 }
 
+/* A request whose strings hold a NUL byte is refused before it is
+ * unpacked: protobuf-c would cut each such string at the NUL, so the
+ * server would act on another name than the one sent. */
+static int refuse_nul(struct stream *st, grpc_slice slice) {
+  const char *msg = "", *field = "", *node = ads_stream_node_id(st->ads);
+  int rc = wirecheck_strings(
+      ads_stream_mode(st->ads) == ADS_DELTA
+          ? &envoy__service__discovery__v3__delta_discovery_request__descriptor
+          : &envoy__service__discovery__v3__discovery_request__descriptor,
+      GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), &msg, &field);
+
+  if (rc == XDS_EINVAL) {
+    XDS_LOGW("stream from %s (node %s): field %s.%s of the request holds a "
+             "NUL byte; closing",
+             ads_stream_peer(st->ads), node != NULL ? node : "unknown", msg,
+             field);
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                 "a string of the request holds a NUL byte");
+    return -1;
+  }
+  if (rc == XDS_ETOOBIG) {
+    XDS_LOGW("stream from %s (node %s): the request nests messages deeper "
+             "than %d; closing",
+             ads_stream_peer(st->ads), node != NULL ? node : "unknown",
+             WIRECHECK_DEPTH_MAX);
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                 "the request nests messages too deeply");
+    return -1;
+  }
+  return 0; /* XDS_EPARSE: unpacking says so next */
+}
+
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
@@ -823,6 +857,10 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     XDS_LOGW("stream from %s: %s; closing", ads_stream_peer(st->ads),
              close.msg);
     stream_close(st, (grpc_status_code)close.code, close.msg);
+    return;
+  }
+  if (refuse_nul(st, slice) < 0) {
+    grpc_slice_unref(slice);
     return;
   }
   if (ads_stream_mode(st->ads) == ADS_DELTA) {
