@@ -19,6 +19,7 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,6 +91,20 @@ static struct xds_client *g_client;
       E2E_FAIL(__VA_ARGS__);                                                   \
   } while (0)
 
+static long long now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+    ;
+}
+
 static const char *rc_str(int rc) {
   switch (rc) {
   case XDS_CLIENT_ETIMEDOUT:
@@ -118,6 +133,28 @@ static void write_file(const char *path, const char *data, size_t len) {
   ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
   ck_assert_msg(fwrite(data, 1, len, f) == len && fclose(f) == 0,
                 "cannot write %s", path);
+}
+
+static char *read_file(const char *path) {
+  FILE *f = fopen(path, "rb");
+  size_t cap = 4096, n = 0, got;
+  char *buf;
+
+  if (f == NULL)
+    return NULL;
+  buf = malloc(cap);
+  ck_assert_ptr_nonnull(buf);
+  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += got;
+    if (cap - n - 1 == 0) {
+      cap *= 2;
+      buf = realloc(buf, cap);
+      ck_assert_ptr_nonnull(buf);
+    }
+  }
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
 }
 
 static void store_put(const char *name, const char *text) {
@@ -619,6 +656,355 @@ START_TEST(gateway_client_extensions_everywhere) {
 }
 END_TEST
 
+/* ---- C: identity from the certificate (issue 14 item 2) ------------------ */
+
+static char *g_ca_pem, *g_sa_key, *g_sa_crt, *g_two_key, *g_two_crt;
+
+static void run_sh(const char *cmd) {
+  int rc = system(cmd);
+
+  ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+                "command failed (status 0x%x): %s", rc, cmd);
+}
+
+static char *pki_read(const char *name) {
+  char path[320], *text;
+
+  snprintf(path, sizeof(path), "%s/pki/%s", g_tmp, name);
+  text = read_file(path);
+  ck_assert_msg(text != NULL, "cannot read %s", path);
+  return text;
+}
+
+/* A CA, a server certificate for 127.0.0.1, a client certificate for a
+ * payments workload (spiffe://td/organizations/acme/tenants/payments/sa/x)
+ * and one naming two tenants; then the server with mutual TLS. */
+static void setup_mtls(void) {
+  char cmd[4096], server_crt[320], server_key[320], ca[320];
+  const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
+                        "--tls-client-ca", ca,         NULL};
+
+  setup_store();
+  snprintf(
+      cmd, sizeof(cmd),
+      "set -e; d='%s/pki'; mkdir -p \"$d\"; cd \"$d\"; "
+      "exec >openssl.log 2>&1; "
+      "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+      "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
+      "-subj /CN=wasmxds-ident-ca "
+      "-addext basicConstraints=critical,CA:TRUE "
+      "-addext keyUsage=critical,keyCertSign,cRLSign; "
+      "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
+      "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
+      ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }; "
+      "leaf server IP:127.0.0.1 serverAuth; "
+      "leaf sa URI:spiffe://td/organizations/acme/tenants/payments/sa/x "
+      "clientAuth; "
+      "leaf two URI:spiffe://td/organizations/acme/tenants/payments,"
+      "URI:spiffe://td/organizations/acme/tenants/web clientAuth",
+      g_tmp);
+  run_sh(cmd);
+  snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
+  snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
+  snprintf(ca, sizeof(ca), "%s/pki/ca.crt", g_tmp);
+  g_ca_pem = pki_read("ca.crt");
+  g_sa_key = pki_read("sa.key");
+  g_sa_crt = pki_read("sa.crt");
+  g_two_key = pki_read("two.key");
+  g_two_crt = pki_read("two.crt");
+  start_server(args);
+}
+
+static void teardown_mtls(void) {
+  free(g_ca_pem);
+  free(g_sa_key);
+  free(g_sa_crt);
+  free(g_two_key);
+  free(g_two_crt);
+  g_ca_pem = g_sa_key = g_sa_crt = g_two_key = g_two_crt = NULL;
+  teardown();
+}
+
+static struct xds_client *tls_client(const char *key, const char *crt) {
+  struct xds_client *c;
+  int rc = xds_client_new_tls(server_proc_target(g_sp), g_ca_pem, key, crt,
+                              NULL, &c);
+
+  ck_assert_msg(rc == 0, "cannot create a TLS client: %s", xds_strerror(rc));
+  return c;
+}
+
+/* A node whose metadata holds only meta_kv (nullable: none at all). */
+static struct outcome mtls_lds(struct xds_client *c, const char *id,
+                               const char *const *meta_kv) {
+  static const char *const none[] = {NULL};
+  Envoy__Config__Core__V3__Node *node =
+      xds_node_new(id, "e2e", meta_kv != NULL ? meta_kv : none, NULL);
+  struct xds_stream *s = open_on(c, XDS_METHOD_ADS);
+  struct outcome o;
+
+  ck_assert_ptr_nonnull(node);
+  sotw_send(s, node, XDS_TYPE_LISTENER, NULL);
+  wait_outcome(s, &o);
+  xds_stream_free(s);
+  xds_node_free(node);
+  return o;
+}
+
+/* The certificate alone says who the proxy is: no metadata needed. */
+START_TEST(mtls_certificate_alone) {
+  static const char *const same[] = {"wasmxds.tenant", TENANT_PAYMENTS, NULL};
+  static const char *const org[] = {"wasmxds.organization", "acme", NULL};
+  struct xds_client *c = tls_client(g_sa_key, g_sa_crt);
+  struct outcome o;
+
+  o = mtls_lds(c, "sa-1", NULL);
+  expect_payments_view(&o, "a payments certificate without metadata");
+  outcome_free(&o);
+  /* Metadata that agrees is fine too. */
+  o = mtls_lds(c, "sa-2", same);
+  expect_payments_view(&o, "a payments certificate, tenant in metadata");
+  outcome_free(&o);
+  o = mtls_lds(c, "sa-3", org);
+  expect_payments_view(&o, "a payments certificate, organization only");
+  outcome_free(&o);
+  xds_client_free(c);
+}
+END_TEST
+
+/* Metadata that disagrees with the certificate is refused. */
+START_TEST(mtls_metadata_must_agree) {
+  static const char *const web[] = {"wasmxds.tenant",
+                                    "organizations/acme/tenants/web", NULL};
+  static const char *const globex[] = {"wasmxds.organization", "globex", NULL};
+  const char *const *claims[] = {web, globex};
+  struct xds_client *c = tls_client(g_sa_key, g_sa_crt);
+
+  for (int i = 0; i < 2; i++) {
+    struct outcome o = mtls_lds(c, "liar", claims[i]);
+    E2E_ASSERT(o.data == NULL && o.ended &&
+                   o.code == GRPC_STATUS_PERMISSION_DENIED,
+               "claim %d: status %d (%s), want PERMISSION_DENIED", i,
+               (int)o.code, o.details != NULL ? o.details : "");
+    outcome_free(&o);
+  }
+  xds_client_free(c);
+}
+END_TEST
+
+/* Two tenant URI SANs: which one counts is ambiguous, so neither does. */
+START_TEST(mtls_two_tenants_refused) {
+  static const char *const pay[] = {"wasmxds.tenant", TENANT_PAYMENTS, NULL};
+  struct xds_client *c = tls_client(g_two_key, g_two_crt);
+  struct outcome o;
+
+  /* Even with metadata naming one of them (the old code let the first
+   * URI SAN win). */
+  server_proc_log_mark(g_sp);
+  o = mtls_lds(c, "two-1", pay);
+  E2E_ASSERT(o.data == NULL && o.ended &&
+                 o.code == GRPC_STATUS_PERMISSION_DENIED,
+             "a certificate naming two tenants: status %d (%s), want "
+             "PERMISSION_DENIED",
+             (int)o.code, o.details != NULL ? o.details : "");
+  E2E_ASSERT(server_proc_wait_log(g_sp, "ambiguous", 2000) == 0,
+             "the refusal does not say the certificate is ambiguous");
+  outcome_free(&o);
+  xds_client_free(c);
+}
+END_TEST
+
+/* A plaintext client retrying against the TLS port: gRPC's "Handshake
+ * failed" goes through wasmxds' logger (its format, escaped), once for
+ * many attempts. */
+START_TEST(grpc_handshake_failures_logged_once) {
+  char *line = NULL;
+
+  server_proc_log_mark(g_sp);
+  for (int i = 0; i < 4; i++) {
+    struct xds_client *plain;
+    struct xds_stream *s;
+    uint8_t *data;
+    size_t len;
+
+    ck_assert_int_eq(xds_client_new(server_proc_target(g_sp), NULL, &plain), 0);
+    s = open_on(plain, XDS_METHOD_ADS);
+    (void)xds_stream_send_raw(s, "", 0, 1000);
+    E2E_ASSERT(xds_stream_recv_raw(s, 3000, &data, &len) == XDS_CLIENT_EEOF,
+               "a plaintext client got an answer");
+    xds_stream_free(s);
+    xds_client_free(plain);
+    if (i == 0) {
+      E2E_ASSERT(
+          server_proc_wait_log_line(g_sp, "Handshake failed", 3000, &line) == 0,
+          "no log line for the failed handshake");
+      E2E_ASSERT(strstr(line, " warn  grpc: Handshake failed") != NULL,
+                 "the handshake failure is not in wasmxds' format: %s", line);
+      free(line);
+      server_proc_log_mark(g_sp);
+    }
+  }
+  E2E_ASSERT(server_proc_wait_log(g_sp, "Handshake failed", 500) != 0,
+             "a handshake failure of the same reason was logged again");
+}
+END_TEST
+
+/* ---- a taken port (issue 13 item 10) ------------------------------------ */
+
+/* A second wasmxds on the xDS port of a running one exits non-zero at once
+ * and says why, instead of sharing the port (gRPC sets SO_REUSEPORT). */
+START_TEST(second_server_on_taken_port) {
+  char listen[64], log_path[256], cache[256], *log;
+  long long t0;
+  int ws = 0, fd;
+  pid_t pid, done = 0;
+
+  start_server(NULL);
+  snprintf(listen, sizeof(listen), "127.0.0.1:%d", server_proc_port(g_sp));
+  snprintf(log_path, sizeof(log_path), "%s/second.log", g_tmp);
+  snprintf(cache, sizeof(cache), "%s/cache2", g_tmp);
+  fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ck_assert_int_ge(fd, 0);
+  pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execl(getenv("WASMXDS_BIN"), "wasmxds", "--listen", listen, "--store",
+          g_store, "--admin-listen", "127.0.0.1:0", "--module-cache", cache,
+          (char *)NULL);
+    _exit(127);
+  }
+  close(fd);
+  t0 = now_ms();
+  while (now_ms() - t0 < 5000 && (done = waitpid(pid, &ws, WNOHANG)) == 0)
+    sleep_ms(20);
+  if (done == 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &ws, 0);
+  }
+  log = read_file(log_path);
+  ck_assert_ptr_nonnull(log);
+  E2E_ASSERT(done == pid, "a second wasmxds on %s kept running:\n%s", listen,
+             log);
+  E2E_ASSERT(WIFEXITED(ws) && WEXITSTATUS(ws) != 0,
+             "the second wasmxds exited with status 0x%x:\n%s", ws, log);
+  E2E_ASSERT(strstr(log, listen) != NULL && strstr(log, "in use") != NULL,
+             "the second wasmxds did not say the port is in use:\n%s", log);
+  free(log);
+  /* The first one still serves. */
+  E2E_ASSERT(server_proc_alive(g_sp), "the first server died");
+}
+END_TEST
+
+/* ---- bounded shutdown (issue 13 item 11) -------------------------------- */
+
+#define DRAIN_MS 1000
+#define BIG_EXTS 3
+#define BIG_BYTES (900 * 1024)
+#define STUCK_STREAMS 16
+
+/* A client process that asks for every big config on STUCK_STREAMS
+ * streams with a huge flow-control window, then stops (SIGSTOP): the
+ * server's sends fill the socket buffers and stay stuck at the TCP level.
+ * Returns its pid; the caller kills it. */
+static pid_t stuck_client(const char *target) {
+  static const char *const names[] = {"organizations/acme/extensions/big-0",
+                                      "organizations/acme/extensions/big-1",
+                                      "organizations/acme/extensions/big-2",
+                                      NULL};
+  pid_t pid = fork();
+
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    grpc_arg a[1];
+    grpc_channel_args args = {1, a};
+    struct xds_client *c;
+    struct xds_stream *st;
+    Envoy__Config__Core__V3__Node *node;
+
+    a[0].type = GRPC_ARG_INTEGER;
+    a[0].key = (char *)GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
+    a[0].value.integer = 64 * 1024 * 1024;
+    node = xds_node_new(
+        "stuck", "e2e",
+        (const char *const[]){"wasmxds.tenant", TENANT_PAYMENTS, NULL}, NULL);
+    if (node == NULL || xds_client_new(target, &args, &c) < 0)
+      _exit(2);
+    for (int i = 0; i < STUCK_STREAMS; i++) {
+      Envoy__Service__Discovery__V3__DiscoveryRequest req =
+          ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+      req.node = node;
+      req.type_url = (char *)XDS_TYPE_ECDS;
+      req.resource_names = (char **)names;
+      req.n_resource_names = BIG_EXTS;
+      if (xds_stream_open(c, XDS_METHOD_ADS, &st) < 0 ||
+          xds_stream_send_request(st, &req, ANSWER_MS) < 0)
+        _exit(3);
+    }
+    raise(SIGSTOP);
+    _exit(0);
+  }
+  return pid;
+}
+
+/* Peers that stop reading while owed more than the socket buffers hold:
+ * after SIGTERM the process still exits within --drain-ms and a small
+ * margin. */
+START_TEST(shutdown_bounded_when_peers_do_not_read) {
+  static const char *const args[] = {"--drain-ms", "1000", NULL};
+  size_t cap = BIG_BYTES + 512, off;
+  char *doc = malloc(cap), name[32];
+  pid_t kids[2];
+  long long t0, took;
+  int rc, ws = 0;
+
+  ck_assert_ptr_nonnull(doc);
+  for (int k = 0; k < BIG_EXTS; k++) {
+    off = (size_t)snprintf(doc, cap,
+                           "apiVersion: extension.tsb.tetrate.io/v2\n"
+                           "kind: WasmExtension\n"
+                           "metadata: {organization: acme, name: big-%d}\n"
+                           "spec:\n  url: file:///etc/envoy/wasm/big.wasm\n"
+                           "  config: {blob: ",
+                           k);
+    for (size_t i = 0; i < BIG_BYTES; i++)
+      doc[off++] = (char)('a' + (i * 7 + (size_t)k) % 26);
+    off += (size_t)snprintf(doc + off, cap - off, "}\n");
+    doc[off] = '\0';
+    snprintf(name, sizeof(name), "ext-big-%d.yaml", k);
+    store_put(name, doc);
+  }
+  free(doc);
+  start_server(args);
+  for (int i = 0; i < 2; i++)
+    kids[i] = stuck_client(server_proc_target(g_sp));
+  for (int i = 0; i < 2; i++) {
+    E2E_ASSERT(waitpid(kids[i], &ws, WUNTRACED) == kids[i] && WIFSTOPPED(ws),
+               "a stuck client failed (status 0x%x)", ws);
+  }
+  sleep_ms(500);
+  t0 = now_ms();
+  rc = server_proc_stop(g_sp, &ws);
+  took = now_ms() - t0;
+  for (int i = 0; i < 2; i++) {
+    kill(kids[i], SIGKILL);
+    waitpid(kids[i], NULL, 0);
+  }
+  fprintf(stderr,
+          "shutdown_bounded: exit %lld ms after SIGTERM (--drain-ms %d)\n",
+          took, DRAIN_MS);
+  E2E_ASSERT(rc == 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+             "the server did not exit 0 by itself after SIGTERM (status "
+             "0x%x, %lld ms)",
+             ws, took);
+  E2E_ASSERT(took < DRAIN_MS + 1000,
+             "the server took %lld ms to exit, more than --drain-ms %d + 1 s",
+             took, DRAIN_MS);
+}
+END_TEST
+
 /* ---- main -------------------------------------------------------------- */
 
 static Suite *identity_e2e_suite(void) {
@@ -642,6 +1028,20 @@ static Suite *identity_e2e_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, gateway_client_extensions_everywhere);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("mtls");
+  tcase_add_checked_fixture(tc, setup_mtls, teardown_mtls);
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, mtls_certificate_alone);
+  tcase_add_test(tc, mtls_metadata_must_agree);
+  tcase_add_test(tc, mtls_two_tenants_refused);
+  tcase_add_test(tc, grpc_handshake_failures_logged_once);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("lifecycle");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, TEST_TIMEOUT_S);
+  tcase_add_test(tc, second_server_on_taken_port);
+  tcase_add_test(tc, shutdown_bounded_when_peers_do_not_read);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -5,6 +5,7 @@
 
 noinst_LIBRARIES += libxdstransport.a
 libxdstransport_a_SOURCES = \
+	server/transport/grpc_log.c server/transport/grpc_log.h \
 	server/transport/xds_server.c server/transport/xds_server.h
 libxdstransport_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(JANSSON_CFLAGS)

@@ -28,6 +28,9 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -39,6 +42,7 @@
 #include "server/ads/ads.h"
 #include "server/compose/identity.h"
 #include "server/pb/wirecheck.h"
+#include "server/transport/grpc_log.h"
 #include "base/alloc.h"
 #include "base/assert.h"
 #include "base/buf.h"
@@ -60,6 +64,11 @@
 #define XDS_STREAMS_PER_CONNECTION 16
 /* Largest PEM file read (certificates, keys, CA bundles). */
 #define XDS_PEM_MAX (1024 * 1024)
+/* After drain_ms the streams left are cancelled; those whose cancellation
+ * does not complete within this grace (a peer that stopped reading keeps a
+ * write stuck in the transport) are abandoned, so a stop never takes more
+ * than drain_ms plus this. */
+#define XDS_CANCEL_GRACE_MS 400
 
 enum xds_op_kind {
   OP_ACCEPT,
@@ -145,6 +154,7 @@ struct xds_server {
   int shutting_down;
   int shutdown_done;
   int cancelled_all;
+  int abandoned; /* the loop gave up on streams that would not end */
   gpr_timespec drain_deadline;
   int mtls;              /* client certificates are required */
   pthread_t loop_thread; /* the thread in xds_server_run (debug checks) */
@@ -312,6 +322,53 @@ static void tune_grpc(void) {
     _ZN4absl7debian329SetMutexDeadlockDetectionModeENS0_15OnDeadlockCycleE(0);
 }
 
+/* Why cfg->listen cannot be bound, for the error message: the errno of a
+ * plain bind of the same address (gRPC does not say). */
+static const char *probe_bind(const char *listen, char *why, size_t cap) {
+  struct addrinfo hints, *res = NULL;
+  char host[256];
+  const char *colon = strrchr(listen, ':'), *h = listen;
+  size_t hlen;
+  int fd, rc, one = 1;
+
+  snprintf(why, cap, "not a valid host:port");
+  if (colon == NULL || colon[1] == '\0')
+    return why;
+  hlen = (size_t)(colon - listen);
+  if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+    h++;
+    hlen -= 2;
+  }
+  if (hlen >= sizeof(host))
+    return why;
+  memcpy(host, h, hlen);
+  host[hlen] = '\0';
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  rc = getaddrinfo(hlen > 0 ? host : NULL, colon + 1, &hints, &res);
+  if (rc != 0) {
+    snprintf(why, cap, "%s", gai_strerror(rc));
+    return why;
+  }
+  fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    snprintf(why, cap, "%s", strerror(errno));
+  } else {
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) < 0)
+      snprintf(why, cap, "%s%s", strerror(errno),
+               errno == EADDRINUSE ? " (another wasmxds, or another program, "
+                                     "holds the port)"
+                                   : "");
+    else
+      snprintf(why, cap, "gRPC refused the address");
+    close(fd);
+  }
+  freeaddrinfo(res);
+  return why;
+}
+
 static void set_int_arg(grpc_arg *a, const char *key, int value) {
   a->type = GRPC_ARG_INTEGER;
   a->key = (char *)key;
@@ -322,7 +379,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
                    struct xds_err *err) {
   struct xds_server *s;
   grpc_server_credentials *creds;
-  grpc_arg args[15];
+  grpc_arg args[16];
   grpc_channel_args cargs;
   int keepalive, keepalive_timeout;
 
@@ -351,6 +408,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
   s->ratelog = ads_ratelog_new();
   tune_grpc();
+  grpc_log_route();
   grpc_init();
   keepalive = s->cfg.keepalive_ms;
   keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
@@ -379,7 +437,11 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   /* No HPACK dynamic tables: headers are sent once per stream. */
   set_int_arg(&args[13], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER, 0);
   set_int_arg(&args[14], GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_ENCODER, 0);
-  cargs.num_args = 15;
+  /* gRPC binds with SO_REUSEPORT by default: a second wasmxds on the same
+   * --listen would then start and take half the proxies. Without it, the
+   * bind fails when the port is taken. */
+  set_int_arg(&args[15], GRPC_ARG_ALLOW_REUSEPORT, 0);
+  cargs.num_args = 16;
   cargs.args = args;
   creds = make_creds(&s->cfg, &s->mtls, err);
   if (creds == NULL) {
@@ -392,10 +454,9 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
-    xds_err_set(err, XDS_EIO,
-                "--listen %s: cannot bind (address in use, or "
-                "not a valid host:port)",
-                cfg->listen);
+    char why[128];
+    xds_err_set(err, XDS_EIO, "--listen %s: cannot bind: %s", cfg->listen,
+                probe_bind(cfg->listen, why, sizeof(why)));
     grpc_server_destroy(s->server);
     s->server = NULL;
     xds_server_free(s);
@@ -644,30 +705,73 @@ static void stream_free(struct xds_server *s, struct stream *st) {
   xds_free(st);
 }
 
+static int same_str(const char *a, const char *b) {
+  return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* "organization O tenant T" or "namespace N" of a certificate's identity,
+ * for a log line (each part passed the identity grammar). */
+static const char *id_text(const struct proxy_id *id, char *buf, size_t n) {
+  if (id->namespace != NULL)
+    snprintf(buf, n, "namespace %s", id->namespace);
+  else
+    snprintf(buf, n, "organization %s tenant %s", id->organization,
+             id->tenant != NULL ? id->tenant : "-");
+  return buf;
+}
+
 /* With mutual TLS: the identity the client certificate proves, from its
- * SPIFFE URI SAN. Fails (status set) when there is none. */
+ * SPIFFE URI SANs. Fails (status set) when there is none, or when two name
+ * different organizations, tenants or namespaces. */
 static int stream_verify_peer(struct stream *st, const char *peer) {
-  static const char *const props[] = {GRPC_PEER_SPIFFE_ID_PROPERTY_NAME,
-                                      GRPC_PEER_URI_PROPERTY_NAME};
+  /* Every URI SAN (peer_uri); peer_spiffe_id only when gRPC gave none. */
+  static const char *const props[] = {GRPC_PEER_URI_PROPERTY_NAME,
+                                      GRPC_PEER_SPIFFE_ID_PROPERTY_NAME};
   grpc_auth_context *ctx = grpc_call_auth_context(st->call);
   struct xds_err err = {0, "no spiffe:// URI SAN"};
-  int rc = -1;
+  char first[600], other[600];
+  int found = 0, ambiguous = 0;
 
-  for (size_t i = 0; ctx != NULL && rc < 0 && i < 2; i++) {
+  for (size_t i = 0; ctx != NULL && !found && i < 2; i++) {
     grpc_auth_property_iterator it =
         grpc_auth_context_find_properties_by_name(ctx, props[i]);
     const grpc_auth_property *p;
-    while (rc < 0 && (p = grpc_auth_property_iterator_next(&it)) != NULL) {
+    while ((p = grpc_auth_property_iterator_next(&it)) != NULL) {
+      struct proxy_id id;
       if (p->value_length < 9 || strncmp(p->value, "spiffe://", 9) != 0)
         continue;
-      if (identity_from_spiffe(p->value, p->value_length, &st->verified,
-                               &err) == 0)
-        rc = 0;
+      if (identity_from_spiffe(p->value, p->value_length, &id, &err) < 0)
+        continue;
+      if (!found) {
+        st->verified = id;
+        found = 1;
+        continue;
+      }
+      /* The same identity twice is harmless; two are ambiguous. */
+      if (!ambiguous &&
+          (!same_str(id.organization, st->verified.organization) ||
+           !same_str(id.tenant, st->verified.tenant) ||
+           !same_str(id.namespace, st->verified.namespace))) {
+        ambiguous = 1;
+        id_text(&id, other, sizeof(other));
+      }
+      proxy_id_cleanup(&id);
     }
   }
   if (ctx != NULL)
     grpc_auth_context_release(ctx);
-  if (rc < 0) {
+  if (ambiguous) {
+    XDS_LOGW("stream from %s refused: its client certificate is ambiguous: "
+             "it names both %s and %s",
+             peer, id_text(&st->verified, first, sizeof(first)), other);
+    proxy_id_cleanup(&st->verified);
+    snprintf(st->status_msg, sizeof(st->status_msg),
+             "the client certificate names more than one organization or "
+             "tenant");
+    st->status_code = GRPC_STATUS_PERMISSION_DENIED;
+    return -1;
+  }
+  if (!found) {
     char e_msg[XDS_LOG_ESC_MAX];
     XDS_LOGW("stream from %s refused: its client certificate names no "
              "organization (%s)",
@@ -1318,13 +1422,34 @@ int xds_server_run(struct xds_server *s) {
     }
     if (s->shutdown_done && s->streams == NULL)
       break;
+    if (s->cancelled_all &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_add(s->drain_deadline,
+                                  gpr_time_from_millis(XDS_CANCEL_GRACE_MS,
+                                                       GPR_TIMESPAN))) > 0) {
+      XDS_LOGW("stopping: %zu streams did not end within %d ms of being "
+               "cancelled (peers that do not read); exiting without them",
+               s->n_streams, XDS_CANCEL_GRACE_MS);
+      s->abandoned = 1;
+      break;
+    }
   }
   return 0;
 }
 
+/* A server the loop gave up on: kept reachable (its memory is the
+ * process's until it exits, which follows at once). */
+static struct xds_server *abandoned_server;
+
 void xds_server_free(struct xds_server *s) {
   if (s == NULL)
     return;
+  if (s->abandoned) {
+    /* Destroying the server or draining its queue would wait for the
+     * stuck transports; the process is about to exit. */
+    abandoned_server = s;
+    return;
+  }
   if (s->server != NULL && !s->shutting_down) {
     /* Never started, or never stopped (an error elsewhere in start-up):
      * gRPC requires a shutdown before destroying a server that bound a
