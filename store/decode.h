@@ -43,6 +43,9 @@ struct ynode;
 #define DECODE_MAX_MATCHES 64
 #define DECODE_MAX_PORTS 256
 #define DECODE_MAX_LIST_ITEMS 100000
+/* Filter chains of one TCP template (the default one comes on top: 64 in
+ * all, which lets composition keep a 64-bit set of chains per plugin). */
+#define DECODE_MAX_TCP_CHAINS 63
 /* SNI names of one TCP filter chain. */
 #define DECODE_MAX_SERVER_NAMES 64
 

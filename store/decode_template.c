@@ -376,6 +376,26 @@ done:
   dctx_path_restore(c, in);
 }
 
+/* Whether two chains match the same connections (same port, same SNI
+ * names in any order). */
+static int same_match(const struct tmpl_tcp_chain *a,
+                      const struct tmpl_tcp_chain *b) {
+  if (a->destination_port != b->destination_port ||
+      a->n_server_names != b->n_server_names)
+    return 0;
+  for (size_t i = 0; i < a->n_server_names; i++) {
+    size_t k = 0;
+
+    while (k < b->n_server_names &&
+           (a->server_names[i] == NULL || b->server_names[k] == NULL ||
+            strcmp(a->server_names[i], b->server_names[k]) != 0))
+      k++;
+    if (k == b->n_server_names)
+      return 0;
+  }
+  return 1;
+}
+
 /* spec.tcp: a TCP listener of tcp_proxy filter chains (no route, no HTTP
  * filters); network Wasm filters (Istio WasmPlugins of type NETWORK) run
  * before the tcp_proxy of each chain. */
@@ -408,8 +428,8 @@ static void decode_tcp(struct dctx *c, const struct ynode *spec,
   if (!dctx_want_seq(c, chains))
     goto done;
   n = ynode_len(chains);
-  if (n > DECODE_MAX_FILTERS) {
-    dctx_bad(c, chains, "more than %d filter chains", DECODE_MAX_FILTERS);
+  if (n > DECODE_MAX_TCP_CHAINS) {
+    dctx_bad(c, chains, "more than %d filter chains", DECODE_MAX_TCP_CHAINS);
     goto done;
   }
   if (n == 0)
@@ -420,9 +440,19 @@ static void decode_tcp(struct dctx *c, const struct ynode *spec,
     goto done;
   }
   for (size_t i = 0; i < n; i++) {
-    size_t m = dctx_path_index(c, i);
+    size_t m = dctx_path_index(c, i), before = t->n_tcp_chains;
 
     decode_tcp_chain(c, ynode_seq_item(chains, i), t);
+    /* Envoy refuses a listener with two chains of one match. */
+    for (size_t k = 0; t->n_tcp_chains > before && k + 1 < t->n_tcp_chains; k++)
+      if (same_match(&t->tcp_chains[k], &t->tcp_chains[t->n_tcp_chains - 1])) {
+        dctx_path_key(c, "match");
+        dctx_bad(c, ynode_seq_item(chains, i),
+                 "the same match as filterChains[%zu]: Envoy refuses a "
+                 "listener whose filter chains match alike",
+                 k);
+        break;
+      }
     dctx_path_restore(c, m);
   }
 

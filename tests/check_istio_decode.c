@@ -513,6 +513,12 @@ START_TEST(tcp_templates) {
        "match: {serverNames: ['']}}\n",
        "error: F:10:42: spec.tcp.filterChains[0].match.serverNames[0]: must "
        "not be empty\n"},
+      {"  tcp:\n    cluster: db\n    filterChains:\n"
+       "    - {cluster: x, match: {serverNames: [a, b], destinationPort: 9}}\n"
+       "    - {cluster: y, match: {destinationPort: 9, serverNames: [b, a]}}\n",
+       "error: F:11:7: spec.tcp.filterChains[1].match: the same match as "
+       "filterChains[0]: Envoy refuses a listener whose filter chains match "
+       "alike\n"},
   };
   struct catalog *cat;
   char *problems = load(ok, &cat);

@@ -69,7 +69,7 @@ START_TEST(apply_a_cluster_export) {
                    0);
   text = slurp(out);
   ck_assert_uint_eq(count(text, "WasmPlugin extensions.istio.io/wasmplugin/"),
-                    20);
+                    21);
   ck_assert_msg(strstr(text, "WasmPlugin extensions.istio.io/wasmplugin/"
                              "shop.s-reload created (key " PREFIX
                              "/WasmPlugin/shop/s-reload") != NULL,
@@ -79,7 +79,7 @@ START_TEST(apply_a_cluster_export) {
                        "/istio/store/cluster-export.yaml >%s 2>&1",
                        ctl, out),
                    0);
-  ck_assert_uint_eq(count(slurp(out), " unchanged (key "), 20);
+  ck_assert_uint_eq(count(slurp(out), " unchanged (key "), 21);
   /* get by Istio's ECDS name and by kind/namespace/name. */
   ck_assert_int_eq(run("%s get extensions.istio.io/wasmplugin/shop.s-reload "
                        ">%s 2>&1",
@@ -93,7 +93,7 @@ START_TEST(apply_a_cluster_export) {
                 slurp(out));
   ck_assert_int_eq(run("%s list WasmPlugin >%s 2>&1", ctl, out), 0);
   text = slurp(out);
-  ck_assert_uint_eq(count(text, "\nWasmPlugin "), 20);
+  ck_assert_uint_eq(count(text, "\nWasmPlugin "), 21);
   ck_assert_msg(strstr(text, "extensions.istio.io/wasmplugin/istio-system."
                              "z-tie") != NULL,
                 "%s", text);

@@ -1,6 +1,6 @@
 /*
  * check_istio_store.c: a store exported from a cluster (tests/data/istio/
- * store: 20 WasmPlugins, 3 of them NETWORK, in a kubectl List with status and
+ * store: 21 WasmPlugins, 4 of them NETWORK, in a kubectl List with status and
  * managedFields, across three namespaces and the root namespace, plus two
  * WasmExtensions and four listener templates, one of them TCP), served to
  * proxies identified the Istio way. Asserts the exact HTTP filter order of
@@ -53,7 +53,7 @@ static void setup(void) {
   ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
   xds_buf_cleanup(&text);
   problems_cleanup(&pb);
-  ck_assert_uint_eq(catalog_ext_count(cat), 22);
+  ck_assert_uint_eq(catalog_ext_count(cat), 23);
   encode_opts_default(&opts);
   ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
 }
@@ -82,15 +82,19 @@ struct proxy_case {
   "out-9080=istio-system.r-authn,bookinfo.b-authn,istio-system.z-tie,"         \
   "bookinfo.a-tie,bookinfo.b-tie,bookinfo.out-9080,"
 
-/* The TCP listener: NETWORK plugins only (by phase: AUTHZ, STATS), before
- * the tcp_proxy of both filter chains; n-client (mode CLIENT) is not on
- * this inbound listener. */
-#define TCP_CHAIN(nets)                                                        \
+/* The TCP listener: NETWORK plugins only (by phase: AUTHN, AUTHZ, STATS),
+ * before the tcp_proxy of every filter chain; n-alt-port (match ports
+ * [15432]) only on the chain of that destination port; n-client (mode
+ * CLIENT) not on this inbound listener. */
+#define TCP_CHAIN(nets, alt)                                                   \
   "tcp-5432=[primary.db.example:5432]" nets                                    \
-  "envoy.filters.network.tcp_proxy>db-primary|" nets                           \
+  "envoy.filters.network.tcp_proxy>db-primary|[:15432]" alt nets               \
+  "envoy.filters.network.tcp_proxy>db-alt|" nets                               \
   "envoy.filters.network.tcp_proxy>db"
-#define BI_TCP TCP_CHAIN("bookinfo.n-authz,istio-system.n-conn-log,")
-#define ROOT_TCP TCP_CHAIN("istio-system.n-conn-log,")
+#define BI_TCP                                                                 \
+  TCP_CHAIN("bookinfo.n-authz,istio-system.n-conn-log,", "bookinfo.n-alt-"     \
+                                                         "port,")
+#define ROOT_TCP TCP_CHAIN("istio-system.n-conn-log,", "")
 
 static const struct proxy_case proxies[] = {
     {"bookinfo reviews sidecar",
@@ -140,9 +144,7 @@ static const struct proxy_case proxies[] = {
      {"wasmxds.organization", "acme", NULL},
      {NULL},
      "in-8080=acme/x-authn,jwt,acme/x-authz,rbac,stats,router;"
-     "out-9080=acme/x-authn,acme/x-authz,router;"
-     "tcp-5432=[primary.db.example:5432]envoy.filters.network.tcp_proxy>db-"
-     "primary|envoy.filters.network.tcp_proxy>db"},
+     "out-9080=acme/x-authn,acme/x-authz,router;" TCP_CHAIN("", "")},
 };
 
 /* Fills p from a proxy case through identity_from_node, as the server. */

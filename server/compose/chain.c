@@ -128,10 +128,11 @@ int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p) {
   return 0;
 }
 
-/* Whether one match[] item selects listener t of proxy p. */
+/* Whether one match[] item selects traffic to port of listener t of
+ * proxy p. */
 static int traffic_selects(const struct wasm_traffic_sel *m,
                            const struct listener_tmpl *t,
-                           const struct proxy_id *p) {
+                           const struct proxy_id *p, uint32_t port) {
   int port_ok = m->n_ports == 0;
 
   if (p->mode == PROXY_MODE_GATEWAY && m->mode == WASM_MATCH_SERVER)
@@ -141,8 +142,27 @@ static int traffic_selects(const struct wasm_traffic_sel *m,
        (m->mode == WASM_MATCH_SERVER && t->direction != TMPL_INBOUND)))
     return 0;
   for (size_t i = 0; !port_ok && i < m->n_ports; i++)
-    port_ok = m->ports[i] == t->port;
+    port_ok = m->ports[i] == port;
   return port_ok;
+}
+
+/* Whether e's match[] selects traffic to port (no match[]: all). */
+static int plugin_on_port(const struct wasm_ext *e,
+                          const struct listener_tmpl *t,
+                          const struct proxy_id *p, uint32_t port) {
+  if (e->kind != WASM_KIND_PLUGIN || e->n_matches == 0)
+    return 1;
+  for (size_t i = 0; i < e->n_matches; i++)
+    if (traffic_selects(&e->matches[i], t, p, port))
+      return 1;
+  return 0;
+}
+
+/* The port of TCP filter chain i of t (i == n_tcp_chains: the default). */
+static uint32_t chain_port(const struct listener_tmpl *t, size_t i) {
+  if (i < t->n_tcp_chains && t->tcp_chains[i].destination_port != 0)
+    return t->tcp_chains[i].destination_port;
+  return t->port;
 }
 
 static enum chain_verdict plugin_judge(const struct wasm_ext *e,
@@ -154,10 +174,10 @@ static enum chain_verdict plugin_judge(const struct wasm_ext *e,
     return CHAIN_NOT_SELECTED;
   if ((e->type == WASM_TYPE_NETWORK) != (t->protocol == TMPL_TCP))
     return CHAIN_WRONG_TYPE;
-  if (e->n_matches == 0)
-    return CHAIN_IN;
-  for (size_t i = 0; i < e->n_matches; i++)
-    if (traffic_selects(&e->matches[i], t, p))
+  /* On a TCP listener, any filter chain's port will do (encoding keeps the
+   * plugin off the others). */
+  for (size_t i = 0; i <= (t->protocol == TMPL_TCP ? t->n_tcp_chains : 0); i++)
+    if (plugin_on_port(e, t, p, chain_port(t, i)))
       return CHAIN_IN;
   return CHAIN_WRONG_PORT;
 }
@@ -296,6 +316,7 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
 
   out->exts = NULL;
   out->index = NULL;
+  out->on = NULL;
   out->n = 0;
   if (p->organization != NULL && p->organization[0] != '\0' &&
       (size_t)snprintf(prefix[n_prefix], sizeof(prefix[0]),
@@ -336,6 +357,17 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
   }
   out->n = n;
   xds_free(v);
+  if (t->protocol == TMPL_TCP) {
+    out->on = xds_calloc(n + 1, sizeof(*out->on));
+    if (out->on == NULL) {
+      chain_cleanup(out);
+      return XDS_ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++)
+      for (size_t i = 0; i <= t->n_tcp_chains && i < 64; i++)
+        if (plugin_on_port(out->exts[k], t, p, chain_port(t, i)))
+          out->on[k] |= UINT64_C(1) << i;
+  }
   return 0;
 }
 
@@ -374,8 +406,10 @@ int chain_scope_key(const struct catalog *cat, const struct proxy_id *p,
 void chain_cleanup(struct chain *c) {
   xds_free(c->exts);
   xds_free(c->index);
+  xds_free(c->on);
   c->exts = NULL;
   c->index = NULL;
+  c->on = NULL;
   c->n = 0;
 }
 

@@ -7,6 +7,7 @@
 #define XDS_CHAIN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/compose/proxy.h"
 #include "store/catalog.h"
@@ -37,6 +38,12 @@ struct chain {
   const struct wasm_ext **exts;
   size_t *index; /* index[k]: catalog position of exts[k] */
   size_t n;
+  /* TCP templates only (NULL otherwise): bit i of on[k] set when exts[k]
+   * runs on filter chain i (spec.tcp.filterChains[i]; bit n_tcp_chains is
+   * the default chain): a WasmPlugin's match[].ports select the chains
+   * whose destination port (or, without one, the template's port) they
+   * name. */
+  uint64_t *on;
 };
 
 /* 1 if the template's selector (mode, labels) selects the proxy. */

@@ -689,22 +689,26 @@ tcp_proxy_filter(struct xds_arena *a, const struct listener_tmpl *t,
  * tcp_proxy to cluster; matched by m (NULL: the default chain). */
 static Envoy__Config__Listener__V3__FilterChain *
 tcp_chain(struct xds_arena *a, const struct listener_tmpl *t,
-          const struct chain *c, const struct encode_opts *o,
+          const struct chain *c, const struct encode_opts *o, size_t ci,
           const struct tmpl_tcp_chain *m, const char *cluster) {
   Envoy__Config__Listener__V3__FilterChain *fc =
       xds_arena_alloc(a, sizeof(*fc));
-  size_t n = c->n + 1;
+  size_t n = 0;
 
   if (fc == NULL)
     return NULL;
   envoy__config__listener__v3__filter_chain__init(fc);
-  fc->filters = xds_arena_alloc(a, n * sizeof(*fc->filters));
+  fc->filters = xds_arena_alloc(a, (c->n + 1) * sizeof(*fc->filters));
   if (fc->filters == NULL)
     return NULL;
-  for (size_t k = 0; k < c->n; k++)
-    if ((fc->filters[k] = net_wasm_filter(a, c->exts[k], o)) == NULL)
+  for (size_t k = 0; k < c->n; k++) {
+    /* The plugin's match[].ports may keep it off this chain. */
+    if (c->on != NULL && ci < 64 && !(c->on[k] & (UINT64_C(1) << ci)))
+      continue;
+    if ((fc->filters[n++] = net_wasm_filter(a, c->exts[k], o)) == NULL)
       return NULL;
-  if ((fc->filters[c->n] = tcp_proxy_filter(a, t, cluster)) == NULL)
+  }
+  if ((fc->filters[n++] = tcp_proxy_filter(a, t, cluster)) == NULL)
     return NULL;
   fc->n_filters = n;
   if (m != NULL) {
@@ -758,12 +762,13 @@ static int encode_tcp_listener(const struct listener_tmpl *t,
     goto out;
   for (size_t i = 0; i < t->n_tcp_chains; i++) {
     l.filter_chains[i] =
-        tcp_chain(&a, t, c, o, &t->tcp_chains[i], t->tcp_chains[i].cluster);
+        tcp_chain(&a, t, c, o, i, &t->tcp_chains[i], t->tcp_chains[i].cluster);
     if (l.filter_chains[i] == NULL)
       goto out;
     sni |= t->tcp_chains[i].n_server_names > 0;
   }
-  l.filter_chains[n - 1] = tcp_chain(&a, t, c, o, NULL, t->tcp_cluster);
+  l.filter_chains[n - 1] =
+      tcp_chain(&a, t, c, o, t->n_tcp_chains, NULL, t->tcp_cluster);
   if (l.filter_chains[n - 1] == NULL)
     goto out;
   l.n_filter_chains = n;
