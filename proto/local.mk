@@ -6,6 +6,7 @@
 # Paths relative to proto/, as they appear in import statements.
 PROTO_REL = \
 	google/rpc/status.proto \
+	envoy/admin/v3/config_dump_shared.proto \
 	envoy/config/core/v3/address.proto \
 	envoy/config/core/v3/backoff.proto \
 	envoy/config/core/v3/base.proto \
@@ -34,9 +35,14 @@ PROTO_REL = \
 	envoy/service/discovery/v3/discovery.proto \
 	envoy/service/extension/v3/config_discovery.proto \
 	envoy/service/listener/v3/lds.proto \
+	envoy/service/status/v3/csds.proto \
+	envoy/type/matcher/v3/node.proto \
+	envoy/type/matcher/v3/number.proto \
 	envoy/type/matcher/v3/path.proto \
 	envoy/type/matcher/v3/regex.proto \
 	envoy/type/matcher/v3/string.proto \
+	envoy/type/matcher/v3/struct.proto \
+	envoy/type/matcher/v3/value.proto \
 	envoy/type/v3/percent.proto \
 	envoy/type/v3/range.proto \
 	envoy/type/v3/semantic_version.proto \
@@ -48,10 +54,12 @@ PROTO_WKT = \
 	google/protobuf/any.proto \
 	google/protobuf/duration.proto \
 	google/protobuf/struct.proto \
+	google/protobuf/timestamp.proto \
 	google/protobuf/wrappers.proto
 
 PROTO_GEN_C = \
 	proto/gen/google/rpc/status.pb-c.c \
+	proto/gen/envoy/admin/v3/config_dump_shared.pb-c.c \
 	proto/gen/envoy/config/core/v3/address.pb-c.c \
 	proto/gen/envoy/config/core/v3/backoff.pb-c.c \
 	proto/gen/envoy/config/core/v3/base.pb-c.c \
@@ -80,9 +88,14 @@ PROTO_GEN_C = \
 	proto/gen/envoy/service/discovery/v3/discovery.pb-c.c \
 	proto/gen/envoy/service/extension/v3/config_discovery.pb-c.c \
 	proto/gen/envoy/service/listener/v3/lds.pb-c.c \
+	proto/gen/envoy/service/status/v3/csds.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/node.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/number.pb-c.c \
 	proto/gen/envoy/type/matcher/v3/path.pb-c.c \
 	proto/gen/envoy/type/matcher/v3/regex.pb-c.c \
 	proto/gen/envoy/type/matcher/v3/string.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/struct.pb-c.c \
+	proto/gen/envoy/type/matcher/v3/value.pb-c.c \
 	proto/gen/envoy/type/v3/percent.pb-c.c \
 	proto/gen/envoy/type/v3/range.pb-c.c \
 	proto/gen/envoy/type/v3/semantic_version.pb-c.c \
@@ -91,7 +104,8 @@ PROTO_GEN_C = \
 	proto/gen/google/protobuf/any.pb-c.c \
 	proto/gen/google/protobuf/duration.pb-c.c \
 	proto/gen/google/protobuf/struct.pb-c.c \
-	proto/gen/google/protobuf/wrappers.pb-c.c
+	proto/gen/google/protobuf/wrappers.pb-c.c \
+	proto/gen/google/protobuf/timestamp.pb-c.c
 PROTO_GEN_H = $(PROTO_GEN_C:.c=.h)
 
 EXTRA_DIST += $(addprefix proto/,$(PROTO_REL))

@@ -119,3 +119,25 @@ tests_check_identity_SOURCES = tests/check_identity.c \
 tests_check_identity_CFLAGS = $(TEST_CFLAGS)
 tests_check_identity_LDADD = $(TEST_LIBS)
 TESTS += tests/check_identity
+
+# CSDS (issue 17): the real wasmxds binary with proxies in every state,
+# asked over FetchClientStatus (server/transport/csds_client) and
+# StreamClientStatus.
+check_PROGRAMS += tests/check_csds
+tests_check_csds_SOURCES = tests/check_csds.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_csds_CFLAGS = $(TEST_CFLAGS) -DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_csds_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+TESTS += tests/check_csds
+# The CSDS bytes for tests/upstream_decode.sh.
+check_PROGRAMS += tests/csds_dump
+tests_csds_dump_SOURCES = tests/csds/csds_dump.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_csds_dump_CFLAGS = $(TEST_CFLAGS)
+tests_csds_dump_LDADD = libxdscsdsclient.a $(TEST_LIBS)

@@ -122,5 +122,47 @@ want='rds { config_source { api_config_source { api_type: GRPC grpc_services { e
 grep -qF "$want" <<<"$flat" ||
   fail "no RDS config source to route-server in the served listeners: $flat"
 
+# CSDS: a ClientStatusResponse about three proxies (acknowledged, with a
+# substitute and a missing extension; rejected; pending), as upstream reads
+# it, the resources inside expanded.
+dump="$builddir/tests/csds_dump"
+[ -x "$dump" ] || fail "$dump not built"
+"$dump" "$srcdir/tests/data/e2e/store.yaml" "$tmp/csds.pb" 2>"$tmp/csds.err" ||
+  fail "csds_dump failed: $(cat "$tmp/csds.err")"
+files+=(envoy/service/status/v3/csds.proto)
+csds=$(decode envoy.service.status.v3.ClientStatusResponse "$tmp/csds.pb")
+check_known csds.pb "$csds" '^[[:space:]]*7: [0-9]+$'
+for want in 'id: "dump-acked"' 'id: "dump-nacked"' 'id: "dump-pending"' \
+            'client_status: ACKED' 'config_status: SYNCED' \
+            'client_status: NACKED' 'config_status: ERROR' \
+            'client_status: REQUESTED' 'config_status: STALE' \
+            'client_status: DOES_NOT_EXIST' 'config_status: NOT_SENT' \
+            'details: "listener inbound-http: bad filter (test NACK)"' \
+            'type_url: "type.googleapis.com/envoy.config.listener.v3.Listener"' \
+            'key: "wasmxds.csds"'; do
+  grep -qF "$want" <<<"$csds" ||
+    fail "the CSDS response, decoded upstream, lacks $want"
+done
+# The resources inside (xds_config), each decoded as upstream reads it.
+mv "$tmp/types" "$tmp/types.render"
+: >"$tmp/types"
+k=0
+for part in "$tmp"/csds.pb.d/*.pb; do
+  type=${part##*/}
+  type=${type#*.}
+  type=${type%.pb}
+  check_resource "$type" "$part"
+  k=$((k + 1))
+done
+[ "$k" -gt 0 ] || fail "the CSDS response carries no resource"
+for t in envoy.extensions.filters.http.wasm.v3.Wasm \
+         envoy.extensions.filters.http.rbac.v3.RBAC \
+         envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager; do
+  grep -qx "$t" "$tmp/types" || fail "no $t inside the CSDS resources"
+done
+cat "$tmp/types" >>"$tmp/types.render"
+mv "$tmp/types.render" "$tmp/types"
+
 echo "upstream_decode: $n listeners, $m extension configs and" \
-     "$(wc -l <"$tmp/types") nested messages decode with the upstream Envoy protos"
+     "$(wc -l <"$tmp/types") nested messages, and a CSDS response decode" \
+     "with the upstream Envoy protos"

@@ -40,6 +40,7 @@
 #include "server/compose/version.h"
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "envoy/service/status/v3/csds.pb-c.h"
 
 /* Which service a stream came in on; it limits the types it may carry. */
 enum ads_service {
@@ -191,5 +192,42 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
  * new JSON object, or NULL when out of memory.
  */
 json_t *ads_stream_status(const struct ads_stream *s);
+
+/*
+ * CSDS (server/ads/ads_csds.c). The key, in the node metadata CSDS
+ * reports, of a struct saying how the proxy is connected: connected_since
+ * (RFC 3339, UTC), peer and protocol ("sotw" or "delta").
+ */
+#define ADS_CSDS_STATUS_KEY "wasmxds.csds"
+
+/* Whether req's node matchers are all ones ads_stream_csds_match can
+ * apply (not safe_regex, a pattern set, a non-empty path). Returns 0, or
+ * -1 with why (size bytes) saying which matcher and what is wrong. */
+int ads_csds_check_request(
+    const Envoy__Service__Status__V3__ClientStatusRequest *req, char *why,
+    size_t size);
+
+/* Whether the stream is a proxy (has a node) selected by req's node
+ * matchers (any of them; none selects every proxy), matched against the
+ * node as wasmxds read it (id, cluster, the wasmxds.* metadata). Returns 1,
+ * 0 or XDS_ENOMEM. */
+int ads_stream_csds_match(
+    const struct ads_stream *s,
+    const Envoy__Service__Status__V3__ClientStatusRequest *req);
+
+/*
+ * Appends to out, as one `config` field (1) of a ClientStatusResponse, the
+ * stream's ClientConfig: its node (as above, plus ADS_CSDS_STATUS_KEY) and
+ * one GenericXdsConfig per LDS and ECDS resource it asked for or was sent:
+ * not sent (REQUESTED or DOES_NOT_EXIST, NOT_SENT), sent and not answered
+ * (REQUESTED, STALE), ACKED (SYNCED) or NACKED (ERROR, error_state with the
+ * proxy's message and the rejected version). version_info is the version
+ * sent; with contents, xds_config holds the resource as sent when the
+ * stream's snapshot still has that version. Nothing for a stream without a
+ * node. Returns 0, XDS_ENOMEM or XDS_ETOOBIG (out unchanged). Runs on the
+ * stream's thread.
+ */
+int ads_stream_csds_append(struct ads_stream *s, int contents,
+                           struct xds_buf *out);
 
 #endif

@@ -9,3 +9,10 @@ libxdstransport_a_SOURCES = \
 	server/transport/xds_server.c server/transport/xds_server.h
 libxdstransport_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(JANSSON_CFLAGS)
+
+# The CSDS client (FetchClientStatus), its own library so that wasmxdsctl
+# links it without the server; its header is free of gRPC.
+noinst_LIBRARIES += libxdscsdsclient.a
+libxdscsdsclient_a_SOURCES = \
+	server/transport/csds_client.c server/transport/csds_client.h
+libxdscsdsclient_a_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS)

@@ -49,6 +49,7 @@
 #include "base/log.h"
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "envoy/service/status/v3/csds.pb-c.h"
 
 #define container_of(p, type, member)                                          \
   ((type *)((char *)(p)-offsetof(type, member)))
@@ -92,8 +93,12 @@ struct accept_slot {
 
 enum stream_kind {
   STREAM_XDS,          /* one of the methods below */
+  STREAM_CSDS,         /* ClientStatusDiscoveryService, streaming */
+  STREAM_CSDS_UNARY,   /* ClientStatusDiscoveryService, FetchClientStatus */
   STREAM_UNIMPLEMENTED /* anything else: answered UNIMPLEMENTED */
 };
+
+#define CSDS_SERVICE "/envoy.service.status.v3.ClientStatusDiscoveryService/"
 
 struct stream {
   struct xds_op op_recv, op_send, op_closed, op_status;
@@ -117,7 +122,8 @@ struct stream {
   grpc_status_code status_code;
   char status_msg[256];
   grpc_slice status_slice;
-  struct proxy_id verified; /* from the client certificate (mTLS) */
+  struct proxy_id verified; /* from the client certificate (mTLS); for
+                               CSDS, the scope of what it may list */
   int has_verified;
   int stats_kind;                /* enum stats_stream, or -1 */
   int counted_proxy;             /* counted in stats->proxies */
@@ -127,6 +133,17 @@ struct stream {
   unsigned long counted_refused; /* refused names already in stats */
   unsigned long counted_suppressed; /* suppressed lines already in stats */
   struct ads_stream *ads;           /* the protocol state (owned) */
+  struct csds_build *csds;          /* CSDS: the answer being built, or NULL */
+};
+
+/* A CSDS answer being built, a slice at a time (csds_continue). */
+struct csds_build {
+  Envoy__Service__Status__V3__ClientStatusRequest *req;
+  struct xds_buf out;  /* the ClientStatusResponse so far */
+  uint64_t cursor;     /* serial of the last stream looked at */
+  size_t count;        /* proxies in it */
+  int slices;          /* loop turns spent on it */
+  struct stream *next; /* next stream with a pending answer */
 };
 
 struct xds_server {
@@ -138,6 +155,7 @@ struct xds_server {
   struct xds_op op_shutdown;
   struct stream *streams; /* doubly linked, oldest first */
   struct stream *streams_tail;
+  struct stream *csds_pending; /* CSDS streams with an answer in progress */
   uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
@@ -622,7 +640,7 @@ static void stream_pump(struct stream *st) {
   grpc_op op;
   int rc;
 
-  if (st->sending || st->closing || st->kind == STREAM_UNIMPLEMENTED)
+  if (st->sending || st->closing || st->kind != STREAM_XDS)
     return;
   rc = ads_stream_next_response(st->ads, &s->out, &shared);
   ads_stream_counts(st->ads, &c);
@@ -666,11 +684,14 @@ static void stream_pump(struct stream *st) {
                    c.last_resources);
 }
 
+static void csds_build_free(struct xds_server *s, struct stream *st);
+
 static void stream_free(struct xds_server *s, struct stream *st) {
   const char *node =
       ads_stream_node_id(st->ads) != NULL ? ads_stream_log_name(st->ads) : NULL;
   struct ads_counts c;
 
+  csds_build_free(s, st);
   ads_stream_counts(st->ads, &c);
   /* Freed only once nothing of it can complete any more. */
   XDS_ASSERT(st->closing && st->outstanding == 0 && !st->sending &&
@@ -807,6 +828,15 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
       label = methods[i].label;
     }
   }
+  if (grpc_slice_str_cmp(slot->details.method,
+                         CSDS_SERVICE "StreamClientStatus") == 0) {
+    kind = STREAM_CSDS;
+    label = "CSDS";
+  } else if (grpc_slice_str_cmp(slot->details.method,
+                                CSDS_SERVICE "FetchClientStatus") == 0) {
+    kind = STREAM_CSDS_UNARY;
+    label = "CSDS fetch";
+  }
   st = xds_calloc(1, sizeof(*st));
   peer = grpc_call_get_peer(slot->call);
   if (st == NULL || ads_stream_new(svc, mode, peer, &st->ads) < 0) {
@@ -867,7 +897,8 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     stream_send_status(st);
     goto done;
   }
-  if (kind == STREAM_XDS && s->mtls && stream_verify_peer(st, peer) < 0) {
+  if (kind != STREAM_UNIMPLEMENTED && s->mtls &&
+      stream_verify_peer(st, peer) < 0) {
     atomic_fetch_add(&s->stats->refused_streams, 1);
     stream_send_status(st);
     goto done;
@@ -925,6 +956,185 @@ static int refuse_nul(struct stream *st, grpc_slice slice) {
   return 0; /* XDS_EPARSE: unpacking says so next */
 }
 
+/* Whether proxy stream px is one CSDS caller may list: with mutual TLS,
+ * proxies of the organization its certificate names (and of its tenant,
+ * when the certificate names one); otherwise every proxy. */
+static int csds_in_scope(const struct stream *caller, const struct stream *px) {
+  const struct proxy_id *v = &caller->verified;
+  const struct proxy_id *p = ads_stream_proxy(px->ads);
+
+  if (!caller->has_verified)
+    return 1;
+  if (p == NULL || p->organization == NULL ||
+      strcmp(p->organization, v->organization) != 0)
+    return 0;
+  return v->tenant == NULL ||
+         (p->tenant != NULL && strcmp(p->tenant, v->tenant) == 0);
+}
+
+static void csds_build_free(struct xds_server *s, struct stream *st) {
+  struct csds_build *b = st->csds;
+
+  if (b == NULL)
+    return;
+  for (struct stream **pp = &s->csds_pending; *pp != NULL;
+       pp = &(*pp)->csds->next)
+    if (*pp == st) {
+      *pp = b->next;
+      break;
+    }
+  envoy__service__status__v3__client_status_request__free_unpacked(b->req,
+                                                                   NULL);
+  xds_buf_cleanup(&b->out);
+  xds_free(b);
+  st->csds = NULL;
+}
+
+/* Sends the finished answer of a CSDS stream (or ends the stream when it
+ * could not be built). */
+static void csds_finish(struct xds_server *s, struct stream *st, int rc) {
+  struct csds_build *b = st->csds;
+  grpc_slice slice;
+  grpc_op op;
+
+  if (rc < 0) {
+    XDS_LOGW("CSDS from %s: cannot answer: %s", ads_stream_peer(st->ads),
+             rc == XDS_ETOOBIG ? "the response is over the 4 MiB limit"
+                               : xds_strerror(rc));
+    csds_build_free(s, st);
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 rc == XDS_ETOOBIG
+                     ? "the response is over the 4 MiB message limit: narrow "
+                       "it with node_matchers or exclude_resource_contents"
+                     : "out of memory");
+    return;
+  }
+  XDS_LOGD("CSDS from %s: %zu proxies, %zu bytes, in %d slices",
+           ads_stream_peer(st->ads), b->count, b->out.len, b->slices);
+  slice = grpc_slice_from_copied_buffer(b->out.data, b->out.len);
+  csds_build_free(s, st);
+  st->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
+  grpc_slice_unref(slice);
+  memset(&op, 0, sizeof(op));
+  op.op = GRPC_OP_SEND_MESSAGE;
+  op.data.send_message.send_message = st->send_buf;
+  if (stream_batch(st, &op, 1, &st->op_send) < 0) {
+    grpc_byte_buffer_destroy(st->send_buf);
+    st->send_buf = NULL;
+    st->closing = 1;
+    grpc_call_cancel(st->call, NULL);
+    return;
+  }
+  st->sending = 1;
+  st->push_since = gpr_time_0(GPR_CLOCK_MONOTONIC);
+}
+
+/*
+ * Continues a CSDS answer until `until`, at least one proxy: each selected
+ * proxy's ClientConfig is packed straight into the answer, in stream id
+ * order from where the last slice stopped (ids only grow along the list,
+ * so streams that come or go meanwhile are handled). Returns 1 when the
+ * answer is finished (sent, or the stream ended), 0 when more is to do.
+ */
+static int csds_continue(struct xds_server *s, struct stream *st,
+                         gpr_timespec until) {
+  struct csds_build *b = st->csds;
+  struct stream *px;
+  int rc = 0;
+
+  if (st->closing) {
+    csds_build_free(s, st);
+    return 1;
+  }
+  b->slices++;
+  for (px = s->streams; px != NULL && px->serial <= b->cursor;)
+    px = px->next;
+  for (; px != NULL; px = px->next) {
+    b->cursor = px->serial;
+    if (px->kind != STREAM_XDS || px->closing || !csds_in_scope(st, px))
+      continue;
+    rc = ads_stream_csds_match(px->ads, b->req);
+    if (rc > 0) {
+      rc = ads_stream_csds_append(px->ads, !b->req->exclude_resource_contents,
+                                  &b->out);
+      b->count++;
+    }
+    if (rc < 0)
+      break;
+    if (px->next != NULL &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+      return 0;
+  }
+  csds_finish(s, st, rc);
+  return 1;
+}
+
+/* One loop turn's share of the pending CSDS answers: at most
+ * XDS_SERVER_STATUS_SLICE_MS in all. Loop thread. */
+static void csds_run(struct xds_server *s) {
+  gpr_timespec until = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
+  struct stream *st = s->csds_pending, *next;
+
+  for (; st != NULL; st = next) {
+    next = st->csds->next;
+    csds_continue(s, st, until);
+    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+      break;
+  }
+}
+
+/* A ClientStatusRequest on a CSDS stream: checked, then answered in
+ * slices (csds_continue) from this loop turn on. */
+static void csds_recv(struct xds_server *s, struct stream *st) {
+  Envoy__Service__Status__V3__ClientStatusRequest *req;
+  grpc_byte_buffer_reader reader;
+  struct csds_build *b;
+  grpc_slice slice;
+  char why[200];
+
+  if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
+    stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
+    return;
+  }
+  slice = grpc_byte_buffer_reader_readall(&reader);
+  grpc_byte_buffer_reader_destroy(&reader);
+  grpc_byte_buffer_destroy(st->recv_buf);
+  st->recv_buf = NULL;
+  req = envoy__service__status__v3__client_status_request__unpack(
+      NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
+  grpc_slice_unref(slice);
+  if (req == NULL) {
+    XDS_LOGW("CSDS from %s: malformed ClientStatusRequest; closing",
+             ads_stream_peer(st->ads));
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                 "malformed ClientStatusRequest");
+    return;
+  }
+  if (ads_csds_check_request(req, why, sizeof(why)) < 0) {
+    XDS_LOGW("CSDS from %s: %s", ads_stream_peer(st->ads), why);
+    envoy__service__status__v3__client_status_request__free_unpacked(req, NULL);
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT, why);
+    return;
+  }
+  b = xds_calloc(1, sizeof(*b));
+  if (b == NULL) {
+    envoy__service__status__v3__client_status_request__free_unpacked(req, NULL);
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  b->req = req;
+  xds_buf_init(&b->out, XDS_MESSAGE_MAX);
+  b->next = s->csds_pending;
+  s->csds_pending = st;
+  st->csds = b;
+  csds_continue(s, st,
+                gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                             gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS,
+                                                  GPR_TIMESPAN)));
+}
+
 static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
@@ -938,8 +1148,15 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   st->recv_armed = 0;
   if (!ok || st->recv_buf == NULL) {
     /* The client finished sending (or the call died): end it cleanly. */
-    if (!st->closing)
+    if (!st->closing && st->kind == STREAM_CSDS_UNARY)
+      stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                   "FetchClientStatus without a request");
+    else if (!st->closing)
       stream_close(st, GRPC_STATUS_OK, "");
+    return;
+  }
+  if (st->kind != STREAM_XDS) {
+    csds_recv(s, st);
     return;
   }
   if (s->current == NULL) {
@@ -1041,6 +1258,14 @@ static void on_send(struct stream *st, int ok) {
   }
   if (st->want_status) {
     stream_send_status(st);
+    return;
+  }
+  if (st->kind == STREAM_CSDS_UNARY) {
+    stream_close(st, GRPC_STATUS_OK, "");
+    return;
+  }
+  if (st->kind == STREAM_CSDS) {
+    stream_arm_recv(st);
     return;
   }
   stream_pump(st);
@@ -1368,6 +1593,7 @@ static void after_events(struct xds_server *s) {
       s->ratelog_flushed = now;
     }
   }
+  csds_run(s);
   if (s->trim_at.tv_sec != 0 &&
       gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
     s->trim_at.tv_sec = 0;

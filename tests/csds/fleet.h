@@ -1,0 +1,66 @@
+/*
+ * fleet.h: proxies in a chosen xDS state on a running wasmxds, for the CSDS
+ * tests (check_csds, csds_dump) and the wasmxdsctl status tests.
+ *
+ * Each proxy is one ADS (SotW) stream on its own client, driven until it
+ * stands where asked. Errors abort the test (Check) or, outside Check,
+ * return -1 with a message on stderr. One thread.
+ */
+#ifndef XDS_TESTS_CSDS_FLEET_H
+#define XDS_TESTS_CSDS_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "envoy/service/status/v3/csds.pb-c.h"
+
+enum fleet_state {
+  FLEET_ACKED,  /* LDS and ECDS received and acknowledged; ECDS asks for
+                   FLEET_EXT_WASM, _SUBSTITUTE and _MISSING */
+  FLEET_SYNCED, /* as FLEET_ACKED without FLEET_EXT_MISSING: in sync */
+  FLEET_NACKED, /* LDS received and rejected with FLEET_NACK_ERROR */
+  FLEET_PENDING /* LDS received, neither acknowledged nor rejected */
+};
+
+#define FLEET_NACK_ERROR "listener inbound-http: bad filter (test NACK)"
+/* ECDS names a FLEET_ACKED proxy subscribes to: a Wasm module, a module
+ * served as a deny-all substitute, and a name that does not exist. */
+#define FLEET_EXT_WASM "organizations/acme/extensions/authz-opa"
+#define FLEET_EXT_SUBSTITUTE "organizations/acme/extensions/payments-deny"
+#define FLEET_EXT_MISSING "organizations/acme/extensions/no-such-extension"
+
+struct fleet_proxy;
+
+/* Connects proxy id (tenant fqn, may be NULL) to target and drives it to
+ * state. Returns 0 with *out, or -1 (message on stderr). */
+int fleet_proxy_new(const char *target, const char *id, const char *tenant,
+                    enum fleet_state state, struct fleet_proxy **out);
+void fleet_proxy_free(struct fleet_proxy *p);
+
+/* FetchClientStatus through server/transport/csds_client with req
+ * (NULL: an empty request). Returns a new response for
+ * fleet_response_free(), or NULL with the error in err (size bytes). */
+Envoy__Service__Status__V3__ClientStatusResponse *
+fleet_fetch(const char *target,
+            const Envoy__Service__Status__V3__ClientStatusRequest *req,
+            char *err, size_t size);
+void fleet_response_free(Envoy__Service__Status__V3__ClientStatusResponse *r);
+
+/* The ClientConfig of node id in r, or NULL. */
+const Envoy__Service__Status__V3__ClientConfig *
+fleet_find(const Envoy__Service__Status__V3__ClientStatusResponse *r,
+           const char *id);
+
+/* The GenericXdsConfig of type_url and name in c, or NULL. */
+const Envoy__Service__Status__V3__ClientConfig__GenericXdsConfig *
+fleet_resource(const Envoy__Service__Status__V3__ClientConfig *c,
+               const char *type_url, const char *name);
+
+/* Polls FetchClientStatus (up to timeout_ms) until node id has at least
+ * one resource and every resource of type_url is in client status want.
+ * Returns the last response seen (NULL when none could be fetched). */
+Envoy__Service__Status__V3__ClientStatusResponse *
+fleet_wait_state(const char *target, const char *id, const char *type_url,
+                 int want, int timeout_ms);
+
+#endif
