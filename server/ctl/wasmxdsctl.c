@@ -7,6 +7,7 @@
  *   wasmxdsctl [--store URL] [--etcd-*] list [KIND]
  *   wasmxdsctl validate PATH | --store URL
  *   wasmxdsctl render ...          (runs `wasmxds render ...`)
+ *   wasmxdsctl status [PROXY] ...  (over CSDS: server/ctl/status.c)
  *
  * apply validates with exactly the server's code (file_store_load_ex()
  * with the server's template check, encode_check_template()) and writes
@@ -43,6 +44,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "server/compose/encode.h"
+#include "server/ctl/status.h"
 #include "store/catalog.h"
 #include "store/decode.h"
 #include "store/etcd_client.h"
@@ -99,6 +101,10 @@ static void usage(FILE *f) {
           "  validate         with --store, check what the etcd store holds\n"
           "  render ARG...    run `wasmxds render ARG...` with --store "
           "(and --etcd-*)\n"
+          "  status [PROXY] [--server HOST:PORT]... [-o wide|json|yaml]\n"
+          "                 the proxies connected to the servers and their "
+          "sync state\n"
+          "                 (over CSDS; `wasmxdsctl status --help`)\n"
           "\n"
           "REF is WasmExtension/ORG/NAME, ListenerTemplate/NAME or "
           "organizations/ORG/extensions/NAME.\n"
@@ -1009,6 +1015,9 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++)
     if (strcmp(argv[i], "render") == 0)
       return cmd_render(argc, argv, i);
+  /* status has flags of its own and needs no store. */
+  if (argc > 1 && strcmp(argv[1], "status") == 0)
+    return ctl_status(argc - 1, argv + 1);
   xds_log_set_level(XDS_LOG_WARN);
   etcd_config_init(&cfg);
   while ((c = getopt_long(argc, argv, "f:hV", opts, NULL)) != -1) {
