@@ -49,6 +49,7 @@ if [ "$test_deps" = 1 ]; then
     "nodejs"
     "npm"
     "clang-format python3"
+    "python3-prometheus-client"
   )
 fi
 

@@ -92,7 +92,50 @@ struct resolver {
   int stopping;
   atomic_int cancel;
   atomic_uint_fast64_t generation;
+  struct resolver_counts counts; /* guarded by lock */
 };
+
+const double resolver_fetch_bounds[RESOLVER_FETCH_BUCKETS] = {
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30};
+
+const char *resolver_fetch_result_name(enum resolver_fetch_result res) {
+  switch (res) {
+  case RESOLVER_FETCH_OK:
+    return "ok";
+  case RESOLVER_FETCH_NOT_FOUND:
+    return "not_found";
+  case RESOLVER_FETCH_REFUSED:
+    return "refused";
+  default:
+    return "error";
+  }
+}
+
+/* Counts one pull that took ms and ended with rc. Under r->lock. */
+static void count_pull(struct resolver *r, int rc, int64_t ms) {
+  struct resolver_counts *c = &r->counts;
+  enum resolver_fetch_result res =
+      rc == 0               ? RESOLVER_FETCH_OK
+      : rc == XDS_ENOTFOUND ? RESOLVER_FETCH_NOT_FOUND
+      : rc == XDS_EINVAL || rc == XDS_EPARSE || rc == XDS_ETOOBIG
+          ? RESOLVER_FETCH_REFUSED
+          : RESOLVER_FETCH_ERROR;
+  double s = (double)ms / 1000.0;
+  int i = 0;
+
+  c->fetches[res]++;
+  while (i < RESOLVER_FETCH_BUCKETS && s > resolver_fetch_bounds[i])
+    i++;
+  c->buckets[i]++;
+  c->count++;
+  c->sum_us += (uint64_t)(ms > 0 ? ms : 0) * 1000;
+}
+
+void resolver_get_counts(struct resolver *r, struct resolver_counts *out) {
+  pthread_mutex_lock(&r->lock);
+  *out = r->counts;
+  pthread_mutex_unlock(&r->lock);
+}
 
 static int64_t mono_ms(void) {
   struct timespec ts;
@@ -609,6 +652,7 @@ static void *worker_main(void *arg) {
     struct entry *e = next_due(r, now, &earliest);
     struct job j;
     struct outcome o;
+    int64_t started;
     int oom = 0, changed = 0;
 
     if (e == NULL) {
@@ -658,12 +702,15 @@ static void *worker_main(void *arg) {
     }
     pthread_mutex_unlock(&r->lock);
 
+    started = mono_ms();
     if (j.scheme == WASM_URL_OCI)
       pull_oci(r, &j, &o);
     else
       pull_http(r, &j, &o);
 
     pthread_mutex_lock(&r->lock);
+    if (!o.direct && !(r->stopping && o.rc < 0))
+      count_pull(r, o.rc, mono_ms() - started);
     e->busy = 0;
     if (e->removed) {
       entry_free(e);

@@ -177,4 +177,34 @@ enum resolver_route resolver_route_of(const struct wasm_ext *e,
 /* The resolver's cache (borrowed; lives until resolver_free). */
 struct modcache *resolver_cache(struct resolver *r);
 
+/* Results of module pulls (one per attempt, cache answers not counted). */
+enum resolver_fetch_result {
+  RESOLVER_FETCH_OK = 0,        /* fetched, verified, cached */
+  RESOLVER_FETCH_NOT_FOUND = 1, /* HTTP 4xx, unknown tag or repository */
+  RESOLVER_FETCH_REFUSED = 2,   /* not Wasm, digest mismatch, too large,
+                                   bad reference or secret */
+  RESOLVER_FETCH_ERROR = 3,     /* network, TLS, 5xx, timeout, disk */
+  RESOLVER_FETCH_RESULTS = 4
+};
+
+/* Upper bounds (seconds) of the pull duration histogram. */
+#define RESOLVER_FETCH_BUCKETS 8
+extern const double resolver_fetch_bounds[RESOLVER_FETCH_BUCKETS];
+
+/* Counters since resolver_new: pulls by result, and their durations
+ * (buckets[RESOLVER_FETCH_BUCKETS] is above every bound). */
+struct resolver_counts {
+  uint64_t fetches[RESOLVER_FETCH_RESULTS];
+  uint64_t buckets[RESOLVER_FETCH_BUCKETS + 1];
+  uint64_t count;
+  uint64_t sum_us;
+};
+
+/* Copies the counters (a consistent cut). Any thread. */
+void resolver_get_counts(struct resolver *r, struct resolver_counts *out);
+
+/* The name of a result, for metric labels ("ok", "not_found", "refused",
+ * "error"). */
+const char *resolver_fetch_result_name(enum resolver_fetch_result res);
+
 #endif

@@ -141,3 +141,18 @@ tests_csds_dump_SOURCES = tests/csds/csds_dump.c \
 	tests/testkit.c tests/testkit.h
 tests_csds_dump_CFLAGS = $(TEST_CFLAGS)
 tests_csds_dump_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+
+# /metrics parsed by python3-prometheus-client, every metric the README
+# names present; HEAD on every GET route (issue 17).
+check_PROGRAMS += tests/check_metrics
+tests_check_metrics_SOURCES = tests/check_metrics.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_metrics_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"' \
+	-DXDS_SRCDIR='"$(abs_top_srcdir)"'
+tests_check_metrics_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+TESTS += tests/check_metrics
+EXTRA_DIST += tests/metrics_check.py

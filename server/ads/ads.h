@@ -230,4 +230,11 @@ int ads_stream_csds_match(
 int ads_stream_csds_append(struct ads_stream *s, int contents,
                            struct xds_buf *out);
 
+/* The proxy's sync state over its served types, as enum stats_sync
+ * (server/compose/stats.h): NACKED if a resource was rejected, else STALE
+ * if one was sent and not answered, else NOT_SENT if one asked for was not
+ * sent (or it asked for nothing yet), else SYNCED. -1 for a stream without
+ * a node. Same thread as the stream. */
+int ads_stream_sync_state(const struct ads_stream *s);
+
 #endif

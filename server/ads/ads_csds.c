@@ -13,6 +13,7 @@
 
 #include "base/alloc.h"
 #include "server/compose/identity.h"
+#include "server/compose/stats.h"
 
 #include "envoy/service/status/v3/csds.pb-c.h"
 
@@ -554,4 +555,35 @@ int ads_stream_csds_append(struct ads_stream *s, int contents,
     xds_free(res[i]);
   csds_node_cleanup(&node);
   return rc;
+}
+
+int ads_stream_sync_state(const struct ads_stream *s) {
+  int worst = STATS_SYNCED, any = 0;
+
+  if (!s->has_node)
+    return -1;
+  for (int i = 0; i < ADS_T_N; i++) {
+    const struct ads_type_state *t = &s->t[i];
+    size_t pos = 0, sent = 0;
+    const char *key;
+    void *val;
+    if (!t->requested)
+      continue;
+    any = 1;
+    while (xds_map_next(t->sent, &pos, &key, &val)) {
+      const struct ads_res *r = val;
+      int st = r->state == ADS_RES_NACKED    ? STATS_NACKED
+               : r->state == ADS_RES_PENDING ? STATS_STALE
+                                             : STATS_SYNCED;
+      sent++;
+      if (st > worst)
+        worst = st;
+    }
+    /* Asked for by name and nothing of it sent: not sent. */
+    if (sent < t->n_names && worst < STATS_NOT_SENT)
+      worst = STATS_NOT_SENT;
+    if (t->wildcard && !t->sent_once && worst < STATS_NOT_SENT)
+      worst = STATS_NOT_SENT;
+  }
+  return any ? worst : STATS_NOT_SENT;
 }

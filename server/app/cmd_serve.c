@@ -88,6 +88,7 @@ static void on_store_status(void *ctx, const char *degraded) {
   struct serve_ctx *sc = ctx;
 
   publisher_set_store_status(sc->publisher, degraded);
+  atomic_store(&sc->stats->store_degraded, degraded != NULL ? 1 : 0);
 }
 
 /* Store source sink: a mass removal held, or its hold ended. */
@@ -211,6 +212,9 @@ int cmd_serve(int argc, char **argv) {
   }
   if (sc.publisher != NULL)
     status_attach(&status, publisher_delivery(sc.publisher), &stats);
+  /* Module metrics on /metrics (before any admin server starts). */
+  if (sc.publisher != NULL)
+    stats.delivery = publisher_delivery(sc.publisher);
   if (rc == 0 && mods != NULL)
     rc = admin_start(mods, &err);
   if (rc == 0 && mods != NULL)

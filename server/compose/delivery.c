@@ -13,6 +13,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "modules/cache.h"
 #include "modules/resolver.h"
 #include "modules/serve.h"
 
@@ -163,6 +164,51 @@ int delivery_new(const struct delivery_config *cfg, struct delivery **out,
 fail:
   delivery_free(d);
   return r;
+}
+
+int delivery_metrics(struct delivery *d, struct xds_buf *out) {
+  struct resolver_counts c;
+  struct modcache *cache = resolver_cache(d->res);
+  uint64_t cum = 0;
+  int rc = 0;
+
+  resolver_get_counts(d->res, &c);
+  rc |= xds_buf_puts(out, "# HELP wasmxds_module_fetches_total Module pulls "
+                          "(one per attempt) by result.\n"
+                          "# TYPE wasmxds_module_fetches_total counter\n");
+  for (int i = 0; i < RESOLVER_FETCH_RESULTS; i++)
+    rc |= xds_buf_printf(out,
+                         "wasmxds_module_fetches_total{result=\"%s\"} "
+                         "%llu\n",
+                         resolver_fetch_result_name(i),
+                         (unsigned long long)c.fetches[i]);
+  rc |= xds_buf_puts(out, "# HELP wasmxds_module_fetch_seconds Duration of "
+                          "module pulls.\n"
+                          "# TYPE wasmxds_module_fetch_seconds histogram\n");
+  for (int i = 0; i < RESOLVER_FETCH_BUCKETS; i++) {
+    cum += c.buckets[i];
+    rc |= xds_buf_printf(out,
+                         "wasmxds_module_fetch_seconds_bucket{le=\"%g\"} "
+                         "%llu\n",
+                         resolver_fetch_bounds[i], (unsigned long long)cum);
+  }
+  cum += c.buckets[RESOLVER_FETCH_BUCKETS];
+  rc |= xds_buf_printf(out,
+                       "wasmxds_module_fetch_seconds_bucket{le=\"+Inf\"} "
+                       "%llu\nwasmxds_module_fetch_seconds_sum %.3f\n"
+                       "wasmxds_module_fetch_seconds_count %llu\n",
+                       (unsigned long long)cum, (double)c.sum_us / 1e6,
+                       (unsigned long long)c.count);
+  rc |= xds_buf_printf(
+      out,
+      "# HELP wasmxds_module_cache_bytes Bytes of modules in the cache.\n"
+      "# TYPE wasmxds_module_cache_bytes gauge\n"
+      "wasmxds_module_cache_bytes %llu\n"
+      "# HELP wasmxds_module_cache_entries Modules in the cache.\n"
+      "# TYPE wasmxds_module_cache_entries gauge\n"
+      "wasmxds_module_cache_entries %zu\n",
+      (unsigned long long)modcache_bytes(cache), modcache_count(cache));
+  return rc < 0 ? XDS_ENOMEM : 0;
 }
 
 void delivery_free(struct delivery *d) {

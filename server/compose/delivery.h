@@ -94,6 +94,13 @@ int delivery_lookup(struct delivery *d, const char *fqn,
 int delivery_module_unfetched(void *ctx, const struct wasm_ext *e,
                               struct encode_module *out);
 
+/* Appends the module metrics in the Prometheus text format to out:
+ * wasmxds_module_fetches_total{result}, wasmxds_module_fetch_seconds,
+ * wasmxds_module_cache_bytes and wasmxds_module_cache_entries. Any
+ * thread. Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
+struct xds_buf;
+int delivery_metrics(struct delivery *d, struct xds_buf *out);
+
 /* An encode_module_fn (ctx is the struct delivery). */
 int delivery_module_of(void *ctx, const struct wasm_ext *e,
                        struct encode_module *out);

@@ -263,6 +263,8 @@ void publisher_set_catalog(struct publisher *p, struct catalog *cat,
     atomic_fetch_add(&p->stats->store_reloads, 1);
     if (pb != NULL)
       atomic_fetch_add(&p->stats->store_errors, pb->n_errors);
+    atomic_store(&p->stats->store_errors_now,
+                 pb != NULL ? (long)pb->n_errors : 0);
   }
   pthread_mutex_lock(&p->mu);
   old = p->next_cat;

@@ -5,11 +5,16 @@
 
 #include "server/compose/snapshot.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/build_info.h"
+#include "server/compose/delivery.h"
 
 /* Upper bounds of the histogram buckets, seconds. */
 static const double bounds[STATS_BUCKETS] = {
@@ -70,6 +75,88 @@ static void put_typed(struct xds_buf *b, const char *name, const char *help,
   for (int i = 0; i < STATS_TYPES; i++)
     xds_buf_printf(b, "%s{type=\"%s\"} %lu\n", name, type_labels[i],
                    atomic_load(&v[i]));
+}
+
+static const char *const sync_labels[STATS_SYNC_STATES] = {"synced", "not_sent",
+                                                           "stale", "nacked"};
+
+/* Seconds since the epoch at which the machine booted (/proc/stat btime),
+ * or 0. */
+static double boot_time(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  char line[256];
+  double bt = 0;
+
+  while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+    if (strncmp(line, "btime ", 6) == 0) {
+      bt = strtod(line + 6, NULL);
+      break;
+    }
+  if (f != NULL)
+    fclose(f);
+  return bt;
+}
+
+/* The process_* metrics of the Prometheus client conventions, from
+ * /proc/self: CPU seconds, resident memory, open and maximum file
+ * descriptors, start time. Left out when /proc cannot be read. */
+static void put_process(struct xds_buf *b) {
+  char buf[1024], *p;
+  unsigned long utime, stime;
+  unsigned long long start;
+  long rss_pages, ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+  FILE *f = fopen("/proc/self/stat", "r");
+  size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+  DIR *d;
+  struct dirent *de;
+  long fds = 0;
+
+  if (f != NULL)
+    fclose(f);
+  buf[n] = '\0';
+  /* Fields after the command name, which may hold spaces: state is 3. */
+  p = strrchr(buf, ')');
+  if (p != NULL && ticks > 0 &&
+      sscanf(p + 2,
+             "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d "
+             "%*d %*d %*d %*d %llu %*u %ld",
+             &utime, &stime, &start, &rss_pages) == 4) {
+    xds_buf_printf(b,
+                   "# HELP process_cpu_seconds_total User and system CPU "
+                   "time spent, in seconds.\n"
+                   "# TYPE process_cpu_seconds_total counter\n"
+                   "process_cpu_seconds_total %.2f\n",
+                   (double)(utime + stime) / (double)ticks);
+    xds_buf_printf(b,
+                   "# HELP process_resident_memory_bytes Resident memory "
+                   "size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\n"
+                   "process_resident_memory_bytes %ld\n",
+                   rss_pages * page);
+    xds_buf_printf(b,
+                   "# HELP process_start_time_seconds Start time of the "
+                   "process since the epoch, in seconds.\n"
+                   "# TYPE process_start_time_seconds gauge\n"
+                   "process_start_time_seconds %.2f\n",
+                   boot_time() + (double)start / (double)ticks);
+  }
+  d = opendir("/proc/self/fd");
+  if (d != NULL) {
+    while ((de = readdir(d)) != NULL)
+      if (de->d_name[0] != '.')
+        fds++;
+    closedir(d);
+    xds_buf_printf(b,
+                   "# HELP process_open_fds Number of open file "
+                   "descriptors.\n# TYPE process_open_fds gauge\n"
+                   "process_open_fds %ld\n",
+                   fds - 1 /* the directory's own */);
+  }
+  xds_buf_printf(b,
+                 "# HELP process_max_fds Maximum number of open file "
+                 "descriptors.\n# TYPE process_max_fds gauge\n"
+                 "process_max_fds %ld\n",
+                 sysconf(_SC_OPEN_MAX));
 }
 
 int stats_handle(void *arg, const struct admin_req *req,
@@ -133,6 +220,27 @@ int stats_handle(void *arg, const struct admin_req *req,
     xds_buf_printf(&b, "wasmxds_extensions{served_as=\"%s\"} %ld\n",
                    served_as_label((enum served_as)i),
                    atomic_load(&st->extensions_served[i]));
+  put_counter(&b, "wasmxds_store_errors",
+              "Errors (rejected documents) in the store's last load.", "gauge",
+              (unsigned long)atomic_load(&st->store_errors_now));
+  put_counter(&b, "wasmxds_store_degraded",
+              "1 while the store is degraded (etcd unreachable or its watch "
+              "down, a removal held): the last good catalog is served.",
+              "gauge", (unsigned long)atomic_load(&st->store_degraded));
+  xds_buf_puts(&b, "# HELP wasmxds_proxies_by_state Connected proxies by "
+                   "sync state (their worst resource).\n"
+                   "# TYPE wasmxds_proxies_by_state gauge\n");
+  for (int i = 0; i < STATS_SYNC_STATES; i++)
+    xds_buf_printf(&b, "wasmxds_proxies_by_state{state=\"%s\"} %ld\n",
+                   sync_labels[i], atomic_load(&st->proxies_by_state[i]));
+  if (st->delivery != NULL)
+    delivery_metrics(st->delivery, &b);
+  xds_buf_printf(&b,
+                 "# HELP wasmxds_build_info The running build.\n"
+                 "# TYPE wasmxds_build_info gauge\n"
+                 "wasmxds_build_info{version=\"%s\",commit=\"%s\"} 1\n",
+                 xds_build_version(), xds_build_commit());
+  put_process(&b);
   put_hist(&b, "wasmxds_push_latency_seconds",
            "From a snapshot's publication to a response it caused being sent.",
            &st->push_latency);

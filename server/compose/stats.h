@@ -40,8 +40,21 @@ enum stats_type {
   STATS_TYPES = 3
 };
 
+/* A proxy's sync state over its served types (worst first in the enum's
+ * reverse): every resource acknowledged; one asked for and not sent; one
+ * sent and not answered; one rejected. */
+enum stats_sync {
+  STATS_SYNCED = 0,
+  STATS_NOT_SENT = 1,
+  STATS_STALE = 2,
+  STATS_NACKED = 3,
+  STATS_SYNC_STATES = 4
+};
+
 /* Kinds of enum served_as (snapshot.h). */
 #define STATS_SERVED_AS 3
+
+struct delivery;
 
 struct xds_stats {
   atomic_long streams[STATS_STREAM_KINDS]; /* open now */
@@ -65,6 +78,17 @@ struct xds_stats {
   /* Extensions of the served snapshot by what they are served as, indexed
    * by enum served_as (snapshot.h): Wasm, deny-all, allow-all. */
   atomic_long extensions_served[STATS_SERVED_AS];
+  /* Errors (rejected documents) in the store's last load: a gauge. */
+  atomic_long store_errors_now;
+  /* 1 while the store is degraded (etcd unreachable or its watch down, a
+   * removal held): the last good catalog is served. */
+  atomic_int store_degraded;
+  /* Connected proxies by sync state (enum stats_sync), counted by the
+   * serving loop about once a second. */
+  atomic_long proxies_by_state[STATS_SYNC_STATES];
+  /* Module delivery whose metrics /metrics appends (set before the admin
+   * server starts, never changed after); NULL: none. */
+  struct delivery *delivery;
 };
 
 /* Zeroes every counter. */

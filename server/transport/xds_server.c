@@ -156,6 +156,7 @@ struct xds_server {
   struct stream *streams; /* doubly linked, oldest first */
   struct stream *streams_tail;
   struct stream *csds_pending; /* CSDS streams with an answer in progress */
+  gpr_timespec sync_count_at;  /* next count_sync_states (loop thread) */
   uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
@@ -1551,6 +1552,25 @@ static void begin_stop(struct xds_server *s) {
                  "wasmxds is shutting down; reconnect");
 }
 
+/* About once a second: connected proxies by sync state, for /metrics
+ * (one pass over the streams, a few nanoseconds each). */
+static void count_sync_states(struct xds_server *s) {
+  long n[STATS_SYNC_STATES] = {0};
+  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+
+  if (gpr_time_cmp(now, s->sync_count_at) < 0)
+    return;
+  s->sync_count_at =
+      gpr_time_add(now, gpr_time_from_millis(1000, GPR_TIMESPAN));
+  for (struct stream *st = s->streams; st != NULL; st = st->next) {
+    int k = st->kind == STREAM_XDS ? ads_stream_sync_state(st->ads) : -1;
+    if (k >= 0 && k < STATS_SYNC_STATES)
+      n[k]++;
+  }
+  for (int i = 0; i < STATS_SYNC_STATES; i++)
+    atomic_store(&s->stats->proxies_by_state[i], n[i]);
+}
+
 /* After-events: adopt a newly published snapshot, free finished streams. */
 static void after_events(struct xds_server *s) {
   struct snapshot *snap;
@@ -1594,6 +1614,7 @@ static void after_events(struct xds_server *s) {
     }
   }
   csds_run(s);
+  count_sync_states(s);
   if (s->trim_at.tv_sec != 0 &&
       gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
     s->trim_at.tv_sec = 0;
