@@ -40,10 +40,18 @@ static void setup(void) {
   ck_assert_msg(rc == 0, "cannot start wasmxds: %s", xds_strerror(rc));
 }
 
+/* The server must exit by itself, status 0 (a sanitizer's report makes
+ * it fail). */
 static void teardown(void) {
-  server_proc_stop(g_sp, NULL);
+  int rc, ws = 0;
+
+  rc = server_proc_stop(g_sp, &ws);
+  if (rc < 0 || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
+    server_proc_dump_log(g_sp);
   server_proc_free(g_sp);
   g_sp = NULL;
+  ck_assert_msg(rc == 0 && WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+                "wasmxds ended with wait status 0x%x after SIGTERM", ws);
 }
 
 static struct fleet_proxy *proxy(const char *id, const char *tenant,
