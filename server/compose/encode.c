@@ -734,6 +734,27 @@ tcp_chain(struct xds_arena *a, const struct listener_tmpl *t,
   return fc;
 }
 
+/* What every Listener takes from its template: name, address (written
+ * into the caller's addr and sa, which must outlive l) and traffic
+ * direction. */
+static void listener_head(Envoy__Config__Listener__V3__Listener *l,
+                          const struct listener_tmpl *t,
+                          Envoy__Config__Core__V3__Address *addr,
+                          Envoy__Config__Core__V3__SocketAddress *sa) {
+  sa->address = t->address;
+  sa->port_specifier_case =
+      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
+  sa->port_value = t->port;
+  addr->address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
+  addr->socket_address = sa;
+  l->name = t->name;
+  l->address = addr;
+  l->traffic_direction =
+      t->direction == TMPL_INBOUND
+          ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
+          : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
+}
+
 /* A TCP template's Listener: one filter chain per spec.tcp.filterChains
  * item, then the default chain; the TLS inspector when a chain matches
  * SNI names. */
@@ -782,18 +803,7 @@ static int encode_tcp_listener(const struct listener_tmpl *t,
     l.listener_filters = lfs;
     l.n_listener_filters = 1;
   }
-  sa.address = t->address;
-  sa.port_specifier_case =
-      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
-  sa.port_value = t->port;
-  addr.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
-  addr.socket_address = &sa;
-  l.name = t->name;
-  l.address = &addr;
-  l.traffic_direction =
-      t->direction == TMPL_INBOUND
-          ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
-          : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
+  listener_head(&l, t, &addr, &sa);
   rc = append_packed(out, &l.base);
 out:
   xds_arena_cleanup(&a);
@@ -872,20 +882,9 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   net.typed_config = &any;
   fc.filters = nets;
   fc.n_filters = 1;
-  sa.address = t->address;
-  sa.port_specifier_case =
-      ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE;
-  sa.port_value = t->port;
-  addr.address_case = ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS;
-  addr.socket_address = &sa;
-  l.name = t->name;
-  l.address = &addr;
+  listener_head(&l, t, &addr, &sa);
   l.filter_chains = fcs;
   l.n_filter_chains = 1;
-  l.traffic_direction =
-      t->direction == TMPL_INBOUND
-          ? ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__INBOUND
-          : ENVOY__CONFIG__CORE__V3__TRAFFIC_DIRECTION__OUTBOUND;
   rc = append_packed(out, &l.base);
 out:
   xds_buf_cleanup(&hcm_bytes);
