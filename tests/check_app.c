@@ -491,6 +491,10 @@ START_TEST(first_command_on_a_fresh_machine) {
   ck_assert_int_eq(st.st_mode & 0777, 0700);
   /* The example's first run is clean: nothing to fetch, nothing failed,
    * and the shipped module is served as Wasm. */
+  wait_http("/metrics", 200, "wasmxds_extensions{served_as=\"wasm\"} 3\n");
+  wait_http("/metrics", 200,
+            "wasmxds_extensions{served_as=\"deny_all\"} 0\n"
+            "wasmxds_extensions{served_as=\"allow_all\"} 0\n");
   E2E_ASSERT(server_proc_wait_log(g_sp, "Z error ", 0) == XDS_ENOTFOUND &&
                  server_proc_wait_log(g_sp, "Z warn ", 0) == XDS_ENOTFOUND,
              "the first run logged an error or a warning");
