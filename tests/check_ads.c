@@ -487,6 +487,67 @@ START_TEST(newly_subscribed_names_are_sent_even_if_unchanged) {
 }
 END_TEST
 
+/* An ACK repeats the subscription, often in another order: nothing
+ * changes. A list of the same length with a name twice is a change (the
+ * name it lacks is unsubscribed, and sent again when named again). */
+START_TEST(ack_in_another_order_or_with_a_repeat) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *ba[] = {"organizations/acme/extensions/b",
+                      "organizations/acme/extensions/a"};
+  const char *aa[] = {"organizations/acme/extensions/a",
+                      "organizations/acme/extensions/a"};
+  char names[256], v[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a,b");
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  ck_assert_int_eq(request(fx.v1, 0, TYPE_ECDS, v, r->nonce, NULL, ba, 2), 0);
+  ck_assert_ptr_null(next());
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].n_names, 2);
+  ck_assert_int_eq(
+      request(fx.v1, 0, TYPE_ECDS, v, fx.s.t[ADS_T_ECDS].nonce, NULL, aa, 2),
+      0);
+  ck_assert_ptr_null(next());
+  ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].n_names, 1);
+  request(fx.v1, 0, TYPE_ECDS, v, fx.s.t[ADS_T_ECDS].nonce, NULL, ba, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "b");
+}
+END_TEST
+
+/* After an ACK nothing is recomputed (owed_clean), but every change that
+ * decides what is owed still is: a new snapshot, a forgotten name. */
+START_TEST(ack_keeps_nothing_owed_until_a_change) {
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+  const char *only_a[] = {"organizations/acme/extensions/a"};
+  char names[256], v[32];
+
+  request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_int_eq(fx.s.t[ADS_T_ECDS].owed_clean, 1);
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  request(fx.v1, 0, TYPE_ECDS, v, r->nonce, NULL, NAMES_AB, 2);
+  ck_assert_int_eq(fx.s.t[ADS_T_ECDS].owed_clean, 1);
+  ck_assert_ptr_null(next());
+  ck_assert_int_eq(ads_stream_on_snapshot(&fx.s, fx.v2, NULL), 0);
+  ck_assert_int_eq(fx.s.t[ADS_T_ECDS].owed_clean, 0);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "a");
+  snprintf(v, sizeof(v), "%s", r->version_info);
+  request(fx.v2, 0, TYPE_ECDS, v, r->nonce, NULL, only_a, 1);
+  ck_assert_ptr_null(next());
+  /* b was forgotten: naming it again sends it, with nothing else new. */
+  request(fx.v2, 0, TYPE_ECDS, v, fx.s.t[ADS_T_ECDS].nonce, NULL, NAMES_AB, 2);
+  r = next();
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(ecds_names_of(r, names, sizeof(names)), "b");
+}
+END_TEST
+
 START_TEST(invisible_extension_never_sent) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
   const char *ask[] = {"organizations/acme/extensions/secret",
@@ -985,6 +1046,8 @@ Suite *ads_suite(void) {
   tcase_add_test(tc, nack_keeps_state_and_is_not_resent);
   tcase_add_test(tc, newly_subscribed_names_are_sent_even_if_unchanged);
   tcase_add_test(tc, invisible_extension_never_sent);
+  tcase_add_test(tc, ack_in_another_order_or_with_a_repeat);
+  tcase_add_test(tc, ack_keeps_nothing_owed_until_a_change);
   tcase_add_test(tc, identity_rules);
   tcase_add_test(tc, unknown_type_gets_one_empty_response);
   tcase_add_test(tc, standalone_services_carry_their_type_only);

@@ -102,6 +102,7 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
   size_t n_add, n_gone, n = 0, i, j;
   int star_add, star_gone, rc = -1;
 
+  t->owed_clean = 0;
   if (sorted_names(sub, n_sub, &add, &n_add, &star_add) < 0 ||
       sorted_names(unsub, n_unsub, &gone, &n_gone, &star_gone) < 0)
     goto oom;

@@ -72,6 +72,10 @@ struct ads_type_state {
   size_t n_owe_removed;
   struct xds_map *owe_set; /* the same names, borrowed, for lookups */
   uint64_t acks, nacks;
+  int owed_clean; /* SotW ECDS: nothing is owed, and nothing that decides
+                     it (snapshot, class, subscription, the sent map) has
+                     changed since; cleared by every such change, so an
+                     ACK does not recompute what is owed */
 };
 
 /* A type wasmxds does not serve, asked for on this stream. */

@@ -32,6 +32,8 @@ int ads_node_set_snapshot(struct ads_stream *s, struct snapshot *snap,
     s->snap = snap;
   }
   s->cls = cls;
+  for (int i = 0; i < ADS_T_N; i++)
+    s->t[i].owed_clean = 0;
   return 0;
 }
 

@@ -41,6 +41,42 @@ static int in_name_list(const void *ctx, const char *name) {
   return bsearch(&name, l->v, l->n, sizeof(*l->v), ads_str_cmp) != NULL;
 }
 
+/* Whether the request's names are exactly t's explicit subscription (an
+ * ACK repeats it): the same count, each name subscribed, none twice. In
+ * the request's order first (linear); otherwise by binary search, with a
+ * bitmap on the stack against repeats (lists up to NAMES_SAME_BITS). */
+#define NAMES_SAME_BITS 4096
+static int names_unchanged(const struct ads_type_state *t, char **names,
+                           size_t n) {
+  unsigned char seen[NAMES_SAME_BITS / 8];
+  size_t i;
+
+  if (!t->requested || t->wildcard || n == 0 || n != t->n_names)
+    return 0;
+  for (i = 0; i < n; i++)
+    if (strcmp(names[i], t->names[i]) != 0)
+      break;
+  if (i == n)
+    return 1;
+  if (n > NAMES_SAME_BITS)
+    return 0;
+  memset(seen, 0, (n + 7) / 8);
+  for (i = 0; i < n; i++) {
+    const char *key = names[i];
+    const char **hit =
+        bsearch(&key, t->names, n, sizeof(*t->names), ads_str_cmp);
+    size_t k;
+
+    if (hit == NULL)
+      return 0;
+    k = (size_t)(hit - t->names);
+    if (seen[k / 8] & (1u << (k % 8)))
+      return 0;
+    seen[k / 8] |= (unsigned char)(1u << (k % 8));
+  }
+  return 1;
+}
+
 /* Replaces the SotW subscription of type t with the request's names.
  * Names newly added are forgotten, so they are sent again even if
  * unchanged (the protocol requires it). */
@@ -54,6 +90,11 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                           "node %s: %zu resource names, more than the limit %d",
                           ads_node_name(s), n, ADS_NAMES_MAX);
+  /* An ACK names what it named before: nothing to replace (every name
+   * subscribed already passed the length check, none is the wildcard, and
+   * what the proxy has is a subset of them). */
+  if (names_unchanged(t, names, n))
+    return 0;
   v = xds_calloc(n + 1, sizeof(*v));
   if (v == NULL)
     goto oom;
@@ -118,6 +159,7 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
   t->names = v;
   t->n_names = m;
   t->wildcard = wildcard;
+  t->owed_clean = 0;
   return 0;
 oom:
   return ads_close_oom(s, close);
@@ -319,9 +361,11 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   uint64_t n;
   int rc;
 
-  if (!t->requested || s->snap == NULL)
+  if (!t->requested || s->snap == NULL || t->owed_clean)
     return 0;
   rc = ads_resp_owed(s, ADS_T_ECDS, &send, &n_send);
+  if (rc == 0 && n_send == 0)
+    t->owed_clean = 1;
   if (rc < 0 || n_send == 0)
     goto out;
   rc = ads_resp_state_version(s, ADS_T_ECDS, version);
@@ -341,6 +385,9 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
     goto out;
   memcpy(t->sent_version, version, sizeof(version));
   t->sent_once = 1;
+  /* Everything owed went out at its current version: nothing is owed until
+   * the snapshot, the subscription or the sent map changes. */
+  t->owed_clean = 1;
   s->responses++;
   s->resources_sent += n_send;
   s->last_type = ADS_T_ECDS;

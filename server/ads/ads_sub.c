@@ -59,6 +59,7 @@ int ads_sub_has(const struct ads_type_state *t, const char *name) {
 /* Forgets that the proxy has name (so it is sent again). name may be the
  * sent entry's own name: it is used before that entry is freed. */
 void ads_sub_forget(struct ads_type_state *t, const char *name) {
+  t->owed_clean = 0;
   xds_map_del(t->absent, name);
   ads_res_free(xds_map_del(t->sent, name));
 }
@@ -89,6 +90,7 @@ int ads_sub_remember(struct ads_type_state *t, const char *name,
                      const char *version, uint64_t nonce) {
   struct ads_res *r = xds_map_get(t->sent, name);
 
+  t->owed_clean = 0;
   if (r == NULL) {
     r = xds_calloc(1, sizeof(*r));
     if (r == NULL || (r->name = xds_intern(name)) == NULL ||
