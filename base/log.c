@@ -38,6 +38,180 @@ int xds_log_parse_level(const char *name, enum xds_log_level *out) {
   return XDS_EINVAL;
 }
 
+static atomic_int log_format = XDS_LOG_TEXT;
+
+void xds_log_set_format(enum xds_log_format format) {
+  atomic_store(&log_format, (int)format);
+}
+
+int xds_log_parse_format(const char *name, enum xds_log_format *out) {
+  if (strcmp(name, "text") == 0)
+    *out = XDS_LOG_TEXT;
+  else if (strcmp(name, "json") == 0)
+    *out = XDS_LOG_JSON;
+  else
+    return XDS_EINVAL;
+  return 0;
+}
+
+/* Appends s (n bytes) to out as the inside of a JSON string: quote,
+ * backslash and control characters escaped, bytes that are not valid
+ * UTF-8 as U+FFFD. Stops (returns 0) when out's size would be passed. */
+static int json_put(char *out, size_t size, size_t *o, const char *s,
+                    size_t n) {
+  static const char hex[] = "0123456789abcdef";
+
+  for (size_t i = 0; i < n;) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[8];
+    size_t k = 0, adv = 1;
+
+    if (c == '"' || c == '\\') {
+      esc[k++] = '\\';
+      esc[k++] = (char)c;
+    } else if (c < 0x20 || c == 0x7f) {
+      memcpy(esc, "\\u00", 4);
+      k = 4;
+      esc[k++] = hex[c >> 4];
+      esc[k++] = hex[c & 15];
+    } else if (c < 0x80) {
+      esc[k++] = (char)c;
+    } else {
+      size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+      int ok = len > 0 && i + len <= n;
+      for (size_t j = 1; ok && j < len; j++)
+        ok = ((unsigned char)s[i + j] & 0xc0) == 0x80;
+      if (ok) {
+        memcpy(esc, s + i, len);
+        k = len;
+        adv = len;
+      } else {
+        memcpy(esc, "\xef\xbf\xbd", 3); /* U+FFFD */
+        k = 3;
+      }
+    }
+    if (*o + k + 8 > size)
+      return 0;
+    memcpy(out + *o, esc, k);
+    *o += k;
+    i += adv;
+  }
+  return 1;
+}
+
+/* Words that follow "node", "tenant", "version" or "listener" in prose,
+ * not names. */
+static int is_prose(const char *w, size_t n) {
+  static const char *const words[] = {
+      "a",        "an",       "and",       "the",       "of",   "is",
+      "id",       "ids",      "metadata",  "templates", "with", "without",
+      "template", "mismatch", "disagrees", "names",     "that", "it"};
+
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    if (strlen(words[i]) == n && strncmp(words[i], w, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* The word after `key ` in msg (up to a space, colon, comma, semicolon or
+ * parenthesis), or NULL; *n its length. key must start a word; the word
+ * must not be prose (is_prose). */
+static const char *word_after(const char *msg, const char *key, size_t *n) {
+  size_t kl = strlen(key);
+
+  for (const char *p = strstr(msg, key); p != NULL; p = strstr(p + 1, key)) {
+    if ((p == msg || p[-1] == ' ' || p[-1] == '(') && p[kl] == ' ') {
+      const char *w = p + kl + 1;
+      *n = strcspn(w, " :,;()");
+      if (*n > 0 && !is_prose(w, *n))
+        return w;
+    }
+  }
+  return NULL;
+}
+
+static void json_field(char *out, size_t size, size_t *o, const char *name,
+                       const char *v, size_t n) {
+  size_t start = *o;
+  int len = snprintf(out + *o, size - *o, ",\"%s\":\"", name);
+
+  if (len < 0 || (size_t)len >= size - *o)
+    return;
+  *o += (size_t)len;
+  if (!json_put(out, size, o, v, n) || *o + 2 > size) {
+    *o = start;
+    return;
+  }
+  out[(*o)++] = '"';
+}
+
+/* The JSON line of msg (NUL-terminated) into out; returns its length
+ * (newline included). */
+static size_t json_line(char *out, size_t size, const char *when,
+                        enum xds_log_level level, const char *msg) {
+  size_t o = 0, n;
+  const char *v;
+
+  o = (size_t)snprintf(out, size, "{\"time\":\"%s\",\"level\":\"%s\"", when,
+                       level_names[level]);
+  /* gRPC core's lines (server/transport/grpc_log): "grpc: TEXT [file:line]". */
+  if (strncmp(msg, "grpc: ", 6) == 0) {
+    const char *br = strrchr(msg, '[');
+    json_field(out, size, &o, "component", "grpc", 4);
+    if (br != NULL && br > msg && br[-1] == ' ' && strchr(br, ']') != NULL)
+      json_field(out, size, &o, "source", br + 1, strcspn(br + 1, "]"));
+  }
+  if ((v = word_after(msg, "node", &n)) != NULL)
+    json_field(out, size, &o, "node", v, n);
+  if ((v = word_after(msg, "tenant", &n)) != NULL)
+    json_field(out, size, &o, "tenant", v, n);
+  if ((v = strstr(msg, "organizations/")) != NULL &&
+      (v == msg || v[-1] == ' ') &&
+      strstr(v, "/extensions/") == v + strcspn(v + 14, "/") + 14) {
+    n = strcspn(v, " :,;()");
+    json_field(out, size, &o, "resource", v, n);
+  } else if ((v = word_after(msg, "listener", &n)) != NULL) {
+    json_field(out, size, &o, "resource", v, n);
+  }
+  if ((v = word_after(msg, "version", &n)) != NULL)
+    json_field(out, size, &o, "version", v, n);
+  if (strncmp(msg, "NACK ", 5) == 0 && (v = strstr(msg, "): ")) != NULL)
+    json_field(out, size, &o, "error", v + 3, strlen(v + 3));
+  /* The message last: cut (with "...") to what is left. */
+  if (o + 16 < size) {
+    size_t mark;
+    memcpy(out + o, ",\"message\":\"", 12);
+    o += 12;
+    mark = o;
+    if (!json_put(out, size - 8, &o, msg, strlen(msg))) {
+      if (o < mark)
+        o = mark;
+      memcpy(out + o, "...", 3);
+      o += 3;
+    }
+  }
+  memcpy(out + o, "\"}\n", 3);
+  return o + 3;
+}
+
+/* Writes msg as one JSON line. */
+static void emit_json(enum xds_log_level level, const char *msg) {
+  char line[LOG_LINE_MAX * 2], when[80];
+  struct timespec ts;
+  struct tm tm;
+  size_t len;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, ts.tv_nsec / 1000000);
+  len = json_line(line, sizeof(line), when, level, msg);
+  /* A short write to stderr has no useful recovery. */
+  if (write(STDERR_FILENO, line, len) < 0)
+    return;
+}
+
 void xds_log(enum xds_log_level level, const char *fmt, ...) {
   char line[LOG_LINE_MAX];
   struct timespec ts;
@@ -48,6 +222,16 @@ void xds_log(enum xds_log_level level, const char *fmt, ...) {
 
   if ((int)level > atomic_load(&log_level))
     return;
+  if (atomic_load(&log_format) == XDS_LOG_JSON) {
+    char msg[LOG_LINE_MAX];
+    va_start(ap, fmt);
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+      msg[0] = '\0';
+    emit_json(level, msg);
+    return;
+  }
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
   n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",

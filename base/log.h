@@ -22,6 +22,21 @@ enum xds_log_level xds_log_get_level(void);
 /* Parses "error", "warn", "info" or "debug"; returns 0 or XDS_EINVAL. */
 int xds_log_parse_level(const char *name, enum xds_log_level *out);
 
+/* How lines are written: text ("TIME LEVEL message") or one JSON object a
+ * line: {"time", "level", "message"} plus, when the message names them
+ * in the project's usual words, "node" ("node ID"), "tenant" ("tenant
+ * FQN"), "resource" (an extension fqn organizations/O/extensions/N, or
+ * "listener NAME"), "version" ("version V") and "error" (the proxy's
+ * message of a NACK line), and, for gRPC core's own lines
+ * (server/transport/grpc_log: "grpc: TEXT [file:line]"), "component":
+ * "grpc" and "source": "file:line". */
+enum xds_log_format { XDS_LOG_TEXT = 0, XDS_LOG_JSON = 1 };
+
+/* Sets the format (default XDS_LOG_TEXT); any thread. */
+void xds_log_set_format(enum xds_log_format format);
+/* Parses "text" or "json"; returns 0 or XDS_EINVAL. */
+int xds_log_parse_format(const char *name, enum xds_log_format *out);
+
 /* Writes one line "TIME LEVEL message" (UTC, milliseconds; cut with "..."
  * when too long) to stderr when level is within the level set; any thread,
  * one write() per line. */

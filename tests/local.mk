@@ -156,3 +156,16 @@ tests_check_metrics_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) \
 tests_check_metrics_LDADD = libxdscsdsclient.a $(TEST_LIBS)
 TESTS += tests/check_metrics
 EXTRA_DIST += tests/metrics_check.py
+
+# --log-format json, in process and from the real binary, gRPC's own lines
+# included (issue 17).
+check_PROGRAMS += tests/check_logs
+tests_check_logs_SOURCES = tests/check_logs.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_logs_CFLAGS = $(TEST_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_logs_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+TESTS += tests/check_logs

@@ -116,6 +116,8 @@ void flags_usage_serve(FILE *f) {
       "  --store etcd://HOST:PORT[,HOST:PORT...]/PREFIX  an etcd v3 "
       "store instead of files, with:\n" ETCD_CONFIG_FLAGS_HELP
       "  --log-level LEVEL      error, warn, info (default) or debug\n"
+      "  --log-format FORMAT    text (default) or json (one object a "
+      "line)\n"
       "  -h, --help             print this help and exit\n"
       "  -V, --version          print the version and commit, and exit\n");
 }
@@ -160,6 +162,7 @@ enum {
   OPT_LISTEN = 256,
   OPT_STORE,
   OPT_LOG_LEVEL,
+  OPT_LOG_FORMAT,
   OPT_MODULE_CLUSTER,
   OPT_ECDS_FETCH_TIMEOUT,
   OPT_ISTIO_ROOT_NAMESPACE,
@@ -440,6 +443,7 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"listen", required_argument, NULL, OPT_LISTEN},
       {"store", required_argument, NULL, OPT_STORE},
       {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+      {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
       {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
       {"modules-listen", required_argument, NULL, OPT_MODULES_LISTEN},
       {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
@@ -494,6 +498,18 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
         return FLAGS_ERROR;
       }
       break;
+    case OPT_LOG_FORMAT: {
+      enum xds_log_format f;
+      if (xds_log_parse_format(optarg, &f) < 0) {
+        fprintf(stderr, "wasmxds: --log-format: \"%s\" is not text or json\n",
+                optarg);
+        return FLAGS_ERROR;
+      }
+      /* At once, so that every later line (flag errors included) uses
+       * it. */
+      xds_log_set_format(f);
+      break;
+    }
     case OPT_ADMIN_LISTEN:
       cfg->admin.listen = optarg;
       break;
