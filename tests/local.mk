@@ -169,3 +169,15 @@ tests_check_logs_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_logs_LDADD = libxdscsdsclient.a $(TEST_LIBS)
 TESTS += tests/check_logs
+
+# CSDS behind mutual TLS: what a caller may list follows its certificate.
+check_PROGRAMS += tests/check_csds_mtls
+tests_check_csds_mtls_SOURCES = tests/check_csds_mtls.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_csds_mtls_CFLAGS = $(TEST_CFLAGS) \
+	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
+tests_check_csds_mtls_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+TESTS += tests/check_csds_mtls

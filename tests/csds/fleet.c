@@ -47,8 +47,27 @@ static int fail(const char *id, const char *what, int rc) {
   return -1;
 }
 
+static int proxy_new(const char *target, const char *id, const char *tenant,
+                     enum fleet_state state, const char *ca_pem,
+                     const char *key_pem, const char *cert_pem,
+                     struct fleet_proxy **out);
+
 int fleet_proxy_new(const char *target, const char *id, const char *tenant,
                     enum fleet_state state, struct fleet_proxy **out) {
+  return proxy_new(target, id, tenant, state, NULL, NULL, NULL, out);
+}
+
+int fleet_proxy_new_tls(const char *target, const char *id, const char *tenant,
+                        enum fleet_state state, const char *ca_pem,
+                        const char *key_pem, const char *cert_pem,
+                        struct fleet_proxy **out) {
+  return proxy_new(target, id, tenant, state, ca_pem, key_pem, cert_pem, out);
+}
+
+static int proxy_new(const char *target, const char *id, const char *tenant,
+                     enum fleet_state state, const char *ca_pem,
+                     const char *key_pem, const char *cert_pem,
+                     struct fleet_proxy **out) {
   const char *meta[] = {"wasmxds.tenant", tenant, NULL};
   const char *meta_org[] = {"wasmxds.organization", "acme", NULL};
   char *ecds[] = {FLEET_EXT_WASM, FLEET_EXT_SUBSTITUTE, FLEET_EXT_MISSING};
@@ -62,7 +81,10 @@ int fleet_proxy_new(const char *target, const char *id, const char *tenant,
   if (p == NULL)
     return fail(id, "out of memory", XDS_ENOMEM);
   node = xds_node_new(id, "fleet", tenant != NULL ? meta : meta_org, NULL);
-  rc = node == NULL ? XDS_ENOMEM : xds_client_new(target, NULL, &p->client);
+  rc = node == NULL     ? XDS_ENOMEM
+       : ca_pem != NULL ? xds_client_new_tls(target, ca_pem, key_pem, cert_pem,
+                                             NULL, &p->client)
+                        : xds_client_new(target, NULL, &p->client);
   if (rc == 0)
     rc = xds_stream_open(p->client, XDS_METHOD_ADS, &p->stream);
   if (rc < 0)
@@ -108,13 +130,40 @@ void fleet_proxy_free(struct fleet_proxy *p) {
   xds_free(p);
 }
 
+static Envoy__Service__Status__V3__ClientStatusResponse *
+fetch(const struct csds_client_opts *opts,
+      const Envoy__Service__Status__V3__ClientStatusRequest *req, char *err,
+      size_t size);
+
 Envoy__Service__Status__V3__ClientStatusResponse *
 fleet_fetch(const char *target,
             const Envoy__Service__Status__V3__ClientStatusRequest *req,
             char *err, size_t size) {
+  struct csds_client_opts o = {0};
+
+  o.target = target;
+  return fetch(&o, req, err, size);
+}
+
+Envoy__Service__Status__V3__ClientStatusResponse *
+fleet_fetch_tls(const char *target, const char *ca, const char *cert,
+                const char *key, char *err, size_t size) {
+  struct csds_client_opts o = {0};
+
+  o.target = target;
+  o.tls_ca = ca;
+  o.tls_cert = cert;
+  o.tls_key = key;
+  return fetch(&o, NULL, err, size);
+}
+
+static Envoy__Service__Status__V3__ClientStatusResponse *
+fetch(const struct csds_client_opts *opts,
+      const Envoy__Service__Status__V3__ClientStatusRequest *req, char *err,
+      size_t size) {
   Envoy__Service__Status__V3__ClientStatusRequest empty =
       ENVOY__SERVICE__STATUS__V3__CLIENT_STATUS_REQUEST__INIT;
-  struct csds_client_opts o = {0};
+  struct csds_client_opts o = *opts;
   Envoy__Service__Status__V3__ClientStatusResponse *r;
   struct xds_err e = {0, ""};
   uint8_t *in, *out = NULL;
@@ -123,7 +172,6 @@ fleet_fetch(const char *target,
 
   if (req == NULL)
     req = &empty;
-  o.target = target;
   o.timeout_ms = FLEET_MS;
   in_len = protobuf_c_message_get_packed_size(&req->base);
   in = malloc(in_len + 1);

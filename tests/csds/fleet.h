@@ -35,6 +35,12 @@ struct fleet_proxy;
  * state. Returns 0 with *out, or -1 (message on stderr). */
 int fleet_proxy_new(const char *target, const char *id, const char *tenant,
                     enum fleet_state state, struct fleet_proxy **out);
+/* The same over TLS: ca_pem verifies the server; key_pem and cert_pem
+ * (PEM text) are the proxy's client certificate. */
+int fleet_proxy_new_tls(const char *target, const char *id, const char *tenant,
+                        enum fleet_state state, const char *ca_pem,
+                        const char *key_pem, const char *cert_pem,
+                        struct fleet_proxy **out);
 void fleet_proxy_free(struct fleet_proxy *p);
 
 /* FetchClientStatus through server/transport/csds_client with req
@@ -44,6 +50,11 @@ Envoy__Service__Status__V3__ClientStatusResponse *
 fleet_fetch(const char *target,
             const Envoy__Service__Status__V3__ClientStatusRequest *req,
             char *err, size_t size);
+/* The same over TLS with PEM files (as wasmxdsctl status passes them):
+ * ca verifies the server; cert and key (nullable) are the caller's. */
+Envoy__Service__Status__V3__ClientStatusResponse *
+fleet_fetch_tls(const char *target, const char *ca, const char *cert,
+                const char *key, char *err, size_t size);
 void fleet_response_free(Envoy__Service__Status__V3__ClientStatusResponse *r);
 
 /* The ClientConfig of node id in r, or NULL. */
