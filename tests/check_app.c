@@ -594,6 +594,36 @@ START_TEST(sighup_says_it_reloaded) {
 }
 END_TEST
 
+/* SIGHUP (or SIGTERM) that arrives while the server is still starting is
+ * remembered and acted on once it serves, never the default action that
+ * kills the process: an operator's reload racing a restart must not stop
+ * the service. */
+START_TEST(sighup_during_startup_is_kept) {
+  char dir[] = "/tmp/check_app_hup0XXXXXX", path[160];
+  const char *args[] = {"--debounce-ms", "60000", NULL};
+  char text[2048];
+
+  ck_assert(mkdtemp(dir) != NULL);
+  snprintf(text, sizeof(text), "%s---\n%s", ext_a, tmpl_in);
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  tk_write_file(path, text, strlen(text));
+  ck_assert_int_eq(server_proc_start(dir, args, &g_sp), 0);
+  /* As early as the log shows the process is ours: before the store, the
+   * publisher and the serving loop exist. */
+  E2E_ASSERT(server_proc_wait_log(g_sp, "admin HTTP on", 5000) == 0,
+             "no admin line");
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), SIGHUP), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving xDS on", 5000) == 0,
+             "the server did not survive a SIGHUP during start-up");
+  E2E_ASSERT(server_proc_wait_log(g_sp, "reloaded (SIGHUP)", 5000) == 0,
+             "the SIGHUP during start-up was not acted on");
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), 0), 0);
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  tk_rm_tree(dir);
+}
+END_TEST
+
 START_TEST(sighup_says_it_reloaded_etcd) {
   struct etcd_proc e;
   char store[160];
@@ -684,6 +714,7 @@ static Suite *app_suite(void) {
   tc = tcase_create("logs");
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, sighup_says_it_reloaded);
+  tcase_add_test(tc, sighup_during_startup_is_kept);
   tcase_add_test(tc, sighup_says_it_reloaded_etcd);
   tcase_add_test(tc, failed_pull_retries_publish_nothing);
   suite_add_tcase(s, tc);

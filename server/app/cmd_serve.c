@@ -31,20 +31,41 @@
  * of a store that delivered a catalog at start. */
 #define CMD_SERVE_FIRST_BUILD_WAIT_MS 30000
 
-/* What the signal handlers act on (the only globals). */
+/* What the signal handlers act on (the only globals). The handlers are
+ * installed first thing, so a signal during start-up is never the default
+ * action (SIGHUP's kills the process): until the server and the source
+ * exist, it is only remembered, and acted on once they do. */
 static struct xds_server *volatile signal_target;
 static struct store_source *volatile signal_source;
+static volatile sig_atomic_t stop_pending, reload_pending;
 
 static void on_stop_signal(int sig) {
   (void)sig;
   if (signal_target != NULL)
     xds_server_stop(signal_target);
+  else
+    stop_pending = 1;
 }
 
 static void on_reload_signal(int sig) {
   (void)sig;
   if (signal_source != NULL)
     source_trigger(signal_source);
+  else
+    reload_pending = 1;
+}
+
+static void install_signals(void) {
+  struct sigaction sa;
+
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_reload_signal;
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
 }
 
 /* What the store source's sink, the publisher's sink and the admin
@@ -131,7 +152,6 @@ int cmd_serve(int argc, char **argv) {
   struct admin_config mcfg;
   struct xds_stats stats;
   struct xds_err err = {0, ""};
-  struct sigaction sa;
   int status_ok = 0;
   int rc, exit_status = EXIT_FAILURE;
 
@@ -146,6 +166,7 @@ int cmd_serve(int argc, char **argv) {
     break;
   }
   xds_log_set_level(cfg.log_level);
+  install_signals();
   stats_init(&stats);
   cfg.server.stats = &stats;
   sc.stats = &stats;
@@ -263,14 +284,13 @@ int cmd_serve(int argc, char **argv) {
              CMD_SERVE_FIRST_BUILD_WAIT_MS);
   signal_target = sc.server;
   signal_source = sc.source;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sa.sa_handler = on_reload_signal;
-  sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  /* What arrived before the handlers could act. */
+  if (reload_pending) {
+    reload_pending = 0;
+    source_trigger(sc.source);
+  }
+  if (stop_pending)
+    xds_server_stop(sc.server);
 
   xds_server_run(sc.server);
   signal_target = NULL;
