@@ -4,7 +4,8 @@
 # The admin HTTP server against hostile clients (slowloris, per-address
 # cap, header deadline, bearer token, slow pages), in process on loopback.
 check_PROGRAMS += tests/check_admin
-tests_check_admin_SOURCES = tests/check_admin.c
+tests_check_admin_SOURCES = tests/check_admin.c tests/testkit.c \
+	tests/testkit.h
 tests_check_admin_CFLAGS = $(TEST_CFLAGS)
 tests_check_admin_LDADD = $(TEST_LIBS)
 TESTS += tests/check_admin

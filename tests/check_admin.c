@@ -26,19 +26,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "server/admin/admin.h"
-
-static long long now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  nanosleep(&ts, NULL);
-}
+#include "tests/testkit.h"
 
 /* A TCP connection from src (a 127.x.y.z address) to 127.0.0.1:port. */
 static int connect_from(const char *src, int port) {
@@ -73,12 +61,12 @@ static void send_all(int fd, const char *s) {
 /* Reads until the peer closes or timeout_ms pass. Returns the bytes read
  * (into buf, NUL-terminated), or -1 on timeout. */
 static long read_until_close(int fd, char *buf, size_t cap, int timeout_ms) {
-  long long until = now_ms() + timeout_ms;
+  long long until = tk_now_ms() + timeout_ms;
   size_t n = 0;
 
   for (;;) {
     struct pollfd pfd = {fd, POLLIN, 0};
-    long long left = until - now_ms();
+    long long left = until - tk_now_ms();
     ssize_t r;
 
     if (left <= 0)
@@ -142,7 +130,7 @@ static int on_slow(void *arg, const struct admin_req *req,
   const char *q = req->query(req, "who");
 
   (void)arg;
-  sleep_ms(1500);
+  tk_sleep_ms(1500);
   resp->body = xds_asprintf("slow %s\n", q ? q : "-");
   if (resp->body == NULL)
     return XDS_ENOMEM;
@@ -182,14 +170,14 @@ START_TEST(slowloris_healthz) {
     fds[i] = connect_from("127.0.0.1", port);
     send_all(fds[i], "GET /healthz HTTP/1.1\r\n");
   }
-  sleep_ms(200);
+  tk_sleep_ms(200);
   for (int i = 0; i < 300; i++)
     send_all(fds[i], "X-Slow: 1\r\n");
-  sleep_ms(100);
-  t0 = now_ms();
+  tk_sleep_ms(100);
+  t0 = tk_now_ms();
   code = get("127.0.0.2", port, "/healthz", NULL, 1000);
   ck_assert_msg(code == 200, "/healthz under slowloris: %d after %lld ms", code,
-                now_ms() - t0);
+                tk_now_ms() - t0);
   for (int i = 0; i < 300; i++)
     close(fds[i]);
   admin_free(a);
@@ -208,10 +196,10 @@ START_TEST(header_deadline) {
   cfg.header_timeout_ms = 800;
   a = start(&cfg);
   port = admin_port(a);
-  t0 = now_ms();
+  t0 = tk_now_ms();
   fd = connect_from("127.0.0.1", port);
   send_all(fd, "GET /healthz HTTP/1.1\r\n");
-  while (now_ms() - t0 < 3000) {
+  while (tk_now_ms() - t0 < 3000) {
     struct pollfd pfd = {fd, POLLIN, 0};
 
     send_all(fd, "X-Trickle: 1\r\n");
@@ -220,7 +208,7 @@ START_TEST(header_deadline) {
       break;
     }
   }
-  took = now_ms() - t0;
+  took = tk_now_ms() - t0;
   close(fd);
   ck_assert_msg(closed, "a trickling request was still open after %lld ms",
                 took);
@@ -231,7 +219,7 @@ START_TEST(header_deadline) {
   fd = connect_from("127.0.0.1", port);
   send_all(fd,
            "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n12");
-  sleep_ms(200);
+  tk_sleep_ms(200);
   send_all(fd, "34567890");
   ck_assert_int_gt(read_until_close(fd, buf, sizeof(buf), 2000), 0);
   close(fd);
@@ -257,7 +245,7 @@ START_TEST(per_ip_cap) {
     fds[i] = connect_from("127.0.0.1", port);
     send_all(fds[i], "GET /healthz HTTP/1.1\r\n");
   }
-  sleep_ms(200);
+  tk_sleep_ms(200);
   /* The fourth from the same address is closed without an answer. */
   fd = connect_from("127.0.0.1", port);
   send_all(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -271,7 +259,7 @@ START_TEST(per_ip_cap) {
     close(fds[i]);
   /* Once they are closed, the address is served again. */
   for (int i = 0; i < 50 && code != 200; i++) {
-    sleep_ms(50);
+    tk_sleep_ms(50);
     code = get("127.0.0.1", port, "/healthz", NULL, 2000);
   }
   ck_assert_int_eq(code, 200);
@@ -361,18 +349,18 @@ START_TEST(slow_route_apart) {
   memset(&c, 0, sizeof(c));
   c.port = admin_port(a);
   ck_assert_int_eq(pthread_create(&th, NULL, slow_thread, &c), 0);
-  sleep_ms(200);
-  t0 = now_ms();
+  tk_sleep_ms(200);
+  t0 = tk_now_ms();
   code = get("127.0.0.1", c.port, "/healthz", NULL, 1000);
-  ck_assert_msg(code == 200 && now_ms() - t0 < 500,
+  ck_assert_msg(code == 200 && tk_now_ms() - t0 < 500,
                 "/healthz during a slow page: %d after %lld ms", code,
-                now_ms() - t0);
+                tk_now_ms() - t0);
   pthread_join(th, NULL);
   ck_assert_int_eq(c.code, 200);
   ck_assert_msg(strstr(c.buf, "slow me") != NULL, "%s", c.buf);
   /* Stopping with a slow request in flight answers it and returns. */
   ck_assert_int_eq(pthread_create(&th, NULL, slow_thread, &c), 0);
-  sleep_ms(200);
+  tk_sleep_ms(200);
   admin_free(a);
   pthread_join(th, NULL);
 }

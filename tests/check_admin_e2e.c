@@ -27,6 +27,7 @@
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/modtest.h"
 #include "tests/helpers/origin.h"
+#include "tests/testkit.h"
 
 #define ORG "acme"
 #define TMPL                                                                   \
@@ -36,19 +37,6 @@
   "  - name: envoy.filters.http.router\n"                                      \
   "    typedConfig: {'@type': "                                                \
   "envoy.extensions.filters.http.router.v3.Router}\n"
-
-static long long now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  nanosleep(&ts, NULL);
-}
 
 struct http {
   long code;
@@ -250,11 +238,11 @@ static char *served_uri(struct server_proc *sp) {
   struct xds_client *c;
   struct xds_stream *s;
   char *uri = NULL;
-  long long until = now_ms() + 20000;
+  long long until = tk_now_ms() + 20000;
 
   ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
   s = subscribe(c, node, names, 1);
-  while (uri == NULL && now_ms() < until) {
+  while (uri == NULL && tk_now_ms() < until) {
     Envoy__Service__Discovery__V3__DiscoveryRequest req =
         ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
     Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
@@ -499,11 +487,11 @@ static void *hammer_main(void *arg) {
   struct hammer *hm = arg;
 
   while (!atomic_load(&hm->stop)) {
-    long long t0 = now_ms(), took;
+    long long t0 = tk_now_ms(), took;
     struct http h;
 
     http_get(hm->port, "/debug/proxies", NULL, &h);
-    took = now_ms() - t0;
+    took = tk_now_ms() - t0;
     if (h.code == 200) {
       atomic_fetch_add(&hm->pages, 1);
       atomic_store(&hm->bytes, (long long)h.len);
@@ -518,7 +506,7 @@ static void *hammer_main(void *arg) {
 /* One exchange the serving loop alone answers: the watcher switches its
  * subscription to ext-00<k%2> and waits for the response (ms). */
 static long long ping(struct xds_stream *w, char **names, int k) {
-  long long t0 = now_ms();
+  long long t0 = tk_now_ms();
   char *one[1] = {names[k % 2]};
   Envoy__Service__Discovery__V3__DiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
@@ -528,7 +516,7 @@ static long long ping(struct xds_stream *w, char **names, int k) {
   req.n_resource_names = 1;
   ck_assert_int_eq(xds_stream_send_request(w, &req, 5000), 0);
   ck_assert_int_eq(recv_ack(w, one, 1, 10000), 0);
-  return now_ms() - t0;
+  return tk_now_ms() - t0;
 }
 
 START_TEST(big_page_does_not_delay_push) {
@@ -588,7 +576,7 @@ START_TEST(big_page_does_not_delay_push) {
     long long t = ping(w, names, ++k);
 
     quiet = t > quiet ? t : quiet;
-    sleep_ms(10);
+    tk_sleep_ms(10);
   }
   memset(&hm, 0, sizeof(hm));
   hm.port = server_proc_admin_port(sp);
@@ -604,7 +592,7 @@ START_TEST(big_page_does_not_delay_push) {
       loaded2 = t;
     }
     n_loaded++;
-    sleep_ms(10);
+    tk_sleep_ms(10);
   }
   atomic_store(&hm.stop, 1);
   pthread_join(th, NULL);
@@ -644,7 +632,7 @@ END_TEST
  * absent, no longer contains it); returns the last body. */
 static char *wait_body(int port, const char *path, const char *want, int absent,
                        int ms) {
-  long long until = now_ms() + ms;
+  long long until = tk_now_ms() + ms;
   struct http h;
 
   for (;;) {
@@ -652,12 +640,12 @@ static char *wait_body(int port, const char *path, const char *want, int absent,
     if (h.code == 200 && h.body != NULL &&
         (strstr(h.body, want) != NULL) != absent)
       return h.body;
-    if (now_ms() > until) {
+    if (tk_now_ms() > until) {
       ck_abort_msg("GET %s: %ld, %s %s in: %.600s", path, h.code,
                    absent ? "still" : "no", want, h.body ? h.body : "");
     }
     free(h.body);
-    sleep_ms(100);
+    tk_sleep_ms(100);
   }
 }
 
@@ -665,7 +653,7 @@ static char *wait_body(int port, const char *path, const char *want, int absent,
  * scrape is not a consistent cut: they may change one by one). */
 static void wait_served(int port, int wasm, int deny, int allow) {
   char want[3][96];
-  long long until = now_ms() + 15000;
+  long long until = tk_now_ms() + 15000;
   char *body = NULL;
 
   snprintf(want[0], sizeof(want[0]),
@@ -683,10 +671,10 @@ static void wait_served(int port, int wasm, int deny, int allow) {
     if (body != NULL && strstr(body, want[0]) && strstr(body, want[1]) &&
         strstr(body, want[2]))
       break;
-    ck_assert_msg(now_ms() < until, "/metrics: want %s%s%s, got %.300s",
+    ck_assert_msg(tk_now_ms() < until, "/metrics: want %s%s%s, got %.300s",
                   want[0], want[1], want[2],
                   body != NULL ? strstr(body, "wasmxds_extensions{") : "");
-    sleep_ms(100);
+    tk_sleep_ms(100);
   }
   free(body);
 }
