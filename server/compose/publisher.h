@@ -40,6 +40,9 @@
  *     progress; they post "modules changed" here;
  *   - the admin threads (libmicrohttpd) own their connections; they read
  *     published snapshots, counters, the status slot and the module cache.
+ *   - gRPC's own threads touch no wasmxds state but one: their log lines
+ *     go through server/transport/grpc_log (a table of recent lines behind
+ *     its own mutex, then the logger).
  *
  * Threads: publisher_new and publisher_free on one thread (main);
  * every publisher_set_* / publisher_post_* from any thread; the sink's
