@@ -14,23 +14,11 @@
 #include <sys/wait.h>
 
 #include "tests/helpers/etcd_proc.h"
+#include "tests/testkit.h"
 
 #define PREFIX "/wx"
 
 static struct etcd_proc etcd;
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...) {
-  char cmd[4096];
-  va_list ap;
-  int st;
-
-  va_start(ap, fmt);
-  vsnprintf(cmd, sizeof(cmd), fmt, ap);
-  va_end(ap);
-  st = system(cmd);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
 
 /* The whole file (up to 64 KiB) in a static buffer. */
 static const char *slurp(const char *path) {
@@ -63,9 +51,9 @@ START_TEST(apply_a_cluster_export) {
   snprintf(ctl, sizeof(ctl), "%s/wasmxdsctl --store etcd://%s" PREFIX, bdir,
            etcd.endpoint);
   snprintf(out, sizeof(out), "%s/out", etcd.dir);
-  ck_assert_int_eq(run("%s apply -f " XDS_TEST_DATA
-                       "/istio/store/cluster-export.yaml >%s 2>&1",
-                       ctl, out),
+  ck_assert_int_eq(tk_sh("%s apply -f " XDS_TEST_DATA
+                         "/istio/store/cluster-export.yaml >%s 2>&1",
+                         ctl, out),
                    0);
   text = slurp(out);
   ck_assert_uint_eq(count(text, "WasmPlugin extensions.istio.io/wasmplugin/"),
@@ -75,34 +63,35 @@ START_TEST(apply_a_cluster_export) {
                              "/WasmPlugin/shop/s-reload") != NULL,
                 "%s", text);
   /* Applying the same export again changes nothing. */
-  ck_assert_int_eq(run("%s apply -f " XDS_TEST_DATA
-                       "/istio/store/cluster-export.yaml >%s 2>&1",
-                       ctl, out),
+  ck_assert_int_eq(tk_sh("%s apply -f " XDS_TEST_DATA
+                         "/istio/store/cluster-export.yaml >%s 2>&1",
+                         ctl, out),
                    0);
   ck_assert_uint_eq(count(slurp(out), " unchanged (key "), 21);
   /* get by Istio's ECDS name and by kind/namespace/name. */
-  ck_assert_int_eq(run("%s get extensions.istio.io/wasmplugin/shop.s-reload "
-                       ">%s 2>&1",
-                       ctl, out),
+  ck_assert_int_eq(tk_sh("%s get extensions.istio.io/wasmplugin/shop.s-reload "
+                         ">%s 2>&1",
+                         ctl, out),
                    0);
   text = slurp(out);
   ck_assert_msg(strstr(text, "\"pluginName\":\"reloader\"") != NULL, "%s",
                 text);
-  ck_assert_int_eq(run("%s get WasmPlugin/edge/e-gw >%s 2>&1", ctl, out), 0);
+  ck_assert_int_eq(tk_sh("%s get WasmPlugin/edge/e-gw >%s 2>&1", ctl, out), 0);
   ck_assert_msg(strstr(slurp(out), "\"name\":\"public\"") != NULL, "%s",
                 slurp(out));
-  ck_assert_int_eq(run("%s list WasmPlugin >%s 2>&1", ctl, out), 0);
+  ck_assert_int_eq(tk_sh("%s list WasmPlugin >%s 2>&1", ctl, out), 0);
   text = slurp(out);
   ck_assert_uint_eq(count(text, "\nWasmPlugin "), 21);
   ck_assert_msg(strstr(text, "extensions.istio.io/wasmplugin/istio-system."
                              "z-tie") != NULL,
                 "%s", text);
   /* The server reads them back from etcd without a problem. */
-  ck_assert_int_eq(run("%s/wasmxds validate etcd://%s" PREFIX " >%s 2>&1", bdir,
-                       etcd.endpoint, out),
+  ck_assert_int_eq(tk_sh("%s/wasmxds validate etcd://%s" PREFIX " >%s 2>&1",
+                         bdir, etcd.endpoint, out),
                    0);
-  ck_assert_int_eq(run("%s delete WasmPlugin/edge/e-gw >%s 2>&1", ctl, out), 0);
-  ck_assert_int_eq(run("%s get WasmPlugin/edge/e-gw >%s 2>&1", ctl, out), 4);
+  ck_assert_int_eq(tk_sh("%s delete WasmPlugin/edge/e-gw >%s 2>&1", ctl, out),
+                   0);
+  ck_assert_int_eq(tk_sh("%s get WasmPlugin/edge/e-gw >%s 2>&1", ctl, out), 4);
   etcd_proc_stop(&etcd);
 }
 END_TEST
