@@ -528,6 +528,47 @@ static void copy_loc(struct src_loc *to, const struct src_loc *from, int *ok) {
   to->column = from->column;
 }
 
+static int copy_strs(char ***to, size_t *n_to, char *const *from, size_t n) {
+  int ok = 1;
+
+  if (n == 0)
+    return 1;
+  *to = xds_calloc(n, sizeof(**to));
+  if (*to == NULL)
+    return 0;
+  for (size_t i = 0; ok && i < n; i++, (*n_to)++)
+    (*to)[i] = copy_str(from[i], &ok);
+  return ok;
+}
+
+/* A WasmDeployment filter's workloadSelector into c (whose selectors are
+ * NULL). Returns 1, or 0 on allocation failure (c frees what was made). */
+static int copy_selectors(struct wasm_ext *c, const struct wasm_ext *e) {
+  int ok = 1;
+
+  c->selectors = xds_calloc(e->n_selectors, sizeof(*c->selectors));
+  if (c->selectors == NULL)
+    return 0;
+  for (size_t i = 0; ok && i < e->n_selectors; i++, c->n_selectors++) {
+    const struct wasm_workload_sel *f = &e->selectors[i];
+    struct wasm_workload_sel *t = &c->selectors[i];
+
+    if (f->n_labels > 0) {
+      t->labels = xds_calloc(f->n_labels, sizeof(*t->labels));
+      ok = t->labels != NULL;
+      for (size_t k = 0; ok && k < f->n_labels; k++, t->n_labels++) {
+        t->labels[k].key = copy_str(f->labels[k].key, &ok);
+        t->labels[k].value = copy_str(f->labels[k].value, &ok);
+      }
+    }
+    ok = ok &&
+         copy_strs(&t->namespaces, &t->n_namespaces, f->namespaces,
+                   f->n_namespaces) &&
+         copy_strs(&t->clusters, &t->n_clusters, f->clusters, f->n_clusters);
+  }
+  return ok;
+}
+
 struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   struct wasm_ext *c = xds_calloc(1, sizeof(*c));
   int ok = 1;
@@ -551,6 +592,23 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   c->n_target_refs = 0;
   c->matches = NULL;
   c->n_matches = 0;
+  c->resource = c->insert_before = NULL;
+  c->selectors = NULL;
+  c->n_selectors = 0;
+  c->config_bytes = NULL;
+  c->config_bytes_len = 0;
+  c->resource = copy_str(e->resource, &ok);
+  c->insert_before = copy_str(e->insert_before, &ok);
+  if (ok && e->config_bytes_len > 0) {
+    c->config_bytes = xds_malloc(e->config_bytes_len);
+    ok = c->config_bytes != NULL;
+    if (ok) {
+      memcpy(c->config_bytes, e->config_bytes, e->config_bytes_len);
+      c->config_bytes_len = e->config_bytes_len;
+    }
+  }
+  if (ok && e->n_selectors > 0)
+    ok = copy_selectors(c, e);
   c->namespace = copy_str(e->namespace, &ok);
   c->fqn = copy_str(e->fqn, &ok);
   c->organization = copy_str(e->organization, &ok);
@@ -705,6 +763,44 @@ static int str_eq(const char *a, const char *b) {
   return strcmp(a, b) == 0;
 }
 
+static int strs_eq(char *const *a, size_t na, char *const *b, size_t nb) {
+  if (na != nb)
+    return 0;
+  for (size_t i = 0; i < na; i++)
+    if (!str_eq(a[i], b[i]))
+      return 0;
+  return 1;
+}
+
+/* The WasmDeployment fields (and the configuration's type and bytes). */
+static int deploy_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
+  if (!str_eq(a->resource, b->resource) || a->filter_index != b->filter_index ||
+      a->n_filters != b->n_filters || a->weight != b->weight ||
+      a->filter_context != b->filter_context ||
+      !str_eq(a->insert_before, b->insert_before) ||
+      a->insecure_skip_verify != b->insecure_skip_verify ||
+      a->plain_http != b->plain_http || a->config_type != b->config_type ||
+      a->config_bytes_len != b->config_bytes_len ||
+      (a->config_bytes_len > 0 &&
+       memcmp(a->config_bytes, b->config_bytes, a->config_bytes_len) != 0) ||
+      a->n_selectors != b->n_selectors)
+    return 0;
+  for (size_t i = 0; i < a->n_selectors; i++) {
+    const struct wasm_workload_sel *x = &a->selectors[i], *y = &b->selectors[i];
+
+    if (x->n_labels != y->n_labels ||
+        !strs_eq(x->namespaces, x->n_namespaces, y->namespaces,
+                 y->n_namespaces) ||
+        !strs_eq(x->clusters, x->n_clusters, y->clusters, y->n_clusters))
+      return 0;
+    for (size_t k = 0; k < x->n_labels; k++)
+      if (!str_eq(x->labels[k].key, y->labels[k].key) ||
+          !str_eq(x->labels[k].value, y->labels[k].value))
+        return 0;
+  }
+  return 1;
+}
+
 int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
   if (a == b)
     return 1;
@@ -724,7 +820,8 @@ int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
       a->n_env != b->n_env || a->kind != b->kind ||
       !str_eq(a->namespace, b->namespace) || a->type != b->type ||
       a->n_match_labels != b->n_match_labels ||
-      a->n_target_refs != b->n_target_refs || a->n_matches != b->n_matches)
+      a->n_target_refs != b->n_target_refs || a->n_matches != b->n_matches ||
+      !deploy_equal(a, b))
     return 0;
   for (size_t i = 0; i < a->n_match_labels; i++)
     if (!str_eq(a->match_labels[i].key, b->match_labels[i].key) ||

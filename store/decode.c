@@ -287,6 +287,7 @@ static const struct decode_kind_ops *const KINDS[] = {
     &decode_wasmext_ops,
     &decode_template_ops,
     &decode_wasmplugin_ops,
+    &decode_wasmdeploy_ops,
 };
 #define N_KINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
@@ -355,6 +356,11 @@ done:
     listener_tmpl_free(out->tmpl);
     out->ext = NULL;
     out->tmpl = NULL;
+    for (size_t i = 0; i < out->n_exts; i++)
+      wasm_ext_free(out->exts[i]);
+    xds_free(out->exts);
+    out->exts = NULL;
+    out->n_exts = 0;
   }
   if (c.rc < 0) {
     decode_result_cleanup(out);
@@ -385,7 +391,9 @@ int decode_list(const struct ynode *doc, struct problems *pb,
   kind = ynode_text(vk, NULL);
   is_list = (strcmp(api, "v1") == 0 && strcmp(kind, "List") == 0) ||
             (strcmp(api, DECODE_WASMPLUGIN_API) == 0 &&
-             strcmp(kind, DECODE_WASMPLUGIN_KIND "List") == 0);
+             strcmp(kind, DECODE_WASMPLUGIN_KIND "List") == 0) ||
+            (strcmp(api, DECODE_WASMDEPLOY_API) == 0 &&
+             strcmp(kind, DECODE_WASMDEPLOY_KIND "List") == 0);
   if (!is_list)
     return 0;
   memset(&c, 0, sizeof(c));
@@ -408,6 +416,9 @@ int decode_list(const struct ynode *doc, struct problems *pb,
 void decode_result_cleanup(struct decode_result *out) {
   wasm_ext_free(out->ext);
   listener_tmpl_free(out->tmpl);
+  for (size_t i = 0; i < out->n_exts; i++)
+    wasm_ext_free(out->exts[i]);
+  xds_free(out->exts);
   xds_free(out->id);
   memset(out, 0, sizeof(*out));
 }

@@ -6,6 +6,10 @@
  *   wasmxds.io/v1 ListenerTemplate            -> struct listener_tmpl
  *   extensions.istio.io/v1alpha1 WasmPlugin   -> struct wasm_ext (kind
  *                                                WASM_KIND_PLUGIN)
+ *   networking.enterprise.mesh.gloo.solo.io/v1beta1 WasmDeployment
+ *                                             -> one struct wasm_ext per
+ *                                                filter (kind
+ *                                                WASM_KIND_DEPLOYMENT)
  * and checks every field (types, enums, ranges, patterns, required fields,
  * unknown fields). Every error found in the document is added to the
  * problem list with the node's file:line:column, the field path and the
@@ -55,6 +59,8 @@ struct ynode;
 #define DECODE_TMPL_KIND "ListenerTemplate"
 #define DECODE_WASMPLUGIN_API "extensions.istio.io/v1alpha1"
 #define DECODE_WASMPLUGIN_KIND "WasmPlugin"
+#define DECODE_WASMDEPLOY_API "networking.enterprise.mesh.gloo.solo.io/v1beta1"
+#define DECODE_WASMDEPLOY_KIND "WasmDeployment"
 #define DECODE_ROUTER_MSG "envoy.extensions.filters.http.router.v3.Router"
 #define DECODE_TYPE_URL_PREFIX "type.googleapis.com/"
 
@@ -62,7 +68,9 @@ enum decode_kind {
   DECODE_NONE = 0, /* not a mapping, or an unknown apiVersion/kind */
   DECODE_WASM_EXT = 1,
   DECODE_LISTENER_TMPL = 2,
-  DECODE_WASM_PLUGIN = 3 /* an Istio WasmPlugin: a wasm_ext in out->ext */
+  DECODE_WASM_PLUGIN = 3,    /* an Istio WasmPlugin: a wasm_ext in out->ext */
+  DECODE_WASM_DEPLOYMENT = 4 /* a Gloo Mesh WasmDeployment: one wasm_ext
+                                per filter in out->exts (out->ext NULL) */
 };
 
 /* What one document turned out to be. The caller owns the struct
@@ -75,6 +83,11 @@ struct decode_result {
   char *id;
   struct wasm_ext *ext;       /* set only when 0 is returned */
   struct listener_tmpl *tmpl; /* set only when 0 is returned */
+  /* DECODE_WASM_DEPLOYMENT, set only when 0 is returned: its filters in
+   * spec.filters order (the caller takes them by setting the pointers to
+   * NULL; id is then the deployment's id). */
+  struct wasm_ext **exts;
+  size_t n_exts;
 };
 
 /*
@@ -103,7 +116,7 @@ int decode_list(const struct ynode *doc, struct problems *pb,
                 const struct ynode **items);
 
 /* Frees whatever out still owns (a record not taken by setting the pointer
- * to NULL, and id) and zeroes it. */
+ * to NULL, every exts[] not taken, and id) and zeroes it. */
 void decode_result_cleanup(struct decode_result *out);
 
 /*

@@ -58,6 +58,9 @@ extern const struct decode_kind_ops decode_wasmext_ops;
 extern const struct decode_kind_ops decode_template_ops;
 /* extensions.istio.io/v1alpha1 WasmPlugin (decode_wasmplugin.c). */
 extern const struct decode_kind_ops decode_wasmplugin_ops;
+/* networking.enterprise.mesh.gloo.solo.io/v1beta1 WasmDeployment
+ * (decode_wasmdeploy.c): one record per filter, in out->exts. */
+extern const struct decode_kind_ops decode_wasmdeploy_ops;
 
 /* ---- module URLs (decode_wasmext.c) ---- */
 

@@ -28,7 +28,18 @@ struct key_entry {
   struct problems pb;
   struct wasm_ext *good_ext;
   struct listener_tmpl *good_tmpl;
+  /* A WasmDeployment's filters (good_ext NULL): one record each. */
+  struct wasm_ext **good_deploy;
+  size_t n_good_deploy;
 };
+
+static void free_deploy(struct key_entry *e) {
+  for (size_t i = 0; i < e->n_good_deploy; i++)
+    wasm_ext_free(e->good_deploy[i]);
+  xds_free(e->good_deploy);
+  e->good_deploy = NULL;
+  e->n_good_deploy = 0;
+}
 
 struct etcd_store {
   char *prefix; /* with the trailing '/' */
@@ -50,6 +61,7 @@ static void entry_free(struct key_entry *e) {
   problems_cleanup(&e->pb);
   wasm_ext_free(e->good_ext);
   listener_tmpl_free(e->good_tmpl);
+  free_deploy(e);
   xds_free(e);
 }
 
@@ -212,6 +224,7 @@ static void set_good(struct key_entry *e, struct wasm_ext *x,
                      struct listener_tmpl *t) {
   wasm_ext_free(e->good_ext);
   listener_tmpl_free(e->good_tmpl);
+  free_deploy(e);
   e->good_ext = x;
   e->good_tmpl = t;
 }
@@ -322,6 +335,17 @@ static int decode_entry(struct etcd_store *s, struct key_entry *e) {
     set_good(e, r.ext, NULL);
     r.ext = NULL;
     e->broken = 0;
+  } else if (r.kind == DECODE_WASM_DEPLOYMENT && r.n_exts > 0) {
+    rc = check_key(s, e, "WasmDeployment", r.id,
+                   etcd_store_key_of_ext(s->bare_prefix, r.exts[0]));
+    if (rc < 0)
+      goto out;
+    set_good(e, NULL, NULL);
+    e->good_deploy = r.exts;
+    e->n_good_deploy = r.n_exts;
+    r.exts = NULL;
+    r.n_exts = 0;
+    e->broken = 0;
   } else if (r.tmpl != NULL) {
     rc = run_check(s, e, r.tmpl);
     if (rc != 0) {
@@ -371,6 +395,24 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
       break;
     if ((rc = problems_append(pb, &e->pb)) < 0)
       break;
+    if (e->broken && e->n_good_deploy > 0) {
+      const struct wasm_ext *x = e->good_deploy[0];
+
+      rc = problems_add(pb, PROBLEM_WARNING, e->key, x->loc.line, x->loc.column,
+                        "",
+                        "keeping the last good version of WasmDeployment "
+                        "\"%s\": the key's value is broken",
+                        x->resource);
+      if (rc < 0)
+        break;
+    }
+    for (size_t k = 0; k < e->n_good_deploy && rc >= 0; k++) {
+      rc = catalog_builder_add_ext(b, wasm_ext_ref(e->good_deploy[k]), pb);
+      if (rc == XDS_ECONFLICT || rc == XDS_ETOOBIG)
+        rc = 0; /* reported; the first definition stays */
+    }
+    if (rc < 0)
+      break;
     if (e->broken && (e->good_ext != NULL || e->good_tmpl != NULL)) {
       const struct src_loc *loc =
           e->good_ext != NULL ? &e->good_ext->loc : &e->good_tmpl->loc;
@@ -411,7 +453,14 @@ char *etcd_store_key_plugin(const char *prefix, const char *ns,
   return xds_asprintf("%s/" ETCD_KIND_PLUGIN_DIR "/%s/%s", prefix, ns, name);
 }
 
+char *etcd_store_key_deploy(const char *prefix, const char *ns,
+                            const char *name) {
+  return xds_asprintf("%s/" ETCD_KIND_DEPLOY_DIR "/%s/%s", prefix, ns, name);
+}
+
 char *etcd_store_key_of_ext(const char *prefix, const struct wasm_ext *e) {
+  if (e->kind == WASM_KIND_DEPLOYMENT)
+    return etcd_store_key_deploy(prefix, e->namespace, e->name);
   return e->kind == WASM_KIND_PLUGIN
              ? etcd_store_key_plugin(prefix, e->namespace, e->name)
              : etcd_store_key_ext(prefix, e->organization, e->name);
@@ -451,6 +500,8 @@ static const char *const tmpl_kinds[] = {
     "ListenerTemplate", "ListenerTemplates", "tmpl", "template", NULL};
 static const char *const plugin_kinds[] = {"WasmPlugin", "WasmPlugins",
                                            "wasmplugin", NULL};
+static const char *const deploy_kinds[] = {"WasmDeployment", "WasmDeployments",
+                                           "wasmdeployment", NULL};
 
 const char *etcd_store_kind_dir(const char *kind) {
   size_t n = strlen(kind);
@@ -461,12 +512,15 @@ const char *etcd_store_kind_dir(const char *kind) {
     return ETCD_KIND_TMPL_DIR;
   if (is_one_of(kind, n, plugin_kinds))
     return ETCD_KIND_PLUGIN_DIR;
+  if (is_one_of(kind, n, deploy_kinds))
+    return ETCD_KIND_DEPLOY_DIR;
   return NULL;
 }
 
 int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
                           struct xds_err *err) {
   static const char istio_prefix[] = WASM_PLUGIN_FQN_PREFIX;
+  static const char deploy_prefix[] = WASM_DEPLOY_FQN_PREFIX;
   const char *part[5];
   size_t len[5], n = 0;
   const char *p = ref;
@@ -485,6 +539,32 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
     org = xds_strndup(nsn, (size_t)(dot - nsn));
     *key = org != NULL ? etcd_store_key_plugin(prefix, org, dot + 1) : NULL;
     xds_free(org);
+    return *key == NULL ? XDS_ENOMEM : 0;
+  }
+  /* networking.enterprise.mesh.gloo.solo.io/wasmdeployment/<ns>.<name>
+   * [/<filter index>] */
+  if (strncmp(ref, deploy_prefix, sizeof(deploy_prefix) - 1) == 0) {
+    const char *nsn = ref + sizeof(deploy_prefix) - 1, *dot = strchr(nsn, '.');
+    const char *end = dot != NULL ? strchr(dot, '/') : NULL;
+    size_t nlen = dot == NULL   ? 0
+                  : end != NULL ? (size_t)(end - dot - 1)
+                                : strlen(dot + 1);
+
+    if (end != NULL &&
+        (end[1] == '\0' || strspn(end + 1, "0123456789") != strlen(end + 1)))
+      dot = NULL;
+    if (dot == NULL || !name_ok(nsn, (size_t)(dot - nsn)) ||
+        !name_ok(dot + 1, nlen))
+      return xds_err_set(
+          err, XDS_EINVAL,
+          "\"%s\": expected " WASM_DEPLOY_FQN_PREFIX "NAMESPACE.NAME", ref);
+    org = xds_strndup(nsn, (size_t)(dot - nsn));
+    name = xds_strndup(dot + 1, nlen);
+    *key = org != NULL && name != NULL
+               ? etcd_store_key_deploy(prefix, org, name)
+               : NULL;
+    xds_free(org);
+    xds_free(name);
     return *key == NULL ? XDS_ENOMEM : 0;
   }
   while (n < 5) {
@@ -516,6 +596,16 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
     xds_free(org);
     xds_free(name);
     return *key == NULL ? XDS_ENOMEM : 0;
+  } else if (n == 3 && is_one_of(part[0], len[0], deploy_kinds) &&
+             name_ok(part[1], len[1]) && name_ok(part[2], len[2])) {
+    org = xds_strndup(part[1], len[1]);
+    name = xds_strndup(part[2], len[2]);
+    *key = org != NULL && name != NULL
+               ? etcd_store_key_deploy(prefix, org, name)
+               : NULL;
+    xds_free(org);
+    xds_free(name);
+    return *key == NULL ? XDS_ENOMEM : 0;
   } else if (n == 2 && is_one_of(part[0], len[0], tmpl_kinds) &&
              name_ok(part[1], len[1])) {
     name = xds_strndup(part[1], len[1]);
@@ -528,8 +618,10 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
     return xds_err_set(err, XDS_EINVAL,
                        "\"%s\": expected WasmExtension/ORG/NAME, "
                        "ListenerTemplate/NAME, WasmPlugin/NAMESPACE/NAME, "
-                       "organizations/ORG/extensions/NAME or "
-                       "extensions.istio.io/wasmplugin/NAMESPACE.NAME",
+                       "WasmDeployment/NAMESPACE/NAME, "
+                       "organizations/ORG/extensions/NAME, "
+                       "extensions.istio.io/wasmplugin/NAMESPACE.NAME "
+                       "or " WASM_DEPLOY_FQN_PREFIX "NAMESPACE.NAME",
                        ref);
   }
   if (org != NULL && name != NULL)

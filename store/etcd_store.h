@@ -52,6 +52,7 @@
 #define ETCD_KIND_EXT_DIR "WasmExtension"
 #define ETCD_KIND_TMPL_DIR "ListenerTemplate"
 #define ETCD_KIND_PLUGIN_DIR "WasmPlugin"
+#define ETCD_KIND_DEPLOY_DIR "WasmDeployment"
 
 struct etcd_store;
 
@@ -115,7 +116,12 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
 char *etcd_store_key_ext(const char *prefix, const char *org, const char *name);
 char *etcd_store_key_plugin(const char *prefix, const char *ns,
                             const char *name);
-/* The canonical key of a WasmExtension or WasmPlugin record. */
+/* prefix + "/WasmDeployment/<namespace>/<name>": the key of a whole
+ * WasmDeployment (all its filters). */
+char *etcd_store_key_deploy(const char *prefix, const char *ns,
+                            const char *name);
+/* The canonical key of a WasmExtension, WasmPlugin or WasmDeployment
+ * filter record. */
 char *etcd_store_key_of_ext(const char *prefix, const struct wasm_ext *e);
 char *etcd_store_key_tmpl(const char *prefix, const char *name);
 
@@ -124,7 +130,10 @@ char *etcd_store_key_tmpl(const char *prefix, const char *name);
  * "ListenerTemplate/NAME" (kinds case-insensitive; also "ext", "tmpl",
  * "wasmextensions", "listenertemplates"), or an extension fqn
  * "organizations/ORG/extensions/NAME", or WasmPlugin/NAMESPACE/NAME and
- * "extensions.istio.io/wasmplugin/NAMESPACE.NAME". Returns 0 with *key (new
+ * "extensions.istio.io/wasmplugin/NAMESPACE.NAME", WasmDeployment/NAMESPACE/
+ * NAME and "networking.enterprise.mesh.gloo.solo.io/wasmdeployment/
+ * NAMESPACE.NAME" (optionally with a filter's "/INDEX", naming its
+ * deployment's key). Returns 0 with *key (new
  * string, the canonical key under prefix), or XDS_EINVAL (err says why) or
  * XDS_ENOMEM.
  */
@@ -133,7 +142,8 @@ int etcd_store_key_of_ref(const char *prefix, const char *ref, char **key,
 
 /* The key folder of a kind as an operator names it (the kinds of
  * etcd_store_key_of_ref(), case-insensitive): ETCD_KIND_EXT_DIR,
- * ETCD_KIND_TMPL_DIR, ETCD_KIND_PLUGIN_DIR, or NULL for an unknown kind. The
+ * ETCD_KIND_TMPL_DIR, ETCD_KIND_PLUGIN_DIR, ETCD_KIND_DEPLOY_DIR, or NULL
+ * for an unknown kind. The
  * result is a static string. */
 const char *etcd_store_kind_dir(const char *kind);
 

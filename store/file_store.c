@@ -490,6 +490,12 @@ static int load_one(const struct load *l, struct file_result *fr,
   } else if (r.ext != NULL) {
     rc = push_ext(fr, r.ext);
     r.ext = NULL;
+  } else if (r.kind == DECODE_WASM_DEPLOYMENT) {
+    /* Each filter of a WasmDeployment is its own record. */
+    for (size_t i = 0; i < r.n_exts && rc >= 0; i++) {
+      rc = push_ext(fr, r.exts[i]);
+      r.exts[i] = NULL;
+    }
   } else {
     struct listener_tmpl *t = r.tmpl;
 
@@ -738,14 +744,14 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
 
     if (catalog_builder_has_ext(b, e->fqn))
       continue;
-    why = keep_reason(l, e->fqn, &l->broken_exts, e->loc.source);
+    why =
+        keep_reason(l, wasm_ext_resource_id(e), &l->broken_exts, e->loc.source);
     if (why == NULL)
       continue;
     rc = problems_add(l->pb, PROBLEM_WARNING, e->loc.source, e->loc.line,
                       e->loc.column, "",
-                      "keeping the last good version of WasmExtension "
-                      "\"%s\": %s",
-                      e->fqn, why);
+                      "keeping the last good version of %s \"%s\": %s",
+                      wasm_ext_kind_name(e), e->fqn, why);
     if (rc < 0)
       break;
     /* Records are immutable: the kept version is shared, not copied. */

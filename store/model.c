@@ -84,6 +84,25 @@ void wasm_ext_free(struct wasm_ext *e) {
   for (size_t i = 0; i < e->n_matches; i++)
     xds_free(e->matches[i].ports);
   xds_free(e->matches);
+  xds_free(e->resource);
+  for (size_t i = 0; i < e->n_selectors; i++) {
+    struct wasm_workload_sel *w = &e->selectors[i];
+
+    for (size_t k = 0; k < w->n_labels; k++) {
+      xds_free(w->labels[k].key);
+      xds_free(w->labels[k].value);
+    }
+    xds_free(w->labels);
+    for (size_t k = 0; k < w->n_namespaces; k++)
+      xds_free(w->namespaces[k]);
+    xds_free(w->namespaces);
+    for (size_t k = 0; k < w->n_clusters; k++)
+      xds_free(w->clusters[k]);
+    xds_free(w->clusters);
+  }
+  xds_free(e->selectors);
+  xds_free(e->insert_before);
+  xds_free(e->config_bytes);
   src_loc_cleanup(&e->loc);
   xds_free(e);
 }

@@ -66,7 +66,42 @@ enum wasm_fail_strategy {
  * composition; the fields that only one API has say which. */
 enum wasm_ext_kind {
   WASM_KIND_EXTENSION = 0, /* extension.tsb.tetrate.io/v2 WasmExtension */
-  WASM_KIND_PLUGIN = 1     /* extensions.istio.io/v1alpha1 WasmPlugin */
+  WASM_KIND_PLUGIN = 1,    /* extensions.istio.io/v1alpha1 WasmPlugin */
+  WASM_KIND_DEPLOYMENT = 2 /* one filters[] item of a Gloo Mesh
+                              WasmDeployment (networking.enterprise.mesh.
+                              gloo.solo.io/v1beta1) */
+};
+
+/* WasmDeployment filterContext (Istio's EnvoyFilter PatchContext): which
+ * listeners of which proxies a filter goes to. */
+enum wasm_filter_context {
+  WASM_CTX_ANY = 0,              /* every listener */
+  WASM_CTX_SIDECAR_INBOUND = 1,  /* inbound listeners of sidecars */
+  WASM_CTX_SIDECAR_OUTBOUND = 2, /* outbound listeners of sidecars */
+  WASM_CTX_GATEWAY = 3           /* every listener of gateways */
+};
+
+/* How the plugin receives its configuration (Envoy PluginConfig
+ * .configuration): JSON text in a StringValue (WasmExtension config,
+ * WasmPlugin pluginConfig, a WasmDeployment Struct), a StringValue's text
+ * or a BytesValue's bytes as they are (WasmDeployment staticFilterConfig),
+ * which Envoy passes to the plugin without the wrapper. */
+enum wasm_config_type {
+  WASM_CONFIG_JSON = 0,   /* config_json: JSON */
+  WASM_CONFIG_STRING = 1, /* config_json: the string, as given */
+  WASM_CONFIG_BYTES = 2   /* config_bytes/config_bytes_len */
+};
+
+/* One WasmDeployment workloadSelector[] item: every part given must match
+ * (labels all present with equal values; namespaces and clusters: one of
+ * them). */
+struct wasm_workload_sel {
+  struct label *labels; /* sorted by key */
+  size_t n_labels;
+  char **namespaces;
+  size_t n_namespaces;
+  char **clusters;
+  size_t n_clusters;
 };
 
 /* WasmPlugin spec.type: where in Envoy the filter runs. */
@@ -112,6 +147,11 @@ struct label;
 /* The fqn prefix of every WasmPlugin: Istio's ECDS name for a plugin is
  * this + "<namespace>.<name>". */
 #define WASM_PLUGIN_FQN_PREFIX "extensions.istio.io/wasmplugin/"
+/* The fqn prefix of every WasmDeployment filter: a filter's fqn (and ECDS
+ * name) is this + "<namespace>.<name>/<index in filters[]>"; the
+ * deployment's own id is the fqn without "/<index>". */
+#define WASM_DEPLOY_FQN_PREFIX                                                 \
+  "networking.enterprise.mesh.gloo.solo.io/wasmdeployment/"
 
 /* One WasmExtension (extension.tsb.tetrate.io/v2), or one Istio WasmPlugin
  * (kind WASM_KIND_PLUGIN) mapped onto the same record: see the README,
@@ -152,6 +192,24 @@ struct wasm_ext {
   struct wasm_traffic_sel *matches; /* match[]; empty: all traffic */
   size_t n_matches;
   enum wasm_plugin_type type;
+  /* WasmDeployment only (zero for the other kinds; namespace and name are
+   * the deployment's metadata above): */
+  char *resource;      /* the deployment's id: WASM_DEPLOY_FQN_PREFIX
+                          "<namespace>.<name>" */
+  size_t filter_index; /* position in spec.filters[] */
+  size_t n_filters;    /* how many filters the deployment has */
+  uint32_t weight;     /* spec.weight: higher runs first */
+  struct wasm_workload_sel *selectors; /* spec.workloadSelector; empty:
+                                          every proxy */
+  size_t n_selectors;
+  enum wasm_filter_context filter_context;
+  char *insert_before;      /* insertBeforeFilter; NULL: the router */
+  int insecure_skip_verify; /* imagePullOptions.insecureSkipVerify */
+  int plain_http;           /* imagePullOptions.plainHttp */
+  /* Any kind: */
+  enum wasm_config_type config_type;
+  unsigned char *config_bytes; /* WASM_CONFIG_BYTES: the bytes */
+  size_t config_bytes_len;
   struct src_loc loc; /* the document's first line */
   atomic_uint refs;   /* references beyond the first; see above */
 };
@@ -249,9 +307,18 @@ static inline const char *wasm_fail_strategy_name(enum wasm_fail_strategy f) {
                                  : "FAIL_CLOSE";
 }
 
-/* "WasmPlugin" or "WasmExtension": the kind the record was read from. */
+/* "WasmPlugin", "WasmDeployment" or "WasmExtension": the kind the record
+ * was read from. */
 static inline const char *wasm_ext_kind_name(const struct wasm_ext *e) {
-  return e->kind == WASM_KIND_PLUGIN ? "WasmPlugin" : "WasmExtension";
+  return e->kind == WASM_KIND_PLUGIN       ? "WasmPlugin"
+         : e->kind == WASM_KIND_DEPLOYMENT ? "WasmDeployment"
+                                           : "WasmExtension";
+}
+
+/* The id of the resource the record was read from: the fqn, or for a
+ * WasmDeployment filter its deployment's id. */
+static inline const char *wasm_ext_resource_id(const struct wasm_ext *e) {
+  return e->resource != NULL ? e->resource : e->fqn;
 }
 
 /* Drop one reference (NULL is a no-op); the last frees the record. */

@@ -306,13 +306,15 @@ static const struct bad_case bad_cases[] = {
      2, 7, "kind",
      "unsupported resource extension.tsb.tetrate.io/v2 WasmPlugin: expected "
      "extension.tsb.tetrate.io/v2 WasmExtension, wasmxds.io/v1 "
-     "ListenerTemplate or extensions.istio.io/v1alpha1 WasmPlugin"},
+     "ListenerTemplate, extensions.istio.io/v1alpha1 WasmPlugin or "
+     "networking.enterprise.mesh.gloo.solo.io/v1beta1 WasmDeployment"},
     {"unsupported apiVersion",
      "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\n", 1, 13,
      "apiVersion",
      "unsupported resource networking.istio.io/v1alpha3 EnvoyFilter: "
      "expected extension.tsb.tetrate.io/v2 WasmExtension, wasmxds.io/v1 "
-     "ListenerTemplate or extensions.istio.io/v1alpha1 WasmPlugin"},
+     "ListenerTemplate, extensions.istio.io/v1alpha1 WasmPlugin or "
+     "networking.enterprise.mesh.gloo.solo.io/v1beta1 WasmDeployment"},
     {"missing kind", "apiVersion: wasmxds.io/v1\nmetadata: {name: x}\n", 1, 1,
      "kind", "missing required field \"kind\""},
     {"document is a sequence", "- a\n- b\n", 1, 1, "",

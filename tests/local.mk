@@ -92,6 +92,7 @@ tests_check_unit_SOURCES += tests/check_store_report.c
 include $(srcdir)/tests/packaging.mk
 
 include $(srcdir)/tests/istio.mk
+include $(srcdir)/tests/gloo.mk
 
 # Hostile clients (issue 13): the real wasmxds binary under name floods
 # while another client's pushes are timed. Part of make check (CI runs it).

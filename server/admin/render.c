@@ -110,7 +110,9 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
       const struct wasm_ext *e = catalog_ext_at(cat, k);
       enum chain_verdict v;
       json_t *vj;
-      if (e->kind == WASM_KIND_PLUGIN
+      if (e->kind == WASM_KIND_DEPLOYMENT
+              ? 0 /* mesh-wide: every filter gets its verdict */
+          : e->kind == WASM_KIND_PLUGIN
               ? !chain_ext_visible(e, p)
               : plen >= sizeof(prefix) || strncmp(e->fqn, prefix, plen) != 0)
         continue;

@@ -37,6 +37,8 @@ const char *chain_verdict_str(enum chain_verdict v) {
     return "match[] selects other ports or directions";
   case CHAIN_WRONG_TYPE:
     return "plugin type does not fit the listener";
+  case CHAIN_WRONG_CONTEXT:
+    return "filterContext excludes this listener";
   }
   return "unknown";
 }
@@ -107,7 +109,45 @@ static int plugin_visible(const struct wasm_ext *e, const struct proxy_id *p) {
                                   strcmp(e->namespace, proxy_id_root(p)) == 0);
 }
 
+static int in_strs(char *const *v, size_t n, const char *s) {
+  if (n == 0)
+    return 1;
+  if (s == NULL)
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(v[i], s) == 0)
+      return 1;
+  return 0;
+}
+
+/* A WasmDeployment workloadSelector item: labels, namespaces, clusters. */
+static int workload_selects(const struct wasm_workload_sel *w,
+                            const struct proxy_id *p) {
+  const char *cluster = proxy_id_label(p, CHAIN_LABEL_CLUSTER);
+
+  if (cluster == NULL && p->cluster != NULL && p->cluster[0] != '\0')
+    cluster = p->cluster;
+  for (size_t i = 0; i < w->n_labels; i++) {
+    const char *v = proxy_id_label(p, w->labels[i].key);
+    if (v == NULL || strcmp(v, w->labels[i].value) != 0)
+      return 0;
+  }
+  return in_strs(w->namespaces, w->n_namespaces, p->namespace) &&
+         in_strs(w->clusters, w->n_clusters, cluster);
+}
+
+static int deploy_selects(const struct wasm_ext *e, const struct proxy_id *p) {
+  if (e->n_selectors == 0)
+    return 1;
+  for (size_t i = 0; i < e->n_selectors; i++)
+    if (workload_selects(&e->selectors[i], p))
+      return 1;
+  return 0;
+}
+
 int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p) {
+  if (e->kind == WASM_KIND_DEPLOYMENT)
+    return deploy_selects(e, p);
   if (e->kind != WASM_KIND_PLUGIN)
     return 1;
   for (size_t i = 0; i < e->n_match_labels; i++) {
@@ -182,7 +222,33 @@ static enum chain_verdict plugin_judge(const struct wasm_ext *e,
   return CHAIN_WRONG_PORT;
 }
 
+static enum chain_verdict deploy_judge(const struct wasm_ext *e,
+                                       const struct listener_tmpl *t,
+                                       const struct proxy_id *p) {
+  if (!deploy_selects(e, p))
+    return CHAIN_NOT_SELECTED;
+  if (t->protocol == TMPL_TCP)
+    return CHAIN_WRONG_TYPE; /* WasmDeployment filters are HTTP filters */
+  switch (e->filter_context) {
+  case WASM_CTX_ANY:
+    return CHAIN_IN;
+  case WASM_CTX_GATEWAY:
+    return p->mode == PROXY_MODE_GATEWAY ? CHAIN_IN : CHAIN_WRONG_CONTEXT;
+  case WASM_CTX_SIDECAR_INBOUND:
+    return p->mode == PROXY_MODE_SIDECAR && t->direction == TMPL_INBOUND
+               ? CHAIN_IN
+               : CHAIN_WRONG_CONTEXT;
+  case WASM_CTX_SIDECAR_OUTBOUND:
+    return p->mode == PROXY_MODE_SIDECAR && t->direction == TMPL_OUTBOUND
+               ? CHAIN_IN
+               : CHAIN_WRONG_CONTEXT;
+  }
+  return CHAIN_WRONG_CONTEXT;
+}
+
 int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p) {
+  if (e->kind == WASM_KIND_DEPLOYMENT)
+    return deploy_selects(e, p);
   if (e->kind == WASM_KIND_PLUGIN)
     return plugin_visible(e, p);
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
@@ -200,6 +266,8 @@ int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p) {
 enum chain_verdict chain_judge(const struct wasm_ext *e,
                                const struct listener_tmpl *t,
                                const struct proxy_id *p) {
+  if (e->kind == WASM_KIND_DEPLOYMENT)
+    return deploy_judge(e, t, p);
   if (e->kind == WASM_KIND_PLUGIN)
     return plugin_judge(e, t, p);
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
@@ -226,6 +294,19 @@ int chain_order_for(const struct wasm_ext *a, const struct wasm_ext *b,
 
   if (ra != rb)
     return ra < rb ? -1 : 1;
+  if ((a->kind == WASM_KIND_DEPLOYMENT) != (b->kind == WASM_KIND_DEPLOYMENT))
+    return a->kind == WASM_KIND_DEPLOYMENT ? 1 : -1;
+  if (a->kind == WASM_KIND_DEPLOYMENT) {
+    if (a->weight != b->weight)
+      return a->weight > b->weight ? -1 : 1;
+    if ((c = strcmp(a->namespace, b->namespace)) != 0)
+      return c;
+    if ((c = strcmp(a->name, b->name)) != 0)
+      return c;
+    return a->filter_index < b->filter_index   ? -1
+           : a->filter_index > b->filter_index ? 1
+                                               : 0;
+  }
   if (a->priority != b->priority)
     return a->priority > b->priority ? -1 : 1;
   if (a->kind != b->kind)
@@ -310,7 +391,7 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
    * organization's extensions, and the WasmPlugins of the root namespace
    * and of its own namespace ("<namespace>." prefixes exactly one, as
    * namespaces have no '.'). */
-  char prefix[3][512];
+  char prefix[4][512];
   size_t n_prefix = 0, n = 0, cap = 0;
   struct chain_item *v = NULL;
 
@@ -334,6 +415,8 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
                          p->namespace) < sizeof(prefix[0]))
       n_prefix++;
   }
+  /* WasmDeployments are mesh-wide: their selectors decide. */
+  snprintf(prefix[n_prefix++], sizeof(prefix[0]), "%s", WASM_DEPLOY_FQN_PREFIX);
   for (size_t k = 0; k < n_prefix; k++)
     if (collect(cat, prefix[k], p, t, &v, &n, &cap) < 0) {
       xds_free(v);
@@ -375,10 +458,21 @@ int chain_scope_key(const struct catalog *cat, const struct proxy_id *p,
                     struct xds_buf *b) {
   const char *ns[2];
   size_t n_ns = 0, n_all = catalog_ext_count(cat);
-  int rc;
+  size_t dlen = strlen(WASM_DEPLOY_FQN_PREFIX);
+  int rc = 0;
 
-  if (p->namespace == NULL)
-    return 0;
+  /* Which selecting WasmDeployment filters select the proxy. */
+  for (size_t i = lower_bound(cat, WASM_DEPLOY_FQN_PREFIX);
+       rc == 0 && i < n_all; i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    if (strncmp(e->fqn, WASM_DEPLOY_FQN_PREFIX, dlen) != 0)
+      break;
+    if (e->n_selectors > 0)
+      rc =
+          xds_buf_printf(b, "%c%s\n", deploy_selects(e, p) ? '+' : '-', e->fqn);
+  }
+  if (rc != 0 || p->namespace == NULL)
+    return rc;
   rc = xds_buf_printf(b, "ns %s\n", p->namespace);
   ns[n_ns++] = proxy_id_root(p);
   if (strcmp(p->namespace, proxy_id_root(p)) != 0)
@@ -413,29 +507,56 @@ void chain_cleanup(struct chain *c) {
   c->n = 0;
 }
 
+/* The native filter before which chain entry k goes: its
+ * insertBeforeFilter's first match among t's filters other than the
+ * router, else the router (n_filters - 1). */
+static size_t pinned_to(const struct listener_tmpl *t, const struct chain *c,
+                        size_t k) {
+  const struct wasm_ext *e = c->exts[k];
+
+  if (e->kind == WASM_KIND_DEPLOYMENT && e->insert_before != NULL)
+    for (size_t i = 0; i + 1 < t->n_filters; i++)
+      if (strcmp(t->filters[i].name, e->insert_before) == 0)
+        return i;
+  return t->n_filters > 0 ? t->n_filters - 1 : 0;
+}
+
 int chain_interleave(const struct listener_tmpl *t, const struct chain *c,
                      int (*emit_native)(void *ctx, size_t i),
                      int (*emit_wasm)(void *ctx, size_t k), void *ctx) {
-  size_t k = 0, n_native = t->n_filters;
+  size_t k = 0, n_native = t->n_filters, last = n_native ? n_native - 1 : 0;
   int rc;
 
-  /* The router is validated to be last; everything before it may anchor. */
+  /* The router is validated to be last; everything before it may anchor.
+   * Entries pinned to a filter before the router are skipped by the phase
+   * walk and emitted just before their filter. */
   for (size_t i = 0; i + 1 < n_native; i++) {
     const struct native_filter *f = &t->filters[i];
     if (f->anchor != WASM_PHASE_UNSPECIFIED) {
       int rank = wasm_phase_rank(f->anchor);
-      while (k < c->n && wasm_phase_rank(c->exts[k]->phase) <= rank) {
-        rc = emit_wasm(ctx, k++);
+      for (; k < c->n && wasm_phase_rank(c->exts[k]->phase) <= rank; k++) {
+        if (pinned_to(t, c, k) != last)
+          continue;
+        rc = emit_wasm(ctx, k);
         if (rc != 0)
           return rc;
       }
+    }
+    for (size_t j = 0; j < c->n; j++) {
+      if (pinned_to(t, c, j) != i)
+        continue;
+      rc = emit_wasm(ctx, j);
+      if (rc != 0)
+        return rc;
     }
     rc = emit_native(ctx, i);
     if (rc != 0)
       return rc;
   }
-  while (k < c->n) {
-    rc = emit_wasm(ctx, k++);
+  for (; k < c->n; k++) {
+    if (n_native > 0 && pinned_to(t, c, k) != last)
+      continue;
+    rc = emit_wasm(ctx, k);
     if (rc != 0)
       return rc;
   }

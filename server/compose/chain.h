@@ -25,8 +25,10 @@ enum chain_verdict {
   CHAIN_NOT_SELECTED = 6,    /* WasmPlugin whose selector or targetRefs do
                                 not select the proxy */
   CHAIN_WRONG_PORT = 7,      /* WasmPlugin match[] selects other ports */
-  CHAIN_WRONG_TYPE = 8       /* an HTTP filter on a TCP listener or a
+  CHAIN_WRONG_TYPE = 8,      /* an HTTP filter on a TCP listener or a
                                 NETWORK plugin on an HTTP one */
+  CHAIN_WRONG_CONTEXT = 9    /* WasmDeployment filterContext excludes this
+                                listener or proxy mode */
 };
 
 /* Short English text for a verdict, for logs and render output. */
@@ -72,6 +74,9 @@ int chain_ext_selects(const struct wasm_ext *e, const struct proxy_id *p);
 
 #define CHAIN_LABEL_GATEWAY_NAME "gateway.networking.k8s.io/gateway-name"
 #define CHAIN_LABEL_SERVICE "service.istio.io/canonical-name"
+/* A WasmDeployment workloadSelector's clusters match this proxy label
+ * (Istio puts it on every workload), or Node.cluster when it is absent. */
+#define CHAIN_LABEL_CLUSTER "topology.istio.io/cluster"
 
 /* chain_judge() as one English sentence for render: the verdict's text,
  * made specific where the rule needs saying (which direction a match.mode
@@ -86,7 +91,10 @@ const char *chain_explain(const struct wasm_ext *e,
  * WasmPlugins before WasmExtensions; WasmPlugins of the root namespace
  * before those of the proxy's namespace (p may be NULL: no root known),
  * then by name, then by namespace (Istio's tie rule without creation
- * times); WasmExtensions by fqn. */
+ * times); WasmExtensions by fqn. WasmDeployment filters (phase
+ * UNSPECIFIED) come after every other extension of their phase: weight
+ * descending, then (equal weights) by namespace, then name, then their
+ * position in filters[]. */
 int chain_order_for(const struct wasm_ext *a, const struct wasm_ext *b,
                     const struct proxy_id *p);
 /* chain_order_for(a, b, NULL). */
@@ -118,8 +126,13 @@ void chain_cleanup(struct chain *c);
  * the final HTTP filter order: a phase's Wasm filters go just before the
  * first native filter anchored at that phase or a later one; Wasm filters
  * of phases with no such anchor, and UNSPECIFIED ones, go just before the
- * router (the last native filter). Stops at the first callback that returns
- * non-zero and returns that value.
+ * router (the last native filter). A WasmDeployment filter whose
+ * insertBeforeFilter names a native filter of the template other than the
+ * router goes just before the first filter of that name (after the
+ * anchored Wasm filters placed there), in chain order; one naming the
+ * router or a filter the template does not have goes before the router.
+ * Entries are therefore not always emitted in increasing k. Stops at the
+ * first callback that returns non-zero and returns that value.
  */
 int chain_interleave(const struct listener_tmpl *t, const struct chain *c,
                      int (*emit_native)(void *ctx, size_t i),

@@ -349,7 +349,20 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
                                        : "";
   pc->vm_case = ENVOY__EXTENSIONS__WASM__V3__PLUGIN_CONFIG__VM_VM_CONFIG;
   pc->vm_config = vm;
-  if (e->config_json != NULL) {
+  if (e->config_type == WASM_CONFIG_BYTES) {
+    /* A WasmDeployment's BytesValue: Envoy passes the bytes as they are. */
+    Google__Protobuf__BytesValue *bytes = xds_arena_alloc(a, sizeof(*bytes));
+
+    if (bytes == NULL)
+      return NULL;
+    google__protobuf__bytes_value__init(bytes);
+    bytes->value.data = e->config_bytes;
+    bytes->value.len = e->config_bytes_len;
+    pc->configuration = any_pack(a, TYPE_BYTES_VALUE, &bytes->base);
+    if (pc->configuration == NULL)
+      return NULL;
+  } else if (e->config_json != NULL) {
+    /* JSON, or a WasmDeployment's StringValue: the text as it is. */
     json = xds_arena_alloc(a, sizeof(*json));
     if (json == NULL)
       return NULL;

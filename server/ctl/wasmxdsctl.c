@@ -579,6 +579,9 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
           i < ne ? NULL : catalog_tmpl_at(all[f], i - ne);
       struct item *it;
 
+      /* A WasmDeployment is one key however many filters it has. */
+      if (e != NULL && e->kind == WASM_KIND_DEPLOYMENT && e->filter_index > 0)
+        continue;
       if (n_items == cap) {
         size_t ncap = cap ? cap * 2 : 64;
         struct item *v = xds_realloc(items, ncap * sizeof(*v));
@@ -593,7 +596,7 @@ static int cmd_apply(struct etcd_config *cfg, char **files, size_t n_files,
       it = &items[n_items];
       memset(it, 0, sizeof(*it));
       it->kind = e != NULL ? wasm_ext_kind_name(e) : "ListenerTemplate";
-      it->id = xds_strdup(e != NULL ? e->fqn : t->name);
+      it->id = xds_strdup(e != NULL ? wasm_ext_resource_id(e) : t->name);
       it->key = e != NULL ? etcd_store_key_of_ext(cfg->prefix, e)
                           : etcd_store_key_tmpl(cfg->prefix, t->name);
       n_items++;
@@ -818,6 +821,13 @@ static int list_one(void *ctx, const struct etcd_kv *kv) {
     const char *s2 = strchr(slash + 1, '/');
 
     snprintf(id, sizeof(id), WASM_PLUGIN_FQN_PREFIX "%.*s.%s",
+             (int)(s2 - slash - 1), slash + 1, s2 + 1);
+  } else if (slash != NULL && klen == strlen(ETCD_KIND_DEPLOY_DIR) &&
+             strncmp(rest, ETCD_KIND_DEPLOY_DIR, klen) == 0 &&
+             strchr(slash + 1, '/') != NULL) {
+    const char *s2 = strchr(slash + 1, '/');
+
+    snprintf(id, sizeof(id), WASM_DEPLOY_FQN_PREFIX "%.*s.%s",
              (int)(s2 - slash - 1), slash + 1, s2 + 1);
   } else {
     snprintf(id, sizeof(id), "%s", slash != NULL ? slash + 1 : "-");

@@ -15,6 +15,7 @@
 #define TYPE_RBAC TYPE_PREFIX "envoy.extensions.filters.http.rbac.v3.RBAC"
 #define TYPE_ROUTER TYPE_PREFIX "envoy.extensions.filters.http.router.v3.Router"
 #define TYPE_STRING_VALUE TYPE_PREFIX "google.protobuf.StringValue"
+#define TYPE_BYTES_VALUE TYPE_PREFIX "google.protobuf.BytesValue"
 /* Network (L4) filters: Istio WasmPlugins of type NETWORK, their
  * substitute, the terminal filter of TCP listeners, SNI matching. */
 #define TYPE_NET_WASM                                                          \
