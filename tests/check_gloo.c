@@ -564,6 +564,20 @@ START_TEST(cluster_selector) {
 }
 END_TEST
 
+/* Deployment filters are HTTP filters: never on a TCP listener. */
+START_TEST(tcp_listener_excluded) {
+  const struct wasm_ext *m0 = catalog_ext_find(cat, DP "istio-system.mesh/0");
+  struct listener_tmpl t = *catalog_tmpl_find(cat, "in-8080");
+  struct proxy_id p;
+
+  identify(&proxies[1], &p);
+  ck_assert_int_eq(chain_judge(m0, &t, &p), CHAIN_IN);
+  t.protocol = TMPL_TCP;
+  ck_assert_int_eq(chain_judge(m0, &t, &p), CHAIN_WRONG_TYPE);
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
 static TCase *store_tcase(void) {
   TCase *tc = tcase_create("store");
 
@@ -574,6 +588,7 @@ static TCase *store_tcase(void) {
   tcase_add_test(tc, equal_weights_are_deterministic);
   tcase_add_test(tc, classes_follow_selection);
   tcase_add_test(tc, cluster_selector);
+  tcase_add_test(tc, tcp_listener_excluded);
   return tc;
 }
 
