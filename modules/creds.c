@@ -130,6 +130,72 @@ static int read_file(const char *path, struct xds_buf *b, int *found) {
   return rc;
 }
 
+/* DIR/NAME/username and DIR/NAME/password (a Kubernetes secret with those
+ * keys, mounted as a directory): credentials for any registry. Returns 0
+ * with out filled, XDS_ENOTFOUND when the secret has no username file,
+ * another error (err set) when it is unreadable or half there. */
+static int creds_userpass(const char *dir, const char *name, struct creds *out,
+                          struct xds_err *err) {
+  struct xds_buf u, p;
+  char *path = NULL, *pair = NULL;
+  int rc, found = 0;
+
+  xds_buf_init(&u, CREDS_MAX_FILE);
+  xds_buf_init(&p, CREDS_MAX_FILE);
+  path = xds_asprintf("%s/%s/username", dir, name);
+  rc = path == NULL ? XDS_ENOMEM : read_file(path, &u, &found);
+  if (path != NULL && !found) {
+    rc = XDS_ENOTFOUND;
+    goto out;
+  }
+  if (rc == 0) {
+    xds_free(path);
+    path = xds_asprintf("%s/%s/password", dir, name);
+    rc = path == NULL ? XDS_ENOMEM : read_file(path, &p, &found);
+    if (path != NULL && !found) {
+      rc = xds_err_set(err, XDS_EPARSE,
+                       "imagePullSecret %s: %s/%s has a username but no "
+                       "password file",
+                       name, dir, name);
+      goto out;
+    }
+  }
+  if (rc < 0) {
+    xds_err_set(err, rc, "imagePullSecret %s: cannot read %s: %s", name,
+                path != NULL ? path : "", xds_strerror(rc));
+    goto out;
+  }
+  /* A trailing newline (echo > file) is not part of either. */
+  while (u.len > 0 && (u.data[u.len - 1] == '\n' || u.data[u.len - 1] == '\r'))
+    u.len--;
+  while (p.len > 0 && (p.data[p.len - 1] == '\n' || p.data[p.len - 1] == '\r'))
+    p.len--;
+  if (u.len == 0 || memchr(u.data, ':', u.len) != NULL) {
+    rc = xds_err_set(err, XDS_EPARSE,
+                     "imagePullSecret %s: the username is empty or holds ':'",
+                     name);
+    goto out;
+  }
+  pair = xds_asprintf("%.*s:%.*s", (int)u.len, u.data, (int)p.len,
+                      p.data != NULL ? p.data : "");
+  rc = pair == NULL ? XDS_ENOMEM : b64_encode(pair, strlen(pair), &out->basic);
+  if (rc < 0)
+    xds_err_set(err, rc, "out of memory");
+out:
+  if (pair != NULL) {
+    OPENSSL_cleanse(pair, strlen(pair));
+    xds_free(pair);
+  }
+  if (u.data != NULL)
+    OPENSSL_cleanse(u.data, u.cap);
+  if (p.data != NULL)
+    OPENSSL_cleanse(p.data, p.cap);
+  xds_buf_cleanup(&u);
+  xds_buf_cleanup(&p);
+  xds_free(path);
+  return rc;
+}
+
 int creds_load(const char *dir, const char *name, const char *registry,
                struct creds *out, struct xds_err *err) {
   struct xds_buf b;
@@ -163,10 +229,12 @@ int creds_load(const char *dir, const char *name, const char *registry,
     rc = read_file(path, &b, &found);
   }
   if (!found) {
-    rc = xds_err_set(err, XDS_ENOTFOUND,
-                     "imagePullSecret %s: neither %s/%s.json nor "
-                     "%s/%s/.dockerconfigjson exists",
-                     name, dir, name, dir, name);
+    rc = creds_userpass(dir, name, out, err);
+    if (rc == XDS_ENOTFOUND)
+      rc = xds_err_set(err, XDS_ENOTFOUND,
+                       "imagePullSecret %s: none of %s/%s.json, "
+                       "%s/%s/.dockerconfigjson and %s/%s/username exists",
+                       name, dir, name, dir, name, dir, name);
     goto out;
   }
   if (rc < 0) {

@@ -4,7 +4,11 @@
  * An extension's imagePullSecret NAME is looked up in the pull-secret
  * directory (--pull-secrets DIR) as DIR/NAME.json, else
  * DIR/NAME/.dockerconfigjson (the file a Kubernetes docker-registry secret
- * mounts as). The file is Docker's config.json format:
+ * mounts as), else the files DIR/NAME/username and DIR/NAME/password (a
+ * secret with the keys username and password, as a Gloo Mesh
+ * WasmDeployment's imagePullOptions.pullSecret names one; one trailing
+ * newline of each is dropped; good for any registry). The config file is
+ * Docker's config.json format:
  *   {"auths": {"registry.example:5000": {"auth": "<base64 user:password>"}}}
  * ("username"/"password" are accepted instead of "auth"). Keys may carry a
  * scheme or path ("https://index.docker.io/v1/"); they are matched on

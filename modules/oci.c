@@ -211,8 +211,8 @@ static int reg_init(struct reg *r, const struct oci_ref *ref,
   memset(r, 0, sizeof(*r));
   r->ref = ref;
   r->o = o;
-  r->plain_ok =
-      oci_registry_is_loopback(host) || host_listed(host, o->insecure);
+  r->plain_ok = o->plain_http || oci_registry_is_loopback(host) ||
+                host_listed(host, o->insecure);
   if (strcmp(host, "docker.io") == 0)
     host = "registry-1.docker.io";
   n = snprintf(r->base, sizeof(r->base), "%s://%s/v2/%s",
@@ -308,7 +308,8 @@ static int fetch_token(struct reg *r, const char *challenge,
     snprintf(scope, sizeof(scope), "repository:%s:pull", r->ref->repo);
   url_host(realm, rhost, sizeof(rhost));
   if (r->o->basic != NULL && strncasecmp(realm, "https://", 8) != 0 &&
-      !oci_registry_is_loopback(rhost) && !host_listed(rhost, r->o->insecure))
+      !r->o->plain_http && !oci_registry_is_loopback(rhost) &&
+      !host_listed(rhost, r->o->insecure))
     return xds_err_set(err, XDS_EPERM,
                        "%s: token realm %s is not https; credentials are "
                        "not sent there",

@@ -70,6 +70,9 @@ struct oci_opts {
   const char *const *insecure; /* NULL-terminated host[:port] reached over
                                   plain http; nullable */
   const char *basic;           /* nullable: base64 "user:password" */
+  int plain_http;              /* 1: this registry over plain http (a
+                                  WasmDeployment's imagePullOptions
+                                  .plainHttp), as if listed in insecure */
   /* Nullable. Asked with the chosen image manifest's digest (hex) before
    * any blob is fetched; returns 1 and fills module_hex when that manifest's
    * module is already cached, so nothing more is downloaded. */

@@ -37,6 +37,7 @@ struct entry {
   enum wasm_url_scheme scheme;
   int always;                /* effective pull policy */
   int pinned;                /* digest-pinned oci reference */
+  int plain_http;            /* imagePullOptions.plainHttp */
   uint64_t fingerprint;      /* of the record, to see changes */
   uint64_t epoch;            /* bumped on every change */
   int busy, removed, forced; /* forced: next attempt goes to the network */
@@ -62,6 +63,7 @@ struct entry {
 struct job {
   char *fqn, *url, *secret, *want_sha;
   enum wasm_url_scheme scheme;
+  int plain_http;
   int always, forced;
   uint64_t epoch;
 };
@@ -201,6 +203,7 @@ static uint64_t fingerprint(const struct wasm_ext *x) {
   h = fnv(h, x->plugin_name);
   h = fnv(h, x->vm_id);
   h = fnv(h, x->runtime);
+  h = fnv(h, x->plain_http ? "plain" : "tls");
   for (size_t i = 0; i < x->n_allowed_in; i++)
     h = fnv(h, x->allowed_in[i]);
   for (size_t i = 0; i < x->n_env; i++) {
@@ -354,6 +357,7 @@ static void pull_oci(struct resolver *r, const struct job *j,
   o.max_module = r->cfg.max_module_bytes;
   o.insecure = (const char *const *)r->insecure;
   o.basic = cr.basic;
+  o.plain_http = j->plain_http;
   o.known = known_manifest;
   o.known_arg = r->cache;
   rc = oci_pull(&ref, &o, &res, &out->err);
@@ -678,6 +682,7 @@ static void *worker_main(void *arg) {
     j.secret = dup_or_null(e->secret, &oom);
     j.want_sha = dup_or_null(e->want_sha, &oom);
     j.scheme = e->scheme;
+    j.plain_http = e->plain_http;
     j.always = e->always;
     j.forced = e->forced;
     j.epoch = e->epoch;
@@ -868,6 +873,7 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
   if (oom)
     return XDS_ENOMEM;
   e->scheme = x->scheme;
+  e->plain_http = x->plain_http;
   e->pinned = 0;
   e->always = x->pull_policy == WASM_PULL_ALWAYS;
   if (x->scheme == WASM_URL_OCI && oci_ref_parse(x->url, &ref, NULL) == 0) {

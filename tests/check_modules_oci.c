@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -415,6 +416,58 @@ START_TEST(htpasswd_registry_with_pull_secret) {
 }
 END_TEST
 
+/* A Gloo Mesh WasmDeployment's imagePullOptions: pullSecret as a secret
+ * with username and password files, and plainHttp for a registry that is
+ * neither loopback by name nor listed in --insecure-registries (the IPv4
+ * loopback reached as an IPv4-mapped IPv6 address is such a host). */
+START_TEST(deployment_pull_options) {
+  struct resolver_config cfg;
+  struct resolver *r;
+  struct wasm_ext *x[3];
+  struct module_info mi;
+  char dir[256], secrets[256], path[300], url[512], url6[512];
+  const char *port;
+
+  ck_assert_msg(!setup_failed, "registry setup failed (see stderr)");
+  mt_tmpdir(secrets, sizeof(secrets));
+  snprintf(path, sizeof(path), "%s/hubcreds", secrets);
+  ck_assert_int_eq(mkdir(path, 0700), 0);
+  snprintf(path, sizeof(path), "%s/hubcreds/username", secrets);
+  ck_assert_int_eq(mt_write_file(path, "u\n", 2), 0);
+  snprintf(path, sizeof(path), "%s/hubcreds/password", secrets);
+  ck_assert_int_eq(mt_write_file(path, "p\n", 2), 0);
+  port = strchr(registry_host(reg_auth), ':');
+  ck_assert_ptr_nonnull(port);
+  snprintf(url, sizeof(url), "oci://%s/private/auth:v1",
+           registry_host(reg_auth));
+  snprintf(url6, sizeof(url6), "oci://[::ffff:127.0.0.1]%s/private/auth:v1",
+           port);
+  x[0] = mt_ext("userpass", url, NULL, "hubcreds", WASM_PULL_UNSPECIFIED, NULL);
+  x[1] = mt_ext("plain", url6, NULL, "hubcreds", WASM_PULL_UNSPECIFIED, NULL);
+  x[1]->plain_http = 1;
+  x[2] = mt_ext("tls", url6, NULL, "hubcreds", WASM_PULL_UNSPECIFIED, NULL);
+  mt_tmpdir(dir, sizeof(dir));
+  test_config(&cfg, dir);
+  cfg.pull_secrets_dir = secrets;
+  ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 3), 0);
+  ck_assert(mt_wait(r, FQN("userpass"), MODULE_READY, 0, WAIT_MS, &mi));
+  ck_assert_str_eq(mi.sha256, auth_hex);
+  module_info_cleanup(&mi);
+  ck_assert(mt_wait(r, FQN("plain"), MODULE_READY, 0, WAIT_MS, &mi));
+  ck_assert_str_eq(mi.sha256, auth_hex);
+  module_info_cleanup(&mi);
+  /* Without plainHttp the same registry is asked over https, and fails. */
+  ck_assert(mt_wait(r, FQN("tls"), MODULE_FAILED, 0, WAIT_MS, &mi));
+  module_info_cleanup(&mi);
+  resolver_free(r);
+  for (int i = 0; i < 3; i++)
+    wasm_ext_free(x[i]);
+  mt_rmrf(dir);
+  mt_rmrf(secrets);
+}
+END_TEST
+
 START_TEST(tampered_blob_is_refused) {
   struct oci_opts o;
   struct oci_ref ref;
@@ -460,5 +513,6 @@ TCase *modules_oci_tcase(void) {
   tcase_add_test(tc, latest_defaults_to_always);
   tcase_add_test(tc, htpasswd_registry_with_pull_secret);
   tcase_add_test(tc, tampered_blob_is_refused);
+  tcase_add_test(tc, deployment_pull_options);
   return tc;
 }
