@@ -71,6 +71,7 @@ struct deploy {
   char *name;
   char *namespace;
   char *id; /* WASM_DEPLOY_FQN_PREFIX "<namespace>.<name>" */
+  int64_t generation;
   uint32_t weight;
   struct wasm_workload_sel *sels;
   size_t n_sels;
@@ -143,6 +144,12 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
     dctx_bad(c, ynode_map_key(meta, i), "unknown field \"%s\"", k);
     dctx_path_restore(c, m);
   }
+  /* Kubernetes' generation, for status (any other type is ignored, as
+   * the rest of Kubernetes' metadata is). */
+  v = decode_field(meta, "generation");
+  if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
+      ynode_int64(v, &d->generation) < 0)
+    d->generation = 0;
   v = dctx_get_str(c, meta, "name", 1, &d->name);
   if (d->name != NULL && !dns_subdomain(d->name)) {
     dctx_path_key(c, "name");
@@ -612,6 +619,7 @@ static int copy_deploy(struct wasm_ext *e, const struct deploy *d, size_t i,
   e->filter_index = i;
   e->n_filters = n;
   e->weight = d->weight;
+  e->generation = d->generation > 0 ? d->generation : 0;
   e->insecure_skip_verify = d->insecure_skip_verify;
   e->plain_http = d->plain_http;
   if (d->name == NULL || d->namespace == NULL || d->id == NULL)

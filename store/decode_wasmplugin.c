@@ -181,6 +181,11 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
     dctx_bad(c, ynode_map_key(meta, i), "unknown field \"%s\"", k);
     dctx_path_restore(c, m);
   }
+  /* Kubernetes' generation, kept for status (/debug/resources). */
+  v = decode_field(meta, "generation");
+  if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
+      (ynode_int64(v, &e->generation) < 0 || e->generation < 0))
+    e->generation = 0;
   v = dctx_get_str(c, meta, "name", 1, &e->name);
   if (e->name != NULL && !dns_subdomain(e->name)) {
     dctx_path_key(c, "name");

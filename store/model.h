@@ -207,6 +207,8 @@ struct wasm_ext {
   int insecure_skip_verify; /* imagePullOptions.insecureSkipVerify */
   int plain_http;           /* imagePullOptions.plainHttp */
   /* Any kind: */
+  int64_t generation; /* metadata.generation as exported from Kubernetes
+                         (WasmPlugin, WasmDeployment); 0 when absent */
   enum wasm_config_type config_type;
   unsigned char *config_bytes; /* WASM_CONFIG_BYTES: the bytes */
   size_t config_bytes_len;

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "modules/resolver.h"
 #include "store/catalog.h"
+#include "store/decode.h"
 
 void status_init(struct status *st, struct xds_server *server) {
   memset(st, 0, sizeof(*st));
@@ -369,6 +370,236 @@ static int on_proxies(void *arg, const struct admin_req *req,
   return 0;
 }
 
+/* ---- /debug/resources/<kind>/<a>/<b> ---- */
+
+/* The served records of one resource (a WasmDeployment: its filters, in
+ * filters[] order). Returns how many, at most max. */
+static size_t resource_records(const struct catalog *cat, const char *kind,
+                               const char *a, const char *b,
+                               const struct wasm_ext **out, size_t max) {
+  char id[600];
+  size_t n = 0;
+
+  if (strcmp(kind, "WasmExtension") == 0)
+    snprintf(id, sizeof(id), "organizations/%s/extensions/%s", a, b);
+  else if (strcmp(kind, "WasmPlugin") == 0)
+    snprintf(id, sizeof(id), WASM_PLUGIN_FQN_PREFIX "%s.%s", a, b);
+  else if (strcmp(kind, "WasmDeployment") == 0)
+    snprintf(id, sizeof(id), WASM_DEPLOY_FQN_PREFIX "%s.%s", a, b);
+  else
+    return 0;
+  for (size_t i = 0; i < catalog_ext_count(cat) && n < max; i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+
+    if (strcmp(wasm_ext_resource_id(e), id) == 0)
+      out[n++] = e;
+  }
+  /* filters[] order (the catalog's is by fqn: ".../10" before ".../2"). */
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && out[j - 1]->filter_index > out[j]->filter_index;
+         j--) {
+      const struct wasm_ext *t = out[j];
+
+      out[j] = out[j - 1];
+      out[j - 1] = t;
+    }
+  return n;
+}
+
+/* Appends to err what keeps record e from being served as Wasm: its
+ * module's failure (pull errors and the like). */
+static int resource_error(struct status *st, struct snapshot *snap,
+                          const struct wasm_ext *e, size_t n_records,
+                          struct xds_buf *err) {
+  const struct encode_module *m;
+  enum served_as a = snapshot_served_as(snap, e->fqn, &m);
+  struct module_info mi;
+  const char *why = NULL;
+  int rc = 0;
+
+  memset(&mi, 0, sizeof(mi));
+  if (a == SERVED_WASM)
+    return 0;
+  if (st->delivery != NULL && delivery_lookup(st->delivery, e->fqn, &mi) == 0)
+    why = mi.reason;
+  if (why == NULL && m != NULL)
+    why = m->reason;
+  if (err->len > 0)
+    rc = xds_buf_puts(err, "; ");
+  if (rc == 0 && n_records > 1 && e->kind == WASM_KIND_DEPLOYMENT)
+    rc = xds_buf_printf(err, "filters[%zu]: ", e->filter_index);
+  if (rc == 0)
+    rc = xds_buf_printf(err, "served as %s: %s", served_as_label(a),
+                        why != NULL ? why : "module not available");
+  module_info_cleanup(&mi);
+  return rc;
+}
+
+/* The worst state of the resource's filters on one proxy, from its ECDS
+ * resources as /debug/proxies reports them: any DEPLOYMENT_FAILED wins,
+ * then DEPLOYMENT_PENDING; NULL when the proxy was sent none of them. */
+static json_t *proxy_state(json_t *proxy, const struct wasm_ext *const *v,
+                           size_t n) {
+  json_t *res = json_object_get(
+      json_object_get(json_object_get(proxy, "types"), "ECDS"), "resources");
+  const char *worst = NULL, *error = NULL;
+  size_t seen = 0;
+  json_t *o;
+
+  for (size_t i = 0; i < n; i++) {
+    json_t *r = json_object_get(res, v[i]->fqn);
+    const char *state = json_string_value(json_object_get(r, "state"));
+
+    if (state == NULL)
+      continue;
+    seen++;
+    if (strcmp(state, "DEPLOYMENT_FAILED") == 0) {
+      if (worst == NULL || strcmp(worst, "DEPLOYMENT_FAILED") != 0)
+        error = json_string_value(json_object_get(r, "error"));
+      worst = "DEPLOYMENT_FAILED";
+    } else if (strcmp(state, "DEPLOYMENT_PENDING") == 0 &&
+               (worst == NULL || strcmp(worst, "FILTERS_DEPLOYED") == 0)) {
+      worst = "DEPLOYMENT_PENDING";
+    } else if (worst == NULL) {
+      worst = "FILTERS_DEPLOYED";
+    }
+  }
+  if (seen == 0)
+    return NULL;
+  /* Some filters not sent yet: the deployment is not complete there. */
+  if (seen < n && strcmp(worst, "FILTERS_DEPLOYED") == 0)
+    worst = "DEPLOYMENT_PENDING";
+  o = json_object();
+  json_object_set_new(o, "state", json_string(worst));
+  if (error != NULL)
+    json_object_set_new(o, "error", json_string(error));
+  return o;
+}
+
+/* Adds every connected proxy's state to states, page by page. */
+static int resource_states(struct status *st, const struct wasm_ext *const *v,
+                           size_t n, json_t *states) {
+  struct xds_status_query q;
+  uint64_t after = 0;
+
+  for (;;) {
+    struct xds_status_page page;
+    json_error_t je;
+    json_t *arr;
+    int rc;
+
+    memset(&q, 0, sizeof(q));
+    q.after = after;
+    q.limit = STATUS_RESOURCE_PAGE;
+    rc = xds_server_status_query(st->server, &q, STATUS_WAIT_MS, &page);
+    if (rc < 0)
+      return rc;
+    arr = json_loadb(page.json != NULL ? page.json : "[]", page.len, 0, &je);
+    xds_free(page.json);
+    if (arr == NULL)
+      return XDS_ENOMEM;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+      json_t *p = json_array_get(arr, i);
+      const char *node = json_string_value(json_object_get(p, "node_id"));
+      json_t *one;
+
+      if (node == NULL || node[0] == '\0')
+        continue;
+      one = proxy_state(p, v, n);
+      if (one == NULL)
+        continue;
+      /* A node on two streams: the worse state stands. */
+      if (json_object_get(states, node) != NULL &&
+          strcmp(json_string_value(json_object_get(one, "state")),
+                 "DEPLOYMENT_FAILED") != 0) {
+        json_decref(one);
+        continue;
+      }
+      json_object_set_new(states, node, one);
+    }
+    json_decref(arr);
+    if (page.count < STATUS_RESOURCE_PAGE)
+      return 0;
+    after = page.last_id;
+  }
+}
+
+static int on_resources(void *arg, const struct admin_req *req,
+                        struct admin_resp *resp) {
+  struct status *st = arg;
+  const char *p = req->path + strlen("/debug/resources");
+  const struct wasm_ext *v[DECODE_MAX_FILTERS];
+  char kind[64], a[256], b[256];
+  struct snapshot *snap;
+  struct xds_buf err;
+  json_t *o, *states, *filters;
+  size_t n;
+  int rc;
+
+  if (sscanf(p, "/%63[^/]/%255[^/]/%255[^/]", kind, a, b) != 3 ||
+      strchr(p + 1 + strlen(kind) + 1 + strlen(a) + 1 + strlen(b), '/') != NULL)
+    return text_reply(resp, 404,
+                      "expected /debug/resources/WasmExtension/ORG/NAME, "
+                      "/debug/resources/WasmPlugin/NAMESPACE/NAME or "
+                      "/debug/resources/WasmDeployment/NAMESPACE/NAME\n");
+  pthread_mutex_lock(&st->lock);
+  snap = st->snap != NULL ? snapshot_ref(st->snap) : NULL;
+  pthread_mutex_unlock(&st->lock);
+  if (snap == NULL)
+    return text_reply(resp, 503, "not ready: no snapshot served yet\n");
+  n = resource_records(snapshot_catalog(snap), kind, a, b, v,
+                       DECODE_MAX_FILTERS);
+  if (n == 0) {
+    snapshot_unref(snap);
+    return text_reply(resp, 404, "no such resource is served\n");
+  }
+  xds_buf_init(&err, 64 * 1024);
+  o = json_object();
+  states = json_object();
+  filters = json_array();
+  rc = o == NULL || states == NULL || filters == NULL ? XDS_ENOMEM : 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    rc = resource_error(st, snap, v[i], n, &err);
+    if (rc == 0)
+      rc = json_array_append_new(filters, json_string(v[i]->fqn)) < 0
+               ? XDS_ENOMEM
+               : 0;
+  }
+  if (rc == XDS_ETOOBIG)
+    rc = 0; /* the error text is cut */
+  if (rc == 0 && st->server != NULL)
+    rc = resource_states(st, v, n, states);
+  if (rc == 0) {
+    json_object_set_new(o, "kind", json_string(kind));
+    json_object_set_new(o, "name", json_string(wasm_ext_resource_id(v[0])));
+    json_object_set_new(o, "observedGeneration",
+                        v[0]->generation > 0
+                            ? json_integer((json_int_t)v[0]->generation)
+                            : json_null());
+    json_object_set_new(o, "servedGeneration",
+                        json_integer((json_int_t)snapshot_generation(snap)));
+    json_object_set_new(o, "error",
+                        err.len > 0 ? json_stringn(err.data, err.len)
+                                    : json_null());
+    json_object_set_new(o, "filters", filters);
+    json_object_set_new(o, "workloadStates", states);
+    filters = states = NULL;
+  }
+  json_decref(filters);
+  json_decref(states);
+  xds_buf_cleanup(&err);
+  snapshot_unref(snap);
+  if (rc == XDS_ETOOBIG) {
+    json_decref(o);
+    return text_reply(resp, 503, "the serving loop did not answer in time\n");
+  }
+  if (rc < 0) {
+    json_decref(o);
+    return rc;
+  }
+  return json_reply(resp, 200, o);
+}
+
 int status_register(struct status *st, struct admin *a) {
   int rc = admin_route(a, "/healthz", "GET,HEAD", on_healthz, st);
 
@@ -378,6 +609,8 @@ int status_register(struct status *st, struct admin *a) {
     rc = admin_route_slow(a, "/debug/proxies", "GET", on_proxies, st);
   if (rc == 0)
     rc = admin_route_slow(a, "/debug/modules", "GET", on_modules, st);
+  if (rc == 0)
+    rc = admin_route_slow(a, "/debug/resources", "GET", on_resources, st);
   if (rc == 0)
     rc = admin_protect(a, "/debug/");
   return rc;

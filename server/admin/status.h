@@ -16,6 +16,16 @@
  *                            page (a full page names the next after= in
  *                            the STATUS_NEXT_HEADER response header)
  *   GET /debug/proxies/{id}  the streams of node id (404 when none)
+ *   GET /debug/resources/{kind}/{a}/{b}
+ *                            the status of one served resource
+ *                            (WasmExtension/ORG/NAME, WasmPlugin/NS/NAME,
+ *                            WasmDeployment/NS/NAME), in the shape of Gloo
+ *                            Mesh's WasmDeploymentStatus: observedGeneration
+ *                            (metadata.generation of the version served),
+ *                            error (why a filter is served as a
+ *                            substitute: pull failures), and per connected
+ *                            node its workloadStates from what it ACKed or
+ *                            NACKed over ECDS; 404 when not served
  * /debug/ needs the admin's bearer token when it has one (admin_protect).
  * /debug/proxies runs on the admin's worker thread (admin_route_slow); the
  * per-stream state is built by the serving loop in short slices
@@ -38,6 +48,8 @@
 
 /* How long a /debug request waits for the serving loop. */
 #define STATUS_WAIT_MS 10000
+/* Proxies per status page read for /debug/resources. */
+#define STATUS_RESOURCE_PAGE 256
 /* The response header naming the next page's after= value. */
 #define STATUS_NEXT_HEADER "X-Wasmxds-Next-After"
 

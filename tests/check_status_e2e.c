@@ -1,0 +1,294 @@
+/*
+ * check_status_e2e.c: per-resource status on the admin server of the real
+ * wasmxds binary (issue 16 item 2): /debug/resources/<kind>/<a>/<b> shows
+ * a WasmDeployment's observedGeneration, the error of a filter whose
+ * module cannot be pulled, and per proxy DEPLOYMENT_FAILED with the NACK's
+ * error, DEPLOYMENT_PENDING while a new version is unanswered and
+ * FILTERS_DEPLOYED once the proxy ACKs it.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/err.h"
+#include "server/pb/typeurl.h"
+#include "tests/e2e/server_proc.h"
+#include "tests/e2e/xds_client.h"
+#include "tests/helpers/modtest.h"
+
+#include "google/rpc/status.pb-c.h"
+
+#define DP "networking.enterprise.mesh.gloo.solo.io/wasmdeployment/"
+#define TMPL                                                                   \
+  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
+  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
+  "  route: {cluster: app}\n  httpFilters:\n"                                  \
+  "  - name: envoy.filters.http.router\n"                                      \
+  "    typedConfig: {'@type': "                                                \
+  "envoy.extensions.filters.http.router.v3.Router}\n"
+/* Two local filters (served as Wasm) of generation G, configs rev N (a
+ * fixed version changes both: a filter the proxy rejected and that is not
+ * sent again stays DEPLOYMENT_FAILED there); and a
+ * deployment whose image cannot be pulled (nothing listens on port 1). */
+#define DEPLOY                                                                 \
+  "apiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\n"              \
+  "kind: WasmDeployment\n"                                                     \
+  "metadata: {name: d, namespace: shop, generation: %d}\n"                     \
+  "spec:\n  filters:\n"                                                        \
+  "  - localPathSource: /etc/envoy/wasm/a.wasm\n    rootId: a\n"               \
+  "    staticFilterConfig:\n"                                                  \
+  "      '@type': type.googleapis.com/google.protobuf.StringValue\n"           \
+  "      value: rev-%d\n"                                                      \
+  "  - localPathSource: /etc/envoy/wasm/b.wasm\n    rootId: b\n"               \
+  "    staticFilterConfig:\n"                                                  \
+  "      '@type': type.googleapis.com/google.protobuf.StringValue\n"           \
+  "      value: rev-%d\n"                                                      \
+  "---\n"                                                                      \
+  "apiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\n"              \
+  "kind: WasmDeployment\n"                                                     \
+  "metadata: {name: bad, namespace: shop}\n"                                   \
+  "spec:\n  workloadSelector: [{namespaces: [nowhere]}]\n  filters:\n"         \
+  "  - wasmImageSource: {wasmImageTag: '127.0.0.1:1/x/y:v1'}\n"
+
+static long long now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+  nanosleep(&ts, NULL);
+}
+
+struct http {
+  long code;
+  char *body;
+  size_t len;
+};
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg) {
+  struct http *h = arg;
+  char *q = realloc(h->body, h->len + size * n + 1);
+
+  if (q == NULL)
+    return 0;
+  memcpy(q + h->len, p, size * n);
+  h->body = q;
+  h->len += size * n;
+  h->body[h->len] = '\0';
+  return size * n;
+}
+
+static void http_get(int port, const char *path, struct http *h) {
+  CURL *c = curl_easy_init();
+  char url[512];
+
+  memset(h, 0, sizeof(*h));
+  ck_assert_ptr_nonnull(c);
+  snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &h->code);
+  curl_easy_cleanup(c);
+}
+
+/* Polls path until its 200 body contains want; returns the body parsed. */
+static json_t *wait_json(int port, const char *path, const char *want, int ms) {
+  long long until = now_ms() + ms;
+  struct http h;
+
+  for (;;) {
+    http_get(port, path, &h);
+    if (h.code == 200 && h.body != NULL && strstr(h.body, want) != NULL) {
+      json_error_t je;
+      json_t *j = json_loads(h.body, 0, &je);
+
+      ck_assert_msg(j != NULL, "not JSON: %.600s", h.body);
+      free(h.body);
+      return j;
+    }
+    if (now_ms() > until)
+      ck_abort_msg("GET %s: %ld, no %s in: %.800s", path, h.code, want,
+                   h.body ? h.body : "");
+    free(h.body);
+    sleep_ms(100);
+  }
+}
+
+static void write_doc(const char *dir, const char *name, const char *text) {
+  char path[512];
+
+  snprintf(path, sizeof(path), "%s/store", dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/store/%s", dir, name);
+  ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
+}
+
+static void write_deploy(const char *dir, int generation, int rev) {
+  char text[2048];
+
+  snprintf(text, sizeof(text), DEPLOY, generation, rev, rev);
+  write_doc(dir, "deploy.yaml", text);
+}
+
+/* Sends an ECDS request: the first (no nonce), an ACK, or a NACK with
+ * error. */
+static void send_ecds(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
+                      char **names, size_t n, const char *version,
+                      const char *nonce, const char *error) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+
+  req.node = node;
+  req.type_url = TYPE_ECDS;
+  req.resource_names = names;
+  req.n_resource_names = n;
+  if (version != NULL)
+    req.version_info = (char *)version;
+  if (nonce != NULL)
+    req.response_nonce = (char *)nonce;
+  if (error != NULL) {
+    st.code = 3;
+    st.message = (char *)error;
+    req.error_detail = &st;
+  }
+  ck_assert_int_eq(xds_stream_send_request(s, &req, 5000), 0);
+}
+
+static const char *state_of(json_t *j, const char *node) {
+  return json_string_value(json_object_get(
+      json_object_get(json_object_get(j, "workloadStates"), node), "state"));
+}
+
+START_TEST(deployment_status_follows_acks) {
+  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+  const char *args[] = {
+      "--module-cache", NULL, "--debounce-ms", "20", "--module-retry-max",
+      "1000",           NULL};
+  char dir[64], cache[128], store[128],
+      *names[] = {DP "shop.d/0", DP "shop.d/1"};
+  static const char path[] = "/debug/resources/WasmDeployment/shop/d";
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+  Envoy__Config__Core__V3__Node *node;
+  struct server_proc *sp;
+  struct xds_client *c;
+  struct xds_stream *s;
+  struct http h;
+  char *first_version;
+  json_t *j;
+  int admin;
+
+  mt_tmpdir(dir, sizeof(dir));
+  snprintf(cache, sizeof(cache), "%s/cache", dir);
+  mkdir(cache, 0700);
+  args[1] = cache;
+  write_doc(dir, "tmpl.yaml", TMPL);
+  write_deploy(dir, 3, 1);
+  snprintf(store, sizeof(store), "%s/store", dir);
+  ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
+  ck_assert_int_eq(server_proc_wait_log(sp, "serving generation 1", 10000), 0);
+  admin = server_proc_admin_port(sp);
+
+  /* The image that cannot be pulled: its error, no proxy states. */
+  j = wait_json(admin, "/debug/resources/WasmDeployment/shop/bad",
+                "served as deny_all", 15000);
+  ck_assert_str_eq(json_string_value(json_object_get(j, "kind")),
+                   "WasmDeployment");
+  ck_assert_str_eq(json_string_value(json_object_get(j, "name")),
+                   DP "shop.bad");
+  ck_assert_msg(strstr(json_string_value(json_object_get(j, "error")),
+                       "127.0.0.1:1") != NULL,
+                "%s", json_string_value(json_object_get(j, "error")));
+  ck_assert(json_is_null(json_object_get(j, "observedGeneration")));
+  ck_assert_uint_eq(json_object_size(json_object_get(j, "workloadStates")), 0);
+  json_decref(j);
+  http_get(admin, "/debug/resources/WasmDeployment/shop/nope", &h);
+  ck_assert_int_eq(h.code, 404);
+  free(h.body);
+  http_get(admin, "/debug/resources/Nope/a/b", &h);
+  ck_assert_int_eq(h.code, 404);
+  free(h.body);
+
+  /* A proxy NACKs the filters: DEPLOYMENT_FAILED with its error. */
+  node = xds_node_new("gloo-1", "c", meta, NULL);
+  ck_assert_ptr_nonnull(node);
+  ck_assert_int_eq(xds_client_new(server_proc_target(sp), NULL, &c), 0);
+  ck_assert_int_eq(xds_stream_open(c, XDS_METHOD_ADS, &s), 0);
+  send_ecds(s, node, names, 2, NULL, NULL, NULL);
+  ck_assert_int_eq(xds_stream_recv_response(s, 5000, &r), 0);
+  ck_assert_uint_eq(r->n_resources, 2);
+  first_version = strdup(r->version_info);
+  send_ecds(s, NULL, names, 2, "", r->nonce, "wasm: root_id a not found");
+  xds_msg_free(r);
+  j = wait_json(admin, path, "DEPLOYMENT_FAILED", 5000);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "observedGeneration")),
+                   3);
+  ck_assert(json_is_null(json_object_get(j, "error")));
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "filters")), 2);
+  ck_assert_str_eq(state_of(j, "gloo-1"), "DEPLOYMENT_FAILED");
+  ck_assert_str_eq(
+      json_string_value(json_object_get(
+          json_object_get(json_object_get(j, "workloadStates"), "gloo-1"),
+          "error")),
+      "wasm: root_id a not found");
+  json_decref(j);
+
+  /* A fixed version: pending until the proxy answers, deployed once it
+   * ACKs. */
+  write_deploy(dir, 4, 2);
+  ck_assert_int_eq(xds_stream_recv_response(s, 10000, &r), 0);
+  ck_assert_str_ne(r->version_info, first_version);
+  j = wait_json(admin, path, "DEPLOYMENT_PENDING", 5000);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "observedGeneration")),
+                   4);
+  json_decref(j);
+  send_ecds(s, NULL, names, 2, r->version_info, r->nonce, NULL);
+  xds_msg_free(r);
+  j = wait_json(admin, path, "FILTERS_DEPLOYED", 5000);
+  ck_assert_str_eq(state_of(j, "gloo-1"), "FILTERS_DEPLOYED");
+  ck_assert_ptr_null(json_object_get(
+      json_object_get(json_object_get(j, "workloadStates"), "gloo-1"),
+      "error"));
+  json_decref(j);
+
+  free(first_version);
+  xds_stream_free(s);
+  xds_client_free(c);
+  xds_node_free(node);
+  server_proc_free(sp);
+  mt_rmrf(dir);
+}
+END_TEST
+
+int main(void) {
+  Suite *su = suite_create("status_e2e");
+  TCase *tc = tcase_create("resources");
+  SRunner *sr;
+  int failed;
+
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, deployment_status_follows_acks);
+  suite_add_tcase(su, tc);
+  sr = srunner_create(su);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  curl_global_cleanup();
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
