@@ -38,6 +38,7 @@ struct entry {
   int always;                /* effective pull policy */
   int pinned;                /* digest-pinned oci reference */
   int plain_http;            /* imagePullOptions.plainHttp */
+  int allowed_none;          /* allowedIn names no tenant at all */
   uint64_t fingerprint;      /* of the record, to see changes */
   uint64_t epoch;            /* bumped on every change */
   int busy, removed, forced; /* forced: next attempt goes to the network */
@@ -204,6 +205,7 @@ static uint64_t fingerprint(const struct wasm_ext *x) {
   h = fnv(h, x->vm_id);
   h = fnv(h, x->runtime);
   h = fnv(h, x->plain_http ? "plain" : "tls");
+  h = fnv(h, x->allowed_none ? "none" : "listed");
   for (size_t i = 0; i < x->n_allowed_in; i++)
     h = fnv(h, x->allowed_in[i]);
   for (size_t i = 0; i < x->n_env; i++) {
@@ -874,6 +876,7 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
     return XDS_ENOMEM;
   e->scheme = x->scheme;
   e->plain_http = x->plain_http;
+  e->allowed_none = x->allowed_none;
   e->pinned = 0;
   e->always = x->pull_policy == WASM_PULL_ALWAYS;
   if (x->scheme == WASM_URL_OCI && oci_ref_parse(x->url, &ref, NULL) == 0) {
@@ -1063,7 +1066,7 @@ int resolver_module_allowed(struct resolver *r, const char *hex,
     }
     if (org == NULL || e->org == NULL || strcmp(org, e->org) != 0)
       continue;
-    if (e->n_allowed_in == 0) {
+    if (e->n_allowed_in == 0 && !e->allowed_none) {
       allowed = 1;
       break;
     }

@@ -39,10 +39,36 @@ static const char *const RUNTIMES[] = {
     "envoy.wasm.runtime.wasmtime", WASM_RUNTIME_NULL,
     "envoy.wasm.runtime.wavm",     NULL};
 
+/* 1 when s is the fqn of some TSB resource other than a tenant:
+ * organizations/<org>/<kind>/<name>[/<kind>/<name>...], every part a
+ * valid name (a workspace, a group, a tenant's child...). */
+static int other_fqn(const char *s) {
+  char part[DECODE_NAME_MAX + 1];
+  size_t parts = 0;
+
+  if (strncmp(s, "organizations/", 14) != 0)
+    return 0;
+  for (const char *p = s + 14;; parts++) {
+    size_t n = strcspn(p, "/");
+
+    if (n == 0 || n > DECODE_NAME_MAX)
+      return 0;
+    memcpy(part, p, n);
+    part[n] = '\0';
+    if (!decode_valid_name(part))
+      return 0;
+    if (p[n] == '\0')
+      break;
+    p += n + 1;
+  }
+  /* parts: the segments after the org; kind/name pairs, at least one. */
+  return parts >= 2 && parts % 2 == 0;
+}
+
 static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
                               struct wasm_ext *e) {
   const struct ynode *v = decode_field(spec, "allowedIn");
-  size_t mark = dctx_path_key(c, "allowedIn"), n;
+  size_t mark = dctx_path_key(c, "allowedIn"), n, ignored = 0;
 
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
@@ -84,6 +110,16 @@ static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
           ok = 1;
       }
     }
+    if (!ok && other_fqn(s)) {
+      /* TSB: "currently only Tenant resources are considered". */
+      dctx_warn(c, item,
+                "\"%s\" is not a tenant: only tenants are considered "
+                "(organizations/<org>/tenants/<tenant>); this entry is "
+                "ignored",
+                s);
+      ignored++;
+      goto next;
+    }
     if (!ok) {
       dctx_bad(c, item,
                "\"%s\" is not a tenant fqn of the form "
@@ -104,6 +140,14 @@ static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
       e->n_allowed_in++;
   next:
     dctx_path_restore(c, m);
+  }
+  if (e->n_allowed_in == 0 && ignored > 0 && c->errors == 0) {
+    /* An empty list would mean the whole organization: listing only
+     * things that are not tenants must not widen the extension's reach. */
+    e->allowed_none = 1;
+    dctx_warn(c, v,
+              "no tenant is listed (every entry was ignored): the extension "
+              "reaches no proxy");
   }
 
 done:
@@ -234,9 +278,10 @@ static void decode_env(struct dctx *c, const struct ynode *vm,
     if (env.from == WASM_ENV_HOST && vv != NULL) {
       size_t mk = dctx_path_key(c, "value");
 
-      dctx_bad(c, vv,
-               "a value is not allowed when valueFrom is HOST (the proxy "
-               "reads it from its own environment)");
+      dctx_warn(c, vv,
+                "the value is ignored: with valueFrom HOST the proxy reads "
+                "%s from its own environment",
+                env.name != NULL ? env.name : "the variable");
       dctx_path_restore(c, mk);
     }
     if (env.from == WASM_ENV_INLINE && env.value == NULL)

@@ -165,7 +165,10 @@ struct wasm_ext {
   char *name;         /* metadata.name */
   char **allowed_in;  /* tenant fqns, document order; empty: whole org */
   size_t n_allowed_in;
-  char *url; /* with its scheme: "oci://..." when none was given */
+  int allowed_none; /* allowedIn listed only fqns that are not tenants
+                       (ignored with a warning): no tenant, not the whole
+                       organization */
+  char *url;        /* with its scheme: "oci://..." when none was given */
   enum wasm_url_scheme scheme;
   char *source;      /* nullable */
   char *description; /* nullable */

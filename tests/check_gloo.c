@@ -246,10 +246,72 @@ START_TEST(every_rule) {
 }
 END_TEST
 
+/* WasmExtension (issue 16 item 4): allowedIn entries that are not tenants
+ * and a HOST env value are ignored with a located warning, not refused;
+ * an allowedIn left with no tenant reaches no proxy (not the whole
+ * organization). */
+#define EXT_DOC(name, spec)                                                    \
+  "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"             \
+  "metadata: {organization: acme, name: " name "}\n"                           \
+  "spec:\n  url: file:///w.wasm\n" spec
+
+START_TEST(wasmext_ignored_with_warnings) {
+  static const char yaml[] = EXT_DOC(
+      "mixed", "  allowedIn:\n  - organizations/acme/tenants/t1\n"
+               "  - organizations/acme/tenants/t1/workspaces/w\n"
+               "  vmConfig:\n    env:\n"
+               "    - {name: POD, valueFrom: HOST, value: "
+               "ignored}\n") "---\n" EXT_DOC("none", "  allowedIn:\n"
+                                                     "  - "
+                                                     "organizations/acme/"
+                                                     "workspaces/w\n");
+  struct catalog *cat;
+  char *probs = load(yaml, &cat);
+  const struct wasm_ext *m, *n;
+  struct proxy_id p;
+
+  ck_assert_msg(
+      strstr(probs, "warning: F:8:5: spec.allowedIn[1]: "
+                    "\"organizations/acme/tenants/t1/workspaces/w\" is not a "
+                    "tenant: only tenants are considered") != NULL,
+      "%s", probs);
+  ck_assert_msg(strstr(probs,
+                       "warning: F:11:43: spec.vmConfig.env[0].value: "
+                       "the value is ignored: with valueFrom HOST the "
+                       "proxy reads POD from its own environment") != NULL,
+                "%s", probs);
+  ck_assert_msg(strstr(probs, "spec.allowedIn: no tenant is listed") != NULL,
+                "%s", probs);
+  ck_assert_msg(strstr(probs, "error") == NULL, "%s", probs);
+  m = catalog_ext_find(cat, "organizations/acme/extensions/mixed");
+  n = catalog_ext_find(cat, "organizations/acme/extensions/none");
+  ck_assert_ptr_nonnull(m);
+  ck_assert_ptr_nonnull(n);
+  ck_assert_uint_eq(m->n_allowed_in, 1);
+  ck_assert_str_eq(m->allowed_in[0], "organizations/acme/tenants/t1");
+  ck_assert_int_eq(m->allowed_none, 0);
+  ck_assert_uint_eq(m->n_env, 1);
+  ck_assert_int_eq(m->env[0].from, WASM_ENV_HOST);
+  ck_assert_ptr_null(m->env[0].value);
+  ck_assert_uint_eq(n->n_allowed_in, 0);
+  ck_assert_int_eq(n->allowed_none, 1);
+  memset(&p, 0, sizeof(p));
+  p.organization = "acme";
+  p.tenant = "organizations/acme/tenants/t1";
+  ck_assert(chain_ext_visible(m, &p));
+  ck_assert(!chain_ext_visible(n, &p));
+  p.tenant = NULL;
+  ck_assert(!chain_ext_visible(n, &p));
+  xds_free(probs);
+  catalog_unref(cat);
+}
+END_TEST
+
 static TCase *decode_tcase(void) {
   TCase *tc = tcase_create("decode");
 
   tcase_add_test(tc, every_field);
+  tcase_add_test(tc, wasmext_ignored_with_warnings);
   tcase_add_loop_test(tc, every_rule, 0, (int)(sizeof(bad) / sizeof(bad[0])));
   return tc;
 }

@@ -219,12 +219,6 @@ static const struct bad_case bad_cases[] = {
      EXT_HEAD "spec:\n  url: x\n  vmConfig:\n    env:\n    - name: 1ABC\n", 8,
      13, "spec.vmConfig.env[0].name",
      "\"1ABC\" does not match [A-Za-z_][A-Za-z0-9_]*"},
-    {"env HOST with a value",
-     EXT_HEAD "spec:\n  url: x\n  vmConfig:\n    env:\n"
-              "    - {name: A, valueFrom: HOST, value: x}\n",
-     8, 41, "spec.vmConfig.env[0].value",
-     "a value is not allowed when valueFrom is HOST (the proxy reads it "
-     "from its own environment)"},
     {"env duplicate name",
      EXT_HEAD "spec:\n  url: x\n  vmConfig:\n    env:\n"
               "    - {name: A, value: '1'}\n    - {name: A, value: '2'}\n",

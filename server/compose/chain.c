@@ -254,7 +254,7 @@ int chain_ext_visible(const struct wasm_ext *e, const struct proxy_id *p) {
   if (p->organization == NULL || strcmp(e->organization, p->organization) != 0)
     return 0;
   if (e->n_allowed_in == 0)
-    return 1;
+    return !e->allowed_none;
   if (p->tenant == NULL)
     return 0;
   for (size_t i = 0; i < e->n_allowed_in; i++)
