@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -21,6 +20,7 @@
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/modtest.h"
+#include "tests/testkit.h"
 
 #include "google/rpc/status.pb-c.h"
 
@@ -55,19 +55,6 @@
   "metadata: {name: bad, namespace: shop}\n"                                   \
   "spec:\n  workloadSelector: [{namespaces: [nowhere]}]\n  filters:\n"         \
   "  - wasmImageSource: {wasmImageTag: '127.0.0.1:1/x/y:v1'}\n"
-
-static long long now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  nanosleep(&ts, NULL);
-}
 
 struct http {
   long code;
@@ -108,7 +95,7 @@ static void http_get(int port, const char *path, struct http *h) {
 
 /* Polls path until its 200 body contains want; returns the body parsed. */
 static json_t *wait_json(int port, const char *path, const char *want, int ms) {
-  long long until = now_ms() + ms;
+  long long until = tk_now_ms() + ms;
   struct http h;
 
   for (;;) {
@@ -121,11 +108,11 @@ static json_t *wait_json(int port, const char *path, const char *want, int ms) {
       free(h.body);
       return j;
     }
-    if (now_ms() > until)
+    if (tk_now_ms() > until)
       ck_abort_msg("GET %s: %ld, no %s in: %.800s", path, h.code, want,
                    h.body ? h.body : "");
     free(h.body);
-    sleep_ms(100);
+    tk_sleep_ms(100);
   }
 }
 
