@@ -156,7 +156,10 @@ struct xds_server {
   struct stream *streams; /* doubly linked, oldest first */
   struct stream *streams_tail;
   struct stream *csds_pending; /* CSDS streams with an answer in progress */
-  gpr_timespec sync_count_at;  /* next count_sync_states (loop thread) */
+  gpr_timespec sync_count_at;  /* next count_sync_states pass (loop thread) */
+  int sync_counting;           /* a pass is under way */
+  uint64_t sync_cursor;        /* serial of the last stream counted */
+  long sync_acc[STATS_SYNC_STATES]; /* the pass's counts so far */
   uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
@@ -1552,23 +1555,40 @@ static void begin_stop(struct xds_server *s) {
                  "wasmxds is shutting down; reconnect");
 }
 
-/* About once a second: connected proxies by sync state, for /metrics
- * (one pass over the streams, a few nanoseconds each). */
+/* About once a second: connected proxies by sync state, for /metrics. A
+ * pass walks the streams in stream id order a slice at a time (at most
+ * SYNC_SLICE_US per loop turn, however large the fleet and the proxies'
+ * resource sets) and publishes the counts when it reaches the end. */
+#define SYNC_SLICE_US 500
 static void count_sync_states(struct xds_server *s) {
-  long n[STATS_SYNC_STATES] = {0};
-  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC), until;
+  struct stream *st;
+  int n = 0;
 
-  if (gpr_time_cmp(now, s->sync_count_at) < 0)
-    return;
-  s->sync_count_at =
-      gpr_time_add(now, gpr_time_from_millis(1000, GPR_TIMESPAN));
-  for (struct stream *st = s->streams; st != NULL; st = st->next) {
+  if (!s->sync_counting) {
+    if (gpr_time_cmp(now, s->sync_count_at) < 0)
+      return;
+    s->sync_counting = 1;
+    s->sync_cursor = 0;
+    memset(s->sync_acc, 0, sizeof(s->sync_acc));
+  }
+  until = gpr_time_add(now, gpr_time_from_micros(SYNC_SLICE_US, GPR_TIMESPAN));
+  for (st = s->streams; st != NULL && st->serial <= s->sync_cursor;)
+    st = st->next;
+  for (; st != NULL; st = st->next) {
     int k = st->kind == STREAM_XDS ? ads_stream_sync_state(st->ads) : -1;
     if (k >= 0 && k < STATS_SYNC_STATES)
-      n[k]++;
+      s->sync_acc[k]++;
+    s->sync_cursor = st->serial;
+    if (++n % 64 == 0 && st->next != NULL &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+      return; /* the rest at the next turn */
   }
   for (int i = 0; i < STATS_SYNC_STATES; i++)
-    atomic_store(&s->stats->proxies_by_state[i], n[i]);
+    atomic_store(&s->stats->proxies_by_state[i], s->sync_acc[i]);
+  s->sync_counting = 0;
+  s->sync_count_at =
+      gpr_time_add(now, gpr_time_from_millis(1000, GPR_TIMESPAN));
 }
 
 /* After-events: adopt a newly published snapshot, free finished streams. */
