@@ -513,6 +513,32 @@ static int emit_native(void *ctx, size_t i) {
   return put_filter(lb->filters, f);
 }
 
+/* The config discovery of extension e's filter (HTTP or network): ECDS
+ * over ADS, accepting type_urls (two: the Wasm filter and its RBAC
+ * substitute; static), with the substitute as the default config. NULL
+ * when out of memory. */
+static Envoy__Config__Core__V3__ExtensionConfigSource *
+ecds_config_source(struct xds_arena *a, const struct wasm_ext *e,
+                   const struct encode_opts *o, char **type_urls) {
+  Envoy__Config__Core__V3__ExtensionConfigSource *ecs =
+      xds_arena_alloc(a, sizeof(*ecs));
+
+  if (ecs == NULL)
+    return NULL;
+  envoy__config__core__v3__extension_config_source__init(ecs);
+  ecs->config_source = ads_source(a, duration_ms(a, o->ecds_fetch_timeout_ms));
+  if (ecs->config_source == NULL ||
+      ecs->config_source->initial_fetch_timeout == NULL)
+    return NULL;
+  ecs->default_config = substitute_any(a, e);
+  if (ecs->default_config == NULL)
+    return NULL;
+  ecs->apply_default_config_without_warming = 0;
+  ecs->n_type_urls = 2;
+  ecs->type_urls = type_urls;
+  return ecs;
+}
+
 /* The HttpFilter of a Wasm extension: an ECDS reference, or (inline mode)
  * its config. */
 static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
@@ -532,20 +558,9 @@ static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
         ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
     return put_filter(out, f);
   }
-  ecs = xds_arena_alloc(a, sizeof(*ecs));
+  ecs = ecds_config_source(a, e, o, type_urls);
   if (ecs == NULL)
     return XDS_ENOMEM;
-  envoy__config__core__v3__extension_config_source__init(ecs);
-  ecs->config_source = ads_source(a, duration_ms(a, o->ecds_fetch_timeout_ms));
-  if (ecs->config_source == NULL ||
-      ecs->config_source->initial_fetch_timeout == NULL)
-    return XDS_ENOMEM;
-  ecs->default_config = substitute_any(a, e);
-  if (ecs->default_config == NULL)
-    return XDS_ENOMEM;
-  ecs->apply_default_config_without_warming = 0;
-  ecs->n_type_urls = 2;
-  ecs->type_urls = type_urls;
   f->config_type_case =
       ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
   f->config_discovery = ecs;
@@ -653,21 +668,11 @@ net_wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
   static char *type_urls[] = {TYPE_NET_WASM, TYPE_NET_RBAC};
   Envoy__Config__Listener__V3__Filter *f = xds_arena_alloc(a, sizeof(*f));
   Envoy__Config__Core__V3__ExtensionConfigSource *ecs =
-      xds_arena_alloc(a, sizeof(*ecs));
+      ecds_config_source(a, e, o, type_urls);
 
   if (f == NULL || ecs == NULL)
     return NULL;
   envoy__config__listener__v3__filter__init(f);
-  envoy__config__core__v3__extension_config_source__init(ecs);
-  ecs->config_source = ads_source(a, duration_ms(a, o->ecds_fetch_timeout_ms));
-  if (ecs->config_source == NULL ||
-      ecs->config_source->initial_fetch_timeout == NULL)
-    return NULL;
-  ecs->default_config = substitute_any(a, e);
-  if (ecs->default_config == NULL)
-    return NULL;
-  ecs->n_type_urls = 2;
-  ecs->type_urls = type_urls;
   f->name = e->fqn;
   f->config_type_case =
       ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
