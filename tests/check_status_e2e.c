@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -157,6 +159,43 @@ static void send_ecds(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
   ck_assert_int_eq(xds_stream_send_request(s, &req, 5000), 0);
 }
 
+/* Runs `wasmxdsctl status REF --server TARGET -o json` (wasmxdsctl next to
+ * $WASMXDS_BIN); returns its exit status and *out its stdout as JSON. */
+static int ctl_status_ref(const char *target, const char *ref, json_t **out) {
+  char bin[512], cmd[2048], tmpl[] = "/tmp/gloostatus.XXXXXX";
+  const char *wx = getenv("WASMXDS_BIN");
+  const char *slash = wx != NULL ? strrchr(wx, '/') : NULL;
+  int fd = mkstemp(tmpl), ws;
+  json_error_t je;
+
+  ck_assert_int_ge(fd, 0);
+  close(fd);
+  snprintf(bin, sizeof(bin), "%.*s/wasmxdsctl",
+           slash != NULL ? (int)(slash - wx) : 1, slash != NULL ? wx : ".");
+  snprintf(cmd, sizeof(cmd), "%s status '%s' --server %s -o json >%s", bin, ref,
+           target, tmpl);
+  ws = system(cmd);
+  *out = json_load_file(tmpl, 0, &je);
+  unlink(tmpl);
+  ck_assert_msg(*out != NULL, "%s: no JSON (%s)", cmd, je.text);
+  ck_assert(WIFEXITED(ws));
+  return WEXITSTATUS(ws);
+}
+
+/* The state of node in a `wasmxdsctl status REF -o json` answer. */
+static const char *ctl_state(json_t *j, const char *node, const char **err) {
+  json_t *v = json_object_get(j, "workloadStates"), *p;
+  size_t i;
+
+  json_array_foreach(v, i, p) {
+    if (strcmp(json_string_value(json_object_get(p, "node")), node) == 0) {
+      *err = json_string_value(json_object_get(p, "error"));
+      return json_string_value(json_object_get(p, "state"));
+    }
+  }
+  return NULL;
+}
+
 static const char *state_of(json_t *j, const char *node) {
   return json_string_value(json_object_get(
       json_object_get(json_object_get(j, "workloadStates"), node), "state"));
@@ -235,6 +274,26 @@ START_TEST(deployment_status_follows_acks) {
           "error")),
       "wasm: root_id a not found");
   json_decref(j);
+  /* wasmxdsctl status REF says the same over CSDS (exit 6: not all
+   * deployed), by kind/namespace/name and by a filter's fqn. */
+  {
+    const char *err = NULL;
+
+    ck_assert_int_eq(
+        ctl_status_ref(server_proc_target(sp), "WasmDeployment/shop/d", &j), 6);
+    ck_assert_str_eq(ctl_state(j, "gloo-1", &err), "DEPLOYMENT_FAILED");
+    ck_assert_str_eq(err, "wasm: root_id a not found");
+    json_decref(j);
+    ck_assert_int_eq(ctl_status_ref(server_proc_target(sp), DP "shop.d/1", &j),
+                     6);
+    ck_assert_str_eq(ctl_state(j, "gloo-1", &err), "DEPLOYMENT_FAILED");
+    json_decref(j);
+    ck_assert_int_eq(
+        ctl_status_ref(server_proc_target(sp), "WasmDeployment/shop/bad", &j),
+        4);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "workloadStates")), 0);
+    json_decref(j);
+  }
 
   /* A fixed version: pending until the proxy answers, deployed once it
    * ACKs. */
@@ -253,6 +312,15 @@ START_TEST(deployment_status_follows_acks) {
       json_object_get(json_object_get(j, "workloadStates"), "gloo-1"),
       "error"));
   json_decref(j);
+  {
+    const char *err = NULL;
+
+    ck_assert_int_eq(
+        ctl_status_ref(server_proc_target(sp), "WasmDeployment/shop/d", &j), 0);
+    ck_assert_str_eq(ctl_state(j, "gloo-1", &err), "FILTERS_DEPLOYED");
+    ck_assert_ptr_null(err);
+    json_decref(j);
+  }
 
   free(first_version);
   xds_stream_free(s);
