@@ -129,6 +129,17 @@ START_TEST(refusals) {
   tnode_labels(&t, "LABELS", "app", "x", NULL);
   t.lv[0].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
   refused(&t, "label app in metadata LABELS is not a string");
+  /* A key the wire repeats is ambiguous (which one counts?): refused, as
+   * for wasmxds' own keys, not the first one taken. */
+  tnode_init(&t, "x");
+  tnode_str(&t, "NAMESPACE", "shop");
+  tnode_str(&t, "NAMESPACE", "payments");
+  refused(&t, "metadata NAMESPACE appears more than once");
+  tnode_init(&t, "x");
+  tnode_str(&t, "NAMESPACE", "ns");
+  tnode_labels(&t, "LABELS", "app", "x", NULL);
+  tnode_labels(&t, "LABELS", "app", "y", NULL);
+  refused(&t, "metadata LABELS appears more than once");
 }
 END_TEST
 

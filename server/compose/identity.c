@@ -59,38 +59,41 @@ int identity_parse_tenant(const char *s, char **org) {
   return 0;
 }
 
-static const Google__Protobuf__Value *
-meta_get(const Google__Protobuf__Struct *st, const char *key) {
-  if (st == NULL)
-    return NULL;
-  for (size_t i = 0; i < st->n_fields; i++)
-    if (st->fields[i]->key != NULL && strcmp(st->fields[i]->key, key) == 0)
-      return st->fields[i]->value;
-  return NULL;
-}
-
-/* How many times key appears in st: a map on the wire may repeat a key,
- * and which one counts is then ambiguous, so such a node is refused. */
-static size_t meta_count(const Google__Protobuf__Struct *st, const char *key) {
+int identity_meta_find(const Google__Protobuf__Struct *st, const char *key,
+                       const Google__Protobuf__Value **out) {
   size_t n = 0;
 
-  for (size_t i = 0; st != NULL && i < st->n_fields; i++)
-    if (st->fields[i]->key != NULL && strcmp(st->fields[i]->key, key) == 0)
-      n++;
-  return n;
+  *out = NULL;
+  for (size_t i = 0; st != NULL && i < st->n_fields; i++) {
+    if (st->fields[i]->key == NULL || strcmp(st->fields[i]->key, key) != 0)
+      continue;
+    if (n++ > 0) {
+      *out = NULL;
+      return -1;
+    }
+    *out = st->fields[i]->value;
+  }
+  return n == 1 ? 1 : 0;
+}
+
+/* 1 when key is in st, once or more. */
+static int meta_has(const Google__Protobuf__Struct *st, const char *key) {
+  const Google__Protobuf__Value *v;
+
+  return identity_meta_find(st, key, &v) != 0;
 }
 
 /* The string value of key; *out is NULL when the key is absent. XDS_EINVAL
  * when present but not a string, or present twice. */
 static int meta_string(const Google__Protobuf__Struct *st, const char *key,
                        const char **out) {
-  const Google__Protobuf__Value *v = meta_get(st, key);
+  const Google__Protobuf__Value *v;
+  int found = identity_meta_find(st, key, &v);
 
   *out = NULL;
-  if (v == NULL)
+  if (found == 0)
     return 0;
-  if (meta_count(st, key) > 1 ||
-      v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+  if (found < 0 || v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
     return XDS_EINVAL;
   *out = v->string_value;
   return 0;
@@ -203,7 +206,7 @@ int identity_from_node_verified(const Envoy__Config__Core__V3__Node *node,
   }
   /* An Istio node's mode comes from its id, its labels from LABELS; the
    * wasmxds keys may say the same but not something else. */
-  if (ist.has_mode && meta_get(md, IDENTITY_KEY_MODE) != NULL &&
+  if (ist.has_mode && meta_has(md, IDENTITY_KEY_MODE) &&
       out->mode != ist.mode) {
     rc = xds_err_set(err, XDS_EINVAL,
                      "node %s: metadata " IDENTITY_KEY_MODE
@@ -213,7 +216,7 @@ int identity_from_node_verified(const Envoy__Config__Core__V3__Node *node,
   }
   if (ist.has_mode)
     out->mode = ist.mode;
-  if (ist.labels != NULL && meta_get(md, IDENTITY_KEY_LABELS) != NULL) {
+  if (ist.labels != NULL && meta_has(md, IDENTITY_KEY_LABELS)) {
     rc = xds_err_set(
         err, XDS_EINVAL,
         "node %s: set labels in one of metadata " IDENTITY_KEY_LABELS
@@ -324,8 +327,7 @@ static int identity_common(const Envoy__Config__Core__V3__Node *node,
     rc = xds_err_set(err, XDS_ENOMEM, "node %s: out of memory", id);
     goto fail;
   }
-  labels = meta_get(md, IDENTITY_KEY_LABELS);
-  if (labels != NULL && meta_count(md, IDENTITY_KEY_LABELS) > 1) {
+  if (identity_meta_find(md, IDENTITY_KEY_LABELS, &labels) < 0) {
     rc = xds_err_set(err, XDS_EINVAL,
                      "node %s: metadata " IDENTITY_KEY_LABELS " appears twice",
                      id);

@@ -74,6 +74,15 @@ struct identity_istio {
 int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
                         struct identity_istio *out, struct xds_err *err);
 void identity_istio_cleanup(struct identity_istio *ist);
+/*
+ * Looks key up in the node metadata st (nullable). Returns 1 and *out (a
+ * borrowed value) when key appears once, 0 with *out NULL when it is
+ * absent, and -1 with *out NULL when it appears more than once: a map on
+ * the wire may repeat a key, and which one would count is ambiguous, so
+ * callers refuse such a node.
+ */
+int identity_meta_find(const Google__Protobuf__Struct *st, const char *key,
+                       const Google__Protobuf__Value **out);
 /* 1 when the n bytes at s are a Kubernetes namespace (DNS-1123 label). */
 int identity_namespace_valid(const char *s, size_t n);
 

@@ -27,16 +27,6 @@ static const char *const ISTIO_STRING_KEYS[] = {IDENTITY_ISTIO_NAMESPACE,
                                                 "ISTIO_VERSION",
                                                 NULL};
 
-static const Google__Protobuf__Value *
-meta_get(const Google__Protobuf__Struct *st, const char *key) {
-  if (st == NULL)
-    return NULL;
-  for (size_t i = 0; i < st->n_fields; i++)
-    if (st->fields[i]->key != NULL && strcmp(st->fields[i]->key, key) == 0)
-      return st->fields[i]->value;
-  return NULL;
-}
-
 int identity_namespace_valid(const char *s, size_t n) {
   if (n == 0 || n > 63)
     return 0;
@@ -64,7 +54,10 @@ int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
 
   memset(out, 0, sizeof(*out));
   for (size_t i = 0; ISTIO_STRING_KEYS[i] != NULL; i++) {
-    v = meta_get(md, ISTIO_STRING_KEYS[i]);
+    if (identity_meta_find(md, ISTIO_STRING_KEYS[i], &v) < 0)
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: metadata %s appears more than once", id,
+                         ISTIO_STRING_KEYS[i]);
     if (v == NULL)
       continue;
     if (v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
@@ -75,7 +68,11 @@ int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
     if (i == 0)
       ns_meta = v->string_value;
   }
-  out->labels = meta_get(md, IDENTITY_ISTIO_LABELS);
+  if (identity_meta_find(md, IDENTITY_ISTIO_LABELS, &out->labels) < 0)
+    return xds_err_set(err, XDS_EINVAL,
+                       "node %s: metadata " IDENTITY_ISTIO_LABELS
+                       " appears more than once",
+                       id);
   if (out->labels != NULL)
     out->present = 1;
 
