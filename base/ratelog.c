@@ -171,6 +171,10 @@ void xds_ratelog_flush(struct xds_ratelog *r, long long now_ms) {
   }
 }
 
+int xds_ratelog_pending(const struct xds_ratelog *r) {
+  return r != NULL && r->pending > 0;
+}
+
 int xds_ratelog_counts(const struct xds_ratelog *r, const char *key, int kind,
                        struct xds_ratelog_counts *out) {
   const struct entry *e = r != NULL ? xds_map_get(r->keys, key) : NULL;

@@ -62,6 +62,10 @@ int xds_ratelog_event(struct xds_ratelog *r, const char *key, int kind,
  * events, and closes those windows. Cheap when nothing is pending. */
 void xds_ratelog_flush(struct xds_ratelog *r, long long now_ms);
 
+/* Whether some window holds suppressed events whose summary is still to
+ * be written (a caller that sleeps wakes within window_ms to flush it). */
+int xds_ratelog_pending(const struct xds_ratelog *r);
+
 /* The counts of key for kind. Returns 0, or XDS_ENOTFOUND (*out zeroed)
  * when the key is not in the table. */
 int xds_ratelog_counts(const struct xds_ratelog *r, const char *key, int kind,

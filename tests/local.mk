@@ -182,3 +182,13 @@ tests_check_csds_mtls_CFLAGS = $(TEST_CFLAGS) \
 	-DXDS_TEST_DATA='"$(abs_top_srcdir)/tests/data"'
 tests_check_csds_mtls_LDADD = libxdscsdsclient.a $(TEST_LIBS)
 TESTS += tests/check_csds_mtls
+
+# An idle server sleeps: no wake-ups of the serving loop without work, and
+# a prompt stop (issue 20): the real wasmxds binary, like check_e2e.
+check_PROGRAMS += tests/check_idle
+tests_check_idle_SOURCES = tests/check_idle.c \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_idle_CFLAGS = $(TEST_CFLAGS)
+tests_check_idle_LDADD = $(TEST_LIBS)
+TESTS += tests/check_idle

@@ -32,6 +32,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -73,11 +75,12 @@
 
 enum xds_op_kind {
   OP_ACCEPT,
-  OP_RECV,    /* SEND_INITIAL_METADATA (first time) + RECV_MESSAGE */
-  OP_SEND,    /* SEND_MESSAGE */
-  OP_CLOSED,  /* RECV_CLOSE_ON_SERVER */
-  OP_STATUS,  /* SEND_STATUS_FROM_SERVER */
-  OP_SHUTDOWN /* the server's shutdown notification */
+  OP_RECV,     /* SEND_INITIAL_METADATA (first time) + RECV_MESSAGE */
+  OP_SEND,     /* SEND_MESSAGE */
+  OP_CLOSED,   /* RECV_CLOSE_ON_SERVER */
+  OP_STATUS,   /* SEND_STATUS_FROM_SERVER */
+  OP_SHUTDOWN, /* the server's shutdown notification */
+  OP_WAKE      /* the loop's alarm went off (see wake_arm) */
 };
 
 struct xds_op {
@@ -160,6 +163,8 @@ struct xds_server {
   int sync_counting;           /* a pass is under way */
   uint64_t sync_cursor;        /* serial of the last stream counted */
   long sync_acc[STATS_SYNC_STATES]; /* the pass's counts so far */
+  int sync_count_due; /* an event came since the last pass: start one at
+                         sync_count_at even if nothing else wakes the loop */
   uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
@@ -205,6 +210,22 @@ struct xds_server {
   long long ratelog_flushed;   /* when its summaries were last written */
   atomic_long n_streams_now;
   atomic_long n_proxies_now;
+  /* The loop's alarm (wake_arm): other threads wake the loop, which
+   * otherwise sleeps until an event or its next deadline. */
+  struct xds_op op_wake;
+  grpc_channel *wake_ch;       /* never connects: calls on it stay queued */
+  pthread_mutex_t wake_lock;   /* guards wake_call and wake_fired */
+  grpc_call *wake_call;        /* armed, or NULL: the loop then ticks */
+  int wake_fired;              /* wake_call was cancelled already */
+  grpc_metadata_array wake_md; /* the armed call's status (loop thread) */
+  grpc_status_code wake_status;
+  grpc_slice wake_details;
+  /* xds_server_stop() runs in signal handlers, where gRPC may not be
+   * called: it posts stop_sem, and stop_thread turns that into a wake. */
+  sem_t stop_sem;
+  pthread_t stop_thread;
+  int stop_thread_started;
+  atomic_int stop_thread_quit;
 };
 
 /* Method paths and what they serve. */
@@ -397,6 +418,121 @@ static void set_int_arg(grpc_arg *a, const char *key, int value) {
   a->value.integer = value;
 }
 
+/*
+ * The loop's alarm. gRPC 1.51's C API has none, and the loop must not wake
+ * on a timer when idle (issue 20): it keeps one client call armed on a
+ * channel that never connects, with only RECV_STATUS_ON_CLIENT started.
+ * Without SEND_INITIAL_METADATA the channel never picks a connection, so
+ * the call waits in memory, no descriptor, no timer; grpc_call_cancel(),
+ * which gRPC allows from any thread, completes it on the loop's queue
+ * (OP_WAKE), and the loop arms a new one. Without an armed call (it could
+ * not be made) the loop ticks every XDS_SERVER_TICK_MS as before.
+ */
+static void wake_loop(struct xds_server *s) {
+  pthread_mutex_lock(&s->wake_lock);
+  if (s->wake_call != NULL && !s->wake_fired) {
+    s->wake_fired = 1;
+    grpc_call_cancel(s->wake_call, NULL);
+  }
+  pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* Loop thread: drops the call that went off (if any) and arms a new one,
+ * unless the server is stopping (it ticks then). */
+static void wake_arm(struct xds_server *s) {
+  grpc_call *call = NULL;
+  grpc_op op;
+
+  pthread_mutex_lock(&s->wake_lock);
+  if (s->wake_call != NULL)
+    grpc_call_unref(s->wake_call);
+  s->wake_call = NULL;
+  grpc_metadata_array_destroy(&s->wake_md);
+  grpc_metadata_array_init(&s->wake_md);
+  grpc_slice_unref(s->wake_details);
+  s->wake_details = grpc_empty_slice();
+  if (s->wake_ch != NULL && !s->shutting_down && !atomic_load(&s->stop)) {
+    call = grpc_channel_create_call(
+        s->wake_ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+        grpc_slice_from_static_string("/wasmxds.Loop/Wake"), NULL,
+        gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    op.data.recv_status_on_client.trailing_metadata = &s->wake_md;
+    op.data.recv_status_on_client.status = &s->wake_status;
+    op.data.recv_status_on_client.status_details = &s->wake_details;
+    if (call != NULL && grpc_call_start_batch(call, &op, 1, &s->op_wake,
+                                              NULL) != GRPC_CALL_OK) {
+      grpc_call_unref(call);
+      call = NULL;
+    }
+  }
+  s->wake_call = call;
+  s->wake_fired = 0;
+  pthread_mutex_unlock(&s->wake_lock);
+}
+
+/* The stop thread: turns xds_server_stop()'s semaphore into a wake. */
+static void *stop_main(void *arg) {
+  struct xds_server *s = arg;
+
+  for (;;) {
+    while (sem_wait(&s->stop_sem) < 0 && errno == EINTR)
+      ;
+    if (atomic_load(&s->stop_thread_quit))
+      return NULL;
+    wake_loop(s);
+  }
+}
+
+/* The alarm's channel and the stop thread (signals blocked in it). On
+ * failure the loop ticks instead. */
+static void wake_setup(struct xds_server *s) {
+  grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+  sigset_t all, old;
+
+  s->wake_ch =
+      grpc_channel_create("unix:/nonexistent/wasmxds-loop-wake", cr, NULL);
+  grpc_channel_credentials_release(cr);
+  if (sem_init(&s->stop_sem, 0, 0) < 0)
+    return;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  s->stop_thread_started =
+      pthread_create(&s->stop_thread, NULL, stop_main, s) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!s->stop_thread_started)
+    sem_destroy(&s->stop_sem);
+}
+
+/* Loop thread: how long the loop may sleep. Idle with an armed alarm:
+ * until the next thing it must do by itself (a pending log summary, the
+ * delayed malloc_trim, the count of proxies by sync state after events),
+ * or for ever. */
+static gpr_timespec loop_deadline(struct xds_server *s) {
+  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC), d;
+
+  /* A status page, CSDS answer or sync-state count under way: its next
+   * slice. */
+  if (s->st_building || s->csds_pending != NULL || s->sync_counting)
+    return gpr_time_add(now, gpr_time_from_millis(1, GPR_TIMESPAN));
+  if (s->wake_call == NULL || s->shutting_down || atomic_load(&s->stop) ||
+      !s->stop_thread_started)
+    return gpr_time_add(now,
+                        gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN));
+  d = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  if (xds_ratelog_pending(s->ratelog)) {
+    long long wait = 1000 - (xds_ratelog_now_ms() - s->ratelog_flushed);
+    d = gpr_time_add(now,
+                     gpr_time_from_millis(wait > 1 ? wait : 1, GPR_TIMESPAN));
+  }
+  if (s->trim_at.tv_sec != 0 && gpr_time_cmp(s->trim_at, d) < 0)
+    d = s->trim_at;
+  if (s->sync_count_due && gpr_time_cmp(s->sync_count_at, d) < 0)
+    d = s->sync_count_at;
+  return d;
+}
+
 int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
                    struct xds_err *err) {
   struct xds_server *s;
@@ -429,9 +565,15 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   atomic_init(&s->n_proxies_now, 0);
   xds_buf_init(&s->out, XDS_MESSAGE_MAX);
   s->ratelog = ads_ratelog_new();
+  pthread_mutex_init(&s->wake_lock, NULL);
+  grpc_metadata_array_init(&s->wake_md);
+  s->op_wake.kind = OP_WAKE;
+  atomic_init(&s->stop_thread_quit, 0);
   tune_grpc();
   grpc_log_route();
   grpc_init();
+  s->wake_details = grpc_empty_slice();
+  wake_setup(s);
   keepalive = s->cfg.keepalive_ms;
   keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
   set_int_arg(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, XDS_MESSAGE_MAX);
@@ -502,12 +644,15 @@ void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   s->published_at = gpr_now(GPR_CLOCK_MONOTONIC);
   atomic_store(&s->publish_pending, 1);
   pthread_mutex_unlock(&s->publish_lock);
+  wake_loop(s);
   snapshot_unref(old);
   atomic_fetch_add(&s->stats->snapshots, 1);
 }
 
 void xds_server_stop(struct xds_server *s) {
   atomic_store(&s->stop, 1);
+  if (s->stop_thread_started)
+    sem_post(&s->stop_sem); /* async-signal-safe */
 }
 
 /* The rule of one owner: only the loop thread touches calls and streams. */
@@ -1317,6 +1462,9 @@ static void dispatch_op(struct xds_server *s, grpc_event ev) {
   case OP_SHUTDOWN:
     s->shutdown_done = 1;
     return;
+  case OP_WAKE:
+    wake_arm(s); /* after_events, next, looks at what the waker posted */
+    return;
   case OP_RECV:
     st = container_of(op, struct stream, op_recv);
     XDS_ASSERT(st->outstanding > 0);
@@ -1518,6 +1666,7 @@ int xds_server_status_query(struct xds_server *s,
   s->status_wanted = 1;
   s->status_req++;
   atomic_store(&s->status_asked, 1);
+  wake_loop(s);
   gen = s->status_gen;
   while (s->status_gen == gen && rc == 0)
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
@@ -1566,8 +1715,11 @@ static void count_sync_states(struct xds_server *s) {
   int n = 0;
 
   if (!s->sync_counting) {
-    if (gpr_time_cmp(now, s->sync_count_at) < 0)
+    if (gpr_time_cmp(now, s->sync_count_at) < 0) {
+      s->sync_count_due = 1;
       return;
+    }
+    s->sync_count_due = 0;
     s->sync_counting = 1;
     s->sync_cursor = 0;
     memset(s->sync_acc, 0, sizeof(s->sync_acc));
@@ -1643,10 +1795,6 @@ static void after_events(struct xds_server *s) {
 }
 
 int xds_server_run(struct xds_server *s) {
-  gpr_timespec tick = gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN);
-  /* While a status page is being built: come back for its next slice. */
-  gpr_timespec tick_busy = gpr_time_from_millis(1, GPR_TIMESPAN);
-
   s->loop_thread = pthread_self();
   grpc_server_start(s->server);
   s->started = 1;
@@ -1656,13 +1804,10 @@ int xds_server_run(struct xds_server *s) {
       atomic_store(&s->stop, 1);
   /* Wait for a first snapshot before reading requests would need one: the
    * caller publishes before run, so current is set on the first tick. */
+  wake_arm(s);
   after_events(s);
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(
-        s->cq,
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                     s->st_building ? tick_busy : tick),
-        NULL);
+    grpc_event ev = grpc_completion_queue_next(s->cq, loop_deadline(s), NULL);
     if (ev.type == GRPC_OP_COMPLETE)
       dispatch(s, ev);
     else if (ev.type == GRPC_QUEUE_SHUTDOWN)
@@ -1731,6 +1876,24 @@ void xds_server_free(struct xds_server *s) {
       ev = grpc_completion_queue_next(s->cq, until, NULL);
     } while (ev.type == GRPC_OP_COMPLETE && ev.tag != (void *)&s->op_shutdown);
   }
+  if (s->stop_thread_started) {
+    atomic_store(&s->stop_thread_quit, 1);
+    sem_post(&s->stop_sem);
+    pthread_join(s->stop_thread, NULL);
+    sem_destroy(&s->stop_sem);
+    s->stop_thread_started = 0;
+  }
+  pthread_mutex_lock(&s->wake_lock);
+  if (s->wake_call != NULL) {
+    /* Its completion is drained with the queue below. */
+    grpc_call_cancel(s->wake_call, NULL);
+    grpc_call_unref(s->wake_call);
+    s->wake_call = NULL;
+  }
+  pthread_mutex_unlock(&s->wake_lock);
+  if (s->wake_ch != NULL)
+    grpc_channel_destroy(s->wake_ch);
+  s->wake_ch = NULL;
   if (s->server != NULL)
     grpc_server_destroy(s->server);
   if (s->cq != NULL) {
@@ -1754,6 +1917,9 @@ void xds_server_free(struct xds_server *s) {
   pthread_mutex_destroy(&s->status_lock);
   pthread_mutex_destroy(&s->status_users);
   pthread_cond_destroy(&s->status_cond);
+  grpc_metadata_array_destroy(&s->wake_md);
+  grpc_slice_unref(s->wake_details);
+  pthread_mutex_destroy(&s->wake_lock);
   xds_free(s);
   grpc_shutdown();
 }

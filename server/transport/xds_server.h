@@ -5,8 +5,9 @@
  * Threads: xds_server_run() runs the completion-queue loop on the calling
  * thread, which then owns the grpc_server, every call and every stream.
  * Other threads talk to it only through xds_server_publish() (a pointer
- * swap under a mutex) and xds_server_stop() (an atomic flag); the loop
- * picks both up within XDS_SERVER_TICK_MS.
+ * swap under a mutex, then a wake of the loop) and xds_server_stop() (an
+ * atomic flag and a semaphore post: safe in a signal handler); the loop
+ * sleeps until an event, a wake or its own next deadline.
  */
 #ifndef XDS_SERVER_H
 #define XDS_SERVER_H
@@ -17,9 +18,9 @@
 #include "server/compose/stats.h"
 #include "server/compose/snapshot.h"
 
-/* How long the loop sleeps in grpc_completion_queue_next when idle: the
- * longest delay before a published snapshot or a stop request is seen
- * (gRPC 1.51's C API has no alarm to wake it sooner). */
+/* How often the loop wakes when it cannot sleep until woken: while
+ * stopping, or when its alarm (a never-connecting call it cancels to wake
+ * itself, xds_server.c) could not be set up. */
 #define XDS_SERVER_TICK_MS 20
 
 /* Defaults of struct xds_server_config's fields left at 0. */
