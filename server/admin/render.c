@@ -167,5 +167,22 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     json_array_append_new(exts, ej);
   }
   json_object_set_new(root, "extension_configs", exts);
+
+  /* --ecds-slots: each slot in listener order, what it holds (null: empty,
+   * its no-op) and its version. */
+  if (cls->n_slots > 0) {
+    json_t *slots = json_array();
+    for (size_t i = 0; i < cls->n_slots; i++) {
+      json_t *sj = json_object();
+      json_object_set_new(sj, "name", json_string(cls->slots[i].name));
+      json_object_set_new(sj, "extension",
+                          cls->slot_fqn[i] != NULL
+                              ? json_string(cls->slot_fqn[i])
+                              : json_null());
+      json_object_set_new(sj, "version", json_string(cls->slots[i].version));
+      json_array_append_new(slots, sj);
+    }
+    json_object_set_new(root, "slots", slots);
+  }
   return root;
 }

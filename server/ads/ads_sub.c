@@ -128,6 +128,12 @@ const struct xds_resource *ads_sub_lookup(struct ads_stream *s, int idx,
     }
     return NULL;
   }
+  /* A slot is the proxy's own (its class view's), so always visible. */
+  if (strncmp(name, ENCODE_SLOT_PREFIX, strlen(ENCODE_SLOT_PREFIX)) == 0) {
+    const struct xds_resource *r = snapshot_class_slot(s->cls, name);
+    if (r != NULL)
+      return r;
+  }
   cat = snapshot_catalog(s->snap);
   e = catalog_ext_find(cat, name);
   if (e != NULL && chain_ext_visible(e, &s->pid))
@@ -163,15 +169,20 @@ static size_t all_count(const struct ads_stream *s, int idx) {
     return 0;
   if (idx == ADS_T_LDS)
     return s->cls->n_listeners;
-  return catalog_ext_count(snapshot_catalog(s->snap));
+  return catalog_ext_count(snapshot_catalog(s->snap)) + s->cls->n_slots;
 }
 
 static const struct xds_resource *all_at(struct ads_stream *s, int idx,
                                          size_t i) {
   const struct wasm_ext *e;
 
+  size_t n_ext;
+
   if (idx == ADS_T_LDS)
     return &s->cls->listeners[i];
+  n_ext = catalog_ext_count(snapshot_catalog(s->snap));
+  if (i >= n_ext) /* the class's slots, after the extensions */
+    return &s->cls->slots[s->cls->slot_by_name[i - n_ext]];
   e = catalog_ext_at(snapshot_catalog(s->snap), i);
   if (!chain_ext_visible(e, &s->pid))
     return NULL;

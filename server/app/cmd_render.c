@@ -131,7 +131,8 @@ static int write_file(const char *dir, const char *prefix, const char *name,
 
 /* render --dump-dir: the exact bytes the proxy would be sent, one file per
  * resource (lds-<listener>.pb: envoy.config.listener.v3.Listener;
- * ecds-<fqn with / as _>.pb: envoy.config.core.v3.TypedExtensionConfig),
+ * ecds-<fqn or slot name with / as _>.pb:
+ * envoy.config.core.v3.TypedExtensionConfig),
  * for protoc --decode or any other tool. */
 static int dump_resources(struct snapshot *snap, const struct proxy_id *pid,
                           const char *dir) {
@@ -152,6 +153,11 @@ static int dump_resources(struct snapshot *snap, const struct proxy_id *pid,
     if (write_file(dir, "ecds", e->fqn, r->bytes, r->len) < 0)
       return -1;
   }
+  /* --ecds-slots: each slot's config, as ecds-<slot name>.pb too. */
+  for (size_t i = 0; i < cls->n_slots; i++)
+    if (write_file(dir, "ecds", cls->slots[i].name, cls->slots[i].bytes,
+                   cls->slots[i].len) < 0)
+      return -1;
   return 0;
 }
 

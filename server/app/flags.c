@@ -42,6 +42,12 @@ void flags_usage_serve(FILE *f) {
       "instead of\n"
       "                         ECDS references (every change drains "
       "listeners)\n"
+      "  --ecds-slots N         give each listener at least N ECDS filter "
+      "slots per\n"
+      "                         phase: adding, removing and reordering "
+      "extensions\n"
+      "                         then drains nothing (0, default: off; at "
+      "most 64)\n"
       "  --istio-root-namespace NS  Istio config root namespace: its "
       "WasmPlugins\n"
       "                         apply to every namespace (default "
@@ -152,6 +158,7 @@ void flags_usage_render(FILE *f) {
           "  --fetch-modules        resolve modules as the server would (and "
           "wait)\n"
           "  --module-cluster NAME, --ecds-fetch-timeout MS, --inline-wasm, "
+          "--ecds-slots N, "
           "--istio-root-namespace NS, the\n"
           "  --module-* flags and the --etcd-* flags: as for serve (wasmxds "
           "--help)\n"
@@ -167,6 +174,7 @@ enum {
   OPT_ECDS_FETCH_TIMEOUT,
   OPT_ISTIO_ROOT_NAMESPACE,
   OPT_INLINE_WASM,
+  OPT_ECDS_SLOTS,
   OPT_ADMIN_LISTEN,
   OPT_MODULES_LISTEN,
   OPT_ADMIN_TOKEN_FILE,
@@ -244,7 +252,7 @@ enum {
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT}, \
       {"istio-root-namespace", required_argument, NULL,                        \
        OPT_ISTIO_ROOT_NAMESPACE},                                              \
-  {                                                                            \
+      {"ecds-slots", required_argument, NULL, OPT_ECDS_SLOTS}, {               \
     "inline-wasm", no_argument, NULL, OPT_INLINE_WASM                          \
   }
 
@@ -411,6 +419,13 @@ static int encode_flag(int c, char *arg, struct encode_opts *o) {
   case OPT_INLINE_WASM:
     o->inline_wasm = 1;
     return 1;
+  case OPT_ECDS_SLOTS: {
+    int v;
+    if (parse_int_flag("--ecds-slots", arg, 0, ENCODE_SLOTS_MAX, &v) < 0)
+      return -1;
+    o->ecds_slots = (uint32_t)v;
+    return 1;
+  }
   case OPT_ISTIO_ROOT_NAMESPACE:
     if (!identity_namespace_valid(arg, strlen(arg))) {
       fprintf(stderr,

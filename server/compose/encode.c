@@ -539,32 +539,123 @@ ecds_config_source(struct xds_arena *a, const struct wasm_ext *e,
   return ecs;
 }
 
+/* Appends an HttpFilter named name that is an ECDS reference whose
+ * default_config is the substitute of dflt. */
+static int ecds_filter(struct xds_arena *a, const char *name,
+                       const struct wasm_ext *dflt, const struct encode_opts *o,
+                       struct xds_buf *out) {
+  http_filter_t *f = new_http_filter(a, name);
+  static char *type_urls[] = {TYPE_WASM, TYPE_RBAC};
+
+  if (f == NULL)
+    return XDS_ENOMEM;
+  f->config_discovery = ecds_config_source(a, dflt, o, type_urls);
+  if (f->config_discovery == NULL)
+    return XDS_ENOMEM;
+  f->config_type_case =
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
+  return put_filter(out, f);
+}
+
 /* The HttpFilter of a Wasm extension: an ECDS reference, or (inline mode)
  * its config. */
 static int wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
                        const struct encode_module *mod,
                        const struct encode_opts *o, struct xds_buf *out) {
-  http_filter_t *f = new_http_filter(a, e->fqn);
-  Envoy__Config__Core__V3__ExtensionConfigSource *ecs;
-  static char *type_urls[] = {TYPE_WASM, TYPE_RBAC};
+  http_filter_t *f;
 
+  if (!o->inline_wasm)
+    return ecds_filter(a, e->fqn, e, o, out);
+  f = new_http_filter(a, e->fqn);
   if (f == NULL)
     return XDS_ENOMEM;
-  if (o->inline_wasm) {
-    f->typed_config = extension_any(a, e, mod, o);
-    if (f->typed_config == NULL)
-      return XDS_ENOMEM;
-    f->config_type_case =
-        ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
-    return put_filter(out, f);
-  }
-  ecs = ecds_config_source(a, e, o, type_urls);
-  if (ecs == NULL)
+  f->typed_config = extension_any(a, e, mod, o);
+  if (f->typed_config == NULL)
     return XDS_ENOMEM;
   f->config_type_case =
-      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
-  f->config_discovery = ecs;
+      ENVOY__EXTENSIONS__FILTERS__NETWORK__HTTP_CONNECTION_MANAGER__V3__HTTP_FILTER__CONFIG_TYPE_TYPED_CONFIG;
   return put_filter(out, f);
+}
+
+const enum wasm_phase encode_slot_phases[4] = {
+    WASM_PHASE_AUTHN, WASM_PHASE_AUTHZ, WASM_PHASE_STATS,
+    WASM_PHASE_UNSPECIFIED};
+
+const char *encode_slot_phase_name(enum wasm_phase p) {
+  switch (p) {
+  case WASM_PHASE_AUTHN:
+    return "AUTHN";
+  case WASM_PHASE_AUTHZ:
+    return "AUTHZ";
+  case WASM_PHASE_STATS:
+    return "STATS";
+  default:
+    return "UNSPECIFIED";
+  }
+}
+
+size_t encode_slot_capacity(uint32_t h, size_t n) {
+  size_t cap = h;
+
+  if (h == 0)
+    return 0;
+  while (cap <= n) {
+    if (cap > ENCODE_SLOTS_PHASE_MAX / 2)
+      return 0;
+    cap *= 2;
+  }
+  return cap <= ENCODE_SLOTS_PHASE_MAX ? cap : 0;
+}
+
+int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
+                     struct xds_buf *out) {
+  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/%s/%zu", listener,
+                        encode_slot_phase_name(p), pos);
+}
+
+int encode_slot_entry(const char *name, const struct encode_opts *o,
+                      struct xds_buf *out) {
+  /* What a slot falls back to: a fail-closed HTTP filter's substitute. */
+  static const struct wasm_ext closed = {.fail_strategy = WASM_FAIL_CLOSE,
+                                         .type = WASM_TYPE_HTTP};
+  struct xds_arena a;
+  int rc;
+
+  xds_arena_init(&a, ENCODE_RESOURCE_MAX);
+  rc = ecds_filter(&a, name, &closed, o, out);
+  xds_arena_cleanup(&a);
+  return rc;
+}
+
+int encode_slot_config(const char *name, const uint8_t *ext, size_t ext_len,
+                       struct xds_buf *out) {
+  size_t i = 1, len = 0;
+  int rc, shift = 0;
+
+  rc = wire_put_string(out, 1, name);
+  if (rc < 0)
+    return rc;
+  /* The empty slot: RBAC without rules enforces nothing. */
+  if (ext == NULL)
+    return wire_put_any(out, 2, TYPE_RBAC, "", 0);
+  /* ext is TypedExtensionConfig{1: name, 2: typed_config}, packed in field
+   * order: skip the name field (tag 0x0a, varint length, bytes) and keep
+   * the rest as it is. */
+  if (ext_len < 2 || ext[0] != 0x0a)
+    return XDS_EINVAL;
+  for (;; i++) {
+    if (i >= ext_len || shift > 28)
+      return XDS_EINVAL;
+    len |= (size_t)(ext[i] & 0x7f) << shift;
+    shift += 7;
+    if ((ext[i] & 0x80) == 0)
+      break;
+  }
+  i++;
+  if (len > ext_len - i)
+    return XDS_EINVAL;
+  i += len;
+  return xds_buf_append(out, ext + i, ext_len - i);
 }
 
 int encode_wasm_filter_entry(const struct wasm_ext *e,

@@ -58,6 +58,11 @@ struct encode_opts {
                                        configs however long it takes */
   int inline_wasm;                  /* 1: Wasm configs inline in the listener
                                        instead of ECDS references */
+  uint32_t ecds_slots;              /* --ecds-slots: 0 off; N: each listener
+                                       gets ECDS filter slots per phase,
+                                       at least N (README "Zero-drain
+                                       changes (slots)"); ignored with
+                                       inline_wasm */
   const char *istio_root_namespace; /* --istio-root-namespace; NULL:
                                        PROXY_ISTIO_ROOT_DEFAULT. Must outlive
                                        every snapshot and proxy_id built
@@ -66,6 +71,14 @@ struct encode_opts {
                                        encode_module_default) */
   void *module_ctx;
 };
+
+/* Largest --ecds-slots, and most slots one phase of a listener may have
+ * (a phase with more extensions is refused as too big). */
+#define ENCODE_SLOTS_MAX 64
+#define ENCODE_SLOTS_PHASE_MAX 1024
+/* Every slot's ECDS name starts with this (never an fqn: fqns start with
+ * "organizations/" or a namespace). */
+#define ENCODE_SLOT_PREFIX "wasmxds.slot/"
 
 /* Fills o with the documented defaults. */
 void encode_opts_default(struct encode_opts *o);
@@ -132,6 +145,43 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
  * XDS_EINVAL (err: "file:line:column: path: reason") or XDS_ENOMEM.
  */
 int encode_check_template(const struct listener_tmpl *t, struct xds_err *err);
+
+/*
+ * Slots. The slots a phase holding n extensions gets with headroom h (h >
+ * 0): the smallest h * 2^k strictly greater than n, so a phase always keeps
+ * one empty slot (the switch-over needs it) and grows by doubling. A pure
+ * function of n: the same store gives the same listener everywhere.
+ * Returns 0 when that would exceed ENCODE_SLOTS_PHASE_MAX.
+ */
+size_t encode_slot_capacity(uint32_t h, size_t n);
+
+/* The four phases in chain order (AUTHN, AUTHZ, STATS, UNSPECIFIED) and
+ * their names in slot names. */
+extern const enum wasm_phase encode_slot_phases[4];
+const char *encode_slot_phase_name(enum wasm_phase p);
+
+/* Appends to out the slot name "wasmxds.slot/<listener>/<PHASE>/<pos>"
+ * (no terminating NUL). Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
+int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
+                     struct xds_buf *out);
+
+/* Appends the HCM http_filters entry of slot name: an ECDS reference like
+ * an extension's, with type_urls {Wasm, RBAC} and a deny-all default_config
+ * (what sits in a slot is not known to the listener, so a timeout fails
+ * closed). Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
+int encode_slot_entry(const char *name, const struct encode_opts *o,
+                      struct xds_buf *out);
+
+/*
+ * Appends the TypedExtensionConfig served under slot name: with ext (the
+ * serialized TypedExtensionConfig of the extension placed there, as
+ * encode_extension_config wrote it) the same config renamed to the slot;
+ * with ext NULL the empty slot's no-op, an RBAC filter without rules.
+ * Returns 0, XDS_ENOMEM, XDS_ETOOBIG, or XDS_EINVAL when ext does not start
+ * with its name field.
+ */
+int encode_slot_config(const char *name, const uint8_t *ext, size_t ext_len,
+                       struct xds_buf *out);
 
 struct problems;
 

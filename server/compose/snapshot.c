@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -62,6 +63,13 @@ static void class_free(void *p) {
     return;
   /* Listener bytes point into lds_body. */
   xds_free(c->listeners);
+  for (size_t i = 0; i < c->n_slots; i++) {
+    xds_free((char *)c->slots[i].name);
+    xds_free(c->slots[i].bytes);
+  }
+  xds_free(c->slots);
+  xds_free(c->slot_fqn);
+  xds_free(c->slot_by_name);
   xds_free(c->lds_body);
   xds_free(c->problems);
   xds_free(c->key);
@@ -324,6 +332,190 @@ static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
   return xds_buf_steal(&b, NULL);
 }
 
+/* Stand-ins that only carry a phase: the "chain" of a slotted listener is
+ * its slots, placed among the native filters as Wasm filters of their
+ * phase would be. */
+static const struct wasm_ext slot_phase_ext[4] = {
+    {.phase = WASM_PHASE_AUTHN},
+    {.phase = WASM_PHASE_AUTHZ},
+    {.phase = WASM_PHASE_STATS},
+    {.phase = WASM_PHASE_UNSPECIFIED}};
+
+/* Adds one slot resource to c (arrays grown by the caller). */
+static int slot_add(struct snapshot *s, struct xds_class *c, const char *name,
+                    const char *fqn, size_t ext_i, struct xds_buf *tmp) {
+  struct xds_resource *r = &c->slots[c->n_slots];
+  const struct xds_resource *ext = fqn != NULL ? &s->ecds[ext_i] : NULL;
+  int rc;
+
+  xds_buf_reset(tmp);
+  rc = encode_slot_config(name, ext != NULL ? ext->bytes : NULL,
+                          ext != NULL ? ext->len : 0, tmp);
+  if (rc < 0)
+    return rc;
+  r->name = xds_strdup(name);
+  if (r->name == NULL)
+    return XDS_ENOMEM;
+  r->len = tmp->len;
+  r->bytes = (uint8_t *)xds_buf_steal(tmp, NULL);
+  version_of(r->bytes, r->len, r->version);
+  c->slot_fqn[c->n_slots++] = fqn;
+  return 0;
+}
+
+/*
+ * Encodes listener t of c in slots mode into all: its HCM holds, per phase,
+ * encode_slot_capacity() slots, and the chain's extensions fill each
+ * phase's first slots in chain order. Appends the slots' resources to c.
+ * Returns 0, XDS_ENOMEM, XDS_ETOOBIG (a phase needs more than
+ * ENCODE_SLOTS_PHASE_MAX slots) or XDS_EINVAL (err says why).
+ */
+static int slots_encode(struct snapshot *s, struct xds_class *c,
+                        const struct listener_tmpl *t, const struct chain *ch,
+                        struct xds_buf *all, struct xds_err *err) {
+  size_t count[4] = {0}, cap[4], n = 0, first = 0, *ends = NULL;
+  const struct wasm_ext **exts = NULL;
+  struct encode_entry *entries = NULL;
+  struct xds_buf eb, name, tmp;
+  struct chain fake;
+  int rc = XDS_ENOMEM;
+
+  for (size_t k = 0; k < ch->n; k++)
+    count[wasm_phase_rank(ch->exts[k]->phase)]++;
+  for (int p = 0; p < 4; p++) {
+    cap[p] = encode_slot_capacity(s->opts.ecds_slots, count[p]);
+    if (cap[p] == 0) {
+      xds_err_set(err, XDS_ETOOBIG,
+                  "phase %s has %zu extensions, more than %d slots allow",
+                  encode_slot_phase_name(encode_slot_phases[p]), count[p],
+                  ENCODE_SLOTS_PHASE_MAX);
+      return XDS_EINVAL;
+    }
+    n += cap[p];
+  }
+  xds_buf_init(&eb, SNAPSHOT_LDS_MAX);
+  xds_buf_init(&name, 4096);
+  xds_buf_init(&tmp, SNAPSHOT_LDS_MAX);
+  exts = xds_calloc(n, sizeof(*exts));
+  entries = xds_calloc(n, sizeof(*entries));
+  ends = xds_calloc(n, sizeof(*ends));
+  {
+    struct xds_resource *r =
+        xds_realloc(c->slots, (c->n_slots + n) * sizeof(*c->slots));
+    if (r != NULL)
+      c->slots = r;
+    const char **f =
+        r == NULL ? NULL
+                  : xds_realloc(c->slot_fqn, (c->n_slots + n) * sizeof(*f));
+    if (f != NULL)
+      c->slot_fqn = f;
+    if (r == NULL || f == NULL)
+      goto out;
+  }
+  if (exts == NULL || entries == NULL || ends == NULL)
+    goto out;
+  memset(c->slots + c->n_slots, 0, n * sizeof(*c->slots));
+  rc = 0;
+  for (int p = 0, i = 0; rc == 0 && p < 4; p++) {
+    for (size_t j = 0; rc == 0 && j < cap[p]; j++, i++) {
+      const char *fqn = NULL;
+      size_t ext_i = 0;
+
+      if (j < count[p]) {
+        fqn = ch->exts[first + j]->fqn;
+        ext_i = ch->index[first + j];
+      }
+      exts[i] = &slot_phase_ext[p];
+      xds_buf_reset(&name);
+      rc = encode_slot_name(t->name, encode_slot_phases[p], j, &name);
+      if (rc == 0)
+        rc = xds_buf_putc(&name, '\0');
+      if (rc == 0)
+        rc = encode_slot_entry(name.data, &s->opts, &eb);
+      ends[i] = eb.len;
+      if (rc == 0)
+        rc = slot_add(s, c, name.data, fqn, ext_i, &tmp);
+    }
+    first += count[p];
+  }
+  if (rc < 0)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    size_t start = i == 0 ? 0 : ends[i - 1];
+    entries[i].data = (const uint8_t *)eb.data + start;
+    entries[i].len = ends[i] - start;
+  }
+  fake.exts = exts;
+  fake.index = NULL;
+  fake.n = n;
+  rc = encode_listener_mods(t, &fake, NULL, entries, &s->opts, all, err);
+out:
+  xds_buf_cleanup(&eb);
+  xds_buf_cleanup(&name);
+  xds_buf_cleanup(&tmp);
+  xds_free(exts);
+  xds_free(entries);
+  xds_free(ends);
+  return rc;
+}
+
+/* Drops the slots of c from index keep on (a listener that failed). */
+static void slots_truncate(struct xds_class *c, size_t keep) {
+  while (c->n_slots > keep) {
+    c->n_slots--;
+    xds_free((char *)c->slots[c->n_slots].name);
+    xds_free(c->slots[c->n_slots].bytes);
+  }
+}
+
+struct slot_key {
+  const char *name;
+  size_t i;
+};
+
+static int slot_key_cmp(const void *a, const void *b) {
+  return strcmp(((const struct slot_key *)a)->name,
+                ((const struct slot_key *)b)->name);
+}
+
+/* Fills c->slot_by_name. Returns 0 or XDS_ENOMEM. */
+static int slots_index(struct xds_class *c) {
+  struct slot_key *k = xds_calloc(c->n_slots + 1, sizeof(*k));
+
+  c->slot_by_name = xds_calloc(c->n_slots + 1, sizeof(*c->slot_by_name));
+  if (k == NULL || c->slot_by_name == NULL) {
+    xds_free(k);
+    return XDS_ENOMEM;
+  }
+  for (size_t i = 0; i < c->n_slots; i++) {
+    k[i].name = c->slots[i].name;
+    k[i].i = i;
+  }
+  qsort(k, c->n_slots, sizeof(*k), slot_key_cmp);
+  for (size_t i = 0; i < c->n_slots; i++)
+    c->slot_by_name[i] = k[i].i;
+  xds_free(k);
+  return 0;
+}
+
+const struct xds_resource *snapshot_class_slot(const struct xds_class *c,
+                                               const char *name) {
+  size_t lo = 0, hi = c->n_slots;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const struct xds_resource *r = &c->slots[c->slot_by_name[mid]];
+    int cmp = strcmp(r->name, name);
+    if (cmp == 0)
+      return r;
+    if (cmp < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
 static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
                        struct xds_class **out) {
   const struct catalog *cat = s->cat;
@@ -357,6 +549,29 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
     if (rc < 0)
       goto fail_bufs;
     err.msg[0] = '\0';
+    /* Slots on HTTP listeners; TCP listeners keep their network filters
+     * by name (README "Zero-drain changes (slots)"). */
+    if (s->opts.ecds_slots > 0 && !s->opts.inline_wasm &&
+        t->protocol != TMPL_TCP) {
+      size_t keep = c->n_slots;
+      rc = slots_encode(s, c, t, &ch, all_p, &err);
+      chain_cleanup(&ch);
+      if (rc == XDS_ENOMEM)
+        goto fail_bufs;
+      if (rc < 0) {
+        slots_truncate(c, keep);
+        all_p->len = before;
+        xds_buf_printf(&problems, "listener %s: %s\n", t->name,
+                       err.msg[0] ? err.msg : xds_strerror(rc));
+        continue;
+      }
+      c->listeners[c->n_listeners].name = t->name;
+      ends[c->n_listeners] = all_p->len;
+      version_of(all_p->data + before, all_p->len - before,
+                 c->listeners[c->n_listeners].version);
+      c->n_listeners++;
+      continue;
+    }
     xds_free(entries);
     entries = xds_calloc(ch.n + 1, sizeof(*entries));
     if (entries == NULL) {
@@ -383,6 +598,9 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
                c->listeners[c->n_listeners].version);
     c->n_listeners++;
   }
+  rc = slots_index(c);
+  if (rc < 0)
+    goto fail_bufs;
   /* Templates are sorted by name, so listeners are too. */
   rc = version_begin(&h);
   if (rc < 0)

@@ -48,7 +48,19 @@ struct xds_class {
   size_t lds_body_len;
   /* One line per listener that could not be encoded (empty when none). */
   char *problems;
+  /* With --ecds-slots: every slot of every listener, by listener, then
+   * phase (AUTHN, AUTHZ, STATS, UNSPECIFIED), then position; names and
+   * bytes owned by the view. slot_fqn[i] is the extension placed in slot
+   * i (borrowed from the catalog), NULL for an empty slot. */
+  struct xds_resource *slots;
+  const char **slot_fqn;
+  size_t n_slots;
+  size_t *slot_by_name; /* indexes into slots, sorted by name */
 };
+
+/* The slot named name in class view c, or NULL. */
+const struct xds_resource *snapshot_class_slot(const struct xds_class *c,
+                                               const char *name);
 
 struct snapshot;
 
