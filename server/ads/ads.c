@@ -78,6 +78,8 @@ void ads_stream_cleanup(struct ads_stream *s) {
   for (size_t i = 0; i < s->n_other; i++)
     ads_other_cleanup(&s->other[i]);
   xds_map_free(s->refused, NULL);
+  xds_map_free(s->slot_holds, xds_free);
+  ads_slots_cleanup(s);
   proxy_id_cleanup(&s->pid);
   snapshot_unref(s->snap);
   xds_free(s->peer);

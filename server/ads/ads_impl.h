@@ -137,11 +137,28 @@ struct ads_stream {
   char log_name[ADS_LOG_NAME_MAX]; /* the node id escaped for logs */
   unsigned long events[ADS_EV_N];  /* events of this stream, by kind */
   unsigned long log_suppressed;    /* their log lines left out */
+  /* --ecds-slots (ads_slots.c): what each slot sent holds (slot name ->
+   * fqn, "" for nothing; copied keys and values), and the transit configs
+   * of the last response. */
+  struct xds_map *slot_holds;
+  struct xds_resource *transit;
+  size_t n_transit;
 };
 
 /* Type URLs and short names of the served types, by enum ads_type. */
 extern const char *const ads_type_urls[ADS_T_N];
 extern const char *const ads_type_names[ADS_T_N];
+
+/* --- ads_slots.c --- */
+
+/* Orders the owed ECDS resources *send (n_send; a new array from
+ * ads_resp_owed, replaced by another) of a stream whose class has slots so
+ * that every state the proxy passes through is safe, deferring what cannot
+ * go out in this response. Returns 0 or XDS_ENOMEM. */
+int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
+                   size_t *n_send);
+/* Frees the stream's transit configs. */
+void ads_slots_cleanup(struct ads_stream *s);
 
 /* --- ads.c --- */
 
