@@ -41,6 +41,8 @@ TESTS += tests/check_e2e
 # The served bytes, decoded with the upstream Envoy protos.
 TESTS += tests/upstream_decode.sh
 EXTRA_DIST += tests/upstream_decode.sh tests/upstream.sh
+# Zero-drain plugin changes (issue 19): tests/slots.mk.
+include $(srcdir)/tests/slots.mk
 
 # The etcd store: offline suite in check_unit; live tests (a real etcd) in
 # their own program, tests/etcd.mk.

@@ -1,0 +1,551 @@
+/*
+ * check_slots.c: zero-drain plugin changes (--ecds-slots, README
+ * "Zero-drain changes (slots)"). One offline ADS stream (no gRPC) plays a
+ * proxy that applies every ECDS config one at a time, in the order the
+ * server sends them; after each one the test looks at the chain each
+ * listener would run. For each kind of change: no LDS message, the final
+ * chain is the one composed from scratch, and no state in between drops a
+ * fail-closed extension or runs another extension twice.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/intern.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "server/ads/ads_impl.h"
+#include "server/compose/chain.h"
+#include "server/compose/encode.h"
+#include "server/compose/snapshot.h"
+#include "server/pb/typeurl.h"
+#include "testutil.h"
+
+#include "envoy/config/core/v3/base.pb-c.h"
+#include "envoy/config/core/v3/extension.pb-c.h"
+#include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+#include "envoy/service/discovery/v3/discovery.pb-c.h"
+#include "google/protobuf/struct.pb-c.h"
+
+#define N_NAMES 256
+
+/* An extension of a test store. */
+struct ext {
+  const char *name;
+  const char *phase;
+  int priority;
+  int fail_open;
+};
+
+static char *store_yaml(const struct ext *e, size_t n) {
+  static char buf[16384];
+  size_t len = 0;
+
+  buf[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    len += (size_t)snprintf(
+        buf + len, sizeof(buf) - len,
+        "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"
+        "metadata: {organization: acme, name: %s}\n"
+        "spec: {url: file:///w/%s.wasm, phase: %s, priority: %d%s}\n",
+        e[i].name, e[i].name, e[i].phase, e[i].priority,
+        e[i].fail_open ? ", failStrategy: FAIL_OPEN" : "");
+  snprintf(buf + len, sizeof(buf) - len, "%s",
+           "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"
+           "  route: {cluster: app}\n  httpFilters:\n"
+           "  - name: envoy.filters.http.router\n"
+           "    typedConfig: {'@type': "
+           "type.googleapis.com/envoy.extensions.filters.http.router.v3."
+           "Router}\n"
+           "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: out}\nspec:\n  port: 15001\n  direction: "
+           "OUTBOUND\n"
+           "  route: {cluster: egress}\n  httpFilters:\n"
+           "  - name: envoy.filters.http.router\n"
+           "    typedConfig: {'@type': "
+           "type.googleapis.com/envoy.extensions.filters.http.router.v3."
+           "Router}\n");
+  return buf;
+}
+
+static struct snapshot *snap_of(const struct ext *e, size_t n, uint32_t slots,
+                                uint64_t gen) {
+  struct catalog *cat = tu_catalog(store_yaml(e, n));
+  struct encode_opts o;
+  struct snapshot *s;
+
+  encode_opts_default(&o);
+  o.ecds_slots = slots;
+  ck_assert_int_eq(snapshot_build(cat, &o, gen, &s, NULL), 0);
+  catalog_unref(cat);
+  return s;
+}
+
+struct node_holder {
+  Envoy__Config__Core__V3__Node node;
+  Google__Protobuf__Struct md;
+  Google__Protobuf__Struct__FieldsEntry e_org;
+  Google__Protobuf__Struct__FieldsEntry *entries[1];
+  Google__Protobuf__Value v_org;
+};
+
+/* The proxy: the stream, and what each slot holds ("" nothing). */
+struct px {
+  struct ads_stream s;
+  struct node_holder nh;
+  struct xds_buf out;
+  struct xds_map *holds;
+  char *names[N_NAMES];
+  size_t n_names;
+  char lds_nonce[32], lds_version[32], ecds_nonce[32], ecds_version[32];
+  int lds_msgs, ecds_msgs, ecds_configs;
+  /* The chains before and after the change (fqns per listener slot). */
+  const struct xds_class *before, *after;
+  struct snapshot *snap_after;
+  int states; /* intermediate states checked */
+};
+
+static struct px px;
+
+static void holds_free(void *p) {
+  free(p);
+}
+
+static void setup(void) {
+  xds_log_set_level(XDS_LOG_ERROR);
+  memset(&px, 0, sizeof(px));
+  xds_buf_init(&px.out, 4 << 20);
+  px.holds = xds_map_new();
+}
+
+static void teardown(void) {
+  ads_stream_cleanup(&px.s);
+  xds_buf_cleanup(&px.out);
+  xds_map_free(px.holds, holds_free);
+  for (size_t i = 0; i < px.n_names; i++)
+    free(px.names[i]);
+  ck_assert_uint_eq(xds_intern_count(), 0);
+}
+
+static int req(struct snapshot *snap, int first, const char *type,
+               const char *version, const char *nonce, int with_names) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest r =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  struct ads_close close;
+
+  r.node = first ? &px.nh.node : NULL;
+  r.type_url = (char *)type;
+  r.version_info = (char *)version;
+  r.response_nonce = (char *)nonce;
+  if (with_names) {
+    r.resource_names = px.names;
+    r.n_resource_names = px.n_names;
+  }
+  return ads_stream_on_request(&px.s, &r, snap, &close);
+}
+
+/* The extension a TypedExtensionConfig runs: its Wasm plugin's name, or ""
+ * for the empty slot's RBAC filter without rules (anything else fails). */
+static char *occupant(const uint8_t *p, size_t n, char *name, size_t cap) {
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec =
+      envoy__config__core__v3__typed_extension_config__unpack(NULL, n, p);
+  char *who;
+
+  ck_assert_ptr_nonnull(tec);
+  ck_assert_ptr_nonnull(tec->typed_config);
+  snprintf(name, cap, "%s", tec->name);
+  if (strcmp(tec->typed_config->type_url, TYPE_WASM) == 0) {
+    Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *w =
+        envoy__extensions__filters__http__wasm__v3__wasm__unpack(
+            NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(w->config);
+    who = strdup(w->config->name);
+    envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(w, NULL);
+  } else {
+    Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *r;
+    ck_assert_str_eq(tec->typed_config->type_url, TYPE_RBAC);
+    r = envoy__extensions__filters__http__rbac__v3__rbac__unpack(
+        NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+    ck_assert_ptr_nonnull(r);
+    /* No rules: enforces nothing (the empty slot's no-op). */
+    ck_assert_ptr_null(r->rules);
+    ck_assert_ptr_null(r->shadow_rules);
+    who = strdup("");
+    envoy__extensions__filters__http__rbac__v3__rbac__free_unpacked(r, NULL);
+  }
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  return who;
+}
+
+static int fail_closed(struct snapshot *s, const char *fqn) {
+  const struct wasm_ext *e = catalog_ext_find(snapshot_catalog(s), fqn);
+
+  ck_assert_ptr_nonnull(e);
+  return e->fail_strategy != WASM_FAIL_OPEN;
+}
+
+static size_t count_in(const struct xds_class *c, const char *listener,
+                       const char *fqn) {
+  size_t n = 0, pl = strlen(ENCODE_SLOT_PREFIX), ll = strlen(listener);
+
+  for (size_t i = 0; i < c->n_slots; i++)
+    n += strncmp(c->slots[i].name + pl, listener, ll) == 0 &&
+         c->slots[i].name[pl + ll] == '/' && c->slot_fqn[i] != NULL &&
+         strcmp(c->slot_fqn[i], fqn) == 0;
+  return n;
+}
+
+/* Copies of fqn the proxy runs on listener now. */
+static size_t running(const char *listener, const char *fqn) {
+  size_t n = 0, pl = strlen(ENCODE_SLOT_PREFIX), ll = strlen(listener);
+
+  for (size_t i = 0; i < px.n_names; i++) {
+    const char *h = xds_map_get(px.holds, px.names[i]);
+    n += strncmp(px.names[i] + pl, listener, ll) == 0 &&
+         px.names[i][pl + ll] == '/' && h != NULL && strcmp(h, fqn) == 0;
+  }
+  return n;
+}
+
+/* The safety rules, on the state the proxy runs now. */
+static void check_state(void) {
+  static const char *listeners[] = {"in", "out"};
+  const struct catalog *cat = snapshot_catalog(px.snap_after);
+
+  px.states++;
+  for (int l = 0; l < 2; l++)
+    for (size_t k = 0; k < catalog_ext_count(cat); k++) {
+      const char *fqn = catalog_ext_at(cat, k)->fqn;
+      size_t now = running(listeners[l], fqn);
+      if (fail_closed(px.snap_after, fqn)) {
+        if (px.before != NULL && count_in(px.before, listeners[l], fqn) > 0 &&
+            count_in(px.after, listeners[l], fqn) > 0)
+          ck_assert_msg(now >= 1, "state %d: %s missing on %s", px.states, fqn,
+                        listeners[l]);
+        ck_assert_msg(now <= 2, "state %d: %s runs %zu times", px.states, fqn,
+                      now);
+      } else {
+        ck_assert_msg(now <= 1, "state %d: %s (fail open) runs %zu times",
+                      px.states, fqn, now);
+      }
+    }
+}
+
+/* The ECDS names: every slot of the class's listeners. */
+static void subscribe(const struct xds_class *c) {
+  for (size_t i = 0; i < px.n_names; i++)
+    free(px.names[i]);
+  px.n_names = 0;
+  for (size_t i = 0; i < c->n_slots && i < N_NAMES; i++)
+    px.names[px.n_names++] = strdup(c->slots[i].name);
+}
+
+/* Answers every response the stream owes, applying ECDS configs one at a
+ * time, and ACKs each. */
+static void drain(struct snapshot *snap) {
+  for (int guard = 0; guard < 50; guard++) {
+    Envoy__Service__Discovery__V3__DiscoveryResponse *r;
+    int rc = ads_stream_next_response(&px.s, &px.out, NULL);
+
+    ck_assert_int_ge(rc, 0);
+    if (rc == 0)
+      return;
+    r = envoy__service__discovery__v3__discovery_response__unpack(
+        NULL, px.out.len, (const uint8_t *)px.out.data);
+    ck_assert_ptr_nonnull(r);
+    if (strcmp(r->type_url, TYPE_LISTENER) == 0) {
+      px.lds_msgs++;
+      snprintf(px.lds_nonce, sizeof(px.lds_nonce), "%s", r->nonce);
+      snprintf(px.lds_version, sizeof(px.lds_version), "%s", r->version_info);
+      envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
+      ck_assert_int_eq(
+          req(snap, 0, TYPE_LISTENER, px.lds_version, px.lds_nonce, 0), 0);
+      /* As Envoy does on a new listener: subscribe to what it names. */
+      subscribe(px.after);
+      ck_assert_int_eq(
+          req(snap, 0, TYPE_ECDS, px.ecds_version, px.ecds_nonce, 1), 0);
+      continue;
+    }
+    ck_assert_str_eq(r->type_url, TYPE_ECDS);
+    px.ecds_msgs++;
+    for (size_t i = 0; i < r->n_resources; i++) {
+      char name[512];
+      char *who = occupant(r->resources[i]->value.data,
+                           r->resources[i]->value.len, name, sizeof(name));
+      void *old = NULL;
+      ck_assert_int_eq(xds_map_put(px.holds, name, who, &old), 0);
+      free(old);
+      px.ecds_configs++;
+      check_state();
+    }
+    snprintf(px.ecds_nonce, sizeof(px.ecds_nonce), "%s", r->nonce);
+    snprintf(px.ecds_version, sizeof(px.ecds_version), "%s", r->version_info);
+    envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
+    ck_assert_int_eq(req(snap, 0, TYPE_ECDS, px.ecds_version, px.ecds_nonce, 1),
+                     0);
+  }
+  ck_abort_msg("the stream never stopped sending");
+}
+
+/* Connects the proxy to s0 (SotW or delta-free SotW ADS) and lets it take
+ * everything, subscribing to every slot of its listeners as Envoy does. */
+static void proxy_connect(struct snapshot *s0) {
+  const struct xds_class *c;
+  struct proxy_id pid;
+
+  ck_assert_int_eq(ads_stream_init(&px.s, ADS_SVC_ADS, ADS_SOTW, "test"), 0);
+  envoy__config__core__v3__node__init(&px.nh.node);
+  google__protobuf__struct__init(&px.nh.md);
+  google__protobuf__struct__fields_entry__init(&px.nh.e_org);
+  google__protobuf__value__init(&px.nh.v_org);
+  px.nh.node.id = "proxy-1";
+  px.nh.node.metadata = &px.nh.md;
+  px.nh.v_org.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+  px.nh.v_org.string_value = "acme";
+  px.nh.e_org.key = "wasmxds.organization";
+  px.nh.e_org.value = &px.nh.v_org;
+  px.nh.entries[0] = &px.nh.e_org;
+  px.nh.md.n_fields = 1;
+  px.nh.md.fields = px.nh.entries;
+  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  ck_assert_int_eq(snapshot_class(s0, &pid, &c), 0);
+  proxy_id_cleanup(&pid);
+  ck_assert_uint_gt(c->n_slots, 0);
+  subscribe(c);
+  ck_assert_int_eq(req(s0, 1, TYPE_LISTENER, "", "", 0), 0);
+  ck_assert_int_eq(req(s0, 0, TYPE_ECDS, "", "", 1), 0);
+  px.snap_after = s0;
+  px.after = c;
+  drain(s0);
+}
+
+static const struct xds_class *class_of(struct snapshot *s) {
+  const struct xds_class *c;
+  struct proxy_id pid;
+
+  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  ck_assert_int_eq(snapshot_class(s, &pid, &c), 0);
+  proxy_id_cleanup(&pid);
+  return c;
+}
+
+/* The proxy ends where a proxy that starts on s would: every slot holds
+ * what the class view of s composed from scratch says, and in each
+ * listener the slots, read in order, are chain_compute's chain. */
+static void check_final(struct snapshot *s) {
+  const struct xds_class *c = class_of(s);
+  const struct catalog *cat = snapshot_catalog(s);
+  struct proxy_id pid;
+
+  for (size_t i = 0; i < c->n_slots; i++) {
+    const char *h = xds_map_get(px.holds, c->slots[i].name);
+    ck_assert_ptr_nonnull(h);
+    ck_assert_str_eq(h, c->slot_fqn[i] != NULL ? c->slot_fqn[i] : "");
+  }
+  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  for (size_t t = 0; t < catalog_tmpl_count(cat); t++) {
+    const struct listener_tmpl *tm = catalog_tmpl_at(cat, t);
+    struct chain ch;
+    size_t k = 0;
+    char prefix[256];
+
+    snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/", tm->name);
+    ck_assert_int_eq(chain_compute(cat, &pid, tm, &ch), 0);
+    for (size_t i = 0; i < c->n_slots; i++) {
+      const char *h = xds_map_get(px.holds, c->slots[i].name);
+      if (strncmp(c->slots[i].name, prefix, strlen(prefix)) != 0 ||
+          h[0] == '\0')
+        continue;
+      ck_assert_uint_lt(k, ch.n);
+      ck_assert_str_eq(h, ch.exts[k]->fqn);
+      k++;
+    }
+    ck_assert_uint_eq(k, ch.n);
+    chain_cleanup(&ch);
+  }
+  proxy_id_cleanup(&pid);
+}
+
+/* Runs one change from e0 to e1 with headroom h; returns LDS messages it
+ * caused. */
+static int change(const struct ext *e0, size_t n0, const struct ext *e1,
+                  size_t n1, uint32_t h) {
+  struct snapshot *s0 = snap_of(e0, n0, h, 1), *s1 = snap_of(e1, n1, h, 2);
+  int lds;
+
+  proxy_connect(s0);
+  check_final(s0);
+  px.before = class_of(s0);
+  px.after = class_of(s1);
+  px.snap_after = s1;
+  px.lds_msgs = 0;
+  px.states = 0;
+  ck_assert_int_eq(ads_stream_on_snapshot(&px.s, s1, NULL), 0);
+  drain(s1);
+  check_final(s1);
+  lds = px.lds_msgs;
+  ads_stream_cleanup(&px.s);
+  px.before = px.after = NULL;
+  snapshot_unref(s0);
+  snapshot_unref(s1);
+  return lds;
+}
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct ext base[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHZ", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"stats", "STATS", 0, 1}};
+
+START_TEST(add_within_headroom_no_lds) {
+  /* z0 goes first in AUTHZ: z1 and z2 (fail closed) move down a slot. */
+  static const struct ext to[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z0", "AUTHZ", 30, 0},
+                                  {"z1", "AUTHZ", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"stats", "STATS", 0, 1}};
+  ck_assert_int_eq(change(base, N(base), to, N(to), 4), 0);
+  ck_assert_int_gt(px.states, 0);
+}
+END_TEST
+
+START_TEST(remove_within_headroom_no_lds) {
+  /* z1 goes: z2 moves up into its slot. */
+  static const struct ext to[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"stats", "STATS", 0, 1}};
+  ck_assert_int_eq(change(base, N(base), to, N(to), 4), 0);
+  ck_assert_int_gt(px.states, 0);
+}
+END_TEST
+
+START_TEST(swap_fail_closed_no_lds_never_missing) {
+  /* z1 and z2 swap priorities: a cycle of fail-closed extensions, which
+   * takes a spare slot and two responses. */
+  static const struct ext to[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHZ", 10, 0},
+                                  {"z2", "AUTHZ", 20, 0},
+                                  {"stats", "STATS", 0, 1}};
+  ck_assert_int_eq(change(base, N(base), to, N(to), 4), 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+}
+END_TEST
+
+START_TEST(swap_fail_open_never_twice) {
+  static const struct ext from[] = {
+      {"o1", "STATS", 20, 1}, {"o2", "STATS", 10, 1}, {"o3", "STATS", 5, 1}};
+  static const struct ext to[] = {
+      {"o1", "STATS", 5, 1}, {"o2", "STATS", 20, 1}, {"o3", "STATS", 10, 1}};
+  ck_assert_int_eq(change(from, N(from), to, N(to), 4), 0);
+}
+END_TEST
+
+START_TEST(move_across_phases_no_lds) {
+  /* z1 (fail closed) moves from AUTHZ to AUTHN; stats from STATS to
+   * UNSPECIFIED. */
+  static const struct ext to[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHN", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"stats", "UNSPECIFIED_PHASE", 0, 1}};
+  ck_assert_int_eq(change(base, N(base), to, N(to), 4), 0);
+}
+END_TEST
+
+START_TEST(rotate_three_fail_closed) {
+  static const struct ext from[] = {
+      {"a", "AUTHZ", 3, 0}, {"b", "AUTHZ", 2, 0}, {"c", "AUTHZ", 1, 0}};
+  static const struct ext to[] = {
+      {"a", "AUTHZ", 1, 0}, {"b", "AUTHZ", 3, 0}, {"c", "AUTHZ", 2, 0}};
+  ck_assert_int_eq(change(from, N(from), to, N(to), 4), 0);
+}
+END_TEST
+
+START_TEST(outgrowing_headroom_is_one_lds) {
+  /* Headroom 2: AUTHZ holds 1 of 2 slots; a second one needs 4 (a phase
+   * always keeps a spare), so the listener grows once, by doubling. */
+  static const struct ext from[] = {{"z1", "AUTHZ", 20, 0}};
+  static const struct ext to[] = {{"z1", "AUTHZ", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0}};
+  ck_assert_int_eq(change(from, N(from), to, N(to), 2), 1);
+}
+END_TEST
+
+START_TEST(without_slots_every_change_is_lds) {
+  /* Today's behaviour, for contrast: membership changes the listener. */
+  static const struct ext to[] = {{"authn", "AUTHN", 0, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"stats", "STATS", 0, 1}};
+  struct snapshot *s0 = snap_of(base, N(base), 0, 1),
+                  *s1 = snap_of(to, N(to), 0, 2);
+  const struct xds_class *c0 = class_of(s0), *c1 = class_of(s1);
+
+  ck_assert_uint_eq(c0->n_slots, 0);
+  ck_assert_str_ne(c0->lds_version, c1->lds_version);
+  snapshot_unref(s0);
+  snapshot_unref(s1);
+}
+END_TEST
+
+START_TEST(capacity_doubles_and_keeps_a_spare) {
+  ck_assert_uint_eq(encode_slot_capacity(0, 3), 0);
+  ck_assert_uint_eq(encode_slot_capacity(4, 0), 4);
+  ck_assert_uint_eq(encode_slot_capacity(4, 3), 4);
+  ck_assert_uint_eq(encode_slot_capacity(4, 4), 8);
+  ck_assert_uint_eq(encode_slot_capacity(4, 8), 16);
+  ck_assert_uint_eq(encode_slot_capacity(1, 0), 1);
+  ck_assert_uint_eq(encode_slot_capacity(1, 1), 2);
+  ck_assert_uint_eq(encode_slot_capacity(4, ENCODE_SLOTS_PHASE_MAX), 0);
+}
+END_TEST
+
+START_TEST(same_store_same_bytes) {
+  /* Two builds (two replicas, or a restart) give identical listeners and
+   * slot configs. */
+  struct snapshot *a = snap_of(base, N(base), 4, 1),
+                  *b = snap_of(base, N(base), 4, 7);
+  const struct xds_class *ca = class_of(a), *cb = class_of(b);
+
+  ck_assert_str_eq(ca->lds_version, cb->lds_version);
+  ck_assert_uint_eq(ca->n_slots, cb->n_slots);
+  for (size_t i = 0; i < ca->n_slots; i++) {
+    ck_assert_str_eq(ca->slots[i].name, cb->slots[i].name);
+    ck_assert_str_eq(ca->slots[i].version, cb->slots[i].version);
+  }
+  snapshot_unref(a);
+  snapshot_unref(b);
+}
+END_TEST
+
+static Suite *slots_suite(void) {
+  Suite *s = suite_create("slots");
+  TCase *tc = tcase_create("changes");
+
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, add_within_headroom_no_lds);
+  tcase_add_test(tc, remove_within_headroom_no_lds);
+  tcase_add_test(tc, swap_fail_closed_no_lds_never_missing);
+  tcase_add_test(tc, swap_fail_open_never_twice);
+  tcase_add_test(tc, move_across_phases_no_lds);
+  tcase_add_test(tc, rotate_three_fail_closed);
+  tcase_add_test(tc, outgrowing_headroom_is_one_lds);
+  tcase_add_test(tc, without_slots_every_change_is_lds);
+  tcase_add_test(tc, capacity_doubles_and_keeps_a_spare);
+  tcase_add_test(tc, same_store_same_bytes);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  SRunner *sr = srunner_create(slots_suite());
+  int failed;
+
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
