@@ -163,6 +163,30 @@ done
 cat "$tmp/types" >>"$tmp/types.render"
 mv "$tmp/types.render" "$tmp/types"
 
+# --ecds-slots: the slotted listeners and every slot's config (a Wasm
+# filter renamed to its slot, or the empty slot's RBAC filter without
+# rules) decode the same way.
+mkdir -p "$tmp/slots"
+"$bin" render --store "$srcdir/tests/data/e2e/store.yaml" --node-id decode-1 \
+  --metadata wasmxds.tenant=organizations/acme/tenants/payments \
+  --ecds-slots 2 --dump-dir "$tmp/slots" >/dev/null 2>"$tmp/render.err" ||
+  fail "render --ecds-slots failed: $(cat "$tmp/render.err")"
+k=0
+for f in "$tmp"/slots/lds-*.pb; do
+  check_resource envoy.config.listener.v3.Listener "$f"
+done
+for f in "$tmp"/slots/ecds-wasmxds.slot_*.pb; do
+  check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
+  k=$((k + 1))
+done
+[ "$k" -gt 0 ] || fail "render --ecds-slots wrote no slot config"
+out=$(for f in "$tmp"/slots/lds-*.pb.d/*HttpConnectionManager.pb; do
+  decode envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager "$f"
+done)
+grep -q 'name: "wasmxds.slot/' <<<"$out" ||
+  fail "no slot ECDS reference in the slotted listener"
+
+echo "upstream_decode: $k slot configs decode too"
 echo "upstream_decode: $n listeners, $m extension configs and" \
      "$(wc -l <"$tmp/types") nested messages, and a CSDS response decode" \
      "with the upstream Envoy protos"
