@@ -5,7 +5,10 @@
 # Arguments: BENCH_ARGS, passed to the one benchmark run.
 
 EXTRA_PROGRAMS = bench/store_bench bench/compose_bench bench/modules_bench \
-	bench/etcd_bench
+	bench/etcd_bench bench/churn_bench
+bench_churn_bench_SOURCES = bench/churn_bench.c
+bench_churn_bench_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS)
+bench_churn_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 bench_store_bench_SOURCES = bench/store_bench.c
 bench_store_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 bench_compose_bench_SOURCES = bench/compose_bench.c
@@ -19,9 +22,13 @@ bench_etcd_bench_SOURCES = bench/etcd_bench.c
 bench_etcd_bench_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 bench_etcd_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 CLEANFILES += bench/store_bench bench/compose_bench bench/modules_bench \
-	bench/etcd_bench
+	bench/etcd_bench bench/churn_bench
 
-.PHONY: bench bench-store bench-compose bench-modules bench-etcd
+.PHONY: bench bench-store bench-compose bench-modules bench-etcd bench-churn
+# Plugin churn with and without --ecds-slots (issue 19): drains per proxy.
+# BENCH_ARGS="--proxies 2000 --slots 8" for another size.
+bench-churn: bench/churn_bench$(EXEEXT)
+	./bench/churn_bench$(EXEEXT) $(BENCH_ARGS)
 bench-etcd: bench/etcd_bench$(EXEEXT)
 	./bench/etcd_bench$(EXEEXT) $(BENCH_ARGS)
 bench-store: bench/store_bench$(EXEEXT)
@@ -31,8 +38,10 @@ bench-compose: bench/compose_bench$(EXEEXT)
 bench-modules: bench/modules_bench$(EXEEXT)
 	./bench/modules_bench$(EXEEXT) $(BENCH_ARGS)
 bench: bench/store_bench$(EXEEXT) bench/compose_bench$(EXEEXT) \
-	bench/modules_bench$(EXEEXT) bench/etcd_bench$(EXEEXT)
+	bench/modules_bench$(EXEEXT) bench/etcd_bench$(EXEEXT) \
+	bench/churn_bench$(EXEEXT)
 	./bench/store_bench$(EXEEXT)
+	./bench/churn_bench$(EXEEXT)
 	./bench/compose_bench$(EXEEXT)
 	./bench/modules_bench$(EXEEXT)
 	./bench/etcd_bench$(EXEEXT)
