@@ -106,6 +106,7 @@ struct px {
   const struct xds_class *before, *after;
   struct snapshot *snap_after;
   int states; /* intermediate states checked */
+  int delta;  /* the proxy speaks delta ADS */
 };
 
 static struct px px;
@@ -135,6 +136,19 @@ static int req(struct snapshot *snap, int first, const char *type,
   Envoy__Service__Discovery__V3__DiscoveryRequest r =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
   struct ads_close close;
+
+  if (px.delta) {
+    Envoy__Service__Discovery__V3__DeltaDiscoveryRequest d =
+        ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+    d.node = first ? &px.nh.node : NULL;
+    d.type_url = (char *)type;
+    d.response_nonce = (char *)nonce;
+    if (with_names && strcmp(type, TYPE_ECDS) == 0) {
+      d.resource_names_subscribe = px.names;
+      d.n_resource_names_subscribe = px.n_names;
+    }
+    return ads_stream_on_delta_request(&px.s, &d, snap, &close);
+  }
 
   r.node = first ? &px.nh.node : NULL;
   r.type_url = (char *)type;
@@ -244,6 +258,44 @@ static void subscribe(const struct xds_class *c) {
     px.names[px.n_names++] = strdup(c->slots[i].name);
 }
 
+/* Applies the delta response in px.out like drain() (ECDS configs one at
+ * a time), then ACKs it. */
+static void drain_delta(struct snapshot *snap) {
+  Envoy__Service__Discovery__V3__DeltaDiscoveryResponse *r =
+      envoy__service__discovery__v3__delta_discovery_response__unpack(
+          NULL, px.out.len, (const uint8_t *)px.out.data);
+  char nonce[32];
+
+  ck_assert_ptr_nonnull(r);
+  snprintf(nonce, sizeof(nonce), "%s", r->nonce);
+  if (strcmp(r->type_url, TYPE_LISTENER) == 0) {
+    px.lds_msgs++;
+    envoy__service__discovery__v3__delta_discovery_response__free_unpacked(
+        r, NULL);
+    ck_assert_int_eq(req(snap, 0, TYPE_LISTENER, "", nonce, 0), 0);
+    subscribe(px.after);
+    ck_assert_int_eq(req(snap, 0, TYPE_ECDS, "", "", 1), 0);
+    return;
+  }
+  ck_assert_str_eq(r->type_url, TYPE_ECDS);
+  px.ecds_msgs++;
+  for (size_t i = 0; i < r->n_resources; i++) {
+    char name[512];
+    char *who;
+    void *old = NULL;
+    ck_assert_ptr_nonnull(r->resources[i]->resource);
+    who = occupant(r->resources[i]->resource->value.data,
+                   r->resources[i]->resource->value.len, name, sizeof(name));
+    ck_assert_int_eq(xds_map_put(px.holds, name, who, &old), 0);
+    free(old);
+    px.ecds_configs++;
+    check_state();
+  }
+  envoy__service__discovery__v3__delta_discovery_response__free_unpacked(r,
+                                                                         NULL);
+  ck_assert_int_eq(req(snap, 0, TYPE_ECDS, "", nonce, 0), 0);
+}
+
 /* Answers every response the stream owes, applying ECDS configs one at a
  * time, and ACKs each. */
 static void drain(struct snapshot *snap) {
@@ -254,6 +306,10 @@ static void drain(struct snapshot *snap) {
     ck_assert_int_ge(rc, 0);
     if (rc == 0)
       return;
+    if (px.delta) {
+      drain_delta(snap);
+      continue;
+    }
     r = envoy__service__discovery__v3__discovery_response__unpack(
         NULL, px.out.len, (const uint8_t *)px.out.data);
     ck_assert_ptr_nonnull(r);
@@ -297,7 +353,9 @@ static void proxy_connect(struct snapshot *s0) {
   const struct xds_class *c;
   struct proxy_id pid;
 
-  ck_assert_int_eq(ads_stream_init(&px.s, ADS_SVC_ADS, ADS_SOTW, "test"), 0);
+  ck_assert_int_eq(ads_stream_init(&px.s, ADS_SVC_ADS,
+                                   px.delta ? ADS_DELTA : ADS_SOTW, "test"),
+                   0);
   envoy__config__core__v3__node__init(&px.nh.node);
   google__protobuf__struct__init(&px.nh.md);
   google__protobuf__struct__fields_entry__init(&px.nh.e_org);
@@ -491,6 +549,27 @@ START_TEST(without_slots_every_change_is_lds) {
 }
 END_TEST
 
+START_TEST(delta_swap_and_add_no_lds) {
+  /* The same rules for a delta proxy. */
+  static const struct ext swap[] = {{"authn", "AUTHN", 0, 0},
+                                    {"z1", "AUTHZ", 10, 0},
+                                    {"z2", "AUTHZ", 20, 0},
+                                    {"stats", "STATS", 0, 1}};
+  static const struct ext add[] = {{"authn", "AUTHN", 0, 0},
+                                   {"z0", "AUTHZ", 30, 0},
+                                   {"z1", "AUTHZ", 20, 0},
+                                   {"z2", "AUTHZ", 10, 0},
+                                   {"stats", "STATS", 0, 1}};
+  px.delta = 1;
+  ck_assert_int_eq(change(base, N(base), swap, N(swap), 4), 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+  xds_map_free(px.holds, holds_free);
+  px.holds = xds_map_new();
+  ck_assert_int_eq(change(base, N(base), add, N(add), 4), 0);
+  ck_assert_int_gt(px.states, 0);
+}
+END_TEST
+
 START_TEST(capacity_doubles_and_keeps_a_spare) {
   ck_assert_uint_eq(encode_slot_capacity(0, 3), 0);
   ck_assert_uint_eq(encode_slot_capacity(4, 0), 4);
@@ -534,6 +613,7 @@ static Suite *slots_suite(void) {
   tcase_add_test(tc, rotate_three_fail_closed);
   tcase_add_test(tc, outgrowing_headroom_is_one_lds);
   tcase_add_test(tc, without_slots_every_change_is_lds);
+  tcase_add_test(tc, delta_swap_and_add_no_lds);
   tcase_add_test(tc, capacity_doubles_and_keeps_a_spare);
   tcase_add_test(tc, same_store_same_bytes);
   suite_add_tcase(s, tc);
