@@ -143,6 +143,7 @@ struct ads_stream {
   struct xds_map *slot_holds;
   struct xds_resource *transit;
   size_t n_transit;
+  int slots_deferred; /* the last ECDS plan left slot configs owed */
 };
 
 /* Type URLs and short names of the served types, by enum ads_type. */

@@ -58,6 +58,7 @@ int ads_resp_owed(struct ads_stream *s, int idx,
     if (had == NULL || strcmp(had->version, r->version) != 0)
       v[(*n_send)++] = r;
   }
+  s->slots_deferred = 0;
   if (idx == ADS_T_ECDS && s->cls->n_slots > 0 && *n_send > 0)
     return ads_slots_plan(s, send, n_send);
   return 0;

@@ -273,6 +273,10 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
     for (size_t i = 0; i < p.n; i++)
       if (p.slot[i].res != NULL)
         put_final(&p, i);
+  /* Deferred finals and transit slots are still owed after this. */
+  s->slots_deferred = s->n_transit > 0;
+  for (size_t i = 0; i < p.n; i++)
+    s->slots_deferred |= p.slot[i].res != NULL;
   /* What each slot will hold once the proxy applies this response. */
   for (size_t j = 0; j < p.n_out; j++) {
     size_t i;

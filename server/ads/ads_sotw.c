@@ -386,8 +386,9 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   memcpy(t->sent_version, version, sizeof(version));
   t->sent_once = 1;
   /* Everything owed went out at its current version: nothing is owed until
-   * the snapshot, the subscription or the sent map changes. */
-  t->owed_clean = 1;
+   * the snapshot, the subscription or the sent map changes; unless the
+   * slot plan held some back for the next response (ads_slots.c). */
+  t->owed_clean = !s->slots_deferred;
   s->responses++;
   s->resources_sent += n_send;
   s->last_type = ADS_T_ECDS;
