@@ -113,6 +113,10 @@ static struct served served_of(struct snapshot *s) {
   ck_assert_uint_eq(view->n_listeners, 2);
   served_add(&sv, view->lds_version, strlen(view->lds_version));
   served_add(&sv, view->lds_body, view->lds_body_len);
+  for (size_t i = 0; i < view->n_slots; i++) { /* --ecds-slots */
+    served_add(&sv, view->slots[i].name, strlen(view->slots[i].name));
+    served_add(&sv, view->slots[i].bytes, view->slots[i].len);
+  }
   proxy_id_cleanup(&p);
   return sv;
 }
@@ -285,6 +289,23 @@ START_TEST(snapshot_class_survives_every_failed_allocation) {
 }
 END_TEST
 
+START_TEST(snapshot_class_with_slots_survives_every_failed_allocation) {
+  /* The same with --ecds-slots: slot layout, slot configs, their index. */
+  struct snapshot *s;
+
+  snapshot_unref(served_snap);
+  free(served_before.data);
+  opts.ecds_slots = 2;
+  ck_assert_int_eq(snapshot_build(cat_old, &opts, 1, &served_snap, NULL), 0);
+  served_before = served_of(served_snap);
+  ck_assert_int_eq(snapshot_build(cat_new, &opts, 2, &s, NULL), 0);
+  class_ref = served_of(s);
+  snapshot_unref(s);
+  sweep("snapshot_class (slots)", class_step, 40);
+  free(class_ref.data);
+}
+END_TEST
+
 /* ---- encode_* ---- */
 
 enum enc_op {
@@ -417,6 +438,8 @@ Suite *compose_oom_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, snapshot_build_survives_every_failed_allocation);
   tcase_add_test(tc, snapshot_class_survives_every_failed_allocation);
+  tcase_add_test(tc,
+                 snapshot_class_with_slots_survives_every_failed_allocation);
   tcase_add_test(tc, encode_survives_every_failed_allocation);
   suite_add_tcase(s, tc);
   return s;
