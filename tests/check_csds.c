@@ -431,6 +431,78 @@ START_TEST(test_csds_stream) {
 }
 END_TEST
 
+/* Writes v as a varint ending just before *end; moves *end back. */
+static void put_varint_back(uint8_t **end, size_t v) {
+  uint8_t tmp[10];
+  size_t n = 0;
+
+  do {
+    tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+    v >>= 7;
+  } while (v != 0);
+  *end -= n;
+  memcpy(*end, tmp, n);
+}
+
+/* Wraps the len bytes before *end (ending at `stop`) in field `tag`. */
+static void wrap_back(uint8_t **end, const uint8_t *stop, uint8_t tag) {
+  put_varint_back(end, (size_t)(stop - *end));
+  *--*end = tag;
+}
+
+/* A ClientStatusRequest whose node matcher nests list matchers `depth`
+ * deep (each level a few bytes; protobuf-c unpacks recursively) is
+ * refused with INVALID_ARGUMENT before it is unpacked, and the server
+ * still answers. */
+START_TEST(test_csds_deep_nesting) {
+  const int depth = 200000;
+  size_t cap = (size_t)depth * 8 + 64;
+  uint8_t *buf = malloc(cap), *stop = buf + cap, *p = stop;
+  struct xds_client *cl;
+  struct xds_stream *s;
+  grpc_status_code code;
+  char *details = NULL, err[256];
+  int rc;
+  Resp *r;
+
+  ck_assert_ptr_nonnull(buf);
+  *--p = 0x01; /* present_match: true */
+  *--p = 0x28;
+  for (int i = 0; i < depth; i++) {
+    wrap_back(&p, stop, 0x0a); /* ListMatcher.one_of */
+    wrap_back(&p, stop, 0x32); /* ValueMatcher.list_match */
+  }
+  wrap_back(&p, stop, 0x1a); /* StructMatcher.value */
+  {
+    uint8_t *mark = p;
+    *--p = 'k';
+    *--p = 1;
+    *--p = 0x0a;               /* PathSegment.key */
+    wrap_back(&p, mark, 0x12); /* StructMatcher.path */
+  }
+  wrap_back(&p, stop, 0x12); /* NodeMatcher.node_metadatas */
+  wrap_back(&p, stop, 0x0a); /* ClientStatusRequest.node_matchers */
+
+  rc = xds_client_new(server_proc_target(g_sp), NULL, &cl);
+  ck_assert_int_eq(rc, 0);
+  rc = xds_stream_open(cl, CSDS_STREAM, &s);
+  ck_assert_int_eq(rc, 0);
+  rc = xds_stream_send_raw(s, p, (size_t)(stop - p), WAIT_MS);
+  E2E_ASSERT(rc == 0, "send: %d", rc);
+  rc = xds_stream_wait_status(s, WAIT_MS, &code, &details);
+  E2E_ASSERT(rc == 0 && code == GRPC_STATUS_INVALID_ARGUMENT &&
+                 details != NULL && strstr(details, "nests") != NULL,
+             "status %d (%s)", (int)code, details != NULL ? details : "");
+  free(details);
+  xds_stream_free(s);
+  xds_client_free(cl);
+  free(buf);
+  r = fleet_fetch(server_proc_target(g_sp), NULL, err, sizeof(err));
+  E2E_ASSERT(r != NULL, "the server no longer answers: %s", err);
+  fleet_response_free(r);
+}
+END_TEST
+
 static Suite *csds_suite(void) {
   Suite *s = suite_create("csds");
   TCase *tc = tcase_create("csds");
@@ -440,6 +512,7 @@ static Suite *csds_suite(void) {
   tcase_add_test(tc, test_csds_states);
   tcase_add_test(tc, test_csds_node_matchers);
   tcase_add_test(tc, test_csds_stream);
+  tcase_add_test(tc, test_csds_deep_nesting);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1240,8 +1240,10 @@ static void csds_recv(struct xds_server *s, struct stream *st) {
   Envoy__Service__Status__V3__ClientStatusRequest *req;
   grpc_byte_buffer_reader reader;
   struct csds_build *b;
+  const char *msg = "", *field = "";
   grpc_slice slice;
   char why[200];
+  int rc;
 
   if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
     stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
@@ -1251,6 +1253,23 @@ static void csds_recv(struct xds_server *s, struct stream *st) {
   grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(st->recv_buf);
   st->recv_buf = NULL;
+  /* protobuf-c unpacks nested messages recursively, without a depth
+   * limit: matchers nested deeply would exhaust this thread's stack. */
+  rc = wirecheck_strings(
+      &envoy__service__status__v3__client_status_request__descriptor,
+      GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), &msg, &field);
+  if (rc == XDS_EINVAL || rc == XDS_ETOOBIG) {
+    grpc_slice_unref(slice);
+    if (rc == XDS_EINVAL)
+      snprintf(why, sizeof(why), "field %s.%s of the request holds a NUL byte",
+               msg, field);
+    else
+      snprintf(why, sizeof(why), "the request nests messages deeper than %d",
+               WIRECHECK_DEPTH_MAX);
+    XDS_LOGW("CSDS from %s: %s; closing", ads_stream_peer(st->ads), why);
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT, why);
+    return;
+  }
   req = envoy__service__status__v3__client_status_request__unpack(
       NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
   grpc_slice_unref(slice);
