@@ -54,6 +54,38 @@ int xds_log_parse_format(const char *name, enum xds_log_format *out) {
   return 0;
 }
 
+/* Length of the well-formed UTF-8 sequence (2 to 4 bytes) at p, of at
+ * most avail bytes, or 0: overlong forms, surrogates, values past
+ * U+10FFFF and cut sequences are not well-formed (RFC 3629). */
+static size_t utf8_seq(const unsigned char *p, size_t avail) {
+  unsigned c = p[0], v;
+  size_t n;
+
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    v = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    v = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    v = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (n > avail)
+    return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    v = (v << 6) | (p[i] & 0x3f);
+  }
+  if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
+      (n == 4 && (v < 0x10000 || v > 0x10ffff)))
+    return 0;
+  return n;
+}
+
 /* Appends s (n bytes) to out as the inside of a JSON string: quote,
  * backslash and control characters escaped, bytes that are not valid
  * UTF-8 as U+FFFD. Stops (returns 0) when out's size would be passed. */
@@ -77,11 +109,8 @@ static int json_put(char *out, size_t size, size_t *o, const char *s,
     } else if (c < 0x80) {
       esc[k++] = (char)c;
     } else {
-      size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-      int ok = len > 0 && i + len <= n;
-      for (size_t j = 1; ok && j < len; j++)
-        ok = ((unsigned char)s[i + j] & 0xc0) == 0x80;
-      if (ok) {
+      size_t len = utf8_seq((const unsigned char *)s + i, n - i);
+      if (len > 0) {
         memcpy(esc, s + i, len);
         k = len;
         adv = len;

@@ -89,6 +89,10 @@ static void write_lines(void) {
   XDS_LOGE("weird \"quoted\" \t tab \x01 ctl \xff\xfe not utf-8 \xc3\xa9 ok");
   XDS_LOGI("store loaded: 3 listener templates, node metadata ok");
   XDS_LOGW("grpc: bind failed [chttp2_server.cc:10]");
+  /* Lead and continuation bytes that are not UTF-8: an overlong '/', a
+   * surrogate, a value past U+10FFFF, a lead byte past F4. */
+  XDS_LOGW("node a\xc0\xaf b\xe0\x80\xaf c\xed\xa0\x80 d\xf4\x90\x80\x80 "
+           "e\xf8\x88\x80\x80\x80 f");
   XDS_LOGD("not printed at info");
   xds_log_set_format(XDS_LOG_TEXT);
   XDS_LOGI("back to text");
@@ -128,6 +132,11 @@ START_TEST(test_json_lines) {
   ck_assert_str_eq(field(o, "source"), "chttp2_server.cc:10");
   ck_assert_str_eq(field(o, "message"),
                    "grpc: bind failed [chttp2_server.cc:10]");
+  json_decref(o);
+  o = line_json(text, 6);
+  ck_assert_msg(strstr(field(o, "message"), "\xed\xa0") == NULL &&
+                    strstr(field(o, "message"), "\xef\xbf\xbd f") != NULL,
+                "message: %s", field(o, "message"));
   json_decref(o);
   ck_assert_msg(strstr(text, "not printed") == NULL, "%s", text);
   ck_assert_msg(strstr(text, " info  back to text\n") != NULL, "%s", text);
