@@ -158,6 +158,13 @@ START_TEST(plain_nodes_unchanged) {
   ck_assert_ptr_null(p.namespace);
   ck_assert_str_eq(p.organization, "acme");
   proxy_id_cleanup(&p);
+  /* Nor is one with five parts, even when it starts like Istio's. */
+  tnode_init(&t, "sidecar~1.2.3.4~pod.ns~ns.svc.cluster.local~x");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  ck_assert_msg(identity_from_node(&t.node, &p, &err) == 0, "%s", err.msg);
+  ck_assert_ptr_null(p.namespace);
+  ck_assert_str_eq(p.organization, "acme");
+  proxy_id_cleanup(&p);
 }
 END_TEST
 

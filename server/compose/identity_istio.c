@@ -50,6 +50,7 @@ int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
   const Google__Protobuf__Struct *md = node->metadata;
   const char *id = node->id, *part[4], *ns_meta = NULL, *ns_id = NULL;
   size_t len[4], n = 0, ns_id_len = 0;
+  int istio_id = 0;
   const Google__Protobuf__Value *v;
 
   memset(out, 0, sizeof(*out));
@@ -90,9 +91,10 @@ int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
       len[k] = t != NULL ? (size_t)(t - p) : strlen(p);
       p = t != NULL ? t + 1 : p + len[k];
     }
-    n = 4;
+    istio_id = 1;
   }
-  if (n == 4) {
+  /* Only exactly three '~' split the id: with four, part[] is unset. */
+  if (istio_id) {
     const char *dot;
 
     out->present = 1;
