@@ -689,7 +689,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   const struct ynode *spec, *v;
   struct wasm_ext *e;
   char *ignored = NULL;
-  size_t mark;
+  size_t in;
   int x;
   int64_t prio;
 
@@ -706,13 +706,14 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   decode_meta(c, doc, out, e);
 
   spec = decode_field(doc, "spec");
-  mark = dctx_path_key(c, "spec");
+  dctx_path_key(c, "spec");
   if (spec == NULL) {
     dctx_bad(c, doc, "missing required field \"spec\"");
     goto done;
   }
   if (!dctx_want_map(c, spec))
     goto done;
+  in = c->plen; /* "spec" */
   dctx_check_keys(c, spec, SPEC_KEYS);
   decode_targets(c, spec, e);
   decode_url_sha(c, spec, e);
@@ -723,7 +724,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   if (e->pull_secret != NULL && strlen(e->pull_secret) > 253) {
     dctx_path_key(c, "imagePullSecret");
     dctx_bad(c, v, "longer than 253 characters");
-    dctx_path_restore(c, mark);
+    dctx_path_restore(c, in);
   }
   v = dctx_get_str(c, spec, "verificationKey", 0, &ignored);
   if (ignored != NULL) {
@@ -732,7 +733,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
              "wasmxds cannot verify module signatures (Istio does not "
              "implement verificationKey either); remove it and pin the "
              "module with sha256 instead");
-    dctx_path_restore(c, mark);
+    dctx_path_restore(c, in);
   }
   xds_free(ignored);
   v = decode_field(spec, "pluginConfig");
@@ -740,13 +741,13 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
     dctx_path_key(c, "pluginConfig");
     if (dctx_want_map(c, v))
       decode_plugin_config(c, v, e);
-    dctx_path_restore(c, mark);
+    dctx_path_restore(c, in);
   }
   v = dctx_get_str(c, spec, "pluginName", 0, &e->plugin_name);
   if (e->plugin_name != NULL && strlen(e->plugin_name) > 256) {
     dctx_path_key(c, "pluginName");
     dctx_bad(c, v, "longer than 256 characters");
-    dctx_path_restore(c, mark);
+    dctx_path_restore(c, in);
   }
   x = WASM_PHASE_UNSPECIFIED;
   dctx_get_enum(c, spec, "phase", PHASES, &x);
@@ -764,7 +765,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
       dctx_check_keys(c, v, VM_KEYS);
       decode_env(c, v, e);
     }
-    dctx_path_restore(c, mark);
+    dctx_path_restore(c, in);
   }
   decode_match(c, spec, e);
   x = 0;

@@ -329,6 +329,16 @@ static const struct bad_case {
      "-2147483648..2147483647)\n"},
     {"pluginConfig not a map", "  url: a\n  pluginConfig: [1]\n",
      "error: F:6:17: spec.pluginConfig: expected a mapping, got a sequence\n"},
+    /* Fields read after pluginConfig, vmConfig, imagePullSecret or
+     * pluginName keep their spec. prefix. */
+    {"priority after pluginConfig",
+     "  url: a\n  pluginConfig: {a: 1}\n  priority: x\n",
+     "error: F:7:13: spec.priority: expected an integer, got a string\n"},
+    {"match after vmConfig",
+     "  url: a\n  vmConfig: {env: [{name: A, value: b}]}\n"
+     "  match: [{mode: INBOUND}]\n",
+     "error: F:7:18: spec.match[0].mode: \"INBOUND\" is not one of UNDEFINED, "
+     "CLIENT, SERVER, CLIENT_AND_SERVER\n"},
 };
 
 START_TEST(validation) {
