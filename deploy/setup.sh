@@ -6,7 +6,8 @@
 #   --test-deps  also install what the test suite needs (etcd,
 #                docker-registry, npm for the upstream Envoy protos,
 #                clang-format and python3 for make check-format and
-#                check-src)
+#                check-src, python3-grpcio and python3-grpc-tools for
+#                tests/conformance.sh)
 #
 # The build goes to build/ (an out-of-tree build, so a sanitizer build can
 # sit beside it in build-asan/); the server is build/wasmxds.
@@ -25,7 +26,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
     --test-deps) test_deps=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -50,6 +51,7 @@ if [ "$test_deps" = 1 ]; then
     "npm"
     "clang-format python3"
     "python3-prometheus-client"
+    "python3-grpcio python3-grpc-tools"
   )
 fi
 

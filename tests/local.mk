@@ -44,6 +44,15 @@ EXTRA_DIST += tests/upstream_decode.sh tests/upstream.sh
 # Zero-drain plugin changes (issue 19): tests/slots.mk.
 include $(srcdir)/tests/slots.mk
 
+# An independent xDS client (Python, messages generated from the upstream
+# Envoy protos into tests/conformance-gen/) against the real wasmxds.
+TESTS += tests/conformance.sh
+EXTRA_DIST += tests/conformance.sh tests/conformance/xds_conformance.py
+clean-local: conformance-clean
+conformance-clean:
+	-rm -rf tests/conformance-gen
+.PHONY: conformance-clean
+
 # The etcd store: offline suite in check_unit; live tests (a real etcd) in
 # their own program, tests/etcd.mk.
 tests_check_unit_SOURCES += tests/check_etcd.c
