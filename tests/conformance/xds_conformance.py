@@ -674,6 +674,15 @@ def main():
         s.send(node=node("pay"), type_url=LDS)
         b = s.recv()
         s.close()
+        # A reconnecting proxy that reports the current version is sent
+        # nothing (README "Reconnects").
+        if b is not None:
+            s = Stream(srv.channel, ADS_SOTW)
+            s.send(node=node("pay"), type_url=LDS,
+                   version_info=b.version_info)
+            check(s.quiet(), "sotw/pay: reconnect at the current LDS version "
+                  "is sent nothing")
+            s.close()
         check(a is not None and b is not None and
               a.version_info == b.version_info and
               [x.SerializeToString() for x in a.resources] ==
