@@ -597,6 +597,13 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   c->n_selectors = 0;
   c->config_bytes = NULL;
   c->config_bytes_len = 0;
+  c->vm_config_json = NULL;
+  c->capabilities = NULL;
+  c->n_capabilities = 0;
+  c->vm_config_json = copy_str(e->vm_config_json, &ok);
+  if (ok && e->n_capabilities > 0)
+    ok = copy_strs(&c->capabilities, &c->n_capabilities, e->capabilities,
+                   e->n_capabilities);
   c->resource = copy_str(e->resource, &ok);
   c->insert_before = copy_str(e->insert_before, &ok);
   if (ok && e->config_bytes_len > 0) {
@@ -772,7 +779,9 @@ static int strs_eq(char *const *a, size_t na, char *const *b, size_t nb) {
   return 1;
 }
 
-/* The WasmDeployment fields (and the configuration's type and bytes). */
+/* The WasmDeployment fields, the configuration's type and bytes, and the
+ * fields added with them (generation, allowed_none, the Envoy VM and
+ * capability fields). */
 static int deploy_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
   if (!str_eq(a->resource, b->resource) || a->filter_index != b->filter_index ||
       a->n_filters != b->n_filters || a->weight != b->weight ||
@@ -783,7 +792,14 @@ static int deploy_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
       a->config_bytes_len != b->config_bytes_len ||
       (a->config_bytes_len > 0 &&
        memcmp(a->config_bytes, b->config_bytes, a->config_bytes_len) != 0) ||
-      a->n_selectors != b->n_selectors)
+      a->n_selectors != b->n_selectors || a->generation != b->generation ||
+      a->allowed_none != b->allowed_none ||
+      a->allow_precompiled != b->allow_precompiled ||
+      a->nack_on_code_cache_miss != b->nack_on_code_cache_miss ||
+      !str_eq(a->vm_config_json, b->vm_config_json) ||
+      a->has_capabilities != b->has_capabilities ||
+      !strs_eq(a->capabilities, a->n_capabilities, b->capabilities,
+               b->n_capabilities))
     return 0;
   for (size_t i = 0; i < a->n_selectors; i++) {
     const struct wasm_workload_sel *x = &a->selectors[i], *y = &b->selectors[i];

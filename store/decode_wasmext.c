@@ -16,12 +16,30 @@
 #include "store/ydoc.h"
 
 static const char *const EXT_META_KEYS[] = {"organization", "name", NULL};
-static const char *const EXT_SPEC_KEYS[] = {
-    "allowedIn", "url",      "image",      "source",          "description",
-    "phase",     "priority", "config",     "imagePullPolicy", "imagePullSecret",
-    "vmConfig",  "match",    "pluginName", "failStrategy",    "sha256",
-    NULL};
-static const char *const VM_KEYS[] = {"env", "vmId", "runtime", NULL};
+static const char *const EXT_SPEC_KEYS[] = {"allowedIn",
+                                            "url",
+                                            "image",
+                                            "source",
+                                            "description",
+                                            "phase",
+                                            "priority",
+                                            "config",
+                                            "imagePullPolicy",
+                                            "imagePullSecret",
+                                            "vmConfig",
+                                            "match",
+                                            "pluginName",
+                                            "failStrategy",
+                                            "sha256",
+                                            "allowedCapabilities",
+                                            NULL};
+static const char *const VM_KEYS[] = {"env",
+                                      "vmId",
+                                      "runtime",
+                                      "allowPrecompiled",
+                                      "nackOnCodeCacheMiss",
+                                      "configuration",
+                                      NULL};
 static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
 static const char *const MATCH_KEYS[] = {"mode", NULL};
 
@@ -314,6 +332,111 @@ done:
   dctx_path_restore(c, mark);
 }
 
+/* A bool field into *out (left alone when absent). */
+static void get_bool(struct dctx *c, const struct ynode *map, const char *key,
+                     int *out) {
+  const struct ynode *v = decode_field(map, key);
+  size_t mark = dctx_path_key(c, key);
+  const char *t;
+
+  if (v == NULL)
+    goto done;
+  t = ynode_text(v, NULL);
+  if (ynode_kind(v) != YNODE_SCALAR || ynode_scalar_type(v) != YSCALAR_BOOL)
+    dctx_bad(c, v, "expected true or false, got %s", ynode_describe(v));
+  else
+    *out = strcmp(t, "true") == 0 || strcmp(t, "True") == 0 ||
+           strcmp(t, "TRUE") == 0;
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+/* vmConfig.configuration (a Struct): the VM's configuration, as JSON. */
+static void decode_vm_configuration(struct dctx *c, const struct ynode *vm,
+                                    struct wasm_ext *e) {
+  const struct ynode *v = decode_field(vm, "configuration");
+  size_t mark = dctx_path_key(c, "configuration");
+  const struct ynode *at = NULL;
+  const char *why = NULL;
+  struct xds_buf b;
+  int rc;
+
+  if (v == NULL || !dctx_want_map(c, v))
+    goto done;
+  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
+  rc = decode_json_put(&b, v, &at, &why);
+  if (rc == XDS_EINVAL)
+    dctx_bad(c, at, "%s (%s) in configuration", why,
+             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
+  else if (rc == XDS_ETOOBIG)
+    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
+  else if (rc < 0)
+    c->rc = rc;
+  else
+    e->vm_config_json = xds_buf_steal(&b, NULL);
+  xds_buf_cleanup(&b);
+
+done:
+  dctx_path_restore(c, mark);
+}
+
+static int cap_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* allowedCapabilities: the ABI functions the module may call (Envoy's
+ * capability_restriction_config); identifiers of at most 256. */
+static void decode_capabilities(struct dctx *c, const struct ynode *spec,
+                                struct wasm_ext *e) {
+  const struct ynode *v = decode_field(spec, "allowedCapabilities");
+  size_t mark = dctx_path_key(c, "allowedCapabilities"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  e->has_capabilities = 1;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_ENV) {
+    dctx_bad(c, v, "more than %d items", DECODE_MAX_ENV);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  e->capabilities = xds_calloc(n, sizeof(*e->capabilities));
+  if (e->capabilities == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i);
+    size_t m = dctx_path_index(c, i);
+    const char *s = dctx_want_str(c, item);
+    int dup = 0;
+
+    if (s != NULL && (!decode_is_ident(s, strlen(s)) || strlen(s) > 256)) {
+      dctx_bad(c, item,
+               "\"%s\" is not a function name ([A-Za-z_][A-Za-z0-9_]*, at "
+               "most 256)",
+               s);
+      s = NULL;
+    }
+    for (size_t k = 0; s != NULL && k < e->n_capabilities; k++)
+      dup |= strcmp(e->capabilities[k], s) == 0;
+    if (s != NULL && dup)
+      dctx_warn(c, item, "\"%s\" is listed twice", s);
+    else if (s != NULL &&
+             (e->capabilities[e->n_capabilities] = dctx_strdup(c, s)) != NULL)
+      e->n_capabilities++;
+    dctx_path_restore(c, m);
+  }
+  if (c->rc == 0)
+    qsort(e->capabilities, e->n_capabilities, sizeof(*e->capabilities),
+          cap_cmp);
+
+done:
+  dctx_path_restore(c, mark);
+}
+
 static void decode_config(struct dctx *c, const struct ynode *spec,
                           struct wasm_ext *e) {
   const struct ynode *v = decode_field(spec, "config");
@@ -435,6 +558,7 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
                    "int32: -2147483648..2147483647", &prio))
     e->priority = (int32_t)prio;
   decode_config(c, spec, e);
+  decode_capabilities(c, spec, e);
   x = WASM_PULL_UNSPECIFIED;
   dctx_get_enum(c, spec, "imagePullPolicy", PULL_POLICIES, &x);
   e->pull_policy = (enum wasm_pull_policy)x;
@@ -448,6 +572,9 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
       dctx_check_keys(c, v, VM_KEYS);
       decode_env(c, v, e);
       dctx_get_str(c, v, "vmId", 0, &e->vm_id);
+      get_bool(c, v, "allowPrecompiled", &e->allow_precompiled);
+      get_bool(c, v, "nackOnCodeCacheMiss", &e->nack_on_code_cache_miss);
+      decode_vm_configuration(c, v, e);
       x = -1;
       rt = dctx_get_enum(c, v, "runtime", RUNTIMES, &x);
       if (x >= 0)

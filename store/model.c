@@ -103,6 +103,10 @@ void wasm_ext_free(struct wasm_ext *e) {
   xds_free(e->selectors);
   xds_free(e->insert_before);
   xds_free(e->config_bytes);
+  xds_free(e->vm_config_json);
+  for (size_t i = 0; i < e->n_capabilities; i++)
+    xds_free(e->capabilities[i]);
+  xds_free(e->capabilities);
   src_loc_cleanup(&e->loc);
   xds_free(e);
 }

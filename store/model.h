@@ -209,6 +209,14 @@ struct wasm_ext {
   char *insert_before;      /* insertBeforeFilter; NULL: the router */
   int insecure_skip_verify; /* imagePullOptions.insecureSkipVerify */
   int plain_http;           /* imagePullOptions.plainHttp */
+  /* WasmExtension's Envoy VM and plugin fields (zero: not set): */
+  int allow_precompiled;       /* vmConfig.allowPrecompiled */
+  int nack_on_code_cache_miss; /* vmConfig.nackOnCodeCacheMiss */
+  char *vm_config_json;        /* vmConfig.configuration as JSON; nullable */
+  int has_capabilities;        /* allowedCapabilities given (even empty: the
+                                  module may call nothing restricted) */
+  char **capabilities;         /* allowedCapabilities, sorted, unique */
+  size_t n_capabilities;
   /* Any kind: */
   int64_t generation; /* metadata.generation as exported from Kubernetes
                          (WasmPlugin, WasmDeployment); 0 when absent */

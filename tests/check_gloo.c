@@ -307,11 +307,137 @@ START_TEST(wasmext_ignored_with_warnings) {
 }
 END_TEST
 
+/* WasmExtension (issue 16 item 4): Envoy's VM and plugin fields reach the
+ * PluginConfig as Envoy reads them. */
+START_TEST(wasmext_envoy_fields) {
+  static const char yaml[] =
+      EXT_DOC("vm",
+              "  allowedCapabilities: [proxy_log, "
+              "proxy_get_header_map_value,"
+              " proxy_log]\n"
+              "  vmConfig:\n    vmId: shared\n    "
+              "allowPrecompiled: true\n"
+              "    nackOnCodeCacheMiss: true\n"
+              "    configuration: {cache: 64, mode: "
+              "strict}\n") "---\n" EXT_DOC("none",
+                                           "  "
+                                           "allowedCapab"
+                                           "ilities: "
+                                           "[]\n") "---"
+                                                   "\n" EXT_DOC("plain", "");
+  static const char bad_yaml[] =
+      EXT_DOC("b", "  allowedCapabilities: [proxy-log]\n"
+                   "  vmConfig: {allowPrecompiled: 'yes'}\n");
+  struct catalog *cat;
+  char *probs = load(yaml, &cat);
+  const struct wasm_ext *e;
+  struct encode_module mod;
+  struct encode_opts o;
+  struct xds_buf b;
+  Envoy__Config__Core__V3__TypedExtensionConfig *tec;
+  Envoy__Extensions__Filters__Http__Wasm__V3__Wasm *w;
+  Envoy__Extensions__Wasm__V3__PluginConfig *pc;
+  Google__Protobuf__StringValue *sv;
+  struct wasm_ext *copy;
+
+  ck_assert_msg(strstr(probs, "warning: F:6:64: spec.allowedCapabilities[2]: "
+                              "\"proxy_log\" is listed twice") != NULL,
+                "%s", probs);
+  encode_opts_default(&o);
+  /* Every field set. */
+  e = catalog_ext_find(cat, "organizations/acme/extensions/vm");
+  ck_assert_ptr_nonnull(e);
+  encode_module_default(e, &mod);
+  xds_buf_init(&b, 1 << 20);
+  ck_assert_int_eq(encode_extension_config(e, &mod, &o, &b), 0);
+  tec = envoy__config__core__v3__typed_extension_config__unpack(
+      NULL, b.len, (const uint8_t *)b.data);
+  ck_assert_ptr_nonnull(tec);
+  w = envoy__extensions__filters__http__wasm__v3__wasm__unpack(
+      NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+  pc = w->config;
+  ck_assert_str_eq(pc->vm_config->vm_id, "shared");
+  ck_assert_int_eq(pc->vm_config->allow_precompiled, 1);
+  ck_assert_int_eq(pc->vm_config->nack_on_code_cache_miss, 1);
+  ck_assert_str_eq(pc->vm_config->configuration->type_url, TYPE_STRING_VALUE);
+  sv = google__protobuf__string_value__unpack(
+      NULL, pc->vm_config->configuration->value.len,
+      pc->vm_config->configuration->value.data);
+  ck_assert_str_eq(sv->value, "{\"cache\":64,\"mode\":\"strict\"}");
+  google__protobuf__string_value__free_unpacked(sv, NULL);
+  ck_assert_ptr_nonnull(pc->capability_restriction_config);
+  ck_assert_uint_eq(pc->capability_restriction_config->n_allowed_capabilities,
+                    2);
+  ck_assert_str_eq(
+      pc->capability_restriction_config->allowed_capabilities[0]->key,
+      "proxy_get_header_map_value");
+  ck_assert_str_eq(
+      pc->capability_restriction_config->allowed_capabilities[1]->key,
+      "proxy_log");
+  ck_assert_ptr_nonnull(
+      pc->capability_restriction_config->allowed_capabilities[1]->value);
+  envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(w, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  /* A change of any of them is a change of the record. */
+  copy = catalog_ext_copy(e);
+  ck_assert(catalog_ext_equal(e, copy));
+  copy->nack_on_code_cache_miss = 0;
+  ck_assert(!catalog_ext_equal(e, copy));
+  copy->nack_on_code_cache_miss = 1;
+  copy->allowed_none = 1;
+  ck_assert(!catalog_ext_equal(e, copy));
+  wasm_ext_free(copy);
+  /* An empty list restricts to nothing listed; none given: no
+   * restriction, and the VM fields unset. */
+  e = catalog_ext_find(cat, "organizations/acme/extensions/none");
+  encode_module_default(e, &mod);
+  xds_buf_reset(&b);
+  ck_assert_int_eq(encode_extension_config(e, &mod, &o, &b), 0);
+  tec = envoy__config__core__v3__typed_extension_config__unpack(
+      NULL, b.len, (const uint8_t *)b.data);
+  w = envoy__extensions__filters__http__wasm__v3__wasm__unpack(
+      NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+  ck_assert_ptr_nonnull(w->config->capability_restriction_config);
+  ck_assert_uint_eq(
+      w->config->capability_restriction_config->n_allowed_capabilities, 0);
+  envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(w, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  e = catalog_ext_find(cat, "organizations/acme/extensions/plain");
+  encode_module_default(e, &mod);
+  xds_buf_reset(&b);
+  ck_assert_int_eq(encode_extension_config(e, &mod, &o, &b), 0);
+  tec = envoy__config__core__v3__typed_extension_config__unpack(
+      NULL, b.len, (const uint8_t *)b.data);
+  w = envoy__extensions__filters__http__wasm__v3__wasm__unpack(
+      NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+  ck_assert_ptr_null(w->config->capability_restriction_config);
+  ck_assert_int_eq(w->config->vm_config->allow_precompiled, 0);
+  ck_assert_ptr_null(w->config->vm_config->configuration);
+  envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(w, NULL);
+  envoy__config__core__v3__typed_extension_config__free_unpacked(tec, NULL);
+  xds_buf_cleanup(&b);
+  xds_free(probs);
+  catalog_unref(cat);
+  /* Bad values are located errors. */
+  probs = load(bad_yaml, &cat);
+  ck_assert_msg(strstr(probs, "error: F:6:25: spec.allowedCapabilities[0]: "
+                              "\"proxy-log\" is not a function name") != NULL,
+                "%s", probs);
+  ck_assert_msg(strstr(probs, "spec.vmConfig.allowPrecompiled: expected true "
+                              "or false") != NULL,
+                "%s", probs);
+  ck_assert_uint_eq(catalog_ext_count(cat), 0);
+  xds_free(probs);
+  catalog_unref(cat);
+}
+END_TEST
+
 static TCase *decode_tcase(void) {
   TCase *tc = tcase_create("decode");
 
   tcase_add_test(tc, every_field);
   tcase_add_test(tc, wasmext_ignored_with_warnings);
+  tcase_add_test(tc, wasmext_envoy_fields);
   tcase_add_loop_test(tc, every_rule, 0, (int)(sizeof(bad) / sizeof(bad[0])));
   return tc;
 }
@@ -336,7 +462,7 @@ static void setup(void) {
   ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
   xds_buf_cleanup(&text);
   problems_cleanup(&pb);
-  ck_assert_uint_eq(catalog_ext_count(cat), 8);
+  ck_assert_uint_eq(catalog_ext_count(cat), 9);
   encode_opts_default(&opts);
   ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
 }

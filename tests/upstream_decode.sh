@@ -36,6 +36,19 @@ mkdir "$tmp/istio"
   --dump-dir "$tmp/istio" >"$tmp/istio.json" 2>"$tmp/istio.err" ||
   fail "render of the Istio store failed: $(cat "$tmp/istio.err")"
 
+# Gloo Mesh WasmDeployments (a BytesValue configuration among them) and a
+# WasmExtension with Envoy's VM and capability fields (issue 16).
+mkdir "$tmp/gloo" "$tmp/globex"
+"$bin" render --store "$srcdir/tests/data/gloo/store" \
+  --node-id 'sidecar~10.0.0.1~reviews-v1-1.bookinfo~bookinfo.svc.cluster.local' \
+  --metadata NAMESPACE=bookinfo --metadata 'LABELS={"app":"reviews"}' \
+  --dump-dir "$tmp/gloo" >"$tmp/gloo.json" 2>"$tmp/gloo.err" ||
+  fail "render of the Gloo store failed: $(cat "$tmp/gloo.err")"
+"$bin" render --store "$srcdir/tests/data/gloo/store" --node-id globex-1 \
+  --metadata wasmxds.organization=globex \
+  --dump-dir "$tmp/globex" >"$tmp/globex.json" 2>"$tmp/globex.err" ||
+  fail "render of the globex extension failed: $(cat "$tmp/globex.err")"
+
 inc=(-I "$deps/envoy-api" -I "$deps/xds" -I "$deps/googleapis"
      -I "$deps/protoc-gen-validate" -I "$pb_include")
 # Every message type an Any inside our resources can hold, so protoc
@@ -90,12 +103,14 @@ check_resource() { # $1 type, $2 file
 }
 
 n=0
-for f in "$tmp"/lds-*.pb "$tmp"/istio/lds-*.pb; do
+for f in "$tmp"/lds-*.pb "$tmp"/istio/lds-*.pb "$tmp"/gloo/lds-*.pb \
+         "$tmp"/globex/lds-*.pb; do
   check_resource envoy.config.listener.v3.Listener "$f"
   n=$((n + 1))
 done
 m=0
-for f in "$tmp"/ecds-*.pb "$tmp"/istio/ecds-*.pb; do
+for f in "$tmp"/ecds-*.pb "$tmp"/istio/ecds-*.pb "$tmp"/gloo/ecds-*.pb \
+         "$tmp"/globex/ecds-*.pb; do
   check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
   m=$((m + 1))
 done
@@ -109,8 +124,20 @@ for t in envoy.extensions.filters.network.http_connection_manager.v3.HttpConnect
          envoy.extensions.filters.network.rbac.v3.RBAC \
          envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy \
          envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector \
-         google.protobuf.StringValue; do
+         google.protobuf.StringValue \
+         google.protobuf.BytesValue; do
   grep -qx "$t" "$tmp/types" || fail "no $t found inside the served resources"
+done
+# The VM and capability fields, as upstream reads them.
+wasm=$(for f in "$tmp"/globex/ecds-*.pb.d/*Wasm.pb; do
+  decode envoy.extensions.filters.http.wasm.v3.Wasm "$f"
+done)
+flat=$(tr -s ' \n' ' ' <<<"$wasm")
+for want in 'allow_precompiled: true' 'nack_on_code_cache_miss: true' \
+            'vm_id: "restricted-vm"' \
+            'capability_restriction_config { allowed_capabilities { key: "proxy_log" value { } } allowed_capabilities { key: "proxy_on_request_headers" value { } } }'; do
+  grep -qF "$want" <<<"$flat" ||
+    fail "the globex Wasm config, decoded upstream, lacks $want: $flat"
 done
 # The RDS route of outbound-http: a v3 gRPC ApiConfigSource to the
 # template's rdsCluster, as upstream reads it.

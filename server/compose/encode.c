@@ -309,6 +309,50 @@ static Google__Protobuf__Any *wasm_any(struct xds_arena *a,
   envoy__extensions__wasm__v3__vm_config__init(vm);
 
   vm->vm_id = e->vm_id != NULL ? e->vm_id : "";
+  vm->allow_precompiled = e->allow_precompiled;
+  vm->nack_on_code_cache_miss = e->nack_on_code_cache_miss;
+  if (e->vm_config_json != NULL) {
+    Google__Protobuf__StringValue *vj = xds_arena_alloc(a, sizeof(*vj));
+
+    if (vj == NULL)
+      return NULL;
+    google__protobuf__string_value__init(vj);
+    vj->value = e->vm_config_json;
+    vm->configuration = any_pack(a, TYPE_STRING_VALUE, &vj->base);
+    if (vm->configuration == NULL)
+      return NULL;
+  }
+  if (e->has_capabilities) {
+    /* Only what is listed may be called (an empty map: nothing the
+     * restriction covers). */
+    Envoy__Extensions__Wasm__V3__CapabilityRestrictionConfig *cr =
+        xds_arena_alloc(a, sizeof(*cr));
+
+    if (cr == NULL)
+      return NULL;
+    envoy__extensions__wasm__v3__capability_restriction_config__init(cr);
+    cr->allowed_capabilities =
+        xds_arena_alloc(a, (e->n_capabilities + 1) * sizeof(void *));
+    if (cr->allowed_capabilities == NULL)
+      return NULL;
+    for (size_t i = 0; i < e->n_capabilities; i++) {
+      Envoy__Extensions__Wasm__V3__CapabilityRestrictionConfig__AllowedCapabilitiesEntry
+          *ce = xds_arena_alloc(a, sizeof(*ce));
+      Envoy__Extensions__Wasm__V3__SanitizationConfig *sc =
+          xds_arena_alloc(a, sizeof(*sc));
+
+      if (ce == NULL || sc == NULL)
+        return NULL;
+      envoy__extensions__wasm__v3__capability_restriction_config__allowed_capabilities_entry__init(
+          ce);
+      envoy__extensions__wasm__v3__sanitization_config__init(sc);
+      ce->key = e->capabilities[i];
+      ce->value = sc;
+      cr->allowed_capabilities[cr->n_allowed_capabilities++] = ce;
+    }
+    pc->capability_restriction_config = cr;
+  }
+
   vm->runtime = e->runtime != NULL ? e->runtime : ENCODE_DEFAULT_RUNTIME;
   vm->code = code_source(a, e, mod, o);
   if (vm->code == NULL)
