@@ -65,6 +65,33 @@ static const char *listed(const char *name, char *buf, size_t size) {
   return buf;
 }
 
+/* An Istio-bootstrapped proxy of namespace ns (node id only, identity
+ * from its certificate ns.crt) that sent one LDS request. */
+static struct xds_stream *istio_proxy(const char *ns, const char *ca_pem,
+                                      struct xds_client **cl) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  char id[128], kn[64], cn[64], *k, *c;
+  struct xds_stream *st;
+
+  snprintf(id, sizeof(id), "sidecar~10.0.0.1~p.%s~%s.svc.cluster.local", ns,
+           ns);
+  snprintf(kn, sizeof(kn), "%s.key", ns);
+  snprintf(cn, sizeof(cn), "%s.crt", ns);
+  k = pem(kn);
+  c = pem(cn);
+  ck_assert_int_eq(
+      xds_client_new_tls(server_proc_target(g_sp), ca_pem, k, c, NULL, cl), 0);
+  ck_assert_int_eq(xds_stream_open(*cl, XDS_METHOD_ADS, &st), 0);
+  req.node = xds_node_new(id, "fleet", NULL, NULL);
+  req.type_url = "type.googleapis.com/envoy.config.listener.v3.Listener";
+  ck_assert_int_eq(xds_stream_send_request(st, &req, 5000), 0);
+  xds_node_free(req.node);
+  free(k);
+  free(c);
+  return st;
+}
+
 START_TEST(test_csds_scoped_by_certificate) {
   char cmd[4096], crt[320], key[320], ca[320], buf[512];
   const char *args[] = {"--tls-cert",      crt, "--tls-key", key,
@@ -90,7 +117,9 @@ START_TEST(test_csds_scoped_by_certificate) {
       "clientAuth; "
       "leaf web URI:spiffe://t/organizations/acme/tenants/web clientAuth; "
       "leaf acme URI:spiffe://t/organizations/acme clientAuth; "
-      "leaf globex URI:spiffe://t/organizations/globex clientAuth",
+      "leaf globex URI:spiffe://t/organizations/globex clientAuth; "
+      "leaf shop URI:spiffe://t/ns/shop/sa/a clientAuth; "
+      "leaf books URI:spiffe://t/ns/books/sa/b clientAuth",
       g_dir);
   rc = system(cmd);
   ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
@@ -126,6 +155,35 @@ START_TEST(test_csds_scoped_by_certificate) {
   listed(NULL, buf, sizeof(buf));
   E2E_ASSERT(strncmp(buf, "error: ", 7) == 0,
              "a caller without a certificate was answered: %s", buf);
+
+  /* Istio certificates name a namespace (and no organization): a caller
+   * of namespace shop lists shop's proxies, not books'. */
+  {
+    struct xds_client *sc, *bc;
+    struct xds_stream *ss = istio_proxy("shop", ca_pem, &sc);
+    struct xds_stream *bs = istio_proxy("books", ca_pem, &bc);
+    const char *want = "sidecar~10.0.0.1~p.shop~shop.svc.cluster.local";
+
+    /* Until both streams are connected (each listed to its own). */
+    for (int i = 0; i < 100; i++) {
+      if (strstr(listed("books", buf, sizeof(buf)), "p.books") != NULL &&
+          strstr(listed("shop", buf, sizeof(buf)), "p.shop") != NULL)
+        break;
+      usleep(50000);
+    }
+    E2E_ASSERT(strcmp(buf, want) == 0, "shop's certificate lists: %s", buf);
+    listed("books", buf, sizeof(buf));
+    E2E_ASSERT(
+        strcmp(buf, "sidecar~10.0.0.1~p.books~books.svc.cluster.local") == 0,
+        "books' certificate lists: %s", buf);
+    listed("acme", buf, sizeof(buf));
+    E2E_ASSERT(strcmp(buf, "pay-1,web-1") == 0,
+               "the organization's certificate lists: %s", buf);
+    xds_stream_free(ss);
+    xds_stream_free(bs);
+    xds_client_free(sc);
+    xds_client_free(bc);
+  }
 
   fleet_proxy_free(pay);
   fleet_proxy_free(web);

@@ -1107,15 +1107,19 @@ static int refuse_nul(struct stream *st, grpc_slice slice) {
 
 /* Whether proxy stream px is one CSDS caller may list: with mutual TLS,
  * proxies of the organization its certificate names (and of its tenant,
- * when the certificate names one); otherwise every proxy. */
+ * when the certificate names one; of its namespace, when an Istio
+ * certificate names one); otherwise every proxy. */
 static int csds_in_scope(const struct stream *caller, const struct stream *px) {
   const struct proxy_id *v = &caller->verified;
   const struct proxy_id *p = ads_stream_proxy(px->ads);
 
   if (!caller->has_verified)
     return 1;
-  if (p == NULL || p->organization == NULL ||
+  if (p == NULL || p->organization == NULL || v->organization == NULL ||
       strcmp(p->organization, v->organization) != 0)
+    return 0;
+  if (v->namespace != NULL &&
+      (p->namespace == NULL || strcmp(p->namespace, v->namespace) != 0))
     return 0;
   return v->tenant == NULL ||
          (p->tenant != NULL && strcmp(p->tenant, v->tenant) == 0);
