@@ -230,6 +230,48 @@ START_TEST(test_status_two_replicas) {
 }
 END_TEST
 
+/* A proxy's NACK message is its own text: terminal escapes, newlines and
+ * bytes that are not UTF-8 reach neither the operator's terminal nor the
+ * JSON (where jansson refused the string and dropped the error). */
+START_TEST(test_status_hostile_nack) {
+  struct fleet_proxy *p;
+  char *out;
+  json_t *doc;
+  const char *err;
+  int rc;
+
+  ck_assert_int_eq(server_proc_start(E2E_STORE, NULL, &g_ra), 0);
+  fleet_set_nack_error("bad \x1b[2J\x1b]0;pwned\x07 filter\nnext \xff\xfe end");
+  p = proxy(g_ra, "ctl-evil", FLEET_NACKED);
+  fleet_set_nack_error(NULL);
+  settle(g_ra, "ctl-evil", ENVOY__ADMIN__V3__CLIENT_RESOURCE_STATUS__NACKED);
+  rc = ctl(&out, "status ctl-evil --server %s", server_proc_target(g_ra));
+  E2E_ASSERT(rc == 6, "status ctl-evil: exit %d:\n%s", rc, out);
+  E2E_ASSERT(strchr(out, '\x1b') == NULL && strchr(out, '\x07') == NULL &&
+                 strstr(out, "\xff") == NULL,
+             "raw control or invalid bytes in:\n%s", out);
+  E2E_ASSERT(strstr(out, "bad \xef\xbf\xbd[2J") != NULL &&
+                 strstr(out, "filter next \xef\xbf\xbd\xef\xbf\xbd end") !=
+                     NULL,
+             "the error is not shown sanitised:\n%s", out);
+  free(out);
+  rc = ctl(&out, "status ctl-evil --server %s -o json",
+           server_proc_target(g_ra));
+  E2E_ASSERT(rc == 6, "status ctl-evil -o json: exit %d", rc);
+  doc = json_loads(out, 0, NULL);
+  err = json_string_value(json_object_get(
+      json_array_get(json_object_get(doc, "listeners"), 0), "error"));
+  E2E_ASSERT(err != NULL && strstr(err, "filter next") != NULL,
+             "-o json lost the error:\n%s", out);
+  json_decref(doc);
+  free(out);
+  fleet_proxy_free(p);
+  server_proc_stop(g_ra, NULL);
+  server_proc_free(g_ra);
+  g_ra = NULL;
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ctl_status");
   TCase *tc = tcase_create("ctl_status");
@@ -238,6 +280,7 @@ int main(void) {
 
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_status_two_replicas);
+  tcase_add_test(tc, test_status_hostile_nack);
   suite_add_tcase(s, tc);
   sr = srunner_create(s);
   srunner_run_all(sr, CK_ENV);

@@ -236,6 +236,70 @@ static const char *served_as(const Google__Protobuf__Any *any, char *buf,
 
 /* ---- JSON model --------------------------------------------------------- */
 
+/* Length of the well-formed UTF-8 sequence at p (1 to 4 bytes) that is
+ * not a control character, or 0. */
+static size_t text_char(const unsigned char *p) {
+  unsigned c = p[0], v;
+  size_t n;
+
+  if (c < 0x80)
+    return c >= 0x20 && c != 0x7f ? 1 : 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    v = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    v = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    v = c & 0x07;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0; /* also stops at the terminator */
+    v = (v << 6) | (p[i] & 0x3f);
+  }
+  if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
+      (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0x80 && v <= 0x9f))
+    return 0;
+  return n;
+}
+
+/* A proxy's own text (a NACK's error) as a JSON string fit for a
+ * terminal: tabs, newlines and carriage returns become spaces; other
+ * control characters and bytes that are not UTF-8 become U+FFFD. (jansson
+ * refuses a string that is not UTF-8; the text output prints it raw.) */
+static json_t *peer_text(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t o = 0, len = strlen(s);
+  char *buf = xds_malloc(len * 3 + 1);
+  json_t *j;
+
+  if (buf == NULL)
+    return NULL;
+  while (*p != '\0') {
+    size_t n = text_char(p);
+
+    if (n > 0) {
+      memcpy(buf + o, p, n);
+      o += n;
+      p += n;
+    } else if (*p == '\t' || *p == '\n' || *p == '\r') {
+      buf[o++] = ' ';
+      p++;
+    } else {
+      memcpy(buf + o, "\xef\xbf\xbd", 3);
+      o += 3;
+      p++;
+    }
+  }
+  j = json_stringn(buf, o);
+  xds_free(buf);
+  return j;
+}
+
 static json_t *type_json(const Config *c, const char *type_url) {
   size_t n;
   enum sync_state s = type_state(c, type_url, &n);
@@ -254,7 +318,7 @@ static json_t *type_json(const Config *c, const char *type_url) {
     json_object_set_new(r, "client_status",
                         json_string(client_status_name(g->client_status)));
     if (g->error_state != NULL)
-      json_object_set_new(r, "error", json_string(g->error_state->details));
+      json_object_set_new(r, "error", peer_text(g->error_state->details));
     json_array_append_new(res, r);
   }
   json_object_set_new(o, "resources", res);
@@ -308,7 +372,7 @@ static json_t *filters_json(const Config *c, const Generic *lg) {
             json_object_set_new(o, "version", json_string(eg->version_info));
           if (eg != NULL && eg->error_state != NULL)
             json_object_set_new(o, "error",
-                                json_string(eg->error_state->details));
+                                peer_text(eg->error_state->details));
         } else {
           const char *t =
               hf->config_type_case ==
@@ -366,7 +430,7 @@ static json_t *proxy_json(const Config *c, const char *server, int detail) {
       json_object_set_new(lo, "version", json_string(g->version_info));
       json_object_set_new(lo, "state", json_string(state_names[res_state(g)]));
       if (g->error_state != NULL)
-        json_object_set_new(lo, "error", json_string(g->error_state->details));
+        json_object_set_new(lo, "error", peer_text(g->error_state->details));
       json_object_set_new(lo, "http_filters", filters_json(c, g));
       json_array_append_new(ls, lo);
     }
@@ -707,7 +771,7 @@ static json_t *resource_on(const Config *c, const char *name, int prefix,
   json_object_set_new(o, "server", json_string(server));
   json_object_set_new(o, "state", json_string(state));
   if (error != NULL)
-    json_object_set_new(o, "error", json_string(error));
+    json_object_set_new(o, "error", peer_text(error));
   return o;
 }
 

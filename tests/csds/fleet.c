@@ -47,6 +47,12 @@ static int fail(const char *id, const char *what, int rc) {
   return -1;
 }
 
+static const char *g_nack_error = FLEET_NACK_ERROR;
+
+void fleet_set_nack_error(const char *msg) {
+  g_nack_error = msg != NULL ? msg : FLEET_NACK_ERROR;
+}
+
 static int proxy_new(const char *target, const char *id, const char *tenant,
                      enum fleet_state state, const char *ca_pem,
                      const char *key_pem, const char *cert_pem,
@@ -95,7 +101,7 @@ static int proxy_new(const char *target, const char *id, const char *tenant,
   if (rc < 0 || state == FLEET_PENDING)
     goto done;
   rc = send_req(p->stream, NULL, XDS_TYPE_LISTENER, r->version_info, r->nonce,
-                NULL, 0, state == FLEET_NACKED ? FLEET_NACK_ERROR : NULL);
+                NULL, 0, state == FLEET_NACKED ? g_nack_error : NULL);
   if (rc < 0 || state == FLEET_NACKED)
     goto done;
   xds_msg_free(r);

@@ -23,6 +23,9 @@ enum fleet_state {
 };
 
 #define FLEET_NACK_ERROR "listener inbound-http: bad filter (test NACK)"
+/* The error FLEET_NACKED proxies send from now on (borrowed; NULL:
+ * FLEET_NACK_ERROR again). */
+void fleet_set_nack_error(const char *msg);
 /* ECDS names a FLEET_ACKED proxy subscribes to: a Wasm module, a module
  * served as a deny-all substitute, and a name that does not exist. */
 #define FLEET_EXT_WASM "organizations/acme/extensions/authz-opa"
