@@ -168,6 +168,33 @@ START_TEST(plain_nodes_unchanged) {
 }
 END_TEST
 
+/* Leaves a pattern where the next call's locals will be, so a read of an
+ * uninitialized local shows (it is not 0 by luck). */
+static void __attribute__((noinline)) dirty_stack(void) {
+  volatile unsigned char junk[4096];
+
+  for (size_t i = 0; i < sizeof(junk); i++)
+    junk[i] = 0x41;
+}
+
+/* Found by tests/fuzz/fuzz_identity (corpus: regress-identity-five-parts):
+ * an id with five '~'-separated parts was taken for Istio's shape and its
+ * parts read uninitialized. It is not Istio's: a plain wasmxds node. */
+START_TEST(five_part_id_is_not_istio) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  tnode_init(&t, "sidecar~10.0.0.1~pod-1.shop~shop.svc.cluster.local~x");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  dirty_stack();
+  ck_assert_msg(identity_from_node(&t.node, &p, &err) == 0, "%s", err.msg);
+  ck_assert_ptr_null(p.namespace);
+  ck_assert_str_eq(p.organization, "acme");
+  proxy_id_cleanup(&p);
+}
+END_TEST
+
 START_TEST(equal_compares_namespace) {
   struct tnode a, b;
   struct proxy_id pa, pb;
@@ -279,6 +306,7 @@ TCase *istio_identity_tcase(void) {
   tcase_add_test(tc, metadata_only_and_wasmxds_keys_together);
   tcase_add_test(tc, refusals);
   tcase_add_test(tc, plain_nodes_unchanged);
+  tcase_add_test(tc, five_part_id_is_not_istio);
   tcase_add_test(tc, equal_compares_namespace);
   tcase_add_test(tc, istio_spiffe);
   tcase_add_test(tc, mtls_binds_the_namespace);
