@@ -7,7 +7,8 @@
 #                docker-registry, npm for the upstream Envoy protos,
 #                clang-format and python3 for make check-format and
 #                check-src, python3-grpcio and python3-grpc-tools for
-#                tests/conformance.sh)
+#                tests/conformance.sh, clang and its sanitizer runtimes
+#                for the fuzz targets)
 #
 # The build goes to build/ (an out-of-tree build, so a sanitizer build can
 # sit beside it in build-asan/); the server is build/wasmxds.
@@ -52,6 +53,7 @@ if [ "$test_deps" = 1 ]; then
     "clang-format python3"
     "python3-prometheus-client"
     "python3-grpcio python3-grpc-tools"
+    "clang libclang-rt-14-dev"
   )
 fi
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # deploy/test.sh: install everything the test suite needs, build, and run
 # the whole suite twice: first under AddressSanitizer and
-# UndefinedBehaviorSanitizer (build-asan/), then the plain build (build/),
-# so the output ends with the plain suite's summary. Exits non-zero when any
-# test fails. This is the README's test command and what CI runs.
+# UndefinedBehaviorSanitizer (build-asan/), then every libFuzzer target for
+# FUZZ_CI_SECONDS (20) each on the committed corpus (build-fuzz/, clang),
+# then the plain build (build/), so the output ends with the plain suite's
+# summary. Exits non-zero when any test fails or a fuzz target finds
+# something. This is the README's test command and what CI runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,15 @@ make -j"$(nproc)"
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
   make --no-print-directory -j"$(nproc)" check
+
+cd "$here"
+mkdir -p build-fuzz
+cd build-fuzz
+if [ ! -f config.status ] || [ ../configure -nt config.status ]; then
+  CC=clang ../configure --enable-fuzzing
+fi
+make -j"$(nproc)"
+make --no-print-directory fuzz-ci FUZZ_JOBS="$(nproc)"
 
 cd "$here/build"
 status=0

@@ -10,7 +10,7 @@ libxdsmodules_a_SOURCES = \
 	modules/unpack.c modules/unpack.h \
 	modules/fetch.c modules/fetch.h \
 	modules/creds.c modules/creds.h \
-	modules/oci.c modules/oci.h \
+	modules/oci.c modules/oci.h modules/oci_parse.h \
 	modules/cache.c modules/cache.h \
 	modules/resolver.c modules/resolver.h \
 	modules/serve.c modules/serve.h

@@ -8,6 +8,7 @@
  * parsed or used.
  */
 #include "modules/oci.h"
+#include "modules/oci_parse.h"
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -570,8 +571,8 @@ static const char *str_of(json_t *o, const char *k) {
 }
 
 /* Picks the entry of an index. */
-static int pick_from_index(struct reg *r, json_t *idx, json_t **chosen,
-                           struct xds_err *err) {
+static int pick_entry(const char *where, json_t *idx, json_t **chosen,
+                      struct xds_err *err) {
   json_t *list = json_object_get(idx, "manifests"), *e, *only = NULL;
   size_t i, real = 0;
   char seen[256] = "";
@@ -605,12 +606,11 @@ static int pick_from_index(struct reg *r, json_t *idx, json_t **chosen,
     return 0;
   }
   if (real == 0)
-    return xds_err_set(err, XDS_EINVAL, "%s/%s: image index is empty",
-                       r->ref->registry, r->ref->repo);
+    return xds_err_set(err, XDS_EINVAL, "%s: image index is empty", where);
   return xds_err_set(err, XDS_EINVAL,
-                     "%s/%s: image index has no linux/amd64 entry and %zu "
+                     "%s: image index has no linux/amd64 entry and %zu "
                      "others (%s): pin one by digest",
-                     r->ref->registry, r->ref->repo, real, seen);
+                     where, real, seen);
 }
 
 static int is_raw_wasm(const char *mt, const char **variant) {
@@ -643,6 +643,49 @@ static int is_tar(const char *mt, int *gz) {
       return 1;
     }
   }
+  return 0;
+}
+
+int oci_index_pick(const char *where, json_t *idx,
+                   char child_hex[DIGEST_HEX_LEN + 1], struct xds_err *err) {
+  json_t *chosen = NULL;
+  int rc = pick_entry(where, idx, &chosen, err);
+
+  if (rc < 0)
+    return rc;
+  if (digest_parse_oci(str_of(chosen, "digest"), child_hex) < 0)
+    return xds_err_set(err, XDS_EPARSE, "%s: index entry without digest",
+                       where);
+  return 0;
+}
+
+int oci_manifest_layer(const char *where, json_t *m, json_t **layer,
+                       const char **variant, int *gz, struct xds_err *err) {
+  json_t *layers = json_object_get(m, "layers");
+  size_t i;
+
+  *layer = NULL;
+  *variant = NULL;
+  *gz = 0;
+  if (!json_is_array(layers) || json_array_size(layers) == 0)
+    return xds_err_set(err, XDS_EPARSE, "%s: manifest has no layers", where);
+  for (i = json_array_size(layers); i-- > 0;) {
+    if (is_raw_wasm(str_of(json_array_get(layers, i), "mediaType"), variant)) {
+      *layer = json_array_get(layers, i);
+      return 0;
+    }
+  }
+  *layer = json_array_get(layers, json_array_size(layers) - 1);
+  if (!is_tar(str_of(*layer, "mediaType"), gz)) {
+    int rc = xds_err_set(err, XDS_EPARSE,
+                         "%s: no Wasm layer, and the last layer's media "
+                         "type %s is neither tar nor tar+gzip",
+                         where, str_of(*layer, "mediaType"));
+
+    *layer = NULL;
+    return rc;
+  }
+  *variant = "compat";
   return 0;
 }
 
@@ -689,15 +732,17 @@ out:
 int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
              struct oci_result *res, struct xds_err *err) {
   struct reg r;
-  json_t *m = NULL, *layers, *layer = NULL, *config;
+  json_t *m = NULL, *layer = NULL, *config;
   char hex[DIGEST_HEX_LEN + 1], blob_hex[DIGEST_HEX_LEN + 1];
   char reference[140];
   const char *mt, *variant = NULL;
   unsigned char *blob = NULL;
-  size_t blob_len = 0, i;
+  size_t blob_len = 0;
+  char where[OCI_WHERE_LEN];
   int rc, gz = 0;
 
   memset(res, 0, sizeof(*res));
+  snprintf(where, sizeof(where), "%s/%s", ref->registry, ref->repo);
   rc = reg_init(&r, ref, o, err);
   if (rc < 0)
     return rc;
@@ -712,17 +757,11 @@ int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
   mt = str_of(m, "mediaType");
   if (json_is_array(json_object_get(m, "manifests")) ||
       strcmp(mt, MT_OCI_INDEX) == 0 || strcmp(mt, MT_DOCKER_LIST) == 0) {
-    json_t *e;
     char child[DIGEST_HEX_LEN + 1];
 
-    rc = pick_from_index(&r, m, &e, err);
+    rc = oci_index_pick(where, m, child, err);
     if (rc < 0)
       goto out;
-    if (digest_parse_oci(str_of(e, "digest"), child) < 0) {
-      rc = xds_err_set(err, XDS_EPARSE, "%s/%s: index entry without digest",
-                       ref->registry, ref->repo);
-      goto out;
-    }
     json_decref(m);
     m = NULL;
     snprintf(reference, sizeof(reference), "sha256:%s", child);
@@ -738,29 +777,9 @@ int oci_pull(const struct oci_ref *ref, const struct oci_opts *o,
     }
   }
   memcpy(res->manifest_digest, hex, sizeof(hex));
-  layers = json_object_get(m, "layers");
-  if (!json_is_array(layers) || json_array_size(layers) == 0) {
-    rc = xds_err_set(err, XDS_EPARSE, "%s/%s: manifest has no layers",
-                     ref->registry, ref->repo);
+  rc = oci_manifest_layer(where, m, &layer, &variant, &gz, err);
+  if (rc < 0)
     goto out;
-  }
-  for (i = json_array_size(layers); i-- > 0;) {
-    if (is_raw_wasm(str_of(json_array_get(layers, i), "mediaType"), &variant)) {
-      layer = json_array_get(layers, i);
-      break;
-    }
-  }
-  if (layer == NULL) {
-    layer = json_array_get(layers, json_array_size(layers) - 1);
-    if (!is_tar(str_of(layer, "mediaType"), &gz)) {
-      rc = xds_err_set(err, XDS_EPARSE,
-                       "%s/%s: no Wasm layer, and the last layer's media "
-                       "type %s is neither tar nor tar+gzip",
-                       ref->registry, ref->repo, str_of(layer, "mediaType"));
-      goto out;
-    }
-    variant = "compat";
-  }
   if (o->known != NULL && o->known(o->known_arg, hex, res->sha256)) {
     res->variant = "cached";
     goto out;

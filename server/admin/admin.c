@@ -630,23 +630,29 @@ static long long body_length(const char *buf, size_t n) {
 /* Looks at what p has sent: 1 when its request is complete (or too large:
  * libmicrohttpd answers it), 0 to keep waiting, -1 when it is gone. */
 static int pend_ready(struct admin *a, struct pend *p) {
-  size_t cap = a->cfg.max_request_bytes + 1, hend;
+  size_t cap = a->cfg.max_request_bytes + 1;
   ssize_t n = recv(p->fd, a->peek, cap, MSG_PEEK | MSG_DONTWAIT);
-  long long body;
 
   if (n == 0)
     return -1;
   if (n < 0)
     return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-  if ((size_t)n >= cap)
+  return admin_request_ready(a->peek, (size_t)n, cap);
+}
+
+int admin_request_ready(const char *buf, size_t n, size_t cap) {
+  size_t hend;
+  long long body;
+
+  if (n >= cap)
     return 1;
-  hend = headers_end(a->peek, (size_t)n);
+  hend = headers_end(buf, n);
   if (hend == 0)
     return 0;
-  body = body_length(a->peek, hend);
+  body = body_length(buf, hend);
   if (body < 0 || (unsigned long long)body + hend >= cap)
     return 1;
-  return (size_t)n >= hend + (size_t)body;
+  return n >= hend + (size_t)body;
 }
 
 static void pend_handoff(struct admin *a, struct pend *p) {

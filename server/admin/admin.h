@@ -116,4 +116,13 @@ int admin_port(const struct admin *a);
 /* Stops serving (waits for the threads) and frees. NULL: no-op. */
 void admin_free(struct admin *a);
 
+/*
+ * The gate's decision on buf[0..n), the first bytes a client sent (pure,
+ * any thread): 1 when they hold a whole request (headers ended by a blank
+ * line and the Content-Length bytes after them), or when they reach cap
+ * bytes, or the body is chunked or its length unreadable (libmicrohttpd
+ * then answers or refuses it); 0 to wait for more.
+ */
+int admin_request_ready(const char *buf, size_t n, size_t cap);
+
 #endif
