@@ -55,7 +55,8 @@ conformance-clean:
 
 # The etcd store: offline suite in check_unit; live tests (a real etcd) in
 # their own program, tests/etcd.mk.
-tests_check_unit_SOURCES += tests/check_etcd.c
+tests_check_unit_SOURCES += tests/check_etcd.c tests/check_etcd_oom.c \
+	tests/check_modules_oom.c
 include $(srcdir)/tests/etcd.mk
 check_PROGRAMS += tests/any_split
 tests_any_split_SOURCES = tests/any_split.c
