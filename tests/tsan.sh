@@ -1,0 +1,24 @@
+#!/bin/sh
+# tests/tsan.sh: the suites that run threads, under ThreadSanitizer (a
+# build configured with --enable-tsan; `make check-tsan`): the file
+# store's watcher and parallel walk, the publisher, the store source, the
+# module resolver's workers (check_unit suites store_watch, store_walk,
+# publisher, source, modules), the admin server's threads (check_admin)
+# and the etcd watcher against a real etcd (check_etcd). Any report fails
+# the run (exit code 66); each program's output is in tsan-<name>.log.
+set -u
+b=${WASMXDS_BUILDDIR:-.}
+export CK_TIMEOUT_MULTIPLIER="${CK_TIMEOUT_MULTIPLIER:-4}"
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 exitcode=66 second_deadlock_stack=1}"
+status=0
+run() { # run NAME COMMAND...
+  name=$1
+  shift
+  start=$(date +%s)
+  if "$@" >"$b/tsan-$name.log" 2>&1; then res=ok; else res="FAILED (see $b/tsan-$name.log)"; status=1; fi
+  printf 'tsan %-14s %4ss  %s\n' "$name" "$(($(date +%s) - start))" "$res"
+}
+run unit "$b/tests/check_unit" store_watch store_walk publisher source modules
+run admin "$b/tests/check_admin"
+run etcd "$b/tests/check_etcd"
+exit $status
