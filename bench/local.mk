@@ -84,3 +84,16 @@ bench-fleet-quick: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_QUICK_SIZES)" \
 	  --stores "$(FLEET_QUICK_STORES)" --idle $(FLEET_QUICK_IDLE) $(FLEET_ARGS)
 bench: bench-fleet-quick
+
+# The soak (README, "Building and testing"; not in CI): bench/soak.sh
+# churns proxies and store changes against a file-store and an etcd-store
+# server for SOAK_MINUTES, printing RSS, descriptors and CPU each minute.
+SOAK_MINUTES = 60
+SOAK_PROXIES = 500
+SOAK_HOLD = 20
+EXTRA_DIST += bench/soak.sh
+.PHONY: soak
+soak: wasmxds wasmxdsctl bench/loadgen
+	$(SHELL) $(srcdir)/bench/soak.sh --wasmxds ./wasmxds \
+	  --wasmxdsctl ./wasmxdsctl --loadgen bench/loadgen \
+	  --minutes $(SOAK_MINUTES) --proxies $(SOAK_PROXIES) --hold $(SOAK_HOLD)
