@@ -3,7 +3,8 @@
 # the whole suite twice: first under AddressSanitizer and
 # UndefinedBehaviorSanitizer (build-asan/), then every libFuzzer target for
 # FUZZ_CI_SECONDS (20) each on the committed corpus (build-fuzz/, clang),
-# then the plain build (build/), so the output ends with the plain suite's
+# then the suites that run threads under ThreadSanitizer (build-tsan/,
+# make check-tsan), then the plain build (build/), so the output ends with the plain suite's
 # summary. Exits non-zero when any test fails or a fuzz target finds
 # something. This is the README's test command and what CI runs.
 set -euo pipefail
@@ -28,8 +29,15 @@ cd build-fuzz
 if [ ! -f config.status ] || [ ../configure -nt config.status ]; then
   CC=clang ../configure --enable-fuzzing
 fi
-make -j"$(nproc)"
-make --no-print-directory fuzz-ci FUZZ_JOBS="$(nproc)"
+make --no-print-directory -j"$(nproc)" fuzz-ci FUZZ_JOBS="$(nproc)"
+
+cd "$here"
+mkdir -p build-tsan
+cd build-tsan
+if [ ! -f config.status ] || [ ../configure -nt config.status ]; then
+  ../configure --enable-tsan
+fi
+make --no-print-directory -j"$(nproc)" check-tsan
 
 cd "$here/build"
 status=0

@@ -78,11 +78,16 @@ tests_fuzz_fuzz_admin_CFLAGS = $(FUZZ_CFLAGS)
 tests_fuzz_fuzz_admin_LDADD = $(FUZZ_LINK)
 tests_fuzz_fuzz_admin_LDFLAGS = $(FUZZ_LINKFLAGS)
 
-fuzz-ci: $(noinst_PROGRAMS)
+# Both build only the targets (the generated sources first).
+fuzz-ci:
+	@$(MAKE) $(AM_MAKEFLAGS) $(BUILT_SOURCES)
+	@$(MAKE) $(AM_MAKEFLAGS) $(noinst_PROGRAMS)
 	$(SHELL) $(srcdir)/tests/fuzz/run.sh --seconds $(FUZZ_CI_SECONDS) \
 	  --jobs $(FUZZ_JOBS) --srcdir $(srcdir) --builddir . --scratch \
 	  $(FUZZ_TARGETS)
-fuzz: $(noinst_PROGRAMS)
+fuzz:
+	@$(MAKE) $(AM_MAKEFLAGS) $(BUILT_SOURCES)
+	@$(MAKE) $(AM_MAKEFLAGS) $(noinst_PROGRAMS)
 	$(SHELL) $(srcdir)/tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) \
 	  --jobs $(FUZZ_JOBS) --srcdir $(srcdir) --builddir . $(FUZZ_TARGETS)
 else
