@@ -2,8 +2,9 @@
  * fuzz_ads.c: request bytes from a proxy through the sans-I/O ADS core
  * (server/ads/ads.h), as the transport hands them over: one stream, a
  * sequence of requests, the snapshot changing in between, responses
- * drained. Built twice: FUZZ_ADS_DELTA 0 (DiscoveryRequest, state of the
- * world) and 1 (DeltaDiscoveryRequest).
+ * drained (each request first through ads_stream_precheck(), as the
+ * transport does). Built twice: FUZZ_ADS_DELTA 0 (DiscoveryRequest, state of
+ * the world) and 1 (DeltaDiscoveryRequest).
  *
  * Input: the first byte picks the service (ADS, LDS, ECDS); then records
  *   op (1 byte) | length (2 bytes, little-endian) | payload
@@ -154,6 +155,11 @@ static int request(struct ads_stream *s, int op, const uint8_t *p, size_t n,
                    struct snapshot *cur, const struct last *l) {
   struct ads_close close;
   int rc;
+
+  /* The transport's byte-level limit check comes first, as in
+   * server/transport: a refusal ends the stream. */
+  if (ads_stream_precheck(s, p, n, &close) < 0)
+    return -1;
 #if FUZZ_ADS_DELTA
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req =
       envoy__service__discovery__v3__delta_discovery_request__unpack(NULL, n,
