@@ -195,6 +195,27 @@ START_TEST(five_part_id_is_not_istio) {
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz_identity (and fuzz_ads_*; corpus:
+ * regress-identity-valueless-key): a metadata entry with a key and no
+ * value (protobuf's default Value) crashed the server (NULL dereference)
+ * when the key is one read as a string. It is refused as not a string. */
+START_TEST(valueless_metadata_key_is_refused) {
+  struct tnode t;
+  struct proxy_id p;
+  struct xds_err err = {0, ""};
+
+  tnode_init(&t, "proxy-1");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  t.e[t.md.n_fields - 1].value = NULL;
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), XDS_EINVAL);
+  tnode_init(&t, "proxy-1");
+  tnode_str(&t, "wasmxds.organization", "acme");
+  tnode_str(&t, "wasmxds.tenant", "organizations/acme/tenants/t");
+  t.e[t.md.n_fields - 1].value = NULL;
+  ck_assert_int_eq(identity_from_node(&t.node, &p, &err), XDS_EINVAL);
+}
+END_TEST
+
 START_TEST(equal_compares_namespace) {
   struct tnode a, b;
   struct proxy_id pa, pb;
@@ -307,6 +328,7 @@ TCase *istio_identity_tcase(void) {
   tcase_add_test(tc, refusals);
   tcase_add_test(tc, plain_nodes_unchanged);
   tcase_add_test(tc, five_part_id_is_not_istio);
+  tcase_add_test(tc, valueless_metadata_key_is_refused);
   tcase_add_test(tc, equal_compares_namespace);
   tcase_add_test(tc, istio_spiffe);
   tcase_add_test(tc, mtls_binds_the_namespace);

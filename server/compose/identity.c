@@ -93,7 +93,10 @@ static int meta_string(const Google__Protobuf__Struct *st, const char *key,
   *out = NULL;
   if (found == 0)
     return 0;
-  if (found < 0 || v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
+  /* A map entry may come without its value (protobuf's default Value,
+   * kind not set): not a string either. */
+  if (found < 0 || v == NULL ||
+      v->kind_case != GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE)
     return XDS_EINVAL;
   *out = v->string_value;
   return 0;
