@@ -503,6 +503,56 @@ START_TEST(test_csds_deep_nesting) {
 }
 END_TEST
 
+/* Every proxy is tried against every matcher: a request carries at most
+ * 64 node matchers (and 64 metadata matchers each, an or_match of 64, a
+ * path of 8 keys); more is refused, naming the limit. */
+START_TEST(test_csds_matcher_limits) {
+  Envoy__Type__Matcher__V3__NodeMatcher m[65], *ms[65];
+  Envoy__Type__Matcher__V3__StructMatcher sm, *sms[1] = {&sm};
+  Envoy__Type__Matcher__V3__StructMatcher__PathSegment seg, *segs[9];
+  Envoy__Type__Matcher__V3__ValueMatcher vm;
+  Req req = ENVOY__SERVICE__STATUS__V3__CLIENT_STATUS_REQUEST__INIT;
+  char err[256];
+  Resp *r;
+
+  for (int i = 0; i < 65; i++) {
+    envoy__type__matcher__v3__node_matcher__init(&m[i]);
+    ms[i] = &m[i];
+  }
+  req.node_matchers = ms;
+  req.n_node_matchers = 64;
+  r = fleet_fetch(server_proc_target(g_sp), &req, err, sizeof(err));
+  E2E_ASSERT(r != NULL, "64 node matchers refused: %s", err);
+  fleet_response_free(r);
+  req.n_node_matchers = 65;
+  r = fleet_fetch(server_proc_target(g_sp), &req, err, sizeof(err));
+  E2E_ASSERT(r == NULL && strstr(err, "status 3") != NULL &&
+                 strstr(err, "node_matchers: more than 64") != NULL,
+             "65 node matchers: %s", r != NULL ? "answered" : err);
+
+  envoy__type__matcher__v3__struct_matcher__init(&sm);
+  envoy__type__matcher__v3__struct_matcher__path_segment__init(&seg);
+  envoy__type__matcher__v3__value_matcher__init(&vm);
+  seg.segment_case =
+      ENVOY__TYPE__MATCHER__V3__STRUCT_MATCHER__PATH_SEGMENT__SEGMENT_KEY;
+  seg.key = "k";
+  for (int i = 0; i < 9; i++)
+    segs[i] = &seg;
+  vm.match_pattern_case =
+      ENVOY__TYPE__MATCHER__V3__VALUE_MATCHER__MATCH_PATTERN_PRESENT_MATCH;
+  vm.present_match = 1;
+  sm.path = segs;
+  sm.n_path = 9;
+  sm.value = &vm;
+  m[0].node_metadatas = sms;
+  m[0].n_node_metadatas = 1;
+  req.n_node_matchers = 1;
+  r = fleet_fetch(server_proc_target(g_sp), &req, err, sizeof(err));
+  E2E_ASSERT(r == NULL && strstr(err, "a path of more than 8 keys") != NULL,
+             "a path of 9 keys: %s", r != NULL ? "answered" : err);
+}
+END_TEST
+
 static Suite *csds_suite(void) {
   Suite *s = suite_create("csds");
   TCase *tc = tcase_create("csds");
@@ -513,6 +563,7 @@ static Suite *csds_suite(void) {
   tcase_add_test(tc, test_csds_node_matchers);
   tcase_add_test(tc, test_csds_stream);
   tcase_add_test(tc, test_csds_deep_nesting);
+  tcase_add_test(tc, test_csds_matcher_limits);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -20,6 +20,10 @@
 /* Fields of the node's metadata: tenant, organization, mode, labels and
  * the wasmxds.csds status. */
 #define NODE_FIELDS_MAX 5
+/* Most node matchers in a request, and metadata matchers in each. */
+#define CSDS_MATCHERS_MAX 64
+/* Longest StructMatcher path (the node's metadata nests 2 deep). */
+#define CSDS_PATH_MAX 8
 /* Fields of the wasmxds.csds struct. */
 #define CSDS_FIELDS 3
 
@@ -194,6 +198,12 @@ static int check_value(const Envoy__Type__Matcher__V3__ValueMatcher *m,
     return check_value(m->list_match != NULL ? m->list_match->one_of : NULL,
                        where, depth + 1, why, size);
   case ENVOY__TYPE__MATCHER__V3__VALUE_MATCHER__MATCH_PATTERN_OR_MATCH:
+    if (m->or_match != NULL &&
+        m->or_match->n_value_matchers > CSDS_MATCHERS_MAX) {
+      snprintf(why, size, "%s: an or_match of more than %d matchers", where,
+               CSDS_MATCHERS_MAX);
+      return -1;
+    }
     for (size_t i = 0; m->or_match != NULL && i < m->or_match->n_value_matchers;
          i++)
       if (check_value(m->or_match->value_matchers[i], where, depth + 1, why,
@@ -213,6 +223,12 @@ int ads_csds_check_request(
     size_t size) {
   char where[96];
 
+  /* Each proxy is tried against every matcher: bounded, so one request
+   * cannot hold the serving loop for long. */
+  if (req->n_node_matchers > CSDS_MATCHERS_MAX) {
+    snprintf(why, size, "node_matchers: more than %d", CSDS_MATCHERS_MAX);
+    return -1;
+  }
   for (size_t i = 0; i < req->n_node_matchers; i++) {
     const Envoy__Type__Matcher__V3__NodeMatcher *m = req->node_matchers[i];
     snprintf(where, sizeof(where), "node_matchers[%zu].node_id", i);
@@ -221,8 +237,18 @@ int ads_csds_check_request(
     for (size_t j = 0; j < m->n_node_metadatas; j++) {
       snprintf(where, sizeof(where), "node_matchers[%zu].node_metadatas[%zu]",
                i, j);
+      if (j >= CSDS_MATCHERS_MAX) {
+        snprintf(why, size, "node_matchers[%zu].node_metadatas: more than %d",
+                 i, CSDS_MATCHERS_MAX);
+        return -1;
+      }
       if (m->node_metadatas[j]->n_path == 0) {
         snprintf(why, size, "%s: an empty path", where);
+        return -1;
+      }
+      if (m->node_metadatas[j]->n_path > CSDS_PATH_MAX) {
+        snprintf(why, size, "%s: a path of more than %d keys", where,
+                 CSDS_PATH_MAX);
         return -1;
       }
       if (check_value(m->node_metadatas[j]->value, where, 0, why, size) < 0)
