@@ -456,6 +456,11 @@ START_TEST(nack_keeps_state_and_is_not_resent) {
       request(fx.v2, 0, TYPE_ECDS, v1, n1, "bad wasm", NAMES_AB, 2), 0);
   ck_assert_uint_eq(fx.s.t[ADS_T_ECDS].nacks, 1);
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "bad wasm");
+  /* A NACK message that is not UTF-8 is kept as UTF-8 text. */
+  ck_assert_int_eq(request(fx.v2, 0, TYPE_ECDS, v1, n1,
+                           "bad \xff wasm \xed\xa0\x80 \xe2\x82", NAMES_AB, 2),
+                   0);
+  ck_assert_str_eq(fx.s.t[ADS_T_ECDS].nack_error, "bad ? wasm ??? ??");
   ck_assert_str_eq(fx.s.t[ADS_T_ECDS].acked_version, v1);
   ck_assert_ptr_null(next());
   /* The same snapshot again: still nothing. */

@@ -174,6 +174,47 @@ static uint64_t nonce_value(const char *nonce) {
  * accepted or rejected, but not the type's current version. A nonce this
  * stream never sent is ignored.
  */
+/* Replaces, in place, every byte of s that is not part of a well-formed
+ * UTF-8 sequence with '?': a proxy's NACK message is kept as text that
+ * JSON (/debug/proxies, CSDS clients) can carry, also when the length
+ * limit cut a character. */
+static void utf8_repair(char *s) {
+  unsigned char *p = (unsigned char *)s;
+
+  while (*p != '\0') {
+    unsigned c = *p, v = 0;
+    size_t n = 0;
+
+    if (c < 0x80) {
+      p++;
+      continue;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 2;
+      v = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3;
+      v = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4;
+      v = c & 0x07;
+    }
+    for (size_t i = 1; i < n; i++) {
+      if ((p[i] & 0xc0) != 0x80) {
+        n = 0; /* also stops at the terminator */
+        break;
+      }
+      v = (v << 6) | (p[i] & 0x3f);
+    }
+    if (n == 0 || (n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
+        (n == 4 && (v < 0x10000 || v > 0x10ffff))) {
+      *p++ = '?';
+      continue;
+    }
+    p += n;
+  }
+}
+
 void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
              const char *nonce, const char *version,
              const Google__Rpc__Status *error, int latest) {
@@ -189,6 +230,8 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
     t->nacks++;
     xds_free(t->nack_error);
     t->nack_error = xds_strndup(msg, ADS_NACK_ERROR_MAX);
+    if (t->nack_error != NULL)
+      utf8_repair(t->nack_error);
     char e_nonce[64], e_version[64], e_msg[XDS_LOG_ESC_MAX];
 
     if (ads_log_allow(s, ADS_EV_NACK))
