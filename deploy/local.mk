@@ -18,8 +18,11 @@ install-data-local:
 		'$(DESTDIR)$(bashcompdir)/wasmxds'
 	$(INSTALL_DATA) $(srcdir)/deploy/completion/wasmxds.bash \
 		'$(DESTDIR)$(bashcompdir)/wasmxdsctl'
-	$(INSTALL_DATA) $(srcdir)/deploy/wasmxds.service \
+	sed 's|/usr/local/bin/wasmxds|$(bindir)/wasmxds|' \
+		$(srcdir)/deploy/wasmxds.service >wasmxds.service.tmp
+	$(INSTALL_DATA) wasmxds.service.tmp \
 		'$(DESTDIR)$(systemdunitdir)/wasmxds.service'
+	rm -f wasmxds.service.tmp
 	cd $(srcdir)/deploy/examples && find . -type d | while read -r d; do \
 	  $(MKDIR_P) "$(DESTDIR)$(exampledir)/$$d" || exit 1; done
 	cd $(srcdir)/deploy/examples && find . -type f | while read -r f; do \

@@ -45,4 +45,16 @@ for m in wasmxds.1 wasmxdsctl.1; do
     [ -z "$out" ] || fail "man --warnings warns about $m: $out"
   fi
 done
+
+# The unit starts the binary where this install put it, whatever the
+# prefix (a unit naming /usr/local/bin after --prefix=/usr starts nothing).
+unit=$tmp/root$prefix/lib/systemd/system/wasmxds.service
+grep -q "^ExecStart=$prefix/bin/wasmxds " "$unit" ||
+  fail "the installed unit does not start $prefix/bin/wasmxds"
+${MAKE:-make} -C "$builddir" install-data-local prefix=/opt/wx \
+  DESTDIR="$tmp/other" >"$tmp/log" 2>&1 ||
+  { cat "$tmp/log" >&2; fail "make install-data-local prefix=/opt/wx failed"; }
+grep -q '^ExecStart=/opt/wx/bin/wasmxds ' \
+  "$tmp/other/opt/wx/lib/systemd/system/wasmxds.service" ||
+  fail "with prefix=/opt/wx the unit does not start /opt/wx/bin/wasmxds"
 echo "install: $n files where the README says; man pages clean"
