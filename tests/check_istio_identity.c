@@ -129,6 +129,13 @@ START_TEST(refusals) {
   tnode_labels(&t, "LABELS", "app", "x", NULL);
   t.lv[0].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_BOOL_VALUE;
   refused(&t, "label app in metadata LABELS is not a string");
+  /* The id's domain <namespace>.svc.<...> must name the same namespace. */
+  tnode_init(&t, "sidecar~1.2.3.4~pod.a~b.svc.cluster.local");
+  refused(&t, "the domain \"b.svc.cluster.local\" of the node id names "
+              "namespace \"b\", not \"a\"");
+  tnode_init(&t, "sidecar~1.2.3.4~pod~b.svc");
+  tnode_str(&t, "NAMESPACE", "a");
+  refused(&t, "names namespace \"b\", not \"a\"");
   /* A key the wire repeats is ambiguous (which one counts?): refused, as
    * for wasmxds' own keys, not the first one taken. */
   tnode_init(&t, "x");

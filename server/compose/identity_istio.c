@@ -138,6 +138,23 @@ int identity_istio_read(const Envoy__Config__Core__V3__Node *node,
     ns_id = ns_meta;
     ns_id_len = strlen(ns_meta);
   }
+  /* The id's last part is the proxy's DNS domain, <namespace>.svc.<...>
+   * for a Kubernetes workload: when it has that shape it must name the
+   * same namespace (a domain without ".svc" is a VM's own, not checked). */
+  if (istio_id) {
+    const char *d = part[3];
+    size_t dl = len[3], nl = 0;
+
+    while (nl < dl && d[nl] != '.')
+      nl++;
+    if (nl < dl && dl - nl >= 4 && memcmp(d + nl, ".svc", 4) == 0 &&
+        (dl - nl == 4 || d[nl + 4] == '.') &&
+        (nl != ns_id_len || memcmp(d, ns_id, nl) != 0))
+      return xds_err_set(err, XDS_EINVAL,
+                         "node %s: the domain \"%.*s\" of the node id names "
+                         "namespace \"%.*s\", not \"%.*s\"",
+                         id, (int)dl, d, (int)nl, d, (int)ns_id_len, ns_id);
+  }
   if (!identity_namespace_valid(ns_id, ns_id_len))
     return xds_err_set(err, XDS_EINVAL,
                        "node %s: namespace \"%.*s\" is not a DNS-1123 label "
