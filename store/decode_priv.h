@@ -1,6 +1,7 @@
 /*
  * decode_priv.h: what the files of the decoder share; private to store/
- * (decode.c, decode_json.c and one decode_<kind>.c per resource kind).
+ * (decode.c, decode_json.c, decode_common.c and one decode_<kind>.c per
+ * resource kind).
  *
  * decode.c owns the field walker below (a current field path, typed
  * getters that report every error with file:line:column and path) and
@@ -137,6 +138,59 @@ int decode_valid_name(const char *s);
 void dctx_check_name(struct dctx *c, const struct ynode *at, const char *s);
 /* 1 when the n bytes at s are a C identifier ([A-Za-z_][A-Za-z0-9_]*). */
 int decode_is_ident(const char *s, size_t n);
+
+/* ---- shared checks and readers (decode_common.c) ---- */
+
+/* The metadata keys a Kubernetes-style kind accepts: name, namespace and
+ * what Kubernetes owns (uid, resourceVersion, generation, labels, ...;
+ * read and ignored). NULL-terminated, for dctx_check_keys(). */
+extern const char *const decode_k8s_meta_keys[];
+/* 1 when s is one of list (NULL-terminated). */
+int decode_in_list(const char *s, const char *const *list);
+/* 1 when the n bytes at s are a DNS-1123 label: 1..63 of [a-z0-9-],
+ * alphanumeric at both ends. */
+int decode_dns_label(const char *s, size_t n);
+/* 1 when s is a DNS-1123 subdomain: 1..DECODE_NAME_MAX, dot-separated
+ * labels. */
+int decode_dns_subdomain(const char *s);
+/* qsort comparator of struct label (model.h) by key. */
+int decode_label_cmp(const void *a, const void *b);
+/* Reads the bool field key of map into *out (left alone when absent);
+ * anything but a YAML bool is reported. */
+void dctx_get_bool(struct dctx *c, const struct ynode *map, const char *key,
+                   int *out);
+/* Converts the Struct v to compact JSON: *out is a new string (caller
+ * frees) on success and left alone otherwise. A value with no JSON form is
+ * reported "<why> (<text>) in <where>" at the value; more than
+ * DECODE_MAX_CONFIG_JSON bytes is reported at v; XDS_ENOMEM sets c->rc. */
+void dctx_struct_json(struct dctx *c, const struct ynode *v, const char *where,
+                      char **out);
+
+/* The rules of an env list (vmConfig.env) that differ between kinds. */
+struct decode_env_rules {
+  /* Longest name; 0: no limit. A bad name is reported "is not a C
+   * identifier of at most <name_max> characters" when set, else "does not
+   * match [A-Za-z_][A-Za-z0-9_]*". */
+  size_t name_max;
+  /* Longest value; 0: no limit. */
+  size_t value_max;
+  /* 1: a value with valueFrom HOST is an error; 0: a warning and the
+   * value is dropped. */
+  int host_value_is_error;
+  /* 1: a duplicate name's report gives the line of the first. */
+  int dup_first_line;
+  /* 1: an item with an unknown key is left out of the list (so it is not
+   * seen by the duplicate check); 0: it is kept (the document is rejected
+   * for the unknown key either way). */
+  int drop_on_key_error;
+};
+/* Reads vm's env list (a sequence of {name, valueFrom, value}, at most
+ * DECODE_MAX_ENV) into e->env and e->n_env under the rules r: names are C
+ * identifiers and unique, valueFrom is INLINE (the default; an absent
+ * value is "") or HOST (no value kept). Items with errors are reported and
+ * left out. */
+void dctx_get_env(struct dctx *c, const struct ynode *vm,
+                  const struct decode_env_rules *r, struct wasm_ext *e);
 
 /* ---- JSON (decode_json.c) ---- */
 

@@ -21,22 +21,6 @@
 #include "base/alloc.h"
 #include "store/decode_priv.h"
 
-static const char *const META_KEYS[] = {"name", "namespace", NULL};
-/* Kubernetes-owned metadata: accepted and ignored. */
-static const char *const META_IGNORED[] = {"uid",
-                                           "resourceVersion",
-                                           "generation",
-                                           "creationTimestamp",
-                                           "deletionTimestamp",
-                                           "deletionGracePeriodSeconds",
-                                           "labels",
-                                           "annotations",
-                                           "ownerReferences",
-                                           "finalizers",
-                                           "managedFields",
-                                           "selfLink",
-                                           "generateName",
-                                           NULL};
 static const char *const SPEC_KEYS[] = {"workloadSelector", "filters", "weight",
                                         "imagePullOptions", NULL};
 static const char *const SEL_KEYS[] = {"kubeWorkloadMatcher", "labels",
@@ -80,46 +64,6 @@ struct deploy {
   int plain_http;
 };
 
-static int in_list(const char *s, const char *const *list) {
-  for (; *list != NULL; list++)
-    if (strcmp(*list, s) == 0)
-      return 1;
-  return 0;
-}
-
-static int is_lower_alnum(char ch) {
-  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-/* A DNS-1123 label: 1..63 of [a-z0-9-], alphanumeric at both ends. */
-static int dns_label(const char *s, size_t n) {
-  if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!is_lower_alnum(s[i]) && s[i] != '-')
-      return 0;
-  return 1;
-}
-
-/* A DNS-1123 subdomain: 1..253, dot-separated labels. */
-static int dns_subdomain(const char *s) {
-  size_t n = strlen(s), start = 0;
-
-  if (n == 0 || n > DECODE_NAME_MAX)
-    return 0;
-  for (size_t i = 0; i <= n; i++)
-    if (s[i] == '.' || s[i] == '\0') {
-      if (!dns_label(s + start, i - start))
-        return 0;
-      start = i + 1;
-    }
-  return 1;
-}
-
-static int label_cmp(const void *a, const void *b) {
-  return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
-}
-
 /* ---- metadata ---- */
 
 static void decode_meta(struct dctx *c, const struct ynode *doc,
@@ -134,16 +78,7 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
   if (!dctx_want_map(c, meta))
     goto done;
   in = c->plen;
-  for (size_t i = 0; i < ynode_len(meta); i++) {
-    const char *k = ynode_text(ynode_map_key(meta, i), NULL);
-    size_t m;
-
-    if (in_list(k, META_KEYS) || in_list(k, META_IGNORED))
-      continue;
-    m = dctx_path_key(c, k);
-    dctx_bad(c, ynode_map_key(meta, i), "unknown field \"%s\"", k);
-    dctx_path_restore(c, m);
-  }
+  dctx_check_keys(c, meta, decode_k8s_meta_keys);
   /* Kubernetes' generation, for status (any other type is ignored, as
    * the rest of Kubernetes' metadata is). */
   v = decode_field(meta, "generation");
@@ -151,7 +86,7 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
       ynode_int64(v, &d->generation) < 0)
     d->generation = 0;
   v = dctx_get_str(c, meta, "name", 1, &d->name);
-  if (d->name != NULL && !dns_subdomain(d->name)) {
+  if (d->name != NULL && !decode_dns_subdomain(d->name)) {
     dctx_path_key(c, "name");
     dctx_bad(c, v,
              "\"%s\" is not a valid WasmDeployment name: a DNS-1123 "
@@ -161,7 +96,8 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
     dctx_path_restore(c, in);
   }
   v = dctx_get_str(c, meta, "namespace", 1, &d->namespace);
-  if (d->namespace != NULL && !dns_label(d->namespace, strlen(d->namespace))) {
+  if (d->namespace != NULL &&
+      !decode_dns_label(d->namespace, strlen(d->namespace))) {
     dctx_path_key(c, "namespace");
     dctx_bad(c, v,
              "\"%s\" is not a valid namespace: a DNS-1123 label (lowercase "
@@ -209,7 +145,7 @@ static void decode_strs(struct dctx *c, const struct ynode *map,
 
     if (t != NULL && t[0] == '\0')
       dctx_bad(c, it, "must not be empty");
-    else if (t != NULL && dns && !dns_label(t, strlen(t)))
+    else if (t != NULL && dns && !decode_dns_label(t, strlen(t)))
       dctx_bad(c, it,
                "\"%s\" is not a valid namespace: a DNS-1123 label "
                "(lowercase letters, digits and '-', at most 63)",
@@ -257,7 +193,7 @@ static void decode_labels(struct dctx *c, const struct ynode *map,
     dctx_path_restore(c, m);
   }
   if (c->rc == 0)
-    qsort(w->labels, w->n_labels, sizeof(*w->labels), label_cmp);
+    qsort(w->labels, w->n_labels, sizeof(*w->labels), decode_label_cmp);
 
 done:
   dctx_path_restore(c, mark);
@@ -334,27 +270,6 @@ done:
 }
 
 /* ---- imagePullOptions, weight ---- */
-
-/* A bool field into *out (left alone when absent). */
-static void get_bool(struct dctx *c, const struct ynode *map, const char *key,
-                     int *out) {
-  const struct ynode *v = decode_field(map, key);
-  size_t mark = dctx_path_key(c, key);
-  const char *t;
-
-  if (v == NULL)
-    goto done;
-  t = ynode_text(v, NULL);
-  if (ynode_kind(v) != YNODE_SCALAR || ynode_scalar_type(v) != YSCALAR_BOOL)
-    dctx_bad(c, v, "expected true or false, got %s", ynode_describe(v));
-  else
-    *out = strcmp(t, "true") == 0 || strcmp(t, "True") == 0 ||
-           strcmp(t, "TRUE") == 0;
-
-done:
-  dctx_path_restore(c, mark);
-}
-
 static void decode_pull(struct dctx *c, const struct ynode *spec,
                         struct deploy *d) {
   const struct ynode *p = decode_field(spec, "imagePullOptions"), *v;
@@ -373,8 +288,8 @@ static void decode_pull(struct dctx *c, const struct ynode *spec,
              d->pull_secret, DECODE_NAME_MAX);
     dctx_path_restore(c, in);
   }
-  get_bool(c, p, "insecureSkipVerify", &d->insecure_skip_verify);
-  get_bool(c, p, "plainHttp", &d->plain_http);
+  dctx_get_bool(c, p, "insecureSkipVerify", &d->insecure_skip_verify);
+  dctx_get_bool(c, p, "plainHttp", &d->plain_http);
 
 done:
   dctx_path_restore(c, mark);
@@ -435,10 +350,9 @@ static int b64_decode(const char *s, unsigned char **out, size_t *n) {
  * for a Struct, a StringValue or a BytesValue. */
 static void decode_static_config(struct dctx *c, const struct ynode *any,
                                  struct wasm_ext *e) {
-  const struct ynode *value, *at = NULL;
-  const char *type, *why = NULL, *s;
+  const struct ynode *value;
+  const char *type, *s;
   char *t = NULL;
-  struct xds_buf b;
   size_t mark;
   int rc;
 
@@ -458,19 +372,7 @@ static void decode_static_config(struct dctx *c, const struct ynode *any,
     }
     if (!dctx_want_map(c, value))
       goto done;
-    xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
-    rc = decode_json_put(&b, value, &at, &why);
-    if (rc == XDS_EINVAL)
-      dctx_bad(c, at, "%s (%s) in staticFilterConfig", why,
-               ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
-    else if (rc == XDS_ETOOBIG)
-      dctx_bad(c, value, "larger than %u bytes as JSON",
-               DECODE_MAX_CONFIG_JSON);
-    else if (rc < 0)
-      c->rc = rc;
-    else
-      e->config_json = xds_buf_steal(&b, NULL);
-    xds_buf_cleanup(&b);
+    dctx_struct_json(c, value, "staticFilterConfig", &e->config_json);
     e->config_type = WASM_CONFIG_JSON;
   } else if (strcmp(type, TYPE_STRING) == 0 || strcmp(type, TYPE_BYTES) == 0) {
     /* Absent means the empty string or bytes, as in protobuf JSON. */

@@ -40,14 +40,13 @@ static const char *const VM_KEYS[] = {"env",
                                       "nackOnCodeCacheMiss",
                                       "configuration",
                                       NULL};
-static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
 static const char *const MATCH_KEYS[] = {"mode", NULL};
 
 static const char *const PHASES[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
                                      "STATS", NULL};
 static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
                                             "IfNotPresent", "Always", NULL};
-static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
+static const struct decode_env_rules ENV_RULES = {0, 0, 0, 1, 0};
 /* Order of enum wasm_match_mode. */
 static const char *const MATCH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
                                           "SERVER", NULL};
@@ -254,128 +253,15 @@ static void decode_url(struct dctx *c, const struct ynode *spec,
   xds_free(image);
 }
 
-static void decode_env(struct dctx *c, const struct ynode *vm,
-                       struct wasm_ext *e) {
-  const struct ynode *v = decode_field(vm, "env");
-  size_t mark = dctx_path_key(c, "env"), n;
-
-  if (v == NULL || !dctx_want_seq(c, v))
-    goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_ENV) {
-    dctx_bad(c, v, "more than %d variables", DECODE_MAX_ENV);
-    goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->env = xds_calloc(n, sizeof(*e->env));
-  if (e->env == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const struct ynode *item = ynode_seq_item(v, i), *vn, *vv;
-    size_t m = dctx_path_index(c, i), k;
-    struct wasm_env env = {NULL, WASM_ENV_INLINE, NULL};
-    int from = WASM_ENV_INLINE, ok;
-
-    if (!dctx_want_map(c, item))
-      goto next;
-    dctx_check_keys(c, item, ENV_KEYS);
-    ok = c->errors;
-    vn = dctx_get_str(c, item, "name", 1, &env.name);
-    if (env.name != NULL && !decode_is_ident(env.name, strlen(env.name))) {
-      size_t mk = dctx_path_key(c, "name");
-
-      dctx_bad(c, vn, "\"%s\" does not match [A-Za-z_][A-Za-z0-9_]*", env.name);
-      dctx_path_restore(c, mk);
-    }
-    dctx_get_enum(c, item, "valueFrom", ENV_FROM, &from);
-    env.from = (enum wasm_env_from)from;
-    vv = dctx_get_str(c, item, "value", 0, &env.value);
-    if (env.from == WASM_ENV_HOST && vv != NULL) {
-      size_t mk = dctx_path_key(c, "value");
-
-      dctx_warn(c, vv,
-                "the value is ignored: with valueFrom HOST the proxy reads "
-                "%s from its own environment",
-                env.name != NULL ? env.name : "the variable");
-      dctx_path_restore(c, mk);
-    }
-    if (env.from == WASM_ENV_INLINE && env.value == NULL)
-      env.value = dctx_strdup(c, "");
-    for (k = 0; env.name != NULL && k < e->n_env; k++)
-      if (strcmp(e->env[k].name, env.name) == 0) {
-        const struct ynode *first = ynode_seq_item(v, k);
-        size_t mk = dctx_path_key(c, "name");
-
-        dctx_bad(c, vn, "duplicate env name \"%s\" (first at line %d)",
-                 env.name, ynode_line(ynode_map_get(first, "name")));
-        dctx_path_restore(c, mk);
-        break;
-      }
-    if (c->errors != ok || env.name == NULL || c->rc < 0) {
-      xds_free(env.name);
-      xds_free(env.value);
-      goto next;
-    }
-    if (env.from == WASM_ENV_HOST) {
-      xds_free(env.value);
-      env.value = NULL;
-    }
-    e->env[e->n_env++] = env;
-  next:
-    dctx_path_restore(c, m);
-  }
-
-done:
-  dctx_path_restore(c, mark);
-}
-
-/* A bool field into *out (left alone when absent). */
-static void get_bool(struct dctx *c, const struct ynode *map, const char *key,
-                     int *out) {
-  const struct ynode *v = decode_field(map, key);
-  size_t mark = dctx_path_key(c, key);
-  const char *t;
-
-  if (v == NULL)
-    goto done;
-  t = ynode_text(v, NULL);
-  if (ynode_kind(v) != YNODE_SCALAR || ynode_scalar_type(v) != YSCALAR_BOOL)
-    dctx_bad(c, v, "expected true or false, got %s", ynode_describe(v));
-  else
-    *out = strcmp(t, "true") == 0 || strcmp(t, "True") == 0 ||
-           strcmp(t, "TRUE") == 0;
-
-done:
-  dctx_path_restore(c, mark);
-}
-
 /* vmConfig.configuration (a Struct): the VM's configuration, as JSON. */
 static void decode_vm_configuration(struct dctx *c, const struct ynode *vm,
                                     struct wasm_ext *e) {
   const struct ynode *v = decode_field(vm, "configuration");
   size_t mark = dctx_path_key(c, "configuration");
-  const struct ynode *at = NULL;
-  const char *why = NULL;
-  struct xds_buf b;
-  int rc;
 
   if (v == NULL || !dctx_want_map(c, v))
     goto done;
-  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
-  rc = decode_json_put(&b, v, &at, &why);
-  if (rc == XDS_EINVAL)
-    dctx_bad(c, at, "%s (%s) in configuration", why,
-             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
-  else if (rc == XDS_ETOOBIG)
-    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
-  else if (rc < 0)
-    c->rc = rc;
-  else
-    e->vm_config_json = xds_buf_steal(&b, NULL);
-  xds_buf_cleanup(&b);
+  dctx_struct_json(c, v, "configuration", &e->vm_config_json);
 
 done:
   dctx_path_restore(c, mark);
@@ -441,25 +327,10 @@ static void decode_config(struct dctx *c, const struct ynode *spec,
                           struct wasm_ext *e) {
   const struct ynode *v = decode_field(spec, "config");
   size_t mark = dctx_path_key(c, "config");
-  const struct ynode *at = NULL;
-  const char *why = NULL;
-  struct xds_buf b;
-  int rc;
 
   if (v == NULL || !dctx_want_map(c, v))
     goto done;
-  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
-  rc = decode_json_put(&b, v, &at, &why);
-  if (rc == XDS_EINVAL)
-    dctx_bad(c, at, "%s (%s) in config", why,
-             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
-  else if (rc == XDS_ETOOBIG)
-    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
-  else if (rc < 0)
-    c->rc = rc;
-  else
-    e->config_json = xds_buf_steal(&b, NULL);
-  xds_buf_cleanup(&b);
+  dctx_struct_json(c, v, "config", &e->config_json);
 
 done:
   dctx_path_restore(c, mark);
@@ -570,10 +441,10 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
 
     if (dctx_want_map(c, v)) {
       dctx_check_keys(c, v, VM_KEYS);
-      decode_env(c, v, e);
+      dctx_get_env(c, v, &ENV_RULES, e);
       dctx_get_str(c, v, "vmId", 0, &e->vm_id);
-      get_bool(c, v, "allowPrecompiled", &e->allow_precompiled);
-      get_bool(c, v, "nackOnCodeCacheMiss", &e->nack_on_code_cache_miss);
+      dctx_get_bool(c, v, "allowPrecompiled", &e->allow_precompiled);
+      dctx_get_bool(c, v, "nackOnCodeCacheMiss", &e->nack_on_code_cache_miss);
       decode_vm_configuration(c, v, e);
       x = -1;
       rt = dctx_get_enum(c, v, "runtime", RUNTIMES, &x);

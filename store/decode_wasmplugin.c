@@ -25,22 +25,6 @@
 #include "base/buf.h"
 #include "store/decode_priv.h"
 
-static const char *const META_KEYS[] = {"name", "namespace", NULL};
-/* Kubernetes-owned metadata: accepted and ignored. */
-static const char *const META_IGNORED[] = {"uid",
-                                           "resourceVersion",
-                                           "generation",
-                                           "creationTimestamp",
-                                           "deletionTimestamp",
-                                           "deletionGracePeriodSeconds",
-                                           "managedFields",
-                                           "annotations",
-                                           "labels",
-                                           "finalizers",
-                                           "ownerReferences",
-                                           "selfLink",
-                                           "generateName",
-                                           NULL};
 static const char *const SPEC_KEYS[] = {"selector",
                                         "targetRef",
                                         "targetRefs",
@@ -62,7 +46,6 @@ static const char *const SELECTOR_KEYS[] = {"matchLabels", NULL};
 static const char *const REF_KEYS[] = {"group", "kind", "name", "namespace",
                                        NULL};
 static const char *const VM_KEYS[] = {"env", NULL};
-static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
 static const char *const MATCH_KEYS[] = {"mode", "ports", NULL};
 static const char *const PORT_KEYS[] = {"number", NULL};
 
@@ -73,49 +56,14 @@ static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
 /* Index is enum wasm_fail_strategy. */
 static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN",
                                               "FAIL_RELOAD", NULL};
-static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
+/* Istio's limits: names of at most 256, values of at most 2048. */
+static const struct decode_env_rules ENV_RULES = {256, 2048, 1, 0, 1};
 /* istio.type.v1beta1.WorkloadMode, in its order. */
 static const char *const WORKLOAD_MODES[] = {"UNDEFINED", "CLIENT", "SERVER",
                                              "CLIENT_AND_SERVER", NULL};
 static const char *const PLUGIN_TYPES[] = {"UNSPECIFIED_PLUGIN_TYPE", "HTTP",
                                            "NETWORK", NULL};
-
-static int in_list(const char *s, const char *const *list) {
-  for (; *list != NULL; list++)
-    if (strcmp(*list, s) == 0)
-      return 1;
-  return 0;
-}
-
-static int is_lower_alnum(char ch) {
-  return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
-}
-
-/* A DNS-1123 label: 1..63 of [a-z0-9-], alphanumeric at both ends. */
-static int dns_label(const char *s, size_t n) {
-  if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-    return 0;
-  for (size_t i = 0; i < n; i++)
-    if (!is_lower_alnum(s[i]) && s[i] != '-')
-      return 0;
-  return 1;
-}
-
 /* A DNS-1123 subdomain: 1..253, dot-separated labels. */
-static int dns_subdomain(const char *s) {
-  size_t n = strlen(s), start = 0;
-
-  if (n == 0 || n > DECODE_NAME_MAX)
-    return 0;
-  for (size_t i = 0; i <= n; i++)
-    if (s[i] == '.' || s[i] == '\0') {
-      if (!dns_label(s + start, i - start))
-        return 0;
-      start = i + 1;
-    }
-  return 1;
-}
-
 /* A Kubernetes label name or value part: up to 63 of [A-Za-z0-9-_.],
  * alphanumeric at both ends (empty allowed when empty_ok). */
 static int label_part(const char *s, size_t n, int empty_ok) {
@@ -146,14 +94,10 @@ static int label_key(const char *s) {
       return 0;
     memcpy(prefix, s, n);
     prefix[n] = '\0';
-    if (!dns_subdomain(prefix))
+    if (!decode_dns_subdomain(prefix))
       return 0;
   }
   return label_part(slash + 1, strlen(slash + 1), 0);
-}
-
-static int label_cmp(const void *a, const void *b) {
-  return strcmp(((const struct label *)a)->key, ((const struct label *)b)->key);
 }
 
 /* ---- metadata ---- */
@@ -171,23 +115,14 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
   if (!dctx_want_map(c, meta))
     goto done;
   in = c->plen;
-  for (size_t i = 0; i < ynode_len(meta); i++) {
-    const char *k = ynode_text(ynode_map_key(meta, i), NULL);
-    size_t m;
-
-    if (in_list(k, META_KEYS) || in_list(k, META_IGNORED))
-      continue;
-    m = dctx_path_key(c, k);
-    dctx_bad(c, ynode_map_key(meta, i), "unknown field \"%s\"", k);
-    dctx_path_restore(c, m);
-  }
+  dctx_check_keys(c, meta, decode_k8s_meta_keys);
   /* Kubernetes' generation, kept for status (/debug/resources). */
   v = decode_field(meta, "generation");
   if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
       (ynode_int64(v, &e->generation) < 0 || e->generation < 0))
     e->generation = 0;
   v = dctx_get_str(c, meta, "name", 1, &e->name);
-  if (e->name != NULL && !dns_subdomain(e->name)) {
+  if (e->name != NULL && !decode_dns_subdomain(e->name)) {
     dctx_path_key(c, "name");
     dctx_bad(c, v,
              "\"%s\" is not a valid WasmPlugin name: a DNS-1123 subdomain "
@@ -205,7 +140,7 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
              "namespace to default to)");
     dctx_path_restore(c, in);
   } else if (e->namespace != NULL &&
-             !dns_label(e->namespace, strlen(e->namespace))) {
+             !decode_dns_label(e->namespace, strlen(e->namespace))) {
     dctx_path_key(c, "namespace");
     dctx_bad(c, v,
              "\"%s\" is not a valid namespace: a DNS-1123 label "
@@ -305,7 +240,7 @@ static void decode_selector(struct dctx *c, const struct ynode *sel,
   }
   if (c->rc == 0)
     qsort(e->match_labels, e->n_match_labels, sizeof(*e->match_labels),
-          label_cmp);
+          decode_label_cmp);
 
 done:
   dctx_path_restore(c, mark);
@@ -361,7 +296,7 @@ static void decode_ref(struct dctx *c, const struct ynode *ref,
     }
     dctx_path_restore(c, in);
   }
-  if (r.name != NULL && !dns_subdomain(r.name)) {
+  if (r.name != NULL && !decode_dns_subdomain(r.name)) {
     dctx_path_key(c, "name");
     dctx_bad(c, vn, "\"%s\" is not a valid resource name (DNS-1123 subdomain)",
              r.name);
@@ -489,77 +424,6 @@ done:
 
 /* ---- vmConfig, match ---- */
 
-static void decode_env(struct dctx *c, const struct ynode *vm,
-                       struct wasm_ext *e) {
-  const struct ynode *v = decode_field(vm, "env");
-  size_t mark = dctx_path_key(c, "env"), n;
-
-  if (v == NULL || !dctx_want_seq(c, v))
-    goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_ENV) {
-    dctx_bad(c, v, "more than %d variables", DECODE_MAX_ENV);
-    goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->env = xds_calloc(n, sizeof(*e->env));
-  if (e->env == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
-  for (size_t i = 0; i < n; i++) {
-    const struct ynode *item = ynode_seq_item(v, i), *vn, *vv;
-    size_t m = dctx_path_index(c, i), in;
-    struct wasm_env env = {NULL, WASM_ENV_INLINE, NULL};
-    int from = WASM_ENV_INLINE, errors = c->errors;
-
-    if (!dctx_want_map(c, item))
-      goto next;
-    in = c->plen;
-    dctx_check_keys(c, item, ENV_KEYS);
-    vn = dctx_get_str(c, item, "name", 1, &env.name);
-    if (env.name != NULL && (!decode_is_ident(env.name, strlen(env.name)) ||
-                             strlen(env.name) > 256)) {
-      dctx_path_key(c, "name");
-      dctx_bad(c, vn,
-               "\"%s\" is not a C identifier of at most 256 characters "
-               "([A-Za-z_][A-Za-z0-9_]*)",
-               env.name);
-      dctx_path_restore(c, in);
-    }
-    dctx_get_enum(c, item, "valueFrom", ENV_FROM, &from);
-    env.from = (enum wasm_env_from)from;
-    vv = dctx_get_str(c, item, "value", 0, &env.value);
-    dctx_path_key(c, "value");
-    if (env.from == WASM_ENV_HOST && vv != NULL)
-      dctx_bad(c, vv, "value may only be set when valueFrom is INLINE");
-    else if (env.value != NULL && strlen(env.value) > 2048)
-      dctx_bad(c, vv, "longer than 2048 characters");
-    dctx_path_restore(c, in);
-    for (size_t k = 0; env.name != NULL && k < e->n_env; k++)
-      if (strcmp(e->env[k].name, env.name) == 0) {
-        dctx_path_key(c, "name");
-        dctx_bad(c, vn, "duplicate env name \"%s\"", env.name);
-        dctx_path_restore(c, in);
-        break;
-      }
-    if (env.from == WASM_ENV_INLINE && env.value == NULL && c->rc == 0)
-      env.value = dctx_strdup(c, "");
-    if (c->errors != errors || env.name == NULL || c->rc < 0) {
-      xds_free(env.name);
-      xds_free(env.value);
-      goto next;
-    }
-    e->env[e->n_env++] = env;
-  next:
-    dctx_path_restore(c, m);
-  }
-
-done:
-  dctx_path_restore(c, mark);
-}
-
 static int port_cmp(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
@@ -663,23 +527,7 @@ done:
  * as a WasmExtension's config is. */
 static void decode_plugin_config(struct dctx *c, const struct ynode *v,
                                  struct wasm_ext *e) {
-  const struct ynode *at = NULL;
-  const char *why = NULL;
-  struct xds_buf b;
-  int rc;
-
-  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
-  rc = decode_json_put(&b, v, &at, &why);
-  if (rc == XDS_EINVAL)
-    dctx_bad(c, at, "%s (%s) in pluginConfig", why,
-             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
-  else if (rc == XDS_ETOOBIG)
-    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
-  else if (rc < 0)
-    c->rc = rc;
-  else
-    e->config_json = xds_buf_steal(&b, NULL);
-  xds_buf_cleanup(&b);
+  dctx_struct_json(c, v, "pluginConfig", &e->config_json);
 }
 
 /* ---- the document ---- */
@@ -763,7 +611,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
     dctx_path_key(c, "vmConfig");
     if (dctx_want_map(c, v)) {
       dctx_check_keys(c, v, VM_KEYS);
-      decode_env(c, v, e);
+      dctx_get_env(c, v, &ENV_RULES, e);
     }
     dctx_path_restore(c, in);
   }

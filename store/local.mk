@@ -8,7 +8,8 @@ libxdsstore_a_SOURCES = \
 	store/ydoc.h store/ydoc.c \
 	store/problems.h store/problems.c \
 	store/decode.h store/decode_priv.h store/decode.c \
-	store/decode_json.c store/decode_wasmext.c store/decode_template.c \
+	store/decode_json.c store/decode_common.c store/decode_wasmext.c \
+	store/decode_template.c \
 	store/decode_wasmplugin.c store/decode_wasmdeploy.c \
 	store/catalog.h store/catalog.c \
 	store/changes.h store/changes.c \
