@@ -35,46 +35,13 @@
 #include "google/protobuf/wrappers.pb-c.h"
 
 #include "check_istio.h"
+#include "storekit.h"
 
 #define HCM_T                                                                  \
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
 #define DP WASM_DEPLOY_FQN_PREFIX
 
 /* ---- decode ---- */
-
-/* Loads yaml through the file store; returns every problem, one per line,
- * with the temporary path replaced by "F", and the catalog in *cat. */
-static char *load(const char *yaml, struct catalog **cat) {
-  char path[] = "/tmp/wasmxds-gloo-XXXXXX.yaml";
-  struct problems pb;
-  struct xds_err err = {0, ""};
-  struct xds_buf all, out;
-  int fd = mkstemps(path, 5);
-  size_t plen = strlen(path);
-
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
-  close(fd);
-  problems_init(&pb, 200);
-  ck_assert_int_eq(file_store_load(path, NULL, cat, &pb, &err), 0);
-  unlink(path);
-  xds_buf_init(&all, 1 << 20);
-  for (size_t i = 0; i < problems_count(&pb); i++)
-    problem_format(problems_at(&pb, i), &all);
-  problems_cleanup(&pb);
-  xds_buf_init(&out, 1 << 20);
-  for (const char *p = all.data != NULL ? all.data : ""; *p != '\0';) {
-    if (strncmp(p, path, plen) == 0) {
-      xds_buf_putc(&out, 'F');
-      p += plen;
-    } else {
-      xds_buf_putc(&out, *p++);
-    }
-  }
-  xds_buf_putc(&out, '\0');
-  xds_buf_cleanup(&all);
-  return xds_buf_steal(&out, NULL);
-}
 
 #define HEAD                                                                   \
   "apiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\n"              \
@@ -109,7 +76,7 @@ START_TEST(every_field) {
            "      '@type': type.googleapis.com/google.protobuf.StringValue\n"
            "      value: hello\n";
   struct catalog *cat;
-  char *probs = load(yaml, &cat);
+  char *probs = sk_load_yaml(yaml, &cat);
   const struct wasm_ext *a, *b;
 
   ck_assert_msg(probs[0] == '\0', "%s", probs);
@@ -235,7 +202,7 @@ static const struct {
 
 START_TEST(every_rule) {
   struct catalog *cat;
-  char *probs = load(bad[_i].yaml, &cat);
+  char *probs = sk_load_yaml(bad[_i].yaml, &cat);
 
   ck_assert_msg(strstr(probs, bad[_i].want) != NULL, "want %s\ngot %s",
                 bad[_i].want, probs);
@@ -266,7 +233,7 @@ START_TEST(wasmext_ignored_with_warnings) {
                                                      "organizations/acme/"
                                                      "workspaces/w\n");
   struct catalog *cat;
-  char *probs = load(yaml, &cat);
+  char *probs = sk_load_yaml(yaml, &cat);
   const struct wasm_ext *m, *n;
   struct proxy_id p;
 
@@ -329,7 +296,7 @@ START_TEST(wasmext_envoy_fields) {
       EXT_DOC("b", "  allowedCapabilities: [proxy-log]\n"
                    "  vmConfig: {allowPrecompiled: 'yes'}\n");
   struct catalog *cat;
-  char *probs = load(yaml, &cat);
+  char *probs = sk_load_yaml(yaml, &cat);
   const struct wasm_ext *e;
   struct encode_module mod;
   struct encode_opts o;
@@ -419,7 +386,7 @@ START_TEST(wasmext_envoy_fields) {
   xds_free(probs);
   catalog_unref(cat);
   /* Bad values are located errors. */
-  probs = load(bad_yaml, &cat);
+  probs = sk_load_yaml(bad_yaml, &cat);
   ck_assert_msg(strstr(probs, "error: F:6:25: spec.allowedCapabilities[0]: "
                               "\"proxy-log\" is not a function name") != NULL,
                 "%s", probs);
@@ -449,22 +416,7 @@ static struct snapshot *snap;
 static struct encode_opts opts;
 
 static void setup(void) {
-  struct problems pb;
-  struct xds_err err = {0, ""};
-  struct xds_buf text;
-
-  problems_init(&pb, 100);
-  ck_assert_int_eq(
-      file_store_load(XDS_TEST_DATA "/gloo/store", NULL, &cat, &pb, &err), 0);
-  xds_buf_init(&text, 1 << 16);
-  for (size_t i = 0; i < problems_count(&pb); i++)
-    problem_format(problems_at(&pb, i), &text);
-  ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
-  xds_buf_cleanup(&text);
-  problems_cleanup(&pb);
-  ck_assert_uint_eq(catalog_ext_count(cat), 9);
-  encode_opts_default(&opts);
-  ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
+  sk_load_store(XDS_TEST_DATA "/gloo/store", 9, &cat, &opts, &snap);
 }
 
 static void teardown(void) {
@@ -803,14 +755,6 @@ static int has_problem(const struct problems *pb, enum problem_severity sev,
   return 0;
 }
 
-static struct catalog *build(struct etcd_store *s, struct problems *pb) {
-  struct catalog *c = NULL;
-
-  problems_reset(pb);
-  ck_assert_int_eq(etcd_store_build(s, &c, pb), 0);
-  return c;
-}
-
 START_TEST(etcd_keys_and_retention) {
   struct etcd_store *s = etcd_store_new("/w", NULL);
   const char *k = "/w/WasmDeployment/shop/d";
@@ -821,14 +765,14 @@ START_TEST(etcd_keys_and_retention) {
 
   problems_init(&pb, 100);
   PUT(s, k, DEPLOY_DOC("shop", "d", F1 F2));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 2);
   ck_assert_str_eq(catalog_ext_find(c, DP "shop.d/1")->loc.source, k);
   ck_assert_uint_eq(problems_count(&pb), 0);
   catalog_unref(c);
   /* A broken value keeps every filter of the last good one. */
   PUT(s, k, DEPLOY_DOC("shop", "d", "  - {localPathSource: /a.wasm}\n"));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 2);
   ck_assert(has_problem(&pb, PROBLEM_ERROR, "missing required field"));
   ck_assert(has_problem(&pb, PROBLEM_WARNING,
@@ -837,13 +781,13 @@ START_TEST(etcd_keys_and_retention) {
   catalog_unref(c);
   /* A good value with one filter serves exactly that one. */
   PUT(s, k, DEPLOY_DOC("shop", "d", F2));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 1);
   ck_assert_str_eq(catalog_ext_find(c, DP "shop.d/0")->plugin_name, "b");
   catalog_unref(c);
   /* Under another key: served, with a warning naming the right one. */
   PUT(s, "/w/WasmDeployment/x/y", DEPLOY_DOC("edge", "e", F1));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 2);
   ck_assert(has_problem(&pb, PROBLEM_WARNING,
                         "belongs under the key /w/WasmDeployment/edge/e"));
@@ -878,26 +822,8 @@ static TCase *etcd_tcase(void) {
 }
 
 int main(int argc, char **argv) {
-  static const struct {
-    const char *name;
-    TCase *(*make)(void);
-  } cases[] = {
+  static const struct sk_case cases[] = {
       {"decode", decode_tcase}, {"store", store_tcase}, {"etcd", etcd_tcase}};
-  Suite *s = suite_create("gloo");
-  SRunner *sr;
-  int failed;
 
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    int want = argc <= 1;
-
-    for (int a = 1; a < argc && !want; a++)
-      want = strcmp(argv[a], cases[i].name) == 0;
-    if (want)
-      suite_add_tcase(s, cases[i].make());
-  }
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sk_run("gloo", argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

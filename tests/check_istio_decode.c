@@ -16,40 +16,7 @@
 #include "store/problems.h"
 
 #include "check_istio.h"
-
-/* Loads yaml through the file store; returns every problem, one per line,
- * with the temporary path replaced by "F", and the catalog in *cat. */
-static char *load(const char *yaml, struct catalog **cat) {
-  char path[] = "/tmp/wasmxds-istio-XXXXXX.yaml";
-  struct problems pb;
-  struct xds_err err = {0, ""};
-  struct xds_buf all, out;
-  int fd = mkstemps(path, 5);
-  size_t plen = strlen(path);
-
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
-  close(fd);
-  problems_init(&pb, 200);
-  ck_assert_int_eq(file_store_load(path, NULL, cat, &pb, &err), 0);
-  unlink(path);
-  xds_buf_init(&all, 1 << 20);
-  for (size_t i = 0; i < problems_count(&pb); i++)
-    problem_format(problems_at(&pb, i), &all);
-  problems_cleanup(&pb);
-  xds_buf_init(&out, 1 << 20);
-  for (const char *p = all.data != NULL ? all.data : ""; *p != '\0';) {
-    if (strncmp(p, path, plen) == 0) {
-      xds_buf_putc(&out, 'F');
-      p += plen;
-    } else {
-      xds_buf_putc(&out, *p++);
-    }
-  }
-  xds_buf_putc(&out, '\0');
-  xds_buf_cleanup(&all);
-  return xds_buf_steal(&out, NULL);
-}
+#include "storekit.h"
 
 #define HEAD                                                                   \
   "apiVersion: extensions.istio.io/v1alpha1\n"                                 \
@@ -100,7 +67,7 @@ START_TEST(every_field) {
       "status:\n"
       "  conditions: [{type: Ready, status: \"True\"}]\n";
   struct catalog *cat;
-  char *problems = load(yaml, &cat);
+  char *problems = sk_load_yaml(yaml, &cat);
   const struct wasm_ext *e;
 
   ck_assert_msg(problems[0] == '\0', "%s", problems);
@@ -175,7 +142,7 @@ START_TEST(defaults_and_schemes) {
            "metadata: {name: n, namespace: ns}\n"
            "spec: {url: oci://r.example/n:1, type: NETWORK}\n";
   struct catalog *cat;
-  char *problems = load(yaml, &cat);
+  char *problems = sk_load_yaml(yaml, &cat);
   const struct wasm_ext *e;
 
   ck_assert_msg(problems[0] == '\0', "%s", problems);
@@ -353,7 +320,7 @@ START_TEST(validation) {
   xds_buf_puts(&doc, HEAD);
   xds_buf_puts(&doc, k->spec);
   xds_buf_putc(&doc, '\0');
-  problems = load(doc.data, &cat);
+  problems = sk_load_yaml(doc.data, &cat);
   ck_assert_msg(strcmp(problems, k->want) == 0, "%s:\n got  %s want %s",
                 k->what, problems, k->want);
   ck_assert_uint_eq(catalog_ext_count(cat), 0);
@@ -395,7 +362,7 @@ START_TEST(metadata_rules) {
              "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"
              "metadata: %s\nspec: {url: a}\n",
              cases[i].meta);
-    problems = load(doc, &cat);
+    problems = sk_load_yaml(doc, &cat);
     ck_assert_msg(strcmp(problems, cases[i].want) == 0, "%s:\n got  %s want %s",
                   cases[i].meta, problems, cases[i].want);
     ck_assert_uint_eq(catalog_ext_count(cat), 0);
@@ -409,7 +376,7 @@ START_TEST(unknown_top_level_and_status) {
   static const char yaml[] =
       HEAD "  url: a\nstatus: {anything: [goes]}\nextra: 1\n";
   struct catalog *cat;
-  char *problems = load(yaml, &cat);
+  char *problems = sk_load_yaml(yaml, &cat);
 
   ck_assert_str_eq(problems, "error: F:7:1: extra: unknown field \"extra\"\n");
   xds_free(problems);
@@ -447,7 +414,7 @@ START_TEST(kubectl_list) {
       "---\n"
       "apiVersion: v1\nkind: List\nitems: {not: a list}\n";
   struct catalog *cat;
-  char *problems = load(yaml, &cat);
+  char *problems = sk_load_yaml(yaml, &cat);
 
   ck_assert_str_eq(
       problems,
@@ -478,7 +445,7 @@ START_TEST(same_name_other_namespace_and_duplicates) {
       "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"
       "metadata: {name: p, namespace: one}\nspec: {url: b}\n";
   struct catalog *cat;
-  char *problems = load(yaml, &cat);
+  char *problems = sk_load_yaml(yaml, &cat);
 
   ck_assert_msg(strstr(problems, "WasmPlugin") != NULL &&
                     strstr(problems, "extensions.istio.io/wasmplugin/one.p") !=
@@ -531,7 +498,7 @@ START_TEST(tcp_templates) {
        "alike\n"},
   };
   struct catalog *cat;
-  char *problems = load(ok, &cat);
+  char *problems = sk_load_yaml(ok, &cat);
   const struct listener_tmpl *t;
 
   ck_assert_msg(problems[0] == '\0', "%s", problems);
@@ -551,7 +518,7 @@ START_TEST(tcp_templates) {
     char doc[1024];
 
     snprintf(doc, sizeof(doc), "%s%s", TCP_HEAD, bad[i].tcp);
-    problems = load(doc, &cat);
+    problems = sk_load_yaml(doc, &cat);
     ck_assert_msg(strcmp(problems, bad[i].want) == 0, "got  %swant %s",
                   problems, bad[i].want);
     ck_assert_uint_eq(catalog_tmpl_count(cat), 0);

@@ -12,6 +12,7 @@
 #include "store/problems.h"
 
 #include "check_istio.h"
+#include "storekit.h"
 
 #define PLUGIN_DOC(ns, name, extra)                                            \
   "apiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"               \
@@ -19,14 +20,6 @@
   "spec:\n  url: oci://r.example/" name ":1\n" extra "status: {}\n"
 
 #define PUT(s, k, v) ck_assert_int_eq(etcd_store_put(s, k, v, strlen(v), 1), 0)
-
-static struct catalog *build(struct etcd_store *s, struct problems *pb) {
-  struct catalog *c = NULL;
-
-  problems_reset(pb);
-  ck_assert_int_eq(etcd_store_build(s, &c, pb), 0);
-  return c;
-}
 
 static int has_problem(const struct problems *pb, enum problem_severity sev,
                        const char *source, const char *text) {
@@ -51,7 +44,7 @@ START_TEST(keys_and_retention) {
   problems_init(&pb, 100);
   PUT(s, ka, PLUGIN_DOC("shop", "authn", "  phase: AUTHN\n"));
   PUT(s, kb, PLUGIN_DOC("bookinfo", "b", ""));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 2);
   e = catalog_ext_find(c, "extensions.istio.io/wasmplugin/shop.authn");
   ck_assert_ptr_nonnull(e);
@@ -67,7 +60,7 @@ START_TEST(keys_and_retention) {
 
   /* A broken value keeps the last good plugin, with a located error. */
   PUT(s, ka, PLUGIN_DOC("shop", "authn", "  phase: NOPE\n"));
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   e = catalog_ext_find(c, "extensions.istio.io/wasmplugin/shop.authn");
   ck_assert_ptr_nonnull(e);
   ck_assert_int_eq(e->phase, WASM_PHASE_AUTHN);
@@ -77,7 +70,7 @@ START_TEST(keys_and_retention) {
                         "\"extensions.istio.io/wasmplugin/shop.authn\""));
   catalog_unref(c);
   ck_assert_int_eq(etcd_store_delete(s, ka), 1);
-  c = build(s, &pb);
+  c = sk_etcd_build(s, &pb);
   ck_assert_uint_eq(catalog_ext_count(c), 1);
   catalog_unref(c);
   problems_cleanup(&pb);

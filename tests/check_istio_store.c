@@ -31,6 +31,7 @@
 #include "google/protobuf/wrappers.pb-c.h"
 
 #include "check_istio.h"
+#include "storekit.h"
 
 #define HCM_T                                                                  \
   Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
@@ -40,22 +41,7 @@ static struct snapshot *snap;
 static struct encode_opts opts;
 
 static void setup(void) {
-  struct problems pb;
-  struct xds_err err = {0, ""};
-  struct xds_buf text;
-
-  problems_init(&pb, 100);
-  ck_assert_int_eq(
-      file_store_load(XDS_TEST_DATA "/istio/store", NULL, &cat, &pb, &err), 0);
-  xds_buf_init(&text, 1 << 16);
-  for (size_t i = 0; i < problems_count(&pb); i++)
-    problem_format(problems_at(&pb, i), &text);
-  ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
-  xds_buf_cleanup(&text);
-  problems_cleanup(&pb);
-  ck_assert_uint_eq(catalog_ext_count(cat), 23);
-  encode_opts_default(&opts);
-  ck_assert_int_eq(snapshot_build(cat, &opts, 1, &snap, &err), 0);
+  sk_load_store(XDS_TEST_DATA "/istio/store", 23, &cat, &opts, &snap);
 }
 
 static void teardown(void) {

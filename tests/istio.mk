@@ -4,7 +4,7 @@ check_PROGRAMS += tests/check_istio
 tests_check_istio_SOURCES = tests/check_istio.c tests/check_istio.h \
 	tests/check_istio_identity.c tests/check_istio_decode.c \
 	tests/check_istio_store.c tests/check_istio_etcd.c \
-	tests/check_istio_oci.c \
+	tests/check_istio_oci.c tests/storekit.c tests/storekit.h \
 	tests/helpers/modtest.c tests/helpers/modtest.h \
 	tests/helpers/registry.c tests/helpers/registry.h \
 	tests/testkit.c tests/testkit.h \
