@@ -12,6 +12,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,6 +403,79 @@ static int tmpl_cmp(const void *a, const void *b) {
                 (*(struct listener_tmpl *const *)b)->name);
 }
 
+/* ---- vm_id sharing ---- */
+
+static int vm_str_eq(const char *a, const char *b) {
+  return (a == NULL && b == NULL) ||
+         (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int vm_env_eq(const struct wasm_ext *a, const struct wasm_ext *b) {
+  if (a->n_env != b->n_env)
+    return 0;
+  for (size_t i = 0; i < a->n_env; i++)
+    if (!vm_str_eq(a->env[i].name, b->env[i].name) ||
+        a->env[i].from != b->env[i].from ||
+        !vm_str_eq(a->env[i].value, b->env[i].value))
+      return 0;
+  return 1;
+}
+
+/* Envoy keys a VM by vm_id and the VM's settings together: two plugins
+ * with the same vm_id but another runtime, code, environment, VM
+ * configuration or code cache mode (allowPrecompiled, nackOnCodeCacheMiss)
+ * get two VMs, without a word. Each extension whose vmId an
+ * earlier one (in fqn order) already uses with other settings is reported
+ * (a warning: Envoy accepts it, the operator probably meant one VM). */
+static int warn_vm_id_clashes(const struct catalog_builder *b,
+                              struct problems *pb) {
+  for (size_t i = 1; i < b->n_exts; i++) {
+    const struct wasm_ext *e = b->exts[i];
+
+    if (e->vm_id == NULL || e->vm_id[0] == '\0')
+      continue;
+    for (size_t k = 0; k < i; k++) {
+      const struct wasm_ext *f = b->exts[k];
+      char what[128];
+      size_t n = 0;
+      int rc;
+
+      if (!vm_str_eq(e->vm_id, f->vm_id))
+        continue;
+      what[0] = '\0';
+      if (!vm_str_eq(e->runtime, f->runtime))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%sruntime",
+                              n > 0 ? ", " : "");
+      if (!vm_str_eq(e->url, f->url) || !vm_str_eq(e->sha256, f->sha256))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode",
+                              n > 0 ? ", " : "");
+      if (!vm_env_eq(e, f))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%senvironment",
+                              n > 0 ? ", " : "");
+      if (!vm_str_eq(e->vm_config_json, f->vm_config_json))
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%sVM configuration",
+                              n > 0 ? ", " : "");
+      if (e->allow_precompiled != f->allow_precompiled ||
+          e->nack_on_code_cache_miss != f->nack_on_code_cache_miss)
+        n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode cache mode",
+                              n > 0 ? ", " : "");
+      if (n == 0)
+        break; /* shares f's VM; f was checked against the others */
+      rc = problems_add(
+          pb, PROBLEM_WARNING, e->loc.source, e->loc.line, e->loc.column, NULL,
+          "%s: vmId \"%s\" is also used by %s (%s:%d) with "
+          "another %s: Envoy runs the two in separate VMs; give "
+          "them different vmIds or the same VM settings",
+          e->fqn, e->vm_id, f->fqn, f->loc.source != NULL ? f->loc.source : "?",
+          f->loc.line, what);
+      if (rc < 0)
+        return rc;
+      break;
+    }
+  }
+  return 0;
+}
+
 int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
                            struct catalog **out) {
   struct catalog *c;
@@ -419,6 +493,11 @@ int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
     qsort(b->exts, b->n_exts, sizeof(*b->exts), ext_cmp);
   if (b->n_tmpls > 1)
     qsort(b->tmpls, b->n_tmpls, sizeof(*b->tmpls), tmpl_cmp);
+  rc = warn_vm_id_clashes(b, pb);
+  if (rc < 0) {
+    xds_free(c);
+    goto out_builder;
+  }
   atomic_init(&c->refs, 1);
   c->exts = b->exts;
   c->n_exts = b->n_exts;

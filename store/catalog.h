@@ -71,7 +71,11 @@ int catalog_builder_has_tmpl(const struct catalog_builder *b, const char *name);
  * Checks template ports, sorts, and turns the builder into a catalog with
  * one reference. Always consumes b. Returns 0 with *out, or XDS_ENOMEM with
  * *out NULL. Port conflicts are reported to pb (the later template, in the
- * order added, is left out), they do not fail the call.
+ * order added, is left out), they do not fail the call. Extensions of any
+ * kind that share a vmId but differ in runtime, code (url or sha256),
+ * environment, VM configuration or allowPrecompiled/nackOnCodeCacheMiss
+ * are reported as warnings (Envoy gives them separate VMs; the later one
+ * in fqn order names the earlier).
  */
 int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
                            struct catalog **out);

@@ -399,12 +399,48 @@ START_TEST(wasmext_envoy_fields) {
 }
 END_TEST
 
+/* Extensions of any kind that share a vmId with other VM settings get
+ * separate VMs in Envoy: the catalog warns, naming both; the same settings
+ * share the VM silently. */
+START_TEST(vm_id_sharing_rule) {
+  const char *yaml =
+      HEAD "  filters:\n"
+           "  - {localPathSource: /a.wasm, rootId: r, vmId: one}\n"
+           "  - {localPathSource: /a.wasm, rootId: r, vmId: one}\n"
+           "  - {localPathSource: /b.wasm, rootId: r, vmId: two}\n"
+           "---\n"
+           "apiVersion: extension.tsb.tetrate.io/v2\n"
+           "kind: WasmExtension\n"
+           "metadata: {organization: acme, name: e}\n"
+           "spec:\n"
+           "  url: file:///b.wasm\n"
+           "  vmConfig:\n"
+           "    vmId: two\n"
+           "    runtime: envoy.wasm.runtime.v8\n"
+           "    env: [{name: X, value: \"1\"}]\n";
+  struct catalog *cat = NULL;
+  char *probs = sk_load_yaml(yaml, &cat);
+
+  ck_assert_uint_eq(catalog_ext_count(cat), 4);
+  ck_assert_msg(strstr(probs, "vmId \"one\"") == NULL, "%s", probs);
+  ck_assert_msg(
+      strstr(probs,
+             "organizations/acme/extensions/e: vmId \"two\" is also used "
+             "by " DP "ns.d/2 (F:1) with another runtime, environment: "
+             "Envoy runs the two in separate VMs") != NULL,
+      "%s", probs);
+  xds_free(probs);
+  catalog_unref(cat);
+}
+END_TEST
+
 static TCase *decode_tcase(void) {
   TCase *tc = tcase_create("decode");
 
   tcase_add_test(tc, every_field);
   tcase_add_test(tc, wasmext_ignored_with_warnings);
   tcase_add_test(tc, wasmext_envoy_fields);
+  tcase_add_test(tc, vm_id_sharing_rule);
   tcase_add_loop_test(tc, every_rule, 0, (int)(sizeof(bad) / sizeof(bad[0])));
   return tc;
 }
@@ -416,7 +452,11 @@ static struct snapshot *snap;
 static struct encode_opts opts;
 
 static void setup(void) {
-  sk_load_store(XDS_TEST_DATA "/gloo/store", 9, &cat, &opts, &snap);
+  /* m0 and m1 share vmId "shared" with different code: Envoy gives them
+   * two VMs, which the catalog reports. */
+  sk_load_store(XDS_TEST_DATA "/gloo/store", 9,
+                "vmId \"shared\" is also used by " DP "istio-system.mesh/0",
+                &cat, &opts, &snap);
 }
 
 static void teardown(void) {

@@ -41,7 +41,7 @@ static struct snapshot *snap;
 static struct encode_opts opts;
 
 static void setup(void) {
-  sk_load_store(XDS_TEST_DATA "/istio/store", 23, &cat, &opts, &snap);
+  sk_load_store(XDS_TEST_DATA "/istio/store", 23, NULL, &cat, &opts, &snap);
 }
 
 static void teardown(void) {

@@ -49,8 +49,9 @@ char *sk_load_yaml(const char *yaml, struct catalog **cat) {
   return xds_buf_steal(&out, NULL);
 }
 
-void sk_load_store(const char *dir, size_t n_exts, struct catalog **cat,
-                   struct encode_opts *opts, struct snapshot **snap) {
+void sk_load_store(const char *dir, size_t n_exts, const char *warn,
+                   struct catalog **cat, struct encode_opts *opts,
+                   struct snapshot **snap) {
   struct problems pb;
   struct xds_err err = {0, ""};
   struct xds_buf text;
@@ -60,7 +61,14 @@ void sk_load_store(const char *dir, size_t n_exts, struct catalog **cat,
   xds_buf_init(&text, 1 << 16);
   for (size_t i = 0; i < problems_count(&pb); i++)
     problem_format(problems_at(&pb, i), &text);
-  ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
+  if (warn == NULL)
+    ck_assert_msg(problems_count(&pb) == 0, "%s", text.data);
+  else
+    ck_assert_msg(problems_count(&pb) == 1 &&
+                      problems_at(&pb, 0)->severity == PROBLEM_WARNING &&
+                      strstr(text.data, warn) != NULL,
+                  "want one warning with \"%s\", got: %s", warn,
+                  text.data != NULL ? text.data : "");
   xds_buf_cleanup(&text);
   problems_cleanup(&pb);
   ck_assert_uint_eq(catalog_ext_count(*cat), n_exts);

@@ -22,11 +22,13 @@ struct snapshot;
  * frees). */
 char *sk_load_yaml(const char *yaml, struct catalog **cat);
 
-/* Loads the store directory dir, which must load with no problem and
- * hold n_exts extensions, into *cat; sets *opts to the defaults and
- * builds *snap (version 1) from it. */
-void sk_load_store(const char *dir, size_t n_exts, struct catalog **cat,
-                   struct encode_opts *opts, struct snapshot **snap);
+/* Loads the store directory dir, which must hold n_exts extensions and
+ * load with no problem (warn NULL) or exactly one warning containing warn,
+ * into *cat; sets *opts to the defaults and builds *snap (version 1) from
+ * it. */
+void sk_load_store(const char *dir, size_t n_exts, const char *warn,
+                   struct catalog **cat, struct encode_opts *opts,
+                   struct snapshot **snap);
 
 /* The catalog of the etcd store s (a new reference); pb is reset first
  * and receives the problems. */
