@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/map.h"
 #include "store/ydoc.h"
 
 struct catalog {
@@ -429,51 +430,58 @@ static int vm_env_eq(const struct wasm_ext *a, const struct wasm_ext *b) {
  * (a warning: Envoy accepts it, the operator probably meant one VM). */
 static int warn_vm_id_clashes(const struct catalog_builder *b,
                               struct problems *pb) {
-  for (size_t i = 1; i < b->n_exts; i++) {
-    const struct wasm_ext *e = b->exts[i];
+  /* The first extension (in fqn order) of each vmId, so each one is
+   * compared once: linear in the catalog, whatever the vmIds. */
+  struct xds_map *first = xds_map_new_borrowed();
+  int rc = 0;
+
+  if (first == NULL)
+    return XDS_ENOMEM;
+  for (size_t i = 0; i < b->n_exts; i++) {
+    const struct wasm_ext *e = b->exts[i], *f;
+    char what[128];
+    size_t n = 0;
 
     if (e->vm_id == NULL || e->vm_id[0] == '\0')
       continue;
-    for (size_t k = 0; k < i; k++) {
-      const struct wasm_ext *f = b->exts[k];
-      char what[128];
-      size_t n = 0;
-      int rc;
-
-      if (!vm_str_eq(e->vm_id, f->vm_id))
-        continue;
-      what[0] = '\0';
-      if (!vm_str_eq(e->runtime, f->runtime))
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "%sruntime",
-                              n > 0 ? ", " : "");
-      if (!vm_str_eq(e->url, f->url) || !vm_str_eq(e->sha256, f->sha256))
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode",
-                              n > 0 ? ", " : "");
-      if (!vm_env_eq(e, f))
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "%senvironment",
-                              n > 0 ? ", " : "");
-      if (!vm_str_eq(e->vm_config_json, f->vm_config_json))
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "%sVM configuration",
-                              n > 0 ? ", " : "");
-      if (e->allow_precompiled != f->allow_precompiled ||
-          e->nack_on_code_cache_miss != f->nack_on_code_cache_miss)
-        n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode cache mode",
-                              n > 0 ? ", " : "");
-      if (n == 0)
-        break; /* shares f's VM; f was checked against the others */
-      rc = problems_add(
-          pb, PROBLEM_WARNING, e->loc.source, e->loc.line, e->loc.column, NULL,
-          "%s: vmId \"%s\" is also used by %s (%s:%d) with "
-          "another %s: Envoy runs the two in separate VMs; give "
-          "them different vmIds or the same VM settings",
-          e->fqn, e->vm_id, f->fqn, f->loc.source != NULL ? f->loc.source : "?",
-          f->loc.line, what);
+    f = xds_map_get(first, e->vm_id);
+    if (f == NULL) {
+      rc = xds_map_put(first, e->vm_id, (void *)e, NULL);
       if (rc < 0)
-        return rc;
-      break;
+        break;
+      continue;
     }
+    what[0] = '\0';
+    if (!vm_str_eq(e->runtime, f->runtime))
+      n += (size_t)snprintf(what + n, sizeof(what) - n, "%sruntime",
+                            n > 0 ? ", " : "");
+    if (!vm_str_eq(e->url, f->url) || !vm_str_eq(e->sha256, f->sha256))
+      n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode",
+                            n > 0 ? ", " : "");
+    if (!vm_env_eq(e, f))
+      n += (size_t)snprintf(what + n, sizeof(what) - n, "%senvironment",
+                            n > 0 ? ", " : "");
+    if (!vm_str_eq(e->vm_config_json, f->vm_config_json))
+      n += (size_t)snprintf(what + n, sizeof(what) - n, "%sVM configuration",
+                            n > 0 ? ", " : "");
+    if (e->allow_precompiled != f->allow_precompiled ||
+        e->nack_on_code_cache_miss != f->nack_on_code_cache_miss)
+      n += (size_t)snprintf(what + n, sizeof(what) - n, "%scode cache mode",
+                            n > 0 ? ", " : "");
+    if (n == 0)
+      continue; /* shares f's VM */
+    rc = problems_add(
+        pb, PROBLEM_WARNING, e->loc.source, e->loc.line, e->loc.column, NULL,
+        "%s: vmId \"%s\" is also used by %s (%s:%d) with "
+        "another %s: Envoy runs the two in separate VMs; give "
+        "them different vmIds or the same VM settings",
+        e->fqn, e->vm_id, f->fqn, f->loc.source != NULL ? f->loc.source : "?",
+        f->loc.line, what);
+    if (rc < 0)
+      break;
   }
-  return 0;
+  xds_map_free(first, NULL);
+  return rc;
 }
 
 int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
