@@ -27,6 +27,7 @@ struct catalog {
   size_t n_exts;
   struct listener_tmpl **tmpls; /* sorted by name */
   size_t n_tmpls;
+  unsigned char *attached; /* attached[i]: a template attaches exts[i] */
 };
 
 /* A string -> position index; keys are borrowed from the records. */
@@ -484,6 +485,118 @@ static int warn_vm_id_clashes(const struct catalog_builder *b,
   return rc;
 }
 
+/* Position of the stored WasmExtension fqn among the first n (sorted)
+ * exts, or n when there is none. */
+static size_t find_base(struct wasm_ext *const *v, size_t n, const char *fqn) {
+  size_t lo = 0, hi = n;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int r = strcmp(v[mid]->fqn, fqn);
+
+    if (r == 0)
+      return v[mid]->kind == WASM_KIND_EXTENSION && v[mid]->attached_to == NULL
+                 ? mid
+                 : n;
+    if (r < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return n;
+}
+
+/* The record attachment a of template t runs: a copy of base named
+ * "<fqn>@<template>" with a's overrides. NULL when out of memory. */
+static struct wasm_ext *derive(const struct wasm_ext *base,
+                               const struct listener_tmpl *t,
+                               const struct tmpl_attach *a) {
+  struct wasm_ext *d = catalog_ext_copy(base);
+  size_t len;
+
+  if (d == NULL)
+    return NULL;
+  len = strlen(base->fqn) + 1 + strlen(t->name) + 1;
+  xds_free(d->fqn);
+  d->fqn = xds_malloc(len);
+  d->attached_to = xds_strdup(t->name);
+  if (d->fqn == NULL || d->attached_to == NULL)
+    goto fail;
+  snprintf(d->fqn, len, "%s@%s", base->fqn, t->name);
+  if (a->config_json != NULL) {
+    xds_free(d->config_json);
+    if ((d->config_json = xds_strdup(a->config_json)) == NULL)
+      goto fail;
+  }
+  if (a->has_match)
+    d->match_mode = a->match_mode;
+  return d;
+
+fail:
+  wasm_ext_free(d);
+  return NULL;
+}
+
+/* Attachments (README "Attachments"): drops records derived for an
+ * earlier catalog (a last-good carry), checks every template's
+ * spec.extensions against the stored WasmExtensions (an unknown fqn is an
+ * error at the attachment; the template stays served without it), adds
+ * one derived record per attachment with an override, and marks the
+ * attached records. exts are sorted on entry and on return. */
+static int attach_all(struct catalog_builder *b, struct problems *pb,
+                      unsigned char **attached) {
+  size_t n = 0, n_base;
+  int rc;
+
+  for (size_t i = 0; i < b->n_exts; i++) {
+    if (b->exts[i]->attached_to != NULL)
+      wasm_ext_free(b->exts[i]);
+    else
+      b->exts[n++] = b->exts[i];
+  }
+  b->n_exts = n_base = n;
+  for (size_t k = 0; k < b->n_tmpls; k++) {
+    const struct listener_tmpl *t = b->tmpls[k];
+
+    for (size_t j = 0; j < t->n_attach; j++) {
+      const struct tmpl_attach *a = &t->attach[j];
+      size_t pos = find_base(b->exts, n_base, a->fqn);
+      struct wasm_ext *d;
+
+      if (pos == n_base) {
+        rc = problems_add(pb, PROBLEM_ERROR, a->loc.source, a->loc.line,
+                          a->loc.column, "spec.extensions",
+                          "ListenerTemplate %s attaches %s, which is not "
+                          "a WasmExtension of the store; the template is "
+                          "served without this attachment",
+                          t->name, a->fqn);
+        if (rc == XDS_ENOMEM)
+          return rc;
+        continue;
+      }
+      if (a->config_json == NULL && !a->has_match)
+        continue;
+      if (grow((void **)&b->exts, &b->cap_exts, b->n_exts, sizeof(*b->exts)) <
+              0 ||
+          (d = derive(b->exts[pos], t, a)) == NULL)
+        return XDS_ENOMEM;
+      b->exts[b->n_exts++] = d;
+    }
+  }
+  if (b->n_exts > 1)
+    qsort(b->exts, b->n_exts, sizeof(*b->exts), ext_cmp);
+  *attached = xds_calloc(b->n_exts + 1, 1);
+  if (*attached == NULL)
+    return XDS_ENOMEM;
+  for (size_t k = 0; k < b->n_tmpls; k++)
+    for (size_t j = 0; j < b->tmpls[k]->n_attach; j++) {
+      size_t pos = find_base(b->exts, b->n_exts, b->tmpls[k]->attach[j].fqn);
+      if (pos < b->n_exts)
+        (*attached)[pos] = 1;
+    }
+  return 0;
+}
+
 int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
                            struct catalog **out) {
   struct catalog *c;
@@ -502,7 +615,10 @@ int catalog_builder_finish(struct catalog_builder *b, struct problems *pb,
   if (b->n_tmpls > 1)
     qsort(b->tmpls, b->n_tmpls, sizeof(*b->tmpls), tmpl_cmp);
   rc = warn_vm_id_clashes(b, pb);
+  if (rc >= 0)
+    rc = attach_all(b, pb, &c->attached);
   if (rc < 0) {
+    xds_free(c->attached);
     xds_free(c);
     goto out_builder;
   }
@@ -540,7 +656,12 @@ void catalog_unref(struct catalog *c) {
     listener_tmpl_free(c->tmpls[i]);
   xds_free(c->exts);
   xds_free(c->tmpls);
+  xds_free(c->attached);
   xds_free(c);
+}
+
+int catalog_ext_attached(const struct catalog *c, size_t i) {
+  return c->attached != NULL && i < c->n_exts && c->attached[i];
 }
 
 size_t catalog_ext_count(const struct catalog *c) {
@@ -687,6 +808,7 @@ struct wasm_ext *catalog_ext_copy(const struct wasm_ext *e) {
   c->vm_config_json = NULL;
   c->capabilities = NULL;
   c->n_capabilities = 0;
+  c->attached_to = copy_str(e->attached_to, &ok);
   c->vm_config_json = copy_str(e->vm_config_json, &ok);
   if (ok && e->n_capabilities > 0)
     ok = copy_strs(&c->capabilities, &c->n_capabilities, e->capabilities,
@@ -790,6 +912,8 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
   c->tcp_cluster = NULL;
   c->tcp_chains = NULL;
   c->n_tcp_chains = 0;
+  c->attach = NULL;
+  c->n_attach = 0;
   c->tcp_cluster = copy_str(t->tcp_cluster, &ok);
   c->name = copy_str(t->name, &ok);
   c->address = copy_str(t->address, &ok);
@@ -840,6 +964,16 @@ struct listener_tmpl *catalog_tmpl_copy(const struct listener_tmpl *t) {
              k++, g->n_server_names++)
           g->server_names[k] = copy_str(f->server_names[k], &ok);
       }
+    }
+  }
+  if (ok && t->n_attach > 0) {
+    c->attach = xds_calloc(t->n_attach, sizeof(*c->attach));
+    ok = c->attach != NULL;
+    for (size_t i = 0; ok && i < t->n_attach; i++, c->n_attach++) {
+      c->attach[i] = t->attach[i];
+      c->attach[i].fqn = copy_str(t->attach[i].fqn, &ok);
+      c->attach[i].config_json = copy_str(t->attach[i].config_json, &ok);
+      copy_loc(&c->attach[i].loc, &t->attach[i].loc, &ok);
     }
   }
   if (!ok) {
@@ -924,7 +1058,7 @@ int catalog_ext_equal(const struct wasm_ext *a, const struct wasm_ext *b) {
       !str_eq(a->namespace, b->namespace) || a->type != b->type ||
       a->n_match_labels != b->n_match_labels ||
       a->n_target_refs != b->n_target_refs || a->n_matches != b->n_matches ||
-      !deploy_equal(a, b))
+      !str_eq(a->attached_to, b->attached_to) || !deploy_equal(a, b))
     return 0;
   for (size_t i = 0; i < a->n_match_labels; i++)
     if (!str_eq(a->match_labels[i].key, b->match_labels[i].key) ||
@@ -970,8 +1104,15 @@ int catalog_tmpl_equal(const struct listener_tmpl *a,
       !str_eq(a->rds_cluster, b->rds_cluster) || a->rds_api != b->rds_api ||
       a->n_labels != b->n_labels || a->n_filters != b->n_filters ||
       a->protocol != b->protocol || !str_eq(a->tcp_cluster, b->tcp_cluster) ||
-      a->n_tcp_chains != b->n_tcp_chains)
+      a->n_tcp_chains != b->n_tcp_chains || a->n_attach != b->n_attach)
     return 0;
+  for (size_t i = 0; i < a->n_attach; i++)
+    if (!str_eq(a->attach[i].fqn, b->attach[i].fqn) ||
+        !str_eq(a->attach[i].config_json, b->attach[i].config_json) ||
+        a->attach[i].has_match != b->attach[i].has_match ||
+        (a->attach[i].has_match &&
+         a->attach[i].match_mode != b->attach[i].match_mode))
+      return 0;
   for (size_t i = 0; i < a->n_tcp_chains; i++) {
     const struct tmpl_tcp_chain *f = &a->tcp_chains[i], *g = &b->tcp_chains[i];
 

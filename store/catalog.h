@@ -68,7 +68,13 @@ int catalog_builder_has_ext(const struct catalog_builder *b, const char *fqn);
 int catalog_builder_has_tmpl(const struct catalog_builder *b, const char *name);
 
 /*
- * Checks template ports, sorts, and turns the builder into a catalog with
+ * Checks template ports, resolves attachments (README "Attachments": a
+ * template's spec.extensions fqn that names no WasmExtension is an error
+ * at the attachment, and the template is kept without it; each attachment
+ * with a config or match override adds a record "<fqn>@<template>" copied
+ * from the extension with the overrides and attached_to set; records
+ * derived for an earlier catalog are dropped and derived afresh), sorts,
+ * and turns the builder into a catalog with
  * one reference. Always consumes b. Returns 0 with *out, or XDS_ENOMEM with
  * *out NULL. Port conflicts are reported to pb (the later template, in the
  * order added, is left out), they do not fail the call. Extensions of any
@@ -92,6 +98,12 @@ const struct wasm_ext *catalog_ext_at(const struct catalog *c, size_t i);
 /* The extension with this fqn, or NULL. O(log n). */
 const struct wasm_ext *catalog_ext_find(const struct catalog *c,
                                         const char *fqn);
+
+/* Whether a template's spec.extensions attaches extension i (by its fqn,
+ * with or without overrides). Records derived for an attachment (their
+ * attached_to set) are not themselves attached. See README
+ * "Attachments". */
+int catalog_ext_attached(const struct catalog *c, size_t i);
 
 /* The templates of c, as the extensions above: count, the i-th in name
  * order, and by name (NULL when absent); borrowed while c is referenced. */

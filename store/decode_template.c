@@ -17,8 +17,13 @@
 
 static const char *const TMPL_META_KEYS[] = {"name", NULL};
 static const char *const TMPL_SPEC_KEYS[] = {
-    "address", "port",        "direction", "selector", "statPrefix",
-    "route",   "httpFilters", "tcp",       NULL};
+    "address", "port",        "direction", "selector",   "statPrefix",
+    "route",   "httpFilters", "tcp",       "extensions", NULL};
+static const char *const ATTACH_KEYS[] = {"fqn", "config", "match", NULL};
+static const char *const ATTACH_MATCH_KEYS[] = {"mode", NULL};
+/* Order of enum wasm_match_mode. */
+static const char *const ATTACH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
+                                           "SERVER", NULL};
 static const char *const TCP_KEYS[] = {"cluster", "filterChains", NULL};
 static const char *const TCP_CHAIN_KEYS[] = {"match", "cluster", NULL};
 static const char *const TCP_MATCH_KEYS[] = {"serverNames", "destinationPort",
@@ -396,6 +401,99 @@ static int same_match(const struct tmpl_tcp_chain *a,
   return 1;
 }
 
+/* One spec.extensions[] item's config override into a->config_json. */
+static void decode_attach_config(struct dctx *c, const struct ynode *v,
+                                 struct tmpl_attach *a) {
+  const struct ynode *at = NULL;
+  const char *why = NULL;
+  struct xds_buf b;
+  int rc;
+
+  if (!dctx_want_map(c, v))
+    return;
+  xds_buf_init(&b, DECODE_MAX_CONFIG_JSON);
+  rc = decode_json_put(&b, v, &at, &why);
+  if (rc == XDS_EINVAL)
+    dctx_bad(c, at, "%s (%s) in config", why,
+             ynode_text(at, NULL) ? ynode_text(at, NULL) : "");
+  else if (rc == XDS_ETOOBIG)
+    dctx_bad(c, v, "larger than %u bytes as JSON", DECODE_MAX_CONFIG_JSON);
+  else if (rc < 0)
+    c->rc = rc;
+  else
+    a->config_json = xds_buf_steal(&b, NULL);
+  xds_buf_cleanup(&b);
+}
+
+/* spec.extensions: WasmExtensions attached by fqn, each with optional
+ * config and match.mode overrides (README "Attachments"). Whether the fqn
+ * names an extension is the catalog's question (another file may hold
+ * it). */
+static void decode_attachments(struct dctx *c, const struct ynode *spec,
+                               struct listener_tmpl *t) {
+  const struct ynode *v = decode_field(spec, "extensions");
+  size_t mark = dctx_path_key(c, "extensions"), n;
+
+  if (v == NULL || !dctx_want_seq(c, v))
+    goto done;
+  n = ynode_len(v);
+  if (n > DECODE_MAX_FILTERS) {
+    dctx_bad(c, v, "more than %d extensions", DECODE_MAX_FILTERS);
+    goto done;
+  }
+  if (n == 0)
+    goto done;
+  t->attach = xds_calloc(n, sizeof(*t->attach));
+  if (t->attach == NULL) {
+    c->rc = XDS_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct ynode *item = ynode_seq_item(v, i), *vf, *vm;
+    size_t m = dctx_path_index(c, i);
+    struct tmpl_attach *a = &t->attach[t->n_attach];
+
+    if (!dctx_want_map(c, item)) {
+      dctx_path_restore(c, m);
+      continue;
+    }
+    dctx_check_keys(c, item, ATTACH_KEYS);
+    t->n_attach++;
+    a->loc.line = ynode_line(item);
+    a->loc.column = ynode_column(item);
+    a->loc.source = dctx_strdup(c, ynode_source(item));
+    vf = dctx_get_str(c, item, "fqn", 1, &a->fqn);
+    for (size_t k = 0; a->fqn != NULL && k + 1 < t->n_attach; k++)
+      if (t->attach[k].fqn != NULL && strcmp(t->attach[k].fqn, a->fqn) == 0)
+        dctx_bad(c, vf, "extension %s is already attached at line %d", a->fqn,
+                 t->attach[k].loc.line);
+    if (decode_field(item, "config") != NULL) {
+      size_t mc = dctx_path_key(c, "config");
+      decode_attach_config(c, decode_field(item, "config"), a);
+      dctx_path_restore(c, mc);
+    }
+    vm = decode_field(item, "match");
+    if (vm != NULL) {
+      size_t mm = dctx_path_key(c, "match");
+      int x = -1;
+
+      if (dctx_want_map(c, vm)) {
+        dctx_check_keys(c, vm, ATTACH_MATCH_KEYS);
+        dctx_get_enum(c, vm, "mode", ATTACH_MODES, &x);
+        if (x >= 0) {
+          a->has_match = 1;
+          a->match_mode = (enum wasm_match_mode)x;
+        }
+      }
+      dctx_path_restore(c, mm);
+    }
+    dctx_path_restore(c, m);
+  }
+
+done:
+  dctx_path_restore(c, mark);
+}
+
 /* spec.tcp: a TCP listener of tcp_proxy filter chains (no route, no HTTP
  * filters); network Wasm filters (Istio WasmPlugins of type NETWORK) run
  * before the tcp_proxy of each chain. */
@@ -406,7 +504,7 @@ static void decode_tcp(struct dctx *c, const struct ynode *spec,
 
   t->protocol = TMPL_TCP;
   for (const char *const *k =
-           (const char *const[]){"route", "httpFilters", NULL};
+           (const char *const[]){"route", "httpFilters", "extensions", NULL};
        *k != NULL; k++)
     if (decode_field(spec, *k) != NULL) {
       dctx_path_key(c, *k);
@@ -541,6 +639,7 @@ static void template_decode(struct dctx *c, const struct ynode *doc,
   } else {
     decode_route(c, spec, t);
     decode_filters(c, spec, t);
+    decode_attachments(c, spec, t);
   }
 
 done:

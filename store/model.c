@@ -85,6 +85,7 @@ void wasm_ext_free(struct wasm_ext *e) {
     xds_free(e->matches[i].ports);
   xds_free(e->matches);
   xds_free(e->resource);
+  xds_free(e->attached_to);
   for (size_t i = 0; i < e->n_selectors; i++) {
     struct wasm_workload_sel *w = &e->selectors[i];
 
@@ -143,6 +144,12 @@ void listener_tmpl_free(struct listener_tmpl *t) {
     xds_free(t->tcp_chains[i].cluster);
   }
   xds_free(t->tcp_chains);
+  for (size_t i = 0; i < t->n_attach; i++) {
+    xds_free(t->attach[i].fqn);
+    xds_free(t->attach[i].config_json);
+    src_loc_cleanup(&t->attach[i].loc);
+  }
+  xds_free(t->attach);
   src_loc_cleanup(&t->loc);
   xds_free(t);
 }

@@ -223,6 +223,11 @@ struct wasm_ext {
   enum wasm_config_type config_type;
   unsigned char *config_bytes; /* WASM_CONFIG_BYTES: the bytes */
   size_t config_bytes_len;
+  /* Attachments (README "Attachments"): set only on a record the catalog
+   * derived from a WasmExtension for one listener template's attachment
+   * with a config or match override; its fqn is "<fqn>@<template>" and it
+   * runs only on that template's listeners. NULL on every stored record. */
+  char *attached_to;
   struct src_loc loc; /* the document's first line */
   atomic_uint refs;   /* references beyond the first; see above */
 };
@@ -285,6 +290,17 @@ struct tmpl_tcp_chain {
   char *cluster;
 };
 
+/* One spec.extensions[] item of a template: a WasmExtension attached to
+ * the template's listeners by fqn, with optional overrides. */
+struct tmpl_attach {
+  char *fqn;
+  char *config_json; /* config override as compact JSON (replaces the
+                        extension's config); NULL: no override */
+  int has_match;     /* match.mode override given */
+  enum wasm_match_mode match_mode;
+  struct src_loc loc;
+};
+
 /* One ListenerTemplate (wasmxds.io/v1). */
 struct listener_tmpl {
   char *name;    /* metadata.name; the Envoy listener name */
@@ -309,6 +325,9 @@ struct listener_tmpl {
   char *tcp_cluster;                 /* TMPL_TCP: the default chain's cluster */
   struct tmpl_tcp_chain *tcp_chains; /* TMPL_TCP: tried before the default */
   size_t n_tcp_chains;
+  struct tmpl_attach *attach; /* spec.extensions, document order, fqns
+                                 unique */
+  size_t n_attach;
   struct src_loc loc;
   atomic_uint refs; /* references beyond the first; see above */
 };

@@ -105,6 +105,7 @@ include $(srcdir)/tests/packaging.mk
 
 include $(srcdir)/tests/istio.mk
 include $(srcdir)/tests/gloo.mk
+include $(srcdir)/tests/attach.mk
 
 # Hostile clients (issue 13): the real wasmxds binary under name floods
 # while another client's pushes are timed. Part of make check (CI runs it).

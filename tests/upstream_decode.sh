@@ -49,6 +49,15 @@ mkdir "$tmp/gloo" "$tmp/globex"
   --dump-dir "$tmp/globex" >"$tmp/globex.json" 2>"$tmp/globex.err" ||
   fail "render of the globex extension failed: $(cat "$tmp/globex.err")"
 
+# Attachments (issue 16 item 3): an edge gateway's per-attachment
+# override, served as its own ECDS resource "<fqn>@edge".
+mkdir "$tmp/attach"
+"$bin" render --store "$srcdir/tests/data/attach/store.yaml" --node-id edge-1 \
+  --metadata wasmxds.organization=acme --metadata wasmxds.mode=GATEWAY \
+  --metadata wasmxds.tenant=organizations/acme/tenants/payments \
+  --dump-dir "$tmp/attach" >"$tmp/attach.json" 2>"$tmp/attach.err" ||
+  fail "render of the attachment store failed: $(cat "$tmp/attach.err")"
+
 inc=(-I "$deps/envoy-api" -I "$deps/xds" -I "$deps/googleapis"
      -I "$deps/protoc-gen-validate" -I "$pb_include")
 # Every message type an Any inside our resources can hold, so protoc
@@ -104,13 +113,13 @@ check_resource() { # $1 type, $2 file
 
 n=0
 for f in "$tmp"/lds-*.pb "$tmp"/istio/lds-*.pb "$tmp"/gloo/lds-*.pb \
-         "$tmp"/globex/lds-*.pb; do
+         "$tmp"/globex/lds-*.pb "$tmp"/attach/lds-*.pb; do
   check_resource envoy.config.listener.v3.Listener "$f"
   n=$((n + 1))
 done
 m=0
 for f in "$tmp"/ecds-*.pb "$tmp"/istio/ecds-*.pb "$tmp"/gloo/ecds-*.pb \
-         "$tmp"/globex/ecds-*.pb; do
+         "$tmp"/globex/ecds-*.pb "$tmp"/attach/ecds-*.pb; do
   check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
   m=$((m + 1))
 done
@@ -212,6 +221,13 @@ out=$(for f in "$tmp"/slots/lds-*.pb.d/*HttpConnectionManager.pb; do
 done)
 grep -q 'name: "wasmxds.slot/' <<<"$out" ||
   fail "no slot ECDS reference in the slotted listener"
+
+# The attachment override reaches the edge under its own name.
+edge=$(decode envoy.config.core.v3.TypedExtensionConfig \
+  "$tmp/attach/ecds-organizations_acme_extensions_jwt-authn@edge.pb")
+grep -qF 'name: "organizations/acme/extensions/jwt-authn@edge"' <<<"$edge" &&
+  grep -qF 'edge.acme.example' <<<"$edge" ||
+  fail "the edge's jwt-authn@edge, decoded upstream, lacks its override: $edge"
 
 echo "upstream_decode: $k slot configs decode too"
 echo "upstream_decode: $n listeners, $m extension configs and" \

@@ -78,6 +78,8 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
   json_t *root, *listeners, *exts, *tmpls;
   char prefix[512];
   size_t plen;
+  unsigned flags =
+      snapshot_opts(s)->attachment_required ? CHAIN_ATTACHMENT_REQUIRED : 0;
 
   if (snapshot_class(s, p, &cls) < 0)
     return NULL;
@@ -117,10 +119,16 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
               : plen >= sizeof(prefix) || strncmp(e->fqn, prefix, plen) != 0)
         continue;
       v = chain_judge(e, t, p);
+      if (v == CHAIN_IN)
+        v = chain_attach_judge(cat, k, t, flags);
       vj = json_object();
       json_object_set_new(vj, "extension", json_string(e->fqn));
       json_object_set_new(vj, "included", json_boolean(v == CHAIN_IN));
-      json_object_set_new(vj, "reason", json_string(chain_explain(e, t, p)));
+      json_object_set_new(
+          vj, "reason",
+          json_string(v == CHAIN_NOT_ATTACHED || v == CHAIN_UNATTACHED
+                          ? chain_verdict_str(v)
+                          : chain_explain(e, t, p)));
       json_array_append_new(verdicts, vj);
     }
     json_object_set_new(tj, "extensions", verdicts);
@@ -151,7 +159,8 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
     json_t *ej;
     for (size_t i = 0; i < catalog_tmpl_count(cat) && !used; i++) {
       const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
-      used = chain_tmpl_applies(t, p) && chain_judge(e, t, p) == CHAIN_IN;
+      used = chain_tmpl_applies(t, p) && chain_judge(e, t, p) == CHAIN_IN &&
+             chain_attach_judge(cat, k, t, flags) == CHAIN_IN;
     }
     if (!used)
       continue;

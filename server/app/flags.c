@@ -38,6 +38,10 @@ void flags_usage_serve(FILE *f) {
       "  --ecds-fetch-timeout MS  initial_fetch_timeout of each ECDS "
       "reference;\n"
       "                         0 (default) waits for the config\n"
+      "  --attachment-required  an extension no ListenerTemplate attaches "
+      "(spec.extensions)\n"
+      "                         reaches no listener (README "
+      "\"Attachments\")\n"
       "  --inline-wasm          put Wasm configs inline in listeners "
       "instead of\n"
       "                         ECDS references (every change drains "
@@ -158,6 +162,7 @@ void flags_usage_render(FILE *f) {
           "  --fetch-modules        resolve modules as the server would (and "
           "wait)\n"
           "  --module-cluster NAME, --ecds-fetch-timeout MS, --inline-wasm, "
+          "--attachment-required, "
           "--ecds-slots N, "
           "--istio-root-namespace NS, the\n"
           "  --module-* flags and the --etcd-* flags: as for serve (wasmxds "
@@ -174,6 +179,7 @@ enum {
   OPT_ECDS_FETCH_TIMEOUT,
   OPT_ISTIO_ROOT_NAMESPACE,
   OPT_INLINE_WASM,
+  OPT_ATTACHMENT_REQUIRED,
   OPT_ECDS_SLOTS,
   OPT_ADMIN_LISTEN,
   OPT_MODULES_LISTEN,
@@ -252,7 +258,8 @@ enum {
       {"ecds-fetch-timeout", required_argument, NULL, OPT_ECDS_FETCH_TIMEOUT}, \
       {"istio-root-namespace", required_argument, NULL,                        \
        OPT_ISTIO_ROOT_NAMESPACE},                                              \
-      {"ecds-slots", required_argument, NULL, OPT_ECDS_SLOTS}, {               \
+      {"ecds-slots", required_argument, NULL, OPT_ECDS_SLOTS},                 \
+      {"attachment-required", no_argument, NULL, OPT_ATTACHMENT_REQUIRED}, {   \
     "inline-wasm", no_argument, NULL, OPT_INLINE_WASM                          \
   }
 
@@ -418,6 +425,9 @@ static int encode_flag(int c, char *arg, struct encode_opts *o) {
                : 1;
   case OPT_INLINE_WASM:
     o->inline_wasm = 1;
+    return 1;
+  case OPT_ATTACHMENT_REQUIRED:
+    o->attachment_required = 1;
     return 1;
   case OPT_ECDS_SLOTS: {
     int v;

@@ -39,6 +39,10 @@ const char *chain_verdict_str(enum chain_verdict v) {
     return "plugin type does not fit the listener";
   case CHAIN_WRONG_CONTEXT:
     return "filterContext excludes this listener";
+  case CHAIN_NOT_ATTACHED:
+    return "attached to other listener templates only";
+  case CHAIN_UNATTACHED:
+    return "attached to no listener template (--attachment-required)";
   }
   return "unknown";
 }
@@ -288,6 +292,34 @@ enum chain_verdict chain_judge(const struct wasm_ext *e,
   return CHAIN_IN;
 }
 
+/* The attachment of fqn in t's spec.extensions, or NULL. */
+static const struct tmpl_attach *attachment(const struct listener_tmpl *t,
+                                            const char *fqn) {
+  for (size_t j = 0; j < t->n_attach; j++)
+    if (strcmp(t->attach[j].fqn, fqn) == 0)
+      return &t->attach[j];
+  return NULL;
+}
+
+enum chain_verdict chain_attach_judge(const struct catalog *cat, size_t i,
+                                      const struct listener_tmpl *t,
+                                      unsigned flags) {
+  const struct wasm_ext *e = catalog_ext_at(cat, i);
+  const struct tmpl_attach *a;
+
+  if (e->kind != WASM_KIND_EXTENSION)
+    return CHAIN_IN;
+  if (e->attached_to != NULL)
+    return strcmp(e->attached_to, t->name) == 0 ? CHAIN_IN : CHAIN_NOT_ATTACHED;
+  a = attachment(t, e->fqn);
+  if (a != NULL)
+    return a->config_json == NULL && !a->has_match ? CHAIN_IN
+                                                   : CHAIN_NOT_ATTACHED;
+  if (catalog_ext_attached(cat, i))
+    return CHAIN_NOT_ATTACHED;
+  return (flags & CHAIN_ATTACHMENT_REQUIRED) ? CHAIN_UNATTACHED : CHAIN_IN;
+}
+
 int chain_order_for(const struct wasm_ext *a, const struct wasm_ext *b,
                     const struct proxy_id *p) {
   int ra = wasm_phase_rank(a->phase), rb = wasm_phase_rank(b->phase), c;
@@ -360,14 +392,16 @@ static size_t lower_bound(const struct catalog *cat, const char *key) {
  * that runs on t for p. Returns 0 or XDS_ENOMEM. */
 static int collect(const struct catalog *cat, const char *prefix,
                    const struct proxy_id *p, const struct listener_tmpl *t,
-                   struct chain_item **v, size_t *n, size_t *cap) {
+                   unsigned flags, struct chain_item **v, size_t *n,
+                   size_t *cap) {
   size_t plen = strlen(prefix), n_all = catalog_ext_count(cat);
 
   for (size_t i = lower_bound(cat, prefix); i < n_all; i++) {
     const struct wasm_ext *e = catalog_ext_at(cat, i);
     if (strncmp(e->fqn, prefix, plen) != 0)
       break;
-    if (chain_judge(e, t, p) != CHAIN_IN)
+    if (chain_judge(e, t, p) != CHAIN_IN ||
+        chain_attach_judge(cat, i, t, flags) != CHAIN_IN)
       continue;
     if (*n == *cap) {
       size_t ncap = *cap ? *cap * 2 : 8;
@@ -387,6 +421,12 @@ static int collect(const struct catalog *cat, const char *prefix,
 
 int chain_compute(const struct catalog *cat, const struct proxy_id *p,
                   const struct listener_tmpl *t, struct chain *out) {
+  return chain_compute_opts(cat, p, t, 0, out);
+}
+
+int chain_compute_opts(const struct catalog *cat, const struct proxy_id *p,
+                       const struct listener_tmpl *t, unsigned flags,
+                       struct chain *out) {
   /* The candidates of a proxy are contiguous runs of the fqn order: its
    * organization's extensions, and the WasmPlugins of the root namespace
    * and of its own namespace ("<namespace>." prefixes exactly one, as
@@ -418,7 +458,7 @@ int chain_compute(const struct catalog *cat, const struct proxy_id *p,
   /* WasmDeployments are mesh-wide: their selectors decide. */
   snprintf(prefix[n_prefix++], sizeof(prefix[0]), "%s", WASM_DEPLOY_FQN_PREFIX);
   for (size_t k = 0; k < n_prefix; k++)
-    if (collect(cat, prefix[k], p, t, &v, &n, &cap) < 0) {
+    if (collect(cat, prefix[k], p, t, flags, &v, &n, &cap) < 0) {
       xds_free(v);
       return XDS_ENOMEM;
     }

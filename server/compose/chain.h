@@ -27,9 +27,29 @@ enum chain_verdict {
   CHAIN_WRONG_PORT = 7,      /* WasmPlugin match[] selects other ports */
   CHAIN_WRONG_TYPE = 8,      /* an HTTP filter on a TCP listener or a
                                 NETWORK plugin on an HTTP one */
-  CHAIN_WRONG_CONTEXT = 9    /* WasmDeployment filterContext excludes this
+  CHAIN_WRONG_CONTEXT = 9,   /* WasmDeployment filterContext excludes this
                                 listener or proxy mode */
+  CHAIN_NOT_ATTACHED = 10,   /* attached to other templates only (or this
+                                template attaches it with an override,
+                                served by the "<fqn>@<template>" record) */
+  CHAIN_UNATTACHED = 11      /* attached nowhere, and the server runs with
+                                --attachment-required */
 };
+
+/* chain_compute_opts() flags. */
+#define CHAIN_ATTACHMENT_REQUIRED                                              \
+  1u /* an extension no template attaches                                      \
+        reaches no listener */
+
+/* The attachment rule (README "Attachments") for catalog extension i on
+ * template t: a record derived for a template's attachment runs only on
+ * that template; a WasmExtension some template attaches runs only on the
+ * templates that attach it without override; one attached nowhere runs
+ * everywhere chain_judge() allows, or nowhere under
+ * CHAIN_ATTACHMENT_REQUIRED. Other kinds: always CHAIN_IN. Pure. */
+enum chain_verdict chain_attach_judge(const struct catalog *cat, size_t i,
+                                      const struct listener_tmpl *t,
+                                      unsigned flags);
 
 /* Short English text for a verdict, for logs and render output. */
 const char *chain_verdict_str(enum chain_verdict v);
@@ -118,6 +138,12 @@ int chain_scope_key(const struct catalog *cat, const struct proxy_id *p,
  */
 int chain_compute(const struct catalog *cat, const struct proxy_id *p,
                   const struct listener_tmpl *t, struct chain *out);
+/* chain_compute() with flags (CHAIN_ATTACHMENT_REQUIRED); an extension
+ * is in the chain when chain_judge() and chain_attach_judge() both say
+ * CHAIN_IN. chain_compute() is flags 0. */
+int chain_compute_opts(const struct catalog *cat, const struct proxy_id *p,
+                       const struct listener_tmpl *t, unsigned flags,
+                       struct chain *out);
 void chain_cleanup(struct chain *c);
 
 /*

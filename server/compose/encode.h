@@ -67,6 +67,9 @@ struct encode_opts {
                                        PROXY_ISTIO_ROOT_DEFAULT. Must outlive
                                        every snapshot and proxy_id built
                                        with these options */
+  int attachment_required;          /* --attachment-required: an extension
+                                       no template attaches reaches no
+                                       listener (README "Attachments") */
   encode_module_fn module_of;       /* NULL: no module fetching (see
                                        encode_module_default) */
   void *module_ctx;

@@ -545,7 +545,9 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
     size_t before = all_p->len;
     if (!chain_tmpl_applies(t, p))
       continue;
-    rc = chain_compute(cat, p, t, &ch);
+    rc = chain_compute_opts(
+        cat, p, t, s->opts.attachment_required ? CHAIN_ATTACHMENT_REQUIRED : 0,
+        &ch);
     if (rc < 0)
       goto fail_bufs;
     err.msg[0] = '\0';
