@@ -329,6 +329,20 @@ START_TEST(unattached) {
                    "included");
   ck_assert_int_eq(in, 1);
   json_decref(r);
+  proxy_id_cleanup(&p);
+  proxy(&p, "gw-1", PAYMENTS, PROXY_MODE_GATEWAY);
+  r = render_proxy(req, &p);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_str_eq(
+      render_reason(r, "edge", EXT "jwt-authn", &in),
+      "attached here with an override, served as <fqn>@<template>");
+  ck_assert_int_eq(in, 0);
+  ck_assert_str_eq(render_reason(r, "edge", EXT "jwt-authn@edge", &in),
+                   "included");
+  ck_assert_int_eq(in, 1);
+  json_decref(r);
+  proxy_id_cleanup(&p);
+  proxy(&p, "sc-1", PAYMENTS, PROXY_MODE_SIDECAR);
   r = render_proxy(open, &p);
   ck_assert_str_eq(render_reason(r, "sidecar-out", EXT "stats", &in),
                    "included");

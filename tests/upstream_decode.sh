@@ -58,6 +58,19 @@ mkdir "$tmp/attach"
   --dump-dir "$tmp/attach" >"$tmp/attach.json" 2>"$tmp/attach.err" ||
   fail "render of the attachment store failed: $(cat "$tmp/attach.err")"
 
+# --attachment-required: stats, attached nowhere, reaches nobody, and
+# render says why.
+"$bin" render --store "$srcdir/tests/data/attach/store.yaml" --node-id edge-1 \
+  --metadata wasmxds.organization=acme --metadata wasmxds.mode=GATEWAY \
+  --metadata wasmxds.tenant=organizations/acme/tenants/payments \
+  --attachment-required >"$tmp/attach-req.json" 2>"$tmp/attach.err" ||
+  fail "render --attachment-required failed: $(cat "$tmp/attach.err")"
+grep -qF 'attached to no listener template (--attachment-required)' \
+  "$tmp/attach-req.json" ||
+  fail "render --attachment-required does not say why stats is left out"
+grep -qaF 'organizations/acme/extensions/stats' "$tmp/attach/lds-edge.pb" ||
+  fail "without --attachment-required, the unattached stats is missing"
+
 inc=(-I "$deps/envoy-api" -I "$deps/xds" -I "$deps/googleapis"
      -I "$deps/protoc-gen-validate" -I "$pb_include")
 # Every message type an Any inside our resources can hold, so protoc

@@ -118,17 +118,19 @@ json_t *render_proxy(struct snapshot *s, const struct proxy_id *p) {
               ? !chain_ext_visible(e, p)
               : plen >= sizeof(prefix) || strncmp(e->fqn, prefix, plen) != 0)
         continue;
-      v = chain_judge(e, t, p);
+      /* The attachment rule first: it says which record serves here. */
+      v = chain_attach_judge(cat, k, t, flags);
       if (v == CHAIN_IN)
-        v = chain_attach_judge(cat, k, t, flags);
+        v = chain_judge(e, t, p);
       vj = json_object();
       json_object_set_new(vj, "extension", json_string(e->fqn));
       json_object_set_new(vj, "included", json_boolean(v == CHAIN_IN));
-      json_object_set_new(
-          vj, "reason",
-          json_string(v == CHAIN_NOT_ATTACHED || v == CHAIN_UNATTACHED
-                          ? chain_verdict_str(v)
-                          : chain_explain(e, t, p)));
+      json_object_set_new(vj, "reason",
+                          json_string(v == CHAIN_NOT_ATTACHED ||
+                                              v == CHAIN_UNATTACHED ||
+                                              v == CHAIN_OVERRIDDEN
+                                          ? chain_verdict_str(v)
+                                          : chain_explain(e, t, p)));
       json_array_append_new(verdicts, vj);
     }
     json_object_set_new(tj, "extensions", verdicts);

@@ -43,6 +43,8 @@ const char *chain_verdict_str(enum chain_verdict v) {
     return "attached to other listener templates only";
   case CHAIN_UNATTACHED:
     return "attached to no listener template (--attachment-required)";
+  case CHAIN_OVERRIDDEN:
+    return "attached here with an override, served as <fqn>@<template>";
   }
   return "unknown";
 }
@@ -314,7 +316,7 @@ enum chain_verdict chain_attach_judge(const struct catalog *cat, size_t i,
   a = attachment(t, e->fqn);
   if (a != NULL)
     return a->config_json == NULL && !a->has_match ? CHAIN_IN
-                                                   : CHAIN_NOT_ATTACHED;
+                                                   : CHAIN_OVERRIDDEN;
   if (catalog_ext_attached(cat, i))
     return CHAIN_NOT_ATTACHED;
   return (flags & CHAIN_ATTACHMENT_REQUIRED) ? CHAIN_UNATTACHED : CHAIN_IN;

@@ -29,11 +29,11 @@ enum chain_verdict {
                                 NETWORK plugin on an HTTP one */
   CHAIN_WRONG_CONTEXT = 9,   /* WasmDeployment filterContext excludes this
                                 listener or proxy mode */
-  CHAIN_NOT_ATTACHED = 10,   /* attached to other templates only (or this
-                                template attaches it with an override,
-                                served by the "<fqn>@<template>" record) */
-  CHAIN_UNATTACHED = 11      /* attached nowhere, and the server runs with
+  CHAIN_NOT_ATTACHED = 10,   /* attached to other templates only */
+  CHAIN_UNATTACHED = 11,     /* attached nowhere, and the server runs with
                                 --attachment-required */
+  CHAIN_OVERRIDDEN = 12      /* this template attaches it with an override:
+                                the "<fqn>@<template>" record runs here */
 };
 
 /* chain_compute_opts() flags. */

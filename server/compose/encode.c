@@ -63,6 +63,7 @@ void encode_opts_default(struct encode_opts *o) {
   o->ecds_fetch_timeout_ms = 0;
   o->inline_wasm = 0;
   o->ecds_slots = 0;
+  o->attachment_required = 0;
   o->istio_root_namespace = NULL;
   o->module_of = NULL;
   o->module_ctx = NULL;
