@@ -82,8 +82,12 @@ struct serve_ctx {
 static void sink_publish(void *ctx, struct snapshot *snap) {
   struct serve_ctx *sc = ctx;
 
-  xds_server_publish(sc->server, snap);
+  /* The status pages first: once a proxy can receive this snapshot's
+   * resources, /debug/resources must already describe it (a page that
+   * lags the streams showed a proxy pending on a generation it named as
+   * the previous one). */
   status_set_served(sc->status, snap);
+  xds_server_publish(sc->server, snap);
 }
 
 /* Publisher sink: what /readyz says (publisher thread). */
