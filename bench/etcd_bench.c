@@ -42,11 +42,12 @@ static double now_ms(void) {
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb,
+                    int64_t revision) {
   const struct wasm_ext *e =
       catalog_ext_find(cat, "organizations/acme/extensions/bench");
 
-  (void)ctx, (void)pb;
+  (void)ctx, (void)pb, (void)revision;
   pthread_mutex_lock(&mu);
   last_prio = e != NULL ? e->priority : -1;
   last_at = now_ms();

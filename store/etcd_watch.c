@@ -172,7 +172,7 @@ static int deliver(struct etcd_watch *w) {
     catalog_unref(cat);
     goto out;
   }
-  w->on_load(w->ctx, cat, &pb);
+  w->on_load(w->ctx, cat, &pb, w->revision);
   pthread_mutex_lock(&w->mu);
   w->st.delivered++;
   if (!w->st.ready) {

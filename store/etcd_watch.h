@@ -50,11 +50,12 @@ struct etcd_watch;
  * Called with each catalog to serve, always on the watcher thread: cat is
  * a new reference the callee takes (and eventually drops with
  * catalog_unref()); pb (borrowed for the call) holds every problem of that
- * build. The same shape as file_watch_load_fn, so one function serves
- * both stores. Must not call etcd_watch_stop().
+ * build; revision is the etcd revision the catalog reflects (what
+ * /metrics publishes as wasmxds_store_revision). Must not call
+ * etcd_watch_stop().
  */
 typedef void (*etcd_watch_load_fn)(void *ctx, struct catalog *cat,
-                                   const struct problems *pb);
+                                   const struct problems *pb, int64_t revision);
 
 /* A consistent copy of the watcher's state, for /readyz and tests. */
 struct etcd_watch_status {

@@ -37,6 +37,7 @@ struct store_source {
   pthread_mutex_t mu;     /* guards what follows, and every sink call */
   struct catalog *served; /* the catalog last given to the sink */
   struct catalog *held;   /* a mass removal waiting for confirmation */
+  int64_t held_revision;  /* its etcd revision; 0: not etcd */
   char held_reason[SOURCE_REASON_MAX];
   char store_reason[SOURCE_REASON_MAX]; /* the kind's own (etcd down) */
   char reported[SOURCE_REASON_MAX * 2 + 2];
@@ -111,9 +112,11 @@ static int mass_removal(struct store_source *s, const struct catalog *next,
 
 /* Gives cat (a reference the sink takes) to the sink (s->mu held). */
 static void give(struct store_source *s, struct catalog *cat,
-                 const struct problems *pb) {
+                 const struct problems *pb, int64_t revision) {
   catalog_unref(s->served);
   s->served = catalog_ref(cat);
+  if (revision > 0 && s->sink.on_revision != NULL)
+    s->sink.on_revision(s->sink.ctx, revision);
   s->sink.on_catalog(s->sink.ctx, cat, pb);
 }
 
@@ -123,6 +126,7 @@ static void unhold(struct store_source *s) {
     return;
   catalog_unref(s->held);
   s->held = NULL;
+  s->held_revision = 0;
   s->held_reason[0] = '\0';
   if (s->sink.on_hold != NULL)
     s->sink.on_hold(s->sink.ctx, 0);
@@ -130,10 +134,10 @@ static void unhold(struct store_source *s) {
 }
 
 /* Every catalog a source loads, after store/changes.h said it changed:
- * the guard, then the sink. Takes cat. Returns 1 delivered, 0 held or
- * dropped. */
+ * the guard, then the sink. Takes cat; revision is its etcd revision (0:
+ * not etcd). Returns 1 delivered, 0 held or dropped. */
 static int deliver(struct store_source *s, struct catalog *cat,
-                   const struct problems *pb) {
+                   const struct problems *pb, int64_t revision) {
   char reason[SOURCE_REASON_MAX];
   int rc = 1;
 
@@ -143,6 +147,7 @@ static int deliver(struct store_source *s, struct catalog *cat,
 
     catalog_unref(s->held);
     s->held = cat;
+    s->held_revision = revision;
     snprintf(s->held_reason, sizeof(s->held_reason), "%s", reason);
     XDS_LOGE("%s; still serving the previous catalog (%zu extensions, %zu "
              "listener templates). If the removal is meant, confirm it: "
@@ -160,7 +165,7 @@ static int deliver(struct store_source *s, struct catalog *cat,
                s->store);
       unhold(s);
     }
-    give(s, cat, pb);
+    give(s, cat, pb, revision);
   }
   pthread_mutex_unlock(&s->mu);
   return rc;
@@ -185,7 +190,7 @@ static void file_on_load(void *ctx, struct catalog *cat,
     catalog_unref(cat);
     return;
   }
-  deliver(s, cat, pb);
+  deliver(s, cat, pb, 0);
 }
 
 static int file_start(struct store_source *s, struct xds_err *err) {
@@ -209,8 +214,8 @@ static const struct source_ops file_ops = {"file", file_start, file_trigger,
 /* ---- etcd ---- */
 
 static void etcd_on_load(void *ctx, struct catalog *cat,
-                         const struct problems *pb) {
-  deliver(ctx, cat, pb);
+                         const struct problems *pb, int64_t revision) {
+  deliver(ctx, cat, pb, revision);
 }
 
 static void etcd_on_status(void *ctx, const struct etcd_watch_status *st) {
@@ -342,6 +347,7 @@ int source_trigger(struct store_source *s) {
 
 int source_confirm_removal(struct store_source *s) {
   struct catalog *cat;
+  int64_t revision;
 
   pthread_mutex_lock(&s->mu);
   if (s->held == NULL) {
@@ -349,11 +355,12 @@ int source_confirm_removal(struct store_source *s) {
     return XDS_ENOTFOUND;
   }
   cat = catalog_ref(s->held);
+  revision = s->held_revision;
   XDS_LOGW("store %s: mass removal confirmed by the operator; serving %zu "
            "extensions, %zu listener templates",
            s->store, catalog_ext_count(cat), catalog_tmpl_count(cat));
   unhold(s);
-  give(s, cat, NULL);
+  give(s, cat, NULL, revision);
   pthread_mutex_unlock(&s->mu);
   return 0;
 }
@@ -397,5 +404,5 @@ int source_memory_load(struct store_source *s, struct catalog *cat,
     catalog_unref(cat);
     return 0;
   }
-  return deliver(s, cat, pb);
+  return deliver(s, cat, pb, 0);
 }

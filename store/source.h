@@ -34,6 +34,7 @@
 #define XDS_STORE_SOURCE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "base/err.h"
 #include "store/catalog.h"
@@ -59,6 +60,10 @@ struct source_sink {
    * replaced by a change that is no mass removal). Nullable. */
   void (*on_hold)(void *ctx, int held);
   void *ctx;
+  /* Called just before on_catalog with the etcd revision that catalog
+   * reflects (an etcd store only; a held change's revision is given when
+   * it is confirmed). Nullable. */
+  void (*on_revision)(void *ctx, int64_t revision);
 };
 
 struct source_config {

@@ -652,6 +652,38 @@ START_TEST(sighup_says_it_reloaded_etcd) {
 }
 END_TEST
 
+/* wasmxds_store_revision follows etcd: the revision of the first catalog,
+ * then that of a put which changes the catalog (issue 17). */
+START_TEST(store_revision_metric_follows_etcd) {
+  struct etcd_proc e;
+  char store[160], want[96];
+  long long rev;
+
+  if (!etcd_proc_available()) {
+    fprintf(stderr, "check_app: no /usr/bin/etcd; skipped\n");
+    return;
+  }
+  etcd_proc_start(&e, 0, NULL);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/ListenerTemplate/in", tmpl_in), 0);
+  ck_assert_int_eq(etcd_proc_ctl(&e, "put /other/key x"), 0);
+  snprintf(store, sizeof(store), "etcd://%s/wx", e.endpoint);
+  ck_assert_int_eq(server_proc_start(store, NULL, &g_sp), 0);
+  E2E_ASSERT(server_proc_wait_log(g_sp, "serving generation 1", 10000) == 0,
+             "no first generation");
+  rev = etcd_proc_revision(&e);
+  ck_assert_int_gt(rev, 2);
+  snprintf(want, sizeof(want), "\nwasmxds_store_revision %lld\n", rev);
+  wait_http("/metrics", 200, want);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/WasmExtension/acme/a", ext_a), 0);
+  rev = etcd_proc_revision(&e);
+  snprintf(want, sizeof(want), "\nwasmxds_store_revision %lld\n", rev);
+  wait_http("/metrics", 200, want);
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  etcd_proc_stop(&e);
+}
+END_TEST
+
 /* A module whose pulls keep failing the same way: the retries publish no
  * generation and log no "serving generation N (modules changed)". */
 START_TEST(failed_pull_retries_publish_nothing) {
@@ -716,6 +748,7 @@ static Suite *app_suite(void) {
   tcase_add_test(tc, sighup_says_it_reloaded);
   tcase_add_test(tc, sighup_during_startup_is_kept);
   tcase_add_test(tc, sighup_says_it_reloaded_etcd);
+  tcase_add_test(tc, store_revision_metric_follows_etcd);
   tcase_add_test(tc, failed_pull_retries_publish_nothing);
   suite_add_tcase(s, tc);
   return s;

@@ -74,9 +74,12 @@ static void sink_cleanup(void) {
   sink.cat = NULL;
 }
 
-static void on_load(void *ctx, struct catalog *cat, const struct problems *pb) {
+static void on_load(void *ctx, struct catalog *cat, const struct problems *pb,
+                    int64_t revision) {
   struct sink *s = ctx;
   struct xds_buf text;
+
+  (void)revision;
 
   xds_buf_init(&text, sizeof(s->problems) - 1);
   for (size_t i = 0; i < problems_count(pb); i++)

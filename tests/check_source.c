@@ -74,7 +74,8 @@ static void on_hold(void *ctx, int held) {
   pthread_mutex_unlock(&s->mu);
 }
 
-static const struct source_sink sink = {on_catalog, on_status, on_hold, &S};
+static const struct source_sink sink = {on_catalog, on_status, on_hold, &S,
+                                        NULL};
 
 /* ---- the log ---- */
 

@@ -116,6 +116,14 @@ static void on_store_status(void *ctx, const char *degraded) {
   atomic_store(&sc->stats->store_degraded, degraded != NULL ? 1 : 0);
 }
 
+/* Store source sink: the etcd revision of the catalog about to be served
+ * (source thread, just before on_catalog). */
+static void on_store_revision(void *ctx, int64_t revision) {
+  struct serve_ctx *sc = ctx;
+
+  atomic_store(&sc->stats->store_revision, (long long)revision);
+}
+
 /* Store source sink: a mass removal held, or its hold ended. */
 static void on_store_hold(void *ctx, int held) {
   struct serve_ctx *sc = ctx;
@@ -247,7 +255,8 @@ int cmd_serve(int argc, char **argv) {
              admin_port(mods));
   if (rc == 0) {
     struct source_config srcfg;
-    struct source_sink sink = {on_catalog, on_store_status, on_store_hold, &sc};
+    struct source_sink sink = {on_catalog, on_store_status, on_store_hold, &sc,
+                               on_store_revision};
 
     memset(&srcfg, 0, sizeof(srcfg));
     srcfg.store = cfg.store;

@@ -227,6 +227,12 @@ int stats_handle(void *arg, const struct admin_req *req,
               "1 while the store is degraded (etcd unreachable or its watch "
               "down, a removal held): the last good catalog is served.",
               "gauge", (unsigned long)atomic_load(&st->store_degraded));
+  xds_buf_printf(&b,
+                 "# HELP wasmxds_store_revision The etcd revision the served "
+                 "catalog reflects (0 with a file store).\n"
+                 "# TYPE wasmxds_store_revision gauge\n"
+                 "wasmxds_store_revision %lld\n",
+                 (long long)atomic_load(&st->store_revision));
   xds_buf_puts(&b, "# HELP wasmxds_proxies_by_state Connected proxies by "
                    "sync state (their worst resource).\n"
                    "# TYPE wasmxds_proxies_by_state gauge\n");

@@ -83,6 +83,9 @@ struct xds_stats {
   /* 1 while the store is degraded (etcd unreachable or its watch down, a
    * removal held): the last good catalog is served. */
   atomic_int store_degraded;
+  /* The etcd revision of the catalog last handed to be served (set on the
+   * store's watcher thread); 0 with a file store. */
+  atomic_llong store_revision;
   /* Connected proxies by sync state (enum stats_sync), counted by the
    * serving loop about once a second. */
   atomic_long proxies_by_state[STATS_SYNC_STATES];
