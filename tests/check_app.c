@@ -10,11 +10,15 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -684,6 +688,82 @@ START_TEST(store_revision_metric_follows_etcd) {
 }
 END_TEST
 
+/* ---- readiness notification (issue 17) ------------------------------------
+ */
+
+/* One datagram from fd within timeout_ms, NUL-terminated in buf ("" on
+ * timeout). */
+static void notify_recv(int fd, char *buf, size_t cap, int timeout_ms) {
+  struct pollfd p = {fd, POLLIN, 0};
+  ssize_t n = -1;
+
+  buf[0] = '\0';
+  if (poll(&p, 1, timeout_ms) == 1)
+    n = recv(fd, buf, cap - 1, 0);
+  buf[n > 0 ? n : 0] = '\0';
+}
+
+/* The server tells NOTIFY_SOCKET (a path when abstract is 0, an @name
+ * otherwise) READY=1 once /readyz says ready, then STOPPING=1 on SIGTERM,
+ * and nothing else. */
+static void check_notify(int abstract) {
+  char dir[] = "/tmp/check_app_notifyXXXXXX", path[160], env[200];
+  char got[256], out[4096];
+  struct sockaddr_un a;
+  socklen_t alen;
+  int fd;
+
+  ck_assert(mkdtemp(dir) != NULL);
+  snprintf(path, sizeof(path), "%s/a.yaml", dir);
+  {
+    char text[2048];
+
+    snprintf(text, sizeof(text), "%s---\n%s", ext_a, tmpl_in);
+    tk_write_file(path, text, strlen(text));
+  }
+  memset(&a, 0, sizeof(a));
+  a.sun_family = AF_UNIX;
+  if (abstract) {
+    snprintf(env, sizeof(env), "@check_app_notify_%ld", (long)getpid());
+    memcpy(a.sun_path + 1, env + 1, strlen(env) - 1);
+    alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(env));
+  } else {
+    snprintf(env, sizeof(env), "%s/notify", dir);
+    ck_assert(strlen(env) < sizeof(a.sun_path));
+    memcpy(a.sun_path, env, strlen(env) + 1);
+    alen = (socklen_t)sizeof(a);
+  }
+  fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ck_assert(fd >= 0);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, alen), 0);
+  ck_assert_int_eq(setenv("NOTIFY_SOCKET", env, 1), 0);
+  ck_assert_int_eq(server_proc_start(dir, NULL, &g_sp), 0);
+  unsetenv("NOTIFY_SOCKET");
+  notify_recv(fd, got, sizeof(got), 10000);
+  ck_assert_str_eq(got, "READY=1");
+  /* Sent no earlier than /readyz says ready. */
+  ck_assert_int_eq(http("GET", "/readyz", out), 200);
+  notify_recv(fd, got, sizeof(got), 300);
+  ck_assert_str_eq(got, "");
+  ck_assert_int_eq(kill(server_proc_pid(g_sp), SIGTERM), 0);
+  notify_recv(fd, got, sizeof(got), 5000);
+  ck_assert_str_eq(got, "STOPPING=1");
+  server_proc_free(g_sp);
+  g_sp = NULL;
+  close(fd);
+  tk_rm_tree(dir);
+}
+
+START_TEST(notify_socket_path) {
+  check_notify(0);
+}
+END_TEST
+
+START_TEST(notify_socket_abstract) {
+  check_notify(1);
+}
+END_TEST
+
 /* A module whose pulls keep failing the same way: the retries publish no
  * generation and log no "serving generation N (modules changed)". */
 START_TEST(failed_pull_retries_publish_nothing) {
@@ -749,6 +829,8 @@ static Suite *app_suite(void) {
   tcase_add_test(tc, sighup_during_startup_is_kept);
   tcase_add_test(tc, sighup_says_it_reloaded_etcd);
   tcase_add_test(tc, store_revision_metric_follows_etcd);
+  tcase_add_test(tc, notify_socket_path);
+  tcase_add_test(tc, notify_socket_abstract);
   tcase_add_test(tc, failed_pull_retries_publish_nothing);
   suite_add_tcase(s, tc);
   return s;

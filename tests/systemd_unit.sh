@@ -38,13 +38,13 @@ ours=$(printf '%s\n' "$out" | grep 'wasmxds')
 [ -z "$ours" ] || fail "systemd-analyze verify complains: $ours"
 
 # What the README says of the unit.
-for want in 'Type=simple' 'ExecReload=/bin/kill -HUP $MAINPID' \
+for want in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' \
   'DynamicUser=yes' 'CacheDirectory=wasmxds' 'ProtectSystem=strict' \
   'NoNewPrivileges=yes' 'KillSignal=SIGTERM'; do
   grep -qxF "$want" "$unit" || fail "no line '$want'"
 done
-# No readiness protocol wasmxds does not speak.
-! grep -q '^Type=notify' "$unit" || fail "Type=notify, but wasmxds has no sd_notify"
+# wasmxds is the main process: the default NotifyAccess=main suffices.
+! grep -q '^NotifyAccess=' "$unit" || fail "NotifyAccess= set, but only the main process notifies"
 # The cache directory is where wasmxds keeps modules by default.
 "$bin" --help 2>&1 | grep -q '/var/cache/wasmxds/modules' ||
   fail "the default --module-cache is no longer in /var/cache/wasmxds"

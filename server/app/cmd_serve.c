@@ -16,6 +16,7 @@
 #include "server/admin/status.h"
 #include "server/app/cmd.h"
 #include "server/app/flags.h"
+#include "server/app/notify.h"
 #include "server/compose/delivery.h"
 #include "server/compose/publisher.h"
 #include "server/compose/encode.h"
@@ -38,9 +39,18 @@
 static struct xds_server *volatile signal_target;
 static struct store_source *volatile signal_source;
 static volatile sig_atomic_t stop_pending, reload_pending;
+/* What sending STOPPING=1 from the handler returned (logged after). */
+static volatile sig_atomic_t stop_notify_rc;
+/* READY=1 goes out once the serving loop is about to run (running) and a
+ * snapshot is ready, whichever comes last; ready_sent makes it once. */
+static atomic_int notify_running, notify_ready_sent;
 
 static void on_stop_signal(int sig) {
+  int rc = notify_send("STOPPING=1");
+
   (void)sig;
+  if (rc < 0)
+    stop_notify_rc = rc;
   if (signal_target != NULL)
     xds_server_stop(signal_target);
   else
@@ -78,6 +88,16 @@ struct serve_ctx {
   struct store_source *source;
 };
 
+/* Tells the service manager READY=1 when the loop runs and /readyz says
+ * ready (main or publisher thread). */
+static void notify_ready(struct status *st) {
+  int no = 0;
+
+  if (atomic_load(&notify_running) && atomic_load(&st->ready) &&
+      atomic_compare_exchange_strong(&notify_ready_sent, &no, 1))
+    notify_say("READY=1");
+}
+
 /* Publisher sink: the snapshot to serve (publisher thread). */
 static void sink_publish(void *ctx, struct snapshot *snap) {
   struct serve_ctx *sc = ctx;
@@ -96,8 +116,10 @@ static void sink_status(void *ctx, unsigned long generation,
   struct serve_ctx *sc = ctx;
 
   status_set_degraded(sc->status, degraded);
-  if (generation > 0)
+  if (generation > 0) {
     status_set_ready(sc->status, generation);
+    notify_ready(sc->status);
+  }
 }
 
 /* Store source sink: each catalog goes to the publisher (source thread). */
@@ -178,6 +200,7 @@ int cmd_serve(int argc, char **argv) {
     break;
   }
   xds_log_set_level(cfg.log_level);
+  notify_open();
   install_signals();
   stats_init(&stats);
   cfg.server.stats = &stats;
@@ -304,10 +327,16 @@ int cmd_serve(int argc, char **argv) {
   }
   if (stop_pending)
     xds_server_stop(sc.server);
+  /* The xDS port is bound (xds_server_new) and the first snapshot is
+   * published: served from the loop's first turn. An etcd store that was
+   * not reachable yet says READY=1 when its first snapshot is. */
+  atomic_store(&notify_running, 1);
+  notify_ready(&status);
 
   xds_server_run(sc.server);
   signal_target = NULL;
   signal_source = NULL;
+  notify_report("STOPPING=1", stop_notify_rc);
   XDS_LOGI("stopped");
   exit_status = EXIT_SUCCESS;
 out:
@@ -322,5 +351,6 @@ out:
   flags_serve_cleanup(&cfg);
   if (status_ok)
     status_cleanup(&status);
+  notify_close();
   return exit_status;
 }
