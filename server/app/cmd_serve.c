@@ -329,9 +329,12 @@ int cmd_serve(int argc, char **argv) {
     xds_server_stop(sc.server);
   /* The xDS port is bound (xds_server_new) and the first snapshot is
    * published: served from the loop's first turn. An etcd store that was
-   * not reachable yet says READY=1 when its first snapshot is. */
-  atomic_store(&notify_running, 1);
-  notify_ready(&status);
+   * not reachable yet says READY=1 when its first snapshot is. A stop
+   * asked for during start-up says STOPPING=1 only. */
+  if (!stop_pending) {
+    atomic_store(&notify_running, 1);
+    notify_ready(&status);
+  }
 
   xds_server_run(sc.server);
   signal_target = NULL;
