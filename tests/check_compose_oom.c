@@ -11,7 +11,9 @@
  * the same bytes, and under the ASan build nothing may leak. A failure
  * names the N that reproduces it; COMPOSE_OOM_AT=N runs that one alone.
  *
- * The operations: snapshot_build; snapshot_class (a proxy class's
+ * The operations: snapshot_build; snapshot_build_from (from the snapshot
+ * served, which must be left as it was; a view of another organization is
+ * taken over); snapshot_class (a proxy class's
  * listeners and LDS body, encoded on first use); encode_extension_config,
  * encode_wasm_filter_entry, encode_listener and encode_check_template on
  * every extension and template of a store that has each kind of delivery
@@ -233,6 +235,57 @@ START_TEST(snapshot_build_survives_every_failed_allocation) {
 }
 END_TEST
 
+/* ---- snapshot_build_from ---- */
+
+static int build_from_step(long n) {
+  struct snapshot *s = (struct snapshot *)(uintptr_t)1;
+  struct xds_err err = {0, ""};
+  long seen;
+  int rc;
+
+  xds_alloc_fail_at(n);
+  rc = snapshot_build_from(served_snap, cat_new, &opts, 2, &s, &err);
+  seen = xds_alloc_fail_at(0);
+  if (rc < 0) {
+    ck_assert_msg(seen >= n && rc == XDS_ENOMEM && s == NULL &&
+                      err.code == XDS_ENOMEM,
+                  "snapshot_build_from: allocation %ld failed: returned %d "
+                  "(*out %p, err %d) (reproduce: COMPOSE_OOM_AT=%ld)",
+                  n, rc, (void *)s, err.code, n);
+  } else {
+    struct served got = served_of(s);
+    struct snapshot_stats st;
+
+    snapshot_class_stats(s, &st);
+    ck_assert_msg(served_eq(&got, &build_ref) && st.class_carried == 1,
+                  "snapshot_build_from: allocation %ld failed, yet it "
+                  "returned a snapshot that serves other bytes or took over "
+                  "%lu views, not 1 (reproduce: COMPOSE_OOM_AT=%ld)",
+                  n, st.class_carried, n);
+    free(got.data);
+    snapshot_unref(s);
+  }
+  still_served("snapshot_build_from", n);
+  return seen >= n;
+}
+
+START_TEST(snapshot_build_from_survives_every_failed_allocation) {
+  struct snapshot *s;
+  struct proxy_id g;
+  const struct xds_class *view;
+
+  /* A view the change (acme's authn) cannot touch. */
+  tu_proxy(&g, "other", "globex", NULL, PROXY_MODE_SIDECAR, NULL);
+  ck_assert_int_eq(snapshot_class(served_snap, &g, &view), 0);
+  proxy_id_cleanup(&g);
+  ck_assert_int_eq(snapshot_build(cat_new, &opts, 2, &s, NULL), 0);
+  build_ref = served_of(s);
+  snapshot_unref(s);
+  sweep("snapshot_build_from", build_from_step, 10);
+  free(build_ref.data);
+}
+END_TEST
+
 /* ---- snapshot_class ---- */
 
 static struct served class_ref;
@@ -437,6 +490,7 @@ Suite *compose_oom_suite(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, snapshot_build_survives_every_failed_allocation);
+  tcase_add_test(tc, snapshot_build_from_survives_every_failed_allocation);
   tcase_add_test(tc, snapshot_class_survives_every_failed_allocation);
   tcase_add_test(tc,
                  snapshot_class_with_slots_survives_every_failed_allocation);

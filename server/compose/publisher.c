@@ -81,7 +81,9 @@ static void rebuild(struct publisher *p, const char *why) {
   double t0 = now_s();
   int rc;
 
-  rc = snapshot_build(p->cat, &p->encode, p->generation + 1, &snap, &err);
+  /* From the snapshot served: what the change cannot touch is shared. */
+  rc = snapshot_build_from(p->current, p->cat, &p->encode, p->generation + 1,
+                           &snap, &err);
   pthread_mutex_lock(&p->mu);
   p->st.builds++;
   if (rc < 0)

@@ -18,7 +18,9 @@
  * guards only its mailbox and counters, never a build.
  *
  * A rebuild builds a snapshot of the current catalog with the current
- * module results. It is published (generation + 1) only when something a
+ * module results, from the snapshot served (snapshot_build_from: the
+ * encodings and class views the change cannot touch are shared, not
+ * built again). It is published (generation + 1) only when something a
  * proxy receives differs from the snapshot served (snapshot_same_content);
  * otherwise it is dropped silently (a failed pull retried, a module
  * re-resolved to the same digest). A build that fails keeps the previous

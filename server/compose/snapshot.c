@@ -2,12 +2,15 @@
  * snapshot.c: building snapshots and their class views.
  *
  * Invariant: once published, nothing a reader can reach changes, except the
- * class map, which only grows and is guarded by class_lock.
+ * class map, which only grows and is guarded by class_lock. Extension
+ * encodings and class views may be shared by several snapshots (reference
+ * counts); each is immutable once built.
  */
 #include "server/compose/snapshot.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,14 +25,38 @@
  * applies by default is 4 MiB. */
 #define SNAPSHOT_LDS_MAX (4 * 1024 * 1024 - 1024)
 
-/* An extension's module delivery, copied out of the resolver when the
- * snapshot was built (so a snapshot never changes). */
-struct snap_module {
-  struct encode_module m; /* its strings point into the fields below */
-  char *uri;
-  char *sha256;
-  char *root_id;
-  char *reason;
+/* One extension's encodings and delivery: its ECDS resource, its entry in
+ * a listener's filter list and its module result, in one allocation (the
+ * header, the ECDS bytes, the entry bytes, then the module's strings).
+ * Reference-counted: a snapshot built from a previous one shares the
+ * encodings of every extension whose record and module result did not
+ * change. Immutable once built. */
+struct ext_enc {
+  atomic_long refs;
+  struct encode_module m; /* its strings point into data */
+  size_t ecds_len, entry_len;
+  char version[VERSION_LEN + 1]; /* of the ECDS bytes */
+  uint8_t data[];
+};
+
+/* A class view and what sharing it between snapshots needs. A snapshot
+ * built from a previous one takes over (one more reference) every view of
+ * it that the change cannot touch. */
+struct class_rec {
+  struct xds_class c; /* handed out; c.key is the class map's key */
+  atomic_long refs;
+  atomic_ullong used; /* newest generation that looked it up */
+  char *names;        /* c.listeners[].name and c.slot_fqn[] point here */
+};
+
+/* Which class views a change can touch (snapshot_build_from): all of them,
+ * those of an organization (orgs) or those of one tenant (tenants). Keys
+ * are the first parts of a class key (class_key): "<len>:<org>|" and
+ * "<len>:<org>|<len>:<tenant>|". */
+struct scope {
+  int all;
+  struct xds_map *orgs;
+  struct xds_map *tenants;
 };
 
 struct snapshot {
@@ -37,30 +64,37 @@ struct snapshot {
   uint64_t generation;
   struct catalog *cat;
   struct encode_opts opts;
-  struct xds_resource *ecds; /* parallel to the catalog's extensions */
+  struct xds_resource *ecds; /* parallel to the catalog's extensions; the
+                                bytes are enc[i]'s */
   size_t n_ecds;
-  struct snap_module *mods;     /* parallel too */
-  uint8_t *entry_bytes;         /* every extension's HCM http_filters entry */
-  struct encode_entry *entries; /* parallel: slices of entry_bytes */
+  struct ext_enc **enc;         /* parallel too */
+  struct encode_entry *entries; /* parallel: each extension's HCM
+                                   http_filters entry, in enc[i] */
   pthread_mutex_t class_lock;
-  struct xds_map *classes;    /* key -> struct xds_class */
-  struct xds_buf scratch;     /* reused by class_build (class_lock) */
-  struct xds_stats *stats;    /* nullable: server counters */
-  unsigned long class_builds; /* views built (guarded by class_lock) */
-  unsigned long class_hits;   /* lookups answered by a built view */
-  size_t class_bytes;         /* bytes of encoded listeners, all views */
+  struct xds_map *classes;     /* key (borrowed from the view) -> class_rec */
+  struct xds_buf scratch;      /* reused by class_build (class_lock) */
+  struct xds_buf key;          /* class_key's, reused (class_lock) */
+  struct xds_stats *stats;     /* nullable: server counters */
+  unsigned long class_builds;  /* views built (guarded by class_lock) */
+  unsigned long class_hits;    /* lookups answered by a held view */
+  size_t class_bytes;          /* bytes of encoded listeners, all views */
+  unsigned long class_carried; /* views taken over from the previous one */
+  size_t enc_shared;           /* extension encodings shared with it */
+  int deploy_selectors;        /* a WasmDeployment has a workloadSelector */
 };
 
-static void resource_cleanup(struct xds_resource *r) {
-  xds_free(r->bytes);
-  r->bytes = NULL;
+static void ext_enc_unref(struct ext_enc *x) {
+  if (x != NULL && atomic_fetch_sub(&x->refs, 1) == 1)
+    xds_free(x);
 }
 
-static void class_free(void *p) {
-  struct xds_class *c = p;
+static void class_unref(void *p) {
+  struct class_rec *r = p;
+  struct xds_class *c;
 
-  if (c == NULL)
+  if (r == NULL || atomic_fetch_sub(&r->refs, 1) != 1)
     return;
+  c = &r->c;
   /* Listener bytes point into lds_body. */
   xds_free(c->listeners);
   for (size_t i = 0; i < c->n_slots; i++) {
@@ -73,82 +107,259 @@ static void class_free(void *p) {
   xds_free(c->lds_body);
   xds_free(c->problems);
   xds_free(c->key);
-  xds_free(c);
+  xds_free(r->names);
+  xds_free(r);
 }
 
 static void snapshot_free(struct snapshot *s) {
-  for (size_t i = 0; i < s->n_ecds; i++)
-    resource_cleanup(&s->ecds[i]);
+  for (size_t i = 0; s->enc != NULL && i < catalog_ext_count(s->cat); i++)
+    ext_enc_unref(s->enc[i]);
+  xds_free(s->enc);
   xds_free(s->ecds);
-  for (size_t i = 0; s->mods != NULL && i < catalog_ext_count(s->cat); i++) {
-    xds_free(s->mods[i].uri);
-    xds_free(s->mods[i].sha256);
-    xds_free(s->mods[i].root_id);
-    xds_free(s->mods[i].reason);
-  }
-  xds_free(s->mods);
-  xds_free(s->entry_bytes);
   xds_free(s->entries);
-  xds_map_free(s->classes, class_free);
+  xds_map_free(s->classes, class_unref);
   xds_buf_cleanup(&s->scratch);
+  xds_buf_cleanup(&s->key);
   pthread_mutex_destroy(&s->class_lock);
   catalog_unref(s->cat);
   xds_free(s);
 }
 
-/* Moves a buffer's bytes into a resource and stamps its version. */
-static void resource_take(struct xds_resource *r, const char *name,
-                          struct xds_buf *b) {
-  r->name = name;
-  r->len = b->len;
-  r->bytes = (uint8_t *)xds_buf_steal(b, NULL);
-  version_of(r->bytes, r->len, r->version);
+static size_t len_or_0(const char *s) {
+  return s != NULL ? strlen(s) + 1 : 0;
 }
 
-static int dup_or_null(const char *in, char **out) {
-  *out = NULL;
+static int str_same(const char *a, const char *b) {
+  if (a == NULL || b == NULL)
+    return a == b;
+  return strcmp(a, b) == 0;
+}
+
+static int module_same(const struct encode_module *a,
+                       const struct encode_module *b) {
+  return a->kind == b->kind && str_same(a->uri, b->uri) &&
+         str_same(a->sha256, b->sha256) && str_same(a->root_id, b->root_id) &&
+         str_same(a->reason, b->reason);
+}
+
+/* Copies string in (nullable) to *at, advancing it. */
+static const char *put_str(const char *in, char **at) {
+  char *out = *at;
+
   if (in == NULL)
-    return 0;
-  *out = xds_strdup(in);
-  return *out == NULL ? XDS_ENOMEM : 0;
+    return NULL;
+  size_t n = strlen(in) + 1;
+  memcpy(out, in, n);
+  *at += n;
+  return out;
 }
 
-/* Decides and copies extension i's module delivery. */
-static int take_module(struct snapshot *s, size_t i, const struct wasm_ext *e,
-                       const struct encode_opts *o) {
-  struct snap_module *sm = &s->mods[i];
-  struct encode_module m;
+/* Encodes extension e delivered as m (whose strings may be scratch of the
+ * module callback: they are copied) into a new ext_enc, using b as
+ * scratch. Returns 0, XDS_ENOMEM or an encoding error (err says which
+ * extension). */
+static int ext_enc_build(const struct wasm_ext *e,
+                         const struct encode_module *m,
+                         const struct encode_opts *o, struct xds_buf *b,
+                         struct ext_enc **out, struct xds_err *err) {
+  struct ext_enc *x;
+  size_t ecds_len, strs;
+  char *at;
   int rc;
 
-  if (o->module_of != NULL) {
-    rc = o->module_of(o->module_ctx, e, &m);
-    if (rc < 0)
-      return rc;
-  } else {
-    encode_module_default(e, &m);
+  *out = NULL;
+  xds_buf_reset(b);
+  rc = encode_extension_config(e, m, o, b);
+  ecds_len = b->len;
+  if (rc == 0)
+    rc = encode_wasm_filter_entry(e, m, o, b);
+  if (rc < 0) {
+    if (rc != XDS_ENOMEM)
+      xds_err_set(err, rc, "%s: extension %s cannot be encoded: %s",
+                  e->loc.source, e->fqn, xds_strerror(rc));
+    return rc;
   }
-  if (dup_or_null(m.uri, &sm->uri) < 0 ||
-      dup_or_null(m.sha256, &sm->sha256) < 0 ||
-      dup_or_null(m.root_id, &sm->root_id) < 0 ||
-      dup_or_null(m.reason, &sm->reason) < 0)
+  strs = len_or_0(m->uri) + len_or_0(m->sha256) + len_or_0(m->root_id) +
+         len_or_0(m->reason);
+  x = xds_malloc(sizeof(*x) + b->len + strs);
+  if (x == NULL)
     return XDS_ENOMEM;
-  sm->m.kind = m.kind;
-  sm->m.uri = sm->uri;
-  sm->m.sha256 = sm->sha256;
-  sm->m.root_id = sm->root_id;
-  sm->m.reason = sm->reason;
+  atomic_init(&x->refs, 1);
+  x->ecds_len = ecds_len;
+  x->entry_len = b->len - ecds_len;
+  if (b->len > 0)
+    memcpy(x->data, b->data, b->len);
+  version_of(x->data, ecds_len, x->version);
+  at = (char *)x->data + b->len;
+  x->m.kind = m->kind;
+  x->m.uri = put_str(m->uri, &at);
+  x->m.sha256 = put_str(m->sha256, &at);
+  x->m.root_id = put_str(m->root_id, &at);
+  x->m.reason = put_str(m->reason, &at);
+  *out = x;
   return 0;
 }
+
+/* ---- which classes a change touches ---- */
+
+static void scope_cleanup(struct scope *sc) {
+  xds_map_free(sc->orgs, NULL);
+  xds_map_free(sc->tenants, NULL);
+}
+
+/* Marks what extension record e can reach: a WasmExtension reaches the
+ * proxies of its organization that allowedIn admits (every one when
+ * allowedIn is empty); a WasmPlugin or WasmDeployment is selected by
+ * namespace and labels, which a class key does not spell out: every
+ * class. Returns 0 or XDS_ENOMEM. */
+static int scope_add(struct scope *sc, const struct wasm_ext *e) {
+  struct xds_buf k;
+  size_t org_end;
+  int rc = 0;
+
+  if (sc->all)
+    return 0;
+  if (e->kind != WASM_KIND_EXTENSION || e->organization == NULL) {
+    sc->all = 1;
+    return 0;
+  }
+  if (sc->orgs == NULL && (sc->orgs = xds_map_new()) == NULL)
+    return XDS_ENOMEM;
+  if (sc->tenants == NULL && (sc->tenants = xds_map_new()) == NULL)
+    return XDS_ENOMEM;
+  xds_buf_init(&k, 1 << 20);
+  rc = xds_buf_printf(&k, "%zu:%s|", strlen(e->organization), e->organization);
+  org_end = k.len;
+  if (rc == 0 && e->n_allowed_in == 0)
+    rc = xds_map_put(sc->orgs, k.data, sc, NULL);
+  for (size_t i = 0; rc == 0 && i < e->n_allowed_in; i++) {
+    k.len = org_end;
+    rc = xds_buf_printf(&k, "%zu:%s|", strlen(e->allowed_in[i]),
+                        e->allowed_in[i]);
+    if (rc == 0)
+      rc = xds_map_put(sc->tenants, k.data, sc, NULL);
+  }
+  xds_buf_cleanup(&k);
+  return rc < 0 ? XDS_ENOMEM : 0;
+}
+
+/* The length of the "<len>:<text>|" part of key at off, or 0 when the key
+ * does not have one there. */
+static size_t key_part(const char *key, size_t off) {
+  char *end;
+  unsigned long long n;
+
+  if (key[off] < '0' || key[off] > '9')
+    return 0;
+  n = strtoull(key + off, &end, 10);
+  if (*end != ':' || n > strlen(end + 1) || end[1 + n] != '|')
+    return 0;
+  return (size_t)(end + 2 + n - (key + off));
+}
+
+/* Whether the class with this key may change under sc. */
+static int scope_touches(const struct scope *sc, const char *key) {
+  size_t org = key_part(key, 0), ten;
+  char buf[1024];
+  int hit;
+
+  if (sc->all || org == 0 || org >= sizeof(buf))
+    return 1;
+  memcpy(buf, key, org);
+  buf[org] = '\0';
+  if (xds_map_get(sc->orgs, buf) != NULL)
+    return 1;
+  ten = key_part(key, org);
+  if (ten == 0) /* "-|": no tenant; only organization-wide ones reach it */
+    return 0;
+  if (org + ten >= sizeof(buf))
+    return 1;
+  memcpy(buf + org, key + org, ten);
+  buf[org + ten] = '\0';
+  hit = xds_map_get(sc->tenants, buf) != NULL;
+  return hit;
+}
+
+static int opts_same(const struct encode_opts *a, const struct encode_opts *b) {
+  return str_same(a->module_cluster, b->module_cluster) &&
+         a->module_fetch_timeout_ms == b->module_fetch_timeout_ms &&
+         a->module_fetch_retries == b->module_fetch_retries &&
+         a->ecds_fetch_timeout_ms == b->ecds_fetch_timeout_ms &&
+         a->inline_wasm == b->inline_wasm && a->ecds_slots == b->ecds_slots &&
+         str_same(a->istio_root_namespace, b->istio_root_namespace) &&
+         a->attachment_required == b->attachment_required &&
+         a->module_of == b->module_of && a->module_ctx == b->module_ctx;
+}
+
+/* Whether the two catalogs hold the same templates in the same order:
+ * class keys name templates by position, and every listener depends on
+ * its template. */
+static int tmpls_same(const struct catalog *a, const struct catalog *b) {
+  size_t n = catalog_tmpl_count(a);
+
+  if (n != catalog_tmpl_count(b))
+    return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!catalog_tmpl_equal(catalog_tmpl_at(a, i), catalog_tmpl_at(b, i)))
+      return 0;
+  return 1;
+}
+
+/* Takes over the class views of prev that sc does not touch and that a
+ * proxy looked up in the last SNAPSHOT_CLASS_KEEP generations (so views
+ * of proxies long gone are not carried for ever). Returns 0 or
+ * XDS_ENOMEM. */
+static int carry_classes(struct snapshot *s, struct snapshot *prev,
+                         const struct scope *sc) {
+  const char *key;
+  void *v;
+  size_t pos = 0;
+  int rc = 0;
+
+  pthread_mutex_lock(&prev->class_lock);
+  while (rc == 0 && xds_map_next(prev->classes, &pos, &key, &v)) {
+    struct class_rec *r = v;
+    unsigned long long used = atomic_load(&r->used);
+
+    if (used + SNAPSHOT_CLASS_KEEP < s->generation ||
+        scope_touches(sc, r->c.key))
+      continue;
+    rc = xds_map_put(s->classes, r->c.key, r, NULL);
+    if (rc == 0) {
+      atomic_fetch_add(&r->refs, 1);
+      s->class_carried++;
+      s->class_bytes += r->c.lds_body_len;
+    }
+  }
+  pthread_mutex_unlock(&prev->class_lock);
+  return rc;
+}
+
+/* ---- building ---- */
 
 int snapshot_build(struct catalog *cat, const struct encode_opts *o,
                    uint64_t generation, struct snapshot **out,
                    struct xds_err *err) {
+  return snapshot_build_from(NULL, cat, o, generation, out, err);
+}
+
+int snapshot_build_from(struct snapshot *prev, struct catalog *cat,
+                        const struct encode_opts *o, uint64_t generation,
+                        struct snapshot **out, struct xds_err *err) {
   struct snapshot *s;
   struct xds_buf b;
-  size_t n = catalog_ext_count(cat);
+  struct scope sc = {0, NULL, NULL};
+  size_t n = catalog_ext_count(cat), j = 0, n_prev = 0;
   int rc = XDS_ENOMEM;
 
   *out = NULL;
+  /* Without a previous snapshot, or with other options or templates,
+   * nothing is shared. */
+  if (prev != NULL &&
+      (!opts_same(&prev->opts, o) || !tmpls_same(prev->cat, cat)))
+    prev = NULL;
+  if (prev != NULL)
+    n_prev = catalog_ext_count(prev->cat);
   s = xds_calloc(1, sizeof(*s));
   if (s == NULL)
     return xds_err_set(err, XDS_ENOMEM, "snapshot: out of memory");
@@ -158,69 +369,81 @@ int snapshot_build(struct catalog *cat, const struct encode_opts *o,
   s->cat = catalog_ref(cat);
   pthread_mutex_init(&s->class_lock, NULL);
   xds_buf_init(&s->scratch, SNAPSHOT_LDS_MAX);
-  s->classes = xds_map_new();
-  s->ecds = xds_calloc(n, sizeof(*s->ecds));
-  s->mods = xds_calloc(n, sizeof(*s->mods));
-  if (s->classes == NULL || s->ecds == NULL || s->mods == NULL)
-    goto fail;
-  for (size_t i = 0; i < n; i++) {
-    rc = take_module(s, i, catalog_ext_at(cat, i), o);
-    if (rc < 0)
-      goto fail;
-  }
+  xds_buf_init(&s->key, 1 << 20);
   xds_buf_init(&b, SNAPSHOT_LDS_MAX);
+  s->classes = xds_map_new_borrowed();
+  s->ecds = xds_calloc(n + 1, sizeof(*s->ecds));
+  s->enc = xds_calloc(n + 1, sizeof(*s->enc));
+  s->entries = xds_calloc(n + 1, sizeof(*s->entries));
+  if (s->classes == NULL || s->ecds == NULL || s->enc == NULL ||
+      s->entries == NULL)
+    goto fail;
+  /* Both catalogs are in fqn order: one walk pairs each extension with
+   * its previous version, whose encodings are shared when the record and
+   * its module result are the same. Anything else marks the classes the
+   * old and the new record reach. */
   for (size_t i = 0; i < n; i++) {
-    const struct wasm_ext *e = catalog_ext_at(cat, i);
-    rc = encode_extension_config(e, &s->mods[i].m, o, &b);
-    if (rc < 0) {
-      xds_err_set(err, rc, "%s: extension %s cannot be encoded: %s",
-                  e->loc.source, e->fqn, xds_strerror(rc));
-      xds_buf_cleanup(&b);
-      goto fail;
+    const struct wasm_ext *e = catalog_ext_at(cat, i), *pe = NULL;
+    struct encode_module m;
+
+    if (e->kind == WASM_KIND_DEPLOYMENT && e->n_selectors > 0)
+      s->deploy_selectors = 1;
+    if (o->module_of != NULL) {
+      rc = o->module_of(o->module_ctx, e, &m);
+      if (rc < 0)
+        goto fail;
+    } else {
+      encode_module_default(e, &m);
     }
-    resource_take(&s->ecds[i], e->fqn, &b);
+    for (; prev != NULL && j < n_prev; j++) {
+      const struct wasm_ext *x = catalog_ext_at(prev->cat, j);
+      int c = strcmp(x->fqn, e->fqn);
+
+      if (c > 0)
+        break;
+      if (c == 0) {
+        pe = x;
+        j++;
+        break;
+      }
+      if ((rc = scope_add(&sc, x)) < 0) /* removed */
+        goto fail;
+    }
+    if (pe != NULL && (pe == e || catalog_ext_equal(pe, e)) &&
+        module_same(&prev->enc[j - 1]->m, &m)) {
+      s->enc[i] = prev->enc[j - 1];
+      atomic_fetch_add(&s->enc[i]->refs, 1);
+      s->enc_shared++;
+    } else {
+      if (prev != NULL && ((pe != NULL && (rc = scope_add(&sc, pe)) < 0) ||
+                           (rc = scope_add(&sc, e)) < 0))
+        goto fail;
+      rc = ext_enc_build(e, &m, o, &b, &s->enc[i], err);
+      if (rc < 0)
+        goto fail;
+    }
+    s->ecds[i].name = e->fqn;
+    memcpy(s->ecds[i].version, s->enc[i]->version, sizeof(s->ecds[i].version));
+    s->ecds[i].bytes = s->enc[i]->data;
+    s->ecds[i].len = s->enc[i]->ecds_len;
+    s->entries[i].data = s->enc[i]->data + s->enc[i]->ecds_len;
+    s->entries[i].len = s->enc[i]->entry_len;
     s->n_ecds++;
   }
-  /* Each extension's entry in a listener's filter list, encoded once for
-   * every listener that references it. */
-  s->entries = xds_calloc(n + 1, sizeof(*s->entries));
-  if (s->entries == NULL) {
-    rc = XDS_ENOMEM;
-    xds_buf_cleanup(&b);
+  for (; prev != NULL && j < n_prev; j++)
+    if ((rc = scope_add(&sc, catalog_ext_at(prev->cat, j))) < 0)
+      goto fail;
+  if (prev != NULL && (rc = carry_classes(s, prev, &sc)) < 0)
     goto fail;
-  }
-  {
-    size_t *ends = xds_calloc(n + 1, sizeof(*ends));
-    if (ends == NULL) {
-      rc = XDS_ENOMEM;
-      xds_buf_cleanup(&b);
-      goto fail;
-    }
-    rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-      rc = encode_wasm_filter_entry(catalog_ext_at(cat, i), &s->mods[i].m, o,
-                                    &b);
-      ends[i] = b.len;
-    }
-    if (rc < 0) {
-      xds_free(ends);
-      xds_buf_cleanup(&b);
-      goto fail;
-    }
-    s->entry_bytes = (uint8_t *)xds_buf_steal(&b, NULL);
-    for (size_t i = 0; i < n; i++) {
-      size_t start = i == 0 ? 0 : ends[i - 1];
-      s->entries[i].data = s->entry_bytes + start;
-      s->entries[i].len = ends[i] - start;
-    }
-    xds_free(ends);
-  }
+  scope_cleanup(&sc);
   xds_buf_cleanup(&b);
   *out = s;
   return 0;
 fail:
   if (rc == XDS_ENOMEM)
     xds_err_set(err, rc, "snapshot: out of memory");
+  scope_cleanup(&sc);
+  xds_buf_cleanup(&b);
   snapshot_free(s);
   return rc;
 }
@@ -268,7 +491,7 @@ const struct encode_module *snapshot_module(const struct snapshot *s,
                                             const char *fqn) {
   const struct xds_resource *r = snapshot_ecds(s, fqn);
 
-  return r != NULL ? &s->mods[r - s->ecds].m : NULL;
+  return r != NULL ? &s->enc[r - s->ecds]->m : NULL;
 }
 
 enum served_as snapshot_served_as(const struct snapshot *s, const char *fqn,
@@ -296,40 +519,65 @@ const char *served_as_label(enum served_as a) {
   }
 }
 
-/* The class key: everything composition depends on. Labels matter only
- * through the templates and WasmPlugins they select, so proxies whose
- * labels differ but select the same ones share a class. Each string is
- * written with its length first ("<len>:<bytes>"; "-" for no tenant) and
- * templates by catalog position, so two different identities never make
- * the same key whatever bytes their strings hold; chain_scope_key's part
- * (namespace and WasmPlugin selections, names from validated grammars)
- * follows. Returns a new string or NULL. */
-static char *class_key(const struct catalog *cat, const struct proxy_id *p) {
-  struct xds_buf b;
+/* Appends n in decimal and then sep. */
+static int put_num(struct xds_buf *b, size_t n, char sep) {
+  char d[24];
+  size_t i = sizeof(d);
+
+  d[--i] = sep;
+  do {
+    d[--i] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  return xds_buf_append(b, d + i, sizeof(d) - i);
+}
+
+/* Appends "<len>:<s>|". */
+static int put_part(struct xds_buf *b, const char *s) {
+  size_t n = strlen(s);
+  int rc = put_num(b, n, ':');
+
+  if (rc == 0)
+    rc = xds_buf_append(b, s, n);
+  if (rc == 0)
+    rc = xds_buf_putc(b, '|');
+  return rc;
+}
+
+/* The class key, written into b (emptied first): everything composition
+ * depends on. Labels matter only through the templates and WasmPlugins
+ * they select, so proxies whose labels differ but select the same ones
+ * share a class. Each string is written with its length first
+ * ("<len>:<bytes>|"; "-|" for no tenant) and templates by catalog
+ * position, so two different identities never make the same key whatever
+ * bytes their strings hold; chain_scope_key's part (namespace and
+ * WasmPlugin selections, names from validated grammars) follows. The
+ * organization and tenant parts come first: scope_touches reads them.
+ * Written by hand, not with printf: every stream looks its class up when
+ * it moves to a new snapshot. Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
+static int class_key(const struct snapshot *s, const struct proxy_id *p,
+                     struct xds_buf *b) {
+  const struct catalog *cat = s->cat;
   int rc;
 
-  xds_buf_init(&b, 1 << 20);
-  rc = xds_buf_printf(&b, "%zu:%s|", strlen(p->organization), p->organization);
-  if (rc == 0 && p->tenant == NULL)
-    rc = xds_buf_printf(&b, "-|");
-  else if (rc == 0)
-    rc = xds_buf_printf(&b, "%zu:%s|", strlen(p->tenant), p->tenant);
+  xds_buf_reset(b);
+  rc = put_part(b, p->organization);
   if (rc == 0)
-    rc = xds_buf_printf(&b, "%c|", p->mode == PROXY_MODE_GATEWAY ? 'G' : 'S');
+    rc = p->tenant == NULL ? xds_buf_puts(b, "-|") : put_part(b, p->tenant);
+  if (rc == 0)
+    rc = xds_buf_puts(b, p->mode == PROXY_MODE_GATEWAY ? "G|" : "S|");
   for (size_t i = 0; rc == 0 && i < catalog_tmpl_count(cat); i++) {
     const struct listener_tmpl *t = catalog_tmpl_at(cat, i);
     if (chain_tmpl_applies(t, p))
-      rc = xds_buf_printf(&b, "%zu,", i);
+      rc = put_num(b, i, ',');
   }
   if (rc == 0)
-    rc = xds_buf_printf(&b, "|");
-  if (rc == 0)
-    rc = chain_scope_key(cat, p, &b);
-  if (rc < 0) {
-    xds_buf_cleanup(&b);
-    return NULL;
-  }
-  return xds_buf_steal(&b, NULL);
+    rc = xds_buf_putc(b, '|');
+  /* Without a namespace and without selecting WasmDeployments, that part
+   * is empty. */
+  if (rc == 0 && (p->namespace != NULL || s->deploy_selectors))
+    rc = chain_scope_key(cat, p, b);
+  return rc;
 }
 
 /* Stand-ins that only carry a phase: the "chain" of a slotted listener is
@@ -516,9 +764,33 @@ const struct xds_resource *snapshot_class_slot(const struct xds_class *c,
   return NULL;
 }
 
+/* Copies the listener names and slot fqns of r's view (borrowed from the
+ * catalog while it is built) into r->names, so that the view outlives the
+ * catalog when later snapshots share it. Returns 0 or XDS_ENOMEM. */
+static int class_own_names(struct class_rec *r) {
+  struct xds_class *c = &r->c;
+  size_t n = 1;
+  char *at;
+
+  for (size_t i = 0; i < c->n_listeners; i++)
+    n += strlen(c->listeners[i].name) + 1;
+  for (size_t i = 0; i < c->n_slots; i++)
+    n += len_or_0(c->slot_fqn[i]);
+  r->names = xds_malloc(n);
+  if (r->names == NULL)
+    return XDS_ENOMEM;
+  at = r->names;
+  for (size_t i = 0; i < c->n_listeners; i++)
+    c->listeners[i].name = put_str(c->listeners[i].name, &at);
+  for (size_t i = 0; i < c->n_slots; i++)
+    c->slot_fqn[i] = put_str(c->slot_fqn[i], &at);
+  return 0;
+}
+
 static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
-                       struct xds_class **out) {
+                       struct class_rec **out) {
   const struct catalog *cat = s->cat;
+  struct class_rec *r;
   struct xds_class *c;
   struct xds_buf *all_p = &s->scratch, body, problems;
   struct version_hasher h;
@@ -528,9 +800,12 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
   struct xds_err err;
   int rc = XDS_ENOMEM;
 
-  c = xds_calloc(1, sizeof(*c));
-  if (c == NULL)
+  r = xds_calloc(1, sizeof(*r));
+  if (r == NULL)
     return XDS_ENOMEM;
+  atomic_init(&r->refs, 1);
+  atomic_init(&r->used, s->generation);
+  c = &r->c;
   c->key = key;
   c->listeners = xds_calloc(n_t + 1, sizeof(*c->listeners));
   ends = xds_calloc(n_t + 1, sizeof(*ends));
@@ -601,6 +876,8 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
     c->n_listeners++;
   }
   rc = slots_index(c);
+  if (rc == 0)
+    rc = class_own_names(r);
   if (rc < 0)
     goto fail_bufs;
   /* Templates are sorted by name, so listeners are too. */
@@ -644,7 +921,7 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
   xds_buf_cleanup(&problems);
   xds_free(ends);
   xds_free(entries);
-  *out = c;
+  *out = r;
   return 0;
 fail_bufs:
   xds_buf_cleanup(&body);
@@ -653,41 +930,48 @@ fail:
   xds_free(ends);
   xds_free(entries);
   c->key = NULL; /* the caller still owns key on failure */
-  class_free(c);
+  class_unref(r);
   return rc == XDS_ETOOBIG ? XDS_ETOOBIG : XDS_ENOMEM;
 }
 
 int snapshot_class(struct snapshot *s, const struct proxy_id *p,
                    const struct xds_class **out) {
-  struct xds_class *c;
-  char *key = class_key(s->cat, p);
-  int rc = 0;
+  struct class_rec *r = NULL;
+  char *key;
+  int rc;
 
   *out = NULL;
-  if (key == NULL)
-    return XDS_ENOMEM;
   pthread_mutex_lock(&s->class_lock);
-  c = xds_map_get(s->classes, key);
-  if (c != NULL) {
-    xds_free(key);
+  rc = class_key(s, p, &s->key);
+  if (rc < 0) {
+    pthread_mutex_unlock(&s->class_lock);
+    return XDS_ENOMEM;
+  }
+  r = xds_map_get(s->classes, s->key.data);
+  if (r != NULL) {
     s->class_hits++;
     if (s->stats != NULL)
       atomic_fetch_add(&s->stats->class_reuses, 1);
+    /* A view shared by several snapshots: the newest that uses it. */
+    if (atomic_load(&r->used) < s->generation)
+      atomic_store(&r->used, s->generation);
+  } else if ((key = xds_strdup(s->key.data)) == NULL) {
+    rc = XDS_ENOMEM;
   } else {
-    rc = class_build(s, p, key, &c);
+    rc = class_build(s, p, key, &r);
     if (rc < 0) {
       xds_free(key);
-    } else if ((rc = xds_map_put(s->classes, key, c, NULL)) < 0) {
-      class_free(c);
+    } else if ((rc = xds_map_put(s->classes, r->c.key, r, NULL)) < 0) {
+      class_unref(r); /* frees key */
     } else {
       s->class_builds++;
       if (s->stats != NULL)
         atomic_fetch_add(&s->stats->class_builds, 1);
-      s->class_bytes += c->lds_body_len;
+      s->class_bytes += r->c.lds_body_len;
     }
   }
   pthread_mutex_unlock(&s->class_lock);
-  *out = rc < 0 ? NULL : c;
+  *out = rc < 0 ? NULL : &r->c;
   return rc;
 }
 
@@ -710,8 +994,10 @@ void snapshot_class_stats(struct snapshot *s, struct snapshot_stats *out) {
   out->class_builds = s->class_builds;
   out->class_hits = s->class_hits;
   out->class_bytes = s->class_bytes;
+  out->class_carried = s->class_carried;
   pthread_mutex_unlock(&s->class_lock);
   out->ecds = s->n_ecds;
+  out->ecds_shared = s->enc_shared;
   out->ecds_bytes = 0;
   for (size_t i = 0; i < s->n_ecds; i++)
     out->ecds_bytes += s->ecds[i].len;
@@ -726,6 +1012,8 @@ int snapshot_same_content(const struct snapshot *a, const struct snapshot *b) {
     const struct xds_resource *x = &a->ecds[i], *y = &b->ecds[i];
     const struct encode_entry *ex = &a->entries[i], *ey = &b->entries[i];
 
+    if (a->enc[i] == b->enc[i]) /* shared: the same bytes */
+      continue;
     if (x->len != y->len || (x->len > 0 && memcmp(x->bytes, y->bytes, x->len)))
       return 0;
     if (ex->len != ey->len ||

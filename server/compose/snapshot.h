@@ -8,9 +8,21 @@
  * tenant, workload mode and set of selected listener templates share one
  * view, so listeners are encoded once per class, not once per proxy.
  *
- * Threads: snapshot_build runs on whichever thread loads the store. After
- * that every function may be called from any thread; class views are built
- * under the snapshot's own mutex and never change once built.
+ * Incremental builds (snapshot_build_from): a snapshot built from the one
+ * before it shares, reference-counted, the encodings of every extension
+ * whose record and module result did not change, and takes over every
+ * class view the change cannot touch. Which views a change touches: those
+ * of the tenants a changed WasmExtension's allowedIn names (its old and
+ * its new version), every view of its organization when allowedIn is
+ * empty, and every view when a listener template, a WasmPlugin or a
+ * WasmDeployment changed or the encoding options differ. The result is the
+ * same, byte for byte, as a build from scratch (tests/check_compose).
+ *
+ * Threads: snapshot_build runs on whichever thread loads the store (the
+ * publisher's); snapshot_build_from reads the previous snapshot under its
+ * mutex, so the previous one may be in use meanwhile. After that every
+ * function may be called from any thread; class views are built under the
+ * snapshot's own mutex and never change once built.
  */
 #ifndef XDS_SNAPSHOT_H
 #define XDS_SNAPSHOT_H
@@ -34,7 +46,8 @@ struct xds_resource {
   size_t len;
 };
 
-/* What one proxy class receives. Owned by its snapshot. */
+/* What one proxy class receives. Owned by the snapshots that share it
+ * (valid while the caller holds a reference to the one it came from). */
 struct xds_class {
   char *key;
   struct xds_resource *listeners; /* sorted by name */
@@ -72,6 +85,23 @@ struct snapshot;
 int snapshot_build(struct catalog *cat, const struct encode_opts *o,
                    uint64_t generation, struct snapshot **out,
                    struct xds_err *err);
+
+/* A class view no proxy looked up for this many generations is not taken
+ * over by the next snapshot (views of proxies gone are not kept for
+ * ever); the next proxy of that class has it built again. */
+#define SNAPSHOT_CLASS_KEEP 8
+
+/*
+ * snapshot_build, sharing what it can with prev (nullable: none; borrowed
+ * for the call): the encodings of the extensions whose record and module
+ * result are the same in both, and prev's class views that the change
+ * from prev's catalog to cat cannot touch (see above) and that a proxy
+ * looked up in the last SNAPSHOT_CLASS_KEEP generations. Same results
+ * and errors as snapshot_build.
+ */
+int snapshot_build_from(struct snapshot *prev, struct catalog *cat,
+                        const struct encode_opts *o, uint64_t generation,
+                        struct snapshot **out, struct xds_err *err);
 
 /* Returns s with one more reference (any thread). */
 struct snapshot *snapshot_ref(struct snapshot *s);
@@ -126,15 +156,19 @@ int snapshot_class(struct snapshot *s, const struct proxy_id *p,
  * from now on. Call before publishing. */
 void snapshot_set_stats(struct snapshot *s, struct xds_stats *stats);
 
-/* Number of class views built so far (for tests and metrics). */
+/* Number of class views held so far (built or taken over; for tests and
+ * metrics). */
 size_t snapshot_n_classes(struct snapshot *s);
 
 struct snapshot_stats {
-  size_t classes;             /* views held */
-  unsigned long class_builds; /* views encoded (one per class) */
-  unsigned long class_hits;   /* lookups that reused a built view */
-  size_t class_bytes;         /* encoded listener bytes over all views */
-  size_t ecds;                /* ECDS resources (one per extension) */
+  size_t classes;              /* views held */
+  unsigned long class_builds;  /* views encoded (one per class) */
+  unsigned long class_hits;    /* lookups that reused a held view */
+  unsigned long class_carried; /* views taken over from the previous
+                                  snapshot (snapshot_build_from) */
+  size_t class_bytes;          /* encoded listener bytes over all views */
+  size_t ecds;                 /* ECDS resources (one per extension) */
+  size_t ecds_shared;          /* of which shared with the previous one */
   size_t ecds_bytes;
 };
 
