@@ -125,6 +125,7 @@ static const struct problem *find_problem(const struct problems *pb,
 /* ---- the table of bad inputs ---- */
 
 /* Lines 1-3 of a bad extension; spec follows on line 4. */
+#define K50 "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
 #define EXT_HEAD EXT_API "metadata: {organization: acme, name: bad}\n"
 /* Lines 1-4 of a bad template; spec fields follow from line 5. */
 #define TMPL_HEAD TMPL_API "metadata: {name: bad}\nspec:\n"
@@ -292,6 +293,11 @@ static const struct bad_case bad_cases[] = {
     {"pluginName not a string", EXT_HEAD "spec:\n  url: x\n  pluginName: 42\n",
      6, 15, "spec.pluginName",
      "expected a string, got an integer (quote it to make it a string)"},
+    /* A field path longer than PROBLEMS_PATH_MAX - 1 bytes is cut. */
+    {"long field path cut",
+     EXT_HEAD "spec:\n  url: x\n  " K50 K50 K50 K50 K50 K50 ": 1\n", 6, 3,
+     "spec." K50 K50 K50 K50 K50,
+     "unknown field \"" K50 K50 K50 K50 K50 K50 "\""},
     {"duplicate mapping key", EXT_HEAD "spec:\n  url: x\n  url: y\n", 6, 3, "",
      "duplicate key \"url\" (first at line 5, column 3)"},
     {"unsupported kind",

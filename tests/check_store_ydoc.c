@@ -298,6 +298,48 @@ START_TEST(duplicate_and_complex_keys_are_issues) {
 }
 END_TEST
 
+/* Small mappings are checked pair by pair, large ones (over 16 keys)
+ * through a sort: both report each repeated key once per repeat, naming
+ * the nearest earlier occurrence. */
+START_TEST(duplicates_in_small_and_large_mappings) {
+  char yaml[1024];
+  size_t off = 0;
+
+  for (int big = 0; big < 2; big++) {
+    struct ydoc *d;
+    int seen[3] = {0, 0, 0};
+
+    off = (size_t)snprintf(yaml, sizeof(yaml), "a: 1\nb: 2\na: 3\na: 4\n");
+    for (int i = 0; big && i < 20; i++)
+      off +=
+          (size_t)snprintf(yaml + off, sizeof(yaml) - off, "k%d: %d\n", i, i);
+    snprintf(yaml + off, sizeof(yaml) - off, "b: 5\n");
+    d = parse_ok(yaml);
+    ck_assert_uint_eq(ydoc_issue_count(d, 0), 3);
+    for (size_t k = 0; k < 3; k++) {
+      const struct ydoc_issue *is = ydoc_issue(d, 0, k);
+
+      if (is->line == 3) {
+        ck_assert_str_eq(is->msg,
+                         "duplicate key \"a\" (first at line 1, column 1)");
+        seen[0]++;
+      } else if (is->line == 4) {
+        ck_assert_str_eq(is->msg,
+                         "duplicate key \"a\" (first at line 3, column 1)");
+        seen[1]++;
+      } else {
+        ck_assert_int_eq(is->line, big ? 25 : 5);
+        ck_assert_str_eq(is->msg,
+                         "duplicate key \"b\" (first at line 2, column 1)");
+        seen[2]++;
+      }
+    }
+    ck_assert(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    ydoc_free(d);
+  }
+}
+END_TEST
+
 START_TEST(size_limit) {
   size_t n = YDOC_MAX_FILE_BYTES + 1;
   char *big = xds_malloc(n), path[] = "/tmp/check_ydoc.XXXXXX";
@@ -351,6 +393,7 @@ Suite *ydoc_suite(void) {
   TCase *tc = tcase_create("ydoc");
 
   tcase_add_test(tc, locations_styles_and_types);
+  tcase_add_test(tc, duplicates_in_small_and_large_mappings);
   tcase_add_test(tc, core_schema_plain_scalars);
   tcase_add_test(tc, big_integers_are_too_big);
   tcase_add_test(tc, multi_document_and_empty_documents);
