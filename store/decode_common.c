@@ -1,10 +1,12 @@
 /*
  * decode_common.c: the checks and readers that several decode_<kind>.c
  * files share (Kubernetes names and metadata keys, bools, Struct fields as
- * JSON). Contracts in decode_priv.h.
+ * JSON, lists, phase and priority, image pull fields, sha256 digests, env
+ * lists). Contracts in decode_priv.h.
  *
  * Pure: no I/O, no globals; safe on any thread.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -110,6 +112,117 @@ void dctx_struct_json(struct dctx *c, const struct ynode *v, const char *where,
   xds_buf_cleanup(&b);
 }
 
+void dctx_get_k8s_name(struct dctx *c, const struct ynode *meta,
+                       const char *kind, char **name, int64_t *generation) {
+  const struct ynode *v = decode_field(meta, "generation");
+  size_t mark;
+
+  if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
+      (ynode_int64(v, generation) < 0 || *generation < 0))
+    *generation = 0;
+  v = dctx_get_str(c, meta, "name", 1, name);
+  if (*name != NULL && !decode_dns_subdomain(*name)) {
+    mark = dctx_path_key(c, "name");
+    dctx_bad(c, v,
+             "\"%s\" is not a valid %s name: a DNS-1123 subdomain "
+             "(lowercase letters, digits, '-' and '.', at most %d, "
+             "alphanumeric at both ends)",
+             *name, kind, DECODE_NAME_MAX);
+    dctx_path_restore(c, mark);
+  }
+}
+
+void dctx_check_namespace(struct dctx *c, const struct ynode *v,
+                          const char *ns) {
+  size_t mark;
+
+  if (decode_dns_label(ns, strlen(ns)))
+    return;
+  mark = dctx_path_key(c, "namespace");
+  dctx_bad(c, v,
+           "\"%s\" is not a valid namespace: a DNS-1123 label (lowercase "
+           "letters, digits and '-', at most 63, alphanumeric at both ends)",
+           ns);
+  dctx_path_restore(c, mark);
+}
+
+const char *const decode_phase_names[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
+                                          "STATS", NULL};
+const char *const decode_pull_policy_names[] = {"UNSPECIFIED_POLICY",
+                                                "IfNotPresent", "Always", NULL};
+
+int decode_is_sha256(const char *s) {
+  size_t n = strlen(s);
+
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] >= 'a' && s[i] <= 'f'))
+      return 0;
+  return n == 64;
+}
+
+struct wasm_ext *dctx_ext_new(struct dctx *c, const struct ynode *doc) {
+  struct wasm_ext *e = xds_calloc(1, sizeof(*e));
+
+  if (e == NULL) {
+    c->rc = XDS_ENOMEM;
+    return NULL;
+  }
+  e->loc.line = ynode_line(doc);
+  e->loc.column = ynode_column(doc);
+  e->loc.source = dctx_strdup(c, ynode_source(doc));
+  return e;
+}
+
+void *dctx_items(struct dctx *c, const struct ynode *v, size_t max,
+                 const char *what, size_t size, size_t *n) {
+  size_t len = ynode_len(v);
+  void *items;
+
+  *n = 0;
+  if (len > max) {
+    dctx_bad(c, v, "more than %zu %s", max, what);
+    return NULL;
+  }
+  if (len == 0)
+    return NULL;
+  items = xds_calloc(len, size);
+  if (items == NULL) {
+    c->rc = XDS_ENOMEM;
+    return NULL;
+  }
+  *n = len;
+  return items;
+}
+
+void dctx_get_phase(struct dctx *c, const struct ynode *spec,
+                    struct wasm_ext *e) {
+  int x = WASM_PHASE_UNSPECIFIED;
+  int64_t prio;
+
+  dctx_get_enum(c, spec, "phase", decode_phase_names, &x);
+  e->phase = (enum wasm_phase)x;
+  if (dctx_get_int(c, spec, "priority", INT32_MIN, INT32_MAX,
+                   "int32: -2147483648..2147483647", &prio))
+    e->priority = (int32_t)prio;
+}
+
+void dctx_get_pull(struct dctx *c, const struct ynode *spec, size_t secret_max,
+                   struct wasm_ext *e) {
+  const struct ynode *v;
+  int x = WASM_PULL_UNSPECIFIED;
+  size_t mark;
+
+  dctx_get_enum(c, spec, "imagePullPolicy", decode_pull_policy_names, &x);
+  e->pull_policy = (enum wasm_pull_policy)x;
+  v = dctx_get_str(c, spec, "imagePullSecret", 0, &e->pull_secret);
+  if (secret_max > 0 && e->pull_secret != NULL &&
+      strlen(e->pull_secret) > secret_max) {
+    mark = dctx_path_key(c, "imagePullSecret");
+    dctx_bad(c, v, "longer than %zu characters", secret_max);
+    dctx_path_restore(c, mark);
+  }
+}
+
 static const char *const ENV_KEYS[] = {"name", "valueFrom", "value", NULL};
 static const char *const ENV_FROM[] = {"INLINE", "HOST", NULL};
 
@@ -187,18 +300,9 @@ void dctx_get_env(struct dctx *c, const struct ynode *vm,
 
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_ENV) {
-    dctx_bad(c, v, "more than %d variables", DECODE_MAX_ENV);
+  e->env = dctx_items(c, v, DECODE_MAX_ENV, "variables", sizeof(*e->env), &n);
+  if (e->env == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->env = xds_calloc(n, sizeof(*e->env));
-  if (e->env == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     struct wasm_env env = {NULL, WASM_ENV_INLINE, NULL};
     size_t m = dctx_path_index(c, i);

@@ -166,6 +166,46 @@ void dctx_get_bool(struct dctx *c, const struct ynode *map, const char *key,
 void dctx_struct_json(struct dctx *c, const struct ynode *v, const char *where,
                       char **out);
 
+/* Reads a Kubernetes object's metadata meta (a mapping): its generation
+ * into *generation (0 unless a non-negative integer; anything else is
+ * ignored, as the rest of what Kubernetes owns is) and its required name,
+ * a DNS-1123 subdomain (else reported as not a valid <kind> name), into
+ * *name (NULL when missing). The path is at meta. */
+void dctx_get_k8s_name(struct dctx *c, const struct ynode *meta,
+                       const char *kind, char **name, int64_t *generation);
+/* Reports ns, read at node v, unless it is a valid namespace (a DNS-1123
+ * label). The path is at the metadata. */
+void dctx_check_namespace(struct dctx *c, const struct ynode *v,
+                          const char *ns);
+/* The names of enum wasm_phase and of enum wasm_pull_policy in their
+ * order (NULL-terminated), as WasmExtension and WasmPlugin spell them. */
+extern const char *const decode_phase_names[];
+extern const char *const decode_pull_policy_names[];
+/* 1 when s is a sha256 digest in hex: 64 lowercase hexadecimal digits. */
+int decode_is_sha256(const char *s);
+/* A new zeroed record located at doc (its line, column and source; the
+ * caller owns it), or NULL with c->rc set to XDS_ENOMEM. */
+struct wasm_ext *dctx_ext_new(struct dctx *c, const struct ynode *doc);
+/*
+ * Room for the items of v (a sequence or a mapping, already checked):
+ * *n is its length and the result a new zeroed array of *n items of size
+ * bytes (caller frees). NULL with *n 0 when v is empty, when it has more
+ * than max items (reported "more than <max> <what>" at v), or when memory
+ * runs out (c->rc set).
+ */
+void *dctx_items(struct dctx *c, const struct ynode *v, size_t max,
+                 const char *what, size_t size, size_t *n);
+/* Reads spec's phase (into e->phase; WASM_PHASE_UNSPECIFIED when absent)
+ * and priority (an int32, into e->priority when set). */
+void dctx_get_phase(struct dctx *c, const struct ynode *spec,
+                    struct wasm_ext *e);
+/* Reads spec's imagePullPolicy (into e->pull_policy;
+ * WASM_PULL_UNSPECIFIED when absent) and imagePullSecret (into
+ * e->pull_secret); a secret longer than secret_max characters (0: no
+ * limit) is reported. */
+void dctx_get_pull(struct dctx *c, const struct ynode *spec, size_t secret_max,
+                   struct wasm_ext *e);
+
 /* The rules of an env list (vmConfig.env) that differ between kinds. */
 struct decode_env_rules {
   /* Longest name; 0: no limit. A bad name is reported "is not a C

@@ -13,7 +13,6 @@
  *
  * Pure: no I/O, no globals; safe on any thread.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,43 +68,20 @@ struct deploy {
 static void decode_meta(struct dctx *c, const struct ynode *doc,
                         struct decode_result *out, struct deploy *d) {
   const struct ynode *meta = decode_field(doc, "metadata"), *v;
-  size_t in = dctx_path_key(c, "metadata");
 
+  dctx_path_key(c, "metadata");
   if (meta == NULL) {
     dctx_bad(c, doc, "missing required field \"metadata\"");
     goto done;
   }
   if (!dctx_want_map(c, meta))
     goto done;
-  in = c->plen;
   dctx_check_keys(c, meta, decode_k8s_meta_keys);
-  /* Kubernetes' generation, for status (any other type is ignored, as
-   * the rest of Kubernetes' metadata is). */
-  v = decode_field(meta, "generation");
-  if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
-      ynode_int64(v, &d->generation) < 0)
-    d->generation = 0;
-  v = dctx_get_str(c, meta, "name", 1, &d->name);
-  if (d->name != NULL && !decode_dns_subdomain(d->name)) {
-    dctx_path_key(c, "name");
-    dctx_bad(c, v,
-             "\"%s\" is not a valid WasmDeployment name: a DNS-1123 "
-             "subdomain (lowercase letters, digits, '-' and '.', at most "
-             "%d, alphanumeric at both ends)",
-             d->name, DECODE_NAME_MAX);
-    dctx_path_restore(c, in);
-  }
+  /* Kubernetes' generation, for status. */
+  dctx_get_k8s_name(c, meta, "WasmDeployment", &d->name, &d->generation);
   v = dctx_get_str(c, meta, "namespace", 1, &d->namespace);
-  if (d->namespace != NULL &&
-      !decode_dns_label(d->namespace, strlen(d->namespace))) {
-    dctx_path_key(c, "namespace");
-    dctx_bad(c, v,
-             "\"%s\" is not a valid namespace: a DNS-1123 label (lowercase "
-             "letters, digits and '-', at most 63, alphanumeric at both "
-             "ends)",
-             d->namespace);
-    dctx_path_restore(c, in);
-  }
+  if (d->namespace != NULL)
+    dctx_check_namespace(c, v, d->namespace);
   if (d->name != NULL && d->namespace != NULL) {
     d->id = xds_asprintf(WASM_DEPLOY_FQN_PREFIX "%s.%s", d->namespace, d->name);
     out->id = d->id != NULL ? xds_strdup(d->id) : NULL;
@@ -123,22 +99,12 @@ done:
 static void decode_strs(struct dctx *c, const struct ynode *map,
                         const char *key, int dns, char ***v, size_t *n) {
   const struct ynode *s = decode_field(map, key);
-  size_t mark = dctx_path_key(c, key);
+  size_t mark = dctx_path_key(c, key), len;
 
   if (s == NULL || !dctx_want_seq(c, s))
     goto done;
-  if (ynode_len(s) > DECODE_MAX_ALLOWED_IN) {
-    dctx_bad(c, s, "more than %d items", DECODE_MAX_ALLOWED_IN);
-    goto done;
-  }
-  if (ynode_len(s) == 0)
-    goto done;
-  *v = xds_calloc(ynode_len(s), sizeof(**v));
-  if (*v == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
-  for (size_t i = 0; i < ynode_len(s); i++) {
+  *v = dctx_items(c, s, DECODE_MAX_ALLOWED_IN, "items", sizeof(**v), &len);
+  for (size_t i = 0; i < len; i++) {
     const struct ynode *it = ynode_seq_item(s, i);
     size_t m = dctx_path_index(c, i);
     const char *t = dctx_want_str(c, it);
@@ -166,18 +132,10 @@ static void decode_labels(struct dctx *c, const struct ynode *map,
 
   if (l == NULL || !dctx_want_map(c, l))
     goto done;
-  n = ynode_len(l);
-  if (n > DECODE_MAX_LABELS) {
-    dctx_bad(c, l, "more than %d labels", DECODE_MAX_LABELS);
+  w->labels =
+      dctx_items(c, l, DECODE_MAX_LABELS, "labels", sizeof(*w->labels), &n);
+  if (w->labels == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  w->labels = xds_calloc(n, sizeof(*w->labels));
-  if (w->labels == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *k = ynode_map_key(l, i), *v = ynode_map_value(l, i);
     const char *key = ynode_text(k, NULL), *val;
@@ -246,19 +204,9 @@ static void decode_selectors(struct dctx *c, const struct ynode *spec,
 
   if (s == NULL || !dctx_want_seq(c, s))
     goto done;
-  if (ynode_len(s) > DECODE_MAX_MATCHES) {
-    dctx_bad(c, s, "more than %d selectors", DECODE_MAX_MATCHES);
-    goto done;
-  }
-  if (ynode_len(s) == 0)
-    goto done;
-  d->sels = xds_calloc(ynode_len(s), sizeof(*d->sels));
-  if (d->sels == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
-  d->n_sels = ynode_len(s);
-  for (size_t i = 0; i < ynode_len(s); i++) {
+  d->sels = dctx_items(c, s, DECODE_MAX_MATCHES, "selectors", sizeof(*d->sels),
+                       &d->n_sels);
+  for (size_t i = 0; i < d->n_sels; i++) {
     size_t m = dctx_path_index(c, i);
 
     decode_sel(c, ynode_seq_item(s, i), &d->sels[i]);
@@ -411,15 +359,6 @@ done:
 
 /* ---- filters ---- */
 
-static int is_hex64(const char *s) {
-  size_t n = strlen(s), i;
-
-  for (i = 0; i < n; i++)
-    if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f'))
-      return 0;
-  return n == 64;
-}
-
 /* Exactly one of the three sources: into e->url/scheme/sha256. Returns 1
  * when the source is wasmImageSource (rootId may then come from the
  * image). */
@@ -478,7 +417,7 @@ static int decode_source(struct dctx *c, const struct ynode *f,
         dctx_path_restore(c, in);
       }
       v = dctx_get_str(c, hu, "sha", 1, &e->sha256);
-      if (e->sha256 != NULL && !is_hex64(e->sha256)) {
+      if (e->sha256 != NULL && !decode_is_sha256(e->sha256)) {
         dctx_path_key(c, "sha");
         dctx_bad(c, v,
                  "\"%s\" is not a sha256: 64 lowercase hexadecimal digits",
@@ -682,18 +621,13 @@ static void wasmdeploy_decode(struct dctx *c, const struct ynode *doc,
     goto done;
   }
   for (size_t i = 0; i < n && c->rc == 0; i++) {
-    struct wasm_ext *e = xds_calloc(1, sizeof(*e));
+    /* Every filter is located at its document, as every record is. */
+    struct wasm_ext *e = dctx_ext_new(c, doc);
     size_t m;
 
-    if (e == NULL) {
-      c->rc = XDS_ENOMEM;
+    if (e == NULL)
       break;
-    }
     out->exts[out->n_exts++] = e;
-    /* Every filter is located at its document, as every record is. */
-    e->loc.line = ynode_line(doc);
-    e->loc.column = ynode_column(doc);
-    e->loc.source = dctx_strdup(c, ynode_source(doc));
     if (!copy_deploy(e, &d, i, n)) {
       c->rc = XDS_ENOMEM;
       break;

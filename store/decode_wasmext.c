@@ -42,10 +42,6 @@ static const char *const VM_KEYS[] = {"env",
                                       NULL};
 static const char *const MATCH_KEYS[] = {"mode", NULL};
 
-static const char *const PHASES[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
-                                     "STATS", NULL};
-static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
-                                            "IfNotPresent", "Always", NULL};
 static const struct decode_env_rules ENV_RULES = {0, 0, 0, 1, 0};
 /* Order of enum wasm_match_mode. */
 static const char *const MATCH_MODES[] = {"CLIENT_AND_SERVER", "CLIENT",
@@ -89,18 +85,10 @@ static void decode_allowed_in(struct dctx *c, const struct ynode *spec,
 
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_ALLOWED_IN) {
-    dctx_bad(c, v, "more than %d items", DECODE_MAX_ALLOWED_IN);
+  e->allowed_in = dctx_items(c, v, DECODE_MAX_ALLOWED_IN, "items",
+                             sizeof(*e->allowed_in), &n);
+  if (e->allowed_in == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->allowed_in = xds_calloc(n, sizeof(*e->allowed_in));
-  if (e->allowed_in == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *item = ynode_seq_item(v, i);
     size_t m = dctx_path_index(c, i);
@@ -281,18 +269,10 @@ static void decode_capabilities(struct dctx *c, const struct ynode *spec,
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
   e->has_capabilities = 1;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_ENV) {
-    dctx_bad(c, v, "more than %d items", DECODE_MAX_ENV);
+  e->capabilities =
+      dctx_items(c, v, DECODE_MAX_ENV, "items", sizeof(*e->capabilities), &n);
+  if (e->capabilities == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->capabilities = xds_calloc(n, sizeof(*e->capabilities));
-  if (e->capabilities == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *item = ynode_seq_item(v, i);
     size_t m = dctx_path_index(c, i);
@@ -339,19 +319,14 @@ done:
 static void decode_sha256(struct dctx *c, const struct ynode *spec,
                           struct wasm_ext *e) {
   const struct ynode *v = dctx_get_str(c, spec, "sha256", 0, &e->sha256);
-  size_t mark = dctx_path_key(c, "sha256"), n;
+  size_t mark = dctx_path_key(c, "sha256");
 
   if (e->sha256 == NULL)
     goto done;
-  n = strlen(e->sha256);
-  for (size_t i = 0; i < n; i++) {
-    if (!isxdigit((unsigned char)e->sha256[i])) {
-      n = 0;
-      break;
-    }
-    e->sha256[i] = (char)tolower((unsigned char)e->sha256[i]);
-  }
-  if (n != 64)
+  /* Upper-case digits are accepted (and kept in lower case). */
+  for (char *p = e->sha256; *p != '\0'; p++)
+    *p = (char)tolower((unsigned char)*p);
+  if (!decode_is_sha256(e->sha256))
     dctx_bad(c, v, "\"%s\" is not a sha256: expected 64 hexadecimal digits",
              ynode_text(v, NULL));
 
@@ -365,17 +340,11 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
   struct wasm_ext *e;
   size_t mark;
   int x;
-  int64_t prio;
 
-  e = xds_calloc(1, sizeof(*e));
-  if (e == NULL) {
-    c->rc = XDS_ENOMEM;
+  e = dctx_ext_new(c, doc);
+  if (e == NULL)
     return;
-  }
   out->ext = e;
-  e->loc.line = ynode_line(doc);
-  e->loc.column = ynode_column(doc);
-  e->loc.source = dctx_strdup(c, ynode_source(doc));
 
   /* metadata */
   if (meta == NULL) {
@@ -422,18 +391,10 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
   decode_url(c, spec, e);
   dctx_get_str(c, spec, "source", 0, &e->source);
   dctx_get_str(c, spec, "description", 0, &e->description);
-  x = WASM_PHASE_UNSPECIFIED;
-  dctx_get_enum(c, spec, "phase", PHASES, &x);
-  e->phase = (enum wasm_phase)x;
-  if (dctx_get_int(c, spec, "priority", INT32_MIN, INT32_MAX,
-                   "int32: -2147483648..2147483647", &prio))
-    e->priority = (int32_t)prio;
+  dctx_get_phase(c, spec, e);
   decode_config(c, spec, e);
   decode_capabilities(c, spec, e);
-  x = WASM_PULL_UNSPECIFIED;
-  dctx_get_enum(c, spec, "imagePullPolicy", PULL_POLICIES, &x);
-  e->pull_policy = (enum wasm_pull_policy)x;
-  dctx_get_str(c, spec, "imagePullSecret", 0, &e->pull_secret);
+  dctx_get_pull(c, spec, 0, e);
   v = decode_field(spec, "vmConfig");
   if (v != NULL) {
     size_t m = dctx_path_key(c, "vmConfig");

@@ -49,10 +49,6 @@ static const char *const VM_KEYS[] = {"env", NULL};
 static const char *const MATCH_KEYS[] = {"mode", "ports", NULL};
 static const char *const PORT_KEYS[] = {"number", NULL};
 
-static const char *const PHASES[] = {"UNSPECIFIED_PHASE", "AUTHN", "AUTHZ",
-                                     "STATS", NULL};
-static const char *const PULL_POLICIES[] = {"UNSPECIFIED_POLICY",
-                                            "IfNotPresent", "Always", NULL};
 /* Index is enum wasm_fail_strategy. */
 static const char *const FAIL_STRATEGIES[] = {"FAIL_CLOSE", "FAIL_OPEN",
                                               "FAIL_RELOAD", NULL};
@@ -116,21 +112,8 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
     goto done;
   in = c->plen;
   dctx_check_keys(c, meta, decode_k8s_meta_keys);
-  /* Kubernetes' generation, kept for status (/debug/resources). */
-  v = decode_field(meta, "generation");
-  if (v != NULL && ynode_scalar_type(v) == YSCALAR_INT &&
-      (ynode_int64(v, &e->generation) < 0 || e->generation < 0))
-    e->generation = 0;
-  v = dctx_get_str(c, meta, "name", 1, &e->name);
-  if (e->name != NULL && !decode_dns_subdomain(e->name)) {
-    dctx_path_key(c, "name");
-    dctx_bad(c, v,
-             "\"%s\" is not a valid WasmPlugin name: a DNS-1123 subdomain "
-             "(lowercase letters, digits, '-' and '.', at most %d, "
-             "alphanumeric at both ends)",
-             e->name, DECODE_NAME_MAX);
-    dctx_path_restore(c, in);
-  }
+  /* Kubernetes' generation is kept for status (/debug/resources). */
+  dctx_get_k8s_name(c, meta, "WasmPlugin", &e->name, &e->generation);
   v = dctx_get_str(c, meta, "namespace", 0, &e->namespace);
   if (v == NULL) {
     dctx_path_key(c, "namespace");
@@ -139,15 +122,8 @@ static void decode_meta(struct dctx *c, const struct ynode *doc,
              "to the proxies of its namespace (wasmxds has no current "
              "namespace to default to)");
     dctx_path_restore(c, in);
-  } else if (e->namespace != NULL &&
-             !decode_dns_label(e->namespace, strlen(e->namespace))) {
-    dctx_path_key(c, "namespace");
-    dctx_bad(c, v,
-             "\"%s\" is not a valid namespace: a DNS-1123 label "
-             "(lowercase letters, digits and '-', at most 63, "
-             "alphanumeric at both ends)",
-             e->namespace);
-    dctx_path_restore(c, in);
+  } else if (e->namespace != NULL) {
+    dctx_check_namespace(c, v, e->namespace);
   } else if (e->namespace == NULL) {
     dctx_path_key(c, "namespace");
     dctx_bad(c, v, "must not be empty");
@@ -185,18 +161,10 @@ static void decode_selector(struct dctx *c, const struct ynode *sel,
   }
   if (!dctx_want_map(c, ml))
     goto done;
-  n = ynode_len(ml);
-  if (n > DECODE_MAX_LABELS) {
-    dctx_bad(c, ml, "more than %d labels", DECODE_MAX_LABELS);
+  e->match_labels = dctx_items(c, ml, DECODE_MAX_LABELS, "labels",
+                               sizeof(*e->match_labels), &n);
+  if (e->match_labels == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->match_labels = xds_calloc(n, sizeof(*e->match_labels));
-  if (e->match_labels == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *k = ynode_map_key(ml, i), *v = ynode_map_value(ml, i);
     const char *key = ynode_text(k, NULL), *val;
@@ -351,18 +319,10 @@ static void decode_targets(struct dctx *c, const struct ynode *spec,
   mark = dctx_path_key(c, "targetRefs");
   if (!dctx_want_seq(c, many))
     goto done;
-  n = ynode_len(many);
-  if (n > DECODE_MAX_TARGET_REFS) {
-    dctx_bad(c, many, "more than %d items", DECODE_MAX_TARGET_REFS);
+  e->target_refs = dctx_items(c, many, DECODE_MAX_TARGET_REFS, "items",
+                              sizeof(*e->target_refs), &n);
+  if (e->target_refs == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->target_refs = xds_calloc(n, sizeof(*e->target_refs));
-  if (e->target_refs == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     size_t m = dctx_path_index(c, i);
 
@@ -384,21 +344,13 @@ static void decode_url_sha(struct dctx *c, const struct ynode *spec,
   const char *at;
   size_t mark;
 
-  if (vs != NULL && e->sha256 != NULL) {
-    size_t n = strlen(e->sha256), i;
-
-    for (i = 0; i < n; i++)
-      if (!isdigit((unsigned char)e->sha256[i]) &&
-          !(e->sha256[i] >= 'a' && e->sha256[i] <= 'f'))
-        break;
-    if (n != 64 || i != n) {
-      mark = dctx_path_key(c, "sha256");
-      dctx_bad(c, vs,
-               "\"%s\" does not match (^$|^[a-f0-9]{64}$): a sha256 is 64 "
-               "lowercase hexadecimal digits",
-               e->sha256);
-      dctx_path_restore(c, mark);
-    }
+  if (vs != NULL && e->sha256 != NULL && !decode_is_sha256(e->sha256)) {
+    mark = dctx_path_key(c, "sha256");
+    dctx_bad(c, vs,
+             "\"%s\" does not match (^$|^[a-f0-9]{64}$): a sha256 is 64 "
+             "lowercase hexadecimal digits",
+             e->sha256);
+    dctx_path_restore(c, mark);
   }
   mark = dctx_path_key(c, "url");
   if (url == NULL) {
@@ -437,18 +389,10 @@ static void decode_ports(struct dctx *c, const struct ynode *item,
 
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_PORTS) {
-    dctx_bad(c, v, "more than %d ports", DECODE_MAX_PORTS);
+  sel->ports =
+      dctx_items(c, v, DECODE_MAX_PORTS, "ports", sizeof(*sel->ports), &n);
+  if (sel->ports == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  sel->ports = xds_calloc(n, sizeof(*sel->ports));
-  if (sel->ports == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *p = ynode_seq_item(v, i);
     size_t m = dctx_path_index(c, i);
@@ -488,18 +432,10 @@ static void decode_match(struct dctx *c, const struct ynode *spec,
 
   if (v == NULL || !dctx_want_seq(c, v))
     goto done;
-  n = ynode_len(v);
-  if (n > DECODE_MAX_MATCHES) {
-    dctx_bad(c, v, "more than %d items", DECODE_MAX_MATCHES);
+  e->matches =
+      dctx_items(c, v, DECODE_MAX_MATCHES, "items", sizeof(*e->matches), &n);
+  if (e->matches == NULL)
     goto done;
-  }
-  if (n == 0)
-    goto done;
-  e->matches = xds_calloc(n, sizeof(*e->matches));
-  if (e->matches == NULL) {
-    c->rc = XDS_ENOMEM;
-    goto done;
-  }
   for (size_t i = 0; i < n; i++) {
     const struct ynode *item = ynode_seq_item(v, i);
     size_t m = dctx_path_index(c, i);
@@ -539,18 +475,12 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   char *ignored = NULL;
   size_t in;
   int x;
-  int64_t prio;
 
-  e = xds_calloc(1, sizeof(*e));
-  if (e == NULL) {
-    c->rc = XDS_ENOMEM;
+  e = dctx_ext_new(c, doc);
+  if (e == NULL)
     return;
-  }
   out->ext = e;
   e->kind = WASM_KIND_PLUGIN;
-  e->loc.line = ynode_line(doc);
-  e->loc.column = ynode_column(doc);
-  e->loc.source = dctx_strdup(c, ynode_source(doc));
   decode_meta(c, doc, out, e);
 
   spec = decode_field(doc, "spec");
@@ -565,15 +495,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
   dctx_check_keys(c, spec, SPEC_KEYS);
   decode_targets(c, spec, e);
   decode_url_sha(c, spec, e);
-  x = WASM_PULL_UNSPECIFIED;
-  dctx_get_enum(c, spec, "imagePullPolicy", PULL_POLICIES, &x);
-  e->pull_policy = (enum wasm_pull_policy)x;
-  v = dctx_get_str(c, spec, "imagePullSecret", 0, &e->pull_secret);
-  if (e->pull_secret != NULL && strlen(e->pull_secret) > 253) {
-    dctx_path_key(c, "imagePullSecret");
-    dctx_bad(c, v, "longer than 253 characters");
-    dctx_path_restore(c, in);
-  }
+  dctx_get_pull(c, spec, 253, e);
   v = dctx_get_str(c, spec, "verificationKey", 0, &ignored);
   if (ignored != NULL) {
     dctx_path_key(c, "verificationKey");
@@ -597,12 +519,7 @@ static void wasmplugin_decode(struct dctx *c, const struct ynode *doc,
     dctx_bad(c, v, "longer than 256 characters");
     dctx_path_restore(c, in);
   }
-  x = WASM_PHASE_UNSPECIFIED;
-  dctx_get_enum(c, spec, "phase", PHASES, &x);
-  e->phase = (enum wasm_phase)x;
-  if (dctx_get_int(c, spec, "priority", INT32_MIN, INT32_MAX,
-                   "int32: -2147483648..2147483647", &prio))
-    e->priority = (int32_t)prio;
+  dctx_get_phase(c, spec, e);
   x = WASM_FAIL_CLOSE;
   dctx_get_enum(c, spec, "failStrategy", FAIL_STRATEGIES, &x);
   e->fail_strategy = (enum wasm_fail_strategy)x;
