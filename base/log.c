@@ -54,14 +54,14 @@ int xds_log_parse_format(const char *name, enum xds_log_format *out) {
   return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence (2 to 4 bytes) at p, of at
- * most avail bytes, or 0: overlong forms, surrogates, values past
- * U+10FFFF and cut sequences are not well-formed (RFC 3629). */
-static size_t utf8_seq(const unsigned char *p, size_t avail) {
+size_t xds_log_utf8_len(const unsigned char *p, size_t avail, unsigned *cp) {
   unsigned c = p[0], v;
   size_t n;
 
-  if (c >= 0xc2 && c <= 0xdf) {
+  if (c < 0x80) {
+    n = 1;
+    v = c;
+  } else if (c >= 0xc2 && c <= 0xdf) {
     n = 2;
     v = c & 0x1f;
   } else if (c >= 0xe0 && c <= 0xef) {
@@ -77,12 +77,14 @@ static size_t utf8_seq(const unsigned char *p, size_t avail) {
     return 0;
   for (size_t i = 1; i < n; i++) {
     if ((p[i] & 0xc0) != 0x80)
-      return 0;
+      return 0; /* also stops at a terminator */
     v = (v << 6) | (p[i] & 0x3f);
   }
   if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
       (n == 4 && (v < 0x10000 || v > 0x10ffff)))
     return 0;
+  if (cp != NULL)
+    *cp = v;
   return n;
 }
 
@@ -109,7 +111,7 @@ static int json_put(char *out, size_t size, size_t *o, const char *s,
     } else if (c < 0x80) {
       esc[k++] = (char)c;
     } else {
-      size_t len = utf8_seq((const unsigned char *)s + i, n - i);
+      size_t len = xds_log_utf8_len((const unsigned char *)s + i, n - i, NULL);
       if (len > 0) {
         memcpy(esc, s + i, len);
         k = len;
@@ -285,38 +287,14 @@ void xds_log(enum xds_log_level level, const char *fmt, ...) {
     return;
 }
 
-/* Length of the valid UTF-8 sequence at p (1 to 4), or 0 when the bytes
- * there are not one (overlong forms, surrogates and values past U+10FFFF
- * are not). */
+/* Length of the valid UTF-8 sequence at p (1 to 4) fit to log as it is,
+ * or 0 when the bytes there are not one: not well-formed, a C1 control or
+ * the Unicode line or paragraph separator. */
 static size_t utf8_len(const unsigned char *p) {
-  unsigned c = p[0];
-  size_t n;
   unsigned v;
+  size_t n = xds_log_utf8_len(p, 4, &v);
 
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    v = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    v = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    v = c & 0x07;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0; /* also stops at the terminator */
-    v = (v << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
-      (n == 4 && (v < 0x10000 || v > 0x10ffff)))
-    return 0;
-  /* C1 controls and the Unicode line and paragraph separators. */
-  if ((v >= 0x80 && v <= 0x9f) || v == 0x2028 || v == 0x2029)
+  if (n > 1 && ((v >= 0x80 && v <= 0x9f) || v == 0x2028 || v == 0x2029))
     return 0;
   return n;
 }

@@ -61,6 +61,17 @@ void xds_log(enum xds_log_level level, const char *fmt, ...)
  */
 const char *xds_log_escape(const char *in, char *buf, size_t size);
 
+/*
+ * Length of the well-formed UTF-8 sequence at p (1 to 4 bytes; an ASCII
+ * byte, NUL included, is 1), of at most avail bytes (at least 1), or 0:
+ * overlong forms, surrogates, values past U+10FFFF and cut sequences are
+ * not well-formed (RFC 3629). Stops at the first byte that does not
+ * continue the sequence, so a NUL-terminated p may be read with avail 4.
+ * Its code point goes into *cp (nullable). Any thread. Shared by the
+ * escapes here and wasmxdsctl's terminal text.
+ */
+size_t xds_log_utf8_len(const unsigned char *p, size_t avail, unsigned *cp);
+
 #define XDS_LOGE(...) xds_log(XDS_LOG_ERROR, __VA_ARGS__)
 #define XDS_LOGW(...) xds_log(XDS_LOG_WARN, __VA_ARGS__)
 #define XDS_LOGI(...) xds_log(XDS_LOG_INFO, __VA_ARGS__)

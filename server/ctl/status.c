@@ -24,6 +24,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "server/transport/csds_client.h"
 #include "store/model.h"
 
@@ -237,32 +238,12 @@ static const char *served_as(const Google__Protobuf__Any *any, char *buf,
 /* ---- JSON model --------------------------------------------------------- */
 
 /* Length of the well-formed UTF-8 sequence at p (1 to 4 bytes) that is
- * not a control character, or 0. */
+ * not a control character (C0, DEL or C1), or 0. */
 static size_t text_char(const unsigned char *p) {
-  unsigned c = p[0], v;
-  size_t n;
+  unsigned v;
+  size_t n = xds_log_utf8_len(p, 4, &v);
 
-  if (c < 0x80)
-    return c >= 0x20 && c != 0x7f ? 1 : 0;
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2;
-    v = c & 0x1f;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3;
-    v = c & 0x0f;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4;
-    v = c & 0x07;
-  } else {
-    return 0;
-  }
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0; /* also stops at the terminator */
-    v = (v << 6) | (p[i] & 0x3f);
-  }
-  if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff))) ||
-      (n == 4 && (v < 0x10000 || v > 0x10ffff)) || (v >= 0x80 && v <= 0x9f))
+  if (n == 0 || v < 0x20 || v == 0x7f || (v >= 0x80 && v <= 0x9f))
     return 0;
   return n;
 }
@@ -633,6 +614,35 @@ static const struct option status_opts[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
+/* Sends req to the server of o; returns its answer (free with
+ * ..._free_unpacked), or NULL after saying why on stderr. */
+static Resp *fetch(const struct csds_client_opts *o,
+                   const Envoy__Service__Status__V3__ClientStatusRequest *req) {
+  struct xds_err err = {0, ""};
+  uint8_t buf[2048], *out = NULL;
+  size_t n, out_len;
+  Resp *r;
+
+  if (protobuf_c_message_get_packed_size(&req->base) > sizeof(buf)) {
+    fprintf(stderr, "wasmxdsctl: status: the proxy name is too long\n");
+    return NULL;
+  }
+  n = protobuf_c_message_pack(&req->base, buf);
+  if (csds_fetch(o, buf, n, &out, &out_len, &err) < 0) {
+    fprintf(stderr, "wasmxdsctl: status: %s\n", err.msg);
+    return NULL;
+  }
+  r = envoy__service__status__v3__client_status_response__unpack(NULL, out_len,
+                                                                 out);
+  xds_free(out);
+  if (r == NULL)
+    fprintf(stderr,
+            "wasmxdsctl: status: %s: the ClientStatusResponse does not "
+            "decode\n",
+            o->target);
+  return r;
+}
+
 /* Asks one server; appends its proxies (all, or only `only`) to all. */
 static int ask(const struct csds_client_opts *o, const char *only, int detail,
                json_t *all) {
@@ -643,9 +653,6 @@ static int ask(const struct csds_client_opts *o, const char *only, int detail,
   Envoy__Type__Matcher__V3__StringMatcher id =
       ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__INIT;
   Envoy__Type__Matcher__V3__NodeMatcher *ms[1] = {&m};
-  struct xds_err err = {0, ""};
-  uint8_t buf[2048], *out = NULL;
-  size_t n, out_len;
   Resp *r;
 
   if (only != NULL) {
@@ -658,25 +665,9 @@ static int ask(const struct csds_client_opts *o, const char *only, int detail,
   }
   /* The table needs no resource bytes; the detail decodes them. */
   req.exclude_resource_contents = !detail;
-  if (protobuf_c_message_get_packed_size(&req.base) > sizeof(buf)) {
-    fprintf(stderr, "wasmxdsctl: status: the proxy name is too long\n");
+  r = fetch(o, &req);
+  if (r == NULL)
     return -1;
-  }
-  n = protobuf_c_message_pack(&req.base, buf);
-  if (csds_fetch(o, buf, n, &out, &out_len, &err) < 0) {
-    fprintf(stderr, "wasmxdsctl: status: %s\n", err.msg);
-    return -1;
-  }
-  r = envoy__service__status__v3__client_status_response__unpack(NULL, out_len,
-                                                                 out);
-  xds_free(out);
-  if (r == NULL) {
-    fprintf(stderr,
-            "wasmxdsctl: status: %s: the ClientStatusResponse does not "
-            "decode\n",
-            o->target);
-    return -1;
-  }
   for (size_t i = 0; i < r->n_config; i++)
     if (r->config[i]->node != NULL)
       json_array_append_new(all, proxy_json(r->config[i], o->target, detail));
@@ -780,27 +771,12 @@ static int ask_resource(const struct csds_client_opts *o, const char *name,
                         int prefix, json_t *all) {
   Envoy__Service__Status__V3__ClientStatusRequest req =
       ENVOY__SERVICE__STATUS__V3__CLIENT_STATUS_REQUEST__INIT;
-  struct xds_err err = {0, ""};
-  uint8_t buf[64], *out = NULL;
-  size_t n, out_len;
   Resp *r;
 
   req.exclude_resource_contents = 1;
-  n = protobuf_c_message_pack(&req.base, buf);
-  if (csds_fetch(o, buf, n, &out, &out_len, &err) < 0) {
-    fprintf(stderr, "wasmxdsctl: status: %s\n", err.msg);
+  r = fetch(o, &req);
+  if (r == NULL)
     return -1;
-  }
-  r = envoy__service__status__v3__client_status_response__unpack(NULL, out_len,
-                                                                 out);
-  xds_free(out);
-  if (r == NULL) {
-    fprintf(stderr,
-            "wasmxdsctl: status: %s: the ClientStatusResponse does not "
-            "decode\n",
-            o->target);
-    return -1;
-  }
   for (size_t i = 0; i < r->n_config; i++) {
     json_t *one = r->config[i]->node != NULL
                       ? resource_on(r->config[i], name, prefix, o->target)
