@@ -89,19 +89,6 @@ static void teardown(void) {
 /* The server E2E_FAIL dumps the log of (tests/testkit.h). */
 #define E2E_SERVER g_sp
 
-static const char *rc_str(int rc) {
-  switch (rc) {
-  case XDS_CLIENT_ETIMEDOUT:
-    return "timed out";
-  case XDS_CLIENT_EEOF:
-    return "stream ended";
-  case XDS_CLIENT_EUNEXPECTED:
-    return "unexpected message";
-  default:
-    return xds_strerror(rc);
-  }
-}
-
 /* ---- requests and responses -------------------------------------------- */
 
 static Envoy__Config__Core__V3__Node *node_new(const char *id,
@@ -141,7 +128,7 @@ static void send_req(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
     req.error_detail = &st;
   }
   rc = xds_stream_send_request(s, &req, ANSWER_MS);
-  E2E_ASSERT(rc == 0, "send %s request: %s", type_url, rc_str(rc));
+  E2E_ASSERT(rc == 0, "send %s request: %s", type_url, xds_client_strerror(rc));
 }
 
 /* Receives the next response, which must be of type_url and carry a
@@ -161,7 +148,7 @@ recv_resp(struct xds_stream *s, const char *type_url) {
                  (int)code, details);
   }
   E2E_ASSERT(rc == 0, "no %s response within %d ms: %s", type_url, ANSWER_MS,
-             rc_str(rc));
+             xds_client_strerror(rc));
   E2E_ASSERT(strcmp(r->type_url, type_url) == 0,
              "expected a %s response, got type_url '%s'", type_url,
              r->type_url);
@@ -187,7 +174,7 @@ static void expect_quiet(struct xds_stream *s, int ms, const char *after) {
     }
     E2E_FAIL("after %s the server sent an undecodable message", after);
   }
-  E2E_ASSERT(rc == 0, "after %s: %s", after, rc_str(rc));
+  E2E_ASSERT(rc == 0, "after %s: %s", after, xds_client_strerror(rc));
 }
 
 static void ack(struct xds_stream *s,
@@ -202,7 +189,7 @@ static struct xds_stream *open_ads(void) {
   int rc;
 
   rc = xds_stream_open(g_client, XDS_METHOD_ADS, &s);
-  ck_assert_msg(rc == 0, "open ADS stream: %s", rc_str(rc));
+  ck_assert_msg(rc == 0, "open ADS stream: %s", xds_client_strerror(rc));
   return s;
 }
 
@@ -846,7 +833,7 @@ START_TEST(garbage_message) {
   bad = open_ads();
   mark = server_proc_log_size(g_sp);
   rc = xds_stream_send_raw(bad, garbage, sizeof(garbage), ANSWER_MS);
-  ck_assert_msg(rc == 0, "sending garbage: %s", rc_str(rc));
+  ck_assert_msg(rc == 0, "sending garbage: %s", xds_client_strerror(rc));
   rc = xds_stream_wait_status(bad, 2000, &code, &details);
   if (rc == 0) {
     ck_assert_msg(code == GRPC_STATUS_INVALID_ARGUMENT,
@@ -857,7 +844,8 @@ START_TEST(garbage_message) {
   } else {
     /* Ignored: then it must have been logged, and the stream must still
      * serve. */
-    ck_assert_msg(rc == XDS_CLIENT_ETIMEDOUT, "wait status: %s", rc_str(rc));
+    ck_assert_msg(rc == XDS_CLIENT_ETIMEDOUT, "wait status: %s",
+                  xds_client_strerror(rc));
     E2E_ASSERT(server_proc_log_size(g_sp) > mark,
                "garbage neither ended the stream nor was logged");
     expect_quiet(bad, 10, "garbage");
@@ -902,7 +890,8 @@ START_TEST(unserved_type) {
     xds_msg_free(r);
   } else {
     E2E_ASSERT(rc == XDS_CLIENT_ETIMEDOUT,
-               "after a Cluster request the stream failed: %s", rc_str(rc));
+               "after a Cluster request the stream failed: %s",
+               xds_client_strerror(rc));
     E2E_ASSERT(server_proc_wait_log(g_sp, XDS_TYPE_CLUSTER, 1000) == 0,
                "a Cluster request was ignored without a log line naming "
                "its type");
@@ -934,7 +923,7 @@ START_TEST(unknown_method) {
   (void)xds_stream_half_close(s, 1000);
   rc = xds_stream_wait_status(s, 3000, &code, &details);
   E2E_ASSERT(rc == 0, "no status for an unknown method within 3 s: %s",
-             rc_str(rc));
+             xds_client_strerror(rc));
   ck_assert_msg(code == GRPC_STATUS_UNIMPLEMENTED,
                 "unknown method got status %d (%s), want UNIMPLEMENTED",
                 (int)code, details);

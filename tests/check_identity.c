@@ -20,7 +20,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,7 @@
 #include "server/pb/wire.h"
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
+#include "tests/testkit.h"
 
 #define ANSWER_MS 5000
 #define QUIET_MS 400
@@ -78,90 +78,14 @@ static char g_store[160];
 static struct server_proc *g_sp;
 static struct xds_client *g_client;
 
-#define E2E_FAIL(...)                                                          \
-  do {                                                                         \
-    if (g_sp != NULL)                                                          \
-      server_proc_dump_log(g_sp);                                              \
-    ck_abort_msg(__VA_ARGS__);                                                 \
-  } while (0)
-
-#define E2E_ASSERT(cond, ...)                                                  \
-  do {                                                                         \
-    if (!(cond))                                                               \
-      E2E_FAIL(__VA_ARGS__);                                                   \
-  } while (0)
-
-static long long now_ms(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-    ;
-}
-
-static const char *rc_str(int rc) {
-  switch (rc) {
-  case XDS_CLIENT_ETIMEDOUT:
-    return "timed out";
-  case XDS_CLIENT_EEOF:
-    return "stream ended";
-  case XDS_CLIENT_EUNEXPECTED:
-    return "unexpected message";
-  default:
-    return xds_strerror(rc);
-  }
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag,
-                    struct FTW *ftwbuf) {
-  (void)sb;
-  (void)flag;
-  (void)ftwbuf;
-  remove(path);
-  return 0;
-}
-
-static void write_file(const char *path, const char *data, size_t len) {
-  FILE *f = fopen(path, "wb");
-
-  ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
-  ck_assert_msg(fwrite(data, 1, len, f) == len && fclose(f) == 0,
-                "cannot write %s", path);
-}
-
-static char *read_file(const char *path) {
-  FILE *f = fopen(path, "rb");
-  size_t cap = 4096, n = 0, got;
-  char *buf;
-
-  if (f == NULL)
-    return NULL;
-  buf = malloc(cap);
-  ck_assert_ptr_nonnull(buf);
-  while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-    n += got;
-    if (cap - n - 1 == 0) {
-      cap *= 2;
-      buf = realloc(buf, cap);
-      ck_assert_ptr_nonnull(buf);
-    }
-  }
-  fclose(f);
-  buf[n] = '\0';
-  return buf;
-}
+/* The server E2E_FAIL dumps the log of (tests/testkit.h). */
+#define E2E_SERVER g_sp
 
 static void store_put(const char *name, const char *text) {
   char path[320];
 
   snprintf(path, sizeof(path), "%s/%s", g_store, name);
-  write_file(path, text, strlen(text));
+  tk_write_file(path, text, strlen(text));
 }
 
 /* A fresh test directory with the store above in it. */
@@ -206,7 +130,7 @@ static void teardown(void) {
     g_sp = NULL;
   }
   if (g_tmp[0] != '\0')
-    nftw(g_tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tk_rm_tree(g_tmp);
   g_tmp[0] = '\0';
 }
 
@@ -216,7 +140,7 @@ static struct xds_stream *open_on(struct xds_client *c, const char *method) {
   struct xds_stream *s;
   int rc = xds_stream_open(c, method, &s);
 
-  ck_assert_msg(rc == 0, "open %s: %s", method, rc_str(rc));
+  ck_assert_msg(rc == 0, "open %s: %s", method, xds_client_strerror(rc));
   return s;
 }
 
@@ -255,7 +179,7 @@ static void sotw_send(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
   req.resource_names = (char **)names;
   req.n_resource_names = n;
   rc = xds_stream_send_request(s, &req, ANSWER_MS);
-  E2E_ASSERT(rc == 0, "send %s request: %s", type_url, rc_str(rc));
+  E2E_ASSERT(rc == 0, "send %s request: %s", type_url, xds_client_strerror(rc));
 }
 
 /* What one stream got: the bytes of its first response (NULL if none) and
@@ -290,9 +214,9 @@ static void wait_outcome(struct xds_stream *s, struct outcome *o) {
     envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
     return;
   }
-  E2E_ASSERT(rc == XDS_CLIENT_EEOF, "no answer: %s", rc_str(rc));
+  E2E_ASSERT(rc == XDS_CLIENT_EEOF, "no answer: %s", xds_client_strerror(rc));
   rc = xds_stream_wait_status(s, ANSWER_MS, &o->code, &o->details);
-  E2E_ASSERT(rc == 0, "no status after the end: %s", rc_str(rc));
+  E2E_ASSERT(rc == 0, "no status after the end: %s", xds_client_strerror(rc));
   o->ended = 1;
 }
 
@@ -557,16 +481,16 @@ START_TEST(nul_bytes_refused) {
   server_proc_log_mark(g_sp);
   s = open_on(g_client, k->delta ? XDS_METHOD_DELTA_ADS : XDS_METHOD_ADS);
   rc = xds_stream_send_raw(s, req.data, req.len, ANSWER_MS);
-  E2E_ASSERT(rc == 0, "send: %s", rc_str(rc));
+  E2E_ASSERT(rc == 0, "send: %s", xds_client_strerror(rc));
   memset(&o, 0, sizeof(o));
   rc = xds_stream_recv_raw(s, ANSWER_MS, &o.data, &o.len);
   E2E_ASSERT(rc == XDS_CLIENT_EEOF,
              "%s: a request with a NUL byte was answered (%s)", k->what,
-             rc == 0 ? "a message" : rc_str(rc));
+             rc == 0 ? "a message" : xds_client_strerror(rc));
   rc = xds_stream_wait_status(s, ANSWER_MS, &o.code, &o.details);
   E2E_ASSERT(rc == 0 && o.code == GRPC_STATUS_INVALID_ARGUMENT,
              "%s: status %d (%s), want INVALID_ARGUMENT", k->what, (int)o.code,
-             o.details != NULL ? o.details : rc_str(rc));
+             o.details != NULL ? o.details : xds_client_strerror(rc));
   E2E_ASSERT(server_proc_wait_log(g_sp, k->field, 2000) == 0 &&
                  server_proc_wait_log(g_sp, "NUL byte", 0) == 0,
              "%s: the refusal was not logged naming %s", k->what, k->field);
@@ -660,59 +584,33 @@ END_TEST
 
 static char *g_ca_pem, *g_sa_key, *g_sa_crt, *g_two_key, *g_two_crt;
 
-static void run_sh(const char *cmd) {
-  int rc = system(cmd);
-
-  ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
-                "command failed (status 0x%x): %s", rc, cmd);
-}
-
-static char *pki_read(const char *name) {
-  char path[320], *text;
-
-  snprintf(path, sizeof(path), "%s/pki/%s", g_tmp, name);
-  text = read_file(path);
-  ck_assert_msg(text != NULL, "cannot read %s", path);
-  return text;
-}
-
 /* A CA, a server certificate for 127.0.0.1, a client certificate for a
  * payments workload (spiffe://td/organizations/acme/tenants/payments/sa/x)
  * and one naming two tenants; then the server with mutual TLS. */
 static void setup_mtls(void) {
-  char cmd[4096], server_crt[320], server_key[320], ca[320];
+  static const struct tk_cert certs[] = {
+      {"server", "IP:127.0.0.1", "serverAuth"},
+      {"sa", "URI:spiffe://td/organizations/acme/tenants/payments/sa/x",
+       "clientAuth"},
+      {"two",
+       "URI:spiffe://td/organizations/acme/tenants/payments,"
+       "URI:spiffe://td/organizations/acme/tenants/web",
+       "clientAuth"}};
+  char pki[300], server_crt[320], server_key[320], ca[320];
   const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
                         "--tls-client-ca", ca,         NULL};
 
   setup_store();
-  snprintf(
-      cmd, sizeof(cmd),
-      "set -e; d='%s/pki'; mkdir -p \"$d\"; cd \"$d\"; "
-      "exec >openssl.log 2>&1; "
-      "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-      "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
-      "-subj /CN=wasmxds-ident-ca "
-      "-addext basicConstraints=critical,CA:TRUE "
-      "-addext keyUsage=critical,keyCertSign,cRLSign; "
-      "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
-      "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
-      ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
-      "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }; "
-      "leaf server IP:127.0.0.1 serverAuth; "
-      "leaf sa URI:spiffe://td/organizations/acme/tenants/payments/sa/x "
-      "clientAuth; "
-      "leaf two URI:spiffe://td/organizations/acme/tenants/payments,"
-      "URI:spiffe://td/organizations/acme/tenants/web clientAuth",
-      g_tmp);
-  run_sh(cmd);
+  snprintf(pki, sizeof(pki), "%s/pki", g_tmp);
+  tk_make_pki(pki, "wasmxds-ident-ca", certs, 3);
   snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
   snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
   snprintf(ca, sizeof(ca), "%s/pki/ca.crt", g_tmp);
-  g_ca_pem = pki_read("ca.crt");
-  g_sa_key = pki_read("sa.key");
-  g_sa_crt = pki_read("sa.crt");
-  g_two_key = pki_read("two.key");
-  g_two_crt = pki_read("two.crt");
+  g_ca_pem = tk_read_in(pki, "ca.crt");
+  g_sa_key = tk_read_in(pki, "sa.key");
+  g_sa_crt = tk_read_in(pki, "sa.crt");
+  g_two_key = tk_read_in(pki, "two.key");
+  g_two_crt = tk_read_in(pki, "two.crt");
   start_server(args);
 }
 
@@ -877,14 +775,14 @@ START_TEST(second_server_on_taken_port) {
     _exit(127);
   }
   close(fd);
-  t0 = now_ms();
-  while (now_ms() - t0 < 5000 && (done = waitpid(pid, &ws, WNOHANG)) == 0)
-    sleep_ms(20);
+  t0 = tk_now_ms();
+  while (tk_now_ms() - t0 < 5000 && (done = waitpid(pid, &ws, WNOHANG)) == 0)
+    tk_sleep_ms(20);
   if (done == 0) {
     kill(pid, SIGKILL);
     waitpid(pid, &ws, 0);
   }
-  log = read_file(log_path);
+  log = tk_read_file(log_path, NULL);
   ck_assert_ptr_nonnull(log);
   E2E_ASSERT(done == pid, "a second wasmxds on %s kept running:\n%s", listen,
              log);
@@ -984,10 +882,10 @@ START_TEST(shutdown_bounded_when_peers_do_not_read) {
     E2E_ASSERT(waitpid(kids[i], &ws, WUNTRACED) == kids[i] && WIFSTOPPED(ws),
                "a stuck client failed (status 0x%x)", ws);
   }
-  sleep_ms(500);
-  t0 = now_ms();
+  tk_sleep_ms(500);
+  t0 = tk_now_ms();
   rc = server_proc_stop(g_sp, &ws);
-  took = now_ms() - t0;
+  took = tk_now_ms() - t0;
   for (int i = 0; i < 2; i++) {
     kill(kids[i], SIGKILL);
     waitpid(kids[i], NULL, 0);
@@ -1059,6 +957,6 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  nftw(g_base, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tk_rm_tree(g_base);
   return failed == 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 /*
- * testkit.c: see testkit.h. Plain libc and Check; no project code.
+ * testkit.c: see testkit.h. Plain libc, Check and the shell (openssl for
+ * the PKI); no project code.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -92,4 +93,74 @@ int tk_sh(const char *fmt, ...) {
   va_end(ap);
   st = system(cmd);
   return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+char *tk_read_in(const char *dir, const char *name) {
+  char path[1024], *text;
+
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  text = tk_read_file(path, NULL);
+  ck_assert_msg(text != NULL, "cannot read %s", path);
+  return text;
+}
+
+void tk_write_store_doc(const char *dir, const char *name, const char *text) {
+  char path[1024];
+
+  snprintf(path, sizeof(path), "%s/store", dir);
+  mkdir(path, 0700);
+  snprintf(path, sizeof(path), "%s/store/%s", dir, name);
+  tk_write_file(path, text, strlen(text));
+}
+
+void tk_make_pki(const char *dir, const char *ca_cn,
+                 const struct tk_cert *certs, size_t n) {
+  char cmd[8192];
+  size_t o;
+  int rc;
+
+  o = (size_t)snprintf(
+      cmd, sizeof(cmd),
+      "set -e; d='%s'; mkdir -p \"$d\"; cd \"$d\"; "
+      "exec >openssl.log 2>&1; "
+      "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
+      "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
+      "-subj /CN=%s "
+      "-addext basicConstraints=critical,CA:TRUE "
+      "-addext keyUsage=critical,keyCertSign,cRLSign; "
+      "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
+      "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
+      ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
+      "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }",
+      dir, ca_cn);
+  for (size_t i = 0; i < n && o < sizeof(cmd); i++)
+    o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "; leaf %s %s %s",
+                          certs[i].name, certs[i].san, certs[i].eku);
+  ck_assert_msg(o < sizeof(cmd), "tk_make_pki: the command is too long");
+  rc = system(cmd);
+  ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
+                "command failed (status 0x%x): %s", rc, cmd);
+}
+
+size_t tk_body_write(char *p, size_t size, size_t n, void *arg) {
+  struct tk_body *b = arg;
+  char *d = realloc(b->data, b->len + size * n + 1);
+
+  if (d == NULL)
+    return 0;
+  memcpy(d + b->len, p, size * n);
+  b->len += size * n;
+  d[b->len] = '\0';
+  b->data = d;
+  return size * n;
+}
+
+int tk_run_suite(struct Suite *s) {
+  SRunner *sr = srunner_create(s);
+  int failed;
+
+  srunner_run_all(sr, CK_NORMAL);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

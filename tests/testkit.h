@@ -2,15 +2,19 @@
  * testkit.h: the helpers every test program had its own copy of.
  *
  * Time (a monotonic clock in milliseconds, a sleep that survives signals),
- * files (read a whole file, write one, remove a tree), shell commands, and
- * the E2E_FAIL/E2E_ASSERT macros of the end-to-end programs. For Check
- * tests: the functions that fail the test say so; none keeps state. Any
- * thread may call them.
+ * files (read a whole file, write one, write a store document, remove a
+ * tree), shell commands, a test PKI made with the openssl CLI, a body
+ * collector for libcurl, running a suite, and the E2E_FAIL/E2E_ASSERT
+ * macros of the end-to-end programs. For Check tests: the functions that
+ * fail the test say so; none keeps state. Any thread may call them
+ * (tk_run_suite: the main thread).
  */
 #ifndef XDS_TESTS_TESTKIT_H
 #define XDS_TESTS_TESTKIT_H
 
 #include <stddef.h>
+
+struct Suite; /* Check's Suite */
 
 /*
  * E2E_FAIL(fmt, ...) fails the test like ck_abort_msg(), after copying the
@@ -58,5 +62,47 @@ void tk_write_file(const char *path, const void *data, size_t len);
 /* Runs the command made from fmt with /bin/sh; returns its exit status,
  * or 128 when it did not exit normally (a signal, or no shell). */
 int tk_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Reads dir/name (as tk_read_file); fails the test naming the path when
+ * it cannot. The caller frees the result. */
+char *tk_read_in(const char *dir, const char *name);
+
+/* Writes text as dir/store/name, making dir/store first; fails the test
+ * when it cannot. */
+void tk_write_store_doc(const char *dir, const char *name, const char *text);
+
+/* One certificate of tk_make_pki(): name.key and name.crt, with the
+ * subjectAltName san ("IP:127.0.0.1", "URI:spiffe://...", several joined
+ * by ",") and the extendedKeyUsage eku ("serverAuth" or "clientAuth"). */
+struct tk_cert {
+  const char *name;
+  const char *san;
+  const char *eku;
+};
+
+/*
+ * Makes the directory dir and in it, with the openssl CLI (its output in
+ * dir/openssl.log), a CA (ca.key, ca.crt; subject CN=ca_cn) and the n
+ * certificates certs signed by it, in that order; every key is EC P-256,
+ * every certificate valid for 2 days. Fails the test when a step fails.
+ */
+void tk_make_pki(const char *dir, const char *ca_cn,
+                 const struct tk_cert *certs, size_t n);
+
+/* A response body collected by tk_body_write; data is NUL-terminated
+ * (NULL when nothing came) and freed with free(). */
+struct tk_body {
+  char *data;
+  size_t len;
+};
+
+/* A libcurl CURLOPT_WRITEFUNCTION appending to the struct tk_body given as
+ * CURLOPT_WRITEDATA; returns 0 (libcurl then fails the transfer) when
+ * memory runs out. */
+size_t tk_body_write(char *p, size_t size, size_t n, void *arg);
+
+/* Runs s (CK_NORMAL) and frees it; returns EXIT_SUCCESS when no test
+ * failed, else EXIT_FAILURE, for main() to return. */
+int tk_run_suite(struct Suite *s);
 
 #endif

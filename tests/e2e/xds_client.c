@@ -209,6 +209,19 @@ fail_init:
   return XDS_EIO;
 }
 
+const char *xds_client_strerror(int rc) {
+  switch (rc) {
+  case XDS_CLIENT_ETIMEDOUT:
+    return "timed out";
+  case XDS_CLIENT_EEOF:
+    return "stream ended";
+  case XDS_CLIENT_EUNEXPECTED:
+    return "unexpected message";
+  default:
+    return xds_strerror(rc);
+  }
+}
+
 int xds_client_new(const char *target, const grpc_channel_args *args,
                    struct xds_client **out) {
   grpc_channel_credentials *creds;

@@ -45,6 +45,11 @@ enum xds_client_errc {
   XDS_CLIENT_EUNEXPECTED = -102 /* expect_nothing: a message did arrive */
 };
 
+/* A short text for rc: "timed out", "stream ended" and "unexpected
+ * message" for the XDS_CLIENT_E* codes, xds_strerror()'s for the others.
+ * Static; any thread. */
+const char *xds_client_strerror(int rc);
+
 /* Method paths. */
 #define XDS_METHOD_ADS                                                         \
   "/envoy.service.discovery.v3.AggregatedDiscoveryService/"                    \

@@ -30,16 +30,7 @@ uint8_t *g_wire;
 size_t g_wire_len, g_wire_cap;
 
 const char *rc_str(int rc) {
-  switch (rc) {
-  case XDS_CLIENT_ETIMEDOUT:
-    return "timed out";
-  case XDS_CLIENT_EEOF:
-    return "stream ended";
-  case XDS_CLIENT_EUNEXPECTED:
-    return "unexpected message";
-  default:
-    return xds_strerror(rc);
-  }
+  return xds_client_strerror(rc);
 }
 
 void wire_add(const uint8_t *data, size_t len) {

@@ -15,61 +15,32 @@
 
 static char *g_ca_pem, *g_pay_key, *g_pay_crt, *g_web_key, *g_web_crt;
 
-static void run_sh(const char *cmd) {
-  int rc = system(cmd);
-
-  ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
-                "command failed (status 0x%x): %s", rc, cmd);
-}
-
-static char *pki_read(const char *name) {
-  char path[320], *text;
-
-  snprintf(path, sizeof(path), "%s/pki/%s", g_tmp, name);
-  text = tk_read_file(path, NULL);
-  ck_assert_msg(text != NULL, "cannot read %s", path);
-  return text;
-}
-
 /* A CA, a server certificate for IP 127.0.0.1, and client certificates
  * for tenants payments and web (URI SAN spiffe://test/organizations/acme/
  * tenants/<t>), made with the openssl CLI; then the server with
  * --tls-cert/--tls-key/--tls-client-ca. */
 static void setup_mtls(void) {
-  char cmd[4096];
-  char server_crt[320], server_key[320], ca[320];
+  static const struct tk_cert certs[] = {
+      {"server", "IP:127.0.0.1", "serverAuth"},
+      {"payments", "URI:spiffe://test/organizations/acme/tenants/payments",
+       "clientAuth"},
+      {"web", "URI:spiffe://test/organizations/acme/tenants/web",
+       "clientAuth"}};
+  char pki[300], server_crt[320], server_key[320], ca[320];
   const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
                         "--tls-client-ca", ca,         NULL};
 
   setup_store();
-  snprintf(
-      cmd, sizeof(cmd),
-      "set -e; d='%s/pki'; mkdir -p \"$d\"; cd \"$d\"; "
-      "exec >openssl.log 2>&1; "
-      "K='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes'; "
-      "openssl req -x509 $K -keyout ca.key -out ca.crt -days 2 "
-      "-subj /CN=wasmxds-e2e-ca "
-      "-addext basicConstraints=critical,CA:TRUE "
-      "-addext keyUsage=critical,keyCertSign,cRLSign; "
-      "leaf() { openssl req $K -keyout $1.key -out $1.csr -subj /CN=$1; "
-      "printf 'subjectAltName=%%s\\nextendedKeyUsage=%%s\\n' \"$2\" \"$3\" "
-      ">$1.ext; openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key "
-      "-CAcreateserial -days 2 -out $1.crt -extfile $1.ext; }; "
-      "leaf server IP:127.0.0.1 serverAuth; "
-      "leaf payments URI:spiffe://test/organizations/acme/tenants/payments "
-      "clientAuth; "
-      "leaf web URI:spiffe://test/organizations/acme/tenants/web "
-      "clientAuth",
-      g_tmp);
-  run_sh(cmd);
+  snprintf(pki, sizeof(pki), "%s/pki", g_tmp);
+  tk_make_pki(pki, "wasmxds-e2e-ca", certs, 3);
   snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
   snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
   snprintf(ca, sizeof(ca), "%s/pki/ca.crt", g_tmp);
-  g_ca_pem = pki_read("ca.crt");
-  g_pay_key = pki_read("payments.key");
-  g_pay_crt = pki_read("payments.crt");
-  g_web_key = pki_read("web.key");
-  g_web_crt = pki_read("web.crt");
+  g_ca_pem = tk_read_in(pki, "ca.crt");
+  g_pay_key = tk_read_in(pki, "payments.key");
+  g_pay_crt = tk_read_in(pki, "payments.crt");
+  g_web_key = tk_read_in(pki, "web.key");
+  g_web_crt = tk_read_in(pki, "web.crt");
   start_server(args);
 }
 
