@@ -29,6 +29,7 @@
 #include "store/catalog.h"
 #include "store/file_store.h"
 #include "store/problems.h"
+#include "tests/storekit.h"
 
 #include "envoy/config/listener/v3/listener.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
@@ -40,42 +41,6 @@
 #define EXT "organizations/acme/extensions/"
 #define PAYMENTS "organizations/acme/tenants/payments"
 #define OTHER "organizations/acme/tenants/other"
-
-/* Loads yaml through the file store; returns every problem, one per line,
- * with the temporary path replaced by "F", and the catalog in *cat. */
-static char *load(const char *yaml, struct catalog **cat) {
-  char path[] = "/tmp/wasmxds-attach-XXXXXX.yaml";
-  struct problems pb;
-  struct xds_err err = {0, ""};
-  struct xds_buf all, out;
-  int fd = mkstemps(path, 5);
-  size_t plen = strlen(path);
-
-  ck_assert_int_ge(fd, 0);
-  ck_assert_int_eq(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
-  close(fd);
-  problems_init(&pb, 200);
-  ck_assert_int_eq(file_store_load(path, NULL, cat, &pb, &err), 0);
-  unlink(path);
-  xds_buf_init(&all, 1 << 20);
-  for (size_t i = 0; i < problems_count(&pb); i++) {
-    problem_format(problems_at(&pb, i), &all);
-    xds_buf_putc(&all, '\n');
-  }
-  problems_cleanup(&pb);
-  xds_buf_init(&out, 1 << 20);
-  for (const char *p = all.data != NULL ? all.data : ""; *p != '\0';) {
-    if (strncmp(p, path, plen) == 0) {
-      xds_buf_putc(&out, 'F');
-      p += plen;
-    } else {
-      xds_buf_putc(&out, *p++);
-    }
-  }
-  xds_buf_putc(&out, '\0');
-  xds_buf_cleanup(&all);
-  return xds_buf_steal(&out, NULL);
-}
 
 static void proxy(struct proxy_id *p, const char *id, const char *tenant,
                   enum proxy_mode mode) {
@@ -392,7 +357,7 @@ START_TEST(unknown_fqn) {
                                        "    config: "
                                        "{b: 2}\n";
   struct catalog *cat;
-  char *probs = load(yaml, &cat);
+  char *probs = sk_load_yaml(yaml, &cat);
   struct encode_opts o;
   struct snapshot *s;
   struct proxy_id p;
@@ -401,7 +366,7 @@ START_TEST(unknown_fqn) {
   ck_assert_str_eq(probs, "error: F:16:5: spec.extensions: ListenerTemplate t "
                           "attaches " EXT "nope, which is not a WasmExtension "
                           "of the store; the template is served without this "
-                          "attachment\n\n");
+                          "attachment\n");
   xds_free(probs);
   ck_assert_ptr_nonnull(catalog_tmpl_find(cat, "t"));
   encode_opts_default(&o);
@@ -445,7 +410,7 @@ static const struct {
  * (as any template with an invalid field is), the extension kept. */
 START_TEST(decode_rules) {
   struct catalog *cat;
-  char *probs = load(bad[_i].yaml, &cat);
+  char *probs = sk_load_yaml(bad[_i].yaml, &cat);
 
   ck_assert_msg(strncmp(probs, bad[_i].want, strlen(bad[_i].want)) == 0,
                 "%s:\n got  %s\n want %s...", bad[_i].what, probs,
@@ -461,15 +426,17 @@ END_TEST
  * reloads agree on its name); removing the attachment removes it. */
 START_TEST(reload_diff) {
   struct catalog *a, *b, *c;
-  char *pa = load(EXT_DOC("a") TMPL_HEAD("t", "1") "  extensions:\n"
-                                                   "  - fqn: " EXT "a\n"
-                                                   "    config: {b: 2}\n",
-                  &a);
-  char *pb = load(EXT_DOC("a") TMPL_HEAD("t", "1") "  extensions:\n"
-                                                   "  - fqn: " EXT "a\n"
-                                                   "    config: {b: 3}\n",
-                  &b);
-  char *pc = load(EXT_DOC("a") TMPL_HEAD("t", "1"), &c);
+  char *pa =
+      sk_load_yaml(EXT_DOC("a") TMPL_HEAD("t", "1") "  extensions:\n"
+                                                    "  - fqn: " EXT "a\n"
+                                                    "    config: {b: 2}\n",
+                   &a);
+  char *pb =
+      sk_load_yaml(EXT_DOC("a") TMPL_HEAD("t", "1") "  extensions:\n"
+                                                    "  - fqn: " EXT "a\n"
+                                                    "    config: {b: 3}\n",
+                   &b);
+  char *pc = sk_load_yaml(EXT_DOC("a") TMPL_HEAD("t", "1"), &c);
   const struct wasm_ext *e;
 
   ck_assert_str_eq(pa, "");
@@ -503,25 +470,8 @@ static TCase *rules_tcase(void) {
 }
 
 int main(int argc, char **argv) {
-  static const struct {
-    const char *name;
-    TCase *(*make)(void);
-  } cases[] = {{"store", store_tcase}, {"rules", rules_tcase}};
-  Suite *s = suite_create("attach");
-  SRunner *sr;
-  int failed;
+  static const struct sk_case cases[] = {{"store", store_tcase},
+                                         {"rules", rules_tcase}};
 
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    int want = argc <= 1;
-
-    for (int a = 1; a < argc && !want; a++)
-      want = strcmp(argv[a], cases[i].name) == 0;
-    if (want)
-      suite_add_tcase(s, cases[i].make());
-  }
-  sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return sk_run("attach", argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
 }

@@ -37,8 +37,6 @@
 #include "check_istio.h"
 #include "storekit.h"
 
-#define HCM_T                                                                  \
-  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
 #define DP WASM_DEPLOY_FQN_PREFIX
 
 /* ---- decode ---- */
@@ -464,17 +462,9 @@ static void teardown(void) {
   catalog_unref(cat);
 }
 
-struct proxy_case {
-  const char *what;
-  const char *id;
-  const char *meta[6];
-  const char *labels[6];
-  /* "listener=f1,f2,..." joined by ";", listeners in name order; Wasm
-   * filters as "<namespace>.<name>/<index>". */
-  const char *want;
-};
-
-static const struct proxy_case proxies[] = {
+/* want: "listener=f1,f2,..." joined by ";", listeners in name order; Wasm
+ * filters as "<namespace>.<name>/<index>". */
+static const struct sk_proxy proxies[] = {
     {"reviews sidecar: auth (label and namespace) and mesh, equal weights",
      "sidecar~10.0.0.1~reviews-v1-5b6f.bookinfo~bookinfo.svc.cluster.local",
      {"NAMESPACE", "bookinfo", NULL},
@@ -513,26 +503,6 @@ static const struct proxy_case proxies[] = {
      "out-9080=istio-system.mesh/0,istio-system.mesh/2,router"},
 };
 
-static void identify(const struct proxy_case *k, struct proxy_id *p) {
-  struct tnode t;
-  struct xds_err err = {0, ""};
-
-  tnode_init(&t, k->id);
-  for (size_t i = 0; k->meta[i] != NULL; i += 2)
-    tnode_str(&t, k->meta[i], k->meta[i + 1]);
-  if (k->labels[0] != NULL)
-    tnode_labels(&t, "LABELS", k->labels[0], k->labels[1], NULL);
-  ck_assert_msg(identity_from_node(&t.node, p, &err) == 0, "%s", err.msg);
-}
-
-static HCM_T *hcm_of(const Envoy__Config__Listener__V3__Listener *l) {
-  const Envoy__Config__Listener__V3__Filter *f =
-      l->filter_chains[0]->filters[0];
-
-  return envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__unpack(
-      NULL, f->typed_config->value.len, f->typed_config->value.data);
-}
-
 static void render_class(const struct xds_class *c, const struct proxy_id *p,
                          struct xds_buf *b) {
   for (size_t i = 0; i < c->n_listeners; i++) {
@@ -542,7 +512,7 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
     HCM_T *hcm;
 
     ck_assert_ptr_nonnull(l);
-    hcm = hcm_of(l);
+    hcm = sk_hcm_of(l);
     ck_assert_ptr_nonnull(hcm);
     if (i > 0)
       xds_buf_putc(b, ';');
@@ -572,12 +542,12 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
 }
 
 START_TEST(filter_order_per_listener) {
-  const struct proxy_case *k = &proxies[_i];
+  const struct sk_proxy *k = &proxies[_i];
   const struct xds_class *c;
   struct proxy_id p;
   struct xds_buf b;
 
-  identify(k, &p);
+  sk_identify(k, &p);
   ck_assert_int_eq(snapshot_class(snap, &p, &c), 0);
   xds_buf_init(&b, 1 << 16);
   render_class(c, &p, &b);
@@ -689,12 +659,12 @@ END_TEST
 START_TEST(classes_follow_selection) {
   const struct xds_class *a, *b, *c;
   struct proxy_id p1, p2, p3;
-  struct proxy_case k = proxies[1]; /* ratings */
+  struct sk_proxy k = proxies[1]; /* ratings */
 
-  identify(&k, &p1);
+  sk_identify(&k, &p1);
   k.labels[1] = "details";
-  identify(&k, &p2);
-  identify(&proxies[0], &p3); /* reviews */
+  sk_identify(&k, &p2);
+  sk_identify(&proxies[0], &p3); /* reviews */
   ck_assert_int_eq(snapshot_class(snap, &p1, &a), 0);
   ck_assert_int_eq(snapshot_class(snap, &p2, &b), 0);
   ck_assert_int_eq(snapshot_class(snap, &p3, &c), 0);
@@ -712,7 +682,7 @@ START_TEST(cluster_selector) {
   char *clusters[] = {"east"};
   struct wasm_ext e;
   struct proxy_id p;
-  struct proxy_case k = proxies[1];
+  struct sk_proxy k = proxies[1];
 
   memset(&sel, 0, sizeof(sel));
   memset(&e, 0, sizeof(e));
@@ -721,7 +691,7 @@ START_TEST(cluster_selector) {
   e.kind = WASM_KIND_DEPLOYMENT;
   e.selectors = &sel;
   e.n_selectors = 1;
-  identify(&k, &p);
+  sk_identify(&k, &p);
   ck_assert(!chain_ext_selects(&e, &p));
   xds_free(p.cluster);
   p.cluster = xds_strdup("east");
@@ -750,7 +720,7 @@ START_TEST(tcp_listener_excluded) {
   struct listener_tmpl t = *catalog_tmpl_find(cat, "in-8080");
   struct proxy_id p;
 
-  identify(&proxies[1], &p);
+  sk_identify(&proxies[1], &p);
   ck_assert_int_eq(chain_judge(m0, &t, &p), CHAIN_IN);
   t.protocol = TMPL_TCP;
   ck_assert_int_eq(chain_judge(m0, &t, &p), CHAIN_WRONG_TYPE);

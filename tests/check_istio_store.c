@@ -33,9 +33,6 @@
 #include "check_istio.h"
 #include "storekit.h"
 
-#define HCM_T                                                                  \
-  Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpConnectionManager
-
 static struct catalog *cat;
 static struct snapshot *snap;
 static struct encode_opts opts;
@@ -48,18 +45,6 @@ static void teardown(void) {
   snapshot_unref(snap);
   catalog_unref(cat);
 }
-
-/* The proxies, as istio-agent would describe them. */
-struct proxy_case {
-  const char *what;
-  const char *id;
-  const char *meta[6]; /* key, value pairs */
-  const char *labels[6];
-  /* Expected HTTP filters per listener, "name=f1,f2,..." joined by ";",
-   * listeners in name order. Wasm filters by "<namespace>.<name>" or
-   * "<org>/<name>", native ones by name. */
-  const char *want;
-};
 
 #define BI_IN_HEAD                                                             \
   "in-8080=istio-system.r-authn,bookinfo.b-authn,jwt,istio-system.z-tie,"      \
@@ -82,7 +67,11 @@ struct proxy_case {
                                                          "port,")
 #define ROOT_TCP TCP_CHAIN("istio-system.n-conn-log,", "")
 
-static const struct proxy_case proxies[] = {
+/* The proxies, as istio-agent would describe them. want: the HTTP filters
+ * per listener, "name=f1,f2,..." joined by ";", listeners in name order;
+ * Wasm filters by "<namespace>.<name>" or "<org>/<name>", native ones by
+ * name. */
+static const struct sk_proxy proxies[] = {
     {"bookinfo reviews sidecar",
      "sidecar~10.0.0.1~reviews-v1-5b6f.bookinfo~bookinfo.svc.cluster.local",
      {"NAMESPACE", "bookinfo", "ISTIO_VERSION", "1.24.0", NULL},
@@ -132,20 +121,6 @@ static const struct proxy_case proxies[] = {
      "in-8080=acme/x-authn,jwt,acme/x-authz,rbac,stats,router;"
      "out-9080=acme/x-authn,acme/x-authz,router;" TCP_CHAIN("", "")},
 };
-
-/* Fills p from a proxy case through identity_from_node, as the server. */
-static void identify(const struct proxy_case *k, struct proxy_id *p) {
-  struct tnode t;
-  struct xds_err err = {0, ""};
-
-  tnode_init(&t, k->id);
-  for (size_t i = 0; k->meta[i] != NULL; i += 2)
-    tnode_str(&t, k->meta[i], k->meta[i + 1]);
-  if (k->labels[0] != NULL)
-    tnode_labels(&t, "LABELS", k->labels[0], k->labels[1], k->labels[2],
-                 k->labels[3], NULL);
-  ck_assert_msg(identity_from_node(&t.node, p, &err) == 0, "%s", err.msg);
-}
 
 static void short_name(struct xds_buf *b, const char *name) {
   static const char ip[] = WASM_PLUGIN_FQN_PREFIX;
@@ -221,14 +196,6 @@ static void render_tcp(const Envoy__Config__Listener__V3__Listener *l,
                    TYPE_TLS_INSPECTOR);
 }
 
-static HCM_T *hcm_of(const Envoy__Config__Listener__V3__Listener *l) {
-  const Envoy__Config__Listener__V3__Filter *f =
-      l->filter_chains[0]->filters[0];
-
-  return envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__unpack(
-      NULL, f->typed_config->value.len, f->typed_config->value.data);
-}
-
 /* Renders what a class's listeners say, and checks every Wasm filter's
  * ECDS reference on the way. */
 static void render_class(const struct xds_class *c, const struct proxy_id *p,
@@ -255,7 +222,7 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
       envoy__config__listener__v3__listener__free_unpacked(l, NULL);
       continue;
     }
-    hcm = hcm_of(l);
+    hcm = sk_hcm_of(l);
     ck_assert_ptr_nonnull(hcm);
     for (size_t k = 0; k < hcm->n_http_filters; k++) {
       const Envoy__Extensions__Filters__Network__HttpConnectionManager__V3__HttpFilter
@@ -285,12 +252,12 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
 }
 
 START_TEST(filter_order_per_listener) {
-  const struct proxy_case *k = &proxies[_i];
+  const struct sk_proxy *k = &proxies[_i];
   const struct xds_class *c;
   struct proxy_id p;
   struct xds_buf b;
 
-  identify(k, &p);
+  sk_identify(k, &p);
   ck_assert_int_eq(snapshot_class(snap, &p, &c), 0);
   xds_buf_init(&b, 1 << 16);
   render_class(c, &p, &b);
@@ -307,7 +274,7 @@ START_TEST(no_cross_namespace_leak) {
   for (size_t i = 0; i < sizeof(proxies) / sizeof(proxies[0]); i++) {
     struct proxy_id p;
 
-    identify(&proxies[i], &p);
+    sk_identify(&proxies[i], &p);
     for (size_t j = 0; j < catalog_ext_count(cat); j++) {
       const struct wasm_ext *e = catalog_ext_at(cat, j);
       int want;
@@ -331,7 +298,7 @@ START_TEST(root_namespace_flag) {
   const struct listener_tmpl *t = catalog_tmpl_find(cat, "out-9080");
   struct chain c;
 
-  identify(&proxies[1], &p); /* bookinfo ratings */
+  sk_identify(&proxies[1], &p); /* bookinfo ratings */
   p.root_namespace = "bookinfo";
   ck_assert(!chain_ext_visible(
       catalog_ext_find(cat,
@@ -346,7 +313,7 @@ START_TEST(root_namespace_flag) {
   chain_cleanup(&c);
   proxy_id_cleanup(&p);
   /* A proxy of the new root namespace still gets its plugins once. */
-  identify(&proxies[5], &p); /* istio-system sidecar */
+  sk_identify(&proxies[5], &p); /* istio-system sidecar */
   p.root_namespace = "shop";
   ck_assert_int_eq(chain_compute(cat, &p, t, &c), 0);
   ck_assert_uint_eq(c.n, 4);
@@ -467,12 +434,12 @@ END_TEST
 START_TEST(classes_follow_selection) {
   const struct xds_class *a, *b, *c;
   struct proxy_id p1, p2, p3;
-  struct proxy_case k = proxies[1]; /* ratings: selects no labelled plugin */
+  struct sk_proxy k = proxies[1]; /* ratings: selects no labelled plugin */
 
-  identify(&k, &p1);
+  sk_identify(&k, &p1);
   k.labels[1] = "details";
-  identify(&k, &p2);
-  identify(&proxies[0], &p3); /* reviews: selects reviews-only */
+  sk_identify(&k, &p2);
+  sk_identify(&proxies[0], &p3); /* reviews: selects reviews-only */
   ck_assert_int_eq(snapshot_class(snap, &p1, &a), 0);
   ck_assert_int_eq(snapshot_class(snap, &p2, &b), 0);
   ck_assert_int_eq(snapshot_class(snap, &p3, &c), 0);
@@ -487,7 +454,7 @@ END_TEST
 /* The worked example of the README ("Coming from Istio"): the example
  * store and the node of deploy/examples/istio/envoy-bootstrap.yaml. */
 START_TEST(deploy_example) {
-  static const struct proxy_case k = {
+  static const struct sk_proxy k = {
       "the bootstrap's sidecar",
       "sidecar~10.44.0.12~reviews-v1-5b6f8d7c9-x2x7k.bookinfo~bookinfo.svc."
       "cluster.local",
@@ -512,7 +479,7 @@ START_TEST(deploy_example) {
   ck_assert_uint_eq(problems_count(&pb), 0);
   problems_cleanup(&pb);
   ck_assert_int_eq(snapshot_build(c, &opts, 1, &s, &err), 0);
-  identify(&k, &p);
+  sk_identify(&k, &p);
   ck_assert_int_eq(snapshot_class(s, &p, &cls), 0);
   /* render_class checks ECDS names against the fixture's catalog. */
   catalog_unref(cat);

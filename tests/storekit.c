@@ -9,12 +9,14 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "server/compose/encode.h"
+#include "server/compose/identity.h"
 #include "server/compose/snapshot.h"
 #include "store/catalog.h"
 #include "store/etcd_store.h"
 #include "store/file_store.h"
 #include "store/problems.h"
 
+#include "check_istio.h"
 #include "storekit.h"
 
 char *sk_load_yaml(const char *yaml, struct catalog **cat) {
@@ -82,6 +84,27 @@ struct catalog *sk_etcd_build(struct etcd_store *s, struct problems *pb) {
   problems_reset(pb);
   ck_assert_int_eq(etcd_store_build(s, &c, pb), 0);
   return c;
+}
+
+void sk_identify(const struct sk_proxy *k, struct proxy_id *p) {
+  struct tnode t;
+  struct xds_err err = {0, ""};
+
+  tnode_init(&t, k->id);
+  for (size_t i = 0; k->meta[i] != NULL; i += 2)
+    tnode_str(&t, k->meta[i], k->meta[i + 1]);
+  if (k->labels[0] != NULL)
+    tnode_labels(&t, "LABELS", k->labels[0], k->labels[1], k->labels[2],
+                 k->labels[3], NULL);
+  ck_assert_msg(identity_from_node(&t.node, p, &err) == 0, "%s", err.msg);
+}
+
+HCM_T *sk_hcm_of(const Envoy__Config__Listener__V3__Listener *l) {
+  const Envoy__Config__Listener__V3__Filter *f =
+      l->filter_chains[0]->filters[0];
+
+  return envoy__extensions__filters__network__http_connection_manager__v3__http_connection_manager__unpack(
+      NULL, f->typed_config->value.len, f->typed_config->value.data);
 }
 
 int sk_run(const char *suite, int argc, char **argv,
