@@ -40,23 +40,9 @@
 
 struct http {
   long code;
-  char *body;
-  size_t len;
-  char next[32]; /* X-Wasmxds-Next-After */
+  struct tk_body b; /* the body */
+  char next[32];    /* X-Wasmxds-Next-After */
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-  struct http *h = arg;
-  char *q = realloc(h->body, h->len + size * n + 1);
-
-  if (q == NULL)
-    return 0;
-  memcpy(q + h->len, p, size * n);
-  h->body = q;
-  h->len += size * n;
-  h->body[h->len] = '\0';
-  return size * n;
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg) {
   struct http *h = arg;
@@ -78,8 +64,8 @@ static void http_get(int port, const char *path, const char *token,
   ck_assert_ptr_nonnull(c);
   snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tk_body_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->b);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
@@ -100,7 +86,7 @@ static long get_code(int port, const char *path, const char *token) {
   struct http h;
 
   http_get(port, path, token, &h);
-  free(h.body);
+  free(h.b.data);
   return h.code;
 }
 
@@ -142,15 +128,6 @@ static struct server_proc *start(const char *dir, const char *const *extra) {
   return sp;
 }
 
-static void write_doc(const char *dir, const char *name, const char *text) {
-  char path[512];
-
-  snprintf(path, sizeof(path), "%s/store", dir);
-  mkdir(path, 0700);
-  snprintf(path, sizeof(path), "%s/store/%s", dir, name);
-  ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
-}
-
 static void write_ext(const char *dir, int i, int rev) {
   char name[64], text[1024];
 
@@ -162,7 +139,7 @@ static void write_ext(const char *dir, int i, int rev) {
            "  priority: %d\n  config: {rev: %d, pad: "
            "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n",
            i, i, rev);
-  write_doc(dir, name, text);
+  tk_write_store_doc(dir, name, text);
 }
 
 static Envoy__Config__Core__V3__Node *node_for(const char *id,
@@ -226,8 +203,8 @@ static void write_module_store(const char *dir, const char *url,
            "metadata: {organization: " ORG ", name: auth}\n"
            "spec:\n  url: %s\n  sha256: %s\n  phase: AUTHZ\n",
            url, hex);
-  write_doc(dir, "ext.yaml", text);
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "ext.yaml", text);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
 }
 
 /* The remote code URI served for organizations/acme/extensions/auth. */
@@ -337,7 +314,7 @@ START_TEST(debug_needs_token) {
   int admin;
 
   mt_tmpdir(dir, sizeof(dir));
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
   write_ext(dir, 0, 0);
   snprintf(opt_tok, sizeof(opt_tok), "%s/token", dir);
   snprintf(tok, sizeof(tok), "0123456789abcdef-token\n");
@@ -361,11 +338,11 @@ END_TEST
 /* The node ids of a /debug/proxies answer, joined with ','. */
 static void ids_of(const struct http *h, char *out, size_t cap) {
   json_error_t je;
-  json_t *arr = json_loads(h->body, 0, &je);
+  json_t *arr = json_loads(h->b.data, 0, &je);
   size_t i;
   json_t *v;
 
-  ck_assert_msg(json_is_array(arr), "not a JSON array: %s", h->body);
+  ck_assert_msg(json_is_array(arr), "not a JSON array: %s", h->b.data);
   out[0] = '\0';
   json_array_foreach(arr, i, v) {
     const char *id = json_string_value(json_object_get(v, "node_id"));
@@ -392,7 +369,7 @@ START_TEST(debug_proxies_pages) {
   int admin;
 
   mt_tmpdir(dir, sizeof(dir));
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
   write_ext(dir, 0, 0);
   sp = start(dir, NULL);
   admin = server_proc_admin_port(sp);
@@ -410,7 +387,7 @@ START_TEST(debug_proxies_pages) {
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "p0,p1,p2,p3,p4");
   ck_assert_str_eq(h.next, "");
-  free(h.body);
+  free(h.b.data);
 
   /* Pages of two, in connection order, each naming the next. */
   http_get(admin, "/debug/proxies?limit=2", NULL, &h);
@@ -418,32 +395,32 @@ START_TEST(debug_proxies_pages) {
   ck_assert_str_eq(ids, "p0,p1");
   ck_assert_str_ne(h.next, "");
   snprintf(path, sizeof(path), "/debug/proxies?limit=2&after=%s", h.next);
-  free(h.body);
+  free(h.b.data);
   http_get(admin, path, NULL, &h);
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "p2,p3");
   snprintf(path, sizeof(path), "/debug/proxies?limit=2&after=%s", h.next);
-  free(h.body);
+  free(h.b.data);
   http_get(admin, path, NULL, &h);
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "p4");
   ck_assert_str_eq(h.next, "");
-  free(h.body);
+  free(h.b.data);
 
   /* Filters. */
   http_get(admin, "/debug/proxies?tenant=organizations/acme/tenants/b", NULL,
            &h);
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "p1,p3");
-  free(h.body);
+  free(h.b.data);
   http_get(admin, "/debug/proxies?node=p2", NULL, &h);
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "p2");
-  free(h.body);
+  free(h.b.data);
   http_get(admin, "/debug/proxies?organization=globex", NULL, &h);
   ids_of(&h, ids, sizeof(ids));
   ck_assert_str_eq(ids, "");
-  free(h.body);
+  free(h.b.data);
   ck_assert_int_eq(get_code(admin, "/debug/proxies?limit=x", NULL), 400);
 
   for (int i = 0; i < 5; i++) {
@@ -494,11 +471,11 @@ static void *hammer_main(void *arg) {
     took = tk_now_ms() - t0;
     if (h.code == 200) {
       atomic_fetch_add(&hm->pages, 1);
-      atomic_store(&hm->bytes, (long long)h.len);
+      atomic_store(&hm->bytes, (long long)h.b.len);
       if (took > atomic_load(&hm->worst_ms))
         atomic_store(&hm->worst_ms, took);
     }
-    free(h.body);
+    free(h.b.data);
   }
   return NULL;
 }
@@ -535,7 +512,7 @@ START_TEST(big_page_does_not_delay_push) {
   int n_loaded = 0, k = 0;
 
   mt_tmpdir(dir, sizeof(dir));
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
   names = calloc(BIG_EXTS, sizeof(*names));
   for (int i = 0; i < BIG_EXTS; i++) {
     write_ext(dir, i, 0);
@@ -637,14 +614,14 @@ static char *wait_body(int port, const char *path, const char *want, int absent,
 
   for (;;) {
     http_get(port, path, NULL, &h);
-    if (h.code == 200 && h.body != NULL &&
-        (strstr(h.body, want) != NULL) != absent)
-      return h.body;
+    if (h.code == 200 && h.b.data != NULL &&
+        (strstr(h.b.data, want) != NULL) != absent)
+      return h.b.data;
     if (tk_now_ms() > until) {
       ck_abort_msg("GET %s: %ld, %s %s in: %.600s", path, h.code,
-                   absent ? "still" : "no", want, h.body ? h.body : "");
+                   absent ? "still" : "no", want, h.b.data ? h.b.data : "");
     }
-    free(h.body);
+    free(h.b.data);
     tk_sleep_ms(100);
   }
 }
@@ -667,7 +644,7 @@ static void wait_served(int port, int wasm, int deny, int allow) {
 
     http_get(port, "/metrics", NULL, &h);
     free(body);
-    body = h.body;
+    body = h.b.data;
     if (body != NULL && strstr(body, want[0]) && strstr(body, want[1]) &&
         strstr(body, want[2]))
       break;
@@ -713,8 +690,8 @@ START_TEST(substitutes_visible) {
            "kind: WasmExtension\nmetadata: {organization: acme, name: local}\n"
            "spec:\n  url: file:///etc/envoy/wasm/local.wasm\n  phase: STATS\n",
            url, hex, url, hex);
-  write_doc(dir, "ext.yaml", text);
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "ext.yaml", text);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
   sp = start(dir, args);
   admin = server_proc_admin_port(sp);
 
@@ -813,13 +790,10 @@ static Suite *admin_e2e_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(admin_e2e_suite());
-  int failed;
+  int rc;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  rc = tk_run_suite(admin_e2e_suite());
   curl_global_cleanup();
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return rc;
 }

@@ -29,6 +29,7 @@
 #include "store/etcd_client.h"
 #include "store/etcd_config.h"
 #include "tests/helpers/etcd_proc.h"
+#include "tests/testkit.h"
 
 #define PREFIX "/wx"
 #define EXT_KEY(name) PREFIX "/WasmExtension/acme/" name
@@ -36,36 +37,6 @@
 static struct etcd_proc etcd;
 static char ctl[1024]; /* "wasmxdsctl --store etcd://.../wx" */
 static char d[300];    /* etcd's temporary directory, for files */
-
-static const char *ext_doc(const char *name, int prio) {
-  static char buf[4][512];
-  static int next;
-  char *b = buf[next++ % 4];
-
-  snprintf(b, sizeof(buf[0]),
-           "apiVersion: extension.tsb.tetrate.io/v2\n"
-           "kind: WasmExtension\n"
-           "metadata: {organization: acme, name: %s}\n"
-           "spec:\n"
-           "  url: file:///wasm/%s.wasm\n"
-           "  priority: %d\n",
-           name, name, prio);
-  return b;
-}
-
-static const char *tmpl_doc(const char *name, int port) {
-  static char buf[1024];
-
-  snprintf(buf, sizeof(buf),
-           "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-           "metadata: {name: %s}\n"
-           "spec:\n  port: %d\n  direction: INBOUND\n"
-           "  route: {cluster: app}\n  httpFilters:\n"
-           "  - name: envoy.filters.http.router\n    typedConfig: {'@type': "
-           "envoy.extensions.filters.http.router.v3.Router}\n",
-           name, port);
-  return buf;
-}
 
 /* Writes text to d/name. */
 static void put_file(const char *name, const char *text) {
@@ -150,16 +121,16 @@ static void teardown(void) {
 START_TEST(apply_fresh_and_stale_writes_nothing) {
   long long rev;
 
-  put_file("a.yaml", ext_doc("a", 1));
+  put_file("a.yaml", tk_ext_doc("a", 1));
   ck_assert_int_eq(run("%s apply -f a.yaml >out0 2>&1", ctl), 0);
   ck_assert_int_eq(run("%s get WasmExtension/acme/a >a-got.yaml", ctl), 0);
   /* Someone else changes a meanwhile. */
-  put_file("a2.yaml", ext_doc("a", 2));
+  put_file("a2.yaml", tk_ext_doc("a", 2));
   ck_assert_int_eq(run("%s apply -f a2.yaml >out1 2>&1", ctl), 0);
   /* Our edit of what we got is now stale. */
   ck_assert_int_eq(
       run("sed 's/priority: 1/priority: 3/' a-got.yaml >stale.yaml"), 0);
-  put_file("fresh.yaml", ext_doc("fresh", 5));
+  put_file("fresh.yaml", tk_ext_doc("fresh", 5));
   rev = etcd_proc_revision(&etcd);
   ck_assert_int_eq(run("%s apply -f fresh.yaml -f stale.yaml >out2 2>&1", ctl),
                    3);
@@ -172,7 +143,7 @@ START_TEST(apply_fresh_and_stale_writes_nothing) {
 
   /* Without the stale one, the others go in one transaction: one
    * revision for all of them. */
-  put_file("t.yaml", tmpl_doc("t", 8080));
+  put_file("t.yaml", tk_tmpl_doc("t", 8080));
   ck_assert_int_eq(run("%s apply -f fresh.yaml -f t.yaml -f a-got.yaml "
                        ">out3 2>&1",
                        ctl),
@@ -207,7 +178,8 @@ START_TEST(transaction_conflict_writes_nothing) {
   struct etcd_kv kv;
   int64_t rev = 0, r0, r1;
   int found;
-  const char *x = ext_doc("x", 1), *y = ext_doc("y", 1), *z = ext_doc("z", 1);
+  const char *x = tk_ext_doc("x", 1), *y = tk_ext_doc("y", 1),
+             *z = tk_ext_doc("z", 1);
 
   etcd_config_init(&c);
   {
@@ -279,7 +251,7 @@ START_TEST(apply_too_many_documents_refused) {
 
     snprintf(name, sizeof(name), "m%03d", i);
     off += (size_t)snprintf(text + off, cap - off, "%s%s", i ? "---\n" : "",
-                            ext_doc(name, 1));
+                            tk_ext_doc(name, 1));
   }
   put_file("many.yaml", text);
   free(text);
@@ -303,9 +275,9 @@ END_TEST
 /* ---- list, get, --dry-run, -V ---- */
 
 START_TEST(list_refuses_an_unknown_kind) {
-  put_file("both.yaml", ext_doc("e1", 1));
+  put_file("both.yaml", tk_ext_doc("e1", 1));
   ck_assert_int_eq(run("%s apply -f both.yaml >/dev/null 2>&1", ctl), 0);
-  put_file("t.yaml", tmpl_doc("t1", 8080));
+  put_file("t.yaml", tk_tmpl_doc("t1", 8080));
   ck_assert_int_eq(run("%s apply -f t.yaml >/dev/null 2>&1", ctl), 0);
   ck_assert_int_eq(run("%s list Gateway >out 2>err", ctl), 2);
   ck_file_has("err", "unknown kind \"Gateway\"");
@@ -325,9 +297,9 @@ END_TEST
 START_TEST(get_several_is_one_stream_apply_takes_back) {
   long long rev;
 
-  put_file("two.yaml", ext_doc("g1", 1));
+  put_file("two.yaml", tk_ext_doc("g1", 1));
   ck_assert_int_eq(run("cat two.yaml >all.yaml && echo --- >>all.yaml"), 0);
-  put_file("two.yaml", ext_doc("g2", 2));
+  put_file("two.yaml", tk_ext_doc("g2", 2));
   ck_assert_int_eq(run("cat two.yaml >>all.yaml"), 0);
   ck_assert_int_eq(run("%s apply -f all.yaml >out 2>&1", ctl), 0);
   ck_assert_int_eq(run("%s get WasmExtension/acme/g1 "
@@ -358,15 +330,15 @@ END_TEST
 START_TEST(dry_run_says_what_each_document_does) {
   long long rev;
 
-  put_file("base.yaml", ext_doc("same", 1));
+  put_file("base.yaml", tk_ext_doc("same", 1));
   ck_assert_int_eq(run("cat base.yaml >start.yaml && echo --- >>start.yaml"),
                    0);
-  put_file("base.yaml", ext_doc("edited", 1));
+  put_file("base.yaml", tk_ext_doc("edited", 1));
   ck_assert_int_eq(run("cat base.yaml >>start.yaml"), 0);
   ck_assert_int_eq(run("%s apply -f start.yaml >out0 2>&1", ctl), 0);
   ck_assert_int_eq(run("%s get ext/acme/edited >edited.yaml", ctl), 0);
-  put_file("same.yaml", ext_doc("same", 1));
-  put_file("new.yaml", ext_doc("new", 1));
+  put_file("same.yaml", tk_ext_doc("same", 1));
+  put_file("new.yaml", tk_ext_doc("new", 1));
   ck_assert_int_eq(
       run("sed 's/priority: 1/priority: 7/' edited.yaml >edit2.yaml"), 0);
   rev = etcd_proc_revision(&etcd);
@@ -423,17 +395,10 @@ static Suite *ctl_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr;
-  int failed;
-
   if (!etcd_proc_available()) {
     fprintf(stderr, "check_ctl: /usr/bin/etcd or etcdctl missing; "
                     "skipped (install etcd-server and etcd-client)\n");
     return 77;
   }
-  sr = srunner_create(ctl_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return tk_run_suite(ctl_suite());
 }

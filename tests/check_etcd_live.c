@@ -39,20 +39,6 @@
 #define PREFIX "/wx"
 #define EXT_KEY(name) PREFIX "/WasmExtension/acme/" name
 
-static const char *ext_doc(const char *name, int prio) {
-  static char buf[512];
-
-  snprintf(buf, sizeof(buf),
-           "apiVersion: extension.tsb.tetrate.io/v2\n"
-           "kind: WasmExtension\n"
-           "metadata: {organization: acme, name: %s}\n"
-           "spec:\n"
-           "  url: file:///wasm/%s.wasm\n"
-           "  priority: %d\n",
-           name, name, prio);
-  return buf;
-}
-
 /* ---- the callback's sink ---- */
 
 struct sink {
@@ -219,7 +205,7 @@ static void seed(struct etcd_client *c, int n) {
 
       snprintf(name, sizeof(name), "e%05d", i);
       snprintf(key, sizeof(key), EXT_KEY("%s"), name);
-      doc = ext_doc(name, i % 100);
+      doc = tk_ext_doc(name, i % 100);
       k64 = etcd_b64_encode(key, strlen(key));
       v64 = etcd_b64_encode(doc, strlen(doc));
       json_array_append_new(ops, json_pack("{s:{s:s, s:s}}", "request_put",
@@ -276,7 +262,7 @@ START_TEST(initial_load_10k_then_update_and_delete) {
   ck_assert_uint_eq(st.relists, 1);
 
   ck_assert_int_eq(
-      etcd_proc_put(&etcd, EXT_KEY("e00005"), ext_doc("e00005", 777)), 0);
+      etcd_proc_put(&etcd, EXT_KEY("e00005"), tk_ext_doc("e00005", 777)), 0);
   expect_prio("e00005", 777, 10);
   ck_assert_int_eq(etcd_proc_ctl(&etcd, "del " EXT_KEY("e00007")), 0);
   expect_prio("e00007", INT32_MIN, 10);
@@ -301,7 +287,7 @@ START_TEST(etcd_killed_and_restarted) {
 
     snprintf(name, sizeof(name), "k%d", i);
     snprintf(key, sizeof(key), EXT_KEY("%s"), name);
-    ck_assert_int_eq(etcd_proc_put(&etcd, key, ext_doc(name, 1)), 0);
+    ck_assert_int_eq(etcd_proc_put(&etcd, key, tk_ext_doc(name, 1)), 0);
   }
   config_for(&c, etcd.endpoint, 0);
   w = start_watch(&c);
@@ -322,8 +308,9 @@ START_TEST(etcd_killed_and_restarted) {
   pthread_mutex_unlock(&sink.mu);
 
   etcd_proc_restart(&etcd);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k1"), ext_doc("k1", 42)), 0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k3"), ext_doc("k3", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k1"), tk_ext_doc("k1", 42)),
+                   0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("k3"), tk_ext_doc("k3", 1)), 0);
   expect_prio("k1", 42, 15);
   expect_exts(4, 5);
   expect_degraded(w, 0, 5);
@@ -346,9 +333,9 @@ START_TEST(compaction_relists_and_converges) {
   int port;
 
   etcd_proc_start(&etcd, 0, NULL);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 1)), 0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), ext_doc("b", 1)), 0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), ext_doc("c", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), tk_ext_doc("b", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), tk_ext_doc("c", 1)), 0);
   px = etcd_proxy_start(etcd.client_port, &port);
   snprintf(ep, sizeof(ep), "127.0.0.1:%d", port);
   config_for(&c, ep, 0);
@@ -360,10 +347,10 @@ START_TEST(compaction_relists_and_converges) {
   pthread_mutex_lock(&sink.mu);
   delivered = sink.n;
   pthread_mutex_unlock(&sink.mu);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 5)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 5)), 0);
   ck_assert_int_eq(etcd_proc_ctl(&etcd, "del " EXT_KEY("b")), 0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("d"), ext_doc("d", 1)), 0);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("e"), ext_doc("e", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("d"), tk_ext_doc("d", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("e"), tk_ext_doc("e", 1)), 0);
   ck_assert_int_eq(etcd_proc_ctl(&etcd, "del " EXT_KEY("e")), 0);
   rev = etcd_proc_revision(&etcd);
   ck_assert_int_gt(rev, 0);
@@ -384,7 +371,7 @@ START_TEST(compaction_relists_and_converges) {
   pthread_mutex_unlock(&sink.mu);
 
   /* And the watch goes on from there. */
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), ext_doc("c", 9)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), tk_ext_doc("c", 9)), 0);
   expect_prio("c", 9, 10);
   etcd_watch_stop(w);
   etcd_proxy_stop(px);
@@ -397,7 +384,7 @@ START_TEST(invalid_put_keeps_last_good) {
   struct etcd_watch *w;
 
   etcd_proc_start(&etcd, 0, NULL);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 3)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 3)), 0);
   config_for(&c, etcd.endpoint, 0);
   w = start_watch(&c);
   expect_prio("a", 3, 5);
@@ -427,7 +414,7 @@ START_TEST(failover_to_a_live_member) {
   char eps[128];
 
   etcd_proc_start(&etcd, 0, NULL);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 1)), 0);
   snprintf(eps, sizeof(eps), "127.0.0.1:%d,%s", etcd_free_port(),
            etcd.endpoint);
   config_for(&c, eps, 0);
@@ -435,7 +422,7 @@ START_TEST(failover_to_a_live_member) {
   etcd_watch_get_status(w, &st);
   ck_assert_int_eq(st.ready, 1);
   expect_exts(1, 1);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), ext_doc("b", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), tk_ext_doc("b", 1)), 0);
   expect_exts(2, 10);
   etcd_watch_stop(w);
   etcd_config_cleanup(&c);
@@ -465,7 +452,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
                    0);
   ck_assert_int_eq(etcd_proc_ctl(&etcd, "auth enable"), 0);
   snprintf(etcd.ctl_auth, sizeof(etcd.ctl_auth), "--user=root:rootpw");
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 1)), 0);
 
   /* A wrong password: not ready, degraded, and the reason says why
    * without the password. */
@@ -493,7 +480,7 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   ck_assert_int_eq(etcd_config_set_flag(&c, "etcd-password-file", pw, &err), 0);
   w = start_watch(&c);
   expect_exts(1, 5);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), ext_doc("b", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), tk_ext_doc("b", 1)), 0);
   expect_exts(2, 10);
 
   /* Tokens expire after 2 s: a client keeps working (it authenticates
@@ -512,11 +499,11 @@ START_TEST(auth_with_user_role_and_expiring_tokens) {
   ck_assert_int_eq(etcd_client_get(cl, "/elsewhere", &kv, &found, &rev, &err),
                    XDS_EPERM);
   etcd_kv_cleanup(&kv);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), ext_doc("c", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("c"), tk_ext_doc("c", 1)), 0);
   expect_exts(3, 10);
   /* A restart loses the simple tokens: the watch re-authenticates. */
   etcd_proc_restart(&etcd);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("d"), ext_doc("d", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("d"), tk_ext_doc("d", 1)), 0);
   expect_exts(4, 15);
   etcd_client_free(cl);
   etcd_watch_stop(w);
@@ -531,7 +518,7 @@ START_TEST(mutual_tls) {
   struct xds_err err = {0, ""};
 
   etcd_proc_start(&etcd, 1, NULL);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), ext_doc("a", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("a"), tk_ext_doc("a", 1)), 0);
 
   /* Without a client certificate the member refuses us. */
   config_for(&c, etcd.endpoint, 1);
@@ -552,7 +539,7 @@ START_TEST(mutual_tls) {
                    0);
   w = start_watch(&c);
   expect_exts(1, 5);
-  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), ext_doc("b", 1)), 0);
+  ck_assert_int_eq(etcd_proc_put(&etcd, EXT_KEY("b"), tk_ext_doc("b", 1)), 0);
   expect_exts(2, 10);
   etcd_watch_stop(w);
   etcd_config_cleanup(&c);
@@ -612,7 +599,8 @@ START_TEST(two_writers_one_wins) {
   pthread_barrier_init(&go, NULL, 2);
   for (int i = 0; i < 2; i++) {
     r[i] = (struct racer){
-        &c, i == 0 ? ext_doc("raced", 1) : "a different value\n", &go, 0, ""};
+        &c, i == 0 ? tk_ext_doc("raced", 1) : "a different value\n", &go, 0,
+        ""};
     ck_assert_int_eq(pthread_create(&t[i], NULL, race, &r[i]), 0);
   }
   for (int i = 0; i < 2; i++)
@@ -634,7 +622,7 @@ START_TEST(two_writers_one_wins) {
     char f[400];
 
     snprintf(f, sizeof(f), "%s/ext.yaml", d);
-    write_text(f, ext_doc("shared", 1));
+    write_text(f, tk_ext_doc("shared", 1));
   }
   ck_assert_int_eq(tk_sh("%s apply -f %s/ext.yaml >%s/out0 2>&1", ctl, d, d),
                    0);
@@ -701,22 +689,6 @@ START_TEST(two_writers_one_wins) {
 }
 END_TEST
 
-static const char *tmpl_doc(const char *name, int port) {
-  static char buf[4][1024];
-  static int next;
-  char *b = buf[next++ % 4];
-
-  snprintf(b, sizeof(buf[0]),
-           "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
-           "metadata: {name: %s}\n"
-           "spec:\n  port: %d\n  direction: INBOUND\n"
-           "  route: {cluster: app}\n  httpFilters:\n"
-           "  - name: envoy.filters.http.router\n    typedConfig: {'@type': "
-           "envoy.extensions.filters.http.router.v3.Router}\n",
-           name, port);
-  return b;
-}
-
 /* apply checks its documents against the rest of the store: a template
  * that would share a port with another key's is refused whichever key
  * sorts first; errors the store already had do not block others. */
@@ -734,11 +706,11 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
            etcd.endpoint);
   snprintf(d, sizeof(d), "%s", etcd.dir);
   snprintf(f, sizeof(f), "%s/mid.yaml", d);
-  write_text(f, tmpl_doc("mid", 8080));
+  write_text(f, tk_tmpl_doc("mid", 8080));
   ck_assert_int_eq(tk_sh("%s apply -f %s/mid.yaml >/dev/null 2>&1", ctl, d), 0);
   /* The new key sorts after the old one, then before it. */
   snprintf(f, sizeof(f), "%s/zz.yaml", d);
-  write_text(f, tmpl_doc("zz", 8080));
+  write_text(f, tk_tmpl_doc("zz", 8080));
   ck_assert_int_eq(tk_sh("%s apply -f %s/zz.yaml >%s/out-zz 2>&1", ctl, d, d),
                    1);
   snprintf(f, sizeof(f), "%s/out-zz", d);
@@ -749,7 +721,7 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
                             "\"mid\""));
   ck_assert(file_has(f, "1 conflicts with what the store holds"));
   snprintf(f, sizeof(f), "%s/aa.yaml", d);
-  write_text(f, tmpl_doc("aa", 8080));
+  write_text(f, tk_tmpl_doc("aa", 8080));
   ck_assert_int_eq(tk_sh("%s apply -f %s/aa.yaml >%s/out-aa 2>&1", ctl, d, d),
                    1);
   snprintf(f, sizeof(f), "%s/out-aa", d);
@@ -762,7 +734,7 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
   ck_assert_int_eq(tk_sh("%s get ListenerTemplate/aa >/dev/null 2>&1", ctl), 4);
   /* Moving mid itself to the port it already has is no clash. */
   snprintf(f, sizeof(f), "%s/mid2.yaml", d);
-  write_text(f, tmpl_doc("mid", 8080));
+  write_text(f, tk_tmpl_doc("mid", 8080));
   ck_assert_int_eq(tk_sh("%s apply -f %s/mid2.yaml >/dev/null 2>&1", ctl, d),
                    0);
 
@@ -772,13 +744,13 @@ START_TEST(apply_refuses_what_clashes_with_the_store) {
   ck_assert_int_eq(etcd_config_finish(&c, &err), 0);
   ck_assert_int_eq(etcd_client_new(&c, &cl, &err), 0);
   ck_assert_int_eq(etcd_client_put_if(cl, PREFIX "/ListenerTemplate/old",
-                                      tmpl_doc("old", 8080),
-                                      strlen(tmpl_doc("old", 8080)), 0, &rev,
+                                      tk_tmpl_doc("old", 8080),
+                                      strlen(tk_tmpl_doc("old", 8080)), 0, &rev,
                                       &err),
                    0);
   etcd_client_free(cl);
   snprintf(f, sizeof(f), "%s/other.yaml", d);
-  write_text(f, tmpl_doc("other", 9090));
+  write_text(f, tk_tmpl_doc("other", 9090));
   ck_assert_int_eq(tk_sh("%s apply -f %s/other.yaml >%s/out-o 2>&1", ctl, d, d),
                    0);
   snprintf(f, sizeof(f), "%s/out-o", d);
@@ -831,17 +803,10 @@ static Suite *etcd_live_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr;
-  int failed;
-
   if (!etcd_proc_available()) {
     fprintf(stderr, "check_etcd: /usr/bin/etcd or etcdctl missing; "
                     "skipped (install etcd-server and etcd-client)\n");
     return 77;
   }
-  sr = srunner_create(etcd_live_suite());
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return tk_run_suite(etcd_live_suite());
 }

@@ -128,24 +128,6 @@ static void teardown(void) {
 
 /* ---- /metrics ----------------------------------------------------------- */
 
-struct body {
-  char *data;
-  size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *ud) {
-  struct body *b = ud;
-  char *d = realloc(b->data, b->len + size * n + 1);
-
-  if (d == NULL)
-    return 0;
-  memcpy(d + b->len, p, size * n);
-  b->len += size * n;
-  d[b->len] = '\0';
-  b->data = d;
-  return size * n;
-}
-
 /* The value of the metric line starting with name (up to the value). */
 static unsigned long metric(const char *text, const char *name) {
   size_t n = strlen(name);
@@ -164,7 +146,7 @@ static unsigned long metric(const char *text, const char *name) {
 /* GET path from the admin server; a new NUL-terminated body (free()). */
 static char *http_get(const char *path) {
   char url[256];
-  struct body b = {NULL, 0};
+  struct tk_body b = {NULL, 0};
   CURL *c = curl_easy_init();
   CURLcode rc;
   long code = 0;
@@ -173,7 +155,7 @@ static char *http_get(const char *path) {
            server_proc_admin_port(g_sp), path);
   ck_assert_ptr_nonnull(c);
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tk_body_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -614,13 +596,10 @@ static Suite *hostile_suite(void) {
 }
 
 int main(void) {
-  SRunner *sr = srunner_create(hostile_suite());
-  int failed;
+  int rc;
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  rc = tk_run_suite(hostile_suite());
   curl_global_cleanup();
-  return failed == 0 ? 0 : 1;
+  return rc;
 }

@@ -25,27 +25,9 @@
 static struct server_proc *g_sp;
 #define E2E_SERVER g_sp
 
-struct body {
-  char *data;
-  size_t len;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-  struct body *b = arg;
-  char *d = realloc(b->data, b->len + size * n + 1);
-
-  if (d == NULL)
-    return 0;
-  memcpy(d + b->len, p, size * n);
-  b->len += size * n;
-  d[b->len] = '\0';
-  b->data = d;
-  return size * n;
-}
-
 /* GET (or HEAD) of path on the admin port; returns the status, body in *b
  * (the caller frees b->data). */
-static long request(int port, const char *path, int head, struct body *b) {
+static long request(int port, const char *path, int head, struct tk_body *b) {
   CURL *c = curl_easy_init();
   char url[256];
   long code = 0;
@@ -54,7 +36,7 @@ static long request(int port, const char *path, int head, struct body *b) {
   b->len = 0;
   snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tk_body_write);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
   if (head)
@@ -81,7 +63,7 @@ static double sample(const char *body, const char *name) {
 
 START_TEST(test_metrics_scrape) {
   struct fleet_proxy *ok, *bad;
-  struct body b = {NULL, 0};
+  struct tk_body b = {NULL, 0};
   char path[512], cmd[1536];
   const char *py =
       access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
@@ -148,7 +130,7 @@ END_TEST
 START_TEST(test_head_on_get_routes) {
   static const char *const paths[] = {"/healthz", "/readyz", "/metrics",
                                       "/debug/proxies", "/debug/modules"};
-  struct body b;
+  struct tk_body b;
   int port;
 
   ck_assert_int_eq(server_proc_start(E2E_STORE, NULL, &g_sp), 0);

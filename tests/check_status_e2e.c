@@ -60,22 +60,8 @@
 
 struct http {
   long code;
-  char *body;
-  size_t len;
+  struct tk_body b; /* the body */
 };
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-  struct http *h = arg;
-  char *q = realloc(h->body, h->len + size * n + 1);
-
-  if (q == NULL)
-    return 0;
-  memcpy(q + h->len, p, size * n);
-  h->body = q;
-  h->len += size * n;
-  h->body[h->len] = '\0';
-  return size * n;
-}
 
 static void http_get(int port, const char *path, struct http *h) {
   CURL *c = curl_easy_init();
@@ -85,8 +71,8 @@ static void http_get(int port, const char *path, struct http *h) {
   ck_assert_ptr_nonnull(c);
   snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, tk_body_write);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->b);
   curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
@@ -102,36 +88,27 @@ static json_t *wait_json(int port, const char *path, const char *want, int ms) {
 
   for (;;) {
     http_get(port, path, &h);
-    if (h.code == 200 && h.body != NULL && strstr(h.body, want) != NULL) {
+    if (h.code == 200 && h.b.data != NULL && strstr(h.b.data, want) != NULL) {
       json_error_t je;
-      json_t *j = json_loads(h.body, 0, &je);
+      json_t *j = json_loads(h.b.data, 0, &je);
 
-      ck_assert_msg(j != NULL, "not JSON: %.600s", h.body);
-      free(h.body);
+      ck_assert_msg(j != NULL, "not JSON: %.600s", h.b.data);
+      free(h.b.data);
       return j;
     }
     if (tk_now_ms() > until)
       ck_abort_msg("GET %s: %ld, no %s in: %.800s", path, h.code, want,
-                   h.body ? h.body : "");
-    free(h.body);
+                   h.b.data ? h.b.data : "");
+    free(h.b.data);
     tk_sleep_ms(100);
   }
-}
-
-static void write_doc(const char *dir, const char *name, const char *text) {
-  char path[512];
-
-  snprintf(path, sizeof(path), "%s/store", dir);
-  mkdir(path, 0700);
-  snprintf(path, sizeof(path), "%s/store/%s", dir, name);
-  ck_assert_int_eq(mt_write_file(path, text, strlen(text)), 0);
 }
 
 static void write_deploy(const char *dir, int generation, int rev) {
   char text[2048];
 
   snprintf(text, sizeof(text), DEPLOY, generation, rev, rev);
-  write_doc(dir, "deploy.yaml", text);
+  tk_write_store_doc(dir, "deploy.yaml", text);
 }
 
 /* Sends an ECDS request: the first (no nonce), an ACK, or a NACK with
@@ -223,7 +200,7 @@ START_TEST(deployment_status_follows_acks) {
   snprintf(cache, sizeof(cache), "%s/cache", dir);
   mkdir(cache, 0700);
   args[1] = cache;
-  write_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
   write_deploy(dir, 3, 1);
   snprintf(store, sizeof(store), "%s/store", dir);
   ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
@@ -246,10 +223,10 @@ START_TEST(deployment_status_follows_acks) {
   json_decref(j);
   http_get(admin, "/debug/resources/WasmDeployment/shop/nope", &h);
   ck_assert_int_eq(h.code, 404);
-  free(h.body);
+  free(h.b.data);
   http_get(admin, "/debug/resources/Nope/a/b", &h);
   ck_assert_int_eq(h.code, 404);
-  free(h.body);
+  free(h.b.data);
 
   /* A proxy NACKs the filters: DEPLOYMENT_FAILED with its error. */
   node = xds_node_new("gloo-1", "c", meta, NULL);
@@ -334,17 +311,13 @@ END_TEST
 int main(void) {
   Suite *su = suite_create("status_e2e");
   TCase *tc = tcase_create("resources");
-  SRunner *sr;
-  int failed;
+  int rc;
 
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, deployment_status_follows_acks);
   suite_add_tcase(su, tc);
-  sr = srunner_create(su);
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  srunner_run_all(sr, CK_NORMAL);
-  failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
+  rc = tk_run_suite(su);
   curl_global_cleanup();
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return rc;
 }

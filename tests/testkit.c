@@ -164,3 +164,35 @@ int tk_run_suite(struct Suite *s) {
   srunner_free(sr);
   return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+const char *tk_ext_doc(const char *name, int prio) {
+  static char buf[4][512];
+  static int next;
+  char *b = buf[next++ % 4];
+
+  snprintf(b, sizeof(buf[0]),
+           "apiVersion: extension.tsb.tetrate.io/v2\n"
+           "kind: WasmExtension\n"
+           "metadata: {organization: acme, name: %s}\n"
+           "spec:\n"
+           "  url: file:///wasm/%s.wasm\n"
+           "  priority: %d\n",
+           name, name, prio);
+  return b;
+}
+
+const char *tk_tmpl_doc(const char *name, int port) {
+  static char buf[4][1024];
+  static int next;
+  char *b = buf[next++ % 4];
+
+  snprintf(b, sizeof(buf[0]),
+           "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: %s}\n"
+           "spec:\n  port: %d\n  direction: INBOUND\n"
+           "  route: {cluster: app}\n  httpFilters:\n"
+           "  - name: envoy.filters.http.router\n    typedConfig: {'@type': "
+           "envoy.extensions.filters.http.router.v3.Router}\n",
+           name, port);
+  return b;
+}

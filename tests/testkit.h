@@ -101,6 +101,13 @@ struct tk_body {
  * memory runs out. */
 size_t tk_body_write(char *p, size_t size, size_t n, void *arg);
 
+/* The YAML of a WasmExtension acme/name (url file:///wasm/<name>.wasm,
+ * the given priority) and of a ListenerTemplate name (INBOUND on port,
+ * route to cluster app, the router filter), for stores the tests write.
+ * Each returns one of 4 static buffers in turn: the main thread only. */
+const char *tk_ext_doc(const char *name, int prio);
+const char *tk_tmpl_doc(const char *name, int port);
+
 /* Runs s (CK_NORMAL) and frees it; returns EXIT_SUCCESS when no test
  * failed, else EXIT_FAILURE, for main() to return. */
 int tk_run_suite(struct Suite *s);
