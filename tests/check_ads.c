@@ -22,31 +22,8 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 
-#define EXT(name, extra)                                                       \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
-  "metadata: {organization: acme, name: " name "}\n"                           \
-  "spec: {url: file:///w/" name ".wasm" extra "}\n"
-
-#define TMPL                                                                   \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
-  "  route: {cluster: app}\n  httpFilters:\n"                                  \
-  "  - name: envoy.filters.http.router\n"                                      \
-  "    typedConfig: {'@type': "                                                \
-  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
-
 #define PAY "organizations/acme/tenants/payments"
 #define WEB "organizations/acme/tenants/web"
-
-static const char store_v1[] = EXT("a", ", phase: AUTHN, config: {v: 1}")
-    EXT("b", ", phase: AUTHZ") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
-/* v2: a's config changes (ECDS only); nothing else. */
-static const char store_v2[] = EXT("a", ", phase: AUTHN, config: {v: 2}")
-    EXT("b", ", phase: AUTHZ") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
-/* v3: c is added (the listener changes). */
-static const char store_v3[] =
-    EXT("a", ", phase: AUTHN, config: {v: 2}") EXT("b", ", phase: AUTHZ")
-        EXT("c", ", phase: STATS") EXT("secret", ", allowedIn: [" PAY "]") TMPL;
 
 static struct snapshot *snap_of(const char *yaml, uint64_t gen) {
   struct catalog *cat = tu_catalog(yaml);
@@ -59,46 +36,10 @@ static struct snapshot *snap_of(const char *yaml, uint64_t gen) {
   return s;
 }
 
-/* A node with metadata; tenant may be NULL. */
-struct node_holder {
-  Envoy__Config__Core__V3__Node node;
-  Google__Protobuf__Struct md;
-  Google__Protobuf__Struct__FieldsEntry e_tenant, e_org;
-  Google__Protobuf__Struct__FieldsEntry *entries[2];
-  Google__Protobuf__Value v_tenant, v_org;
-};
-
-static void node_init(struct node_holder *h, const char *id,
-                      const char *tenant) {
-  envoy__config__core__v3__node__init(&h->node);
-  google__protobuf__struct__init(&h->md);
-  google__protobuf__struct__fields_entry__init(&h->e_tenant);
-  google__protobuf__struct__fields_entry__init(&h->e_org);
-  google__protobuf__value__init(&h->v_tenant);
-  google__protobuf__value__init(&h->v_org);
-  h->node.id = (char *)id;
-  h->node.metadata = &h->md;
-  h->v_org.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  h->v_org.string_value = "acme";
-  h->e_org.key = "wasmxds.organization";
-  h->e_org.value = &h->v_org;
-  h->entries[0] = &h->e_org;
-  h->md.n_fields = 1;
-  if (tenant != NULL) {
-    h->v_tenant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-    h->v_tenant.string_value = (char *)tenant;
-    h->e_tenant.key = "wasmxds.tenant";
-    h->e_tenant.value = &h->v_tenant;
-    h->entries[1] = &h->e_tenant;
-    h->md.n_fields = 2;
-  }
-  h->md.fields = h->entries;
-}
-
 struct fixture {
   struct snapshot *v1, *v2, *v3;
   struct ads_stream s;
-  struct node_holder node;
+  struct tu_node node;
   struct xds_buf out;
   Envoy__Service__Discovery__V3__DiscoveryResponse *last;
 };
@@ -107,11 +48,11 @@ static struct fixture fx;
 
 static void setup(void) {
   xds_log_set_level(XDS_LOG_ERROR);
-  fx.v1 = snap_of(store_v1, 1);
-  fx.v2 = snap_of(store_v2, 2);
-  fx.v3 = snap_of(store_v3, 3);
+  fx.v1 = snap_of(tu_ads_stores[0], 1);
+  fx.v2 = snap_of(tu_ads_stores[1], 2);
+  fx.v3 = snap_of(tu_ads_stores[2], 3);
   ck_assert_int_eq(ads_stream_init(&fx.s, ADS_SVC_ADS, ADS_SOTW, "test"), 0);
-  node_init(&fx.node, "proxy-1", PAY);
+  tu_node_init(&fx.node, "proxy-1", PAY);
   xds_buf_init(&fx.out, 4 << 20);
   fx.last = NULL;
 }
@@ -304,7 +245,7 @@ lds_names(Envoy__Service__Discovery__V3__DiscoveryResponse *r, char *buf,
 START_TEST(sotw_lds_by_name) {
   Envoy__Service__Discovery__V3__DiscoveryResponse *r;
   struct snapshot *w = snap_of(
-      EXT("a", "") TMPL
+      TU_EXT("a", "") TU_TMPL
       "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
       "metadata: {name: out}\nspec:\n  port: 15001\n  direction: OUTBOUND\n"
       "  route: {cluster: app}\n  httpFilters:\n"
@@ -561,7 +502,7 @@ START_TEST(invisible_extension_never_sent) {
   char names[256];
   char v[32], n[32];
 
-  node_init(&fx.node, "web-1", WEB);
+  tu_node_init(&fx.node, "web-1", WEB);
   request(fx.v1, 1, TYPE_ECDS, NULL, NULL, NULL, ask, 3);
   r = next();
   ck_assert_ptr_nonnull(r);
@@ -582,7 +523,7 @@ START_TEST(invisible_extension_never_sent) {
 END_TEST
 
 START_TEST(identity_rules) {
-  struct node_holder other;
+  struct tu_node other;
   Envoy__Service__Discovery__V3__DiscoveryRequest req =
       ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
   struct ads_close close;
@@ -597,7 +538,7 @@ START_TEST(identity_rules) {
   /* The same node again is fine; another identity closes the stream. */
   ck_assert_int_eq(request(fx.v1, 1, TYPE_LISTENER, NULL, NULL, NULL, NULL, 0),
                    0);
-  node_init(&other, "proxy-1", WEB);
+  tu_node_init(&other, "proxy-1", WEB);
   req.node = &other.node;
   req.type_url = TYPE_LISTENER;
   ck_assert_int_eq(ads_stream_on_request(&fx.s, &req, fx.v1, &close), -1);
@@ -987,9 +928,9 @@ START_TEST(delta_hidden_resource_is_removed_when_access_goes) {
   drequest(fx.v1, 1, TYPE_ECDS, NULL, NULL, star, 1, NULL, 0, NULL, NULL, 0);
   r = dnext();
   ck_assert_str_eq(dnames(r, names, sizeof(names)), "a,b,secret");
-  v5 = snap_of(EXT("a", ", phase: AUTHN, config: {v: 1}")
-                   EXT("b", ", phase: AUTHZ")
-                       EXT("secret", ", allowedIn: [" WEB "]") TMPL,
+  v5 = snap_of(TU_EXT("a", ", phase: AUTHN, config: {v: 1}")
+                   TU_EXT("b", ", phase: AUTHZ")
+                       TU_EXT("secret", ", allowedIn: [" WEB "]") TU_TMPL,
                5);
   ads_stream_on_snapshot(&fx.s, v5, NULL);
   r = dnext();

@@ -34,20 +34,6 @@
 #include "google/protobuf/struct.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 
-#define EXT(name, extra)                                                       \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
-  "metadata: {organization: acme, name: " name "}\n"                           \
-  "spec: {url: file:///w/" name ".wasm" extra "}\n"
-
-#define TMPL                                                                   \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
-  "  route: {cluster: app}\n  httpFilters:\n"                                  \
-  "  - name: envoy.filters.http.router\n"                                      \
-  "    typedConfig: {'@type': "                                                \
-  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
-
-#define PAY "organizations/acme/tenants/payments"
 #define WEB "organizations/acme/tenants/web"
 #define EXT_A "organizations/acme/extensions/a"
 #define EXT_B "organizations/acme/extensions/b"
@@ -55,47 +41,6 @@
 #define EXT_NONE "organizations/acme/extensions/nosuch"
 #define TYPE_CDS TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
 #define TYPE_EDS TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment"
-
-static const char *const stores[3] = {
-    EXT("a", ", phase: AUTHN, config: {v: 1}") EXT("b", ", phase: AUTHZ")
-        EXT("secret", ", allowedIn: [" PAY "]") TMPL,
-    EXT("a", ", phase: AUTHN, config: {v: 2}") EXT("b", ", phase: AUTHZ")
-        EXT("secret", ", allowedIn: [" PAY "]") TMPL,
-    EXT("a", ", phase: AUTHN, config: {v: 2}") EXT("b", ", phase: AUTHZ")
-        EXT("c", ", phase: STATS") EXT("secret", ", allowedIn: [" PAY "]")
-            TMPL};
-
-/* A node of organization acme, tenant web (which may not see secret). */
-struct node_holder {
-  Envoy__Config__Core__V3__Node node;
-  Google__Protobuf__Struct md;
-  Google__Protobuf__Struct__FieldsEntry e_tenant, e_org;
-  Google__Protobuf__Struct__FieldsEntry *entries[2];
-  Google__Protobuf__Value v_tenant, v_org;
-};
-
-static void node_init(struct node_holder *h) {
-  envoy__config__core__v3__node__init(&h->node);
-  google__protobuf__struct__init(&h->md);
-  google__protobuf__struct__fields_entry__init(&h->e_tenant);
-  google__protobuf__struct__fields_entry__init(&h->e_org);
-  google__protobuf__value__init(&h->v_tenant);
-  google__protobuf__value__init(&h->v_org);
-  h->node.id = "proxy-oom";
-  h->node.metadata = &h->md;
-  h->v_org.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  h->v_org.string_value = "acme";
-  h->e_org.key = "wasmxds.organization";
-  h->e_org.value = &h->v_org;
-  h->v_tenant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  h->v_tenant.string_value = WEB;
-  h->e_tenant.key = "wasmxds.tenant";
-  h->e_tenant.value = &h->v_tenant;
-  h->entries[0] = &h->e_org;
-  h->entries[1] = &h->e_tenant;
-  h->md.n_fields = 2;
-  h->md.fields = h->entries;
-}
 
 /* Every response of a run, each as its length then its bytes. Kept with
  * libc's allocator, which the failure hook does not count. */
@@ -119,7 +64,7 @@ struct run {
   enum ads_mode mode;
   struct ads_stream *s;
   struct snapshot *v[3];
-  struct node_holder node;
+  struct tu_node node;
   struct xds_buf out;
   struct transcript transcript; /* each response: length, then bytes */
   char nonce[2][32];            /* last nonce of LDS, ECDS */
@@ -132,14 +77,14 @@ static void run_init(struct run *r, enum ads_mode mode) {
   memset(r, 0, sizeof(*r));
   r->mode = mode;
   for (int i = 0; i < 3; i++) {
-    struct catalog *cat = tu_catalog(stores[i]);
+    struct catalog *cat = tu_catalog(tu_ads_stores[i]);
     struct encode_opts o;
     encode_opts_default(&o);
     ck_assert_int_eq(snapshot_build(cat, &o, (uint64_t)i + 1, &r->v[i], NULL),
                      0);
     catalog_unref(cat);
   }
-  node_init(&r->node);
+  tu_node_init(&r->node, "proxy-oom", WEB);
   xds_buf_init(&r->out, 4 << 20);
 }
 

@@ -69,3 +69,41 @@ void tu_proxy(struct proxy_id *p, const char *id, const char *org,
     xds_free(copy);
   }
 }
+
+const char *const tu_ads_stores[3] = {
+    TU_EXT("a", ", phase: AUTHN, config: {v: 1}") TU_EXT("b", ", phase: AUTHZ")
+        TU_EXT("secret", ", allowedIn: [organizations/acme/tenants/payments]")
+            TU_TMPL,
+    TU_EXT("a", ", phase: AUTHN, config: {v: 2}") TU_EXT("b", ", phase: AUTHZ")
+        TU_EXT("secret", ", allowedIn: [organizations/acme/tenants/payments]")
+            TU_TMPL,
+    TU_EXT("a", ", phase: AUTHN, config: {v: 2}") TU_EXT("b", ", phase: AUTHZ")
+        TU_EXT("c", ", phase: STATS") TU_EXT(
+            "secret", ", allowedIn: [organizations/acme/tenants/payments]")
+            TU_TMPL};
+
+void tu_node_init(struct tu_node *h, const char *id, const char *tenant) {
+  envoy__config__core__v3__node__init(&h->node);
+  google__protobuf__struct__init(&h->md);
+  google__protobuf__struct__fields_entry__init(&h->e_tenant);
+  google__protobuf__struct__fields_entry__init(&h->e_org);
+  google__protobuf__value__init(&h->v_tenant);
+  google__protobuf__value__init(&h->v_org);
+  h->node.id = (char *)id;
+  h->node.metadata = &h->md;
+  h->v_org.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+  h->v_org.string_value = "acme";
+  h->e_org.key = "wasmxds.organization";
+  h->e_org.value = &h->v_org;
+  h->entries[0] = &h->e_org;
+  h->md.n_fields = 1;
+  if (tenant != NULL) {
+    h->v_tenant.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+    h->v_tenant.string_value = (char *)tenant;
+    h->e_tenant.key = "wasmxds.tenant";
+    h->e_tenant.value = &h->v_tenant;
+    h->entries[1] = &h->e_tenant;
+    h->md.n_fields = 2;
+  }
+  h->md.fields = h->entries;
+}
