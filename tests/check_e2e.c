@@ -109,25 +109,9 @@ static void send_req(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
                      const char *type_url, const char *version,
                      const char *nonce, char **names, size_t n_names,
                      const char *error) {
-  Envoy__Service__Discovery__V3__DiscoveryRequest req =
-      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
-  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
-  int rc;
+  int rc = xds_stream_send_sotw(s, node, type_url, version, nonce, names,
+                                n_names, error, ANSWER_MS);
 
-  req.node = node;
-  req.type_url = (char *)type_url;
-  if (version != NULL)
-    req.version_info = (char *)version;
-  if (nonce != NULL)
-    req.response_nonce = (char *)nonce;
-  req.resource_names = names;
-  req.n_resource_names = n_names;
-  if (error != NULL) {
-    st.code = GRPC_STATUS_INVALID_ARGUMENT;
-    st.message = (char *)error;
-    req.error_detail = &st;
-  }
-  rc = xds_stream_send_request(s, &req, ANSWER_MS);
   E2E_ASSERT(rc == 0, "send %s request: %s", type_url, xds_client_strerror(rc));
 }
 

@@ -167,18 +167,13 @@ node_new(const char *id, const char *tenant, const char *mode) {
 
 static void sotw_send(struct xds_stream *s, Envoy__Config__Core__V3__Node *node,
                       const char *type_url, const char *const *names) {
-  Envoy__Service__Discovery__V3__DiscoveryRequest req =
-      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
   size_t n = 0;
   int rc;
 
   while (names != NULL && names[n] != NULL)
     n++;
-  req.node = node;
-  req.type_url = (char *)type_url;
-  req.resource_names = (char **)names;
-  req.n_resource_names = n;
-  rc = xds_stream_send_request(s, &req, ANSWER_MS);
+  rc = xds_stream_send_sotw(s, node, type_url, NULL, NULL, (char **)names, n,
+                            NULL, ANSWER_MS);
   E2E_ASSERT(rc == 0, "send %s request: %s", type_url, xds_client_strerror(rc));
 }
 

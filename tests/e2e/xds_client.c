@@ -435,6 +435,31 @@ int xds_stream_send_request(
   return send_packed(s, &req->base, timeout_ms);
 }
 
+int xds_stream_send_sotw(struct xds_stream *s,
+                         Envoy__Config__Core__V3__Node *node,
+                         const char *type_url, const char *version,
+                         const char *nonce, char **names, size_t n_names,
+                         const char *error, int timeout_ms) {
+  Envoy__Service__Discovery__V3__DiscoveryRequest req =
+      ENVOY__SERVICE__DISCOVERY__V3__DISCOVERY_REQUEST__INIT;
+  Google__Rpc__Status st = GOOGLE__RPC__STATUS__INIT;
+
+  req.node = node;
+  req.type_url = (char *)type_url;
+  if (version != NULL)
+    req.version_info = (char *)version;
+  if (nonce != NULL)
+    req.response_nonce = (char *)nonce;
+  req.resource_names = names;
+  req.n_resource_names = n_names;
+  if (error != NULL) {
+    st.code = GRPC_STATUS_INVALID_ARGUMENT;
+    st.message = (char *)error;
+    req.error_detail = &st;
+  }
+  return xds_stream_send_request(s, &req, timeout_ms);
+}
+
 int xds_stream_send_delta_request(
     struct xds_stream *s,
     const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,

@@ -158,6 +158,15 @@ int xds_stream_send_raw(struct xds_stream *s, const void *data, size_t len,
 int xds_stream_send_request(
     struct xds_stream *s,
     const Envoy__Service__Discovery__V3__DiscoveryRequest *req, int timeout_ms);
+/* Builds a SotW DiscoveryRequest and sends it as xds_stream_send_request()
+ * does: node, version, nonce and error (a NACK's message, sent with status
+ * INVALID_ARGUMENT) are nullable; names holds n_names resource names. All
+ * borrowed. */
+int xds_stream_send_sotw(struct xds_stream *s,
+                         Envoy__Config__Core__V3__Node *node,
+                         const char *type_url, const char *version,
+                         const char *nonce, char **names, size_t n_names,
+                         const char *error, int timeout_ms);
 int xds_stream_send_delta_request(
     struct xds_stream *s,
     const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
