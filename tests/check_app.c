@@ -148,6 +148,58 @@ START_TEST(usage_errors_name_the_subcommand) {
 }
 END_TEST
 
+/* Every whole-number flag refuses a value out of its bounds, or not a
+ * number, naming the flag, the value and the bounds (server/app/flags.c's
+ * INT_FLAGS), before anything starts. */
+START_TEST(whole_number_flags_name_their_bounds) {
+  static const struct {
+    const char *cmd, *flag, *value, *bounds;
+  } cases[] = {
+      {"serve", "--max-streams", "0", "1 and 10000000"},
+      {"serve", "--keepalive-ms", "999", "1000 and 86400000"},
+      {"serve", "--drain-ms", "x", "1 and 3600000"},
+      {"serve", "--debounce-ms", "-1", "0 and "},
+      {"serve", "--max-removal-share", "101", "1 and 100"},
+      {"serve", "--admin-header-timeout", "99", "100 and 3600000"},
+      {"serve", "--admin-max-conns-per-ip", "0", "1 and 1000000"},
+      {"serve", "--ecds-slots", "65", "0 and 64"},
+      {"serve", "--module-pull-workers", "65", "1 and 64"},
+      {"render", "--ecds-slots", "-1", "0 and 64"},
+      {"render", "--module-pull-workers", "0", "1 and 64"},
+      {"render", "--module-always-interval", "-2", "-1 and 2592000"},
+      {"render", "--module-fetch-timeout", "99", "100 and 3600000"},
+      {"render", "--module-retry-max", "86400001", "1000 and 86400000"},
+      {"render", "--module-max-bytes", "1023", "1024 and 1073741824"},
+  };
+  char *out = malloc(OUT_MAX), *err = malloc(OUT_MAX), want[256];
+
+  ck_assert(out != NULL && err != NULL);
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *args[] = {cases[i].cmd,
+                          cases[i].flag,
+                          cases[i].value,
+                          "--store",
+                          "/nonexistent",
+                          "--node-id",
+                          "n",
+                          NULL};
+    int st = run_bin(args, out, err);
+
+    snprintf(want, sizeof(want),
+             "wasmxds: %s: \"%s\" is not a whole number between %s",
+             cases[i].flag, cases[i].value, cases[i].bounds);
+    ck_assert_msg(st > 0, "%s %s %s: exit %d", cases[i].cmd, cases[i].flag,
+                  cases[i].value, st);
+    ck_assert_msg(strstr(err, want) != NULL, "%s %s: stderr lacks \"%s\": %s",
+                  cases[i].cmd, cases[i].flag, want, err);
+    ck_assert_msg(out[0] == '\0', "%s %s: stdout: %s", cases[i].cmd,
+                  cases[i].flag, out);
+  }
+  free(out);
+  free(err);
+}
+END_TEST
+
 /* render --dump-dir creates the directory with its parents (issue 14
  * item 9). */
 START_TEST(render_dump_dir_is_created_with_parents) {
@@ -806,6 +858,7 @@ static Suite *app_suite(void) {
   tcase_set_timeout(tc, TEST_TIMEOUT_S);
   tcase_add_test(tc, help_after_each_subcommand);
   tcase_add_test(tc, usage_errors_name_the_subcommand);
+  tcase_add_test(tc, whole_number_flags_name_their_bounds);
   tcase_add_test(tc, render_dump_dir_is_created_with_parents);
   suite_add_tcase(s, tc);
   tc = tcase_create("store_guard");

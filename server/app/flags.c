@@ -280,21 +280,49 @@ static int parse_ms(const char *flag, const char *s, uint32_t *out) {
   return 0;
 }
 
-static int parse_int_flag(const char *flag, const char *s, long min, long max,
-                          int *out) {
+/* The flags that take a whole number, with their bounds. */
+static const struct int_flag {
+  int code;
+  const char *name;
+  long min, max;
+} INT_FLAGS[] = {
+    {OPT_MODULE_PULL_INTERVAL, "--module-always-interval", -1, 86400 * 30},
+    {OPT_MODULE_WORKERS, "--module-pull-workers", 1, 64},
+    {OPT_MODULE_FETCH_TIMEOUT, "--module-fetch-timeout", 100, 3600000},
+    {OPT_MODULE_RETRY_MAX, "--module-retry-max", 1000, 86400000},
+    {OPT_MODULE_MAX_BYTES, "--module-max-bytes", 1024, 1 << 30},
+    {OPT_ECDS_SLOTS, "--ecds-slots", 0, ENCODE_SLOTS_MAX},
+    {OPT_ADMIN_HEADER_TIMEOUT, "--admin-header-timeout", 100, 3600000},
+    {OPT_ADMIN_PER_IP, "--admin-max-conns-per-ip", 1, 1000000},
+    {OPT_MAX_STREAMS, "--max-streams", 1, 10000000},
+    {OPT_KEEPALIVE_MS, "--keepalive-ms", 1000, 86400000},
+    {OPT_DRAIN_MS, "--drain-ms", 1, 3600000},
+    {OPT_DEBOUNCE_MS, "--debounce-ms", 0, FILE_WATCH_MAX_DEBOUNCE_MS},
+    {OPT_MAX_REMOVAL_SHARE, "--max-removal-share", 1, 100}};
+
+/* When c is a flag of INT_FLAGS, parses its value s into *out within the
+ * flag's bounds. Returns 0 (also when c is not one of them; *out is then
+ * left alone), or -1 on a bad value (said on stderr). */
+static int int_arg(int c, const char *s, long *out) {
+  const struct int_flag *f = NULL;
   char *end;
   long v;
 
+  for (size_t i = 0; i < sizeof(INT_FLAGS) / sizeof(INT_FLAGS[0]); i++)
+    if (INT_FLAGS[i].code == c)
+      f = &INT_FLAGS[i];
+  if (f == NULL)
+    return 0;
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
+  if (errno != 0 || end == s || *end != '\0' || v < f->min || v > f->max) {
     fprintf(stderr,
             "wasmxds: %s: \"%s\" is not a whole number between %ld "
             "and %ld\n",
-            flag, s, min, max);
+            f->name, s, f->min, f->max);
     return -1;
   }
-  *out = (int)v;
+  *out = v;
   return 0;
 }
 
@@ -311,7 +339,10 @@ static void module_flags_init(struct module_flags *m) {
  */
 static int module_flag(int c, char *arg, struct module_flags *m) {
   struct delivery_config *d = &m->delivery;
+  long v = 0;
 
+  if (int_arg(c, arg, &v) < 0)
+    return -1;
   switch (c) {
   case OPT_MODULE_CACHE:
     d->cache_dir = arg;
@@ -363,41 +394,24 @@ static int module_flag(int c, char *arg, struct module_flags *m) {
     d->insecure_registries = m->insecure;
     return 1;
   }
-  case OPT_MODULE_PULL_INTERVAL: {
-    int v;
-    if (parse_int_flag("--module-always-interval", arg, -1, 86400 * 30, &v) < 0)
-      return -1;
+  case OPT_MODULE_PULL_INTERVAL:
     d->always_interval_s = v;
     return 1;
-  }
   case OPT_MODULE_CA_FILE:
     d->ca_file = arg;
     return 1;
   case OPT_MODULE_WORKERS:
-    if (parse_int_flag("--module-pull-workers", arg, 1, 64, &d->workers) < 0)
-      return -1;
+    d->workers = (int)v;
     return 1;
-  case OPT_MODULE_FETCH_TIMEOUT: {
-    int v;
-    if (parse_int_flag("--module-fetch-timeout", arg, 100, 3600000, &v) < 0)
-      return -1;
+  case OPT_MODULE_FETCH_TIMEOUT:
     d->fetch_timeout_ms = v;
     return 1;
-  }
-  case OPT_MODULE_RETRY_MAX: {
-    int v;
-    if (parse_int_flag("--module-retry-max", arg, 1000, 86400000, &v) < 0)
-      return -1;
+  case OPT_MODULE_RETRY_MAX:
     d->backoff_max_ms = v;
     return 1;
-  }
-  case OPT_MODULE_MAX_BYTES: {
-    int v;
-    if (parse_int_flag("--module-max-bytes", arg, 1024, 1 << 30, &v) < 0)
-      return -1;
+  case OPT_MODULE_MAX_BYTES:
     d->max_module_bytes = (size_t)v;
     return 1;
-  }
   case OPT_MODULE_ALLOW_LINK_LOCAL:
     d->allow_link_local = 1;
     return 1;
@@ -411,6 +425,10 @@ static int module_flag(int c, char *arg, struct module_flags *m) {
 
 /* The encoding flags (serve and render), as module_flag(). */
 static int encode_flag(int c, char *arg, struct encode_opts *o) {
+  long v = 0;
+
+  if (int_arg(c, arg, &v) < 0)
+    return -1;
   switch (c) {
   case OPT_MODULE_CLUSTER:
     if (arg[0] == '\0') {
@@ -429,13 +447,9 @@ static int encode_flag(int c, char *arg, struct encode_opts *o) {
   case OPT_ATTACHMENT_REQUIRED:
     o->attachment_required = 1;
     return 1;
-  case OPT_ECDS_SLOTS: {
-    int v;
-    if (parse_int_flag("--ecds-slots", arg, 0, ENCODE_SLOTS_MAX, &v) < 0)
-      return -1;
+  case OPT_ECDS_SLOTS:
     o->ecds_slots = (uint32_t)v;
     return 1;
-  }
   case OPT_ISTIO_ROOT_NAMESPACE:
     if (!identity_namespace_valid(arg, strlen(arg))) {
       fprintf(stderr,
@@ -450,6 +464,15 @@ static int encode_flag(int c, char *arg, struct encode_opts *o) {
   default:
     return 0;
   }
+}
+
+/* A flag serve and render share (encode_flag, then module_flag): 1 when
+ * applied, 0 when c is none of them, -1 on a bad value (said). */
+static int shared_flag(int c, char *arg, struct encode_opts *o,
+                       struct module_flags *m) {
+  int r = encode_flag(c, arg, o);
+
+  return r == 0 ? module_flag(c, arg, m) : r;
 }
 
 /* An --etcd-* flag by its long name; -1 on a bad value (said). */
@@ -489,7 +512,8 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
       {NULL, 0, NULL, 0}};
-  int c, index, r, v;
+  int c, index, r;
+  long v = 0;
 
   memset(cfg, 0, sizeof(*cfg));
   etcd_config_init(&cfg->etcd);
@@ -501,6 +525,8 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
   module_flags_init(&cfg->modules);
   optind = 1;
   while ((c = getopt_long(argc, argv, "hV", opts, &index)) != -1) {
+    if (int_arg(c, optarg, &v) < 0)
+      return FLAGS_ERROR;
     switch (c) {
     case OPT_LISTEN:
       cfg->server.listen = optarg;
@@ -545,15 +571,9 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       cfg->admin.token_file = optarg;
       break;
     case OPT_ADMIN_HEADER_TIMEOUT:
-      if (parse_int_flag("--admin-header-timeout", optarg, 100, 3600000, &v) <
-          0)
-        return FLAGS_ERROR;
       cfg->admin.header_timeout_ms = (unsigned)v;
       break;
     case OPT_ADMIN_PER_IP:
-      if (parse_int_flag("--admin-max-conns-per-ip", optarg, 1, 1000000, &v) <
-          0)
-        return FLAGS_ERROR;
       cfg->admin.max_per_ip = (unsigned)v;
       break;
     case OPT_TLS_CERT:
@@ -566,29 +586,19 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       cfg->server.tls_client_ca = optarg;
       break;
     case OPT_MAX_STREAMS:
-      if (parse_int_flag("--max-streams", optarg, 1, 10000000,
-                         &cfg->server.max_streams) < 0)
-        return FLAGS_ERROR;
+      cfg->server.max_streams = (int)v;
       break;
     case OPT_KEEPALIVE_MS:
-      if (parse_int_flag("--keepalive-ms", optarg, 1000, 86400000,
-                         &cfg->server.keepalive_ms) < 0)
-        return FLAGS_ERROR;
+      cfg->server.keepalive_ms = (int)v;
       break;
     case OPT_DRAIN_MS:
-      if (parse_int_flag("--drain-ms", optarg, 1, 3600000,
-                         &cfg->server.drain_ms) < 0)
-        return FLAGS_ERROR;
+      cfg->server.drain_ms = (int)v;
       break;
     case OPT_DEBOUNCE_MS:
-      if (parse_int_flag("--debounce-ms", optarg, 0, FILE_WATCH_MAX_DEBOUNCE_MS,
-                         &cfg->debounce_ms) < 0)
-        return FLAGS_ERROR;
+      cfg->debounce_ms = (int)v;
       break;
     case OPT_MAX_REMOVAL_SHARE:
-      if (parse_int_flag("--max-removal-share", optarg, 1, 100,
-                         &cfg->max_removal_pct) < 0)
-        return FLAGS_ERROR;
+      cfg->max_removal_pct = (int)v;
       break;
     case 'h':
       flags_usage_serve(stdout);
@@ -598,9 +608,7 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
              xds_build_commit());
       return FLAGS_EXIT;
     default:
-      r = encode_flag(c, optarg, &cfg->encode);
-      if (r == 0)
-        r = module_flag(c, optarg, &cfg->modules);
+      r = shared_flag(c, optarg, &cfg->encode, &cfg->modules);
       if (r < 0)
         return FLAGS_ERROR;
       if (r == 0) {
@@ -715,9 +723,7 @@ int flags_parse_render(int argc, char **argv, struct render_config *cfg) {
       cfg->fetch_modules = 1;
       break;
     default:
-      r = encode_flag(c, optarg, &cfg->encode);
-      if (r == 0)
-        r = module_flag(c, optarg, &cfg->modules);
+      r = shared_flag(c, optarg, &cfg->encode, &cfg->modules);
       if (r < 0)
         return FLAGS_ERROR;
       if (r == 0) {
