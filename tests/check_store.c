@@ -96,6 +96,17 @@ static struct catalog *load(const char *path, const struct catalog *prev,
   return c;
 }
 
+/* Loads tmpdir afresh into a new catalog, its problems (pb initialised
+ * here, as problems_init(pb, 100)) also on stderr. */
+static struct catalog *load_tmpdir(struct problems *pb) {
+  struct catalog *c;
+
+  problems_init(pb, 100);
+  c = load(tmpdir, NULL, pb);
+  dump(pb);
+  return c;
+}
+
 /* The first problem whose message contains needle, or NULL. */
 static const struct problem *find_problem(const struct problems *pb,
                                           const char *needle) {
@@ -681,9 +692,7 @@ START_TEST(config_json_follows_yaml_core_schema) {
                            "    utf8: h\xc3\xa9llo\n"
                            "    1: numeric key\n"
                            "    z: {b: 1, a: 2}\n");
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   e = catalog_ext_find(c, "organizations/acme/extensions/bad");
   ck_assert_ptr_nonnull(e);
   ck_assert_str_eq(
@@ -714,9 +723,7 @@ START_TEST(json_and_flow_documents_load) {
       " \"metadata\": {\"organization\": \"acme\", \"name\": \"json\"},\n"
       " \"spec\": {\"url\": \"oci://r/j:1\", \"priority\": 7,\n"
       "          \"config\": {\"n\": 1.0, \"s\": \"1\"}}}\n");
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   ck_assert_uint_eq(pb.n_errors, 0);
   e = catalog_ext_find(c, "organizations/acme/extensions/json");
   ck_assert_ptr_nonnull(e);
@@ -745,9 +752,7 @@ START_TEST(anchors_and_merge_keys_in_resources) {
               "  <<: *base\n"
               "  phase: STATS\n"
               "  config: *cfg\n");
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   ck_assert_uint_eq(pb.n_errors, 1); /* anchors do not cross documents */
   ck_assert_ptr_nonnull(find_problem(&pb, "unknown alias \"*base\""));
   ck_assert_uint_eq(catalog_ext_count(c), 1);
@@ -762,9 +767,7 @@ START_TEST(anchors_and_merge_keys_in_resources) {
               "  config:\n"
               "    defaults: &d {level: 3, mode: x}\n"
               "    copy: *d\n");
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   ck_assert_uint_eq(pb.n_errors, 0);
   b = catalog_ext_find(c, "organizations/acme/extensions/b");
   ck_assert_ptr_nonnull(b);
@@ -827,9 +830,7 @@ START_TEST(directory_walk_rules) {
   ck_assert_int_eq(unlink(link), 0);
   ck_assert_int_eq(symlink("../.real", link), 0);
 
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   ck_assert_uint_eq(pb.n_errors, 0);
   ck_assert_ptr_nonnull(find_problem(&pb, "a symlink back to a directory"));
   ck_assert_uint_eq(catalog_ext_count(c), 5);
@@ -955,9 +956,7 @@ START_TEST(port_reuse_on_one_proxy) {
   put("6.yaml", tmpl_doc("gw-a-eu", 81,
                          "selector: {labels: {app: a, "
                          "zone: eu}}"));
-  problems_init(&pb, 100);
-  c = load(tmpdir, NULL, &pb);
-  dump(&pb);
+  c = load_tmpdir(&pb);
   /* "sidecar" overlaps "any"; "gw-a-eu" overlaps "gw-a". */
   ck_assert_uint_eq(pb.n_errors, 2);
   ck_assert_uint_eq(catalog_tmpl_count(c), 4);
