@@ -30,13 +30,6 @@
 #include "tests/testkit.h"
 
 #define ORG "acme"
-#define TMPL                                                                   \
-  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
-  "  route: {cluster: app}\n  httpFilters:\n"                                  \
-  "  - name: envoy.filters.http.router\n"                                      \
-  "    typedConfig: {'@type': "                                                \
-  "envoy.extensions.filters.http.router.v3.Router}\n"
 
 struct http {
   long code;
@@ -204,7 +197,7 @@ static void write_module_store(const char *dir, const char *url,
            "spec:\n  url: %s\n  sha256: %s\n  phase: AUTHZ\n",
            url, hex);
   tk_write_store_doc(dir, "ext.yaml", text);
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
 }
 
 /* The remote code URI served for organizations/acme/extensions/auth. */
@@ -314,7 +307,7 @@ START_TEST(debug_needs_token) {
   int admin;
 
   mt_tmpdir(dir, sizeof(dir));
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
   write_ext(dir, 0, 0);
   snprintf(opt_tok, sizeof(opt_tok), "%s/token", dir);
   snprintf(tok, sizeof(tok), "0123456789abcdef-token\n");
@@ -369,7 +362,7 @@ START_TEST(debug_proxies_pages) {
   int admin;
 
   mt_tmpdir(dir, sizeof(dir));
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
   write_ext(dir, 0, 0);
   sp = start(dir, NULL);
   admin = server_proc_admin_port(sp);
@@ -512,7 +505,7 @@ START_TEST(big_page_does_not_delay_push) {
   int n_loaded = 0, k = 0;
 
   mt_tmpdir(dir, sizeof(dir));
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
   names = calloc(BIG_EXTS, sizeof(*names));
   for (int i = 0; i < BIG_EXTS; i++) {
     write_ext(dir, i, 0);
@@ -691,7 +684,7 @@ START_TEST(substitutes_visible) {
            "spec:\n  url: file:///etc/envoy/wasm/local.wasm\n  phase: STATS\n",
            url, hex, url, hex);
   tk_write_store_doc(dir, "ext.yaml", text);
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
   sp = start(dir, args);
   admin = server_proc_admin_port(sp);
 

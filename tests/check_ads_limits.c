@@ -25,16 +25,7 @@
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 
-#define STORE                                                                  \
-  "---\napiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"        \
-  "metadata: {organization: acme, name: a}\n"                                  \
-  "spec: {url: file:///w/a.wasm}\n"                                            \
-  "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                   \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
-  "  route: {cluster: app}\n  httpFilters:\n"                                  \
-  "  - name: envoy.filters.http.router\n"                                      \
-  "    typedConfig: {'@type': "                                                \
-  "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}\n"
+#define STORE TU_EXT("a", "") TU_TMPL
 
 #define TYPE_CDS TYPE_PREFIX "envoy.config.cluster.v3.Cluster"
 #define TYPE_EDS TYPE_PREFIX "envoy.config.endpoint.v3.ClusterLoadAssignment"

@@ -591,22 +591,18 @@ static void setup_mtls(void) {
        "URI:spiffe://td/organizations/acme/tenants/payments,"
        "URI:spiffe://td/organizations/acme/tenants/web",
        "clientAuth"}};
-  char pki[300], server_crt[320], server_key[320], ca[320];
-  const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
-                        "--tls-client-ca", ca,         NULL};
+  static struct tk_pki pki; /* server_args point into it */
+  char dir[300];
 
   setup_store();
-  snprintf(pki, sizeof(pki), "%s/pki", g_tmp);
-  tk_make_pki(pki, "wasmxds-ident-ca", certs, 3);
-  snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
-  snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
-  snprintf(ca, sizeof(ca), "%s/pki/ca.crt", g_tmp);
-  g_ca_pem = tk_read_in(pki, "ca.crt");
-  g_sa_key = tk_read_in(pki, "sa.key");
-  g_sa_crt = tk_read_in(pki, "sa.crt");
-  g_two_key = tk_read_in(pki, "two.key");
-  g_two_crt = tk_read_in(pki, "two.crt");
-  start_server(args);
+  snprintf(dir, sizeof(dir), "%s/pki", g_tmp);
+  tk_make_pki(&pki, dir, "wasmxds-ident-ca", certs, 3);
+  g_ca_pem = tk_read_in(dir, "ca.crt");
+  g_sa_key = tk_read_in(dir, "sa.key");
+  g_sa_crt = tk_read_in(dir, "sa.crt");
+  g_two_key = tk_read_in(dir, "two.key");
+  g_two_crt = tk_read_in(dir, "two.crt");
+  start_server(pki.server_args);
 }
 
 static void teardown_mtls(void) {

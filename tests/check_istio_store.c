@@ -252,19 +252,7 @@ static void render_class(const struct xds_class *c, const struct proxy_id *p,
 }
 
 START_TEST(filter_order_per_listener) {
-  const struct sk_proxy *k = &proxies[_i];
-  const struct xds_class *c;
-  struct proxy_id p;
-  struct xds_buf b;
-
-  sk_identify(k, &p);
-  ck_assert_int_eq(snapshot_class(snap, &p, &c), 0);
-  xds_buf_init(&b, 1 << 16);
-  render_class(c, &p, &b);
-  ck_assert_msg(strcmp(b.data, k->want) == 0, "%s:\n got  %s\n want %s",
-                k->what, b.data, k->want);
-  xds_buf_cleanup(&b);
-  proxy_id_cleanup(&p);
+  sk_check_render(snap, &proxies[_i], render_class);
 }
 END_TEST
 

@@ -27,13 +27,6 @@
 #include "google/rpc/status.pb-c.h"
 
 #define DP "networking.enterprise.mesh.gloo.solo.io/wasmdeployment/"
-#define TMPL                                                                   \
-  "apiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"                        \
-  "metadata: {name: in}\nspec:\n  port: 15006\n  direction: INBOUND\n"         \
-  "  route: {cluster: app}\n  httpFilters:\n"                                  \
-  "  - name: envoy.filters.http.router\n"                                      \
-  "    typedConfig: {'@type': "                                                \
-  "envoy.extensions.filters.http.router.v3.Router}\n"
 /* Two local filters (served as Wasm) of generation G, configs rev N (a
  * fixed version changes both: a filter the proxy rejected and that is not
  * sent again stays DEPLOYMENT_FAILED there); and a
@@ -200,7 +193,7 @@ START_TEST(deployment_status_follows_acks) {
   snprintf(cache, sizeof(cache), "%s/cache", dir);
   mkdir(cache, 0700);
   args[1] = cache;
-  tk_write_store_doc(dir, "tmpl.yaml", TMPL);
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
   write_deploy(dir, 3, 1);
   snprintf(store, sizeof(store), "%s/store", dir);
   ck_assert_int_eq(server_proc_start(store, args, &sp), 0);

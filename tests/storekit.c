@@ -107,6 +107,24 @@ HCM_T *sk_hcm_of(const Envoy__Config__Listener__V3__Listener *l) {
       NULL, f->typed_config->value.len, f->typed_config->value.data);
 }
 
+void sk_check_render(struct snapshot *snap, const struct sk_proxy *k,
+                     void (*render)(const struct xds_class *c,
+                                    const struct proxy_id *p,
+                                    struct xds_buf *b)) {
+  const struct xds_class *c;
+  struct proxy_id p;
+  struct xds_buf b;
+
+  sk_identify(k, &p);
+  ck_assert_int_eq(snapshot_class(snap, &p, &c), 0);
+  xds_buf_init(&b, 1 << 16);
+  render(c, &p, &b);
+  ck_assert_msg(strcmp(b.data, k->want) == 0, "%s:\n got  %s\n want %s",
+                k->what, b.data, k->want);
+  xds_buf_cleanup(&b);
+  proxy_id_cleanup(&p);
+}
+
 int sk_run(const char *suite, int argc, char **argv,
            const struct sk_case *cases, size_t n) {
   Suite *s = suite_create(suite);

@@ -25,6 +25,8 @@ struct etcd_store;
 struct problems;
 struct proxy_id;
 struct snapshot;
+struct xds_buf;
+struct xds_class;
 
 /* Loads yaml (one file) through the file store into *cat; returns every
  * problem, one per line, with the temporary path replaced by "F" (caller
@@ -62,6 +64,13 @@ void sk_identify(const struct sk_proxy *k, struct proxy_id *p);
 /* The HttpConnectionManager of l's first filter of its first filter chain
  * (free it with its _free_unpacked), or NULL when it does not decode. */
 HCM_T *sk_hcm_of(const Envoy__Config__Listener__V3__Listener *l);
+
+/* Renders the class snap gives the proxy k with render (into a buffer it
+ * NUL-terminates) and fails the test unless the text is k->want. */
+void sk_check_render(struct snapshot *snap, const struct sk_proxy *k,
+                     void (*render)(const struct xds_class *c,
+                                    const struct proxy_id *p,
+                                    struct xds_buf *b));
 
 /* A test case of a program, by the name its command line selects it. */
 struct sk_case {

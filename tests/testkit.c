@@ -113,7 +113,7 @@ void tk_write_store_doc(const char *dir, const char *name, const char *text) {
   tk_write_file(path, text, strlen(text));
 }
 
-void tk_make_pki(const char *dir, const char *ca_cn,
+void tk_make_pki(struct tk_pki *pki, const char *dir, const char *ca_cn,
                  const struct tk_cert *certs, size_t n) {
   char cmd[8192];
   size_t o;
@@ -140,6 +140,17 @@ void tk_make_pki(const char *dir, const char *ca_cn,
   rc = system(cmd);
   ck_assert_msg(rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0,
                 "command failed (status 0x%x): %s", rc, cmd);
+  snprintf(pki->dir, sizeof(pki->dir), "%s", dir);
+  snprintf(pki->ca_crt, sizeof(pki->ca_crt), "%s/ca.crt", dir);
+  snprintf(pki->server_crt, sizeof(pki->server_crt), "%s/server.crt", dir);
+  snprintf(pki->server_key, sizeof(pki->server_key), "%s/server.key", dir);
+  pki->server_args[0] = "--tls-cert";
+  pki->server_args[1] = pki->server_crt;
+  pki->server_args[2] = "--tls-key";
+  pki->server_args[3] = pki->server_key;
+  pki->server_args[4] = "--tls-client-ca";
+  pki->server_args[5] = pki->ca_crt;
+  pki->server_args[6] = NULL;
 }
 
 size_t tk_body_write(char *p, size_t size, size_t n, void *arg) {

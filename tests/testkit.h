@@ -80,13 +80,25 @@ struct tk_cert {
   const char *eku;
 };
 
+/* What tk_make_pki() made: its directory, the paths of the CA certificate
+ * and of the server's certificate and key, and the flags that start
+ * wasmxds with them (--tls-cert, --tls-key, --tls-client-ca; NULL-ended,
+ * pointing into this struct). */
+struct tk_pki {
+  char dir[512];
+  char ca_crt[600], server_crt[600], server_key[600];
+  const char *server_args[7];
+};
+
 /*
  * Makes the directory dir and in it, with the openssl CLI (its output in
  * dir/openssl.log), a CA (ca.key, ca.crt; subject CN=ca_cn) and the n
- * certificates certs signed by it, in that order; every key is EC P-256,
- * every certificate valid for 2 days. Fails the test when a step fails.
+ * certificates certs signed by it, in that order (one of them named
+ * "server" for pki->server_args); every key is EC P-256, every
+ * certificate valid for 2 days. Fills pki. Fails the test when a step
+ * fails.
  */
-void tk_make_pki(const char *dir, const char *ca_cn,
+void tk_make_pki(struct tk_pki *pki, const char *dir, const char *ca_cn,
                  const struct tk_cert *certs, size_t n);
 
 /* A response body collected by tk_body_write; data is NUL-terminated

@@ -26,22 +26,18 @@ static void setup_mtls(void) {
        "clientAuth"},
       {"web", "URI:spiffe://test/organizations/acme/tenants/web",
        "clientAuth"}};
-  char pki[300], server_crt[320], server_key[320], ca[320];
-  const char *args[] = {"--tls-cert",      server_crt, "--tls-key", server_key,
-                        "--tls-client-ca", ca,         NULL};
+  static struct tk_pki pki; /* server_args point into it */
+  char dir[300];
 
   setup_store();
-  snprintf(pki, sizeof(pki), "%s/pki", g_tmp);
-  tk_make_pki(pki, "wasmxds-e2e-ca", certs, 3);
-  snprintf(server_crt, sizeof(server_crt), "%s/pki/server.crt", g_tmp);
-  snprintf(server_key, sizeof(server_key), "%s/pki/server.key", g_tmp);
-  snprintf(ca, sizeof(ca), "%s/pki/ca.crt", g_tmp);
-  g_ca_pem = tk_read_in(pki, "ca.crt");
-  g_pay_key = tk_read_in(pki, "payments.key");
-  g_pay_crt = tk_read_in(pki, "payments.crt");
-  g_web_key = tk_read_in(pki, "web.key");
-  g_web_crt = tk_read_in(pki, "web.crt");
-  start_server(args);
+  snprintf(dir, sizeof(dir), "%s/pki", g_tmp);
+  tk_make_pki(&pki, dir, "wasmxds-e2e-ca", certs, 3);
+  g_ca_pem = tk_read_in(dir, "ca.crt");
+  g_pay_key = tk_read_in(dir, "payments.key");
+  g_pay_crt = tk_read_in(dir, "payments.crt");
+  g_web_key = tk_read_in(dir, "web.key");
+  g_web_crt = tk_read_in(dir, "web.crt");
+  start_server(pki.server_args);
 }
 
 static void teardown_mtls(void) {
