@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/intern.h"
 #include "base/log.h"
 #include "base/map.h"
@@ -26,6 +27,9 @@
 #include "envoy/config/core/v3/extension.pb-c.h"
 #include "envoy/extensions/filters/http/rbac/v3/rbac.pb-c.h"
 #include "envoy/extensions/filters/http/wasm/v3/wasm.pb-c.h"
+#include "envoy/config/listener/v3/listener.pb-c.h"
+#include "envoy/extensions/filters/network/rbac/v3/rbac.pb-c.h"
+#include "envoy/extensions/filters/network/wasm/v3/wasm.pb-c.h"
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 
@@ -71,9 +75,46 @@ static char *store_yaml(const struct ext *e, size_t n) {
   return buf;
 }
 
+/* TCP mode (the tcp_* tests): the extensions are NETWORK WasmPlugins of
+ * namespace "ns" and the one listener is the TCP template "db", with a
+ * filter chain for destination port 15432 (c0) and the default chain; a
+ * plugin whose name starts with "alt" runs only on c0 (match ports). */
+static int tcp_mode;
+
+/* The slot groups whose chains the safety rules check: HTTP listeners, or
+ * the TCP listener's filter chains. */
+static const char *const http_groups[] = {"in", "out", NULL};
+static const char *const tcp_groups[] = {"db/c0", "db/default", NULL};
+
+static char *store_yaml_tcp(const struct ext *e, size_t n) {
+  static char buf[16384];
+  size_t len = 0;
+
+  buf[0] = '\0';
+  for (size_t i = 0; i < n; i++)
+    len += (size_t)snprintf(
+        buf + len, sizeof(buf) - len,
+        "---\napiVersion: extensions.istio.io/v1alpha1\nkind: WasmPlugin\n"
+        "metadata: {namespace: ns, name: %s}\n"
+        "spec: {type: NETWORK, url: file:///w/%s.wasm, phase: %s, "
+        "priority: %d, failStrategy: %s%s}\n",
+        e[i].name, e[i].name, e[i].phase, e[i].priority,
+        e[i].fail_open ? "FAIL_OPEN" : "FAIL_CLOSE",
+        strncmp(e[i].name, "alt", 3) == 0 ? ", match: [{ports: [{number: "
+                                            "15432}]}]"
+                                          : "");
+  snprintf(buf + len, sizeof(buf) - len, "%s",
+           "---\napiVersion: wasmxds.io/v1\nkind: ListenerTemplate\n"
+           "metadata: {name: db}\nspec:\n  port: 5432\n  direction: INBOUND\n"
+           "  tcp:\n    cluster: db\n    filterChains:\n"
+           "    - match: {destinationPort: 15432}\n      cluster: db-alt\n");
+  return buf;
+}
+
 static struct snapshot *snap_of(const struct ext *e, size_t n, uint32_t slots,
                                 uint64_t gen) {
-  struct catalog *cat = tu_catalog(store_yaml(e, n));
+  struct catalog *cat =
+      tu_catalog(tcp_mode ? store_yaml_tcp(e, n) : store_yaml(e, n));
   struct encode_opts o;
   struct snapshot *s;
 
@@ -87,9 +128,9 @@ static struct snapshot *snap_of(const struct ext *e, size_t n, uint32_t slots,
 struct node_holder {
   Envoy__Config__Core__V3__Node node;
   Google__Protobuf__Struct md;
-  Google__Protobuf__Struct__FieldsEntry e_org;
-  Google__Protobuf__Struct__FieldsEntry *entries[1];
-  Google__Protobuf__Value v_org;
+  Google__Protobuf__Struct__FieldsEntry e_org, e_ns;
+  Google__Protobuf__Struct__FieldsEntry *entries[2];
+  Google__Protobuf__Value v_org, v_ns;
 };
 
 /* The proxy: the stream, and what each slot holds ("" nothing). */
@@ -115,8 +156,16 @@ static void holds_free(void *p) {
   free(p);
 }
 
+/* The test proxy's identity (in namespace "ns" in TCP mode). */
+static void make_pid(struct proxy_id *pid) {
+  tu_proxy(pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  if (tcp_mode)
+    pid->namespace = xds_strdup("ns");
+}
+
 static void setup(void) {
   xds_log_set_level(XDS_LOG_ERROR);
+  tcp_mode = 0;
   memset(&px, 0, sizeof(px));
   xds_buf_init(&px.out, 4 << 20);
   px.holds = xds_map_new();
@@ -179,9 +228,31 @@ static char *occupant(const uint8_t *p, size_t n, char *name, size_t cap) {
     ck_assert_ptr_nonnull(w->config);
     who = strdup(w->config->name);
     envoy__extensions__filters__http__wasm__v3__wasm__free_unpacked(w, NULL);
+  } else if (strcmp(tec->typed_config->type_url, TYPE_NET_WASM) == 0) {
+    Envoy__Extensions__Filters__Network__Wasm__V3__Wasm *w =
+        envoy__extensions__filters__network__wasm__v3__wasm__unpack(
+            NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+    ck_assert(tcp_mode);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_ptr_nonnull(w->config);
+    who = strdup(w->config->name);
+    envoy__extensions__filters__network__wasm__v3__wasm__free_unpacked(w, NULL);
+  } else if (strcmp(tec->typed_config->type_url, TYPE_NET_RBAC) == 0) {
+    Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *r =
+        envoy__extensions__filters__network__rbac__v3__rbac__unpack(
+            NULL, tec->typed_config->value.len, tec->typed_config->value.data);
+    ck_assert(tcp_mode);
+    ck_assert_ptr_nonnull(r);
+    /* No rules: enforces nothing (the empty network slot). */
+    ck_assert_ptr_null(r->rules);
+    ck_assert_ptr_null(r->shadow_rules);
+    ck_assert_str_eq(r->stat_prefix, ENCODE_SLOT_STAT_PREFIX);
+    who = strdup("");
+    envoy__extensions__filters__network__rbac__v3__rbac__free_unpacked(r, NULL);
   } else {
     Envoy__Extensions__Filters__Http__Rbac__V3__RBAC *r;
     ck_assert_str_eq(tec->typed_config->type_url, TYPE_RBAC);
+    ck_assert(!tcp_mode);
     r = envoy__extensions__filters__http__rbac__v3__rbac__unpack(
         NULL, tec->typed_config->value.len, tec->typed_config->value.data);
     ck_assert_ptr_nonnull(r);
@@ -227,11 +298,11 @@ static size_t running(const char *listener, const char *fqn) {
 
 /* The safety rules, on the state the proxy runs now. */
 static void check_state(void) {
-  static const char *listeners[] = {"in", "out"};
+  const char *const *listeners = tcp_mode ? tcp_groups : http_groups;
   const struct catalog *cat = snapshot_catalog(px.snap_after);
 
   px.states++;
-  for (int l = 0; l < 2; l++)
+  for (int l = 0; listeners[l] != NULL; l++)
     for (size_t k = 0; k < catalog_ext_count(cat); k++) {
       const char *fqn = catalog_ext_at(cat, k)->fqn;
       size_t now = running(listeners[l], fqn);
@@ -368,8 +439,17 @@ static void proxy_connect(struct snapshot *s0) {
   px.nh.e_org.value = &px.nh.v_org;
   px.nh.entries[0] = &px.nh.e_org;
   px.nh.md.n_fields = 1;
+  if (tcp_mode) {
+    google__protobuf__struct__fields_entry__init(&px.nh.e_ns);
+    google__protobuf__value__init(&px.nh.v_ns);
+    px.nh.v_ns.kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
+    px.nh.v_ns.string_value = "ns";
+    px.nh.e_ns.key = "NAMESPACE";
+    px.nh.e_ns.value = &px.nh.v_ns;
+    px.nh.entries[px.nh.md.n_fields++] = &px.nh.e_ns;
+  }
   px.nh.md.fields = px.nh.entries;
-  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  make_pid(&pid);
   ck_assert_int_eq(snapshot_class(s0, &pid, &c), 0);
   proxy_id_cleanup(&pid);
   ck_assert_uint_gt(c->n_slots, 0);
@@ -385,7 +465,7 @@ static const struct xds_class *class_of(struct snapshot *s) {
   const struct xds_class *c;
   struct proxy_id pid;
 
-  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  make_pid(&pid);
   ck_assert_int_eq(snapshot_class(s, &pid, &c), 0);
   proxy_id_cleanup(&pid);
   return c;
@@ -404,25 +484,43 @@ static void check_final(struct snapshot *s) {
     ck_assert_ptr_nonnull(h);
     ck_assert_str_eq(h, c->slot_fqn[i] != NULL ? c->slot_fqn[i] : "");
   }
-  tu_proxy(&pid, "proxy-1", "acme", NULL, PROXY_MODE_SIDECAR, NULL);
+  make_pid(&pid);
   for (size_t t = 0; t < catalog_tmpl_count(cat); t++) {
     const struct listener_tmpl *tm = catalog_tmpl_at(cat, t);
+    int tcp = tm->protocol == TMPL_TCP;
     struct chain ch;
-    size_t k = 0;
-    char prefix[256];
 
-    snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/", tm->name);
     ck_assert_int_eq(chain_compute(cat, &pid, tm, &ch), 0);
-    for (size_t i = 0; i < c->n_slots; i++) {
-      const char *h = xds_map_get(px.holds, c->slots[i].name);
-      if (strncmp(c->slots[i].name, prefix, strlen(prefix)) != 0 ||
-          h[0] == '\0')
-        continue;
-      ck_assert_uint_lt(k, ch.n);
-      ck_assert_str_eq(h, ch.exts[k]->fqn);
-      k++;
+    /* An HTTP listener is one group of slots; a TCP one a group per
+     * filter chain, holding the extensions that run on that chain. */
+    for (size_t fc = 0; fc < (tcp ? tm->n_tcp_chains + 1 : 1); fc++) {
+      char prefix[256];
+      size_t k = 0;
+
+      if (!tcp)
+        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/", tm->name);
+      else if (fc < tm->n_tcp_chains)
+        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/c%zu/",
+                 tm->name, fc);
+      else
+        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/default/",
+                 tm->name);
+      for (size_t i = 0; i < c->n_slots; i++) {
+        const char *h = xds_map_get(px.holds, c->slots[i].name);
+        if (strncmp(c->slots[i].name, prefix, strlen(prefix)) != 0 ||
+            h[0] == '\0')
+          continue;
+        ck_assert_int_eq(c->slot_net[i], tcp);
+        while (k < ch.n && tcp && !encode_tcp_chain_has(&ch, k, fc))
+          k++;
+        ck_assert_uint_lt(k, ch.n);
+        ck_assert_str_eq(h, ch.exts[k]->fqn);
+        k++;
+      }
+      while (k < ch.n && tcp && !encode_tcp_chain_has(&ch, k, fc))
+        k++;
+      ck_assert_uint_eq(k, ch.n);
     }
-    ck_assert_uint_eq(k, ch.n);
     chain_cleanup(&ch);
   }
   proxy_id_cleanup(&pid);
@@ -600,6 +698,165 @@ START_TEST(same_store_same_bytes) {
 }
 END_TEST
 
+/* ---- TCP listeners: network slots in every filter chain ---- */
+
+/* NETWORK WasmPlugins of namespace ns; alt-stats only on c0 (port
+ * 15432). */
+static const struct ext tcp_base[] = {{"nauthn", "AUTHN", 0, 0},
+                                      {"z1", "AUTHZ", 20, 0},
+                                      {"z2", "AUTHZ", 10, 0},
+                                      {"alt-stats", "STATS", 0, 1}};
+
+START_TEST(tcp_listener_shape) {
+  /* Each filter chain: 4 phases x 4 network slots (ECDS references to
+   * the network Wasm and RBAC filters, deny-all by default), then the
+   * tcp_proxy; the slots hold each chain's own plugins. */
+  struct snapshot *s;
+  const struct xds_class *c;
+  Envoy__Config__Listener__V3__Listener *l;
+
+  tcp_mode = 1;
+  s = snap_of(tcp_base, N(tcp_base), 4, 1);
+  c = class_of(s);
+  ck_assert_uint_eq(c->n_listeners, 1);
+  ck_assert_uint_eq(c->n_slots, 2 * 16);
+  l = envoy__config__listener__v3__listener__unpack(NULL, c->listeners[0].len,
+                                                    c->listeners[0].bytes);
+  ck_assert_ptr_nonnull(l);
+  ck_assert_uint_eq(l->n_filter_chains, 2);
+  for (size_t i = 0; i < 2; i++) {
+    const Envoy__Config__Listener__V3__FilterChain *fc = l->filter_chains[i];
+    ck_assert_uint_eq(fc->n_filters, 17);
+    for (size_t k = 0; k < 16; k++) {
+      const Envoy__Config__Listener__V3__Filter *f = fc->filters[k];
+      const Envoy__Config__Core__V3__ExtensionConfigSource *cd =
+          f->config_discovery;
+      Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *deny;
+      char want[128];
+
+      snprintf(want, sizeof(want), ENCODE_SLOT_PREFIX "db/%s/%s/%zu",
+               i == 0 ? "c0" : "default",
+               encode_slot_phase_name(encode_slot_phases[k / 4]), k % 4);
+      ck_assert_str_eq(f->name, want);
+      ck_assert_ptr_nonnull(snapshot_class_slot(c, want));
+      ck_assert_int_eq(
+          f->config_type_case,
+          ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY);
+      ck_assert_uint_eq(cd->n_type_urls, 2);
+      ck_assert_str_eq(cd->type_urls[0], TYPE_NET_WASM);
+      ck_assert_str_eq(cd->type_urls[1], TYPE_NET_RBAC);
+      ck_assert_int_eq(cd->apply_default_config_without_warming, 0);
+      ck_assert_str_eq(cd->default_config->type_url, TYPE_NET_RBAC);
+      deny = envoy__extensions__filters__network__rbac__v3__rbac__unpack(
+          NULL, cd->default_config->value.len, cd->default_config->value.data);
+      ck_assert_ptr_nonnull(deny);
+      ck_assert_ptr_nonnull(deny->rules); /* present, no policies: DENY */
+      ck_assert_uint_eq(deny->rules->n_policies, 0);
+      envoy__extensions__filters__network__rbac__v3__rbac__free_unpacked(deny,
+                                                                         NULL);
+    }
+    ck_assert_str_eq(fc->filters[16]->typed_config->type_url, TYPE_TCP_PROXY);
+  }
+  envoy__config__listener__v3__listener__free_unpacked(l, NULL);
+  /* alt-stats sits in c0's first STATS slot only. */
+  for (size_t i = 0; i < c->n_slots; i++) {
+    ck_assert_int_eq(c->slot_net[i], 1);
+    if (strcmp(c->slots[i].name, ENCODE_SLOT_PREFIX "db/c0/STATS/0") == 0)
+      ck_assert_str_eq(c->slot_fqn[i], WASM_PLUGIN_FQN_PREFIX "ns.alt-stats");
+    else if (c->slot_fqn[i] != NULL)
+      ck_assert_msg(strstr(c->slot_fqn[i], "alt-stats") == NULL, "%s holds %s",
+                    c->slots[i].name, c->slot_fqn[i]);
+  }
+  snapshot_unref(s);
+}
+END_TEST
+
+START_TEST(tcp_add_remove_no_lds) {
+  /* z0 goes first in AUTHZ (z1, z2 move down); then, from the base, z1
+   * goes (z2 moves up). */
+  static const struct ext add[] = {{"nauthn", "AUTHN", 0, 0},
+                                   {"z0", "AUTHZ", 30, 0},
+                                   {"z1", "AUTHZ", 20, 0},
+                                   {"z2", "AUTHZ", 10, 0},
+                                   {"alt-stats", "STATS", 0, 1}};
+  static const struct ext rm[] = {{"nauthn", "AUTHN", 0, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"alt-stats", "STATS", 0, 1}};
+  tcp_mode = 1;
+  ck_assert_int_eq(change(tcp_base, N(tcp_base), add, N(add), 4), 0);
+  ck_assert_int_gt(px.states, 0);
+  xds_map_free(px.holds, holds_free);
+  px.holds = xds_map_new();
+  ck_assert_int_eq(change(tcp_base, N(tcp_base), rm, N(rm), 4), 0);
+  ck_assert_int_gt(px.states, 0);
+}
+END_TEST
+
+START_TEST(tcp_swap_fail_closed_never_missing) {
+  /* Two fail-closed network plugins trade places on both filter chains:
+   * the spare slot takes a copy first (two responses). */
+  static const struct ext to[] = {{"nauthn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHZ", 10, 0},
+                                  {"z2", "AUTHZ", 20, 0},
+                                  {"alt-stats", "STATS", 0, 1}};
+  tcp_mode = 1;
+  ck_assert_int_eq(change(tcp_base, N(tcp_base), to, N(to), 4), 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+}
+END_TEST
+
+START_TEST(tcp_move_across_phases_and_ports_no_lds) {
+  /* z1 moves from AUTHZ to AUTHN; alt-stats becomes alt-authz (a new
+   * fail-closed plugin on c0 only) while alt-stats goes. */
+  static const struct ext to[] = {{"nauthn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHN", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"alt-authz", "AUTHZ", 50, 0}};
+  tcp_mode = 1;
+  ck_assert_int_eq(change(tcp_base, N(tcp_base), to, N(to), 4), 0);
+}
+END_TEST
+
+START_TEST(tcp_delta_swap_no_lds) {
+  static const struct ext to[] = {{"nauthn", "AUTHN", 0, 0},
+                                  {"z1", "AUTHZ", 10, 0},
+                                  {"z2", "AUTHZ", 20, 0},
+                                  {"alt-stats", "STATS", 0, 1}};
+  tcp_mode = 1;
+  px.delta = 1;
+  ck_assert_int_eq(change(tcp_base, N(tcp_base), to, N(to), 4), 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+}
+END_TEST
+
+START_TEST(tcp_outgrowing_headroom_is_one_lds) {
+  static const struct ext from[] = {{"z1", "AUTHZ", 20, 0}};
+  static const struct ext to[] = {{"z1", "AUTHZ", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0}};
+  tcp_mode = 1;
+  ck_assert_int_eq(change(from, N(from), to, N(to), 2), 1);
+}
+END_TEST
+
+START_TEST(tcp_without_slots_membership_is_lds) {
+  static const struct ext to[] = {{"nauthn", "AUTHN", 0, 0},
+                                  {"z2", "AUTHZ", 10, 0},
+                                  {"alt-stats", "STATS", 0, 1}};
+  struct snapshot *s0, *s1;
+  const struct xds_class *c0, *c1;
+
+  tcp_mode = 1;
+  s0 = snap_of(tcp_base, N(tcp_base), 0, 1);
+  s1 = snap_of(to, N(to), 0, 2);
+  c0 = class_of(s0);
+  c1 = class_of(s1);
+  ck_assert_uint_eq(c0->n_slots, 0);
+  ck_assert_str_ne(c0->lds_version, c1->lds_version);
+  snapshot_unref(s0);
+  snapshot_unref(s1);
+}
+END_TEST
+
 static Suite *slots_suite(void) {
   Suite *s = suite_create("slots");
   TCase *tc = tcase_create("changes");
@@ -616,6 +873,13 @@ static Suite *slots_suite(void) {
   tcase_add_test(tc, delta_swap_and_add_no_lds);
   tcase_add_test(tc, capacity_doubles_and_keeps_a_spare);
   tcase_add_test(tc, same_store_same_bytes);
+  tcase_add_test(tc, tcp_listener_shape);
+  tcase_add_test(tc, tcp_add_remove_no_lds);
+  tcase_add_test(tc, tcp_swap_fail_closed_never_missing);
+  tcase_add_test(tc, tcp_move_across_phases_and_ports_no_lds);
+  tcase_add_test(tc, tcp_delta_swap_no_lds);
+  tcase_add_test(tc, tcp_outgrowing_headroom_is_one_lds);
+  tcase_add_test(tc, tcp_without_slots_membership_is_lds);
   suite_add_tcase(s, tc);
   return s;
 }

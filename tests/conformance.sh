@@ -46,6 +46,8 @@ roots=(
   envoy/extensions/filters/network/http_connection_manager/v3/http_connection_manager.proto
   envoy/extensions/filters/http/wasm/v3/wasm.proto
   envoy/extensions/filters/http/rbac/v3/rbac.proto
+  envoy/extensions/filters/network/wasm/v3/wasm.proto
+  envoy/extensions/filters/network/rbac/v3/rbac.proto
 )
 "$protoc" "${iflags[@]}" -I "$pb_include" --include_imports \
   -o "$gen/set.pb" "${roots[@]}" ||

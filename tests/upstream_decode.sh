@@ -235,6 +235,43 @@ done)
 grep -q 'name: "wasmxds.slot/' <<<"$out" ||
   fail "no slot ECDS reference in the slotted listener"
 
+# Network slots: the Istio store's TCP listener (NETWORK WasmPlugins) gets
+# slots in each filter chain; the slots' configs are the network Wasm
+# filter or the empty slot's network RBAC filter without rules.
+mkdir -p "$tmp/netslots"
+"$bin" render --store "$srcdir/tests/data/istio/store" \
+  --node-id 'sidecar~10.0.0.1~reviews-v1-1.bookinfo~bookinfo.svc.cluster.local' \
+  --metadata NAMESPACE=bookinfo --metadata 'LABELS={"app":"reviews"}' \
+  --ecds-slots 2 --dump-dir "$tmp/netslots" >/dev/null 2>"$tmp/render.err" ||
+  fail "render of the Istio store --ecds-slots failed: $(cat "$tmp/render.err")"
+check_resource envoy.config.listener.v3.Listener "$tmp/netslots/lds-tcp-5432.pb"
+out=$(decode envoy.config.listener.v3.Listener "$tmp/netslots/lds-tcp-5432.pb")
+grep -q 'name: "wasmxds.slot/tcp-5432/default/AUTHZ/0"' <<<"$out" ||
+  fail "no network slot in the TCP listener's default chain"
+grep -q 'type_urls: "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"' <<<"$out" ||
+  fail "the network slots do not admit the network Wasm filter"
+kn=0
+for f in "$tmp"/netslots/ecds-wasmxds.slot_tcp-5432_*.pb; do
+  check_resource envoy.config.core.v3.TypedExtensionConfig "$f"
+  kn=$((kn + 1))
+done
+[ "$kn" -gt 0 ] || fail "render --ecds-slots wrote no network slot config"
+# An empty slot is the network RBAC filter with its own stat_prefix and no
+# rules; other RBAC configs there are an extension's substitute (an oci://
+# plugin render does not fetch: deny-all, rules present).
+empty=0
+for f in "$tmp"/netslots/ecds-wasmxds.slot_tcp-5432_*.pb.d/*network.rbac.v3.RBAC.pb; do
+  out=$(decode envoy.extensions.filters.network.rbac.v3.RBAC "$f")
+  grep -q '^stat_prefix: "wasmxds_slot."' <<<"$out" || continue
+  ! grep -q '^rules' <<<"$out" ||
+    fail "an empty network slot carries RBAC rules (it must enforce nothing)"
+  empty=$((empty + 1))
+done
+[ "$empty" -gt 0 ] || fail "no empty network slot (network RBAC, no rules)"
+ls "$tmp"/netslots/ecds-wasmxds.slot_tcp-5432_*.pb.d/*network.wasm.v3.Wasm.pb \
+  >/dev/null 2>&1 || fail "no network slot holds a network Wasm filter"
+echo "upstream_decode: $kn network slot configs decode too"
+
 # The attachment override reaches the edge under its own name.
 edge=$(decode envoy.config.core.v3.TypedExtensionConfig \
   "$tmp/attach/ecds-organizations_acme_extensions_jwt-authn@edge.pb")

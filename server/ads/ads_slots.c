@@ -130,7 +130,7 @@ static int put_transit(struct plan *p, size_t i, const char *x) {
   xds_buf_init(&b, 4 << 20);
   rc =
       encode_slot_config(p->cls->slots[i].name, ext != NULL ? ext->bytes : NULL,
-                         ext != NULL ? ext->len : 0, &b);
+                         ext != NULL ? ext->len : 0, p->cls->slot_net[i], &b);
   if (rc < 0) {
     xds_buf_cleanup(&b);
     return rc;

@@ -659,6 +659,15 @@ int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
                         encode_slot_phase_name(p), pos);
 }
 
+int encode_tcp_slot_name(const char *listener, size_t ci, size_t n_tcp_chains,
+                         enum wasm_phase p, size_t pos, struct xds_buf *out) {
+  if (ci >= n_tcp_chains)
+    return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/default/%s/%zu", listener,
+                          encode_slot_phase_name(p), pos);
+  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/c%zu/%s/%zu", listener, ci,
+                        encode_slot_phase_name(p), pos);
+}
+
 int encode_slot_entry(const char *name, const struct encode_opts *o,
                       struct xds_buf *out) {
   /* What a slot falls back to: a fail-closed HTTP filter's substitute. */
@@ -674,7 +683,7 @@ int encode_slot_entry(const char *name, const struct encode_opts *o,
 }
 
 int encode_slot_config(const char *name, const uint8_t *ext, size_t ext_len,
-                       struct xds_buf *out) {
+                       int network, struct xds_buf *out) {
   size_t i = 1, len = 0;
   int rc, shift = 0;
 
@@ -682,8 +691,22 @@ int encode_slot_config(const char *name, const uint8_t *ext, size_t ext_len,
   if (rc < 0)
     return rc;
   /* The empty slot: RBAC without rules enforces nothing. */
-  if (ext == NULL)
+  if (ext == NULL && !network)
     return wire_put_any(out, 2, TYPE_RBAC, "", 0);
+  if (ext == NULL) {
+    /* The network RBAC filter requires a stat_prefix; nothing else. */
+    Envoy__Extensions__Filters__Network__Rbac__V3__RBAC net =
+        ENVOY__EXTENSIONS__FILTERS__NETWORK__RBAC__V3__RBAC__INIT;
+    uint8_t buf[128];
+    size_t n;
+
+    net.stat_prefix = ENCODE_SLOT_STAT_PREFIX;
+    n = protobuf_c_message_get_packed_size(&net.base);
+    if (n > sizeof(buf))
+      return XDS_ETOOBIG;
+    protobuf_c_message_pack(&net.base, buf);
+    return wire_put_any(out, 2, TYPE_NET_RBAC, buf, n);
+  }
   /* ext is TypedExtensionConfig{1: name, 2: typed_config}, packed in field
    * order: skip the name field (tag 0x0a, varint length, bytes) and keep
    * the rest as it is. */
@@ -797,24 +820,48 @@ static int set_route(
 
 /* ---- TCP listeners ---- */
 
+/* A network filter entry named name: an ECDS reference admitting the
+ * network Wasm and RBAC filters, whose default config is the substitute of
+ * dflt. */
+static Envoy__Config__Listener__V3__Filter *
+net_ecds_filter(struct xds_arena *a, const char *name,
+                const struct wasm_ext *dflt, const struct encode_opts *o) {
+  static char *type_urls[] = {TYPE_NET_WASM, TYPE_NET_RBAC};
+  Envoy__Config__Listener__V3__Filter *f = xds_arena_alloc(a, sizeof(*f));
+  Envoy__Config__Core__V3__ExtensionConfigSource *ecs =
+      ecds_config_source(a, dflt, o, type_urls);
+
+  if (f == NULL || ecs == NULL)
+    return NULL;
+  envoy__config__listener__v3__filter__init(f);
+  f->name = (char *)name;
+  f->config_type_case =
+      ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
+  f->config_discovery = ecs;
+  return f;
+}
+
 /* A network filter entry for a NETWORK plugin: always an ECDS reference
  * (also with --inline-wasm), with its substitute as the default config. */
 static Envoy__Config__Listener__V3__Filter *
 net_wasm_filter(struct xds_arena *a, const struct wasm_ext *e,
                 const struct encode_opts *o) {
-  static char *type_urls[] = {TYPE_NET_WASM, TYPE_NET_RBAC};
-  Envoy__Config__Listener__V3__Filter *f = xds_arena_alloc(a, sizeof(*f));
-  Envoy__Config__Core__V3__ExtensionConfigSource *ecs =
-      ecds_config_source(a, e, o, type_urls);
+  return net_ecds_filter(a, e->fqn, e, o);
+}
 
-  if (f == NULL || ecs == NULL)
-    return NULL;
-  envoy__config__listener__v3__filter__init(f);
-  f->name = e->fqn;
-  f->config_type_case =
-      ENVOY__CONFIG__LISTENER__V3__FILTER__CONFIG_TYPE_CONFIG_DISCOVERY;
-  f->config_discovery = ecs;
-  return f;
+/* A network slot: what it holds is not known to the listener, so a timeout
+ * fails closed (a network RBAC that denies every connection). */
+static Envoy__Config__Listener__V3__Filter *
+net_slot_filter(struct xds_arena *a, const char *name,
+                const struct encode_opts *o) {
+  static const struct wasm_ext closed = {.fail_strategy = WASM_FAIL_CLOSE,
+                                         .type = WASM_TYPE_NETWORK};
+
+  return net_ecds_filter(a, name, &closed, o);
+}
+
+int encode_tcp_chain_has(const struct chain *c, size_t k, size_t ci) {
+  return c->on == NULL || ci >= 64 || (c->on[k] & (UINT64_C(1) << ci)) != 0;
 }
 
 /* The terminal tcp_proxy filter to cluster. */
@@ -840,25 +887,30 @@ tcp_proxy_filter(struct xds_arena *a, const struct listener_tmpl *t,
   return f->typed_config != NULL ? f : NULL;
 }
 
-/* One filter chain: the chain's network Wasm filters, in order, then the
- * tcp_proxy to cluster; matched by m (NULL: the default chain). */
+/* One filter chain: the chain's network Wasm filters in order (with
+ * slots, the n_slots slot names instead), then the tcp_proxy to cluster;
+ * matched by m (NULL: the default chain). */
 static Envoy__Config__Listener__V3__FilterChain *
 tcp_chain(struct xds_arena *a, const struct listener_tmpl *t,
-          const struct chain *c, const struct encode_opts *o, size_t ci,
+          const struct chain *c, const char *const *slots, size_t n_slots,
+          const struct encode_opts *o, size_t ci,
           const struct tmpl_tcp_chain *m, const char *cluster) {
   Envoy__Config__Listener__V3__FilterChain *fc =
       xds_arena_alloc(a, sizeof(*fc));
-  size_t n = 0;
+  size_t n = 0, max = slots != NULL ? n_slots : c->n;
 
   if (fc == NULL)
     return NULL;
   envoy__config__listener__v3__filter_chain__init(fc);
-  fc->filters = xds_arena_alloc(a, (c->n + 1) * sizeof(*fc->filters));
+  fc->filters = xds_arena_alloc(a, (max + 1) * sizeof(*fc->filters));
   if (fc->filters == NULL)
     return NULL;
-  for (size_t k = 0; k < c->n; k++) {
+  for (size_t k = 0; slots != NULL && k < n_slots; k++)
+    if ((fc->filters[n++] = net_slot_filter(a, slots[k], o)) == NULL)
+      return NULL;
+  for (size_t k = 0; slots == NULL && k < c->n; k++) {
     /* The plugin's match[].ports may keep it off this chain. */
-    if (c->on != NULL && ci < 64 && !(c->on[k] & (UINT64_C(1) << ci)))
+    if (!encode_tcp_chain_has(c, k, ci))
       continue;
     if ((fc->filters[n++] = net_wasm_filter(a, c->exts[k], o)) == NULL)
       return NULL;
@@ -912,11 +964,12 @@ static void listener_head(Envoy__Config__Listener__V3__Listener *l,
 
 /* A TCP template's Listener: one filter chain per spec.tcp.filterChains
  * item, then the default chain; the TLS inspector when a chain matches
- * SNI names. */
-static int encode_tcp_listener(const struct listener_tmpl *t,
-                               const struct chain *c,
-                               const struct encode_opts *o,
-                               struct xds_buf *out) {
+ * SNI names. With slots (not NULL), filter chain i holds the n_slots[i]
+ * slots slots[i] instead of c's filters. */
+static int
+encode_tcp_listener(const struct listener_tmpl *t, const struct chain *c,
+                    const char *const *const *slots, const size_t *n_slots,
+                    const struct encode_opts *o, struct xds_buf *out) {
   Envoy__Config__Listener__V3__Listener l =
       ENVOY__CONFIG__LISTENER__V3__LISTENER__INIT;
   Envoy__Config__Core__V3__Address addr =
@@ -937,14 +990,17 @@ static int encode_tcp_listener(const struct listener_tmpl *t,
   if (l.filter_chains == NULL)
     goto out;
   for (size_t i = 0; i < t->n_tcp_chains; i++) {
-    l.filter_chains[i] =
-        tcp_chain(&a, t, c, o, i, &t->tcp_chains[i], t->tcp_chains[i].cluster);
+    l.filter_chains[i] = tcp_chain(&a, t, c, slots != NULL ? slots[i] : NULL,
+                                   slots != NULL ? n_slots[i] : 0, o, i,
+                                   &t->tcp_chains[i], t->tcp_chains[i].cluster);
     if (l.filter_chains[i] == NULL)
       goto out;
     sni |= t->tcp_chains[i].n_server_names > 0;
   }
   l.filter_chains[n - 1] =
-      tcp_chain(&a, t, c, o, t->n_tcp_chains, NULL, t->tcp_cluster);
+      tcp_chain(&a, t, c, slots != NULL ? slots[n - 1] : NULL,
+                slots != NULL ? n_slots[n - 1] : 0, o, t->n_tcp_chains, NULL,
+                t->tcp_cluster);
   if (l.filter_chains[n - 1] == NULL)
     goto out;
   l.n_filter_chains = n;
@@ -963,6 +1019,16 @@ static int encode_tcp_listener(const struct listener_tmpl *t,
 out:
   xds_arena_cleanup(&a);
   return rc;
+}
+
+int encode_tcp_listener_slots(const struct listener_tmpl *t,
+                              const char *const *const *slots,
+                              const size_t *n_slots,
+                              const struct encode_opts *o,
+                              struct xds_buf *out) {
+  if (t->protocol != TMPL_TCP)
+    return XDS_EINVAL;
+  return encode_tcp_listener(t, NULL, slots, n_slots, o, out);
 }
 
 int encode_listener(const struct listener_tmpl *t, const struct chain *c,
@@ -1000,7 +1066,7 @@ int encode_listener_mods(const struct listener_tmpl *t, const struct chain *c,
   int rc;
 
   if (t->protocol == TMPL_TCP)
-    return encode_tcp_listener(t, c, o, out);
+    return encode_tcp_listener(t, c, NULL, NULL, o, out);
   xds_arena_init(&a, 0);
   xds_buf_init(&hcm_bytes, ENCODE_RESOURCE_MAX);
   lb.a = &a;

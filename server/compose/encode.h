@@ -168,6 +168,14 @@ const char *encode_slot_phase_name(enum wasm_phase p);
 int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
                      struct xds_buf *out);
 
+/* Appends to out the slot name of a TCP listener's network filter chain,
+ * "wasmxds.slot/<listener>/<chain>/<PHASE>/<pos>" where chain is c<ci> for
+ * spec.tcp.filterChains[ci] and "default" for the default chain (ci ==
+ * n_tcp_chains); no terminating NUL. Returns 0, XDS_ENOMEM or
+ * XDS_ETOOBIG. */
+int encode_tcp_slot_name(const char *listener, size_t ci, size_t n_tcp_chains,
+                         enum wasm_phase p, size_t pos, struct xds_buf *out);
+
 /* Appends the HCM http_filters entry of slot name: an ECDS reference like
  * an extension's, with type_urls {Wasm, RBAC} and a deny-all default_config
  * (what sits in a slot is not known to the listener, so a timeout fails
@@ -179,12 +187,38 @@ int encode_slot_entry(const char *name, const struct encode_opts *o,
  * Appends the TypedExtensionConfig served under slot name: with ext (the
  * serialized TypedExtensionConfig of the extension placed there, as
  * encode_extension_config wrote it) the same config renamed to the slot;
- * with ext NULL the empty slot's no-op, an RBAC filter without rules.
- * Returns 0, XDS_ENOMEM, XDS_ETOOBIG, or XDS_EINVAL when ext does not start
- * with its name field.
+ * with ext NULL the empty slot's no-op, an RBAC filter without rules: the
+ * HTTP one (envoy.extensions.filters.http.rbac.v3.RBAC), or with network
+ * set (a slot of a TCP listener's network filter chain) the network one
+ * (envoy.extensions.filters.network.rbac.v3.RBAC, stat_prefix
+ * ENCODE_SLOT_STAT_PREFIX). Returns 0, XDS_ENOMEM, XDS_ETOOBIG, or
+ * XDS_EINVAL when ext does not start with its name field.
  */
 int encode_slot_config(const char *name, const uint8_t *ext, size_t ext_len,
-                       struct xds_buf *out);
+                       int network, struct xds_buf *out);
+
+/* The stat_prefix of an empty network slot's RBAC filter (required by the
+ * network RBAC filter; it counts nothing without rules). */
+#define ENCODE_SLOT_STAT_PREFIX "wasmxds_slot."
+
+/* 1 when extension k of TCP chain c runs on filter chain ci of its
+ * template (spec.tcp.filterChains[ci]; ci == n_tcp_chains: the default
+ * chain): a WasmPlugin's match[].ports may keep it off some. */
+int encode_tcp_chain_has(const struct chain *c, size_t k, size_t ci);
+
+/*
+ * Appends TCP template t's Listener (as encode_listener would) whose filter
+ * chain i (spec.tcp.filterChains[i], then the default chain at
+ * t->n_tcp_chains) holds, before its tcp_proxy, the n_slots[i] network
+ * filters named slots[i][0..]: ECDS references admitting the network Wasm
+ * and RBAC filters, each with a deny-all network RBAC default_config.
+ * slots and the names must outlive the call only. Returns 0, XDS_ENOMEM,
+ * XDS_ETOOBIG, or XDS_EINVAL when t is not a TCP template.
+ */
+int encode_tcp_listener_slots(const struct listener_tmpl *t,
+                              const char *const *const *slots,
+                              const size_t *n_slots,
+                              const struct encode_opts *o, struct xds_buf *out);
 
 struct problems;
 

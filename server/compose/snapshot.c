@@ -103,6 +103,7 @@ static void class_unref(void *p) {
   }
   xds_free(c->slots);
   xds_free(c->slot_fqn);
+  xds_free(c->slot_net);
   xds_free(c->slot_by_name);
   xds_free(c->lds_body);
   xds_free(c->problems);
@@ -589,16 +590,41 @@ static const struct wasm_ext slot_phase_ext[4] = {
     {.phase = WASM_PHASE_STATS},
     {.phase = WASM_PHASE_UNSPECIFIED}};
 
-/* Adds one slot resource to c (arrays grown by the caller). */
+/* Makes room in c's slot arrays for n more slots (zeroed). Returns 0 or
+ * XDS_ENOMEM. */
+static int slots_grow(struct xds_class *c, size_t n) {
+  size_t total = c->n_slots + n + 1;
+  struct xds_resource *r = xds_realloc(c->slots, total * sizeof(*r));
+  const char **f;
+  unsigned char *net;
+
+  if (r == NULL)
+    return XDS_ENOMEM;
+  c->slots = r;
+  f = xds_realloc(c->slot_fqn, total * sizeof(*f));
+  if (f == NULL)
+    return XDS_ENOMEM;
+  c->slot_fqn = f;
+  net = xds_realloc(c->slot_net, total * sizeof(*net));
+  if (net == NULL)
+    return XDS_ENOMEM;
+  c->slot_net = net;
+  memset(c->slots + c->n_slots, 0, n * sizeof(*c->slots));
+  return 0;
+}
+
+/* Adds one slot resource to c (arrays grown by the caller); network: a
+ * slot of a TCP listener's network filter chain. */
 static int slot_add(struct snapshot *s, struct xds_class *c, const char *name,
-                    const char *fqn, size_t ext_i, struct xds_buf *tmp) {
+                    const char *fqn, size_t ext_i, int network,
+                    struct xds_buf *tmp) {
   struct xds_resource *r = &c->slots[c->n_slots];
   const struct xds_resource *ext = fqn != NULL ? &s->ecds[ext_i] : NULL;
   int rc;
 
   xds_buf_reset(tmp);
   rc = encode_slot_config(name, ext != NULL ? ext->bytes : NULL,
-                          ext != NULL ? ext->len : 0, tmp);
+                          ext != NULL ? ext->len : 0, network, tmp);
   if (rc < 0)
     return rc;
   r->name = xds_strdup(name);
@@ -607,6 +633,7 @@ static int slot_add(struct snapshot *s, struct xds_class *c, const char *name,
   r->len = tmp->len;
   r->bytes = (uint8_t *)xds_buf_steal(tmp, NULL);
   version_of(r->bytes, r->len, r->version);
+  c->slot_net[c->n_slots] = (unsigned char)network;
   c->slot_fqn[c->n_slots++] = fqn;
   return 0;
 }
@@ -647,22 +674,10 @@ static int slots_encode(struct snapshot *s, struct xds_class *c,
   exts = xds_calloc(n, sizeof(*exts));
   entries = xds_calloc(n, sizeof(*entries));
   ends = xds_calloc(n, sizeof(*ends));
-  {
-    struct xds_resource *r =
-        xds_realloc(c->slots, (c->n_slots + n) * sizeof(*c->slots));
-    if (r != NULL)
-      c->slots = r;
-    const char **f =
-        r == NULL ? NULL
-                  : xds_realloc(c->slot_fqn, (c->n_slots + n) * sizeof(*f));
-    if (f != NULL)
-      c->slot_fqn = f;
-    if (r == NULL || f == NULL)
-      goto out;
-  }
+  if (slots_grow(c, n) < 0)
+    goto out;
   if (exts == NULL || entries == NULL || ends == NULL)
     goto out;
-  memset(c->slots + c->n_slots, 0, n * sizeof(*c->slots));
   rc = 0;
   for (int p = 0, i = 0; rc == 0 && p < 4; p++) {
     for (size_t j = 0; rc == 0 && j < cap[p]; j++, i++) {
@@ -682,7 +697,7 @@ static int slots_encode(struct snapshot *s, struct xds_class *c,
         rc = encode_slot_entry(name.data, &s->opts, &eb);
       ends[i] = eb.len;
       if (rc == 0)
-        rc = slot_add(s, c, name.data, fqn, ext_i, &tmp);
+        rc = slot_add(s, c, name.data, fqn, ext_i, 0, &tmp);
     }
     first += count[p];
   }
@@ -704,6 +719,106 @@ out:
   xds_free(exts);
   xds_free(entries);
   xds_free(ends);
+  return rc;
+}
+
+/*
+ * Encodes TCP listener t of c in slots mode into all: each of its filter
+ * chains (spec.tcp.filterChains, then the default chain) holds, per phase,
+ * encode_slot_capacity() network slots, filled in chain order with the
+ * chain's extensions that run on that filter chain. Appends the slots'
+ * resources to c. Returns 0, XDS_ENOMEM, XDS_ETOOBIG or XDS_EINVAL (err
+ * says why).
+ */
+static int slots_encode_tcp(struct snapshot *s, struct xds_class *c,
+                            const struct listener_tmpl *t,
+                            const struct chain *ch, struct xds_buf *all,
+                            struct xds_err *err) {
+  size_t n_fc = t->n_tcp_chains + 1, n = 0, first_slot = c->n_slots;
+  size_t(*count)[4] = xds_calloc(n_fc, sizeof(*count));
+  size_t(*cap)[4] = xds_calloc(n_fc, sizeof(*cap));
+  const char ***names = xds_calloc(n_fc, sizeof(*names));
+  size_t *n_names = xds_calloc(n_fc, sizeof(*n_names));
+  struct xds_buf name, tmp;
+  int rc = XDS_ENOMEM;
+
+  xds_buf_init(&name, 4096);
+  xds_buf_init(&tmp, SNAPSHOT_LDS_MAX);
+  if (count == NULL || cap == NULL || names == NULL || n_names == NULL)
+    goto out;
+  for (size_t fc = 0; fc < n_fc; fc++) {
+    for (size_t k = 0; k < ch->n; k++)
+      if (encode_tcp_chain_has(ch, k, fc))
+        count[fc][wasm_phase_rank(ch->exts[k]->phase)]++;
+    for (int p = 0; p < 4; p++) {
+      cap[fc][p] = encode_slot_capacity(s->opts.ecds_slots, count[fc][p]);
+      if (cap[fc][p] == 0) {
+        xds_err_set(err, XDS_ETOOBIG,
+                    "phase %s has %zu extensions, more than %d slots allow",
+                    encode_slot_phase_name(encode_slot_phases[p]), count[fc][p],
+                    ENCODE_SLOTS_PHASE_MAX);
+        rc = XDS_EINVAL;
+        goto out;
+      }
+      n += cap[fc][p];
+    }
+  }
+  if (slots_grow(c, n) < 0)
+    goto out;
+  rc = 0;
+  for (size_t fc = 0; rc == 0 && fc < n_fc; fc++) {
+    for (int p = 0; rc == 0 && p < 4; p++) {
+      size_t j = 0;
+      /* The chain's extensions of phase p on this filter chain, in order
+       * (a chain is sorted by phase, so they are consecutive). */
+      for (size_t k = 0; rc == 0 && k < ch->n; k++) {
+        if (wasm_phase_rank(ch->exts[k]->phase) != p ||
+            !encode_tcp_chain_has(ch, k, fc))
+          continue;
+        xds_buf_reset(&name);
+        rc = encode_tcp_slot_name(t->name, fc, t->n_tcp_chains,
+                                  encode_slot_phases[p], j++, &name);
+        if (rc == 0)
+          rc = xds_buf_putc(&name, '\0');
+        if (rc == 0)
+          rc = slot_add(s, c, name.data, ch->exts[k]->fqn, ch->index[k], 1,
+                        &tmp);
+      }
+      for (; rc == 0 && j < cap[fc][p]; j++) {
+        xds_buf_reset(&name);
+        rc = encode_tcp_slot_name(t->name, fc, t->n_tcp_chains,
+                                  encode_slot_phases[p], j, &name);
+        if (rc == 0)
+          rc = xds_buf_putc(&name, '\0');
+        if (rc == 0)
+          rc = slot_add(s, c, name.data, NULL, 0, 1, &tmp);
+      }
+    }
+  }
+  if (rc < 0)
+    goto out;
+  /* The filter chains' slot names, borrowed from c's slots. */
+  for (size_t fc = 0, at = first_slot; fc < n_fc; fc++) {
+    names[fc] = xds_calloc(n + 1, sizeof(*names[fc]));
+    if (names[fc] == NULL) {
+      rc = XDS_ENOMEM;
+      goto out;
+    }
+    for (int p = 0; p < 4; p++)
+      for (size_t j = 0; j < cap[fc][p]; j++)
+        names[fc][n_names[fc]++] = c->slots[at++].name;
+  }
+  rc = encode_tcp_listener_slots(t, (const char *const *const *)names, n_names,
+                                 &s->opts, all);
+out:
+  for (size_t fc = 0; names != NULL && fc < n_fc; fc++)
+    xds_free(names[fc]);
+  xds_free(names);
+  xds_free(n_names);
+  xds_free(count);
+  xds_free(cap);
+  xds_buf_cleanup(&name);
+  xds_buf_cleanup(&tmp);
   return rc;
 }
 
@@ -826,12 +941,12 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
     if (rc < 0)
       goto fail_bufs;
     err.msg[0] = '\0';
-    /* Slots on HTTP listeners; TCP listeners keep their network filters
-     * by name (README "Zero-drain changes (slots)"). */
-    if (s->opts.ecds_slots > 0 && !s->opts.inline_wasm &&
-        t->protocol != TMPL_TCP) {
+    /* Slots: in the HCM of HTTP listeners, in each network filter chain
+     * of TCP ones (README "Zero-drain changes (slots)"). */
+    if (s->opts.ecds_slots > 0 && !s->opts.inline_wasm) {
       size_t keep = c->n_slots;
-      rc = slots_encode(s, c, t, &ch, all_p, &err);
+      rc = t->protocol == TMPL_TCP ? slots_encode_tcp(s, c, t, &ch, all_p, &err)
+                                   : slots_encode(s, c, t, &ch, all_p, &err);
       chain_cleanup(&ch);
       if (rc == XDS_ENOMEM)
         goto fail_bufs;

@@ -64,9 +64,12 @@ struct xds_class {
   /* With --ecds-slots: every slot of every listener, by listener, then
    * phase (AUTHN, AUTHZ, STATS, UNSPECIFIED), then position; names and
    * bytes owned by the view. slot_fqn[i] is the extension placed in slot
-   * i (borrowed from the catalog), NULL for an empty slot. */
+   * i (borrowed from the catalog), NULL for an empty slot. slot_net[i] is
+   * 1 for a slot of a TCP listener's network filter chain (its empty
+   * config is the network RBAC filter), 0 for an HTTP filter slot. */
   struct xds_resource *slots;
   const char **slot_fqn;
+  unsigned char *slot_net;
   size_t n_slots;
   size_t *slot_by_name; /* indexes into slots, sorted by name */
 };

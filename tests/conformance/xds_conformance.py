@@ -31,6 +31,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (  # noq
     http_connection_manager_pb2 as hcm_pb2)
 from envoy.extensions.filters.http.wasm.v3 import wasm_pb2  # noqa: E402
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2  # noqa: E402
+from envoy.extensions.filters.network.wasm.v3 import (  # noqa: E402
+    wasm_pb2 as net_wasm_pb2)
+from envoy.extensions.filters.network.rbac.v3 import (  # noqa: E402
+    rbac_pb2 as net_rbac_pb2)
 from google.protobuf import struct_pb2  # noqa: E402
 
 LDS = "type.googleapis.com/envoy.config.listener.v3.Listener"
@@ -39,6 +43,9 @@ HCM = ("type.googleapis.com/envoy.extensions.filters.network."
        "http_connection_manager.v3.HttpConnectionManager")
 WASM = "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"
 RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+NET_WASM = "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"
+NET_RBAC = "type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC"
+SLOT = "wasmxds.slot/"
 ADS_SOTW = ("/envoy.service.discovery.v3.AggregatedDiscoveryService/"
             "StreamAggregatedResources")
 ADS_DELTA = ("/envoy.service.discovery.v3.AggregatedDiscoveryService/"
@@ -178,8 +185,9 @@ def node(kind):
 # --- The server -------------------------------------------------------------
 
 class Server:
-    def __init__(self, store, tmp):
+    def __init__(self, store, tmp, args=()):
         self.store, self.tmp = store, tmp
+        self.args = list(args)
         self.proc = None
 
     def start(self):
@@ -195,7 +203,7 @@ class Server:
                 [BIN, "--listen", "127.0.0.1:%d" % self.port, "--store",
                  self.store, "--admin-listen", "127.0.0.1:0",
                  "--module-cache", cache, "--no-module-fetch",
-                 "--debounce-ms", "20", "--log-level", "info"],
+                 "--debounce-ms", "20", "--log-level", "info"] + self.args,
                 stdout=self.log, stderr=subprocess.STDOUT)
             self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
             try:
@@ -564,6 +572,122 @@ def standalone(srv, kind, expect_listeners, names):
     s.close()
 
 
+def slots(tmp):
+    """--ecds-slots (README "Zero-drain changes (slots)"): an HTTP and a TCP
+    listener reference slots; every slot config decodes with the upstream
+    type its reference admits: the Wasm filter of what it holds (renamed
+    to the slot), or the empty slot's RBAC filter without rules (HTTP or
+    network)."""
+    who = "slots"
+    store = os.path.join(tmp, "slots-store")
+    os.mkdir(store)
+    with open(os.path.join(store, "store.yaml"), "w") as f:
+        f.write(TMPL % dict(name="inbound-http", port=15006, dir="INBOUND",
+                            sel="", cluster="app"))
+        f.write("""---
+apiVersion: wasmxds.io/v1
+kind: ListenerTemplate
+metadata: {name: db}
+spec:
+  port: 5432
+  direction: INBOUND
+  tcp:
+    cluster: db
+    filterChains:
+    - match: {destinationPort: 15432}
+      cluster: db-alt
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: shop-authn, namespace: shop}
+spec: {url: file:///wasm/shop-authn.wasm, phase: AUTHN}
+---
+apiVersion: extensions.istio.io/v1alpha1
+kind: WasmPlugin
+metadata: {name: n-authz, namespace: shop}
+spec: {type: NETWORK, url: file:///wasm/n-authz.wasm, phase: AUTHZ}
+""")
+    srv = Server(store, tmp, ["--ecds-slots", "2"])
+    try:
+        srv.start()
+        s = Stream(srv.channel, ADS_SOTW)
+        s.send(node=node("istio"), type_url=LDS)
+        r = s.recv()
+        if not check(r is not None and r.type_url == LDS,
+                     "%s: LDS answered" % who):
+            s.close()
+            return
+        listeners = {x.name: x for x in (decode(a) for a in r.resources)}
+        check(sorted(listeners) == ["db", "inbound-http"],
+              "%s: the HTTP and the TCP listener" % who)
+        refs = ecds_refs(listeners.get("inbound-http", listener_pb2.Listener()))
+        check(len(refs) == 8 and all(n.startswith(SLOT + "inbound-http/")
+                                     for n in refs),
+              "%s: the HCM references 4 phases x 2 slots" % who)
+        net = {}
+        db = listeners.get("db", listener_pb2.Listener())
+        check(len(db.filter_chains) == 2, "%s: db has two filter chains" % who)
+        for fc in db.filter_chains:
+            fs = list(fc.filters)
+            check(len(fs) == 9 and
+                  fs[-1].name == "envoy.filters.network.tcp_proxy",
+                  "%s: a filter chain holds 8 network slots, then tcp_proxy"
+                  % who)
+            for nf in fs[:-1]:
+                cd = nf.config_discovery
+                ok = (nf.HasField("config_discovery") and
+                      nf.name.startswith(SLOT + "db/") and
+                      cd.config_source.HasField("ads") and
+                      list(cd.type_urls) == [NET_WASM, NET_RBAC] and
+                      not cd.apply_default_config_without_warming and
+                      cd.default_config.type_url == NET_RBAC)
+                deny = net_rbac_pb2.RBAC()
+                deny.ParseFromString(cd.default_config.value)
+                check(ok and deny.HasField("rules") and
+                      not deny.rules.policies and deny.stat_prefix,
+                      "%s: %s is a network ECDS slot, deny-all by default"
+                      % (who, nf.name))
+                net[nf.name] = set(cd.type_urls)
+        names = sorted(set(refs) | set(net))
+        s.send(version_info=r.version_info, response_nonce=r.nonce,
+               type_url=LDS)
+        s.send(type_url=ECDS, resource_names=names)
+        e = s.recv()
+        got = {decode(a).name: decode(a) for a in e.resources} if e else {}
+        check(sorted(got) == names, "%s: every slot is served" % who)
+        held = {}
+        for n, tec in got.items():
+            tc = tec.typed_config
+            admits = refs.get(n) or net.get(n) or set()
+            check(tc.type_url in admits, "%s: %s holds a type its reference "
+                  "admits (%s)" % (who, n, tc.type_url))
+            if tc.type_url in (WASM, NET_WASM):
+                w = (wasm_pb2.Wasm() if tc.type_url == WASM
+                     else net_wasm_pb2.Wasm())
+                w.ParseFromString(tc.value)
+                held[n] = w.config.name
+            else:
+                rb = (rbac_pb2.RBAC() if tc.type_url == RBAC
+                      else net_rbac_pb2.RBAC())
+                rb.ParseFromString(tc.value)
+                check(not rb.HasField("rules") and
+                      not rb.HasField("shadow_rules") and
+                      (tc.type_url == RBAC or rb.stat_prefix),
+                      "%s: empty slot %s is an RBAC filter without rules"
+                      % (who, n))
+        want = {SLOT + "inbound-http/AUTHN/0":
+                "extensions.istio.io/wasmplugin/shop.shop-authn",
+                SLOT + "db/c0/AUTHZ/0":
+                "extensions.istio.io/wasmplugin/shop.n-authz",
+                SLOT + "db/default/AUTHZ/0":
+                "extensions.istio.io/wasmplugin/shop.n-authz"}
+        check(held == want, "%s: the plugins sit in their first slots, the "
+              "rest are empty: %s" % (who, held))
+        s.close()
+    finally:
+        srv.stop()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="wasmxds-conf-")
     store = os.path.join(tmp, "store")
@@ -688,6 +812,8 @@ def main():
               [x.SerializeToString() for x in a.resources] ==
               [x.SerializeToString() for x in b.resources],
               "sotw/pay: same LDS version and bytes after a restart")
+        srv.stop()
+        slots(tmp)
     finally:
         srv.stop()
         if failures:
