@@ -11,6 +11,12 @@
 #   (d) allowedIn change: shared-move leaves tenant t001 (LDS push to t001's
 #       proxies, which drop the ECDS name); nobody else may receive anything
 #   (e) the fleet idle for --idle seconds
+# and, for each --churn-sizes N, the plugin churn scenario (issue 19) twice,
+# without slots and with --ecds-slots --churn-slots: on the --churn-store
+# store plus two organization-wide AUTHZ extensions (gen-store --churn),
+# three changes: add an extension (first in AUTHZ), remove it, swap the
+# priorities of two fail-closed ones; loadgen counts per proxy the listener
+# drains (listeners whose config changed), LDS and ECDS messages.
 # The server's RSS (/proc/PID/status) and CPU (/proc/PID/stat) and the
 # generator's own CPU (getrusage) are reported separately. Every phase ends
 # when the server is quiet (its CPU counter unchanged for 500 ms, read every
@@ -20,7 +26,9 @@
 #
 # usage: fleet.sh --wasmxds BIN --loadgen BIN [--sizes "1000 10000"]
 #                 [--stores "100x50 1000x200"] [--idle 60] [--workdir DIR]
-#                 [--keep] [--server-args "..."] [LOADGEN RUN OPTION]...
+#                 [--keep] [--server-args "..."] [--churn-sizes "10000"]
+#                 [--churn-slots 8] [--churn-store 100x50]
+#                 [LOADGEN RUN OPTION]...
 # Anything else (e.g. --delta, --no-decode-cache) goes to every loadgen run.
 set -u
 
@@ -33,6 +41,9 @@ WORKDIR=
 KEEP=0
 SERVER_ARGS=
 EXTRA=
+CHURN_SIZES=
+CHURN_SLOTS=8
+CHURN_STORE=100x50
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -44,6 +55,9 @@ while [ $# -gt 0 ]; do
   --workdir) WORKDIR=$2; shift 2 ;;
   --keep) KEEP=1; shift ;;
   --server-args) SERVER_ARGS=$2; shift 2 ;;
+  --churn-sizes) CHURN_SIZES=$2; shift 2 ;;
+  --churn-slots) CHURN_SLOTS=$2; shift 2 ;;
+  --churn-store) CHURN_STORE=$2; shift 2 ;;
   *) EXTRA="$EXTRA $1"; shift ;;
   esac
 done
@@ -60,7 +74,9 @@ if [ -z "$WORKDIR" ]; then
 fi
 mkdir -p "$WORKDIR"
 RESULTS=$WORKDIR/results.txt
+CHURN_RESULTS=$WORKDIR/churn.txt
 : >"$RESULTS"
+: >"$CHURN_RESULTS"
 
 # Both processes hold one descriptor per connection.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
@@ -94,6 +110,31 @@ stop_server() {
     SERVER_PID=
   fi
 }
+# start_server DIR LABEL [SERVER ARG]...: a wasmxds on DIR/store on free
+# ports, waited for until ready; 1 (its log printed) when it is not.
+start_server() {
+  sdir=$1
+  slabel=$2
+  shift 2
+  pick_ports
+  "$WASMXDS" --store "$sdir/store" --listen "127.0.0.1:$XDS_PORT" \
+    --admin-listen "127.0.0.1:$ADMIN_PORT" --module-cache "$sdir/cache" \
+    "$@" >"$sdir/server.log" 2>&1 &
+  SERVER_PID=$!
+  i=0
+  while [ $i -lt 100 ]; do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    if curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.1
+    i=$((i + 1))
+  done
+  echo "fleet: $slabel: the server did not become ready; its log:" >&2
+  tail -20 "$sdir/server.log" >&2
+  stop_server
+  return 1
+}
 trap 'stop_server; [ "$KEEP" = 1 ] || [ "$CREATED" = 0 ] || rm -rf "$WORKDIR"' EXIT
 trap 'exit 130' INT TERM
 
@@ -110,29 +151,8 @@ for store in $STORES; do
     dir=$WORKDIR/s$ext-$ten-n$n
     rm -rf "$dir"
     "$LOADGEN" gen-store --dir "$dir" --extensions "$ext" --tenants "$ten" >/dev/null || exit 1
-    pick_ports
     # shellcheck disable=SC2086
-    "$WASMXDS" --store "$dir/store" --listen "127.0.0.1:$XDS_PORT" \
-      --admin-listen "127.0.0.1:$ADMIN_PORT" --module-cache "$dir/cache" \
-      $SERVER_ARGS >"$dir/server.log" 2>&1 &
-    SERVER_PID=$!
-    ready=0
-    i=0
-    while [ $i -lt 100 ]; do
-      if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        break
-      fi
-      if curl -fs "http://127.0.0.1:$ADMIN_PORT/readyz" >/dev/null 2>&1; then
-        ready=1
-        break
-      fi
-      sleep 0.1
-      i=$((i + 1))
-    done
-    if [ $ready = 0 ]; then
-      echo "fleet: $label: the server did not become ready; its log:" >&2
-      tail -20 "$dir/server.log" >&2
-      stop_server
+    if ! start_server "$dir" "$label" $SERVER_ARGS; then
       status=1
       continue
     fi
@@ -165,10 +185,51 @@ for store in $STORES; do
   done
 done
 
+# The plugin churn scenario (issue 19): slots off, then --ecds-slots.
+cext=${CHURN_STORE%x*}
+cten=${CHURN_STORE#*x}
+for n in $CHURN_SIZES; do
+  for slots in 0 "$CHURN_SLOTS"; do
+    label="churn/${cext}ext/${cten}ten/N=$n/slots=$slots"
+    dir=$WORKDIR/churn-$cext-$cten-n$n-s$slots
+    rm -rf "$dir"
+    "$LOADGEN" gen-store --dir "$dir" --extensions "$cext" --tenants "$cten" --churn >/dev/null || exit 1
+    sargs=
+    [ "$slots" = 0 ] || sargs="--ecds-slots $slots"
+    # shellcheck disable=SC2086
+    if ! start_server "$dir" "$label" $SERVER_ARGS $sargs; then
+      status=1
+      continue
+    fi
+    sleep 1
+    echo
+    echo "=================== churn: store $cext extensions over $cten tenants, N=$n, ${sargs:-no slots} ==================="
+    echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # shellcheck disable=SC2086
+    "$LOADGEN" run --target "127.0.0.1:$XDS_PORT" -n "$n" --tenants "$cten" \
+      --server-pid "$SERVER_PID" --label "$label" --timeout-s 300 \
+      --step "add,$dir/changes/churn-add.yaml,$dir/store/ext-churn.yaml,all" \
+      --step "remove,$dir/changes/churn-remove.yaml,$dir/store/ext-churn.yaml,all" \
+      --step "swap,$dir/changes/churn-swap.yaml,$dir/store/ext-churn.yaml,all" \
+      $EXTRA >"$dir/loadgen.out" 2>"$dir/loadgen.err"
+    rc=$?
+    la=$(cut -d' ' -f1-3 /proc/loadavg)
+    echo "load average after: $la"
+    grep -v '^FLEET ' "$dir/loadgen.out"
+    grep '^FLEET ' "$dir/loadgen.out" | sed "s|\$| slots=$slots loadavg=$(echo "$la" | tr ' ' '/')|" >>"$CHURN_RESULTS"
+    if [ -s "$dir/loadgen.err" ]; then
+      echo "  loadgen stderr (first lines):"
+      head -15 "$dir/loadgen.err" | sed 's/^/    /'
+    fi
+    [ $rc = 0 ] || { echo "fleet: $label: loadgen exited $rc"; status=1; }
+    stop_server
+  done
+done
+
 # Summary tables from the FLEET lines.
 echo
 echo "=================== summary (server and generator share $(nproc) cores) ==================="
-awk '
+[ -s "$RESULTS" ] && awk '
 function kv(line,   i, n, a, p) {
   delete F
   n = split(line, a, " ")
@@ -198,4 +259,20 @@ END {
   print "|---|---|---|---|---|---|---|---|"
   printf "%s", idle
 }' "$RESULTS"
+if [ -s "$CHURN_RESULTS" ]; then
+  echo
+  echo "plugin churn (issue 19): drains per proxy, slots off vs --ecds-slots"
+  echo "| run | step | drains per proxy (max) | proxies drained | LDS / ECDS msgs per proxy | ECDS configs per proxy | p99 (s) | server CPU to quiet (s) | storm: all full (s) | load average after |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  awk '
+function kv(line,   i, n, a, p) {
+  delete F
+  n = split(line, a, " ")
+  for (i = 2; i <= n; i++) { p = index(a[i], "="); if (p) F[substr(a[i], 1, p - 1)] = substr(a[i], p + 1) }
+}
+{ kv($0)
+  if (F["phase"] == "storm") { storm[F["label"]] = F["all_full_s"]; next }
+  printf "| %s | %s | %s (%s) | %s of %s | %s / %s | %s | %s | %s | %s | %s |\n", F["label"], F["phase"], F["drains_per_proxy"], F["max_drains"], F["drained_proxies"], F["n"], F["lds_per_proxy"], F["ecds_per_proxy"], F["ecds_configs_per_proxy"], F["p99_s"], F["server_push_total_cpu_s"], storm[F["label"]], F["loadavg"]
+}' "$CHURN_RESULTS"
+fi
 exit $status

@@ -4,7 +4,8 @@
  * thread and ONE completion queue.
  *
  *   loadgen run --target HOST:PORT -n N --tenants T [options]
- *   loadgen gen-store --dir DIR --extensions E --tenants T   (loadgen_store.c)
+ *   loadgen gen-store --dir DIR --extensions E --tenants T [--churn]
+ *                                                       (loadgen_store.c)
  *
  * Files: loadgen.c (options, main), loadgen_sample.c (server and own CPU
  * and RSS), loadgen_ids.c (interned names, id sets, decode cache),
@@ -33,7 +34,10 @@
  *     has arrived for --quiet-ms. Per proxy, the latency is t0 -> the last
  *     request (ACK) it sent after receiving the change, once it again holds
  *     a full config. Proxies that were not expected to change but received
- *     anything are counted and named.
+ *     anything are counted and named. Per step it also counts, per proxy,
+ *     LDS and ECDS messages, ECDS configs, and drains: each listener a
+ *     proxy held whose bytes changed (or that was removed), as Envoy
+ *     drains a listener whose config changed.
  *  3. --idle-s S: nothing changes for S seconds; messages received, server
  *     CPU and RSS are reported.
  * Then every call is cancelled, drained (bounded), and the process exits.
@@ -91,7 +95,8 @@ static int parse_step(const char *arg, struct step *st) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen run --target HOST:PORT -n N --tenants T [OPTION]...\n"
-          "       loadgen gen-store --dir DIR --extensions E --tenants T\n"
+          "       loadgen gen-store --dir DIR --extensions E --tenants T "
+          "[--churn]\n"
           "run options:\n"
           "  --org ORG            organization (default %s)\n"
           "  --gateway-every K    every K-th proxy is a GATEWAY (default 10)\n"

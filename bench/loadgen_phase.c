@@ -47,6 +47,8 @@ static struct phase_base phase_begin(void) {
   b.stray = g.stray_ecds;
   b.removed = g.ecds_removed;
   b.reqs = g.reqs_sent;
+  b.drains = g.drains;
+  b.ecds_res = g.ecds_res;
   b.failed = g.n_failed;
   b.srv = srv_sample();
   b.self = self_sample();
@@ -185,8 +187,10 @@ void run_step(const struct step *st) {
   struct srv_sample srv_end, srv_settled = {0, 0, 0};
   struct self_sample self_end;
   uint32_t changed = 0, exp_changed = 0, unsettled = 0, unexpected = 0;
+  uint32_t drained = 0, max_drains = 0;
   uint64_t unexpected_msgs = 0;
-  char ml[1536], names[512] = "";
+  double per;
+  char ml[2048], names[512] = "";
   size_t nl = 0, o = 0;
   double t_settled = NAN, t_quiet = NAN;
   int i, done = 0, timed_out = 0, quiet = 0;
@@ -272,6 +276,9 @@ void run_step(const struct step *st) {
     if (p->mark_gen != g.gen)
       continue; /* received nothing since t0 */
     changed++;
+    drained += p->mark_drains > 0;
+    if (p->mark_drains > max_drains)
+      max_drains = p->mark_drains;
     if (exp) {
       exp_changed++;
       if (p->t_done > 0)
@@ -308,6 +315,16 @@ void run_step(const struct step *st) {
   printf("  %-34s p50 %.3f s, p99 %.3f s, max %.3f s\n",
          "change -> ACK of new version", pct(lat, nl, 0.5), pct(lat, nl, 0.99),
          nl > 0 ? lat[nl - 1] : NAN);
+  /* Drains: listeners whose config changed under a proxy (Envoy drains
+   * each); per proxy over the expected ones (all proxies when none). */
+  per = g.expected > 0 ? (double)g.expected : (double)g.n;
+  printf("  %-34s %" PRIu64 " (%.2f per proxy, max %u; %u proxies drained)\n",
+         "listener drains", g.drains - b.drains,
+         (double)(g.drains - b.drains) / per, max_drains, drained);
+  printf("  %-34s LDS %.2f, ECDS %.2f messages (%.2f configs)\n", "per proxy",
+         (double)(g.msgs_lds - b.lds) / per,
+         (double)(g.msgs_ecds - b.ecds) / per,
+         (double)(g.ecds_res - b.ecds_res) / per);
   if (!isnan(g.t_last_delivery))
     printf("  %-34s %.3f s\n", "change -> last expected delivery",
            g.t_last_delivery - b.t0);
@@ -328,12 +345,18 @@ void run_step(const struct step *st) {
       "FLEET phase=%s label=%s n=%d trigger=%s expected=%u changed=%u "
       "expected_changed=%u settled=%zu unsettled=%u unexpected=%u "
       "unexpected_msgs=%" PRIu64 " p50_s=%.4f p99_s=%.4f max_s=%.4f "
-      "last_delivery_s=%.4f timed_out=%d quiet_s=%.3f quiet=%d",
+      "last_delivery_s=%.4f timed_out=%d quiet_s=%.3f quiet=%d drains=%" PRIu64
+      " drained_proxies=%u max_drains=%u drains_per_proxy=%.3f "
+      "lds_per_proxy=%.3f ecds_per_proxy=%.3f ecds_configs_per_proxy=%.3f",
       st->name, g.label, g.n, st->hup ? "sighup" : "inotify", g.expected,
       changed, exp_changed, nl, unsettled, unexpected, unexpected_msgs,
       pct(lat, nl, 0.5), pct(lat, nl, 0.99), nl > 0 ? lat[nl - 1] : NAN,
       isnan(g.t_last_delivery) ? -1.0 : g.t_last_delivery - b.t0, timed_out,
-      srv_settled.ok ? t_quiet - b.t0 : -1.0, srv_settled.ok ? quiet : 0);
+      srv_settled.ok ? t_quiet - b.t0 : -1.0, srv_settled.ok ? quiet : 0,
+      g.drains - b.drains, drained, max_drains,
+      (double)(g.drains - b.drains) / per, (double)(g.msgs_lds - b.lds) / per,
+      (double)(g.msgs_ecds - b.ecds) / per,
+      (double)(g.ecds_res - b.ecds_res) / per);
   if (g.srv_at_delivery.ok && b.srv.ok)
     snprintf(ml + o, sizeof(ml) - o,
              " server_push_send_cpu_s=%.3f server_push_total_cpu_s=%.3f",

@@ -111,9 +111,12 @@ static int decode_listener(const Google__Protobuf__Any *a, struct lis *l,
   struct dc_entry *e;
   uint64_t h;
 
-  if (g_dc_off || !type_is(a, TYPE_LISTENER))
+  if (!type_is(a, TYPE_LISTENER))
     return decode_listener_full(a, l, err, errlen);
   h = hash_bytes(a->value.data, a->value.len);
+  l->hash = h;
+  if (g_dc_off)
+    return decode_listener_full(a, l, err, errlen);
   e = dc_find(1, a->value.data, a->value.len, h);
   if (e != NULL) {
     g_dc_hits++;
@@ -220,6 +223,26 @@ static int decode_ecds(const Google__Protobuf__Any *a, uint32_t *name_id,
   return 0;
 }
 
+/* Counts the drains of p when its listeners old[] (n_old) are replaced by
+ * nl[] (n_new): each old listener whose name is gone or whose bytes
+ * changed. A new name is not a drain (nothing ran on it). */
+static void count_drains(struct proxy *p, const struct lis *old, uint32_t n_old,
+                         const struct lis *nl, uint32_t n_new) {
+  for (uint32_t j = 0; j < n_old; j++) {
+    int drained = 1;
+
+    for (uint32_t i = 0; i < n_new; i++)
+      if (nl[i].name == old[j].name) {
+        drained = nl[i].hash != old[j].hash;
+        break;
+      }
+    if (drained) {
+      g.drains++;
+      p->mark_drains++;
+    }
+  }
+}
+
 void free_lis(struct lis *l, uint32_t n) {
   uint32_t i;
 
@@ -322,6 +345,7 @@ void on_sotw(struct proxy *p, const uint8_t *data, size_t len, double now) {
       free_lis(nl, (uint32_t)i);
       nack(p, 1, err);
     } else {
+      count_drains(p, p->lis, p->nlis, nl, (uint32_t)r->n_resources);
       free_lis(p->lis, p->nlis);
       p->lis = nl;
       p->nlis = (uint32_t)r->n_resources;
@@ -347,6 +371,8 @@ void on_sotw(struct proxy *p, const uint8_t *data, size_t len, double now) {
     } else {
       for (i = 0; i < r->n_resources; i++)
         mark_ecds_got(p, ids[i]);
+      g.ecds_res += r->n_resources;
+      p->mark_ecds_res += (uint32_t)r->n_resources;
       set_str(&p->ecds_ver, r->version_info);
       p->owe_ecds = 1;
     }
@@ -401,10 +427,14 @@ void on_delta(struct proxy *p, const uint8_t *data, size_t len, double now) {
 
         for (i = 0; i < r->n_resources; i++)
           if (nl[i].name == p->lis[j].name)
-            replaced = 1;
+            replaced = nl[i].hash != p->lis[j].hash ? 2 : 1;
         for (i = 0; i < r->n_removed_resources; i++)
           if (strcmp(r->removed_resources[i], g_names[p->lis[j].name]) == 0)
             removed = 1;
+        if (replaced == 2 || (removed && !replaced)) {
+          g.drains++;
+          p->mark_drains++;
+        }
         if (replaced || removed)
           free(p->lis[j].ecds.v);
         else
@@ -438,6 +468,8 @@ void on_delta(struct proxy *p, const uint8_t *data, size_t len, double now) {
     } else {
       for (i = 0; i < r->n_resources; i++)
         mark_ecds_got(p, ids[i]);
+      g.ecds_res += r->n_resources;
+      p->mark_ecds_res += (uint32_t)r->n_resources;
       for (i = 0; i < r->n_removed_resources; i++) {
         uint32_t k = idset_index(&p->want, intern(r->removed_resources[i]));
 

@@ -111,6 +111,9 @@ struct dc_entry {
 struct lis {
   uint32_t name;     /* interned listener name */
   struct idset ecds; /* ECDS names its HCMs reference */
+  uint64_t hash;     /* of its bytes: a new hash under the same name is a
+                        drain (Envoy rebuilds and drains a listener whose
+                        config changed) */
 };
 
 struct proxy {
@@ -144,6 +147,8 @@ struct proxy {
 
   uint32_t mark_gen; /* step in which the fields below were reset */
   uint32_t mark_msgs, mark_lds, mark_ecds;
+  uint32_t mark_drains;   /* listeners changed or removed (each a drain) */
+  uint32_t mark_ecds_res; /* ECDS configs received (resources) */
   double t_full, t_done;
 
   uint64_t msgs, bytes;
@@ -170,6 +175,7 @@ struct node_buf {
 struct phase_base {
   double t0;
   uint64_t msgs, bytes, lds, ecds, nacks, decode_errors, stray, removed, reqs;
+  uint64_t drains, ecds_res;
   uint32_t failed;
   struct srv_sample srv;
   struct self_sample self;
@@ -194,6 +200,8 @@ struct lg_state {
   uint32_t n_full, n_failed, n_started_streams;
   uint64_t msgs, bytes, msgs_lds, msgs_ecds, nacks, decode_errors, stray_ecds,
       ecds_removed, bytes_sent, reqs_sent;
+  uint64_t drains;   /* listener drains, all proxies (see struct lis) */
+  uint64_t ecds_res; /* ECDS configs received, all proxies */
   double last_rx;
   int fail_logged, nack_logged, stray_logged;
 

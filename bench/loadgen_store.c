@@ -3,6 +3,7 @@
  * benchmark.
  *
  *   loadgen gen-store --dir DIR --extensions E --tenants T [--org ORG]
+ *                     [--churn]
  *
  * writes DIR/store/ (what the server serves) and DIR/changes/ (replacement
  * files the scenarios rename over store files, so each change is one atomic
@@ -24,6 +25,18 @@
  *   changes/d.yaml         ext-shared.yaml with allowedIn t002 only: tenant
  *                          t001's proxies lose the filter (LDS push, ECDS
  *                          name dropped); nobody else changes
+ *
+ * With --churn (the plugin churn scenario, issue 19), also:
+ *
+ *   store/ext-churn.yaml   churn-z1 and churn-z2: organization-wide,
+ *                          CLIENT_AND_SERVER (every listener of every
+ *                          proxy), AUTHZ, FAIL_CLOSE, priorities 1020 and
+ *                          1010 (first in their phase)
+ *   changes/churn-add.yaml     + churn-z0 (priority 1030): it goes first in
+ *                          AUTHZ, z1 and z2 move down one place
+ *   changes/churn-remove.yaml  churn-z0 removed again: z1 and z2 move up
+ *   changes/churn-swap.yaml    z1 and z2 swap priorities (two fail-closed
+ *                          extensions trade places)
  *
  * Every module is a file:// url, so nothing is fetched.
  */
@@ -169,6 +182,34 @@ static const char LISTENERS[] =
     "      typedConfig: {\"@type\": "
     "envoy.extensions.filters.http.router.v3.Router}\n";
 
+/* The churn scenario's files (see the header). */
+static int write_churn(const char *dir, const char *org) {
+  struct ext z[3];
+  char path[4096];
+  int i;
+
+  memset(z, 0, sizeof(z));
+  for (i = 0; i < 3; i++) {
+    snprintf(z[i].name, sizeof(z[i].name), "churn-z%d", i);
+    z[i].phase = 1;                /* AUTHZ */
+    z[i].priority = 1030 - 10 * i; /* z0 first, then z1, z2 */
+    z[i].mode = 0;                 /* CLIENT_AND_SERVER */
+  }
+  snprintf(path, sizeof(path), "%s/store/ext-churn.yaml", dir);
+  if (write_exts(path, org, &z[1], 2, NULL, 1) < 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/changes/churn-add.yaml", dir);
+  if (write_exts(path, org, z, 3, NULL, 1) < 0)
+    return -1;
+  snprintf(path, sizeof(path), "%s/changes/churn-remove.yaml", dir);
+  if (write_exts(path, org, &z[1], 2, NULL, 1) < 0)
+    return -1;
+  z[1].priority = 1010;
+  z[2].priority = 1020;
+  snprintf(path, sizeof(path), "%s/changes/churn-swap.yaml", dir);
+  return write_exts(path, org, &z[1], 2, NULL, 1);
+}
+
 static int write_text(const char *path, const char *text) {
   FILE *f = fopen(path, "w");
 
@@ -193,13 +234,14 @@ int loadgen_gen_store_main(int argc, char **argv) {
       {"extensions", required_argument, NULL, 'e'},
       {"tenants", required_argument, NULL, 't'},
       {"org", required_argument, NULL, 'o'},
+      {"churn", no_argument, NULL, 'c'},
       {NULL, 0, NULL, 0}};
   const char *dir = NULL, *org = LOADGEN_DEFAULT_ORG;
   long n_ext = 100, n_ten = 50;
   struct ext *exts = NULL, *sel = NULL;
   size_t n_org, n_scoped, i, nsel;
   char path[4096], path2[4096];
-  int c, t, rc = 1;
+  int c, t, rc = 1, churn = 0;
 
   optind = 1;
   while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -216,6 +258,9 @@ int loadgen_gen_store_main(int argc, char **argv) {
     case 'o':
       org = optarg;
       break;
+    case 'c':
+      churn = 1;
+      break;
     default:
       return 2;
     }
@@ -223,7 +268,8 @@ int loadgen_gen_store_main(int argc, char **argv) {
   if (dir == NULL || n_ten < 4 || n_ten > 999 || n_ext < n_ten + 3 ||
       n_ext > 100000) {
     fprintf(stderr, "usage: loadgen gen-store --dir DIR --extensions E "
-                    "--tenants T [--org ORG]\n  (4 <= T <= 999, E >= T + 3)\n");
+                    "--tenants T [--org ORG] [--churn]\n"
+                    "  (4 <= T <= 999, E >= T + 3)\n");
     return 2;
   }
   n_org = (size_t)n_ext / 20;
@@ -315,10 +361,13 @@ int loadgen_gen_store_main(int argc, char **argv) {
         goto out;
     }
   }
+  if (churn && write_churn(dir, org) < 0)
+    goto out;
   printf("gen-store: %s: %ld extensions (%zu organization-wide, 1 shared, "
          "%zu tenant-scoped) over %ld tenants of organization %s, "
-         "4 listener templates\n",
-         dir, n_ext, n_org, n_scoped, n_ten, org);
+         "4 listener templates%s\n",
+         dir, n_ext, n_org, n_scoped, n_ten, org,
+         churn ? "; churn files (2 more organization-wide extensions)" : "");
   rc = 0;
 out:
   free(exts);

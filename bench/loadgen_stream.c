@@ -61,6 +61,7 @@ static void on_recv(struct proxy *p, int ok) {
   if (g.gen != 0 && p->mark_gen != g.gen) {
     p->mark_gen = g.gen;
     p->mark_msgs = p->mark_lds = p->mark_ecds = 0;
+    p->mark_drains = p->mark_ecds_res = 0;
     p->t_done = 0;
     if (expected_proxy(p) && !p->failed) {
       if (++g.expected_rx == g.expected) {

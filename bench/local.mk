@@ -55,6 +55,10 @@ bench: bench/store_bench$(EXEEXT) bench/compose_bench$(EXEEXT) \
 #                                        stores 100x50 and 1000x200, 60 s idle
 #   make bench-fleet FLEET_SIZES="2000" FLEET_STORES="100x50" FLEET_IDLE=10
 #   FLEET_ARGS="--delta" adds options to every loadgen run.
+#   FLEET_CHURN_SIZES (10000; bench-fleet-quick: 1000): the plugin churn
+#   scenario (issue 19) at these sizes, slots off and --ecds-slots
+#   FLEET_CHURN_SLOTS (8), on the FLEET_CHURN_STORE (100x50) store;
+#   `make bench-fleet-churn` runs it alone.
 # `make bench` runs the smaller sizes (FLEET_QUICK_*).
 EXTRA_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h \
@@ -73,16 +77,30 @@ FLEET_QUICK_SIZES = 1000
 FLEET_QUICK_STORES = 100x50 1000x200
 FLEET_QUICK_IDLE = 10
 FLEET_ARGS =
+FLEET_CHURN_SIZES = 10000
+FLEET_QUICK_CHURN_SIZES = 1000
+FLEET_CHURN_SLOTS = 8
+FLEET_CHURN_STORE = 100x50
 
-.PHONY: bench-fleet bench-fleet-quick
+.PHONY: bench-fleet bench-fleet-quick bench-fleet-churn
 bench-fleet: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
 	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_SIZES)" \
-	  --stores "$(FLEET_STORES)" --idle $(FLEET_IDLE) $(FLEET_ARGS)
+	  --stores "$(FLEET_STORES)" --idle $(FLEET_IDLE) \
+	  --churn-sizes "$(FLEET_CHURN_SIZES)" --churn-slots $(FLEET_CHURN_SLOTS) \
+	  --churn-store $(FLEET_CHURN_STORE) $(FLEET_ARGS)
 bench-fleet-quick: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
 	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_QUICK_SIZES)" \
-	  --stores "$(FLEET_QUICK_STORES)" --idle $(FLEET_QUICK_IDLE) $(FLEET_ARGS)
+	  --stores "$(FLEET_QUICK_STORES)" --idle $(FLEET_QUICK_IDLE) \
+	  --churn-sizes "$(FLEET_QUICK_CHURN_SIZES)" \
+	  --churn-slots $(FLEET_CHURN_SLOTS) --churn-store $(FLEET_CHURN_STORE) \
+	  $(FLEET_ARGS)
+bench-fleet-churn: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
+	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
+	  --loadgen ./bench/loadgen$(EXEEXT) --stores "" \
+	  --churn-sizes "$(FLEET_CHURN_SIZES)" --churn-slots $(FLEET_CHURN_SLOTS) \
+	  --churn-store $(FLEET_CHURN_STORE) $(FLEET_ARGS)
 bench: bench-fleet-quick
 
 # The soak (README, "Building and testing"; not in CI): bench/soak.sh
