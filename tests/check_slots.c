@@ -81,11 +81,6 @@ static char *store_yaml(const struct ext *e, size_t n) {
  * plugin whose name starts with "alt" runs only on c0 (match ports). */
 static int tcp_mode;
 
-/* The slot groups whose chains the safety rules check: HTTP listeners, or
- * the TCP listener's filter chains. */
-static const char *const http_groups[] = {"in", "out", NULL};
-static const char *const tcp_groups[] = {"db/c0", "db/default", NULL};
-
 static char *store_yaml_tcp(const struct ext *e, size_t n) {
   static char buf[16384];
   size_t len = 0;
@@ -141,7 +136,15 @@ struct px {
   struct xds_map *holds;
   char *names[N_NAMES];
   size_t n_names;
-  char lds_nonce[32], lds_version[32], ecds_nonce[32], ecds_version[32];
+  char lds_nonce[32], lds_version[32], ecds_nonce[32], ecds_version[2048];
+  /* Delta: the version of each resource it holds (name -> version), for
+   * initial_resource_versions when it reconnects. */
+  struct xds_map *lds_vers, *ecds_vers;
+  int strict;       /* every config applied must be a slot of px.after */
+  int reconnecting; /* delta requests carry initial_resource_versions */
+  int unknown_held; /* it reported slots the server cannot read: a
+                       fail-closed extension may run more than twice */
+  int first_type;   /* type of the first message since reset: 1 LDS, 2 ECDS */
   int lds_msgs, ecds_msgs, ecds_configs;
   /* The chains before and after the change (fqns per listener slot). */
   const struct xds_class *before, *after;
@@ -169,12 +172,16 @@ static void setup(void) {
   memset(&px, 0, sizeof(px));
   xds_buf_init(&px.out, 4 << 20);
   px.holds = xds_map_new();
+  px.lds_vers = xds_map_new();
+  px.ecds_vers = xds_map_new();
 }
 
 static void teardown(void) {
   ads_stream_cleanup(&px.s);
   xds_buf_cleanup(&px.out);
   xds_map_free(px.holds, holds_free);
+  xds_map_free(px.lds_vers, holds_free);
+  xds_map_free(px.ecds_vers, holds_free);
   for (size_t i = 0; i < px.n_names; i++)
     free(px.names[i]);
   ck_assert_uint_eq(xds_intern_count(), 0);
@@ -189,6 +196,15 @@ static int req(struct snapshot *snap, int first, const char *type,
   if (px.delta) {
     Envoy__Service__Discovery__V3__DeltaDiscoveryRequest d =
         ENVOY__SERVICE__DISCOVERY__V3__DELTA_DISCOVERY_REQUEST__INIT;
+    Envoy__Service__Discovery__V3__DeltaDiscoveryRequest__InitialResourceVersionsEntry
+        iv[N_NAMES],
+        *ivp[N_NAMES];
+    struct xds_map *vers =
+        strcmp(type, TYPE_ECDS) == 0 ? px.ecds_vers : px.lds_vers;
+    size_t pos = 0, n = 0;
+    const char *key;
+    void *val;
+
     d.node = first ? &px.nh.node : NULL;
     d.type_url = (char *)type;
     d.response_nonce = (char *)nonce;
@@ -196,6 +212,18 @@ static int req(struct snapshot *snap, int first, const char *type,
       d.resource_names_subscribe = px.names;
       d.n_resource_names_subscribe = px.n_names;
     }
+    /* Reconnecting: what it holds. */
+    while (px.reconnecting && n < N_NAMES &&
+           xds_map_next(vers, &pos, &key, &val)) {
+      envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(
+          &iv[n]);
+      iv[n].key = (char *)key;
+      iv[n].value = (char *)val;
+      ivp[n] = &iv[n];
+      n++;
+    }
+    d.initial_resource_versions = ivp;
+    d.n_initial_resource_versions = n;
     return ads_stream_on_delta_request(&px.s, &d, snap, &close);
   }
 
@@ -273,50 +301,109 @@ static int fail_closed(struct snapshot *s, const char *fqn) {
   return e->fail_strategy != WASM_FAIL_OPEN;
 }
 
-static size_t count_in(const struct xds_class *c, const char *listener,
-                       const char *fqn) {
-  size_t n = 0, pl = strlen(ENCODE_SLOT_PREFIX), ll = strlen(listener);
+/* A slot's group: its name up to the "/<PHASE>/<pos>" tail, the slot
+ * names of one listener layout (HTTP) or of one filter chain of it (TCP).
+ * The safety rules hold per group. */
+static size_t group_len(const char *name) {
+  const char *e = strrchr(name, '/');
 
-  for (size_t i = 0; i < c->n_slots; i++)
-    n += strncmp(c->slots[i].name + pl, listener, ll) == 0 &&
-         c->slots[i].name[pl + ll] == '/' && c->slot_fqn[i] != NULL &&
+  while (e != NULL && e > name && e[-1] != '/')
+    e--;
+  return e != NULL ? (size_t)(e - name) : 0;
+}
+
+static int in_group(const char *name, const char *g) {
+  size_t n = strlen(g);
+
+  return strncmp(name, g, n) == 0 && group_len(name) == n;
+}
+
+static size_t count_in(const struct xds_class *c, const char *g,
+                       const char *fqn) {
+  size_t n = 0;
+
+  for (size_t i = 0; c != NULL && i < c->n_slots; i++)
+    n += in_group(c->slots[i].name, g) && c->slot_fqn[i] != NULL &&
          strcmp(c->slot_fqn[i], fqn) == 0;
   return n;
 }
 
-/* Copies of fqn the proxy runs on listener now. */
-static size_t running(const char *listener, const char *fqn) {
-  size_t n = 0, pl = strlen(ENCODE_SLOT_PREFIX), ll = strlen(listener);
+/* Copies of fqn the proxy runs in group g now. */
+static size_t running(const char *g, const char *fqn) {
+  size_t n = 0, pos = 0;
+  const char *key;
+  void *val;
 
-  for (size_t i = 0; i < px.n_names; i++) {
-    const char *h = xds_map_get(px.holds, px.names[i]);
-    n += strncmp(px.names[i] + pl, listener, ll) == 0 &&
-         px.names[i][pl + ll] == '/' && h != NULL && strcmp(h, fqn) == 0;
-  }
+  while (xds_map_next(px.holds, &pos, &key, &val))
+    n += in_group(key, g) && strcmp((const char *)val, fqn) == 0;
   return n;
 }
 
-/* The safety rules, on the state the proxy runs now. */
-static void check_state(void) {
-  const char *const *listeners = tcp_mode ? tcp_groups : http_groups;
+/* Class c has slots in group g. */
+static int has_group(const struct xds_class *c, const char *g) {
+  for (size_t i = 0; c != NULL && i < c->n_slots; i++)
+    if (in_group(c->slots[i].name, g))
+      return 1;
+  return 0;
+}
+
+/* Every slot of group g in class c has a config: its listener is warm. */
+static int warm(const struct xds_class *c, const char *g) {
+  for (size_t i = 0; i < c->n_slots; i++)
+    if (in_group(c->slots[i].name, g) &&
+        xds_map_get(px.holds, c->slots[i].name) == NULL)
+      return 0;
+  return 1;
+}
+
+/* The rules on group g, which serves traffic now. */
+static void check_group(const char *g) {
   const struct catalog *cat = snapshot_catalog(px.snap_after);
+  size_t pl = strlen(ENCODE_SLOT_PREFIX), ll;
+  char listener[256];
+
+  /* The same listener in the new class (whatever its layout). */
+  ll = strcspn(g + pl, "/");
+  snprintf(listener, sizeof(listener), "%.*s", (int)ll, g + pl);
+  for (size_t k = 0; k < catalog_ext_count(cat); k++) {
+    const char *fqn = catalog_ext_at(cat, k)->fqn;
+    size_t now = running(g, fqn), later = 0;
+    for (size_t i = 0; i < px.after->n_slots; i++)
+      later += strncmp(px.after->slots[i].name + pl, listener, ll) == 0 &&
+               px.after->slots[i].name[pl + ll] == '/' &&
+               px.after->slot_fqn[i] != NULL &&
+               strcmp(px.after->slot_fqn[i], fqn) == 0;
+    if (fail_closed(px.snap_after, fqn)) {
+      if (count_in(px.before, g, fqn) > 0 && later > 0)
+        ck_assert_msg(now >= 1, "state %d: %s missing on %s", px.states, fqn,
+                      g);
+      ck_assert_msg(now <= 2 || px.unknown_held,
+                    "state %d: %s runs %zu times on %s", px.states, fqn, now,
+                    g);
+    } else {
+      ck_assert_msg(now <= 1, "state %d: %s (fail open) runs %zu times on %s",
+                    px.states, fqn, now, g);
+    }
+  }
+}
+
+/* The safety rules, on the state the proxy runs now: in every group of
+ * the listeners it had (a listener stays active until its replacement is
+ * warm), and in every warm group of the new class. */
+static void check_state(void) {
+  const struct xds_class *cs[2] = {px.before, px.after};
 
   px.states++;
-  for (int l = 0; listeners[l] != NULL; l++)
-    for (size_t k = 0; k < catalog_ext_count(cat); k++) {
-      const char *fqn = catalog_ext_at(cat, k)->fqn;
-      size_t now = running(listeners[l], fqn);
-      if (fail_closed(px.snap_after, fqn)) {
-        if (px.before != NULL && count_in(px.before, listeners[l], fqn) > 0 &&
-            count_in(px.after, listeners[l], fqn) > 0)
-          ck_assert_msg(now >= 1, "state %d: %s missing on %s", px.states, fqn,
-                        listeners[l]);
-        ck_assert_msg(now <= 2, "state %d: %s runs %zu times", px.states, fqn,
-                      now);
-      } else {
-        ck_assert_msg(now <= 1, "state %d: %s (fail open) runs %zu times",
-                      px.states, fqn, now);
-      }
+  for (int c = 0; c < 2; c++)
+    for (size_t i = 0; cs[c] != NULL && i < cs[c]->n_slots; i++) {
+      char g[512];
+      snprintf(g, sizeof(g), "%.*s", (int)group_len(cs[c]->slots[i].name),
+               cs[c]->slots[i].name);
+      if (i > 0 && in_group(cs[c]->slots[i - 1].name, g))
+        continue; /* one check per group */
+      if (c == 1 && !has_group(px.before, g) && !warm(px.after, g))
+        continue;
+      check_group(g);
     }
 }
 
@@ -327,6 +414,15 @@ static void subscribe(const struct xds_class *c) {
   px.n_names = 0;
   for (size_t i = 0; i < c->n_slots && i < N_NAMES; i++)
     px.names[px.n_names++] = strdup(c->slots[i].name);
+}
+
+/* Bookkeeping of one ECDS config the proxy applies, named name. */
+static void applied(const char *name) {
+  if (px.first_type == 0)
+    px.first_type = 2;
+  if (px.strict)
+    ck_assert_msg(snapshot_class_slot(px.after, name) != NULL,
+                  "a config for %s, not a slot of the listeners now", name);
 }
 
 /* Applies the delta response in px.out like drain() (ECDS configs one at
@@ -341,6 +437,15 @@ static void drain_delta(struct snapshot *snap) {
   snprintf(nonce, sizeof(nonce), "%s", r->nonce);
   if (strcmp(r->type_url, TYPE_LISTENER) == 0) {
     px.lds_msgs++;
+    if (px.first_type == 0)
+      px.first_type = 1;
+    for (size_t i = 0; i < r->n_resources; i++) {
+      void *old = NULL;
+      ck_assert_int_eq(xds_map_put(px.lds_vers, r->resources[i]->name,
+                                   strdup(r->resources[i]->version), &old),
+                       0);
+      free(old);
+    }
     envoy__service__discovery__v3__delta_discovery_response__free_unpacked(
         r, NULL);
     ck_assert_int_eq(req(snap, 0, TYPE_LISTENER, "", nonce, 0), 0);
@@ -357,7 +462,13 @@ static void drain_delta(struct snapshot *snap) {
     ck_assert_ptr_nonnull(r->resources[i]->resource);
     who = occupant(r->resources[i]->resource->value.data,
                    r->resources[i]->resource->value.len, name, sizeof(name));
+    applied(name);
     ck_assert_int_eq(xds_map_put(px.holds, name, who, &old), 0);
+    free(old);
+    old = NULL;
+    ck_assert_int_eq(
+        xds_map_put(px.ecds_vers, name, strdup(r->resources[i]->version), &old),
+        0);
     free(old);
     px.ecds_configs++;
     check_state();
@@ -369,13 +480,13 @@ static void drain_delta(struct snapshot *snap) {
 
 /* Answers every response the stream owes, applying ECDS configs one at a
  * time, and ACKs each. */
-static void drain(struct snapshot *snap) {
+static void drain_n(struct snapshot *snap, int max) {
   for (int guard = 0; guard < 50; guard++) {
     Envoy__Service__Discovery__V3__DiscoveryResponse *r;
     int rc = ads_stream_next_response(&px.s, &px.out, NULL);
 
     ck_assert_int_ge(rc, 0);
-    if (rc == 0)
+    if (rc == 0 || max-- == 0)
       return;
     if (px.delta) {
       drain_delta(snap);
@@ -386,6 +497,8 @@ static void drain(struct snapshot *snap) {
     ck_assert_ptr_nonnull(r);
     if (strcmp(r->type_url, TYPE_LISTENER) == 0) {
       px.lds_msgs++;
+      if (px.first_type == 0)
+        px.first_type = 1;
       snprintf(px.lds_nonce, sizeof(px.lds_nonce), "%s", r->nonce);
       snprintf(px.lds_version, sizeof(px.lds_version), "%s", r->version_info);
       envoy__service__discovery__v3__discovery_response__free_unpacked(r, NULL);
@@ -404,6 +517,7 @@ static void drain(struct snapshot *snap) {
       char *who = occupant(r->resources[i]->value.data,
                            r->resources[i]->value.len, name, sizeof(name));
       void *old = NULL;
+      applied(name);
       ck_assert_int_eq(xds_map_put(px.holds, name, who, &old), 0);
       free(old);
       px.ecds_configs++;
@@ -418,12 +532,14 @@ static void drain(struct snapshot *snap) {
   ck_abort_msg("the stream never stopped sending");
 }
 
+static void drain(struct snapshot *snap) {
+  drain_n(snap, -1);
+}
+
 /* Connects the proxy to s0 (SotW or delta-free SotW ADS) and lets it take
  * everything, subscribing to every slot of its listeners as Envoy does. */
-static void proxy_connect(struct snapshot *s0) {
-  const struct xds_class *c;
-  struct proxy_id pid;
-
+/* A new stream, and the proxy's node. */
+static void stream_open(void) {
   ck_assert_int_eq(ads_stream_init(&px.s, ADS_SVC_ADS,
                                    px.delta ? ADS_DELTA : ADS_SOTW, "test"),
                    0);
@@ -449,6 +565,13 @@ static void proxy_connect(struct snapshot *s0) {
     px.nh.entries[px.nh.md.n_fields++] = &px.nh.e_ns;
   }
   px.nh.md.fields = px.nh.entries;
+}
+
+static void proxy_connect(struct snapshot *s0) {
+  const struct xds_class *c;
+  struct proxy_id pid;
+
+  stream_open();
   make_pid(&pid);
   ck_assert_int_eq(snapshot_class(s0, &pid, &c), 0);
   proxy_id_cleanup(&pid);
@@ -494,21 +617,23 @@ static void check_final(struct snapshot *s) {
     /* An HTTP listener is one group of slots; a TCP one a group per
      * filter chain, holding the extensions that run on that chain. */
     for (size_t fc = 0; fc < (tcp ? tm->n_tcp_chains + 1 : 1); fc++) {
-      char prefix[256];
+      char prefix[256], chain[32];
       size_t k = 0;
 
-      if (!tcp)
-        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/", tm->name);
-      else if (fc < tm->n_tcp_chains)
-        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/c%zu/",
-                 tm->name, fc);
+      snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/", tm->name);
+      if (fc < tm->n_tcp_chains)
+        snprintf(chain, sizeof(chain), "/c%zu/", fc);
       else
-        snprintf(prefix, sizeof(prefix), ENCODE_SLOT_PREFIX "%s/default/",
-                 tm->name);
+        snprintf(chain, sizeof(chain), "/default/");
       for (size_t i = 0; i < c->n_slots; i++) {
         const char *h = xds_map_get(px.holds, c->slots[i].name);
+        size_t gl = group_len(c->slots[i].name);
         if (strncmp(c->slots[i].name, prefix, strlen(prefix)) != 0 ||
             h[0] == '\0')
+          continue;
+        if (tcp && (gl < strlen(chain) ||
+                    strncmp(c->slots[i].name + gl - strlen(chain), chain,
+                            strlen(chain)) != 0))
           continue;
         ck_assert_int_eq(c->slot_net[i], tcp);
         while (k < ch.n && tcp && !encode_tcp_chain_has(&ch, k, fc))
@@ -714,8 +839,11 @@ START_TEST(tcp_listener_shape) {
   struct snapshot *s;
   const struct xds_class *c;
   Envoy__Config__Listener__V3__Listener *l;
+  size_t caps[8] = {4, 4, 4, 4, 4, 4, 4, 4};
+  char layout[ENCODE_SLOT_LAYOUT_LEN + 1];
 
   tcp_mode = 1;
+  encode_slot_layout(caps, 8, layout);
   s = snap_of(tcp_base, N(tcp_base), 4, 1);
   c = class_of(s);
   ck_assert_uint_eq(c->n_listeners, 1);
@@ -734,7 +862,7 @@ START_TEST(tcp_listener_shape) {
       Envoy__Extensions__Filters__Network__Rbac__V3__RBAC *deny;
       char want[128];
 
-      snprintf(want, sizeof(want), ENCODE_SLOT_PREFIX "db/%s/%s/%zu",
+      snprintf(want, sizeof(want), ENCODE_SLOT_PREFIX "db/%s/%s/%s/%zu", layout,
                i == 0 ? "c0" : "default",
                encode_slot_phase_name(encode_slot_phases[k / 4]), k % 4);
       ck_assert_str_eq(f->name, want);
@@ -761,7 +889,10 @@ START_TEST(tcp_listener_shape) {
   /* alt-stats sits in c0's first STATS slot only. */
   for (size_t i = 0; i < c->n_slots; i++) {
     ck_assert_int_eq(c->slot_net[i], 1);
-    if (strcmp(c->slots[i].name, ENCODE_SLOT_PREFIX "db/c0/STATS/0") == 0)
+    char c0stats[128];
+    snprintf(c0stats, sizeof(c0stats), ENCODE_SLOT_PREFIX "db/%s/c0/STATS/0",
+             layout);
+    if (strcmp(c->slots[i].name, c0stats) == 0)
       ck_assert_str_eq(c->slot_fqn[i], WASM_PLUGIN_FQN_PREFIX "ns.alt-stats");
     else if (c->slot_fqn[i] != NULL)
       ck_assert_msg(strstr(c->slot_fqn[i], "alt-stats") == NULL, "%s holds %s",
@@ -857,6 +988,174 @@ START_TEST(tcp_without_slots_membership_is_lds) {
 }
 END_TEST
 
+/* ---- Reconnects: the proxy keeps what it holds (README "Switch-over") ---- */
+
+/* The proxy reconnects to snapshot s keeping its listeners and configs, as
+ * Envoy does, and says what it has: SotW, the version_info of its last LDS
+ * and ECDS responses; delta, initial_resource_versions. Then it takes what
+ * the server sends, one config at a time. */
+static void proxy_reconnect(struct snapshot *s) {
+  ads_stream_cleanup(&px.s);
+  stream_open();
+  /* A new stream: no nonce of the old one counts (Envoy clears them). */
+  px.lds_nonce[0] = px.ecds_nonce[0] = '\0';
+  px.reconnecting = 1;
+  ck_assert_int_eq(req(s, 1, TYPE_LISTENER, px.lds_version, "", 0), 0);
+  ck_assert_int_eq(req(s, 0, TYPE_ECDS, px.ecds_version, "", 1), 0);
+  px.reconnecting = 0;
+  drain(s);
+}
+
+/* Connected to e0 with headroom h, the proxy reconnects to e1 (after
+ * first_responses of e1's push, 0: none, on the old stream). */
+static void reconnect_change(const struct ext *e0, size_t n0,
+                             const struct ext *e1, size_t n1, uint32_t h,
+                             int first_responses) {
+  struct snapshot *s0 = snap_of(e0, n0, h, 1), *s1 = snap_of(e1, n1, h, 2);
+
+  proxy_connect(s0);
+  check_final(s0);
+  px.before = class_of(s0);
+  px.after = class_of(s1);
+  px.snap_after = s1;
+  if (first_responses > 0) {
+    ck_assert_int_eq(ads_stream_on_snapshot(&px.s, s1, NULL), 0);
+    drain_n(s1, first_responses);
+  }
+  px.lds_msgs = px.ecds_msgs = px.states = px.first_type = 0;
+  px.strict = 1;
+  proxy_reconnect(s1);
+  px.strict = 0;
+  check_final(s1);
+  ads_stream_cleanup(&px.s);
+  px.before = px.after = NULL;
+  snapshot_unref(s0);
+  snapshot_unref(s1);
+}
+
+static const struct ext swapped[] = {{"authn", "AUTHN", 0, 0},
+                                     {"z1", "AUTHZ", 10, 0},
+                                     {"z2", "AUTHZ", 20, 0},
+                                     {"stats", "STATS", 0, 1}};
+
+START_TEST(reconnect_sotw_swap_in_safe_order) {
+  /* Away while z1 and z2 swapped: the server learns from the ECDS
+   * version_info what each slot holds, and plans as for a live change
+   * (planned as empty, z2 would overwrite z1's only copy first). */
+  reconnect_change(base, N(base), swapped, N(swapped), 4, 0);
+  ck_assert_int_eq(px.lds_msgs, 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+  ck_assert_int_gt(px.states, 0);
+}
+END_TEST
+
+START_TEST(reconnect_delta_swap_in_safe_order) {
+  /* The same from initial_resource_versions: a slot's version names its
+   * occupant. */
+  px.delta = 1;
+  reconnect_change(base, N(base), swapped, N(swapped), 4, 0);
+  ck_assert_int_eq(px.lds_msgs, 0);
+  ck_assert_int_ge(px.ecds_msgs, 2);
+}
+END_TEST
+
+START_TEST(reconnect_sotw_mid_swap_completes) {
+  /* Cut off after the first response of the swap (the spare slot holds a
+   * copy): its version_info is the current state's, but the holdings say
+   * the spare is not final, so the rest is sent, safely. */
+  reconnect_change(base, N(base), swapped, N(swapped), 4, 1);
+  ck_assert_int_eq(px.lds_msgs, 0);
+  ck_assert_int_ge(px.ecds_msgs, 1);
+}
+END_TEST
+
+START_TEST(reconnect_delta_mid_swap_completes) {
+  px.delta = 1;
+  reconnect_change(base, N(base), swapped, N(swapped), 4, 1);
+  ck_assert_int_eq(px.lds_msgs, 0);
+}
+END_TEST
+
+START_TEST(reconnect_unchanged_sends_nothing) {
+  /* Nothing changed while away: nothing is sent (SotW and delta). */
+  reconnect_change(base, N(base), base, N(base), 4, 0);
+  ck_assert_int_eq(px.lds_msgs + px.ecds_msgs, 0);
+  xds_map_free(px.holds, holds_free);
+  px.holds = xds_map_new();
+  px.delta = 1;
+  reconnect_change(base, N(base), base, N(base), 4, 0);
+  ck_assert_int_eq(px.lds_msgs + px.ecds_msgs, 0);
+}
+END_TEST
+
+START_TEST(reconnect_layout_changed_lds_first_new_slots_only) {
+  /* AUTHZ outgrew its slots while the proxy was away: LDS goes first, its
+   * listener names slots of a new layout, and only those are written; the
+   * old listener's slots, which it serves until the new one is warm, are
+   * never touched (px.strict), in SotW and in delta. */
+  static const struct ext from[] = {{"z1", "AUTHZ", 20, 0}};
+  static const struct ext to[] = {{"z1", "AUTHZ", 20, 0},
+                                  {"z2", "AUTHZ", 10, 0}};
+  reconnect_change(from, N(from), to, N(to), 2, 0);
+  ck_assert_int_eq(px.lds_msgs, 1);
+  ck_assert_int_eq(px.first_type, 1);
+  xds_map_free(px.holds, holds_free);
+  px.holds = xds_map_new();
+  px.delta = 1;
+  reconnect_change(from, N(from), to, N(to), 2, 0);
+  ck_assert_int_eq(px.lds_msgs, 1);
+  ck_assert_int_eq(px.first_type, 1);
+}
+END_TEST
+
+START_TEST(reconnect_unknown_occupant_is_kept_until_copied) {
+  /* A delta proxy reports slot versions that name nothing (another form):
+   * each such slot might hold a needed fail-closed extension, so it is
+   * written only once every needed one runs elsewhere; z1 and z2 run
+   * there in truth, and the checks see them never missing. */
+  struct snapshot *s0 = snap_of(base, N(base), 4, 1),
+                  *s1 = snap_of(swapped, N(swapped), 4, 2);
+  size_t pos = 0;
+  const char *key;
+  void *val;
+
+  px.delta = 1;
+  proxy_connect(s0);
+  while (xds_map_next(px.ecds_vers, &pos, &key, &val))
+    if (strstr(key, "/AUTHZ/") != NULL)
+      snprintf((char *)val, strlen((char *)val) + 1, "%s", "0123456789abcdef");
+  px.unknown_held = 1;
+  px.before = class_of(s0);
+  px.after = class_of(s1);
+  px.snap_after = s1;
+  px.states = 0;
+  proxy_reconnect(s1);
+  check_final(s1);
+  ck_assert_int_gt(px.states, 0);
+  ads_stream_cleanup(&px.s);
+  px.before = px.after = NULL;
+  snapshot_unref(s0);
+  snapshot_unref(s1);
+}
+END_TEST
+
+START_TEST(slot_version_names_its_occupant) {
+  char v[VERSION_LEN + 1];
+  uint32_t id = 99;
+
+  encode_slot_version("abc", 3, "organizations/acme/extensions/z1", v);
+  ck_assert_uint_eq(strlen(v), VERSION_LEN);
+  ck_assert_int_eq(encode_slot_version_ident(v, &id), 0);
+  ck_assert_uint_eq(id, encode_slot_ident("organizations/acme/extensions/z1"));
+  encode_slot_version("abc", 3, NULL, v);
+  ck_assert_int_eq(encode_slot_version_ident(v, &id), 0);
+  ck_assert_uint_eq(id, 0);
+  ck_assert_int_eq(encode_slot_version_ident("0123456789abcdef", &id),
+                   XDS_EINVAL);
+  ck_assert_uint_ne(encode_slot_ident("x"), 0);
+}
+END_TEST
+
 static Suite *slots_suite(void) {
   Suite *s = suite_create("slots");
   TCase *tc = tcase_create("changes");
@@ -880,6 +1179,14 @@ static Suite *slots_suite(void) {
   tcase_add_test(tc, tcp_delta_swap_no_lds);
   tcase_add_test(tc, tcp_outgrowing_headroom_is_one_lds);
   tcase_add_test(tc, tcp_without_slots_membership_is_lds);
+  tcase_add_test(tc, reconnect_sotw_swap_in_safe_order);
+  tcase_add_test(tc, reconnect_delta_swap_in_safe_order);
+  tcase_add_test(tc, reconnect_sotw_mid_swap_completes);
+  tcase_add_test(tc, reconnect_delta_mid_swap_completes);
+  tcase_add_test(tc, reconnect_unchanged_sends_nothing);
+  tcase_add_test(tc, reconnect_layout_changed_lds_first_new_slots_only);
+  tcase_add_test(tc, reconnect_unknown_occupant_is_kept_until_copied);
+  tcase_add_test(tc, slot_version_names_its_occupant);
   suite_add_tcase(s, tc);
   return s;
 }

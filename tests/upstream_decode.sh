@@ -246,7 +246,7 @@ mkdir -p "$tmp/netslots"
   fail "render of the Istio store --ecds-slots failed: $(cat "$tmp/render.err")"
 check_resource envoy.config.listener.v3.Listener "$tmp/netslots/lds-tcp-5432.pb"
 out=$(decode envoy.config.listener.v3.Listener "$tmp/netslots/lds-tcp-5432.pb")
-grep -q 'name: "wasmxds.slot/tcp-5432/default/AUTHZ/0"' <<<"$out" ||
+grep -Eq 'name: "wasmxds.slot/tcp-5432/L[0-9a-f]{8}/default/AUTHZ/0"' <<<"$out" ||
   fail "no network slot in the TCP listener's default chain"
 grep -q 'type_urls: "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm"' <<<"$out" ||
   fail "the network slots do not admit the network Wasm filter"

@@ -161,6 +161,21 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
 /* Frees the stream's transit configs. */
 void ads_slots_cleanup(struct ads_stream *s);
 
+/* Appends to out the slot part of a SotW ECDS version_info of a stream
+ * whose class has slots: ":<slot layout>:<holdings>", holdings one token
+ * per slot in class order (6 hex digits: encode_slot_ident of its
+ * occupant; "-" empty; "x" something not in the store; "?" not known),
+ * a repeated token written once with "*<count>.". Returns 0 or
+ * XDS_ENOMEM/XDS_ETOOBIG. */
+int ads_slots_holdings(const struct ads_stream *s, struct xds_buf *out);
+
+/* A SotW proxy reconnecting with ECDS version_info version (at least
+ * VERSION_LEN characters): when its slot part is of this class's layout,
+ * records in s->slot_holds what each slot holds. Returns 1 when every slot
+ * holds its final occupant, 0 otherwise (also when version is not of this
+ * layout: nothing recorded), or XDS_ENOMEM. */
+int ads_slots_resume(struct ads_stream *s, const char *version);
+
 /* --- ads.c --- */
 
 /* Initializes caller-owned storage (the offline tests keep a stream on

@@ -33,13 +33,30 @@
  * still owed. If nothing at all could be planned, the writes go out in
  * listener order (not reached with slots sized as encode_slot_capacity
  * sizes them, which always leaves a spare).
+ *
+ * A proxy that reconnects keeps the configs it had. What each slot holds
+ * then comes from what it reports: a slot version names its occupant
+ * (encode_slot_version), so a delta proxy's initial_resource_versions say
+ * it; a SotW proxy reports the version_info of its last ECDS response,
+ * which for a class with slots carries the holdings of every slot
+ * (ads_slots_holdings, parsed by ads_slots_resume). An occupant that is
+ * no extension of the store any more cannot be needed (SLOT_OTHER); one
+ * that cannot be told (SLOT_UNKNOWN: a version of another form, or an
+ * ambiguous ident) might be any needed fail-closed extension, so its slot
+ * is only written once every needed one runs elsewhere (a missing one is
+ * first copied into a spare, step e).
  */
 #include "server/ads/ads_impl.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "server/compose/encode.h"
+
+/* Occupants that are no extension of the plan: not needed, or not known. */
+static const char SLOT_OTHER[] = "\x01other";
+static const char SLOT_UNKNOWN[] = "\x01unknown";
 
 /* Slot i of the class: what runs there now (cur), what must run there
  * (want), whether its final config is owed (res) and whether this response
@@ -101,11 +118,22 @@ static int needed(const struct plan *p, const char *x, size_t g) {
   return 0;
 }
 
+/* A needed extension of listener g that runs nowhere in it now, or NULL. */
+static const char *missing(const struct plan *p, size_t g) {
+  for (size_t i = 0; i < p->n; i++)
+    if (p->slot[i].grp == g && needed(p, p->slot[i].want, g) &&
+        running(p, p->slot[i].want, g) == 0)
+      return p->slot[i].want;
+  return NULL;
+}
+
 /* Writing slot i loses nothing that must run. */
 static int safe(const struct plan *p, size_t i) {
   const char *old = p->slot[i].cur;
   size_t g = p->slot[i].grp;
 
+  if (old == SLOT_UNKNOWN) /* it might be any needed one */
+    return missing(p, g) == NULL;
   return old == NULL || same(old, p->slot[i].want) || !needed(p, old, g) ||
          running(p, old, g) > 1;
 }
@@ -143,7 +171,7 @@ static int put_transit(struct plan *p, size_t i, const char *x) {
   }
   r->len = b.len;
   r->bytes = (uint8_t *)xds_buf_steal(&b, NULL);
-  version_of(r->bytes, r->len, r->version);
+  encode_slot_version(r->bytes, r->len, x, r->version);
   s->n_transit++;
   p->out[p->n_out++] = r;
   p->slot[i].cur = x;
@@ -186,7 +214,8 @@ static int step(struct plan *p) {
   }
   /* d: copy the fail-closed content of a blocked slot into a spare. */
   for (size_t i = 0; i < p->n; i++) {
-    if (p->slot[i].res == NULL || p->slot[i].used || safe(p, i))
+    if (p->slot[i].res == NULL || p->slot[i].used || safe(p, i) ||
+        p->slot[i].cur == SLOT_UNKNOWN)
       continue;
     for (size_t k = 0; k < p->n; k++) {
       const struct ads_type_state *t = &p->s->t[ADS_T_ECDS];
@@ -197,7 +226,70 @@ static int step(struct plan *p) {
       return put_transit(p, k, p->slot[i].cur) < 0 ? XDS_ENOMEM : 1;
     }
   }
+  /* e: a slot of unknown content is blocked while a needed extension runs
+   * nowhere: copy that one into a spare. */
+  for (size_t i = 0; i < p->n; i++) {
+    const char *w;
+    if (p->slot[i].res == NULL || p->slot[i].used || safe(p, i) ||
+        (w = missing(p, p->slot[i].grp)) == NULL)
+      continue;
+    for (size_t k = 0; k < p->n; k++) {
+      const struct ads_type_state *t = &p->s->t[ADS_T_ECDS];
+      if (k == i || p->slot[k].used || p->slot[k].cur != NULL ||
+          p->slot[k].grp != p->slot[i].grp ||
+          (!t->wildcard && !ads_sub_has(t, p->cls->slots[k].name)))
+        continue;
+      return put_transit(p, k, w) < 0 ? XDS_ENOMEM : 1;
+    }
+  }
   return 0;
+}
+
+static int same_listener(const char *a, const char *b);
+
+/*
+ * The occupant of a slot of the listener whose first slot is g (its
+ * group) whose ident (encode_slot_ident) is ident:
+ * NULL for 0 (empty), an extension the class places in the same listener,
+ * else the one extension of the catalog with that ident; SLOT_OTHER when
+ * none has it (no extension of the store, so not needed), SLOT_UNKNOWN
+ * when several do.
+ */
+static const char *resolve(const struct ads_stream *s, size_t g,
+                           uint32_t ident) {
+  const struct xds_class *cls = s->cls;
+  const struct catalog *cat = snapshot_catalog(s->snap);
+  const char *found = NULL;
+
+  if (ident == 0)
+    return NULL;
+  for (size_t k = g; k < cls->n_slots; k++) {
+    if (k > g && !same_listener(cls->slots[k - 1].name, cls->slots[k].name))
+      break;
+    if (cls->slot_fqn[k] != NULL &&
+        encode_slot_ident(cls->slot_fqn[k]) == ident)
+      return cls->slot_fqn[k];
+  }
+  for (size_t k = 0; k < catalog_ext_count(cat); k++) {
+    const char *f = catalog_ext_at(cat, k)->fqn;
+    if (encode_slot_ident(f) != ident)
+      continue;
+    if (found != NULL)
+      return SLOT_UNKNOWN;
+    found = f;
+  }
+  return found != NULL ? found : SLOT_OTHER;
+}
+
+/* A slot_holds value as an occupant (the markers are stored as text). */
+static const char *held_of(const char *v) {
+  if (v == NULL)
+    return SLOT_UNKNOWN;
+  if (strcmp(v, SLOT_OTHER) == 0)
+    return SLOT_OTHER;
+  if (strcmp(v, SLOT_UNKNOWN) == 0)
+    return SLOT_UNKNOWN;
+  return v[0] != '\0' ? v : NULL;
 }
 
 /* Whether two slot names ("wasmxds.slot/<listener>/<PHASE>/<pos>") are of
@@ -243,13 +335,23 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
     goto out;
   for (size_t i = 0; i < p.n; i++) {
     const char *held = xds_map_get(s->slot_holds, cls->slots[i].name);
+    const struct ads_res *had =
+        xds_map_get(s->t[ADS_T_ECDS].sent, cls->slots[i].name);
+    uint32_t ident;
     p.slot[i].want = cls->slot_fqn[i];
     p.slot[i].grp =
         i > 0 && same_listener(cls->slots[i - 1].name, cls->slots[i].name)
             ? p.slot[i - 1].grp
             : i;
-    /* Not owed: the proxy has the final config already. */
-    p.slot[i].cur = held != NULL && held[0] != '\0' ? held : NULL;
+    if (held != NULL)
+      p.slot[i].cur = held_of(held);
+    else if (had != NULL && had->state == ADS_RES_CLIENT)
+      /* Reported on reconnect (delta): its version names the occupant. */
+      p.slot[i].cur = encode_slot_version_ident(had->version, &ident) == 0
+                          ? resolve(s, p.slot[i].grp, ident)
+                          : SLOT_UNKNOWN;
+    else
+      p.slot[i].cur = NULL; /* never sent: nothing (its listener warms) */
   }
   /* Other resources first, in their order; slots are planned. */
   for (size_t j = 0; j < n_v; j++) {
@@ -288,6 +390,7 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
     if (i == p.n)
       continue;
     copy = xds_strdup(p.slot[i].cur != NULL ? p.slot[i].cur : "");
+    /* (the markers are stored as their text, held_of reads them back) */
     if (copy == NULL || xds_map_put(s->slot_holds, name, copy, &old) < 0) {
       xds_free(copy);
       rc = XDS_ENOMEM;
@@ -304,4 +407,107 @@ out:
   xds_free(p.slot);
   xds_free(p.out);
   return rc;
+}
+
+int ads_slots_holdings(const struct ads_stream *s, struct xds_buf *out) {
+  const struct xds_class *cls = s->cls;
+  char tok[8] = "", prev[8] = "";
+  size_t run = 0;
+  int rc = xds_buf_printf(out, ":%s:", cls->slot_layout);
+
+  for (size_t i = 0; rc == 0 && i <= cls->n_slots; i++) {
+    if (i < cls->n_slots) {
+      const char *h = s->slot_holds != NULL
+                          ? xds_map_get(s->slot_holds, cls->slots[i].name)
+                          : NULL;
+      const char *o = h != NULL ? held_of(h) : SLOT_UNKNOWN;
+      if (o == NULL)
+        snprintf(tok, sizeof(tok), "-");
+      else if (o == SLOT_UNKNOWN)
+        snprintf(tok, sizeof(tok), "?");
+      else if (o == SLOT_OTHER)
+        snprintf(tok, sizeof(tok), "x");
+      else
+        snprintf(tok, sizeof(tok), "%06x", (unsigned)encode_slot_ident(o));
+      if (run > 0 && strcmp(tok, prev) == 0) {
+        run++;
+        continue;
+      }
+    }
+    if (run > 1)
+      rc = xds_buf_printf(out, "%s*%zu.", prev, run);
+    else if (run == 1)
+      rc = xds_buf_puts(out, prev);
+    memcpy(prev, tok, sizeof(prev));
+    run = 1;
+  }
+  return rc;
+}
+
+int ads_slots_resume(struct ads_stream *s, const char *version) {
+  const struct xds_class *cls = s->cls;
+  const char *c = version + VERSION_LEN;
+  size_t i = 0, g = 0, final = 0, ll = strlen(cls->slot_layout);
+
+  if (strlen(version) < VERSION_LEN + ll + 2 || c[0] != ':' ||
+      strncmp(c + 1, cls->slot_layout, ll) != 0 || c[1 + ll] != ':')
+    return 0; /* not this layout: its slots are other names */
+  if (s->slot_holds == NULL && (s->slot_holds = xds_map_new()) == NULL)
+    return XDS_ENOMEM;
+  c += ll + 2;
+  while (*c != '\0') {
+    const char *o;
+    size_t n = 1, len = 1;
+    uint32_t ident = 0;
+    if (*c == '-')
+      o = NULL;
+    else if (*c == '?')
+      o = SLOT_UNKNOWN;
+    else if (*c == 'x')
+      o = SLOT_OTHER;
+    else {
+      char hex[7];
+      char *end;
+      if (strlen(c) < 6)
+        return 0;
+      memcpy(hex, c, 6);
+      hex[6] = '\0';
+      ident = (uint32_t)strtoul(hex, &end, 16);
+      if (*end != '\0' || ident == 0)
+        return 0;
+      len = 6;
+      o = NULL; /* resolved per slot below */
+    }
+    c += len;
+    if (*c == '*') {
+      char *end;
+      n = strtoul(c + 1, &end, 10);
+      if (end == c + 1 || *end != '.' || n < 2 || n > cls->n_slots)
+        return 0;
+      c = end + 1;
+    }
+    for (; n > 0; n--, i++) {
+      char *copy;
+      void *old = NULL;
+      if (i >= cls->n_slots)
+        return 0;
+      if (i > 0 && !same_listener(cls->slots[i - 1].name, cls->slots[i].name))
+        g = i; /* the first slot of a listener */
+      if (ident != 0)
+        o = resolve(s, g, ident);
+      if (o == SLOT_UNKNOWN)
+        continue; /* not known: no entry */
+      copy = xds_strdup(o != NULL ? o : "");
+      if (copy == NULL ||
+          xds_map_put(s->slot_holds, cls->slots[i].name, copy, &old) < 0) {
+        xds_free(copy);
+        return XDS_ENOMEM;
+      }
+      xds_free(old);
+      final +=
+          o == cls->slot_fqn[i] || (o != NULL && cls->slot_fqn[i] != NULL &&
+                                    strcmp(o, cls->slot_fqn[i]) == 0);
+    }
+  }
+  return i == cls->n_slots && final == cls->n_slots ? 1 : 0;
 }

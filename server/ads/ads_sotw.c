@@ -183,8 +183,18 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   } else {
     if (ads_resp_state_version(s, idx, current) < 0)
       return XDS_ENOMEM;
-    if (strcmp(version, current) != 0)
+    if (idx == ADS_T_ECDS && s->cls != NULL && s->cls->n_slots > 0) {
+      /* With slots the version also says what each slot holds: record it
+       * (the next plan starts from it); resume only when every slot holds
+       * its final occupant and the configs are current. */
+      int rc = strlen(version) > VERSION_LEN ? ads_slots_resume(s, version) : 0;
+      if (rc < 0)
+        return rc;
+      if (rc == 0 || strncmp(version, current, VERSION_LEN) != 0)
+        return 0;
+    } else if (strcmp(version, current) != 0) {
       return 0;
+    }
     n = ads_sub_candidate_count(s, idx);
     for (size_t i = 0; i < n; i++) {
       const struct xds_resource *r = ads_sub_candidate(s, idx, i, 0);
@@ -372,7 +382,22 @@ static int sotw_ecds_response(struct ads_stream *s, struct xds_buf *out) {
   if (rc < 0)
     goto out;
   n = ads_resp_next_nonce(s, t->nonce);
-  rc = wire_put_string(out, 1, version);
+  if (s->cls->n_slots > 0) {
+    /* The version_info also records what each slot holds once this is
+     * applied, for a reconnect (ads_slots.c). */
+    struct xds_buf vb;
+    xds_buf_init(&vb, 1 << 20);
+    rc = xds_buf_puts(&vb, version);
+    if (rc == 0)
+      rc = ads_slots_holdings(s, &vb);
+    if (rc == 0)
+      rc = xds_buf_putc(&vb, '\0');
+    if (rc == 0)
+      rc = wire_put_string(out, 1, vb.data);
+    xds_buf_cleanup(&vb);
+  } else {
+    rc = wire_put_string(out, 1, version);
+  }
   for (size_t i = 0; rc == 0 && i < n_send; i++)
     rc = wire_put_any(out, 2, TYPE_ECDS, send[i]->bytes, send[i]->len);
   if (rc == 0)

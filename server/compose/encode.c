@@ -653,19 +653,78 @@ size_t encode_slot_capacity(uint32_t h, size_t n) {
   return cap <= ENCODE_SLOTS_PHASE_MAX ? cap : 0;
 }
 
-int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
-                     struct xds_buf *out) {
-  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/%s/%zu", listener,
-                        encode_slot_phase_name(p), pos);
+int encode_slot_name(const char *listener, const char *layout,
+                     enum wasm_phase p, size_t pos, struct xds_buf *out) {
+  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/%s/%s/%zu", listener,
+                        layout, encode_slot_phase_name(p), pos);
 }
 
-int encode_tcp_slot_name(const char *listener, size_t ci, size_t n_tcp_chains,
-                         enum wasm_phase p, size_t pos, struct xds_buf *out) {
+void encode_slot_layout(const size_t *caps, size_t n,
+                        char out[ENCODE_SLOT_LAYOUT_LEN + 1]) {
+  char v[VERSION_LEN + 1];
+  uint8_t b[8];
+  struct version_hasher h;
+
+  if (version_begin(&h) < 0) {
+    /* No memory for the hasher: hash the caps' bytes directly. */
+    version_of(caps, n * sizeof(*caps), v);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      for (int k = 0; k < 8; k++)
+        b[k] = (uint8_t)((uint64_t)caps[i] >> (8 * k));
+      version_add(&h, b, sizeof(b));
+    }
+    version_end(&h, v);
+  }
+  out[0] = 'L';
+  memcpy(out + 1, v, ENCODE_SLOT_LAYOUT_LEN - 1);
+  out[ENCODE_SLOT_LAYOUT_LEN] = '\0';
+}
+
+uint32_t encode_slot_ident(const char *fqn) {
+  uint32_t h = 2166136261u;
+
+  if (fqn == NULL)
+    return 0;
+  for (const unsigned char *c = (const unsigned char *)fqn; *c; c++)
+    h = (h ^ *c) * 16777619u;
+  h = (h ^ (h >> 24)) & 0xffffffu;
+  return h != 0 ? h : 1;
+}
+
+void encode_slot_version(const void *bytes, size_t len, const char *fqn,
+                         char out[VERSION_LEN + 1]) {
+  version_of(bytes, len, out);
+  snprintf(out + 9, VERSION_LEN + 1 - 9, "s%06x",
+           (unsigned)encode_slot_ident(fqn));
+}
+
+int encode_slot_version_ident(const char *version, uint32_t *ident) {
+  uint32_t v = 0;
+
+  if (version == NULL || strlen(version) != VERSION_LEN || version[9] != 's')
+    return XDS_EINVAL;
+  for (int i = 10; i < VERSION_LEN; i++) {
+    char c = version[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                   : -1;
+    if (d < 0)
+      return XDS_EINVAL;
+    v = v << 4 | (uint32_t)d;
+  }
+  *ident = v;
+  return 0;
+}
+
+int encode_tcp_slot_name(const char *listener, const char *layout, size_t ci,
+                         size_t n_tcp_chains, enum wasm_phase p, size_t pos,
+                         struct xds_buf *out) {
   if (ci >= n_tcp_chains)
-    return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/default/%s/%zu", listener,
-                          encode_slot_phase_name(p), pos);
-  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/c%zu/%s/%zu", listener, ci,
-                        encode_slot_phase_name(p), pos);
+    return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/%s/default/%s/%zu",
+                          listener, layout, encode_slot_phase_name(p), pos);
+  return xds_buf_printf(out, ENCODE_SLOT_PREFIX "%s/%s/c%zu/%s/%zu", listener,
+                        layout, ci, encode_slot_phase_name(p), pos);
 }
 
 int encode_slot_entry(const char *name, const struct encode_opts *o,

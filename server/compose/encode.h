@@ -14,6 +14,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "server/compose/chain.h"
+#include "server/compose/version.h"
 #include "store/model.h"
 
 /* Default cluster, in the Envoy bootstrap, through which Envoy fetches
@@ -163,18 +164,43 @@ size_t encode_slot_capacity(uint32_t h, size_t n);
 extern const enum wasm_phase encode_slot_phases[4];
 const char *encode_slot_phase_name(enum wasm_phase p);
 
-/* Appends to out the slot name "wasmxds.slot/<listener>/<PHASE>/<pos>"
- * (no terminating NUL). Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
-int encode_slot_name(const char *listener, enum wasm_phase p, size_t pos,
-                     struct xds_buf *out);
+/* The layout tag of a listener's slots: "L" and ENCODE_SLOT_LAYOUT_LEN - 1
+ * hex digits of a hash of its slot counts caps[0..n) (per filter chain,
+ * per phase, in order). Every slot name of the listener holds it, so a
+ * listener whose layout changes (a phase grows or shrinks) names only new
+ * slots, and the slots of the listener it replaces, which Envoy keeps
+ * serving until the new one is warm, are never written again. */
+#define ENCODE_SLOT_LAYOUT_LEN 9
+void encode_slot_layout(const size_t *caps, size_t n,
+                        char out[ENCODE_SLOT_LAYOUT_LEN + 1]);
+
+/* Appends to out the slot name
+ * "wasmxds.slot/<listener>/<layout>/<PHASE>/<pos>" (no terminating NUL).
+ * Returns 0, XDS_ENOMEM or XDS_ETOOBIG. */
+int encode_slot_name(const char *listener, const char *layout,
+                     enum wasm_phase p, size_t pos, struct xds_buf *out);
+
+/*
+ * A slot resource's version says what it holds: the first 9 hex digits of
+ * the content's version (version_of), 's', and the 6 hex digits of
+ * encode_slot_ident(fqn) (000000 for an empty slot). A proxy reports the
+ * versions it holds when it reconnects (delta initial_resource_versions),
+ * and so which extension runs in each slot (README "Switch-over").
+ */
+uint32_t encode_slot_ident(const char *fqn); /* 24 bits; 0 iff fqn NULL */
+void encode_slot_version(const void *bytes, size_t len, const char *fqn,
+                         char out[VERSION_LEN + 1]);
+/* *ident from a slot version; XDS_EINVAL when version is not one. */
+int encode_slot_version_ident(const char *version, uint32_t *ident);
 
 /* Appends to out the slot name of a TCP listener's network filter chain,
- * "wasmxds.slot/<listener>/<chain>/<PHASE>/<pos>" where chain is c<ci> for
- * spec.tcp.filterChains[ci] and "default" for the default chain (ci ==
- * n_tcp_chains); no terminating NUL. Returns 0, XDS_ENOMEM or
+ * "wasmxds.slot/<listener>/<layout>/<chain>/<PHASE>/<pos>" where chain is
+ * c<ci> for spec.tcp.filterChains[ci] and "default" for the default chain
+ * (ci == n_tcp_chains); no terminating NUL. Returns 0, XDS_ENOMEM or
  * XDS_ETOOBIG. */
-int encode_tcp_slot_name(const char *listener, size_t ci, size_t n_tcp_chains,
-                         enum wasm_phase p, size_t pos, struct xds_buf *out);
+int encode_tcp_slot_name(const char *listener, const char *layout, size_t ci,
+                         size_t n_tcp_chains, enum wasm_phase p, size_t pos,
+                         struct xds_buf *out);
 
 /* Appends the HCM http_filters entry of slot name: an ECDS reference like
  * an extension's, with type_urls {Wasm, RBAC} and a deny-all default_config

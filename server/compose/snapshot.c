@@ -632,7 +632,7 @@ static int slot_add(struct snapshot *s, struct xds_class *c, const char *name,
     return XDS_ENOMEM;
   r->len = tmp->len;
   r->bytes = (uint8_t *)xds_buf_steal(tmp, NULL);
-  version_of(r->bytes, r->len, r->version);
+  encode_slot_version(r->bytes, r->len, fqn, r->version);
   c->slot_net[c->n_slots] = (unsigned char)network;
   c->slot_fqn[c->n_slots++] = fqn;
   return 0;
@@ -653,6 +653,7 @@ static int slots_encode(struct snapshot *s, struct xds_class *c,
   struct encode_entry *entries = NULL;
   struct xds_buf eb, name, tmp;
   struct chain fake;
+  char layout[ENCODE_SLOT_LAYOUT_LEN + 1];
   int rc = XDS_ENOMEM;
 
   for (size_t k = 0; k < ch->n; k++)
@@ -668,6 +669,7 @@ static int slots_encode(struct snapshot *s, struct xds_class *c,
     }
     n += cap[p];
   }
+  encode_slot_layout(cap, 4, layout);
   xds_buf_init(&eb, SNAPSHOT_LDS_MAX);
   xds_buf_init(&name, 4096);
   xds_buf_init(&tmp, SNAPSHOT_LDS_MAX);
@@ -690,7 +692,7 @@ static int slots_encode(struct snapshot *s, struct xds_class *c,
       }
       exts[i] = &slot_phase_ext[p];
       xds_buf_reset(&name);
-      rc = encode_slot_name(t->name, encode_slot_phases[p], j, &name);
+      rc = encode_slot_name(t->name, layout, encode_slot_phases[p], j, &name);
       if (rc == 0)
         rc = xds_buf_putc(&name, '\0');
       if (rc == 0)
@@ -740,6 +742,7 @@ static int slots_encode_tcp(struct snapshot *s, struct xds_class *c,
   const char ***names = xds_calloc(n_fc, sizeof(*names));
   size_t *n_names = xds_calloc(n_fc, sizeof(*n_names));
   struct xds_buf name, tmp;
+  char layout[ENCODE_SLOT_LAYOUT_LEN + 1];
   int rc = XDS_ENOMEM;
 
   xds_buf_init(&name, 4096);
@@ -765,6 +768,7 @@ static int slots_encode_tcp(struct snapshot *s, struct xds_class *c,
   }
   if (slots_grow(c, n) < 0)
     goto out;
+  encode_slot_layout(&cap[0][0], n_fc * 4, layout);
   rc = 0;
   for (size_t fc = 0; rc == 0 && fc < n_fc; fc++) {
     for (int p = 0; rc == 0 && p < 4; p++) {
@@ -776,7 +780,7 @@ static int slots_encode_tcp(struct snapshot *s, struct xds_class *c,
             !encode_tcp_chain_has(ch, k, fc))
           continue;
         xds_buf_reset(&name);
-        rc = encode_tcp_slot_name(t->name, fc, t->n_tcp_chains,
+        rc = encode_tcp_slot_name(t->name, layout, fc, t->n_tcp_chains,
                                   encode_slot_phases[p], j++, &name);
         if (rc == 0)
           rc = xds_buf_putc(&name, '\0');
@@ -786,7 +790,7 @@ static int slots_encode_tcp(struct snapshot *s, struct xds_class *c,
       }
       for (; rc == 0 && j < cap[fc][p]; j++) {
         xds_buf_reset(&name);
-        rc = encode_tcp_slot_name(t->name, fc, t->n_tcp_chains,
+        rc = encode_tcp_slot_name(t->name, layout, fc, t->n_tcp_chains,
                                   encode_slot_phases[p], j, &name);
         if (rc == 0)
           rc = xds_buf_putc(&name, '\0');
@@ -995,6 +999,16 @@ static int class_build(struct snapshot *s, const struct proxy_id *p, char *key,
     rc = class_own_names(r);
   if (rc < 0)
     goto fail_bufs;
+  /* The names of every slot, in order: what a SotW ECDS version_info's
+   * slot holdings are positions in (ads_slots.c). */
+  if (c->n_slots > 0) {
+    rc = version_begin(&h);
+    if (rc < 0)
+      goto fail_bufs;
+    for (size_t i = 0; i < c->n_slots; i++)
+      version_add_str(&h, c->slots[i].name);
+    version_end(&h, c->slot_layout);
+  }
   /* Templates are sorted by name, so listeners are too. */
   rc = version_begin(&h);
   if (rc < 0)

@@ -71,7 +71,8 @@ struct xds_class {
   const char **slot_fqn;
   unsigned char *slot_net;
   size_t n_slots;
-  size_t *slot_by_name; /* indexes into slots, sorted by name */
+  size_t *slot_by_name;              /* indexes into slots, sorted by name */
+  char slot_layout[VERSION_LEN + 1]; /* hash of the slot names in order */
 };
 
 /* The slot named name in class view c, or NULL. */

@@ -12,6 +12,7 @@ bounded in time. Exit 0 when every check passes, 1 otherwise.
 
 import os
 import queue
+import re
 import shutil
 import socket
 import subprocess
@@ -675,14 +676,38 @@ spec: {type: NETWORK, url: file:///wasm/n-authz.wasm, phase: AUTHZ}
                       (tc.type_url == RBAC or rb.stat_prefix),
                       "%s: empty slot %s is an RBAC filter without rules"
                       % (who, n))
+        # Slot names carry the listener's layout tag (L + 8 hex digits).
+        tagless = {re.sub(r"/L[0-9a-f]{8}/", "/", n): f
+                   for n, f in held.items()}
         want = {SLOT + "inbound-http/AUTHN/0":
                 "extensions.istio.io/wasmplugin/shop.shop-authn",
                 SLOT + "db/c0/AUTHZ/0":
                 "extensions.istio.io/wasmplugin/shop.n-authz",
                 SLOT + "db/default/AUTHZ/0":
                 "extensions.istio.io/wasmplugin/shop.n-authz"}
-        check(held == want, "%s: the plugins sit in their first slots, the "
-              "rest are empty: %s" % (who, held))
+        check(tagless == want, "%s: the plugins sit in their first slots, "
+              "the rest are empty: %s" % (who, held))
+        check(all(re.match(r"^wasmxds\.slot/[a-z-]+/L[0-9a-f]{8}/", n)
+                  for n in got),
+              "%s: every slot name holds its listener's layout tag" % who)
+        # The ECDS version_info also says what each slot holds; a proxy
+        # that reconnects reporting it (and LDS's) is sent nothing.
+        check(e is not None and re.match(
+            r"^[0-9a-f]{16}:[0-9a-f]{16}:[-0-9a-fx?*.]+$", e.version_info),
+            "%s: the ECDS version_info carries the slot holdings (%s)" %
+            (who, e.version_info if e else None))
+        if e is not None:
+            s.send(type_url=ECDS, resource_names=names,
+                   version_info=e.version_info, response_nonce=e.nonce)
+            s.quiet(0.3)
+            s.close()
+            s = Stream(srv.channel, ADS_SOTW)
+            s.send(node=node("istio"), type_url=LDS,
+                   version_info=r.version_info)
+            s.send(type_url=ECDS, resource_names=names,
+                   version_info=e.version_info)
+            check(s.quiet(), "%s: a proxy reconnecting with what it holds is "
+                  "sent nothing" % who)
         s.close()
     finally:
         srv.stop()
