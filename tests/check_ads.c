@@ -336,10 +336,10 @@ START_TEST(stale_nonce_is_ignored) {
 END_TEST
 
 static enum ads_res_state res_state(const char *name) {
-  struct ads_res *r = xds_map_get(fx.s.t[ADS_T_ECDS].sent, name);
+  struct ads_res *r = ads_sent_find(&fx.s.t[ADS_T_ECDS].sent, name);
 
   ck_assert_ptr_nonnull(r);
-  return r->state;
+  return (enum ads_res_state)r->state;
 }
 
 /* Envoy adds a second filter's watch before it answers the first

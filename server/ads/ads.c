@@ -53,14 +53,13 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
   clock_gettime(CLOCK_REALTIME, &now);
   s->connected_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
   s->magic = ADS_STREAM_MAGIC;
+  s->sync_counted = -1;
   s->svc = svc;
   s->mode = mode;
   s->peer = xds_strdup(peer != NULL ? peer : "unknown");
   /* refused and absent are made on first use: most streams never need
    * them, and every map costs a few hundred bytes per stream. */
-  for (int i = 0; i < ADS_T_N; i++)
-    s->t[i].sent = xds_map_new_borrowed();
-  if (s->peer == NULL || s->t[0].sent == NULL || s->t[1].sent == NULL) {
+  if (s->peer == NULL) {
     ads_stream_cleanup(s);
     return XDS_ENOMEM;
   }
@@ -68,15 +67,19 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
 }
 
 void ads_stream_cleanup(struct ads_stream *s) {
+  if (s->sync_counts != NULL && s->sync_counted >= 0)
+    atomic_fetch_sub(&s->sync_counts[s->sync_counted], 1);
   for (int i = 0; i < ADS_T_N; i++) {
     ads_names_free(&s->t[i]);
     ads_owe_removed_free(&s->t[i]);
     xds_free(s->t[i].nack_error);
-    xds_map_free(s->t[i].sent, ads_res_free);
+    ads_sent_cleanup(&s->t[i].sent);
     xds_map_free(s->t[i].absent, NULL);
   }
   for (size_t i = 0; i < s->n_other; i++)
     ads_other_cleanup(&s->other[i]);
+  xds_free(s->other);
+  xds_free(s->log_name);
   xds_map_free(s->refused, NULL);
   xds_map_free(s->slot_holds, xds_free);
   ads_slots_cleanup(s);
@@ -84,6 +87,29 @@ void ads_stream_cleanup(struct ads_stream *s) {
   snapshot_unref(s->snap);
   xds_free(s->peer);
   memset(s, 0, sizeof(*s));
+}
+
+void ads_stream_after(struct ads_stream *s) {
+  int st;
+
+  for (int i = 0; i < ADS_T_N; i++)
+    ads_sent_settle(&s->t[i].sent);
+  if (s->sync_counts == NULL)
+    return;
+  st = ads_stream_sync_state(s);
+  if (st == s->sync_counted)
+    return;
+  if (s->sync_counted >= 0)
+    atomic_fetch_sub(&s->sync_counts[s->sync_counted], 1);
+  if (st >= 0)
+    atomic_fetch_add(&s->sync_counts[st], 1);
+  s->sync_counted = st;
+}
+
+void ads_stream_set_sync_counts(struct ads_stream *s, atomic_long *by_state) {
+  XDS_ASSERT(s->sync_counts == NULL);
+  s->sync_counts = by_state;
+  ads_stream_after(s);
 }
 
 const char *ads_node_name(const struct ads_stream *s) {
@@ -219,9 +245,6 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
              const char *nonce, const char *version,
              const Google__Rpc__Status *error, int latest) {
   uint64_t n = nonce_value(nonce);
-  size_t pos = 0;
-  const char *key;
-  void *val;
 
   if (n == 0 || n > s->nonce_seq)
     return;
@@ -255,15 +278,17 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
              xds_log_escape(nonce, e_nonce, sizeof(e_nonce)),
              latest ? "" : " (an earlier response)");
   }
-  while (xds_map_next(t->sent, &pos, &key, &val)) {
-    struct ads_res *r = val;
-    if (r->nonce != n || r->state != ADS_RES_PENDING)
+  if (t->sent.n_pending == 0)
+    return;
+  for (uint32_t i = 0; i < t->sent.n; i++) {
+    struct ads_res *r = &t->sent.v[i];
+    if (r->nonce != (uint32_t)n || r->state != ADS_RES_PENDING)
       continue;
     if (error != NULL) {
-      r->state = ADS_RES_NACKED;
+      ads_res_set_state(&t->sent, r, ADS_RES_NACKED);
     } else {
-      r->state = ADS_RES_ACKED;
-      memcpy(r->acked, r->version, sizeof(r->acked));
+      ads_res_set_state(&t->sent, r, ADS_RES_ACKED);
+      ads_res_ack_version(r);
     }
   }
 }
@@ -314,10 +339,14 @@ int ads_request_start(struct ads_stream *s,
 
 int ads_stream_on_snapshot(struct ads_stream *s, struct snapshot *snap,
                            struct ads_close *close) {
+  int rc;
+
   ADS_CHECK(s);
   if (!s->has_node || s->snap == snap)
     return 0;
-  return ads_node_set_snapshot(s, snap, close);
+  rc = ads_node_set_snapshot(s, snap, close);
+  ads_stream_after(s);
+  return rc;
 }
 
 int ads_stream_new(enum ads_service svc, enum ads_mode mode, const char *peer,
@@ -381,7 +410,7 @@ void ads_check_invariants(const struct ads_stream *s) {
   for (int i = 0; i < ADS_T_N; i++) {
     const struct ads_type_state *t = &s->t[i];
 
-    XDS_ASSERT(t->sent != NULL);
+    ads_sent_check(&t->sent);
     XDS_ASSERT(t->n_names <= ADS_NAMES_MAX);
     XDS_ASSERT(t->n_owe_removed <= ADS_NAMES_MAX);
     for (size_t j = 1; j < t->n_names; j++)
@@ -389,4 +418,12 @@ void ads_check_invariants(const struct ads_stream *s) {
   }
   for (size_t i = 0; i < s->n_other; i++)
     XDS_ASSERT(s->other[i].n_absent <= ADS_NAMES_MAX);
+}
+
+void ads_check_settled(const struct ads_stream *s) {
+  ads_check_invariants(s);
+  for (int i = 0; i < ADS_T_N; i++)
+    XDS_ASSERT(s->t[i].sent.sorted == s->t[i].sent.n);
+  XDS_ASSERT(s->sync_counts == NULL ||
+             s->sync_counted == ads_stream_sync_state(s));
 }

@@ -28,6 +28,7 @@
 #define XDS_ADS_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -234,7 +235,20 @@ int ads_stream_csds_append(struct ads_stream *s, int contents,
  * (server/compose/stats.h): NACKED if a resource was rejected, else STALE
  * if one was sent and not answered, else NOT_SENT if one asked for was not
  * sent (or it asked for nothing yet), else SYNCED. -1 for a stream without
- * a node. Same thread as the stream. */
+ * a node. Constant time (the core keeps the counts it needs). Same thread
+ * as the stream. */
 int ads_stream_sync_state(const struct ads_stream *s);
+
+/*
+ * Makes the core keep the stream counted in by_state[STATS_SYNC_STATES]
+ * (borrowed: it outlives the stream; e.g. struct xds_stats'
+ * proxies_by_state), under the state ads_stream_sync_state gives: after
+ * every call that may change it (a request, a snapshot, a response) the
+ * stream moves from the state it was counted in to the new one, and
+ * ads_stream_free uncounts it. A stream without a node is not counted.
+ * Atomic adds, so other threads may read the counts at any time; call on
+ * the stream's thread, before its first request.
+ */
+void ads_stream_set_sync_counts(struct ads_stream *s, atomic_long *by_state);
 
 #endif

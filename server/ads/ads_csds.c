@@ -422,6 +422,7 @@ static const struct xds_resource *resource_of(const struct ads_stream *s,
 /* One GenericXdsConfig, with the storage it points into. */
 struct csds_res {
   Envoy__Service__Status__V3__ClientConfig__GenericXdsConfig g;
+  char version[VERSION_LEN + 1]; /* the version sent, as text */
   Google__Protobuf__Any any;
   Envoy__Admin__V3__UpdateFailureState fail;
 };
@@ -442,7 +443,8 @@ static void res_fill(const struct ads_stream *s, int idx, const char *name,
     out->g.config_status = ENVOY__SERVICE__STATUS__V3__CONFIG_STATUS__NOT_SENT;
     return;
   }
-  out->g.version_info = (char *)r->version;
+  ads_res_version_text(r, out->version);
+  out->g.version_info = out->version;
   switch (r->state) {
   case ADS_RES_PENDING:
     out->g.client_status = ENVOY__ADMIN__V3__CLIENT_RESOURCE_STATUS__REQUESTED;
@@ -458,12 +460,12 @@ static void res_fill(const struct ads_stream *s, int idx, const char *name,
     out->g.config_status = ENVOY__SERVICE__STATUS__V3__CONFIG_STATUS__ERROR;
     envoy__admin__v3__update_failure_state__init(&out->fail);
     out->fail.details = t->nack_error != NULL ? t->nack_error : "";
-    out->fail.version_info = (char *)r->version;
+    out->fail.version_info = out->version;
     out->g.error_state = &out->fail;
     break;
   }
   /* The bytes are those sent when the snapshot still holds that version. */
-  if (contents && now != NULL && strcmp(now->version, r->version) == 0) {
+  if (contents && now != NULL && ads_res_version_is(r, now->version)) {
     google__protobuf__any__init(&out->any);
     out->any.type_url = (char *)ads_type_urls[idx];
     out->any.value.data = now->bytes;
@@ -503,11 +505,9 @@ static int collect(struct ads_stream *s, int idx, int contents,
                    struct csds_res **out, size_t *n) {
   struct ads_type_state *t = &s->t[idx];
   size_t cand = ads_sub_candidate_count(s, idx);
-  size_t max = cand + xds_map_count(t->sent), k = 0, pos = 0;
+  size_t max = cand + t->sent.n, k = 0;
   struct xds_map *seen = xds_map_new_borrowed();
   struct csds_res *v = xds_calloc(max > 0 ? max : 1, sizeof(*v));
-  const char *key;
-  void *val;
   int rc = 0;
 
   *out = NULL;
@@ -521,16 +521,18 @@ static int collect(struct ads_stream *s, int idx, int contents,
     const char *name = r != NULL ? r->name : t->names[i];
     if (xds_map_get(seen, name) != NULL)
       continue;
-    res_fill(s, idx, name, xds_map_get(t->sent, name), r, contents, &v[k++]);
+    res_fill(s, idx, name, ads_sent_find(&t->sent, name), r, contents, &v[k++]);
     if (xds_map_put(seen, name, (void *)name, NULL) < 0) {
       rc = XDS_ENOMEM;
       goto done;
     }
   }
-  while (xds_map_next(t->sent, &pos, &key, &val)) {
+  for (uint32_t i = 0; i < t->sent.n; i++) {
+    const char *key = t->sent.v[i].name;
     if (xds_map_get(seen, key) != NULL)
       continue;
-    res_fill(s, idx, key, val, resource_of(s, idx, key), contents, &v[k++]);
+    res_fill(s, idx, key, &t->sent.v[i], resource_of(s, idx, key), contents,
+             &v[k++]);
   }
 done:
   xds_map_free(seen, NULL);
@@ -590,23 +592,16 @@ int ads_stream_sync_state(const struct ads_stream *s) {
     return -1;
   for (int i = 0; i < ADS_T_N; i++) {
     const struct ads_type_state *t = &s->t[i];
-    size_t pos = 0, sent = 0;
-    const char *key;
-    void *val;
+    int st = t->sent.n_nacked > 0    ? STATS_NACKED
+             : t->sent.n_pending > 0 ? STATS_STALE
+                                     : STATS_SYNCED;
     if (!t->requested)
       continue;
     any = 1;
-    while (xds_map_next(t->sent, &pos, &key, &val)) {
-      const struct ads_res *r = val;
-      int st = r->state == ADS_RES_NACKED    ? STATS_NACKED
-               : r->state == ADS_RES_PENDING ? STATS_STALE
-                                             : STATS_SYNCED;
-      sent++;
-      if (st > worst)
-        worst = st;
-    }
+    if (st > worst)
+      worst = st;
     /* Asked for by name and nothing of it sent: not sent. */
-    if (sent < t->n_names && worst < STATS_NOT_SENT)
+    if (t->sent.n < t->n_names && worst < STATS_NOT_SENT)
       worst = STATS_NOT_SENT;
     if (t->wildcard && !t->sent_once && worst < STATS_NOT_SENT)
       worst = STATS_NOT_SENT;

@@ -201,10 +201,10 @@ out:
   return rc;
 }
 
-int ads_stream_on_delta_request(
-    struct ads_stream *s,
-    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
-    struct snapshot *snap, struct ads_close *close) {
+static int
+delta_request(struct ads_stream *s,
+              const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+              struct snapshot *snap, struct ads_close *close) {
   struct ads_type_state *t;
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *type = req->type_url != NULL ? req->type_url : "";
@@ -214,7 +214,6 @@ int ads_stream_on_delta_request(
       req->resource_names_unsubscribe, req->n_resource_names_unsubscribe,
       req->n_initial_resource_versions};
 
-  ADS_CHECK(s);
   rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
   if (rc <= 0)
     return rc;
@@ -240,11 +239,11 @@ int ads_stream_on_delta_request(
       struct ads_res *r;
       if (name == NULL || ver == NULL || strlen(name) > ADS_NAME_LEN_MAX)
         continue;
-      if (ads_sub_remember(t, name, ver, 0) < 0)
+      t->owed_clean = 0;
+      if (ads_sent_put(&t->sent, name, ver, 0, &r) < 0)
         return ads_close_oom(s, close);
-      r = xds_map_get(t->sent, name);
-      r->state = ADS_RES_CLIENT;
-      memcpy(r->acked, r->version, sizeof(r->acked));
+      ads_res_set_state(&t->sent, r, ADS_RES_CLIENT);
+      ads_res_ack_version(r);
     }
     t->must_answer = req->n_initial_resource_versions == 0;
   }
@@ -256,6 +255,18 @@ int ads_stream_on_delta_request(
   t->requested = 1;
   ADS_CHECK(s);
   return 0;
+}
+
+int ads_stream_on_delta_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close) {
+  int rc;
+
+  ADS_CHECK_SETTLED(s);
+  rc = delta_request(s, req, snap, close);
+  ads_stream_after(s);
+  return rc;
 }
 
 /* Appends one delta Resource{version, resource, name} as field 2. */
@@ -276,14 +287,33 @@ static int put_delta_resource(struct xds_buf *out, const char *type_url,
   return rc;
 }
 
+/* Names a response removed, sorted by address (they are interned). */
+struct removed_set {
+  const char **v;
+  size_t n;
+};
+
+static int ptr_cmp(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (const char *const *)a;
+  uintptr_t y = (uintptr_t) * (const char *const *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* For ads_sent_filter(): the proxy keeps name unless it was removed. */
+static int not_removed(const void *ctx, const char *name) {
+  const struct removed_set *g = ctx;
+
+  return bsearch(&name, g->v, g->n, sizeof(*g->v), ptr_cmp) == NULL;
+}
+
 static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   struct ads_type_state *t = &s->t[idx];
   const struct xds_resource **send = NULL;
-  char **removed = NULL;
-  size_t n_send = 0, n_removed = 0, pos = 0;
+  const char **removed = NULL;
+  size_t n_send = 0, n_removed = 0;
   char version[VERSION_LEN + 1];
-  const char *key;
-  void *val;
+  struct removed_set gone;
   uint64_t n;
   int rc;
 
@@ -292,28 +322,28 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
   rc = ads_resp_owed(s, idx, &send, &n_send);
   if (rc < 0)
     goto out;
-  removed =
-      xds_calloc(xds_map_count(t->sent) + t->n_names + t->n_owe_removed + 1,
-                 sizeof(*removed));
+  removed = xds_calloc(t->sent.n + t->n_names + t->n_owe_removed + 1,
+                       sizeof(*removed));
   if (removed == NULL) {
     rc = XDS_ENOMEM;
     goto out;
   }
   /* What the proxy has that is gone or hidden now. */
-  while (xds_map_next(t->sent, &pos, &key, &val)) {
+  for (uint32_t i = 0; i < t->sent.n; i++) {
+    const char *key = t->sent.v[i].name;
     if (!t->wildcard && !ads_sub_has(t, key))
       continue;
     if (ads_sub_lookup(s, idx, key, 0) == NULL)
-      removed[n_removed++] = (char *)key;
+      removed[n_removed++] = key;
   }
   /* Names subscribed that do not exist (for this proxy), said once. */
   for (size_t i = 0; i < t->n_names; i++) {
     const char *name = t->names[i];
-    if (xds_map_get(t->sent, name) != NULL ||
+    if (ads_sent_find(&t->sent, name) != NULL ||
         xds_map_get(t->absent, name) != NULL ||
         ads_sub_lookup(s, idx, name, 0) != NULL)
       continue;
-    removed[n_removed++] = (char *)name;
+    removed[n_removed++] = name;
   }
   /* Unsubscribed names the wildcard does not cover (not already above). */
   for (size_t i = 0; i < t->n_owe_removed; i++) {
@@ -321,10 +351,10 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
 
     /* The loop above took it already when it is subscribed again and was
      * not reported absent; the other conditions are the same. */
-    if (xds_map_get(t->sent, name) == NULL &&
+    if (ads_sent_find(&t->sent, name) == NULL &&
         ads_sub_lookup(s, idx, name, 0) == NULL &&
         !(ads_sub_has(t, name) && xds_map_get(t->absent, name) == NULL))
-      removed[n_removed++] = (char *)name;
+      removed[n_removed++] = name;
   }
   if (n_send == 0 && n_removed == 0 && !t->must_answer)
     goto out; /* rc is 0 */
@@ -345,24 +375,22 @@ static int delta_response(struct ads_stream *s, int idx, struct xds_buf *out) {
     goto out;
   for (size_t i = 0; rc == 0 && i < n_send; i++)
     rc = ads_sub_remember(t, send[i]->name, send[i]->version, n);
-  /* Removed names: no longer held by the proxy; explicit subscriptions to
-   * them are remembered as answered. The strings may live in the maps we
-   * edit, so copy first. */
-  for (size_t i = 0; rc == 0 && i < n_removed; i++) {
-    char *name = xds_strdup(removed[i]);
-    if (name == NULL) {
-      rc = XDS_ENOMEM;
-      break;
-    }
-    ads_res_free(xds_map_del(t->sent, name));
-    if (ads_sub_has(t, name) &&
+  /* Removed names: explicit subscriptions to them are remembered as
+   * answered (the absent map copies the names), and the proxy no longer
+   * holds them: one pass over the sent records. Every name here is
+   * interned, as are the records' names, so equal names are equal
+   * pointers. */
+  for (size_t i = 0; rc == 0 && i < n_removed; i++)
+    if (ads_sub_has(t, removed[i]) &&
         ((t->absent == NULL && (t->absent = xds_map_new()) == NULL) ||
-         xds_map_put(t->absent, name, (void *)1, NULL) < 0))
+         xds_map_put(t->absent, removed[i], (void *)1, NULL) < 0))
       rc = XDS_ENOMEM;
-    xds_free(name);
-  }
   if (rc < 0)
     goto out;
+  qsort(removed, n_removed, sizeof(*removed), ptr_cmp);
+  gone.v = removed;
+  gone.n = n_removed;
+  ads_sent_filter(&t->sent, not_removed, &gone, NULL, NULL);
   ads_owe_removed_free(t); /* answered: removed above, or sent again */
   memcpy(t->sent_version, version, sizeof(version));
   t->sent_once = 1;

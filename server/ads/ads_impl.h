@@ -36,14 +36,35 @@ enum ads_res_state {
   ADS_RES_CLIENT = 3 /* the proxy said it has it (reconnect) */
 };
 
-/* Per resource the proxy has or was sent (values of ads_type_state.sent,
- * whose key is name). */
+/* Per resource the proxy has or was sent: 32 bytes (one of these per
+ * resource and proxy is most of what wasmxds itself holds per proxy). */
 struct ads_res {
-  const char *name;              /* interned (base/intern.h), owned */
-  char version[VERSION_LEN + 1]; /* last sent (or reported by the proxy) */
-  char acked[VERSION_LEN + 1];   /* last acknowledged, "" if none */
-  uint64_t nonce;                /* response that carried version */
-  enum ads_res_state state;
+  const char *name; /* interned (base/intern.h), owned */
+  uint64_t version; /* last sent (or reported by the proxy), binary: the 16
+                       hex digits of a version (server/compose/version.h) */
+  uint64_t acked;   /* last acknowledged */
+  uint32_t nonce;   /* low 32 bits of the nonce of the response that carried
+                       version (a stream would need 2^32 responses for two
+                       of them to share it) */
+  uint8_t state;    /* enum ads_res_state */
+  uint8_t flags;    /* ADS_RES_HAS_* */
+};
+/* version holds a version; without it the proxy holds none, or one that
+ * is not a wasmxds version (a delta initial_resource_versions entry from
+ * another server): either way it differs from every version served. */
+#define ADS_RES_HAS_VERSION 1u
+/* acked holds a version ("" in the status pages otherwise). */
+#define ADS_RES_HAS_ACKED 2u
+
+/* Names added since the last merge that ads_sent_put keeps unsorted. */
+#define ADS_SENT_TAIL 32
+
+/* What the proxy has of one type (ads_sent.c): records sorted by name
+ * (v[0..sorted)), then up to ADS_SENT_TAIL recent additions. */
+struct ads_sent {
+  struct ads_res *v;
+  uint32_t n, cap, sorted;
+  uint32_t n_pending, n_nacked; /* records in those states */
 };
 
 struct ads_type_state {
@@ -63,8 +84,7 @@ struct ads_type_state {
   int must_answer;          /* a response is owed even if it carries nothing
                                new: delta's first request; SotW LDS whose
                                subscription changed */
-  struct xds_map *sent;     /* name -> struct ads_res (keys borrowed from
-                               the values) */
+  struct ads_sent sent;     /* what the proxy has (ads_sent.c) */
   struct xds_map *absent;   /* delta: names reported as not existing */
   const char **owe_removed; /* delta: names unsubscribed under wildcard
                                that it does not cover, to be answered in
@@ -125,7 +145,8 @@ struct ads_stream {
   struct snapshot *snap;       /* reference held while the stream lives */
   const struct xds_class *cls; /* view of snap for pid */
   struct ads_type_state t[ADS_T_N];
-  struct ads_other_type other[ADS_OTHER_TYPES_MAX];
+  struct ads_other_type *other; /* n_other entries (made on first use: most
+                                   streams ask for no other type) */
   size_t n_other;
   struct xds_map *refused; /* names refused and logged once */
   uint64_t nonce_seq;
@@ -134,9 +155,10 @@ struct ads_stream {
   int last_type;               /* type of the last response: ADS_T_*, or -1 */
   size_t last_resources;       /* resources in it */
   struct xds_ratelog *ratelog; /* shared log budget, or NULL; borrowed */
-  char log_name[ADS_LOG_NAME_MAX]; /* the node id escaped for logs */
-  unsigned long events[ADS_EV_N];  /* events of this stream, by kind */
-  unsigned long log_suppressed;    /* their log lines left out */
+  char *log_name;              /* the node id escaped for logs (at most
+                                  ADS_LOG_NAME_MAX bytes), once it has a node */
+  unsigned long events[ADS_EV_N]; /* events of this stream, by kind */
+  unsigned long log_suppressed;   /* their log lines left out */
   /* --ecds-slots (ads_slots.c): what each slot sent holds (slot name ->
    * fqn, "" for nothing; copied keys and values), and the transit configs
    * of the last response. */
@@ -144,11 +166,56 @@ struct ads_stream {
   struct xds_resource *transit;
   size_t n_transit;
   int slots_deferred; /* the last ECDS plan left slot configs owed */
+  /* ads_stream_set_sync_counts: the counts (borrowed, or NULL) and the
+   * state this stream is counted in there (-1: none). */
+  atomic_long *sync_counts;
+  int sync_counted;
 };
 
 /* Type URLs and short names of the served types, by enum ads_type. */
 extern const char *const ads_type_urls[ADS_T_N];
 extern const char *const ads_type_names[ADS_T_N];
+
+/* --- ads_sent.c --- */
+
+/* Reads a version's 16 lowercase hex digits into *out: 1, or 0 when text
+ * is not a version. */
+int ads_ver_parse(const char *text, uint64_t *out);
+/* Writes v as a version's 16 hex digits. */
+void ads_ver_format(uint64_t v, char out[VERSION_LEN + 1]);
+/* A record's version and acknowledged version as text ("" for none). */
+void ads_res_version_text(const struct ads_res *r, char out[VERSION_LEN + 1]);
+void ads_res_acked_text(const struct ads_res *r, char out[VERSION_LEN + 1]);
+/* Whether r holds exactly the version given as text. */
+int ads_res_version_is(const struct ads_res *r, const char *version);
+/* Records r's version as its acknowledged one ("" when it has none). */
+void ads_res_ack_version(struct ads_res *r);
+/* Sets r's state (r in a), keeping a's counts. */
+void ads_res_set_state(struct ads_sent *a, struct ads_res *r,
+                       enum ads_res_state st);
+/* Frees the records (releasing their names) and zeroes a. */
+void ads_sent_cleanup(struct ads_sent *a);
+/* The record named name, or NULL. The pointer is valid until a changes. */
+struct ads_res *ads_sent_find(const struct ads_sent *a, const char *name);
+/* Records that name went out at version (text; one that is not a version
+ * is recorded as none) in the response with nonce: state PENDING. *out
+ * (when not NULL) is set to the record. Returns 0 or XDS_ENOMEM (a
+ * unchanged). */
+int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
+                 uint64_t nonce, struct ads_res **out);
+/* Removes the record named name; returns 1, or 0 when there was none. */
+int ads_sent_del(struct ads_sent *a, const char *name);
+/* Removes, in one pass, every record whose name keep() rejects, calling
+ * dropped() (when not NULL) with its name before the name is released. */
+void ads_sent_filter(struct ads_sent *a,
+                     int (*keep)(const void *ctx, const char *name),
+                     const void *ctx,
+                     void (*dropped)(void *dctx, const char *name), void *dctx);
+/* Merges the recent additions into the sorted part and gives back unused
+ * capacity (never fails: a shrink that fails keeps the larger array). */
+void ads_sent_settle(struct ads_sent *a);
+/* Asserts a's invariants (order, uniqueness of the sorted part, counts). */
+void ads_sent_check(const struct ads_sent *a);
 
 /* --- ads_slots.c --- */
 
@@ -185,6 +252,11 @@ int ads_stream_init(struct ads_stream *s, enum ads_service svc,
                     enum ads_mode mode, const char *peer);
 /* Frees what the stream holds and zeroes it. */
 void ads_stream_cleanup(struct ads_stream *s);
+
+/* What every public call that changes a stream ends with: merges the
+ * records added to the sent arrays, and moves the stream to its current
+ * sync state in the counts (ads_stream_set_sync_counts). */
+void ads_stream_after(struct ads_stream *s);
 
 /* Counts an event of kind ev for this stream's proxy; returns 1 when its
  * log line may be written (the proxy's budget, shared with its other and
@@ -232,10 +304,16 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
  * a class once it has a node, names sorted, unique and within their
  * limits). ADS_CHECK compiles to nothing otherwise. */
 void ads_check_invariants(const struct ads_stream *s);
+/* The same, and what ads_stream_after leaves: the sent arrays merged and
+ * the stream counted in its sync state. ADS_CHECK_SETTLED starts every
+ * public call. */
+void ads_check_settled(const struct ads_stream *s);
 #ifdef XDS_DEBUG
 #define ADS_CHECK(s) ads_check_invariants(s)
+#define ADS_CHECK_SETTLED(s) ads_check_settled(s)
 #else
 #define ADS_CHECK(s) ((void)0)
+#define ADS_CHECK_SETTLED(s) ((void)0)
 #endif
 
 /* --- ads_node.c --- */
@@ -259,8 +337,6 @@ void ads_names_release(const char **v, size_t n);
 void ads_names_free(struct ads_type_state *t);
 /* Releases t's owed removals. */
 void ads_owe_removed_free(struct ads_type_state *t);
-/* Frees a value of a sent map (struct ads_res). NULL: no-op. */
-void ads_res_free(void *p);
 /* qsort/bsearch comparison of two `const char *`. */
 int ads_str_cmp(const void *a, const void *b);
 
@@ -269,11 +345,10 @@ int ads_sub_has(const struct ads_type_state *t, const char *name);
 /* Forgets that the proxy has name (so it is sent again). name may be the
  * sent entry's own name: it is used before that entry is freed. */
 void ads_sub_forget(struct ads_type_state *t, const char *name);
-/* Forgets every resource the proxy was sent whose name keep() rejects.
- * Returns 0 or XDS_ENOMEM (nothing forgotten). */
-int ads_sub_forget_unless(struct ads_type_state *t,
-                          int (*keep)(const void *ctx, const char *name),
-                          const void *ctx);
+/* Forgets every resource the proxy was sent whose name keep() rejects. */
+void ads_sub_forget_unless(struct ads_type_state *t,
+                           int (*keep)(const void *ctx, const char *name),
+                           const void *ctx);
 /* Records that name went out at version in the response with nonce.
  * Returns 0 or XDS_ENOMEM. */
 int ads_sub_remember(struct ads_type_state *t, const char *name,

@@ -141,9 +141,18 @@ int ads_node_check(struct ads_stream *s,
     return ads_close_with(close, ADS_STATUS_INVALID_ARGUMENT,
                           "node identity changed within the stream");
   }
+  {
+    char esc[ADS_LOG_NAME_MAX];
+
+    xds_log_escape(pid.node_id, esc, sizeof(esc));
+    s->log_name = xds_strdup(esc);
+  }
+  if (s->log_name == NULL) {
+    proxy_id_cleanup(&pid);
+    return ads_close_oom(s, close);
+  }
   s->pid = pid;
   s->has_node = 1;
-  xds_log_escape(pid.node_id, s->log_name, sizeof(s->log_name));
   XDS_LOGI("proxy connected: node %s cluster %s organization %s tenant %s "
            "mode %s from %s (%s%s)",
            s->log_name,

@@ -101,6 +101,10 @@ int ads_other_request(struct ads_stream *s, const char *type_url,
                ADS_OTHER_TYPES_MAX);
     return 0;
   }
+  o = xds_realloc(s->other, (s->n_other + 1) * sizeof(*o));
+  if (o == NULL)
+    return ads_close_oom(s, close);
+  s->other = o;
   o = &s->other[s->n_other];
   memset(o, 0, sizeof(*o));
   o->type_url = xds_strndup(type_url, ADS_NAME_LEN_MAX);

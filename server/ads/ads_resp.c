@@ -54,8 +54,8 @@ int ads_resp_owed(struct ads_stream *s, int idx,
     const struct ads_res *had;
     if (r == NULL)
       continue;
-    had = xds_map_get(t->sent, r->name);
-    if (had == NULL || strcmp(had->version, r->version) != 0)
+    had = ads_sent_find(&t->sent, r->name);
+    if (had == NULL || !ads_res_version_is(had, r->version))
       v[(*n_send)++] = r;
   }
   s->slots_deferred = 0;
@@ -68,7 +68,7 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
                              struct ads_shared *shared) {
   int rc;
 
-  ADS_CHECK(s);
+  ADS_CHECK_SETTLED(s);
   xds_buf_reset(out);
   if (shared != NULL)
     shared->data = NULL;
@@ -78,7 +78,8 @@ int ads_stream_next_response(struct ads_stream *s, struct xds_buf *out,
     rc = ads_delta_response(s, out);
   else
     rc = ads_sotw_response(s, out, shared);
-  if (rc != 0)
-    return rc;
-  return ads_other_response(s, out);
+  if (rc == 0)
+    rc = ads_other_response(s, out);
+  ads_stream_after(s);
+  return rc;
 }

@@ -363,7 +363,7 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
   }
   for (size_t i = 0; i < p.n; i++)
     if (p.slot[i].res == NULL &&
-        xds_map_get(s->t[ADS_T_ECDS].sent, cls->slots[i].name) != NULL)
+        ads_sent_find(&s->t[ADS_T_ECDS].sent, cls->slots[i].name) != NULL)
       p.slot[i].cur = p.slot[i].want;
   while ((rc = step(&p)) == 1)
     ;

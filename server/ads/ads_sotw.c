@@ -136,20 +136,14 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     /* Forget names no longer subscribed, and names newly subscribed. */
     struct name_list keep = {v, m};
 
-    if (ads_sub_forget_unless(t, in_name_list, &keep) < 0) {
-      ads_names_release(v, m);
-      goto oom;
-    }
+    ads_sub_forget_unless(t, in_name_list, &keep);
     for (size_t i = 0; i < m; i++)
       if (!t->wildcard && !ads_sub_has(t, v[i]))
         ads_sub_forget(t, v[i]);
   } else if (!t->wildcard && t->requested) {
     /* Becoming wildcard subscribes everything anew. */
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (xds_map_next(t->sent, &pos, &key, &val))
-      ((struct ads_res *)val)->version[0] = '\0';
+    for (uint32_t i = 0; i < t->sent.n; i++)
+      t->sent.v[i].flags &= (uint8_t)~ADS_RES_HAS_VERSION;
   }
   /* A changed subscription of a full-state type is always answered. */
   if (t == &s->t[ADS_T_LDS] && t->requested &&
@@ -202,13 +196,8 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
         return XDS_ENOMEM;
     }
   }
-  {
-    size_t pos = 0;
-    const char *key;
-    void *val;
-    while (xds_map_next(t->sent, &pos, &key, &val))
-      ((struct ads_res *)val)->state = ADS_RES_CLIENT;
-  }
+  for (uint32_t i = 0; i < t->sent.n; i++)
+    ads_res_set_state(&t->sent, &t->sent.v[i], ADS_RES_CLIENT);
   snprintf(t->sent_version, sizeof(t->sent_version), "%s", version);
   memcpy(t->acked_version, t->sent_version, sizeof(t->acked_version));
   t->sent_once = 1;
@@ -217,10 +206,10 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   return 0;
 }
 
-int ads_stream_on_request(
-    struct ads_stream *s,
-    const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
-    struct snapshot *snap, struct ads_close *close) {
+static int
+sotw_request(struct ads_stream *s,
+             const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+             struct snapshot *snap, struct ads_close *close) {
   struct ads_type_state *t;
   const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
   const char *version = req->version_info != NULL ? req->version_info : "";
@@ -229,7 +218,6 @@ int ads_stream_on_request(
   struct ads_req_names in = {req->resource_names, req->n_resource_names, NULL,
                              0, 0};
 
-  ADS_CHECK(s);
   rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
   if (rc <= 0)
     return rc;
@@ -257,6 +245,18 @@ int ads_stream_on_request(
     return ads_close_oom(s, close);
   ADS_CHECK(s);
   return 0;
+}
+
+int ads_stream_on_request(
+    struct ads_stream *s,
+    const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+    struct snapshot *snap, struct ads_close *close) {
+  int rc;
+
+  ADS_CHECK_SETTLED(s);
+  rc = sotw_request(s, req, snap, close);
+  ads_stream_after(s);
+  return rc;
 }
 
 /*
@@ -345,8 +345,7 @@ static int sotw_lds_response(struct ads_stream *s, struct xds_buf *out,
   if (rc < 0)
     return rc;
   /* Full state: the proxy now has exactly these listeners. */
-  if (ads_sub_forget_unless(t, is_listener_of, s) < 0)
-    return XDS_ENOMEM;
+  ads_sub_forget_unless(t, is_listener_of, s);
   for (size_t i = 0; i < s->cls->n_listeners; i++)
     if (ads_sub_remember(t, s->cls->listeners[i].name,
                          s->cls->listeners[i].version, n) < 0)

@@ -113,9 +113,6 @@ json_t *ads_stream_status(const struct ads_stream *s) {
   for (int i = 0; i < ADS_T_N; i++) {
     const struct ads_type_state *t = &s->t[i];
     json_t *tj, *res;
-    size_t pos = 0;
-    const char *key;
-    void *val;
     if (!t->requested)
       continue;
     tj = json_object();
@@ -127,11 +124,15 @@ json_t *ads_stream_status(const struct ads_stream *s) {
     if (t->nack_error != NULL)
       json_object_set_new(tj, "last_nack_error", json_string(t->nack_error));
     json_object_set_new(tj, "wildcard", json_boolean(t->wildcard));
-    while (xds_map_next(t->sent, &pos, &key, &val)) {
-      const struct ads_res *r = val;
+    for (uint32_t j = 0; j < t->sent.n; j++) {
+      const struct ads_res *r = &t->sent.v[j];
+      const char *key = r->name;
+      char ver[VERSION_LEN + 1], acked[VERSION_LEN + 1];
       json_t *rj = json_object();
-      json_object_set_new(rj, "version_sent", json_string(r->version));
-      json_object_set_new(rj, "version_acked", json_string(r->acked));
+      ads_res_version_text(r, ver);
+      ads_res_acked_text(r, acked);
+      json_object_set_new(rj, "version_sent", json_string(ver));
+      json_object_set_new(rj, "version_acked", json_string(acked));
       json_object_set_new(rj, "state", json_string(state_name(r->state)));
       if (r->state == ADS_RES_NACKED && t->nack_error != NULL)
         json_object_set_new(rj, "error", json_string(t->nack_error));

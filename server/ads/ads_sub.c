@@ -1,7 +1,7 @@
 /*
  * ads_sub.c: what a stream's proxy is subscribed to and what it has. The
  * explicit subscriptions of a type are a sorted array of interned names;
- * what the proxy has is the `sent` map (name -> struct ads_res), which
+ * what the proxy has is the `sent` array of records (ads_sent.c), which
  * decides what is owed: a resource is sent when its version differs from
  * the one recorded there, so an ACK never causes a resend. Lookups decide
  * visibility: a name the proxy may not see is never a candidate, and is
@@ -38,15 +38,6 @@ void ads_owe_removed_free(struct ads_type_state *t) {
   t->owe_set = NULL;
 }
 
-/* Frees a value of a sent map. */
-void ads_res_free(void *p) {
-  struct ads_res *r = p;
-
-  if (r != NULL)
-    xds_intern_release(r->name);
-  xds_free(r);
-}
-
 int ads_str_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -61,48 +52,30 @@ int ads_sub_has(const struct ads_type_state *t, const char *name) {
 void ads_sub_forget(struct ads_type_state *t, const char *name) {
   t->owed_clean = 0;
   xds_map_del(t->absent, name);
-  ads_res_free(xds_map_del(t->sent, name));
+  ads_sent_del(&t->sent, name);
 }
 
-/* Forgets every resource the proxy was sent whose name keep() rejects.
- * Returns 0 or XDS_ENOMEM (nothing forgotten). */
-int ads_sub_forget_unless(struct ads_type_state *t,
-                          int (*keep)(const void *ctx, const char *name),
-                          const void *ctx) {
-  struct ads_res **gone = xds_calloc(xds_map_count(t->sent) + 1, sizeof(*gone));
-  size_t pos = 0, n = 0;
-  const char *key;
-  void *val;
+/* For ads_sent_filter: a name forgotten is no longer known as absent. */
+static void forgotten(void *ctx, const char *name) {
+  struct ads_type_state *t = ctx;
 
-  if (gone == NULL)
-    return XDS_ENOMEM;
-  while (xds_map_next(t->sent, &pos, &key, &val))
-    if (!keep(ctx, key))
-      gone[n++] = val;
-  for (size_t i = 0; i < n; i++) /* the name lives in the entry itself */
-    ads_sub_forget(t, gone[i]->name);
-  xds_free(gone);
-  return 0;
+  t->owed_clean = 0;
+  xds_map_del(t->absent, name);
+}
+
+/* Forgets every resource the proxy was sent whose name keep() rejects,
+ * in one pass. */
+void ads_sub_forget_unless(struct ads_type_state *t,
+                           int (*keep)(const void *ctx, const char *name),
+                           const void *ctx) {
+  ads_sent_filter(&t->sent, keep, ctx, forgotten, t);
 }
 
 /* Records that name went out at version in the response with nonce. */
 int ads_sub_remember(struct ads_type_state *t, const char *name,
                      const char *version, uint64_t nonce) {
-  struct ads_res *r = xds_map_get(t->sent, name);
-
   t->owed_clean = 0;
-  if (r == NULL) {
-    r = xds_calloc(1, sizeof(*r));
-    if (r == NULL || (r->name = xds_intern(name)) == NULL ||
-        xds_map_put(t->sent, r->name, r, NULL) < 0) {
-      ads_res_free(r);
-      return XDS_ENOMEM;
-    }
-  }
-  snprintf(r->version, sizeof(r->version), "%s", version);
-  r->nonce = nonce;
-  r->state = ADS_RES_PENDING;
-  return 0;
+  return ads_sent_put(&t->sent, name, version, nonce, NULL);
 }
 
 /* The resource name of type idx, if this proxy may see it; NULL otherwise.
@@ -146,7 +119,7 @@ const struct xds_resource *ads_sub_lookup(struct ads_stream *s, int idx,
      * it may not have: a warning. */
     char esc[XDS_LOG_ESC_MAX];
 
-    if (xds_map_get(s->t[ADS_T_ECDS].sent, name) != NULL)
+    if (ads_sent_find(&s->t[ADS_T_ECDS].sent, name) != NULL)
       XDS_LOGD("node %s: ECDS name %s no longer served to it: %s",
                ads_node_name(s), xds_log_escape(name, esc, sizeof(esc)),
                e == NULL ? "no such extension" : "not visible to this proxy");

@@ -86,8 +86,8 @@ struct xds_stats {
   /* The etcd revision of the catalog last handed to be served (set on the
    * store's watcher thread); 0 with a file store. */
   atomic_llong store_revision;
-  /* Connected proxies by sync state (enum stats_sync), counted by the
-   * serving loop about once a second. */
+  /* Connected proxies by sync state (enum stats_sync), kept by the ADS
+   * core as each stream changes state (ads_stream_set_sync_counts). */
   atomic_long proxies_by_state[STATS_SYNC_STATES];
   /* Module delivery whose metrics /metrics appends (set before the admin
    * server starts, never changed after); NULL: none. */

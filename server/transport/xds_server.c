@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -123,7 +124,8 @@ struct stream {
   int close_posted; /* RECV_CLOSE_ON_SERVER was started (at accept) */
   int want_status;  /* send this status once no message is in flight */
   grpc_status_code status_code;
-  char status_msg[256];
+  char *status_msg; /* the status' message, set when the stream ends (NULL:
+                       out of memory, sent without one) */
   grpc_slice status_slice;
   struct proxy_id verified; /* from the client certificate (mTLS); for
                                CSDS, the scope of what it may list */
@@ -159,12 +161,6 @@ struct xds_server {
   struct stream *streams; /* doubly linked, oldest first */
   struct stream *streams_tail;
   struct stream *csds_pending; /* CSDS streams with an answer in progress */
-  gpr_timespec sync_count_at;  /* next count_sync_states pass (loop thread) */
-  int sync_counting;           /* a pass is under way */
-  uint64_t sync_cursor;        /* serial of the last stream counted */
-  long sync_acc[STATS_SYNC_STATES]; /* the pass's counts so far */
-  int sync_count_due; /* an event came since the last pass: start one at
-                         sync_count_at even if nothing else wakes the loop */
   uint64_t next_serial;
   size_t n_streams;
   struct snapshot *current; /* loop thread only */
@@ -507,14 +503,12 @@ static void wake_setup(struct xds_server *s) {
 
 /* Loop thread: how long the loop may sleep. Idle with an armed alarm:
  * until the next thing it must do by itself (a pending log summary, the
- * delayed malloc_trim, the count of proxies by sync state after events),
- * or for ever. */
+ * delayed malloc_trim), or for ever. */
 static gpr_timespec loop_deadline(struct xds_server *s) {
   gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC), d;
 
-  /* A status page, CSDS answer or sync-state count under way: its next
-   * slice. */
-  if (s->st_building || s->csds_pending != NULL || s->sync_counting)
+  /* A status page or CSDS answer under way: its next slice. */
+  if (s->st_building || s->csds_pending != NULL)
     return gpr_time_add(now, gpr_time_from_millis(1, GPR_TIMESPAN));
   if (s->wake_call == NULL || s->shutting_down || atomic_load(&s->stop) ||
       !s->stop_thread_started)
@@ -528,8 +522,6 @@ static gpr_timespec loop_deadline(struct xds_server *s) {
   }
   if (s->trim_at.tv_sec != 0 && gpr_time_cmp(s->trim_at, d) < 0)
     d = s->trim_at;
-  if (s->sync_count_due && gpr_time_cmp(s->sync_count_at, d) < 0)
-    d = s->sync_count_at;
   return d;
 }
 
@@ -707,6 +699,22 @@ static void stream_arm_recv(struct stream *st) {
   }
 }
 
+/* Sets the message of the status the stream will end with (at most
+ * XDS_STATUS_MSG_MAX bytes). */
+#define XDS_STATUS_MSG_MAX 255
+static void stream_status_msg(struct stream *st, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void stream_status_msg(struct stream *st, const char *fmt, ...) {
+  char buf[XDS_STATUS_MSG_MAX + 1];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  xds_free(st->status_msg);
+  st->status_msg = xds_strdup(buf);
+}
+
 static void stream_send_status(struct stream *st) {
   grpc_op ops[2];
   size_t n = 0;
@@ -724,7 +732,8 @@ static void stream_send_status(struct stream *st) {
     n++;
     st->sent_metadata = 1;
   }
-  st->status_slice = grpc_slice_from_copied_string(st->status_msg);
+  st->status_slice = grpc_slice_from_copied_string(
+      st->status_msg != NULL ? st->status_msg : "");
   ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
   ops[n].data.send_status_from_server.trailing_metadata_count = 0;
   ops[n].data.send_status_from_server.status = st->status_code;
@@ -744,7 +753,7 @@ static void stream_close(struct stream *st, grpc_status_code code,
   st->closing = 1;
   st->want_status = 1;
   st->status_code = code;
-  snprintf(st->status_msg, sizeof(st->status_msg), "%s", msg);
+  stream_status_msg(st, "%s", msg);
   if (!st->sending)
     stream_send_status(st);
 }
@@ -869,6 +878,7 @@ static void stream_free(struct xds_server *s, struct stream *st) {
     atomic_fetch_sub(&s->stats->proxies, 1);
   ads_stream_free(st->ads);
   proxy_id_cleanup(&st->verified);
+  xds_free(st->status_msg);
   if (st->recv_buf != NULL)
     grpc_byte_buffer_destroy(st->recv_buf);
   grpc_call_unref(st->call);
@@ -935,9 +945,9 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
              "it names both %s and %s",
              peer, id_text(&st->verified, first, sizeof(first)), other);
     proxy_id_cleanup(&st->verified);
-    snprintf(st->status_msg, sizeof(st->status_msg),
-             "the client certificate names more than one organization or "
-             "tenant");
+    stream_status_msg(
+        st, "the client certificate names more than one organization or "
+            "tenant");
     st->status_code = GRPC_STATUS_PERMISSION_DENIED;
     return -1;
   }
@@ -946,10 +956,10 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
     XDS_LOGW("stream from %s refused: its client certificate names no "
              "organization (%s)",
              peer, xds_log_escape(err.msg, e_msg, sizeof(e_msg)));
-    snprintf(st->status_msg, sizeof(st->status_msg),
-             "the client certificate must carry a URI SAN "
-             "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>] or "
-             "spiffe://<trust-domain>/ns/<namespace>/sa/<account>");
+    stream_status_msg(
+        st, "the client certificate must carry a URI SAN "
+            "spiffe://<trust-domain>/organizations/<org>[/tenants/<t>] or "
+            "spiffe://<trust-domain>/ns/<namespace>/sa/<account>");
     st->status_code = GRPC_STATUS_PERMISSION_DENIED;
     return -1;
   }
@@ -997,6 +1007,9 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     goto done;
   }
   ads_stream_set_ratelog(st->ads, s->ratelog);
+  /* /metrics' proxies by sync state: kept by the ADS core as streams
+   * change state, no pass over the streams. */
+  ads_stream_set_sync_counts(st->ads, s->stats->proxies_by_state);
   st->op_recv.kind = OP_RECV;
   st->op_send.kind = OP_SEND;
   st->op_closed.kind = OP_CLOSED;
@@ -1030,8 +1043,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     goto done;
   }
   if (s->shutting_down) {
-    snprintf(st->status_msg, sizeof(st->status_msg),
-             "wasmxds is shutting down; reconnect");
+    stream_status_msg(st, "wasmxds is shutting down; reconnect");
     st->status_code = GRPC_STATUS_UNAVAILABLE;
     stream_send_status(st);
     goto done;
@@ -1040,8 +1052,8 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     atomic_fetch_add(&s->stats->refused_streams, 1);
     XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d", peer,
              s->n_streams - 1, s->cfg.max_streams);
-    snprintf(st->status_msg, sizeof(st->status_msg),
-             "wasmxds holds its limit of %d streams", s->cfg.max_streams);
+    stream_status_msg(st, "wasmxds holds its limit of %d streams",
+                      s->cfg.max_streams);
     st->status_code = GRPC_STATUS_RESOURCE_EXHAUSTED;
     stream_send_status(st);
     goto done;
@@ -1055,8 +1067,7 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   if (kind == STREAM_UNIMPLEMENTED) {
     char *method = grpc_slice_to_c_string(slot->details.method);
     XDS_LOGW("call from %s to unknown method %s: UNIMPLEMENTED", peer, method);
-    snprintf(st->status_msg, sizeof(st->status_msg),
-             "wasmxds does not implement %s", method);
+    stream_status_msg(st, "wasmxds does not implement %s", method);
     gpr_free(method);
     st->status_code = GRPC_STATUS_UNIMPLEMENTED;
     stream_send_status(st);
@@ -1727,45 +1738,6 @@ static void begin_stop(struct xds_server *s) {
                  "wasmxds is shutting down; reconnect");
 }
 
-/* About once a second: connected proxies by sync state, for /metrics. A
- * pass walks the streams in stream id order a slice at a time (at most
- * SYNC_SLICE_US per loop turn, however large the fleet and the proxies'
- * resource sets) and publishes the counts when it reaches the end. */
-#define SYNC_SLICE_US 500
-static void count_sync_states(struct xds_server *s) {
-  gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC), until;
-  struct stream *st;
-  int n = 0;
-
-  if (!s->sync_counting) {
-    if (gpr_time_cmp(now, s->sync_count_at) < 0) {
-      s->sync_count_due = 1;
-      return;
-    }
-    s->sync_count_due = 0;
-    s->sync_counting = 1;
-    s->sync_cursor = 0;
-    memset(s->sync_acc, 0, sizeof(s->sync_acc));
-  }
-  until = gpr_time_add(now, gpr_time_from_micros(SYNC_SLICE_US, GPR_TIMESPAN));
-  for (st = s->streams; st != NULL && st->serial <= s->sync_cursor;)
-    st = st->next;
-  for (; st != NULL; st = st->next) {
-    int k = st->kind == STREAM_XDS ? ads_stream_sync_state(st->ads) : -1;
-    if (k >= 0 && k < STATS_SYNC_STATES)
-      s->sync_acc[k]++;
-    s->sync_cursor = st->serial;
-    if (++n % 64 == 0 && st->next != NULL &&
-        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
-      return; /* the rest at the next turn */
-  }
-  for (int i = 0; i < STATS_SYNC_STATES; i++)
-    atomic_store(&s->stats->proxies_by_state[i], s->sync_acc[i]);
-  s->sync_counting = 0;
-  s->sync_count_at =
-      gpr_time_add(now, gpr_time_from_millis(1000, GPR_TIMESPAN));
-}
-
 /* After-events: adopt a newly published snapshot, free finished streams. */
 static void after_events(struct xds_server *s) {
   struct snapshot *snap;
@@ -1809,7 +1781,6 @@ static void after_events(struct xds_server *s) {
     }
   }
   csds_run(s);
-  count_sync_states(s);
   if (s->trim_at.tv_sec != 0 &&
       gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
     s->trim_at.tv_sec = 0;
