@@ -79,6 +79,73 @@ START_TEST(err_set_formats_and_ignores_null) {
 }
 END_TEST
 
+/* Lists of interned names: equal lists share one copy, which holds its
+ * own reference to each name; many lists (past the first bucket array)
+ * are found again; the last release frees the list and its names. */
+START_TEST(intern_lists_share_and_free_on_last_release) {
+  enum { N = 200 };
+  const char *v[3], *w[3];
+  const char *const *l1, *const *l2, *const *l3;
+  const char *const *many[N];
+  size_t before = xds_intern_count();
+  char buf[32];
+
+  v[0] = xds_intern("a");
+  v[1] = xds_intern("b");
+  v[2] = xds_intern("c");
+  memcpy(w, v, sizeof(v));
+  l1 = xds_intern_list(v, 3);
+  l2 = xds_intern_list(w, 3);
+  ck_assert_ptr_nonnull(l1);
+  ck_assert_ptr_eq(l1, l2);
+  ck_assert_ptr_ne((const void *)l1, (const void *)v);
+  ck_assert_str_eq(l1[2], "c");
+  l3 = xds_intern_list(v, 2); /* a prefix is another list */
+  ck_assert_ptr_ne(l3, l1);
+  ck_assert_uint_eq(xds_intern_list_count(), 2);
+  /* The lists keep the names alive once the caller lets go. */
+  for (int i = 0; i < 3; i++)
+    xds_intern_release(v[i]);
+  ck_assert_uint_eq(xds_intern_count(), before + 3);
+  ck_assert_str_eq(l1[0], "a");
+  for (int i = 0; i < N; i++) {
+    const char *one;
+    snprintf(buf, sizeof(buf), "name-%d", i);
+    one = xds_intern(buf);
+    many[i] = xds_intern_list(&one, 1);
+    ck_assert_ptr_nonnull(many[i]);
+    xds_intern_release(one);
+  }
+  for (int i = 0; i < N; i++) {
+    const char *one;
+    snprintf(buf, sizeof(buf), "name-%d", i);
+    one = xds_intern(buf);
+    ck_assert_ptr_eq(xds_intern_list(&one, 1), many[i]);
+    xds_intern_list_release(many[i]);
+    xds_intern_release(one);
+  }
+  ck_assert_uint_eq(xds_intern_list_count(), 2 + N);
+  for (int i = 0; i < N; i++)
+    xds_intern_list_release(many[i]);
+  xds_intern_list_release(l1);
+  ck_assert_uint_eq(xds_intern_count(), before + 3); /* l2 holds them */
+  xds_intern_list_release(l2);
+  xds_intern_list_release(l3);
+  xds_intern_list_release(NULL);
+  ck_assert_uint_eq(xds_intern_list_count(), 0);
+  ck_assert_uint_eq(xds_intern_count(), before);
+  /* Out of memory: NULL, nothing held. */
+  v[0] = xds_intern("x");
+  xds_alloc_fail_at(1);
+  l1 = xds_intern_list(v, 1);
+  xds_alloc_fail_at(0);
+  ck_assert_ptr_null(l1);
+  ck_assert_uint_eq(xds_intern_list_count(), 0);
+  xds_intern_release(v[0]);
+  ck_assert_uint_eq(xds_intern_count(), before);
+}
+END_TEST
+
 START_TEST(intern_shares_and_frees_on_last_release) {
   char a[] = "organizations/acme/extensions/x", b[sizeof(a)];
   size_t before = xds_intern_count();
@@ -241,6 +308,7 @@ Suite *base_suite(void) {
   tcase_add_test(tc, alloc_hook_fails_exactly_the_nth);
   tcase_add_test(tc, err_set_formats_and_ignores_null);
   tcase_add_test(tc, intern_shares_and_frees_on_last_release);
+  tcase_add_test(tc, intern_lists_share_and_free_on_last_release);
   tcase_add_test(tc, map_borrowed_keys_are_the_callers);
   tcase_add_test(tc, log_escape_keeps_lines_whole);
   tcase_add_test(tc, ratelog_limits_per_key_and_kind);

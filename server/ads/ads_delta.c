@@ -103,6 +103,7 @@ static int delta_subscribe(struct ads_stream *s, struct ads_type_state *t,
   int star_add, star_gone, rc = -1;
 
   t->owed_clean = 0;
+  XDS_ASSERT(!t->names_shared); /* delta edits its own array in place */
   if (sorted_names(sub, n_sub, &add, &n_add, &star_add) < 0 ||
       sorted_names(unsub, n_unsub, &gone, &n_gone, &star_gone) < 0)
     goto oom;

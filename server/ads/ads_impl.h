@@ -72,7 +72,10 @@ struct ads_type_state {
   int ever_named; /* SotW: some request named resources */
   int wildcard;
   const char **names; /* sorted, unique explicitly subscribed names, each
-                         interned (base/intern.h) and owned */
+                         interned (base/intern.h) and owned; SotW: a list
+                         shared with the streams that subscribe to the same
+                         (xds_intern_list, read-only) when names_shared */
+  int names_shared;
   size_t n_names;
   char nonce[24];                     /* last nonce sent, "" before the first */
   char sent_version[VERSION_LEN + 1]; /* version_info (SotW) or

@@ -152,6 +152,16 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
   ads_names_free(t);
   t->names = v;
   t->n_names = m;
+  /* The streams of a class subscribe to the same names: share one copy
+   * (without memory for it, this stream keeps its own). */
+  if (m > 0) {
+    const char *const *shared = xds_intern_list(v, m);
+    if (shared != NULL) {
+      ads_names_release(v, m);
+      t->names = (const char **)(uintptr_t)shared;
+      t->names_shared = 1;
+    }
+  }
   t->wildcard = wildcard;
   t->owed_clean = 0;
   return 0;

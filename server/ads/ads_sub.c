@@ -25,7 +25,11 @@ void ads_names_release(const char **v, size_t n) {
 }
 
 void ads_names_free(struct ads_type_state *t) {
-  ads_names_release(t->names, t->n_names);
+  if (t->names_shared)
+    xds_intern_list_release(t->names);
+  else
+    ads_names_release(t->names, t->n_names);
+  t->names_shared = 0;
   t->names = NULL;
   t->n_names = 0;
 }
