@@ -88,7 +88,7 @@ START_TEST(sent_array_matches_a_reference) {
   enum { N = 300 };
   static char names[N][16];
   int in[N], state[N];
-  uint64_t ver[N];
+  uint64_t ver[N], acked[N]; /* UINT64_MAX: none (or not a version) */
   struct ads_sent a;
   unsigned seed = 12345;
 
@@ -107,6 +107,8 @@ START_TEST(sent_array_matches_a_reference) {
       ck_assert_int_eq(
           ads_sent_put(&a, names[i], foreign ? "v-other" : vt, 7, &r), 0);
       ck_assert_str_eq(r->name, names[i]);
+      if (!in[i])
+        acked[i] = UINT64_MAX; /* a send does not change what was acked */
       in[i] = 1;
       ver[i] = foreign ? UINT64_MAX : v;
       state[i] = ADS_RES_PENDING;
@@ -122,7 +124,9 @@ START_TEST(sent_array_matches_a_reference) {
       ck_assert_int_eq(r != NULL, in[i]);
       if (r != NULL) {
         ads_res_set_state(&a, r, ADS_RES_ACKED);
+        ads_res_ack_version(&a, r);
         state[i] = ADS_RES_ACKED;
+        acked[i] = ver[i];
       }
     } else {
       ads_sent_settle(&a);
@@ -148,8 +152,18 @@ START_TEST(sent_array_matches_a_reference) {
         ads_ver_format(ver[i], vt);
         ck_assert(ads_res_version_is(r, vt));
       }
+      {
+        char want[VERSION_LEN + 1], got[VERSION_LEN + 1];
+        if (acked[i] == UINT64_MAX)
+          want[0] = '\0';
+        else
+          ads_ver_format(acked[i], want);
+        ads_res_acked_text(&a, r, got);
+        ck_assert_str_eq(got, want);
+      }
     }
     ck_assert_uint_eq(a.n, n);
+    ads_sent_check(&a);
     ck_assert_uint_eq(a.n_pending, pending);
     ck_assert_uint_eq(a.n_nacked, nacked);
     for (uint32_t i = 1; i < a.n; i++)

@@ -288,7 +288,7 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
       ads_res_set_state(&t->sent, r, ADS_RES_NACKED);
     } else {
       ads_res_set_state(&t->sent, r, ADS_RES_ACKED);
-      ads_res_ack_version(r);
+      ads_res_ack_version(&t->sent, r);
     }
   }
 }

@@ -244,7 +244,7 @@ delta_request(struct ads_stream *s,
       if (ads_sent_put(&t->sent, name, ver, 0, &r) < 0)
         return ads_close_oom(s, close);
       ads_res_set_state(&t->sent, r, ADS_RES_CLIENT);
-      ads_res_ack_version(r);
+      ads_res_ack_version(&t->sent, r);
     }
     t->must_answer = req->n_initial_resource_versions == 0;
   }

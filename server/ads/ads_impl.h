@@ -36,25 +36,36 @@ enum ads_res_state {
   ADS_RES_CLIENT = 3 /* the proxy said it has it (reconnect) */
 };
 
-/* Per resource the proxy has or was sent: 32 bytes (one of these per
+/* Per resource the proxy has or was sent: 24 bytes (one of these per
  * resource and proxy is most of what wasmxds itself holds per proxy). */
 struct ads_res {
   const char *name; /* interned (base/intern.h), owned */
   uint64_t version; /* last sent (or reported by the proxy), binary: the 16
                        hex digits of a version (server/compose/version.h) */
-  uint64_t acked;   /* last acknowledged */
   uint32_t nonce;   /* low 32 bits of the nonce of the response that carried
                        version (a stream would need 2^32 responses for two
                        of them to share it) */
   uint8_t state;    /* enum ads_res_state */
-  uint8_t flags;    /* ADS_RES_HAS_* */
+  uint8_t flags;    /* ADS_RES_* */
 };
 /* version holds a version; without it the proxy holds none, or one that
  * is not a wasmxds version (a delta initial_resource_versions entry from
  * another server): either way it differs from every version served. */
 #define ADS_RES_HAS_VERSION 1u
-/* acked holds a version ("" in the status pages otherwise). */
-#define ADS_RES_HAS_ACKED 2u
+/* The last version acknowledged is the value in version (whether or not
+ * ADS_RES_HAS_VERSION still says it is current). */
+#define ADS_RES_ACKED_SAME 2u
+/* The last version acknowledged differs from version: it is kept in the
+ * array's old list (ads_sent.old) until the next ACK. Neither flag: none
+ * was acknowledged ("" in the status pages). */
+#define ADS_RES_ACKED_OLD 4u
+
+/* An acknowledged version that a later send replaced, until the proxy
+ * acknowledges again (a push in flight, or a NACK). */
+struct ads_old_ack {
+  const char *name; /* the record's name (borrowed from it) */
+  uint64_t acked;
+};
 
 /* Names added since the last merge that ads_sent_put keeps unsorted. */
 #define ADS_SENT_TAIL 32
@@ -65,6 +76,8 @@ struct ads_sent {
   struct ads_res *v;
   uint32_t n, cap, sorted;
   uint32_t n_pending, n_nacked; /* records in those states */
+  struct ads_old_ack *old;      /* sorted by name pointer; NULL when empty */
+  uint32_t n_old;
 };
 
 struct ads_type_state {
@@ -188,11 +201,13 @@ int ads_ver_parse(const char *text, uint64_t *out);
 void ads_ver_format(uint64_t v, char out[VERSION_LEN + 1]);
 /* A record's version and acknowledged version as text ("" for none). */
 void ads_res_version_text(const struct ads_res *r, char out[VERSION_LEN + 1]);
-void ads_res_acked_text(const struct ads_res *r, char out[VERSION_LEN + 1]);
+void ads_res_acked_text(const struct ads_sent *a, const struct ads_res *r,
+                        char out[VERSION_LEN + 1]);
 /* Whether r holds exactly the version given as text. */
 int ads_res_version_is(const struct ads_res *r, const char *version);
-/* Records r's version as its acknowledged one ("" when it has none). */
-void ads_res_ack_version(struct ads_res *r);
+/* Records r's version (r in a) as its acknowledged one (none when it has
+ * none). */
+void ads_res_ack_version(struct ads_sent *a, struct ads_res *r);
 /* Sets r's state (r in a), keeping a's counts. */
 void ads_res_set_state(struct ads_sent *a, struct ads_res *r,
                        enum ads_res_state st);

@@ -57,9 +57,64 @@ void ads_res_version_text(const struct ads_res *r, char out[VERSION_LEN + 1]) {
     out[0] = '\0';
 }
 
-void ads_res_acked_text(const struct ads_res *r, char out[VERSION_LEN + 1]) {
-  if (r->flags & ADS_RES_HAS_ACKED)
-    ads_ver_format(r->acked, out);
+/* The old list's entry of name, or NULL (binary search by address). */
+static struct ads_old_ack *old_find(const struct ads_sent *a,
+                                    const char *name) {
+  uint32_t lo = 0, hi = a->n_old;
+
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (a->old[mid].name == name)
+      return &a->old[mid];
+    if ((uintptr_t)a->old[mid].name < (uintptr_t)name)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* Adds name's old acknowledged version. Returns 0 or XDS_ENOMEM. */
+static int old_add(struct ads_sent *a, const char *name, uint64_t acked) {
+  struct ads_old_ack *v = xds_realloc(a->old, (a->n_old + 1) * sizeof(*v));
+  uint32_t i = 0;
+
+  if (v == NULL)
+    return XDS_ENOMEM;
+  a->old = v;
+  while (i < a->n_old && (uintptr_t)v[i].name < (uintptr_t)name)
+    i++;
+  memmove(v + i + 1, v + i, (a->n_old - i) * sizeof(*v));
+  v[i].name = name;
+  v[i].acked = acked;
+  a->n_old++;
+  return 0;
+}
+
+/* Drops name's entry from the old list (there is one). */
+static void old_del(struct ads_sent *a, const char *name) {
+  struct ads_old_ack *e = old_find(a, name);
+  uint32_t i;
+
+  XDS_ASSERT(e != NULL);
+  if (e == NULL)
+    return;
+  i = (uint32_t)(e - a->old);
+  memmove(a->old + i, a->old + i + 1, (a->n_old - i - 1) * sizeof(*e));
+  if (--a->n_old == 0) {
+    xds_free(a->old);
+    a->old = NULL;
+  }
+}
+
+void ads_res_acked_text(const struct ads_sent *a, const struct ads_res *r,
+                        char out[VERSION_LEN + 1]) {
+  const struct ads_old_ack *e;
+
+  if (r->flags & ADS_RES_ACKED_SAME)
+    ads_ver_format(r->version, out);
+  else if ((r->flags & ADS_RES_ACKED_OLD) && (e = old_find(a, r->name)))
+    ads_ver_format(e->acked, out);
   else
     out[0] = '\0';
 }
@@ -71,11 +126,12 @@ int ads_res_version_is(const struct ads_res *r, const char *version) {
          v == r->version;
 }
 
-void ads_res_ack_version(struct ads_res *r) {
-  r->acked = r->version;
-  r->flags =
-      (uint8_t)((r->flags & ~ADS_RES_HAS_ACKED) |
-                ((r->flags & ADS_RES_HAS_VERSION) ? ADS_RES_HAS_ACKED : 0));
+void ads_res_ack_version(struct ads_sent *a, struct ads_res *r) {
+  if (r->flags & ADS_RES_ACKED_OLD)
+    old_del(a, r->name);
+  r->flags &= (uint8_t) ~(ADS_RES_ACKED_SAME | ADS_RES_ACKED_OLD);
+  if (r->flags & ADS_RES_HAS_VERSION)
+    r->flags |= ADS_RES_ACKED_SAME;
 }
 
 /* Adjusts the counts for a record of state st leaving (d -1) or joining
@@ -98,6 +154,7 @@ void ads_sent_cleanup(struct ads_sent *a) {
   for (uint32_t i = 0; i < a->n; i++)
     xds_intern_release(a->v[i].name);
   xds_free(a->v);
+  xds_free(a->old);
   memset(a, 0, sizeof(*a));
 }
 
@@ -176,7 +233,15 @@ int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
                  uint64_t nonce, struct ads_res **out) {
   struct ads_res *r = ads_sent_find(a, name);
   uint64_t v;
+  int valid = ads_ver_parse(version, &v);
 
+  /* A new version replaces the one acknowledged: keep that apart. */
+  if (r != NULL && (r->flags & ADS_RES_ACKED_SAME) && valid &&
+      v != r->version) {
+    if (old_add(a, r->name, r->version) < 0)
+      return XDS_ENOMEM;
+    r->flags = (uint8_t)((r->flags & ~ADS_RES_ACKED_SAME) | ADS_RES_ACKED_OLD);
+  }
   if (r == NULL) {
     const char *in;
 
@@ -198,8 +263,9 @@ int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
     r->state = ADS_RES_PENDING;
     count_state(a, r->state, +1);
   }
+  /* Without a version the value stays: it may be the acknowledged one. */
   r->flags &= (uint8_t)~ADS_RES_HAS_VERSION;
-  if (ads_ver_parse(version, &v)) {
+  if (valid) {
     r->version = v;
     r->flags |= ADS_RES_HAS_VERSION;
   }
@@ -212,6 +278,8 @@ int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
 
 /* Drops the record at index i of a settled or unsettled array. */
 static void drop_at(struct ads_sent *a, uint32_t i) {
+  if (a->v[i].flags & ADS_RES_ACKED_OLD)
+    old_del(a, a->v[i].name);
   count_state(a, a->v[i].state, -1);
   xds_intern_release(a->v[i].name);
   memmove(a->v + i, a->v + i + 1, (a->n - i - 1) * sizeof(*a->v));
@@ -246,6 +314,8 @@ void ads_sent_filter(struct ads_sent *a,
     }
     if (dropped != NULL)
       dropped(dctx, r->name);
+    if (r->flags & ADS_RES_ACKED_OLD)
+      old_del(a, r->name);
     count_state(a, r->state, -1);
     xds_intern_release(r->name);
   }
@@ -254,9 +324,11 @@ void ads_sent_filter(struct ads_sent *a,
 }
 
 void ads_sent_check(const struct ads_sent *a) {
-  uint32_t pending = 0, nacked = 0;
+  uint32_t pending = 0, nacked = 0, old = 0;
 
   XDS_ASSERT(a->sorted <= a->n && a->n <= a->cap);
+  for (uint32_t i = 1; i < a->n_old; i++)
+    XDS_ASSERT((uintptr_t)a->old[i - 1].name < (uintptr_t)a->old[i].name);
   XDS_ASSERT(a->n - a->sorted <= ADS_SENT_TAIL);
   for (uint32_t i = 0; i < a->n; i++) {
     XDS_ASSERT(a->v[i].name != NULL);
@@ -265,6 +337,13 @@ void ads_sent_check(const struct ads_sent *a) {
     XDS_ASSERT(a->v[i].state <= ADS_RES_CLIENT);
     pending += a->v[i].state == ADS_RES_PENDING;
     nacked += a->v[i].state == ADS_RES_NACKED;
+    if (a->v[i].flags & ADS_RES_ACKED_OLD) {
+      old++;
+      XDS_ASSERT(old_find(a, a->v[i].name) != NULL);
+    }
+    XDS_ASSERT((a->v[i].flags & (ADS_RES_ACKED_SAME | ADS_RES_ACKED_OLD)) !=
+               (ADS_RES_ACKED_SAME | ADS_RES_ACKED_OLD));
   }
   XDS_ASSERT(pending == a->n_pending && nacked == a->n_nacked);
+  XDS_ASSERT(old == a->n_old);
 }

@@ -130,7 +130,7 @@ json_t *ads_stream_status(const struct ads_stream *s) {
       char ver[VERSION_LEN + 1], acked[VERSION_LEN + 1];
       json_t *rj = json_object();
       ads_res_version_text(r, ver);
-      ads_res_acked_text(r, acked);
+      ads_res_acked_text(&t->sent, r, acked);
       json_object_set_new(rj, "version_sent", json_string(ver));
       json_object_set_new(rj, "version_acked", json_string(acked));
       json_object_set_new(rj, "state", json_string(state_name(r->state)));
