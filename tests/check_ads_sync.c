@@ -67,9 +67,9 @@ START_TEST(version_text_round_trip) {
 
   ck_assert_int_eq(ads_ver_parse("0123456789abcdef", &v), 1);
   ck_assert_uint_eq(v, 0x0123456789abcdefULL);
-  ads_ver_format(v, out);
+  ads_ver_format(v, 1, out);
   ck_assert_str_eq(out, "0123456789abcdef");
-  ads_ver_format(0, out);
+  ads_ver_format(0, 1, out);
   ck_assert_str_eq(out, "0000000000000000");
   /* Not a version: uppercase, short, long, empty, foreign. */
   ck_assert_int_eq(ads_ver_parse("0123456789ABCDEF", &v), 0);
@@ -77,6 +77,11 @@ START_TEST(version_text_round_trip) {
   ck_assert_int_eq(ads_ver_parse("0123456789abcdef0", &v), 0);
   ck_assert_int_eq(ads_ver_parse("", &v), 0);
   ck_assert_int_eq(ads_ver_parse("v1", &v), 0);
+  /* A slot's version: the letter s at its tenth digit, and only there. */
+  ck_assert_int_eq(ads_ver_parse("012345678s00002a", &v), 2);
+  ads_ver_format(v, 2, out);
+  ck_assert_str_eq(out, "012345678s00002a");
+  ck_assert_int_eq(ads_ver_parse("01234567s900002a", &v), 0);
 }
 END_TEST
 
@@ -103,7 +108,7 @@ START_TEST(sent_array_matches_a_reference) {
       struct ads_res *r;
       uint64_t v = ((uint64_t)rand_r(&seed) << 32) | (uint64_t)rand_r(&seed);
       int foreign = rand_r(&seed) % 8 == 0;
-      ads_ver_format(v, vt);
+      ads_ver_format(v, 1, vt);
       ck_assert_int_eq(
           ads_sent_put(&a, names[i], foreign ? "v-other" : vt, 7, &r), 0);
       ck_assert_str_eq(r->name, names[i]);
@@ -149,7 +154,7 @@ START_TEST(sent_array_matches_a_reference) {
         ck_assert(!(r->flags & ADS_RES_HAS_VERSION));
       } else {
         char vt[VERSION_LEN + 1];
-        ads_ver_format(ver[i], vt);
+        ads_ver_format(ver[i], 1, vt);
         ck_assert(ads_res_version_is(r, vt));
       }
       {
@@ -157,7 +162,7 @@ START_TEST(sent_array_matches_a_reference) {
         if (acked[i] == UINT64_MAX)
           want[0] = '\0';
         else
-          ads_ver_format(acked[i], want);
+          ads_ver_format(acked[i], 1, want);
         ads_res_acked_text(&a, r, got);
         ck_assert_str_eq(got, want);
       }
@@ -351,7 +356,7 @@ static int sotw_step(struct sim *m, struct snapshot *snap) {
   req.response_nonce = (char *)pick_nonce(m, idx, nbuf, sizeof(nbuf));
   /* The version: what was sent, something else, or none. */
   if (rnd(4) == 0) {
-    ads_ver_format(rnd(1000), vbuf);
+    ads_ver_format(rnd(1000), 1, vbuf);
     req.version_info = vbuf;
   } else {
     req.version_info = m->s->t[idx].sent_version;
@@ -401,7 +406,7 @@ static int delta_step(struct sim *m, struct snapshot *snap) {
        * version, or none. */
       envoy__service__discovery__v3__delta_discovery_request__initial_resource_versions_entry__init(
           &ent[ni]);
-      ads_ver_format(rnd(3), vers[ni]);
+      ads_ver_format(rnd(3), 1, vers[ni]);
       ent[ni].key = (char *)name;
       ent[ni].value = rnd(3) == 0 ? "v-elsewhere" : vers[ni];
       entp[ni] = &ent[ni];

@@ -59,12 +59,17 @@ struct ads_res {
  * array's old list (ads_sent.old) until the next ACK. Neither flag: none
  * was acknowledged ("" in the status pages). */
 #define ADS_RES_ACKED_OLD 4u
+/* version (and an acknowledged version equal to it) is a slot's: its
+ * digit ADS_VER_S_AT is the letter s (encode_slot_version). */
+#define ADS_RES_VER_S 8u
+#define ADS_VER_S_AT 9
 
 /* An acknowledged version that a later send replaced, until the proxy
  * acknowledges again (a push in flight, or a NACK). */
 struct ads_old_ack {
   const char *name; /* the record's name (borrowed from it) */
   uint64_t acked;
+  uint8_t form; /* as ads_ver_parse returns it */
 };
 
 /* Names added since the last merge that ads_sent_put keeps unsorted. */
@@ -194,11 +199,12 @@ extern const char *const ads_type_names[ADS_T_N];
 
 /* --- ads_sent.c --- */
 
-/* Reads a version's 16 lowercase hex digits into *out: 1, or 0 when text
- * is not a version. */
+/* Reads a version's 16 lowercase hex digits into *out: 1; a slot's
+ * version, whose digit ADS_VER_S_AT is the letter s (read as 0): 2; 0 when
+ * text is neither. */
 int ads_ver_parse(const char *text, uint64_t *out);
-/* Writes v as a version's 16 hex digits. */
-void ads_ver_format(uint64_t v, char out[VERSION_LEN + 1]);
+/* Writes v as a version's 16 hex digits, of the form ads_ver_parse gave. */
+void ads_ver_format(uint64_t v, int form, char out[VERSION_LEN + 1]);
 /* A record's version and acknowledged version as text ("" for none). */
 void ads_res_version_text(const struct ads_res *r, char out[VERSION_LEN + 1]);
 void ads_res_acked_text(const struct ads_sent *a, const struct ads_res *r,

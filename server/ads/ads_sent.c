@@ -24,6 +24,7 @@ static const char hexdig[] = "0123456789abcdef";
 
 int ads_ver_parse(const char *text, uint64_t *out) {
   uint64_t v = 0;
+  int form = 1;
 
   for (int i = 0; i < VERSION_LEN; i++) {
     char c = text[i];
@@ -32,6 +33,8 @@ int ads_ver_parse(const char *text, uint64_t *out) {
       d = (unsigned)(c - '0');
     else if (c >= 'a' && c <= 'f')
       d = (unsigned)(c - 'a' + 10);
+    else if (c == 's' && i == ADS_VER_S_AT)
+      d = 0, form = 2; /* a slot's version (encode_slot_version) */
     else
       return 0; /* also the terminator of a shorter string */
     v = v << 4 | d;
@@ -39,20 +42,22 @@ int ads_ver_parse(const char *text, uint64_t *out) {
   if (text[VERSION_LEN] != '\0')
     return 0;
   *out = v;
-  return 1;
+  return form;
 }
 
-void ads_ver_format(uint64_t v, char out[VERSION_LEN + 1]) {
+void ads_ver_format(uint64_t v, int form, char out[VERSION_LEN + 1]) {
   for (int i = VERSION_LEN - 1; i >= 0; i--) {
     out[i] = hexdig[v & 0xf];
     v >>= 4;
   }
+  if (form == 2)
+    out[ADS_VER_S_AT] = 's';
   out[VERSION_LEN] = '\0';
 }
 
 void ads_res_version_text(const struct ads_res *r, char out[VERSION_LEN + 1]) {
   if (r->flags & ADS_RES_HAS_VERSION)
-    ads_ver_format(r->version, out);
+    ads_ver_format(r->version, r->flags & ADS_RES_VER_S ? 2 : 1, out);
   else
     out[0] = '\0';
 }
@@ -75,7 +80,8 @@ static struct ads_old_ack *old_find(const struct ads_sent *a,
 }
 
 /* Adds name's old acknowledged version. Returns 0 or XDS_ENOMEM. */
-static int old_add(struct ads_sent *a, const char *name, uint64_t acked) {
+static int old_add(struct ads_sent *a, const char *name, uint64_t acked,
+                   int form) {
   struct ads_old_ack *v = xds_realloc(a->old, (a->n_old + 1) * sizeof(*v));
   uint32_t i = 0;
 
@@ -87,6 +93,7 @@ static int old_add(struct ads_sent *a, const char *name, uint64_t acked) {
   memmove(v + i + 1, v + i, (a->n_old - i) * sizeof(*v));
   v[i].name = name;
   v[i].acked = acked;
+  v[i].form = (uint8_t)form;
   a->n_old++;
   return 0;
 }
@@ -112,18 +119,19 @@ void ads_res_acked_text(const struct ads_sent *a, const struct ads_res *r,
   const struct ads_old_ack *e;
 
   if (r->flags & ADS_RES_ACKED_SAME)
-    ads_ver_format(r->version, out);
+    ads_ver_format(r->version, r->flags & ADS_RES_VER_S ? 2 : 1, out);
   else if ((r->flags & ADS_RES_ACKED_OLD) && (e = old_find(a, r->name)))
-    ads_ver_format(e->acked, out);
+    ads_ver_format(e->acked, e->form, out);
   else
     out[0] = '\0';
 }
 
 int ads_res_version_is(const struct ads_res *r, const char *version) {
   uint64_t v;
+  int form = ads_ver_parse(version, &v);
 
-  return (r->flags & ADS_RES_HAS_VERSION) && ads_ver_parse(version, &v) &&
-         v == r->version;
+  return (r->flags & ADS_RES_HAS_VERSION) && form != 0 && v == r->version &&
+         (form == 2) == ((r->flags & ADS_RES_VER_S) != 0);
 }
 
 void ads_res_ack_version(struct ads_sent *a, struct ads_res *r) {
@@ -237,8 +245,8 @@ int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
 
   /* A new version replaces the one acknowledged: keep that apart. */
   if (r != NULL && (r->flags & ADS_RES_ACKED_SAME) && valid &&
-      v != r->version) {
-    if (old_add(a, r->name, r->version) < 0)
+      (v != r->version || (valid == 2) != ((r->flags & ADS_RES_VER_S) != 0))) {
+    if (old_add(a, r->name, r->version, r->flags & ADS_RES_VER_S ? 2 : 1) < 0)
       return XDS_ENOMEM;
     r->flags = (uint8_t)((r->flags & ~ADS_RES_ACKED_SAME) | ADS_RES_ACKED_OLD);
   }
@@ -267,7 +275,8 @@ int ads_sent_put(struct ads_sent *a, const char *name, const char *version,
   r->flags &= (uint8_t)~ADS_RES_HAS_VERSION;
   if (valid) {
     r->version = v;
-    r->flags |= ADS_RES_HAS_VERSION;
+    r->flags = (uint8_t)((r->flags & ~ADS_RES_VER_S) | ADS_RES_HAS_VERSION |
+                         (valid == 2 ? ADS_RES_VER_S : 0));
   }
   r->nonce = (uint32_t)nonce;
   ads_res_set_state(a, r, ADS_RES_PENDING);

@@ -336,8 +336,9 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
   for (size_t i = 0; i < p.n; i++) {
     const char *held = xds_map_get(s->slot_holds, cls->slots[i].name);
     const struct ads_res *had =
-        xds_map_get(s->t[ADS_T_ECDS].sent, cls->slots[i].name);
+        ads_sent_find(&s->t[ADS_T_ECDS].sent, cls->slots[i].name);
     uint32_t ident;
+    char htext[VERSION_LEN + 1];
     p.slot[i].want = cls->slot_fqn[i];
     p.slot[i].grp =
         i > 0 && same_listener(cls->slots[i - 1].name, cls->slots[i].name)
@@ -347,7 +348,8 @@ int ads_slots_plan(struct ads_stream *s, const struct xds_resource ***send,
       p.slot[i].cur = held_of(held);
     else if (had != NULL && had->state == ADS_RES_CLIENT)
       /* Reported on reconnect (delta): its version names the occupant. */
-      p.slot[i].cur = encode_slot_version_ident(had->version, &ident) == 0
+      p.slot[i].cur = (ads_res_version_text(had, htext),
+                       encode_slot_version_ident(htext, &ident)) == 0
                           ? resolve(s, p.slot[i].grp, ident)
                           : SLOT_UNKNOWN;
     else
