@@ -53,6 +53,7 @@ struct modcache {
   char *dir;
   uint64_t max_bytes;
   uint64_t bytes;
+  uint64_t evictions;          /* modules deleted by evict() since open */
   struct xds_map *entries;     /* hex -> struct centry */
   struct xds_map *resolutions; /* key -> struct resolution */
   struct xds_map *manifests;   /* manifest hex -> char *module hex */
@@ -459,6 +460,7 @@ static void evict(struct modcache *c) {
     if (victim == NULL)
       return; /* everything left is in use */
     remove_entry(c, victim);
+    c->evictions++;
   }
 }
 
@@ -776,6 +778,15 @@ uint64_t modcache_bytes(struct modcache *c) {
   b = c->bytes;
   pthread_mutex_unlock(&c->lock);
   return b;
+}
+
+uint64_t modcache_evictions(struct modcache *c) {
+  uint64_t n;
+
+  pthread_mutex_lock(&c->lock);
+  n = c->evictions;
+  pthread_mutex_unlock(&c->lock);
+  return n;
 }
 
 size_t modcache_count(struct modcache *c) {

@@ -97,5 +97,8 @@ int modcache_set_referenced(struct modcache *c, const char *const *hexes,
 /* Totals, for stats and tests. */
 uint64_t modcache_bytes(struct modcache *c);
 size_t modcache_count(struct modcache *c);
+/* Modules deleted to fit max_bytes since open (not the ones deleted at open
+ * because their bytes did not match their name). */
+uint64_t modcache_evictions(struct modcache *c);
 
 #endif

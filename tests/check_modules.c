@@ -353,6 +353,7 @@ START_TEST(cache_put_restart_evict) {
   /* Restart: modules, metadata and resolutions are back. */
   ck_assert_int_eq(modcache_open(dir, 2500, &c, &err), 0);
   ck_assert_uint_eq(modcache_count(c), 2);
+  ck_assert_uint_eq(modcache_evictions(c), 0);
   ck_assert(modcache_has(c, h1, &meta));
   ck_assert(meta.is_private);
   ck_assert_str_eq(meta.root_ids[0], "root");
@@ -375,6 +376,7 @@ START_TEST(cache_put_restart_evict) {
   ck_assert(!modcache_has(c, h2, NULL));
   ck_assert(modcache_has(c, h3, NULL));
   ck_assert_uint_eq(modcache_bytes(c), 2000);
+  ck_assert_uint_eq(modcache_evictions(c), 1);
   /* Everything referenced: the bound is exceeded rather than evicting. */
   {
     const char *all[] = {h1, h3};
@@ -385,9 +387,11 @@ START_TEST(cache_put_restart_evict) {
     mt_sha(m4, 1000, h4);
     ck_assert_int_eq(modcache_put(c, h4, m4, 1000, NULL, 0, 0, &err), 0);
     ck_assert(modcache_has(c, h1, NULL) && modcache_has(c, h3, NULL));
+    ck_assert_uint_eq(modcache_evictions(c), 1);
     /* Once unreferenced, the oldest goes. */
     modcache_set_referenced(c, all + 1, 1);
     ck_assert(!modcache_has(c, h1, NULL));
+    ck_assert_uint_eq(modcache_evictions(c), 2);
     ck_assert(modcache_has(c, h3, NULL) && modcache_has(c, h4, NULL));
     xds_free(m4);
   }

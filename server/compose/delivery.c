@@ -206,8 +206,13 @@ int delivery_metrics(struct delivery *d, struct xds_buf *out) {
       "wasmxds_module_cache_bytes %llu\n"
       "# HELP wasmxds_module_cache_entries Modules in the cache.\n"
       "# TYPE wasmxds_module_cache_entries gauge\n"
-      "wasmxds_module_cache_entries %zu\n",
-      (unsigned long long)modcache_bytes(cache), modcache_count(cache));
+      "wasmxds_module_cache_entries %zu\n"
+      "# HELP wasmxds_module_cache_evictions_total Modules deleted from the "
+      "cache to fit --module-cache-max-bytes.\n"
+      "# TYPE wasmxds_module_cache_evictions_total counter\n"
+      "wasmxds_module_cache_evictions_total %llu\n",
+      (unsigned long long)modcache_bytes(cache), modcache_count(cache),
+      (unsigned long long)modcache_evictions(cache));
   return rc < 0 ? XDS_ENOMEM : 0;
 }
 
