@@ -21,6 +21,11 @@
  * error_detail, keeping the last good version) what it cannot decode; keep
  * the stream open and ACK every later push. A proxy "holds a full config"
  * once it has acknowledged LDS and every ECDS name its listeners reference.
+ * With --nack-wave P:PCT, PCT % of the proxies (idx % 100 < PCT) NACK every
+ * ECDS push that arrives while they hold a full config during the odd
+ * periods of P wall-clock seconds (a wave on, a wave off), keeping their
+ * last good version, as Envoy does with a config it cannot load; the soak
+ * uses it for NACK storms.
  *
  * Phases, in order:
  *  1. storm: all N channels and streams are created at once; the phase ends
@@ -113,6 +118,12 @@ static void usage(void) {
           "(2000)\n"
           "  --timeout-s S        bound on each phase (60)\n"
           "  --label TEXT         copied into the report\n"
+          "  --nack-wave P:PCT    NACK waves: in every odd period of P "
+          "seconds of the\n"
+          "                       wall clock, PCT %% of the proxies NACK "
+          "each ECDS push\n"
+          "                       once they hold a full config (keeping "
+          "their last good)\n"
           "  --no-decode-cache    decode every copy of a resource (default: "
           "each\n"
           "                       distinct resource is decoded once, equal "
@@ -135,6 +146,7 @@ static int run_main(int argc, char **argv) {
       {"timeout-s", required_argument, NULL, 'W'},
       {"label", required_argument, NULL, 'L'},
       {"no-decode-cache", no_argument, NULL, 'C'},
+      {"nack-wave", required_argument, NULL, 'N'},
       {NULL, 0, NULL, 0}};
   grpc_channel_credentials *creds;
   char target[512];
@@ -191,6 +203,14 @@ static int run_main(int argc, char **argv) {
       break;
     case 'C':
       g_dc_off = 1;
+      break;
+    case 'N':
+      if (sscanf(optarg, "%d:%d", &g.wave_period_s, &g.wave_percent) != 2 ||
+          g.wave_period_s < 1 || g.wave_percent < 0 || g.wave_percent > 100) {
+        fprintf(stderr, "loadgen: bad --nack-wave %s (PERIOD_S:PERCENT)\n",
+                optarg);
+        return 2;
+      }
       break;
     default:
       usage();
@@ -294,6 +314,10 @@ static int run_main(int argc, char **argv) {
            " distinct resources decoded\n",
            g.n, now_s() - t, self_sample().user_s + self_sample().sys_s,
            g_dc_off ? "off" : "on", g_dc_hits, g_dc_misses);
+    if (g.wave_period_s > 0)
+      printf("loadgen: NACK waves (%d s, %d %%): %" PRIu64
+             " ECDS pushes NACKed on purpose\n",
+             g.wave_period_s, g.wave_percent, g.wave_nacks);
   }
   grpc_channel_credentials_release(creds);
   grpc_shutdown();

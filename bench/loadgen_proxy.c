@@ -41,6 +41,13 @@ void set_full(struct proxy *p, int full, double now) {
   }
 }
 
+int nack_wave_on(uint32_t idx, time_t now, int wave_period_s,
+                 int wave_percent) {
+  if (wave_period_s <= 0 || wave_percent <= 0)
+    return 0;
+  return (now / wave_period_s) % 2 == 1 && (int)(idx % 100) < wave_percent;
+}
+
 int holds_all(const struct proxy *p) {
   uint32_t i;
 

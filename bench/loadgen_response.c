@@ -302,6 +302,20 @@ static void nack(struct proxy *p, int lds, const char *why) {
   }
 }
 
+/* --nack-wave: a proxy that holds a full config NACKs an ECDS push during
+ * a wave, as Envoy does a config it cannot load: it keeps its last good
+ * version (not recorded as got, version not advanced). 1 when it did. */
+static int wave_nack(struct proxy *p) {
+  if (!p->full ||
+      !nack_wave_on(p->idx, time(NULL), g.wave_period_s, g.wave_percent))
+    return 0;
+  set_str(&p->ecds_err, "loadgen --nack-wave: this push is refused on "
+                        "purpose (soak NACK wave)");
+  p->owe_ecds = 1;
+  g.wave_nacks++;
+  return 1;
+}
+
 static void mark_ecds_got(struct proxy *p, uint32_t id) {
   uint32_t k = idset_index(&p->want, id);
 
@@ -368,7 +382,7 @@ void on_sotw(struct proxy *p, const uint8_t *data, size_t len, double now) {
     set_str(&p->ecds_nonce, r->nonce);
     if (bad) {
       nack(p, 0, err);
-    } else {
+    } else if (!wave_nack(p)) {
       for (i = 0; i < r->n_resources; i++)
         mark_ecds_got(p, ids[i]);
       g.ecds_res += r->n_resources;
@@ -465,7 +479,7 @@ void on_delta(struct proxy *p, const uint8_t *data, size_t len, double now) {
     p->ecds_ack_nonce = 1;
     if (bad) {
       nack(p, 0, err);
-    } else {
+    } else if (!wave_nack(p)) {
       for (i = 0; i < r->n_resources; i++)
         mark_ecds_got(p, ids[i]);
       g.ecds_res += r->n_resources;

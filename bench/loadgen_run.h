@@ -189,6 +189,7 @@ struct lg_state {
   const char *org;
   int n, tenants, gateway_every, delta, quiet_ms, timeout_s, idle_s;
   const char *label;
+  int wave_period_s, wave_percent; /* --nack-wave; 0: no waves */
   struct step steps[MAX_STEPS];
   int nsteps;
 
@@ -200,8 +201,9 @@ struct lg_state {
   uint32_t n_full, n_failed, n_started_streams;
   uint64_t msgs, bytes, msgs_lds, msgs_ecds, nacks, decode_errors, stray_ecds,
       ecds_removed, bytes_sent, reqs_sent;
-  uint64_t drains;   /* listener drains, all proxies (see struct lis) */
-  uint64_t ecds_res; /* ECDS configs received, all proxies */
+  uint64_t drains;     /* listener drains, all proxies (see struct lis) */
+  uint64_t ecds_res;   /* ECDS configs received, all proxies */
+  uint64_t wave_nacks; /* ECDS pushes NACKed on purpose (--nack-wave) */
   double last_rx;
   int fail_logged, nack_logged, stray_logged;
 
@@ -302,6 +304,12 @@ void set_full(struct proxy *p, int full, double now);
 
 /* 1 when p has ACKed LDS and every ECDS name its listeners reference. */
 int holds_all(const struct proxy *p);
+
+/* 1 when --nack-wave is on now (wall clock: a wave in every odd period of
+ * wave_period_s seconds since the epoch, so that successive runs and
+ * several generators agree) and proxy idx is one of its wave_percent per
+ * cent (idx % 100 < wave_percent); else 0. */
+int nack_wave_on(uint32_t idx, time_t now, int wave_period_s, int wave_percent);
 
 /* The completion-queue tag of operation kind (TAG_*) of p. */
 void *tag_of(struct proxy *p, unsigned kind);

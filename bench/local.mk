@@ -104,14 +104,19 @@ bench-fleet-churn: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 bench: bench-fleet-quick
 
 # The soak (README, "Building and testing"; not in CI): bench/soak.sh
-# churns proxies and store changes against a file-store and an etcd-store
-# server for SOAK_MINUTES, printing RSS, descriptors and CPU each minute.
+# churns proxies (with NACK waves), store changes and module versions
+# (pulled from a loopback origin, evicted from a bounded cache) against a
+# file-store and an etcd-store server for SOAK_MINUTES, printing RSS,
+# descriptors, CPU, pulls, evictions and NACKs each minute; SOAK_ARGS
+# passes more options (bench/soak.sh's header lists them).
 SOAK_MINUTES = 60
-SOAK_PROXIES = 500
+SOAK_PROXIES = 2000
 SOAK_HOLD = 20
+SOAK_ARGS =
 EXTRA_DIST += bench/soak.sh
 .PHONY: soak
 soak: wasmxds wasmxdsctl bench/loadgen
 	$(SHELL) $(srcdir)/bench/soak.sh --wasmxds ./wasmxds \
 	  --wasmxdsctl ./wasmxdsctl --loadgen bench/loadgen \
-	  --minutes $(SOAK_MINUTES) --proxies $(SOAK_PROXIES) --hold $(SOAK_HOLD)
+	  --minutes $(SOAK_MINUTES) --proxies $(SOAK_PROXIES) --hold $(SOAK_HOLD) \
+	  $(SOAK_ARGS)
