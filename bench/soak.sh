@@ -355,6 +355,10 @@ sample() { # sample MINUTE
     else
       rmax=${rss:-0} fmin=$fds fmax=$fds
     fi
+    # The reading of this sample counts too.
+    [ "${rss:-0}" -gt "$rmax" ] && rmax=$rss
+    [ "$fds" -lt "$fmin" ] && fmin=$fds
+    [ "$fds" -gt "$fmax" ] && fmax=$fds
     rm -f "$WORKDIR/acc-$name"
     curl -fs --max-time 10 "http://127.0.0.1:$adm/metrics" >"$WORKDIR/metrics-$adm" 2>/dev/null
     ok=$(awk '/^wasmxds_module_fetches_total\{result="ok"\}/ {s += $2} END {printf "%.0f", s}' "$WORKDIR/metrics-$adm")
