@@ -398,6 +398,7 @@ int fetch_run(const struct fetch_policy *pol, const struct fetch_req *req,
   CURL *h = NULL;
   CURLcode cc = CURLE_OK;
   char shown[256], first_origin[512], hop_origin[512];
+  char ebuf[CURL_ERROR_SIZE];
   char *url = NULL;
   long total_ms =
       pol->timeout_ms > 0 ? pol->timeout_ms : FETCH_DEFAULT_TIMEOUT_MS;
@@ -429,8 +430,12 @@ int fetch_run(const struct fetch_policy *pol, const struct fetch_req *req,
                    pol->connect_timeout_ms > 0
                        ? pol->connect_timeout_ms
                        : FETCH_DEFAULT_CONNECT_TIMEOUT_MS);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER,
+                   pol->insecure_skip_verify ? 0L : 1L);
+  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
+                   pol->insecure_skip_verify ? 0L : 2L);
+  ebuf[0] = '\0';
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, ebuf);
   if (pol->ca_file != NULL)
     curl_easy_setopt(h, CURLOPT_CAINFO, pol->ca_file);
   curl_easy_setopt(h, CURLOPT_USERAGENT, "wasmxds/" PACKAGE_VERSION);
@@ -524,6 +529,16 @@ int fetch_run(const struct fetch_policy *pol, const struct fetch_req *req,
                      pol->max_redirects);
   } else if (cc == CURLE_OPERATION_TIMEDOUT) {
     rc = xds_err_set(err, XDS_EIO, "%s: timeout after %ld ms", shown, total_ms);
+  } else if (cc == CURLE_PEER_FAILED_VERIFICATION) {
+    char peer[512];
+
+    if (origin_of(url, peer, sizeof(peer)) < 0)
+      snprintf(peer, sizeof(peer), "the server");
+    rc = xds_err_set(err, XDS_EIO,
+                     "%s: TLS certificate of %s not accepted: %s (give its CA "
+                     "with --module-ca-file; a WasmDeployment may set "
+                     "spec.imagePullOptions.insecureSkipVerify)",
+                     shown, peer, ebuf[0] ? ebuf : curl_easy_strerror(cc));
   } else {
     rc = xds_err_set(err, XDS_EIO, "%s: %s", shown, curl_easy_strerror(cc));
   }

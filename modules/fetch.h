@@ -10,7 +10,12 @@
  * metadata name or a refused address literal. A request's Authorization
  * and Cookie headers go only to the first URL's origin (scheme, host,
  * port): once a redirect leaves it, they are dropped for the rest of the
- * chain. TLS peers are verified (system CA store, or ca_file); the whole
+ * chain. TLS peers are verified (system CA store, or ca_file) unless
+ * insecure_skip_verify is set (a WasmDeployment's
+ * imagePullOptions.insecureSkipVerify: neither the certificate chain nor
+ * the host name is checked, for every request of that fetch, redirects
+ * included); a certificate that fails verification is an XDS_EIO whose
+ * message says "TLS certificate of ORIGIN not accepted" and why. The whole
  * transfer, redirects included, is bounded by timeout_ms and the body by
  * max_body. Unless allow_link_local is set, connections to link-local and
  * cloud-metadata addresses (169.254.0.0/16, 100.100.100.200, fe80::/10,
@@ -43,6 +48,7 @@ struct fetch_policy {
   int max_redirects;        /* 0: do not follow */
   int allow_link_local;     /* 1: skip the link-local/metadata refusal */
   const char *ca_file;      /* nullable: CA bundle instead of the system's */
+  int insecure_skip_verify; /* 1: TLS certificates are not verified */
   const atomic_int *cancel; /* nullable: nonzero aborts the transfer (EIO) */
 };
 

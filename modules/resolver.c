@@ -38,6 +38,7 @@ struct entry {
   int always;                /* effective pull policy */
   int pinned;                /* digest-pinned oci reference */
   int plain_http;            /* imagePullOptions.plainHttp */
+  int insecure;              /* imagePullOptions.insecureSkipVerify */
   int allowed_none;          /* allowedIn names no tenant at all */
   uint64_t fingerprint;      /* of the record, to see changes */
   uint64_t epoch;            /* bumped on every change */
@@ -65,6 +66,7 @@ struct job {
   char *fqn, *url, *secret, *want_sha;
   enum wasm_url_scheme scheme;
   int plain_http;
+  int insecure; /* TLS certificates not verified */
   int always, forced;
   uint64_t epoch;
 };
@@ -90,6 +92,8 @@ struct resolver {
   pthread_mutex_t lock;
   pthread_cond_t wake;
   struct xds_map *entries;
+  struct xds_map *unverified; /* deployment ids warned about: those with
+                                 insecureSkipVerify in the current set */
   pthread_t *threads;
   int n_threads;
   int stopping;
@@ -205,6 +209,7 @@ static uint64_t fingerprint(const struct wasm_ext *x) {
   h = fnv(h, x->vm_id);
   h = fnv(h, x->runtime);
   h = fnv(h, x->plain_http ? "plain" : "tls");
+  h = fnv(h, x->insecure_skip_verify ? "unverified" : "verified");
   h = fnv(h, x->allowed_none ? "none" : "listed");
   for (size_t i = 0; i < x->n_allowed_in; i++)
     h = fnv(h, x->allowed_in[i]);
@@ -229,9 +234,16 @@ static void set_reason(struct entry *e, const char *fmt, ...) {
   e->reason = s; /* NULL on OOM: no reason is better than a wrong one */
 }
 
-/* Resolution key: the source and the credential name, never a secret. */
-static char *source_key(const char *url, const char *secret) {
-  return xds_asprintf("%s\n%s", url, secret ? secret : "");
+/* Resolution key: the source, the credential name (never a secret) and
+ * how far the transport was trusted. A pull made without TLS verification
+ * or over plain http (a WasmDeployment's imagePullOptions) records its
+ * answer under its own key ("...\nunverified"), so it never answers for an
+ * extension that pulls the same url verified: that one fetches (and
+ * verifies) for itself, as on a cold cache. The verified key keeps the
+ * form older caches persisted. */
+static char *source_key(const char *url, const char *secret, int unverified) {
+  return xds_asprintf("%s\n%s%s", url, secret ? secret : "",
+                      unverified ? "\nunverified" : "");
 }
 
 /* Re-derives the referenced set for the cache. Lock held. */
@@ -278,7 +290,7 @@ static int try_cached(struct resolver *r, struct entry *e) {
 
   if (e->forced)
     return 0;
-  key = source_key(e->url, e->secret);
+  key = source_key(e->url, e->secret, e->insecure || e->plain_http);
   if (key == NULL)
     return 0;
   have_res = modcache_resolution_get(r->cache, key, hex, NULL) == 0;
@@ -328,11 +340,13 @@ static int known_manifest(void *arg, const char *manifest_hex,
   return modcache_manifest_get(arg, manifest_hex, module_hex);
 }
 
-static void base_policy(struct resolver *r, struct fetch_policy *p) {
+static void base_policy(struct resolver *r, const struct job *j,
+                        struct fetch_policy *p) {
   memset(p, 0, sizeof(*p));
   p->timeout_ms = r->cfg.fetch_timeout_ms;
   p->allow_link_local = r->cfg.allow_link_local;
   p->ca_file = r->ca_file;
+  p->insecure_skip_verify = j->insecure;
   p->cancel = &r->cancel;
 }
 
@@ -355,7 +369,7 @@ static void pull_oci(struct resolver *r, const struct job *j,
       goto out;
   }
   memset(&o, 0, sizeof(o));
-  base_policy(r, &o.fetch);
+  base_policy(r, j, &o.fetch);
   o.max_module = r->cfg.max_module_bytes;
   o.insecure = (const char *const *)r->insecure;
   o.basic = cr.basic;
@@ -400,7 +414,7 @@ static void pull_oci(struct resolver *r, const struct job *j,
     meta.n_root_ids = 0;
     modcache_meta_cleanup(&meta);
   }
-  key = source_key(j->url, j->secret);
+  key = source_key(j->url, j->secret, j->insecure || j->plain_http);
   if (key != NULL)
     modcache_resolution_put(r->cache, key, res.sha256, res.manifest_digest);
   memcpy(out->sha, res.sha256, sizeof(out->sha));
@@ -439,14 +453,14 @@ static void pull_http(struct resolver *r, const struct job *j,
 
   xds_buf_init(&plain, 2 * r->cfg.max_module_bytes);
   /* RESOLVER_ROUTE_DIRECT (resolver_route_of): Envoy fetches it. */
-  if (r->cfg.http_direct && j->want_sha != NULL) {
+  if (r->cfg.http_direct && j->want_sha != NULL && !j->insecure) {
     memcpy(out->sha, j->want_sha, sizeof(out->sha));
     out->sha_match = MODULE_SHA_MODULE; /* Envoy verifies the module */
     out->direct = 1;
     out->rc = 0;
     return;
   }
-  base_policy(r, &pol);
+  base_policy(r, j, &pol);
   pol.max_redirects = RESOLVER_MAX_HTTP_REDIRECTS;
   memset(&req, 0, sizeof(req));
   req.url = j->url;
@@ -507,7 +521,7 @@ static void pull_http(struct resolver *r, const struct job *j,
   rc = modcache_put(r->cache, out->sha, mod, mod_len, NULL, 0, 0, &out->err);
   if (rc < 0)
     goto out;
-  key = source_key(j->url, j->secret);
+  key = source_key(j->url, j->secret, j->insecure || j->plain_http);
   if (key != NULL)
     modcache_resolution_put(r->cache, key, out->sha, NULL);
   out->size = mod_len;
@@ -685,6 +699,7 @@ static void *worker_main(void *arg) {
     j.want_sha = dup_or_null(e->want_sha, &oom);
     j.scheme = e->scheme;
     j.plain_http = e->plain_http;
+    j.insecure = e->insecure;
     j.always = e->always;
     j.forced = e->forced;
     j.epoch = e->epoch;
@@ -792,7 +807,10 @@ int resolver_new(const struct resolver_config *cfg, struct resolver **out,
     n_insecure++;
   r->insecure = xds_calloc(n_insecure + 1, sizeof(char *));
   r->entries = xds_map_new();
-  rc = r->insecure == NULL || r->entries == NULL ? XDS_ENOMEM : 0;
+  r->unverified = xds_map_new();
+  rc = r->insecure == NULL || r->entries == NULL || r->unverified == NULL
+           ? XDS_ENOMEM
+           : 0;
   for (size_t i = 0; rc == 0 && i < n_insecure; i++)
     if ((r->insecure[i] = xds_strdup(cfg->insecure_registries[i])) == NULL)
       rc = XDS_ENOMEM;
@@ -840,6 +858,7 @@ void resolver_free(struct resolver *r) {
     pthread_join(r->threads[i], NULL);
   xds_free(r->threads);
   xds_map_free(r->entries, entry_free);
+  xds_map_free(r->unverified, NULL);
   modcache_free(r->cache);
   for (char **p = r->insecure; p && *p; p++)
     xds_free(*p);
@@ -876,6 +895,7 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
     return XDS_ENOMEM;
   e->scheme = x->scheme;
   e->plain_http = x->plain_http;
+  e->insecure = x->insecure_skip_verify;
   e->allowed_none = x->allowed_none;
   e->pinned = 0;
   e->always = x->pull_policy == WASM_PULL_ALWAYS;
@@ -891,6 +911,35 @@ static int entry_set(struct entry *e, const struct wasm_ext *x) {
   e->forced = e->always && !e->pinned && e->want_sha == NULL;
   e->local = resolver_route_of(x, 0) == RESOLVER_ROUTE_LOCAL;
   return 0;
+}
+
+/* Warns once per resource (a WasmDeployment and all its filters) that its
+ * pulls skip TLS verification: when it first appears in the set with
+ * insecureSkipVerify, again only after it left the set or dropped the
+ * flag. Lock held. Out of memory: the warning may repeat, never lost. */
+static void warn_unverified(struct resolver *r,
+                            const struct wasm_ext *const *exts, size_t n) {
+  struct xds_map *now = xds_map_new();
+
+  if (now == NULL)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    const char *id = wasm_ext_resource_id(exts[i]);
+
+    if (!exts[i]->insecure_skip_verify || xds_map_get(now, id) != NULL)
+      continue;
+    if (xds_map_get(r->unverified, id) == NULL)
+      XDS_LOGW("modules: %s: imagePullOptions.insecureSkipVerify: the TLS "
+               "certificates of its registries and origins are not "
+               "verified",
+               id);
+    if (xds_map_put(now, id, (void *)1, NULL) < 0) {
+      xds_map_free(now, NULL);
+      return;
+    }
+  }
+  xds_map_free(r->unverified, NULL);
+  r->unverified = now;
 }
 
 int resolver_update(struct resolver *r, const struct wasm_ext *const *exts,
@@ -984,6 +1033,7 @@ int resolver_update(struct resolver *r, const struct wasm_ext *const *exts,
     /* A busy removed entry is freed by its worker. */
   }
   xds_map_free(next, NULL);
+  warn_unverified(r, exts, n);
   publish_refs(r);
   atomic_fetch_add(&r->generation, 1);
   pthread_cond_broadcast(&r->wake);
@@ -1088,8 +1138,10 @@ enum resolver_route resolver_route_of(const struct wasm_ext *e,
                                       int http_direct) {
   if (e->scheme == WASM_URL_FILE)
     return RESOLVER_ROUTE_LOCAL;
+  /* insecureSkipVerify is honoured by wasmxds' own pull only: Envoy
+   * would verify the origin. */
   if ((e->scheme == WASM_URL_HTTP || e->scheme == WASM_URL_HTTPS) &&
-      e->sha256 != NULL && http_direct)
+      e->sha256 != NULL && http_direct && !e->insecure_skip_verify)
     return RESOLVER_ROUTE_DIRECT;
   return RESOLVER_ROUTE_FETCH;
 }

@@ -36,7 +36,12 @@
  * in the resource that this same url and secret already resolved to, is
  * never re-fetched. The cache answers by (source, digest) only: a module
  * cached for another source never answers for this one, so a result never
- * depends on what else the cache holds.
+ * depends on what else the cache holds. The source includes its trust: a
+ * pull made without TLS verification or over plain http (a WasmDeployment's
+ * imagePullOptions.insecureSkipVerify / plainHttp, honoured for that
+ * record only) never answers for a verified pull of the same url. A
+ * record with insecureSkipVerify is logged (warn) once when its resource
+ * appears with the flag.
  *
  * Tenancy: a module fetched with a pull secret is private; the HTTP server
  * asks resolver_module_allowed() before serving it to a caller.

@@ -4,7 +4,11 @@
  * a WasmDeployment's observedGeneration, the error of a filter whose
  * module cannot be pulled, and per proxy DEPLOYMENT_FAILED with the NACK's
  * error, DEPLOYMENT_PENDING while a new version is unanswered and
- * FILTERS_DEPLOYED once the proxy ACKs it.
+ * FILTERS_DEPLOYED once the proxy ACKs it; the invalid-field error of a
+ * document whose last good version is served; and
+ * imagePullOptions.insecureSkipVerify against an https origin with a
+ * self-signed certificate (made by the openssl CLI): honoured for exactly
+ * the deployment that sets it.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -19,9 +23,11 @@
 
 #include "base/err.h"
 #include "server/pb/typeurl.h"
+#include "base/alloc.h"
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/modtest.h"
+#include "tests/helpers/origin.h"
 #include "tests/testkit.h"
 
 #include "google/rpc/status.pb-c.h"
@@ -301,6 +307,153 @@ START_TEST(deployment_status_follows_acks) {
 }
 END_TEST
 
+/* Two deployments pull the same https url (pinned by sha) from an origin
+ * whose certificate is self-signed: "lax" sets insecureSkipVerify and is
+ * served its module; "strict" does not and fails with the certificate
+ * error, although the other one's pull of those very bytes is cached. */
+#define TLS_DEPLOY                                                             \
+  "apiVersion: networking.enterprise.mesh.gloo.solo.io/v1beta1\n"              \
+  "kind: WasmDeployment\n"                                                     \
+  "metadata: {name: %s, namespace: shop}\n"                                    \
+  "spec:\n%s  filters:\n"                                                      \
+  "  - httpUriSource: {uri: '%s/m.wasm', sha: %s}\n    rootId: r\n"
+
+START_TEST(insecure_skip_verify_per_deployment) {
+  const char *args[] = {
+      "--module-cache", NULL, "--debounce-ms", "20", "--module-retry-max",
+      "1000",           NULL};
+  char dir[64], cache[128], store[128], text[2048], path[256], sha[65];
+  char *cert, *key, *err;
+  unsigned char *wasm = mt_wasm(4096, 16);
+  struct server_proc *sp;
+  struct origin *o;
+  struct http h;
+  json_t *j, *mods, *m;
+  size_t i;
+  int admin, lax_served = 0;
+
+  mt_tmpdir(dir, sizeof(dir));
+  ck_assert_int_eq(
+      tk_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout "
+            "key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 -addext "
+            "subjectAltName=IP:127.0.0.1 >openssl.log 2>&1",
+            dir),
+      0);
+  snprintf(path, sizeof(path), "%s/cert.pem", dir);
+  cert = tk_read_file(path, NULL);
+  snprintf(path, sizeof(path), "%s/key.pem", dir);
+  key = tk_read_file(path, NULL);
+  ck_assert_ptr_nonnull(cert);
+  ck_assert_ptr_nonnull(key);
+  o = origin_start_tls(cert, key);
+  origin_set(o, "/m.wasm", 200, "application/wasm", wasm, 4096);
+  mt_sha(wasm, 4096, sha);
+
+  snprintf(cache, sizeof(cache), "%s/cache", dir);
+  mkdir(cache, 0700);
+  args[1] = cache;
+  tk_write_store_doc(dir, "tmpl.yaml", tk_tmpl_doc("in", 15006));
+  snprintf(text, sizeof(text), TLS_DEPLOY, "lax",
+           "  imagePullOptions: {insecureSkipVerify: true}\n", origin_base(o),
+           sha);
+  tk_write_store_doc(dir, "lax.yaml", text);
+  snprintf(text, sizeof(text), TLS_DEPLOY, "strict", "", origin_base(o), sha);
+  tk_write_store_doc(dir, "strict.yaml", text);
+  snprintf(store, sizeof(store), "%s/store", dir);
+  ck_assert_int_eq(server_proc_start(store, args, &sp), 0);
+  ck_assert_int_eq(server_proc_wait_log(sp, "serving generation 1", 10000), 0);
+  admin = server_proc_admin_port(sp);
+
+  /* lax: pulled without verification, served as Wasm, the module on the
+   * admin server. */
+  for (long long until = tk_now_ms() + 15000; !lax_served;) {
+    j = wait_json(admin, "/debug/modules", "shop.lax/0", 5000);
+    mods = j;
+    json_array_foreach(mods, i, m) {
+      const char *ext = json_string_value(json_object_get(m, "extension"));
+
+      if (strcmp(ext, DP "shop.lax/0") == 0 &&
+          strcmp(json_string_value(json_object_get(m, "served_as")), "wasm") ==
+              0) {
+        ck_assert_str_eq(json_string_value(json_object_get(m, "module_sha256")),
+                         sha);
+        lax_served = 1;
+      }
+    }
+    json_decref(j);
+    if (!lax_served && tk_now_ms() >= until)
+      server_proc_dump_log(sp);
+    ck_assert_msg(lax_served || tk_now_ms() < until, "shop.lax never served");
+    if (!lax_served)
+      tk_sleep_ms(100);
+  }
+  j = wait_json(admin, "/debug/resources/WasmDeployment/shop/lax", "\"error\"",
+                5000);
+  ck_assert(json_is_null(json_object_get(j, "error")));
+  json_decref(j);
+  snprintf(path, sizeof(path), "/modules/sha256/%s.wasm", sha);
+  http_get(admin, path, &h);
+  ck_assert_int_eq(h.code, 200);
+  ck_assert_uint_eq(h.b.len, 4096);
+  ck_assert(memcmp(h.b.data, wasm, 4096) == 0);
+  free(h.b.data);
+  /* The warning, once for the deployment. */
+  ck_assert_int_eq(server_proc_log_count(
+                       sp, DP "shop.lax: imagePullOptions.insecureSkipVerify"),
+                   1);
+
+  /* strict: the certificate error, in its status and in the log naming
+   * its filter; still failing on later attempts, after lax cached the
+   * module those bytes are. */
+  j = wait_json(admin, "/debug/resources/WasmDeployment/shop/strict",
+                "TLS certificate", 15000);
+  err = (char *)json_string_value(json_object_get(j, "error"));
+  ck_assert_msg(strstr(err, "served as deny_all") != NULL &&
+                    strstr(err, "TLS certificate of https://127.0.0.1:") !=
+                        NULL &&
+                    strstr(err, "not accepted") != NULL,
+                "error: %s", err);
+  json_decref(j);
+  for (long long until = tk_now_ms() + 10000;;) {
+    json_int_t attempts = 0;
+    const char *state = "";
+
+    j = wait_json(admin, "/debug/modules", "shop.strict/0", 5000);
+    json_array_foreach(j, i, m) {
+      json_t *res = json_object_get(m, "resolver");
+
+      if (strcmp(json_string_value(json_object_get(m, "extension")),
+                 DP "shop.strict/0") != 0)
+        continue;
+      attempts = json_integer_value(json_object_get(res, "attempts"));
+      state = json_string_value(json_object_get(res, "state"));
+    }
+    ck_assert_str_eq(state, "FAILED");
+    json_decref(j);
+    if (attempts >= 2)
+      break;
+    ck_assert_msg(tk_now_ms() < until, "shop.strict not retried");
+    tk_sleep_ms(100);
+  }
+  ck_assert_int_eq(
+      server_proc_log_count(sp, "modules: " DP "shop.strict/0: pull failed"),
+      1);
+  ck_assert_int_ge(server_proc_log_count(sp, "TLS certificate of https://"), 1);
+  ck_assert_int_eq(
+      server_proc_log_count(sp, DP "shop.strict: imagePullOptions"), 0);
+  j = wait_json(admin, "/debug/resources/WasmDeployment/shop/strict",
+                "TLS certificate", 5000);
+  json_decref(j);
+
+  server_proc_free(sp);
+  origin_stop(o);
+  free(cert);
+  free(key);
+  xds_free(wasm);
+  mt_rmrf(dir);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("status_e2e");
   TCase *tc = tcase_create("resources");
@@ -308,6 +461,7 @@ int main(void) {
 
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, deployment_status_follows_acks);
+  tcase_add_test(tc, insecure_skip_verify_per_deployment);
   suite_add_tcase(su, tc);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   rc = tk_run_suite(su);

@@ -136,7 +136,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
   return ret;
 }
 
-struct origin *origin_start(void) {
+/* Starts the daemon, over TLS when cert_pem and key_pem are given. */
+static struct origin *start(const char *cert_pem, const char *key_pem) {
   struct origin *o = xds_calloc(1, sizeof(*o));
   const union MHD_DaemonInfo *info;
   struct sockaddr_in sa;
@@ -145,15 +146,33 @@ struct origin *origin_start(void) {
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   pthread_mutex_init(&o->lock, NULL);
-  o->d = MHD_start_daemon(
-      MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL,
-      NULL, handle, o, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
+  if (cert_pem != NULL)
+    o->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION |
+                                MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS,
+                            0, NULL, NULL, handle, o, MHD_OPTION_SOCK_ADDR, &sa,
+                            MHD_OPTION_HTTPS_MEM_CERT, cert_pem,
+                            MHD_OPTION_HTTPS_MEM_KEY, key_pem, MHD_OPTION_END);
+  else
+    o->d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+        NULL, NULL, handle, o, MHD_OPTION_SOCK_ADDR, &sa, MHD_OPTION_END);
   if (o->d == NULL)
     abort();
   info = MHD_get_daemon_info(o->d, MHD_DAEMON_INFO_BIND_PORT);
   o->port = info->port;
-  snprintf(o->base, sizeof(o->base), "http://127.0.0.1:%d", o->port);
+  snprintf(o->base, sizeof(o->base), "%s://127.0.0.1:%d",
+           cert_pem != NULL ? "https" : "http", o->port);
   return o;
+}
+
+struct origin *origin_start(void) {
+  return start(NULL, NULL);
+}
+
+struct origin *origin_start_tls(const char *cert_pem, const char *key_pem) {
+  if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+    abort();
+  return start(cert_pem, key_pem);
 }
 
 int origin_port(const struct origin *o) {

@@ -15,8 +15,12 @@ struct origin;
 
 /* Starts on an ephemeral loopback port. Aborts on failure. */
 struct origin *origin_start(void);
+/* The same over TLS (libmicrohttpd with GnuTLS) with the PEM certificate
+ * and key given (borrowed: keep them until origin_stop). Aborts when TLS is
+ * unsupported. */
+struct origin *origin_start_tls(const char *cert_pem, const char *key_pem);
 int origin_port(const struct origin *o);
-/* "http://127.0.0.1:PORT" */
+/* "http://127.0.0.1:PORT" ("https://..." over TLS) */
 const char *origin_base(const struct origin *o);
 void origin_stop(struct origin *o);
 
