@@ -393,16 +393,42 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
 
     if (!e->decoded && (rc = decode_entry(s, e)) < 0)
       break;
-    if ((rc = problems_append(pb, &e->pb)) < 0)
-      break;
-    if (e->broken && e->n_good_deploy > 0) {
-      const struct wasm_ext *x = e->good_deploy[0];
+    {
+      /* A broken value's problems (and the warning that the last good
+       * version stays) are the served resource's: tagged for status. */
+      const char *id = !e->broken             ? NULL
+                       : e->n_good_deploy > 0 ? e->good_deploy[0]->resource
+                       : e->good_ext != NULL ? wasm_ext_resource_id(e->good_ext)
+                       : e->good_tmpl != NULL ? e->good_tmpl->name
+                                              : NULL;
+      size_t from = pb->n;
 
-      rc = problems_add(pb, PROBLEM_WARNING, e->key, x->loc.line, x->loc.column,
-                        "",
-                        "keeping the last good version of WasmDeployment "
-                        "\"%s\": the key's value is broken",
-                        x->resource);
+      if ((rc = problems_append(pb, &e->pb)) < 0)
+        break;
+      if (e->broken && e->n_good_deploy > 0) {
+        const struct wasm_ext *x = e->good_deploy[0];
+
+        rc = problems_add(pb, PROBLEM_WARNING, e->key, x->loc.line,
+                          x->loc.column, "",
+                          "keeping the last good version of WasmDeployment "
+                          "\"%s\": the key's value is broken",
+                          x->resource);
+      }
+      if (rc == 0 && e->broken &&
+          (e->good_ext != NULL || e->good_tmpl != NULL)) {
+        const struct src_loc *loc =
+            e->good_ext != NULL ? &e->good_ext->loc : &e->good_tmpl->loc;
+
+        rc = problems_add(
+            pb, PROBLEM_WARNING, e->key, loc->line, loc->column, "",
+            "keeping the last good version of %s \"%s\": the "
+            "key's value is broken",
+            e->good_ext != NULL ? wasm_ext_kind_name(e->good_ext)
+                                : "ListenerTemplate",
+            e->good_ext != NULL ? e->good_ext->fqn : e->good_tmpl->name);
+      }
+      if (rc == 0 && id != NULL)
+        rc = problems_set_resource(pb, from, id);
       if (rc < 0)
         break;
     }
@@ -413,20 +439,6 @@ int etcd_store_build_ex(struct etcd_store *s, const struct catalog *served,
     }
     if (rc < 0)
       break;
-    if (e->broken && (e->good_ext != NULL || e->good_tmpl != NULL)) {
-      const struct src_loc *loc =
-          e->good_ext != NULL ? &e->good_ext->loc : &e->good_tmpl->loc;
-
-      rc = problems_add(pb, PROBLEM_WARNING, e->key, loc->line, loc->column, "",
-                        "keeping the last good version of %s \"%s\": the "
-                        "key's value is broken",
-                        e->good_ext != NULL ? wasm_ext_kind_name(e->good_ext)
-                                            : "ListenerTemplate",
-                        e->good_ext != NULL ? e->good_ext->fqn
-                                            : e->good_tmpl->name);
-      if (rc < 0)
-        break;
-    }
     if (e->good_ext != NULL)
       rc = catalog_builder_add_ext(b, wasm_ext_ref(e->good_ext), pb);
     else if (e->good_tmpl != NULL)

@@ -475,9 +475,12 @@ static int check_tmpl(const struct store_hooks *h, struct file_result *fr,
 }
 
 /* Decodes one resource (a document, or an item of a List) into fr;
- * broken: the document had YAML issues (already reported). */
+ * broken: the document had YAML issues (already reported). The problems
+ * fr->pb holds from index `from` on are this resource's: a broken one
+ * whose identity is known gets them tagged with it (status pages show
+ * them next to its last good version). */
 static int load_one(const struct load *l, struct file_result *fr,
-                    const struct ynode *root, int broken) {
+                    const struct ynode *root, int broken, size_t from) {
   struct decode_result r = {0};
   int rc = decode_document(root, &fr->pb, &r);
 
@@ -487,6 +490,8 @@ static int load_one(const struct load *l, struct file_result *fr,
   }
   if (rc < 0 || broken) {
     rc = note_broken(fr, r.kind, r.id);
+    if (rc == 0 && r.id != NULL && r.kind != DECODE_NONE)
+      rc = problems_set_resource(&fr->pb, from, r.id);
   } else if (r.ext != NULL) {
     rc = push_ext(fr, r.ext);
     r.ext = NULL;
@@ -498,11 +503,17 @@ static int load_one(const struct load *l, struct file_result *fr,
     }
   } else {
     struct listener_tmpl *t = r.tmpl;
+    char *name = xds_strdup(t->name);
 
     r.tmpl = NULL;
-    rc = check_tmpl(l->hooks, fr, t);
+    rc = name == NULL ? XDS_ENOMEM : check_tmpl(l->hooks, fr, t);
     if (rc == 0)
       rc = push_tmpl(fr, t);
+    else if (rc == 1)
+      rc = problems_set_resource(&fr->pb, from, name);
+    else if (name == NULL)
+      listener_tmpl_free(t);
+    xds_free(name);
   }
   decode_result_cleanup(&r);
   return rc;
@@ -514,7 +525,7 @@ static int load_docs(const struct load *l, struct file_result *fr,
 
   for (size_t i = 0; i < ydoc_count(d) && rc >= 0; i++) {
     const struct ynode *root = ydoc_root(d, i), *items;
-    size_t n_issues = ydoc_issue_count(d, i);
+    size_t n_issues = ydoc_issue_count(d, i), from = fr->pb.n;
 
     if (ynode_kind(root) == YNODE_NULL)
       continue; /* an empty document: a stray `---` or only comments */
@@ -535,9 +546,10 @@ static int load_docs(const struct load *l, struct file_result *fr,
     } else if (rc == 1) {
       rc = 0;
       for (size_t k = 0; k < ynode_len(items) && rc >= 0; k++)
-        rc = load_one(l, fr, ynode_seq_item(items, k), n_issues > 0);
+        rc = load_one(l, fr, ynode_seq_item(items, k), n_issues > 0,
+                      k == 0 ? from : fr->pb.n);
     } else if (rc == 0) {
-      rc = load_one(l, fr, root, n_issues > 0);
+      rc = load_one(l, fr, root, n_issues > 0, from);
     }
   }
   return rc < 0 ? rc : 0;
@@ -734,6 +746,7 @@ static const char *keep_reason(const struct load *l, const char *id,
 
 static int keep_last_good(struct load *l, const struct catalog *prev,
                           struct catalog_builder *b) {
+  size_t n;
   int rc = 0;
 
   strv_sort(&l->broken_exts);
@@ -748,10 +761,13 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
         keep_reason(l, wasm_ext_resource_id(e), &l->broken_exts, e->loc.source);
     if (why == NULL)
       continue;
+    n = l->pb->n;
     rc = problems_add(l->pb, PROBLEM_WARNING, e->loc.source, e->loc.line,
                       e->loc.column, "",
                       "keeping the last good version of %s \"%s\": %s",
                       wasm_ext_kind_name(e), e->fqn, why);
+    if (rc == 0)
+      rc = problems_set_resource(l->pb, n, wasm_ext_resource_id(e));
     if (rc < 0)
       break;
     /* Records are immutable: the kept version is shared, not copied. */
@@ -766,11 +782,14 @@ static int keep_last_good(struct load *l, const struct catalog *prev,
     why = keep_reason(l, t->name, &l->broken_tmpls, t->loc.source);
     if (why == NULL)
       continue;
+    n = l->pb->n;
     rc = problems_add(l->pb, PROBLEM_WARNING, t->loc.source, t->loc.line,
                       t->loc.column, "",
                       "keeping the last good version of ListenerTemplate "
                       "\"%s\": %s",
                       t->name, why);
+    if (rc == 0)
+      rc = problems_set_resource(l->pb, n, t->name);
     if (rc < 0)
       break;
     rc = catalog_builder_add_tmpl(

@@ -21,6 +21,7 @@ static void problem_cleanup(struct problem *pr) {
   xds_free(pr->where);
   xds_free(pr->path);
   xds_free(pr->msg);
+  xds_free(pr->resource);
 }
 
 void problems_reset(struct problems *p) {
@@ -155,8 +156,12 @@ int problems_append(struct problems *to, const struct problems *from) {
       kept_errors++;
     else
       kept_warnings++;
+    size_t n = to->n;
+
     rc = problems_add(to, pr->severity, pr->source, pr->line, pr->column,
                       pr->path, "%s", pr->msg);
+    if (rc == 0 && pr->resource != NULL && to->n > n)
+      rc = problems_set_resource(to, n, pr->resource);
     if (rc < 0)
       return rc;
   }
@@ -164,5 +169,16 @@ int problems_append(struct problems *to, const struct problems *from) {
   to->dropped += from->dropped;
   to->n_errors += from->n_errors - kept_errors;
   to->n_warnings += from->n_warnings - kept_warnings;
+  return 0;
+}
+
+int problems_set_resource(struct problems *p, size_t from, const char *id) {
+  for (size_t i = from; i < p->n; i++) {
+    if (p->items[i].resource != NULL)
+      continue;
+    p->items[i].resource = xds_strdup(id);
+    if (p->items[i].resource == NULL)
+      return XDS_ENOMEM;
+  }
   return 0;
 }

@@ -33,12 +33,16 @@ enum problem_severity {
 
 struct problem {
   enum problem_severity severity;
-  char *source; /* file path or etcd key */
-  int line;     /* 1-based; 0 when unknown */
-  int column;   /* 1-based; 0 when unknown */
-  char *where;  /* "source:line:column" (or "source" when line is 0) */
-  char *path;   /* field path, "" for the document itself */
-  char *msg;    /* the reason, one English sentence without a period */
+  char *source;   /* file path or etcd key */
+  int line;       /* 1-based; 0 when unknown */
+  int column;     /* 1-based; 0 when unknown */
+  char *where;    /* "source:line:column" (or "source" when line is 0) */
+  char *path;     /* field path, "" for the document itself */
+  char *msg;      /* the reason, one English sentence without a period */
+  char *resource; /* nullable: the resource the document claims (a
+                     WasmExtension or WasmPlugin fqn, a WasmDeployment id,
+                     a ListenerTemplate name) when known; set by
+                     problems_set_resource, for status pages */
 };
 
 struct problems {
@@ -82,6 +86,11 @@ int problem_format(const struct problem *pr, struct xds_buf *out);
 /* Stable sort by source, line, column (then insertion order), so reports
  * read top to bottom per file. */
 void problems_sort(struct problems *p);
+
+/* Sets the resource of entries from..count-1 that have none to a copy of
+ * id (the document they were found in claims it). Returns 0 or
+ * XDS_ENOMEM. */
+int problems_set_resource(struct problems *p, size_t from, const char *id);
 
 /* Appends every entry of from to to, and adds what from dropped or
  * counted to to's counters. Returns 0 or XDS_ENOMEM (to keeps what was

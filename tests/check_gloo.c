@@ -776,6 +776,12 @@ START_TEST(etcd_keys_and_retention) {
   ck_assert(has_problem(&pb, PROBLEM_WARNING,
                         "keeping the last good version of WasmDeployment "
                         "\"" DP "shop.d\""));
+  /* Both are the deployment's: /debug/resources shows them. */
+  for (size_t i = 0; i < problems_count(&pb); i++) {
+    ck_assert_ptr_nonnull(problems_at(&pb, i)->resource);
+    ck_assert_str_eq(problems_at(&pb, i)->resource, DP "shop.d");
+    ck_assert_str_eq(problems_at(&pb, i)->source, k);
+  }
   catalog_unref(c);
   /* A good value with one filter serves exactly that one. */
   PUT(s, k, DEPLOY_DOC("shop", "d", F2));

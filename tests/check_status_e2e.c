@@ -298,6 +298,42 @@ START_TEST(deployment_status_follows_acks) {
     json_decref(j);
   }
 
+  /* An invalid field in d's document: the last good version (generation
+   * 4) stays served and its status names the document's problem (file,
+   * line, field, reason); the other deployment of the file is not
+   * concerned. */
+  {
+    char text[2048], *bad;
+    const char *e;
+
+    snprintf(text, sizeof(text), DEPLOY, 5, 3, 3);
+    bad = strstr(text, "    rootId: b\n");
+    ck_assert_ptr_nonnull(bad);
+    memcpy(bad, "    rootI: bb\n", 14);
+    tk_write_store_doc(dir, "deploy.yaml", text);
+    j = wait_json(admin, path, "rootI", 10000);
+    e = json_string_value(json_object_get(j, "error"));
+    ck_assert_msg(strstr(e, "error: ") == e && strstr(e, "/deploy.yaml:11:") &&
+                      strstr(e, "spec.filters[1]") != NULL &&
+                      strstr(e, "keeping the last good version of "
+                                "WasmDeployment") != NULL,
+                  "%s", e);
+    ck_assert_int_eq(
+        json_integer_value(json_object_get(j, "observedGeneration")), 4);
+    ck_assert_str_eq(state_of(j, "gloo-1"), "FILTERS_DEPLOYED");
+    json_decref(j);
+    j = wait_json(admin, "/debug/resources/WasmDeployment/shop/bad",
+                  "\"error\"", 5000);
+    ck_assert_ptr_null(
+        strstr(json_string_value(json_object_get(j, "error")), "rootI"));
+    json_decref(j);
+    /* Fixed: the error goes. */
+    write_deploy(dir, 6, 4);
+    j = wait_json(admin, path, "\"observedGeneration\": 6", 10000);
+    ck_assert(json_is_null(json_object_get(j, "error")));
+    json_decref(j);
+  }
+
   free(first_version);
   xds_stream_free(s);
   xds_client_free(c);

@@ -1074,6 +1074,23 @@ START_TEST(reload_keeps_last_good_of_a_broken_document) {
   ck_assert_ptr_nonnull(
       find_problem(&pb, "keeping the last good version of ListenerTemplate "
                         "\"web\": its document is broken"));
+  /* Each problem is tagged with the resource its document claims, for
+   * the status page of the version kept (/debug/resources). */
+  for (size_t i = 0; i < problems_count(&pb); i++) {
+    const struct problem *p = problems_at(&pb, i);
+    int about_one = strstr(p->where, "exts.yaml") != NULL;
+
+    ck_assert_ptr_nonnull(p->resource);
+    ck_assert_str_eq(p->resource,
+                     about_one ? "organizations/acme/extensions/one" : "web");
+  }
+  {
+    int found = 0;
+
+    for (size_t i = 0; i < problems_count(&pb); i++)
+      found |= strcmp(problems_at(&pb, i)->path, "spec.priority") == 0;
+    ck_assert(found);
+  }
   catalog_unref(v1);
   catalog_unref(v2);
   problems_cleanup(&pb);

@@ -23,7 +23,16 @@ void status_init(struct status *st, struct xds_server *server) {
   pthread_mutex_init(&st->lock, NULL);
 }
 
+static void problems_free(struct status_problem *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    xds_free(v[i].resource);
+    xds_free(v[i].text);
+  }
+  xds_free(v);
+}
+
 void status_cleanup(struct status *st) {
+  problems_free(st->problems, st->n_problems);
   snapshot_unref(st->snap);
   xds_free(st->subst);
   pthread_mutex_destroy(&st->lock);
@@ -370,6 +379,73 @@ static int on_proxies(void *arg, const struct admin_req *req,
   return 0;
 }
 
+void status_set_problems(struct status *st, const struct problems *pb) {
+  struct status_problem *v = NULL, *old;
+  size_t n = 0, cap = 0, n_old;
+  int oom = 0;
+
+  for (size_t i = 0; pb != NULL && i < problems_count(pb) && !oom; i++) {
+    const struct problem *pr = problems_at(pb, i);
+    struct xds_buf b;
+
+    if (pr->resource == NULL || n == STATUS_PROBLEMS_MAX)
+      continue;
+    if (n == cap) {
+      struct status_problem *w;
+
+      cap = cap ? cap * 2 : 8;
+      w = xds_realloc(v, cap * sizeof(*v));
+      if (w == NULL) {
+        oom = 1;
+        break;
+      }
+      v = w;
+    }
+    xds_buf_init(&b, 4096);
+    if (problem_format(pr, &b) == XDS_ENOMEM) {
+      xds_buf_cleanup(&b);
+      oom = 1;
+      break;
+    }
+    while (b.len > 0 && b.data[b.len - 1] == '\n')
+      b.len--;
+    v[n].text = xds_strndup(b.data != NULL ? b.data : "", b.len);
+    v[n].resource = xds_strdup(pr->resource);
+    xds_buf_cleanup(&b);
+    n++;
+    if (v[n - 1].text == NULL || v[n - 1].resource == NULL)
+      oom = 1;
+  }
+  if (oom) {
+    problems_free(v, n);
+    return;
+  }
+  pthread_mutex_lock(&st->lock);
+  old = st->problems;
+  n_old = st->n_problems;
+  st->problems = v;
+  st->n_problems = n;
+  pthread_mutex_unlock(&st->lock);
+  problems_free(old, n_old);
+}
+
+int status_resource_problems(struct status *st, const char *id,
+                             struct xds_buf *out) {
+  int rc = 0;
+
+  pthread_mutex_lock(&st->lock);
+  for (size_t i = 0; i < st->n_problems && rc == 0; i++) {
+    if (strcmp(st->problems[i].resource, id) != 0)
+      continue;
+    if (out->len > 0)
+      rc = xds_buf_puts(out, "; ");
+    if (rc == 0)
+      rc = xds_buf_puts(out, st->problems[i].text);
+  }
+  pthread_mutex_unlock(&st->lock);
+  return rc;
+}
+
 /* ---- /debug/resources/<kind>/<a>/<b> ---- */
 
 /* The served records of one resource (a WasmDeployment: its filters, in
@@ -557,7 +633,11 @@ static int on_resources(void *arg, const struct admin_req *req,
   o = json_object();
   states = json_object();
   filters = json_array();
-  rc = o == NULL || states == NULL || filters == NULL ? XDS_ENOMEM : 0;
+  /* The current document's problems first: they say why the version
+   * served is not the latest. */
+  rc = o == NULL || states == NULL || filters == NULL
+           ? XDS_ENOMEM
+           : status_resource_problems(st, wasm_ext_resource_id(v[0]), &err);
   for (size_t i = 0; rc == 0 && i < n; i++) {
     rc = resource_error(st, snap, v[i], n, &err);
     if (rc == 0)

@@ -23,7 +23,10 @@
  *                            Mesh's WasmDeploymentStatus: observedGeneration
  *                            (metadata.generation of the version served),
  *                            error (why a filter is served as a
- *                            substitute: pull failures), and per connected
+ *                            substitute: pull failures; the store's
+ *                            problems with the resource's current document
+ *                            while its last good version is served), and
+ *                            per connected
  *                            node its workloadStates from what it ACKed or
  *                            NACKed over ECDS; 404 when not served
  * /debug/ needs the admin's bearer token when it has one (admin_protect).
@@ -42,6 +45,17 @@
 #include "server/compose/snapshot.h"
 #include "server/compose/stats.h"
 #include "server/transport/xds_server.h"
+#include "store/problems.h"
+
+/* Store problems kept for /debug/resources (those tagged with a
+ * resource; more are not kept). */
+#define STATUS_PROBLEMS_MAX 1000
+
+/* One store problem about a resource's current document. */
+struct status_problem {
+  char *resource; /* problem.resource */
+  char *text;     /* "error: WHERE: PATH: MSG" */
+};
 
 /* Bytes of the /readyz line about substitutes (the rest is elided). */
 #define STATUS_SUBST_MAX 2048
@@ -59,9 +73,11 @@ struct status {
   pthread_mutex_t lock;      /* guards what follows, to generation */
   int degraded;
   char reason[256];
-  struct snapshot *snap;   /* the one served (a reference), or NULL */
-  char *subst;             /* FAIL_CLOSE substitutes served, or NULL */
-  atomic_ulong generation; /* snapshot generation served */
+  struct snapshot *snap;           /* the one served (a reference), or NULL */
+  char *subst;                     /* FAIL_CLOSE substitutes served, or NULL */
+  atomic_ulong generation;         /* snapshot generation served */
+  struct status_problem *problems; /* of the store's last load, tagged */
+  size_t n_problems;
   /* Set by status_attach before the admin server starts: */
   struct delivery *delivery; /* nullable: no module fetching */
   struct xds_stats *stats;   /* nullable */
@@ -87,6 +103,17 @@ void status_attach(struct status *st, struct delivery *d,
  * FAIL_CLOSE extensions are served as deny-all (for /readyz, logged when
  * that changes). Out of memory keeps the previous state. */
 void status_set_served(struct status *st, struct snapshot *snap);
+
+/* Any thread: the problems of the store's latest load (borrowed); those
+ * tagged with a resource (problem.resource) are kept, at most
+ * STATUS_PROBLEMS_MAX, for /debug/resources. Out of memory keeps the
+ * previous list. */
+void status_set_problems(struct status *st, const struct problems *pb);
+
+/* Appends to out, separated by "; ", the kept problems of resource id
+ * (borrowed). Returns 0, XDS_ENOMEM or XDS_ETOOBIG (out is full). */
+int status_resource_problems(struct status *st, const char *id,
+                             struct xds_buf *out);
 
 /* Registers the endpoints above on a (before admin_start). Returns 0 or
  * an admin_route error. */

@@ -127,6 +127,7 @@ static void on_catalog(void *ctx, struct catalog *cat,
                        const struct problems *pb) {
   struct serve_ctx *sc = ctx;
 
+  status_set_problems(sc->status, pb);
   publisher_set_catalog(sc->publisher, cat, pb);
 }
 
