@@ -305,8 +305,11 @@ static const struct decode_kind_ops *const KINDS[] = {
 };
 #define N_KINDS (sizeof(KINDS) / sizeof(KINDS[0]))
 
-static const char *const TOP_KEYS[] = {"apiVersion", "kind", "metadata", "spec",
-                                       NULL};
+/* "status" is read and ignored: what servers write back to etcd, which
+ * `wasmxdsctl get` prints next to the spec (Kubernetes exports carry one
+ * too). */
+static const char *const TOP_KEYS[] = {"apiVersion", "kind",   "metadata",
+                                       "spec",       "status", NULL};
 
 /* Reports a document whose apiVersion/kind is none of KINDS, at kind when
  * the apiVersion is known, else at apiVersion. */

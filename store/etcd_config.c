@@ -296,3 +296,49 @@ char *etcd_config_describe(const struct etcd_config *c) {
   snprintf(p, n - (size_t)(p - s), "%s", c->prefix != NULL ? c->prefix : "");
   return s;
 }
+
+int etcd_status_prefix(const char *store_prefix, const char *given, char **out,
+                       struct xds_err *err) {
+  char *sp, *a, *b;
+  size_t n;
+  int overlap;
+
+  *out = NULL;
+  sp = given != NULL
+           ? xds_strdup(given)
+           : xds_asprintf("%s" ETCD_STATUS_PREFIX_SUFFIX, store_prefix);
+  if (sp == NULL)
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  n = strlen(sp);
+  while (n > 1 && sp[n - 1] == '/')
+    sp[--n] = '\0';
+  if (sp[0] != '/' || n < 2) {
+    xds_err_set(err, XDS_EINVAL,
+                "--status-prefix \"%s\": a key prefix starting with '/' "
+                "(and not '/' alone)",
+                sp);
+    xds_free(sp);
+    return XDS_EINVAL;
+  }
+  a = xds_asprintf("%s/", sp);
+  b = xds_asprintf("%s/", store_prefix);
+  if (a == NULL || b == NULL) {
+    xds_free(a);
+    xds_free(b);
+    xds_free(sp);
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  }
+  overlap = strncmp(a, b, strlen(b)) == 0 || strncmp(b, a, strlen(a)) == 0;
+  xds_free(a);
+  xds_free(b);
+  if (overlap) {
+    xds_err_set(err, XDS_EINVAL,
+                "--status-prefix %s overlaps the store prefix \"%s\": status "
+                "keys must stay apart from the spec keys the store reads",
+                sp, store_prefix);
+    xds_free(sp);
+    return XDS_EINVAL;
+  }
+  *out = sp;
+  return 0;
+}

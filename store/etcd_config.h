@@ -112,6 +112,19 @@ int etcd_config_set_flag(struct etcd_config *c, const char *name,
  */
 int etcd_config_finish(struct etcd_config *c, struct xds_err *err);
 
+/* The suffix of the default status prefix: "<prefix>-status". */
+#define ETCD_STATUS_PREFIX_SUFFIX "-status"
+
+/*
+ * Where resource status is written back (README, "Status written back to
+ * etcd"): given (nullable: "<store_prefix>-status"), without trailing
+ * slashes, which must not overlap the store's keys (neither prefix/ may
+ * start the other's) and must start with '/'. Returns 0 with *out (a new
+ * string, caller frees), or XDS_EINVAL (err says why), XDS_ENOMEM.
+ */
+int etcd_status_prefix(const char *store_prefix, const char *given, char **out,
+                       struct xds_err *err);
+
 /* "etcd://h1:2379,h2:2379/prefix" (etcds:// with TLS) in a new string
  * (caller frees), for logs: it never holds credentials. NULL on ENOMEM. */
 char *etcd_config_describe(const struct etcd_config *c);

@@ -26,6 +26,7 @@ libxdsstore_a_SOURCES += \
 	store/etcd_config.h store/etcd_config.c \
 	store/etcd_proto.h store/etcd_proto.c \
 	store/etcd_client.h store/etcd_client.c \
+	store/etcd_lease.h store/etcd_lease.c \
 	store/etcd_store.h store/etcd_store.c \
 	store/etcd_load.h store/etcd_load.c \
 	store/etcd_watch.h store/etcd_watch.c

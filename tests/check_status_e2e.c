@@ -8,13 +8,17 @@
  * document whose last good version is served; and
  * imagePullOptions.insecureSkipVerify against an https origin with a
  * self-signed certificate (made by the openssl CLI): honoured for exactly
- * the deployment that sets it.
+ * the deployment that sets it; and, on a real etcd, the status two
+ * replicas with --write-status write back: one writes (the lease holder),
+ * the other takes over when it dies; wasmxdsctl get shows it, apply drops
+ * it.
  */
 #include <check.h>
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +31,11 @@
 #include "tests/e2e/server_proc.h"
 #include "tests/e2e/xds_client.h"
 #include "tests/helpers/modtest.h"
+#include "tests/helpers/etcd_proc.h"
 #include "tests/helpers/origin.h"
+#include "store/etcd_client.h"
+#include "store/etcd_config.h"
+#include "store/etcd_proto.h"
 #include "tests/testkit.h"
 
 #include "google/rpc/status.pb-c.h"
@@ -490,6 +498,277 @@ START_TEST(insecure_skip_verify_per_deployment) {
 }
 END_TEST
 
+/* ---- status written back to etcd ---- */
+
+#define XD                                                                     \
+  "apiVersion: extension.tsb.tetrate.io/v2\nkind: WasmExtension\n"             \
+  "metadata: {organization: acme, name: x}\n"                                  \
+  "spec: {url: file:///w/x.wasm}\n"
+
+/* The value of key in etcd as JSON, or NULL when absent. */
+static json_t *etcd_json(struct etcd_client *c, const char *key,
+                         int64_t *mod_revision) {
+  struct xds_err err = {0, ""};
+  struct etcd_kv kv;
+  json_error_t je;
+  json_t *j = NULL;
+  int64_t rev;
+  int found = 0;
+
+  memset(&kv, 0, sizeof(kv));
+  ck_assert_int_eq(etcd_client_get(c, key, &kv, &found, &rev, &err), 0);
+  if (found) {
+    j = json_loadb(kv.value, kv.value_len, 0, &je);
+    ck_assert_msg(j != NULL, "%s: not JSON: %.*s", key, (int)kv.value_len,
+                  kv.value);
+    if (mod_revision != NULL)
+      *mod_revision = kv.mod_revision;
+  }
+  etcd_kv_cleanup(&kv);
+  return j;
+}
+
+/* Waits until the status at key has writer and, when state is not NULL,
+ * workloadStates[state] == count. Returns it. */
+static json_t *wait_status(struct etcd_client *c, const char *key,
+                           const char *writer, const char *state, int count,
+                           int ms) {
+  long long until = tk_now_ms() + ms;
+
+  for (;;) {
+    json_t *j = etcd_json(c, key, NULL);
+    const char *w =
+        j != NULL ? json_string_value(json_object_get(j, "writer")) : NULL;
+
+    if (w != NULL && strcmp(w, writer) == 0 &&
+        (state == NULL ||
+         json_integer_value(json_object_get(
+             json_object_get(j, "workloadStates"), state)) == count))
+      return j;
+    if (tk_now_ms() > until) {
+      char *t = j != NULL ? json_dumps(j, 0) : NULL;
+
+      ck_abort_msg("%s: no status by %s with %s = %d: %s", key, writer,
+                   state ? state : "-", count, t ? t : "(none)");
+    }
+    json_decref(j);
+    tk_sleep_ms(100);
+  }
+}
+
+/* Runs wasmxdsctl (next to $WASMXDS_BIN) with args (a shell fragment);
+ * returns its exit status, its stdout in out (cap bytes). */
+static int ctl(const char *store, char *out, size_t cap, const char *args) {
+  char cmd[2048], tmpl[] = "/tmp/ctlout.XXXXXX";
+  const char *wx = getenv("WASMXDS_BIN");
+  const char *slash = wx != NULL ? strrchr(wx, '/') : NULL;
+  int fd = mkstemp(tmpl), ws;
+  ssize_t n;
+
+  ck_assert_int_ge(fd, 0);
+  snprintf(cmd, sizeof(cmd), "%.*s/wasmxdsctl --store %s %s >%s",
+           slash != NULL ? (int)(slash - wx) : 1, slash != NULL ? wx : ".",
+           store, args, tmpl);
+  ws = system(cmd);
+  n = read(fd, out, cap - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(fd);
+  unlink(tmpl);
+  ck_assert(WIFEXITED(ws));
+  return WEXITSTATUS(ws);
+}
+
+START_TEST(status_written_back_to_etcd) {
+  static const char *const meta[] = {"wasmxds.organization", "acme", NULL};
+  const char *args_a[] = {
+      "--etcd-debounce",    "20", "--write-status", "--status-interval", "200",
+      "--status-lease-ttl", "2",  "--replica-name", "replica-a",         NULL};
+  const char *args_b[] = {
+      "--etcd-debounce",    "20", "--write-status", "--status-interval", "200",
+      "--status-lease-ttl", "2",  "--replica-name", "replica-b",         NULL};
+  static const char dkey[] = "/wx-status/WasmDeployment/shop/d";
+  char store[160], text[2048], out[8192],
+      *names[] = {DP "shop.d/0", DP "shop.d/1"};
+  Envoy__Service__Discovery__V3__DiscoveryResponse *r = NULL;
+  Envoy__Config__Core__V3__Node *node;
+  struct etcd_config ec;
+  struct etcd_client *c;
+  struct server_proc *ra, *rb;
+  struct xds_client *xc;
+  struct xds_stream *s;
+  struct xds_err err = {0, ""};
+  struct etcd_proc e;
+  json_t *j, *failed;
+  char *sp = NULL;
+
+  /* The status prefix: <prefix>-status by default, never overlapping. */
+  ck_assert_int_eq(etcd_status_prefix("/wx", NULL, &sp, &err), 0);
+  ck_assert_str_eq(sp, "/wx-status");
+  xds_free(sp);
+  ck_assert_int_eq(etcd_status_prefix("/wx", "/wx/status", &sp, &err),
+                   XDS_EINVAL);
+  ck_assert_int_eq(etcd_status_prefix("/wx/a", "/wx", &sp, &err), XDS_EINVAL);
+  ck_assert_int_eq(etcd_status_prefix("/wx", "/wxs//", &sp, &err), 0);
+  ck_assert_str_eq(sp, "/wxs");
+  xds_free(sp);
+
+  if (!etcd_proc_available()) {
+    fprintf(stderr, "check_status_e2e: no /usr/bin/etcd; skipped\n");
+    return;
+  }
+  etcd_proc_start(&e, 0, NULL);
+  ck_assert_int_eq(
+      etcd_proc_put(&e, "/wx/ListenerTemplate/in", tk_tmpl_doc("in", 15006)),
+      0);
+  snprintf(text, sizeof(text), DEPLOY, 3, 1, 1);
+  *strstr(text, "---\n") = '\0'; /* d only */
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/WasmDeployment/shop/d", text), 0);
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/WasmExtension/acme/x", XD), 0);
+  snprintf(store, sizeof(store), "etcd://%s/wx", e.endpoint);
+  /* Refused: without an etcd store, and a status prefix inside the
+   * store's. */
+  ck_assert_int_eq(tk_sh("'%s' --store /nonexistent --write-status 2>&1 | "
+                         "grep -q 'need an etcd:// store'",
+                         getenv("WASMXDS_BIN")),
+                   0);
+  ck_assert_int_eq(tk_sh("'%s' --store %s --listen 127.0.0.1:0 --admin-listen "
+                         "127.0.0.1:0 --write-status --status-prefix /wx/st "
+                         "2>&1 | grep -q 'overlaps the store prefix'",
+                         getenv("WASMXDS_BIN"), store),
+                   0);
+  etcd_config_init(&ec);
+  ck_assert_int_eq(etcd_config_parse_url(store, &ec, &err), 0);
+  ck_assert_int_eq(etcd_config_finish(&ec, &err), 0);
+  ck_assert_int_eq(etcd_client_new(&ec, &c, &err), 0);
+
+  /* A without a rival: it takes the leader key and writes. */
+  ck_assert_int_eq(server_proc_start(store, args_a, &ra), 0);
+  ck_assert_int_eq(server_proc_wait_log(
+                       ra, "status: this replica (replica-a) writes", 10000),
+                   0);
+  j = wait_status(c, dkey, "replica-a", NULL, 0, 10000);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "observedGeneration")),
+                   3);
+  ck_assert(json_is_null(json_object_get(j, "error")));
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "failedWorkloads")), 0);
+  json_decref(j);
+  j = wait_status(c, "/wx-status/WasmExtension/acme/x", "replica-a", NULL, 0,
+                  5000);
+  json_decref(j);
+  /* B runs too, and does not write. */
+  ck_assert_int_eq(server_proc_start(store, args_b, &rb), 0);
+  ck_assert_int_eq(server_proc_wait_log(rb,
+                                        "status: replica-a writes resource "
+                                        "status under /wx-status/; this "
+                                        "replica (replica-b) does not",
+                                        10000),
+                   0);
+
+  /* A proxy on A NACKs: DEPLOYMENT_FAILED, with its node and error. */
+  node = xds_node_new("gloo-1", "c", meta, NULL);
+  ck_assert_int_eq(xds_client_new(server_proc_target(ra), NULL, &xc), 0);
+  ck_assert_int_eq(xds_stream_open(xc, XDS_METHOD_ADS, &s), 0);
+  send_ecds(s, node, names, 2, NULL, NULL, NULL);
+  ck_assert_int_eq(xds_stream_recv_response(s, 5000, &r), 0);
+  send_ecds(s, NULL, names, 2, "", r->nonce, "wasm: root_id a not found");
+  xds_msg_free(r);
+  j = wait_status(c, dkey, "replica-a", "DEPLOYMENT_FAILED", 1, 10000);
+  failed = json_array_get(json_object_get(j, "failedWorkloads"), 0);
+  ck_assert_str_eq(json_string_value(json_object_get(failed, "node")),
+                   "gloo-1");
+  ck_assert_str_eq(json_string_value(json_object_get(failed, "error")),
+                   "wasm: root_id a not found");
+  json_decref(j);
+  /* A fixed version, ACKed: FILTERS_DEPLOYED. */
+  snprintf(text, sizeof(text), DEPLOY, 4, 2, 2);
+  *strstr(text, "---\n") = '\0';
+  ck_assert_int_eq(etcd_proc_put(&e, "/wx/WasmDeployment/shop/d", text), 0);
+  ck_assert_int_eq(xds_stream_recv_response(s, 10000, &r), 0);
+  send_ecds(s, NULL, names, 2, r->version_info, r->nonce, NULL);
+  xds_msg_free(r);
+  j = wait_status(c, dkey, "replica-a", "FILTERS_DEPLOYED", 1, 10000);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "observedGeneration")),
+                   4);
+  ck_assert_int_eq(
+      json_integer_value(json_object_get(json_object_get(j, "workloadStates"),
+                                         "DEPLOYMENT_FAILED")),
+      0);
+  ck_assert_uint_eq(json_array_size(json_object_get(j, "failedWorkloads")), 0);
+  json_decref(j);
+  /* Only A wrote: B never said it writes; the spec store did not read the
+   * status keys (no problem names them). */
+  ck_assert_int_eq(server_proc_log_count(rb, "this replica (replica-b) writes"),
+                   0);
+  ck_assert_int_eq(server_proc_log_count(ra, "/wx-status/Wasm"), 0);
+  ck_assert_int_eq(server_proc_log_count(rb, "/wx-status/Wasm"), 0);
+  /* Unchanged statuses are not written again. */
+  {
+    int64_t r1 = 0, r2 = 0;
+
+    json_decref(etcd_json(c, "/wx-status/WasmExtension/acme/x", &r1));
+    tk_sleep_ms(800);
+    json_decref(etcd_json(c, "/wx-status/WasmExtension/acme/x", &r2));
+    ck_assert_int_eq(r1, r2);
+  }
+
+  /* wasmxdsctl get shows the status next to the spec; apply of what get
+   * printed drops it (unchanged). */
+  ck_assert_int_eq(ctl(store, out, sizeof(out), "get WasmDeployment/shop/d"),
+                   0);
+  ck_assert_msg(strstr(out, "# status written back by wasmxds") != NULL &&
+                    strstr(out, "\nstatus:\n") != NULL &&
+                    strstr(out, "\"FILTERS_DEPLOYED\": 1") != NULL,
+                "%s", out);
+  {
+    char path[64] = "/tmp/ctlget.XXXXXX", args[128];
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+    close(fd);
+    snprintf(args, sizeof(args), "apply -f %s", path);
+    ck_assert_int_eq(ctl(store, out, sizeof(out), args), 0);
+    ck_assert_msg(strstr(out, "unchanged") != NULL, "%s", out);
+    unlink(path);
+  }
+  ck_assert_int_eq(
+      ctl(store, out, sizeof(out), "get --raw WasmDeployment/shop/d"), 0);
+  ck_assert_ptr_null(strstr(out, "status"));
+
+  /* A dies without a word: B takes over once A's lease expires, and
+   * writes what it sees (no proxy of its own). */
+  kill(server_proc_pid(ra), SIGKILL);
+  ck_assert_int_eq(server_proc_wait_log(
+                       rb, "status: this replica (replica-b) writes", 10000),
+                   0);
+  j = wait_status(c, dkey, "replica-b", "FILTERS_DEPLOYED", 0, 10000);
+  ck_assert_int_eq(json_integer_value(json_object_get(j, "observedGeneration")),
+                   4);
+  json_decref(j);
+  /* A resource removed: its status goes too. */
+  ck_assert_int_eq(etcd_proc_ctl(&e, "del /wx/WasmExtension/acme/x"), 0);
+  for (long long until = tk_now_ms() + 10000;;) {
+    j = etcd_json(c, "/wx-status/WasmExtension/acme/x", NULL);
+    if (j == NULL)
+      break;
+    json_decref(j);
+    ck_assert_msg(tk_now_ms() < until, "status of a removed resource stays");
+    tk_sleep_ms(100);
+  }
+  /* B stops: its lease is revoked, the leader key goes at once. */
+  server_proc_free(rb);
+  ck_assert_ptr_null(etcd_json(c, "/wx-status/leader", NULL));
+
+  xds_stream_free(s);
+  xds_client_free(xc);
+  xds_node_free(node);
+  server_proc_free(ra);
+  etcd_client_free(c);
+  etcd_config_cleanup(&ec);
+  etcd_proc_stop(&e);
+}
+END_TEST
+
 int main(void) {
   Suite *su = suite_create("status_e2e");
   TCase *tc = tcase_create("resources");
@@ -498,6 +777,7 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, deployment_status_follows_acks);
   tcase_add_test(tc, insecure_skip_verify_per_deployment);
+  tcase_add_test(tc, status_written_back_to_etcd);
   suite_add_tcase(su, tc);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   rc = tk_run_suite(su);

@@ -16,7 +16,8 @@ tests_check_status_e2e_SOURCES = tests/check_status_e2e.c \
 	tests/e2e/server_proc.c tests/e2e/server_proc.h \
 	tests/testkit.c tests/testkit.h \
 	tests/helpers/modtest.c tests/helpers/modtest.h \
-	tests/helpers/origin.c tests/helpers/origin.h
+	tests/helpers/origin.c tests/helpers/origin.h \
+	tests/helpers/etcd_proc.c tests/helpers/etcd_proc.h
 tests_check_status_e2e_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS) $(MHD_CFLAGS)
 tests_check_status_e2e_LDADD = $(TEST_LIBS) $(CURL_LIBS)
 TESTS += tests/check_status_e2e

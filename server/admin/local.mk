@@ -6,6 +6,7 @@ noinst_LIBRARIES += libxdsadmin.a
 libxdsadmin_a_SOURCES = \
 	server/admin/admin.c server/admin/admin.h \
 	server/admin/render.c server/admin/render.h \
-	server/admin/status.c server/admin/status.h
+	server/admin/status.c server/admin/status.h \
+	server/admin/status_etcd.c server/admin/status_etcd.h
 libxdsadmin_a_CFLAGS = $(AM_CFLAGS) $(MHD_CFLAGS) $(PROTOBUFC_CFLAGS) \
 	$(JANSSON_CFLAGS)

@@ -11,6 +11,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/map.h"
 #include "modules/resolver.h"
 #include "store/catalog.h"
 #include "store/decode.h"
@@ -694,4 +695,246 @@ int status_register(struct status *st, struct admin *a) {
   if (rc == 0)
     rc = admin_protect(a, "/debug/");
   return rc;
+}
+
+/* ---- every resource at once (status written back to etcd) ---- */
+
+/* One resource being collected: its records and, for the proxy being
+ * read, the worst state of its filters there. */
+struct coll {
+  const char *id;
+  char ref[600]; /* "<Kind>/<a>/<b>" */
+  const struct wasm_ext *v[DECODE_MAX_FILTERS];
+  size_t n;
+  size_t counts[3]; /* FILTERS_DEPLOYED, DEPLOYMENT_PENDING, _FAILED */
+  json_t *failed;   /* [{node, error}], the first by node id */
+  size_t failed_more;
+  /* the proxy being read: */
+  uint64_t mark;
+  size_t seen;
+  int worst; /* -1 none, 0 deployed, 1 pending, 2 failed */
+  const char *error;
+};
+
+static const char *const STATE_NAMES[3] = {
+    "FILTERS_DEPLOYED", "DEPLOYMENT_PENDING", "DEPLOYMENT_FAILED"};
+
+static int state_rank(const char *s) {
+  for (int i = 0; i < 3; i++)
+    if (strcmp(s, STATE_NAMES[i]) == 0)
+      return i;
+  return -1;
+}
+
+/* Keeps at most max failed proxies of g, the first by node id. */
+static void coll_failed(struct coll *g, const char *node, const char *error,
+                        size_t max, size_t max_error) {
+  size_t n = json_array_size(g->failed), at = n;
+  json_t *o;
+
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(node, json_string_value(json_object_get(
+                         json_array_get(g->failed, i), "node"))) < 0) {
+      at = i;
+      break;
+    }
+  if (at >= max) {
+    g->failed_more++;
+    return;
+  }
+  o = json_object();
+  json_object_set_new(o, "node", json_string(node));
+  if (error != NULL)
+    json_object_set_new(o, "error",
+                        json_stringn(error, strnlen(error, max_error)));
+  json_array_insert_new(g->failed, at, o);
+  if (json_array_size(g->failed) > max) {
+    json_array_remove(g->failed, max);
+    g->failed_more++;
+  }
+}
+
+int status_collect(struct status *st, const struct status_collect_opts *opts,
+                   json_t **out) {
+  struct snapshot *snap;
+  const struct catalog *cat;
+  struct coll *gs = NULL, **touched = NULL;
+  struct xds_map *by_id = NULL, *by_fqn = NULL;
+  size_t n_gs = 0;
+  uint64_t after = 0, serial = 0;
+  json_t *res = NULL;
+  int rc = 0;
+
+  *out = NULL;
+  pthread_mutex_lock(&st->lock);
+  snap = st->snap != NULL ? snapshot_ref(st->snap) : NULL;
+  pthread_mutex_unlock(&st->lock);
+  if (snap == NULL)
+    return XDS_ENOTFOUND;
+  cat = snapshot_catalog(snap);
+  gs = xds_calloc(catalog_ext_count(cat) + 1, sizeof(*gs));
+  touched = xds_calloc(catalog_ext_count(cat) + 1, sizeof(*touched));
+  by_id = xds_map_new_borrowed();
+  by_fqn = xds_map_new_borrowed();
+  if (gs == NULL || touched == NULL || by_id == NULL || by_fqn == NULL) {
+    rc = XDS_ENOMEM;
+    goto out;
+  }
+  /* The stored resources (records derived for attachments are not). */
+  for (size_t i = 0; i < catalog_ext_count(cat) && rc == 0; i++) {
+    const struct wasm_ext *e = catalog_ext_at(cat, i);
+    const char *id = wasm_ext_resource_id(e);
+    struct coll *g;
+
+    if (e->attached_to != NULL)
+      continue;
+    g = xds_map_get(by_id, id);
+    if (g == NULL) {
+      g = &gs[n_gs++];
+      g->id = id;
+      g->worst = -1;
+      g->failed = json_array();
+      snprintf(g->ref, sizeof(g->ref), "%s/%s/%s", wasm_ext_kind_name(e),
+               e->kind == WASM_KIND_EXTENSION ? e->organization : e->namespace,
+               e->name);
+      if (g->failed == NULL || xds_map_put(by_id, id, g, NULL) < 0)
+        rc = XDS_ENOMEM;
+    }
+    if (rc == 0 && g->n < DECODE_MAX_FILTERS) {
+      g->v[g->n++] = e;
+      if (xds_map_put(by_fqn, e->fqn, g, NULL) < 0)
+        rc = XDS_ENOMEM;
+    }
+  }
+  /* One pass over the connected proxies, a page at a time. */
+  while (rc == 0 && st->server != NULL) {
+    struct xds_status_query q;
+    struct xds_status_page page;
+    json_error_t je;
+    json_t *arr;
+
+    memset(&q, 0, sizeof(q));
+    q.after = after;
+    q.limit = STATUS_RESOURCE_PAGE;
+    rc = xds_server_status_query(st->server, &q, STATUS_WAIT_MS, &page);
+    if (rc < 0)
+      break;
+    arr = json_loadb(page.json != NULL ? page.json : "[]", page.len, 0, &je);
+    xds_free(page.json);
+    if (arr == NULL) {
+      rc = XDS_ENOMEM;
+      break;
+    }
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+      json_t *p = json_array_get(arr, i);
+      const char *node = json_string_value(json_object_get(p, "node_id"));
+      json_t *ecds = json_object_get(
+          json_object_get(json_object_get(p, "types"), "ECDS"), "resources");
+      const char *fqn;
+      size_t n_touched = 0;
+      json_t *r;
+
+      if (node == NULL || node[0] == '\0')
+        continue;
+      serial++;
+      json_object_foreach(ecds, fqn, r) {
+        struct coll *g = xds_map_get(by_fqn, fqn);
+        const char *state = json_string_value(json_object_get(r, "state"));
+        int k = state != NULL ? state_rank(state) : -1;
+
+        if (g == NULL || k < 0)
+          continue;
+        if (g->mark != serial) {
+          touched[n_touched++] = g;
+          g->mark = serial;
+          g->seen = 0;
+          g->worst = -1;
+          g->error = NULL;
+        }
+        g->seen++;
+        if (k > g->worst) {
+          g->worst = k;
+          if (k == 2)
+            g->error = json_string_value(json_object_get(r, "error"));
+        }
+      }
+      /* Fold this proxy into the resources it was sent. */
+      for (size_t k = 0; k < n_touched; k++) {
+        struct coll *g = touched[k];
+
+        if (g->worst < 0)
+          continue;
+        if (g->worst == 0 && g->seen < g->n)
+          g->worst = 1; /* not all its filters were sent there */
+        g->counts[g->worst]++;
+        if (g->worst == 2)
+          coll_failed(g, node, g->error, opts->max_failed, opts->max_error);
+        g->worst = -1;
+      }
+    }
+    json_decref(arr);
+    if (page.count < STATUS_RESOURCE_PAGE)
+      break;
+    after = page.last_id;
+  }
+  if (rc < 0)
+    goto out;
+  res = json_object();
+  if (res == NULL) {
+    rc = XDS_ENOMEM;
+    goto out;
+  }
+  for (size_t k = 0; k < n_gs && rc == 0; k++) {
+    struct coll *g = &gs[k];
+    struct xds_buf err;
+    json_t *o = json_object(), *counts = json_object();
+
+    xds_buf_init(&err, opts->max_error);
+    rc = o == NULL || counts == NULL
+             ? XDS_ENOMEM
+             : status_resource_problems(st, g->id, &err);
+    for (size_t i = 0; rc == 0 && i < g->n; i++)
+      rc = resource_error(st, snap, g->v[i], g->n, &err);
+    if (rc == XDS_ETOOBIG)
+      rc = 0; /* the error text is cut */
+    for (int s = 0; rc == 0 && s < 3; s++)
+      json_object_set_new(counts, STATE_NAMES[s],
+                          json_integer((json_int_t)g->counts[s]));
+    if (rc == 0) {
+      json_object_set_new(o, "observedGeneration",
+                          g->v[0]->generation > 0
+                              ? json_integer((json_int_t)g->v[0]->generation)
+                              : json_null());
+      json_object_set_new(o, "error",
+                          err.len > 0 ? json_stringn(err.data, err.len)
+                                      : json_null());
+      json_object_set_new(o, "workloadStates", counts);
+      json_object_set_new(o, "failedWorkloads", g->failed);
+      g->failed = NULL;
+      if (g->failed_more > 0)
+        json_object_set_new(o, "failedWorkloadsNotListed",
+                            json_integer((json_int_t)g->failed_more));
+      counts = NULL;
+      if (json_object_set_new(res, g->ref, o) < 0)
+        rc = XDS_ENOMEM;
+      o = NULL;
+    }
+    json_decref(o);
+    json_decref(counts);
+    xds_buf_cleanup(&err);
+  }
+out:
+  for (size_t k = 0; k < n_gs; k++)
+    json_decref(gs[k].failed);
+  xds_free(gs);
+  xds_free(touched);
+  xds_map_free(by_id, NULL);
+  xds_map_free(by_fqn, NULL);
+  snapshot_unref(snap);
+  if (rc < 0) {
+    json_decref(res);
+    return rc;
+  }
+  *out = res;
+  return 0;
 }

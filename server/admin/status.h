@@ -40,6 +40,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include <jansson.h>
+
 #include "server/admin/admin.h"
 #include "server/compose/delivery.h"
 #include "server/compose/snapshot.h"
@@ -114,6 +116,28 @@ void status_set_problems(struct status *st, const struct problems *pb);
  * (borrowed). Returns 0, XDS_ENOMEM or XDS_ETOOBIG (out is full). */
 int status_resource_problems(struct status *st, const char *id,
                              struct xds_buf *out);
+
+/* Bounds of status_collect's answer. */
+struct status_collect_opts {
+  size_t max_failed; /* failed proxies listed per resource */
+  size_t max_error;  /* bytes of an error text (the resource's, a proxy's) */
+};
+
+/*
+ * The status of every stored resource the served snapshot holds
+ * (WasmExtension, WasmPlugin, WasmDeployment; records derived for
+ * attachments are not stored ones), in one pass over the connected
+ * proxies: a new JSON object "<Kind>/<a>/<b>" -> {"observedGeneration",
+ * "error" (as /debug/resources), "workloadStates": the number of proxies
+ * (streams) per state FILTERS_DEPLOYED / DEPLOYMENT_PENDING /
+ * DEPLOYMENT_FAILED, "failedWorkloads": the first max_failed failed ones
+ * by node id [{node, error}], "failedWorkloadsNotListed" when there are
+ * more}. Any thread but the serving loop's (it waits for the loop).
+ * Returns 0 with *out, XDS_ENOTFOUND (nothing served yet), XDS_ETOOBIG
+ * (the loop did not answer in time) or XDS_ENOMEM.
+ */
+int status_collect(struct status *st, const struct status_collect_opts *opts,
+                   json_t **out);
 
 /* Registers the endpoints above on a (before admin_start). Returns 0 or
  * an admin_route error. */

@@ -26,6 +26,7 @@
 #include "store/catalog.h"
 #include "base/alloc.h"
 #include "store/problems.h"
+#include "server/admin/status_etcd.h"
 #include "store/source.h"
 
 /* How long serving waits for the publisher to build the first snapshot
@@ -187,6 +188,8 @@ int cmd_serve(int argc, char **argv) {
   struct admin_config mcfg;
   struct xds_stats stats;
   struct xds_err err = {0, ""};
+  struct status_etcd *status_writer = NULL;
+  char *status_prefix = NULL, replica[300];
   int status_ok = 0;
   int rc, exit_status = EXIT_FAILURE;
 
@@ -313,6 +316,38 @@ int cmd_serve(int argc, char **argv) {
     goto out;
   }
 
+  /* --write-status: the store's etcd configuration is complete now. */
+  if (cfg.write_status) {
+    struct status_etcd_config wc;
+
+    rc = etcd_status_prefix(cfg.etcd.prefix, cfg.status_prefix, &status_prefix,
+                            &err);
+    if (rc < 0) {
+      XDS_LOGE("%s", err.msg);
+      goto out;
+    }
+    if (cfg.replica_name != NULL) {
+      snprintf(replica, sizeof(replica), "%s", cfg.replica_name);
+    } else {
+      char host[256] = "";
+
+      gethostname(host, sizeof(host) - 1);
+      snprintf(replica, sizeof(replica), "%s:%ld", host[0] ? host : "wasmxds",
+               (long)getpid());
+    }
+    memset(&wc, 0, sizeof(wc));
+    wc.etcd = &cfg.etcd;
+    wc.prefix = status_prefix;
+    wc.replica = replica;
+    wc.interval_ms = cfg.status_interval_ms;
+    wc.lease_ttl_s = cfg.status_lease_ttl_s;
+    rc = status_etcd_start(&status, &wc, &status_writer, &err);
+    if (rc < 0) {
+      XDS_LOGE("--write-status: %s", err.msg);
+      goto out;
+    }
+  }
+
   /* Serve the first snapshot from the first request on, as long as the
    * store delivered one (an etcd store may not be reachable yet). */
   if (publisher_wait_idle(sc.publisher, CMD_SERVE_FIRST_BUILD_WAIT_MS) < 0)
@@ -344,6 +379,10 @@ int cmd_serve(int argc, char **argv) {
   XDS_LOGI("stopped");
   exit_status = EXIT_SUCCESS;
 out:
+  /* The status writer first: it asks the serving loop, and its lease is
+   * best handed over at once. */
+  status_etcd_stop(status_writer);
+  xds_free(status_prefix);
   /* The admin threads first (they read the source and the delivery), then
    * the producers: the store source (it posts to the publisher), the
    * publisher (it calls the transport and the status), then those. */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "server/app/flags.h"
+#include "server/admin/status_etcd.h"
 
 #include "base/build_info.h"
 #include "server/compose/identity.h"
@@ -93,6 +94,17 @@ void flags_usage_serve(FILE *f) {
       "                         100: only a change removing every listener\n"
       "                         template is held) until POST "
       "/store/confirm-removal\n"
+      "  --write-status         (etcd store) write each resource's status "
+      "under\n"
+      "                         the status prefix; one replica at a time "
+      "writes\n"
+      "  --status-prefix PATH   where (default <store prefix>-status)\n"
+      "  --status-interval MS   collect and write changes this often "
+      "(default 2000)\n"
+      "  --status-lease-ttl S   the writer's etcd lease (default 10)\n"
+      "  --replica-name NAME    this replica in the leader key and the "
+      "status\n"
+      "                         (default <hostname>:<pid>)\n"
       "  --module-cache DIR     where fetched modules are kept "
       "(default " FLAGS_DEFAULT_MODULE_CACHE ")\n"
       "  --module-cache-max-bytes N  evict unreferenced modules above "
@@ -194,6 +206,11 @@ enum {
   OPT_DRAIN_MS,
   OPT_DEBOUNCE_MS,
   OPT_MAX_REMOVAL_SHARE,
+  OPT_WRITE_STATUS,
+  OPT_STATUS_PREFIX,
+  OPT_STATUS_INTERVAL,
+  OPT_STATUS_LEASE_TTL,
+  OPT_REPLICA_NAME,
   OPT_MODULE_CACHE,
   OPT_MODULE_CACHE_MAX,
   OPT_PULL_SECRETS,
@@ -298,7 +315,9 @@ static const struct int_flag {
     {OPT_KEEPALIVE_MS, "--keepalive-ms", 1000, 86400000},
     {OPT_DRAIN_MS, "--drain-ms", 1, 3600000},
     {OPT_DEBOUNCE_MS, "--debounce-ms", 0, FILE_WATCH_MAX_DEBOUNCE_MS},
-    {OPT_MAX_REMOVAL_SHARE, "--max-removal-share", 1, 100}};
+    {OPT_MAX_REMOVAL_SHARE, "--max-removal-share", 1, 100},
+    {OPT_STATUS_INTERVAL, "--status-interval", 50, 3600000},
+    {OPT_STATUS_LEASE_TTL, "--status-lease-ttl", 2, 3600}};
 
 /* When c is a flag of INT_FLAGS, parses its value s into *out within the
  * flag's bounds. Returns 0 (also when c is not one of them; *out is then
@@ -506,6 +525,11 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
       {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
       {"max-removal-share", required_argument, NULL, OPT_MAX_REMOVAL_SHARE},
+      {"write-status", no_argument, NULL, OPT_WRITE_STATUS},
+      {"status-prefix", required_argument, NULL, OPT_STATUS_PREFIX},
+      {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+      {"status-lease-ttl", required_argument, NULL, OPT_STATUS_LEASE_TTL},
+      {"replica-name", required_argument, NULL, OPT_REPLICA_NAME},
       ENCODE_LONG_OPTS,
       MODULE_LONG_OPTS,
       ETCD_LONG_OPTS,
@@ -597,6 +621,25 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
     case OPT_DEBOUNCE_MS:
       cfg->debounce_ms = (int)v;
       break;
+    case OPT_WRITE_STATUS:
+      cfg->write_status = 1;
+      break;
+    case OPT_STATUS_PREFIX:
+      cfg->status_prefix = optarg;
+      break;
+    case OPT_STATUS_INTERVAL:
+      cfg->status_interval_ms = (int)v;
+      break;
+    case OPT_STATUS_LEASE_TTL:
+      cfg->status_lease_ttl_s = (int)v;
+      break;
+    case OPT_REPLICA_NAME:
+      if (optarg[0] == '\0' || strlen(optarg) > 256) {
+        fprintf(stderr, "wasmxds: --replica-name: 1 to 256 bytes\n");
+        return FLAGS_ERROR;
+      }
+      cfg->replica_name = optarg;
+      break;
     case OPT_MAX_REMOVAL_SHARE:
       cfg->max_removal_pct = (int)v;
       break;
@@ -627,6 +670,30 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
     fprintf(stderr, "wasmxds: --store PATH is required\n");
     flags_usage_serve(stderr);
     return FLAGS_ERROR;
+  }
+  if ((cfg->write_status || cfg->status_prefix != NULL ||
+       cfg->status_interval_ms != 0 || cfg->status_lease_ttl_s != 0 ||
+       cfg->replica_name != NULL) &&
+      !(cfg->write_status && etcd_config_is_url(cfg->store))) {
+    fprintf(stderr, "wasmxds: --write-status (and --status-prefix, "
+                    "--status-interval, --status-lease-ttl, --replica-name) "
+                    "need an etcd:// store and --write-status\n");
+    return FLAGS_ERROR;
+  }
+  {
+    long iv = cfg->status_interval_ms ? cfg->status_interval_ms
+                                      : STATUS_ETCD_DEFAULT_INTERVAL_MS;
+    long ttl = cfg->status_lease_ttl_s ? cfg->status_lease_ttl_s
+                                       : STATUS_ETCD_DEFAULT_LEASE_TTL_S;
+
+    if (iv * 3 > ttl * 1000) {
+      fprintf(stderr,
+              "wasmxds: --status-interval %ld ms: the lease is renewed "
+              "at most once per interval, so it must be at most a third "
+              "of --status-lease-ttl (%ld s)\n",
+              iv, ttl);
+      return FLAGS_ERROR;
+    }
   }
   return FLAGS_RUN;
 }

@@ -68,6 +68,11 @@ struct serve_config {
   struct encode_opts encode;       /* --module-cluster, --ecds-fetch-timeout,
                                       --inline-wasm */
   struct module_flags modules;     /* --module-*, --pull-secrets, ... */
+  int write_status;                /* --write-status (etcd stores) */
+  const char *status_prefix;       /* --status-prefix, nullable: default */
+  int status_interval_ms;          /* --status-interval; 0: default */
+  int status_lease_ttl_s;          /* --status-lease-ttl; 0: default */
+  const char *replica_name;        /* --replica-name, nullable: default */
 };
 
 struct validate_config {

@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <jansson.h>
 #include <yaml.h>
 
 #include "base/alloc.h"
@@ -67,6 +68,10 @@ enum {
 /* The comment lines `get` prints above a value, which apply reads back. */
 #define MARK_KEY "# key: "
 #define MARK_REV "# mod_revision: "
+/* The line `get` prints before the status written back to etcd, which
+ * apply drops with everything after it, to the end of the document: the
+ * status is not part of the spec. */
+#define MARK_STATUS "# status written back by wasmxds (apply drops it): "
 /* Most files named with -f. */
 #define CTL_MAX_FILES 64
 
@@ -90,7 +95,9 @@ static void usage(FILE *f) {
           "unchanged)\n"
           "  get REF... [--raw]\n"
           "                 print each resource's document (with its key "
-          "and mod_revision),\n"
+          "and mod_revision,\n"
+          "                 and the status: servers with --write-status "
+          "wrote),\n"
           "                 separated by \"---\" lines\n"
           "  delete REF [--revision N]\n"
           "                 delete a resource (if still at revision N)\n"
@@ -114,6 +121,8 @@ static void usage(FILE *f) {
           "[/PREFIX] (etcds:// for TLS;\n"
           "                            default "
           "$WASMXDS_STORE)\n" ETCD_CONFIG_FLAGS_HELP
+          "  --status-prefix PATH      where servers write status (default "
+          "<prefix>-status)\n"
           "  -h, --help                this help\n"
           "  -V, --version             print the version and commit, and exit\n"
           "\n"
@@ -220,6 +229,8 @@ static int doc_value(const char *text, size_t a, size_t b, struct item *it) {
     size_t e = nl != NULL ? (size_t)(nl - text) + 1 : b;
     const char *l = text + i;
 
+    if (strncmp(l, MARK_STATUS, strlen(MARK_STATUS)) == 0)
+      break; /* the status get printed, to the end of the document */
     if (strncmp(l, MARK_REV, strlen(MARK_REV)) == 0 && e - i < 40) {
       it->pinned = strtoll(l + strlen(MARK_REV), NULL, 10);
     } else if (strncmp(l, MARK_KEY, strlen(MARK_KEY)) != 0 &&
@@ -702,17 +713,104 @@ static int read_ref(struct etcd_config *cfg, const char *ref,
   return status;
 }
 
+/* 1 when the document text is a flow (JSON) mapping: it starts, past
+ * blank and comment lines, with '{'. */
+static int is_flow_doc(const char *v, size_t n) {
+  size_t i = 0;
+
+  while (i < n) {
+    if (v[i] == ' ' || v[i] == '\t' || v[i] == '\r' || v[i] == '\n') {
+      i++;
+    } else if (v[i] == '#') {
+      while (i < n && v[i] != '\n')
+        i++;
+    } else {
+      return v[i] == '{';
+    }
+  }
+  return 0;
+}
+
+/* After the document of key (value doc), the status servers with
+ * --write-status wrote for it under sp, as a `status:` section (YAML
+ * takes its JSON as a flow mapping); for a document that is itself a flow
+ * mapping, as comment lines. Nothing when there is none. Returns 0 or an
+ * etcd error (said on stderr). */
+static int print_status(struct etcd_client *c, const char *prefix,
+                        const char *sp, const char *key,
+                        const struct etcd_kv *doc) {
+  struct xds_err err = {0, ""};
+  struct etcd_kv kv;
+  json_error_t je;
+  json_t *j;
+  char *skey, *text;
+  int64_t rev;
+  int found = 0, rc, flow;
+
+  if (strncmp(key, prefix, strlen(prefix)) != 0)
+    return 0;
+  skey = xds_asprintf("%s%s", sp, key + strlen(prefix));
+  if (skey == NULL)
+    return XDS_ENOMEM;
+  memset(&kv, 0, sizeof(kv));
+  rc = etcd_client_get(c, skey, &kv, &found, &rev, &err);
+  if (rc < 0) {
+    fprintf(stderr, "wasmxdsctl: status of %s: %s\n", key, err.msg);
+    xds_free(skey);
+    etcd_kv_cleanup(&kv);
+    return rc;
+  }
+  if (!found) {
+    xds_free(skey);
+    etcd_kv_cleanup(&kv);
+    return 0;
+  }
+  j = json_loadb(kv.value != NULL ? kv.value : "", kv.value_len, 0, &je);
+  text = j != NULL ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+  flow = is_flow_doc(doc->value != NULL ? doc->value : "", doc->value_len);
+  printf(MARK_STATUS "%s (mod_revision %lld)\n%sstatus:", skey,
+         (long long)kv.mod_revision, flow ? "# " : "");
+  if (text == NULL) {
+    printf(" {}  # not JSON\n");
+  } else {
+    putchar('\n');
+    for (const char *l = text; *l != '\0';) {
+      size_t len = strcspn(l, "\n");
+
+      printf("%s  %.*s\n", flow ? "# " : "", (int)len, l);
+      l += len;
+      if (*l == '\n')
+        l++;
+    }
+  }
+  free(text); /* checksrc: allow alloc: jansson's json_dumps */
+  json_decref(j);
+  xds_free(skey);
+  etcd_kv_cleanup(&kv);
+  return 0;
+}
+
 /* Prints each resource of refs[0..n), separated by "---" lines so that
  * the output is one YAML stream apply takes back. A missing resource is
  * reported and the others are still printed (exit status 4). */
-static int cmd_get(struct etcd_config *cfg, char **refs, size_t n, int raw) {
+static int cmd_get(struct etcd_config *cfg, const char *status_prefix,
+                   char **refs, size_t n, int raw) {
   struct etcd_client *c = NULL;
-  char **keys = xds_calloc(n, sizeof(*keys));
+  char **keys = xds_calloc(n, sizeof(*keys)), *sp = NULL;
   size_t printed = 0;
   int status = EXIT_OK;
 
   if (keys == NULL)
     return EXIT_ETCD;
+  {
+    struct xds_err err = {0, ""};
+
+    if (etcd_status_prefix(cfg->prefix, status_prefix, &sp, &err) < 0) {
+      fprintf(stderr, "wasmxdsctl: %s\n", err.msg);
+      xds_free(keys);
+      return EXIT_USAGE;
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     struct xds_err err = {0, ""};
 
@@ -751,9 +849,12 @@ static int cmd_get(struct etcd_config *cfg, char **refs, size_t n, int raw) {
     fwrite(kv.value, 1, kv.value_len, stdout);
     if (kv.value_len > 0 && kv.value[kv.value_len - 1] != '\n')
       putchar('\n');
+    if (!raw && (rc = print_status(c, cfg->prefix, sp, keys[i], &kv)) < 0)
+      status = exit_for(rc);
     etcd_kv_cleanup(&kv);
   }
 out:
+  xds_free(sp);
   etcd_client_free(c);
   for (size_t i = 0; i < n; i++)
     xds_free(keys[i]);
@@ -990,7 +1091,8 @@ enum {
   OPT_ETCD_DEBOUNCE,
   OPT_DRY_RUN,
   OPT_RAW,
-  OPT_REVISION
+  OPT_REVISION,
+  OPT_STATUS_PREFIX
 };
 
 static const struct option opts[] = {
@@ -1005,6 +1107,7 @@ static const struct option opts[] = {
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"raw", no_argument, NULL, OPT_RAW},
     {"revision", required_argument, NULL, OPT_REVISION},
+    {"status-prefix", required_argument, NULL, OPT_STATUS_PREFIX},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0}};
@@ -1015,6 +1118,7 @@ int main(int argc, char **argv) {
   const char *store = getenv("WASMXDS_STORE");
   char *files[CTL_MAX_FILES];
   size_t n_files = 0;
+  const char *status_prefix = NULL;
   int dry_run = 0, raw = 0, c, status = EXIT_USAGE;
   long long revision = 0;
   const char *cmd;
@@ -1059,6 +1163,9 @@ int main(int argc, char **argv) {
       break;
     case OPT_RAW:
       raw = 1;
+      break;
+    case OPT_STATUS_PREFIX:
+      status_prefix = optarg;
       break;
     case OPT_REVISION: {
       char *end;
@@ -1112,7 +1219,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "apply") == 0 && n_rest == 0 && n_files > 0)
     status = cmd_apply(&cfg, files, n_files, dry_run);
   else if (strcmp(cmd, "get") == 0 && n_rest >= 1)
-    status = cmd_get(&cfg, rest, (size_t)n_rest, raw);
+    status = cmd_get(&cfg, status_prefix, rest, (size_t)n_rest, raw);
   else if (strcmp(cmd, "delete") == 0 && n_rest == 1)
     status = cmd_delete(&cfg, rest[0], revision);
   else if (strcmp(cmd, "list") == 0 && n_rest <= 1)

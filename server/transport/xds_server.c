@@ -197,6 +197,7 @@ struct xds_server {
   int status_failed;                    /* out of memory building it */
   uint64_t status_gen;
   uint64_t status_req; /* numbers each request */
+  int loop_done;       /* xds_server_run returned: no one answers */
   /* The build in progress, a slice per loop turn (loop thread only). */
   int st_building;
   struct xds_status_query st_q; /* strings owned */
@@ -1710,7 +1711,7 @@ int xds_server_status_query(struct xds_server *s,
   atomic_store(&s->status_asked, 1);
   wake_loop(s);
   gen = s->status_gen;
-  while (s->status_gen == gen && rc == 0)
+  while (s->status_gen == gen && rc == 0 && !s->loop_done)
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
   if (s->status_gen != gen) {
     ret = s->status_failed ? XDS_ENOMEM : 0;
@@ -1848,6 +1849,11 @@ int xds_server_run(struct xds_server *s) {
       break;
     }
   }
+  /* A status request waiting (or coming) now would never be answered. */
+  pthread_mutex_lock(&s->status_lock);
+  s->loop_done = 1;
+  pthread_cond_broadcast(&s->status_cond);
+  pthread_mutex_unlock(&s->status_lock);
   return 0;
 }
 

@@ -99,8 +99,8 @@ struct xds_status_page {
  * at a time turned into text, so a large page delays no stream
  * noticeably. Any thread (one request at a time, others wait); waits at
  * most timeout_ms. Returns 0 with *out, XDS_ETOOBIG (the loop did not
- * answer in time) or XDS_ENOMEM (also: the page would pass
- * XDS_SERVER_STATUS_MAX_BYTES).
+ * answer in time, or xds_server_run has returned) or XDS_ENOMEM (also: the page
+ * would pass XDS_SERVER_STATUS_MAX_BYTES).
  */
 int xds_server_status_query(struct xds_server *s,
                             const struct xds_status_query *q, int timeout_ms,
