@@ -42,6 +42,9 @@
  *     progress; they post "modules changed" here;
  *   - the admin threads (libmicrohttpd) own their connections; they read
  *     published snapshots, counters, the status slot and the module cache.
+ *   - with --write-status, the status writer (server/admin/status_etcd)
+ *     owns its etcd client and lease; it asks the serving loop for stream
+ *     status as /debug/proxies does and reads the status slot.
  *   - gRPC's own threads touch no wasmxds state but one: their log lines
  *     go through server/transport/grpc_log (a table of recent lines behind
  *     its own mutex, then the logger).
