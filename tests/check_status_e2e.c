@@ -731,6 +731,21 @@ START_TEST(status_written_back_to_etcd) {
     ck_assert_msg(strstr(out, "unchanged") != NULL, "%s", out);
     unlink(path);
   }
+  /* A WasmExtension too (its decoder reads and ignores status). */
+  ck_assert_int_eq(ctl(store, out, sizeof(out), "get WasmExtension/acme/x"), 0);
+  ck_assert_msg(strstr(out, "\nstatus:\n") != NULL, "%s", out);
+  {
+    char path[64] = "/tmp/ctlget.XXXXXX", args[128];
+    int fd = mkstemp(path);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+    close(fd);
+    snprintf(args, sizeof(args), "apply -f %s", path);
+    ck_assert_int_eq(ctl(store, out, sizeof(out), args), 0);
+    ck_assert_msg(strstr(out, "unchanged") != NULL, "%s", out);
+    unlink(path);
+  }
   ck_assert_int_eq(
       ctl(store, out, sizeof(out), "get --raw WasmDeployment/shop/d"), 0);
   ck_assert_ptr_null(strstr(out, "status"));

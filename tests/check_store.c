@@ -164,8 +164,8 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-    {"unknown top-level field", EXT_HEAD "spec: {url: x}\nstatus: {}\n", 5, 1,
-     "status", "unknown field \"status\""},
+    {"unknown top-level field", EXT_HEAD "spec: {url: x}\nstate: {}\n", 5, 1,
+     "state", "unknown field \"state\""},
     {"unknown spec field", EXT_HEAD "spec:\n  url: x\n  foo: 1\n", 6, 3,
      "spec.foo", "unknown field \"foo\""},
     {"unknown metadata field",
