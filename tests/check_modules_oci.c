@@ -468,6 +468,56 @@ START_TEST(deployment_pull_options) {
 }
 END_TEST
 
+/* imagePullOptions.insecureSkipVerify against a registry serving https
+ * with a self-signed certificate (reached as [::ffff:127.0.0.1], which is
+ * not loopback by name, so https is used): the record with the flag pulls
+ * the image; the same reference without it fails with the certificate
+ * error, also after the first one's result is cached. */
+START_TEST(deployment_insecure_skip_verify) {
+  struct registry *tls = registry_start_tls(NULL, NULL);
+  struct resolver_config cfg;
+  struct resolver *r;
+  struct wasm_ext *x[2];
+  struct module_info mi;
+  char dir[256], url[512], mhex[65], manhex[65];
+  const char *port;
+
+  ck_assert_ptr_nonnull(tls);
+  ck_assert_int_eq(push_oci_variant(tls, "wasm/tls", 77, mhex, manhex), 0);
+  port = strchr(registry_host(tls), ':');
+  snprintf(url, sizeof(url), "oci://[::ffff:127.0.0.1]%s/wasm/tls:v1", port);
+  x[0] = mt_ext("skip", url, NULL, NULL, WASM_PULL_UNSPECIFIED, NULL);
+  x[0]->insecure_skip_verify = 1;
+  x[1] = mt_ext("verify", url, NULL, NULL, WASM_PULL_UNSPECIFIED, NULL);
+  mt_tmpdir(dir, sizeof(dir));
+  test_config(&cfg, dir);
+  ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 2), 0);
+  ck_assert(mt_wait(r, FQN("skip"), MODULE_READY, 0, WAIT_MS, &mi));
+  ck_assert_str_eq(mi.sha256, mhex);
+  module_info_cleanup(&mi);
+  ck_assert(mt_wait(r, FQN("verify"), MODULE_FAILED, 2, WAIT_MS, &mi));
+  ck_assert_msg(mi.reason != NULL &&
+                    strstr(mi.reason, "TLS certificate of https://") != NULL,
+                "%s", mi.reason ? mi.reason : "(none)");
+  module_info_cleanup(&mi);
+  resolver_free(r);
+  /* A warm cache: the unverified resolution still answers only its own
+   * kind of pull. */
+  ck_assert_int_eq(resolver_new(&cfg, &r, NULL), 0);
+  ck_assert_int_eq(resolver_update(r, (const struct wasm_ext *const *)x, 2), 0);
+  ck_assert(mt_wait(r, FQN("verify"), MODULE_FAILED, 1, WAIT_MS, &mi));
+  module_info_cleanup(&mi);
+  ck_assert(mt_wait(r, FQN("skip"), MODULE_READY, 0, WAIT_MS, &mi));
+  module_info_cleanup(&mi);
+  resolver_free(r);
+  for (int i = 0; i < 2; i++)
+    wasm_ext_free(x[i]);
+  mt_rmrf(dir);
+  registry_stop(tls);
+}
+END_TEST
+
 START_TEST(tampered_blob_is_refused) {
   struct oci_opts o;
   struct oci_ref ref;
@@ -514,5 +564,6 @@ TCase *modules_oci_tcase(void) {
   tcase_add_test(tc, htpasswd_registry_with_pull_secret);
   tcase_add_test(tc, tampered_blob_is_refused);
   tcase_add_test(tc, deployment_pull_options);
+  tcase_add_test(tc, deployment_insecure_skip_verify);
   return tc;
 }

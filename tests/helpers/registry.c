@@ -29,6 +29,7 @@ struct registry {
   char log[300];
   char host[64];
   char userpwd[128];
+  const char *scheme; /* "http", or "https" (registry_start_tls) */
 };
 
 static size_t sink(char *p, size_t s, size_t n, void *ud) {
@@ -72,6 +73,10 @@ static long req(struct registry *r, const char *method, const char *url,
   curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
+  /* The TLS registry's certificate is self-signed: the helper itself
+   * does not check it (the code under test does). */
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+  curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   if (r->userpwd[0])
     curl_easy_setopt(c, CURLOPT_USERPWD, r->userpwd);
   if (ctype != NULL) {
@@ -112,7 +117,7 @@ static int run_htpasswd(const char *file, const char *user, const char *pass) {
   return 0;
 }
 
-struct registry *registry_start(const char *user, const char *pass) {
+static struct registry *start(const char *user, const char *pass, int tls) {
   struct registry *r = xds_calloc(1, sizeof(*r));
   char cfg[512], yaml[2048], url[128];
   int port = mt_free_port();
@@ -130,8 +135,23 @@ struct registry *registry_start(const char *user, const char *pass) {
            "log: {level: info, accesslog: {disabled: false}}\n"
            "storage: {filesystem: {rootdirectory: %s}, delete: {enabled: "
            "true}}\n"
-           "http: {addr: 127.0.0.1:%d, secret: test}\n",
+           "http: {addr: 127.0.0.1:%d, secret: test",
            r->root, port);
+  r->scheme = tls ? "https" : "http";
+  if (tls) {
+    /* A self-signed certificate for 127.0.0.1, made by the openssl CLI. */
+    if (tk_sh("cd '%s' && openssl req -x509 -newkey rsa:2048 -nodes -keyout "
+              "key.pem -out cert.pem -days 2 -subj /CN=127.0.0.1 -addext "
+              "subjectAltName=IP:127.0.0.1 >openssl.log 2>&1",
+              r->dir) != 0) {
+      fprintf(stderr, "registry: openssl failed (%s/openssl.log)\n", r->dir);
+      goto fail;
+    }
+    snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml),
+             ", tls: {certificate: %s/cert.pem, key: %s/key.pem}", r->dir,
+             r->dir);
+  }
+  snprintf(yaml + strlen(yaml), sizeof(yaml) - strlen(yaml), "}\n");
   if (user != NULL) {
     char htp[300];
 
@@ -160,7 +180,7 @@ struct registry *registry_start(const char *user, const char *pass) {
   }
   if (r->pid < 0)
     goto fail;
-  snprintf(url, sizeof(url), "http://%s/v2/", r->host);
+  snprintf(url, sizeof(url), "%s://%s/v2/", r->scheme, r->host);
   t0 = tk_now_ms();
   for (;;) {
     struct hdrs h = {"", ""};
@@ -178,6 +198,14 @@ struct registry *registry_start(const char *user, const char *pass) {
 fail:
   registry_stop(r);
   return NULL;
+}
+
+struct registry *registry_start(const char *user, const char *pass) {
+  return start(user, pass, 0);
+}
+
+struct registry *registry_start_tls(const char *user, const char *pass) {
+  return start(user, pass, 1);
 }
 
 void registry_stop(struct registry *r) {
@@ -208,7 +236,8 @@ int registry_push_blob(struct registry *r, const char *repo, const void *data,
   long st;
 
   mt_sha(data, len, hex);
-  snprintf(url, sizeof(url), "http://%s/v2/%s/blobs/uploads/", r->host, repo);
+  snprintf(url, sizeof(url), "%s://%s/v2/%s/blobs/uploads/", r->scheme, r->host,
+           repo);
   st = req(r, "POST", url, NULL, NULL, 0, &h);
   if (st != 202 || h.location[0] == '\0') {
     fprintf(stderr, "registry: upload start: HTTP %ld\n", st);
@@ -218,8 +247,8 @@ int registry_push_blob(struct registry *r, const char *repo, const void *data,
     snprintf(url, sizeof(url), "%s%cdigest=sha256:%s", h.location,
              strchr(h.location, '?') ? '&' : '?', hex);
   else
-    snprintf(url, sizeof(url), "http://%s%s%cdigest=sha256:%s", r->host,
-             h.location, strchr(h.location, '?') ? '&' : '?', hex);
+    snprintf(url, sizeof(url), "%s://%s%s%cdigest=sha256:%s", r->scheme,
+             r->host, h.location, strchr(h.location, '?') ? '&' : '?', hex);
   st = req(r, "PUT", url, "application/octet-stream", data, len, &h);
   if (st != 201) {
     fprintf(stderr, "registry: upload: HTTP %ld\n", st);
@@ -236,8 +265,8 @@ int registry_push_manifest(struct registry *r, const char *repo,
   long st;
 
   mt_sha(json, strlen(json), hex);
-  snprintf(url, sizeof(url), "http://%s/v2/%s/manifests/%s", r->host, repo,
-           ref);
+  snprintf(url, sizeof(url), "%s://%s/v2/%s/manifests/%s", r->scheme, r->host,
+           repo, ref);
   st = req(r, "PUT", url, media_type, json, strlen(json), &h);
   if (st != 201) {
     fprintf(stderr, "registry: manifest %s:%s: HTTP %ld\n", repo, ref, st);

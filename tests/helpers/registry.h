@@ -15,6 +15,10 @@ struct registry;
 /* Starts a registry; user/pass non-NULL turn on htpasswd auth. Returns
  * NULL (and prints why) when it cannot start. */
 struct registry *registry_start(const char *user, const char *pass);
+/* The same serving https only, with a self-signed certificate for
+ * 127.0.0.1 made by the openssl CLI (which the helper's own pusher does not
+ * verify). */
+struct registry *registry_start_tls(const char *user, const char *pass);
 void registry_stop(struct registry *r);
 
 /* "127.0.0.1:PORT" */
