@@ -2,6 +2,7 @@
  * ratelog.c: per key and kind windows in a bounded hash map (base/map.h).
  * Eviction scans for the least recently seen key: only when a new key
  * arrives at a full table, so its cost is paid by whoever makes new keys.
+ * Every entry point takes the table's mutex: the serving loops share one.
  */
 #include "base/ratelog.h"
 
@@ -10,6 +11,7 @@
 #include "base/log.h"
 #include "base/map.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,7 +36,8 @@ struct xds_ratelog {
   const char *key_label;
   const char *const *kind_names;
   int n_kinds;
-  size_t pending; /* windows with held > 0 */
+  size_t pending;       /* windows with held > 0 */
+  pthread_mutex_t lock; /* guards everything above */
 };
 
 long long xds_ratelog_now_ms(void) {
@@ -67,6 +70,7 @@ struct xds_ratelog *xds_ratelog_new(size_t max_keys, unsigned per_window,
   r->key_label = key_label;
   r->kind_names = kind_names;
   r->n_kinds = n_kinds;
+  pthread_mutex_init(&r->lock, NULL);
   return r;
 }
 
@@ -82,6 +86,7 @@ void xds_ratelog_free(struct xds_ratelog *r) {
   if (r == NULL)
     return;
   xds_map_free(r->keys, entry_free);
+  pthread_mutex_destroy(&r->lock);
   xds_free(r);
 }
 
@@ -121,13 +126,11 @@ static void evict(struct xds_ratelog *r) {
   entry_free(xds_map_del(r->keys, old->key));
 }
 
-int xds_ratelog_event(struct xds_ratelog *r, const char *key, int kind,
-                      long long now_ms) {
+static int event_locked(struct xds_ratelog *r, const char *key, int kind,
+                        long long now_ms) {
   struct entry *e;
   struct window *w;
 
-  if (r == NULL || kind < 0 || kind >= r->n_kinds)
-    return 1;
   e = xds_map_get(r->keys, key);
   if (e == NULL) {
     if (xds_map_count(r->keys) >= r->max_keys)
@@ -156,33 +159,63 @@ int xds_ratelog_event(struct xds_ratelog *r, const char *key, int kind,
   return 0;
 }
 
+int xds_ratelog_event(struct xds_ratelog *r, const char *key, int kind,
+                      long long now_ms) {
+  int rc;
+
+  if (r == NULL || kind < 0 || kind >= r->n_kinds)
+    return 1;
+  pthread_mutex_lock(&r->lock);
+  rc = event_locked(r, key, kind, now_ms);
+  pthread_mutex_unlock(&r->lock);
+  return rc;
+}
+
 void xds_ratelog_flush(struct xds_ratelog *r, long long now_ms) {
   size_t pos = 0;
   const char *key;
   void *val;
 
-  if (r == NULL || r->pending == 0)
+  if (r == NULL)
     return;
+  pthread_mutex_lock(&r->lock);
   while (r->pending > 0 && xds_map_next(r->keys, &pos, &key, &val)) {
     struct entry *e = val;
     for (int k = 0; k < r->n_kinds; k++)
       if (e->w[k].held > 0 && now_ms - e->w[k].start >= (long long)r->window_ms)
         close_window(r, e, k);
   }
+  pthread_mutex_unlock(&r->lock);
 }
 
 int xds_ratelog_pending(const struct xds_ratelog *r) {
-  return r != NULL && r->pending > 0;
+  struct xds_ratelog *m = (struct xds_ratelog *)r; /* the lock only */
+  int pending;
+
+  if (r == NULL)
+    return 0;
+  pthread_mutex_lock(&m->lock);
+  pending = r->pending > 0;
+  pthread_mutex_unlock(&m->lock);
+  return pending;
 }
 
 int xds_ratelog_counts(const struct xds_ratelog *r, const char *key, int kind,
                        struct xds_ratelog_counts *out) {
-  const struct entry *e = r != NULL ? xds_map_get(r->keys, key) : NULL;
+  struct xds_ratelog *m = (struct xds_ratelog *)r; /* the lock only */
+  const struct entry *e;
+  int rc = XDS_ENOTFOUND;
 
   memset(out, 0, sizeof(*out));
-  if (e == NULL || kind < 0 || kind >= r->n_kinds)
+  if (r == NULL || kind < 0 || kind >= r->n_kinds)
     return XDS_ENOTFOUND;
-  out->events = e->w[kind].events;
-  out->suppressed = e->w[kind].suppressed;
-  return 0;
+  pthread_mutex_lock(&m->lock);
+  e = xds_map_get(r->keys, key);
+  if (e != NULL) {
+    out->events = e->w[kind].events;
+    out->suppressed = e->w[kind].suppressed;
+    rc = 0;
+  }
+  pthread_mutex_unlock(&m->lock);
+  return rc;
 }

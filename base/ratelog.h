@@ -15,8 +15,9 @@
  * (after writing its pending summary). Totals per key and kind are kept
  * while the key is in the table.
  *
- * Threads: not thread-safe; one thread (wasmxds: the serving loop) uses a
- * table. Allocates only when a key is first seen.
+ * Threads: any; a table has a mutex that each call takes (wasmxds: the
+ * serving loops share one table, so a proxy keeps its budget whichever
+ * loop serves it). Allocates only when a key is first seen.
  */
 #ifndef XDS_BASE_RATELOG_H
 #define XDS_BASE_RATELOG_H

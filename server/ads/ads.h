@@ -104,8 +104,8 @@ void ads_stream_set_verified(struct ads_stream *s, const struct proxy_id *v);
  * The table that limits the log lines of each proxy (by node id) per kind
  * of event (NACKs, refused names, requests for types not served): 5 lines
  * per 10 s each, then a summary line, remembered across reconnects for the
- * last 10,000 node ids (base/ratelog.h). One per server; used by the
- * serving thread only. NULL when out of memory; free with
+ * last 10,000 node ids (base/ratelog.h). One per server, shared by its
+ * serving loops (the table locks itself). NULL when out of memory; free with
  * xds_ratelog_free().
  */
 struct xds_ratelog *ads_ratelog_new(void);

@@ -85,6 +85,9 @@ void flags_usage_serve(FILE *f) {
       "  --drain-ms MS          on SIGTERM, how long streams may take to "
       "end\n"
       "                         before they are cancelled (default 5000)\n"
+      "  --threads N            serving threads, each owning a share of the "
+      "streams\n"
+      "                         (default: the online CPUs, at most 16)\n"
       "  --debounce-ms MS       coalesce store changes this long "
       "(default 100)\n"
       "  --max-removal-share PCT  hold a store change that removes more "
@@ -204,6 +207,7 @@ enum {
   OPT_MAX_STREAMS,
   OPT_KEEPALIVE_MS,
   OPT_DRAIN_MS,
+  OPT_THREADS,
   OPT_DEBOUNCE_MS,
   OPT_MAX_REMOVAL_SHARE,
   OPT_WRITE_STATUS,
@@ -314,6 +318,7 @@ static const struct int_flag {
     {OPT_MAX_STREAMS, "--max-streams", 1, 10000000},
     {OPT_KEEPALIVE_MS, "--keepalive-ms", 1000, 86400000},
     {OPT_DRAIN_MS, "--drain-ms", 1, 3600000},
+    {OPT_THREADS, "--threads", 1, XDS_SERVER_THREADS_MAX},
     {OPT_DEBOUNCE_MS, "--debounce-ms", 0, FILE_WATCH_MAX_DEBOUNCE_MS},
     {OPT_MAX_REMOVAL_SHARE, "--max-removal-share", 1, 100},
     {OPT_STATUS_INTERVAL, "--status-interval", 50, 3600000},
@@ -523,6 +528,7 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
       {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE_MS},
       {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
+      {"threads", required_argument, NULL, OPT_THREADS},
       {"debounce-ms", required_argument, NULL, OPT_DEBOUNCE_MS},
       {"max-removal-share", required_argument, NULL, OPT_MAX_REMOVAL_SHARE},
       {"write-status", no_argument, NULL, OPT_WRITE_STATUS},
@@ -617,6 +623,9 @@ int flags_parse_serve(int argc, char **argv, struct serve_config *cfg) {
       break;
     case OPT_DRAIN_MS:
       cfg->server.drain_ms = (int)v;
+      break;
+    case OPT_THREADS:
+      cfg->server.threads = (int)v;
       break;
     case OPT_DEBOUNCE_MS:
       cfg->debounce_ms = (int)v;

@@ -12,8 +12,15 @@
  *   newest state always wins and nothing queues up per stream;
  * - a stream is freed in the after-events phase once none of its ops is
  *   outstanding (a batch that failed to start never counts);
- * - one thread, the one in xds_server_run, owns the server, every call and
- *   every stream, and is the only one to start batches.
+ * - a stream belongs to one loop (struct loop: a completion queue and the
+ *   thread that serves it) for its whole life: gRPC hands the call to the
+ *   loop whose queue asked for it, and only that loop's thread starts
+ *   batches on it, reads or changes its ADS state, or frees it.
+ * What the loops share: the published snapshot (a pointer under
+ * publish_lock; each loop holds its own reference to the one it serves),
+ * the counters (atomics), the per-proxy log budget (base/ratelog, its own
+ * mutex), the stream counts (atomics) and the jobs of status pages and
+ * CSDS answers, which every loop answers for its own streams (struct job).
  * A build configured with --enable-debug checks these rules with
  * XDS_ASSERT (base/assert.h) at each event.
  */
@@ -108,9 +115,13 @@ enum stream_kind {
 
 #define CSDS_SERVICE "/envoy.service.status.v3.ClientStatusDiscoveryService/"
 
+struct loop;
+struct job;
+
 struct stream {
   struct xds_op op_recv, op_send, op_closed, op_status;
   struct xds_server *server;
+  struct loop *loop; /* its owner for its whole life */
   struct stream *prev, *next;
   uint64_t serial; /* stream id on the status pages; grows with accept */
   grpc_call *call;
@@ -142,87 +153,133 @@ struct stream {
   unsigned long counted_refused; /* refused names already in stats */
   unsigned long counted_suppressed; /* suppressed lines already in stats */
   struct ads_stream *ads;           /* the protocol state (owned) */
-  struct csds_build *csds;          /* CSDS: the answer being built, or NULL */
+  struct job *csds;         /* CSDS: the answer being built by every loop */
+  struct stream *csds_next; /* next stream of its loop with a pending answer */
 };
 
-/* A CSDS answer being built, a slice at a time (csds_continue). */
-struct csds_build {
-  Envoy__Service__Status__V3__ClientStatusRequest *req;
-  struct xds_buf out;  /* the ClientStatusResponse so far */
-  uint64_t cursor;     /* serial of the last stream looked at */
-  size_t count;        /* proxies in it */
-  int slices;          /* loop turns spent on it */
-  struct stream *next; /* next stream with a pending answer */
+/*
+ * A question about every stream (a status page, a CSDS answer), answered
+ * by each loop for its own streams: the asker posts the job to every
+ * loop's inbox and wakes it; each loop fills its part (parts[loop index])
+ * a slice at a time between its other work, in stream id order, and
+ * finishes it; whoever finishes the last part tells the asker (the status
+ * condition variable, or a wake of the CSDS stream's loop), which merges
+ * the parts by stream id. A part is written by its loop only, and read by
+ * the asker only after `pending` reached 0 (the atomic orders the two).
+ * The job is freed by whoever drops the last reference (the asker holds
+ * one, each unfinished part one).
+ */
+enum job_kind { JOB_STATUS, JOB_CSDS };
+
+struct job_entry {
+  uint64_t serial; /* the stream's id */
+  size_t off, len; /* its bytes in the part's text */
+};
+
+struct job_part {
+  struct job *job;
+  struct job_part *next; /* in its loop's inbox or work list */
+  uint64_t cursor;       /* serial of the last stream looked at */
+  struct xds_buf text;   /* the entries, one after the other */
+  struct job_entry *ents;
+  size_t n_ents, cap_ents;
+  int rc; /* 0, or why the part is incomplete (negative XDS_E*) */
+};
+
+/* What a CSDS caller may list (a copy of its certificate's identity). */
+struct csds_scope {
+  int limited; /* 0: every proxy */
+  char *organization, *tenant, *namespace;
+};
+
+struct job {
+  enum job_kind kind;
+  atomic_int refs;
+  atomic_int pending;   /* parts not finished yet */
+  atomic_int cancelled; /* the asker gave up: parts end at once */
+  struct xds_server *server;
+  /* JOB_STATUS */
+  struct xds_status_query q; /* strings owned */
+  /* JOB_CSDS */
+  Envoy__Service__Status__V3__ClientStatusRequest *req; /* owned */
+  struct csds_scope scope;
+  struct loop *owner; /* the loop of the CSDS stream, woken when done */
+  int nparts;
+  struct job_part parts[];
+};
+
+/*
+ * One completion queue and the thread that serves it. Everything here
+ * but the fields marked otherwise belongs to that thread.
+ */
+struct loop {
+  struct xds_server *server;
+  int index;
+  grpc_completion_queue *cq;
+  pthread_t thread;
+  int thread_started; /* (xds_server_run's thread) */
+  struct accept_slot slots[ACCEPT_SLOTS];
+  struct stream *streams; /* doubly linked, oldest first */
+  struct stream *streams_tail;
+  size_t n_streams;
+  struct stream *csds_pending; /* CSDS streams with an answer in progress */
+  atomic_int csds_ready;       /* a job of those finished (any thread) */
+  struct snapshot *current;    /* the snapshot its streams are moved to */
+  gpr_timespec current_at;     /* when current was published */
+  atomic_int publish_pending;  /* a snapshot waits for after_events */
+  gpr_timespec trim_at;        /* when to return freed memory (tv_sec 0: no) */
+  int shutting_down;
+  int cancelled_all;
+  struct xds_buf out;        /* scratch for building responses */
+  long long ratelog_flushed; /* when it last wrote log summaries */
+  /* Jobs (struct job): the inbox, filled by any thread under jobs_lock,
+   * and the parts being worked on. */
+  pthread_mutex_t jobs_lock;
+  struct job_part *jobs_in, **jobs_in_tail; /* guarded by jobs_lock */
+  int jobs_closed; /* the loop has ended: parts posted now end at once
+                      (guarded by jobs_lock) */
+  struct job_part *jobs;
+  /* The loop's alarm (wake_arm): other threads wake the loop, which
+   * otherwise sleeps until an event or its next deadline. */
+  struct xds_op op_wake;
+  pthread_mutex_t wake_lock;   /* guards wake_call and wake_fired */
+  grpc_call *wake_call;        /* armed, or NULL: the loop then ticks */
+  int wake_fired;              /* wake_call was cancelled already */
+  grpc_metadata_array wake_md; /* the armed call's status */
+  grpc_status_code wake_status;
+  grpc_slice wake_details;
 };
 
 struct xds_server {
   grpc_server *server;
-  grpc_completion_queue *cq;
   int port;
   struct xds_server_config cfg;
-  struct accept_slot slots[ACCEPT_SLOTS];
-  struct xds_op op_shutdown;
-  struct stream *streams; /* doubly linked, oldest first */
-  struct stream *streams_tail;
-  struct stream *csds_pending; /* CSDS streams with an answer in progress */
-  uint64_t next_serial;
-  size_t n_streams;
-  struct snapshot *current; /* loop thread only */
+  struct loop *loops; /* cfg.threads of them; loops[0] runs on the caller */
+  int n_loops;
+  struct xds_op op_shutdown; /* on loops[0]'s queue */
+  atomic_int shutdown_done;  /* gRPC says every call is over */
+  atomic_int abandoned;      /* a loop gave up on streams that would not end */
+  int shutdown_called;       /* loop 0 asked gRPC to shut down */
+  atomic_llong drain_deadline_ms; /* monotonic ms; 0: no stop yet */
+  atomic_ullong next_serial;
   pthread_mutex_t publish_lock;
   struct snapshot *published; /* guarded by publish_lock */
   gpr_timespec published_at;  /* guarded by publish_lock */
-  gpr_timespec current_at;    /* when current was published */
   struct xds_stats *stats;    /* never NULL: cfg's or own_stats */
   struct xds_stats own_stats;
   atomic_int stop;
-  atomic_int publish_pending; /* a snapshot waits for after_events */
-  int started;                /* grpc_server_start was called */
-  gpr_timespec trim_at;       /* when to return freed memory (tv_sec 0: no) */
-  int shutting_down;
-  int shutdown_done;
-  int cancelled_all;
-  int abandoned; /* the loop gave up on streams that would not end */
-  gpr_timespec drain_deadline;
-  int mtls;              /* client certificates are required */
-  pthread_t loop_thread; /* the thread in xds_server_run (debug checks) */
-  struct xds_buf out;    /* scratch for building responses */
-  /* Status requests from other threads (xds_server_status). */
-  pthread_mutex_t status_lock; /* guards the fields below */
+  int started; /* grpc_server_start was called */
+  int mtls;    /* client certificates are required */
+  /* Status requests from other threads (xds_server_status_query). */
+  pthread_mutex_t status_lock; /* with status_cond: a status job finished */
   pthread_cond_t status_cond;
   pthread_mutex_t status_users; /* one request at a time */
-  int status_wanted;
-  atomic_int status_asked;              /* a cheap "look at status_wanted" */
-  struct xds_status_query status_q;     /* strings owned */
-  struct xds_status_page status_result; /* json NULL: none */
-  int status_failed;                    /* out of memory building it */
-  uint64_t status_gen;
-  uint64_t status_req; /* numbers each request */
-  int loop_done;       /* xds_server_run returned: no one answers */
-  /* The build in progress, a slice per loop turn (loop thread only). */
-  int st_building;
-  struct xds_status_query st_q; /* strings owned */
-  struct xds_buf st_text;       /* "[" and the entries so far */
-  int st_oom;
-  uint64_t st_last;
-  uint64_t st_req; /* the status_req it answers */
-  uint64_t st_cursor;
-  size_t st_count;
-  struct xds_ratelog *ratelog; /* per-proxy log budget (loop thread) */
-  long long ratelog_flushed;   /* when its summaries were last written */
+  struct xds_ratelog *ratelog;  /* per-proxy log budget (its own mutex) */
   atomic_long n_streams_now;
   atomic_long n_proxies_now;
-  /* The loop's alarm (wake_arm): other threads wake the loop, which
-   * otherwise sleeps until an event or its next deadline. */
-  struct xds_op op_wake;
-  grpc_channel *wake_ch;       /* never connects: calls on it stay queued */
-  pthread_mutex_t wake_lock;   /* guards wake_call and wake_fired */
-  grpc_call *wake_call;        /* armed, or NULL: the loop then ticks */
-  int wake_fired;              /* wake_call was cancelled already */
-  grpc_metadata_array wake_md; /* the armed call's status (loop thread) */
-  grpc_status_code wake_status;
-  grpc_slice wake_details;
+  grpc_channel *wake_ch; /* never connects: the loops' alarms wait on it */
   /* xds_server_stop() runs in signal handlers, where gRPC may not be
-   * called: it posts stop_sem, and stop_thread turns that into a wake. */
+   * called: it posts stop_sem, and stop_thread turns that into wakes. */
   sem_t stop_sem;
   pthread_t stop_thread;
   int stop_thread_started;
@@ -254,15 +311,17 @@ static const struct {
      ADS_SVC_ECDS, ADS_DELTA, "delta ECDS"},
 };
 
-static int start_accept(struct xds_server *s, struct accept_slot *slot) {
+/* Asks gRPC for the next call on l's queue: each loop asks on its own, so
+ * a new call belongs to the loop whose request it matched. */
+static int start_accept(struct loop *l, struct accept_slot *slot) {
   grpc_call_error ce;
 
   slot->op.kind = OP_ACCEPT;
   slot->call = NULL;
   grpc_call_details_init(&slot->details);
   grpc_metadata_array_init(&slot->md);
-  ce = grpc_server_request_call(s->server, &slot->call, &slot->details,
-                                &slot->md, s->cq, s->cq, &slot->op);
+  ce = grpc_server_request_call(l->server->server, &slot->call, &slot->details,
+                                &slot->md, l->cq, l->cq, &slot->op);
   if (ce != GRPC_CALL_OK) {
     XDS_LOGE("cannot accept calls: grpc_server_request_call: %d", ce);
     grpc_call_details_destroy(&slot->details);
@@ -429,51 +488,57 @@ static void set_int_arg(grpc_arg *a, const char *key, int value) {
  * (OP_WAKE), and the loop arms a new one. Without an armed call (it could
  * not be made) the loop ticks every XDS_SERVER_TICK_MS as before.
  */
-static void wake_loop(struct xds_server *s) {
-  pthread_mutex_lock(&s->wake_lock);
-  if (s->wake_call != NULL && !s->wake_fired) {
-    s->wake_fired = 1;
-    grpc_call_cancel(s->wake_call, NULL);
+static void wake_loop(struct loop *l) {
+  pthread_mutex_lock(&l->wake_lock);
+  if (l->wake_call != NULL && !l->wake_fired) {
+    l->wake_fired = 1;
+    grpc_call_cancel(l->wake_call, NULL);
   }
-  pthread_mutex_unlock(&s->wake_lock);
+  pthread_mutex_unlock(&l->wake_lock);
+}
+
+static void wake_all(struct xds_server *s) {
+  for (int i = 0; i < s->n_loops; i++)
+    wake_loop(&s->loops[i]);
 }
 
 /* Loop thread: drops the call that went off (if any) and arms a new one,
  * unless the server is stopping (it ticks then). */
-static void wake_arm(struct xds_server *s) {
+static void wake_arm(struct loop *l) {
+  struct xds_server *s = l->server;
   grpc_call *call = NULL;
   grpc_op op;
 
-  pthread_mutex_lock(&s->wake_lock);
-  if (s->wake_call != NULL)
-    grpc_call_unref(s->wake_call);
-  s->wake_call = NULL;
-  grpc_metadata_array_destroy(&s->wake_md);
-  grpc_metadata_array_init(&s->wake_md);
-  grpc_slice_unref(s->wake_details);
-  s->wake_details = grpc_empty_slice();
-  if (s->wake_ch != NULL && !s->shutting_down && !atomic_load(&s->stop)) {
+  pthread_mutex_lock(&l->wake_lock);
+  if (l->wake_call != NULL)
+    grpc_call_unref(l->wake_call);
+  l->wake_call = NULL;
+  grpc_metadata_array_destroy(&l->wake_md);
+  grpc_metadata_array_init(&l->wake_md);
+  grpc_slice_unref(l->wake_details);
+  l->wake_details = grpc_empty_slice();
+  if (s->wake_ch != NULL && !l->shutting_down && !atomic_load(&s->stop)) {
     call = grpc_channel_create_call(
-        s->wake_ch, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
+        s->wake_ch, NULL, GRPC_PROPAGATE_DEFAULTS, l->cq,
         grpc_slice_from_static_string("/wasmxds.Loop/Wake"), NULL,
         gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    op.data.recv_status_on_client.trailing_metadata = &s->wake_md;
-    op.data.recv_status_on_client.status = &s->wake_status;
-    op.data.recv_status_on_client.status_details = &s->wake_details;
-    if (call != NULL && grpc_call_start_batch(call, &op, 1, &s->op_wake,
+    op.data.recv_status_on_client.trailing_metadata = &l->wake_md;
+    op.data.recv_status_on_client.status = &l->wake_status;
+    op.data.recv_status_on_client.status_details = &l->wake_details;
+    if (call != NULL && grpc_call_start_batch(call, &op, 1, &l->op_wake,
                                               NULL) != GRPC_CALL_OK) {
       grpc_call_unref(call);
       call = NULL;
     }
   }
-  s->wake_call = call;
-  s->wake_fired = 0;
-  pthread_mutex_unlock(&s->wake_lock);
+  l->wake_call = call;
+  l->wake_fired = 0;
+  pthread_mutex_unlock(&l->wake_lock);
 }
 
-/* The stop thread: turns xds_server_stop()'s semaphore into a wake. */
+/* The stop thread: turns xds_server_stop()'s semaphore into wakes. */
 static void *stop_main(void *arg) {
   struct xds_server *s = arg;
 
@@ -482,12 +547,12 @@ static void *stop_main(void *arg) {
       ;
     if (atomic_load(&s->stop_thread_quit))
       return NULL;
-    wake_loop(s);
+    wake_all(s);
   }
 }
 
-/* The alarm's channel and the stop thread (signals blocked in it). On
- * failure the loop ticks instead. */
+/* The alarms' channel and the stop thread (signals blocked in it). On
+ * failure the loops tick instead. */
 static void wake_setup(struct xds_server *s) {
   grpc_channel_credentials *cr = grpc_insecure_credentials_create();
   sigset_t all, old;
@@ -509,25 +574,56 @@ static void wake_setup(struct xds_server *s) {
 /* Loop thread: how long the loop may sleep. Idle with an armed alarm:
  * until the next thing it must do by itself (a pending log summary, the
  * delayed malloc_trim), or for ever. */
-static gpr_timespec loop_deadline(struct xds_server *s) {
+static gpr_timespec loop_deadline(struct loop *l) {
+  struct xds_server *s = l->server;
   gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC), d;
+  int armed;
 
-  /* A status page or CSDS answer under way: its next slice. */
-  if (s->st_building || s->csds_pending != NULL)
+  /* Its part of a status page or CSDS answer under way: its next slice. */
+  if (l->jobs != NULL)
     return gpr_time_add(now, gpr_time_from_millis(1, GPR_TIMESPAN));
-  if (s->wake_call == NULL || s->shutting_down || atomic_load(&s->stop) ||
+  pthread_mutex_lock(&l->wake_lock);
+  armed = l->wake_call != NULL;
+  pthread_mutex_unlock(&l->wake_lock);
+  if (!armed || l->shutting_down || atomic_load(&s->stop) ||
       !s->stop_thread_started)
     return gpr_time_add(now,
                         gpr_time_from_millis(XDS_SERVER_TICK_MS, GPR_TIMESPAN));
   d = gpr_inf_future(GPR_CLOCK_MONOTONIC);
   if (xds_ratelog_pending(s->ratelog)) {
-    long long wait = 1000 - (xds_ratelog_now_ms() - s->ratelog_flushed);
+    long long wait = 1000 - (xds_ratelog_now_ms() - l->ratelog_flushed);
     d = gpr_time_add(now,
                      gpr_time_from_millis(wait > 1 ? wait : 1, GPR_TIMESPAN));
   }
-  if (s->trim_at.tv_sec != 0 && gpr_time_cmp(s->trim_at, d) < 0)
-    d = s->trim_at;
+  if (l->trim_at.tv_sec != 0 && gpr_time_cmp(l->trim_at, d) < 0)
+    d = l->trim_at;
   return d;
+}
+
+int xds_server_default_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+  if (n < 1)
+    return 1;
+  return n > XDS_SERVER_DEFAULT_THREADS_MAX ? XDS_SERVER_DEFAULT_THREADS_MAX
+                                            : (int)n;
+}
+
+/* Sets up loop i (its queue is registered with the server by the caller). */
+static int loop_init(struct xds_server *s, struct loop *l, int i) {
+  l->server = s;
+  l->index = i;
+  atomic_init(&l->csds_ready, 0);
+  atomic_init(&l->publish_pending, 0);
+  xds_buf_init(&l->out, XDS_MESSAGE_MAX);
+  pthread_mutex_init(&l->jobs_lock, NULL);
+  l->jobs_in_tail = &l->jobs_in;
+  pthread_mutex_init(&l->wake_lock, NULL);
+  grpc_metadata_array_init(&l->wake_md);
+  l->wake_details = grpc_empty_slice();
+  l->op_wake.kind = OP_WAKE;
+  l->cq = grpc_completion_queue_create_for_next(NULL);
+  return l->cq != NULL ? 0 : XDS_ENOMEM;
 }
 
 int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
@@ -549,6 +645,10 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
     s->cfg.keepalive_ms = XDS_SERVER_DEFAULT_KEEPALIVE_MS;
   if (s->cfg.drain_ms <= 0)
     s->cfg.drain_ms = XDS_SERVER_DEFAULT_DRAIN_MS;
+  if (s->cfg.threads <= 0)
+    s->cfg.threads = xds_server_default_threads();
+  if (s->cfg.threads > XDS_SERVER_THREADS_MAX)
+    s->cfg.threads = XDS_SERVER_THREADS_MAX;
   stats_init(&s->own_stats);
   s->stats = cfg->stats != NULL ? cfg->stats : &s->own_stats;
   pthread_mutex_init(&s->publish_lock, NULL);
@@ -556,20 +656,31 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   pthread_mutex_init(&s->status_users, NULL);
   pthread_cond_init(&s->status_cond, NULL);
   atomic_init(&s->stop, 0);
-  atomic_init(&s->publish_pending, 0);
-  atomic_init(&s->status_asked, 0);
+  atomic_init(&s->shutdown_done, 0);
+  atomic_init(&s->abandoned, 0);
+  atomic_init(&s->drain_deadline_ms, 0);
+  s->op_shutdown.kind = OP_SHUTDOWN;
+  atomic_init(&s->next_serial, 0);
   atomic_init(&s->n_streams_now, 0);
   atomic_init(&s->n_proxies_now, 0);
-  xds_buf_init(&s->out, XDS_MESSAGE_MAX);
   s->ratelog = ads_ratelog_new();
-  pthread_mutex_init(&s->wake_lock, NULL);
-  grpc_metadata_array_init(&s->wake_md);
-  s->op_wake.kind = OP_WAKE;
   atomic_init(&s->stop_thread_quit, 0);
   tune_grpc();
   grpc_log_route();
   grpc_init();
-  s->wake_details = grpc_empty_slice();
+  s->loops = xds_calloc((size_t)s->cfg.threads, sizeof(*s->loops));
+  if (s->loops == NULL) {
+    xds_server_free(s);
+    return xds_err_set(err, XDS_ENOMEM, "out of memory");
+  }
+  for (int i = 0; i < s->cfg.threads; i++) {
+    int rc = loop_init(s, &s->loops[i], i);
+    s->n_loops++; /* initialized, even in part: freed by xds_server_free */
+    if (rc < 0) {
+      xds_server_free(s);
+      return xds_err_set(err, rc, "cannot create completion queue %d", i);
+    }
+  }
   wake_setup(s);
   keepalive = s->cfg.keepalive_ms;
   keepalive_timeout = keepalive / 3 > 5000 ? keepalive / 3 : 5000;
@@ -613,9 +724,9 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
     xds_server_free(s);
     return XDS_EINVAL;
   }
-  s->cq = grpc_completion_queue_create_for_next(NULL);
   s->server = grpc_server_create(&cargs, NULL);
-  grpc_server_register_completion_queue(s->server, s->cq, NULL);
+  for (int i = 0; i < s->n_loops; i++)
+    grpc_server_register_completion_queue(s->server, s->loops[i].cq, NULL);
   s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
   grpc_server_credentials_release(creds);
   if (s->port == 0) {
@@ -643,9 +754,10 @@ void xds_server_publish(struct xds_server *s, struct snapshot *snap) {
   old = s->published;
   s->published = snap;
   s->published_at = gpr_now(GPR_CLOCK_MONOTONIC);
-  atomic_store(&s->publish_pending, 1);
+  for (int i = 0; i < s->n_loops; i++)
+    atomic_store(&s->loops[i].publish_pending, 1);
   pthread_mutex_unlock(&s->publish_lock);
-  wake_loop(s);
+  wake_all(s);
   snapshot_unref(old);
   atomic_fetch_add(&s->stats->snapshots, 1);
 }
@@ -656,9 +768,10 @@ void xds_server_stop(struct xds_server *s) {
     sem_post(&s->stop_sem); /* async-signal-safe */
 }
 
-/* The rule of one owner: only the loop thread touches calls and streams. */
-#define ASSERT_LOOP_THREAD(s)                                                  \
-  XDS_ASSERT(pthread_equal(pthread_self(), (s)->loop_thread))
+/* The rule of one owner: only a stream's loop thread touches its call and
+ * its state. */
+#define ASSERT_LOOP_THREAD(l)                                                  \
+  XDS_ASSERT(pthread_equal(pthread_self(), (l)->thread))
 
 /* Ops a stream can have outstanding at once: RECV_CLOSE_ON_SERVER, one
  * RECV_MESSAGE, one SEND_MESSAGE and SEND_STATUS_FROM_SERVER. */
@@ -669,7 +782,7 @@ static int stream_batch(struct stream *st, const grpc_op *ops, size_t n,
                         struct xds_op *tag) {
   grpc_call_error ce;
 
-  ASSERT_LOOP_THREAD(st->server);
+  ASSERT_LOOP_THREAD(st->loop);
   ce = grpc_call_start_batch(st->call, ops, n, tag, NULL);
 
   if (ce != GRPC_CALL_OK) {
@@ -800,6 +913,7 @@ static void stream_account(struct stream *st, const struct ads_counts *c) {
 /* Sends the next response the stream owes, if no send is in flight. */
 static void stream_pump(struct stream *st) {
   struct xds_server *s = st->server;
+  struct loop *l = st->loop;
   struct ads_shared shared;
   grpc_slice slices[2];
   size_t n = 0;
@@ -809,7 +923,7 @@ static void stream_pump(struct stream *st) {
 
   if (st->sending || st->closing || st->kind != STREAM_XDS)
     return;
-  rc = ads_stream_next_response(st->ads, &s->out, &shared);
+  rc = ads_stream_next_response(st->ads, &l->out, &shared);
   ads_stream_counts(st->ads, &c);
   stream_account(st, &c);
   if (rc == 0)
@@ -829,7 +943,7 @@ static void stream_pump(struct stream *st) {
     slices[n++] = grpc_slice_new_with_user_data((void *)shared.data, shared.len,
                                                 unref_snapshot,
                                                 snapshot_ref(shared.snap));
-  slices[n++] = grpc_slice_from_copied_buffer(s->out.data, s->out.len);
+  slices[n++] = grpc_slice_from_copied_buffer(l->out.data, l->out.len);
   st->send_buf = grpc_raw_byte_buffer_create(slices, n);
   for (size_t i = 0; i < n; i++)
     grpc_slice_unref(slices[i]);
@@ -845,20 +959,21 @@ static void stream_pump(struct stream *st) {
   }
   st->sending = 1;
   st->push_since =
-      st->pushing ? s->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
+      st->pushing ? l->current_at : gpr_time_0(GPR_CLOCK_MONOTONIC);
   atomic_fetch_add(&s->stats->responses[stats_type(c.last_type)], 1);
   atomic_fetch_add(&s->stats->resources_sent[stats_type(c.last_type)],
                    c.last_resources);
 }
 
-static void csds_build_free(struct xds_server *s, struct stream *st);
+static void csds_drop(struct stream *st);
 
-static void stream_free(struct xds_server *s, struct stream *st) {
+static void stream_free(struct loop *l, struct stream *st) {
+  struct xds_server *s = l->server;
   const char *node =
       ads_stream_node_id(st->ads) != NULL ? ads_stream_log_name(st->ads) : NULL;
   struct ads_counts c;
 
-  csds_build_free(s, st);
+  csds_drop(st);
   ads_stream_counts(st->ads, &c);
   /* Freed only once nothing of it can complete any more. */
   XDS_ASSERT(st->closing && st->outstanding == 0 && !st->sending &&
@@ -866,12 +981,12 @@ static void stream_free(struct xds_server *s, struct stream *st) {
   if (st->prev != NULL)
     st->prev->next = st->next;
   else
-    s->streams = st->next;
+    l->streams = st->next;
   if (st->next != NULL)
     st->next->prev = st->prev;
   else
-    s->streams_tail = st->prev;
-  s->n_streams--;
+    l->streams_tail = st->prev;
+  l->n_streams--;
   if (node != NULL)
     XDS_LOGI("proxy disconnected: node %s (%llu responses, %llu ACKs, "
              "%llu NACKs)",
@@ -977,8 +1092,10 @@ static int stream_verify_peer(struct stream *st, const char *peer) {
   return 0;
 }
 
-static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
+static void on_accept(struct loop *l, struct accept_slot *slot, int ok) {
+  struct xds_server *s = l->server;
   struct stream *st = NULL;
+  long open_now;
   enum stream_kind kind = STREAM_UNIMPLEMENTED;
   enum ads_service svc = ADS_SVC_ADS;
   enum ads_mode mode = ADS_SOTW;
@@ -1017,29 +1134,33 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
   }
   ads_stream_set_ratelog(st->ads, s->ratelog);
   /* /metrics' proxies by sync state: kept by the ADS core as streams
-   * change state, no pass over the streams. */
+   * change state, no pass over the streams. Every loop's streams count
+   * into the same gauges with atomic adds, so they hold the sum over the
+   * loops without a lock or a merge. */
   ads_stream_set_sync_counts(st->ads, s->stats->proxies_by_state);
   st->op_recv.kind = OP_RECV;
   st->op_send.kind = OP_SEND;
   st->op_closed.kind = OP_CLOSED;
   st->op_status.kind = OP_STATUS;
   st->server = s;
+  st->loop = l;
   st->call = slot->call;
   st->kind = kind;
-  atomic_fetch_add(&s->n_streams_now, 1);
+  open_now = atomic_fetch_add(&s->n_streams_now, 1) + 1;
   st->stats_kind = -1;
   if (kind == STREAM_XDS) {
     st->stats_kind = (int)svc * 2 + (int)mode;
     atomic_fetch_add(&s->stats->streams[st->stats_kind], 1);
   }
-  st->serial = ++s->next_serial;
-  st->prev = s->streams_tail;
-  if (s->streams_tail != NULL)
-    s->streams_tail->next = st;
+  /* Ids grow along each loop's list: this loop takes them in order. */
+  st->serial = atomic_fetch_add(&s->next_serial, 1) + 1;
+  st->prev = l->streams_tail;
+  if (l->streams_tail != NULL)
+    l->streams_tail->next = st;
   else
-    s->streams = st;
-  s->streams_tail = st;
-  s->n_streams++;
+    l->streams = st;
+  l->streams_tail = st;
+  l->n_streams++;
 
   memset(&op, 0, sizeof(op));
   op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
@@ -1051,16 +1172,16 @@ static void on_accept(struct xds_server *s, struct accept_slot *slot, int ok) {
     grpc_call_cancel(st->call, NULL);
     goto done;
   }
-  if (s->shutting_down) {
+  if (l->shutting_down || atomic_load(&s->stop)) {
     stream_status_msg(st, "wasmxds is shutting down; reconnect");
     st->status_code = GRPC_STATUS_UNAVAILABLE;
     stream_send_status(st);
     goto done;
   }
-  if (kind == STREAM_XDS && s->n_streams > (size_t)s->cfg.max_streams) {
+  if (kind == STREAM_XDS && open_now > (long)s->cfg.max_streams) {
     atomic_fetch_add(&s->stats->refused_streams, 1);
-    XDS_LOGW("stream from %s refused: %zu streams open, the limit is %d", peer,
-             s->n_streams - 1, s->cfg.max_streams);
+    XDS_LOGW("stream from %s refused: %ld streams open, the limit is %d", peer,
+             open_now - 1, s->cfg.max_streams);
     stream_status_msg(st, "wasmxds holds its limit of %d streams",
                       s->cfg.max_streams);
     st->status_code = GRPC_STATUS_RESOURCE_EXHAUSTED;
@@ -1089,8 +1210,8 @@ done:
     gpr_free(peer);
   grpc_call_details_destroy(&slot->details);
   grpc_metadata_array_destroy(&slot->md);
-  if (!s->shutting_down)
-    start_accept(s, slot);
+  if (!l->shutting_down && !atomic_load(&s->stop))
+    start_accept(l, slot);
 }
 
 /* A request whose strings hold a NUL byte is refused before it is
@@ -1125,15 +1246,79 @@ static int refuse_nul(struct stream *st, grpc_slice slice) {
   return 0; /* XDS_EPARSE: unpacking says so next */
 }
 
-/* Whether proxy stream px is one CSDS caller may list: with mutual TLS,
- * proxies of the organization its certificate names (and of its tenant,
- * when the certificate names one; of its namespace, when an Istio
- * certificate names one); otherwise every proxy. */
-static int csds_in_scope(const struct stream *caller, const struct stream *px) {
+static void query_free(struct xds_status_query *q) {
+  xds_free((char *)q->node_id);
+  xds_free((char *)q->organization);
+  xds_free((char *)q->tenant);
+  memset(q, 0, sizeof(*q));
+}
+
+/* Copies q into out (strings duplicated). Returns 0 or XDS_ENOMEM. */
+static int query_copy(struct xds_status_query *out,
+                      const struct xds_status_query *q) {
+  *out = *q;
+  out->node_id = q->node_id ? xds_strdup(q->node_id) : NULL;
+  out->organization = q->organization ? xds_strdup(q->organization) : NULL;
+  out->tenant = q->tenant ? xds_strdup(q->tenant) : NULL;
+  if ((q->node_id && !out->node_id) ||
+      (q->organization && !out->organization) || (q->tenant && !out->tenant)) {
+    query_free(out);
+    return XDS_ENOMEM;
+  }
+  return 0;
+}
+
+static int query_match(const struct xds_status_query *q,
+                       const struct stream *st) {
+  const struct proxy_id *p = ads_stream_proxy(st->ads);
+
+  if (p == NULL || st->kind != STREAM_XDS)
+    return 0;
+  if (q->node_id != NULL && strcmp(p->node_id, q->node_id) != 0)
+    return 0;
+  if (q->organization != NULL &&
+      (p->organization == NULL || strcmp(p->organization, q->organization)))
+    return 0;
+  if (q->tenant != NULL && (p->tenant == NULL || strcmp(p->tenant, q->tenant)))
+    return 0;
+  return 1;
+}
+
+static void scope_free(struct csds_scope *sc) {
+  xds_free(sc->organization);
+  xds_free(sc->tenant);
+  xds_free(sc->namespace);
+  memset(sc, 0, sizeof(*sc));
+}
+
+/* What a CSDS caller may list: the identity its certificate proves, if
+ * any (copied: the job may outlive the caller's stream). */
+static int scope_copy(struct csds_scope *sc, const struct stream *caller) {
   const struct proxy_id *v = &caller->verified;
+
+  memset(sc, 0, sizeof(*sc));
+  if (!caller->has_verified)
+    return 0;
+  sc->limited = 1;
+  sc->organization = v->organization ? xds_strdup(v->organization) : NULL;
+  sc->tenant = v->tenant ? xds_strdup(v->tenant) : NULL;
+  sc->namespace = v->namespace ? xds_strdup(v->namespace) : NULL;
+  if ((v->organization && !sc->organization) || (v->tenant && !sc->tenant) ||
+      (v->namespace && !sc->namespace)) {
+    scope_free(sc);
+    return XDS_ENOMEM;
+  }
+  return 0;
+}
+
+/* Whether proxy stream px is one a CSDS caller of scope v may list: with
+ * mutual TLS, proxies of the organization its certificate names (and of
+ * its tenant, when the certificate names one; of its namespace, when an
+ * Istio certificate names one); otherwise every proxy. */
+static int csds_in_scope(const struct csds_scope *v, const struct stream *px) {
   const struct proxy_id *p = ads_stream_proxy(px->ads);
 
-  if (!caller->has_verified)
+  if (!v->limited)
     return 1;
   if (p == NULL || p->organization == NULL || v->organization == NULL ||
       strcmp(p->organization, v->organization) != 0)
@@ -1145,47 +1330,326 @@ static int csds_in_scope(const struct stream *caller, const struct stream *px) {
          (p->tenant != NULL && strcmp(p->tenant, v->tenant) == 0);
 }
 
-static void csds_build_free(struct xds_server *s, struct stream *st) {
-  struct csds_build *b = st->csds;
-
-  if (b == NULL)
+static void job_unref(struct job *job) {
+  if (job == NULL || atomic_fetch_sub(&job->refs, 1) != 1)
     return;
-  for (struct stream **pp = &s->csds_pending; *pp != NULL;
-       pp = &(*pp)->csds->next)
+  for (int i = 0; i < job->nparts; i++) {
+    xds_buf_cleanup(&job->parts[i].text);
+    xds_free(job->parts[i].ents);
+  }
+  query_free(&job->q);
+  if (job->req != NULL)
+    envoy__service__status__v3__client_status_request__free_unpacked(job->req,
+                                                                     NULL);
+  scope_free(&job->scope);
+  xds_free(job);
+}
+
+/* A job with one part per loop, each holding at most part_max bytes; the
+ * caller holds the one reference until job_post. */
+static struct job *job_new(struct xds_server *s, enum job_kind kind,
+                           size_t part_max) {
+  struct job *job =
+      xds_calloc(1, sizeof(*job) + (size_t)s->n_loops * sizeof(job->parts[0]));
+
+  if (job == NULL)
+    return NULL;
+  job->kind = kind;
+  job->server = s;
+  job->nparts = s->n_loops;
+  atomic_init(&job->refs, 1);
+  atomic_init(&job->pending, s->n_loops);
+  atomic_init(&job->cancelled, 0);
+  for (int i = 0; i < job->nparts; i++) {
+    job->parts[i].job = job;
+    xds_buf_init(&job->parts[i].text, part_max);
+  }
+  return job;
+}
+
+/* A part is over (done, failed, or given up): drops its reference; the
+ * last part tells the asker. self: the calling loop, or NULL. */
+static void part_done(struct job_part *p, struct loop *self) {
+  struct job *job = p->job;
+  struct xds_server *s = job->server;
+
+  if (atomic_fetch_sub(&job->pending, 1) == 1) {
+    if (job->kind == JOB_STATUS) {
+      pthread_mutex_lock(&s->status_lock);
+      pthread_cond_broadcast(&s->status_cond);
+      pthread_mutex_unlock(&s->status_lock);
+    } else {
+      atomic_store(&job->owner->csds_ready, 1);
+      if (job->owner != self)
+        wake_loop(job->owner);
+    }
+  }
+  job_unref(job);
+}
+
+/* Hands one part of job to every loop and wakes them (self, the calling
+ * loop or NULL, runs its part at the end of this turn). A loop that has
+ * ended finishes its part at once, incomplete. */
+static void job_post(struct xds_server *s, struct job *job, struct loop *self) {
+  atomic_fetch_add(&job->refs, job->nparts);
+  for (int i = 0; i < job->nparts; i++) {
+    struct loop *l = &s->loops[i];
+    struct job_part *p = &job->parts[i];
+    int closed;
+
+    pthread_mutex_lock(&l->jobs_lock);
+    closed = l->jobs_closed;
+    if (!closed) {
+      p->next = NULL;
+      *l->jobs_in_tail = p;
+      l->jobs_in_tail = &p->next;
+    }
+    pthread_mutex_unlock(&l->jobs_lock);
+    if (closed) {
+      p->rc = XDS_EIO;
+      part_done(p, self);
+    } else if (l != self) {
+      wake_loop(l);
+    }
+  }
+}
+
+/* One stream's status as JSON text, with its stream_id: the tree is made
+ * and freed here, so no tree of a whole page is ever held. */
+static int status_text(const struct stream *st, struct xds_buf *out) {
+  json_t *one = ads_stream_status(st->ads);
+  char *text = NULL;
+  int rc = XDS_ENOMEM;
+
+  if (one != NULL &&
+      json_object_set_new(one, "stream_id",
+                          json_integer((json_int_t)st->serial)) == 0)
+    text = json_dumps(one, JSON_INDENT(2));
+  json_decref(one);
+  if (text != NULL && xds_buf_puts(out, text) == 0)
+    rc = 0;
+  free(text); /* checksrc: allow alloc: from json_dumps() */
+  return rc;
+}
+
+/* Adds stream st to part p if the job selects it. Returns 0 or a negative
+ * XDS_E* (out of memory, or the part is full). */
+static int part_visit(struct job_part *p, const struct stream *st) {
+  struct job *job = p->job;
+  size_t off = p->text.len;
+  int rc;
+
+  if (job->kind == JOB_STATUS) {
+    if (!query_match(&job->q, st))
+      return 0;
+    rc = status_text(st, &p->text);
+  } else {
+    if (st->kind != STREAM_XDS || st->closing ||
+        !csds_in_scope(&job->scope, st))
+      return 0;
+    rc = ads_stream_csds_match(st->ads, job->req);
+    if (rc <= 0)
+      return rc;
+    rc = ads_stream_csds_append(st->ads, !job->req->exclude_resource_contents,
+                                &p->text);
+  }
+  if (rc < 0)
+    return rc;
+  if (p->n_ents == p->cap_ents) {
+    size_t cap = p->cap_ents > 0 ? p->cap_ents * 2 : 64;
+    struct job_entry *e = xds_realloc(p->ents, cap * sizeof(*e));
+    if (e == NULL)
+      return XDS_ENOMEM;
+    p->ents = e;
+    p->cap_ents = cap;
+  }
+  p->ents[p->n_ents].serial = st->serial;
+  p->ents[p->n_ents].off = off;
+  p->ents[p->n_ents].len = p->text.len - off;
+  p->n_ents++;
+  return 0;
+}
+
+/* Continues part p over l's streams, in stream id order from where it
+ * stopped (ids only grow along the list, so streams that come or go
+ * meanwhile are handled), until `until` (at least one stream). Returns 1
+ * when the part is over, 0 when more is to do. */
+static int part_continue(struct loop *l, struct job_part *p,
+                         gpr_timespec until) {
+  const struct job *job = p->job;
+  struct stream *st;
+
+  for (st = l->streams; st != NULL && st->serial <= p->cursor;)
+    st = st->next;
+  for (; st != NULL; st = st->next) {
+    /* A page of `limit` needs at most `limit` from each loop. */
+    if (job->kind == JOB_STATUS && job->q.limit > 0 &&
+        p->n_ents >= job->q.limit)
+      break;
+    p->cursor = st->serial;
+    p->rc = part_visit(p, st);
+    if (p->rc < 0)
+      return 1;
+    if (st->next != NULL &&
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+      return 0;
+  }
+  return 1;
+}
+
+/* One loop turn's share of the jobs' parts: at most
+ * XDS_SERVER_STATUS_SLICE_MS in all. Loop thread. */
+static void jobs_run(struct loop *l) {
+  struct job_part **pp, *p;
+  gpr_timespec until;
+
+  pthread_mutex_lock(&l->jobs_lock);
+  if (l->jobs_in != NULL) {
+    for (pp = &l->jobs; *pp != NULL;)
+      pp = &(*pp)->next;
+    *pp = l->jobs_in;
+    l->jobs_in = NULL;
+    l->jobs_in_tail = &l->jobs_in;
+  }
+  pthread_mutex_unlock(&l->jobs_lock);
+  if (l->jobs == NULL)
+    return;
+  until = gpr_time_add(
+      gpr_now(GPR_CLOCK_MONOTONIC),
+      gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
+  for (pp = &l->jobs; (p = *pp) != NULL;) {
+    if (atomic_load(&p->job->cancelled) || part_continue(l, p, until)) {
+      *pp = p->next;
+      part_done(p, l);
+    } else {
+      pp = &p->next;
+    }
+    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+      break;
+  }
+}
+
+/* The loop ends (or never ran): every part it holds, and every part
+ * posted from now on, finishes at once, incomplete. */
+static void jobs_close(struct loop *l) {
+  struct job_part *lists[2], *p, *next;
+
+  pthread_mutex_lock(&l->jobs_lock);
+  l->jobs_closed = 1;
+  lists[0] = l->jobs_in;
+  l->jobs_in = NULL;
+  l->jobs_in_tail = &l->jobs_in;
+  pthread_mutex_unlock(&l->jobs_lock);
+  lists[1] = l->jobs;
+  l->jobs = NULL;
+  for (int i = 0; i < 2; i++)
+    for (p = lists[i]; p != NULL; p = next) {
+      next = p->next;
+      p->rc = XDS_EIO;
+      part_done(p, l);
+    }
+}
+
+/* Walks the entries of every part of a finished job in stream id order,
+ * calling add for each, at most limit of them (0: all). Returns 0, or the
+ * first error of add. */
+static int job_merge(const struct job *job, size_t limit,
+                     int (*add)(void *arg, const struct job_part *p,
+                                const struct job_entry *e),
+                     void *arg) {
+  size_t at[XDS_SERVER_THREADS_MAX] = {0}, taken = 0;
+
+  for (;;) {
+    int best = -1, rc;
+    for (int i = 0; i < job->nparts; i++) {
+      const struct job_part *p = &job->parts[i];
+      if (at[i] < p->n_ents &&
+          (best < 0 ||
+           p->ents[at[i]].serial < job->parts[best].ents[at[best]].serial))
+        best = i;
+    }
+    if (best < 0 || (limit > 0 && taken >= limit))
+      return 0;
+    rc = add(arg, &job->parts[best], &job->parts[best].ents[at[best]]);
+    if (rc < 0)
+      return rc;
+    at[best]++;
+    taken++;
+  }
+}
+
+/* The first error of a finished job's parts, or 0. */
+static int job_error(const struct job *job) {
+  for (int i = 0; i < job->nparts; i++)
+    if (job->parts[i].rc < 0)
+      return job->parts[i].rc;
+  return 0;
+}
+
+/* Drops the CSDS answer in progress of st (which ends, or was answered):
+ * the loops give up what is left of their parts. Loop thread. */
+static void csds_drop(struct stream *st) {
+  struct loop *l = st->loop;
+
+  if (st->csds == NULL)
+    return;
+  for (struct stream **pp = &l->csds_pending; *pp != NULL;
+       pp = &(*pp)->csds_next)
     if (*pp == st) {
-      *pp = b->next;
+      *pp = st->csds_next;
       break;
     }
-  envoy__service__status__v3__client_status_request__free_unpacked(b->req,
-                                                                   NULL);
-  xds_buf_cleanup(&b->out);
-  xds_free(b);
+  atomic_store(&st->csds->cancelled, 1);
+  job_unref(st->csds);
   st->csds = NULL;
 }
 
-/* Sends the finished answer of a CSDS stream (or ends the stream when it
- * could not be built). */
-static void csds_finish(struct xds_server *s, struct stream *st, int rc) {
-  struct csds_build *b = st->csds;
-  grpc_slice slice;
-  grpc_op op;
+/* Appends one proxy's ClientConfig field to the answer. */
+static int csds_add(void *arg, const struct job_part *p,
+                    const struct job_entry *e) {
+  struct xds_buf *out = arg;
 
+  return xds_buf_append(out, p->text.data + e->off, e->len);
+}
+
+/* Sends the answer of a CSDS stream once every loop's part is in (or ends
+ * the stream when it could not be built): the parts' ClientConfig fields
+ * in stream id order, concatenated (a repeated field). Loop thread. */
+static void csds_finish(struct stream *st) {
+  struct job *job = st->csds;
+  struct xds_buf out;
+  grpc_slice slice;
+  size_t count = 0;
+  grpc_op op;
+  int rc;
+
+  xds_buf_init(&out, XDS_MESSAGE_MAX);
+  rc = job_error(job);
+  if (rc == 0)
+    rc = job_merge(job, 0, csds_add, &out);
+  for (int i = 0; i < job->nparts; i++)
+    count += job->parts[i].n_ents;
+  csds_drop(st);
   if (rc < 0) {
+    xds_buf_cleanup(&out);
     XDS_LOGW("CSDS from %s: cannot answer: %s", ads_stream_peer(st->ads),
              rc == XDS_ETOOBIG ? "the response is over the 4 MiB limit"
+             : rc == XDS_EIO   ? "the server is stopping"
                                : xds_strerror(rc));
-    csds_build_free(s, st);
-    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+    stream_close(st,
+                 rc == XDS_EIO ? GRPC_STATUS_UNAVAILABLE
+                               : GRPC_STATUS_RESOURCE_EXHAUSTED,
                  rc == XDS_ETOOBIG
                      ? "the response is over the 4 MiB message limit: narrow "
                        "it with node_matchers or exclude_resource_contents"
-                     : "out of memory");
+                 : rc == XDS_EIO ? "wasmxds is shutting down; reconnect"
+                                 : "out of memory");
     return;
   }
-  XDS_LOGD("CSDS from %s: %zu proxies, %zu bytes, in %d slices",
-           ads_stream_peer(st->ads), b->count, b->out.len, b->slices);
-  slice = grpc_slice_from_copied_buffer(b->out.data, b->out.len);
-  csds_build_free(s, st);
+  XDS_LOGD("CSDS from %s: %zu proxies, %zu bytes, from %d loops",
+           ads_stream_peer(st->ads), count, out.len, job->nparts);
+  slice = grpc_slice_from_copied_buffer(out.data, out.len);
+  xds_buf_cleanup(&out);
   st->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
   grpc_slice_unref(slice);
   memset(&op, 0, sizeof(op));
@@ -1202,68 +1666,28 @@ static void csds_finish(struct xds_server *s, struct stream *st, int rc) {
   st->push_since = gpr_time_0(GPR_CLOCK_MONOTONIC);
 }
 
-/*
- * Continues a CSDS answer until `until`, at least one proxy: each selected
- * proxy's ClientConfig is packed straight into the answer, in stream id
- * order from where the last slice stopped (ids only grow along the list,
- * so streams that come or go meanwhile are handled). Returns 1 when the
- * answer is finished (sent, or the stream ended), 0 when more is to do.
- */
-static int csds_continue(struct xds_server *s, struct stream *st,
-                         gpr_timespec until) {
-  struct csds_build *b = st->csds;
-  struct stream *px;
-  int rc = 0;
+/* Loop thread: sends the CSDS answers whose every part is in. */
+static void csds_collect(struct loop *l) {
+  struct stream *st, *next;
 
-  if (st->closing) {
-    csds_build_free(s, st);
-    return 1;
-  }
-  b->slices++;
-  for (px = s->streams; px != NULL && px->serial <= b->cursor;)
-    px = px->next;
-  for (; px != NULL; px = px->next) {
-    b->cursor = px->serial;
-    if (px->kind != STREAM_XDS || px->closing || !csds_in_scope(st, px))
-      continue;
-    rc = ads_stream_csds_match(px->ads, b->req);
-    if (rc > 0) {
-      rc = ads_stream_csds_append(px->ads, !b->req->exclude_resource_contents,
-                                  &b->out);
-      b->count++;
-    }
-    if (rc < 0)
-      break;
-    if (px->next != NULL &&
-        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
-      return 0;
-  }
-  csds_finish(s, st, rc);
-  return 1;
-}
-
-/* One loop turn's share of the pending CSDS answers: at most
- * XDS_SERVER_STATUS_SLICE_MS in all. Loop thread. */
-static void csds_run(struct xds_server *s) {
-  gpr_timespec until = gpr_time_add(
-      gpr_now(GPR_CLOCK_MONOTONIC),
-      gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
-  struct stream *st = s->csds_pending, *next;
-
-  for (; st != NULL; st = next) {
-    next = st->csds->next;
-    csds_continue(s, st, until);
-    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
-      break;
+  if (!atomic_exchange(&l->csds_ready, 0))
+    return;
+  for (st = l->csds_pending; st != NULL; st = next) {
+    next = st->csds_next;
+    if (st->closing)
+      csds_drop(st);
+    else if (atomic_load(&st->csds->pending) == 0)
+      csds_finish(st);
   }
 }
 
-/* A ClientStatusRequest on a CSDS stream: checked, then answered in
- * slices (csds_continue) from this loop turn on. */
-static void csds_recv(struct xds_server *s, struct stream *st) {
+/* A ClientStatusRequest on a CSDS stream: checked, then posted to every
+ * loop, each of which answers for its own streams in slices. */
+static void csds_recv(struct loop *l, struct stream *st) {
+  struct xds_server *s = l->server;
   Envoy__Service__Status__V3__ClientStatusRequest *req;
   grpc_byte_buffer_reader reader;
-  struct csds_build *b;
+  struct job *job;
   const char *msg = "", *field = "";
   grpc_slice slice;
   char why[200];
@@ -1310,24 +1734,27 @@ static void csds_recv(struct xds_server *s, struct stream *st) {
     stream_close(st, GRPC_STATUS_INVALID_ARGUMENT, why);
     return;
   }
-  b = xds_calloc(1, sizeof(*b));
-  if (b == NULL) {
+  job = job_new(s, JOB_CSDS, XDS_MESSAGE_MAX);
+  if (job == NULL) {
     envoy__service__status__v3__client_status_request__free_unpacked(req, NULL);
     stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  b->req = req;
-  xds_buf_init(&b->out, XDS_MESSAGE_MAX);
-  b->next = s->csds_pending;
-  s->csds_pending = st;
-  st->csds = b;
-  csds_continue(s, st,
-                gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                             gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS,
-                                                  GPR_TIMESPAN)));
+  job->req = req;
+  job->owner = l;
+  if (scope_copy(&job->scope, st) < 0) {
+    job_unref(job);
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  st->csds = job;
+  st->csds_next = l->csds_pending;
+  l->csds_pending = st;
+  job_post(s, job, l);
 }
 
-static void on_recv(struct xds_server *s, struct stream *st, int ok) {
+static void on_recv(struct loop *l, struct stream *st, int ok) {
+  struct xds_server *s = l->server;
   Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
   Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
   struct ads_counts before, after;
@@ -1348,10 +1775,10 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
     return;
   }
   if (st->kind != STREAM_XDS) {
-    csds_recv(s, st);
+    csds_recv(l, st);
     return;
   }
-  if (s->current == NULL) {
+  if (l->current == NULL) {
     stream_close(st, GRPC_STATUS_UNAVAILABLE, "no configuration loaded yet");
     return;
   }
@@ -1403,11 +1830,11 @@ static void on_recv(struct xds_server *s, struct stream *st, int ok) {
   had_node = ads_stream_node_id(st->ads) != NULL;
   ads_stream_counts(st->ads, &before);
   if (dreq != NULL) {
-    rc = ads_stream_on_delta_request(st->ads, dreq, s->current, &close);
+    rc = ads_stream_on_delta_request(st->ads, dreq, l->current, &close);
     envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
                                                                           NULL);
   } else {
-    rc = ads_stream_on_request(st->ads, req, s->current, &close);
+    rc = ads_stream_on_request(st->ads, req, l->current, &close);
     envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
   }
   if (!had_node && ads_stream_node_id(st->ads) != NULL) {
@@ -1463,16 +1890,16 @@ static void on_send(struct stream *st, int ok) {
   stream_pump(st);
 }
 
-static void dispatch_op(struct xds_server *s, grpc_event ev);
+static void dispatch_op(struct loop *l, grpc_event ev);
 
 /* Handles one event; a stream whose last operation just completed after
  * it was closed is freed here, so the loop never walks every stream to
  * find them. */
-static void dispatch(struct xds_server *s, grpc_event ev) {
+static void dispatch(struct loop *l, grpc_event ev) {
   struct xds_op *op = ev.tag;
   struct stream *st = NULL;
 
-  ASSERT_LOOP_THREAD(s);
+  ASSERT_LOOP_THREAD(l);
   switch (op->kind) {
   case OP_RECV:
     st = container_of(op, struct stream, op_recv);
@@ -1489,30 +1916,32 @@ static void dispatch(struct xds_server *s, grpc_event ev) {
   default:
     break;
   }
-  dispatch_op(s, ev);
+  /* Completions come on the queue of the loop that started the batch. */
+  XDS_ASSERT(st == NULL || st->loop == l);
+  dispatch_op(l, ev);
   if (st != NULL && st->closing && st->outstanding == 0)
-    stream_free(s, st);
+    stream_free(l, st);
 }
 
-static void dispatch_op(struct xds_server *s, grpc_event ev) {
+static void dispatch_op(struct loop *l, grpc_event ev) {
   struct xds_op *op = ev.tag;
   struct stream *st;
 
   switch (op->kind) {
   case OP_ACCEPT:
-    on_accept(s, container_of(op, struct accept_slot, op), ev.success);
+    on_accept(l, container_of(op, struct accept_slot, op), ev.success);
     return;
   case OP_SHUTDOWN:
-    s->shutdown_done = 1;
+    atomic_store(&l->server->shutdown_done, 1);
     return;
   case OP_WAKE:
-    wake_arm(s); /* after_events, next, looks at what the waker posted */
+    wake_arm(l); /* after_events, next, looks at what the waker posted */
     return;
   case OP_RECV:
     st = container_of(op, struct stream, op_recv);
     XDS_ASSERT(st->outstanding > 0);
     st->outstanding--;
-    on_recv(s, st, ev.success);
+    on_recv(l, st, ev.success);
     return;
   case OP_SEND:
     st = container_of(op, struct stream, op_send);
@@ -1539,156 +1968,32 @@ static void dispatch_op(struct xds_server *s, grpc_event ev) {
   }
 }
 
-static void query_free(struct xds_status_query *q) {
-  xds_free((char *)q->node_id);
-  xds_free((char *)q->organization);
-  xds_free((char *)q->tenant);
-  memset(q, 0, sizeof(*q));
-}
+/* Appends one proxy's status to a page being merged. */
+struct page_merge {
+  struct xds_buf text;
+  size_t count;
+  uint64_t last;
+};
 
-/* Copies q into out (strings duplicated). Returns 0 or XDS_ENOMEM. */
-static int query_copy(struct xds_status_query *out,
-                      const struct xds_status_query *q) {
-  *out = *q;
-  out->node_id = q->node_id ? xds_strdup(q->node_id) : NULL;
-  out->organization = q->organization ? xds_strdup(q->organization) : NULL;
-  out->tenant = q->tenant ? xds_strdup(q->tenant) : NULL;
-  if ((q->node_id && !out->node_id) ||
-      (q->organization && !out->organization) || (q->tenant && !out->tenant)) {
-    query_free(out);
+static int page_add(void *arg, const struct job_part *p,
+                    const struct job_entry *e) {
+  struct page_merge *m = arg;
+
+  if (xds_buf_puts(&m->text, m->count > 0 ? ",\n" : "\n") < 0 ||
+      xds_buf_append(&m->text, p->text.data + e->off, e->len) < 0)
     return XDS_ENOMEM;
-  }
+  m->count++;
+  m->last = e->serial;
   return 0;
-}
-
-static int query_match(const struct xds_status_query *q,
-                       const struct stream *st) {
-  const struct proxy_id *p = ads_stream_proxy(st->ads);
-
-  if (p == NULL || st->kind != STREAM_XDS)
-    return 0;
-  if (q->node_id != NULL && strcmp(p->node_id, q->node_id) != 0)
-    return 0;
-  if (q->organization != NULL &&
-      (p->organization == NULL || strcmp(p->organization, q->organization)))
-    return 0;
-  if (q->tenant != NULL && (p->tenant == NULL || strcmp(p->tenant, q->tenant)))
-    return 0;
-  return 1;
-}
-
-static void build_end(struct xds_server *s) {
-  xds_buf_cleanup(&s->st_text);
-  query_free(&s->st_q);
-  s->st_building = 0;
-}
-
-/* Appends one stream's status, as JSON text, to the page being built:
- * the tree is made and freed here, so the loop never keeps (and the admin
- * thread never frees) a tree of the whole page. */
-static int page_add(struct xds_server *s, struct stream *st) {
-  json_t *one = ads_stream_status(st->ads);
-  char *text = NULL;
-  int rc = XDS_ENOMEM;
-
-  if (one != NULL &&
-      json_object_set_new(one, "stream_id",
-                          json_integer((json_int_t)st->serial)) == 0)
-    text = json_dumps(one, JSON_INDENT(2));
-  json_decref(one);
-  if (text != NULL &&
-      xds_buf_puts(&s->st_text, s->st_count > 0 ? ",\n" : "\n") == 0 &&
-      xds_buf_puts(&s->st_text, text) == 0)
-    rc = 0;
-  free(text); /* checksrc: allow alloc: from json_dumps() */
-  return rc;
-}
-
-/*
- * Builds the status a waiting xds_server_status_query() asked for, a
- * slice at a time (XDS_SERVER_STATUS_SLICE_MS, at least one stream) so
- * that a page about thousands of proxies never holds up the streams: the
- * build resumes at the next loop turn after the last stream done (stream
- * ids only grow along the list). Loop thread.
- */
-static void answer_status(struct xds_server *s) {
-  gpr_timespec until;
-  struct stream *st;
-  int wanted;
-
-  if (!s->st_building) {
-    if (!atomic_load(&s->status_asked))
-      return;
-    atomic_store(&s->status_asked, 0);
-    pthread_mutex_lock(&s->status_lock);
-    if (!s->status_wanted || query_copy(&s->st_q, &s->status_q) < 0) {
-      pthread_mutex_unlock(&s->status_lock);
-      return;
-    }
-    s->st_req = s->status_req;
-    pthread_mutex_unlock(&s->status_lock);
-    xds_buf_init(&s->st_text, XDS_SERVER_STATUS_MAX_BYTES);
-    s->st_oom = xds_buf_putc(&s->st_text, '[') < 0;
-    s->st_cursor = s->st_q.after;
-    s->st_count = 0;
-    s->st_last = 0;
-    s->st_building = 1;
-  }
-  pthread_mutex_lock(&s->status_lock);
-  wanted = s->status_wanted && s->status_req == s->st_req;
-  if (!wanted && s->status_wanted)
-    atomic_store(&s->status_asked, 1); /* a newer request: start it */
-  pthread_mutex_unlock(&s->status_lock);
-  if (!wanted) { /* the asker gave up */
-    build_end(s);
-    return;
-  }
-  until = gpr_time_add(
-      gpr_now(GPR_CLOCK_MONOTONIC),
-      gpr_time_from_millis(XDS_SERVER_STATUS_SLICE_MS, GPR_TIMESPAN));
-  for (st = s->streams; st != NULL && st->serial <= s->st_cursor;)
-    st = st->next;
-  for (; !s->st_oom && st != NULL; st = st->next) {
-    if (s->st_q.limit > 0 && s->st_count >= s->st_q.limit)
-      break;
-    s->st_cursor = st->serial;
-    if (!query_match(&s->st_q, st))
-      continue;
-    if (page_add(s, st) < 0) {
-      s->st_oom = 1;
-      break;
-    }
-    s->st_count++;
-    s->st_last = st->serial;
-    if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0 &&
-        st->next != NULL)
-      return; /* the rest at the next turn */
-  }
-  pthread_mutex_lock(&s->status_lock);
-  if (s->status_wanted && s->status_req == s->st_req) {
-    xds_free(s->status_result.json);
-    memset(&s->status_result, 0, sizeof(s->status_result));
-    s->status_failed = s->st_oom || xds_buf_puts(&s->st_text, "\n]\n") < 0;
-    if (!s->status_failed) {
-      s->status_result.count = s->st_count;
-      s->status_result.last_id = s->st_last;
-      s->status_result.json = xds_buf_steal(&s->st_text, &s->status_result.len);
-      s->status_failed = s->status_result.json == NULL;
-    }
-    s->status_wanted = 0;
-    s->status_gen++;
-    pthread_cond_broadcast(&s->status_cond);
-  }
-  pthread_mutex_unlock(&s->status_lock);
-  build_end(s);
 }
 
 int xds_server_status_query(struct xds_server *s,
                             const struct xds_status_query *q, int timeout_ms,
                             struct xds_status_page *out) {
+  struct page_merge m;
   struct timespec until;
-  uint64_t gen;
-  int rc = 0, ret = XDS_ETOOBIG;
+  struct job *job;
+  int rc = 0, ret;
 
   memset(out, 0, sizeof(*out));
   clock_gettime(CLOCK_REALTIME, &until);
@@ -1698,30 +2003,45 @@ int xds_server_status_query(struct xds_server *s,
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;
   }
-  pthread_mutex_lock(&s->status_users);
-  pthread_mutex_lock(&s->status_lock);
-  query_free(&s->status_q);
-  if (query_copy(&s->status_q, q) < 0) {
-    pthread_mutex_unlock(&s->status_lock);
-    pthread_mutex_unlock(&s->status_users);
+  job = job_new(s, JOB_STATUS, XDS_SERVER_STATUS_MAX_BYTES);
+  if (job == NULL)
+    return XDS_ENOMEM;
+  if (query_copy(&job->q, q) < 0) {
+    job_unref(job);
     return XDS_ENOMEM;
   }
-  s->status_wanted = 1;
-  s->status_req++;
-  atomic_store(&s->status_asked, 1);
-  wake_loop(s);
-  gen = s->status_gen;
-  while (s->status_gen == gen && rc == 0 && !s->loop_done)
+  pthread_mutex_lock(&s->status_users);
+  job_post(s, job, NULL);
+  pthread_mutex_lock(&s->status_lock);
+  while (atomic_load(&job->pending) != 0 && rc == 0)
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
-  if (s->status_gen != gen) {
-    ret = s->status_failed ? XDS_ENOMEM : 0;
-    *out = s->status_result;
-    memset(&s->status_result, 0, sizeof(s->status_result));
-  } else {
-    s->status_wanted = 0;
-  }
   pthread_mutex_unlock(&s->status_lock);
   pthread_mutex_unlock(&s->status_users);
+  if (atomic_load(&job->pending) != 0) {
+    atomic_store(&job->cancelled, 1); /* the loops drop their parts */
+    job_unref(job);
+    return XDS_ETOOBIG;
+  }
+  ret = job_error(job);
+  if (ret == XDS_EIO)
+    ret = XDS_ETOOBIG; /* a loop had ended: no answer in time */
+  else if (ret < 0)
+    ret = XDS_ENOMEM;
+  memset(&m, 0, sizeof(m));
+  xds_buf_init(&m.text, XDS_SERVER_STATUS_MAX_BYTES);
+  if (ret == 0 && (xds_buf_putc(&m.text, '[') < 0 ||
+                   job_merge(job, job->q.limit, page_add, &m) < 0 ||
+                   xds_buf_puts(&m.text, "\n]\n") < 0))
+    ret = XDS_ENOMEM;
+  job_unref(job);
+  if (ret == 0) {
+    out->count = m.count;
+    out->last_id = m.last;
+    out->json = xds_buf_steal(&m.text, &out->len);
+    if (out->json == NULL)
+      ret = XDS_ENOMEM;
+  }
+  xds_buf_cleanup(&m.text);
   return ret;
 }
 
@@ -1730,44 +2050,62 @@ void xds_server_counts(struct xds_server *s, long *streams, long *proxies) {
   *proxies = atomic_load(&s->n_proxies_now);
 }
 
+/* Milliseconds of the monotonic clock. */
+static long long mono_ms(void) {
+  return (long long)(gpr_timespec_to_micros(gpr_now(GPR_CLOCK_MONOTONIC)) /
+                     1000);
+}
+
 /* A stop: no new calls; every stream ends with UNAVAILABLE once its
  * message in flight is out, so proxies reconnect to another replica; what
- * is still open after drain_ms is cancelled. */
-static void begin_stop(struct xds_server *s) {
-  XDS_LOGI("stopping: draining %zu streams (at most %d ms)", s->n_streams,
-           s->cfg.drain_ms);
-  s->shutting_down = 1;
-  s->op_shutdown.kind = OP_SHUTDOWN;
-  s->drain_deadline =
-      gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                   gpr_time_from_millis(s->cfg.drain_ms, GPR_TIMESPAN));
-  grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
-  for (struct stream *st = s->streams; st != NULL; st = st->next)
+ * is still open after drain_ms is cancelled. Each loop does this for its
+ * own streams; the first to begin sets the deadline they all keep, and
+ * loop 0 shuts the gRPC server down. */
+static void begin_stop(struct loop *l) {
+  struct xds_server *s = l->server;
+  long long unset = 0;
+
+  if (l->index == 0) {
+    XDS_LOGI("stopping: draining %ld streams (at most %d ms)",
+             atomic_load(&s->n_streams_now), s->cfg.drain_ms);
+    grpc_server_shutdown_and_notify(s->server, l->cq, &s->op_shutdown);
+    s->shutdown_called = 1;
+  }
+  l->shutting_down = 1;
+  atomic_compare_exchange_strong(&s->drain_deadline_ms, &unset,
+                                 mono_ms() + s->cfg.drain_ms);
+  for (struct stream *st = l->streams; st != NULL; st = st->next)
     stream_close(st, GRPC_STATUS_UNAVAILABLE,
                  "wasmxds is shutting down; reconnect");
 }
 
-/* After-events: adopt a newly published snapshot, free finished streams. */
-static void after_events(struct xds_server *s) {
-  struct snapshot *snap;
+/* After-events: adopt a newly published snapshot, run the loop's share
+ * of status pages and CSDS answers, free finished streams. */
+static void after_events(struct loop *l) {
+  struct xds_server *s = l->server;
+  struct snapshot *snap = NULL;
+  gpr_timespec at = gpr_time_0(GPR_CLOCK_MONOTONIC);
   struct stream *st;
 
-  ASSERT_LOOP_THREAD(s);
-  pthread_mutex_lock(&s->publish_lock);
-  snap = s->published;
-  s->published = NULL;
-  atomic_store(&s->publish_pending, 0);
-  if (snap != NULL)
-    s->current_at = s->published_at;
-  pthread_mutex_unlock(&s->publish_lock);
+  ASSERT_LOOP_THREAD(l);
+  if (atomic_exchange(&l->publish_pending, 0)) {
+    pthread_mutex_lock(&s->publish_lock);
+    if (s->published != NULL && s->published != l->current)
+      snap = snapshot_ref(s->published);
+    at = s->published_at;
+    pthread_mutex_unlock(&s->publish_lock);
+  }
   if (snap != NULL) {
-    snapshot_unref(s->current);
-    s->current = snap;
+    snapshot_unref(l->current);
+    l->current = snap;
+    l->current_at = at;
     /* Once the streams have moved and their sends of the old snapshot
-     * are out, hand the freed memory back (glibc keeps it otherwise). */
-    s->trim_at = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                              gpr_time_from_seconds(2, GPR_TIMESPAN));
-    for (st = s->streams; st != NULL; st = st->next) {
+     * are out, hand the freed memory back (glibc keeps it otherwise; one
+     * loop does it for the process). */
+    if (l->index == 0)
+      l->trim_at = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                gpr_time_from_seconds(2, GPR_TIMESPAN));
+    for (st = l->streams; st != NULL; st = st->next) {
       struct ads_close close;
       if (st->closing)
         continue;
@@ -1780,108 +2118,159 @@ static void after_events(struct xds_server *s) {
       st->pushing = 0;
     }
   }
-  answer_status(s);
+  jobs_run(l);
+  csds_collect(l);
   /* Summaries of rate-limited log lines whose window ended quietly. */
   {
     long long now = xds_ratelog_now_ms();
-    if (now - s->ratelog_flushed >= 1000) {
+    if (now - l->ratelog_flushed >= 1000) {
       xds_ratelog_flush(s->ratelog, now);
-      s->ratelog_flushed = now;
+      l->ratelog_flushed = now;
     }
   }
-  csds_run(s);
-  if (s->trim_at.tv_sec != 0 &&
-      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->trim_at) > 0) {
-    s->trim_at.tv_sec = 0;
+  if (l->trim_at.tv_sec != 0 &&
+      gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), l->trim_at) > 0) {
+    l->trim_at.tv_sec = 0;
     malloc_trim(0);
   }
 }
 
-int xds_server_run(struct xds_server *s) {
-  s->loop_thread = pthread_self();
-  grpc_server_start(s->server);
-  s->started = 1;
-  XDS_LOGI("serving xDS on %s (port %d)", s->cfg.listen, s->port);
+/* One loop: its accepts, then events until the server has stopped and
+ * its streams are gone. */
+static void loop_run(struct loop *l) {
+  struct xds_server *s = l->server;
+
+  l->thread = pthread_self();
   for (int i = 0; i < ACCEPT_SLOTS; i++)
-    if (start_accept(s, &s->slots[i]) < 0)
+    if (start_accept(l, &l->slots[i]) < 0) {
       atomic_store(&s->stop, 1);
-  /* Wait for a first snapshot before reading requests would need one: the
-   * caller publishes before run, so current is set on the first tick. */
-  wake_arm(s);
-  after_events(s);
+      wake_all(s);
+    }
+  /* The caller publishes before run, so current is set on the first
+   * turn, before any request needs it. */
+  wake_arm(l);
+  after_events(l);
   for (;;) {
-    grpc_event ev = grpc_completion_queue_next(s->cq, loop_deadline(s), NULL);
+    grpc_event ev = grpc_completion_queue_next(l->cq, loop_deadline(l), NULL);
+    long long deadline;
     if (ev.type == GRPC_OP_COMPLETE)
-      dispatch(s, ev);
+      dispatch(l, ev);
     else if (ev.type == GRPC_QUEUE_SHUTDOWN)
       break;
     /* Drain whatever else is ready without sleeping, unless a snapshot
      * waits: pushes go out before more requests are read, so a client
      * that floods requests never delays other proxies' pushes by more
      * than one request. */
-    while (ev.type == GRPC_OP_COMPLETE && !atomic_load(&s->publish_pending)) {
-      ev = grpc_completion_queue_next(s->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC),
+    while (ev.type == GRPC_OP_COMPLETE && !atomic_load(&l->publish_pending)) {
+      ev = grpc_completion_queue_next(l->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC),
                                       NULL);
       if (ev.type == GRPC_OP_COMPLETE)
-        dispatch(s, ev);
+        dispatch(l, ev);
     }
-    after_events(s);
-    if (atomic_load(&s->stop) && !s->shutting_down)
-      begin_stop(s);
-    if (s->shutting_down && !s->cancelled_all &&
-        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), s->drain_deadline) > 0) {
-      XDS_LOGW("stopping: %zu streams still open after %d ms; cancelling",
-               s->n_streams, s->cfg.drain_ms);
-      grpc_server_cancel_all_calls(s->server);
-      s->cancelled_all = 1;
+    after_events(l);
+    if (atomic_load(&s->stop) && !l->shutting_down)
+      begin_stop(l);
+    deadline = atomic_load(&s->drain_deadline_ms);
+    if (l->shutting_down && !l->cancelled_all && mono_ms() > deadline) {
+      /* Loop 0 shut the server down, so it cancels every call; the other
+       * loops wait for those cancellations to complete. */
+      if (l->n_streams > 0)
+        XDS_LOGW("stopping: %zu streams of loop %d still open after %d ms; "
+                 "cancelling",
+                 l->n_streams, l->index, s->cfg.drain_ms);
+      if (l->index == 0)
+        grpc_server_cancel_all_calls(s->server);
+      l->cancelled_all = 1;
     }
-    if (s->shutdown_done && s->streams == NULL)
+    if (atomic_load(&s->shutdown_done) && l->streams == NULL)
       break;
-    if (s->cancelled_all &&
-        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC),
-                     gpr_time_add(s->drain_deadline,
-                                  gpr_time_from_millis(XDS_CANCEL_GRACE_MS,
-                                                       GPR_TIMESPAN))) > 0) {
-      XDS_LOGW("stopping: %zu streams did not end within %d ms of being "
-               "cancelled (peers that do not read); exiting without them",
-               s->n_streams, XDS_CANCEL_GRACE_MS);
-      s->abandoned = 1;
+    if (l->cancelled_all && mono_ms() > deadline + XDS_CANCEL_GRACE_MS) {
+      if (l->n_streams > 0 || !atomic_load(&s->shutdown_done)) {
+        XDS_LOGW("stopping: %zu streams of loop %d did not end within %d ms "
+                 "of being cancelled (peers that do not read); exiting "
+                 "without them",
+                 l->n_streams, l->index, XDS_CANCEL_GRACE_MS);
+        atomic_store(&s->abandoned, 1);
+      }
       break;
     }
   }
-  /* A status request waiting (or coming) now would never be answered. */
-  pthread_mutex_lock(&s->status_lock);
-  s->loop_done = 1;
-  pthread_cond_broadcast(&s->status_cond);
-  pthread_mutex_unlock(&s->status_lock);
+  jobs_close(l);
+}
+
+static void *loop_main(void *arg) {
+  loop_run(arg);
+  return NULL;
+}
+
+int xds_server_run(struct xds_server *s) {
+  sigset_t all, old;
+
+  grpc_server_start(s->server);
+  s->started = 1;
+  XDS_LOGI("serving xDS on %s (port %d, %d threads)", s->cfg.listen, s->port,
+           s->n_loops);
+  /* Signals go to the caller's thread, as without loop threads. */
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  for (int i = 1; i < s->n_loops; i++) {
+    struct loop *l = &s->loops[i];
+    char name[16];
+    l->thread_started = pthread_create(&l->thread, NULL, loop_main, l) == 0;
+    if (!l->thread_started) {
+      /* Its queue asks for no calls, so gRPC gives it none. */
+      XDS_LOGE("cannot start serving thread %d: %s", i, strerror(errno));
+      jobs_close(l);
+      continue;
+    }
+    snprintf(name, sizeof(name), "xds-loop-%d", i % 1000);
+    pthread_setname_np(l->thread, name);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  loop_run(&s->loops[0]);
+  for (int i = 1; i < s->n_loops; i++)
+    if (s->loops[i].thread_started)
+      pthread_join(s->loops[i].thread, NULL);
   return 0;
 }
 
-/* A server the loop gave up on: kept reachable (its memory is the
+/* A server the loops gave up on: kept reachable (its memory is the
  * process's until it exits, which follows at once). */
 static struct xds_server *abandoned_server;
+
+/* Frees what loop_init made (the queue must be drained and destroyed). */
+static void loop_cleanup(struct loop *l) {
+  snapshot_unref(l->current);
+  l->current = NULL;
+  xds_buf_cleanup(&l->out);
+  pthread_mutex_destroy(&l->jobs_lock);
+  grpc_metadata_array_destroy(&l->wake_md);
+  grpc_slice_unref(l->wake_details);
+  pthread_mutex_destroy(&l->wake_lock);
+}
 
 void xds_server_free(struct xds_server *s) {
   if (s == NULL)
     return;
-  if (s->abandoned) {
-    /* Destroying the server or draining its queue would wait for the
+  if (atomic_load(&s->abandoned)) {
+    /* Destroying the server or draining its queues would wait for the
      * stuck transports; the process is about to exit. */
     abandoned_server = s;
     return;
   }
-  if (s->server != NULL && !s->shutting_down) {
+  for (int i = 0; i < s->n_loops; i++)
+    jobs_close(&s->loops[i]);
+  if (s->server != NULL && !s->shutdown_called) {
     /* Never started, or never stopped (an error elsewhere in start-up):
      * gRPC requires a shutdown before destroying a server that bound a
      * port. Nothing is in flight, so the notification comes at once. */
     gpr_timespec until = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                       gpr_time_from_seconds(5, GPR_TIMESPAN));
     grpc_event ev;
-    s->op_shutdown.kind = OP_SHUTDOWN;
-    grpc_server_shutdown_and_notify(s->server, s->cq, &s->op_shutdown);
+    grpc_server_shutdown_and_notify(s->server, s->loops[0].cq, &s->op_shutdown);
     grpc_server_cancel_all_calls(s->server);
     do {
-      ev = grpc_completion_queue_next(s->cq, until, NULL);
+      ev = grpc_completion_queue_next(s->loops[0].cq, until, NULL);
     } while (ev.type == GRPC_OP_COMPLETE && ev.tag != (void *)&s->op_shutdown);
   }
   if (s->stop_thread_started) {
@@ -1891,43 +2280,43 @@ void xds_server_free(struct xds_server *s) {
     sem_destroy(&s->stop_sem);
     s->stop_thread_started = 0;
   }
-  pthread_mutex_lock(&s->wake_lock);
-  if (s->wake_call != NULL) {
-    /* Its completion is drained with the queue below. */
-    grpc_call_cancel(s->wake_call, NULL);
-    grpc_call_unref(s->wake_call);
-    s->wake_call = NULL;
+  for (int i = 0; i < s->n_loops; i++) {
+    struct loop *l = &s->loops[i];
+    pthread_mutex_lock(&l->wake_lock);
+    if (l->wake_call != NULL) {
+      /* Its completion is drained with the queue below. */
+      grpc_call_cancel(l->wake_call, NULL);
+      grpc_call_unref(l->wake_call);
+      l->wake_call = NULL;
+    }
+    pthread_mutex_unlock(&l->wake_lock);
   }
-  pthread_mutex_unlock(&s->wake_lock);
   if (s->wake_ch != NULL)
     grpc_channel_destroy(s->wake_ch);
   s->wake_ch = NULL;
   if (s->server != NULL)
     grpc_server_destroy(s->server);
-  if (s->cq != NULL) {
-    grpc_completion_queue_shutdown(s->cq);
-    for (;;) {
-      grpc_event ev = grpc_completion_queue_next(
-          s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-      if (ev.type == GRPC_QUEUE_SHUTDOWN)
-        break;
+  for (int i = 0; i < s->n_loops; i++) {
+    struct loop *l = &s->loops[i];
+    if (l->cq != NULL) {
+      grpc_completion_queue_shutdown(l->cq);
+      for (;;) {
+        grpc_event ev = grpc_completion_queue_next(
+            l->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+          break;
+      }
+      grpc_completion_queue_destroy(l->cq);
     }
-    grpc_completion_queue_destroy(s->cq);
+    loop_cleanup(l);
   }
-  snapshot_unref(s->current);
+  xds_free(s->loops);
   snapshot_unref(s->published);
-  xds_buf_cleanup(&s->out);
-  xds_free(s->status_result.json);
-  query_free(&s->status_q);
-  build_end(s);
   xds_ratelog_free(s->ratelog);
   pthread_mutex_destroy(&s->publish_lock);
   pthread_mutex_destroy(&s->status_lock);
   pthread_mutex_destroy(&s->status_users);
   pthread_cond_destroy(&s->status_cond);
-  grpc_metadata_array_destroy(&s->wake_md);
-  grpc_slice_unref(s->wake_details);
-  pthread_mutex_destroy(&s->wake_lock);
   xds_free(s);
   grpc_shutdown();
 }

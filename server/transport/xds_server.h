@@ -2,12 +2,17 @@
  * xds_server.h: the gRPC side of wasmxds, on the gRPC C core
  * completion-queue API.
  *
- * Threads: xds_server_run() runs the completion-queue loop on the calling
- * thread, which then owns the grpc_server, every call and every stream.
- * Other threads talk to it only through xds_server_publish() (a pointer
- * swap under a mutex, then a wake of the loop) and xds_server_stop() (an
- * atomic flag and a semaphore post: safe in a signal handler); the loop
- * sleeps until an event, a wake or its own next deadline.
+ * Threads: xds_server_run() runs cfg->threads completion-queue loops: the
+ * first on the calling thread, the others on threads it starts (and joins
+ * before it returns). Each loop has its own completion queue, on which it
+ * asks gRPC for new calls, and owns every stream gRPC hands it there for
+ * the stream's whole life: its call, its ADS state and its sends (no other
+ * thread touches them). Other threads talk to the loops only through
+ * xds_server_publish() (a pointer swap under a mutex, then a wake of every
+ * loop), xds_server_stop() (an atomic flag and a semaphore post: safe in a
+ * signal handler) and xds_server_status_query() (a job each loop answers
+ * for its own streams); a loop sleeps until an event, a wake or its own
+ * next deadline.
  */
 #ifndef XDS_SERVER_H
 #define XDS_SERVER_H
@@ -27,6 +32,10 @@
 #define XDS_SERVER_DEFAULT_MAX_STREAMS 100000
 #define XDS_SERVER_DEFAULT_KEEPALIVE_MS 60000
 #define XDS_SERVER_DEFAULT_DRAIN_MS 5000
+/* Most loops: --threads accepts 1 to XDS_SERVER_THREADS_MAX; the default
+ * is the number of online CPUs, at most XDS_SERVER_DEFAULT_THREADS_MAX. */
+#define XDS_SERVER_THREADS_MAX 256
+#define XDS_SERVER_DEFAULT_THREADS_MAX 16
 
 struct xds_server_config {
   const char *listen;        /* host:port */
@@ -43,7 +52,13 @@ struct xds_server_config {
   int drain_ms;              /* how long a stop waits for streams to end
                                 before cancelling them; 0: default */
   struct xds_stats *stats;   /* counters to update; NULL: none */
+  int threads; /* completion-queue loops, each owning a share of the
+                  streams; 0: xds_server_default_threads() */
 };
+
+/* The number of loops when config.threads is 0: the online CPUs
+ * (sysconf), between 1 and XDS_SERVER_DEFAULT_THREADS_MAX. */
+int xds_server_default_threads(void);
 
 struct xds_server;
 
@@ -56,17 +71,19 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
 /* The port actually bound (useful with port 0). */
 int xds_server_port(const struct xds_server *s);
 
-/* Makes snap the current snapshot (the server takes its own reference).
- * Any thread. Streams move to it on the loop's next tick. */
+/* Makes snap the current snapshot (the server takes its own reference;
+ * each loop takes one more when it adopts it). Any thread. Every loop is
+ * woken and moves its streams to it. */
 void xds_server_publish(struct xds_server *s, struct snapshot *snap);
 
-/* Asks the loop to stop: it stops accepting, ends every stream with
+/* Asks the loops to stop: they stop accepting, each ends its streams with
  * UNAVAILABLE (after any message in flight) so proxies reconnect
- * elsewhere, cancels what remains after drain_ms, and returns from
- * xds_server_run. Async-signal-safe. */
+ * elsewhere, cancels what remains after drain_ms, and xds_server_run
+ * returns once every loop has. Async-signal-safe. */
 void xds_server_stop(struct xds_server *s);
 
-/* Serves until xds_server_stop. Returns 0. */
+/* Serves until xds_server_stop, on the calling thread and threads-1 more
+ * (started here, joined before returning). Returns 0. */
 int xds_server_run(struct xds_server *s);
 
 /* The loop's time for one slice of a status page, and the largest page. */
@@ -94,13 +111,14 @@ struct xds_status_page {
  * The status of the connected proxies that q selects, as the text of a
  * JSON array of ads_stream_status() objects, each with its "stream_id"
  * (stream ids grow with accept; the array is in that order, so a next
- * page starts after the last one shown). Built by the loop thread in
- * slices of XDS_SERVER_STATUS_SLICE_MS between its other work, one stream
- * at a time turned into text, so a large page delays no stream
- * noticeably. Any thread (one request at a time, others wait); waits at
- * most timeout_ms. Returns 0 with *out, XDS_ETOOBIG (the loop did not
- * answer in time, or xds_server_run has returned) or XDS_ENOMEM (also: the page
- * would pass XDS_SERVER_STATUS_MAX_BYTES).
+ * page starts after the last one shown). Each loop turns its own streams
+ * into text, one at a time, in slices of XDS_SERVER_STATUS_SLICE_MS
+ * between its other work, so a large page delays no stream noticeably;
+ * the calling thread merges the loops' parts in stream id order. Any
+ * thread (one request at a time, others wait); waits at most timeout_ms.
+ * Returns 0 with *out, XDS_ETOOBIG (a loop did not answer in time, or
+ * xds_server_run has returned) or XDS_ENOMEM (also: the page would pass
+ * XDS_SERVER_STATUS_MAX_BYTES).
  */
 int xds_server_status_query(struct xds_server *s,
                             const struct xds_status_query *q, int timeout_ms,
