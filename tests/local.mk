@@ -206,3 +206,16 @@ tests_check_idle_SOURCES = tests/check_idle.c \
 tests_check_idle_CFLAGS = $(TEST_CFLAGS)
 tests_check_idle_LDADD = $(TEST_LIBS)
 TESTS += tests/check_idle
+
+# --threads 3: pushes, connects and admin/CSDS reads at once over three
+# serving loops; the pages, CSDS and /metrics cover every loop (issue 20).
+# Also run under ThreadSanitizer by tests/tsan.sh.
+check_PROGRAMS += tests/check_threads
+tests_check_threads_SOURCES = tests/check_threads.c \
+	tests/csds/fleet.c tests/csds/fleet.h \
+	tests/e2e/xds_client.c tests/e2e/xds_client.h \
+	tests/e2e/server_proc.c tests/e2e/server_proc.h \
+	tests/testkit.c tests/testkit.h
+tests_check_threads_CFLAGS = $(TEST_CFLAGS) $(CURL_CFLAGS)
+tests_check_threads_LDADD = libxdscsdsclient.a $(TEST_LIBS)
+TESTS += tests/check_threads

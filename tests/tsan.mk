@@ -4,8 +4,8 @@
 EXTRA_DIST += tests/tsan.sh
 .PHONY: check-tsan
 if TSAN
-TSAN_RUN_BINS = tests/check_unit tests/check_admin tests/check_etcd wasmxds \
-	wasmxdsctl
+TSAN_RUN_BINS = tests/check_unit tests/check_admin tests/check_etcd \
+	tests/check_threads wasmxds wasmxdsctl
 # Builds only what it runs (the generated sources first).
 check-tsan:
 	@$(MAKE) $(AM_MAKEFLAGS) $(BUILT_SOURCES)

@@ -3,8 +3,10 @@
 # build configured with --enable-tsan; `make check-tsan`): the file
 # store's watcher and parallel walk, the publisher, the store source, the
 # module resolver's workers (check_unit suites store_watch, store_walk,
-# publisher, source, modules), the admin server's threads (check_admin)
-# and the etcd watcher against a real etcd (check_etcd). Any report fails
+# publisher, source, modules), the admin server's threads (check_admin),
+# the etcd watcher against a real etcd (check_etcd) and the serving loops
+# of the real binary with --threads 3 under pushes, connects and admin
+# reads at once (check_threads: the server exits 66 on a report). Any report fails
 # the run (exit code 66); each program's output is in tsan-<name>.log.
 set -u
 b=${WASMXDS_BUILDDIR:-.}
@@ -21,4 +23,5 @@ run() { # run NAME COMMAND...
 run unit "$b/tests/check_unit" store_watch store_walk publisher source modules
 run admin "$b/tests/check_admin"
 run etcd "$b/tests/check_etcd"
+run threads "$b/tests/check_threads"
 exit $status

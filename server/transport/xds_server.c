@@ -1414,7 +1414,8 @@ static void job_post(struct xds_server *s, struct job *job, struct loop *self) {
   }
 }
 
-/* One stream's status as JSON text, with its stream_id: the tree is made
+/* One stream's status as JSON text, with its stream_id and the index of
+ * the loop that serves it ("loop"): the tree is made
  * and freed here, so no tree of a whole page is ever held. */
 static int status_text(const struct stream *st, struct xds_buf *out) {
   json_t *one = ads_stream_status(st->ads);
@@ -1423,7 +1424,8 @@ static int status_text(const struct stream *st, struct xds_buf *out) {
 
   if (one != NULL &&
       json_object_set_new(one, "stream_id",
-                          json_integer((json_int_t)st->serial)) == 0)
+                          json_integer((json_int_t)st->serial)) == 0 &&
+      json_object_set_new(one, "loop", json_integer(st->loop->index)) == 0)
     text = json_dumps(one, JSON_INDENT(2));
   json_decref(one);
   if (text != NULL && xds_buf_puts(out, text) == 0)
@@ -2010,6 +2012,8 @@ int xds_server_status_query(struct xds_server *s,
     job_unref(job);
     return XDS_ENOMEM;
   }
+  for (int i = 0; i < job->nparts; i++)
+    job->parts[i].cursor = q->after; /* the page starts after it */
   pthread_mutex_lock(&s->status_users);
   job_post(s, job, NULL);
   pthread_mutex_lock(&s->status_lock);
