@@ -96,7 +96,7 @@ static int loop_threads(int pid, int *tids, int cap) {
   d = opendir(path);
   ck_assert_ptr_nonnull(d);
   while ((e = readdir(d)) != NULL && n < cap) {
-    int tid = atoi(e->d_name);
+    int tid = (int)strtol(e->d_name, NULL, 10);
     char comm[96], *name;
     if (tid <= 0 || tid == pid)
       continue;

@@ -29,9 +29,11 @@
  *
  * The threads of a running wasmxds and what each owns (README "How it is
  * built" says the same):
- *   - the serving thread (xds_server_run: the gRPC completion-queue loop)
- *     owns the gRPC server, every call and every stream; it only reads the
- *     snapshot the publisher last published;
+ *   - the serving loops (xds_server_run, --threads N: loop 0 on the main
+ *     thread, the others on threads it starts), each with its own gRPC
+ *     completion queue, each owning the calls and streams gRPC hands it
+ *     for their whole life; they only read the snapshot the publisher
+ *     last published (each takes its own reference);
  *   - the publisher thread (this module) owns the catalog being served,
  *     the generation, the module results handed to encoding
  *     (delivery_update, delivery_module_of) and every snapshot build;

@@ -216,8 +216,9 @@ struct loop {
   struct xds_server *server;
   int index;
   grpc_completion_queue *cq;
-  pthread_t thread;
-  int thread_started; /* (xds_server_run's thread) */
+  pthread_t thread;   /* set by the loop's own thread (debug checks) */
+  pthread_t handle;   /* loops 1..: for pthread_join (xds_server_run) */
+  int thread_started; /* loops 1..: handle is valid (xds_server_run) */
   struct accept_slot slots[ACCEPT_SLOTS];
   struct stream *streams; /* doubly linked, oldest first */
   struct stream *streams_tail;
@@ -2220,7 +2221,7 @@ int xds_server_run(struct xds_server *s) {
   for (int i = 1; i < s->n_loops; i++) {
     struct loop *l = &s->loops[i];
     char name[16];
-    l->thread_started = pthread_create(&l->thread, NULL, loop_main, l) == 0;
+    l->thread_started = pthread_create(&l->handle, NULL, loop_main, l) == 0;
     if (!l->thread_started) {
       /* Its queue asks for no calls, so gRPC gives it none. */
       XDS_LOGE("cannot start serving thread %d: %s", i, strerror(errno));
@@ -2228,13 +2229,13 @@ int xds_server_run(struct xds_server *s) {
       continue;
     }
     snprintf(name, sizeof(name), "xds-loop-%d", i % 1000);
-    pthread_setname_np(l->thread, name);
+    pthread_setname_np(l->handle, name);
   }
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   loop_run(&s->loops[0]);
   for (int i = 1; i < s->n_loops; i++)
     if (s->loops[i].thread_started)
-      pthread_join(s->loops[i].thread, NULL);
+      pthread_join(s->loops[i].handle, NULL);
   return 0;
 }
 
