@@ -12,7 +12,8 @@
  * 24 in stream id order; CSDS lists the 24; /metrics sums the loops'
  * counts (24 proxies, 24 synced); SIGTERM ends every loop and the process
  * exits 0. In a ThreadSanitizer build (tests/tsan.sh) a race in the
- * server makes it exit 66 instead.
+ * server makes it exit 66 instead: the server gets the options of
+ * $WASMXDS_SERVER_TSAN_OPTIONS when it is set.
  */
 #include <check.h>
 #include <curl/curl.h>
@@ -65,7 +66,13 @@ static void setup(void) {
       "    typedConfig: {'@type': type.googleapis.com/"
       "envoy.extensions.filters.http.router.v3.Router}\n";
   static const char *const args[] = {"--threads", "3", NULL};
+  const char *tsan = getenv("WASMXDS_SERVER_TSAN_OPTIONS");
   char path[160];
+
+  /* Under tests/tsan.sh: the server's ThreadSanitizer options (this
+   * program read its own at start; the child reads the environment). */
+  if (tsan != NULL)
+    setenv("TSAN_OPTIONS", tsan, 1);
 
   snprintf(g_tmp, sizeof(g_tmp), "/tmp/wasmxds-threads-XXXXXX");
   ck_assert_ptr_nonnull(mkdtemp(g_tmp));

@@ -1,7 +1,7 @@
 # ThreadSanitizer (README, "Building and testing"): in a build configured
 # with --enable-tsan, `make check-tsan` runs the suites that use threads
 # (tests/tsan.sh); deploy/test.sh runs it in build-tsan/.
-EXTRA_DIST += tests/tsan.sh
+EXTRA_DIST += tests/tsan.sh tests/tsan-grpc.supp
 .PHONY: check-tsan
 if TSAN
 TSAN_RUN_BINS = tests/check_unit tests/check_admin tests/check_etcd \

@@ -1624,7 +1624,7 @@ static void csds_finish(struct stream *st) {
   grpc_slice slice;
   size_t count = 0;
   grpc_op op;
-  int rc;
+  int rc, loops;
 
   xds_buf_init(&out, XDS_MESSAGE_MAX);
   rc = job_error(job);
@@ -1632,7 +1632,8 @@ static void csds_finish(struct stream *st) {
     rc = job_merge(job, 0, csds_add, &out);
   for (int i = 0; i < job->nparts; i++)
     count += job->parts[i].n_ents;
-  csds_drop(st);
+  loops = job->nparts;
+  csds_drop(st); /* frees job */
   if (rc < 0) {
     xds_buf_cleanup(&out);
     XDS_LOGW("CSDS from %s: cannot answer: %s", ads_stream_peer(st->ads),
@@ -1650,7 +1651,7 @@ static void csds_finish(struct stream *st) {
     return;
   }
   XDS_LOGD("CSDS from %s: %zu proxies, %zu bytes, from %d loops",
-           ads_stream_peer(st->ads), count, out.len, job->nparts);
+           ads_stream_peer(st->ads), count, out.len, loops);
   slice = grpc_slice_from_copied_buffer(out.data, out.len);
   xds_buf_cleanup(&out);
   st->send_buf = grpc_raw_byte_buffer_create(&slice, 1);
