@@ -480,7 +480,7 @@ static void set_int_arg(grpc_arg *a, const char *key, int value) {
 }
 
 /*
- * The loop's alarm. gRPC 1.51's C API has none, and the loop must not wake
+ * Each loop's alarm. gRPC 1.51's C API has none, and a loop must not wake
  * on a timer when idle (issue 20): it keeps one client call armed on a
  * channel that never connects, with only RECV_STATUS_ON_CLIENT started.
  * Without SEND_INITIAL_METADATA the channel never picks a connection, so
