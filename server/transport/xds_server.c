@@ -1390,7 +1390,7 @@ static void part_done(struct job_part *p, struct loop *self) {
 
 /* Hands one part of job to every loop and wakes them (self, the calling
  * loop or NULL, runs its part at the end of this turn). A loop that has
- * ended finishes its part at once, incomplete. */
+ * ended (its streams are gone) finishes its part at once, empty. */
 static void job_post(struct xds_server *s, struct job *job, struct loop *self) {
   atomic_fetch_add(&job->refs, job->nparts);
   for (int i = 0; i < job->nparts; i++) {
@@ -1407,8 +1407,7 @@ static void job_post(struct xds_server *s, struct job *job, struct loop *self) {
     }
     pthread_mutex_unlock(&l->jobs_lock);
     if (closed) {
-      p->rc = XDS_EIO;
-      part_done(p, self);
+      part_done(p, self); /* an ended loop has no streams: an empty part */
     } else if (l != self) {
       wake_loop(l);
     }
@@ -1532,8 +1531,9 @@ static void jobs_run(struct loop *l) {
   }
 }
 
-/* The loop ends (or never ran): every part it holds, and every part
- * posted from now on, finishes at once, incomplete. */
+/* The loop ends (its streams are gone) or never ran: every part it holds
+ * finishes at once with what it has, and every part posted from now on
+ * finishes at once, empty. */
 static void jobs_close(struct loop *l) {
   struct job_part *lists[2], *p, *next;
 
@@ -1548,7 +1548,6 @@ static void jobs_close(struct loop *l) {
   for (int i = 0; i < 2; i++)
     for (p = lists[i]; p != NULL; p = next) {
       next = p->next;
-      p->rc = XDS_EIO;
       part_done(p, l);
     }
 }
@@ -1638,16 +1637,12 @@ static void csds_finish(struct stream *st) {
     xds_buf_cleanup(&out);
     XDS_LOGW("CSDS from %s: cannot answer: %s", ads_stream_peer(st->ads),
              rc == XDS_ETOOBIG ? "the response is over the 4 MiB limit"
-             : rc == XDS_EIO   ? "the server is stopping"
                                : xds_strerror(rc));
-    stream_close(st,
-                 rc == XDS_EIO ? GRPC_STATUS_UNAVAILABLE
-                               : GRPC_STATUS_RESOURCE_EXHAUSTED,
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
                  rc == XDS_ETOOBIG
                      ? "the response is over the 4 MiB message limit: narrow "
                        "it with node_matchers or exclude_resource_contents"
-                 : rc == XDS_EIO ? "wasmxds is shutting down; reconnect"
-                                 : "out of memory");
+                     : "out of memory");
     return;
   }
   XDS_LOGD("CSDS from %s: %zu proxies, %zu bytes, from %d loops",
@@ -2028,11 +2023,7 @@ int xds_server_status_query(struct xds_server *s,
     job_unref(job);
     return XDS_ETOOBIG;
   }
-  ret = job_error(job);
-  if (ret == XDS_EIO)
-    ret = XDS_ETOOBIG; /* a loop had ended: no answer in time */
-  else if (ret < 0)
-    ret = XDS_ENOMEM;
+  ret = job_error(job) < 0 ? XDS_ENOMEM : 0;
   memset(&m, 0, sizeof(m));
   xds_buf_init(&m.text, XDS_SERVER_STATUS_MAX_BYTES);
   if (ret == 0 && (xds_buf_putc(&m.text, '[') < 0 ||
