@@ -180,6 +180,9 @@ struct job_part {
   struct job *job;
   struct job_part *next; /* in its loop's inbox or work list */
   uint64_t cursor;       /* serial of the last stream looked at */
+  struct stream *at;     /* once started: the next stream to look at
+                            (NULL: the end); stream_free moves it on */
+  int started;           /* at is valid */
   struct xds_buf text;   /* the entries, one after the other */
   struct job_entry *ents;
   size_t n_ents, cap_ents;
@@ -975,6 +978,10 @@ static void stream_free(struct loop *l, struct stream *st) {
   struct ads_counts c;
 
   csds_drop(st);
+  /* The parts under way keep their place by pointer: move them on. */
+  for (struct job_part *p = l->jobs; p != NULL; p = p->next)
+    if (p->started && p->at == st)
+      p->at = st->next;
   ads_stream_counts(st->ads, &c);
   /* Freed only once nothing of it can complete any more. */
   XDS_ASSERT(st->closing && st->outstanding == 0 && !st->sending &&
@@ -1481,9 +1488,16 @@ static int part_continue(struct loop *l, struct job_part *p,
   const struct job *job = p->job;
   struct stream *st;
 
-  for (st = l->streams; st != NULL && st->serial <= p->cursor;)
-    st = st->next;
-  for (; st != NULL; st = st->next) {
+  /* Where the part starts: after the page's `after` id (streams are in id
+   * order along the list); then it keeps its place by pointer, so a turn
+   * costs its slice and not a walk from the start. */
+  if (!p->started) {
+    for (st = l->streams; st != NULL && st->serial <= p->cursor;)
+      st = st->next;
+    p->at = st;
+    p->started = 1;
+  }
+  for (st = p->at; st != NULL; st = st->next) {
     /* A page of `limit` needs at most `limit` from each loop. */
     if (job->kind == JOB_STATUS && job->q.limit > 0 &&
         p->n_ents >= job->q.limit)
@@ -1493,8 +1507,10 @@ static int part_continue(struct loop *l, struct job_part *p,
     if (p->rc < 0)
       return 1;
     if (st->next != NULL &&
-        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0)
+        gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), until) > 0) {
+      p->at = st->next;
       return 0;
+    }
   }
   return 1;
 }
