@@ -122,6 +122,9 @@ TESTS += tests/check_hostile
 # Identity grammar, NUL on the wire, class keys.
 tests_check_unit_SOURCES += tests/check_proxyid.c
 
+# The serving loops' status answers, in-process on loopback.
+tests_check_unit_SOURCES += tests/check_transport.c
+
 # Who a proxy is, and the server's edges (issues 13 and 14): forged proxy
 # classes, identity grammar, NUL bytes, identity from the certificate alone,
 # gRPC's log lines, a taken port, a bounded shutdown. The real wasmxds

@@ -263,6 +263,8 @@ struct xds_server {
   struct xds_op op_shutdown; /* on loops[0]'s queue */
   atomic_int shutdown_done;  /* gRPC says every call is over */
   atomic_int abandoned;      /* a loop gave up on streams that would not end */
+  atomic_int loops_ended;    /* loops that ran and have returned: a status
+                                query is no longer answered */
   int shutdown_called;       /* loop 0 asked gRPC to shut down */
   atomic_llong drain_deadline_ms; /* monotonic ms; 0: no stop yet */
   atomic_ullong next_serial;
@@ -662,6 +664,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
   atomic_init(&s->stop, 0);
   atomic_init(&s->shutdown_done, 0);
   atomic_init(&s->abandoned, 0);
+  atomic_init(&s->loops_ended, 0);
   atomic_init(&s->drain_deadline_ms, 0);
   s->op_shutdown.kind = OP_SHUTDOWN;
   atomic_init(&s->next_serial, 0);
@@ -2034,7 +2037,9 @@ int xds_server_status_query(struct xds_server *s,
     rc = pthread_cond_timedwait(&s->status_cond, &s->status_lock, &until);
   pthread_mutex_unlock(&s->status_lock);
   pthread_mutex_unlock(&s->status_users);
-  if (atomic_load(&job->pending) != 0) {
+  /* A loop that ran has returned (the server stops): its streams are
+   * gone, and an empty part would read as a server without proxies. */
+  if (atomic_load(&job->pending) != 0 || atomic_load(&s->loops_ended) > 0) {
     atomic_store(&job->cancelled, 1); /* the loops drop their parts */
     job_unref(job);
     return XDS_ETOOBIG;
@@ -2208,6 +2213,8 @@ static void loop_run(struct loop *l) {
       break;
     }
   }
+  /* Counted before its parts finish, so an asker woken by them sees it. */
+  atomic_fetch_add(&s->loops_ended, 1);
   jobs_close(l);
 }
 

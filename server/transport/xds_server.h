@@ -116,9 +116,9 @@ struct xds_status_page {
  * between its other work, so a large page delays no stream noticeably;
  * the calling thread merges the loops' parts in stream id order. Any
  * thread (one request at a time, others wait); waits at most timeout_ms.
- * Returns 0 with *out, XDS_ETOOBIG (a loop did not answer in time, or
- * xds_server_run has returned) or XDS_ENOMEM (also: the page would pass
- * XDS_SERVER_STATUS_MAX_BYTES).
+ * Returns 0 with *out, XDS_ETOOBIG (a loop did not answer in time, or a
+ * loop has returned: the server stops, or xds_server_run has returned) or
+ * XDS_ENOMEM (also: the page would pass XDS_SERVER_STATUS_MAX_BYTES).
  */
 int xds_server_status_query(struct xds_server *s,
                             const struct xds_status_query *q, int timeout_ms,
