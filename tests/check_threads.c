@@ -6,7 +6,8 @@
  * pushes_connects_and_reads_at_once: 24 ADS proxies, each on its own
  * connection, receive and ACK three pushes of one extension's config
  * while another thread connects and drops proxies and a third reads
- * /debug/proxies (in pages), /metrics and CSDS without pause. Then:
+ * /debug/proxies (in pages), /metrics and CSDS without pause (every walk
+ * of the pages and every CSDS answer holds the 24). Then:
  * the proxies are spread over more than one loop ("loop" in
  * /debug/proxies); a full page and a walk of 5-entry pages list the same
  * 24 in stream id order; CSDS lists the 24; /metrics sums the loops'
@@ -216,14 +217,17 @@ static double sample(const char *body, const char *name) {
 
 /* Every proxy on /debug/proxies, walked in pages of `limit` (0: one page):
  * their stream ids into ids (at most cap), their loops into loops (a bit
- * per loop). Returns how many, or -1 when a page is not a JSON array in
- * stream id order. */
+ * per loop), and in *stable (when not NULL) how many of them are the
+ * proxy-NN ones connected for the whole test. Returns how many, or -1
+ * when a page is not a JSON array in stream id order. */
 static int list_proxies(size_t limit, unsigned long long *ids, int cap,
-                        unsigned *loops) {
+                        unsigned *loops, int *stable) {
   unsigned long long after = 0, next, last = 0;
   int n = 0;
 
   *loops = 0;
+  if (stable != NULL)
+    *stable = 0;
   for (;;) {
     struct tk_body b;
     char path[128];
@@ -257,6 +261,11 @@ static int list_proxies(size_t limit, unsigned long long *ids, int cap,
       }
       last = id;
       *loops |= 1u << loop;
+      if (stable != NULL) {
+        const char *node = json_string_value(json_object_get(e, "node_id"));
+        if (node != NULL && strncmp(node, "proxy-", 6) == 0)
+          (*stable)++;
+      }
       if (n < cap)
         ids[n] = id;
       n++;
@@ -271,7 +280,10 @@ static int list_proxies(size_t limit, unsigned long long *ids, int cap,
 static atomic_int g_stop;
 static atomic_int g_reads, g_read_errors, g_churns, g_churn_errors;
 
-/* Reads the admin pages and CSDS without pause until g_stop. */
+/* Reads the admin pages and CSDS without pause until g_stop. Every walk
+ * of the pages and every CSDS answer must hold all PROXIES stable
+ * proxies, whichever loops serve them and whatever the churn and the
+ * pushes do meanwhile. */
 static void *reader_main(void *arg) {
   (void)arg;
   while (!atomic_load(&g_stop)) {
@@ -281,9 +293,16 @@ static void *reader_main(void *arg) {
     struct tk_body b;
     char err[256];
     long code;
+    int stable = 0;
 
-    if (list_proxies(7, ids, 1, &loops) < 0) {
+    if (list_proxies(7, ids, 1, &loops, &stable) < 0) {
       fprintf(stderr, "check_threads: a /debug/proxies walk failed\n");
+      atomic_fetch_add(&g_read_errors, 1);
+    } else if (stable != PROXIES) {
+      fprintf(stderr,
+              "check_threads: a /debug/proxies walk listed %d of the %d "
+              "stable proxies\n",
+              stable, PROXIES);
       atomic_fetch_add(&g_read_errors, 1);
     }
     code = get("/metrics", &b, NULL);
@@ -296,6 +315,15 @@ static void *reader_main(void *arg) {
     if (r == NULL) {
       fprintf(stderr, "check_threads: CSDS: %s\n", err);
       atomic_fetch_add(&g_read_errors, 1);
+    }
+    for (int i = 0; r != NULL && i < PROXIES; i++) {
+      char id[32];
+      snprintf(id, sizeof(id), "proxy-%02d", i);
+      if (fleet_find(r, id) == NULL) {
+        fprintf(stderr, "check_threads: CSDS lacks %s\n", id);
+        atomic_fetch_add(&g_read_errors, 1);
+        break;
+      }
     }
     fleet_response_free(r);
     atomic_fetch_add(&g_reads, 1);
@@ -367,7 +395,7 @@ START_TEST(pushes_connects_and_reads_at_once) {
   /* The churned streams end asynchronously: wait for the 24. */
   until = tk_now_ms() + 10000;
   do {
-    n = list_proxies(0, full, PROXIES + 1, &loops);
+    n = list_proxies(0, full, PROXIES + 1, &loops, NULL);
     if (n == PROXIES)
       break;
     tk_sleep_ms(100);
@@ -379,7 +407,7 @@ START_TEST(pushes_connects_and_reads_at_once) {
              "spread",
              loops);
   E2E_ASSERT((loops & ~7u) == 0, "a loop index beyond 2 (mask 0x%x)", loops);
-  n = list_proxies(5, paged, PROXIES + 1, &loops_paged);
+  n = list_proxies(5, paged, PROXIES + 1, &loops_paged, NULL);
   E2E_ASSERT(n == PROXIES, "pages of 5 list %d proxies, not %d", n, PROXIES);
   for (int i = 0; i < PROXIES; i++)
     E2E_ASSERT(paged[i] == full[i],
@@ -397,7 +425,8 @@ START_TEST(pushes_connects_and_reads_at_once) {
   }
   fleet_response_free(r);
 
-  /* The loops' counts, summed (each loop counts about once a second). */
+  /* The sync-state gauges, which every loop's streams move with atomic
+   * adds as their state changes. */
   until = tk_now_ms() + 10000;
   for (;;) {
     E2E_ASSERT(get("/metrics", &b, NULL) == 200, "GET /metrics");
