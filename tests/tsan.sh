@@ -6,7 +6,9 @@
 # publisher, source, modules), the admin server's threads (check_admin),
 # the etcd watcher against a real etcd (check_etcd) and the serving loops
 # of the real binary with --threads 3 under pushes, connects and admin
-# reads at once (check_threads: the server exits 66 on a report). Any report fails
+# reads at once (check_threads: the server exits 66 on a report), and
+# in-process the serving loops' status answers (check_unit transport, with
+# the same suppressions for gRPC's internals). Any report fails
 # the run (exit code 66); each program's output is in tsan-<name>.log.
 set -u
 b=${WASMXDS_BUILDDIR:-.}
@@ -30,4 +32,6 @@ run etcd "$b/tests/check_etcd"
 srcdir=${WASMXDS_SRCDIR:-$(dirname "$0")/..}
 WASMXDS_SERVER_TSAN_OPTIONS="$TSAN_OPTIONS suppressions=$srcdir/tests/tsan-grpc.supp" \
   TSAN_OPTIONS="report_bugs=0" run threads "$b/tests/check_threads"
+TSAN_OPTIONS="$TSAN_OPTIONS suppressions=$srcdir/tests/tsan-grpc.supp" \
+  run transport "$b/tests/check_unit" transport
 exit $status
