@@ -1,12 +1,18 @@
 /*
  * ydoc.c: compose libyaml's event stream into ynode trees.
  *
- * Invariants: every node holds one reference on its struct ysrc (the shared,
- * immutable source name), so any subtree copy outlives the ydoc it came
- * from; a tree never shares nodes (aliases are copied), so freeing is a
- * plain recursive walk bounded by YDOC_MAX_DEPTH. Scalars are typed once,
- * when composed. libyaml's own allocations do not go through xds_malloc (it
- * has no allocator hook); everything this module keeps does.
+ * Invariants: the nodes of a parsed ydoc live in its arena (one per ydoc:
+ * a file of a hundred documents is about 100,000 nodes, and freeing them
+ * one by one cost as much as composing them) and borrow the ydoc's
+ * reference on its struct ysrc (the shared, immutable source name). Nodes
+ * made by ynode_clone() and ydoc_take_root(), and the composer's private
+ * anchor copies, are "heap" nodes: allocated one by one, each holding a
+ * reference on its ysrc, so such a copy outlives the ydoc it came from. A
+ * tree is either all arena or all heap nodes, never shares nodes (aliases
+ * are copied), and ynode_free() is a no-op on arena nodes, so a heap tree is
+ * freed by a plain recursive walk bounded by YDOC_MAX_DEPTH. Scalars are
+ * typed once, when composed. libyaml's own allocations do not go through
+ * xds_malloc (it has no allocator hook); everything this module keeps does.
  */
 #include "store/ydoc.h"
 
@@ -24,6 +30,7 @@
 #include <yaml.h>
 
 #include "base/alloc.h"
+#include "base/arena.h"
 #include "base/buf.h"
 
 struct ysrc {
@@ -40,6 +47,7 @@ struct ynode {
   enum ynode_kind kind;
   enum ynode_style style;
   enum yscalar_type stype;
+  int heap; /* allocated alone (see the invariants above), else in an arena */
   struct ysrc *src;
   int line;
   int column;
@@ -49,7 +57,6 @@ struct ynode {
   struct ypair *pairs;  /* mappings */
   struct ynode **items; /* sequences */
   size_t n;
-  size_t cap;
 };
 
 struct ydoc_rec {
@@ -60,6 +67,7 @@ struct ydoc_rec {
 
 struct ydoc {
   struct ysrc *src;
+  struct xds_arena arena; /* every node of docs[] */
   struct ydoc_rec *docs;
   size_t n_docs;
   size_t cap_docs;
@@ -82,6 +90,12 @@ struct composer {
   size_t n_anchors;
   size_t cap_anchors;
   long alias_nodes;
+  /* The children of the collections being composed, innermost last (a
+   * mapping's as key, value, key, ...): a complete collection gets them in
+   * one arena array of the right size, not a growing one. */
+  struct ynode **stack;
+  size_t n_stack;
+  size_t cap_stack;
 };
 
 static const char TAG_STR[] = "tag:yaml.org,2002:str";
@@ -117,12 +131,21 @@ static void ysrc_unref(struct ysrc *s) {
 
 /* ---- YAML 1.2 core schema ---- */
 
-static int is_digits(const char *s, size_t n, const char *set) {
+/* 1 when the n > 0 bytes at s are all digits of base 8, 10 or 16. */
+static int is_digits(const char *s, size_t n, int base) {
   if (n == 0)
     return 0;
-  for (size_t i = 0; i < n; i++)
-    if (strchr(set, s[i]) == NULL || s[i] == '\0')
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    int ok = base == 8 ? ch >= '0' && ch <= '7'
+             : base == 10
+                 ? ch >= '0' && ch <= '9'
+                 : (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+                       (ch >= 'A' && ch <= 'F');
+
+    if (!ok)
       return 0;
+  }
   return 1;
 }
 
@@ -139,16 +162,14 @@ static const char *const BOOL_WORDS[] = {"true",  "True",  "TRUE", "false",
 static const char *const NAN_WORDS[] = {".nan", ".NaN", ".NAN", NULL};
 static const char *const INF_WORDS[] = {".inf", ".Inf", ".INF", NULL};
 
-static const char DEC[] = "0123456789";
-
 static int is_int(const char *s, size_t n) {
   if (n > 2 && s[0] == '0' && s[1] == 'o')
-    return is_digits(s + 2, n - 2, "01234567");
+    return is_digits(s + 2, n - 2, 8);
   if (n > 2 && s[0] == '0' && s[1] == 'x')
-    return is_digits(s + 2, n - 2, "0123456789abcdefABCDEF");
+    return is_digits(s + 2, n - 2, 16);
   if (n > 0 && (s[0] == '-' || s[0] == '+'))
     s++, n--;
-  return is_digits(s, n, DEC);
+  return is_digits(s, n, 10);
 }
 
 static int is_float(const char *s, size_t n) {
@@ -188,11 +209,31 @@ static int is_float(const char *s, size_t n) {
   return i == n;
 }
 
+/* The first byte decides which rules can match (most plain scalars are
+ * words that none can): a null starts with '~' or 'n'/'N', a boolean with
+ * 't', 'T', 'f' or 'F', a number with a digit, a sign or '.'. */
 static enum yscalar_type resolve_plain(const char *s, size_t n) {
-  if (n == 0 || text_is(s, n, NULL_WORDS))
+  if (n == 0)
     return YSCALAR_NULL;
-  if (text_is(s, n, BOOL_WORDS))
-    return YSCALAR_BOOL;
+  switch (s[0]) {
+  case '~':
+  case 'n':
+  case 'N':
+    return text_is(s, n, NULL_WORDS) ? YSCALAR_NULL : YSCALAR_STR;
+  case 't':
+  case 'T':
+  case 'f':
+  case 'F':
+    return text_is(s, n, BOOL_WORDS) ? YSCALAR_BOOL : YSCALAR_STR;
+  case '+':
+  case '-':
+  case '.':
+    break;
+  default:
+    if (s[0] < '0' || s[0] > '9')
+      return YSCALAR_STR;
+    break;
+  }
   if (is_int(s, n))
     return YSCALAR_INT;
   if (is_float(s, n))
@@ -219,13 +260,14 @@ static enum yscalar_type resolve(const char *s, size_t n, int plain,
 
 /* ---- nodes ---- */
 
-/* A new node; with text (scalars) of len bytes, the text is copied into
- * the same allocation, right after the node (one allocation per scalar, not
- * two: a store of 10,000 documents has about a million scalars). */
-static struct ynode *node_new_text(struct ysrc *src, enum ynode_kind kind,
-                                   int line, int column, const char *text,
-                                   size_t len) {
-  struct ynode *n = xds_calloc(1, sizeof(*n) + (text != NULL ? len + 1 : 0));
+/* A new node from arena a, or a heap node (holding a reference on src)
+ * when a is NULL; with text (scalars) of len bytes, the text is copied into
+ * the same allocation, right after the node. */
+static struct ynode *node_new_text(struct xds_arena *a, struct ysrc *src,
+                                   enum ynode_kind kind, int line, int column,
+                                   const char *text, size_t len) {
+  size_t size = sizeof(struct ynode) + (text != NULL ? len + 1 : 0);
+  struct ynode *n = a != NULL ? xds_arena_alloc(a, size) : xds_calloc(1, size);
 
   if (n == NULL)
     return NULL;
@@ -236,7 +278,8 @@ static struct ynode *node_new_text(struct ysrc *src, enum ynode_kind kind,
     n->len = len;
   }
   n->kind = kind;
-  n->src = ysrc_ref(src);
+  n->heap = a == NULL;
+  n->src = a == NULL ? ysrc_ref(src) : src;
   n->line = line;
   n->column = column;
   n->stype = kind == YNODE_MAPPING || kind == YNODE_SEQUENCE
@@ -245,13 +288,18 @@ static struct ynode *node_new_text(struct ysrc *src, enum ynode_kind kind,
   return n;
 }
 
-static struct ynode *node_new(struct ysrc *src, enum ynode_kind kind, int line,
-                              int column) {
-  return node_new_text(src, kind, line, column, NULL, 0);
+/* A copy of s from arena a, or from the heap when a is NULL. */
+static char *str_dup(struct xds_arena *a, const char *s) {
+  return a != NULL ? xds_arena_strdup(a, s) : xds_strdup(s);
+}
+
+/* An array of n pointer-sized slots (n > 0) from a or the heap. */
+static void *slots_new(struct xds_arena *a, size_t n, size_t size) {
+  return a != NULL ? xds_arena_alloc(a, n * size) : xds_calloc(n, size);
 }
 
 void ynode_free(struct ynode *n) {
-  if (n == NULL)
+  if (n == NULL || !n->heap)
     return;
   for (size_t i = 0; i < n->n; i++) {
     if (n->kind == YNODE_MAPPING) {
@@ -263,48 +311,46 @@ void ynode_free(struct ynode *n) {
   }
   xds_free(n->pairs);
   xds_free(n->items);
-  if (n->text != (char *)(n + 1)) /* else in the node's own allocation */
-    xds_free(n->text);
   xds_free(n->tag);
   ysrc_unref(n->src);
   xds_free(n);
 }
 
-/* Copies n; *budget (nullable) counts down the nodes still allowed. Returns
- * NULL on allocation failure, or with *budget < 0 when over it. */
-static struct ynode *copy_tree(const struct ynode *n, long *budget) {
+/* Copies n into arena a (NULL: heap nodes); *budget (nullable) counts down
+ * the nodes still allowed. Returns NULL on allocation failure, or with
+ * *budget < 0 when over it. */
+static struct ynode *copy_tree(struct xds_arena *a, const struct ynode *n,
+                               long *budget) {
   struct ynode *c;
 
   if (budget != NULL && --*budget < 0)
     return NULL;
-  c = node_new_text(n->src, n->kind, n->line, n->column, n->text, n->len);
+  c = node_new_text(a, n->src, n->kind, n->line, n->column, n->text, n->len);
   if (c == NULL)
     return NULL;
   c->style = n->style;
   c->stype = n->stype;
   c->len = n->len;
-  if (n->tag != NULL && (c->tag = xds_strdup(n->tag)) == NULL)
+  if (n->tag != NULL && (c->tag = str_dup(a, n->tag)) == NULL)
     goto fail;
   if (n->kind == YNODE_MAPPING && n->n > 0) {
-    if ((c->pairs = xds_calloc(n->n, sizeof(*c->pairs))) == NULL)
+    if ((c->pairs = slots_new(a, n->n, sizeof(*c->pairs))) == NULL)
       goto fail;
-    c->cap = n->n;
     for (size_t i = 0; i < n->n; i++, c->n++) {
-      c->pairs[i].key = copy_tree(n->pairs[i].key, budget);
+      c->pairs[i].key = copy_tree(a, n->pairs[i].key, budget);
       if (c->pairs[i].key == NULL)
         goto fail;
-      c->pairs[i].value = copy_tree(n->pairs[i].value, budget);
+      c->pairs[i].value = copy_tree(a, n->pairs[i].value, budget);
       if (c->pairs[i].value == NULL) {
         c->n++; /* free the key too */
         goto fail;
       }
     }
   } else if (n->kind == YNODE_SEQUENCE && n->n > 0) {
-    if ((c->items = xds_calloc(n->n, sizeof(*c->items))) == NULL)
+    if ((c->items = slots_new(a, n->n, sizeof(*c->items))) == NULL)
       goto fail;
-    c->cap = n->n;
     for (size_t i = 0; i < n->n; i++, c->n++)
-      if ((c->items[i] = copy_tree(n->items[i], budget)) == NULL)
+      if ((c->items[i] = copy_tree(a, n->items[i], budget)) == NULL)
         goto fail;
   }
   return c;
@@ -315,36 +361,21 @@ fail:
 }
 
 struct ynode *ynode_clone(const struct ynode *n) {
-  return copy_tree(n, NULL);
+  return copy_tree(NULL, n, NULL);
 }
 
-static int seq_push(struct ynode *seq, struct ynode *item) {
-  if (seq->n == seq->cap) {
-    size_t cap = seq->cap ? seq->cap * 2 : 4;
-    struct ynode **p = xds_realloc(seq->items, cap * sizeof(*p));
+/* Pushes a child of the collection being composed. */
+static int stack_push(struct composer *c, struct ynode *n) {
+  if (c->n_stack == c->cap_stack) {
+    size_t cap = c->cap_stack ? c->cap_stack * 2 : 64;
+    struct ynode **p = xds_realloc(c->stack, cap * sizeof(*p));
 
     if (p == NULL)
       return XDS_ENOMEM;
-    seq->items = p;
-    seq->cap = cap;
+    c->stack = p;
+    c->cap_stack = cap;
   }
-  seq->items[seq->n++] = item;
-  return 0;
-}
-
-static int map_push(struct ynode *map, struct ynode *key, struct ynode *value) {
-  if (map->n == map->cap) {
-    size_t cap = map->cap ? map->cap * 2 : 4;
-    struct ypair *p = xds_realloc(map->pairs, cap * sizeof(*p));
-
-    if (p == NULL)
-      return XDS_ENOMEM;
-    map->pairs = p;
-    map->cap = cap;
-  }
-  map->pairs[map->n].key = key;
-  map->pairs[map->n].value = value;
-  map->n++;
+  c->stack[c->n_stack++] = n;
   return 0;
 }
 
@@ -429,7 +460,7 @@ static int remember_anchor(struct composer *c, const char *name,
     c->cap_anchors = cap;
   }
   a.name = xds_strdup(name);
-  a.node = copy_tree(node, NULL);
+  a.node = copy_tree(NULL, node, NULL);
   if (a.name == NULL || a.node == NULL) {
     xds_free(a.name);
     ynode_free(a.node);
@@ -484,11 +515,35 @@ static int key_eq(const struct ynode *a, const struct ynode *b) {
   return a->len == b->len && memcmp(a->text, b->text, a->len) == 0;
 }
 
-static int has_key(const struct ynode *map, size_t upto,
+static int has_key(const struct ypair *pairs, size_t n,
                    const struct ynode *key) {
-  for (size_t i = 0; i < upto; i++)
-    if (key_eq(map->pairs[i].key, key))
+  for (size_t i = 0; i < n; i++)
+    if (key_eq(pairs[i].key, key))
       return 1;
+  return 0;
+}
+
+/* The growing list of a mapping's entries while merge keys are applied. */
+struct pairv {
+  struct ypair *v;
+  size_t n;
+  size_t cap;
+};
+
+static int pairv_push(struct pairv *pv, struct ynode *key,
+                      struct ynode *value) {
+  if (pv->n == pv->cap) {
+    size_t cap = pv->cap ? pv->cap * 2 : 8;
+    struct ypair *p = xds_realloc(pv->v, cap * sizeof(*p));
+
+    if (p == NULL)
+      return XDS_ENOMEM;
+    pv->v = p;
+    pv->cap = cap;
+  }
+  pv->v[pv->n].key = key;
+  pv->v[pv->n].value = value;
+  pv->n++;
   return 0;
 }
 
@@ -536,21 +591,20 @@ static int check_duplicates(struct composer *c, struct ynode *map) {
  * explicitly take the place of the `<<` entry. Earlier mappings of a merge
  * sequence win over later ones, as the YAML merge spec says. */
 static int apply_merges(struct composer *c, struct ynode *map) {
-  struct ynode merged = {0};
+  struct pairv merged = {0};
   int rc = 0, any = 0;
 
   for (size_t i = 0; i < map->n; i++)
     any |= is_merge_key(map->pairs[i].key);
   if (!any)
     return 0;
-  merged.kind = YNODE_MAPPING;
   for (size_t i = 0; i < map->n && rc == 0; i++) {
     struct ypair *p = &map->pairs[i];
     struct ynode *srcs[1], **list = srcs;
     size_t n_list = 1;
 
     if (!is_merge_key(p->key)) {
-      rc = map_push(&merged, p->key, p->value);
+      rc = pairv_push(&merged, p->key, p->value);
       if (rc == 0)
         p->key = p->value = NULL;
       continue;
@@ -578,26 +632,32 @@ static int apply_merges(struct composer *c, struct ynode *map) {
           if (map->pairs[e].key != NULL && !is_merge_key(map->pairs[e].key) &&
               key_eq(map->pairs[e].key, q->key))
             explicit_key = 1;
-        if (explicit_key || has_key(&merged, merged.n, q->key))
+        if (explicit_key || has_key(merged.v, merged.n, q->key))
           continue;
-        rc = map_push(&merged, q->key, q->value);
+        rc = pairv_push(&merged, q->key, q->value);
         if (rc == 0)
           q->key = q->value = NULL;
       }
     }
   }
-  /* Free what was not moved (the merge entries and the shadowed keys they
-   * held; moved slots are NULL), then adopt the merged list. */
-  for (size_t i = 0; i < map->n; i++) {
-    struct ypair *p = &map->pairs[i];
+  /* Adopt the merged list (what was not moved, the merge entries and the
+   * shadowed keys they held, stays unused in the arena). */
+  if (rc == 0 && merged.n > 0) {
+    struct ypair *pairs =
+        xds_arena_alloc(&c->doc->arena, merged.n * sizeof(*pairs));
 
-    ynode_free(p->key);
-    ynode_free(p->value);
+    if (pairs == NULL) {
+      rc = XDS_ENOMEM;
+    } else {
+      memcpy(pairs, merged.v, merged.n * sizeof(*pairs));
+      map->pairs = pairs;
+      map->n = merged.n;
+    }
+  } else if (rc == 0) {
+    map->pairs = NULL;
+    map->n = 0;
   }
-  xds_free(map->pairs);
-  map->pairs = merged.pairs;
-  map->n = merged.n;
-  map->cap = merged.cap;
+  xds_free(merged.v);
   return rc;
 }
 
@@ -622,7 +682,7 @@ static int compose_alias(struct composer *c, yaml_event_t *ev, int depth,
     return fail_at(c, XDS_ETOOBIG, line, col,
                    "alias \"*%s\" nests deeper than %d levels", name,
                    YDOC_MAX_DEPTH);
-  copy = copy_tree(target, &budget);
+  copy = copy_tree(&c->doc->arena, target, &budget);
   if (copy == NULL) {
     if (budget < 0)
       return fail_at(c, XDS_ETOOBIG, line, col,
@@ -646,7 +706,8 @@ static int compose_scalar(struct composer *c, yaml_event_t *ev,
 
   /* libyaml reports an explicit "!" tag as the tag "!"; a plain scalar that
    * is implicitly typed has no tag. */
-  n = node_new_text(c->doc->src, YNODE_SCALAR, (int)ev->start_mark.line + 1,
+  n = node_new_text(&c->doc->arena, c->doc->src, YNODE_SCALAR,
+                    (int)ev->start_mark.line + 1,
                     (int)ev->start_mark.column + 1, text, len);
   if (n == NULL)
     return XDS_ENOMEM;
@@ -667,20 +728,45 @@ static int compose_scalar(struct composer *c, yaml_event_t *ev,
     n->style = YNODE_PLAIN;
     break;
   }
-  if (tag != NULL && (n->tag = xds_strdup(tag)) == NULL)
-    goto oom;
+  if (tag != NULL && (n->tag = xds_arena_strdup(&c->doc->arena, tag)) == NULL)
+    return XDS_ENOMEM;
   n->stype = resolve(text, len, plain, n->tag);
   if (n->stype == YSCALAR_NULL)
     n->kind = YNODE_NULL;
   rc = remember_anchor(c, (const char *)ev->data.scalar.anchor, n);
   if (rc < 0)
-    goto oom;
+    return XDS_ENOMEM;
   *out = n;
   return 0;
+}
 
-oom:
-  ynode_free(n);
-  return XDS_ENOMEM;
+/* Moves the children above base on the stack into one arena array of n
+ * (pairs for a mapping). */
+static int adopt_children(struct composer *c, struct ynode *n, size_t base) {
+  size_t k = c->n_stack - base;
+  struct ynode **from;
+
+  c->n_stack = base;
+  if (k == 0)
+    return 0; /* (the stack may not exist yet) */
+  from = c->stack + base;
+  if (n->kind == YNODE_MAPPING) {
+    n->pairs = xds_arena_alloc(&c->doc->arena, k / 2 * sizeof(*n->pairs));
+    if (n->pairs == NULL)
+      return XDS_ENOMEM;
+    for (size_t i = 0; i < k / 2; i++) {
+      n->pairs[i].key = from[2 * i];
+      n->pairs[i].value = from[2 * i + 1];
+    }
+    n->n = k / 2;
+  } else {
+    n->items = xds_arena_alloc(&c->doc->arena, k * sizeof(*n->items));
+    if (n->items == NULL)
+      return XDS_ENOMEM;
+    memcpy(n->items, from, k * sizeof(*n->items));
+    n->n = k;
+  }
+  return 0;
 }
 
 static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
@@ -696,24 +782,28 @@ static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
                     : ev->data.sequence_start.style == YAML_FLOW_SEQUENCE_STYLE;
   struct ynode *n, *key = NULL, *value = NULL;
   char *anchor_name = NULL;
+  size_t base = c->n_stack;
   int rc;
 
   if (depth >= YDOC_MAX_DEPTH)
     return fail_at(c, XDS_ETOOBIG, (int)ev->start_mark.line + 1,
                    (int)ev->start_mark.column + 1,
                    "collections nest deeper than %d levels", YDOC_MAX_DEPTH);
-  n = node_new(c->doc->src, is_map ? YNODE_MAPPING : YNODE_SEQUENCE,
-               (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1);
+  n = node_new_text(
+      &c->doc->arena, c->doc->src, is_map ? YNODE_MAPPING : YNODE_SEQUENCE,
+      (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1, NULL, 0);
   if (n == NULL)
     return XDS_ENOMEM;
   n->style = flow ? YNODE_FLOW : YNODE_BLOCK;
   rc = XDS_ENOMEM;
-  if (tag != NULL && (n->tag = xds_strdup((const char *)tag)) == NULL)
+  if (tag != NULL &&
+      (n->tag = xds_arena_strdup(&c->doc->arena, (const char *)tag)) == NULL)
     goto fail;
   /* The anchor is registered when the collection is complete, so an alias
-   * to it from inside (a cycle) is an unknown alias. */
-  if (anchor != NULL &&
-      (anchor_name = xds_strdup((const char *)anchor)) == NULL)
+   * to it from inside (a cycle) is an unknown alias. The name is copied:
+   * the event that holds it is deleted before then. */
+  if (anchor != NULL && (anchor_name = xds_arena_strdup(
+                             &c->doc->arena, (const char *)anchor)) == NULL)
     goto fail;
   for (;;) {
     yaml_event_t child;
@@ -729,7 +819,7 @@ static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
     if (rc < 0)
       goto fail;
     if (!is_map) {
-      rc = seq_push(n, value);
+      rc = stack_push(c, value);
       if (rc < 0)
         goto fail;
       value = NULL;
@@ -739,17 +829,20 @@ static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
                        ynode_describe(key));
         if (rc < 0)
           goto fail;
-        ynode_free(key);
-        ynode_free(value);
         key = value = NULL;
         continue;
       }
-      rc = map_push(n, key, value);
+      rc = stack_push(c, key);
+      if (rc == 0)
+        rc = stack_push(c, value);
       if (rc < 0)
         goto fail;
       key = value = NULL;
     }
   }
+  rc = adopt_children(c, n, base);
+  if (rc < 0)
+    goto fail;
   if (is_map) {
     rc = apply_merges(c, n);
     if (rc == 0)
@@ -761,16 +854,13 @@ static int compose_collection(struct composer *c, yaml_event_t *ev, int depth,
     rc = remember_anchor(c, anchor_name, n);
     if (rc < 0)
       goto fail;
-    xds_free(anchor_name);
   }
   *out = n;
   return 0;
 
 fail:
-  xds_free(anchor_name);
-  ynode_free(key);
-  ynode_free(value);
-  ynode_free(n);
+  /* The nodes are in the arena: they go with the ydoc. */
+  c->n_stack = base;
   return rc;
 }
 
@@ -845,7 +935,6 @@ static int compose_stream(struct composer *c) {
     if (rc == 0)
       rc = next_event(c, &end);
     if (rc < 0) {
-      ynode_free(root);
       xds_free(c->cur->issues);
       return rc;
     }
@@ -866,6 +955,7 @@ int ydoc_parse(const char *source, const char *text, size_t len,
   d = xds_calloc(1, sizeof(*d));
   if (d == NULL)
     return XDS_ENOMEM;
+  xds_arena_init(&d->arena, 0);
   d->src = ysrc_new(source);
   if (d->src == NULL) {
     xds_free(d);
@@ -891,6 +981,7 @@ int ydoc_parse(const char *source, const char *text, size_t len,
   yaml_parser_delete(&c.parser);
   forget_anchors(&c);
   xds_free(c.anchors);
+  xds_free(c.stack);
   if (rc == XDS_ENOMEM) {
     ydoc_free(d);
     return rc;
@@ -993,11 +1084,10 @@ int ynode_equal(const struct ynode *a, const struct ynode *b) {
 void ydoc_free(struct ydoc *d) {
   if (d == NULL)
     return;
-  for (size_t i = 0; i < d->n_docs; i++) {
-    ynode_free(d->docs[i].root);
+  for (size_t i = 0; i < d->n_docs; i++)
     xds_free(d->docs[i].issues);
-  }
   xds_free(d->docs);
+  xds_arena_cleanup(&d->arena);
   ysrc_unref(d->src);
   xds_free(d);
 }
@@ -1022,13 +1112,18 @@ const struct ynode *ydoc_root(const struct ydoc *d, size_t i) {
 
 struct ynode *ydoc_take_root(struct ydoc *d, size_t i) {
   struct ynode *root = d->docs[i].root;
-  struct ynode *null =
-      node_new_text(d->src, YNODE_NULL, root->line, root->column, "", 0);
+  struct ynode *null = node_new_text(&d->arena, d->src, YNODE_NULL, root->line,
+                                     root->column, "", 0);
+  struct ynode *copy;
 
   if (null == NULL)
     return NULL;
+  /* The root's nodes are in d's arena: the caller gets a heap copy. */
+  copy = ynode_clone(root);
+  if (copy == NULL)
+    return NULL;
   d->docs[i].root = null;
-  return root;
+  return copy;
 }
 
 size_t ydoc_issue_count(const struct ydoc *d, size_t i) {

@@ -14,10 +14,11 @@
  * depth and the nodes that aliases may create, so a hostile file cannot
  * exhaust memory or the stack (an "alias bomb").
  *
- * Trees are immutable once built. A tree and its nodes are freed together
- * by ynode_free() on its root (or on a tree made by ynode_clone()); the
- * nodes reached through the accessors are borrowed from their tree. Trees
- * may be read from any thread; freeing is the owner's business.
+ * Trees are immutable once built. The trees of a ydoc live in one arena
+ * and are freed with it by ydoc_free(); a tree made by ynode_clone() or
+ * ydoc_take_root() is the caller's and is freed by ynode_free() on its
+ * root. The nodes reached through the accessors are borrowed from their
+ * tree. Trees may be read from any thread; freeing is the owner's business.
  */
 #ifndef XDS_STORE_YDOC_H
 #define XDS_STORE_YDOC_H
@@ -125,9 +126,9 @@ int ydoc_error(const struct ydoc *d, int *line, int *column, const char **msg);
 size_t ydoc_count(const struct ydoc *d);
 /* The root of document i (borrowed), never NULL for i < ydoc_count(). */
 const struct ynode *ydoc_root(const struct ydoc *d, size_t i);
-/* Moves the root of document i out of d: the caller owns it and frees it
- * with ynode_free(); d then holds a YNODE_NULL in its place. NULL on
- * allocation failure (d is unchanged). */
+/* Takes the root of document i out of d: the caller owns it (a copy of
+ * the tree, which outlives d) and frees it with ynode_free(); d then holds
+ * a YNODE_NULL in its place. NULL on allocation failure (d is unchanged). */
 struct ynode *ydoc_take_root(struct ydoc *d, size_t i);
 /* Structural problems found in document i (duplicate mapping keys,
  * non-scalar keys): a document with issues should be rejected. */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "store/ydoc.h"
 
 static struct ydoc *parse_ok(const char *text) {
@@ -196,6 +197,70 @@ START_TEST(anchors_aliases_and_merges) {
   ck_assert_uint_eq(ynode_len(clone), 6);
   ck_assert_str_eq(ynode_source(clone), "t.yaml");
   ynode_free(clone);
+}
+END_TEST
+
+START_TEST(nested_collections_keep_their_children) {
+  /* Children of open collections share one stack in the composer: a
+   * mapping of 300 entries whose values are collections themselves must
+   * get exactly its own keys and values, in order. */
+  struct xds_buf b;
+  struct ydoc *d;
+  const struct ynode *outer, *tail, *v;
+
+  xds_buf_init(&b, 1 << 20);
+  ck_assert_int_eq(xds_buf_puts(&b, "outer:\n"), 0);
+  for (int i = 0; i < 300; i++)
+    ck_assert_int_eq(i % 2 ? xds_buf_printf(&b,
+                                            "  k%03d: {a: %d, b: [x, y, "
+                                            "{c: [%d]}]}\n",
+                                            i, i, i)
+                           : xds_buf_printf(&b, "  k%03d: [%d, %d, %d]\n", i, i,
+                                            i + 1, i + 2),
+                     0);
+  ck_assert_int_eq(xds_buf_puts(&b, "tail: [t1, t2]\n"), 0);
+  d = parse_ok(b.data);
+  xds_buf_cleanup(&b);
+  ck_assert_uint_eq(ynode_len(ydoc_root(d, 0)), 2);
+  outer = ynode_map_get(ydoc_root(d, 0), "outer");
+  ck_assert_uint_eq(ynode_len(outer), 300);
+  for (size_t i = 0; i < 300; i++) {
+    char key[8];
+    int64_t x;
+
+    snprintf(key, sizeof(key), "k%03zu", i);
+    ck_assert_str_eq(ynode_text(ynode_map_key(outer, i), NULL), key);
+    v = ynode_map_value(outer, i);
+    if (i % 2 == 0) {
+      ck_assert_uint_eq(ynode_len(v), 3);
+      ck_assert_int_eq(ynode_int64(ynode_seq_item(v, 2), &x), 0);
+      ck_assert_int_eq(x, (int64_t)i + 2);
+    } else {
+      ck_assert_uint_eq(ynode_len(v), 2);
+      ck_assert_uint_eq(ynode_len(ynode_map_get(v, "b")), 3);
+      v = ynode_map_get(ynode_seq_item(ynode_map_get(v, "b"), 2), "c");
+      ck_assert_uint_eq(ynode_len(v), 1);
+      ck_assert_int_eq(ynode_int64(ynode_seq_item(v, 0), &x), 0);
+      ck_assert_int_eq(x, (int64_t)i);
+    }
+  }
+  tail = ynode_map_get(ydoc_root(d, 0), "tail");
+  ck_assert_uint_eq(ynode_len(tail), 2);
+  ck_assert_str_eq(ynode_text(ynode_seq_item(tail, 1), NULL), "t2");
+  ydoc_free(d);
+  /* Empty collections, also before any child was ever pushed. */
+  d = parse_ok("{}\n---\n[]\n---\na: {}\nb: [[], {c: []}]\n");
+  ck_assert_uint_eq(ydoc_count(d), 3);
+  ck_assert_int_eq(ynode_kind(ydoc_root(d, 0)), YNODE_MAPPING);
+  ck_assert_uint_eq(ynode_len(ydoc_root(d, 0)), 0);
+  ck_assert_int_eq(ynode_kind(ydoc_root(d, 1)), YNODE_SEQUENCE);
+  ck_assert_uint_eq(ynode_len(ydoc_root(d, 1)), 0);
+  ck_assert_uint_eq(ynode_len(ynode_map_get(ydoc_root(d, 2), "a")), 0);
+  tail = ynode_map_get(ydoc_root(d, 2), "b");
+  ck_assert_uint_eq(ynode_len(tail), 2);
+  ck_assert_uint_eq(ynode_len(ynode_seq_item(tail, 0)), 0);
+  ck_assert_uint_eq(ynode_len(ynode_map_get(ynode_seq_item(tail, 1), "c")), 0);
+  ydoc_free(d);
 }
 END_TEST
 
@@ -400,6 +465,7 @@ Suite *ydoc_suite(void) {
   tcase_add_test(tc, json_document);
   tcase_add_test(tc, anchors_aliases_and_merges);
   tcase_add_test(tc, take_root_outlives_document);
+  tcase_add_test(tc, nested_collections_keep_their_children);
   tcase_add_test(tc, alias_bomb_is_stopped);
   tcase_add_test(tc, unknown_and_recursive_aliases);
   tcase_add_test(tc, depth_limit);
