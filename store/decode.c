@@ -128,7 +128,7 @@ void dctx_check_keys(struct dctx *c, const struct ynode *map,
     size_t mark;
 
     for (a = allowed; *a != NULL; a++)
-      if (strcmp(*a, name) == 0)
+      if ((*a)[0] == name[0] && strcmp(*a, name) == 0)
         break;
     if (*a != NULL)
       continue;
@@ -215,15 +215,18 @@ const struct ynode *dctx_get_enum(struct dctx *c, const struct ynode *map,
   s = dctx_want_str(c, v);
   if (s == NULL)
     goto done;
-  for (int i = 0; names[i] != NULL; i++) {
-    int n;
-
+  for (int i = 0; names[i] != NULL; i++)
     if (strcmp(names[i], s) == 0) {
       *out = i;
       goto done;
     }
-    n = snprintf(allowed + used, sizeof(allowed) - used, "%s%s",
-                 i > 0 ? ", " : "", names[i]);
+  /* The list of allowed values only for the message (formatting it for
+   * every enum read cost a store load about 2 % of its instructions). */
+  allowed[0] = '\0';
+  for (int i = 0; names[i] != NULL; i++) {
+    int n = snprintf(allowed + used, sizeof(allowed) - used, "%s%s",
+                     i > 0 ? ", " : "", names[i]);
+
     if (n > 0 && (size_t)n < sizeof(allowed) - used)
       used += (size_t)n;
   }

@@ -30,7 +30,17 @@ static int json_string(struct xds_buf *b, const char *s, size_t len) {
 
   for (size_t i = 0; i < len && rc == 0; i++) {
     unsigned char ch = (unsigned char)s[i];
+    size_t run = i;
 
+    /* A run of bytes that need no escape goes in with one append. */
+    while (run < len && (unsigned char)s[run] >= 0x20 && s[run] != '"' &&
+           s[run] != '\\' && s[run] != 0x7f)
+      run++;
+    if (run > i) {
+      rc = xds_buf_append(b, s + i, run - i);
+      i = run - 1;
+      continue;
+    }
     switch (ch) {
     case '"':
       rc = xds_buf_puts(b, "\\\"");

@@ -159,6 +159,25 @@ done:
   dctx_path_restore(c, mark);
 }
 
+/* "organizations/<org>/extensions/<name>" (a new string, or NULL): put
+ * together by hand, as every document needs one (xds_asprintf was 1 % of a
+ * store load). */
+static char *ext_fqn(const char *org, const char *name) {
+  static const char a[] = "organizations/", b[] = "/extensions/";
+  size_t lo = strlen(org), ln = strlen(name);
+  char *s = xds_malloc(sizeof(a) - 1 + lo + sizeof(b) - 1 + ln + 1), *p = s;
+
+  if (s == NULL)
+    return NULL;
+  memcpy(p, a, sizeof(a) - 1);
+  p += sizeof(a) - 1;
+  memcpy(p, org, lo);
+  p += lo;
+  memcpy(p, b, sizeof(b) - 1);
+  p += sizeof(b) - 1;
+  memcpy(p, name, ln + 1);
+  return s;
+}
 /* decode_priv.h */
 char *decode_normalise_url(struct dctx *c, const struct ynode *at,
                            const char *s, enum wasm_url_scheme *scheme) {
@@ -370,8 +389,7 @@ static void wasmext_decode(struct dctx *c, const struct ynode *doc,
     dctx_path_restore(c, 0);
   }
   if (e->organization != NULL && e->name != NULL) {
-    e->fqn = xds_asprintf("organizations/%s/extensions/%s", e->organization,
-                          e->name);
+    e->fqn = ext_fqn(e->organization, e->name);
     out->id = e->fqn != NULL ? xds_strdup(e->fqn) : NULL;
     if (out->id == NULL)
       c->rc = XDS_ENOMEM;
