@@ -5,7 +5,10 @@
 # Arguments: BENCH_ARGS, passed to the one benchmark run.
 
 EXTRA_PROGRAMS = bench/store_bench bench/compose_bench bench/modules_bench \
-	bench/etcd_bench bench/churn_bench
+	bench/etcd_bench bench/churn_bench bench/ack_bench
+bench_ack_bench_SOURCES = bench/ack_bench.c
+bench_ack_bench_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS)
+bench_ack_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 bench_churn_bench_SOURCES = bench/churn_bench.c
 bench_churn_bench_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS)
 bench_churn_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
@@ -22,9 +25,22 @@ bench_etcd_bench_SOURCES = bench/etcd_bench.c
 bench_etcd_bench_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
 bench_etcd_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 CLEANFILES += bench/store_bench bench/compose_bench bench/modules_bench \
-	bench/etcd_bench bench/churn_bench
+	bench/etcd_bench bench/churn_bench bench/ack_bench
 
-.PHONY: bench bench-store bench-compose bench-modules bench-etcd bench-churn
+.PHONY: bench bench-store bench-compose bench-modules bench-etcd bench-churn \
+	bench-ack bench-ack-callgrind
+# The server core's cost per ACK (issue 20 item 1), offline: CPU time per
+# ACK, SotW and delta; bench-ack-callgrind counts instructions per ACK
+# (load-independent) with callgrind. BENCH_ARGS adds options to each run.
+ACK_BENCH_RUNS = "" "--node-every" "--push lds" "--delta" \
+	"--delta --node-every"
+bench-ack: bench/ack_bench$(EXEEXT)
+	@for a in $(ACK_BENCH_RUNS); do \
+	  ./bench/ack_bench$(EXEEXT) $$a $(BENCH_ARGS) || exit 1; done
+bench-ack-callgrind: bench/ack_bench$(EXEEXT)
+	@for a in $(ACK_BENCH_RUNS); do \
+	  $(srcdir)/bench/ack_callgrind.sh ./bench/ack_bench$(EXEEXT) \
+	    $$a $(BENCH_ARGS) || exit 1; done
 # Plugin churn with and without --ecds-slots (issue 19): drains per proxy.
 # BENCH_ARGS="--proxies 2000 --slots 8" for another size.
 bench-churn: bench/churn_bench$(EXEEXT)
@@ -68,7 +84,7 @@ bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h \
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS)
 bench_loadgen_LDADD = libxdsproto.a $(GRPC_LIBS) $(PROTOBUFC_LIBS) -lm
 CLEANFILES += bench/loadgen
-EXTRA_DIST += bench/fleet.sh
+EXTRA_DIST += bench/fleet.sh bench/ack_callgrind.sh
 
 FLEET_SIZES = 1000 10000
 FLEET_STORES = 100x50 1000x200
