@@ -47,7 +47,7 @@
 static struct {
   size_t proxies, extensions, pushes;
   int delta, node_every, shuffle, push_lds, path_bytes;
-} opt = {1000, 7, 1, 0, 0, 0, 0, 0};
+} opt = {1000, 7, 1, 0, 0, 0, 0, 1};
 
 /* One ACK to feed, packed before the measured phase. */
 struct msg {
@@ -266,9 +266,9 @@ static int feed(struct ads_stream *s, const struct msg *m,
                 struct snapshot *snap) {
   struct ads_close close;
 
-  if (opt.path_bytes)
-    die("--path bytes: ads_stream_on_request_bytes is not built yet");
-  return feed_unpack(s, m, snap, &close);
+  if (!opt.path_bytes)
+    return feed_unpack(s, m, snap, &close);
+  return ads_stream_on_request_bytes(s, m->p, m->len, snap, &close);
 }
 
 /* The type, version and nonce of the response in out. */

@@ -9,7 +9,7 @@ TEST_LIBS = $(XDS_LIBS) $(CHECK_LIBS) $(XDS_EXT_LIBS)
 check_PROGRAMS += tests/check_unit
 tests_check_unit_SOURCES = tests/check_main.c tests/suites.h \
 	tests/check_ads.c tests/check_ads_oom.c tests/check_ads_limits.c \
-	tests/check_ads_sync.c \
+	tests/check_ads_sync.c tests/check_ads_wire.c \
 	tests/check_base.c tests/check_chain.c \
 	tests/check_compose.c tests/check_compose_oom.c tests/check_encode.c \
 	tests/check_publisher.c tests/check_source.c \

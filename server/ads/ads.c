@@ -268,9 +268,14 @@ void ads_ack(struct ads_stream *s, struct ads_type_state *t, int idx,
           xds_log_escape(msg, e_msg, sizeof(e_msg)));
   } else {
     t->acks++;
-    if (latest && (version[0] != '\0' || s->mode == ADS_DELTA))
-      snprintf(t->acked_version, sizeof(t->acked_version), "%s",
-               s->mode == ADS_DELTA ? t->sent_version : version);
+    if (latest && (version[0] != '\0' || s->mode == ADS_DELTA)) {
+      const char *v = s->mode == ADS_DELTA ? t->sent_version : version;
+      size_t len = strnlen(v, sizeof(t->acked_version) - 1);
+
+      /* What snprintf "%s" would keep, without its cost on every ACK. */
+      memcpy(t->acked_version, v, len);
+      t->acked_version[len] = '\0';
+    }
     char e_nonce[64];
 
     XDS_LOGD("ACK from node %s for %s nonce %s%s", ads_node_name(s),

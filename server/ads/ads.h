@@ -150,6 +150,24 @@ int ads_stream_precheck(const struct ads_stream *s, const uint8_t *p,
                         size_t len, struct ads_close *close);
 
 /*
+ * Applies one request given as its encoded bytes (a DiscoveryRequest or
+ * DeltaDiscoveryRequest by the stream's mode), as the transport reads it:
+ * everything ads_stream_precheck, the NUL and nesting checks (wirecheck.h),
+ * the unpack and ads_stream_on_request / _on_delta_request would do,
+ * with the same outcome, state and logs; an ACK that changes nothing but
+ * the ACK itself (SotW: the same subscription; delta: no names; the node
+ * absent or byte for byte one the stream accepted) is read from the bytes
+ * without unpacking or allocating. p is borrowed for the call; snap as
+ * below. Returns 0, or -1 when the stream must be closed with the status
+ * in *close (malformed, a string holding a NUL byte, nesting deeper than
+ * WIRECHECK_DEPTH_MAX, over the limits, and every reason below); the
+ * refusals of the bytes (the first four) are logged here.
+ */
+int ads_stream_on_request_bytes(struct ads_stream *s, const uint8_t *p,
+                                size_t len, struct snapshot *snap,
+                                struct ads_close *close);
+
+/*
  * Applies one SotW request. snap is the current snapshot (borrowed; the
  * stream takes its own reference). Returns 0, or -1 when the stream must
  * be closed with the status in *close (bad identity, a changed node, a

@@ -202,23 +202,14 @@ out:
   return rc;
 }
 
-static int
-delta_request(struct ads_stream *s,
-              const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
-              struct snapshot *snap, struct ads_close *close) {
-  struct ads_type_state *t;
-  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
-  const char *type = req->type_url != NULL ? req->type_url : "";
-  int idx, first, rc;
-  struct ads_req_names in = {
-      req->resource_names_subscribe, req->n_resource_names_subscribe,
-      req->resource_names_unsubscribe, req->n_resource_names_unsubscribe,
-      req->n_initial_resource_versions};
+int ads_delta_apply(
+    struct ads_stream *s, int idx, const char *nonce,
+    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+    struct ads_close *close) {
+  struct ads_type_state *t = &s->t[idx];
+  size_t n_initial = req != NULL ? req->n_initial_resource_versions : 0;
+  int first;
 
-  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
-  if (rc <= 0)
-    return rc;
-  t = &s->t[idx];
   if (nonce[0] != '\0') {
     int latest = strcmp(nonce, t->nonce) == 0;
 
@@ -229,12 +220,13 @@ delta_request(struct ads_stream *s,
                "it ACKs or NACKs an earlier response",
                ads_node_name(s), ads_type_names[idx],
                xds_log_escape(nonce, esc, sizeof(esc)), t->nonce);
-    ads_ack(s, t, idx, nonce, "", req->error_detail, latest);
+    ads_ack(s, t, idx, nonce, "", req != NULL ? req->error_detail : NULL,
+            latest);
   }
   first = !t->requested;
   if (first) {
     /* What the proxy already has, from a previous stream. */
-    for (size_t i = 0; i < req->n_initial_resource_versions; i++) {
+    for (size_t i = 0; i < n_initial; i++) {
       const char *name = req->initial_resource_versions[i]->key;
       const char *ver = req->initial_resource_versions[i]->value;
       struct ads_res *r;
@@ -246,16 +238,35 @@ delta_request(struct ads_stream *s,
       ads_res_set_state(&t->sent, r, ADS_RES_CLIENT);
       ads_res_ack_version(&t->sent, r);
     }
-    t->must_answer = req->n_initial_resource_versions == 0;
+    t->must_answer = n_initial == 0;
   }
-  if (delta_subscribe(s, t, req->resource_names_subscribe,
-                      req->n_resource_names_subscribe,
-                      req->resource_names_unsubscribe,
-                      req->n_resource_names_unsubscribe, first, close) < 0)
+  if (delta_subscribe(s, t, req != NULL ? req->resource_names_subscribe : NULL,
+                      req != NULL ? req->n_resource_names_subscribe : 0,
+                      req != NULL ? req->resource_names_unsubscribe : NULL,
+                      req != NULL ? req->n_resource_names_unsubscribe : 0,
+                      first, close) < 0)
     return -1;
   t->requested = 1;
   ADS_CHECK(s);
   return 0;
+}
+
+static int
+delta_request(struct ads_stream *s,
+              const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+              struct snapshot *snap, struct ads_close *close) {
+  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
+  const char *type = req->type_url != NULL ? req->type_url : "";
+  int idx, rc;
+  struct ads_req_names in = {
+      req->resource_names_subscribe, req->n_resource_names_subscribe,
+      req->resource_names_unsubscribe, req->n_resource_names_unsubscribe,
+      req->n_initial_resource_versions};
+
+  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
+  if (rc <= 0)
+    return rc;
+  return ads_delta_apply(s, idx, nonce, req, close);
 }
 
 int ads_stream_on_delta_request(

@@ -13,7 +13,9 @@
  *   ads_other.c   types wasmxds does not serve;
  *   ads_resp.c    what every response needs (nonce, version, owed set) and
  *                 which response goes next;
- *   ads_status.c  the stream's JSON status for the admin pages.
+ *   ads_status.c  the stream's JSON status for the admin pages;
+ *   ads_wire.c    a request given as its bytes: ACKs read without
+ *                 unpacking, the rest checked, unpacked and applied.
  *
  * Threads: all of it runs on the thread that owns the stream.
  */
@@ -150,6 +152,9 @@ enum ads_event {
 /* Longest escaped node id in log lines. */
 #define ADS_LOG_NAME_MAX 256
 
+/* Bytes of the digest of a node's bytes (SHA-256). */
+#define ADS_NODE_DIGEST_LEN 32
+
 /* ads_stream.magic while the stream is initialized. */
 #define ADS_STREAM_MAGIC 0x41445353u
 
@@ -191,6 +196,12 @@ struct ads_stream {
    * state this stream is counted in there (-1: none). */
   atomic_long *sync_counts;
   int sync_counted;
+  /* ads_wire.c: the SHA-256 and length of the bytes of a node the stream
+   * accepted, when node_known: a request whose node has the same bytes
+   * has the same identity. */
+  int node_known;
+  uint32_t node_len;
+  unsigned char node_sha[ADS_NODE_DIGEST_LEN];
 };
 
 /* Type URLs and short names of the served types, by enum ads_type. */
@@ -390,6 +401,46 @@ const struct xds_resource *ads_sub_candidate(struct ads_stream *s, int idx,
 
 /* --- ads_sotw.c, ads_delta.c, ads_other.c --- */
 
+/* A SotW request's resource names, in order: from an unpacked request's
+ * array, or read from the request's encoded bytes (field 3 of a
+ * DiscoveryRequest that ads_wire.c checked: every field reads strictly,
+ * and no name holds a NUL byte). Borrowed. */
+struct ads_names_src {
+  int wire;               /* read from the bytes */
+  char *const *v;         /* !wire: the names */
+  const uint8_t *p, *end; /* wire: the request's bytes */
+  size_t n;               /* names in all (with "*") */
+  size_t i;               /* iteration: names read */
+  const uint8_t *at;      /* wire: where reading goes on */
+};
+/* Sets src to the n names of v, or to the n names (field 3) in the len
+ * bytes at p. */
+void ads_names_src_array(struct ads_names_src *src, char *const *v, size_t n);
+void ads_names_src_wire(struct ads_names_src *src, const uint8_t *p, size_t len,
+                        size_t n);
+/* The next name (*name, *len bytes, not NUL-terminated when read from
+ * bytes): 1, or 0 after the last. */
+int ads_names_next(struct ads_names_src *src, const char **name, size_t *len);
+
+/* What ads_sotw_apply returns when the request, read from its bytes,
+ * changes the subscription: nothing was applied, unpack it instead. */
+#define ADS_NEED_UNPACK 1
+
+/* A SotW request of served type idx that ads_request_start accepted (or
+ * that ads_wire.c found it would accept): its ACK or NACK (error not NULL),
+ * then its subscription (names). nonce and version are "" when absent.
+ * Returns 0, -1 with *close set, or ADS_NEED_UNPACK (names read from
+ * bytes). */
+int ads_sotw_apply(struct ads_stream *s, int idx, const char *nonce,
+                   const char *version, const Google__Rpc__Status *error,
+                   struct ads_names_src *src, struct ads_close *close);
+/* The same for delta: req gives the names, initial_resource_versions and
+ * error_detail; NULL is a request with none of them (an ACK). */
+int ads_delta_apply(
+    struct ads_stream *s, int idx, const char *nonce,
+    const Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *req,
+    struct ads_close *close);
+
 /* Write into out the next response of the stream's mode owed for a served
  * type (LDS before ECDS). Return 1 (written), 0 (none owed), XDS_ENOMEM
  * or XDS_ETOOBIG. ads_sotw_response may put the class's shared part in
@@ -409,6 +460,22 @@ void ads_other_cleanup(struct ads_other_type *o);
 /* The next (empty) answer owed to an unserved type: 1, 0 or an error, as
  * above. */
 int ads_other_response(struct ads_stream *s, struct xds_buf *out);
+
+/* --- ads_wire.c --- */
+
+/* The fast path of ads_stream_on_request_bytes: when the request is of a
+ * form it reads from the bytes (ads_wire.c says which), applies it as the
+ * slow path would and returns 1 with *rc what the slow path would have
+ * returned; otherwise returns 0 having changed nothing. */
+int ads_wire_fast(struct ads_stream *s, const uint8_t *p, size_t len,
+                  struct ads_close *close, int *rc);
+/* The slow path: the name limits on the bytes, strings without NUL bytes
+ * and nesting within bounds, the unpack, then ads_stream_on_request or
+ * _on_delta_request (each refusal logged). Remembers the node's bytes
+ * when the request carried one that was accepted. Returns 0 or -1 with
+ * *close set. */
+int ads_wire_slow(struct ads_stream *s, const uint8_t *p, size_t len,
+                  struct snapshot *snap, struct ads_close *close);
 
 /* --- ads_resp.c --- */
 

@@ -41,47 +41,137 @@ static int in_name_list(const void *ctx, const char *name) {
   return bsearch(&name, l->v, l->n, sizeof(*l->v), ads_str_cmp) != NULL;
 }
 
-/* Whether the request's names are exactly t's explicit subscription (an
- * ACK repeats it): the same count, each name subscribed, none twice. In
- * the request's order first (linear); otherwise by binary search, with a
- * bitmap on the stack against repeats (lists up to NAMES_SAME_BITS). */
-#define NAMES_SAME_BITS 4096
-static int names_unchanged(const struct ads_type_state *t, char **names,
-                           size_t n) {
-  unsigned char seen[NAMES_SAME_BITS / 8];
-  size_t i;
+void ads_names_src_array(struct ads_names_src *src, char *const *v, size_t n) {
+  memset(src, 0, sizeof(*src));
+  src->v = v;
+  src->n = n;
+}
 
-  if (!t->requested || t->wildcard || n == 0 || n != t->n_names)
+void ads_names_src_wire(struct ads_names_src *src, const uint8_t *p, size_t len,
+                        size_t n) {
+  memset(src, 0, sizeof(*src));
+  src->wire = 1;
+  src->p = src->at = p;
+  src->end = p + len;
+  src->n = n;
+}
+
+static void names_rewind(struct ads_names_src *src) {
+  src->i = 0;
+  src->at = src->p;
+}
+
+int ads_names_next(struct ads_names_src *src, const char **name, size_t *len) {
+  struct wire_field f;
+
+  if (src->i >= src->n)
     return 0;
-  for (i = 0; i < n; i++)
-    if (strcmp(names[i], t->names[i]) != 0)
-      break;
-  if (i == n)
+  if (!src->wire) {
+    *name = src->v[src->i++];
+    *len = strlen(*name);
     return 1;
-  if (n > NAMES_SAME_BITS)
-    return 0;
-  memset(seen, 0, (n + 7) / 8);
-  for (i = 0; i < n; i++) {
-    const char *key = names[i];
-    const char **hit =
-        bsearch(&key, t->names, n, sizeof(*t->names), ads_str_cmp);
-    size_t k;
+  }
+  /* The bytes were checked (ads_wire.c): every field reads, and n of
+   * them are field 3. */
+  while (wire_next_strict(&src->at, src->end, &f) == 1)
+    if (f.number == 3) {
+      *name = (const char *)f.data;
+      *len = f.len;
+      src->i++;
+      return 1;
+    }
+  XDS_ASSERT(0 && "fewer names than counted");
+  return 0;
+}
 
-    if (hit == NULL)
+/* strcmp's order between the len bytes at p (no NUL among them) and the
+ * string b. */
+static int slice_cmp(const char *p, size_t len, const char *b) {
+  int c = strncmp(p, b, len);
+
+  if (c != 0)
+    return c;
+  /* b's first len bytes are p's, none of them NUL: b[len] exists. */
+  return b[len] == '\0' ? 0 : -1;
+}
+
+static int is_star(const char *p, size_t len) {
+  return len == 1 && p[0] == '*';
+}
+
+/*
+ * Whether replacing t's SotW subscription by the request's names would
+ * change nothing: the same wildcard and "ever named" flags, and the names
+ * other than "*" exactly t's explicit names, none twice. In the request's
+ * order first (linear); otherwise by binary search, with a bitmap on the
+ * stack against repeats (lists up to NAMES_SAME_BITS). An ACK repeats the
+ * subscription, so this is what most requests take.
+ */
+#define NAMES_SAME_BITS 4096
+static int names_unchanged(const struct ads_type_state *t,
+                           struct ads_names_src *src) {
+  unsigned char seen[NAMES_SAME_BITS / 8];
+  size_t stars = 0, k = 0, len;
+  const char *name;
+  int in_order = 1;
+
+  /* A name makes the subscription "ever named" for good. */
+  if (!t->requested || (!t->ever_named && src->n > 0))
+    return 0;
+  names_rewind(src);
+  while (ads_names_next(src, &name, &len)) {
+    if (is_star(name, len)) {
+      stars++;
+    } else if (in_order) {
+      if (k < t->n_names && slice_cmp(name, len, t->names[k]) == 0)
+        k++;
+      else
+        in_order = 0;
+    }
+  }
+  /* What the request would make the subscription. */
+  if ((stars > 0 || (src->n == 0 && !t->ever_named)) != (t->wildcard != 0))
+    return 0;
+  if (src->n - stars != t->n_names)
+    return 0;
+  if (in_order)
+    return 1;
+  if (t->n_names > NAMES_SAME_BITS)
+    return 0;
+  memset(seen, 0, (t->n_names + 7) / 8);
+  names_rewind(src);
+  while (ads_names_next(src, &name, &len)) {
+    size_t lo = 0, hi = t->n_names;
+
+    if (is_star(name, len))
+      continue;
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      int c = slice_cmp(name, len, t->names[mid]);
+
+      if (c == 0) {
+        lo = mid;
+        break;
+      }
+      if (c < 0)
+        hi = mid;
+      else
+        lo = mid + 1;
+    }
+    if (lo >= t->n_names || slice_cmp(name, len, t->names[lo]) != 0)
       return 0;
-    k = (size_t)(hit - t->names);
-    if (seen[k / 8] & (1u << (k % 8)))
+    if (seen[lo / 8] & (1u << (lo % 8)))
       return 0;
-    seen[k / 8] |= (unsigned char)(1u << (k % 8));
+    seen[lo / 8] |= (unsigned char)(1u << (lo % 8));
   }
   return 1;
 }
 
-/* Replaces the SotW subscription of type t with the request's names.
- * Names newly added are forgotten, so they are sent again even if
- * unchanged (the protocol requires it). */
+/* Replaces the SotW subscription of type t with the request's names (which
+ * names_unchanged() found to change it). Names newly added are forgotten,
+ * so they are sent again even if unchanged (the protocol requires it). */
 static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
-                      char **names, size_t n, struct ads_close *close) {
+                      char *const *names, size_t n, struct ads_close *close) {
   const char **v;
   size_t m = 0;
   int wildcard = 0;
@@ -90,11 +180,6 @@ static int sotw_names(struct ads_stream *s, struct ads_type_state *t,
     return ads_close_with(close, ADS_STATUS_RESOURCE_EXHAUSTED,
                           "node %s: %zu resource names, more than the limit %d",
                           ads_node_name(s), n, ADS_NAMES_MAX);
-  /* An ACK names what it named before: nothing to replace (every name
-   * subscribed already passed the length check, none is the wildcard, and
-   * what the proxy has is a subset of them). */
-  if (names_unchanged(t, names, n))
-    return 0;
   v = xds_calloc(n + 1, sizeof(*v));
   if (v == NULL)
     goto oom;
@@ -216,22 +301,12 @@ static int sotw_resume(struct ads_stream *s, int idx, const char *version) {
   return 0;
 }
 
-static int
-sotw_request(struct ads_stream *s,
-             const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
-             struct snapshot *snap, struct ads_close *close) {
-  struct ads_type_state *t;
-  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
-  const char *version = req->version_info != NULL ? req->version_info : "";
-  const char *type = req->type_url != NULL ? req->type_url : "";
-  int idx, first, rc;
-  struct ads_req_names in = {req->resource_names, req->n_resource_names, NULL,
-                             0, 0};
+int ads_sotw_apply(struct ads_stream *s, int idx, const char *nonce,
+                   const char *version, const Google__Rpc__Status *error,
+                   struct ads_names_src *src, struct ads_close *close) {
+  struct ads_type_state *t = &s->t[idx];
+  int first, same;
 
-  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
-  if (rc <= 0)
-    return rc;
-  t = &s->t[idx];
   if (nonce[0] != '\0' && strcmp(nonce, t->nonce) != 0) {
     /* Stale: its subscription is ignored, as the protocol says, but it
      * still ACKs or NACKs the earlier response it names. */
@@ -241,13 +316,21 @@ sotw_request(struct ads_stream *s,
              "ACK or NACK counts",
              ads_node_name(s), ads_type_names[idx],
              xds_log_escape(nonce, esc, sizeof(esc)), t->nonce);
-    ads_ack(s, t, idx, nonce, version, req->error_detail, 0);
+    ads_ack(s, t, idx, nonce, version, error, 0);
     return 0;
   }
+  /* An ACK names what it named before: nothing to replace (every name
+   * subscribed already passed the length check, and what the proxy has is
+   * a subset of them). Decided before the ACK is applied (it changes
+   * nothing this reads), so that a request read from its bytes can still
+   * be unpacked and applied instead. */
+  same = names_unchanged(t, src);
+  if (!same && src->wire)
+    return ADS_NEED_UNPACK;
   if (nonce[0] != '\0')
-    ads_ack(s, t, idx, nonce, version, req->error_detail, 1);
+    ads_ack(s, t, idx, nonce, version, error, 1);
   first = !t->requested;
-  if (sotw_names(s, t, req->resource_names, req->n_resource_names, close) < 0)
+  if (!same && sotw_names(s, t, src->v, src->n, close) < 0)
     return -1;
   t->requested = 1;
   if (first && nonce[0] == '\0' && version[0] != '\0' &&
@@ -255,6 +338,25 @@ sotw_request(struct ads_stream *s,
     return ads_close_oom(s, close);
   ADS_CHECK(s);
   return 0;
+}
+
+static int
+sotw_request(struct ads_stream *s,
+             const Envoy__Service__Discovery__V3__DiscoveryRequest *req,
+             struct snapshot *snap, struct ads_close *close) {
+  const char *nonce = req->response_nonce != NULL ? req->response_nonce : "";
+  const char *version = req->version_info != NULL ? req->version_info : "";
+  const char *type = req->type_url != NULL ? req->type_url : "";
+  struct ads_req_names in = {req->resource_names, req->n_resource_names, NULL,
+                             0, 0};
+  struct ads_names_src src;
+  int idx, rc;
+
+  rc = ads_request_start(s, req->node, type, &in, snap, close, &idx);
+  if (rc <= 0)
+    return rc;
+  ads_names_src_array(&src, req->resource_names, req->n_resource_names);
+  return ads_sotw_apply(s, idx, nonce, version, req->error_detail, &src, close);
 }
 
 int ads_stream_on_request(

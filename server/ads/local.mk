@@ -6,6 +6,7 @@ noinst_LIBRARIES += libxdsads.a
 libxdsads_a_SOURCES = \
 	server/ads/ads.c server/ads/ads.h server/ads/ads_impl.h \
 	server/ads/ads_node.c server/ads/ads_precheck.c server/ads/ads_sub.c \
+	server/ads/ads_wire.c \
 	server/ads/ads_sent.c \
 	server/ads/ads_sotw.c server/ads/ads_delta.c server/ads/ads_other.c \
 	server/ads/ads_resp.c server/ads/ads_slots.c server/ads/ads_status.c \

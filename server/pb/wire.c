@@ -1,5 +1,6 @@
 /*
- * wire.c: varints and length-delimited fields.
+ * wire.c: varints and length-delimited fields, written; and the strict
+ * reader of one field.
  */
 #include "server/pb/wire.h"
 
@@ -80,4 +81,63 @@ int wire_put_any_at(struct xds_buf *b, uint32_t field, const char *type_url,
   if (rc < 0)
     b->len = before;
   return rc;
+}
+
+/* Reads a minimal varint of at most max bytes. Returns 0 or XDS_EPARSE. */
+static int get_varint_strict(const uint8_t **p, const uint8_t *end, int max,
+                             uint64_t *v) {
+  uint64_t x = 0;
+
+  for (int i = 0; i < max && *p < end; i++) {
+    uint8_t b = *(*p)++;
+
+    x |= (uint64_t)(b & 0x7f) << (7 * i);
+    if ((b & 0x80) == 0) {
+      if (b == 0 && i > 0)
+        return XDS_EPARSE; /* not minimal */
+      *v = x;
+      return 0;
+    }
+  }
+  return XDS_EPARSE;
+}
+
+int wire_next_strict(const uint8_t **p, const uint8_t *end,
+                     struct wire_field *f) {
+  uint8_t tag;
+  uint64_t v;
+
+  if (*p >= end)
+    return 0;
+  tag = *(*p)++;
+  if (tag & 0x80 || tag >> 3 == 0)
+    return XDS_EPARSE;
+  f->number = tag >> 3;
+  f->type = tag & 7;
+  f->data = NULL;
+  f->len = 0;
+  f->value = 0;
+  switch (f->type) {
+  case 0:
+    /* 9 bytes hold 63 bits: every value protobuf readers agree on. */
+    if (get_varint_strict(p, end, 9, &f->value) < 0)
+      return XDS_EPARSE;
+    return 1;
+  case 1:
+  case 5:
+    f->len = f->type == 1 ? 8 : 4;
+    break;
+  case 2:
+    if (get_varint_strict(p, end, 4, &v) < 0)
+      return XDS_EPARSE;
+    f->len = (size_t)v;
+    break;
+  default:
+    return XDS_EPARSE; /* groups */
+  }
+  if (f->len > (size_t)(end - *p))
+    return XDS_EPARSE;
+  f->data = *p;
+  *p += f->len;
+  return 1;
 }
