@@ -28,7 +28,11 @@
 #                 [--stores "100x50 1000x200"] [--idle 60] [--workdir DIR]
 #                 [--keep] [--server-args "..."] [--churn-sizes "10000"]
 #                 [--churn-slots 8] [--churn-store 100x50]
-#                 [LOADGEN RUN OPTION]...
+#                 [--threads "1 default"] [LOADGEN RUN OPTION]...
+# --threads runs scenarios (a)-(e) once per value: a number is passed to the
+# server as --threads N, "default" passes nothing (the server's default, the
+# online CPUs up to 16); the label carries T=N, so 1 vs N threads are side
+# by side in the summary. Unset: one run each at the server's default.
 # Anything else (e.g. --delta, --no-decode-cache) goes to every loadgen run.
 set -u
 
@@ -44,6 +48,7 @@ EXTRA=
 CHURN_SIZES=
 CHURN_SLOTS=8
 CHURN_STORE=100x50
+THREADS=default
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -58,6 +63,7 @@ while [ $# -gt 0 ]; do
   --churn-sizes) CHURN_SIZES=$2; shift 2 ;;
   --churn-slots) CHURN_SLOTS=$2; shift 2 ;;
   --churn-store) CHURN_STORE=$2; shift 2 ;;
+  --threads) THREADS=$2; shift 2 ;;
   *) EXTRA="$EXTRA $1"; shift ;;
   esac
 done
@@ -140,6 +146,10 @@ trap 'exit 130' INT TERM
 
 echo "fleet: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); server and generator run on the same machine and compete for its cores"
 echo "fleet: wasmxds $("$WASMXDS" --version 2>/dev/null | head -1), sizes: $SIZES; stores: $STORES; idle $IDLE s; loadgen options:${EXTRA:- none}"
+# The server's default thread count, as it computes it (online CPUs, 1..16).
+DEFAULT_THREADS=$(nproc)
+[ "$DEFAULT_THREADS" -le 16 ] || DEFAULT_THREADS=16
+echo "fleet: server threads per run: $THREADS (default = $DEFAULT_THREADS)"
 echo "fleet: GRPC_EXPERIMENTS=${GRPC_EXPERIMENTS:-(unset)} in the server's environment"
 
 status=0
@@ -147,18 +157,26 @@ for store in $STORES; do
   ext=${store%x*}
   ten=${store#*x}
   for n in $SIZES; do
-    label="${ext}ext/${ten}ten/N=$n"
-    dir=$WORKDIR/s$ext-$ten-n$n
+  for t in $THREADS; do
+    if [ "$t" = default ]; then
+      targs=
+      tn=$DEFAULT_THREADS
+    else
+      targs="--threads $t"
+      tn=$t
+    fi
+    label="${ext}ext/${ten}ten/N=$n/T=$tn"
+    dir=$WORKDIR/s$ext-$ten-n$n-t$t
     rm -rf "$dir"
     "$LOADGEN" gen-store --dir "$dir" --extensions "$ext" --tenants "$ten" >/dev/null || exit 1
     # shellcheck disable=SC2086
-    if ! start_server "$dir" "$label" $SERVER_ARGS; then
+    if ! start_server "$dir" "$label" $SERVER_ARGS $targs; then
       status=1
       continue
     fi
     sleep 1 # let the loaded store settle before the baseline RSS
     echo
-    echo "=================== store $ext extensions over $ten tenants, N=$n ==================="
+    echo "=================== store $ext extensions over $ten tenants, N=$n, $tn server threads ==================="
     # shellcheck disable=SC2086
     "$LOADGEN" run --target "127.0.0.1:$XDS_PORT" -n "$n" --tenants "$ten" \
       --server-pid "$SERVER_PID" --label "$label" \
@@ -182,6 +200,7 @@ for store in $STORES; do
     refused=$(grep -c 'refused' "$dir/server.log")
     echo "  server log: $warn warnings ($refused 'ECDS name refused'), $err errors, $nack NACK lines"
     grep -E ' (warn|error) ' "$dir/server.log" | grep -v refused | head -5 | sed 's/^/    /'
+  done
   done
 done
 

@@ -71,6 +71,9 @@ bench: bench/store_bench$(EXEEXT) bench/compose_bench$(EXEEXT) \
 #                                        stores 100x50 and 1000x200, 60 s idle
 #   make bench-fleet FLEET_SIZES="2000" FLEET_STORES="100x50" FLEET_IDLE=10
 #   FLEET_ARGS="--delta" adds options to every loadgen run.
+#   FLEET_THREADS ("1 default"): scenarios (a)-(e) once per server thread
+#   count, "default" being the server's own (the online CPUs, up to 16),
+#   so 1 vs N threads are side by side; FLEET_THREADS=default runs once.
 #   FLEET_CHURN_SIZES (10000; bench-fleet-quick: 1000): the plugin churn
 #   scenario (issue 19) at these sizes, slots off and --ecds-slots
 #   FLEET_CHURN_SLOTS (8), on the FLEET_CHURN_STORE (100x50) store;
@@ -93,6 +96,7 @@ FLEET_QUICK_SIZES = 1000
 FLEET_QUICK_STORES = 100x50 1000x200
 FLEET_QUICK_IDLE = 10
 FLEET_ARGS =
+FLEET_THREADS = 1 default
 FLEET_CHURN_SIZES = 10000
 FLEET_QUICK_CHURN_SIZES = 1000
 FLEET_CHURN_SLOTS = 8
@@ -104,14 +108,15 @@ bench-fleet: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_SIZES)" \
 	  --stores "$(FLEET_STORES)" --idle $(FLEET_IDLE) \
 	  --churn-sizes "$(FLEET_CHURN_SIZES)" --churn-slots $(FLEET_CHURN_SLOTS) \
-	  --churn-store $(FLEET_CHURN_STORE) $(FLEET_ARGS)
+	  --churn-store $(FLEET_CHURN_STORE) --threads "$(FLEET_THREADS)" \
+	  $(FLEET_ARGS)
 bench-fleet-quick: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
 	  --loadgen ./bench/loadgen$(EXEEXT) --sizes "$(FLEET_QUICK_SIZES)" \
 	  --stores "$(FLEET_QUICK_STORES)" --idle $(FLEET_QUICK_IDLE) \
 	  --churn-sizes "$(FLEET_QUICK_CHURN_SIZES)" \
 	  --churn-slots $(FLEET_CHURN_SLOTS) --churn-store $(FLEET_CHURN_STORE) \
-	  $(FLEET_ARGS)
+	  --threads "$(FLEET_THREADS)" $(FLEET_ARGS)
 bench-fleet-churn: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	$(SHELL) $(srcdir)/bench/fleet.sh --wasmxds ./wasmxds$(EXEEXT) \
 	  --loadgen ./bench/loadgen$(EXEEXT) --stores "" \

@@ -1225,38 +1225,6 @@ done:
     start_accept(l, slot);
 }
 
-/* A request whose strings hold a NUL byte is refused before it is
- * unpacked: protobuf-c would cut each such string at the NUL, so the
- * server would act on another name than the one sent. */
-static int refuse_nul(struct stream *st, grpc_slice slice) {
-  const char *msg = "", *field = "", *node = ads_stream_node_id(st->ads);
-  int rc = wirecheck_strings(
-      ads_stream_mode(st->ads) == ADS_DELTA
-          ? &envoy__service__discovery__v3__delta_discovery_request__descriptor
-          : &envoy__service__discovery__v3__discovery_request__descriptor,
-      GRPC_SLICE_START_PTR(slice), GRPC_SLICE_LENGTH(slice), &msg, &field);
-
-  if (rc == XDS_EINVAL) {
-    XDS_LOGW("stream from %s (node %s): field %s.%s of the request holds a "
-             "NUL byte; closing",
-             ads_stream_peer(st->ads), node != NULL ? node : "unknown", msg,
-             field);
-    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
-                 "a string of the request holds a NUL byte");
-    return -1;
-  }
-  if (rc == XDS_ETOOBIG) {
-    XDS_LOGW("stream from %s (node %s): the request nests messages deeper "
-             "than %d; closing",
-             ads_stream_peer(st->ads), node != NULL ? node : "unknown",
-             WIRECHECK_DEPTH_MAX);
-    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
-                 "the request nests messages too deeply");
-    return -1;
-  }
-  return 0; /* XDS_EPARSE: unpacking says so next */
-}
-
 static void query_free(struct xds_status_query *q) {
   xds_free((char *)q->node_id);
   xds_free((char *)q->organization);
@@ -1773,8 +1741,6 @@ static void csds_recv(struct loop *l, struct stream *st) {
 
 static void on_recv(struct loop *l, struct stream *st, int ok) {
   struct xds_server *s = l->server;
-  Envoy__Service__Discovery__V3__DiscoveryRequest *req = NULL;
-  Envoy__Service__Discovery__V3__DeltaDiscoveryRequest *dreq = NULL;
   struct ads_counts before, after;
   int rc, had_node;
   grpc_byte_buffer_reader reader;
@@ -1800,61 +1766,30 @@ static void on_recv(struct loop *l, struct stream *st, int ok) {
     stream_close(st, GRPC_STATUS_UNAVAILABLE, "no configuration loaded yet");
     return;
   }
-  if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
-    stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
-    return;
+  /* A message of one uncompressed slice (most requests) is read in
+   * place; only one of several slices is copied. */
+  if (st->recv_buf->type == GRPC_BB_RAW &&
+      st->recv_buf->data.raw.compression == GRPC_COMPRESS_NONE &&
+      st->recv_buf->data.raw.slice_buffer.count == 1) {
+    slice = grpc_slice_ref(st->recv_buf->data.raw.slice_buffer.slices[0]);
+  } else {
+    if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
+      stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
+      return;
+    }
+    slice = grpc_byte_buffer_reader_readall(&reader);
+    grpc_byte_buffer_reader_destroy(&reader);
   }
-  slice = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
   grpc_byte_buffer_destroy(st->recv_buf);
   st->recv_buf = NULL;
-  /* Over the name limits: refused before unpacking costs anything. */
-  if (ads_stream_precheck(st->ads, GRPC_SLICE_START_PTR(slice),
-                          GRPC_SLICE_LENGTH(slice), &close) < 0) {
-    grpc_slice_unref(slice);
-    XDS_LOGW("stream from %s: %s; closing", ads_stream_peer(st->ads),
-             close.msg);
-    stream_close(st, (grpc_status_code)close.code, close.msg);
-    return;
-  }
-  if (refuse_nul(st, slice) < 0) {
-    grpc_slice_unref(slice);
-    return;
-  }
-  if (ads_stream_mode(st->ads) == ADS_DELTA) {
-    dreq = envoy__service__discovery__v3__delta_discovery_request__unpack(
-        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
-    ok = dreq != NULL;
-  } else {
-    req = envoy__service__discovery__v3__discovery_request__unpack(
-        NULL, GRPC_SLICE_LENGTH(slice), GRPC_SLICE_START_PTR(slice));
-    ok = req != NULL;
-  }
-  grpc_slice_unref(slice);
-  if (!ok) {
-    int delta = ads_stream_mode(st->ads) == ADS_DELTA;
-    const char *node = ads_stream_node_id(st->ads) != NULL
-                           ? ads_stream_log_name(st->ads)
-                           : NULL;
-
-    XDS_LOGW("stream from %s (node %s): malformed %sDiscoveryRequest; closing",
-             ads_stream_peer(st->ads), node != NULL ? node : "unknown",
-             delta ? "Delta" : "");
-    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
-                 delta ? "malformed DeltaDiscoveryRequest"
-                       : "malformed DiscoveryRequest");
-    return;
-  }
   had_node = ads_stream_node_id(st->ads) != NULL;
   ads_stream_counts(st->ads, &before);
-  if (dreq != NULL) {
-    rc = ads_stream_on_delta_request(st->ads, dreq, l->current, &close);
-    envoy__service__discovery__v3__delta_discovery_request__free_unpacked(dreq,
-                                                                          NULL);
-  } else {
-    rc = ads_stream_on_request(st->ads, req, l->current, &close);
-    envoy__service__discovery__v3__discovery_request__free_unpacked(req, NULL);
-  }
+  /* The limits, NUL bytes, nesting and malformed requests are refused
+   * (and logged) by the core; an ACK is read without unpacking. */
+  rc =
+      ads_stream_on_request_bytes(st->ads, GRPC_SLICE_START_PTR(slice),
+                                  GRPC_SLICE_LENGTH(slice), l->current, &close);
+  grpc_slice_unref(slice);
   if (!had_node && ads_stream_node_id(st->ads) != NULL) {
     atomic_fetch_add(&s->n_proxies_now, 1);
     atomic_fetch_add(&s->stats->proxies, 1);
