@@ -78,7 +78,8 @@ bench: bench/store_bench$(EXEEXT) bench/compose_bench$(EXEEXT) \
 #   scenario (issue 19) at these sizes, slots off and --ecds-slots
 #   FLEET_CHURN_SLOTS (8), on the FLEET_CHURN_STORE (100x50) store;
 #   `make bench-fleet-churn` runs it alone.
-# `make bench` runs the smaller sizes (FLEET_QUICK_*).
+# `make bench` runs FLEET_QUICK_*: N=1,000 and 10,000, 10 s idle (the
+# issue 20 figures), the churn at 1,000.
 EXTRA_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h \
 	bench/loadgen_run.h bench/loadgen_sample.c bench/loadgen_ids.c \
@@ -92,7 +93,7 @@ EXTRA_DIST += bench/fleet.sh bench/ack_callgrind.sh
 FLEET_SIZES = 1000 10000
 FLEET_STORES = 100x50 1000x200
 FLEET_IDLE = 60
-FLEET_QUICK_SIZES = 1000
+FLEET_QUICK_SIZES = 1000 10000
 FLEET_QUICK_STORES = 100x50 1000x200
 FLEET_QUICK_IDLE = 10
 FLEET_ARGS =
@@ -122,7 +123,7 @@ bench-fleet-churn: wasmxds$(EXEEXT) bench/loadgen$(EXEEXT)
 	  --loadgen ./bench/loadgen$(EXEEXT) --stores "" \
 	  --churn-sizes "$(FLEET_CHURN_SIZES)" --churn-slots $(FLEET_CHURN_SLOTS) \
 	  --churn-store $(FLEET_CHURN_STORE) $(FLEET_ARGS)
-bench: bench-fleet-quick
+bench: bench-fleet-quick bench-ack
 
 # The soak (README, "Building and testing"; not in CI): bench/soak.sh
 # churns proxies (with NACK waves), store changes and module versions
