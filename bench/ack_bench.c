@@ -39,6 +39,8 @@
 #include "store/file_store.h"
 #include "store/problems.h"
 
+#include "bench_node.h"
+
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "google/protobuf/struct.pb-c.h"
 
@@ -118,56 +120,10 @@ static struct snapshot *snap_of(unsigned rev, unsigned cluster, uint64_t gen) {
   return s;
 }
 
-static Google__Protobuf__Value *str_value(Google__Protobuf__Value *v,
-                                          const char *s) {
-  google__protobuf__value__init(v);
-  v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  v->string_value = (char *)s;
-  return v;
-}
-
-/* A node like loadgen's (and an Envoy's, less its build and extensions):
- * id, cluster, wasmxds.tenant, wasmxds.mode, wasmxds.labels. */
-struct node_buf {
-  Envoy__Config__Core__V3__Node node;
-  Google__Protobuf__Struct md, labels;
-  Google__Protobuf__Struct__FieldsEntry e[3], *ep[3], le[2], *lep[2];
-  Google__Protobuf__Value v[3], lv[2];
-};
-
-static void build_node(struct px *p, struct node_buf *nb) {
-  envoy__config__core__v3__node__init(&nb->node);
-  google__protobuf__struct__init(&nb->md);
-  google__protobuf__struct__init(&nb->labels);
-  for (int i = 0; i < 3; i++) {
-    google__protobuf__struct__fields_entry__init(&nb->e[i]);
-    nb->ep[i] = &nb->e[i];
-  }
-  for (int i = 0; i < 2; i++) {
-    google__protobuf__struct__fields_entry__init(&nb->le[i]);
-    nb->lep[i] = &nb->le[i];
-  }
-  nb->e[0].key = "wasmxds.tenant";
-  nb->e[0].value = str_value(&nb->v[0], "organizations/acme/tenants/t001");
-  nb->e[1].key = "wasmxds.mode";
-  nb->e[1].value = str_value(&nb->v[1], "SIDECAR");
-  nb->le[0].key = "app";
-  nb->le[0].value = str_value(&nb->lv[0], p->app);
-  nb->le[1].key = "version";
-  nb->le[1].value = str_value(&nb->lv[1], "v1");
-  nb->labels.n_fields = 2;
-  nb->labels.fields = nb->lep;
-  google__protobuf__value__init(&nb->v[2]);
-  nb->v[2].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
-  nb->v[2].struct_value = &nb->labels;
-  nb->e[2].key = "wasmxds.labels";
-  nb->e[2].value = &nb->v[2];
-  nb->md.n_fields = 3;
-  nb->md.fields = nb->ep;
-  nb->node.id = p->id;
-  nb->node.cluster = "t001";
-  nb->node.metadata = &nb->md;
-  nb->node.user_agent_name = "envoy";
+/* A node like loadgen's (and an Envoy's, less its build and extensions). */
+static void build_node(struct px *p, struct bench_node *nb) {
+  bench_node_fill(nb, p->id, "t001", "organizations/acme/tenants/t001",
+                  "SIDECAR", p->app, "v1");
 }
 
 static struct msg pack(const ProtobufCMessage *m) {
@@ -186,7 +142,7 @@ static struct msg pack(const ProtobufCMessage *m) {
 static struct msg request(struct px *p, int first, const char *type,
                           const char *version, const char *nonce,
                           int with_names) {
-  struct node_buf nb;
+  struct bench_node nb;
   char *v[NAMES_MAX];
   size_t rot = opt.shuffle ? p->idx : 0;
 

@@ -65,14 +65,6 @@ void *tag_of(struct proxy *p, unsigned kind) {
   return (void *)((uintptr_t)p | kind);
 }
 
-static Google__Protobuf__Value *str_value(Google__Protobuf__Value *v,
-                                          const char *s) {
-  google__protobuf__value__init(v);
-  v->kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRING_VALUE;
-  v->string_value = (char *)s;
-  return v;
-}
-
 /* Packs msg into a new byte buffer. */
 static grpc_byte_buffer *pack_bb(const ProtobufCMessage *msg) {
   size_t len = protobuf_c_message_get_packed_size(msg);
@@ -87,46 +79,14 @@ static grpc_byte_buffer *pack_bb(const ProtobufCMessage *msg) {
 }
 
 static void build_node(struct proxy *p, struct node_buf *nb) {
-  int i;
-
-  envoy__config__core__v3__node__init(&nb->node);
-  google__protobuf__struct__init(&nb->md);
-  google__protobuf__struct__init(&nb->labels);
   snprintf(nb->id, sizeof(nb->id), "proxy-%05u", p->idx);
   snprintf(nb->cluster, sizeof(nb->cluster), "t%03u", p->tenant);
   snprintf(nb->tenant, sizeof(nb->tenant), "organizations/%s/tenants/t%03u",
            g.org, p->tenant);
   snprintf(nb->app, sizeof(nb->app), "app-%u", p->idx % LOADGEN_APPS);
   snprintf(nb->ver, sizeof(nb->ver), "v%u", 1 + p->idx % 2);
-  for (i = 0; i < 3; i++) {
-    google__protobuf__struct__fields_entry__init(&nb->e[i]);
-    nb->ep[i] = &nb->e[i];
-  }
-  for (i = 0; i < 2; i++) {
-    google__protobuf__struct__fields_entry__init(&nb->le[i]);
-    nb->lep[i] = &nb->le[i];
-  }
-  nb->e[0].key = "wasmxds.tenant";
-  nb->e[0].value = str_value(&nb->v[0], nb->tenant);
-  nb->e[1].key = "wasmxds.mode";
-  nb->e[1].value = str_value(&nb->v[1], p->gateway ? "GATEWAY" : "SIDECAR");
-  nb->le[0].key = "app";
-  nb->le[0].value = str_value(&nb->lv[0], nb->app);
-  nb->le[1].key = "version";
-  nb->le[1].value = str_value(&nb->lv[1], nb->ver);
-  nb->labels.n_fields = 2;
-  nb->labels.fields = nb->lep;
-  google__protobuf__value__init(&nb->v[2]);
-  nb->v[2].kind_case = GOOGLE__PROTOBUF__VALUE__KIND_STRUCT_VALUE;
-  nb->v[2].struct_value = &nb->labels;
-  nb->e[2].key = "wasmxds.labels";
-  nb->e[2].value = &nb->v[2];
-  nb->md.n_fields = 3;
-  nb->md.fields = nb->ep;
-  nb->node.id = nb->id;
-  nb->node.cluster = nb->cluster;
-  nb->node.metadata = &nb->md;
-  nb->node.user_agent_name = "envoy";
+  bench_node_fill(&nb->n, nb->id, nb->cluster, nb->tenant,
+                  p->gateway ? "GATEWAY" : "SIDECAR", nb->app, nb->ver);
 }
 
 /* Names of ids, for a request (pointers into the intern table). */
@@ -159,7 +119,7 @@ static grpc_byte_buffer *next_request(struct proxy *p, int *is_first) {
     envoy__service__discovery__v3__discovery_request__init(&r);
     if (!p->started) {
       build_node(p, &nb);
-      r.node = &nb.node;
+      r.node = &nb.n.node;
       r.type_url = TYPE_LISTENER;
       p->started = 1;
       *is_first = 1;
@@ -197,7 +157,7 @@ static grpc_byte_buffer *next_request(struct proxy *p, int *is_first) {
     envoy__service__discovery__v3__delta_discovery_request__init(&r);
     if (!p->started) {
       build_node(p, &nb);
-      r.node = &nb.node;
+      r.node = &nb.n.node;
       r.type_url = TYPE_LISTENER;
       p->started = 1;
       *is_first = 1;

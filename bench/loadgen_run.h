@@ -6,6 +6,7 @@
 #ifndef WASMXDS_BENCH_LOADGEN_RUN_H
 #define WASMXDS_BENCH_LOADGEN_RUN_H
 
+#include "bench_node.h"
 #include "loadgen.h"
 
 #include <errno.h>
@@ -162,13 +163,9 @@ struct step {
   int hup;
 };
 
-/* The proxy's Node, built on the stack of the caller through nb. */
+/* The proxy's Node and its strings, built on the stack of the caller. */
 struct node_buf {
-  Envoy__Config__Core__V3__Node node;
-  Google__Protobuf__Struct md, labels;
-  Google__Protobuf__Struct__FieldsEntry e[3], le[2];
-  Google__Protobuf__Struct__FieldsEntry *ep[3], *lep[2];
-  Google__Protobuf__Value v[3], lv[2];
+  struct bench_node n;
   char id[32], cluster[16], tenant[320], app[16], ver[8];
 };
 

@@ -6,7 +6,7 @@
 
 EXTRA_PROGRAMS = bench/store_bench bench/compose_bench bench/modules_bench \
 	bench/etcd_bench bench/churn_bench bench/ack_bench
-bench_ack_bench_SOURCES = bench/ack_bench.c
+bench_ack_bench_SOURCES = bench/ack_bench.c bench/bench_node.c bench/bench_node.h
 bench_ack_bench_CFLAGS = $(AM_CFLAGS) $(PROTOBUFC_CFLAGS)
 bench_ack_bench_LDADD = $(XDS_LIBS) $(XDS_EXT_LIBS)
 bench_churn_bench_SOURCES = bench/churn_bench.c
@@ -84,7 +84,7 @@ EXTRA_PROGRAMS += bench/loadgen
 bench_loadgen_SOURCES = bench/loadgen.c bench/loadgen_store.c bench/loadgen.h \
 	bench/loadgen_run.h bench/loadgen_sample.c bench/loadgen_ids.c \
 	bench/loadgen_proxy.c bench/loadgen_response.c bench/loadgen_stream.c \
-	bench/loadgen_phase.c bench/bench_args.h
+	bench/loadgen_phase.c bench/bench_args.h bench/bench_node.c bench/bench_node.h
 bench_loadgen_CFLAGS = $(AM_CFLAGS) $(GRPC_CFLAGS) $(PROTOBUFC_CFLAGS)
 bench_loadgen_LDADD = libxdsproto.a $(GRPC_LIBS) $(PROTOBUFC_LIBS) -lm
 CLEANFILES += bench/loadgen

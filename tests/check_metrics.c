@@ -47,20 +47,6 @@ static long request(int port, const char *path, int head, struct tk_body *b) {
   return code;
 }
 
-/* The value of the sample line that starts with name (labels included). */
-static double sample(const char *body, const char *name) {
-  size_t n = strlen(name);
-
-  for (const char *p = body; p != NULL && *p != '\0';) {
-    if (strncmp(p, name, n) == 0 && p[n] == ' ')
-      return strtod(p + n + 1, NULL);
-    p = strchr(p, '\n');
-    if (p != NULL)
-      p++;
-  }
-  return -1;
-}
-
 START_TEST(test_metrics_scrape) {
   struct fleet_proxy *ok, *bad;
   struct tk_body b = {NULL, 0};
@@ -85,29 +71,35 @@ START_TEST(test_metrics_scrape) {
     free(b.data);
     rc = (int)request(port, "/metrics", 0, &b);
     E2E_ASSERT(rc == 200, "GET /metrics: %d", rc);
-    if ((sample(b.data, "wasmxds_proxies_by_state{state=\"synced\"}") == 1 &&
-         sample(b.data, "wasmxds_proxies_by_state{state=\"nacked\"}") == 1 &&
-         sample(b.data, "wasmxds_module_fetches_total{result=\"error\"}") >=
-             1) ||
+    if ((tk_metric_sample(b.data,
+                          "wasmxds_proxies_by_state{state=\"synced\"}") == 1 &&
+         tk_metric_sample(b.data,
+                          "wasmxds_proxies_by_state{state=\"nacked\"}") == 1 &&
+         tk_metric_sample(
+             b.data, "wasmxds_module_fetches_total{result=\"error\"}") >= 1) ||
         tk_now_ms() > until)
       break;
     tk_sleep_ms(200);
   }
   E2E_ASSERT(
-      sample(b.data, "wasmxds_proxies_by_state{state=\"synced\"}") == 1 &&
-          sample(b.data, "wasmxds_proxies_by_state{state=\"nacked\"}") == 1 &&
-          sample(b.data, "wasmxds_proxies_by_state{state=\"stale\"}") == 0,
+      tk_metric_sample(b.data, "wasmxds_proxies_by_state{state=\"synced\"}") ==
+              1 &&
+          tk_metric_sample(b.data,
+                           "wasmxds_proxies_by_state{state=\"nacked\"}") == 1 &&
+          tk_metric_sample(b.data,
+                           "wasmxds_proxies_by_state{state=\"stale\"}") == 0,
       "proxies by state:\n%s", b.data);
-  E2E_ASSERT(sample(b.data, "wasmxds_module_fetches_total{result=\"error\"}") >=
-                     1 &&
-                 sample(b.data, "wasmxds_module_fetch_seconds_count") >= 1,
-             "no failed module pull counted:\n%s", b.data);
-  E2E_ASSERT(sample(b.data, "wasmxds_store_errors") == 0 &&
-                 sample(b.data, "wasmxds_store_degraded") == 0,
+  E2E_ASSERT(
+      tk_metric_sample(b.data,
+                       "wasmxds_module_fetches_total{result=\"error\"}") >= 1 &&
+          tk_metric_sample(b.data, "wasmxds_module_fetch_seconds_count") >= 1,
+      "no failed module pull counted:\n%s", b.data);
+  E2E_ASSERT(tk_metric_sample(b.data, "wasmxds_store_errors") == 0 &&
+                 tk_metric_sample(b.data, "wasmxds_store_degraded") == 0,
              "store gauges:\n%s", b.data);
-  E2E_ASSERT(sample(b.data, "process_resident_memory_bytes") > 1e6 &&
-                 sample(b.data, "process_open_fds") > 3 &&
-                 sample(b.data, "process_start_time_seconds") > 1.6e9,
+  E2E_ASSERT(tk_metric_sample(b.data, "process_resident_memory_bytes") > 1e6 &&
+                 tk_metric_sample(b.data, "process_open_fds") > 3 &&
+                 tk_metric_sample(b.data, "process_start_time_seconds") > 1.6e9,
              "process metrics:\n%s", b.data);
   E2E_ASSERT(strstr(b.data, "wasmxds_build_info{version=\"") != NULL,
              "no build info");

@@ -201,20 +201,6 @@ static long get(const char *path, struct tk_body *b, unsigned long long *next) {
   return code;
 }
 
-/* The value of the sample line that starts with name (labels included). */
-static double sample(const char *body, const char *name) {
-  size_t n = strlen(name);
-
-  for (const char *p = body; p != NULL && *p != '\0';) {
-    if (strncmp(p, name, n) == 0 && p[n] == ' ')
-      return strtod(p + n + 1, NULL);
-    p = strchr(p, '\n');
-    if (p != NULL)
-      p++;
-  }
-  return -1;
-}
-
 /* Every proxy on /debug/proxies, walked in pages of `limit` (0: one page):
  * their stream ids into ids (at most cap), their loops into loops (a bit
  * per loop), and in *stable (when not NULL) how many of them are the
@@ -306,7 +292,7 @@ static void *reader_main(void *arg) {
       atomic_fetch_add(&g_read_errors, 1);
     }
     code = get("/metrics", &b, NULL);
-    if (code != 200 || sample(b.data, "wasmxds_proxies") < 0) {
+    if (code != 200 || tk_metric_sample(b.data, "wasmxds_proxies") < 0) {
       fprintf(stderr, "check_threads: GET /metrics: %ld\n", code);
       atomic_fetch_add(&g_read_errors, 1);
     }
@@ -430,19 +416,21 @@ START_TEST(pushes_connects_and_reads_at_once) {
   until = tk_now_ms() + 10000;
   for (;;) {
     E2E_ASSERT(get("/metrics", &b, NULL) == 200, "GET /metrics");
-    if ((sample(b.data, "wasmxds_proxies") == PROXIES &&
-         sample(b.data, "wasmxds_proxies_by_state{state=\"synced\"}") ==
+    if ((tk_metric_sample(b.data, "wasmxds_proxies") == PROXIES &&
+         tk_metric_sample(b.data,
+                          "wasmxds_proxies_by_state{state=\"synced\"}") ==
              PROXIES) ||
         tk_now_ms() > until)
       break;
     free(b.data);
     tk_sleep_ms(200);
   }
-  E2E_ASSERT(sample(b.data, "wasmxds_proxies") == PROXIES &&
-                 sample(b.data, "wasmxds_proxies_by_state{state=\"synced\"}") ==
+  E2E_ASSERT(tk_metric_sample(b.data, "wasmxds_proxies") == PROXIES &&
+                 tk_metric_sample(
+                     b.data, "wasmxds_proxies_by_state{state=\"synced\"}") ==
                      PROXIES &&
-                 sample(b.data, "wasmxds_proxies_by_state{state=\"stale\"}") ==
-                     0,
+                 tk_metric_sample(
+                     b.data, "wasmxds_proxies_by_state{state=\"stale\"}") == 0,
              "metrics do not sum the loops:\n%s", b.data);
   free(b.data);
 

@@ -166,6 +166,19 @@ size_t tk_body_write(char *p, size_t size, size_t n, void *arg) {
   return size * n;
 }
 
+double tk_metric_sample(const char *body, const char *name) {
+  size_t n = strlen(name);
+
+  for (const char *p = body; p != NULL && *p != '\0';) {
+    if (strncmp(p, name, n) == 0 && p[n] == ' ')
+      return strtod(p + n + 1, NULL);
+    p = strchr(p, '\n');
+    if (p != NULL)
+      p++;
+  }
+  return -1;
+}
+
 int tk_run_suite(struct Suite *s) {
   SRunner *sr = srunner_create(s);
   int failed;

@@ -113,6 +113,11 @@ struct tk_body {
  * memory runs out. */
 size_t tk_body_write(char *p, size_t size, size_t n, void *arg);
 
+/* The value of the Prometheus sample line of a /metrics body that starts
+ * with name (its labels included, as written: `m{l="v"}`), or -1 when no
+ * line does. */
+double tk_metric_sample(const char *body, const char *name);
+
 /* The YAML of a WasmExtension acme/name (url file:///wasm/<name>.wasm,
  * the given priority) and of a ListenerTemplate name (INBOUND on port,
  * route to cluster app, the router filter), for stores the tests write.
