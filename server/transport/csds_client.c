@@ -108,7 +108,7 @@ int csds_fetch(const struct csds_client_opts *o, const uint8_t *req,
   grpc_metadata_array md_init, md_trail;
   grpc_status_code code = GRPC_STATUS_UNKNOWN;
   grpc_slice details = grpc_empty_slice(), slice;
-  grpc_arg args[3];
+  grpc_arg args[4];
   grpc_channel_args cargs = {0, args};
   grpc_op ops[6];
   gpr_timespec deadline;
@@ -131,6 +131,11 @@ int csds_fetch(const struct csds_client_opts *o, const uint8_t *req,
   args[cargs.num_args].type = GRPC_ARG_INTEGER;
   args[cargs.num_args].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
   args[cargs.num_args++].value.integer = CSDS_CLIENT_MAX_RESPONSE;
+  /* Uncompressed answers only: gRPC 1.51 inflates a message before it
+   * checks its size, so a server's gzip could cost gigabytes here. */
+  args[cargs.num_args].type = GRPC_ARG_INTEGER;
+  args[cargs.num_args].key = GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
+  args[cargs.num_args++].value.integer = 1 << GRPC_COMPRESS_NONE;
   if (o->tls_name != NULL) {
     args[cargs.num_args].type = GRPC_ARG_STRING;
     args[cargs.num_args].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;

@@ -27,7 +27,6 @@
 #include "server/transport/xds_server.h"
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
@@ -57,6 +56,7 @@
 #include "base/assert.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "modules/unpack.h"
 
 #include "envoy/service/discovery/v3/discovery.pb-c.h"
 #include "envoy/service/status/v3/csds.pb-c.h"
@@ -636,7 +636,7 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
                    struct xds_err *err) {
   struct xds_server *s;
   grpc_server_credentials *creds;
-  grpc_arg args[16];
+  grpc_arg args[18];
   grpc_channel_args cargs;
   int keepalive, keepalive_timeout;
 
@@ -724,7 +724,16 @@ int xds_server_new(const struct xds_server_config *cfg, struct xds_server **out,
    * --listen would then start and take half the proxies. Without it, the
    * bind fails when the port is taken. */
   set_int_arg(&args[15], GRPC_ARG_ALLOW_REUSEPORT, 0);
-  cargs.num_args = 16;
+  /* Compressed requests: gzip only, inflated by take_message() with a
+   * bound. gRPC 1.51 inflates a message without a bound and checks its
+   * size afterwards, so a 4 MiB request of gzip could cost gigabytes
+   * before it is refused; with its decompression off it hands the
+   * message over as received. Deflate is refused by gRPC (UNIMPLEMENTED,
+   * before anything is inflated). */
+  set_int_arg(&args[16], GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
+              (1 << GRPC_COMPRESS_NONE) | (1 << GRPC_COMPRESS_GZIP));
+  set_int_arg(&args[17], GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION, 0);
+  cargs.num_args = 18;
   cargs.args = args;
   creds = make_creds(&s->cfg, &s->mtls, err);
   if (creds == NULL) {
@@ -1669,24 +1678,107 @@ static void csds_collect(struct loop *l) {
 
 /* A ClientStatusRequest on a CSDS stream: checked, then posted to every
  * loop, each of which answers for its own streams in slices. */
+/* The stream's proxy for a log line: its node id once known. */
+static const char *node_or_unknown(struct stream *st) {
+  return ads_stream_node_id(st->ads) != NULL ? ads_stream_log_name(st->ads)
+                                             : "unknown";
+}
+
+/*
+ * Takes the message in st->recv_buf as one slice (*out, a new reference;
+ * recv_buf is released). A message of one uncompressed slice (nearly every
+ * request) is read in place, one of several slices is copied once, and a
+ * gzip-compressed one is inflated here into at most XDS_MESSAGE_MAX bytes
+ * (the server turns gRPC's own inflating off, see xds_server_new). Returns
+ * 0, or -1 with the stream closed: RESOURCE_EXHAUSTED when the request
+ * inflates past the limit, INVALID_ARGUMENT when its gzip is corrupt.
+ */
+static int take_message(struct stream *st, const char *what, grpc_slice *out) {
+  grpc_byte_buffer *bb = st->recv_buf;
+  grpc_slice_buffer *sb = &bb->data.raw.slice_buffer;
+  struct xds_buf packed, plain;
+  struct xds_err err;
+  int rc = 0;
+
+  st->recv_buf = NULL;
+  if (bb->type == GRPC_BB_RAW &&
+      bb->data.raw.compression == GRPC_COMPRESS_NONE && sb->count == 1) {
+    *out = grpc_slice_ref(sb->slices[0]);
+    grpc_byte_buffer_destroy(bb);
+    return 0;
+  }
+  if (bb->type == GRPC_BB_RAW &&
+      bb->data.raw.compression == GRPC_COMPRESS_NONE) {
+    *out = grpc_slice_malloc(sb->length);
+    for (size_t i = 0, at = 0; i < sb->count; i++) {
+      memcpy(GRPC_SLICE_START_PTR(*out) + at,
+             GRPC_SLICE_START_PTR(sb->slices[i]),
+             GRPC_SLICE_LENGTH(sb->slices[i]));
+      at += GRPC_SLICE_LENGTH(sb->slices[i]);
+    }
+    grpc_byte_buffer_destroy(bb);
+    return 0;
+  }
+  if (bb->type != GRPC_BB_RAW ||
+      bb->data.raw.compression != GRPC_COMPRESS_GZIP) {
+    /* gRPC refuses every other algorithm before the message comes here. */
+    grpc_byte_buffer_destroy(bb);
+    XDS_LOGW("%s from %s (node %s): compressed with an algorithm other "
+             "than gzip; closing",
+             what, ads_stream_peer(st->ads), node_or_unknown(st));
+    stream_close(st, GRPC_STATUS_UNIMPLEMENTED,
+                 "only gzip-compressed requests are accepted");
+    return -1;
+  }
+  /* gRPC bounds the compressed message (XDS_MESSAGE_MAX); the copy is
+   * needed because the inflater reads one contiguous buffer. */
+  xds_buf_init(&packed, XDS_MESSAGE_MAX);
+  xds_buf_init(&plain, XDS_MESSAGE_MAX);
+  for (size_t i = 0; i < sb->count && rc == 0; i++)
+    rc = xds_buf_append(&packed, GRPC_SLICE_START_PTR(sb->slices[i]),
+                        GRPC_SLICE_LENGTH(sb->slices[i]));
+  grpc_byte_buffer_destroy(bb);
+  if (rc == 0)
+    rc = unpack_gunzip(packed.data, packed.len, &plain, &err);
+  else
+    xds_err_set(&err, rc, "out of memory");
+  xds_buf_cleanup(&packed);
+  if (rc == 0) {
+    *out = grpc_slice_from_copied_buffer(plain.data, plain.len);
+    xds_buf_cleanup(&plain);
+    return 0;
+  }
+  xds_buf_cleanup(&plain);
+  if (rc == XDS_ETOOBIG) {
+    XDS_LOGW("%s from %s (node %s): the gzip-compressed request inflates "
+             "past %d bytes; closing",
+             what, ads_stream_peer(st->ads), node_or_unknown(st),
+             XDS_MESSAGE_MAX);
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                 "the request inflates past the 4 MiB limit");
+  } else if (rc == XDS_EPARSE) {
+    XDS_LOGW("%s from %s (node %s): the gzip-compressed request is corrupt "
+             "(%s); closing",
+             what, ads_stream_peer(st->ads), node_or_unknown(st), err.msg);
+    stream_close(st, GRPC_STATUS_INVALID_ARGUMENT,
+                 "the request's gzip is corrupt");
+  } else {
+    stream_close(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  return -1;
+}
+
 static void csds_recv(struct loop *l, struct stream *st) {
   struct xds_server *s = l->server;
   Envoy__Service__Status__V3__ClientStatusRequest *req;
-  grpc_byte_buffer_reader reader;
   struct job *job;
   const char *msg = "", *field = "";
   grpc_slice slice;
   char why[200];
   int rc;
 
-  if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
-    stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
+  if (take_message(st, "CSDS", &slice) < 0)
     return;
-  }
-  slice = grpc_byte_buffer_reader_readall(&reader);
-  grpc_byte_buffer_reader_destroy(&reader);
-  grpc_byte_buffer_destroy(st->recv_buf);
-  st->recv_buf = NULL;
   /* protobuf-c unpacks nested messages recursively, without a depth
    * limit: matchers nested deeply would exhaust this thread's stack. */
   rc = wirecheck_strings(
@@ -1743,7 +1835,6 @@ static void on_recv(struct loop *l, struct stream *st, int ok) {
   struct xds_server *s = l->server;
   struct ads_counts before, after;
   int rc, had_node;
-  grpc_byte_buffer_reader reader;
   struct ads_close close;
   grpc_slice slice;
 
@@ -1766,22 +1857,8 @@ static void on_recv(struct loop *l, struct stream *st, int ok) {
     stream_close(st, GRPC_STATUS_UNAVAILABLE, "no configuration loaded yet");
     return;
   }
-  /* A message of one uncompressed slice (most requests) is read in
-   * place; only one of several slices is copied. */
-  if (st->recv_buf->type == GRPC_BB_RAW &&
-      st->recv_buf->data.raw.compression == GRPC_COMPRESS_NONE &&
-      st->recv_buf->data.raw.slice_buffer.count == 1) {
-    slice = grpc_slice_ref(st->recv_buf->data.raw.slice_buffer.slices[0]);
-  } else {
-    if (!grpc_byte_buffer_reader_init(&reader, st->recv_buf)) {
-      stream_close(st, GRPC_STATUS_INTERNAL, "cannot read the request");
-      return;
-    }
-    slice = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-  }
-  grpc_byte_buffer_destroy(st->recv_buf);
-  st->recv_buf = NULL;
+  if (take_message(st, "stream", &slice) < 0)
+    return;
   had_node = ads_stream_node_id(st->ads) != NULL;
   ads_stream_counts(st->ads, &before);
   /* The limits, NUL bytes, nesting and malformed requests are refused

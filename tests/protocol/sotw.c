@@ -344,6 +344,69 @@ START_TEST(node_change_refused) {
 }
 END_TEST
 
+/* Requests as other gRPC clients send them: compressed (gzip, the
+ * channel's default algorithm, so every request message is compressed)
+ * and with the node in every request (Envoy's default). The server reads
+ * each (the ACKs through its fast path when the node is byte for byte the
+ * one accepted), answers nothing to an ACK, and still pushes. Loop: 0 ADS
+ * SotW, 1 ADS delta. */
+START_TEST(requests_compressed_with_node_every_time) {
+  Envoy__Config__Core__V3__Node *node =
+      node_new(_i ? "gzip-delta-1" : "gzip-sotw-1", TENANT_PAYMENTS);
+  grpc_arg arg;
+  grpc_channel_args args;
+  struct xds_client *c = NULL;
+  struct xds_stream *s = NULL;
+  struct got g;
+  int rc;
+
+  arg.type = GRPC_ARG_INTEGER;
+  arg.key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
+  arg.value.integer = GRPC_COMPRESS_GZIP;
+  args.num_args = 1;
+  args.args = &arg;
+  rc = xds_client_new(server_proc_target(g_sp), &args, &c);
+  ck_assert_msg(rc == 0, "gzip client: %s", rc_str(rc));
+  rc = xds_stream_open(c, _i ? XDS_METHOD_DELTA_ADS : XDS_METHOD_ADS, &s);
+  ck_assert_msg(rc == 0, "open: %s", rc_str(rc));
+
+  if (_i) {
+    delta_send(s, node, XDS_TYPE_ECDS, NULL, PAY_EXTS, NULL, NULL, NULL);
+    must_recv(s, 1, XDS_TYPE_ECDS, ANSWER_MS, &g, "compressed delta ECDS");
+    got_exactly(&g, PAY_EXTS, "delta ECDS to a compressed request");
+    delta_send(s, node, XDS_TYPE_ECDS, g.nonce, NULL, NULL, NULL, NULL);
+    quiet(s, 1, QUIET_MS, "a compressed delta ACK with the node");
+    delta_send(s, node, XDS_TYPE_ECDS, g.nonce, NULL, NULL, NULL, NULL);
+    quiet(s, 1, QUIET_MS, "a repeated compressed delta ACK with the node");
+  } else {
+    sotw_send(s, node, XDS_TYPE_LISTENER, NULL, NULL, NULL, NULL);
+    must_recv(s, 0, XDS_TYPE_LISTENER, ANSWER_MS, &g, "compressed LDS");
+    got_exactly(&g, PAY_LISTENERS, "LDS to a compressed request");
+    sotw_send(s, node, XDS_TYPE_LISTENER, g.version, g.nonce, NULL, NULL);
+    quiet(s, 0, QUIET_MS, "a compressed LDS ACK with the node");
+    sotw_send(s, node, XDS_TYPE_ECDS, NULL, NULL, PAY_EXTS, NULL);
+    must_recv(s, 0, XDS_TYPE_ECDS, ANSWER_MS, &g, "compressed ECDS");
+    got_exactly(&g, PAY_EXTS, "ECDS to a compressed request");
+    sotw_send(s, node, XDS_TYPE_ECDS, g.version, g.nonce, PAY_EXTS, NULL);
+    quiet(s, 0, QUIET_MS, "a compressed ECDS ACK with the node");
+    sotw_send(s, node, XDS_TYPE_ECDS, g.version, g.nonce, PAY_EXTS, NULL);
+    quiet(s, 0, QUIET_MS, "a repeated compressed ECDS ACK with the node");
+  }
+  /* A push still comes, and its ACK (compressed, with the node) ends it. */
+  store_set_rev(F_AUDIT, 1);
+  store_changed();
+  must_recv(s, _i, XDS_TYPE_ECDS, PUSH_MS, &g, "a push to a gzip client");
+  if (_i)
+    delta_send(s, node, XDS_TYPE_ECDS, g.nonce, NULL, NULL, NULL, NULL);
+  else
+    sotw_send(s, node, XDS_TYPE_ECDS, g.version, g.nonce, PAY_EXTS, NULL);
+  quiet(s, _i, QUIET_MS, "the compressed ACK of a push");
+  xds_stream_free(s);
+  xds_client_free(c);
+  xds_node_free(node);
+}
+END_TEST
+
 void protocol_add_sotw(Suite *s) {
   TCase *tc = protocol_tcase(s, "sotw", setup_default, teardown);
 
@@ -354,4 +417,5 @@ void protocol_add_sotw(Suite *s) {
   tcase_add_loop_test(tc, sotw_ack_never_resends, 0, 3);
   tcase_add_loop_test(tc, sotw_nack, 0, 3);
   tcase_add_loop_test(tc, node_change_refused, 0, 2);
+  tcase_add_loop_test(tc, requests_compressed_with_node_every_time, 0, 2);
 }
