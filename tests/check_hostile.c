@@ -668,8 +668,9 @@ static grpc_status_code send_zeros(struct xds_client *c, const char *method,
 }
 
 /* gRPC C core 1.51 inflates a compressed message whole and only then
- * checks its size: a 64 KiB gzip request of zeros cost the server 64 MiB
- * before it was refused (a 4 MiB one, gigabytes). The server inflates
+ * checks its size: 256 MiB of zeros, about 256 KiB of gzip, raised the
+ * server's peak RSS by 280 MiB before it was refused (a 4 MiB request,
+ * gigabytes). The server inflates
  * gzip itself with a bound, so the bomb is refused with
  * RESOURCE_EXHAUSTED at a few MiB on ADS and on CSDS; deflate is refused
  * unread (UNIMPLEMENTED); a proxy's gzip request is served all the same
