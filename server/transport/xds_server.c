@@ -1676,8 +1676,6 @@ static void csds_collect(struct loop *l) {
   }
 }
 
-/* A ClientStatusRequest on a CSDS stream: checked, then posted to every
- * loop, each of which answers for its own streams in slices. */
 /* The stream's proxy for a log line: its node id once known. */
 static const char *node_or_unknown(struct stream *st) {
   return ads_stream_node_id(st->ads) != NULL ? ads_stream_log_name(st->ads)
@@ -1744,8 +1742,11 @@ static int take_message(struct stream *st, const char *what, grpc_slice *out) {
     xds_err_set(&err, rc, "out of memory");
   xds_buf_cleanup(&packed);
   if (rc == 0) {
-    *out = grpc_slice_from_copied_buffer(plain.data, plain.len);
-    xds_buf_cleanup(&plain);
+    size_t len;
+    char *p = xds_buf_steal(&plain, &len);
+
+    /* The slice owns the inflated bytes from here on. */
+    *out = p != NULL ? grpc_slice_new(p, len, xds_free) : grpc_empty_slice();
     return 0;
   }
   xds_buf_cleanup(&plain);
@@ -1768,6 +1769,8 @@ static int take_message(struct stream *st, const char *what, grpc_slice *out) {
   return -1;
 }
 
+/* A ClientStatusRequest on a CSDS stream: checked, then posted to every
+ * loop, each of which answers for its own streams in slices. */
 static void csds_recv(struct loop *l, struct stream *st) {
   struct xds_server *s = l->server;
   Envoy__Service__Status__V3__ClientStatusRequest *req;
