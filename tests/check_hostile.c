@@ -632,15 +632,9 @@ static long server_hwm_kib(void) {
 /* A client whose every message is compressed with algo. */
 static struct xds_client *compressing_client(grpc_compression_algorithm algo) {
   struct xds_client *c = NULL;
-  grpc_arg arg;
-  grpc_channel_args args;
 
-  arg.type = GRPC_ARG_INTEGER;
-  arg.key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
-  arg.value.integer = algo;
-  args.num_args = 1;
-  args.args = &arg;
-  ck_assert_int_eq(xds_client_new(server_proc_target(g_sp), &args, &c), 0);
+  ck_assert_int_eq(
+      xds_client_new_compressing(server_proc_target(g_sp), algo, &c), 0);
   return c;
 }
 

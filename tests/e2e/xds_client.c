@@ -242,6 +242,20 @@ int xds_client_new(const char *target, const grpc_channel_args *args,
   return rc;
 }
 
+int xds_client_new_compressing(const char *target,
+                               grpc_compression_algorithm algo,
+                               struct xds_client **out) {
+  grpc_arg arg;
+  grpc_channel_args args;
+
+  arg.type = GRPC_ARG_INTEGER;
+  arg.key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
+  arg.value.integer = algo;
+  args.num_args = 1;
+  args.args = &arg;
+  return xds_client_new(target, &args, out);
+}
+
 int xds_client_new_tls(const char *target, const char *root_pem,
                        const char *key_pem, const char *cert_pem,
                        const grpc_channel_args *args, struct xds_client **out) {

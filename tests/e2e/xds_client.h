@@ -106,6 +106,15 @@ int xds_client_new(const char *target, const grpc_channel_args *args,
                    struct xds_client **out);
 
 /*
+ * As xds_client_new() for a client that compresses every message it sends
+ * with algo (the channel's default compression algorithm), as a gRPC
+ * client configured to compress does.
+ */
+int xds_client_new_compressing(const char *target,
+                               grpc_compression_algorithm algo,
+                               struct xds_client **out);
+
+/*
  * As xds_client_new() with the given channel credentials (borrowed: the
  * caller releases them; for TLS and mutual TLS tests).
  */

@@ -353,19 +353,13 @@ END_TEST
 START_TEST(requests_compressed_with_node_every_time) {
   Envoy__Config__Core__V3__Node *node =
       node_new(_i ? "gzip-delta-1" : "gzip-sotw-1", TENANT_PAYMENTS);
-  grpc_arg arg;
-  grpc_channel_args args;
   struct xds_client *c = NULL;
   struct xds_stream *s = NULL;
   struct got g;
   int rc;
 
-  arg.type = GRPC_ARG_INTEGER;
-  arg.key = GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM;
-  arg.value.integer = GRPC_COMPRESS_GZIP;
-  args.num_args = 1;
-  args.args = &arg;
-  rc = xds_client_new(server_proc_target(g_sp), &args, &c);
+  rc = xds_client_new_compressing(server_proc_target(g_sp), GRPC_COMPRESS_GZIP,
+                                  &c);
   ck_assert_msg(rc == 0, "gzip client: %s", rc_str(rc));
   rc = xds_stream_open(c, _i ? XDS_METHOD_DELTA_ADS : XDS_METHOD_ADS, &s);
   ck_assert_msg(rc == 0, "open: %s", rc_str(rc));
