@@ -697,7 +697,11 @@ START_TEST(substitutes_visible) {
   ck_assert_msg(strstr(body, "extensions/open") == NULL, "%.600s", body);
   free(body);
   wait_served(admin, 1, 1, 1);
-  body = wait_body(admin, "/debug/modules", "FAILED", 0, 5000);
+  /* Each remote module's first pull fails on its own: until both have,
+   * one may still be PENDING (a FAIL_OPEN one is served as allow_all
+   * while pending, so the gauges above do not wait for it). */
+  free(wait_body(admin, "/debug/modules", "FAILED", 0, 5000));
+  body = wait_body(admin, "/debug/modules", "\"PENDING\"", 1, 15000);
   arr = json_loads(body, 0, &je);
   ck_assert_msg(json_array_size(arr) == 3, "%.600s", body);
   for (size_t i = 0; i < 3; i++) {
